@@ -1,0 +1,23 @@
+# `make run`: the main job. `make test`: lint and the whole test suite.
+# Both install what they need first (scripts/setup.sh is idempotent).
+VENV := .venv
+BIN := $(VENV)/bin
+CAPTURE ?= ../shared/fixtures/captures/curl_google.scap
+
+.PHONY: setup run test lint bench
+
+setup:
+	@bash scripts/setup.sh
+
+run: setup
+	$(BIN)/lanner run $(ARGS)
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+test: lint
+	$(BIN)/pytest -q
+
+bench: setup
+	$(BIN)/python bench/eval_rate.py

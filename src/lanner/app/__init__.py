@@ -1,0 +1,1 @@
+"""The detection daemon: configuration, run loop, outputs and the `lanner run` command."""

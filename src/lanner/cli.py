@@ -1,0 +1,44 @@
+"""The `lanner` command: one entry point whose subcommands live in their own layers.
+
+Subcommands are imported only when invoked, so `lanner run` never loads the web stack.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# subcommand name -> "module:attribute" of a click.Command
+SUBCOMMANDS: dict[str, str] = {
+    "run": "lanner.app.run_command:run",
+    "sidekick": "lanner.services.sidekick.cli:sidekick",
+    "respond": "lanner.services.respond.cli:respond",
+    "ui": "lanner.services.ui.cli:ui",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports each subcommand's module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = SUBCOMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            raise click.ClickException(
+                f"'{cmd_name}' is not available: {exc.name} is not installed"
+            ) from exc
+        return getattr(module, attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lanner")
+def main() -> None:
+    """Lanner: runtime threat detection and response, compatible with Falco."""

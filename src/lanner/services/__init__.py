@@ -1,0 +1,1 @@
+"""Separate services speaking the alert JSON contract: sidekick, respond, ui, generate."""

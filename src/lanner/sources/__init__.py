@@ -1,0 +1,1 @@
+"""Event sources: each registers its field classes with the engine and yields events."""
