@@ -1,0 +1,1 @@
+"""`lanner ui`: the web dashboard and alert history (a Falcosidekick-UI counterpart)."""
