@@ -1,0 +1,166 @@
+"""The HTTP API: `POST /`, `GET /ping`, `GET /healthz`, `POST /test`, `GET /metrics`."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os.path
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from .alert import Alert, AlertError, make_test_alert
+from .config import SidekickConfig
+from .delivery import Dispatcher, RetryPolicy
+from .outputs import OUTPUTS, Output, OutputContext
+from .stats import Stats
+
+log = logging.getLogger("lanner.sidekick")
+
+MAX_BODY = 1 << 20  # one alert is a few KiB; refuse anything absurd
+OPEN_PATHS = frozenset({"/ping", "/healthz"})
+
+
+def build_outputs(config: SidekickConfig, registry: CollectorRegistry) -> list[Output]:
+    """Instantiate the enabled outputs."""
+    client = config.get("mutualtlsclient")
+    cert: tuple[str, str] | None = None
+    ca = client["cacertfile"]
+    if client["certfile"]:
+        cert = (client["certfile"], client["keyfile"])
+    else:
+        base = config.get("mutualtlsfilespath").rstrip("/")
+        if os.path.isfile(f"{base}/client.crt") and os.path.isfile(f"{base}/client.key"):
+            cert = (f"{base}/client.crt", f"{base}/client.key")
+            ca = ca or (f"{base}/ca.crt" if os.path.isfile(f"{base}/ca.crt") else "")
+    ctx = OutputContext(
+        timeout=config.get("delivery.timeout"),
+        debug=config.get("debug"),
+        client_cert=cert,
+        client_ca=ca,
+        extra_ca=config.get("tlsclient.cacertfile"),
+        hostname=socket.gethostname(),
+        registry=registry,
+        customfields=config.get("customfields"),
+    )
+    return [OUTPUTS[o.kind](o.settings, ctx) for o in config.outputs]
+
+
+def _unauthorized() -> Response:
+    return JSONResponse(
+        {"error": "missing or bad bearer token"},
+        status_code=401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def create_app(config: SidekickConfig) -> FastAPI:
+    """The ASGI app; delivery workers start and stop with its lifespan."""
+    registry = CollectorRegistry()
+    stats = Stats(registry)
+    outputs = build_outputs(config, registry)
+    delivery = config.get("delivery")
+    dispatcher = Dispatcher(
+        outputs,
+        stats,
+        RetryPolicy(delivery["retries"], delivery["backoff"], delivery["maxbackoff"]),
+        queuesize=delivery["queuesize"],
+        spooldir=delivery["spooldir"],
+        timeout=delivery["timeout"],
+    )
+    enricher = config.enricher()
+    token: str = config.get("auth.token")
+    hostname = socket.gethostname()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await dispatcher.start()
+        log.info("sidekick: outputs enabled: %s", ", ".join(dispatcher.workers) or "none")
+        try:
+            yield
+        finally:
+            drained = await dispatcher.drain(5.0)
+            left = dispatcher.pending()
+            if not drained and dispatcher.spool is None:
+                log.error("sidekick: stopping with %d undelivered alert(s) (no spool set)", left)
+            elif not drained:
+                log.warning("sidekick: %d alert(s) kept in the spool for the next start", left)
+            await dispatcher.stop()
+
+    app = FastAPI(title="lanner sidekick", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.dispatcher = dispatcher
+    app.state.stats = stats
+
+    @app.middleware("http")
+    async def bearer(request: Request, call_next: Any) -> Response:
+        if token and request.url.path not in OPEN_PATHS:
+            given = request.headers.get("authorization", "")
+            scheme, _, value = given.partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                value.encode(), token.encode()
+            ):
+                return _unauthorized()
+        return await call_next(request)
+
+    @app.post("/")
+    async def receive(request: Request) -> Response:
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            stats.input("rejected")
+            return JSONResponse({"error": "body too large"}, status_code=413)
+        try:
+            alert = Alert.from_dict(orjson.loads(body))
+        except orjson.JSONDecodeError as exc:
+            stats.input("rejected")
+            return JSONResponse({"error": f"invalid JSON: {exc}"}, status_code=400)
+        except AlertError as exc:
+            stats.input("rejected")
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        enricher.apply(alert)
+        targets = dispatcher.submit(alert)
+        stats.input("accepted")
+        return JSONResponse({"status": "accepted", "outputs": targets})
+
+    @app.post("/test")
+    async def send_test() -> Response:
+        alert = enricher.apply(make_test_alert(hostname))
+        targets = dispatcher.submit(alert, everywhere=True)
+        return JSONResponse({"status": "accepted", "outputs": targets})
+
+    @app.get("/ping")
+    async def ping() -> Response:
+        return PlainTextResponse("pong\n")
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        outs = {
+            name: {"healthy": w.healthy, "queued": len(w.queue), "last_error": w.last_error}
+            for name, w in dispatcher.workers.items()
+        }
+        return JSONResponse({"status": "ok", "outputs": outs, "counts": stats.snapshot()})
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def only_paths(app: Any, paths: list[str]) -> Any:
+    """An ASGI wrapper serving only `paths` of `app` (the plain-HTTP port next to TLS)."""
+    allowed = frozenset(paths)
+
+    async def wrapper(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] not in allowed:
+            response = PlainTextResponse("not found\n", status_code=404)
+            await response(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    return wrapper

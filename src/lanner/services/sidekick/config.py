@@ -1,0 +1,198 @@
+"""Configuration: a Falcosidekick-style YAML file overlaid by upper-case env variables.
+
+Keys are case-insensitive in YAML; every key path `a.b.c` can be set by the environment
+variable `A_B_C` (e.g. `SLACK_WEBHOOKURL`, `LOKI_HOSTPORT`, `SLACK_MINIMUMPRIORITY`). Lists
+in env are comma-separated, maps are `key:value,key:value`. A bad value raises ConfigError
+naming its key path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .enrich import Enricher
+from .outputs import OUTPUTS
+from .schema import ConfigError, Opt, Schema, env_name
+
+log = logging.getLogger("lanner.sidekick")
+
+GLOBAL_SCHEMA: Schema = {
+    "listenaddress": Opt("str", ""),
+    "listenport": Opt("int", 2801, minimum=1, maximum=65535),
+    "debug": Opt("bool", False),
+    "customfields": Opt("map"),
+    "templatedfields": Opt("templates"),
+    "customtags": Opt("list"),
+    "outputfieldformat": Opt("str", ""),
+    "bracketreplacer": Opt("str", ""),
+    "mutualtlsfilespath": Opt("str", "/etc/certs"),
+    "mutualtlsclient": {
+        "certfile": Opt("str", ""),
+        "keyfile": Opt("str", ""),
+        "cacertfile": Opt("str", ""),
+    },
+    "tlsclient": {"cacertfile": Opt("str", "")},
+    "tlsserver": {
+        "deploy": Opt("bool", False),
+        "certfile": Opt("str", "/etc/certs/server/server.crt"),
+        "keyfile": Opt("str", "/etc/certs/server/server.key"),
+        "mutualtls": Opt("bool", False),
+        "cacertfile": Opt("str", "/etc/certs/server/ca.crt"),
+        "notlsport": Opt("int", 2810, minimum=1, maximum=65535),
+        "notlspaths": Opt("list", ["/ping"]),
+    },
+    "auth": {"token": Opt("str", "", secret=True)},
+    "delivery": {
+        "spooldir": Opt("str", ""),
+        "retries": Opt("int", 0, minimum=0),
+        "backoff": Opt("float", 0.5, minimum=0.001),
+        "maxbackoff": Opt("float", 30.0, minimum=0.001),
+        "queuesize": Opt("int", 100_000, minimum=1),
+        "timeout": Opt("float", 10.0, minimum=0.001),
+    },
+}
+
+
+def output_schema() -> Schema:
+    """One section per registered output."""
+    return {kind: dict(cls.all_options()) for kind, cls in sorted(OUTPUTS.items())}
+
+
+def full_schema() -> Schema:
+    """Global keys plus output sections."""
+    return {**GLOBAL_SCHEMA, **output_schema()}
+
+
+@dataclass
+class OutputSettings:
+    """An enabled output and its validated settings."""
+
+    kind: str
+    settings: dict[str, Any]
+
+
+@dataclass
+class SidekickConfig:
+    """The validated configuration."""
+
+    values: dict[str, Any]
+    outputs: list[OutputSettings] = field(default_factory=list)
+
+    def get(self, path: str) -> Any:
+        """A value by dotted key path, e.g. `delivery.spooldir`."""
+        node: Any = self.values
+        for part in path.split("."):
+            node = node[part]
+        return node
+
+    def enricher(self) -> Enricher:
+        """The enrichment settings."""
+        return Enricher(
+            customfields=self.get("customfields"),
+            templatedfields=self.get("templatedfields"),
+            customtags=self.get("customtags"),
+            outputfieldformat=self.get("outputfieldformat"),
+            bracketreplacer=self.get("bracketreplacer"),
+        )
+
+
+def _is_empty(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return all(_is_empty(v) for v in value.values())
+    return value in (None, "", False, 0, [], {})
+
+
+def _lower_keys(path: str, raw: Any) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(path or "<root>", f"expected a mapping, got {type(raw).__name__}")
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        lowered = str(key).lower()
+        if lowered in out:
+            raise ConfigError(f"{path}.{lowered}".lstrip("."), "key given twice (keys ignore case)")
+        out[lowered] = value
+    return out
+
+
+def _walk(schema: Schema, raw: Any, env: Mapping[str, str], prefix: str) -> dict[str, Any]:
+    section = _lower_keys(prefix, raw)
+    result: dict[str, Any] = {}
+    for key, spec in schema.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if isinstance(spec, dict):
+            result[key] = _walk(spec, section.pop(key, None), env, path)
+            continue
+        value = spec.parse(path, section.pop(key, None))
+        name = env_name(path)
+        if name in env:
+            value = spec.parse(f"{path} (env {name})", env[name], from_env=True)
+        result[key] = value
+    for key, value in section.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if not prefix and _is_empty(value):
+            log.warning("config: ignoring unsupported section %r (nothing set in it)", key)
+            continue
+        known = ", ".join(sorted(schema))
+        raise ConfigError(path, f"unknown key (known here: {known})")
+    return result
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> SidekickConfig:
+    """Read the YAML file (if any), apply env overrides, validate, list enabled outputs."""
+    env = os.environ if env is None else env
+    raw: Any = {}
+    if path is not None:
+        try:
+            raw = yaml.safe_load(Path(path).read_text()) or {}
+        except OSError as exc:
+            raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(str(path), f"invalid YAML: {exc}") from None
+    values = _walk(full_schema(), raw, env, "")
+    _check_globals(values)
+    outputs: list[OutputSettings] = []
+    for kind, cls in sorted(OUTPUTS.items()):
+        settings = values[kind]
+        problem = cls.validate(settings)
+        if problem:
+            raise ConfigError(f"{kind}.{problem[0]}", problem[1])
+        if cls.enable_key is None:
+            enabled = not settings.get("disabled", False)
+        else:
+            enabled = bool(settings[cls.enable_key])
+        if enabled:
+            outputs.append(OutputSettings(kind, settings))
+    return SidekickConfig(values, outputs)
+
+
+def _check_globals(values: dict[str, Any]) -> None:
+    tls = values["tlsserver"]
+    if tls["deploy"]:
+        names = ["certfile", "keyfile"] + (["cacertfile"] if tls["mutualtls"] else [])
+        for name in names:
+            if not Path(tls[name]).is_file():
+                raise ConfigError(f"tlsserver.{name}", f"file not found: {tls[name]}")
+        if tls["notlsport"] == values["listenport"]:
+            raise ConfigError("tlsserver.notlsport", "must differ from listenport")
+    elif tls["mutualtls"]:
+        raise ConfigError("tlsserver.mutualtls", "needs tlsserver.deploy: true")
+    client = values["mutualtlsclient"]
+    if bool(client["certfile"]) != bool(client["keyfile"]):
+        raise ConfigError("mutualtlsclient", "certfile and keyfile go together")
+    delivery = values["delivery"]
+    if delivery["maxbackoff"] < delivery["backoff"]:
+        raise ConfigError("delivery.maxbackoff", "must be at least delivery.backoff")
+    for key in values["customfields"]:
+        if not key:
+            raise ConfigError("customfields", "empty field name")

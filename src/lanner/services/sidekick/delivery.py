@@ -1,0 +1,301 @@
+"""At-least-once delivery: one queue and one worker per output, retry with back-off, and an
+optional SQLite spool so accepted alerts survive a restart.
+
+An alert is acknowledged (removed from its output's queue) only once that output delivered
+it, or gave up on it for a counted and logged reason (refused for good, retries exhausted).
+A slow or dead output only grows its own queue; the others go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import sqlite3
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from .alert import Alert
+from .outputs.base import DeliveryError, Output, PermanentError
+from .stats import Stats
+
+log = logging.getLogger("lanner.sidekick")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential back-off with jitter; `retries` 0 means retry until delivered."""
+
+    retries: int = 0
+    backoff: float = 0.5
+    maxbackoff: float = 30.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        base = min(self.maxbackoff, self.backoff * (2 ** min(attempt - 1, 30)))
+        return base * (0.75 + random.random() / 4)
+
+
+@dataclass
+class Item:
+    """One alert waiting for one output; `key` is its spool row id (0 when in memory)."""
+
+    key: int
+    alert: Alert
+
+
+class MemoryQueue:
+    """A bounded in-memory FIFO; overflow is reported by `put` returning False."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._items: deque[Item] = deque()
+        self._ready = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, item: Item) -> bool:
+        """Append; False when full."""
+        if len(self._items) >= self.maxsize:
+            return False
+        self._items.append(item)
+        self._ready.set()
+        return True
+
+    async def get(self) -> Item:
+        """The oldest item, waiting for one (it stays queued until `ack`)."""
+        while not self._items:
+            self._ready.clear()
+            await self._ready.wait()
+        return self._items[0]
+
+    def ack(self, item: Item) -> None:
+        """Remove the head item."""
+        if self._items and self._items[0] is item:
+            self._items.popleft()
+
+
+class Spool:
+    """SQLite file holding one row per (output, alert) until it is acknowledged."""
+
+    def __init__(self, directory: str | Path) -> None:
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path / "spool.sqlite3", isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS queue (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " output TEXT NOT NULL, payload BLOB NOT NULL)"
+        )
+        self.db.execute("CREATE INDEX IF NOT EXISTS queue_output ON queue(output, id)")
+
+    def put(self, outputs: list[str], payload: bytes) -> dict[str, int]:
+        """Store the alert for each output in one transaction; return the row ids."""
+        ids: dict[str, int] = {}
+        with self.db:
+            self.db.execute("BEGIN")
+            for name in outputs:
+                cur = self.db.execute(
+                    "INSERT INTO queue (output, payload) VALUES (?, ?)", (name, payload)
+                )
+                ids[name] = cur.lastrowid or 0
+        return ids
+
+    def pending(self, output: str) -> list[tuple[int, bytes]]:
+        """Rows not yet acknowledged for `output`, oldest first."""
+        return self.db.execute(
+            "SELECT id, payload FROM queue WHERE output = ? ORDER BY id", (output,)
+        ).fetchall()
+
+    def orphans(self, known: set[str]) -> dict[str, int]:
+        """Counts of rows whose output is no longer configured."""
+        rows = self.db.execute("SELECT output, COUNT(*) FROM queue GROUP BY output").fetchall()
+        return {name: n for name, n in rows if name not in known}
+
+    def ack(self, key: int) -> None:
+        """Forget a delivered (or given up) row."""
+        self.db.execute("DELETE FROM queue WHERE id = ?", (key,))
+
+    def close(self) -> None:
+        """Close the database."""
+        self.db.close()
+
+
+class Worker:
+    """Delivers one output's queue in order, retrying each alert per the policy."""
+
+    def __init__(
+        self,
+        output: Output,
+        queue: MemoryQueue,
+        policy: RetryPolicy,
+        stats: Stats,
+        spool: Spool | None,
+        timeout: float,
+    ) -> None:
+        self.output = output
+        self.queue = queue
+        self.policy = policy
+        self.stats = stats
+        self.spool = spool
+        self.timeout = timeout
+        self.name = output.kind
+        self.healthy = True
+        self.last_error = ""
+
+    async def run(self) -> None:
+        """Loop forever: take the head item, deliver it, acknowledge it."""
+        while True:
+            item = await self.queue.get()
+            await self.deliver(item.alert)
+            self.queue.ack(item)
+            if self.spool is not None and item.key:
+                self.spool.ack(item.key)
+            self.stats.queue.labels(self.name).set(len(self.queue))
+
+    async def deliver(self, alert: Alert) -> None:
+        """Try until success, a permanent refusal, or the retry limit."""
+        prio = alert.priority.name.lower()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await asyncio.wait_for(self.output.send(alert), self.timeout * 2)
+            except PermanentError as exc:
+                self._give_up(alert, prio, f"refused: {exc}")
+                return
+            except (DeliveryError, TimeoutError) as exc:
+                self.healthy = False
+                self.last_error = str(exc) or type(exc).__name__
+                self.stats.output(self.name, prio, "failed")
+                if self.policy.retries and attempt > self.policy.retries:
+                    self._give_up(
+                        alert, prio, f"{attempt} attempts failed, last: {self.last_error}"
+                    )
+                    return
+                delay = self.policy.delay(attempt)
+                log.warning(
+                    "%s: delivery failed (%s); retry %d in %.2fs",
+                    self.name,
+                    self.last_error,
+                    attempt,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                self.stats.output(self.name, prio, "retried")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug in an output must not stop the others
+                log.exception("%s: unexpected error", self.name)
+                self._give_up(alert, prio, f"unexpected {type(exc).__name__}: {exc}")
+                return
+            else:
+                if not self.healthy:
+                    log.info("%s: delivering again", self.name)
+                self.healthy = True
+                self.stats.output(self.name, prio, "sent")
+                return
+
+    def _give_up(self, alert: Alert, prio: str, reason: str) -> None:
+        self.stats.output(self.name, prio, "dropped")
+        self.last_error = reason
+        log.error("%s: dropped alert %r at %s: %s", self.name, alert.rule, alert.time, reason)
+
+
+class Dispatcher:
+    """Routes accepted alerts to the outputs whose minimum priority they reach."""
+
+    def __init__(
+        self,
+        outputs: list[Output],
+        stats: Stats,
+        policy: RetryPolicy,
+        queuesize: int = 100_000,
+        spooldir: str = "",
+        timeout: float = 10.0,
+    ) -> None:
+        self.stats = stats
+        self.spool = Spool(spooldir) if spooldir else None
+        self.workers = {
+            o.kind: Worker(o, MemoryQueue(queuesize), policy, stats, self.spool, timeout)
+            for o in outputs
+        }
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Open outputs, reload the spool, start one task per output."""
+        if self.spool is not None:
+            for name, count in self.spool.orphans(set(self.workers)).items():
+                log.error(
+                    "spool: %d alert(s) for output %r, which is not configured; kept", count, name
+                )
+        for worker in self.workers.values():
+            try:
+                await worker.output.start()
+            except Exception as exc:  # the worker retries on send
+                log.warning("%s: start failed: %s", worker.name, exc)
+            if self.spool is not None:
+                for key, payload in self.spool.pending(worker.name):
+                    worker.queue.maxsize = max(worker.queue.maxsize, len(worker.queue) + 1)
+                    worker.queue.put(Item(key, Alert.from_dict(orjson.loads(payload))))
+                if len(worker.queue):
+                    log.info(
+                        "%s: %d alert(s) reloaded from the spool", worker.name, len(worker.queue)
+                    )
+            self.stats.queue.labels(worker.name).set(len(worker.queue))
+            self._tasks.append(asyncio.create_task(worker.run(), name=f"sidekick-{worker.name}"))
+
+    def submit(self, alert: Alert, everywhere: bool = False) -> list[str]:
+        """Queue `alert` for every output that accepts it (all when `everywhere`)."""
+        targets = [w for w in self.workers.values() if everywhere or w.output.accepts(alert)]
+        keys: dict[str, int] = {}
+        if self.spool is not None and targets:
+            keys = self.spool.put([w.name for w in targets], orjson.dumps(alert.to_dict()))
+        prio = alert.priority.name.lower()
+        for worker in targets:
+            key = keys.get(worker.name, 0)
+            if not worker.queue.put(Item(key, alert)):
+                if key:  # durable anyway: it will be delivered after a restart
+                    log.error("%s: queue full; alert kept in the spool only", worker.name)
+                    continue
+                self.stats.output(worker.name, prio, "dropped")
+                log.error(
+                    "%s: queue full (%d); dropped alert %r",
+                    worker.name,
+                    worker.queue.maxsize,
+                    alert.rule,
+                )
+                continue
+            self.stats.queue.labels(worker.name).set(len(worker.queue))
+        return [w.name for w in targets]
+
+    def pending(self) -> int:
+        """Alerts waiting across all outputs."""
+        return sum(len(w.queue) for w in self.workers.values())
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until every queue is empty or `timeout` passes; True if drained."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.pending() and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        return not self.pending()
+
+    async def stop(self) -> None:
+        """Stop workers and close outputs; undelivered spooled alerts stay on disk."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for worker in self.workers.values():
+            try:
+                await worker.output.close()
+            except Exception as exc:  # closing must not hide the other outputs' close
+                log.warning("%s: close failed: %s", worker.name, exc)
+        if self.spool is not None:
+            self.spool.close()

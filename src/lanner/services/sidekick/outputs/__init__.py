@@ -1,0 +1,20 @@
+"""All outputs, registered by kind in `OUTPUTS`; one module per family."""
+
+from . import alerting, chat, email, faas, lanner, logs, metrics, queues
+from .base import OUTPUTS, DeliveryError, Output, OutputContext, PermanentError
+
+__all__ = [
+    "OUTPUTS",
+    "DeliveryError",
+    "Output",
+    "OutputContext",
+    "PermanentError",
+    "alerting",
+    "chat",
+    "email",
+    "faas",
+    "lanner",
+    "logs",
+    "metrics",
+    "queues",
+]

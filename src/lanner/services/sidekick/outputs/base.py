@@ -1,0 +1,213 @@
+"""The output contract: options, enablement, and how a delivery succeeds or fails."""
+
+from __future__ import annotations
+
+import logging
+import re
+import ssl
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import httpx
+import orjson
+
+from ..alert import Alert, Priority
+from ..schema import Opt
+
+log = logging.getLogger("lanner.sidekick")
+
+OUTPUTS: dict[str, type[Output]] = {}
+
+COMMON_OPTIONS: dict[str, Opt] = {"minimumpriority": Opt("priority")}
+HTTP_OPTIONS: dict[str, Opt] = {
+    "checkcert": Opt("bool", True),
+    "mutualtls": Opt("bool", False),
+    "customheaders": Opt("map"),
+}
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def slug(text: str) -> str:
+    """Lower-case `text` with runs of other characters as `_` (NATS subjects, metric names)."""
+    return _SLUG.sub("_", text.lower()).strip("_")
+
+
+def label_name(text: str) -> str:
+    """A Prometheus/Loki-safe label name from a field name (`k8s.ns.name` → `k8s_ns_name`)."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", text)
+    return f"_{name}" if name[:1].isdigit() else name
+
+
+class DeliveryError(Exception):
+    """A failed delivery that may succeed later: it is retried with back-off."""
+
+
+class PermanentError(DeliveryError):
+    """A delivery the target refused for good (e.g. HTTP 400): dropped, counted and logged."""
+
+
+def register(cls: type[Output]) -> type[Output]:
+    """Class decorator adding an output to the registry under its `kind`."""
+    OUTPUTS[cls.kind] = cls
+    return cls
+
+
+@dataclass
+class OutputContext:
+    """What outputs share: TLS client material, timeouts, the metrics registry, debug."""
+
+    timeout: float = 10.0
+    debug: bool = False
+    client_cert: tuple[str, str] | None = None
+    client_ca: str = ""
+    extra_ca: str = ""
+    hostname: str = ""
+    registry: Any = None
+    customfields: dict[str, str] = field(default_factory=dict)
+
+    def ssl_context(self, checkcert: bool, mutualtls: bool) -> ssl.SSLContext:
+        """The client TLS context: system CAs + tlsclient CA, client cert when mutualtls."""
+        ctx = ssl.create_default_context()
+        if self.extra_ca:
+            ctx.load_verify_locations(self.extra_ca)
+        if mutualtls:
+            if self.client_ca:
+                ctx.load_verify_locations(self.client_ca)
+            if self.client_cert:
+                ctx.load_cert_chain(*self.client_cert)
+        elif not checkcert:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+    def http_client(self, checkcert: bool = True, mutualtls: bool = False) -> httpx.AsyncClient:
+        """A pooled HTTP client for one output."""
+        return httpx.AsyncClient(
+            timeout=self.timeout,
+            verify=self.ssl_context(checkcert, mutualtls),
+            headers={"User-Agent": "lanner-sidekick"},
+        )
+
+
+class Output(ABC):
+    """One destination. Subclasses set `kind`, `family`, `enable_key` and `options`."""
+
+    kind: ClassVar[str]
+    family: ClassVar[str]
+    enable_key: ClassVar[str | None]
+    options: ClassVar[dict[str, Opt]] = {}
+
+    def __init__(self, settings: dict[str, Any], ctx: OutputContext) -> None:
+        self.settings = settings
+        self.ctx = ctx
+        self.minimum: Priority | None = settings.get("minimumpriority")
+
+    @classmethod
+    def all_options(cls) -> dict[str, Opt]:
+        """The output's own options plus the common ones."""
+        return {**COMMON_OPTIONS, **cls.options}
+
+    @classmethod
+    def validate(cls, settings: dict[str, Any]) -> tuple[str, str] | None:
+        """Cross-option checks: return (key, reason) for a bad setting, else None."""
+        return None
+
+    def accepts(self, alert: Alert) -> bool:
+        """Whether the alert reaches this output's minimum priority."""
+        return self.minimum is None or alert.priority >= self.minimum
+
+    async def start(self) -> None:  # noqa: B027 (optional hook)
+        """Open connections; failures here are not fatal (send retries)."""
+
+    @abstractmethod
+    async def send(self, alert: Alert) -> None:
+        """Deliver one alert or raise DeliveryError / PermanentError."""
+
+    async def close(self) -> None:  # noqa: B027 (optional hook)
+        """Release connections."""
+
+
+def dumps(obj: Any) -> bytes:
+    """JSON-encode for the wire."""
+    return orjson.dumps(obj)
+
+
+class HttpOutput(Output):
+    """An output that makes one HTTP request per alert."""
+
+    options: ClassVar[dict[str, Opt]] = {}
+    method: ClassVar[str] = "POST"
+
+    def __init__(self, settings: dict[str, Any], ctx: OutputContext) -> None:
+        super().__init__(settings, ctx)
+        self._client: httpx.AsyncClient | None = None
+
+    @classmethod
+    def all_options(cls) -> dict[str, Opt]:
+        """HTTP outputs also take checkcert, mutualtls and customheaders."""
+        return {**COMMON_OPTIONS, **HTTP_OPTIONS, **cls.options}
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The output's HTTP client, made on first use."""
+        if self._client is None:
+            self._client = self.ctx.http_client(
+                self.settings.get("checkcert", True), self.settings.get("mutualtls", False)
+            )
+        return self._client
+
+    @abstractmethod
+    def url(self, alert: Alert) -> str:
+        """Where to send the alert."""
+
+    @abstractmethod
+    def body(self, alert: Alert) -> Any:
+        """The JSON document to send (or `bytes` with `content_type`)."""
+
+    content_type: ClassVar[str] = "application/json"
+
+    def headers(self, alert: Alert) -> dict[str, str]:
+        """Extra request headers; customheaders are added after these."""
+        return {}
+
+    def auth(self) -> httpx.Auth | None:
+        """Request authentication, if any."""
+        return None
+
+    async def send(self, alert: Alert) -> None:
+        """POST the body; 2xx is success, 408/429/5xx and network errors retry."""
+        body = self.body(alert)
+        content = body if isinstance(body, bytes) else dumps(body)
+        headers = {"Content-Type": self.content_type, **self.headers(alert)}
+        headers.update(self.settings.get("customheaders") or {})
+        if self.ctx.debug:
+            log.info("%s: payload %s", self.kind, content[:2000].decode(errors="replace"))
+        try:
+            response = await self.client.request(
+                self.method_for(),
+                self.url(alert),
+                content=content,
+                headers=headers,
+                auth=self.auth(),
+            )
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        detail = f"HTTP {status}: {response.text[:200]}"
+        if status in (408, 425, 429) or status >= 500:
+            raise DeliveryError(detail)
+        raise PermanentError(detail)
+
+    def method_for(self) -> str:
+        """The HTTP method."""
+        return self.method
+
+    async def close(self) -> None:
+        """Close the HTTP client."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None

@@ -1,0 +1,194 @@
+"""Metric outputs: Prometheus series on /metrics, StatsD over UDP, InfluxDB line protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any, ClassVar
+
+import httpx
+from prometheus_client import CollectorRegistry, Counter
+
+from ..alert import Alert
+from ..schema import Opt
+from .base import DeliveryError, HttpOutput, Output, OutputContext, label_name, register, slug
+
+EVENTS_METRIC = "falcosecurity_falcosidekick_falco_events"
+_BASE_LABELS = (
+    "hostname",
+    "rule",
+    "priority",
+    "priority_raw",
+    "source",
+    "k8s_ns_name",
+    "k8s_pod_name",
+)
+
+
+@register
+class Prometheus(Output):
+    """Counts alerts as `falcosecurity_falcosidekick_falco_events_total` on `GET /metrics`.
+
+    The series name and labels are Falcosidekick's, so existing dashboards keep working.
+    Enabled unless `prometheus.disabled` is true.
+    """
+
+    kind = "prometheus"
+    family = "metrics"
+    enable_key = None
+    options: ClassVar[dict[str, Opt]] = {"disabled": Opt("bool", False), "extralabels": Opt("list")}
+
+    def __init__(self, settings: dict[str, Any], ctx: OutputContext) -> None:
+        super().__init__(settings, ctx)
+        self.extra = {label_name(k): k for k in settings["extralabels"]}
+        self.custom = {label_name(k): k for k in ctx.customfields}
+        names = list(_BASE_LABELS)
+        for name in [*self.custom, *self.extra]:
+            if name not in names:
+                names.append(name)
+        registry: CollectorRegistry = ctx.registry
+        self.counter = Counter(
+            EVENTS_METRIC, "Falco events received, by rule and priority", names, registry=registry
+        )
+        self.names = names
+
+    async def send(self, alert: Alert) -> None:
+        """Increment the alert's series."""
+        fields = alert.output_fields
+        values = {
+            "hostname": alert.hostname,
+            "rule": alert.rule,
+            "priority": str(int(alert.priority)),
+            "priority_raw": alert.priority.name.lower(),
+            "source": alert.source,
+            "k8s_ns_name": str(fields.get("k8s.ns.name") or ""),
+            "k8s_pod_name": str(fields.get("k8s.pod.name") or ""),
+        }
+        for name, key in {**self.custom, **self.extra}.items():
+            values.setdefault(name, "" if fields.get(key) is None else str(fields.get(key)))
+        self.counter.labels(**{n: values.get(n, "") for n in self.names}).inc()
+
+
+@register
+class Statsd(Output):
+    """StatsD counters over UDP: `<ns>events.total`, `<ns>events.<priority>`, `<ns>rule.<rule>`."""
+
+    kind = "statsd"
+    family = "metrics"
+    enable_key = "forwarder"
+    options: ClassVar[dict[str, Opt]] = {
+        "forwarder": Opt("str", ""),
+        "namespace": Opt("str", "falcosidekick."),
+    }
+
+    def __init__(self, settings: dict[str, Any], ctx: OutputContext) -> None:
+        super().__init__(settings, ctx)
+        self._sock: socket.socket | None = None
+
+    def lines(self, alert: Alert) -> bytes:
+        """The counter lines of one alert."""
+        ns = self.settings["namespace"]
+        names = [
+            "events.total",
+            f"events.{alert.priority.name.lower()}",
+            f"rule.{slug(alert.rule)}",
+        ]
+        return "\n".join(f"{ns}{name}:1|c" for name in names).encode()
+
+    async def send(self, alert: Alert) -> None:
+        """Send the counters in one datagram."""
+        host, _, port = self.settings["forwarder"].rpartition(":")
+        try:
+            if self._sock is None:
+                self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                self._sock.setblocking(False)
+            await asyncio.get_running_loop().sock_sendto(
+                self._sock, self.lines(alert), (host, int(port))
+            )
+        except (OSError, ValueError) as exc:
+            raise DeliveryError(f"statsd: {exc}") from exc
+
+    @classmethod
+    def validate(cls, settings: dict[str, Any]) -> tuple[str, str] | None:
+        """forwarder must be host:port."""
+        host, _, port = settings["forwarder"].rpartition(":")
+        if settings["forwarder"] and (not host or not port.isdigit()):
+            return "forwarder", f"expected host:port, got {settings['forwarder']!r}"
+        return None
+
+    async def close(self) -> None:
+        """Close the socket."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+def _tag(value: str) -> str:
+    return (
+        value.replace("\n", " ")
+        .replace("\\", "\\\\")
+        .replace(",", "\\,")
+        .replace("=", "\\=")
+        .replace(" ", "\\ ")
+    )
+
+
+def _field(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@register
+class InfluxDB(HttpOutput):
+    """InfluxDB line protocol: v1 `/write?db=` or, with a token, v2 `/api/v2/write`."""
+
+    kind = "influxdb"
+    family = "metrics"
+    enable_key = "hostport"
+    content_type = "text/plain; charset=utf-8"
+    options: ClassVar[dict[str, Opt]] = {
+        "hostport": Opt("str", ""),
+        "database": Opt("str", "falco"),
+        "organization": Opt("str", ""),
+        "bucket": Opt("str", "falco"),
+        "precision": Opt("choice", "ns", choices=("ns", "us", "ms", "s")),
+        "user": Opt("str", ""),
+        "password": Opt("str", "", secret=True),
+        "token": Opt("str", "", secret=True),
+    }
+
+    def url(self, alert: Alert) -> str:
+        """The write endpoint (query string built by httpx params)."""
+        base = self.settings["hostport"].rstrip("/")
+        precision = self.settings["precision"]
+        if self.settings["token"]:
+            q = httpx.QueryParams(
+                org=self.settings["organization"],
+                bucket=self.settings["bucket"],
+                precision=precision,
+            )
+            return f"{base}/api/v2/write?{q}"
+        params = {"db": self.settings["database"], "precision": precision}
+        if self.settings["user"]:
+            params.update(u=self.settings["user"], p=self.settings["password"])
+        return f"{base}/write?{httpx.QueryParams(params)}"
+
+    def body(self, alert: Alert) -> bytes:
+        """One point in measurement `events`, tagged by rule, priority, source, host, fields."""
+        tags = {"rule": alert.rule, "priority": alert.priority.falco_name}
+        if alert.source:
+            tags["source"] = alert.source
+        if alert.hostname:
+            tags["hostname"] = alert.hostname
+        for key, value in sorted(alert.output_fields.items()):
+            if value is not None and value != "" and not isinstance(value, list):
+                tags.setdefault(key, str(value))
+        tag_text = ",".join(f"{_tag(k)}={_tag(v)}" for k, v in tags.items() if v)
+        divisor = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+        stamp = alert.time_ns // divisor[self.settings["precision"]]
+        return f"events,{tag_text} value={_field(alert.output)} {stamp}".encode()
+
+    def headers(self, alert: Alert) -> dict[str, str]:
+        """Token authorisation (v2)."""
+        return (
+            {"Authorization": f"Token {self.settings['token']}"} if self.settings["token"] else {}
+        )
