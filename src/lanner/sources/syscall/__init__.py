@@ -1,0 +1,1 @@
+"""The ``syscall`` event source: .scap capture files, the thread/fd state engine, fields."""

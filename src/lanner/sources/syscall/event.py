@@ -1,0 +1,192 @@
+"""One syscall event: header fields read eagerly, parameters decoded lazily on first use."""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING, Any
+
+from . import event_table as et
+from .params import decode_param
+
+if TYPE_CHECKING:
+    from .state.fds import FdInfo
+    from .state.threads import ThreadInfo
+
+_LEN_STRUCTS: dict[tuple[int, bool], struct.Struct] = {}
+
+PARAM_INDEX: tuple[dict[str, int], ...] = tuple(
+    {name: i for i, (name, _t, _f) in enumerate(params)} for params in et.EVENT_PARAMS
+)
+"""Event id -> {param name: index}."""
+
+_RES_TYPES = frozenset({et.PT_ERRNO, et.PT_PID, et.PT_FD, et.PT_FD32, et.PT_PID32})
+GENERIC_E = et.PPME_GENERIC_E
+GENERIC_X = et.PPME_GENERIC_X
+
+
+def _lens_struct(n: int, large: bool) -> struct.Struct:
+    s = _LEN_STRUCTS.get((n, large))
+    if s is None:
+        s = _LEN_STRUCTS[(n, large)] = struct.Struct(f"<{n}{'I' if large else 'H'}")
+    return s
+
+
+class Event:
+    """A decoded event header plus a view of its parameter bytes.
+
+    ``thread`` and ``fdinfo`` are set by the state engine; ``enter`` is the matching enter
+    event of an exit event when the engine kept it.
+    """
+
+    __slots__ = (
+        "_buf",
+        "_end",
+        "_large",
+        "_off",
+        "_raws",
+        "_vals",
+        "cpu",
+        "dump_flags",
+        "enter",
+        "fd",
+        "fdinfo",
+        "nparams",
+        "num",
+        "offset",
+        "thread",
+        "tid",
+        "ts",
+        "type",
+    )
+
+    def __init__(
+        self,
+        num: int,
+        ts: int,
+        tid: int,
+        etype: int,
+        nparams: int,
+        buf: bytes,
+        off: int,
+        end: int,
+        large: bool = False,
+        cpu: int = 0,
+        dump_flags: int = 0,
+        offset: int = 0,
+    ) -> None:
+        self.num = num
+        self.ts = ts
+        self.tid = tid
+        self.type = etype
+        self.nparams = nparams
+        self._buf = buf
+        self._off = off  # start of the parameter-length array
+        self._end = end  # end of the event
+        self._large = large
+        self._raws: list[bytes] | None = None
+        self._vals: dict[int, Any] | None = None
+        self.cpu = cpu
+        self.dump_flags = dump_flags
+        self.offset = offset
+        self.thread: ThreadInfo | None = None
+        self.fdinfo: FdInfo | None = None
+        self.fd: int | None = None
+        self.enter: Event | None = None
+
+    # -- raw access -------------------------------------------------------------------
+    def raw_params(self) -> list[bytes]:
+        """The raw bytes of every parameter (cached)."""
+        raws = self._raws
+        if raws is None:
+            n = self.nparams
+            buf = self._buf
+            large = self._large
+            s = _lens_struct(n, large)
+            lens = s.unpack_from(buf, self._off) if n else ()
+            pos = self._off + s.size
+            end = self._end
+            raws = []
+            for ln in lens:
+                nxt = pos + ln
+                if nxt > end:
+                    raws.append(buf[pos:end])
+                    pos = end
+                else:
+                    raws.append(buf[pos:nxt])
+                    pos = nxt
+            self._raws = raws
+        return raws
+
+    def raw(self, index: int) -> bytes | None:
+        """Raw bytes of parameter ``index``, or None when the event has fewer."""
+        raws = self.raw_params()
+        return raws[index] if index < len(raws) else None
+
+    # -- decoded access ---------------------------------------------------------------
+    def param(self, index: int) -> Any:
+        """Decoded value of parameter ``index`` (None when absent)."""
+        vals = self._vals
+        if vals is None:
+            vals = self._vals = {}
+        elif index in vals:
+            return vals[index]
+        raws = self.raw_params()
+        v = decode_param(self.type, index, raws[index]) if index < len(raws) else None
+        vals[index] = v
+        return v
+
+    def arg(self, name: str) -> Any:
+        """Decoded value of the parameter called ``name`` (None when absent)."""
+        i = PARAM_INDEX[self.type].get(name)
+        if i is None:
+            return None
+        return self.param(i)
+
+    def has_arg(self, name: str) -> bool:
+        """Whether this event carries a parameter called ``name``."""
+        i = PARAM_INDEX[self.type].get(name)
+        return i is not None and i < self.nparams
+
+    def args(self) -> dict[str, Any]:
+        """All parameters by name, decoded."""
+        params = et.EVENT_PARAMS[self.type]
+        return {params[i][0]: self.param(i) for i in range(min(self.nparams, len(params)))}
+
+    def param_names(self) -> list[str]:
+        """Names of the parameters this event carries."""
+        return [p[0] for p in et.EVENT_PARAMS[self.type][: self.nparams]]
+
+    # -- header-derived ---------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The event type name; generic ``syscall`` events are named after their syscall."""
+        t = self.type
+        if t in (GENERIC_E, GENERIC_X):
+            code = self.param(0)
+            if code is not None and code < len(et.SYSCALL_CODE_NAMES):
+                return et.SYSCALL_CODE_NAMES[code]
+        return et.EVENT_NAMES[t]
+
+    @property
+    def dir(self) -> str:
+        """``>`` for an enter event, ``<`` for an exit event."""
+        return et.EVENT_DIRS[self.type]
+
+    @property
+    def is_exit(self) -> bool:
+        """Whether this is an exit event."""
+        return et.EVENT_DIRS[self.type] == "<"
+
+    @property
+    def res(self) -> int | None:
+        """The syscall return value of an exit event (first param when it is one)."""
+        if et.EVENT_DIRS[self.type] != "<" or not self.nparams:
+            return None
+        params = et.EVENT_PARAMS[self.type]
+        if params and params[0][1] in _RES_TYPES:
+            v = self.param(0)
+            return int(v) if v is not None else None
+        return None
+
+    def __repr__(self) -> str:
+        return f"<Event #{self.num} {self.name} {self.dir} tid={self.tid}>"

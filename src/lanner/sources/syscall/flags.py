@@ -1,0 +1,132 @@
+"""Names of the bits of flags parameters (the driver's PPM_* encodings).
+
+Values from falcosecurity/libs ``driver/ppm_events_public.h``; which table applies to a
+parameter is chosen by event and parameter name, the way ``driver/event_table.c`` points
+each flags parameter at its ``ppm_name_value`` table.
+"""
+
+from __future__ import annotations
+
+FlagTable = tuple[tuple[str, int], ...]
+
+# Composite values come before their parts so O_RDWR wins over O_RDONLY|O_WRONLY.
+OPEN_FLAGS: FlagTable = (
+    ("O_RDWR", 3),
+    ("O_RDONLY", 1 << 0),
+    ("O_WRONLY", 1 << 1),
+    ("O_CREAT", 1 << 2),
+    ("O_APPEND", 1 << 3),
+    ("O_DSYNC", 1 << 4),
+    ("O_EXCL", 1 << 5),
+    ("O_NONBLOCK", 1 << 6),
+    ("O_SYNC", 1 << 7),
+    ("O_TRUNC", 1 << 8),
+    ("O_DIRECT", 1 << 9),
+    ("O_DIRECTORY", 1 << 10),
+    ("O_LARGEFILE", 1 << 11),
+    ("O_CLOEXEC", 1 << 12),
+    ("O_TMPFILE", 1 << 13),
+    ("O_F_CREATED", 1 << 14),
+    ("FD_UPPER_LAYER", 1 << 15),
+    ("FD_LOWER_LAYER", 1 << 16),
+)
+PPM_O_RDONLY = 1 << 0
+PPM_O_WRONLY = 1 << 1
+PPM_O_CREAT = 1 << 2
+PPM_O_TRUNC = 1 << 8
+PPM_O_DIRECTORY = 1 << 10
+PPM_O_TMPFILE = 1 << 13
+PPM_O_F_CREATED = 1 << 14
+
+CLONE_FLAGS: FlagTable = (
+    ("CLONE_FILES", 1 << 0),
+    ("CLONE_FS", 1 << 1),
+    ("CLONE_IO", 1 << 2),
+    ("CLONE_NEWIPC", 1 << 3),
+    ("CLONE_NEWNET", 1 << 4),
+    ("CLONE_NEWNS", 1 << 5),
+    ("CLONE_NEWPID", 1 << 6),
+    ("CLONE_NEWUTS", 1 << 7),
+    ("CLONE_PARENT", 1 << 8),
+    ("CLONE_PARENT_SETTID", 1 << 9),
+    ("CLONE_PTRACE", 1 << 10),
+    ("CLONE_SIGHAND", 1 << 11),
+    ("CLONE_SYSVSEM", 1 << 12),
+    ("CLONE_THREAD", 1 << 13),
+    ("CLONE_UNTRACED", 1 << 14),
+    ("CLONE_VM", 1 << 15),
+    ("CLONE_INVERTED", 1 << 16),
+    ("NAME_CHANGED", 1 << 17),
+    ("CLOSED", 1 << 18),
+    ("CLONE_NEWUSER", 1 << 20),
+    ("CLONE_CHILD_CLEARTID", 1 << 23),
+    ("CLONE_CHILD_SETTID", 1 << 24),
+    ("CLONE_SETTLS", 1 << 25),
+    ("CLONE_STOPPED", 1 << 26),
+    ("CLONE_VFORK", 1 << 27),
+    ("CLONE_NEWCGROUP", 1 << 28),
+    ("CHILD_IN_PIDNS", 1 << 29),
+    ("IS_MAIN_THREAD", 1 << 30),
+)
+PPM_CL_CLONE_FILES = 1 << 0
+PPM_CL_CLONE_THREAD = 1 << 13
+PPM_CL_CLONE_VFORK = 1 << 27
+PPM_CL_CHILD_IN_PIDNS = 1 << 29
+
+MODE_FLAGS: FlagTable = (
+    ("S_IXOTH", 1 << 0),
+    ("S_IWOTH", 1 << 1),
+    ("S_IROTH", 1 << 2),
+    ("S_IXGRP", 1 << 3),
+    ("S_IWGRP", 1 << 4),
+    ("S_IRGRP", 1 << 5),
+    ("S_IXUSR", 1 << 6),
+    ("S_IWUSR", 1 << 7),
+    ("S_IRUSR", 1 << 8),
+    ("S_ISVTX", 1 << 9),
+    ("S_ISGID", 1 << 10),
+    ("S_ISUID", 1 << 11),
+)
+
+PROT_FLAGS: FlagTable = (
+    ("PROT_READ", 1 << 0),
+    ("PROT_WRITE", 1 << 1),
+    ("PROT_EXEC", 1 << 2),
+    ("PROT_SEM", 1 << 3),
+    ("PROT_GROWSDOWN", 1 << 4),
+    ("PROT_GROWSUP", 1 << 5),
+    ("PROT_SAO", 1 << 6),
+)
+
+_OPEN_EVENTS = frozenset({"open", "openat", "openat2", "creat", "open_by_handle_at"})
+_CLONE_EVENTS = frozenset({"clone", "clone3", "fork", "vfork", "execve", "execveat"})
+
+
+def table_for(event_name: str, param_name: str, ptype: int) -> FlagTable | None:
+    """The flag table of a parameter, or None when Lanner does not name its bits."""
+    if param_name == "flags" and event_name in _OPEN_EVENTS:
+        return OPEN_FLAGS
+    if param_name == "flags" and event_name in _CLONE_EVENTS:
+        return CLONE_FLAGS
+    if param_name == "mode" and ptype == 42:  # PT_MODE
+        return MODE_FLAGS
+    if param_name == "prot":
+        return PROT_FLAGS
+    return None
+
+
+def render(table: FlagTable, value: int) -> tuple[str, ...]:
+    """Names of the flags set in ``value`` (composites first, each bit named once)."""
+    out = []
+    covered = 0
+    for name, bits in table:
+        if bits and value & bits == bits and covered & bits != bits:
+            out.append(name)
+            covered |= bits
+    return tuple(out)
+
+
+def flag_names(event_name: str, param_name: str, ptype: int, value: int) -> tuple[str, ...]:
+    """Names of the flags set in a parameter value; empty when the table is unknown."""
+    table = table_for(event_name, param_name, ptype)
+    return render(table, value) if table else ()

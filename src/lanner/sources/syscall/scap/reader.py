@@ -1,0 +1,241 @@
+"""Stream a .scap file: metadata blocks decoded, event blocks turned into :class:`Event`."""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from .. import event_table as et
+from ..event import Event
+from . import blocks
+from .errors import ScapError
+from .metadata import (
+    FdRecord,
+    GroupRecord,
+    Interface,
+    MachineInfo,
+    ProcRecord,
+    UserRecord,
+    parse_fdlist,
+    parse_iflist,
+    parse_machine_info,
+    parse_proclist,
+    parse_userlist,
+)
+from .stream import iter_blocks, open_capture
+
+log = logging.getLogger(__name__)
+
+_HDR_V1 = struct.Struct("<QqIH")  # ts, tid, len, type
+_HDR_V2 = struct.Struct("<QqIHI")  # ts, tid, len, type, nparams
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_LARGE = tuple(bool(f & et.EF_LARGE_PAYLOAD) for f in et.EVENT_FLAGS)
+_NPARAMS = tuple(len(p) for p in et.EVENT_PARAMS)
+
+
+@dataclass(slots=True)
+class SectionHeader:
+    """The section header block: format version and skipped options size."""
+
+    major: int
+    minor: int
+    section_length: int
+    options_len: int = 0
+
+
+@dataclass(slots=True)
+class ProcList:
+    """A process-list block: threads known when the capture started."""
+
+    threads: list[ProcRecord]
+
+
+@dataclass(slots=True)
+class FdList:
+    """An fd-list block: the open fds of one thread."""
+
+    tid: int
+    fds: list[FdRecord]
+
+
+@dataclass(slots=True)
+class UserList:
+    """A user-list block."""
+
+    users: list[UserRecord] = field(default_factory=list)
+    groups: list[GroupRecord] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class InterfaceList:
+    """An interface-list block."""
+
+    interfaces: list[Interface]
+
+
+Record = Event | SectionHeader | MachineInfo | ProcList | FdList | UserList | InterfaceList
+
+
+class ScapReader:
+    """Read a capture file block by block.
+
+    Iterating yields every record in file order: metadata blocks as dataclasses and events
+    as :class:`Event`. A corrupt or truncated file raises :class:`ScapError` (with the
+    byte offset) after every record before the damage has been yielded. Unknown block types
+    are skipped with a warning; events whose type id this table does not know are skipped
+    like libscap does.
+    """
+
+    def __init__(self, source: str | Path | BinaryIO) -> None:
+        self._source = source
+        self.skipped_blocks: list[tuple[int, int]] = []
+        self.skipped_events = 0
+
+    def _open(self) -> BinaryIO:
+        try:
+            return open_capture(self._source)
+        except OSError as exc:
+            raise ScapError(f"cannot open capture: {exc}", 0) from exc
+
+    def __iter__(self) -> Iterator[Record]:
+        f = self._open()
+        try:
+            yield from self._records(f)
+        finally:
+            if isinstance(self._source, (str, Path)):
+                f.close()
+
+    def events(self) -> Iterator[Event]:
+        """Only the events."""
+        for rec in self:
+            if type(rec) is Event:
+                yield rec
+
+    def _records(self, f: BinaryIO) -> Iterator[Record]:
+        blocks_iter = iter_blocks(f)
+        first = True
+        num = 0
+        ev_types = blocks.EVENT_TYPES
+        hdr_v1 = _HDR_V1.unpack_from
+        hdr_v2 = _HDR_V2.unpack_from
+        u16 = _U16.unpack_from
+        u32 = _U32.unpack_from
+        large_types = _LARGE
+        max_type = et.EVENT_COUNT
+        for offset, btype, buf, start, end in blocks_iter:
+            if first:
+                first = False
+                if btype != blocks.SHB:
+                    raise ScapError(f"not a capture file: first block type {btype:#x}", offset)
+                yield self._section_header(buf, start, end, offset)
+                continue
+            kind = ev_types.get(btype)
+            if kind is not None:
+                has_nparams, has_flags = kind
+                if btype not in blocks.LARGE_EVENT_TYPES and end - start + 12 > (
+                    blocks.MAX_SMALL_EVENT_BLOCK + 8
+                ):
+                    raise ScapError(f"event block too long ({end - start + 12} bytes)", offset)
+                pos = start
+                cpu = u16(buf, pos)[0]
+                pos += 2
+                dump_flags = 0
+                if has_flags:
+                    if pos + 4 > end:
+                        raise ScapError("event block too short", offset)
+                    dump_flags = u32(buf, pos)[0]
+                    pos += 4
+                hlen = 26 if has_nparams else 22
+                if pos + hlen > end:
+                    raise ScapError("event block too short for an event header", offset)
+                if has_nparams:
+                    ts, tid, elen, etype, nparams = hdr_v2(buf, pos)
+                else:
+                    ts, tid, elen, etype = hdr_v1(buf, pos)
+                    nparams = -1
+                evend = pos + elen
+                if elen < hlen or evend > end:
+                    raise ScapError(
+                        f"event length {elen} does not fit its block ({end - pos} bytes)", offset
+                    )
+                if etype >= max_type:
+                    self.skipped_events += 1
+                    continue
+                large = large_types[etype]
+                if nparams < 0:
+                    nparams = _v1_nparams(buf, pos + hlen, evend, etype, offset)
+                elif pos + hlen + nparams * (4 if large else 2) > evend:
+                    raise ScapError(f"event has {nparams} params but only {elen} bytes", offset)
+                num += 1
+                yield Event(
+                    num,
+                    ts,
+                    tid,
+                    etype,
+                    nparams,
+                    buf,
+                    pos + hlen,
+                    evend,
+                    large,
+                    cpu,
+                    dump_flags,
+                    offset,
+                )
+                continue
+            yield from self._metadata(btype, buf, start, end, offset)
+
+    def _section_header(self, buf: bytes, start: int, end: int, offset: int) -> SectionHeader:
+        if end - start < 16:
+            raise ScapError("section header block too short", offset)
+        magic, major, minor, length = struct.unpack_from("<IHHq", buf, start)
+        if magic != blocks.SHB_MAGIC:
+            raise ScapError(f"invalid byte-order magic {magic:#x}", offset + 8)
+        if major > 1:
+            raise ScapError(f"unsupported capture format version {major}.{minor}", offset + 12)
+        # Anything after the fixed fields is options (pcapng-style); skip them.
+        return SectionHeader(major, minor, length, end - start - 16)
+
+    def _metadata(
+        self, btype: int, buf: bytes, start: int, end: int, offset: int
+    ) -> Iterator[Record]:
+        if btype == blocks.SHB:
+            yield self._section_header(buf, start, end, offset)
+        elif btype in blocks.MACHINE_INFO_TYPES:
+            yield parse_machine_info(buf, start, end, offset)
+        elif btype in blocks.PROCLIST_VERSION:
+            yield ProcList(parse_proclist(buf, start, end, btype, offset))
+        elif btype in blocks.FDLIST_TYPES:
+            tid, fds = parse_fdlist(buf, start, end, btype, offset)
+            yield FdList(tid, fds)
+        elif btype in blocks.USERLIST_TYPES:
+            users, groups = parse_userlist(buf, start, end, btype, offset)
+            yield UserList(users, groups)
+        elif btype in blocks.IFLIST_TYPES:
+            yield InterfaceList(parse_iflist(buf, start, end, btype, offset))
+        else:
+            log.warning("skipping unknown block type %#x at offset %d", btype, offset)
+            self.skipped_blocks.append((offset, btype))
+
+
+def _v1_nparams(buf: bytes, lens_start: int, evend: int, etype: int, offset: int) -> int:
+    """Infer the parameter count of an old (v1) event from its length, like libscap does."""
+    for n in range(_NPARAMS[etype], -1, -1):
+        vals = lens_start + 2 * n
+        if vals > evend:
+            continue
+        total = vals + sum(struct.unpack_from(f"<{n}H", buf, lens_start)) if n else vals
+        if total < evend:
+            raise ScapError("cannot infer the parameter count of a v1 event", offset)
+        if total == evend:
+            return n
+    raise ScapError("cannot infer the parameter count of a v1 event (2)", offset)
+
+
+def read_records(path: str | Path) -> Iterator[Record]:
+    """Iterate every record of a capture file."""
+    return iter(ScapReader(path))
