@@ -1,0 +1,278 @@
+"""`lanner respond`: run the response service, or check rules / print RBAC / replay alerts."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import signal
+import sys
+import threading
+
+import click
+import yaml
+
+from lanner.services.respond.actions.kube import KubeClients, KubeConfig
+from lanner.services.respond.audit import AuditLog
+from lanner.services.respond.dedup import DEFAULT_KEY_FIELDS, Deduplicator
+from lanner.services.respond.engine import Dispatcher, Responder
+from lanner.services.respond.metrics import RespondMetrics
+from lanner.services.respond.rules import RulesError, load_rules
+
+DEFAULT_PORT = 2804
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    return (host or "0.0.0.0", int(port or DEFAULT_PORT))
+
+
+@click.command("respond", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-r",
+    "--rules",
+    "rules_paths",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True),
+    help="Response rules file or directory (repeatable).",
+)
+@click.option("--check", is_flag=True, help="Validate the rules and exit.")
+@click.option(
+    "--rbac",
+    "print_rbac",
+    is_flag=True,
+    help="Print least-privilege RBAC manifests for the rules and exit.",
+)
+@click.option(
+    "--rbac-namespace",
+    default="lanner",
+    show_default=True,
+    help="Namespace of the ServiceAccount in --rbac output.",
+)
+@click.option(
+    "--replay",
+    type=click.File("r"),
+    default=None,
+    help="Respond to alerts from a JSON-lines file ('-' for stdin), then exit.",
+)
+@click.option(
+    "--listen",
+    default=f"0.0.0.0:{DEFAULT_PORT}",
+    show_default=True,
+    help="HTTP address for alerts, /healthz and /metrics.",
+)
+@click.option("--no-http", is_flag=True, help="Do not start the HTTP receiver.")
+@click.option(
+    "--token",
+    envvar="LANNER_RESPOND_TOKEN",
+    default=None,
+    help="Bearer token required on POST / (env LANNER_RESPOND_TOKEN).",
+)
+@click.option("--tls-cert", type=click.Path(exists=True), default=None)
+@click.option("--tls-key", type=click.Path(exists=True), default=None)
+@click.option("--nats-url", default=None, help="NATS server to subscribe to, e.g. nats://h:4222.")
+@click.option(
+    "--nats-subject",
+    "nats_subjects",
+    multiple=True,
+    default=("falco.>",),
+    show_default=True,
+    help="Subject to subscribe to (repeatable).",
+)
+@click.option("--nats-queue", default=None, help="NATS queue group (share load between replicas).")
+@click.option("--dry-run", is_flag=True, help="Describe actions instead of doing them.")
+@click.option(
+    "--dedup-window",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Seconds during which repeats of an alert are ignored (0: off).",
+)
+@click.option(
+    "--dedup-field",
+    "dedup_fields",
+    multiple=True,
+    default=DEFAULT_KEY_FIELDS,
+    show_default=True,
+    help="Output field identifying 'the same' alert, besides rule and hostname.",
+)
+@click.option(
+    "--audit-log",
+    type=click.Path(),
+    default=None,
+    help="Append one JSON line per action to this file.",
+)
+@click.option(
+    "--kubeconfig",
+    type=click.Path(exists=True),
+    envvar="KUBECONFIG",
+    default=None,
+    help="kubeconfig file (default: in-cluster, then ~/.kube/config).",
+)
+@click.option("--context", "kube_context", default=None, help="kubeconfig context.")
+@click.option("--in-cluster", is_flag=True, help="Use the pod's service account only.")
+@click.option(
+    "--retries",
+    type=int,
+    default=2,
+    show_default=True,
+    help="Retries of an action after a transient failure.",
+)
+@click.option(
+    "--backoff",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="First retry delay in seconds (doubles each retry).",
+)
+@click.option("--workers", type=int, default=2, show_default=True)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+def respond(
+    rules_paths: tuple[str, ...],
+    check: bool,
+    print_rbac: bool,
+    rbac_namespace: str,
+    replay: click.utils.LazyFile | None,
+    listen: str,
+    no_http: bool,
+    token: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+    nats_url: str | None,
+    nats_subjects: tuple[str, ...],
+    nats_queue: str | None,
+    dry_run: bool,
+    dedup_window: float,
+    dedup_fields: tuple[str, ...],
+    audit_log: str | None,
+    kubeconfig: str | None,
+    kube_context: str | None,
+    in_cluster: bool,
+    retries: int,
+    backoff: float,
+    workers: int,
+    log_level: str,
+) -> None:
+    """Closed-loop response: run actions on Kubernetes when Falco alerts match rules."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        rules = load_rules(rules_paths)
+    except RulesError as exc:
+        raise click.ClickException(f"invalid response rules:\n{exc}") from exc
+    if check:
+        actions = sum(len(r.actions) for r in rules)
+        click.echo(f"{len(rules)} rules, {actions} actions: OK")
+        return
+    if print_rbac:
+        from lanner.services.respond.rbac import manifests
+
+        click.echo(yaml.safe_dump_all(manifests(rules, namespace=rbac_namespace), sort_keys=False))
+        return
+    if bool(tls_cert) != bool(tls_key):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+
+    responder = Responder(
+        rules,
+        kube=KubeClients(KubeConfig(kubeconfig, kube_context, in_cluster)),
+        dry_run=dry_run,
+        dedup=Deduplicator(dedup_window, dedup_fields),
+        audit=AuditLog(audit_log),
+        metrics=RespondMetrics(),
+        retries=retries,
+        backoff=backoff,
+    )
+    if replay is not None:
+        _replay(responder, replay)
+        return
+    if no_http and not nats_url:
+        raise click.UsageError("nothing to listen on: drop --no-http or give --nats-url")
+    _serve(
+        responder,
+        workers,
+        listen,
+        no_http,
+        token,
+        tls_cert,
+        tls_key,
+        nats_url,
+        nats_subjects,
+        nats_queue,
+    )
+
+
+def _replay(responder: Responder, stream: click.utils.LazyFile) -> None:
+    """Handle alerts one by one and print each audit record as a JSON line."""
+    failed = 0
+    for number, line in enumerate(stream, 1):
+        if not line.strip():
+            continue
+        try:
+            records = responder.handle(json.loads(line), "replay")
+        except ValueError as exc:
+            click.echo(f"line {number}: skipped: {exc}", err=True)
+            continue
+        for record in records:
+            failed += record.result == "failed"
+            click.echo(json.dumps(record.to_dict(), default=str, sort_keys=True))
+    if failed:
+        raise SystemExit(1)
+
+
+def _serve(
+    responder: Responder,
+    workers: int,
+    listen: str,
+    no_http: bool,
+    token: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+    nats_url: str | None,
+    nats_subjects: tuple[str, ...],
+    nats_queue: str | None,
+) -> None:
+    dispatcher = Dispatcher(responder, workers=workers)
+    nats_input = None
+    if nats_url:
+        from lanner.services.respond.nats_input import NatsInput
+
+        nats_input = NatsInput(nats_url, nats_subjects, dispatcher, nats_queue)
+        try:
+            nats_input.start()
+        except ConnectionError as exc:
+            raise click.ClickException(str(exc)) from exc
+    try:
+        if no_http:
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            with contextlib.suppress(KeyboardInterrupt):
+                stop.wait()
+        else:
+            import uvicorn
+
+            from lanner.services.respond.app import create_app
+
+            host, port = _listen(listen)
+            uvicorn.run(
+                create_app(dispatcher, token=token),
+                host=host,
+                port=port,
+                ssl_certfile=tls_cert,
+                ssl_keyfile=tls_key,
+                log_level="warning",
+            )
+    finally:
+        if nats_input is not None:
+            nats_input.stop()
+        dispatcher.stop()
+        sys.stdout.flush()
+
+
+__all__ = ["respond"]

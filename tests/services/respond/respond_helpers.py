@@ -1,0 +1,39 @@
+"""Builders shared by the respond tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lanner.services.respond.rules import ResponseRule, load_rules
+
+
+def make_alert(**overrides: Any) -> dict[str, Any]:
+    """A Falco alert about pod default/web-1 on node-1 (override any key)."""
+    alert: dict[str, Any] = {
+        "hostname": "node-1",
+        "output": "12:00:00.000000000: Critical Outbound connection to C2 server (...)",
+        "output_fields": {
+            "evt.time": 1700000053012345678,
+            "fd.sip": "203.0.113.7",
+            "proc.name": "curl",
+            "proc.pid": 4242,
+            "container.id": "abc123def456",
+            "k8s.ns.name": "default",
+            "k8s.pod.name": "web-1",
+        },
+        "priority": "Critical",
+        "rule": "Outbound Connection to C2 Servers",
+        "source": "syscall",
+        "tags": ["network", "mitre_command_and_control", "T1071"],
+        "time": "2023-11-14T16:14:13.012345678Z",
+    }
+    alert.update(overrides)
+    return alert
+
+
+def rules_from(tmp_path: Path, text: str, name: str = "rules.yaml") -> list[ResponseRule]:
+    """Write a rules file and load it."""
+    path = tmp_path / name
+    path.write_text(text)
+    return load_rules([path])
