@@ -113,10 +113,12 @@ def current_role(
     elif access_token:
         role = config.check_token(access_token)
     if role is None:
+        # the single-page UI asks for credentials itself, without the browser's dialog
+        from_ui = request.headers.get("x-requested-with") == "lanner-ui"
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "authentication required",
-            headers={"WWW-Authenticate": 'Basic realm="lanner"'},
+            headers=None if from_ui else {"WWW-Authenticate": 'Basic realm="lanner"'},
         )
     return role
 
