@@ -43,16 +43,18 @@ class AuthConfig:
         if not name or not sep:
             raise ValueError("user must be NAME:PASSWORD[:ROLE]")
         password, role = rest, Role.ADMIN
-        head, _, tail = rest.rpartition(":")
-        if head and tail in {r.value for r in Role}:
+        head, sep, tail = rest.rpartition(":")
+        if sep and tail in {r.value for r in Role}:
             password, role = head, Role(tail)
+        if not password:
+            raise ValueError("password must not be empty")
         self.users[name] = (password, role)
 
     def add_token(self, spec: str) -> None:
         """Add `TOKEN[:ROLE]` (role defaults to admin)."""
         token, role = spec, Role.ADMIN
-        head, _, tail = spec.rpartition(":")
-        if head and tail in {r.value for r in Role}:
+        head, sep, tail = spec.rpartition(":")
+        if sep and tail in {r.value for r in Role}:
             token, role = head, Role(tail)
         if not token:
             raise ValueError("token must not be empty")
