@@ -1,0 +1,297 @@
+"""The definitions read from rules files, with Falco's define/append/replace semantics.
+
+Mirrors falcosecurity/falco ``rule_loader_collector.cpp``: a redefinition replaces the
+earlier item in place (keeping its position in the order), an append extends it, and a
+selective replace overwrites the named keys. ``index`` is the position of the first
+definition and ``visibility`` the position of the last change: a macro or list sees only
+macros/lists whose index is lower than its own visibility.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lanner.engine.diagnostics import ErrorCode, Location
+from lanner.engine.priority import Priority
+
+
+class LoadError(Exception):
+    """An error that stops reading the current file (Falco stops at the first one)."""
+
+    def __init__(
+        self,
+        message: str,
+        locations: tuple[Location, ...],
+        code: ErrorCode = ErrorCode.LOAD_ERR_VALIDATE,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.locations = locations
+        self.code = code
+
+
+@dataclass(slots=True)
+class ExceptionEntry:
+    """A fields/comps/values entry of an exception: a string or a (nested) list."""
+
+    is_list: bool
+    item: str = ""
+    items: list[ExceptionEntry] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class RuleException:
+    """One named exception of a rule."""
+
+    name: str
+    fields: ExceptionEntry | None
+    comps: ExceptionEntry | None
+    values: list[ExceptionEntry]
+    locations: tuple[Location, ...]
+
+
+@dataclass(slots=True)
+class ListInfo:
+    """A list definition."""
+
+    name: str
+    items: list[str]
+    locations: tuple[Location, ...]
+    index: int = 0
+    visibility: int = 0
+
+
+@dataclass(slots=True)
+class MacroInfo:
+    """A macro definition."""
+
+    name: str
+    condition: str
+    locations: tuple[Location, ...]
+    cond_location: Location | None = None
+    index: int = 0
+    visibility: int = 0
+
+
+@dataclass(slots=True)
+class RuleInfo:
+    """A rule definition as read (before compilation)."""
+
+    name: str
+    condition: str
+    output: str
+    desc: str
+    priority: Priority
+    locations: tuple[Location, ...]
+    source: str = "syscall"
+    tags: set[str] = field(default_factory=set)
+    enabled: bool = True
+    warn_evttypes: bool = True
+    skip_if_unknown_filter: bool = False
+    exceptions: list[RuleException] = field(default_factory=list)
+    cond_location: Location | None = None
+    output_location: Location | None = None
+    unknown_source: bool = False
+    index: int = 0
+    visibility: int = 0
+
+
+@dataclass(slots=True)
+class RuleUpdate:
+    """An append or selective replace of an existing rule: only the keys present."""
+
+    name: str
+    locations: tuple[Location, ...]
+    condition: str | None = None
+    output: str | None = None
+    desc: str | None = None
+    tags: set[str] | None = None
+    exceptions: list[RuleException] | None = None
+    priority: Priority | None = None
+    enabled: bool | None = None
+    warn_evttypes: bool | None = None
+    skip_if_unknown_filter: bool | None = None
+
+    def has_any_value(self) -> bool:
+        """True when at least one key is being updated."""
+        return any(
+            v is not None
+            for v in (
+                self.condition,
+                self.output,
+                self.desc,
+                self.tags,
+                self.exceptions,
+                self.priority,
+                self.enabled,
+                self.warn_evttypes,
+                self.skip_if_unknown_filter,
+            )
+        )
+
+
+@dataclass(slots=True)
+class EngineRequirement:
+    """A ``required_engine_version`` item."""
+
+    version: tuple[int, int, int]
+    locations: tuple[Location, ...]
+
+
+@dataclass(slots=True)
+class PluginRequirement:
+    """One entry of ``required_plugin_versions``, with its alternatives."""
+
+    alternatives: list[tuple[str, str]]
+    locations: tuple[Location, ...]
+
+
+class Collector:
+    """Accumulates lists, macros and rules across every file loaded, in order."""
+
+    def __init__(self) -> None:
+        self.lists: dict[str, ListInfo] = {}
+        self.macros: dict[str, MacroInfo] = {}
+        self.rules: dict[str, RuleInfo] = {}
+        self.engine_requirements: list[EngineRequirement] = []
+        self.plugin_requirements: list[PluginRequirement] = []
+        self._counter = 0
+
+    def _next(self) -> int:
+        self._counter += 1
+        return self._counter
+
+    def _define(self, table: dict, info: ListInfo | MacroInfo | RuleInfo) -> None:
+        n = self._next()
+        prev = table.get(info.name)
+        info.visibility = n
+        if prev is not None:
+            info.index = prev.index
+            table[info.name] = info  # replaces in place: dict keeps the first position
+        else:
+            info.index = n
+            table[info.name] = info
+
+    def define_list(self, info: ListInfo) -> None:
+        """Define or redefine a list."""
+        self._define(self.lists, info)
+
+    def append_list(self, info: ListInfo) -> None:
+        """Append items to an existing list."""
+        prev = self.lists.get(info.name)
+        if prev is None:
+            raise LoadError(
+                "List uses 'append' or 'override.items: append' but no list by that name "
+                "already exists",
+                info.locations,
+            )
+        prev.items.extend(info.items)
+        prev.visibility = self._next()
+
+    def define_macro(self, info: MacroInfo) -> None:
+        """Define or redefine a macro."""
+        self._define(self.macros, info)
+
+    def append_macro(self, info: MacroInfo) -> None:
+        """Append a condition fragment to an existing macro."""
+        prev = self.macros.get(info.name)
+        if prev is None:
+            raise LoadError(
+                "Macro uses 'append' or 'override.condition: append' but no macro by that "
+                "name already exists",
+                info.locations,
+            )
+        prev.condition += " " + info.condition
+        prev.visibility = self._next()
+
+    def define_rule(self, info: RuleInfo, known_sources: set[str]) -> bool:
+        """Define or redefine a rule; returns False when its source is unknown."""
+        prev = self.rules.get(info.name)
+        if prev is not None and prev.source != info.source:
+            raise LoadError("Rule has been re-defined with a different source", info.locations)
+        info.unknown_source = info.source not in known_sources
+        self._define(self.rules, info)
+        return not info.unknown_source
+
+    def append_rule(self, update: RuleUpdate) -> None:
+        """Append condition/output/desc/tags/exceptions to an existing rule."""
+        prev = self.rules.get(update.name)
+        if prev is None:
+            raise LoadError(
+                "Rule uses 'append' or 'override.<key>: append' but no rule by that name "
+                "already exists",
+                update.locations,
+            )
+        if update.condition:
+            prev.condition += " " + update.condition
+        if update.output:
+            prev.output += " " + update.output
+        if update.desc:
+            prev.desc += " " + update.desc
+        if update.tags is not None:
+            prev.tags |= update.tags
+        for ex in update.exceptions or []:
+            existing = next((e for e in prev.exceptions if e.name == ex.name), None)
+            if existing is None:
+                if ex.fields is None:
+                    raise LoadError(
+                        "Rule exception must have fields property with a list of fields",
+                        ex.locations,
+                    )
+                if not ex.values:
+                    raise LoadError(
+                        "Rule exception must have values property with a list of values",
+                        ex.locations,
+                    )
+                prev.exceptions.append(ex)
+            else:
+                if ex.fields is not None:
+                    raise LoadError(
+                        "Can not append exception fields to existing exception, only values",
+                        ex.locations,
+                    )
+                if ex.comps is not None:
+                    raise LoadError(
+                        "Can not append exception comps to existing exception, only values",
+                        ex.locations,
+                    )
+                existing.values.extend(ex.values)
+        prev.visibility = self._next()
+
+    def replace_rule(self, update: RuleUpdate) -> None:
+        """Overwrite the keys present in ``update`` on an existing rule."""
+        prev = self.rules.get(update.name)
+        if prev is None:
+            raise LoadError(
+                "An 'override.<key>: replace' to a rule was requested but no rule by that "
+                "name already exists",
+                update.locations,
+            )
+        if not update.has_any_value():
+            raise LoadError(
+                "The rule must have at least one field that can be replaced", update.locations
+            )
+        for key in (
+            "condition",
+            "output",
+            "desc",
+            "tags",
+            "exceptions",
+            "priority",
+            "enabled",
+            "warn_evttypes",
+            "skip_if_unknown_filter",
+        ):
+            value = getattr(update, key)
+            if value is not None:
+                setattr(prev, key, value)
+        prev.visibility = self._next()
+
+    def enable_rule(self, name: str, enabled: bool, locations: tuple[Location, ...]) -> None:
+        """The deprecated standalone ``enabled`` item."""
+        prev = self.rules.get(name)
+        if prev is None:
+            raise LoadError(
+                "Rule has 'enabled' key but no rule by that name already exists", locations
+            )
+        prev.enabled = enabled

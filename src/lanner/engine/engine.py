@@ -1,0 +1,117 @@
+"""The engine facade: load rules for some sources, feed events, get alerts."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from lanner.engine.alert import Alert, default_hostname, format_time
+from lanner.engine.fields import SourceSpec
+from lanner.engine.loader import LoadOutcome, RulesLoader
+from lanner.engine.priority import Priority
+from lanner.engine.rules import Rule, Ruleset
+
+
+class Engine:
+    """Evaluates compiled rules against events of registered sources.
+
+    >>> engine = Engine([my_source])
+    >>> outcome = engine.load_rules(["rules.yaml"])
+    >>> for alert in engine.process(event, "syscall"): print(alert.output)
+    """
+
+    def __init__(
+        self,
+        sources: Iterable[SourceSpec],
+        *,
+        hostname: str | None = None,
+        iso8601: bool = False,
+    ) -> None:
+        self.sources = {s.name: s for s in sources}
+        self.hostname = hostname or default_hostname()
+        self.iso8601 = iso8601
+        self.ruleset = Ruleset([], self.sources.values())
+        self.counts_by_rule: Counter[str] = Counter()
+        self.counts_by_priority: Counter[Priority] = Counter()
+
+    # -- rules -------------------------------------------------------------------------
+
+    def load_rules(
+        self, paths: Iterable[str | Path] = (), contents: Iterable[tuple[str, str]] = ()
+    ) -> LoadOutcome:
+        """Load rules files/directories and (name, text) pairs; the ruleset is replaced."""
+        loader = RulesLoader(self.sources.values())
+        for p in paths:
+            loader.add_path(p)
+        for name, text in contents:
+            loader.add_content(name, text)
+        outcome = loader.compile()
+        old = self.ruleset
+        outcome.ruleset.min_priority = old.min_priority
+        outcome.ruleset.match_all = old.match_all
+        outcome.ruleset.reindex()
+        self.ruleset = outcome.ruleset
+        return outcome
+
+    # -- events ------------------------------------------------------------------------
+
+    def event_time(self, event: Any, source: str) -> int:
+        """An event's timestamp in ns, or now when the source has none."""
+        spec = self.sources.get(source)
+        if spec is not None and spec.event_time_of is not None:
+            ts = spec.event_time_of(event)
+            if ts:
+                return int(ts)
+        return time.time_ns()
+
+    def make_alert(self, rule: Rule, event: Any, source: str) -> Alert:
+        """Render a rule's output for an event."""
+        message, fields = rule.template.render(event)
+        ts = self.event_time(event, source)
+        if self.iso8601:
+            fields["evt.time.iso8601"] = format_time(ts, iso8601=True)
+        else:
+            fields["evt.time"] = ts
+        return Alert(
+            rule=rule.name,
+            priority=rule.priority,
+            source=source,
+            time_ns=ts,
+            message=message,
+            output_fields=fields,
+            tags=sorted(rule.tags),
+            hostname=self.hostname,
+            iso8601=self.iso8601,
+        )
+
+    def process(self, event: Any, source: str) -> list[Alert]:
+        """Alerts for one event (at most one unless the ruleset matches all)."""
+        alerts = []
+        for rule in self.ruleset.match(event, source):
+            self.counts_by_rule[rule.name] += 1
+            self.counts_by_priority[rule.priority] += 1
+            alerts.append(self.make_alert(rule, event, source))
+        return alerts
+
+    def process_all(self, events: Iterable[Any], source: str) -> Iterator[Alert]:
+        """Alerts for a stream of events of one source."""
+        for event in events:
+            yield from self.process(event, source)
+
+    # -- summary -----------------------------------------------------------------------
+
+    def summary(self) -> str:
+        """Falco's end-of-run summary: total, counts by severity and by rule."""
+        total = sum(self.counts_by_rule.values())
+        lines = [f"Events detected: {total}", "Rule counts by severity:"]
+        for prio in sorted(self.counts_by_priority):
+            lines.append(f"   {prio.short_label.upper()}: {self.counts_by_priority[prio]}")
+        lines.append("Triggered rules by rule name:")
+        for rule in self.ruleset:
+            n = self.counts_by_rule.get(rule.name, 0)
+            if n:
+                lines.append(f"   {rule.name}: {n}")
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,58 @@
+"""Which event types can a condition match? Used to index rules by event type.
+
+Follows the idea of Falco's event-type resolver: comparisons of the event-type field with
+``=``/``in``/``!=`` restrict the set; any other check leaves it open; ``and`` intersects,
+``or`` unites, and ``not`` swaps what a node can make true with what it can make false.
+"""
+
+from __future__ import annotations
+
+from lanner.engine import ast
+
+
+def _pos_neg(
+    node: ast.Expr, field: str, universe: frozenset[str]
+) -> tuple[frozenset[str], frozenset[str]]:
+    """(types for which node may be true, types for which node may be false)."""
+    if isinstance(node, ast.And):
+        pos, neg = universe, frozenset[str]()
+        for child in node.children:
+            p, n = _pos_neg(child, field, universe)
+            pos &= p
+            neg |= n
+        return pos, neg
+    if isinstance(node, ast.Or):
+        pos, neg = frozenset[str](), universe
+        for child in node.children:
+            p, n = _pos_neg(child, field, universe)
+            pos |= p
+            neg &= n
+        return pos, neg
+    if isinstance(node, ast.Not):
+        p, n = _pos_neg(node.child, field, universe)
+        return n, p
+    if (
+        isinstance(node, ast.BinaryCheck)
+        and isinstance(node.left, ast.FieldRef)
+        and node.left.name == field
+        and node.left.arg is None
+    ):
+        right = node.right
+        if isinstance(right, ast.ListValue):
+            names = frozenset(right.values)
+        elif isinstance(right, ast.Value):
+            names = frozenset([right.value])
+        else:
+            return universe, universe
+        if node.op in ("=", "==", "in", "intersects"):
+            matched = names & universe
+            return matched, universe - matched
+        if node.op == "!=":
+            matched = names & universe
+            return universe - matched, matched
+    return universe, universe
+
+
+def event_types_of(expr: ast.Expr, field: str, universe: frozenset[str]) -> frozenset[str]:
+    """The event types for which ``expr`` can be true."""
+    return _pos_neg(expr, field, universe)[0]

@@ -1,0 +1,481 @@
+"""Loads rules files and compiles them: the engine's front door for rules.
+
+Reading follows Falco's reader (stop a file at its first error); compilation follows
+falcosecurity/falco ``rule_loader_compiler.cpp``: exceptions become ``and not (...)``
+clauses, lists are substituted into condition text, macros into the tree, then each
+condition and output compiles against its source's fields. Diagnostics are filed under
+the file where the offending item was written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lanner.engine import ast, parser
+from lanner.engine.collector import (
+    Collector,
+    ExceptionEntry,
+    LoadError,
+    RuleException,
+    RuleInfo,
+)
+from lanner.engine.compiler import CompileError, ConditionCompiler
+from lanner.engine.diagnostics import Diagnostic, ErrorCode, LoadResult, Location, WarningCode
+from lanner.engine.evttypes import event_types_of
+from lanner.engine.expand import (
+    MacroDef,
+    MacroError,
+    expand_macros,
+    quote_item,
+    substitute_lists,
+    walk,
+)
+from lanner.engine.fields import SourceSpec
+from lanner.engine.formatter import FormatError, compile_template
+from lanner.engine.reader import RulesReader
+from lanner.engine.rules import Rule, Ruleset
+
+ENGINE_VERSION = (0, 58, 0)
+"""The Falco rule-engine version whose rules files Lanner accepts."""
+
+RULES_FILE_SUFFIXES = (".yaml", ".yml")
+_UNKNOWN_MARKERS = ("nonexistent field", "invalid formatting token", "unknown event type")
+_TOO_MANY_EVTTYPES = 100
+
+
+def _snippet(text: str, pos: ast.Pos) -> str:
+    lines = text.splitlines() or [""]
+    line = lines[min(pos.line, len(lines)) - 1]
+    return f"{line}\n{' ' * (pos.col - 1)}^"
+
+
+def build_exception_condition(condition: str, exceptions: list[RuleException]) -> str:
+    """Append each exception as ``and not (...)``, exactly as Falco builds it."""
+    out = f"({condition})"
+    for ex in exceptions:
+        fields, comps = ex.fields, ex.comps
+        assert fields is not None
+        icond = ""
+        if not fields.is_list:
+            comp = comps.item if comps is not None else "in"
+            for val in ex.values:
+                if val.is_list:
+                    raise LoadError(
+                        "Expected values array to contain a list of strings", ex.locations
+                    )
+                icond += f"({fields.item} {comp} (" if not icond else ", "
+                icond += quote_item(val.item)
+            icond += "))" if icond else ""
+        else:
+            comp_items = comps.items if comps is not None else []
+            icond = "("
+            for values in ex.values:
+                if not values.is_list or len(values.items) != len(fields.items):
+                    raise LoadError("Fields and values lists must have equal length", ex.locations)
+                icond += "" if icond == "(" else " or "
+                icond += "("
+                for k, f in enumerate(fields.items):
+                    comp = comp_items[k].item if k < len(comp_items) else "="
+                    v = values.items[k]
+                    if v.is_list:
+                        rhs = "(" + ", ".join(quote_item(i.item) for i in v.items) + ")"
+                    elif comp in parser.LIST_OPERATORS:
+                        rhs = v.item if v.item.startswith("(") else f"({v.item})"
+                    else:
+                        rhs = quote_item(v.item)
+                    icond += ("" if k == 0 else " and ") + f" {f.item} {comp} {rhs}"
+                icond += ")"
+            icond += ")"
+            if icond == "()":
+                icond = ""
+        if icond:
+            out += f" and not {icond}"
+    return out
+
+
+@dataclass(slots=True)
+class LoadOutcome:
+    """What loading produced: the ruleset (possibly partial) and one result per file."""
+
+    ruleset: Ruleset
+    results: list[LoadResult] = field(default_factory=list)
+
+    @property
+    def successful(self) -> bool:
+        """True when no file had errors."""
+        return all(r.successful for r in self.results)
+
+
+class RulesLoader:
+    """Reads any number of rules files, then compiles them together."""
+
+    def __init__(self, sources: Iterable[SourceSpec]) -> None:
+        self.sources: dict[str, SourceSpec] = {s.name: s for s in sources}
+        self.collector = Collector()
+        self._results: dict[str, LoadResult] = {}
+        self._compilers = {
+            name: ConditionCompiler(s.fields, s.event_type_field, s.event_types)
+            for name, s in self.sources.items()
+        }
+
+    # -- reading -----------------------------------------------------------------------
+
+    def _result(self, name: str) -> LoadResult:
+        if name not in self._results:
+            self._results[name] = LoadResult(name)
+        return self._results[name]
+
+    def _report(self, diag: Diagnostic) -> None:
+        file = diag.locations[0].file if diag.locations else ""
+        self._result(file).add(diag)
+
+    def add_path(self, path: str | Path) -> None:
+        """Load a file, or every ``.yaml``/``.yml`` file of a directory in name order."""
+        p = Path(path)
+        if p.is_dir():
+            for child in sorted(p.iterdir()):
+                if child.is_file() and child.suffix in RULES_FILE_SUFFIXES:
+                    self.add_file(child)
+        else:
+            self.add_file(p)
+
+    def add_file(self, path: str | Path) -> None:
+        """Read one rules file."""
+        name = str(path)
+        try:
+            content = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            self._result(name).add(
+                Diagnostic(
+                    ErrorCode.LOAD_ERR_FILE_READ,
+                    f"Could not read file: {exc}",
+                    (Location("rules content", "", name),),
+                )
+            )
+            return
+        self.add_content(name, content)
+
+    def add_content(self, name: str, content: str) -> None:
+        """Read rules from a string, reported under ``name``."""
+        self._result(name)
+        reader = RulesReader(self.collector, set(self.sources), self._report)
+        try:
+            reader.read(name, content)
+        except LoadError as exc:
+            self._result(name).add(Diagnostic(exc.code, exc.message, exc.locations))
+        except RecursionError:
+            self._result(name).add(
+                Diagnostic(
+                    ErrorCode.LOAD_ERR_YAML_PARSE,
+                    "YAML document nested too deeply",
+                    (Location("rules content", "", name),),
+                )
+            )
+
+    # -- compiling ---------------------------------------------------------------------
+
+    def compile(self) -> LoadOutcome:
+        """Compile everything read so far into a ruleset, filing diagnostics per file."""
+        col = self.collector
+        self._check_engine_version()
+        lists = self._expand_lists()
+        used_lists: set[str] = set()
+        used_macros: set[str] = set()
+        macros = self._parse_macros(lists, used_lists)
+        for m in col.macros.values():
+            if m.name in macros:
+                try:
+                    expand_macros(ast.Identifier(m.name), macros, m.visibility + 1, set())
+                except MacroError as exc:
+                    if "loop" in exc.message or m.name not in exc.message:
+                        self._report(
+                            Diagnostic(ErrorCode.LOAD_ERR_VALIDATE, exc.message, m.locations)
+                        )
+        rules: list[Rule] = []
+        for info in col.rules.values():
+            if info.unknown_source:
+                continue
+            rule = self._compile_rule(info, lists, macros, used_lists, used_macros)
+            if rule is not None:
+                rule.id = len(rules)
+                rules.append(rule)
+        for m in col.macros.values():
+            if m.name not in used_macros:
+                self._report(
+                    Diagnostic(
+                        WarningCode.LOAD_UNUSED_MACRO,
+                        "Macro not referred to by any other rule/macro",
+                        m.locations,
+                    )
+                )
+        for name, info in col.lists.items():
+            if name not in used_lists:
+                self._report(
+                    Diagnostic(
+                        WarningCode.LOAD_UNUSED_LIST,
+                        "List not referred to by any other rule/macro",
+                        info.locations,
+                    )
+                )
+        ruleset = Ruleset(rules, self.sources.values())
+        return LoadOutcome(ruleset, list(self._results.values()))
+
+    def _check_engine_version(self) -> None:
+        for req in self.collector.engine_requirements:
+            if req.version[0] != ENGINE_VERSION[0] or req.version > ENGINE_VERSION:
+                need = ".".join(map(str, req.version))
+                have = ".".join(map(str, ENGINE_VERSION))
+                self._report(
+                    Diagnostic(
+                        ErrorCode.LOAD_ERR_VALIDATE,
+                        f"Rules require engine version {need}, but engine version is {have}",
+                        req.locations,
+                    )
+                )
+
+    def _expand_lists(self) -> list[tuple[str, list[str]]]:
+        col = self.collector
+        done: dict[str, list[str]] = {}
+        self._list_refs: set[str] = set()
+
+        def expand(name: str, stack: tuple[str, ...]) -> list[str]:
+            if name in done:
+                return done[name]
+            info = col.lists[name]
+            items: list[str] = []
+            for item in info.items:
+                ref = col.lists.get(item)
+                if ref is not None and ref.index < info.visibility and item not in stack:
+                    self._list_refs.add(item)
+                    items.extend(expand(item, (*stack, item)))
+                else:
+                    items.append(item)
+            done[name] = items
+            return items
+
+        return [(name, expand(name, (name,))) for name in col.lists]
+
+    def _parse_macros(
+        self, lists: list[tuple[str, list[str]]], used_lists: set[str]
+    ) -> dict[str, MacroDef]:
+        used_lists |= self._list_refs
+        out: dict[str, MacroDef] = {}
+        for m in self.collector.macros.values():
+            text = substitute_lists(m.condition, lists, used_lists)
+            try:
+                expr = parser.parse_condition(text)
+            except parser.ConditionSyntaxError as exc:
+                self._condition_error(
+                    ErrorCode.LOAD_ERR_COMPILE_CONDITION,
+                    exc.message,
+                    m.locations,
+                    m.cond_location,
+                    text,
+                    exc.pos,
+                )
+                continue
+            out[m.name] = MacroDef(m.name, expr, m.index, m.visibility)
+        return out
+
+    def _condition_error(
+        self,
+        code: ErrorCode | WarningCode,
+        message: str,
+        locations: tuple[Location, ...],
+        cond_location: Location | None,
+        text: str,
+        pos: ast.Pos | None,
+    ) -> None:
+        locs = list(locations)
+        if cond_location is not None:
+            locs.append(cond_location)
+        snippet = ""
+        if pos is not None:
+            file = locations[0].file if locations else ""
+            locs.append(Location("condition expression", "", file, pos.line, pos.col, pos.idx))
+            snippet = _snippet(text, pos)
+        self._report(Diagnostic(code, message, tuple(locs), snippet))
+
+    def _compile_rule(
+        self,
+        info: RuleInfo,
+        lists: list[tuple[str, list[str]]],
+        macros: Mapping[str, MacroDef],
+        used_lists: set[str],
+        used_macros: set[str],
+    ) -> Rule | None:
+        source = self.sources[info.source]
+        compiler = self._compilers[info.source]
+        try:
+            self._validate_exceptions(info, source)
+            condition = info.condition
+            if info.exceptions:
+                condition = build_exception_condition(condition, info.exceptions)
+        except LoadError as exc:
+            self._report(Diagnostic(exc.code, exc.message, exc.locations))
+            return None
+        text = substitute_lists(condition, lists, used_lists)
+        try:
+            tree = parser.parse_condition(text)
+        except parser.ConditionSyntaxError as exc:
+            self._condition_error(
+                ErrorCode.LOAD_ERR_COMPILE_CONDITION,
+                exc.message,
+                info.locations,
+                info.cond_location,
+                text,
+                exc.pos,
+            )
+            return None
+        try:
+            expanded = expand_macros(tree, macros, 1 << 62, used_macros)
+        except MacroError as exc:
+            self._condition_error(
+                ErrorCode.LOAD_ERR_VALIDATE,
+                exc.message,
+                info.locations,
+                info.cond_location,
+                text,
+                exc.pos,
+            )
+            return None
+        for node in walk(tree):
+            if isinstance(node, ast.BinaryCheck) and self._compares_na(node):
+                self._condition_error(
+                    WarningCode.LOAD_UNSAFE_NA_CHECK,
+                    "Comparing a field value with <NA> is unsafe",
+                    info.locations,
+                    info.cond_location,
+                    text,
+                    node.pos,
+                )
+        output = info.output.replace("%container.info", "").rstrip()
+        if "%container.info" in info.output:
+            self._report(
+                Diagnostic(
+                    WarningCode.LOAD_DEPRECATED_ITEM,
+                    "%container.info is deprecated and no more useful",
+                    info.locations,
+                )
+            )
+        try:
+            template = compile_template(output, compiler)
+        except FormatError as exc:
+            self._unknown_or_error(
+                info, ErrorCode.LOAD_ERR_COMPILE_OUTPUT, str(exc), info.output_location, "", None
+            )
+            return None
+        try:
+            predicate = compiler.compile(expanded)
+        except CompileError as exc:
+            own = any(n.pos is exc.pos for n in walk(tree))
+            self._unknown_or_error(
+                info,
+                ErrorCode.LOAD_ERR_COMPILE_CONDITION,
+                exc.message,
+                info.cond_location,
+                text,
+                exc.pos if own else None,
+            )
+            return None
+        event_types: frozenset[str] | None = None
+        if source.event_type_field and source.event_types:
+            event_types = event_types_of(expanded, source.event_type_field, source.event_types)
+            too_many = event_types == source.event_types or len(event_types) > _TOO_MANY_EVTTYPES
+            if too_many and info.warn_evttypes:
+                self._report(
+                    Diagnostic(
+                        WarningCode.LOAD_NO_EVTTYPE,
+                        "Rule matches too many evt.type values. This has a "
+                        "significant performance penalty.",
+                        info.locations,
+                    )
+                )
+        exception_fields = frozenset(
+            f.item
+            for ex in info.exceptions
+            if ex.fields is not None
+            for f in (ex.fields.items if ex.fields.is_list else [ex.fields])
+        )
+        return Rule(
+            name=info.name,
+            desc=info.desc,
+            condition=text,
+            output=output,
+            priority=info.priority,
+            source=info.source,
+            tags=frozenset(info.tags),
+            predicate=predicate,
+            template=template,
+            event_types=event_types,
+            enabled=info.enabled,
+            exception_fields=exception_fields,
+        )
+
+    @staticmethod
+    def _compares_na(node: ast.BinaryCheck) -> bool:
+        right = node.right
+        if isinstance(right, ast.Value):
+            return right.value == "<NA>"
+        if isinstance(right, ast.ListValue):
+            return "<NA>" in right.values
+        return False
+
+    def _unknown_or_error(
+        self,
+        info: RuleInfo,
+        code: ErrorCode,
+        message: str,
+        where: Location | None,
+        text: str,
+        pos: ast.Pos | None,
+    ) -> None:
+        unknown = any(marker in message for marker in _UNKNOWN_MARKERS)
+        final: ErrorCode | WarningCode = code
+        if unknown and info.skip_if_unknown_filter:
+            final = WarningCode.LOAD_UNKNOWN_FILTER
+        self._condition_error(final, message, info.locations, where, text, pos)
+
+    def _validate_exceptions(self, info: RuleInfo, source: SourceSpec) -> None:
+        for ex in info.exceptions:
+            fields, comps = ex.fields, ex.comps
+            assert fields is not None
+            if fields.is_list:
+                n = len(fields.items)
+                if comps is None:
+                    comps = ex.comps = ExceptionEntry(
+                        True, items=[ExceptionEntry(False, "=") for _ in range(n)]
+                    )
+                if not comps.is_list or len(comps.items) != n:
+                    raise LoadError("Fields and comps lists must have equal length", ex.locations)
+                for c in comps.items:
+                    if c.item not in parser.ALL_OPERATORS:
+                        raise LoadError(
+                            f"'{c.item}' is not a supported comparison operator", ex.locations
+                        )
+                names = [f.item for f in fields.items]
+            else:
+                if comps is None:
+                    comps = ex.comps = ExceptionEntry(False, "in")
+                if comps.is_list:
+                    raise LoadError("Fields and comps must both be strings", ex.locations)
+                if comps.item not in ("in", "pmatch", "intersects"):
+                    raise LoadError(
+                        "When fields is a single value, comps must be one of "
+                        "(in, pmatch, intersects)",
+                        ex.locations,
+                    )
+                names = [fields.item]
+            for name in names:
+                if name.partition("[")[0] not in source.fields:
+                    raise LoadError(f"'{name}' is not a supported filter field", ex.locations)
+
+
+def load_rules(paths: Iterable[str | Path], sources: Iterable[SourceSpec]) -> LoadOutcome:
+    """Load and compile rules files (or directories) for the given sources."""
+    loader = RulesLoader(sources)
+    for p in paths:
+        loader.add_path(p)
+    return loader.compile()

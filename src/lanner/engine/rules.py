@@ -1,0 +1,137 @@
+"""Compiled rules and the ruleset that indexes them by source and event type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from lanner.engine.fields import SourceSpec
+from lanner.engine.formatter import CompiledTemplate
+from lanner.engine.priority import Priority
+
+
+@dataclass(slots=True)
+class Rule:
+    """A rule ready to evaluate."""
+
+    name: str
+    desc: str
+    condition: str  # after exceptions and list substitution
+    output: str
+    priority: Priority
+    source: str
+    tags: frozenset[str]
+    predicate: Callable[[Any], bool]
+    template: CompiledTemplate
+    event_types: frozenset[str] | None  # None: the source has no event types
+    enabled: bool = True
+    exception_fields: frozenset[str] = frozenset()
+    id: int = 0
+
+
+@dataclass(slots=True)
+class _SourceIndex:
+    spec: SourceSpec
+    rules: list[Rule] = field(default_factory=list)
+    by_type: dict[str, list[Rule]] = field(default_factory=dict)
+    untyped: list[Rule] = field(default_factory=list)
+
+
+class Ruleset:
+    """Rules by source; per event only the enabled rules for its type are evaluated."""
+
+    def __init__(self, rules: Iterable[Rule], sources: Iterable[SourceSpec]) -> None:
+        self.rules: list[Rule] = list(rules)
+        self._by_name = {r.name: r for r in self.rules}
+        self._indexes = {s.name: _SourceIndex(s) for s in sources}
+        for rule in self.rules:
+            if rule.source in self._indexes:
+                self._indexes[rule.source].rules.append(rule)
+        self.min_priority = Priority.DEBUG
+        self.match_all = False
+        self.reindex()
+
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(self.rules)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def get(self, name: str) -> Rule | None:
+        """The rule called ``name``."""
+        return self._by_name.get(name)
+
+    def is_active(self, rule: Rule) -> bool:
+        """Enabled and at or above the priority threshold."""
+        return rule.enabled and rule.priority <= self.min_priority
+
+    # -- selection ---------------------------------------------------------------------
+
+    def set_enabled(
+        self,
+        enabled: bool,
+        *,
+        name: str | None = None,
+        substring: str | None = None,
+        tags: Iterable[str] | None = None,
+    ) -> int:
+        """Enable or disable rules by exact name, name substring or any of ``tags``."""
+        tagset = set(tags or ())
+        changed = 0
+        for rule in self.rules:
+            hit = (
+                (name is not None and rule.name == name)
+                or (substring is not None and substring in rule.name)
+                or (bool(tagset) and not tagset.isdisjoint(rule.tags))
+            )
+            if hit:
+                rule.enabled = enabled
+                changed += 1
+        self.reindex()
+        return changed
+
+    def set_min_priority(self, priority: Priority) -> None:
+        """Only rules at least this severe are evaluated."""
+        self.min_priority = priority
+        self.reindex()
+
+    def reindex(self) -> None:
+        """Rebuild the per-type lists after a change of selection."""
+        for idx in self._indexes.values():
+            active = [r for r in idx.rules if self.is_active(r)]
+            idx.by_type = {}
+            idx.untyped = []
+            if idx.spec.event_type_of is None:
+                idx.untyped = active
+                continue
+            for rule in active:
+                types = rule.event_types if rule.event_types is not None else idx.spec.event_types
+                for t in types:
+                    idx.by_type.setdefault(t, []).append(rule)
+
+    # -- evaluation --------------------------------------------------------------------
+
+    def candidates(self, event: Any, source: str) -> list[Rule]:
+        """The active rules that may match an event of this source."""
+        idx = self._indexes.get(source)
+        if idx is None:
+            return []
+        type_of = idx.spec.event_type_of
+        if type_of is None:
+            return idx.untyped
+        return idx.by_type.get(type_of(event), [])
+
+    def match(self, event: Any, source: str) -> list[Rule]:
+        """Rules whose condition holds for ``event``: the first only, unless match_all."""
+        matched: list[Rule] = []
+        for rule in self.candidates(event, source):
+            try:
+                hit = rule.predicate(event)
+            except Exception:  # a bad event never stops detection
+                hit = False
+            if hit:
+                matched.append(rule)
+                if not self.match_all:
+                    break
+        return matched
