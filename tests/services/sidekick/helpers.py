@@ -85,6 +85,7 @@ class Receiver:
     """A local HTTP server that records requests; `status` (or `fail_next`) shapes replies."""
 
     status: int = 200
+    port: int = 0
     fail_next: int = 0
     fail_status: int = 503
     requests: list[Request] = field(default_factory=list)
@@ -122,7 +123,8 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -142,8 +144,13 @@ class Receiver:
 class Process:
     """A server process started by a test and always torn down."""
 
-    def __init__(self, args: list[str], env: Mapping[str, str] | None = None, log: Path | None = None,
-                 cwd: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        args: list[str],
+        env: Mapping[str, str] | None = None,
+        log: Path | None = None,
+        cwd: str | None = None,
+    ) -> None:
         self.log_path = log
         out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
@@ -192,8 +199,14 @@ SIDEKICK_CMD = [
 class Sidekick:
     """`lanner sidekick` run as a real process with a YAML config written to `tmp`."""
 
-    def __init__(self, tmp: Path, config: dict[str, Any], env: Mapping[str, str] | None = None,
-                 scheme: str = "http", name: str = "sidekick") -> None:  # fmt: skip
+    def __init__(
+        self,
+        tmp: Path,
+        config: dict[str, Any],
+        env: Mapping[str, str] | None = None,
+        scheme: str = "http",
+        name: str = "sidekick",
+    ) -> None:
         self.port = config.setdefault("listenport", free_port())
         config.setdefault("listenaddress", "127.0.0.1")
         self.path = tmp / f"{name}.yaml"
