@@ -1,0 +1,80 @@
+"""Which sources and event streams ``lanner run`` can use, and how ``-e`` is recognised."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lanner.engine.fields import SourceSpec
+from lanner.sources.memory import dict_source, read_json_lines
+
+SCAP_MAGIC = b"\x0a\x0d\x0d\x0a"
+GZIP_MAGIC = b"\x1f\x8b"
+JSON_SOURCES = ("syscall", "k8s_audit", "aws_cloudtrail", "json")
+
+
+class InputError(Exception):
+    """An input that cannot be read, with the reason."""
+
+
+@dataclass(slots=True)
+class Replay:
+    """A file to replay: its sources and a (source, event) stream."""
+
+    sources: list[SourceSpec]
+    events: Iterator[tuple[str, Any]]
+
+
+def capture_kind(path: Path) -> str:
+    """``scap`` for (gzipped) capture files, ``jsonl`` for JSON lines."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            if head[:2] == GZIP_MAGIC:
+                with gzip.open(path, "rb") as gz:
+                    head = gz.read(4)
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror or exc}") from None
+    return "scap" if head == SCAP_MAGIC else "jsonl"
+
+
+def syscall_capture_source() -> tuple[SourceSpec, Any] | None:
+    """The real syscall source and its capture reader, when the package provides them."""
+    try:
+        from lanner.sources.syscall import read_capture, syscall_source  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return syscall_source(), read_capture
+
+
+def open_replay(path: str | Path) -> Replay:
+    """Prepare the replay of a capture file or a JSON-lines event file."""
+    p = Path(path)
+    kind = capture_kind(p)
+    if kind == "scap":
+        found = syscall_capture_source()
+        if found is None:
+            raise InputError(f"{p}: reading .scap captures needs the syscall source")
+        spec, read_capture = found
+        return Replay([spec], (("syscall", ev) for ev in read_capture(p)))
+    sources = [dict_source(name, dynamic=True) for name in JSON_SOURCES]
+
+    def events() -> Iterator[tuple[str, Any]]:
+        for obj in read_json_lines(p):
+            source = (
+                obj.pop("source", "syscall") if isinstance(obj.get("source"), str) else "syscall"
+            )
+            yield source, obj
+
+    return Replay(sources, events())
+
+
+def default_sources() -> list[SourceSpec]:
+    """The sources known when no replay file decides them (for -V, -L, --list)."""
+    found = syscall_capture_source()
+    if found is not None:
+        return [found[0]] + [dict_source(n, dynamic=True) for n in JSON_SOURCES[1:]]
+    return [dict_source(name, dynamic=True) for name in JSON_SOURCES]
