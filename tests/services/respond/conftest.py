@@ -10,9 +10,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from respond_fake_k8s import FakeKube  # noqa: E402
+from respond_fake_k8s import FakeKube
 
-from lanner.services.respond.actions.kube import KubeClients, KubeConfig  # noqa: E402
+from lanner.services.respond.actions.kube import KubeClients, KubeConfig
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ import copy
 import hashlib
 import json
 import re
-import socket
 import struct
 import threading
 import uuid
@@ -153,7 +152,9 @@ class FakeKube:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         return self.url
 
     @property
@@ -177,9 +178,7 @@ class FakeKube:
                     "kind": "Config",
                     "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
                     "users": [{"name": "fake", "user": {"token": self.token}}],
-                    "contexts": [
-                        {"name": "fake", "context": {"cluster": "fake", "user": "fake"}}
-                    ],
+                    "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
                     "current-context": "fake",
                 }
             )
@@ -351,7 +350,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     kube: FakeKube
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     # ----- plumbing --------------------------------------------------------------------
@@ -401,6 +400,9 @@ class _Handler(BaseHTTPRequestHandler):
                         code, out = handler(*match.groups(), query=query, body=body, ctype=ctype)
                 except ApiError as exc:
                     self._send(exc.body["code"], exc.body)
+                    return
+                except Exception as exc:  # a bug in the fake: answer, do not hang up
+                    self._send(500, status(500, "InternalError", f"fake bug: {exc!r}"))
                     return
                 if out is not None:
                     self._send(code, out)
@@ -588,7 +590,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
         obj = copy.deepcopy(body)
         obj["metadata"]["generation"] = 1
-        self._stamp(obj, ns)
+        self.kube._stamp(obj, ns)
         self.kube.objects["networkpolicies"][(ns, name)] = obj
         return 201, obj
 
@@ -606,7 +608,7 @@ class _Handler(BaseHTTPRequestHandler):
         obj["metadata"]["uid"] = old["metadata"]["uid"]
         obj["metadata"]["creationTimestamp"] = old["metadata"]["creationTimestamp"]
         obj["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
-        self._stamp(obj, ns)
+        self.kube._stamp(obj, ns)
         self.kube.objects["networkpolicies"][(ns, name)] = obj
         return 200, obj
 
@@ -735,7 +737,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:  # let the client answer the close before the socket goes away
             self.connection.settimeout(2)
             self.connection.recv(1024)
-        except (TimeoutError, OSError, socket.timeout):
+        except (TimeoutError, OSError):
             pass
         self.close_connection = True
 

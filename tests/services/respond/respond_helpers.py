@@ -37,3 +37,23 @@ def rules_from(tmp_path: Path, text: str, name: str = "rules.yaml") -> list[Resp
     path = tmp_path / name
     path.write_text(text)
     return load_rules([path])
+
+
+def run_action(
+    kube: Any, name: str, params: dict[str, Any] | None = None, dry_run: bool = False, **alert: Any
+) -> Any:
+    """Validate parameters like the loader does, then run one action directly."""
+    from lanner.services.respond.actions import ACTIONS, ActionContext
+    from lanner.services.respond.alert import Alert
+
+    cls = ACTIONS[name]
+    params = params or {}
+    assert cls.validate(params) == []
+    ctx = ActionContext(
+        alert=Alert.from_dict(make_alert(**alert)),
+        rule="test rule",
+        params=cls.with_defaults(params),
+        dry_run=dry_run,
+        kube=kube,
+    )
+    return cls().run(ctx)

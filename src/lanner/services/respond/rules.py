@@ -90,7 +90,13 @@ class ResponseRule:
 
 
 class _LineDict(dict[str, Any]):
+    """A mapping that knows the line it started on."""
+
     line: int = 0
+
+    def __init__(self, *args: Any, line: int = 0) -> None:
+        super().__init__(*args)
+        self.line = line
 
 
 class _Loader(yaml.SafeLoader):
@@ -176,7 +182,10 @@ def _parse_rule(item: _LineDict, filename: str, problems: list[str]) -> Response
         problems.append(f"{loc}: {msg}")
 
     if not isinstance(name, str) or not name.strip():
-        problems.append(f"{filename}:{item.line}: 'rule' must be a non-empty string")
+        problems.append(
+            f"{filename}:{item.line}: 'rule' must be a non-empty string"
+            " (quote names like on, off, yes, no or numbers)"
+        )
         return None
     for key in sorted(set(item) - _RULE_KEYS):
         bad(f"unknown key '{key}'")
@@ -190,7 +199,7 @@ def _parse_rule(item: _LineDict, filename: str, problems: list[str]) -> Response
         bad("'actions' must be a non-empty list")
     else:
         for raw in actions_raw:
-            spec = _parse_action(raw, bad)
+            spec = _parse_action(raw, bad, Path(filename).parent)
             if spec is not None:
                 actions.append(spec)
     if len(problems) > before or match is None:
@@ -303,7 +312,7 @@ def _parse_condition(name: str, cond: Any) -> FieldCondition | str:
     return FieldCondition(name, op, value)
 
 
-def _parse_action(raw: Any, bad: Any) -> ActionSpec | None:
+def _parse_action(raw: Any, bad: Any, base: Path) -> ActionSpec | None:
     line = getattr(raw, "line", None)
     if not isinstance(raw, dict) or "action" not in raw:
         bad("each action must be a mapping with 'action'", line)
@@ -331,6 +340,10 @@ def _parse_action(raw: Any, bad: Any) -> ActionSpec | None:
     if not isinstance(params, dict):
         bad(f"action '{name}': 'parameters' must be a mapping", line)
         return None
+    params = _LineDict(params, line=getattr(params, "line", line))
+    for key in cls.path_params:  # relative paths are relative to the rules file
+        if isinstance(params.get(key), str) and not Path(params[key]).is_absolute():
+            params[key] = str(base / params[key])
     for problem in cls.validate(dict(params)):
         bad(f"action '{name}': {problem}", getattr(params, "line", line))
         ok = False

@@ -92,7 +92,8 @@ class Action(ABC):
     params: ClassVar[tuple[Param, ...]] = ()
     # Kubernetes RBAC policy rules this action needs (for the generated ClusterRole).
     rbac: ClassVar[tuple[dict[str, Any], ...]] = ()
-    needs_kube: ClassVar[bool] = True
+    # parameters holding file paths, resolved against the rules file's directory
+    path_params: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def validate(cls, params: dict[str, Any]) -> list[str]:

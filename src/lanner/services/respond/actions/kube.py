@@ -146,8 +146,13 @@ def node_target(ctx: ActionContext) -> str:
         return str(field_value)
     if ctx.alert.get("k8s.pod.name") and ctx.alert.get("k8s.ns.name"):
         ns, name = pod_target(ctx)
-        pod = get_pod(ctx, ns, name)
-        if pod.spec and pod.spec.node_name:
+        try:
+            pod = get_pod(ctx, ns, name)
+        except ActionError as exc:
+            if status_of(exc) != 404:
+                raise
+            pod = None  # gone already: the hostname is the best guess left
+        if pod is not None and pod.spec and pod.spec.node_name:
             return str(pod.spec.node_name)
     if ctx.alert.hostname:
         return ctx.alert.hostname

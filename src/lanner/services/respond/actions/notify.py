@@ -25,7 +25,6 @@ class Webhook(Action):
 
     name = "notify:webhook"
     summary = "POST a JSON notification to a URL"
-    needs_kube = False
     params = (
         Param("url", str, required=True, check=_check_url),
         Param("headers", dict, default={}, item=str),

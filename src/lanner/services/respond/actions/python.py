@@ -53,7 +53,7 @@ class PythonHandler(Action):
 
     name = "python"
     summary = "call handler(event, context) from a Python file"
-    needs_kube = False
+    path_params = ("file",)
     params = (
         Param("file", str, required=True),
         Param("function", str, default="handler"),
