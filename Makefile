@@ -2,15 +2,17 @@
 # Both install what they need first (scripts/setup.sh is idempotent).
 VENV := .venv
 BIN := $(VENV)/bin
-CAPTURE ?= ../shared/fixtures/captures/curl_google.scap
+RULES ?= ../shared/fixtures/rules/falco_rules.yaml
+EVENTS ?= examples/quickstart-events.jsonl
 
 .PHONY: setup run test lint bench
 
 setup:
 	@bash scripts/setup.sh
 
+# Until live capture lands, the main job replays recorded events against Falco's rules.
 run: setup
-	$(BIN)/lanner run $(ARGS)
+	$(BIN)/lanner run -r $(RULES) -e $(EVENTS) $(ARGS)
 
 lint: setup
 	$(BIN)/ruff check src tests bench
