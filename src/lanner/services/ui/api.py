@@ -165,7 +165,17 @@ async def get_event(store: StoreDep, event_id: int) -> dict[str, Any]:
     row = await run_in_threadpool(store.get, event_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such event")
-    return {**to_event(row), "alert": row["alert"]}
+    event = to_event(row)
+    field_text = {
+        key: "<NA>" if value is None else _field_text(value)
+        for key, value in event["output_fields"].items()
+    }
+    alert_text = orjson.dumps(row["alert"], option=orjson.OPT_INDENT_2).decode()
+    return {**event, "alert": row["alert"], "field_text": field_text, "alert_text": alert_text}
+
+
+def _field_text(value: Any) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
 @router.delete(

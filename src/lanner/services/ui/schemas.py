@@ -63,9 +63,15 @@ class Event(BaseModel):
 
 
 class EventDetail(Event):
-    """An event plus the alert JSON exactly as it was received."""
+    """An event plus the alert JSON exactly as it was received.
+
+    `field_text` and `alert_text` repeat output_fields and the alert as text, so that
+    JavaScript readers show 64-bit integers (evt.time in ns) without rounding them.
+    """
 
     alert: dict[str, Any]
+    field_text: dict[str, str]
+    alert_text: str
 
 
 class EventsPage(BaseModel):

@@ -253,7 +253,7 @@ function drawChart(series, bucketSeconds) {
   const start = state.range ? Math.min(first, Math.floor((Date.now() - rangeMs(state.range)) / step) * step) : first;
   const end = Math.max(lastT, state.range ? Math.floor(Date.now() / step) * step : lastT);
   const n = Math.max(1, Math.round((end - start) / step) + 1);
-  const max = Math.max(...series.map((p) => p.total), 1);
+  const max = niceMax(Math.max(...series.map((p) => p.total), 1));
   const bw = (W - L) / n;
   for (let k = 0; k <= 4; k += 1) {
     const y = T + ((H - B - T) * k) / 4;
@@ -278,9 +278,18 @@ function drawChart(series, bucketSeconds) {
     const idx = Math.round(((n - 1) * k) / Math.max(ticks - 1, 1));
     const t = new Date(start + idx * step).toISOString();
     const label = bucketSeconds >= 86400 ? t.slice(5, 10) : t.slice(5, 16).replace("T", " ");
-    root.append(svg("text", { x: L + idx * bw + bw / 2, y: H - 6, "text-anchor": "middle", class: "axis" }, label));
+    const anchor = k === 0 ? "start" : k === ticks - 1 ? "end" : "middle";
+    const x = k === 0 ? L + idx * bw : k === ticks - 1 ? L + (idx + 1) * bw : L + idx * bw + bw / 2;
+    root.append(svg("text", { x, y: H - 6, "text-anchor": anchor, class: "axis" }, label));
   }
   return root;
+}
+function niceMax(v) {
+  // smallest 4 × {1, 2, 2.5, 5} × 10^k that is >= v, so the 4 grid lines get round labels
+  const quarter = v / 4;
+  const mag = 10 ** Math.floor(Math.log10(quarter));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= quarter);
+  return Math.max(4, step * 4);
 }
 function rangeMs(r) {
   const m = /^(\d+)([smhdw])$/.exec(r);
@@ -364,8 +373,8 @@ function eventRow(e) {
     h("td", { class: "time", title: e.time }, fmtTime(e.time)),
     h("td", {}, badge(e.priority)),
     h("td", {}, e.rule),
-    h("td", {}, e.hostname),
-    h("td", {}, e.container),
+    h("td", { class: "nowrap" }, e.hostname),
+    h("td", { class: "nowrap" }, e.container),
     h("td", { class: "output" }, e.output.length > 300 ? `${e.output.slice(0, 300)}…` : e.output));
 }
 async function addDatalists(root) {
@@ -394,7 +403,7 @@ async function download(fmt, params) {
 async function renderDetail(id) {
   const e = await api(`/events/${encodeURIComponent(id)}`);
   const row = (k, v) => [h("dt", {}, k), h("dd", {}, v)];
-  const fields = Object.entries(e.output_fields).sort(([a], [b]) => a.localeCompare(b));
+  const fields = Object.entries(e.field_text).sort(([a], [b]) => a.localeCompare(b));
   const canDelete = state.info && state.info.role === "admin";
   view().append(
     h("div", { class: "toolbar" },
@@ -415,10 +424,10 @@ async function renderDetail(id) {
       h("div", { class: "output" }, e.output || "—"),
       h("h2", { style: "margin-top:16px" }, "Output fields"),
       fields.length ? h("table", { id: "fields" }, h("tbody", {}, fields.map(([k, v]) =>
-        h("tr", {}, h("td", { class: "muted" }, k), h("td", { class: "output" }, v === null ? "<NA>" : typeof v === "object" ? JSON.stringify(v) : String(v))))))
+        h("tr", {}, h("td", { class: "muted" }, k), h("td", { class: "output" }, v)))))
         : h("p", { class: "empty" }, "None"),
       h("h2", { style: "margin-top:16px" }, "Alert JSON"),
-      h("pre", {}, JSON.stringify(e.alert, null, 2))));
+      h("pre", {}, e.alert_text)));
 }
 
 // ---- start ---------------------------------------------------------------------------------
