@@ -42,13 +42,19 @@ class Engine:
     def load_rules(
         self, paths: Iterable[str | Path] = (), contents: Iterable[tuple[str, str]] = ()
     ) -> LoadOutcome:
-        """Load rules files/directories and (name, text) pairs; the ruleset is replaced."""
+        """Load rules files/directories and (name, text) pairs.
+
+        The ruleset is replaced only when every file loaded without errors, so a broken
+        edit keeps the previous rules running; the outcome tells what went wrong.
+        """
         loader = RulesLoader(self.sources.values())
         for p in paths:
             loader.add_path(p)
         for name, text in contents:
             loader.add_content(name, text)
         outcome = loader.compile()
+        if not outcome.successful:
+            return outcome
         old = self.ruleset
         outcome.ruleset.min_priority = old.min_priority
         outcome.ruleset.match_all = old.match_all

@@ -89,7 +89,7 @@ class FieldTable:
         f = self.fields.get(name)
         if f is not None:
             return f, None
-        head, dot, rest = name.rpartition(".")
+        head, dot, _ = name.rpartition(".")
         while dot:
             f = self.fields.get(head)
             if f is not None and f.dotted_arg:
