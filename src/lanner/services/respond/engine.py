@@ -80,14 +80,16 @@ class Responder:
                 record = self._record(spec, rule, alert, dry, "skipped", "", stop_reason, 0)
             else:
                 record = self._run_action(spec, rule, alert, dry, previous)
-                if record.result == "failed" and not spec.ignore_errors:
-                    stop_reason = f"skipped: earlier action {spec.action} failed"
-                elif not spec.continue_:
-                    break
             records.append(record)
             previous.append(
                 {k: record.to_dict()[k] for k in ("action", "target", "result", "detail")}
             )
+            if stop_reason:
+                continue
+            if record.result == "failed" and not spec.ignore_errors:
+                stop_reason = f"skipped: earlier action {spec.action} failed"
+            elif not spec.continue_:
+                break  # `continue: false`: this action ends the rule
         return records
 
     def _run_action(

@@ -1,0 +1,83 @@
+"""The HTTP receiver: POST /, /healthz, /metrics, /audit and the bearer token."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from respond_fake_k8s import FakeKube
+from respond_helpers import make_alert, rules_from
+
+from lanner.services.respond.actions.kube import KubeClients
+from lanner.services.respond.app import create_app
+from lanner.services.respond.engine import Dispatcher, Responder
+
+RULES = """\
+- rule: contain
+  match: {priority: ">=Warning"}
+  actions:
+    - action: kubernetes:isolate
+"""
+
+
+@pytest.fixture
+def dispatcher(tmp_path: Path, fake_kube: FakeKube, kube_clients: KubeClients) -> Iterator[
+    Dispatcher
+]:
+    fake_kube.add_pod("default", "web-1", {"app": "web"})
+    d = Dispatcher(Responder(rules_from(tmp_path, RULES), kube=kube_clients), workers=1)
+    yield d
+    d.stop()
+
+
+def test_post_alert_isolates_the_pod(dispatcher: Dispatcher, fake_kube: FakeKube) -> None:
+    client = TestClient(create_app(dispatcher))
+    resp = client.post("/", json=make_alert())
+    assert resp.status_code == 202 and resp.json() == {"accepted": 1}
+    dispatcher.join()
+    np = fake_kube.get("networkpolicies", "default", "lanner-isolate-web-1")
+    assert np["spec"]["podSelector"] == {"matchLabels": {"app": "web"}}
+    audit = client.get("/audit").json()
+    assert [(a["action"], a["result"]) for a in audit] == [("kubernetes:isolate", "ok")]
+    metrics = client.get("/metrics")
+    assert metrics.headers["content-type"].startswith("text/plain")
+    assert 'lanner_respond_actions_total{action="kubernetes:isolate",result="ok"} 1.0' in (
+        metrics.text
+    )
+    assert 'lanner_respond_alerts_received_total{input="http"} 1.0' in metrics.text
+
+
+def test_a_list_of_alerts_is_accepted(dispatcher: Dispatcher) -> None:
+    client = TestClient(create_app(dispatcher))
+    resp = client.post("/", json=[make_alert(), make_alert(priority="Debug")])
+    assert resp.json() == {"accepted": 2}
+
+
+def test_bad_payloads(dispatcher: Dispatcher, fake_kube: FakeKube) -> None:
+    client = TestClient(create_app(dispatcher))
+    resp = client.post("/", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert resp.status_code == 400 and resp.json()["error"] == "body is not JSON"
+    resp = client.post("/", json={"rule": "x"})
+    assert resp.status_code == 400 and "no 'priority'" in resp.json()["error"]
+    resp = client.post("/", content=b"[" + b" " * (1 << 20) + b"]")
+    assert resp.status_code == 413
+    dispatcher.join()
+    assert fake_kube.writes() == []
+    text = client.get("/metrics").text
+    assert 'lanner_respond_alerts_invalid_total{input="http"} 2.0' in text
+
+
+def test_bearer_token(dispatcher: Dispatcher) -> None:
+    client = TestClient(create_app(dispatcher, token="s3cret"))
+    assert client.post("/", json=make_alert()).status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert client.post("/", json=make_alert(), headers=wrong).status_code == 401
+    assert client.get("/audit").status_code == 401
+    good = {"Authorization": "Bearer s3cret"}
+    assert client.post("/", json=make_alert(), headers=good).status_code == 202
+    assert client.get("/audit", headers=good).status_code == 200
+    # probes stay open
+    assert client.get("/healthz").json() == {"status": "ok", "rules": 1, "dry_run": False}
+    assert client.get("/metrics").status_code == 200
