@@ -86,8 +86,7 @@ def unescape(token: str) -> str:
             out.append("/")
         elif ch in "\"'":
             if ch != quote:
-                other = "'" if quote == '"' else '"'
-                raise ValueError(f"invalid \\{ch} escape in {other}-quoted string")
+                raise ValueError(f"invalid \\{ch} escape in {quote}-quoted string")
             out.append(ch)
         else:
             raise ValueError(f"unsupported string escape sequence: \\{ch}")
