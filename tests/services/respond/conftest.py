@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from respond_fake_k8s import FakeKube
+from respond_fake_k8s import FakeKube, free_port
 
 from lanner.services.respond.actions.kube import KubeClients, KubeConfig
 
@@ -35,3 +39,37 @@ def kubeconfig(fake_kube: FakeKube, tmp_path: Path) -> Path:
 def kube_clients(kubeconfig: Path) -> KubeClients:
     """The official client configured from that kubeconfig."""
     return KubeClients(KubeConfig(kubeconfig=str(kubeconfig)))
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 20) -> None:
+    """Wait until something listens on 127.0.0.1:port (fail if the process died)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            if proc is not None and proc.poll() is not None:
+                pytest.fail(f"process exited with {proc.returncode} before listening")
+            if time.monotonic() > deadline:
+                pytest.fail(f"nothing listening on port {port}")
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def nats_url() -> Iterator[str]:
+    """A real nats-server (Debian package) on a free loopback port."""
+    if shutil.which("nats-server") is None:
+        pytest.skip("nats-server not installed")
+    port = free_port()
+    proc = subprocess.Popen(
+        ["nats-server", "-a", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_port(port, proc)
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -23,6 +23,7 @@ import copy
 import hashlib
 import json
 import re
+import socket
 import struct
 import threading
 import uuid
@@ -50,6 +51,13 @@ class Request:
     query: dict[str, list[str]]
     content_type: str
     body: Any
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _now() -> str:

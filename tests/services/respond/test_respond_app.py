@@ -23,9 +23,9 @@ RULES = """\
 
 
 @pytest.fixture
-def dispatcher(tmp_path: Path, fake_kube: FakeKube, kube_clients: KubeClients) -> Iterator[
-    Dispatcher
-]:
+def dispatcher(
+    tmp_path: Path, fake_kube: FakeKube, kube_clients: KubeClients
+) -> Iterator[Dispatcher]:
     fake_kube.add_pod("default", "web-1", {"app": "web"})
     d = Dispatcher(Responder(rules_from(tmp_path, RULES), kube=kube_clients), workers=1)
     yield d

@@ -82,8 +82,7 @@ def test_alert_runs_rule_actions_and_is_audited(
     assert _metric(responder, "lanner_respond_alerts_received_total", input="http") == 1
     assert _metric(responder, "lanner_respond_rule_matches_total", rule="contain") == 1
     assert (
-        _metric(responder, "lanner_respond_actions_total", action="kubernetes:isolate",
-                result="ok")
+        _metric(responder, "lanner_respond_actions_total", action="kubernetes:isolate", result="ok")
         == 1
     )
 
@@ -97,9 +96,7 @@ def test_non_matching_alert_does_nothing(
     assert pod.writes() == []
 
 
-def test_invalid_payload_is_rejected_and_counted(
-    tmp_path: Path, kube_clients: KubeClients
-) -> None:
+def test_invalid_payload_is_rejected_and_counted(tmp_path: Path, kube_clients: KubeClients) -> None:
     responder = _responder(tmp_path, kube_clients, ISOLATE_AND_LABEL)
     with pytest.raises(AlertError):
         responder.handle({"output": "no rule"}, "http")
@@ -152,15 +149,18 @@ def test_dry_run_global_and_per_rule(
     assert records[0].detail == "would create NetworkPolicy lanner-isolate-web-1"
     assert pod.writes() == []
     assert (
-        _metric(responder, "lanner_respond_actions_total", action="kubernetes:label",
-                result="dry_run")
+        _metric(
+            responder, "lanner_respond_actions_total", action="kubernetes:label", result="dry_run"
+        )
         == 1
     )
 
 
 def test_dry_run_per_action(tmp_path: Path, pod: FakeKube, kube_clients: KubeClients) -> None:
-    text = ISOLATE_AND_LABEL.replace("      parameters: {deny: [egress]}",
-                                     "      parameters: {deny: [egress]}\n      dry_run: true")
+    text = ISOLATE_AND_LABEL.replace(
+        "      parameters: {deny: [egress]}",
+        "      parameters: {deny: [egress]}\n      dry_run: true",
+    )
     records = _responder(tmp_path, kube_clients, text).handle(make_alert())
     assert [r.result for r in records] == ["dry_run", "ok"]
     assert pod.get("networkpolicies", "default", "lanner-isolate-web-1") is None
@@ -186,8 +186,9 @@ def test_retries_run_out_and_later_actions_are_skipped(
 ) -> None:
     sleeps: list[float] = []
     pod.fail_next += [("POST", "networkpolicies$", 503)] * 2
-    responder = _responder(tmp_path, kube_clients, ISOLATE_AND_LABEL, retries=1,
-                           sleep=sleeps.append)
+    responder = _responder(
+        tmp_path, kube_clients, ISOLATE_AND_LABEL, retries=1, sleep=sleeps.append
+    )
     records = responder.handle(make_alert())
     assert [(r.action, r.result, r.attempts) for r in records] == [
         ("kubernetes:isolate", "failed", 2),
@@ -198,8 +199,9 @@ def test_retries_run_out_and_later_actions_are_skipped(
     assert len(sleeps) == 1
     assert pod.get("pods", "default", "web-1")["metadata"]["labels"] == {"app": "web"}
     assert (
-        _metric(responder, "lanner_respond_actions_total", action="kubernetes:isolate",
-                result="failed")
+        _metric(
+            responder, "lanner_respond_actions_total", action="kubernetes:isolate", result="failed"
+        )
         == 1
     )
 
@@ -302,8 +304,9 @@ def hook() -> Any:
     received: list[dict[str, Any]] = []
     handler = type("Hook", (_Hook,), {"received": received})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                     daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
     yield server, handler, received
     server.shutdown()
     server.server_close()
@@ -338,7 +341,9 @@ def test_webhook_server_error_is_retried_then_reported(
     server, handler, received = hook
     handler.status = 502
     url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    text = f"- rule: n\n  actions:\n    - action: notify:webhook\n      parameters: {{url: '{url}'}}\n"
+    text = (
+        f"- rule: n\n  actions:\n    - action: notify:webhook\n      parameters: {{url: '{url}'}}\n"
+    )
     [record] = _responder(tmp_path, kube_clients, text, retries=2).handle(make_alert())
     assert (record.result, record.attempts) == ("failed", 3)
     assert len(received) == 3 and "HTTP 502" in record.detail

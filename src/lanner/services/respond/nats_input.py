@@ -58,7 +58,7 @@ class NatsInput:
         try:
             self._loop.run_until_complete(self._main())
         except BaseException as exc:  # surfaced to start()
-            self._error = exc
+            self._error = exc if str(exc) else TimeoutError("no connection within the timeout")
             self._ready.set()
         finally:
             self._loop.close()
@@ -71,13 +71,18 @@ class NatsInput:
         async def on_error(exc: Exception) -> None:
             log.warning("NATS error: %s", exc)
 
-        nc = await nats.connect(
-            self.url,
-            connect_timeout=self.connect_timeout,
-            max_reconnect_attempts=-1,
-            allow_reconnect=True,
-            error_cb=on_error,
-            name="lanner-respond",
+        # Reconnect forever once connected, but give up on a first connection that does
+        # not come within the timeout, so a wrong URL is reported at start-up.
+        nc = await asyncio.wait_for(
+            nats.connect(
+                self.url,
+                connect_timeout=self.connect_timeout,
+                max_reconnect_attempts=-1,
+                allow_reconnect=True,
+                error_cb=on_error,
+                name="lanner-respond",
+            ),
+            timeout=self.connect_timeout,
         )
         for subject in self.subjects:
             await nc.subscribe(subject, queue=self.queue_group, cb=self._on_message)
