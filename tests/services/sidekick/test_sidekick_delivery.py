@@ -74,7 +74,7 @@ def test_spool_survives_restart(tmp: Path, receivers: list, sidekicks: list) -> 
     port = free_port()  # nothing listens there yet
     config = {
         "webhook": {"address": f"http://127.0.0.1:{port}/in"},
-        "delivery": {**FAST, "spooldir": str(tmp / "spool")},
+        "delivery": {**FAST, "spooldir": str(tmp / "spool"), "shutdowngrace": 0.2},
     }
     sk = Sidekick(tmp, dict(config), name="first")
     sidekicks.append(sk)
@@ -129,3 +129,34 @@ def test_refused_and_exhausted_alerts_are_counted(
     assert failing.attempts == 3  # first try + 2 retries
     log = sk.process.log()
     assert "webhook: dropped alert" in log and "HTTP 400" in log
+
+
+def test_queue_overflow_spool_keeps_and_memory_counts(
+    tmp: Path, receivers: list, sidekicks: list
+) -> None:
+    port, other_port = free_port(), free_port()
+    spooled = {
+        "webhook": {"address": f"http://127.0.0.1:{port}"},
+        "delivery": {**FAST, "queuesize": 2, "spooldir": str(tmp / "spool")},
+    }
+    memory = {
+        "webhook": {"address": f"http://127.0.0.1:{other_port}"},
+        "delivery": {**FAST, "queuesize": 2, "shutdowngrace": 0.2},
+    }
+    a = Sidekick(tmp, spooled, name="spooled")
+    b = Sidekick(tmp, memory, name="memory")
+    sidekicks += [a, b]
+    for i in range(6):
+        assert a.post(make_alert(rule=f"a{i}")).status_code == 200
+        assert b.post(make_alert(rule=f"b{i}")).status_code == 200
+    # without a spool, what does not fit is dropped, counted and logged, never silently
+    text = b.metrics()
+    assert (
+        metric_value(text, "lanner_sidekick_outputs_total", destination="webhook", status="dropped")
+        == 4
+    )
+    assert "queue full (2); dropped alert 'b2'" in b.process.log()
+    up = Receiver(port=port)
+    receivers.append(up)
+    up.wait_for(6)
+    assert sorted(rules(up.requests)) == [f"a{i}" for i in range(6)]

@@ -98,17 +98,17 @@ class Alert:
     def to_dict(self) -> dict[str, Any]:
         """The alert as Falco's JSON object, with enrichment applied."""
         data = dict(self.raw)
-        data.update(
-            rule=self.rule,
-            priority=self.priority.falco_name,
-            time=self.time,
-            output=self.output,
-            source=self.source,
-            output_fields=self.output_fields,
-            tags=self.tags,
-        )
-        if self.hostname:
-            data["hostname"] = self.hostname
+        data.update(rule=self.rule, priority=self.priority.falco_name, time=self.time)
+        optional = {
+            "output": self.output,
+            "source": self.source,
+            "hostname": self.hostname,
+            "output_fields": self.output_fields,
+            "tags": self.tags,
+        }
+        for key, value in optional.items():
+            if value or key in self.raw:  # keep absent keys absent, as received
+                data[key] = value
         return data
 
     @classmethod

@@ -13,7 +13,13 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
 from .alert import Alert, AlertError, make_test_alert
 from .config import SidekickConfig
@@ -63,6 +69,8 @@ def _unauthorized() -> Response:
 def create_app(config: SidekickConfig) -> FastAPI:
     """The ASGI app; delivery workers start and stop with its lifespan."""
     registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
     stats = Stats(registry)
     outputs = build_outputs(config, registry)
     delivery = config.get("delivery")
@@ -85,7 +93,7 @@ def create_app(config: SidekickConfig) -> FastAPI:
         try:
             yield
         finally:
-            drained = await dispatcher.drain(5.0)
+            drained = await dispatcher.drain(delivery["shutdowngrace"])
             left = dispatcher.pending()
             if not drained and dispatcher.spool is None:
                 log.error("sidekick: stopping with %d undelivered alert(s) (no spool set)", left)
@@ -110,10 +118,10 @@ def create_app(config: SidekickConfig) -> FastAPI:
 
     @app.post("/")
     async def receive(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_BODY:
+        body = await _read_limited(request)
+        if body is None:
             stats.input("rejected")
-            return JSONResponse({"error": "body too large"}, status_code=413)
+            return JSONResponse({"error": f"body larger than {MAX_BODY} bytes"}, status_code=413)
         try:
             alert = Alert.from_dict(orjson.loads(body))
         except orjson.JSONDecodeError as exc:
@@ -150,6 +158,21 @@ def create_app(config: SidekickConfig) -> FastAPI:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+async def _read_limited(request: Request) -> bytes | None:
+    """The request body, or None once it exceeds MAX_BODY (without reading it all)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def only_paths(app: Any, paths: list[str]) -> Any:

@@ -56,6 +56,7 @@ GLOBAL_SCHEMA: Schema = {
         "maxbackoff": Opt("float", 30.0, minimum=0.001),
         "queuesize": Opt("int", 100_000, minimum=1),
         "timeout": Opt("float", 10.0, minimum=0.001),
+        "shutdowngrace": Opt("float", 5.0, minimum=0),
     },
 }
 

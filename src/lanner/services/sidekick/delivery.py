@@ -106,10 +106,10 @@ class Spool:
                 ids[name] = cur.lastrowid or 0
         return ids
 
-    def pending(self, output: str) -> list[tuple[int, bytes]]:
-        """Rows not yet acknowledged for `output`, oldest first."""
+    def pending(self, output: str, limit: int = -1) -> list[tuple[int, bytes]]:
+        """Rows not yet acknowledged for `output`, oldest first (at most `limit`)."""
         return self.db.execute(
-            "SELECT id, payload FROM queue WHERE output = ? ORDER BY id", (output,)
+            "SELECT id, payload FROM queue WHERE output = ? ORDER BY id LIMIT ?", (output, limit)
         ).fetchall()
 
     def orphans(self, known: set[str]) -> dict[str, int]:
@@ -147,6 +147,17 @@ class Worker:
         self.name = output.kind
         self.healthy = True
         self.last_error = ""
+        self.overflow = False  # alerts wait in the spool only, beyond the memory queue
+
+    def load_spool(self) -> int:
+        """Queue this output's spooled alerts (up to the queue size); return how many."""
+        if self.spool is None:
+            return 0
+        rows = self.spool.pending(self.name, self.queue.maxsize - len(self.queue))
+        for key, payload in rows:
+            self.queue.put(Item(key, Alert.from_dict(orjson.loads(payload))))
+        self.overflow = len(rows) >= self.queue.maxsize
+        return len(rows)
 
     async def run(self) -> None:
         """Loop forever: take the head item, deliver it, acknowledge it."""
@@ -156,6 +167,8 @@ class Worker:
             self.queue.ack(item)
             if self.spool is not None and item.key:
                 self.spool.ack(item.key)
+            if self.overflow and not len(self.queue):
+                self.load_spool()
             self.stats.queue.labels(self.name).set(len(self.queue))
 
     async def deliver(self, alert: Alert) -> None:
@@ -239,14 +252,8 @@ class Dispatcher:
                 await worker.output.start()
             except Exception as exc:  # the worker retries on send
                 log.warning("%s: start failed: %s", worker.name, exc)
-            if self.spool is not None:
-                for key, payload in self.spool.pending(worker.name):
-                    worker.queue.maxsize = max(worker.queue.maxsize, len(worker.queue) + 1)
-                    worker.queue.put(Item(key, Alert.from_dict(orjson.loads(payload))))
-                if len(worker.queue):
-                    log.info(
-                        "%s: %d alert(s) reloaded from the spool", worker.name, len(worker.queue)
-                    )
+            if worker.load_spool():
+                log.info("%s: %d alert(s) reloaded from the spool", worker.name, len(worker.queue))
             self.stats.queue.labels(worker.name).set(len(worker.queue))
             self._tasks.append(asyncio.create_task(worker.run(), name=f"sidekick-{worker.name}"))
 
@@ -260,8 +267,8 @@ class Dispatcher:
         for worker in targets:
             key = keys.get(worker.name, 0)
             if not worker.queue.put(Item(key, alert)):
-                if key:  # durable anyway: it will be delivered after a restart
-                    log.error("%s: queue full; alert kept in the spool only", worker.name)
+                if key:  # durable: the worker reloads it from the spool when it catches up
+                    worker.overflow = True
                     continue
                 self.stats.output(worker.name, prio, "dropped")
                 log.error(

@@ -182,6 +182,7 @@ class Syslog(Output):
 
     def __init__(self, settings: dict[str, Any], ctx: OutputContext) -> None:
         super().__init__(settings, ctx)
+        self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._udp: socket.socket | None = None
         self._host = ctx.hostname or socket.gethostname()
@@ -223,8 +224,10 @@ class Syslog(Output):
                     self._udp, data, (self.settings["host"], self.settings["port"])
                 )
                 return
+            if self._reader is not None and self._reader.at_eof():
+                await self.close()  # the server closed its side: don't write into the void
             if self._writer is None or self._writer.is_closing():
-                _, self._writer = await asyncio.wait_for(
+                self._reader, self._writer = await asyncio.wait_for(
                     asyncio.open_connection(self.settings["host"], self.settings["port"]),
                     self.ctx.timeout,
                 )
@@ -239,6 +242,7 @@ class Syslog(Output):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+            self._reader = None
         if self._udp is not None:
             self._udp.close()
             self._udp = None
