@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from respond_fake_k8s import FakeKube, free_port
+from respond_helpers import wait_port
 
 from lanner.services.respond.actions.kube import KubeClients, KubeConfig
 
@@ -39,21 +38,6 @@ def kubeconfig(fake_kube: FakeKube, tmp_path: Path) -> Path:
 def kube_clients(kubeconfig: Path) -> KubeClients:
     """The official client configured from that kubeconfig."""
     return KubeClients(KubeConfig(kubeconfig=str(kubeconfig)))
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 20) -> None:
-    """Wait until something listens on 127.0.0.1:port (fail if the process died)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            if proc is not None and proc.poll() is not None:
-                pytest.fail(f"process exited with {proc.returncode} before listening")
-            if time.monotonic() > deadline:
-                pytest.fail(f"nothing listening on port {port}")
-            time.sleep(0.05)
 
 
 @pytest.fixture

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from lanner.services.respond.rules import ResponseRule, load_rules
 
@@ -57,3 +62,18 @@ def run_action(
         kube=kube,
     )
     return cls().run(ctx)
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 20) -> None:
+    """Wait until something listens on 127.0.0.1:port (fail if the process died)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            if proc is not None and proc.poll() is not None:
+                pytest.fail(f"process exited with {proc.returncode} before listening")
+            if time.monotonic() > deadline:
+                pytest.fail(f"nothing listening on port {port}")
+            time.sleep(0.05)
