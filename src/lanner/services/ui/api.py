@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from lanner.services.ui.alerts import PRIORITIES, format_time_ns, from_alert, priority_level
@@ -34,7 +35,28 @@ MAX_BATCH = 10_000
 MAX_EXPORT = 1_000_000
 _NICE_BUCKETS = (1, 5, 10, 30, 60, 300, 600, 1800, 3600, 10800, 21600, 43200, 86400, 604800)
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_role)])
+
+class Problem(BaseModel):
+    """An error answer."""
+
+    detail: Any
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    texts = {
+        400: "Invalid filter or cursor",
+        403: "Read-only role",
+        404: "No such event",
+        422: "Invalid request",
+    }
+    return {code: {"model": Problem, "description": texts[code]} for code in codes}
+
+
+router = APIRouter(
+    prefix="/api/v1",
+    dependencies=[Depends(current_role)],
+    responses={401: {"model": Problem, "description": "Missing or wrong credentials"}},
+)
 
 StrList = list[str]
 
@@ -121,6 +143,7 @@ def to_event(row: dict[str, Any]) -> dict[str, Any]:
     status_code=status.HTTP_201_CREATED,
     response_model=IngestResult,
     dependencies=[Depends(require_admin)],
+    responses=_errors(403, 422),
     summary="Store one Falco alert or a JSON array of them",
 )
 async def post_events(
@@ -140,7 +163,12 @@ async def post_events(
     return IngestResult(ingested=len(ids), ids=ids)
 
 
-@router.get("/events", response_model=EventsPage, summary="Search events, newest first")
+@router.get(
+    "/events",
+    response_model=EventsPage,
+    responses=_errors(400),
+    summary="Search events, newest first",
+)
 async def list_events(
     store: StoreDep,
     flt: Filter,
@@ -159,7 +187,9 @@ async def list_events(
     }
 
 
-@router.get("/events/{event_id}", response_model=EventDetail, summary="One event")
+@router.get(
+    "/events/{event_id}", response_model=EventDetail, responses=_errors(404), summary="One event"
+)
 async def get_event(store: StoreDep, event_id: int) -> dict[str, Any]:
     """Every field of one event, and the alert as received."""
     row = await run_in_threadpool(store.get, event_id)
@@ -182,6 +212,7 @@ def _field_text(value: Any) -> str:
     "/events/{event_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     dependencies=[Depends(require_admin)],
+    responses=_errors(403, 404),
     summary="Delete one event",
 )
 async def delete_event(store: StoreDep, event_id: int) -> Response:
@@ -195,7 +226,7 @@ async def delete_event(store: StoreDep, event_id: int) -> Response:
     "/export",
     summary="Export matching events as JSON or CSV",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
+    responses={200: {"content": {"application/json": {}, "text/csv": {}}}, **_errors(400)},
 )
 async def export_events(
     store: StoreDep,
@@ -223,7 +254,12 @@ def _counts(pairs: list[tuple], limit: int | None = None) -> list[Count]:
     return [Count(value=str(v), count=int(n)) for v, n in pairs[:limit]]
 
 
-@router.get("/stats", response_model=Stats, summary="Counts and a time series for the dashboard")
+@router.get(
+    "/stats",
+    response_model=Stats,
+    responses=_errors(400),
+    summary="Counts and a time series for the dashboard",
+)
 async def stats(
     store: StoreDep,
     flt: Filter,
@@ -270,7 +306,7 @@ async def stats(
     "/stream",
     summary="Live alerts as Server-Sent Events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={200: {"content": {"text/event-stream": {}}}, **_errors(400)},
 )
 async def stream(
     request: Request,

@@ -52,7 +52,7 @@ class Store(abc.ABC):
         """Store alerts in one transaction; return their ids in order."""
 
     @abc.abstractmethod
-    def _fulltext_clause(self, words: list[str]) -> tuple[str, list[Any]]:
+    def _fulltext_clause(self, words: list[str], correlated: bool) -> tuple[str, list[Any]]:
         """SQL condition on `e` true when every word (as a prefix) is in the alert's text."""
 
     @abc.abstractmethod
@@ -68,7 +68,14 @@ class Store(abc.ABC):
             return f"{column} = ?", [values[0]]
         return f"{column} IN ({', '.join('?' * len(values))})", list(values)
 
-    def _where(self, flt: EventFilter) -> tuple[list[str], list[Any]]:
+    def _where(
+        self, flt: EventFilter, *, skip_tags: bool = False, correlated: bool = False
+    ) -> tuple[list[str], list[Any]]:
+        """SQL conditions on `e` for `flt`.
+
+        `correlated` asks for per-row full-text checks, cheapest when other conditions
+        already bound the rows scanned (the live stream's `id > ?`).
+        """
         clauses: list[str] = []
         params: list[Any] = []
         if flt.max_priority is not None:
@@ -80,9 +87,11 @@ class Store(abc.ABC):
                 clause, extra = self._in(f"e.{column}", values)
                 clauses.append(clause)
                 params.extend(extra)
-        if flt.tags:
+        if flt.tags and not skip_tags:
             clause, extra = self._in("t.tag", flt.tags)
-            clauses.append(f"e.id IN (SELECT t.event_id FROM event_tags t WHERE {clause})")
+            clauses.append(
+                f"EXISTS (SELECT 1 FROM event_tags t WHERE t.event_id = e.id AND {clause})"
+            )
             params.extend(extra)
         if flt.since_ns is not None:
             clauses.append("e.time_ns >= ?")
@@ -95,7 +104,7 @@ class Store(abc.ABC):
             params.append(flt.after_id)
         words = flt.words
         if words:
-            clause, extra = self._fulltext_clause(words)
+            clause, extra = self._fulltext_clause(words, correlated)
             clauses.append(clause)
             params.extend(extra)
         return clauses, params
@@ -112,12 +121,22 @@ class Store(abc.ABC):
 
     def page(self, flt: EventFilter, cursor: Cursor | None = None, limit: int = 50) -> Page:
         """Up to `limit` events matching `flt`, newest first, after `cursor`."""
-        clauses, params = self._where(flt)
+        if len(flt.tags) == 1:
+            # walk the (tag, time_ns, event_id) index in order instead of sorting matches
+            clauses, params = self._where(flt, skip_tags=True)
+            clauses.insert(0, "t.tag = ?")
+            params.insert(0, flt.tags[0])
+            order = ("t.time_ns", "t.event_id")
+            source = _SELECT + " JOIN event_tags t ON t.event_id = e.id"
+        else:
+            clauses, params = self._where(flt)
+            order = ("e.time_ns", "e.id")
+            source = _SELECT
         if cursor is not None:
-            clauses.append("(e.time_ns, e.id) < (?, ?)")
+            clauses.append(f"({order[0]}, {order[1]}) < (?, ?)")
             params.extend([cursor.time_ns, cursor.id])
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f"{_SELECT}{where} ORDER BY e.time_ns DESC, e.id DESC LIMIT ?"
+        sql = f"{source}{where} ORDER BY {order[0]} DESC, {order[1]} DESC LIMIT ?"
         rows = [self._row(r) for r in self._fetchall(self._sql(sql), [*params, limit + 1])]
         next_cursor = None
         if len(rows) > limit:
@@ -139,9 +158,9 @@ class Store(abc.ABC):
 
     def newer(self, flt: EventFilter, after_id: int, limit: int = 200) -> list[dict]:
         """Events stored after id `after_id` that match `flt`, oldest first (live stream)."""
-        clauses, params = self._where(flt)
-        clauses.append("e.id > ?")
-        params.append(after_id)
+        clauses, params = self._where(flt, correlated=True)
+        clauses.insert(0, "e.id > ?")
+        params.insert(0, after_id)
         sql = f"{_SELECT} WHERE {' AND '.join(clauses)} ORDER BY e.id LIMIT ?"
         return [self._row(r) for r in self._fetchall(self._sql(sql), [*params, limit])]
 

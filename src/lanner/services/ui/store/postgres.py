@@ -37,8 +37,9 @@ CREATE INDEX IF NOT EXISTS events_k8s ON events (namespace, pod, time_ns, id);
 CREATE INDEX IF NOT EXISTS events_search ON events USING GIN (search);
 CREATE TABLE IF NOT EXISTS event_tags (
     tag TEXT NOT NULL,
+    time_ns BIGINT NOT NULL,
     event_id BIGINT NOT NULL REFERENCES events (id) ON DELETE CASCADE,
-    PRIMARY KEY (tag, event_id)
+    PRIMARY KEY (tag, time_ns, event_id)
 );
 CREATE INDEX IF NOT EXISTS event_tags_event ON event_tags (event_id);
 """
@@ -95,7 +96,7 @@ class PostgresStore(Store):
         with self._conn() as conn, conn.transaction():
             return conn.execute(sql, params).rowcount
 
-    def _fulltext_clause(self, words: list[str]) -> tuple[str, list[Any]]:
+    def _fulltext_clause(self, words: list[str], correlated: bool) -> tuple[str, list[Any]]:
         # words are \w+ tokens, so `w:*` terms joined by & form a valid tsquery
         expression = " & ".join(f"{w}:*" for w in words)
         return "e.search @@ to_tsquery('simple', %s)", [expression]
@@ -131,10 +132,13 @@ class PostgresStore(Store):
                     ids.append(int(row[0]))
                 if not cur.nextset():
                     break
-            tag_rows = [(tag, i) for a, i in zip(alerts, ids, strict=True) for tag in a.tags]
+            tag_rows = [
+                (tag, a.time_ns, i) for a, i in zip(alerts, ids, strict=True) for tag in a.tags
+            ]
             if tag_rows:
                 cur.executemany(
-                    "INSERT INTO event_tags (tag, event_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                    "INSERT INTO event_tags (tag, time_ns, event_id) VALUES (%s, %s, %s)"
+                    " ON CONFLICT DO NOTHING",
                     tag_rows,
                 )
         return ids

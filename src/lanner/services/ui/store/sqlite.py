@@ -33,8 +33,9 @@ CREATE INDEX IF NOT EXISTS events_container ON events (container, time_ns);
 CREATE INDEX IF NOT EXISTS events_k8s ON events (namespace, pod, time_ns);
 CREATE TABLE IF NOT EXISTS event_tags (
     tag TEXT NOT NULL,
+    time_ns INTEGER NOT NULL,
     event_id INTEGER NOT NULL,
-    PRIMARY KEY (tag, event_id)
+    PRIMARY KEY (tag, time_ns, event_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS event_tags_event ON event_tags (event_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5 (text, detail=none);
@@ -98,9 +99,14 @@ class SQLiteStore(Store):
         # unary + keeps the planner on the time index (no priority index exists anyway)
         return "+e.priority <= ?"
 
-    def _fulltext_clause(self, words: list[str]) -> tuple[str, list[Any]]:
+    def _fulltext_clause(self, words: list[str], correlated: bool) -> tuple[str, list[Any]]:
         # words are \w+ tokens: quoting each makes it a literal FTS5 string, `*` a prefix
         expression = " AND ".join(f'"{w}"*' for w in words)
+        if correlated:
+            return (
+                "EXISTS (SELECT 1 FROM events_fts f WHERE f.rowid = e.id AND events_fts MATCH ?)",
+                [expression],
+            )
         return "e.id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)", [expression]
 
     def insert(self, alerts: Sequence[StoredAlert]) -> list[int]:
@@ -128,8 +134,9 @@ class SQLiteStore(Store):
                     event_id = int(cur.lastrowid or 0)
                     ids.append(event_id)
                     cur.executemany(
-                        "INSERT OR IGNORE INTO event_tags (tag, event_id) VALUES (?, ?)",
-                        [(tag, event_id) for tag in a.tags],
+                        "INSERT OR IGNORE INTO event_tags (tag, time_ns, event_id)"
+                        " VALUES (?, ?, ?)",
+                        [(tag, a.time_ns, event_id) for tag in a.tags],
                     )
                     cur.execute(
                         "INSERT INTO events_fts (rowid, text) VALUES (?, ?)",
