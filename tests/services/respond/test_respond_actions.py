@@ -116,6 +116,23 @@ def test_isolate_missing_pod_is_a_permanent_404(
     assert info.value.transient is False
 
 
+def test_isolate_from_k8s_audit_fields(web: FakeKube, kube_clients: KubeClients) -> None:
+    """Audit alerts name the pod in ka.target.*: the field names are parameters."""
+    result = run_action(
+        kube_clients,
+        "kubernetes:isolate",
+        {"namespace_field": "ka.target.namespace", "pod_field": "ka.target.name"},
+        source="k8s_audit",
+        output_fields={"ka.target.namespace": "default", "ka.target.name": "web-1"},
+    )
+    assert result.detail == "created NetworkPolicy lanner-isolate-web-1"
+
+
+def test_isolate_policy_name_template(web: FakeKube, kube_clients: KubeClients) -> None:
+    run_action(kube_clients, "kubernetes:isolate", {"policy_name": "quarantine-${k8s.pod.name}"})
+    assert web.get("networkpolicies", "default", "quarantine-web-1") is not None
+
+
 def test_isolate_alert_without_pod_fields(web: FakeKube, kube_clients: KubeClients) -> None:
     with pytest.raises(ActionError, match=r"alert carries no 'k8s\.pod\.name'"):
         run_action(kube_clients, "kubernetes:isolate", output_fields={"proc.name": "curl"})

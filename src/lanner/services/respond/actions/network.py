@@ -19,6 +19,7 @@ from lanner.services.respond.actions.kube import (
     label_value,
     object_name,
     pod_target,
+    status_of,
 )
 from lanner.services.respond.template import render
 
@@ -98,7 +99,7 @@ class IsolatePod(Action):
         Param("allow_dns", bool, default=False),
         Param("allow_egress", list, default=[], check=_check_peers),
         Param("allow_ingress", list, default=[], check=_check_peers),
-        Param("policy_name", str, default="lanner-isolate-${k8s.pod.name}"),
+        Param("policy_name", str),
         Param("namespace_field", str),
         Param("pod_field", str),
     )
@@ -141,8 +142,10 @@ class IsolatePod(Action):
                 )
             selector = labels
 
-        policy_name = object_name("", render(p["policy_name"], ctx.alert)) or object_name(
-            "lanner-isolate", pod_name
+        # NetworkPolicy names are DNS subdomains: up to 253 characters.
+        wanted = render(p["policy_name"], ctx.alert) if p.get("policy_name") else ""
+        policy_name = object_name("", wanted, limit=253) or object_name(
+            "lanner-isolate", pod_name, limit=253
         )
         body = self.policy(policy_name, namespace, selector, p, ctx)
         changes["networkpolicy"] = body
@@ -150,21 +153,16 @@ class IsolatePod(Action):
         if ctx.dry_run:
             return ActionResult(target, f"would create NetworkPolicy {policy_name}", changes)
         api = ctx.kube.networking
-        from kubernetes.client.exceptions import ApiException
-
         try:
-            api.create_namespaced_network_policy(namespace, body)
+            call(f"create NetworkPolicy {policy_name}", api.create_namespaced_network_policy,
+                 namespace, body)  # fmt: skip
             verb = "created"
-        except ApiException as exc:
-            if exc.status != 409:
-                call(f"create NetworkPolicy {policy_name}", _raise, exc)
-            call(
-                f"replace NetworkPolicy {policy_name}",
-                api.replace_namespaced_network_policy,
-                policy_name,
-                namespace,
-                body,
-            )
+        except ActionError as exc:
+            if status_of(exc) != 409:
+                raise
+            # isolated before (or by hand): make the policy say what this rule wants
+            call(f"replace NetworkPolicy {policy_name}", api.replace_namespaced_network_policy,
+                 policy_name, namespace, body)  # fmt: skip
             verb = "replaced"
         return ActionResult(target, f"{verb} NetworkPolicy {policy_name}", changes)
 
@@ -204,7 +202,3 @@ class IsolatePod(Action):
             },
             "spec": spec,
         }
-
-
-def _raise(exc: BaseException) -> None:
-    raise exc

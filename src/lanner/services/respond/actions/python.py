@@ -24,6 +24,8 @@ from lanner.services.respond.actions.base import (
 )
 
 RUNNER = "lanner.services.respond.actions.python_runner"
+# the service's own secrets are not passed on to user functions
+PRIVATE_ENV = frozenset({"LANNER_RESPOND_TOKEN"})
 
 
 def kubeless_event(ctx: ActionContext) -> dict[str, Any]:
@@ -86,7 +88,7 @@ class PythonHandler(Action):
                 capture_output=True,
                 text=True,
                 timeout=ctx.params["timeout"],
-                env=dict(os.environ),
+                env={k: v for k, v in os.environ.items() if k not in PRIVATE_ENV},
                 check=False,
             )
         except subprocess.TimeoutExpired as exc:
