@@ -12,6 +12,7 @@ import click
 # subcommand name -> "module:attribute" of a click.Command
 SUBCOMMANDS: dict[str, str] = {
     "run": "lanner.app.run_command:run",
+    "rules": "lanner.app.rules_command:rules",
     "sidekick": "lanner.services.sidekick.cli:sidekick",
     "respond": "lanner.services.respond.cli:respond",
     "ui": "lanner.services.ui.cli:ui",

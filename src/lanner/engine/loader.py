@@ -185,14 +185,22 @@ class RulesLoader:
         used_macros: set[str] = set()
         macros = self._parse_macros(lists, used_lists)
         for m in col.macros.values():
-            if m.name in macros:
-                try:
-                    expand_macros(ast.Identifier(m.name), macros, m.visibility + 1, set())
-                except MacroError as exc:
-                    if "loop" in exc.message or m.name not in exc.message:
-                        self._report(
-                            Diagnostic(ErrorCode.LOAD_ERR_VALIDATE, exc.message, m.locations)
-                        )
+            mdef = macros.get(m.name)
+            if mdef is None:
+                continue
+            # as Falco's compile_macros_infos: each macro resolves the macros visible to it,
+            # and a macro referenced by any other macro counts as used
+            try:
+                expand_macros(mdef.expr, macros, mdef.visibility, used_macros, (m.name,))
+            except MacroError as exc:
+                self._condition_error(
+                    ErrorCode.LOAD_ERR_VALIDATE,
+                    exc.message,
+                    m.locations,
+                    m.cond_location,
+                    substitute_lists(m.condition, lists, set()),
+                    exc.pos,
+                )
         rules: list[Rule] = []
         for info in col.rules.values():
             if info.unknown_source:
@@ -412,6 +420,7 @@ class RulesLoader:
             event_types=event_types,
             enabled=info.enabled,
             exception_fields=exception_fields,
+            expr=expanded,
         )
 
     @staticmethod

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from lanner.engine import ast
 from lanner.engine.fields import SourceSpec
 from lanner.engine.formatter import CompiledTemplate
 from lanner.engine.priority import Priority
@@ -28,6 +29,7 @@ class Rule:
     enabled: bool = True
     exception_fields: frozenset[str] = frozenset()
     id: int = 0
+    expr: ast.Expr | None = None  # the condition tree with macros expanded
 
 
 @dataclass(slots=True)
