@@ -123,6 +123,11 @@ class Action(ABC):
         return []
 
     @classmethod
+    def rbac_for(cls, params: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+        """RBAC policy rules needed with these parameters (override to narrow `rbac`)."""
+        return cls.rbac
+
+    @classmethod
     def with_defaults(cls, params: dict[str, Any]) -> dict[str, Any]:
         """The parameters with declared defaults filled in."""
         full = {p.name: p.default for p in cls.params if p.default is not None}

@@ -112,6 +112,13 @@ class IsolatePod(Action):
         },
     )
 
+    @classmethod
+    def rbac_for(cls, params: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+        """Pods are only patched in quarantine-label mode."""
+        if params.get("selector") == "quarantine-label":
+            return cls.rbac
+        return ({"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}, cls.rbac[1])
+
     def run(self, ctx: ActionContext) -> ActionResult:
         """Build the policy from the live pod, then create it (replace if it exists)."""
         p = ctx.params

@@ -20,13 +20,23 @@ _NODE_RBAC: tuple[dict[str, Any], ...] = (
 )
 
 
-class CordonNode(Action):
+class _NodeAction(Action):
+    """Node actions read the pod to find its node, unless the node is given."""
+
+    rbac: ClassVar[tuple[dict[str, Any], ...]] = _NODE_RBAC
+
+    @classmethod
+    def rbac_for(cls, params: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+        """No pod read when the node is a fixed parameter."""
+        return _NODE_RBAC[:1] if params.get("node") else _NODE_RBAC
+
+
+class CordonNode(_NodeAction):
     """Mark the node unschedulable (what `kubectl cordon` does)."""
 
     name = "kubernetes:cordon"
     summary = "mark the alert's node unschedulable"
     params = _NODE_PARAMS
-    rbac: ClassVar[tuple[dict[str, Any], ...]] = _NODE_RBAC
 
     def run(self, ctx: ActionContext) -> ActionResult:
         """Strategic-merge patch spec.unschedulable=true."""
@@ -39,7 +49,7 @@ class CordonNode(Action):
         return ActionResult(f"node {node}", "cordoned node", {"patch": patch})
 
 
-class TaintNode(Action):
+class TaintNode(_NodeAction):
     """Add (or update) a taint, with optimistic concurrency on the node's taint list."""
 
     name = "kubernetes:taint"
@@ -55,7 +65,6 @@ class TaintNode(Action):
         ),
         *_NODE_PARAMS,
     )
-    rbac: ClassVar[tuple[dict[str, Any], ...]] = _NODE_RBAC
     ATTEMPTS = 3
 
     def run(self, ctx: ActionContext) -> ActionResult:

@@ -47,6 +47,16 @@ class DeletePod(Action):
     )
     REFUSED_OWNERS = ("DaemonSet", "StatefulSet")
 
+    @classmethod
+    def rbac_for(cls, params: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+        """Eviction needs pods/eviction create, deletion needs pods delete: not both."""
+        if params.get("evict"):
+            return (
+                {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
+                {"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]},
+            )
+        return ({"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "delete"]},)
+
     def run(self, ctx: ActionContext) -> ActionResult:
         """Check the owner, then DELETE the pod or POST an Eviction."""
         p = ctx.params

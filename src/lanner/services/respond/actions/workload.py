@@ -42,6 +42,16 @@ class ScaleToZero(Action):
         {"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["get", "patch"]},
     )
 
+    @classmethod
+    def rbac_for(cls, params: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+        """No owner lookup with a named deployment; no annotation without remembering."""
+        rules = [cls.rbac[3]]
+        if not params.get("deployment"):
+            rules[:0] = [cls.rbac[0], cls.rbac[1]]
+        if params.get("remember_replicas", True):
+            rules.append(cls.rbac[2])
+        return tuple(rules)
+
     def run(self, ctx: ActionContext) -> ActionResult:
         """Patch the scale subresource to 0, noting the old count on the Deployment."""
         namespace, deployment = self.deployment(ctx)
