@@ -1,0 +1,104 @@
+"""The Docker Engine API, over its unix socket, as a container metadata resolver."""
+
+from __future__ import annotations
+
+import calendar
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .info import ContainerInfo, Mount, split_image
+
+DEFAULT_SOCKET = "/var/run/docker.sock"
+API_VERSION = "v1.41"
+
+# labels the kubelet (dockershim / cri-dockerd) puts on containers of pods
+POD_NAME = "io.kubernetes.pod.name"
+POD_NAMESPACE = "io.kubernetes.pod.namespace"
+POD_UID = "io.kubernetes.pod.uid"
+
+
+def _parse_time(text: str | None) -> int | None:
+    """RFC 3339 with nanoseconds (Docker's StartedAt) to epoch ns."""
+    if not text or text.startswith("0001-"):
+        return None
+    base, _, frac = text.rstrip("Z").partition(".")
+    try:
+        secs = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
+    digits = "".join(ch for ch in frac if ch.isdigit())[:9].ljust(9, "0")
+    return secs * 1_000_000_000 + int(digits or 0)
+
+
+def parse_inspect(doc: dict[str, Any]) -> ContainerInfo:
+    """A ContainerInfo from a ``GET /containers/{id}/json`` answer."""
+    config = doc.get("Config") or {}
+    host = doc.get("HostConfig") or {}
+    labels = {str(k): str(v) for k, v in (config.get("Labels") or {}).items()}
+    image = str(config.get("Image") or "")
+    repo, tag, digest = split_image(image) if image else (None, None, None)
+    mounts = [
+        Mount(
+            source=str(m.get("Source", "")),
+            dest=str(m.get("Destination", "")),
+            mode=str(m.get("Mode", "")),
+            rw=bool(m.get("RW", True)),
+            propagation=str(m.get("Propagation", "")),
+        )
+        for m in doc.get("Mounts") or []
+    ]
+    ports = []
+    for port, bindings in ((doc.get("NetworkSettings") or {}).get("Ports") or {}).items():
+        for b in bindings or []:
+            ports.append(f"{b.get('HostIp', '')}:{b.get('HostPort', '')}->{port}")
+    health = ((config.get("Healthcheck") or {}).get("Test")) or []
+    return ContainerInfo(
+        id=str(doc.get("Id", ""))[:12],
+        name=str(doc.get("Name", "")).lstrip("/") or None,
+        image=image or None,
+        image_repository=repo,
+        image_tag=tag or ("latest" if repo else None),
+        image_digest=digest,
+        image_id=str(doc.get("Image", "")).removeprefix("sha256:")[:12] or None,
+        runtime="docker",
+        labels=labels,
+        privileged=bool(host.get("Privileged", False)),
+        mounts=mounts,
+        ports=ports,
+        start_ts=_parse_time((doc.get("State") or {}).get("StartedAt")),
+        healthcheck=[str(x) for x in health],
+        pod_name=labels.get(POD_NAME),
+        pod_namespace=labels.get(POD_NAMESPACE),
+        pod_uid=labels.get(POD_UID),
+    )
+
+
+class DockerResolver:
+    """Looks containers up in a Docker Engine; callable as a MetadataStore resolver."""
+
+    def __init__(self, socket_path: str = DEFAULT_SOCKET, timeout: float = 2.0) -> None:
+        self.socket_path = socket_path
+        self._client = httpx.Client(
+            transport=httpx.HTTPTransport(uds=socket_path),
+            base_url=f"http://docker/{API_VERSION}",
+            timeout=timeout,
+        )
+
+    @classmethod
+    def available(cls, socket_path: str = DEFAULT_SOCKET) -> bool:
+        """True when the socket exists."""
+        return Path(socket_path).is_socket()
+
+    def __call__(self, container_id: str) -> ContainerInfo | None:
+        resp = self._client.get(f"/containers/{container_id}/json")
+        if resp.status_code == 404:
+            return None
+        resp.raise_for_status()
+        return parse_inspect(resp.json())
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self._client.close()

@@ -1,0 +1,135 @@
+"""``container.*`` and ``k8s.*`` fields of syscall events, read from the metadata store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from lanner.engine.fields import ArgKind, Field, FieldType
+
+from .info import ContainerInfo
+from .store import HOST, MetadataStore, default_store
+
+S, N, B = FieldType.STRING, FieldType.NUMBER, FieldType.BOOL
+
+
+def _meta_field(
+    name: str,
+    ftype: FieldType,
+    desc: str,
+    get: Callable[[ContainerInfo, Any], Any],
+    store: MetadataStore,
+    *,
+    arg: ArgKind = ArgKind.NONE,
+    required: bool = False,
+    is_list: bool = False,
+    host_value: Any = None,
+) -> Field:
+    def extract(event: Any, arg_value: Any) -> Any:
+        thread = getattr(event, "thread", None)
+        if thread is None:
+            return None
+        cid = thread.container_id
+        if cid == HOST:
+            return host_value
+        info = store.get(cid)
+        return None if info is None else get(info, arg_value)
+
+    return Field(name, ftype, desc, extract, arg=arg, arg_required=required, is_list=is_list)
+
+
+def _label(labels: dict[str, str], key: Any) -> str | None:
+    return labels.get(str(key)) if key is not None else None
+
+
+def _labels_text(labels: dict[str, str]) -> str | None:
+    return ", ".join(f"{k}:{v}" for k, v in sorted(labels.items())) if labels else None
+
+
+def metadata_fields(store: MetadataStore | None = None) -> list[Field]:
+    """The metadata fields, bound to ``store`` (the process-wide store by default)."""
+    st = store or default_store()
+
+    def f(name: str, ftype: FieldType, desc: str, get: Callable, **kw: Any) -> Field:
+        return _meta_field(name, ftype, desc, get, st, **kw)
+
+    return [
+        f("container.image", S, "image reference", lambda i, a: i.image, host_value=None),
+        f("container.image.id", S, "image id (12 chars)", lambda i, a: i.image_id),
+        f("container.image.repository", S, "image repository", lambda i, a: i.image_repository),
+        f("container.image.tag", S, "image tag", lambda i, a: i.image_tag),
+        f("container.image.digest", S, "image digest", lambda i, a: i.image_digest),
+        f("container.type", S, "container runtime", lambda i, a: i.runtime, host_value="host"),
+        f("container.privileged", B, "started privileged", lambda i, a: i.privileged),
+        f(
+            "container.mounts",
+            S,
+            "mounts as source:dest:mode:rw:propagation, comma separated",
+            lambda i, a: ",".join(m.text() for m in i.mounts) or None,
+        ),
+        f(
+            "container.mount",
+            S,
+            "the mount at an index or with a source path",
+            lambda i, a: _mount(i, a),
+            arg=ArgKind.KEY,
+            required=True,
+        ),
+        f(
+            "container.mount.source",
+            S,
+            "mount source paths (list)",
+            lambda i, a: [m.source for m in i.mounts],
+            is_list=True,
+        ),
+        f(
+            "container.mount.dest",
+            S,
+            "mount destination paths (list)",
+            lambda i, a: [m.dest for m in i.mounts],
+            is_list=True,
+        ),
+        f(
+            "container.label",
+            S,
+            "a container label",
+            lambda i, a: _label(i.labels, a),
+            arg=ArgKind.KEY,
+            required=True,
+        ),
+        f("container.labels", S, "all labels as key:value", lambda i, a: _labels_text(i.labels)),
+        f("container.start_ts", N, "start time (ns)", lambda i, a: i.start_ts),
+        f(
+            "container.healthcheck",
+            S,
+            "health check command",
+            lambda i, a: " ".join(i.healthcheck) or None,
+        ),
+        f("container.ports", S, "published ports", lambda i, a: ",".join(i.ports) or None),
+        f("k8s.pod.name", S, "pod name", lambda i, a: i.pod_name),
+        f("k8s.ns.name", S, "pod namespace", lambda i, a: i.pod_namespace),
+        f("k8s.pod.uid", S, "pod uid", lambda i, a: i.pod_uid),
+        f("k8s.pod.id", S, "pod uid (legacy name)", lambda i, a: i.pod_uid),
+        f(
+            "k8s.pod.label",
+            S,
+            "a pod label",
+            lambda i, a: _label(i.pod_labels or i.labels, a),
+            arg=ArgKind.KEY,
+            required=True,
+        ),
+        f("k8s.pod.labels", S, "all pod labels", lambda i, a: _labels_text(i.pod_labels)),
+        f("k8s.pod.ip", S, "pod IP", lambda i, a: i.pod_ip),
+        f("k8s.pod.cni.json", S, "CNI result JSON", lambda i, a: i.pod_cni_json),
+    ]
+
+
+def _mount(info: ContainerInfo, key: Any) -> str | None:
+    text = str(key)
+    if text.isdigit():
+        i = int(text)
+        return info.mounts[i].text() if i < len(info.mounts) else None
+    for m in info.mounts:
+        if m.source == text or (text.endswith("*") and m.source.startswith(text[:-1])):
+            return m.text()
+    return None
