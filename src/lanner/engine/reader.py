@@ -76,6 +76,9 @@ KNOWN_KEYS = {
     },
 }
 _SEMVER = re.compile(r"(\d+)\.(\d+)\.(\d+)\Z")
+# the name patterns as Falco spells them in its messages (POSIX syntax, rule_loader_reader.cpp)
+UPSTREAM_RGX_IDENTIFIER = "([a-zA-Z]+[a-zA-Z0-9_]*)"
+UPSTREAM_RGX_BARESTR = "([^()\"'[:space:]=,]+)"
 
 Report = Callable[[Diagnostic], None]
 
@@ -344,7 +347,7 @@ class RulesReader:
             self.warn(
                 WarningCode.LOAD_INVALID_LIST_NAME,
                 "List has an invalid name. List names "
-                f"must match a regular expression: {parser.BARESTR_RE.pattern}",
+                f"must match a regular expression: {UPSTREAM_RGX_BARESTR}",
                 ctx,
             )
         self.check_keys(item, "list", ctx)
@@ -368,7 +371,7 @@ class RulesReader:
                 WarningCode.LOAD_INVALID_MACRO_NAME,
                 "Macro has an invalid name. Macro "
                 "names must match a regular expression: "
-                f"{parser.IDENTIFIER_RE.pattern}",
+                f"{UPSTREAM_RGX_IDENTIFIER}",
                 ctx,
             )
         self.check_keys(item, "macro", ctx)
