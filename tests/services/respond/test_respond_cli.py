@@ -328,3 +328,21 @@ def test_run_sidekick_respond_isolates_the_offending_pod(
     np = fake_kube.get("networkpolicies", "default", "lanner-isolate-web-1")
     assert np["spec"]["podSelector"] == {"matchLabels": {"app": "web", "tier": "frontend"}}
     assert fake_kube.get("networkpolicies", "default", "lanner-isolate-bystander") is None
+
+
+def test_example_deployment_is_consistent(tmp_path: Path) -> None:
+    """The example Deployment's rules load and its arguments are real options."""
+    docs = list(yaml.safe_load_all((EXAMPLES / "deployment.yaml").read_text()))
+    config_map = next(d for d in docs if d["kind"] == "ConfigMap")
+    rules = _write(tmp_path, config_map["data"]["rules.yaml"])
+    result = CliRunner().invoke(respond, ["-r", str(rules), "--check"])
+    assert result.exit_code == 0, result.output
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["args"][0] == "respond"
+    known = {opt for p in respond.params for opt in p.opts}
+    flags = {a.split("=")[0] for a in container["args"][1:]}
+    assert flags <= known, flags - known
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "lanner-respond"
+    rbac = list(yaml.safe_load_all((EXAMPLES / "rbac.yaml").read_text()))
+    assert rbac[0]["metadata"]["name"] == "lanner-respond"
