@@ -33,7 +33,7 @@ def sysdig_lines(name: str, fmt: str, flt: str | None = None) -> list[str]:
     if flt:
         cmd.append(flt)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
-    return out.stdout.splitlines()
+    return [line for line in out.stdout.split("\n") if line]
 
 
 SYSDIG_UNKNOWN_FROM = 354

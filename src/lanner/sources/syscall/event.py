@@ -142,6 +142,14 @@ class Event:
             return None
         return self.param(i)
 
+    def earg(self, name: str) -> Any:
+        """A parameter of this event, else of its enter event (exit events of old captures)."""
+        i = PARAM_INDEX[self.type].get(name)
+        if i is not None and i < self.nparams:
+            return self.param(i)
+        enter = self.enter
+        return enter.arg(name) if enter is not None else None
+
     def has_arg(self, name: str) -> bool:
         """Whether this event carries a parameter called ``name``."""
         i = PARAM_INDEX[self.type].get(name)
@@ -183,7 +191,7 @@ class Event:
         if et.EVENT_DIRS[self.type] != "<" or not self.nparams:
             return None
         params = et.EVENT_PARAMS[self.type]
-        if params and params[0][1] in _RES_TYPES:
+        if params and (params[0][1] in _RES_TYPES or params[0][0] == "res"):
             v = self.param(0)
             return int(v) if v is not None else None
         return None

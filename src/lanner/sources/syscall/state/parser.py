@@ -1,0 +1,711 @@
+"""Apply events to the thread, fd and user tables, the way libsinsp's parsers.cpp does.
+
+``StateEngine.process(event)`` attaches ``event.thread``, ``event.fd`` and ``event.fdinfo``
+(as they were when the event happened) and then updates the tables. Exited threads and
+closed fds are removed before the next event, so the exit/close event itself still sees
+them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import posixpath
+from collections.abc import Callable
+
+from .. import event_table as et
+from ..event import PARAM_INDEX, Event
+from ..flags import PPM_CL_CLONE_FILES, PPM_CL_CLONE_THREAD, PPM_O_DIRECTORY
+from ..params import AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, SockAddr, SockTuple
+from ..scap import FdList, ProcList, UserList
+from ..scap import metadata as md
+from .fds import ROLE_CLIENT, ROLE_SERVER, FdInfo, fdinfo_from_record
+from .threads import NA, ThreadInfo, ThreadTable, thread_from_record, with_slash
+from .users import Group, User, UserTable
+
+AT_FDCWD = -100
+EINPROGRESS = 115
+CLONE_PARENT = 1 << 8
+
+Handler = Callable[["StateEngine", Event, "ThreadInfo | None"], None]
+
+_IS_ENTER = tuple(d == ">" for d in et.EVENT_DIRS)
+# Enter events that start a syscall (and so pair with an exit); scheduler switches,
+# tracepoints and meta events do not.
+_PAIRS = tuple(
+    d == ">" and not c & (et.EC_SCHEDULER | et.EC_TRACEPOINT | et.EC_METAEVENT)
+    for d, c in zip(et.EVENT_DIRS, et.EVENT_CATEGORIES, strict=True)
+)
+_USES_FD = tuple(bool(f & et.EF_USES_FD) for f in et.EVENT_FLAGS)
+_FD_INDEX = tuple(idx.get("fd") for idx in PARAM_INDEX)
+_CREATES_FD = tuple(bool(f & et.EF_CREATES_FD) for f in et.EVENT_FLAGS)
+_SKIP_RESET = tuple(bool(f & et.EF_SKIPPARSERESET) for f in et.EVENT_FLAGS)
+
+
+def _names(*names: str, exit_: bool = True) -> list[int]:
+    d = "<" if exit_ else ">"
+    return [
+        i
+        for i, (n, dd) in enumerate(zip(et.EVENT_NAMES, et.EVENT_DIRS, strict=True))
+        if n in names and dd == d
+    ]
+
+
+def _arg(evt: Event, name: str) -> object:
+    """A parameter from the event, falling back to its enter event."""
+    idx = PARAM_INDEX[evt.type].get(name)
+    if idx is not None and idx < evt.nparams:
+        return evt.param(idx)
+    enter = evt.enter
+    if enter is not None:
+        return enter.arg(name)
+    return None
+
+
+def _int_arg(evt: Event, name: str) -> int | None:
+    v = _arg(evt, name)
+    return int(v) if isinstance(v, int) else None
+
+
+def resolve_path(base: str, name: str) -> str:
+    """Join ``name`` to ``base`` when relative and normalize, like sinsp's path handling."""
+    if not name:
+        return name
+    path = name if name.startswith("/") or not base else f"{base.rstrip('/')}/{name}"
+    if not path.startswith("/"):
+        return path
+    norm = posixpath.normpath(path)
+    return "/" + norm.lstrip("/") if norm.startswith("//") else norm
+
+
+class StateEngine:
+    """The thread, fd and user tables, updated event by event."""
+
+    def __init__(self, max_threads: int = 131072) -> None:
+        self.threads = ThreadTable(max_threads)
+        self.users: UserTable = self.threads.users
+        self.machine = None
+        self.interfaces: list[md.Interface] = []
+        self._remove_tid: int | None = None
+        self._remove_fd: tuple[ThreadInfo, int] | None = None
+        self._handlers: list[Handler | None] = [None] * et.EVENT_COUNT
+        # Like libsinsp's reset(): no placeholder thread for clone exits (the child is built
+        # from the event), context switches (kernel threads) and process exits.
+        self._no_autocreate = frozenset(
+            _names("clone", "fork", "vfork", "clone3") + _names("switch", "procexit", exit_=False)
+        )
+        for ids, h in _HANDLER_SPECS:
+            for i in ids:
+                self._handlers[i] = h
+
+    # -- metadata blocks --------------------------------------------------------------
+    def load_record(self, rec: object) -> None:
+        """Apply a metadata record (process list, fd list, user list, machine info...)."""
+        if isinstance(rec, ProcList):
+            for r in rec.threads:
+                t = thread_from_record(r)
+                if t.tid != t.pid:
+                    mt = self.threads.get(t.pid)
+                    if mt is not None:
+                        t.fdtable = mt.fdtable
+                self.threads.add(t)
+        elif isinstance(rec, FdList):
+            t = self.threads.get(rec.tid)
+            if t is not None:
+                mt = self.threads.main_thread(t)
+                for r in rec.fds:
+                    mt.fdtable.add(fdinfo_from_record(r))
+        elif isinstance(rec, UserList):
+            for u in rec.users:
+                self.users.add_user(User(u.uid, u.gid, u.name, u.homedir, u.shell))
+            for g in rec.groups:
+                self.users.add_group(Group(g.gid, g.name))
+        elif isinstance(rec, md.MachineInfo):
+            self.machine = rec  # type: ignore[assignment]
+            self.threads.hostname = rec.hostname
+        elif hasattr(rec, "interfaces"):
+            self.interfaces = list(rec.interfaces)  # type: ignore[attr-defined]
+            self.threads.local_ips = {ipaddress.ip_address(i.addr) for i in self.interfaces}
+
+    # -- events -----------------------------------------------------------------------
+    def process(self, evt: Event) -> None:
+        """Attach state to ``evt`` and apply its effects."""
+        if self._remove_fd is not None:
+            th, fd = self._remove_fd
+            th.fdtable.remove(fd)
+            self._remove_fd = None
+        if self._remove_tid is not None:
+            self._drop_thread(self._remove_tid)
+            self._remove_tid = None
+        t = evt.type
+        tid = evt.tid
+        threads = self.threads.threads
+        if _SKIP_RESET[t]:
+            # libsinsp attaches no thread to these (context switches, procinfo...)
+            h = self._handlers[t]
+            if h is not None:
+                h(self, evt, None)
+            return
+        th = threads.get(tid)
+        if th is None and tid > 0 and t not in self._no_autocreate:
+            th = self._placeholder(tid)
+        evt.thread = th
+        if th is not None:
+            if _IS_ENTER[t]:
+                if _PAIRS[t]:
+                    th.last_enter = evt
+                if _CREATES_FD[t]:
+                    evt.fd = -1
+                elif _USES_FD[t]:
+                    idx = _FD_INDEX[t]
+                    if idx is not None and idx < evt.nparams:
+                        fd = evt.param(idx)
+                        if fd is not None:
+                            evt.fd = fd
+                            evt.fdinfo = th.fdtable.fds.get(fd)
+            else:
+                enter = th.last_enter
+                if enter is not None and enter.type == t - 1:
+                    evt.enter = enter
+                th.last_enter = None
+                if _CREATES_FD[t]:
+                    r = evt.res
+                    if r is not None:
+                        evt.fd = r if r >= 0 else -1  # a failed call has no fd
+                elif _USES_FD[t]:
+                    idx = _FD_INDEX[t]
+                    fd = None
+                    if idx is not None and idx < evt.nparams:
+                        fd = evt.param(idx)
+                    elif enter is not None and evt.enter is enter:
+                        fd = enter.fd
+                    if fd is not None:
+                        evt.fd = fd
+                        evt.fdinfo = th.fdtable.fds.get(fd)
+                    else:
+                        evt.fd = -1  # libsinsp's "last event fd" when none is known
+        h = self._handlers[t]
+        if h is not None:
+            h(self, evt, th)
+
+    def _placeholder(self, tid: int) -> ThreadInfo | None:
+        # A thread the capture never described: libsinsp's "invalid" thread, <NA> names
+        # and uid/gid/loginuid of -1.
+        t = ThreadInfo(tid, tid, -1)
+        t.uid = t.gid = t.loginuid = 0xFFFFFFFF
+        return self.threads.add(t)
+
+    def _drop_thread(self, tid: int) -> None:
+        th = self.threads.get(tid)
+        if th is None:
+            return
+        if th.is_main and any(
+            o.pid == th.pid and o is not th and not o.dead for o in self.threads.threads.values()
+        ):
+            return  # keep the main thread while its process has live threads
+        self.threads.remove(tid)
+        if not th.is_main:
+            mt = self.threads.get(th.pid)
+            if mt is not None and mt.dead and not self.threads.group(th.pid):
+                self.threads.remove(mt.tid)
+
+    def fd_table_of(self, th: ThreadInfo) -> dict[int, FdInfo]:
+        """The fd dict of ``th``'s process."""
+        return th.fdtable.fds
+
+    def add_fd(self, evt: Event, th: ThreadInfo, info: FdInfo) -> None:
+        """Register a new fd and make it the event's fd."""
+        th.fdtable.add(info)
+        evt.fd = info.fd
+        evt.fdinfo = info
+
+    def cwd(self, th: ThreadInfo) -> str:
+        """The process's working directory."""
+        return self.threads.main_thread(th).cwd
+
+
+# ---------------------------------------------------------------------------------------
+# Process handlers
+
+
+def _fill_from_exec_like(th: ThreadInfo, evt: Event, with_cwd: bool = True) -> None:
+    exe = _arg(evt, "exe")
+    if isinstance(exe, str):
+        th.exe = exe
+    args = _arg(evt, "args")
+    if isinstance(args, (bytes, bytearray)):
+        th.args = md.split_nul(bytes(args))
+    elif isinstance(args, list):
+        th.args = args
+    comm = _arg(evt, "comm")
+    if isinstance(comm, str) and comm:
+        th.comm = comm
+    elif isinstance(exe, str):
+        th.comm = posixpath.basename(exe)[:15] if exe else th.comm
+    if with_cwd:
+        cwd = _arg(evt, "cwd")
+        if isinstance(cwd, str) and cwd:
+            th.cwd = with_slash(cwd)
+    fdlimit = _int_arg(evt, "fdlimit")
+    if fdlimit is not None:
+        th.fdlimit = fdlimit
+    cg = _arg(evt, "cgroups")
+    if isinstance(cg, (bytes, bytearray)) and cg:
+        th.set_cgroups(md.parse_cgroups(bytes(cg)))
+    env = _arg(evt, "env")
+    if isinstance(env, (bytes, bytearray)) and env:
+        th.env = md.split_nul(bytes(env))
+    for name in ("uid", "gid", "loginuid"):
+        v = _int_arg(evt, name)
+        if v is not None:
+            setattr(th, name, v)
+    for name in ("vtid", "vpid", "pidns_init_start_ts"):
+        v = _int_arg(evt, name)
+        if v is not None:
+            setattr(th, name, v)
+    tty = _int_arg(evt, "tty")
+    if tty is not None:
+        th.tty = tty
+    for name in ("cap_inheritable", "cap_permitted", "cap_effective"):
+        v = _int_arg(evt, name)
+        if v is not None:
+            setattr(th, name, v)
+
+
+def _on_clone_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
+    res = evt.res
+    if res is None or res < 0:
+        return
+    flags = _int_arg(evt, "flags") or 0
+    threads = eng.threads
+    if res > 0:
+        # Caller side: res is the child's tid.
+        if threads.get(res) is not None or th is None:
+            return
+        caller = th
+        ptid = caller.ptid if flags & CLONE_PARENT else caller.tid
+        pid = caller.pid if flags & PPM_CL_CLONE_THREAD else res
+        child = ThreadInfo(res, pid, ptid)
+        _inherit(child, caller, threads)
+        _fill_from_exec_like(child, evt)
+        child.flags = flags
+        _share_fds(child, caller, flags, threads)
+        child.clone_ts = evt.ts
+        threads.add(child)
+        return
+    # Child side: the event's tid/pid/ptid describe the new thread.
+    if th is not None and not th.dead and th.comm != NA:
+        return
+    tid = evt.tid
+    pid = _int_arg(evt, "pid")
+    ptid = _int_arg(evt, "ptid")
+    child = ThreadInfo(tid, pid if pid is not None else tid, ptid if ptid is not None else -1)
+    parent = threads.get(child.ptid) if not flags & PPM_CL_CLONE_THREAD else None
+    if flags & PPM_CL_CLONE_THREAD:
+        parent = threads.get(child.pid)
+    if parent is not None:
+        _inherit(child, parent, threads)
+    _fill_from_exec_like(child, evt)
+    child.flags = flags
+    if parent is not None:
+        _share_fds(child, parent, flags, threads)
+    child.clone_ts = evt.ts
+    added = threads.add(child)
+    evt.thread = added if added is not None else th
+
+
+def _inherit(child: ThreadInfo, parent: ThreadInfo, threads: ThreadTable) -> None:
+    pm = threads.main_thread(parent)
+    child.comm, child.exe, child.exepath = parent.comm, parent.exe, parent.exepath
+    child.args = list(parent.args)
+    child.env = pm.env
+    child.cwd = pm.cwd
+    child.uid, child.gid, child.loginuid = parent.uid, parent.gid, parent.loginuid
+    child.tty, child.sid, child.vpgid = parent.tty, parent.sid, parent.vpgid
+    child.cgroups, child.container_id = parent.cgroups, parent.container_id
+    child.cap_inheritable = parent.cap_inheritable
+    child.cap_permitted = parent.cap_permitted
+    child.cap_effective = parent.cap_effective
+    child.exe_writable, child.exe_upper_layer = parent.exe_writable, parent.exe_upper_layer
+    child.exe_from_memfd, child.exe_ino = parent.exe_from_memfd, parent.exe_ino
+    child.exe_ino_ctime, child.exe_ino_mtime = parent.exe_ino_ctime, parent.exe_ino_mtime
+    child.root, child.fdlimit = parent.root, parent.fdlimit
+
+
+def _share_fds(child: ThreadInfo, parent: ThreadInfo, flags: int, threads: ThreadTable) -> None:
+    src = threads.main_thread(parent).fdtable
+    if flags & (PPM_CL_CLONE_FILES | PPM_CL_CLONE_THREAD):
+        child.fdtable = src
+    else:
+        child.fdtable = src.copy()
+
+
+def _on_execve_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
+    if th is None:
+        return
+    res = evt.res
+    if res is None or res < 0:
+        return
+    # libsinsp keeps the working directory it knew; execve's cwd param is not applied.
+    _fill_from_exec_like(th, evt, with_cwd=False)
+    pid = _int_arg(evt, "pid")
+    ptid = _int_arg(evt, "ptid")
+    if pid is not None and pid > 0:
+        th.pid = pid
+    if ptid is not None and ptid >= 0 and th.pid == th.tid:
+        th.ptid = ptid
+    trusted = _arg(evt, "trusted_exepath")
+    filename = _arg(evt, "filename")
+    if isinstance(trusted, str) and trusted:
+        th.exepath = trusted
+    elif isinstance(filename, str) and filename:
+        th.exepath = resolve_path(eng.cwd(th), filename)
+    elif th.exe.startswith("/"):
+        th.exepath = th.exe
+    for name, attr in (
+        ("exe_ino", "exe_ino"),
+        ("exe_ino_ctime", "exe_ino_ctime"),
+        ("exe_ino_mtime", "exe_ino_mtime"),
+    ):
+        v = _int_arg(evt, name)
+        if v is not None:
+            setattr(th, attr, v)
+    flags = _int_arg(evt, "flags")
+    if flags is not None:
+        th.flags = flags
+        # PPM_EXE_WRITABLE / UPPER_LAYER / FROM_MEMFD bits of execve's flags param
+        th.exe_writable = bool(flags & 1)
+        th.exe_upper_layer = bool(flags & 2)
+        th.exe_from_memfd = bool(flags & 4)
+    th.fdtable.close_on_exec()
+
+
+def _on_procexit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
+    if th is None:
+        return
+    th.dead = True
+    eng._remove_tid = th.tid
+    reaper_tid = _int_arg(evt, "reaper_tid")
+    threads = eng.threads
+    if not th.is_main:
+        return
+    reaper: ThreadInfo | None = None
+    if reaper_tid is not None and reaper_tid > 0:
+        reaper = threads.get(reaper_tid)
+    if reaper is None:
+        live = [o for o in threads.group(th.pid) if o is not th]
+        reaper = live[0] if live else None
+    if reaper is None:
+        return
+    for child in threads.children(th):
+        if child.pid != th.pid:
+            child.ptid = reaper.tid
+
+
+def _on_chdir_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
+    if th is None or (evt.res or 0) < 0:
+        return
+    mt = eng.threads.main_thread(th)
+    path = _arg(evt, "path")
+    if isinstance(path, str) and path:
+        mt.cwd = with_slash(resolve_path(mt.cwd, path))
+
+
+def _on_fchdir_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
+    if th is None or (evt.res or 0) < 0 or evt.fdinfo is None:
+        return
+    eng.threads.main_thread(th).cwd = with_slash(evt.fdinfo.name)
+
+
+def _on_setuid_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
+    if th is None or (evt.res or 0) != 0:
+        return
+    name = et.EVENT_NAMES[evt.type]
+    is_gid = "gid" in name
+    key = ("gid" if is_gid else "uid") if name in ("setuid", "setgid") else None
+    if key is None:
+        key = "egid" if is_gid else "euid"
+    v = _int_arg(evt, key)
+    if v is not None and v != 0xFFFFFFFF and v != -1:
+        if is_gid:
+            th.gid = v
+        else:
+            th.uid = v
+
+
+def _on_setsid_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
+    if th is not None and (evt.res or -1) >= 0:
+        th.sid = evt.res  # type: ignore[assignment]
+
+
+# ---------------------------------------------------------------------------------------
+# fd handlers
+
+
+def _on_open_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
+    if th is None:
+        return
+    name = _arg(evt, "name")
+    if not isinstance(name, str):
+        name = _arg(evt, "path")
+    if not isinstance(name, str):
+        name = ""
+    dirfd = _int_arg(evt, "dirfd")
+    base = eng.cwd(th)
+    if dirfd is not None and dirfd != AT_FDCWD and not name.startswith("/"):
+        d = th.fdtable.fds.get(dirfd)
+        base = d.name if d is not None else ""
+    path = resolve_path(base, name)
+    flags = _int_arg(evt, "flags") or 0
+    fd = _int_arg(evt, "fd")
+    if fd is None:
+        fd = evt.res
+    if fd is None or fd < 0:
+        return  # fd.name of a failed open comes from the arguments (see fields.fd)
+    info = FdInfo(fd, md.FD_DIRECTORY if flags & PPM_O_DIRECTORY else md.FD_FILE_V2, path)
+    info.open_flags = flags
+    info.dev = _int_arg(evt, "dev") or 0
+    info.ino = _int_arg(evt, "ino") or 0
+    eng.add_fd(evt, th, info)
+
+
+_SOCK_TYPES = {AF_INET: md.FD_IPV4_SOCK, AF_INET6: md.FD_IPV6_SOCK, AF_UNIX: md.FD_UNIX_SOCK}
+
+
+def _on_socket_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
+    fd = evt.res
+    if th is None or fd is None or fd < 0:
+        return
+    domain = _int_arg(evt, "domain")
+    stype = (_int_arg(evt, "type") or 0) & 0xF
+    proto = _int_arg(evt, "proto") or 0
+    ftype = _SOCK_TYPES.get(domain or -1)
+    if ftype is None:
+        ftype = md.FD_NETLINK if domain == AF_NETLINK else md.FD_UNSUPPORTED
+    info = FdInfo(fd, ftype)
+    if ftype in (md.FD_IPV4_SOCK, md.FD_IPV6_SOCK):
+        # libsinsp reports the protocol once the socket has addresses (bind/connect...)
+        if stype == 1:
+            info.sock_l4 = md.L4_TCP
+        elif stype == 2:
+            info.sock_l4 = md.L4_UDP
+        elif stype == 3:
+            info.sock_l4 = md.L4_ICMP if proto in (1, 58) else md.L4_RAW
+    eng.add_fd(evt, th, info)
+
+
+_UNSPECIFIED = frozenset({"0.0.0.0", "::"})
+
+
+def _apply_tuple(info: FdInfo, tup: SockTuple, role: int) -> None:
+    if tup.family in (AF_INET, AF_INET6) and tup.sip is not None:
+        info.type = md.FD_IPV4_SOCK if tup.family == AF_INET else md.FD_IPV6_SOCK
+        sip = tup.sip
+        if sip in _UNSPECIFIED and tup.dip:
+            sip = tup.dip  # unbound source (sendto before connect): libsinsp shows the peer
+        # connect: local (client) -> remote (server); accept: remote (client) -> local
+        info.set_tuple(sip, tup.sport or 0, tup.dip or "", tup.dport or 0)
+        info.role = role
+        if info.l4proto in (md.L4_UNKNOWN, md.L4_NA):
+            info.l4proto = info.sock_l4
+    elif tup.family == AF_UNIX:
+        info.type = md.FD_UNIX_SOCK
+        info.unix_source, info.unix_dest = tup.source or 0, tup.dest or 0
+        info.set_name(f"{info.unix_source:x}->{info.unix_dest:x} {tup.path or ''}".rstrip())
+        info.role = role
+
+
+def _on_connect_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
+    info = evt.fdinfo
+    if th is None or info is None:
+        return
+    res = evt.res
+    if res is not None and res < 0 and res != -EINPROGRESS:
+        return
+    if info.cip is not None and info.cport:
+        return  # already connected (a UDP socket re-connecting keeps its first peer)
+    tup = _arg(evt, "tuple")
+    if isinstance(tup, SockTuple):
+        _apply_tuple(info, tup, ROLE_CLIENT)
+
+
+def _on_accept_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
+    fd = _int_arg(evt, "fd")
+    if fd is None:
+        fd = evt.res
+    if th is None or fd is None or fd < 0:
+        return
+    tup = _arg(evt, "tuple")
+    listening = evt.enter.fdinfo if evt.enter is not None else None
+    info = FdInfo(fd, md.FD_UNSUPPORTED)
+    if isinstance(tup, SockTuple):
+        _apply_tuple(info, tup, ROLE_SERVER)
+        if info.type in (md.FD_IPV4_SOCK, md.FD_IPV6_SOCK):
+            info.l4proto = listening.l4proto if listening is not None else md.L4_TCP
+            if info.l4proto in (md.L4_UNKNOWN, md.L4_NA):
+                info.l4proto = md.L4_TCP
+    info.name_changed = False
+    eng.add_fd(evt, th, info)
+
+
+def _on_bind_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
+    info = evt.fdinfo
+    if th is None or info is None or (evt.res or 0) < 0:
+        return
+    addr = _arg(evt, "addr")
+    if not isinstance(addr, SockAddr):
+        return
+    if addr.family in (AF_INET, AF_INET6) and addr.addr is not None:
+        info.set_name(f"{addr.addr}:{addr.port}")
+        if addr.port:  # bound to a port: a server socket
+            info.type = md.FD_IPV4_SERVSOCK if addr.family == AF_INET else md.FD_IPV6_SERVSOCK
+            info.sip, info.sport = addr.addr, addr.port
+            info.role = ROLE_SERVER
+            info.l4proto = info.sock_l4
+    elif addr.family == AF_UNIX and addr.path:
+        info.set_name(addr.path)
+
+
+def _on_sendrecv_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
+    info = evt.fdinfo
+    if info is None or info.name or (evt.res or 0) < 0:
+        return
+    tup = _arg(evt, "tuple")
+    if isinstance(tup, SockTuple):
+        _apply_tuple(info, tup, info.role or ROLE_CLIENT)
+
+
+def _on_close_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
+    if th is None or evt.fd is None:
+        return
+    res = evt.res
+    if res is not None and res < 0:
+        return
+    eng._remove_fd = (th, evt.fd)
+
+
+def _on_dup_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
+    res = evt.res
+    if th is None or res is None or res < 0:
+        return
+    old = _int_arg(evt, "oldfd")
+    if old is None:
+        old = _int_arg(evt, "fd")
+    if old is None and evt.enter is not None:
+        old = evt.enter.fd
+    src = th.fdtable.fds.get(old) if old is not None else None
+    if src is None:
+        return
+    new = src.copy(res)
+    eng.add_fd(evt, th, new)
+
+
+def _simple_fd(ftype: int, *, name_arg: str | None = None, prefix: str = "") -> Handler:
+    def handler(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
+        fd = evt.res
+        if th is None or fd is None or fd < 0:
+            return
+        name = ""
+        if name_arg:
+            v = _arg(evt, name_arg)
+            if isinstance(v, str):
+                name = prefix + v
+        eng.add_fd(evt, th, FdInfo(fd, ftype, name))
+
+    return handler
+
+
+def _on_pipe_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
+    if th is None or (evt.res or 0) < 0:
+        return
+    ino = _int_arg(evt, "ino") or 0
+    for key in ("fd1", "fd2"):
+        fd = _int_arg(evt, key)
+        if fd is not None and fd >= 0:
+            info = FdInfo(fd, md.FD_FIFO, "")
+            info.ino = ino
+            eng.add_fd(evt, th, info)  # the event keeps the last one (fd2), as libsinsp
+
+
+def _on_socketpair_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
+    if th is None or (evt.res or 0) < 0:
+        return
+    src = _int_arg(evt, "source") or 0
+    peer = _int_arg(evt, "peer") or 0
+    for key in ("fd1", "fd2"):
+        fd = _int_arg(evt, key)
+        if fd is not None and fd >= 0:
+            info = FdInfo(fd, md.FD_UNIX_SOCK, "")
+            info.unix_source, info.unix_dest = src, peer
+            th.fdtable.add(info)
+
+
+# ---------------------------------------------------------------------------------------
+# users
+
+
+def _on_user_added(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
+    uid = _int_arg(evt, "uid")
+    gid = _int_arg(evt, "gid")
+    if uid is None:
+        return
+    eng.users.add_user(
+        User(
+            uid,
+            gid or 0,
+            str(evt.arg("name") or ""),
+            str(evt.arg("home") or ""),
+            str(evt.arg("shell") or ""),
+        )
+    )
+
+
+def _on_user_deleted(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
+    uid = _int_arg(evt, "uid")
+    if uid is not None:
+        eng.users.users.pop(uid, None)
+
+
+def _on_group_added(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
+    gid = _int_arg(evt, "gid")
+    if gid is not None:
+        eng.users.add_group(Group(gid, str(evt.arg("name") or "")))
+
+
+def _on_group_deleted(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
+    gid = _int_arg(evt, "gid")
+    if gid is not None:
+        eng.users.groups.pop(gid, None)
+
+
+_HANDLER_SPECS: list[tuple[list[int], Handler]] = [
+    (_names("clone", "fork", "vfork", "clone3"), _on_clone_exit),
+    (_names("execve", "execveat"), _on_execve_exit),
+    (_names("procexit", exit_=False), _on_procexit),
+    (_names("chdir"), _on_chdir_exit),
+    (_names("fchdir"), _on_fchdir_exit),
+    (_names("setuid", "setgid", "setresuid", "setresgid", "setreuid", "setregid"), _on_setuid_exit),
+    (_names("setsid"), _on_setsid_exit),
+    (_names("open", "openat", "openat2", "creat", "open_by_handle_at"), _on_open_exit),
+    (_names("socket"), _on_socket_exit),
+    (_names("connect"), _on_connect_exit),
+    (_names("accept", "accept4"), _on_accept_exit),
+    (_names("bind"), _on_bind_exit),
+    (_names("sendto", "recvfrom", "sendmsg", "recvmsg"), _on_sendrecv_exit),
+    (_names("close"), _on_close_exit),
+    (_names("dup", "dup2", "dup3"), _on_dup_exit),
+    (_names("pipe", "pipe2"), _on_pipe_exit),
+    (_names("socketpair"), _on_socketpair_exit),
+    (_names("eventfd", "eventfd2"), _simple_fd(md.FD_EVENT)),
+    (_names("signalfd", "signalfd4"), _simple_fd(md.FD_SIGNALFD)),
+    (_names("inotify_init", "inotify_init1"), _simple_fd(md.FD_INOTIFY)),
+    (_names("timerfd_create"), _simple_fd(md.FD_TIMERFD)),
+    (_names("epoll_create", "epoll_create1"), _simple_fd(md.FD_EVENTPOLL)),
+    (_names("userfaultfd"), _simple_fd(md.FD_USERFAULTFD)),
+    (_names("io_uring_setup"), _simple_fd(md.FD_IOURING)),
+    (_names("memfd_create"), _simple_fd(md.FD_MEMFD, name_arg="name", prefix="memfd:")),
+    (_names("pidfd_open", "pidfd_getfd"), _simple_fd(md.FD_PIDFD)),
+    (_names("useradded", exit_=False), _on_user_added),
+    (_names("userdeleted", exit_=False), _on_user_deleted),
+    (_names("groupadded", exit_=False), _on_group_added),
+    (_names("groupdeleted", exit_=False), _on_group_deleted),
+]
