@@ -435,7 +435,7 @@ def ka_fields() -> list[Field]:
         ),
         _l("ka.req.role.rules", "the rules of a (cluster) role", _list_at(ro, "rules")),
         _s("ka.req.service.type", "the service type", _text_at(*_SPEC, "type")),
-        _indexed("ka.req.service.ports", "the service's ports", _collected(*_SPEC, "ports")),
+        _indexed("ka.req.service.ports", "the service's ports", _collected(*_SPEC, "ports", "")),
         _indexed(
             "ka.req.pod.volumes.hostpath",
             "the hostPath paths of the pod's volumes",
