@@ -100,9 +100,8 @@ def test_list_is_substituted_next_to_other_items_and_in_intersects_and_pmatch() 
 def test_empty_lists() -> None:
     out = load(
         "- list: empty\n  items: []\n"
-        "- list: none\n  items:\n"
         + rule(
-            condition="proc.name in (empty) or proc.name in (empty, x) or proc.name in (x, none)"
+            condition="proc.name in (empty) or proc.name in (empty, x) or proc.name in (x, empty)"
         )
     )
     assert codes(out) == []
@@ -172,6 +171,11 @@ def test_list_items_must_be_a_sequence_of_scalars() -> None:
     assert errors(out)[0].message == "sequence value is not scalar"
     out = load("- list: a\n")
     assert errors(out)[0].message == "Item has no mapping for key 'items'"
+    # an empty value is not an empty sequence (yaml-cpp's Null is no sequence)
+    out = load("- list: a\n  items:\n")
+    assert errors(out)[0].message == "Value is not a sequence"
+    out = load(rule(tags=""))
+    assert errors(out)[0].message == "Value is not a sequence"
 
 
 # -- macros ----------------------------------------------------------------------------

@@ -156,9 +156,7 @@ class RulesReader:
             self.fail(f"Item has no mapping for key '{key}'", ctx)
         assert node is not None
         vctx = self.loc(node, "value for", key)
-        if node.kind == "scalar" and node.value is None:
-            return []
-        if node.kind != "seq":
+        if node.kind != "seq":  # an empty value (null) is no sequence either, as in Falco
             self.fail("Value is not a sequence", ctx, vctx)
         out = []
         for child in node.value:
