@@ -1,10 +1,14 @@
 """Configuration with Falco's keys: a YAML file, ``-o key.sub=value`` overrides, ${ENV}.
 
-This holds the keys the rule engine and the replay loop use; the daemon issue extends it.
+Every key of Falco's ``falco.yaml`` that Lanner knows is described in :data:`SCHEMA`;
+values are checked against it (a wrong type is a :class:`ConfigError` naming the key path,
+``http_output.max_retries: expected an integer, got 'x'``), unknown keys become warnings,
+and missing keys take the defaults of :data:`DEFAULTS`.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from collections.abc import Iterable
@@ -14,19 +18,213 @@ from typing import Any
 
 import yaml
 
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+from lanner.engine.priority import Priority
+
+_ENV = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_DURATION_UNITS = {
+    "ms": 0.001,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+    "w": 604800.0,
+    "y": 31536000.0,
+}
+_INDEXED = re.compile(r"^([^\[\]]+)((?:\[\d+\])*)$")
+
+LOG_LEVELS = ("emergency", "alert", "critical", "error", "warning", "notice", "info", "debug")
+SYSLOG_FACILITIES = (
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+    "authpriv", "ftp", "local0", "local1", "local2", "local3", "local4", "local5", "local6",
+    "local7",
+)  # fmt: skip
+
+# Leaf types: bool, int, number, str, strlist, strmap, priority, duration, loglevel, any;
+# ("enum", choices); [subschema] for a list of mappings; a dict for a nested mapping.
+SCHEMA: dict[str, Any] = {
+    "config_files": "strlist",
+    "rules_files": "strlist",
+    "load_plugins": "strlist",
+    "plugins": [{"name": "str", "library_path": "str", "init_config": "any", "open_params": "any"}],
+    "watch_config_files": "bool",
+    "time_format_iso_8601": "bool",
+    "priority": "priority",
+    "json_output": "bool",
+    "json_include_output_property": "bool",
+    "json_include_tags_property": "bool",
+    "json_include_output_fields_property": "bool",
+    "json_include_message_property": "bool",
+    "buffered_outputs": "bool",
+    "outputs": {"rate": "number", "max_burst": "int"},
+    "outputs_queue": {"capacity": "int"},
+    "rule_matching": ("enum", ("first", "all")),
+    "output_timeout": "int",
+    "stdout_output": {"enabled": "bool"},
+    "syslog_output": {
+        "enabled": "bool",
+        "address": "str",
+        "facility": ("enum", SYSLOG_FACILITIES),
+        "ident": "str",
+    },
+    "file_output": {"enabled": "bool", "keep_alive": "bool", "filename": "str"},
+    "http_output": {
+        "enabled": "bool",
+        "url": "str",
+        "user_agent": "str",
+        "insecure": "bool",
+        "ca_cert": "str",
+        "ca_bundle": "str",
+        "ca_path": "str",
+        "mtls": "bool",
+        "client_cert": "str",
+        "client_key": "str",
+        "echo": "bool",
+        "compress_uploads": "bool",
+        "keep_alive": "bool",
+        "headers": "strmap",
+        "timeout": "duration",
+        "max_retries": "int",
+        "retry_backoff": "duration",
+    },
+    "program_output": {"enabled": "bool", "keep_alive": "bool", "program": "str"},
+    "grpc_output": {"enabled": "bool"},
+    "grpc": "any",
+    "webserver": {
+        "enabled": "bool",
+        "threadiness": "int",
+        "listen_port": "int",
+        "listen_address": "str",
+        "k8s_healthz_endpoint": "str",
+        "prometheus_metrics_enabled": "bool",
+        "ssl_enabled": "bool",
+        "ssl_certificate": "str",
+        "k8s_audit_endpoint": "str",
+    },
+    "log_stderr": "bool",
+    "log_syslog": "bool",
+    "log_level": "loglevel",
+    "libs_logger": {"enabled": "bool", "severity": "str"},
+    "syscall_event_timeouts": {"max_consecutives": "int"},
+    "syscall_event_drops": {
+        "threshold": "number",
+        "actions": "strlist",
+        "rate": "number",
+        "max_burst": "int",
+        "simulate_drops": "bool",
+    },
+    "metrics": {
+        "enabled": "bool",
+        "interval": "duration",
+        "output_rule": "bool",
+        "output_file": "str",
+        "rules_counters_enabled": "bool",
+        "resource_utilization_enabled": "bool",
+        "state_counters_enabled": "bool",
+        "kernel_event_counters_enabled": "bool",
+        "kernel_event_counters_per_cpu_enabled": "bool",
+        "libbpf_stats_enabled": "bool",
+        "plugins_metrics_enabled": "bool",
+        "jemalloc_stats_enabled": "bool",
+        "convert_memory_to_mb": "bool",
+        "include_empty_values": "bool",
+    },
+    "syscall_buf_size_preset": "int",
+    "syscall_drop_failed_exit": "bool",
+    "base_syscalls": {"custom_set": "strlist", "repair": "bool", "all": "bool"},
+    "modern_bpf": {"cpus_for_each_syscall_buffer": "int"},
+    "engine": "any",
+    "falco_libs": "any",
+    "container_engines": "any",
+    "metadata_download": "any",
+    "append_output": "any",
+    "static_fields": "any",
+}
 
 DEFAULTS: dict[str, Any] = {
+    "config_files": [],
     "rules_files": [],
+    "load_plugins": [],
+    "plugins": [],
+    "watch_config_files": True,
+    "time_format_iso_8601": False,
     "priority": "debug",
     "json_output": False,
     "json_include_output_property": True,
     "json_include_tags_property": True,
     "json_include_output_fields_property": True,
     "json_include_message_property": False,
-    "time_format_iso_8601": False,
+    "buffered_outputs": False,
+    "outputs": {"rate": 0, "max_burst": 1000},
+    "outputs_queue": {"capacity": 10000},
     "rule_matching": "first",
+    "output_timeout": 2000,
     "stdout_output": {"enabled": True},
+    # Falco enables syslog_output and the web server in its shipped falco.yaml; without a
+    # configuration file Lanner writes to stdout only (lanner.yaml turns them on).
+    "syslog_output": {"enabled": False, "address": "/dev/log", "facility": "user", "ident": ""},
+    "file_output": {"enabled": False, "keep_alive": False, "filename": "./events.txt"},
+    "http_output": {
+        "enabled": False,
+        "url": "",
+        "user_agent": "falcosecurity/falco",
+        "insecure": False,
+        "ca_cert": "",
+        "ca_bundle": "",
+        "ca_path": "/etc/ssl/certs",
+        "mtls": False,
+        "client_cert": "/etc/ssl/certs/client.crt",
+        "client_key": "/etc/ssl/certs/client.key",
+        "echo": False,
+        "compress_uploads": False,
+        "keep_alive": True,
+        "headers": {},
+        "timeout": "10s",
+        "max_retries": 5,
+        "retry_backoff": "500ms",
+    },
+    "program_output": {"enabled": False, "keep_alive": False, "program": ""},
+    "grpc_output": {"enabled": False},
+    "webserver": {
+        "enabled": False,
+        "threadiness": 0,
+        "listen_port": 8765,
+        "listen_address": "0.0.0.0",
+        "k8s_healthz_endpoint": "/healthz",
+        "prometheus_metrics_enabled": True,
+        "ssl_enabled": False,
+        "ssl_certificate": "/etc/lanner/lanner.pem",
+        "k8s_audit_endpoint": "/k8s-audit",
+    },
+    "log_stderr": True,
+    "log_syslog": False,
+    "log_level": "info",
+    "metrics": {
+        "enabled": False,
+        "interval": "1h",
+        "output_rule": True,
+        "output_file": "",
+        "rules_counters_enabled": True,
+        "resource_utilization_enabled": True,
+        "state_counters_enabled": True,
+        "kernel_event_counters_enabled": True,
+        "libbpf_stats_enabled": False,
+        "convert_memory_to_mb": True,
+        "include_empty_values": False,
+    },
+    "base_syscalls": {"custom_set": [], "repair": False, "all": False},
+}
+
+_TYPE_NAMES = {
+    "bool": "a boolean",
+    "int": "an integer",
+    "number": "a number",
+    "str": "a string",
+    "strlist": "a list of strings",
+    "strmap": "a mapping of strings",
+    "priority": "a priority (emergency, alert, critical, error, warning, notice, info, debug)",
+    "duration": "a duration such as 500ms, 10s, 1h30m",
+    "loglevel": f"a log level ({', '.join(LOG_LEVELS)})",
 }
 
 
@@ -34,9 +232,33 @@ class ConfigError(Exception):
     """A configuration value of the wrong type or shape, with its key path."""
 
 
+def parse_duration(value: Any) -> float:
+    """Seconds in a Prometheus-style duration (``1h30m``, ``500ms``); a bare number is ms."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int | float):
+        return float(value) / 1000.0
+    text = str(value).strip()
+    if not text:
+        raise ValueError("empty duration")
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text) / 1000.0
+    pos = 0
+    total = 0.0
+    for m in _DURATION.finditer(text):
+        if m.start() != pos:
+            break
+        total += float(m[1]) * _DURATION_UNITS[m[2]]
+        pos = m.end()
+    if pos != len(text):
+        raise ValueError(f"not a duration: {value!r}")
+    return total
+
+
 def _expand_env(value: Any) -> Any:
+    """``${VAR}`` becomes the variable's value (empty if unset); ``$${VAR}`` stays literal."""
     if isinstance(value, str):
-        return _ENV.sub(lambda m: os.environ.get(m[1], ""), value)
+        return _ENV.sub(lambda m: "${" + m[2] + "}" if m[1] else os.environ.get(m[2], ""), value)
     if isinstance(value, list):
         return [_expand_env(v) for v in value]
     if isinstance(value, dict):
@@ -51,29 +273,162 @@ def _parse_scalar(text: str) -> Any:
         return text
 
 
+def _fail(path: str, what: str, value: Any) -> ConfigError:
+    return ConfigError(f"{path}: expected {what}, got {value!r}")
+
+
+def _check_leaf(kind: Any, value: Any, path: str) -> Any:
+    if kind == "any":
+        return value
+    if isinstance(kind, tuple):
+        choices = kind[1]
+        if str(value).lower() not in choices:
+            raise _fail(path, f"one of {', '.join(choices)}", value)
+        return str(value).lower()
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+    elif kind == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+            return int(value)
+    elif kind == "number":
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif kind == "str":
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        if value is None:
+            return ""
+    elif kind == "strlist":
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+    elif kind == "strmap":
+        if value is None:
+            return {}
+        if isinstance(value, dict) and all(
+            isinstance(v, str | int | float) for v in value.values()
+        ):
+            return {str(k): str(v) for k, v in value.items()}
+    elif kind == "priority":
+        try:
+            Priority.parse(str(value))
+            return str(value)
+        except ValueError:
+            pass
+    elif kind == "loglevel":
+        if str(value).lower() in LOG_LEVELS:
+            return str(value).lower()
+    elif kind == "duration":
+        try:
+            parse_duration(value)
+            return value
+        except ValueError:
+            pass
+    raise _fail(path, _TYPE_NAMES.get(kind, str(kind)), value)
+
+
+def _validate(value: Any, spec: Any, path: str, warnings: list[str]) -> Any:
+    if isinstance(spec, dict):
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise _fail(path, "a mapping", value)
+        out: dict[str, Any] = {}
+        for key, sub in value.items():
+            sub_path = f"{path}.{key}" if path else str(key)
+            if key not in spec:
+                warnings.append(f"unknown configuration key '{sub_path}' (ignored)")
+                out[key] = sub
+                continue
+            out[key] = _validate(sub, spec[key], sub_path, warnings)
+        return out
+    if isinstance(spec, list):
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise _fail(path, "a list", value)
+        return [_validate(item, spec[0], f"{path}[{i}]", warnings) for i, item in enumerate(value)]
+    return _check_leaf(spec, value, path)
+
+
+def _merge(base: dict[str, Any], doc: dict[str, Any]) -> None:
+    """Deep-merge ``doc`` into ``base``: mappings merge, anything else replaces."""
+    for key, value in doc.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
 def apply_override(doc: dict[str, Any], assignment: str) -> None:
-    """Apply ``key.sub=value`` (value read as YAML, so ``true``, ``5`` and ``[a, b]`` work)."""
+    """Apply ``key.sub=value`` (value read as YAML, so ``true``, ``5`` and ``[a, b]`` work).
+
+    A segment may index a list: ``plugins[0].open_params=...``.
+    """
     key, sep, raw = assignment.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"invalid override '{assignment}': expected key=value")
-    parts = key.strip().split(".")
-    node = doc
-    for i, part in enumerate(parts[:-1]):
-        nxt = node.get(part)
-        if not isinstance(nxt, dict):
+    value = _parse_scalar(raw)
+    steps: list[str | int] = []
+    for part in key.strip().split("."):
+        m = _INDEXED.match(part)
+        if m is None:
+            raise ConfigError(f"invalid override key '{key}'")
+        steps.append(m[1])
+        steps.extend(int(i) for i in re.findall(r"\[(\d+)\]", m[2]))
+    node: Any = doc
+    for i, step in enumerate(steps[:-1]):
+        here = ".".join(str(s) for s in steps[: i + 1])
+        nxt_is_index = isinstance(steps[i + 1], int)
+        if isinstance(step, int):
+            if not isinstance(node, list) or step >= len(node):
+                raise ConfigError(f"'{here}': no such list item")
+            if not isinstance(node[step], dict | list):
+                node[step] = [] if nxt_is_index else {}
+            node = node[step]
+            continue
+        nxt = node.get(step)
+        if not isinstance(nxt, dict | list):
             if nxt is not None:
-                raise ConfigError(f"'{'.'.join(parts[: i + 1])}' is not a mapping")
-            nxt = node[part] = {}
+                raise ConfigError(f"'{here}' is not a mapping")
+            nxt = node[step] = [] if nxt_is_index else {}
         node = nxt
-    node[parts[-1]] = _parse_scalar(raw)
+    last = steps[-1]
+    if isinstance(last, int):
+        if not isinstance(node, list):
+            raise ConfigError(f"'{key}': not a list")
+        if last == len(node):
+            node.append(value)
+        elif last < len(node):
+            node[last] = value
+        else:
+            raise ConfigError(f"'{key}': no such list item")
+    else:
+        node[last] = value
 
 
 @dataclass(slots=True)
 class Config:
     """The effective configuration."""
 
-    values: dict[str, Any] = field(default_factory=lambda: dict(DEFAULTS))
+    values: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULTS))
     source_file: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def get(self, key: str, default: Any = None) -> Any:
         """A value by dotted path."""
@@ -84,40 +439,72 @@ class Config:
             node = node[part]
         return node
 
+    def section(self, key: str) -> dict[str, Any]:
+        """A mapping by dotted path (empty when absent)."""
+        value = self.get(key)
+        return value if isinstance(value, dict) else {}
+
     def boolean(self, key: str) -> bool:
         """A boolean value; a wrong type is a ConfigError naming the key."""
+        return bool(_check_leaf("bool", self.get(key), key))
+
+    def integer(self, key: str) -> int:
+        """An integer value."""
+        return int(_check_leaf("int", self.get(key), key))
+
+    def number(self, key: str) -> float:
+        """A number."""
+        return float(_check_leaf("number", self.get(key), key))
+
+    def duration(self, key: str) -> float:
+        """A duration, in seconds."""
         value = self.get(key)
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        raise ConfigError(f"{key}: expected a boolean, got {value!r}")
+        try:
+            return parse_duration(value)
+        except ValueError:
+            raise _fail(key, _TYPE_NAMES["duration"], value) from None
 
     def string_list(self, key: str) -> list[str]:
         """A list of strings (a single string is a one-item list)."""
-        value = self.get(key) or []
-        if isinstance(value, str):
-            return [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{key}: expected a list of strings, got {value!r}")
-        return value
+        return list(_check_leaf("strlist", self.get(key), key))
+
+    def priority(self) -> Priority:
+        """The ``priority`` threshold."""
+        return Priority.parse(str(self.get("priority", "debug")))
+
+
+def _read_yaml(path: str | Path) -> dict[str, Any]:
+    try:
+        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: the configuration must be a mapping")
+    if "rules_file" in doc and "rules_files" not in doc:
+        doc["rules_files"] = doc.pop("rules_file")
+    return doc
 
 
 def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Config:
-    """Read a config file (optional) and apply ``-o`` overrides."""
-    values: dict[str, Any] = {
-        k: (dict(v) if isinstance(v, dict) else v) for k, v in DEFAULTS.items()
-    }
+    """Read a config file (optional), apply ``-o`` overrides, check every key."""
+    values = copy.deepcopy(DEFAULTS)
     if path is not None:
-        try:
-            doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-        if not isinstance(doc, dict):
-            raise ConfigError(f"{path}: the configuration must be a mapping")
-        if "rules_file" in doc and "rules_files" not in doc:
-            doc["rules_files"] = doc.pop("rules_file")
-        values.update(_expand_env(doc))
+        doc = _expand_env(_read_yaml(path))
+        _merge(values, doc)
+        # Falco's config_files: more files merged after the main one (directories sorted).
+        base = Path(path).parent
+        for extra in _check_leaf("strlist", doc.get("config_files"), "config_files"):
+            target = base / extra if not os.path.isabs(extra) else Path(extra)
+            files = sorted(target.glob("*.y*ml")) if target.is_dir() else [target]
+            for f in files:
+                _merge(values, _expand_env(_read_yaml(f)))
     for assignment in overrides:
-        apply_override(values, _expand_env(assignment))
-    return Config(values, str(path) if path else None)
+        assignment = _expand_env(assignment)
+        if assignment.startswith("rules_file="):
+            assignment = "rules_files=" + assignment.partition("=")[2]
+        apply_override(values, assignment)
+    if "rules_file" in values:
+        values["rules_files"] = values.pop("rules_file")
+    warnings: list[str] = []
+    checked = _validate(values, SCHEMA, "", warnings)
+    return Config(checked, str(path) if path else None, warnings)

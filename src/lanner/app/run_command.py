@@ -2,40 +2,37 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 
 import click
 import orjson
 
-from lanner.app.config import Config, ConfigError, load_config
-from lanner.app.inputs import InputError, default_sources, open_replay
-from lanner.engine.alert import JsonOptions
+from lanner.app.config import Config, ConfigError, load_config, parse_duration
+from lanner.app.daemon import Daemon, RunOptions
+from lanner.app.inputs import (
+    PLUGIN_SOURCES,
+    InputError,
+    LiveFeed,
+    default_sources,
+    follow_file,
+    json_line_sources,
+    k8s_audit_live,
+    open_replay,
+    plugin_sources,
+    stdin_producer,
+)
+from lanner.app.logs import setup_logging
 from lanner.engine.engine import Engine
 from lanner.engine.fields import SourceSpec
-from lanner.engine.priority import Priority
+
+log = logging.getLogger("lanner")
 
 
 def _fail(message: str, code: int = 1) -> None:
     click.echo(f"Error: {message}", err=True)
     sys.exit(code)
-
-
-def _json_options(cfg: Config) -> JsonOptions:
-    return JsonOptions(
-        include_output=cfg.boolean("json_include_output_property"),
-        include_tags=cfg.boolean("json_include_tags_property"),
-        include_output_fields=cfg.boolean("json_include_output_fields_property"),
-        include_message=cfg.boolean("json_include_message_property"),
-    )
-
-
-def _load(engine: Engine, rules: list[str], verbose: bool) -> bool:
-    outcome = engine.load_rules(rules)
-    for result in outcome.results:
-        if not result.successful or (verbose and result.warnings):
-            click.echo(result.as_text(verbose=True), err=True)
-    return outcome.successful
 
 
 def _validate(files: tuple[str, ...], sources: list[SourceSpec], as_json: bool) -> None:
@@ -69,9 +66,33 @@ def _list_fields(sources: list[SourceSpec], only: str | None) -> None:
         click.echo("")
 
 
+def _select_sources(
+    sources: list[SourceSpec], cfg: Config, enable: tuple[str, ...], disable: tuple[str, ...]
+) -> list[SourceSpec]:
+    plugins = cfg.string_list("load_plugins")
+    for name in plugins:
+        if name not in PLUGIN_SOURCES:
+            log.warning("load_plugins: Lanner has no equivalent of plugin '%s' (ignored)", name)
+    from_plugins = plugin_sources(plugins)
+    return [
+        s
+        for s in sources
+        if (from_plugins is None or s.name in from_plugins)
+        and (not enable or s.name in enable)
+        and s.name not in disable
+    ]
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-r", "rules", multiple=True, help="Rules file or directory (repeatable).")
-@click.option("-e", "capture", help="Replay a capture: .scap (sysdig/Falco) or JSON lines.")
+@click.option(
+    "-e",
+    "capture",
+    help="Replay a capture: .scap (sysdig/Falco) or JSON lines; '-' reads JSON lines on stdin.",
+)
+@click.option(
+    "--follow", is_flag=True, help="With -e FILE: keep reading what is appended (tail -F)."
+)
 @click.option("-c", "config_file", help="Configuration file (falco.yaml keys).")
 @click.option("-o", "overrides", multiple=True, help="Override a config key: key.sub=value.")
 @click.option("-D", "disable_substr", multiple=True, help="Disable rules whose name contains.")
@@ -92,10 +113,16 @@ def _list_fields(sources: list[SourceSpec], only: str | None) -> None:
 @click.option("--disable-source", "disable_sources", multiple=True, help="Skip these sources.")
 @click.option("-V", "--validate", "validate", multiple=True, help="Validate rules files; exit.")
 @click.option("-M", "duration", type=float, help="Stop after this many seconds.")
+@click.option(
+    "--stats-interval",
+    "stats_interval",
+    help="Emit the metrics snapshot alert at this interval (500ms, 10s, 1m...).",
+)
 @click.option("-v", "verbose", is_flag=True, help="Print warnings too.")
 def run(
     rules: tuple[str, ...],
     capture: str | None,
+    follow: bool,
     config_file: str | None,
     overrides: tuple[str, ...],
     disable_substr: tuple[str, ...],
@@ -109,74 +136,98 @@ def run(
     disable_sources: tuple[str, ...],
     validate: tuple[str, ...],
     duration: float | None,
+    stats_interval: str | None,
     verbose: bool,
 ) -> None:
     """Detect threats: evaluate Falco-format rules against events."""
     try:
         cfg = load_config(config_file, overrides)
         json_output = cfg.boolean("json_output")
-        iso = cfg.boolean("time_format_iso_8601")
-        json_opts = _json_options(cfg)
-        min_priority = Priority.parse(str(cfg.get("priority", "debug")))
+        cfg.priority()
+        interval = parse_duration(stats_interval) if stats_interval else None
     except (ConfigError, ValueError) as exc:
         _fail(str(exc))
         return
+    setup_logging(cfg)
+    for warning in cfg.warnings:
+        log.warning("%s", warning)
     if list_source is not None:
         _list_fields(default_sources(), list_source or None)
         return
     if validate:
         _validate(validate, default_sources(), json_output)
         return
-    rule_paths = list(rules) or cfg.string_list("rules_files")
-    if not rule_paths:
+    options = RunOptions(
+        rules=list(rules),
+        config_file=config_file,
+        overrides=list(overrides),
+        disable_substr=list(disable_substr),
+        disable_tags=list(disable_tags),
+        enable_tags=list(enable_tags),
+        verbose=verbose,
+        stats_interval=interval,
+    )
+    if not (list(rules) or cfg.string_list("rules_files")):
         _fail("no rules given: use -r FILE or rules_files in the configuration")
     replay = None
-    if capture:
+    live = capture == "-" or (capture is not None and follow)
+    audit = "k8saudit" in cfg.string_list("load_plugins") and cfg.boolean("webserver.enabled")
+    if capture and not live:
         try:
             replay = open_replay(capture)
         except InputError as exc:
             _fail(str(exc))
             return
         sources = replay.sources
+    elif live or audit:
+        live = True
+        sources = json_line_sources()
     else:
         sources = default_sources()
-    sources = [
-        s
-        for s in sources
-        if (not enable_sources or s.name in enable_sources) and s.name not in disable_sources
-    ]
-    engine = Engine(sources, iso8601=iso)
-    if not _load(engine, rule_paths, verbose):
+    adapters = {}
+    if live and audit and (found := k8s_audit_live()) is not None:
+        spec, adapters["k8s_audit"] = found
+        sources = [spec if s.name == "k8s_audit" else s for s in sources]
+    sources = _select_sources(sources, cfg, enable_sources, disable_sources)
+    options.live = live
+    daemon = Daemon(cfg, options, sources)
+    outcome = daemon.load()
+    for result in outcome.results:
+        if not result.successful or (verbose and result.warnings):
+            click.echo(result.as_text(verbose=True), err=True)
+    if not outcome.successful:
         sys.exit(1)
-    ruleset = engine.ruleset
-    ruleset.match_all = str(cfg.get("rule_matching", "first")) == "all"
-    for sub in disable_substr:
-        ruleset.set_enabled(False, substring=sub)
-    if disable_tags:
-        ruleset.set_enabled(False, tags=disable_tags)
-    if enable_tags:
-        for rule in ruleset:
-            rule.enabled = rule.enabled and not set(enable_tags).isdisjoint(rule.tags)
-    ruleset.set_min_priority(min_priority)
     if list_rules or describe:
-        for rule in ruleset:
+        for rule in daemon.engine.ruleset:
             if describe and rule.name != describe:
                 continue
             click.echo(f"{rule.name}\n    {' '.join(rule.desc.split())}\n")
         return
-    if replay is None:
+    if replay is None and not live:
         _fail("live capture is not available in this build yet: replay a file with -e FILE")
         return
-    deadline = time.monotonic() + duration if duration else None
-    out = sys.stdout.buffer
-    for source, event in replay.events:
-        for alert in engine.process(event, source):
-            line = alert.to_json(json_opts) if json_output else alert.output.encode()
-            out.write(line + b"\n")
-        if deadline is not None and time.monotonic() > deadline:
-            break
-    out.flush()
-    click.echo(engine.summary(), nl=False)
+    feed = None
+    if live:
+        feed = LiveFeed(
+            cfg.integer("outputs_queue.capacity") or 10000,
+            on_drop=lambda source: daemon.stats.event_drops.update([(source, "queue_full")]),
+        )
+        feed.adapters.update(adapters)
+    daemon.install_signals()
+    try:
+        daemon.start(feed)
+        if feed is not None:
+            if capture == "-":
+                feed.add_producer(stdin_producer(), "stdin")
+            elif capture:
+                feed.add_producer(follow_file(capture), "follow")
+        events = feed.events() if feed is not None else replay.events  # type: ignore[union-attr]
+        deadline = time.monotonic() + duration if duration else None
+        daemon.run(events, deadline)
+    finally:
+        daemon.shutdown()
+    sys.stdout.flush()
+    click.echo(daemon.engine.summary(), nl=False)
 
 
 def main() -> None:  # pragma: no cover - convenience for `python -m`

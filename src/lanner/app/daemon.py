@@ -1,0 +1,419 @@
+"""The run loop: sources → engine → outputs, with reload, stats, web server and signals.
+
+One thread evaluates events (the caller of :meth:`Daemon.run`); outputs, the web server,
+the file watcher, the stats timer and live inputs each have their own thread. A reload
+compiles the new rules on the side and swaps the ruleset between two events, so no event
+waits for the compiler and none is skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urlparse
+
+import orjson
+
+from lanner.app.config import Config, ConfigError, load_config
+from lanner.app.inputs import TICK, LiveFeed
+from lanner.app.logs import setup_logging
+from lanner.app.metrics import SNAPSHOT_MESSAGE, SNAPSHOT_RULE, Stats, lanner_version
+from lanner.app.outputs.manager import OutputManager, build_outputs
+from lanner.engine.alert import Alert
+from lanner.engine.engine import Engine
+from lanner.engine.fields import SourceSpec
+from lanner.engine.loader import LoadOutcome
+from lanner.engine.priority import Priority
+from lanner.engine.rules import Ruleset
+
+log = logging.getLogger("lanner")
+
+# configuration keys whose change means rebuilding the outputs on reload
+OUTPUT_KEYS = (
+    "json_output",
+    "json_include_output_property",
+    "json_include_tags_property",
+    "json_include_output_fields_property",
+    "json_include_message_property",
+    "time_format_iso_8601",
+    "buffered_outputs",
+    "outputs",
+    "outputs_queue",
+    "stdout_output",
+    "file_output",
+    "syslog_output",
+    "program_output",
+    "http_output",
+)
+
+
+@dataclass(slots=True)
+class RunOptions:
+    """What the command line adds to the configuration."""
+
+    rules: list[str] = field(default_factory=list)
+    config_file: str | None = None
+    overrides: list[str] = field(default_factory=list)
+    disable_substr: list[str] = field(default_factory=list)
+    disable_tags: list[str] = field(default_factory=list)
+    enable_tags: list[str] = field(default_factory=list)
+    verbose: bool = False
+    stats_interval: float | None = None
+    live: bool = False
+
+
+class Daemon:
+    """Wires an engine to outputs and keeps them running."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        options: RunOptions,
+        sources: Iterable[SourceSpec],
+        *,
+        stdout: BinaryIO | None = None,
+        report: Callable[[str], None] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.options = options
+        self.stats = Stats()
+        self.engine = Engine(sources, iso8601=cfg.boolean("time_format_iso_8601"))
+        self.stdout = stdout
+        self.report = report or (lambda text: log.error("%s", text))
+        self.outputs: OutputManager | None = None
+        self.feed: LiveFeed | None = None
+        self.webserver: Any = None
+        self.watcher: Any = None
+        self._out_lock = threading.Lock()
+        self._reload_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._timer: threading.Thread | None = None
+        self.stats.queue_depths = self._queue_depths
+
+    # -- rules ---------------------------------------------------------------------------
+
+    def rule_paths(self, cfg: Config) -> list[str]:
+        """``-r`` files, else the configuration's rules_files."""
+        return list(self.options.rules) or cfg.string_list("rules_files")
+
+    def select(self, ruleset: Ruleset, cfg: Config) -> None:
+        """Apply rule_matching, priority and -D/-T/-t to a ruleset."""
+        ruleset.match_all = str(cfg.get("rule_matching", "first")) == "all"
+        for sub in self.options.disable_substr:
+            ruleset.set_enabled(False, substring=sub)
+        if self.options.disable_tags:
+            ruleset.set_enabled(False, tags=self.options.disable_tags)
+        if self.options.enable_tags:
+            wanted = set(self.options.enable_tags)
+            for rule in ruleset:
+                rule.enabled = rule.enabled and not wanted.isdisjoint(rule.tags)
+        ruleset.set_min_priority(cfg.priority())
+
+    def _compile(self, cfg: Config) -> tuple[Engine, LoadOutcome, float]:
+        staging = Engine(
+            self.engine.sources.values(),
+            hostname=self.engine.hostname,
+            iso8601=cfg.boolean("time_format_iso_8601"),
+        )
+        t0 = time.perf_counter()
+        outcome = staging.load_rules(self.rule_paths(cfg))
+        return staging, outcome, time.perf_counter() - t0
+
+    def load(self) -> LoadOutcome:
+        """The first load; the caller prints the results."""
+        staging, outcome, seconds = self._compile(self.cfg)
+        if outcome.successful:
+            self.select(staging.ruleset, self.cfg)
+            self.engine.ruleset = staging.ruleset
+            self.stats.rules_loaded = len(staging.ruleset)
+            self.stats.rules_load_seconds = seconds
+        return outcome
+
+    def reload(self, reason: str) -> bool:
+        """Re-read the configuration and rules; on any error keep everything running."""
+        with self._reload_lock:
+            return self._reload(reason)
+
+    def _reload(self, reason: str) -> bool:
+        cfg = self.cfg
+        if self.options.config_file:
+            try:
+                cfg = load_config(self.options.config_file, self.options.overrides)
+                cfg.priority()
+            except (ConfigError, ValueError) as exc:
+                log.error("reload (%s): configuration rejected, keeping the running one: %s",
+                          reason, exc)  # fmt: skip
+                self.stats.reloads["failure"] += 1
+                return False
+        staging, outcome, seconds = self._compile(cfg)
+        if not outcome.successful:
+            for result in outcome.results:
+                if not result.successful:
+                    log.error("%s", result.as_text(verbose=True).rstrip())
+            log.error(
+                "reload (%s): rules rejected, the %d running rules stay active",
+                reason,
+                len(self.engine.ruleset),
+            )
+            self.stats.reloads["failure"] += 1
+            return False
+        self.select(staging.ruleset, cfg)
+        new_outputs = None
+        if any(cfg.get(k) != self.cfg.get(k) for k in OUTPUT_KEYS):
+            try:
+                new_outputs = self._build_outputs(cfg)
+            except (ConfigError, ValueError, OSError) as exc:
+                log.error("reload (%s): outputs rejected, keeping the running ones: %s",
+                          reason, exc)  # fmt: skip
+                self.stats.reloads["failure"] += 1
+                return False
+        # commit: the loop picks up the new ruleset at its next event
+        self.engine.iso8601 = cfg.boolean("time_format_iso_8601")
+        self.engine.ruleset = staging.ruleset
+        if new_outputs is not None:
+            new_outputs.start()
+            with self._out_lock:
+                old, self.outputs = self.outputs, new_outputs
+            if old is not None:
+                old.close()
+        self.cfg = cfg
+        setup_logging(cfg)
+        self.stats.rules_loaded = len(staging.ruleset)
+        self.stats.rules_load_seconds = seconds
+        self.stats.reloads["success"] += 1
+        self.stats.last_reload_ns = time.time_ns()
+        log.info("reload (%s): %d rules loaded in %.3fs", reason, len(staging.ruleset), seconds)
+        return True
+
+    # -- outputs -------------------------------------------------------------------------
+
+    def _build_outputs(self, cfg: Config) -> OutputManager:
+        return build_outputs(
+            cfg,
+            stats_for=self.stats.output,
+            block=not self.options.live,
+            stdout=self.stdout,
+            on_throttle=self.stats.throttle,
+        )
+
+    def _queue_depths(self) -> dict[str, int]:
+        outputs = self.outputs
+        return {o.name: o.depth for o in outputs.outputs} if outputs else {}
+
+    def dispatch(self, alert: Alert) -> None:
+        """Count an alert and queue it on the outputs."""
+        self.stats.alerts[(alert.rule, alert.priority.label, alert.source)] += 1
+        with self._out_lock:
+            if self.outputs is not None:
+                self.outputs.emit(alert)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self, feed: LiveFeed | None = None) -> None:
+        """Start outputs and, for live runs, the web server, watcher and stats timer."""
+        self.feed = feed
+        self.outputs = self._build_outputs(self.cfg)
+        self.outputs.start()
+        if self.options.live and self.cfg.boolean("webserver.enabled"):
+            self._start_webserver()
+        if (
+            self.options.live
+            and self.options.config_file
+            and self.cfg.boolean("watch_config_files")
+        ):
+            from lanner.app.watch import FileWatcher
+
+            self.watcher = FileWatcher(self._watched, lambda: self.reload("file change"))
+            self.watcher.start()
+        interval = self.options.stats_interval
+        if interval is None and self.cfg.boolean("metrics.enabled"):
+            interval = self.cfg.duration("metrics.interval")
+        if interval:
+            interval = max(interval, 0.1)
+            self._timer = threading.Thread(
+                target=self._stats_loop, args=(interval,), name="lanner-stats", daemon=True
+            )
+            self._timer.start()
+
+    def _watched(self) -> list[str]:
+        paths = [p for p in self.rule_paths(self.cfg) if Path(p).exists()]
+        if self.options.config_file:
+            paths.insert(0, self.options.config_file)
+        return paths
+
+    def _start_webserver(self) -> None:
+        from lanner.app.webserver import WebServer, build_app
+
+        ws = self.cfg.section("webserver")
+        audit_path, sink = self._k8s_audit_hook()
+        app = build_app(
+            self.stats,
+            healthz=str(ws.get("k8s_healthz_endpoint") or "/healthz"),
+            prometheus=bool(ws.get("prometheus_metrics_enabled", True)),
+            audit_endpoint=audit_path,
+            audit_sink=sink,
+            versions=self.versions,
+        )
+        cert = str(ws.get("ssl_certificate")) if ws.get("ssl_enabled") else None
+        server = WebServer(
+            app, str(ws.get("listen_address") or "0.0.0.0"), int(ws.get("listen_port", 8765)), cert
+        )
+        if server.start():
+            self.webserver = server
+
+    def _k8s_audit_hook(self) -> tuple[str | None, Any]:
+        """The audit webhook, when the k8s_audit source is enabled and its package exists.
+
+        Mounted on the web server at ``webserver.k8s_audit_endpoint`` (or the path of the
+        k8saudit plugin's ``open_params``); each accepted event goes to the live feed.
+        """
+        if "k8s_audit" not in self.engine.sources or self.feed is None:
+            return None, None
+        if "k8saudit" not in self.cfg.string_list("load_plugins"):
+            return None, None
+        try:
+            from lanner.sources.k8s_audit.payload import parse_payload
+        except ImportError:
+            log.warning("k8s audit webhook unavailable: lanner.sources.k8s_audit is missing")
+            return None, None
+        path = str(self.cfg.get("webserver.k8s_audit_endpoint") or "/k8s-audit")
+        for plugin in self.cfg.get("plugins") or []:
+            if isinstance(plugin, dict) and plugin.get("name") == "k8saudit":
+                parsed = urlparse(str(plugin.get("open_params") or ""))
+                path = parsed.path or path
+        feed = self.feed
+        feed.hold()
+
+        def sink(payload: Any) -> int:
+            parsed = parse_payload(payload)
+            accepted = sum(1 for ev in parsed.events if feed.offer(("k8s_audit", ev)))
+            return accepted
+
+        return path, sink
+
+    def versions(self) -> dict[str, Any]:
+        """What /versions answers."""
+        return {
+            "lanner_version": lanner_version(),
+            "engine_version": lanner_version(),
+            "sources": sorted(self.engine.sources),
+            "rules_loaded": self.stats.rules_loaded,
+        }
+
+    def _stats_loop(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.emit_snapshot()
+            except Exception:
+                log.exception("metrics snapshot failed")
+
+    def emit_snapshot(self) -> Alert:
+        """Falco's ``metrics snapshot`` internal alert (and metrics.output_file line)."""
+        m = self.cfg.section("metrics")
+        fields = self.stats.snapshot_fields(
+            resource=bool(m.get("resource_utilization_enabled", True)),
+            to_mb=bool(m.get("convert_memory_to_mb", True)),
+        )
+        now = time.time_ns()
+        fields["evt.time"] = now
+        alert = Alert(
+            rule=SNAPSHOT_RULE,
+            priority=Priority.INFORMATIONAL,
+            source="internal",
+            time_ns=now,
+            message=SNAPSHOT_MESSAGE,
+            output_fields=fields,
+            tags=[],
+            hostname=self.engine.hostname,
+            iso8601=self.engine.iso8601,
+        )
+        out_file = str(m.get("output_file") or "")
+        if out_file:
+            with open(out_file, "ab") as fh:
+                fh.write(alert.to_json() + b"\n")
+        wanted = m.get("output_rule", True) or self.options.stats_interval is not None
+        if wanted and self.cfg.priority() >= Priority.INFORMATIONAL:
+            text = alert.output + " " + " ".join(f"{k}={v}" for k, v in fields.items())
+            with self._out_lock:
+                if self.outputs is not None:
+                    self.outputs.emit(alert, throttle=False, text=text)
+        return alert
+
+    def install_signals(self) -> None:
+        """SIGINT/SIGTERM stop, SIGHUP reloads, SIGUSR1 reopens outputs (main thread)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        signal.signal(signal.SIGINT, lambda *_: self.request_stop())
+        signal.signal(signal.SIGTERM, lambda *_: self.request_stop())
+        signal.signal(
+            signal.SIGHUP,
+            lambda *_: threading.Thread(
+                target=self.reload, args=("SIGHUP",), name="lanner-reload", daemon=True
+            ).start(),
+        )
+        signal.signal(signal.SIGUSR1, lambda *_: self._reopen())
+
+    def _reopen(self) -> None:
+        if self.outputs is not None:
+            self.outputs.reopen()
+
+    def request_stop(self) -> None:
+        """Stop reading events; :meth:`run` returns after the current one."""
+        self._stop.set()
+        if self.feed is not None:
+            self.feed.stop()
+
+    def run(self, events: Iterable[Any], deadline: float | None = None) -> None:
+        """Evaluate events until they end, a stop is requested or the deadline passes."""
+        engine, stats, stop = self.engine, self.stats, self._stop
+        counts = stats.events
+        for item in events:
+            if item is TICK:
+                if stop.is_set() or (deadline is not None and time.monotonic() > deadline):
+                    break
+                continue
+            source, event = item
+            counts[source] += 1
+            for alert in engine.process(event, source):
+                self.dispatch(alert)
+            if stop.is_set():
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                break
+
+    def shutdown(self) -> None:
+        """Stop the helpers, then flush and close the outputs."""
+        self._stop.set()
+        if self.feed is not None:
+            self.feed.stop()
+        if self.watcher is not None:
+            self.watcher.stop()
+        if self._timer is not None:
+            self._timer.join(5.0)
+        if self.webserver is not None:
+            self.webserver.stop()
+        with self._out_lock:
+            outputs, self.outputs = self.outputs, None
+        if outputs is not None:
+            outputs.close()
+
+    def dump_stats(self) -> bytes:
+        """The snapshot fields as JSON (for tests and debugging)."""
+        return orjson.dumps(self.stats.snapshot_fields())
+
+
+@contextlib.contextmanager
+def running(daemon: Daemon, feed: LiveFeed | None = None) -> Any:
+    """Start a daemon and always shut it down."""
+    daemon.start(feed)
+    try:
+        yield daemon
+    finally:
+        daemon.shutdown()

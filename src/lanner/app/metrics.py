@@ -1,0 +1,118 @@
+"""Runtime counters of the daemon, resource usage, and Falco's metrics snapshot."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable
+from importlib import metadata
+from typing import Any
+
+from lanner.app.outputs.base import OutputStats
+
+SNAPSHOT_RULE = "Falco internal: metrics snapshot"
+SNAPSHOT_MESSAGE = "Falco metrics snapshot"
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def lanner_version() -> str:
+    """The installed package version."""
+    try:
+        return metadata.version("lanner")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a checkout
+        return "0.0.0"
+
+
+def memory_bytes() -> tuple[int, int]:
+    """(RSS, VSZ) of this process in bytes, from /proc/self/statm."""
+    try:
+        with open("/proc/self/statm") as fh:
+            vsz, rss = (int(x) for x in fh.read().split()[:2])
+        return rss * _PAGE, vsz * _PAGE
+    except (OSError, ValueError):  # pragma: no cover - not Linux
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, 0
+
+
+class Stats:
+    """Plain counters updated on the event path (no locks) and read by exporters."""
+
+    def __init__(self) -> None:
+        self.start_ns = time.time_ns()
+        self.start_mono = time.monotonic()
+        self.events: Counter[str] = Counter()
+        self.event_drops: Counter[tuple[str, str]] = Counter()  # (source, reason)
+        self.alerts: Counter[tuple[str, str, str]] = Counter()  # (rule, priority, source)
+        self.throttled = 0
+        self.outputs: dict[str, OutputStats] = {}
+        self.queue_depths: Callable[[], dict[str, int]] = dict
+        self.rules_loaded = 0
+        self.rules_load_seconds = 0.0
+        self.reloads: Counter[str] = Counter()  # "success" / "failure"
+        self.last_reload_ns = 0
+        self._prev_events = 0
+        self._prev_mono = self.start_mono
+
+    def output(self, name: str) -> OutputStats:
+        """The (persistent) counters of one output."""
+        return self.outputs.setdefault(name, OutputStats())
+
+    def throttle(self) -> None:
+        """Count an alert refused by the token bucket."""
+        self.throttled += 1
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the process."""
+        return time.process_time()
+
+    def cpu_usage_ratio(self) -> float:
+        """CPU time over wall time since start (1.0 = one full CPU), as Falco reports."""
+        wall = max(time.monotonic() - self.start_mono, 1e-9)
+        return self.cpu_seconds() / wall
+
+    def snapshot_fields(self, resource: bool = True, to_mb: bool = True) -> dict[str, Any]:
+        """The output fields of Falco's ``metrics snapshot`` internal alert."""
+        now = time.monotonic()
+        total = sum(self.events.values())
+        rate = (total - self._prev_events) / max(now - self._prev_mono, 1e-9)
+        fields: dict[str, Any] = {
+            "lanner.version": lanner_version(),
+            "falco.hostname": socket.gethostname(),
+            "falco.kernel_release": platform.release(),
+            "falco.host_num_cpus": os.cpu_count() or 0,
+            "falco.start_ts": self.start_ns,
+            "falco.duration_sec": int(now - self.start_mono),
+            "falco.num_evts": total,
+            "falco.num_evts_prev": self._prev_events,
+            "falco.evts_rate_sec": round(rate, 3),
+            "falco.outputs_queue_num_drops": sum(o.dropped for o in self.outputs.values()),
+            "falco.rules.matches_total": sum(self.alerts.values()),
+            "lanner.alerts_throttled": self.throttled,
+            "lanner.rules_loaded": self.rules_loaded,
+        }
+        for source, n in sorted(self.events.items()):
+            fields[f"lanner.events.{source}"] = n
+        by_rule: Counter[str] = Counter()
+        for (rule, _prio, _src), n in self.alerts.items():
+            by_rule[rule] += n
+        for rule, n in sorted(by_rule.items()):
+            fields[f"falco.rules.{rule}"] = n
+        for name, o in sorted(self.outputs.items()):
+            fields[f"lanner.output.{name}.sent"] = o.sent
+            fields[f"lanner.output.{name}.errors"] = o.errors
+            fields[f"lanner.output.{name}.drops"] = o.dropped
+        if resource:
+            rss, vsz = memory_bytes()
+            fields["falco.cpu_usage_perc"] = round(self.cpu_usage_ratio() * 100.0, 2)
+            if to_mb:
+                fields["falco.memory_rss_mb"] = round(rss / 1048576, 2)
+                fields["falco.memory_vsz_mb"] = round(vsz / 1048576, 2)
+            else:
+                fields["falco.memory_rss_kb"] = rss // 1024
+                fields["falco.memory_vsz_kb"] = vsz // 1024
+        self._prev_events, self._prev_mono = total, now
+        return dict(sorted(fields.items()))

@@ -1,0 +1,1 @@
+"""Alert outputs: each runs off the event path with its own worker and bounded queue."""
