@@ -182,7 +182,7 @@ class Worker:
             except PermanentError as exc:
                 self._give_up(alert, prio, f"refused: {exc}")
                 return
-            except (DeliveryError, TimeoutError) as exc:
+            except (DeliveryError, TimeoutError, OSError) as exc:
                 self.healthy = False
                 self.last_error = str(exc) or type(exc).__name__
                 self.stats.output(self.name, prio, "failed")

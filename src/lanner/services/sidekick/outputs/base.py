@@ -192,7 +192,7 @@ class HttpOutput(Output):
                 headers=headers,
                 auth=self.auth(),
             )
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, OSError) as exc:  # ssl.SSLError may escape httpx
             raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
         status = response.status_code
         if 200 <= status < 300:
