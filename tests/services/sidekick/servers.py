@@ -143,3 +143,59 @@ def influxdb(tmp: Path) -> Iterator[str]:
         yield url
     finally:
         proc.stop()
+
+
+@contextmanager
+def postgresql(tmp: Path) -> Iterator[str]:
+    """A throw-away PostgreSQL cluster (initdb + pg_ctl); yields a connection URL.
+
+    PostgreSQL refuses to run as root, so as root it runs as the `postgres` user."""
+    import glob
+    import os
+    import pwd
+    import subprocess
+    import tempfile
+
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    if not bins:
+        pytest.skip("PostgreSQL not installed (Debian package postgresql; run scripts/setup.sh)")
+    pg_bin = Path(bins[-1])
+    root = Path(tempfile.mkdtemp(prefix="sidekick-pg-"))
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam("postgres")
+        os.chown(root, pw.pw_uid, pw.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    data, port = root / "data", free_port()
+    try:
+        subprocess.run(
+            [*prefix, str(pg_bin / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
+            check=True,
+            capture_output=True,
+        )
+        opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        subprocess.run(
+            [
+                *prefix,
+                str(pg_bin / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                opts,
+                "-l",
+                str(root / "log"),
+                "-w",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        if (data / "postmaster.pid").exists():
+            subprocess.run(
+                [*prefix, str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                capture_output=True,
+                check=False,
+            )
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,5 +1,5 @@
 """Outputs against real servers started on loopback: NATS, Redis, Alertmanager, Prometheus,
-rsyslog, InfluxDB, an SMTP server (aiosmtpd), a StatsD UDP socket and a local file."""
+rsyslog, InfluxDB, PostgreSQL, an SMTP server (aiosmtpd), a StatsD UDP socket and a local file."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import nats
+import psycopg
 import pytest
 import redis
 from aiosmtpd.controller import Controller
@@ -20,7 +21,15 @@ from lanner.services.sidekick.alert import now_rfc3339
 
 from .helpers import Sidekick, free_port, make_alert, metric_value, wait_until
 from .outputs_util import outputs_from_env, send
-from .servers import alertmanager, influxdb, nats_server, prometheus, redis_server, rsyslog
+from .servers import (
+    alertmanager,
+    influxdb,
+    nats_server,
+    postgresql,
+    prometheus,
+    redis_server,
+    rsyslog,
+)
 
 pytestmark = pytest.mark.servers
 
@@ -258,3 +267,20 @@ def test_prometheus_series_in_metrics_text(tmp: Path, sidekicks: list) -> None:
         )
         == 1
     )
+
+
+def test_postgresql_rows(tmp: Path) -> None:
+    with postgresql(tmp) as url:
+        outs = outputs_from_env({"POSTGRESQL_DSN": url, "POSTGRESQL_TABLE": "public.alerts"})
+        send(outs["postgresql"], ALERT, make_alert(priority="Critical", rule="second"))
+        with psycopg.connect(url) as conn:
+            rows = conn.execute(
+                "SELECT time, rule, priority, priority_num, hostname, tags, output_fields"
+                " FROM public.alerts ORDER BY rule"
+            ).fetchall()
+        assert [r[1] for r in rows] == [ALERT["rule"], "second"]
+        when, _, prio, num, host, tags, fields = rows[0]
+        assert when.isoformat() == "2023-11-14T16:14:13.012345+00:00"
+        assert (prio, num, host) == ("Warning", 3, "node-1")
+        assert tags == ALERT["tags"] and fields == ALERT["output_fields"]
+        assert rows[1][3] == 5

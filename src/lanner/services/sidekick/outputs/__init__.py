@@ -1,6 +1,6 @@
 """All outputs, registered by kind in `OUTPUTS`; one module per family."""
 
-from . import alerting, chat, email, faas, lanner, logs, metrics, queues
+from . import alerting, chat, email, faas, lanner, logs, metrics, queues, sql
 from .base import OUTPUTS, DeliveryError, Output, OutputContext, PermanentError
 
 __all__ = [
@@ -17,4 +17,5 @@ __all__ = [
     "logs",
     "metrics",
     "queues",
+    "sql",
 ]
