@@ -26,10 +26,11 @@ from .metadata import (
     parse_proclist,
     parse_userlist,
 )
-from .stream import iter_blocks, open_capture
+from .stream import CHUNK, MAX_BLOCK, open_capture, read_chunk
 
 log = logging.getLogger(__name__)
 
+_BLOCK_HDR = struct.Struct("<II")
 _HDR_V1 = struct.Struct("<QqIH")  # ts, tid, len, type
 _HDR_V2 = struct.Struct("<QqIHI")  # ts, tid, len, type, nparams
 _U16 = struct.Struct("<H")
@@ -117,59 +118,87 @@ class ScapReader:
                 yield rec
 
     def _records(self, f: BinaryIO) -> Iterator[Record]:
-        blocks_iter = iter_blocks(f)
+        # One loop walks blocks and builds events in place: this is the hot path.
+        read = f.read
+        buf = read_chunk(read, CHUNK, 0)
+        base = 0  # stream offset of buf[0]
+        pos = 0
         first = True
         num = 0
         ev_types = blocks.EVENT_TYPES
+        large_blocks = blocks.LARGE_EVENT_TYPES
+        max_small = blocks.MAX_SMALL_EVENT_BLOCK + 8
+        hdr = _BLOCK_HDR.unpack_from
         hdr_v1 = _HDR_V1.unpack_from
         hdr_v2 = _HDR_V2.unpack_from
         u16 = _U16.unpack_from
         u32 = _U32.unpack_from
         large_types = _LARGE
         max_type = et.EVENT_COUNT
-        for offset, btype, buf, start, end in blocks_iter:
-            if first:
-                first = False
-                if btype != blocks.SHB:
-                    raise ScapError(f"not a capture file: first block type {btype:#x}", offset)
-                yield self._section_header(buf, start, end, offset)
-                continue
-            kind = ev_types.get(btype)
-            if kind is not None:
+        while True:
+            n = len(buf)
+            while pos + 8 <= n:
+                btype, blen = hdr(buf, pos)
+                if blen < 12 or blen > MAX_BLOCK:
+                    raise ScapError(
+                        f"invalid block length {blen} for block type {btype:#x}", base + pos
+                    )
+                bend = pos + blen
+                if bend > n:
+                    break  # incomplete: read more
+                if u32(buf, bend - 4)[0] != blen:
+                    raise ScapError(
+                        f"block trailer length {u32(buf, bend - 4)[0]} differs from header "
+                        f"length {blen}",
+                        base + pos,
+                    )
+                offset = base + pos
+                start = pos + 8
+                end = bend - 4
+                pos = bend
+                if first:
+                    first = False
+                    if btype != blocks.SHB:
+                        raise ScapError(f"not a capture file: first block type {btype:#x}", 0)
+                    yield self._section_header(buf, start, end, offset)
+                    continue
+                kind = ev_types.get(btype)
+                if kind is None:
+                    yield from self._metadata(btype, buf, start, end, offset)
+                    continue
                 has_nparams, has_flags = kind
-                if btype not in blocks.LARGE_EVENT_TYPES and end - start + 12 > (
-                    blocks.MAX_SMALL_EVENT_BLOCK + 8
-                ):
-                    raise ScapError(f"event block too long ({end - start + 12} bytes)", offset)
-                pos = start
-                cpu = u16(buf, pos)[0]
-                pos += 2
+                if blen > max_small and btype not in large_blocks:
+                    raise ScapError(f"event block too long ({blen} bytes)", offset)
+                p = start + 2
                 dump_flags = 0
                 if has_flags:
-                    if pos + 4 > end:
+                    if p + 4 > end:
                         raise ScapError("event block too short", offset)
-                    dump_flags = u32(buf, pos)[0]
-                    pos += 4
-                hlen = 26 if has_nparams else 22
-                if pos + hlen > end:
-                    raise ScapError("event block too short for an event header", offset)
+                    dump_flags = u32(buf, p)[0]
+                    p += 4
                 if has_nparams:
-                    ts, tid, elen, etype, nparams = hdr_v2(buf, pos)
+                    if p + 26 > end:
+                        raise ScapError("event block too short for an event header", offset)
+                    ts, tid, elen, etype, nparams = hdr_v2(buf, p)
+                    hlen = 26
                 else:
-                    ts, tid, elen, etype = hdr_v1(buf, pos)
+                    if p + 22 > end:
+                        raise ScapError("event block too short for an event header", offset)
+                    ts, tid, elen, etype = hdr_v1(buf, p)
+                    hlen = 22
                     nparams = -1
-                evend = pos + elen
+                evend = p + elen
                 if elen < hlen or evend > end:
                     raise ScapError(
-                        f"event length {elen} does not fit its block ({end - pos} bytes)", offset
+                        f"event length {elen} does not fit its block ({end - p} bytes)", offset
                     )
                 if etype >= max_type:
                     self.skipped_events += 1
                     continue
                 large = large_types[etype]
                 if nparams < 0:
-                    nparams = _v1_nparams(buf, pos + hlen, evend, etype, offset)
-                elif pos + hlen + nparams * (4 if large else 2) > evend:
+                    nparams = _v1_nparams(buf, p + hlen, evend, etype, offset)
+                elif p + hlen + nparams * (4 if large else 2) > evend:
                     raise ScapError(f"event has {nparams} params but only {elen} bytes", offset)
                 num += 1
                 yield Event(
@@ -179,15 +208,29 @@ class ScapReader:
                     etype,
                     nparams,
                     buf,
-                    pos + hlen,
+                    p + hlen,
                     evend,
                     large,
-                    cpu,
+                    u16(buf, start)[0],
                     dump_flags,
                     offset,
                 )
-                continue
-            yield from self._metadata(btype, buf, start, end, offset)
+            # Need more data: keep the unread tail, append the next chunk.
+            avail = n - pos
+            need = CHUNK
+            if avail >= 8:
+                need = max(CHUNK, hdr(buf, pos)[1] - avail)
+            more = read_chunk(read, need, base + n)
+            if not more:
+                if avail == 0:
+                    if first:
+                        raise ScapError("empty capture file", 0)
+                    return
+                what = "block header" if avail < 8 else "block"
+                raise ScapError(f"truncated {what}: only {avail} bytes left", base + pos)
+            buf = buf[pos:] + more
+            base += pos
+            pos = 0
 
     def _section_header(self, buf: bytes, start: int, end: int, offset: int) -> SectionHeader:
         if end - start < 16:
@@ -222,13 +265,16 @@ class ScapReader:
             self.skipped_blocks.append((offset, btype))
 
 
+_LENS16 = tuple(struct.Struct(f"<{n}H") for n in range(max(_NPARAMS) + 1))
+
+
 def _v1_nparams(buf: bytes, lens_start: int, evend: int, etype: int, offset: int) -> int:
     """Infer the parameter count of an old (v1) event from its length, like libscap does."""
     for n in range(_NPARAMS[etype], -1, -1):
         vals = lens_start + 2 * n
         if vals > evend:
             continue
-        total = vals + sum(struct.unpack_from(f"<{n}H", buf, lens_start)) if n else vals
+        total = vals + sum(_LENS16[n].unpack_from(buf, lens_start)) if n else vals
         if total < evend:
             raise ScapError("cannot infer the parameter count of a v1 event", offset)
         if total == evend:

@@ -1,4 +1,4 @@
-"""Open a capture (plain or gzip, detected by magic) and walk its blocks in chunks."""
+"""Open a capture (plain or gzip, detected by magic) and read it in chunks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import gzip
 import io
 import struct
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -125,67 +124,22 @@ class _Prefixed(io.RawIOBase):
         super().close()
 
 
-def iter_blocks(f: BinaryIO) -> Iterator[tuple[int, int, bytes, int, int]]:
-    """Yield ``(offset, block_type, buffer, body_start, body_end)`` for each block.
-
-    The body is ``buffer[body_start:body_end]``; the buffer is a chunk shared by several
-    blocks so callers can decode in place without copying. Raises :class:`ScapError` on a
-    truncated or inconsistent block, after yielding every good block before it.
-    """
-    read = f.read
-    try:
-        buf = read(CHUNK)
-    except (OSError, EOFError) as exc:
-        raise ScapError(f"cannot read capture: {exc}", 0) from exc
-    pos = 0
-    base = 0  # stream offset of buf[0]
-    unpack_hdr = _HDR.unpack_from
-    unpack_u32 = _U32.unpack_from
-    while True:
-        avail = len(buf) - pos
-        if avail < 8:
-            more = _read(read, CHUNK, base + len(buf))
-            if not more:
-                if avail == 0:
-                    return
-                raise ScapError(f"truncated block header: {avail} of 8 bytes", base + pos)
-            buf = buf[pos:] + more
-            base += pos
-            pos = 0
-            continue
-        btype, blen = unpack_hdr(buf, pos)
-        if blen < 12 or blen > MAX_BLOCK:
-            raise ScapError(f"invalid block length {blen} for block type {btype:#x}", base + pos)
-        if avail < blen:
-            need = blen - avail
-            more = _read(read, max(CHUNK, need), base + len(buf))
-            if len(more) < need:
-                # Might be a short read from gzip: keep reading until satisfied or EOF.
-                parts = [more]
-                got = len(more)
-                while got < need:
-                    extra = _read(read, max(CHUNK, need - got), base + len(buf) + got)
-                    if not extra:
-                        break
-                    parts.append(extra)
-                    got += len(extra)
-                more = b"".join(parts)
-                if got < need:
-                    raise ScapError(
-                        f"truncated block of type {btype:#x}: {avail + got} of {blen} bytes",
-                        base + pos,
-                    )
-            buf = buf[pos:] + more
-            base += pos
-            pos = 0
-        end = pos + blen
-        (trailer,) = unpack_u32(buf, end - 4)
-        if trailer != blen:
-            raise ScapError(
-                f"block trailer length {trailer} differs from header length {blen}", base + pos
-            )
-        yield base + pos, btype, buf, pos + 8, end - 4
-        pos = end
+def read_chunk(read: object, n: int, offset: int) -> bytes:
+    """Read up to ``n`` bytes (fewer only at the end), turning I/O errors into ScapError."""
+    parts = []
+    got = 0
+    while got < n:
+        try:
+            part = _read(read, n - got, offset + got)
+        except ScapError:
+            if parts:
+                break  # hand out what was read; the next read reports the damage
+            raise
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
 
 
 def _read(read: object, n: int, offset: int) -> bytes:

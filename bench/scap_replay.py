@@ -1,0 +1,120 @@
+"""Capture replay benchmark: events/s for reading, decoding and state on a big capture.
+
+Builds the workload of ../shared/reference/performance-notes.md: curl_google.scap's header
+blocks once, then its event blocks repeated N times (700 -> 1,075,200 events, ~64 MB
+uncompressed), written uncompressed to a temporary file. Then times, each on a fresh pass:
+
+* read: walk the blocks and build the events (headers only);
+* read+state: the same plus the state engine (threads, fds, users) - what a replay does
+  before rules;
+* read+state+decode: plus decoding every parameter of every event into Python values;
+* sysdig: ``sysdig -r FILE "evt.type=open and fd.name contains /etc"`` for reference.
+
+Usage: python bench/scap_replay.py [--repeat 700] [--capture PATH] [--keep FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from lanner.sources.syscall import read_capture
+from lanner.sources.syscall.scap import ScapReader
+from lanner.sources.syscall.scap import blocks as B
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CAPTURE = ROOT.parent / "shared" / "fixtures" / "captures" / "curl_google.scap"
+
+
+def build(capture: Path, repeat: int, out: Path) -> int:
+    """Write the repeated capture to ``out``; returns the number of events."""
+    data = capture.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    header: list[bytes] = []
+    events: list[bytes] = []
+    pos = 0
+    while pos + 8 <= len(data):
+        btype, blen = struct.unpack_from("<II", data, pos)
+        (events if btype in B.EVENT_TYPES else header).append(data[pos : pos + blen])
+        pos += blen
+    body = b"".join(events)
+    with open(out, "wb") as f:
+        f.write(b"".join(header))
+        for _ in range(repeat):
+            f.write(body)
+    return len(events) * repeat
+
+
+def timed(label: str, fn, n_expected: int) -> float:  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
+    n = fn()
+    dt = time.perf_counter() - t0
+    if n != n_expected:
+        raise SystemExit(f"{label}: saw {n} events, expected {n_expected}")
+    rate = n / dt
+    print(f"{label:<22} {n:>10,} events  {dt:7.2f} s  {rate:>12,.0f} events/s")
+    return rate
+
+
+def main() -> int:
+    """Run the benchmark and print one line per measurement."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=700)
+    ap.add_argument("--capture", type=Path, default=DEFAULT_CAPTURE)
+    ap.add_argument("--keep", type=Path, help="write the big capture here and keep it")
+    args = ap.parse_args()
+
+    tmpdir = tempfile.mkdtemp(prefix="lanner-bench-")
+    path = args.keep or Path(tmpdir) / "big.scap"
+    try:
+        n = build(args.capture, args.repeat, path)
+        size = os.path.getsize(path)
+        print(f"capture: {path} ({n:,} events, {size / 1e6:.1f} MB, repeat {args.repeat})")
+        print(f"python: {sys.version.split()[0]}")
+
+        def read_only() -> int:
+            return sum(1 for _ in ScapReader(path).events())
+
+        def read_state() -> int:
+            return sum(1 for _ in read_capture(path))
+
+        def read_state_decode() -> int:
+            count = 0
+            for e in read_capture(path):
+                for i in range(e.nparams):
+                    e.param(i)
+                count += 1
+            return count
+
+        timed("read", read_only, n)
+        timed("read+state", read_state, n)
+        timed("read+state+decode", read_state_decode, n)
+
+        sysdig = shutil.which("sysdig")
+        if sysdig:
+            t0 = time.perf_counter()
+            subprocess.run(
+                [sysdig, "-r", str(path), "evt.type=open and fd.name contains /etc"],
+                check=False,
+                capture_output=True,
+            )
+            dt = time.perf_counter() - t0
+            label = "sysdig 0.29 filter"
+            print(f"{label:<22} {n:>10,} events  {dt:7.2f} s  {n / dt:>12,.0f} events/s")
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
