@@ -70,6 +70,8 @@ class Location:
     def describe(self) -> str:
         """``rule 'X' (file:line:col)``."""
         name = f" '{self.item_name}'" if self.item_name else ""
+        if self.item_type == "condition expression":
+            return f"{self.item_type} (line {self.line}, column {self.column} of the condition)"
         return f"{self.item_type}{name} ({self.file}:{self.line}:{self.column})"
 
 
