@@ -178,6 +178,22 @@ def test_list_items_must_be_a_sequence_of_scalars() -> None:
     assert errors(out)[0].message == "Value is not a sequence"
 
 
+def test_yaml_scalars_are_read_as_written() -> None:
+    # yaml-cpp hands Falco the scalar text: `off`, `no`, `0x1F`, `1.10`, `010` stay as written
+    out = load(
+        "- list: l\n  items: [on, no, 0x1F, 1.10, 010, true]\n"
+        + rule("off", condition="proc.name in (l)")
+        + "  exceptions:\n    - name: e\n      fields: proc.pname\n      values: [yes, 0o7]\n"
+    )
+    assert codes(out) == []
+    assert [r.name for r in out.ruleset] == ["off"]
+    for name in ("on", "no", "0x1F", "1.10", "010", "true"):
+        assert fires(out, {"proc.name": name}, "off"), name
+    assert not fires(out, {"proc.name": "31"}, "off")
+    assert not fires(out, {"proc.name": "on", "proc.pname": "yes"}, "off")
+    assert not fires(out, {"proc.name": "on", "proc.pname": "0o7"}, "off")
+
+
 # -- macros ----------------------------------------------------------------------------
 
 

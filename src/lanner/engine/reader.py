@@ -130,8 +130,10 @@ class RulesReader:
         value = self.scalar(item, key, ctx, optional)
         if value is None:
             return None
-        if isinstance(value, bool):
-            return "true" if value else "false"
+        node = item.get(key)
+        # the text as written: `off`, `0x1F` or `1.10` stay strings, as yaml-cpp reads them
+        if node is not None and node.raw is not None:
+            return node.raw
         return str(value)
 
     def boolean(self, item: YNode, key: str, ctx: Location) -> bool | None:
@@ -162,8 +164,7 @@ class RulesReader:
         for child in node.value:
             if child.kind != "scalar":
                 self.fail("sequence value is not scalar", ctx, vctx, self.loc(child, "list item"))
-            v = child.value
-            out.append("true" if v is True else "false" if v is False else str(v))
+            out.append(child.raw if child.raw is not None else str(child.value))
         return out
 
     def check_keys(self, item: YNode, kind: str, ctx: Location) -> None:
@@ -433,8 +434,7 @@ class RulesReader:
         if node.kind == "scalar":
             if node.value is None or node.value == "":
                 self.fail("Value must be non-empty", ctx, vctx)
-            v = node.value
-            return ExceptionEntry(False, "true" if v is True else "false" if v is False else str(v))
+            return ExceptionEntry(False, node.raw if node.raw is not None else str(node.value))
         if node.kind == "seq":
             items = []
             for child in node.value:

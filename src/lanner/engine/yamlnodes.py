@@ -24,6 +24,7 @@ class YNode:
     line: int  # 1-based
     column: int  # 1-based
     offset: int  # 0-based
+    raw: str | None = None  # a scalar's text as written (what Falco reads as a string)
 
     def get(self, key: str) -> YNode | None:
         """The child at ``key`` of a mapping, or None."""
@@ -67,7 +68,7 @@ def _convert(node: yaml.Node, depth: int = 0) -> YNode:
     if depth > 200:
         raise yaml.YAMLError(f"document nested too deeply at line {pos[0]}")
     if isinstance(node, yaml.ScalarNode):
-        return YNode(_scalar(node), "scalar", *pos)
+        return YNode(_scalar(node), "scalar", *pos, raw=node.value)
     if isinstance(node, yaml.SequenceNode):
         return YNode([_convert(c, depth + 1) for c in node.value], "seq", *pos)
     if isinstance(node, yaml.MappingNode):
