@@ -377,8 +377,15 @@ def test_exec_argv_is_passed_verbatim(web: FakeKube, kube_clients: KubeClients) 
 
 def test_exec_non_zero_exit_fails(web: FakeKube, kube_clients: KubeClients) -> None:
     web.exec_handler = lambda ns, pod, container, argv: ("", "no such process\n", 1)
-    with pytest.raises(ActionError, match="exit code 1: no such process"):
+    with pytest.raises(ActionError, match="exit code 1: no such process") as info:
         run_action(kube_clients, "kubernetes:exec", {"command": ["kill", "1"], "container": "app"})
+    # what the command said is kept for the audit record
+    assert info.value.changes == {
+        "command": ["kill", "1"],
+        "exit_code": 1,
+        "stdout": "",
+        "stderr": "no such process\n",
+    }
 
 
 def test_exec_needs_a_container_when_the_pod_has_several(

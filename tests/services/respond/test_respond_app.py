@@ -79,5 +79,20 @@ def test_bearer_token(dispatcher: Dispatcher) -> None:
     assert client.post("/", json=make_alert(), headers=good).status_code == 202
     assert client.get("/audit", headers=good).status_code == 200
     # probes stay open
-    assert client.get("/healthz").json() == {"status": "ok", "rules": 1, "dry_run": False}
+    assert client.get("/healthz").json() == {
+        "status": "ok",
+        "rules": 1,
+        "rules_generation": 0,
+        "dry_run": False,
+    }
     assert client.get("/metrics").status_code == 200
+
+
+def test_full_queue_answers_503(tmp_path: Path, kube_clients: KubeClients) -> None:
+    responder = Responder(rules_from(tmp_path, RULES), kube=kube_clients)
+    stalled = Dispatcher(responder, workers=0, max_queue=1)  # nobody takes work off
+    client = TestClient(create_app(stalled))
+    assert client.post("/", json=make_alert()).status_code == 202
+    resp = client.post("/", json=make_alert())
+    assert resp.status_code == 503 and resp.headers["retry-after"] == "1"
+    assert 'lanner_respond_alerts_dropped_total{input="http"} 1.0' in client.get("/metrics").text

@@ -250,6 +250,47 @@ def test_daemon_over_https_with_token_and_nats(
         assert np is not None and np["spec"]["policyTypes"] == ["Ingress", "Egress"]
 
 
+@pytest.mark.servers
+def test_sighup_reloads_rules_and_keeps_them_on_errors(
+    tmp_path: Path,
+    fake_kube: FakeKube,
+    kubeconfig: Path,
+    spawn: Callable[..., subprocess.Popen[bytes]],
+) -> None:
+    fake_kube.add_pod("default", "web-1", {"app": "web"})
+    rules = _write(tmp_path, CONTAIN.replace(">=Warning", "Emergency"))  # matches nothing yet
+    port = free_port()
+    proc = spawn(
+        [LANNER, "respond", "-r", str(rules), "--listen", f"127.0.0.1:{port}",
+         "--kubeconfig", str(kubeconfig)]
+    )  # fmt: skip
+    wait_port(port, proc)
+    base = f"http://127.0.0.1:{port}"
+
+    def generation() -> int:
+        return int(httpx.get(f"{base}/healthz").json()["rules_generation"])
+
+    def reload_failures() -> bool:
+        return (
+            'lanner_respond_rules_reloads_total{result="failed"} 1.0'
+            in httpx.get(f"{base}/metrics").text
+        )
+
+    assert generation() == 0
+    rules.write_text(CONTAIN)
+    proc.send_signal(signal.SIGHUP)
+    _until(lambda: generation() == 1, "the reload")
+    rules.write_text("- rule: broken\n  actions: [{action: nope}]\n")
+    proc.send_signal(signal.SIGHUP)
+    _until(reload_failures, "the failed reload")
+    assert generation() == 1
+    assert httpx.post(f"{base}/", json=make_alert()).status_code == 202
+    _until(
+        lambda: fake_kube.get("networkpolicies", "default", "lanner-isolate-web-1"),
+        "the reloaded rule to act",
+    )
+
+
 C2_FALCO_RULE = """\
 - rule: Pod contacts C2 server
   desc: a pod connects to a known C2 address

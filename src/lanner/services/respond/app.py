@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from lanner.services.respond.engine import Dispatcher
+from lanner.services.respond.engine import Dispatcher, Overloaded
 
 MAX_BODY = 1 << 20
 
@@ -51,6 +51,12 @@ def create_app(dispatcher: Dispatcher, token: str | None = None) -> FastAPI:
         for item in items:
             try:
                 dispatcher.submit(item, "http")
+            except Overloaded as exc:
+                return JSONResponse(
+                    {"error": f"overloaded: {exc}", "accepted": accepted},
+                    status_code=503,
+                    headers={"Retry-After": "1"},
+                )
             except ValueError as exc:
                 return JSONResponse(
                     {"error": f"not a Falco alert: {exc}", "accepted": accepted},
@@ -62,7 +68,12 @@ def create_app(dispatcher: Dispatcher, token: str | None = None) -> FastAPI:
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
         """Liveness: the process answers and has rules loaded."""
-        return {"status": "ok", "rules": len(responder.rules), "dry_run": responder.dry_run}
+        return {
+            "status": "ok",
+            "rules": len(responder.rules),
+            "rules_generation": responder.generation,
+            "dry_run": responder.dry_run,
+        }
 
     @app.get("/metrics")
     async def metrics() -> Response:

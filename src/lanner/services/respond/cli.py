@@ -20,6 +20,7 @@ from lanner.services.respond.metrics import RespondMetrics
 from lanner.services.respond.rules import RulesError, load_rules
 
 DEFAULT_PORT = 2804
+log = logging.getLogger("lanner.respond")
 
 
 def _listen(value: str) -> tuple[str, int]:
@@ -128,6 +129,13 @@ def _listen(value: str) -> tuple[str, int]:
 )
 @click.option("--workers", type=int, default=2, show_default=True)
 @click.option(
+    "--max-queue",
+    type=int,
+    default=10_000,
+    show_default=True,
+    help="Alerts waiting for a worker before inputs refuse more (HTTP 503).",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -157,6 +165,7 @@ def respond(
     retries: int,
     backoff: float,
     workers: int,
+    max_queue: int,
     log_level: str,
 ) -> None:
     """Closed-loop response: run actions on Kubernetes when Falco alerts match rules."""
@@ -194,9 +203,10 @@ def respond(
         return
     if no_http and not nats_url:
         raise click.UsageError("nothing to listen on: drop --no-http or give --nats-url")
+    signal.signal(signal.SIGHUP, lambda *_: _reload(responder, rules_paths))
     _serve(
         responder,
-        workers,
+        Dispatcher(responder, workers=workers, max_queue=max_queue),
         listen,
         no_http,
         token,
@@ -226,9 +236,22 @@ def _replay(responder: Responder, stream: click.utils.LazyFile) -> None:
         raise SystemExit(1)
 
 
+def _reload(responder: Responder, rules_paths: tuple[str, ...]) -> None:
+    """SIGHUP: load the rules again; on any problem keep the running ones."""
+    try:
+        rules = load_rules(rules_paths)
+    except RulesError as exc:
+        responder.metrics.reloads.labels("failed").inc()
+        log.error("rules not reloaded, keeping the previous ones:\n%s", exc)
+        return
+    responder.replace_rules(rules)
+    responder.metrics.reloads.labels("ok").inc()
+    log.info("reloaded %d rules", len(rules))
+
+
 def _serve(
     responder: Responder,
-    workers: int,
+    dispatcher: Dispatcher,
     listen: str,
     no_http: bool,
     token: str | None,
@@ -238,7 +261,6 @@ def _serve(
     nats_subjects: tuple[str, ...],
     nats_queue: str | None,
 ) -> None:
-    dispatcher = Dispatcher(responder, workers=workers)
     nats_input = None
     if nats_url:
         from lanner.services.respond.nats_input import NatsInput

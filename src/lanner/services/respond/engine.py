@@ -50,6 +50,12 @@ class Responder:
         self.retries = retries
         self.backoff = backoff
         self._sleep = sleep
+        self.generation = 0  # bumped by each successful reload
+
+    def replace_rules(self, rules: list[ResponseRule]) -> None:
+        """Swap in a new rules list (alerts being handled finish with the old one)."""
+        self.rules = rules
+        self.generation += 1
 
     def handle(self, payload: dict[str, Any] | Alert, source: str = "direct") -> list[AuditRecord]:
         """Respond to one alert; returns the audit records it produced. Raises AlertError
@@ -124,7 +130,9 @@ class Responder:
                     self._sleep(delay)
                     continue
                 log.error("%s for rule %r failed: %s", spec.action, rule.name, exc)
-                return self._record(spec, rule, alert, dry, "failed", "", str(exc), attempt)
+                return self._record(
+                    spec, rule, alert, dry, "failed", exc.target, str(exc), attempt, exc.changes
+                )
             except Exception as exc:  # a bug or an unexpected error: report, never crash
                 log.exception("%s for rule %r crashed", spec.action, rule.name)
                 detail = f"{type(exc).__name__}: {exc}"
@@ -172,12 +180,17 @@ class Responder:
         return record
 
 
-class Dispatcher:
-    """Worker threads that take alerts off a queue so inputs never wait on the cluster."""
+class Overloaded(Exception):
+    """The alert queue is full: the sender should retry later."""
 
-    def __init__(self, responder: Responder, workers: int = 2) -> None:
+
+class Dispatcher:
+    """Worker threads that take alerts off a bounded queue so inputs never wait on the
+    cluster."""
+
+    def __init__(self, responder: Responder, workers: int = 2, max_queue: int = 10_000) -> None:
         self.responder = responder
-        self._queue: queue.Queue[tuple[Alert, str] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[Alert, str] | None] = queue.Queue(max_queue)
         self._threads = [
             threading.Thread(target=self._work, name=f"respond-worker-{i}", daemon=True)
             for i in range(workers)
@@ -186,14 +199,20 @@ class Dispatcher:
             t.start()
 
     def submit(self, payload: dict[str, Any], source: str) -> Alert:
-        """Validate the payload now (AlertError for bad ones), act on it later."""
+        """Validate the payload now (AlertError for bad ones), act on it later; raises
+        Overloaded when the queue is full."""
         try:
             alert = Alert.from_dict(payload)
         except ValueError:
             self.responder.metrics.alerts.labels(source).inc()
             self.responder.metrics.invalid.labels(source).inc()
             raise
-        self._queue.put((alert, source))
+        try:
+            self._queue.put_nowait((alert, source))
+        except queue.Full:
+            self.responder.metrics.alerts.labels(source).inc()
+            self.responder.metrics.dropped.labels(source).inc()
+            raise Overloaded(f"{self._queue.maxsize} alerts already waiting") from None
         return alert
 
     def join(self) -> None:

@@ -22,6 +22,12 @@ class RespondMetrics:
             ["input"],
             registry=self.registry,
         )
+        self.dropped = Counter(
+            "lanner_respond_alerts_dropped",
+            "Alerts refused because the queue was full, by input",
+            ["input"],
+            registry=self.registry,
+        )
         self.deduplicated = Counter(
             "lanner_respond_alerts_deduplicated",
             "Alerts dropped as repeats within the de-duplication window",
@@ -31,6 +37,12 @@ class RespondMetrics:
             "lanner_respond_rule_matches",
             "Alerts matched, by response rule",
             ["rule"],
+            registry=self.registry,
+        )
+        self.reloads = Counter(
+            "lanner_respond_rules_reloads",
+            "Rules reloads on SIGHUP, by result (ok, failed)",
+            ["result"],
             registry=self.registry,
         )
         self.actions = Counter(

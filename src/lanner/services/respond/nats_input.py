@@ -9,7 +9,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from lanner.services.respond.engine import Dispatcher
+from lanner.services.respond.engine import Dispatcher, Overloaded
 
 log = logging.getLogger("lanner.respond.nats")
 
@@ -101,5 +101,7 @@ class NatsInput:
             return
         try:
             self.dispatcher.submit(payload, "nats")
+        except Overloaded as exc:
+            log.error("dropped an alert from %s: %s", msg.subject, exc)
         except ValueError as exc:
             log.warning("ignored a message on %s that is not a Falco alert: %s", msg.subject, exc)

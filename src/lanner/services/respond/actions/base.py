@@ -13,9 +13,18 @@ from lanner.services.respond.alert import Alert
 class ActionError(Exception):
     """An action could not do its job; `transient` failures are worth retrying."""
 
-    def __init__(self, message: str, *, transient: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        transient: bool = False,
+        target: str = "",
+        changes: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.transient = transient
+        self.target = target
+        self.changes = changes or {}
 
 
 @dataclass(frozen=True)

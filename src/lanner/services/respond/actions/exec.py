@@ -80,7 +80,15 @@ class ExecInContainer(Action):
             ws.close()
         changes.update({"exit_code": code, "stdout": stdout, "stderr": stderr})
         if code is None:
-            raise ActionError(f"exec in {target}: no exit status within the timeout")
+            raise ActionError(
+                f"exec in {target}: no exit status within the timeout",
+                target=target,
+                changes=changes,
+            )
         if code != 0:
-            raise ActionError(f"exec in {target}: exit code {code}: {stderr.strip()[:200]}")
+            raise ActionError(
+                f"exec in {target}: exit code {code}: {stderr.strip()[:200]}",
+                target=target,
+                changes=changes,
+            )
         return ActionResult(target, "command exited 0", changes)

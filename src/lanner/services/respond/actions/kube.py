@@ -12,6 +12,9 @@ from lanner.services.respond.actions.base import ActionContext, ActionError
 
 T = TypeVar("T")
 
+# Seconds to wait for the API server on each request (connect, read); a hung server must
+# not hold a worker forever.
+REQUEST_TIMEOUT = (10.0, 30.0)
 # HTTP statuses worth retrying: throttling and server-side trouble (0: no response at all).
 TRANSIENT_STATUSES = frozenset({0, 429, 500, 502, 503, 504})
 MANAGED_BY = {"app.kubernetes.io/managed-by": "lanner-respond"}
@@ -83,6 +86,8 @@ def call(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Call the API, turning client exceptions into ActionError (transient or not)."""
     from kubernetes.client.exceptions import ApiException
 
+    if hasattr(getattr(fn, "__self__", None), "api_client"):  # a generated API method
+        kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
     try:
         return fn(*args, **kwargs)
     except ApiException as exc:
