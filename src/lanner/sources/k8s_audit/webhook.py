@@ -116,7 +116,10 @@ class AuditWebhook:
             return
         self._server = _Server((self.host, self._requested_port), self)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="k8s-audit-webhook", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="k8s-audit-webhook",
+            daemon=True,
         )
         self._thread.start()
         log.info("k8s audit webhook listening on %s", self.url)

@@ -1,0 +1,209 @@
+"""The audit webhook on loopback: 200 for events, 4xx with a reason for bad input, TLS."""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import shutil
+import ssl
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from k8s_audit_testutil import Harness, audit_event
+
+from lanner.sources.json_source import JsonEvent
+from lanner.sources.k8s_audit import DEFAULT_PATH, DEFAULT_PORT, AuditWebhook
+
+JSON = {"Content-Type": "application/json"}
+
+
+def event_list(*names: str) -> dict[str, Any]:
+    items = []
+    for n in names:
+        ev = audit_event("get", "pods", n)
+        del ev["kind"], ev["apiVersion"]  # EventList items carry no type meta
+        items.append(ev)
+    return {"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "metadata": {}, "items": items}
+
+
+@pytest.fixture
+def hook() -> Iterator[AuditWebhook]:
+    with AuditWebhook(host="127.0.0.1", port=0, max_body_bytes=64 * 1024) as h:
+        yield h
+
+
+def post(
+    hook: AuditWebhook,
+    body: bytes,
+    headers: dict[str, str] | None = None,
+    path: str | None = None,
+    method: str = "POST",
+) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", hook.port, timeout=10)
+    try:
+        conn.request(method, path or hook.path, body=body, headers=headers or JSON)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def take(hook: AuditWebhook, count: int) -> list[JsonEvent]:
+    """The next ``count`` events, then checks none is left over."""
+    stream = hook.events(timeout=5)
+    got = [next(stream) for _ in range(count)]
+    assert hook._queue.empty()
+    return got
+
+
+def test_defaults_are_the_plugins() -> None:
+    assert (DEFAULT_PORT, DEFAULT_PATH) == (9765, "/k8s-audit")
+    hook = AuditWebhook()
+    assert hook.url == "http://127.0.0.1:9765/k8s-audit"
+    assert AuditWebhook.from_url("http://:9000/audit").url == "http://127.0.0.1:9000/audit"
+    with pytest.raises(ValueError):
+        AuditWebhook.from_url("https://:9765/k8s-audit")
+
+
+def test_event_list_is_accepted_in_order(hook: AuditWebhook) -> None:
+    status, body = post(hook, orjson.dumps(event_list("a", "b", "c")))
+    assert status == 200
+    assert orjson.loads(body) == {"accepted": 3, "rejected": []}
+    events = take(hook, 3)
+    assert [e.data["objectRef"]["name"] for e in events] == ["a", "b", "c"]
+    assert [e.num for e in events] == [1, 2, 3]
+    assert events[0].ts == 1795600800123456789
+
+
+def test_single_event_and_array(hook: AuditWebhook) -> None:
+    assert post(hook, orjson.dumps(audit_event("get", "pods", "one")))[0] == 200
+    both = [audit_event("get", "pods", "two"), audit_event("get", "pods", "three")]
+    assert post(hook, orjson.dumps(both))[0] == 200
+    assert [e.data["objectRef"]["name"] for e in take(hook, 3)] == ["one", "two", "three"]
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "reason"),
+    [
+        (b"{not json", JSON, 400, "bad request: invalid JSON"),
+        (b'{"kind": "Pod"}', JSON, 400, "not recognized as a k8s audit event"),
+        (b'{"kind": "EventList", "items": [{"auditID": "x"}]}', JSON, 400, "stageTimestamp"),
+        (b"{}", {"Content-Type": "text/plain"}, 400, "wrong Content Type"),
+        (b"x" * (64 * 1024 + 1), JSON, 413, "larger than 65536 bytes"),
+    ],
+    ids=["invalid-json", "not-audit", "no-timestamp", "content-type", "too-large"],
+)
+def test_bad_input_gets_a_4xx_with_the_reason_and_the_server_goes_on(
+    hook: AuditWebhook, body: bytes, headers: dict[str, str], status: int, reason: str
+) -> None:
+    got, text = post(hook, body, headers)
+    assert got == status
+    assert reason in text.decode()
+    assert post(hook, orjson.dumps(event_list("after")))[0] == 200
+    assert [e.data["objectRef"]["name"] for e in take(hook, 1)] == ["after"]
+    assert hook.rejected_requests == 1
+
+
+def test_method_path_and_health(hook: AuditWebhook) -> None:
+    assert post(hook, b"", method="GET")[0] == 405
+    assert post(hook, b"{}", path="/elsewhere")[0] == 404
+    assert post(hook, b"", path="/healthz", method="GET") == (200, b"ok\n")
+
+
+def test_partly_bad_event_list_keeps_the_good_items(hook: AuditWebhook) -> None:
+    body = event_list("good")
+    body["items"].append({"auditID": "no-time"})
+    status, text = post(hook, orjson.dumps(body))
+    assert status == 200
+    reply = orjson.loads(text)
+    assert reply["accepted"] == 1
+    assert "items[1]" in reply["rejected"][0]
+    assert len(take(hook, 1)) == 1
+
+
+def test_chunked_gzip_and_keep_alive(hook: AuditWebhook) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", hook.port, timeout=10)
+    try:
+        payload = orjson.dumps(event_list("c1", "c2"))
+        chunks = iter([payload[:100], payload[100:]])
+        conn.request("POST", hook.path, body=chunks, headers=JSON, encode_chunked=True)
+        resp = conn.getresponse()
+        assert (resp.status, orjson.loads(resp.read())["accepted"]) == (200, 2)
+        zipped = gzip.compress(orjson.dumps(event_list("z1")))
+        conn.request("POST", hook.path, body=zipped, headers={**JSON, "Content-Encoding": "gzip"})
+        resp = conn.getresponse()
+        assert (resp.status, orjson.loads(resp.read())["accepted"]) == (200, 1)
+    finally:
+        conn.close()
+    assert [e.data["objectRef"]["name"] for e in take(hook, 3)] == ["c1", "c2", "z1"]
+
+
+def test_callback_feeds_the_engine() -> None:
+    harness = Harness(match_all=False)
+    alerts: list[str] = []
+
+    def on_events(events: list[JsonEvent]) -> None:
+        for ev in events:
+            alerts.extend(a.rule for a in harness.engine.process(ev, "k8s_audit"))
+
+    with AuditWebhook(on_events, host="127.0.0.1", port=0) as hook:
+        body = event_list("x")
+        body["items"][0]["user"]["username"] = "mallory"
+        assert post(hook, orjson.dumps(body))[0] == 200
+    assert alerts == ["Disallowed K8s User"]
+
+
+def test_failing_consumer_answers_500() -> None:
+    def boom(_events: list[JsonEvent]) -> None:
+        raise RuntimeError("queue closed")
+
+    with AuditWebhook(boom, host="127.0.0.1", port=0) as hook:
+        status, text = post(hook, orjson.dumps(event_list("x")))
+    assert status == 500
+    assert b"queue closed" in text
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_https_with_cert_and_key(tmp_path: Path) -> None:
+    cert, key = tmp_path / "server.crt", tmp_path / "server.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    with AuditWebhook(host="127.0.0.1", port=0, certfile=str(cert), keyfile=str(key)) as hook:
+        assert hook.url.startswith("https://")
+        ctx = ssl.create_default_context(cafile=str(cert))
+        conn = http.client.HTTPSConnection("127.0.0.1", hook.port, context=ctx, timeout=10)
+        conn.request("POST", hook.path, body=orjson.dumps(event_list("tls")), headers=JSON)
+        resp = conn.getresponse()
+        assert resp.status == 200
+        conn.close()
+        # a plain-HTTP client is refused without taking the server down
+        plain = http.client.HTTPConnection("127.0.0.1", hook.port, timeout=10)
+        with pytest.raises((http.client.HTTPException, ConnectionError, OSError)):
+            plain.request("POST", hook.path, body=b"{}", headers=JSON)
+            plain.getresponse().read()
+        plain.close()
+        assert [e.data["objectRef"]["name"] for e in take(hook, 1)] == ["tls"]
