@@ -1,0 +1,136 @@
+"""Shared helpers of the app tests: running ``lanner run``, ports, waiting, rules."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT.parent / "shared" / "fixtures"
+FALCO_RULES = FIXTURES / "rules" / "falco_rules.yaml"
+QUICKSTART = ROOT / "examples" / "quickstart-events.jsonl"
+LANNER = [sys.executable, "-c", "from lanner.cli import main; main()", "run"]
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last_exc: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as exc:  # the thing may not be up yet
+            last_exc = exc
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what} (last error: {last_exc})")
+
+
+def run_lanner(
+    *args: str, stdin: bytes | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[bytes]:
+    """``lanner run ARGS`` to completion."""
+    return subprocess.run(
+        [*LANNER, *args], input=stdin, capture_output=True, timeout=timeout, cwd=ROOT
+    )
+
+
+class LineCollector:
+    """Reads a stream on a thread and keeps its lines."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.lines: list[bytes] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[bytes]) -> None:
+        for line in iter(stream.readline, b""):
+            with self._lock:
+                self.lines.append(line.rstrip(b"\n"))
+
+    def snapshot(self) -> list[bytes]:
+        with self._lock:
+            return list(self.lines)
+
+    def text(self) -> str:
+        return b"\n".join(self.snapshot()).decode(errors="replace")
+
+    def join(self, timeout: float = 30) -> None:
+        self._thread.join(timeout)
+
+
+class LiveLanner:
+    """``lanner run ... -e -`` as a subprocess with stdin open and outputs collected."""
+
+    def __init__(self, *args: str, cwd: Path | None = None) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            [*LANNER, *args, "-e", "-"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd or ROOT,
+            env=env,
+        )
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self.out = LineCollector(self.proc.stdout)
+        self.err = LineCollector(self.proc.stderr)
+
+    def send(self, line: bytes) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + b"\n")
+        self.proc.stdin.flush()
+
+    def finish(self, timeout: float = 60) -> int:
+        """Close stdin (end of events) and wait for the exit code."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        rc = self.proc.wait(timeout)
+        self.out.join()
+        self.err.join()
+        return rc
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+SEQ_RULES = """
+- rule: {name}
+  desc: test rule {name}
+  condition: evt.type = open and fd.name startswith /etc
+  output: "{tag} opened (file=%fd.name seq=%test.seq)"
+  priority: {priority}
+  tags: [test]
+"""
+
+
+def seq_rules(name: str, tag: str, priority: str = "WARNING") -> str:
+    """A rules file with one rule matching every ``open_event``."""
+    return SEQ_RULES.format(name=name, tag=tag, priority=priority)
+
+
+def open_event(seq: int, path: str = "/etc/shadow") -> bytes:
+    """A JSON-lines syscall event that the SEQ_RULES rule matches."""
+    return b'{"evt.type": "open", "fd.name": "%s", "test.seq": "%d", "evt.time": %d}' % (
+        path.encode(),
+        seq,
+        1_700_000_000_000_000_000 + seq,
+    )

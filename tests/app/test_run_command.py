@@ -1,0 +1,120 @@
+"""``lanner run``'s existing flags and replays keep working on top of the daemon."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .helpers import FALCO_RULES, FIXTURES, QUICKSTART, run_lanner
+
+SUMMARY_TAIL = b"""Events detected: 3
+Rule counts by severity:
+   WARNING: 2
+   NOTICE: 1
+Triggered rules by rule name:
+"""
+
+
+def test_quickstart_replay_prints_three_alerts_then_the_summary() -> None:
+    res = run_lanner("-r", str(FALCO_RULES), "-e", str(QUICKSTART))
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert [ln.split(b" ")[1] for ln in lines[:3]] == [b"Notice", b"Warning", b"Warning"]
+    assert b"Terminal shell in container" not in lines[0]  # the text, not the rule name
+    assert SUMMARY_TAIL in res.stdout
+    assert res.stdout.index(b"Events detected") > res.stdout.index(b"Netcat")
+    assert b"   Read sensitive file untrusted: 1" in res.stdout
+
+
+def test_json_output_and_include_switches() -> None:
+    res = run_lanner(
+        "-r", str(FALCO_RULES), "-e", str(QUICKSTART),
+        "-o", "json_output=true", "-o", "json_include_tags_property=false",
+    )  # fmt: skip
+    assert res.returncode == 0
+    alerts = [json.loads(ln) for ln in res.stdout.splitlines() if ln.startswith(b"{")]
+    assert [a["rule"] for a in alerts] == [
+        "Terminal shell in container",
+        "Read sensitive file untrusted",
+        "Netcat Remote Code Execution in Container",
+    ]
+    assert all("tags" not in a and a["source"] == "syscall" for a in alerts)
+
+
+def test_priority_threshold_and_rule_selection_flags() -> None:
+    res = run_lanner("-r", str(FALCO_RULES), "-e", str(QUICKSTART), "-o", "priority=warning")
+    assert b"Notice" not in res.stdout.split(b"Events detected")[0]
+    assert b"Events detected: 2" in res.stdout
+    res = run_lanner("-r", str(FALCO_RULES), "-e", str(QUICKSTART), "-D", "Netcat")
+    assert b"Events detected: 2" in res.stdout and b"Netcat" not in res.stdout
+    res = run_lanner("-r", str(FALCO_RULES), "-e", str(QUICKSTART), "-T", "filesystem")
+    assert b"Read sensitive file untrusted" not in res.stdout
+    res = run_lanner("-r", str(FALCO_RULES), "-e", str(QUICKSTART), "-t", "filesystem")
+    assert b"Events detected: 1" in res.stdout
+
+
+def test_list_describe_validate_and_fields() -> None:
+    res = run_lanner("-r", str(FALCO_RULES), "-L")
+    assert res.returncode == 0 and b"Read sensitive file untrusted\n    " in res.stdout
+    res = run_lanner("-r", str(FALCO_RULES), "-l", "Terminal shell in container")
+    assert res.stdout.startswith(b"Terminal shell in container\n")
+    assert res.stdout.count(b"\n\n") == 1
+    res = run_lanner("-V", str(FALCO_RULES))
+    assert res.returncode == 0 and b": Ok" in res.stdout
+    res = run_lanner("-V", str(FALCO_RULES), "-o", "json_output=true")
+    assert json.loads(res.stdout)["falco_load_results"][0]["successful"] is True
+    res = run_lanner("--list", "syscall")
+    assert b"Event Source: syscall" in res.stdout and b"proc.name" in res.stdout
+
+
+def test_broken_rules_exit_1_and_missing_rules_fail(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- rule: x\n  desc: x\n  condition: evt.type = = open\n  output: x\n"
+                   "  priority: WARNING\n")  # fmt: skip
+    res = run_lanner("-r", str(bad), "-e", str(QUICKSTART))
+    assert res.returncode == 1 and b"Invalid" in res.stderr
+    res = run_lanner("-e", str(QUICKSTART))
+    assert res.returncode == 1 and b"no rules given" in res.stderr
+
+
+def test_duration_flag_stops_the_replay(tmp_path: Path) -> None:
+    events = tmp_path / "many.jsonl"
+    events.write_bytes(QUICKSTART.read_bytes() * 25000)
+    res = run_lanner("-r", str(FALCO_RULES), "-e", str(events), "-M", "0.2")
+    assert res.returncode == 0
+    assert b"Events detected: " in res.stdout
+    detected = int(res.stdout.split(b"Events detected: ")[1].split(b"\n")[0])
+    assert 0 < detected < 75000
+
+
+def test_stdin_json_lines_give_the_same_alerts_as_the_file() -> None:
+    from_file = run_lanner("-r", str(FALCO_RULES), "-e", str(QUICKSTART))
+    from_stdin = run_lanner("-r", str(FALCO_RULES), "-e", "-", stdin=QUICKSTART.read_bytes())
+    assert from_stdin.returncode == 0, from_stdin.stderr
+    assert from_stdin.stdout == from_file.stdout
+
+
+@pytest.mark.parametrize("capture", ["sample.scap", "curl_google.scap"])
+def test_scap_replay_still_goes_through_inputs(capture: str) -> None:
+    res = run_lanner("-r", str(FALCO_RULES), "-e", str(FIXTURES / "captures" / capture))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert b"Events detected: " in res.stdout
+
+
+def test_replay_outputs_do_not_drop_under_backpressure(tmp_path: Path) -> None:
+    """A replay with a tiny output queue still writes every alert (it waits instead)."""
+    events = tmp_path / "many.jsonl"
+    events.write_bytes(QUICKSTART.read_bytes() * 500)
+    out = tmp_path / "alerts.txt"
+    res = run_lanner(
+        "-r", str(FALCO_RULES), "-e", str(events), "-o", "outputs_queue.capacity=2",
+        "-o", "file_output.enabled=true", "-o", f"file_output.filename={out}",
+        "-o", "file_output.keep_alive=true",
+    )  # fmt: skip
+    assert res.returncode == 0
+    assert b"Events detected: 1500" in res.stdout
+    assert len(out.read_bytes().splitlines()) == 1500
+    alerts = res.stdout.split(b"Events detected")[0]
+    assert alerts.count(b"\n") == 1500
