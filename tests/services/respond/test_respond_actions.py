@@ -3,6 +3,8 @@ server, with assertions on the resulting API objects and requests."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from respond_fake_k8s import MERGE, SMP, FakeKube
 from respond_helpers import run_action
@@ -386,6 +388,21 @@ def test_exec_non_zero_exit_fails(web: FakeKube, kube_clients: KubeClients) -> N
         "stdout": "",
         "stderr": "no such process\n",
     }
+
+
+def test_exec_without_exit_status_in_time_fails(web: FakeKube, kube_clients: KubeClients) -> None:
+    release = threading.Event()
+
+    def hang(ns: str, pod: str, container: str, argv: list[str]) -> tuple[str, str, int]:
+        release.wait(1.5)  # longer than the action waits, then answer
+        return "", "", 0
+
+    web.exec_handler = hang
+    try:
+        with pytest.raises(ActionError, match="no exit status within the timeout"):
+            run_action(kube_clients, "kubernetes:exec", {"command": ["sleep", "99"], "timeout": 1})
+    finally:
+        release.set()
 
 
 def test_exec_needs_a_container_when_the_pod_has_several(

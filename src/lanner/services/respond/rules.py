@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,6 @@ class ResponseRule:
     dry_run: bool | None = None
     file: str = ""
     line: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class _LineDict(dict[str, Any]):
