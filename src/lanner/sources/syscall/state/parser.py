@@ -355,6 +355,8 @@ def _on_execve_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None
         th.ptid = ptid
     trusted = _arg(evt, "trusted_exepath")
     filename = _arg(evt, "filename")
+    if not filename and evt.enter is not None:
+        filename = evt.enter.arg("filename")
     if isinstance(trusted, str) and trusted:
         th.exepath = trusted
     elif isinstance(filename, str) and filename:
@@ -371,8 +373,7 @@ def _on_execve_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None
             setattr(th, attr, v)
     flags = _int_arg(evt, "flags")
     if flags is not None:
-        th.flags = flags
-        # PPM_EXE_WRITABLE / UPPER_LAYER / FROM_MEMFD bits of execve's flags param
+        # execve's flags param: PPM_EXE_WRITABLE / UPPER_LAYER / FROM_MEMFD bits
         th.exe_writable = bool(flags & 1)
         th.exe_upper_layer = bool(flags & 2)
         th.exe_from_memfd = bool(flags & 4)
