@@ -179,7 +179,7 @@ struct {
 	__type(value, struct counters);
 } stats SEC(".maps");
 
-struct config {
+struct lanner_config {
 	u32 ignore_tgid; /* events of this process are not emitted (0: none) */
 	u32 pad;
 };
@@ -187,11 +187,27 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, u32);
-	__type(value, struct config);
-} config SEC(".maps");
+	__type(value, struct lanner_config);
+} lanner_config SEC(".maps");
+
+/* Positions live in the map value, not in registers: the verifier does not track values
+ * loaded from map memory, so paths with different lengths merge instead of multiplying. */
+/* child tid -> clone flags (PPM encoding), recorded by the parent at sched_process_fork
+ * while its clone arguments are still valid (a thread's clone3 args live on the parent's
+ * stack, which may be reused before the child returns to user space). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u32);
+	__type(value, u32);
+} child_flags SEC(".maps");
 
 struct scratch {
-	u8 b[SCRATCH_SIZE];
+	u32 pos;
+	u32 n;
+	u32 aux;
+	u32 pad;
+	u8 b[SCRATCH_SIZE - 16];
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -201,6 +217,8 @@ struct {
 } scratch_map SEC(".maps");
 
 struct pathbuf {
+	u32 pos;
+	u32 pad;
 	char b[MAX_PATH * 2];
 };
 struct {
@@ -225,11 +243,13 @@ struct kernfs_node___old {
 	struct kernfs_node *parent;
 } __attribute__((preserve_access_index));
 
+/* keep the compiler from dropping a bounds mask the verifier needs */
+#define BOUND(var, mask) do { asm volatile("" : "+r"(var)); (var) &= (mask); } while (0)
+
 /* ---- event builder -------------------------------------------------------------------- */
 struct ev {
+	struct scratch *s; /* s->pos: next payload byte, s->n: params written */
 	u8 *buf;
-	u32 pos;  /* next payload byte */
-	u32 n;    /* params written */
 	u32 nparams;
 	u16 type;
 };
@@ -245,27 +265,28 @@ static __always_inline void count(int which)
 static __always_inline bool ev_init(struct ev *e, u16 type, u32 nparams)
 {
 	u32 k = 0;
-	e->buf = bpf_map_lookup_elem(&scratch_map, &k);
-	if (!e->buf)
+	e->s = bpf_map_lookup_elem(&scratch_map, &k);
+	if (!e->s)
 		return false;
+	e->buf = e->s->b;
 	e->type = type;
 	e->nparams = nparams;
-	e->n = 0;
-	e->pos = LENS + 2 * nparams;
+	e->s->n = 0;
+	e->s->pos = LENS + 2 * nparams;
 	return true;
 }
 
 static __always_inline void set_len(struct ev *e, u32 len)
 {
-	u32 off = LENS + 2 * (e->n & 63);
+	u32 off = LENS + 2 * (e->s->n & 63);
 	*(u16 *)&e->buf[off & OFF_MASK] = (u16)len;
-	e->n++;
-	e->pos += len;
+	e->s->n++;
+	e->s->pos += len;
 }
 
 static __always_inline bool room(struct ev *e, u32 len)
 {
-	if (e->pos + len > MAX_EVENT) {
+	if (e->s->pos + len > MAX_EVENT) {
 		count(CNT_DROPS_TRUNC);
 		return false;
 	}
@@ -274,25 +295,25 @@ static __always_inline bool room(struct ev *e, u32 len)
 
 static __always_inline void push_u8(struct ev *e, u8 v)
 {
-	e->buf[e->pos & OFF_MASK] = v;
+	e->buf[e->s->pos & OFF_MASK] = v;
 	set_len(e, 1);
 }
 
 static __always_inline void push_u16(struct ev *e, u16 v)
 {
-	*(u16 *)&e->buf[e->pos & OFF_MASK] = v;
+	*(u16 *)&e->buf[e->s->pos & OFF_MASK] = v;
 	set_len(e, 2);
 }
 
 static __always_inline void push_u32(struct ev *e, u32 v)
 {
-	*(u32 *)&e->buf[e->pos & OFF_MASK] = v;
+	*(u32 *)&e->buf[e->s->pos & OFF_MASK] = v;
 	set_len(e, 4);
 }
 
 static __always_inline void push_u64(struct ev *e, u64 v)
 {
-	*(u64 *)&e->buf[e->pos & OFF_MASK] = v;
+	*(u64 *)&e->buf[e->s->pos & OFF_MASK] = v;
 	set_len(e, 8);
 }
 
@@ -306,7 +327,7 @@ static __always_inline void push_user_str(struct ev *e, const void *ptr, u32 max
 {
 	long n = 0;
 	if (ptr && room(e, max))
-		n = bpf_probe_read_user_str(&e->buf[e->pos & OFF_MASK], max & LEN_MASK, ptr);
+		n = bpf_probe_read_user_str(&e->buf[e->s->pos & OFF_MASK], max & LEN_MASK, ptr);
 	set_len(e, n > 0 ? (u32)n : 0);
 }
 
@@ -314,14 +335,14 @@ static __always_inline void push_kernel_str(struct ev *e, const void *ptr, u32 m
 {
 	long n = 0;
 	if (ptr && room(e, max))
-		n = bpf_probe_read_kernel_str(&e->buf[e->pos & OFF_MASK], max & LEN_MASK, ptr);
+		n = bpf_probe_read_kernel_str(&e->buf[e->s->pos & OFF_MASK], max & LEN_MASK, ptr);
 	set_len(e, n > 0 ? (u32)n : 0);
 }
 
 static __always_inline void push_user_bytes(struct ev *e, const void *ptr, u32 len)
 {
-	len &= LEN_MASK;
-	if (!ptr || !room(e, len) || bpf_probe_read_user(&e->buf[e->pos & OFF_MASK], len, ptr))
+	BOUND(len, LEN_MASK);
+	if (!ptr || !room(e, len) || bpf_probe_read_user(&e->buf[e->s->pos & OFF_MASK], len, ptr))
 		len = 0;
 	set_len(e, len);
 }
@@ -330,7 +351,9 @@ static __always_inline void push_user_bytes(struct ev *e, const void *ptr, u32 l
 static __always_inline void ev_submit(struct ev *e)
 {
 	u8 *b = e->buf;
-	u32 total = e->pos;
+	u32 total = e->s->pos;
+	if (total > SCRATCH_SIZE - 16)
+		return;
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 
 	*(u16 *)&b[0] = (u16)bpf_get_smp_processor_id();
@@ -341,9 +364,7 @@ static __always_inline void ev_submit(struct ev *e)
 	*(u32 *)&b[PREFIX + 16] = total - PREFIX;
 	*(u16 *)&b[PREFIX + 20] = e->type;
 	*(u32 *)&b[PREFIX + 22] = e->nparams;
-	if (total > SCRATCH_SIZE - 1)
-		return;
-	if (bpf_ringbuf_output(&events, b, total & (SCRATCH_SIZE - 1), 0))
+	if (bpf_ringbuf_output(&events, b, total, 0))
 		count(CNT_DROPS_FULL);
 	else
 		count(CNT_EVENTS);
@@ -419,44 +440,70 @@ static __always_inline s64 task_vpid(struct task_struct *t)
 }
 
 /*
- * Write the absolute path of (dentry, vfsmount) at the end of tmp (per-CPU buffer of
- * 2*MAX_PATH bytes); returns the start offset of the NUL-terminated string.
+ * Path walking, one component per bpf_loop() step (the callback is verified once, so the
+ * walk costs the verifier nothing per component). Components are written backwards at the
+ * end of a per-CPU buffer of 2*MAX_PATH bytes; `pos` ends at the first byte of the
+ * NUL-terminated absolute path.
  */
-static __always_inline int build_path(struct dentry *dentry, struct vfsmount *vfsmnt, char *tmp)
-{
-	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
-	struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
-	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
-	int pos = MAX_PATH - 1;
-	tmp[MAX_PATH - 1] = 0;
+struct path_walk {
+	struct dentry *dentry;
+	struct mount *mnt;
+	struct mount *mnt_parent;
+	struct dentry *mnt_root;
+	struct kernfs_node *kn;
+	struct pathbuf *pb;
+};
 
-	for (int i = 0; i < PATH_COMPONENTS; i++) {
-		struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
-		if (dentry == mnt_root || dentry == parent) {
-			if (mnt != mnt_parent) {
-				dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-				mnt = mnt_parent;
-				mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
-				mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
-				continue;
-			}
-			break;
+static long path_step(u32 i, void *ctx)
+{
+	struct path_walk *w = ctx;
+	struct dentry *dentry = w->dentry;
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	if (dentry == w->mnt_root || dentry == parent) {
+		struct mount *mnt = w->mnt, *mp = w->mnt_parent;
+		if (mnt != mp) {
+			w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+			w->mnt = mp;
+			w->mnt_parent = BPF_CORE_READ(mp, mnt_parent);
+			w->mnt_root = BPF_CORE_READ(mp, mnt.mnt_root);
+			return 0;
 		}
-		struct qstr q = BPF_CORE_READ(dentry, d_name);
-		u32 len = q.len & 255;
-		if (pos - (int)len - 1 < 0)
-			break;
-		pos -= len;
-		bpf_probe_read_kernel(&tmp[pos & PATH_MASK], len, q.name);
-		pos -= 1;
-		tmp[pos & PATH_MASK] = '/';
-		dentry = parent;
+		return 1;
 	}
-	if (pos == MAX_PATH - 1) {
-		pos -= 1;
-		tmp[pos & PATH_MASK] = '/';
+	struct qstr q = BPF_CORE_READ(dentry, d_name);
+	u32 len = q.len & 255;
+	struct pathbuf *pb = w->pb;
+	int pos = pb->pos;
+	if (pos - (int)len - 1 < 0)
+		return 1;
+	pos -= len;
+	BOUND(len, 255);
+	bpf_probe_read_kernel(&pb->b[pos & PATH_MASK], len, q.name);
+	pos -= 1;
+	pb->b[pos & PATH_MASK] = '/';
+	pb->pos = pos;
+	w->dentry = parent;
+	return 0;
+}
+
+static __always_inline int build_path(struct dentry *dentry, struct vfsmount *vfsmnt,
+				      struct pathbuf *pb)
+{
+	struct path_walk w = {};
+	w.dentry = dentry;
+	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
+	w.mnt = mnt;
+	w.mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+	w.mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	w.pb = pb;
+	pb->pos = MAX_PATH - 1;
+	pb->b[MAX_PATH - 1] = 0;
+	bpf_loop(PATH_COMPONENTS * 2, path_step, &w, 0);
+	if (pb->pos == MAX_PATH - 1) {
+		pb->pos = MAX_PATH - 2;
+		pb->b[MAX_PATH - 2] = '/';
 	}
-	return pos;
+	return pb->pos;
 }
 
 static __always_inline void push_path(struct ev *e, struct dentry *d, struct vfsmount *m)
@@ -467,15 +514,16 @@ static __always_inline void push_path(struct ev *e, struct dentry *d, struct vfs
 		push_empty(e);
 		return;
 	}
-	int start = build_path(d, m, pb->b);
+	u32 start = build_path(d, m, pb);
 	u32 len = (u32)(MAX_PATH - start);
 	if (len > MAX_PATH || !room(e, len)) {
 		push_empty(e);
 		return;
 	}
-	bpf_probe_read_kernel(&e->buf[e->pos & OFF_MASK], len & PATH_MASK,
-			      &pb->b[start & PATH_MASK]);
-	set_len(e, len & PATH_MASK);
+	BOUND(len, PATH_MASK);
+	BOUND(start, PATH_MASK);
+	bpf_probe_read_kernel(&e->buf[e->s->pos & OFF_MASK], len, &pb->b[start]);
+	set_len(e, len);
 }
 
 /* ---- socket tuples --------------------------------------------------------------------- */
@@ -505,7 +553,7 @@ static __always_inline u16 ntohs16(u16 v)
 static __always_inline void push_socktuple(struct ev *e, struct sock *sk, int outbound)
 {
 	u8 *b = e->buf;
-	u32 p = e->pos;
+	u32 p = e->s->pos;
 	if (!sk || !room(e, 128)) {
 		push_empty(e);
 		return;
@@ -574,7 +622,7 @@ static __always_inline void push_socktuple(struct ev *e, struct sock *sk, int ou
 static __always_inline void push_user_sockaddr(struct ev *e, const void *uaddr, u32 alen)
 {
 	u8 *b = e->buf;
-	u32 p = e->pos;
+	u32 p = e->s->pos;
 	u16 family = 0;
 	if (!uaddr || alen < 2 || !room(e, 128) || bpf_probe_read_user(&family, 2, uaddr)) {
 		push_empty(e);
@@ -738,9 +786,9 @@ static __always_inline void push_exe_args(struct ev *e, struct task_struct *t)
 		push_empty(e);
 		return;
 	}
-	u32 before = e->pos;
+	u32 before = e->s->pos;
 	push_user_str(e, (const void *)start, STR_MAX);
-	u32 l0 = e->pos - before;
+	u32 l0 = e->s->pos - before;
 	u64 total = end - start;
 	u32 rest = 0;
 	if (total > l0)
@@ -772,41 +820,55 @@ static __always_inline void push_cwd(struct ev *e, struct task_struct *t)
 
 /* cgroups: "subsys=/path" entries for the v1 hierarchies of a few controllers and the
  * unified (v2) hierarchy, so container ids can be found from any of them. */
-static __always_inline u32 kn_path(struct kernfs_node *kn, char *tmp)
+static long kn_step(u32 i, void *ctx)
 {
-	int pos = MAX_PATH - 1;
-	tmp[MAX_PATH - 1] = 0;
-	for (int i = 0; i < 16 && kn; i++) {
-		struct kernfs_node *parent;
-		if (bpf_core_field_exists(kn->__parent))
-			parent = BPF_CORE_READ(kn, __parent);
-		else
-			parent = BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
-		if (!parent)
-			break;
-		const char *name = BPF_CORE_READ(kn, name);
-		char piece[64];
-		long n = bpf_probe_read_kernel_str(piece, sizeof(piece), name);
-		if (n <= 1)
-			break;
-		u32 len = (u32)(n - 1) & 63;
-		if (pos - (int)len - 1 < 0)
-			break;
-		pos -= len;
-		bpf_probe_read_kernel(&tmp[pos & PATH_MASK], len, piece);
-		pos -= 1;
-		tmp[pos & PATH_MASK] = '/';
-		kn = parent;
+	struct path_walk *w = ctx;
+	struct kernfs_node *kn = w->kn, *parent;
+	if (!kn)
+		return 1;
+	if (bpf_core_field_exists(kn->__parent))
+		parent = BPF_CORE_READ(kn, __parent);
+	else
+		parent = BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
+	if (!parent)
+		return 1;
+	const char *name = BPF_CORE_READ(kn, name);
+	struct pathbuf *pb = w->pb;
+	int pos = pb->pos;
+	if (pos < 256 || pos >= MAX_PATH)
+		return 1;
+	/* read the name past the path area, then move it so it ends at pos */
+	long n = bpf_probe_read_kernel_str(&pb->b[MAX_PATH + 16], 255, name);
+	if (n <= 1)
+		return 1;
+	u32 len = (u32)(n - 1) & 255;
+	pos -= len;
+	BOUND(len, 255);
+	bpf_probe_read_kernel(&pb->b[pos & PATH_MASK], len, &pb->b[MAX_PATH + 16]);
+	pos -= 1;
+	pb->b[pos & PATH_MASK] = '/';
+	pb->pos = pos;
+	w->kn = parent;
+	return 0;
+}
+
+static __always_inline u32 kn_path(struct kernfs_node *kn, struct pathbuf *pb)
+{
+	struct path_walk w = {};
+	w.kn = kn;
+	w.pb = pb;
+	pb->pos = MAX_PATH - 1;
+	pb->b[MAX_PATH - 1] = 0;
+	bpf_loop(PATH_COMPONENTS, kn_step, &w, 0);
+	if (pb->pos == MAX_PATH - 1) {
+		pb->pos = MAX_PATH - 2;
+		pb->b[MAX_PATH - 2] = '/';
 	}
-	if (pos == MAX_PATH - 1) {
-		pos -= 1;
-		tmp[pos & PATH_MASK] = '/';
-	}
-	return pos;
+	return pb->pos;
 }
 
 static __always_inline void cgroup_entry(struct ev *e, struct task_struct *t, int id,
-					 const char *label, u32 llen, char *tmp, u32 *used)
+					 const char *label, u32 llen, struct pathbuf *pb)
 {
 	struct cgroup_subsys_state *css = BPF_CORE_READ(t, cgroups, subsys[id & 15]);
 	if (!css)
@@ -814,38 +876,42 @@ static __always_inline void cgroup_entry(struct ev *e, struct task_struct *t, in
 	struct kernfs_node *kn = BPF_CORE_READ(css, cgroup, kn);
 	if (!kn)
 		return;
-	int start = kn_path(kn, tmp);
-	u32 plen = (u32)(MAX_PATH - start) & PATH_MASK; /* includes NUL */
-	u32 at = e->pos + *used;
-	if (*used + llen + plen > CGROUP_MAX || !room(e, *used + llen + plen))
+	u32 start = kn_path(kn, pb);
+	u32 plen = (MAX_PATH - start) & 1023; /* includes NUL */
+	u32 used = e->s->aux;
+	if (used > CGROUP_MAX || used + llen + plen > CGROUP_MAX || !room(e, used + llen + plen))
 		return;
-	bpf_probe_read_kernel(&e->buf[at & OFF_MASK], llen & 31, label);
-	bpf_probe_read_kernel(&e->buf[(at + llen) & OFF_MASK], plen & 1023,
-			      &tmp[start & PATH_MASK]);
-	*used += llen + (plen & 1023);
+	u32 at = e->s->pos + used;
+	BOUND(llen, 31);
+	BOUND(plen, 1023);
+	BOUND(start, PATH_MASK);
+	bpf_probe_read_kernel(&e->buf[at & OFF_MASK], llen, label);
+	bpf_probe_read_kernel(&e->buf[(at + llen) & OFF_MASK], plen, &pb->b[start]);
+	e->s->aux = used + llen + plen;
 }
 
 static __always_inline void push_cgroups(struct ev *e, struct task_struct *t)
 {
-	u32 k = 0, used = 0;
+	u32 k = 0;
 	struct pathbuf *pb = bpf_map_lookup_elem(&path_map, &k);
 	if (!pb) {
 		push_empty(e);
 		return;
 	}
+	e->s->aux = 0;
 	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, cpuset_cgrp_id))
 		cgroup_entry(e, t, bpf_core_enum_value(enum cgroup_subsys_id, cpuset_cgrp_id),
-			     "cpuset=", 7, pb->b, &used);
+			     "cpuset=", 7, pb);
 	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, cpu_cgrp_id))
 		cgroup_entry(e, t, bpf_core_enum_value(enum cgroup_subsys_id, cpu_cgrp_id),
-			     "cpu=", 4, pb->b, &used);
+			     "cpu=", 4, pb);
 	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id))
 		cgroup_entry(e, t, bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id),
-			     "memory=", 7, pb->b, &used);
+			     "memory=", 7, pb);
 	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, pids_cgrp_id))
 		cgroup_entry(e, t, bpf_core_enum_value(enum cgroup_subsys_id, pids_cgrp_id),
-			     "pids=", 5, pb->b, &used);
-	set_len(e, used & 2047);
+			     "pids=", 5, pb);
+	set_len(e, e->s->aux & 2047);
 }
 
 static __always_inline u32 tty_of(struct task_struct *t)
@@ -885,24 +951,35 @@ static __always_inline void push_mm_counters(struct ev *e, struct task_struct *t
 	push_u32(e, 0);                                         /* vm_swap */
 }
 
+static __always_inline u64 clone_flags_of(struct pt_regs *regs, s64 nr)
+{
+	u64 flags = 0;
+	if (nr == NR_clone)
+		flags = arg_of(regs, 0);
+	else if (nr == NR_vfork)
+		flags = 0x00004000 | 0x00000100;
+	else if (nr == NR_clone3)
+		bpf_probe_read_user(&flags, 8, (void *)arg_of(regs, 0));
+	return flags;
+}
+
 /* ---- clone family ------------------------------------------------------------------- */
 static __always_inline int emit_clone(struct pt_regs *regs, long ret, u16 type, int nr)
 {
 	struct ev e;
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	u64 flags = 0;
 
 	if (!ev_init(&e, type, 21))
 		return 0;
-	if (nr == NR_clone)
-		flags = arg_of(regs, 0);
-	else if (nr == NR_vfork)
-		flags = 0x00004000 | 0x00000100;
-	else if (nr == NR_clone3) {
-		void *uargs = (void *)arg_of(regs, 0);
-		bpf_probe_read_user(&flags, 8, uargs);
+	u32 ppm;
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	u32 *saved = ret == 0 ? bpf_map_lookup_elem(&child_flags, &tid) : NULL;
+	if (saved) {
+		ppm = *saved;
+		bpf_map_delete_elem(&child_flags, &tid);
+	} else {
+		ppm = clone_flags_to_ppm(clone_flags_of(regs, nr));
 	}
-	u32 ppm = clone_flags_to_ppm(flags);
 	s64 vtid = task_vtid(t);
 	if (ret == 0 && vtid != (s64)BPF_CORE_READ(t, pid))
 		ppm |= 1 << 29; /* PPM_CL_CHILD_IN_PIDNS */
@@ -1009,7 +1086,7 @@ static __always_inline int emit_execve(struct task_struct *t, long ret, int is_a
 static __always_inline bool ignored(void)
 {
 	u32 k = 0;
-	struct config *c = bpf_map_lookup_elem(&config, &k);
+	struct lanner_config *c = bpf_map_lookup_elem(&lanner_config, &k);
 	return c && c->ignore_tgid && c->ignore_tgid == (u32)(bpf_get_current_pid_tgid() >> 32);
 }
 
@@ -1362,11 +1439,11 @@ HANDLER(h_ptrace)
 		return 0;
 	push_u64(&e, ret);
 	/* addr, data: PT_DYN with index 0 (u64) */
-	e.buf[e.pos & OFF_MASK] = 0;
-	*(u64 *)&e.buf[(e.pos + 1) & OFF_MASK] = arg_of(regs, 2);
+	e.buf[e.s->pos & OFF_MASK] = 0;
+	*(u64 *)&e.buf[(e.s->pos + 1) & OFF_MASK] = arg_of(regs, 2);
 	set_len(&e, 9);
-	e.buf[e.pos & OFF_MASK] = 0;
-	*(u64 *)&e.buf[(e.pos + 1) & OFF_MASK] = arg_of(regs, 3);
+	e.buf[e.s->pos & OFF_MASK] = 0;
+	*(u64 *)&e.buf[(e.s->pos + 1) & OFF_MASK] = arg_of(regs, 3);
 	set_len(&e, 9);
 	push_u16(&e, ptrace_req_to_ppm(arg_of(regs, 0)));
 	push_u64(&e, (u64)(s64)(s32)arg_of(regs, 1));
@@ -1597,12 +1674,29 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(lanner_sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
 	struct task_struct *t = CURRENT;
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	s64 nr = regs ? BPF_CORE_READ(regs, orig_ax) : -1;
 	int is_at = nr == NR_execveat;
 	if (!selected(is_at ? NR_execveat : NR_execve) || ignored())
 		return 0;
 	return emit_execve(t, 0, is_at, BPF_CORE_READ(bprm, filename), NULL);
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(lanner_sched_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (!regs)
+		return 0;
+	s64 nr = BPF_CORE_READ(regs, orig_ax);
+	if (nr != NR_clone && nr != NR_clone3 && nr != NR_fork && nr != NR_vfork)
+		return 0;
+	if (!selected((u32)nr))
+		return 0;
+	u32 tid = BPF_CORE_READ(child, pid);
+	u32 flags = clone_flags_to_ppm(clone_flags_of(regs, nr));
+	bpf_map_update_elem(&child_flags, &tid, &flags, BPF_ANY);
+	return 0;
 }
 
 SEC("tp_btf/sched_process_exit")

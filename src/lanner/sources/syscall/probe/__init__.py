@@ -1,0 +1,1 @@
+"""Live syscall capture with Lanner's CO-RE eBPF probe."""

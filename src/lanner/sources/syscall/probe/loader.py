@@ -1,0 +1,236 @@
+"""Load the eBPF probe with libbpf, attach it, and read its ring buffer from Python.
+
+The ring buffer is mmapped (consumer page read-write, producer page and the twice-mapped
+data area read-only) and walked in batches with ``struct``: no call into C per event.
+Record layout (kernel/bpf/ringbuf.c): an 8-byte header ``{u32 len | BUSY | DISCARD,
+u32 page offset}``, then ``len`` bytes, padded to 8.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+import platform
+import select
+import struct
+from collections.abc import Iterable
+from pathlib import Path
+
+from . import libbpf
+from .errors import ProbeUnavailable
+
+BTF_PATH = Path("/sys/kernel/btf/vmlinux")
+OBJECT_NAME = "lanner_probe.bpf.o"
+RINGBUF_BUSY = 1 << 31
+RINGBUF_DISCARD = 1 << 30
+PREFIX = 8  # Lanner's per-record prefix: u16 cpu, u16 reserved, u32 reserved
+NR_MAX = 512
+COUNTERS = ("events", "drops_full", "drops_truncated", "reserved")
+
+_U64 = struct.Struct("<Q")
+_U32 = struct.Struct("<I")
+
+
+def repo_root() -> Path:
+    """The source checkout this module lives in (src/lanner/sources/syscall/probe)."""
+    return Path(__file__).resolve().parents[5]
+
+
+def default_object() -> Path:
+    """Where ``scripts/build_probe.sh`` puts the probe (``$LANNER_PROBE`` overrides)."""
+    env = os.environ.get("LANNER_PROBE")
+    if env:
+        return Path(env)
+    return repo_root() / "build" / "probe" / OBJECT_NAME
+
+
+def check_requirements(obj: Path | None = None) -> Path:
+    """Raise :class:`ProbeUnavailable` naming what is missing; returns the object path."""
+    missing = []
+    if platform.machine() != "x86_64":
+        missing.append(f"an x86_64 kernel (this is {platform.machine()})")
+    if os.geteuid() != 0:
+        missing.append("root (loading eBPF programs needs CAP_BPF and CAP_PERFMON)")
+    if not BTF_PATH.exists():
+        missing.append(f"kernel BTF at {BTF_PATH} (a kernel built with CONFIG_DEBUG_INFO_BTF)")
+    path = obj or default_object()
+    if not path.is_file():
+        missing.append(f"the built probe {path} (run scripts/build_probe.sh)")
+    if missing:
+        raise ProbeUnavailable("live capture needs " + "; ".join(missing))
+    return path
+
+
+class Probe:
+    """The loaded and attached probe: ring buffer, selection map, drop counters."""
+
+    PROGRAMS = ("lanner_sys_exit", "lanner_sched_exec", "lanner_sched_fork", "lanner_sched_exit")
+
+    def __init__(self, obj: Path | None = None, ring_size: int = 8 << 20) -> None:
+        path = check_requirements(obj)
+        if ring_size < mmap.PAGESIZE or ring_size & (ring_size - 1):
+            raise ValueError("ring_size must be a power of two of at least one page")
+        self._lib = lib = libbpf.lib()
+        self._obj: int | None = None
+        self._links: list[int] = []
+        self._maps: list[mmap.mmap] = []
+        self._epoll: select.epoll | None = None
+        libbpf.clear_log()
+        obj_ptr = lib.bpf_object__open_file(str(path).encode(), None)
+        if not obj_ptr:
+            err = ctypes.get_errno()
+            raise ProbeUnavailable(
+                f"cannot open {path}: {libbpf.errno_text(err)}\n{libbpf.log_tail()}"
+            )
+        self._obj = obj_ptr
+        try:
+            self._setup(ring_size)
+        except BaseException:
+            self.close()
+            raise
+
+    def _map(self, name: str) -> int:
+        m = self._lib.bpf_object__find_map_by_name(self._obj, name.encode())
+        if not m:
+            raise ProbeUnavailable(f"probe object has no map {name!r} (rebuild the probe)")
+        return int(m)
+
+    def _setup(self, ring_size: int) -> None:
+        lib = self._lib
+        ring = self._map("events")
+        lib.bpf_map__set_max_entries(ring, ring_size)
+        rc = lib.bpf_object__load(self._obj)
+        if rc:
+            raise ProbeUnavailable(
+                f"the kernel refused the probe: {libbpf.errno_text(rc)}\n{libbpf.log_tail()}"
+            )
+        self.ring_fd = lib.bpf_map__fd(ring)
+        self.ring_size = lib.bpf_map__max_entries(ring)
+        self.interesting_fd = lib.bpf_map__fd(self._map("interesting"))
+        self.config_fd = lib.bpf_map__fd(self._map("lanner_config"))
+        stats = self._map("stats")
+        self.stats_fd = lib.bpf_map__fd(stats)
+        self._stats_size = (lib.bpf_map__value_size(stats) + 7) & ~7
+        self.ncpus = lib.libbpf_num_possible_cpus()
+        for name in self.PROGRAMS:
+            prog = lib.bpf_object__find_program_by_name(self._obj, name.encode())
+            if not prog:
+                raise ProbeUnavailable(f"probe object has no program {name!r}")
+            link = lib.bpf_program__attach(prog)
+            if not link:
+                err = ctypes.get_errno()
+                raise ProbeUnavailable(
+                    f"cannot attach {name}: {libbpf.errno_text(err)}\n{libbpf.log_tail()}"
+                )
+            self._links.append(int(link))
+        page = mmap.PAGESIZE
+        self._page = page
+        self._mask = self.ring_size - 1
+        self._cons = mmap.mmap(
+            self.ring_fd, page, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=0
+        )
+        self._maps.append(self._cons)
+        self._prod = mmap.mmap(
+            self.ring_fd, page + 2 * self.ring_size, mmap.MAP_SHARED, mmap.PROT_READ, offset=page
+        )
+        self._maps.append(self._prod)
+        self._epoll = select.epoll()
+        self._epoll.register(self.ring_fd, select.EPOLLIN)
+
+    # -- configuration --------------------------------------------------------------------
+    def set_syscalls(self, numbers: Iterable[int]) -> None:
+        """Enable exactly these syscall numbers in the kernel-side selection map."""
+        on = {n for n in numbers if 0 <= n < NR_MAX}
+        key = ctypes.c_uint32()
+        val = ctypes.c_uint8()
+        for nr in range(NR_MAX):
+            key.value = nr
+            val.value = 1 if nr in on else 0
+            rc = self._lib.bpf_map_update_elem(
+                self.interesting_fd, ctypes.byref(key), ctypes.byref(val), 0
+            )
+            if rc:
+                raise OSError(-rc, f"cannot update the syscall selection: {os.strerror(-rc)}")
+
+    def ignore_process(self, tgid: int) -> None:
+        """Do not emit events of process ``tgid`` (0: emit everything)."""
+        key = ctypes.c_uint32(0)
+        val = (ctypes.c_uint32 * 2)(tgid, 0)
+        self._lib.bpf_map_update_elem(self.config_fd, ctypes.byref(key), ctypes.byref(val), 0)
+
+    # -- counters ---------------------------------------------------------------------------
+    def counters_per_cpu(self) -> list[dict[str, int]]:
+        """The probe's counters (events, drops_full, drops_truncated) for each CPU."""
+        size = self._stats_size
+        buf = ctypes.create_string_buffer(size * self.ncpus)
+        key = ctypes.c_uint32(0)
+        rc = self._lib.bpf_map_lookup_elem(self.stats_fd, ctypes.byref(key), buf)
+        if rc:
+            return [dict.fromkeys(COUNTERS, 0) for _ in range(self.ncpus)]
+        raw = buf.raw
+        out = []
+        for cpu in range(self.ncpus):
+            vals = struct.unpack_from(f"<{len(COUNTERS)}Q", raw, cpu * size)
+            out.append(dict(zip(COUNTERS, vals, strict=True)))
+        return out
+
+    # -- ring buffer ------------------------------------------------------------------------
+    def wait(self, timeout: float | None) -> bool:
+        """Block until the ring has data or ``timeout`` seconds passed; True when readable."""
+        if self.pending():
+            return True
+        assert self._epoll is not None
+        return bool(self._epoll.poll(-1 if timeout is None else timeout, 1))
+
+    def pending(self) -> int:
+        """Bytes between the consumer and producer positions."""
+        return int(_U64.unpack_from(self._prod, 0)[0] - _U64.unpack_from(self._cons, 0)[0])
+
+    def read(self, max_bytes: int = 4 << 20) -> tuple[bytes, list[int]]:
+        """Take the committed records: ``(data, offsets)``, each offset a record's payload.
+
+        The payload at ``off`` is Lanner's 8-byte prefix then one scap event whose length is
+        in its header. The consumer position moves past what was copied.
+        """
+        cons = _U64.unpack_from(self._cons, 0)[0]
+        prod = _U64.unpack_from(self._prod, 0)[0]
+        avail = prod - cons
+        if avail <= 0:
+            return b"", []
+        if avail > max_bytes:
+            avail = max_bytes
+        start = self._page + (cons & self._mask)
+        data = self._prod[start : start + avail]
+        offsets = []
+        off = 0
+        u32 = _U32.unpack_from
+        while off + 8 <= avail:
+            hdr = u32(data, off)[0]
+            if hdr & RINGBUF_BUSY:
+                break
+            ln = hdr & ~(RINGBUF_BUSY | RINGBUF_DISCARD)
+            nxt = off + ((ln + 8 + 7) & ~7)
+            if nxt > avail:
+                break  # only part of the record was copied: next batch
+            if not hdr & RINGBUF_DISCARD:
+                offsets.append(off + 8)
+            off = nxt
+        if off:
+            _U64.pack_into(self._cons, 0, cons + off)
+        return data, offsets
+
+    def close(self) -> None:
+        """Detach and unload everything."""
+        if self._epoll is not None:
+            self._epoll.close()
+            self._epoll = None
+        for m in self._maps:
+            m.close()
+        self._maps.clear()
+        for link in self._links:
+            self._lib.bpf_link__destroy(link)
+        self._links.clear()
+        if self._obj is not None:
+            self._lib.bpf_object__close(self._obj)
+            self._obj = None

@@ -1,0 +1,112 @@
+"""Which syscalls the probe captures, their x86_64 numbers, and the kernel-side selection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+# event type name (as rules write evt.type) -> x86_64 syscall number; the probe has a
+# handler for each of these (lanner_probe.bpf.c, map `handlers`).
+SYSCALL_NR: dict[str, int] = {
+    "open": 2,
+    "close": 3,
+    "pipe": 22,
+    "dup": 32,
+    "dup2": 33,
+    "socket": 41,
+    "connect": 42,
+    "accept": 43,
+    "bind": 49,
+    "listen": 50,
+    "clone": 56,
+    "fork": 57,
+    "vfork": 58,
+    "execve": 59,
+    "chdir": 80,
+    "fchdir": 81,
+    "rename": 82,
+    "mkdir": 83,
+    "creat": 85,
+    "link": 86,
+    "unlink": 87,
+    "symlink": 88,
+    "chmod": 90,
+    "fchmod": 91,
+    "ptrace": 101,
+    "setuid": 105,
+    "setgid": 106,
+    "setreuid": 113,
+    "setregid": 114,
+    "setresuid": 117,
+    "setresgid": 119,
+    "init_module": 175,
+    "openat": 257,
+    "mkdirat": 258,
+    "unlinkat": 263,
+    "renameat": 264,
+    "linkat": 265,
+    "symlinkat": 266,
+    "fchmodat": 268,
+    "accept4": 288,
+    "dup3": 292,
+    "pipe2": 293,
+    "finit_module": 313,
+    "renameat2": 316,
+    "memfd_create": 319,
+    "execveat": 322,
+    "clone3": 435,
+    "openat2": 437,
+}
+
+SUPPORTED: frozenset[str] = frozenset(SYSCALL_NR) | {"procexit"}
+"""Every event type the probe can produce."""
+
+BASE_EVENT_TYPES: frozenset[str] = frozenset(
+    {
+        # processes: the thread table (Falco's base syscalls)
+        "clone",
+        "clone3",
+        "fork",
+        "vfork",
+        "execve",
+        "execveat",
+        "procexit",
+        "chdir",
+        "fchdir",
+        "setuid",
+        "setgid",
+        "setreuid",
+        "setregid",
+        "setresuid",
+        "setresgid",
+        # fds: the fd tables
+        "open",
+        "openat",
+        "openat2",
+        "creat",
+        "close",
+        "socket",
+        "connect",
+        "accept",
+        "accept4",
+        "bind",
+        "dup",
+        "dup2",
+        "dup3",
+        "pipe",
+        "pipe2",
+        "memfd_create",
+    }
+)
+"""What the state engine needs whatever the rules ask for."""
+
+
+def select(event_types: Iterable[str] | None, base: bool = True) -> tuple[set[int], set[str]]:
+    """Syscall numbers to enable for ``event_types`` (None: all), plus the names not supported.
+
+    ``base`` adds :data:`BASE_EVENT_TYPES` so thread and fd state stay right.
+    """
+    wanted = set(SUPPORTED) if event_types is None else set(event_types)
+    if base:
+        wanted |= BASE_EVENT_TYPES
+    unsupported = {n for n in wanted if n not in SUPPORTED}
+    return {SYSCALL_NR[n] for n in wanted if n in SYSCALL_NR}, unsupported
