@@ -201,3 +201,43 @@ def test_failing_runtime_is_counted_not_raised(tmp_path: Path) -> None:
     assert store.get("abcdefabcdef") is None
     assert store.failures == 1
     store.close()
+
+
+def test_failed_lookup_is_retried_after_back_off(docker_socket: str, tmp_path: Path) -> None:
+    from lanner.sources.syscall.containers.store import MetadataStore as Store
+
+    calls = {"n": 0}
+    real = DockerResolver(docker_socket)
+
+    def flaky(cid: str):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ConnectionError("runtime restarting")
+        return real(cid)
+
+    store = Store(deadline=5.0)
+    store.MAX_BACKOFF = 0.0  # retry at once for the test
+    store.add_resolver(flaky)
+    assert store.get(CID[:12]) is None  # the runtime failed: detection goes on
+    info = store.get(CID[:12])  # next event retries and the metadata fills in
+    assert info is not None and info.name == "web"
+    assert calls["n"] == 2 and store.failures == 1
+    real.close()
+    store.close()
+
+
+def test_configure_runtimes_skips_missing_sockets(docker_socket: str, tmp_path: Path) -> None:
+    from lanner.sources.syscall.containers.runtimes import configure_runtimes
+
+    store = MetadataStore()
+    used = configure_runtimes(
+        store,
+        {
+            "docker": {"enabled": True, "sockets": [docker_socket, str(tmp_path / "none.sock")]},
+            "cri": {"enabled": True, "sockets": [str(tmp_path / "no-cri.sock")]},
+            "podman": {"enabled": False},
+        },
+    )
+    assert used == [docker_socket]
+    assert store.wait(CID[:12], timeout=5) is not None
+    store.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -25,11 +26,16 @@ HOST = "host"
 class MetadataStore:
     """Container id -> ContainerInfo, resolved asynchronously by the registered resolvers."""
 
+    MAX_BACKOFF = 30.0
+
     def __init__(self, deadline: float = 0.0, workers: int = 2) -> None:
         self.deadline = deadline
         self._infos: dict[str, ContainerInfo] = {}
         self._pending: dict[str, Future[ContainerInfo | None]] = {}
         self._resolvers: list[Resolver] = []
+        self._retry_at: dict[str, float] = {}
+        self._backoff: dict[str, float] = {}
+        self._logged: set[str] = set()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lanner-meta")
         self.failures = 0
@@ -50,16 +56,29 @@ class MetadataStore:
             self._pending.pop(container_id, None)
 
     def _resolve(self, container_id: str) -> ContainerInfo | None:
+        failed = False
         for resolver in self._resolvers:
             try:
                 info = resolver(container_id)
             except Exception as exc:  # a runtime error never reaches the event path
+                failed = True
                 self.failures += 1
-                log.warning("container %s: metadata lookup failed: %s", container_id, exc)
+                reason = f"{type(resolver).__name__}: {exc}"
+                if reason not in self._logged:  # each distinct reason is logged once
+                    self._logged.add(reason)
+                    log.warning("container metadata lookup failed (%s); will retry", reason)
                 continue
             if info is not None:
                 self.put(info)
+                with self._lock:
+                    self._backoff.pop(container_id, None)
+                    self._retry_at.pop(container_id, None)
                 return info
+        if failed:  # retry later with exponential back-off, up to MAX_BACKOFF seconds
+            with self._lock:
+                delay = min(self._backoff.get(container_id, 0.5) * 2, self.MAX_BACKOFF)
+                self._backoff[container_id] = delay
+                self._retry_at[container_id] = time.monotonic() + delay
         return None
 
     def get(self, container_id: str | None) -> ContainerInfo | None:
@@ -71,6 +90,10 @@ class MetadataStore:
             return info
         with self._lock:
             fut = self._pending.get(container_id)
+            retry = self._retry_at.get(container_id)
+            if fut is not None and fut.done() and retry is not None and time.monotonic() >= retry:
+                fut = None
+                del self._retry_at[container_id]
             if fut is None:
                 fut = self._pool.submit(self._resolve, container_id)
                 self._pending[container_id] = fut
