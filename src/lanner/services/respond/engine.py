@@ -23,6 +23,7 @@ from lanner.services.respond.metrics import RespondMetrics
 from lanner.services.respond.rules import ActionSpec, ResponseRule
 
 log = logging.getLogger("lanner.respond")
+MAX_BACKOFF = 30.0  # seconds: the longest wait between two tries of an action
 
 
 class Responder:
@@ -123,7 +124,7 @@ class Responder:
                 result = action.run(ctx)
             except ActionError as exc:
                 if exc.transient and attempt < attempts_allowed:
-                    delay = self.backoff * (2 ** (attempt - 1))
+                    delay = min(self.backoff * (2 ** (attempt - 1)), MAX_BACKOFF)
                     log.warning(
                         "%s failed (%s), retry %d in %.2fs", spec.action, exc, attempt, delay
                     )
