@@ -1,1 +1,22 @@
-"""Live syscall capture with Lanner's CO-RE eBPF probe."""
+"""Live syscall capture with Lanner's CO-RE eBPF probe.
+
+``LiveCapture(event_types=...)`` loads ``build/probe/lanner_probe.bpf.o`` (built by
+``scripts/build_probe.sh``), snapshots /proc into the state engine and yields decoded
+:class:`~lanner.sources.syscall.event.Event` objects, the same class capture files give.
+"""
+
+from __future__ import annotations
+
+from .errors import ProbeUnavailable
+from .live import LiveCapture
+from .loader import check_requirements, default_object
+from .syscalls import BASE_EVENT_TYPES, SUPPORTED
+
+__all__ = [
+    "BASE_EVENT_TYPES",
+    "SUPPORTED",
+    "LiveCapture",
+    "ProbeUnavailable",
+    "check_requirements",
+    "default_object",
+]

@@ -1,0 +1,197 @@
+"""``LiveCapture``: syscall events of the running host, decoded like capture-file events."""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+
+from ..event import Event
+from ..state import StateEngine
+from . import snapshot as snap
+from .errors import ProbeUnavailable
+from .loader import PREFIX, Probe, check_requirements
+from .syscalls import select
+
+log = logging.getLogger(__name__)
+
+_HDR = struct.Struct("<QqIHI")  # scap event header: ts, tid, len, type, nparams
+_CPU = struct.Struct("<H")
+HDR_LEN = 26
+
+
+def boot_offset_ns() -> int:
+    """Add to a CLOCK_BOOTTIME timestamp (what the probe records) to get epoch ns."""
+    return time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+
+
+class LiveCapture:
+    """Capture syscall events on this host with the eBPF probe.
+
+    Use as a context manager; iterate (blocks until :meth:`close`) or call :meth:`poll`
+    for one batch. Events carry state (``event.thread``, ``event.fdinfo``) when ``state`` is
+    on, from a /proc snapshot taken at start plus the events since.
+
+    ``event_types``: the event type names rules need (None: everything the probe
+    supports); the state engine's base set is always added unless ``base=False``.
+    ``ignore_self``: drop events of this Python process (its /proc scan, its outputs).
+    """
+
+    def __init__(
+        self,
+        event_types: Iterable[str] | None = None,
+        *,
+        state: StateEngine | bool = True,
+        snapshot: bool = True,
+        base: bool = True,
+        ignore_self: bool = True,
+        ring_size: int = 8 << 20,
+        probe_path: str | Path | None = None,
+        batch_bytes: int = 4 << 20,
+    ) -> None:
+        self._event_types = None if event_types is None else set(event_types)
+        self._base = base
+        self._ignore_self = ignore_self
+        self._ring_size = ring_size
+        self._probe_path = Path(probe_path) if probe_path is not None else None
+        self._batch_bytes = batch_bytes
+        self._snapshot = snapshot
+        if isinstance(state, StateEngine):
+            self.state: StateEngine | None = state
+        else:
+            self.state = StateEngine() if state else None
+        self.probe: Probe | None = None
+        self.unsupported: set[str] = set()
+        self.events_read = 0
+        self._closed = False
+        self._offset = boot_offset_ns()
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> LiveCapture:
+        """Load and attach the probe, then snapshot /proc into the state engine."""
+        if self.probe is not None:
+            return self
+        check_requirements(self._probe_path)
+        if self._snapshot and not snap.proc_dir_exists():
+            raise ProbeUnavailable("live capture needs /proc mounted (for the process snapshot)")
+        self.probe = Probe(self._probe_path, self._ring_size)
+        try:
+            if self._ignore_self:
+                self.probe.ignore_process(os.getpid())
+            self.set_event_types(self._event_types)
+            # Attach first, then scan /proc: a process that starts in between is both in
+            # the snapshot and in the events, never in neither.
+            if self.state is not None and self._snapshot:
+                for rec in snap.snapshot():
+                    self.state.load_record(rec)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        """Detach the probe; iteration ends."""
+        self._closed = True
+        if self.probe is not None:
+            self.probe.close()
+            self.probe = None
+
+    def __enter__(self) -> LiveCapture:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- selection --------------------------------------------------------------------------
+    def set_event_types(self, event_types: Iterable[str] | None) -> None:
+        """Change the kernel-side selection (e.g. after a rules reload)."""
+        self._event_types = None if event_types is None else set(event_types)
+        numbers, self.unsupported = select(self._event_types, self._base)
+        if self.unsupported:
+            log.info("live probe: no kernel capture for %s", ", ".join(sorted(self.unsupported)))
+        if self.probe is not None:
+            self.probe.set_syscalls(numbers)
+
+    # -- counters ---------------------------------------------------------------------------
+    @property
+    def drops_per_cpu(self) -> list[int]:
+        """Events lost because the ring buffer was full, per CPU."""
+        if self.probe is None:
+            return []
+        return [c["drops_full"] for c in self.probe.counters_per_cpu()]
+
+    @property
+    def drops(self) -> int:
+        """Events lost because the ring buffer was full, all CPUs."""
+        return sum(self.drops_per_cpu)
+
+    def stats(self) -> dict[str, int]:
+        """Kernel counters summed over CPUs (events, drops_full, drops_truncated)."""
+        out: dict[str, int] = {}
+        if self.probe is not None:
+            for c in self.probe.counters_per_cpu():
+                for k, v in c.items():
+                    out[k] = out.get(k, 0) + v
+        out["events_read"] = self.events_read
+        return out
+
+    # -- reading ----------------------------------------------------------------------------
+    def poll(self, timeout: float | None = 0.5) -> list[Event]:
+        """Wait up to ``timeout`` seconds for events and return one decoded batch."""
+        probe = self.probe
+        if probe is None:
+            raise RuntimeError("LiveCapture is not started")
+        if not probe.wait(timeout):
+            return []
+        return self._decode(*probe.read(self._batch_bytes))
+
+    def _decode(self, data: bytes, offsets: list[int]) -> list[Event]:
+        out = []
+        hdr = _HDR.unpack_from
+        cpu_of = _CPU.unpack_from
+        offset = self._offset
+        num = self.events_read
+        process = self.state.process if self.state is not None else None
+        for off in offsets:
+            ev_off = off + PREFIX
+            ts, tid, elen, etype, nparams = hdr(data, ev_off)
+            num += 1
+            evt = Event(
+                num,
+                ts + offset,
+                tid,
+                etype,
+                nparams,
+                data,
+                ev_off + HDR_LEN,
+                ev_off + elen,
+                False,
+                cpu_of(data, off)[0],
+            )
+            if process is not None:
+                process(evt)
+            out.append(evt)
+        self.events_read = num
+        return out
+
+    def __iter__(self) -> Iterator[Event]:
+        while not self._closed and self.probe is not None:
+            yield from self.poll(0.25)
+
+    def events(self, duration: float) -> Iterator[Event]:
+        """Events for ``duration`` seconds, then stop (the capture stays open)."""
+        end = time.monotonic() + duration
+        while self.probe is not None:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            yield from self.poll(min(left, 0.25))
