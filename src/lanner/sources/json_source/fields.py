@@ -14,11 +14,26 @@ from typing import Any
 from lanner.engine.fields import ArgKind, Field
 from lanner.sources.json_source.event import as_text
 from lanner.sources.json_source.fieldkit import Getter, plain, with_arg
-from lanner.sources.json_source.pointer import MISSING, compile_pointer
+from lanner.sources.json_source.pointer import MISSING, compile_pointer, split_pointer
 
 
 def _value_getter(arg: Any) -> Getter:
-    lookup = compile_pointer(str(arg) if arg is not None else "")
+    pointer = str(arg) if arg is not None else ""
+    tokens = split_pointer(pointer)
+    if len(tokens) == 1 and not tokens[0].isdigit():
+        (key,) = tokens  # /stage and the like: the hot case, one function
+
+        def top(event: Any) -> Any:
+            doc = event.data
+            if type(doc) is not dict:
+                return None
+            value = doc.get(key, MISSING)
+            if value is MISSING:
+                return None
+            return value if type(value) is str else as_text(value)
+
+        return top
+    lookup = compile_pointer(pointer)
 
     def get(event: Any) -> Any:
         value = lookup(event.data)

@@ -48,6 +48,7 @@ def _text_at(*keys: str) -> DocFn:
             return None
         return v if type(v) is str else as_text(v)
 
+    fn.keys = keys  # type: ignore[attr-defined] # lets _s build the fast getter
     return fn
 
 
@@ -61,8 +62,44 @@ def _list_at(*keys: str) -> DocFn:
     return fn
 
 
-def _s(name: str, desc: str, fn: DocFn) -> Field:
-    return plain(name, desc, _audit(fn))
+def _s(name: str, desc: str, fn: DocFn | tuple[str, ...]) -> Field:
+    """A string field: a DocFn, or a key path (the common case, one fast closure)."""
+    keys = fn if isinstance(fn, tuple) else getattr(fn, "keys", None)
+    return plain(name, desc, _fast_text(keys) if keys else _audit(fn))  # type: ignore[arg-type]
+
+
+def _fast_text(keys: tuple[str, ...]) -> Getter:
+    """``_audit(_text_at(*keys))`` in a single function, for the hot one/two-key fields."""
+    if len(keys) == 1:
+        (k0,) = keys
+
+        def get1(event: Any) -> Any:
+            doc = event.data
+            if type(doc) is not dict or "auditID" not in doc:
+                return None
+            v = doc.get(k0, NA)
+            if v is NA:
+                return None
+            return v if type(v) is str else as_text(v)
+
+        return get1
+    if len(keys) == 2:
+        k0, k1 = keys
+
+        def get2(event: Any) -> Any:
+            doc = event.data
+            if type(doc) is not dict or "auditID" not in doc:
+                return None
+            v = doc.get(k0)
+            if type(v) is not dict:
+                return None
+            v = v.get(k1, NA)
+            if v is NA:
+                return None
+            return v if type(v) is str else as_text(v)
+
+        return get2
+    return _audit(_text_at(*keys))
 
 
 def _l(name: str, desc: str, fn: DocFn) -> Field:
@@ -317,8 +354,8 @@ def ka_fields() -> list[Field]:
     ann = "annotations"
     ro = "requestObject"
     fields = [
-        _s("ka.auditid", "the unique id of the audit event", _text_at("auditID")),
-        _s("ka.stage", "stage of the request (ResponseComplete...)", _text_at("stage")),
+        _s("ka.auditid", "the unique id of the audit event", ("auditID",)),
+        _s("ka.stage", "stage of the request (ResponseComplete...)", ("stage",)),
         _s(
             "ka.auth.decision",
             "the authorization decision",
@@ -339,21 +376,21 @@ def ka_fields() -> list[Field]:
             "the pod security admission violations",
             _text_at(ann, "pod-security.kubernetes.io/audit-violations"),
         ),
-        _s("ka.user.name", "the user name performing the request", _text_at("user", "username")),
+        _s("ka.user.name", "the user name performing the request", ("user", "username")),
         _l("ka.user.groups", "the groups of the user", _list_at("user", "groups")),
         _s(
             "ka.impuser.name",
             "the impersonated user name",
             _text_at("impersonatedUser", "username"),
         ),
-        _s("ka.verb", "the action being performed", _text_at("verb")),
-        _s("ka.uri", "the request URI as sent from client to server", _text_at("requestURI")),
+        _s("ka.verb", "the action being performed", ("verb",)),
+        _s("ka.uri", "the request URI as sent from client to server", ("requestURI",)),
         _keyed("ka.uri.param", "a query parameter of the uri: ka.uri.param[key]", _uri_param),
-        _s("ka.target.name", "the target object name", _text_at("objectRef", "name")),
+        _s("ka.target.name", "the target object name", ("objectRef", "name")),
         _s(
             "ka.target.namespace", "the target object namespace", _text_at("objectRef", "namespace")
         ),
-        _s("ka.target.resource", "the target object resource", _text_at("objectRef", "resource")),
+        _s("ka.target.resource", "the target object resource", ("objectRef", "resource")),
         _s(
             "ka.target.subresource",
             "the target object subresource",
@@ -386,8 +423,8 @@ def ka_fields() -> list[Field]:
             "deprecated, always true",
             lambda _k: lambda _d: "true",
         ),
-        _s("ka.req.configmap.name", "the configmap name", _text_at("objectRef", "name")),
-        _s("ka.req.configmap.obj", "the configmap's data", _text_at(ro, "data")),
+        _s("ka.req.configmap.name", "the configmap name", ("objectRef", "name")),
+        _s("ka.req.configmap.obj", "the configmap's data", (ro, "data")),
         _s(
             "ka.req.container.image",
             "deprecated: the first container's image",
@@ -403,7 +440,7 @@ def ka_fields() -> list[Field]:
             "deprecated: true if any container is privileged",
             _any_privileged,
         ),
-        _s("ka.req.pod.host_ipc", "the pod's hostIPC flag", _text_at(*_SPEC, "hostIPC")),
+        _s("ka.req.pod.host_ipc", "the pod's hostIPC flag", (*_SPEC, "hostIPC")),
         _s(
             "ka.req.pod.host_network", "the pod's hostNetwork flag", _text_at(*_SPEC, "hostNetwork")
         ),
@@ -412,7 +449,7 @@ def ka_fields() -> list[Field]:
             "deprecated alias for ka.req.pod.host_network",
             _text_at(*_SPEC, "hostNetwork"),
         ),
-        _s("ka.req.pod.host_pid", "the pod's hostPID flag", _text_at(*_SPEC, "hostPID")),
+        _s("ka.req.pod.host_pid", "the pod's hostPID flag", (*_SPEC, "hostPID")),
         _s(
             "ka.req.pod.run_as_user",
             "the pod's runAsUser",
@@ -434,7 +471,7 @@ def ka_fields() -> list[Field]:
             _list_at(*_SPEC, "securityContext", "supplementalGroups"),
         ),
         _l("ka.req.role.rules", "the rules of a (cluster) role", _list_at(ro, "rules")),
-        _s("ka.req.service.type", "the service type", _text_at(*_SPEC, "type")),
+        _s("ka.req.service.type", "the service type", (*_SPEC, "type")),
         _indexed("ka.req.service.ports", "the service's ports", _collected(*_SPEC, "ports", "")),
         _indexed(
             "ka.req.pod.volumes.hostpath",
@@ -460,9 +497,9 @@ def ka_fields() -> list[Field]:
             "the response object name",
             _text_at("responseObject", "metadata", "name"),
         ),
-        _s("ka.response.code", "the response code", _text_at("responseStatus", "code")),
-        _s("ka.response.reason", "the response reason", _text_at("responseStatus", "reason")),
-        _s("ka.useragent", "the client's user agent", _text_at("userAgent")),
+        _s("ka.response.code", "the response code", ("responseStatus", "code")),
+        _s("ka.response.reason", "the response reason", ("responseStatus", "reason")),
+        _s("ka.useragent", "the client's user agent", ("userAgent",)),
         _indexed("ka.sourceips", "the client's IP addresses", _source_ips),
     ]
     for rule_key in ("apiGroups", "nonResourceURLs", "verbs", "resources"):
