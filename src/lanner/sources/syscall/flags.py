@@ -98,6 +98,35 @@ PROT_FLAGS: FlagTable = (
     ("PROT_SAO", 1 << 6),
 )
 
+MMAP_FLAGS: FlagTable = (
+    ("MAP_SHARED", 1 << 0),
+    ("MAP_PRIVATE", 1 << 1),
+    ("MAP_FIXED", 1 << 2),
+    ("MAP_ANONYMOUS", 1 << 3),
+    ("MAP_32BIT", 1 << 4),
+    ("MAP_RENAME", 1 << 5),
+    ("MAP_NORESERVE", 1 << 6),
+    ("MAP_POPULATE", 1 << 7),
+    ("MAP_NONBLOCK", 1 << 8),
+    ("MAP_GROWSDOWN", 1 << 9),
+    ("MAP_DENYWRITE", 1 << 10),
+    ("MAP_EXECUTABLE", 1 << 11),
+    ("MAP_INHERIT", 1 << 12),
+    ("MAP_FILE", 1 << 13),
+    ("MAP_LOCKED", 1 << 14),
+)
+
+# Enumerations (the whole value names one thing)
+ACCESS_MODES = {0: "F_OK", 1: "X_OK", 2: "W_OK", 4: "R_OK"}
+SOCKET_FAMILIES = {
+    0: "AF_UNSPEC",
+    1: "AF_LOCAL",
+    2: "AF_INET",
+    10: "AF_INET6",
+    16: "AF_NETLINK",
+    17: "AF_PACKET",
+}
+
 _OPEN_EVENTS = frozenset({"open", "openat", "openat2", "creat", "open_by_handle_at"})
 _CLONE_EVENTS = frozenset({"clone", "clone3", "fork", "vfork", "execve", "execveat"})
 
@@ -112,6 +141,19 @@ def table_for(event_name: str, param_name: str, ptype: int) -> FlagTable | None:
         return MODE_FLAGS
     if param_name == "prot":
         return PROT_FLAGS
+    if param_name == "flags" and event_name in ("mmap", "mmap2"):
+        return MMAP_FLAGS
+    return None
+
+
+def enum_name(event_name: str, param_name: str, value: int) -> str | None:
+    """Name of an enumerated parameter value (socket family, access mode), if known."""
+    if param_name == "domain" and event_name in ("socket", "socketpair"):
+        return SOCKET_FAMILIES.get(value)
+    if param_name == "mode" and event_name in ("access", "faccessat", "faccessat2"):
+        if value in ACCESS_MODES:
+            return ACCESS_MODES[value]
+        return "|".join(n for bit, n in ACCESS_MODES.items() if bit and value & bit) or None
     return None
 
 
@@ -129,4 +171,7 @@ def render(table: FlagTable, value: int) -> tuple[str, ...]:
 def flag_names(event_name: str, param_name: str, ptype: int, value: int) -> tuple[str, ...]:
     """Names of the flags set in a parameter value; empty when the table is unknown."""
     table = table_for(event_name, param_name, ptype)
-    return render(table, value) if table else ()
+    if table:
+        return render(table, value)
+    name = enum_name(event_name, param_name, value)
+    return (name,) if name else ()

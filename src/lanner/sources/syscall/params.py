@@ -270,6 +270,9 @@ FLAG_TYPES = frozenset(
 )
 
 
+_ENUM_PARAMS = frozenset({"domain", "mode"})
+
+
 def decode_param(evt_type: int, index: int, raw: bytes) -> Any:
     """Decode parameter ``index`` of an event of type ``evt_type`` from its raw bytes."""
     params = et.EVENT_PARAMS[evt_type]
@@ -283,6 +286,6 @@ def decode_param(evt_type: int, index: int, raw: bytes) -> Any:
             return b"" if ptype == et.PT_BYTEBUF else []
         return None
     value = DECODERS.get(ptype, _bytes)(raw)
-    if ptype in FLAG_TYPES and value is not None:
+    if value is not None and (ptype in FLAG_TYPES or name in _ENUM_PARAMS):
         return Flags(value, flag_names(et.EVENT_NAMES[evt_type], name, ptype, value))
     return value

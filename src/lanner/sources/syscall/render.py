@@ -1,12 +1,20 @@
-"""Render parameters as text the way sysdig/Falco print them (evt.arg.X, evt.args)."""
+"""Render parameters as text the way sysdig/Falco print them (evt.arg.X, evt.args).
+
+libsinsp renders each parameter twice: the raw value and, for some types, a resolved form
+(an fd's type and name, an errno's name, a pid's process name, flag names...).
+``evt.arg.X`` prints the resolved form when there is one, ``evt.args`` prints
+``name=raw(resolved)``.
+"""
 
 from __future__ import annotations
 
+import errno
+import signal
 from typing import Any
 
 from . import event_table as et
 from .event import Event
-from .params import Errno, Flags, SockAddr, SockTuple
+from .params import FdEntry, SockAddr, SockTuple
 
 
 def tuple_text(t: SockTuple) -> str:
@@ -29,59 +37,113 @@ def _printable(b: bytes) -> str:
     return "".join(chr(c) if 32 <= c < 127 else "." for c in b)
 
 
-def render_value(evt: Event, index: int, value: Any) -> str | None:
-    """Text of a decoded parameter value."""
-    if value is None:
-        return None
-    params = et.EVENT_PARAMS[evt.type]
-    ptype, fmt = (params[index][1], params[index][2]) if index < len(params) else (0, 0)
-    if isinstance(value, Errno):
-        name = value.name
-        return f"{int(value)}({name})" if name else str(int(value))
-    if isinstance(value, Flags):
-        if value.names:
-            return "|".join(value.names)
-        if fmt == et.PF_OCT:
-            return f"0{int(value):o}"
-        if fmt == et.PF_HEX:
-            return f"{int(value):#x}"
-        return str(int(value))
-    if ptype in (et.PT_FD, et.PT_FD32):
-        th = evt.thread
-        info = th.fdtable.fds.get(value) if th is not None and value >= 0 else None
-        if info is not None:
-            return f"{value}(<{info.typechar}>{info.name})"
-        return str(value)
+_L4_CHAR = {2: "t", 3: "u", 4: "i", 5: "r"}  # scap_l4_proto -> the letter after the typechar
+
+
+def _errname(v: int) -> str:
+    return errno.errorcode.get(-v, str(v))
+
+
+def _signame(v: int) -> str:
+    try:
+        return signal.Signals(v).name
+    except ValueError:
+        return ""
+
+
+def _raw_text(value: Any, ptype: int, fmt: int) -> str:
     if isinstance(value, SockTuple):
         return tuple_text(value)
     if isinstance(value, SockAddr):
         return sockaddr_text(value)
-    if isinstance(value, bytes):
-        return _printable(value)
+    if isinstance(value, (bytes, bytearray)):
+        return _printable(bytes(value))
     if isinstance(value, list):
+        if value and isinstance(value[0], FdEntry):
+            return " ".join(f"{x.fd}:{x.flags}" for x in value)
         return " ".join(str(v) for v in value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
+        v = int(value)
+        if getattr(value, "names", None) is not None:
+            return str(v)  # flags print their value in decimal, names in the resolved part
         if fmt == et.PF_HEX:
-            return f"{value:#x}"
-        if fmt == et.PF_OCT:
-            return f"0{value:o}"
-        return str(value)
+            return f"{v:X}"
+        if fmt == et.PF_OCT and v:
+            return f"0{v:o}"
+        return str(v)
     return str(value)
 
 
-def render_param(evt: Event, index: int) -> str | None:
-    """Text of parameter ``index``."""
+def _resolved(evt: Event, value: Any, ptype: int) -> str:
+    if ptype in (et.PT_FD, et.PT_FD32):
+        if value < 0:
+            return _errname(value)
+        th = evt.thread
+        info = th.fdtable.fds.get(value) if th is not None else None
+        if info is None:
+            return ""
+        return f"<{info.typechar}{_L4_CHAR.get(info.l4proto, '')}>{info.name}"
+    if ptype == et.PT_ERRNO:
+        return _errname(value) if value < 0 else ""
+    if ptype in (et.PT_PID, et.PT_PID32):
+        th = evt.thread
+        tab = th.table if th is not None else None
+        other = tab.get(value) if tab is not None else None
+        return other.comm if other is not None else ""
+    names = getattr(value, "names", None)
+    if names:
+        return "|".join(names)
+    if ptype == et.PT_SIGTYPE:
+        return _signame(value)
+    if ptype in (et.PT_UID, et.PT_GID):
+        th = evt.thread
+        tab = th.table if th is not None else None
+        if tab is None:
+            return ""
+        if ptype == et.PT_UID:
+            u = tab.users.user(value)
+            return u.name if u is not None else ""
+        g = tab.users.group(value)
+        return g.name if g is not None else ""
+    if ptype == et.PT_SYSCALLID and value < len(et.SYSCALL_CODE_NAMES):
+        return et.SYSCALL_CODE_NAMES[value]
+    return ""
+
+
+def param_texts(evt: Event, index: int) -> tuple[str, str] | None:
+    """``(raw, resolved)`` text of parameter ``index`` (resolved may be empty)."""
     if index >= evt.nparams:
         return None
-    return render_value(evt, index, evt.param(index))
+    value = evt.param(index)
+    params = et.EVENT_PARAMS[evt.type]
+    if index >= len(params):
+        return _raw_text(value, 0, 0), ""
+    _name, ptype, fmt = params[index]
+    if value is None:
+        return "NULL", ""
+    return _raw_text(value, ptype, fmt), _resolved(evt, value, ptype)
+
+
+def render_param(evt: Event, index: int) -> str | None:
+    """evt.arg text: the resolved form when there is one, else the raw value."""
+    texts = param_texts(evt, index)
+    if texts is None:
+        return None
+    raw, resolved = texts
+    return resolved or raw
 
 
 def render_args(evt: Event) -> str:
-    """All parameters as ``name=value`` pairs (evt.args)."""
+    """All parameters as ``name=raw(resolved)`` pairs (evt.args)."""
+    if evt.type in (et.PPME_GENERIC_E, et.PPME_GENERIC_X):
+        return ""  # named after their syscall (evt.type); libsinsp shows no arguments
     out = []
     for i, name in enumerate(evt.param_names()):
-        text = render_param(evt, i)
-        out.append(f"{name}={'' if text is None else text}")
-    return " ".join(out)
+        texts = param_texts(evt, i)
+        if texts is None:
+            continue
+        raw, resolved = texts
+        out.append(f"{name}={raw}({resolved}) " if resolved else f"{name}={raw} ")
+    return "".join(out)  # libsinsp ends every pair with a space
