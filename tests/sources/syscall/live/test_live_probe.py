@@ -1,0 +1,312 @@
+"""Live probe: real actions on this host come back as decoded scap events with state."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from conftest import Collector, run_and_collect
+
+from lanner.sources.syscall.event import Event
+from lanner.sources.syscall.params import AF_INET, SockTuple
+from lanner.sources.syscall.probe import LiveCapture
+from lanner.sources.syscall.probe.snapshot import encode_dev
+
+OPEN_EVENTS = ("open", "openat", "openat2")
+CLONE_EVENTS = ("clone", "clone3", "fork", "vfork")
+
+
+def named(events: list[Event], *names: str) -> list[Event]:
+    return [e for e in events if e.name in names]
+
+
+def one(events: list[Event], *names: str) -> Event:
+    found = named(events, *names)
+    assert found, f"no {names} event among {[e.name for e in events]}"
+    return found[0]
+
+
+def py(code: str) -> list[str]:
+    return [sys.executable, "-c", textwrap.dedent(code)]
+
+
+def test_cat_etc_shadow(collect: Collector) -> None:
+    proc, events = collect(["/bin/cat", "/etc/shadow"])
+    assert proc.returncode == 0
+    ex = one(events, "execve")
+    assert ex.res == 0
+    assert ex.tid == proc.pid
+    assert ex.arg("exe") == "/bin/cat"
+    assert ex.arg("args") == b"/etc/shadow\x00"
+    assert ex.arg("filename") == "/bin/cat"
+    assert ex.arg("trusted_exepath") == os.path.realpath("/bin/cat")
+    assert ex.arg("pid") == proc.pid
+    assert ex.arg("ptid") == os.getpid()
+    assert ex.arg("comm") == "cat"
+    assert ex.arg("uid") == 0
+    assert ex.arg("exe_ino") == os.stat("/bin/cat").st_ino
+    opens = [e for e in named(events, *OPEN_EVENTS) if e.arg("name") == "/etc/shadow"]
+    assert len(opens) == 1
+    op = opens[0]
+    fd = op.arg("fd")
+    assert fd >= 0
+    assert "O_RDONLY" in op.arg("flags").names
+    assert op.arg("ino") == os.stat("/etc/shadow").st_ino
+    st = os.stat("/etc/shadow")
+    assert op.arg("dev") == encode_dev(os.major(st.st_dev), os.minor(st.st_dev))
+    # state: the thread is cat's, the fd is registered under its name
+    assert op.thread is not None and op.thread.comm == "cat"
+    assert op.thread.exepath == os.path.realpath("/bin/cat")
+    assert op.thread.args == ["/etc/shadow"]
+    assert op.fdinfo is not None and op.fdinfo.name == "/etc/shadow"
+    closes = [e for e in named(events, "close") if e.arg("fd") == fd and e.num > op.num]
+    assert closes and closes[0].res == 0
+    assert closes[0].fdinfo is not None and closes[0].fdinfo.name == "/etc/shadow"
+    ex_ = one(events, "procexit")
+    assert ex_.arg("status") == 0
+
+
+def test_execve_true_with_args(collect: Collector, tmp_path: Path) -> None:
+    proc, events = collect(["/bin/true", "first", "two words", ""], cwd=tmp_path)
+    assert proc.returncode == 0
+    clones = [e for e in named(events, *CLONE_EVENTS) if e.res == 0]
+    assert clones, "the child side of the fork is reported"
+    assert clones[0].tid == proc.pid
+    assert clones[0].arg("ptid") == os.getpid()
+    ex = one(events, "execve")
+    assert ex.arg("exe") == "/bin/true"
+    assert ex.arg("args") == b"first\x00two words\x00\x00"
+    assert ex.arg("cwd").rstrip("/") == str(tmp_path)
+    assert ex.arg("tid") == ex.arg("pid") == proc.pid
+    assert ex.arg("vpid") is None  # execve carries no vpid; clone does
+    env = ex.arg("env")
+    assert isinstance(env, bytes) and b"PATH=" in env
+    assert ex.arg("loginuid") is not None
+    assert ex.arg("cap_effective") and ex.arg("cap_permitted")
+    th = ex.thread
+    assert th is not None
+    assert th.exe == "/bin/true" and th.args == ["first", "two words", ""]
+    assert th.ptid == os.getpid()
+    assert th.cwd.rstrip("/") == str(tmp_path)
+    assert th.uid == 0 and th.gid == 0
+
+
+def test_failed_execve_is_reported(capture: LiveCapture, tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-such-binary")
+    code = f"import os\ntry:\n    os.execv({missing!r}, ['x'])\nexcept OSError:\n    pass\n"
+    _proc, events = run_and_collect(capture, py(code))
+    ex = [e for e in named(events, "execve") if e.arg("filename") == missing]
+    assert ex and ex[0].arg("res").name == "ENOENT"
+
+
+def test_write_file_in_temp_dir(collect: Collector, tmp_path: Path) -> None:
+    target = tmp_path / "written.txt"
+    proc, events = collect(py(f"open({str(target)!r}, 'w').write('hello')"))
+    assert proc.returncode == 0 and target.read_text() == "hello"
+    opens = [e for e in named(events, *OPEN_EVENTS) if e.arg("name") == str(target)]
+    assert len(opens) == 1
+    op = opens[0]
+    names = op.arg("flags").names
+    for flag in ("O_WRONLY", "O_CREAT", "O_TRUNC", "O_CLOEXEC", "O_F_CREATED"):
+        assert flag in names, (flag, names)
+    assert op.arg("mode") == 0o666
+    assert op.arg("ino") == target.stat().st_ino
+    assert op.fdinfo is not None and op.fdinfo.name == str(target)
+    writes_closed = [
+        e for e in named(events, "close") if e.arg("fd") == op.arg("fd") and e.num > op.num
+    ]
+    assert writes_closed and writes_closed[0].fdinfo.name == str(target)
+
+
+def test_connect_to_loopback_listener(collect: Collector) -> None:
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(4)
+        port = srv.getsockname()[1]
+        code = f"""
+            import socket
+            s = socket.create_connection(("127.0.0.1", {port}))
+            s.sendall(b"ping")
+            s.close()
+        """
+        proc, events = collect(py(code))
+        conn, peer = srv.accept()
+        conn.close()
+    sock = [e for e in named(events, "socket") if e.arg("domain") == AF_INET]
+    assert sock and sock[0].arg("fd") >= 0
+    cons = [e for e in named(events, "connect") if e.arg("addr").port == port]
+    assert len(cons) == 1
+    con = cons[0]
+    assert con.res == 0
+    assert con.arg("fd") == sock[-1].arg("fd")
+    assert con.arg("addr").addr == "127.0.0.1"
+    tup = con.arg("tuple")
+    assert isinstance(tup, SockTuple)
+    assert (tup.family, tup.sip, tup.sport, tup.dip, tup.dport) == (
+        AF_INET,
+        "127.0.0.1",
+        peer[1],
+        "127.0.0.1",
+        port,
+    )
+    info = con.fdinfo
+    assert info is not None and info.typechar == "4"
+    assert info.name == f"127.0.0.1:{peer[1]}->127.0.0.1:{port}"
+    assert con.thread is not None and con.thread.pid == proc.pid
+
+
+def test_accept_on_loopback(capture: LiveCapture) -> None:
+    code = """
+        import socket, sys
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        print(srv.getsockname()[1], flush=True)
+        conn, peer = srv.accept()
+        print(peer[1], flush=True)
+        conn.close()
+    """
+    proc = subprocess.Popen(py(code), stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    port = int(proc.stdout.readline())
+    with socket.create_connection(("127.0.0.1", port)) as c:
+        client_port = c.getsockname()[1]
+    proc.wait(timeout=10)
+    assert int(proc.stdout.readline()) == client_port
+    cap_events: list[Event] = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not named(cap_events, "accept", "accept4"):
+        cap_events += [e for e in capture.poll(0.2) if e.tid == proc.pid]
+    acc = one(cap_events, "accept", "accept4")
+    assert acc.arg("fd") >= 0
+    tup = acc.arg("tuple")
+    assert (tup.sip, tup.sport, tup.dip, tup.dport) == ("127.0.0.1", client_port, "127.0.0.1", port)
+    assert acc.fdinfo is not None and acc.fdinfo.sport == port
+
+
+def test_file_operations(collect: Collector, tmp_path: Path) -> None:
+    d = tmp_path / "dir"
+    code = f"""
+        import os
+        os.mkdir({str(d)!r}, 0o750)
+        os.chmod({str(d)!r}, 0o700)
+        os.symlink("/etc/shadow", {str(d / "link")!r})
+        os.rename({str(d / "link")!r}, {str(d / "moved")!r})
+        os.unlink({str(d / "moved")!r})
+        fd = os.open({str(d / "f")!r}, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.dup2(fd, 42)
+        os.close(42)
+        os.close(fd)
+    """
+    proc, events = collect(py(code))
+    assert proc.returncode == 0
+    mk = one(events, "mkdir", "mkdirat")
+    assert mk.arg("path") == str(d) and mk.arg("mode") == 0o750 and mk.res == 0
+    ch = one(events, "chmod", "fchmodat")
+    assert ch.arg("filename") == str(d) and int(ch.arg("mode")) == 0o700
+    sl = one(events, "symlink", "symlinkat")
+    assert sl.arg("target") == "/etc/shadow" and sl.arg("linkpath") == str(d / "link")
+    rn = one(events, "rename", "renameat", "renameat2")
+    assert rn.arg("oldpath") == str(d / "link") and rn.arg("newpath") == str(d / "moved")
+    ul = one(events, "unlink", "unlinkat")
+    assert (ul.arg("path") or ul.arg("name")) == str(d / "moved") and ul.res == 0
+    dups = [e for e in named(events, "dup2", "dup3") if e.res == 42]
+    assert len(dups) == 1
+    dup = dups[0]
+    assert dup.fdinfo is not None and dup.fdinfo.name == str(d / "f")
+    closed = [e for e in named(events, "close") if e.arg("fd") == 42]
+    assert closed and closed[0].fdinfo.name == str(d / "f")
+
+
+def test_memfd_and_ptrace(collect: Collector) -> None:
+    code = """
+        import ctypes, os
+        fd = os.memfd_create("lanner-test", 0)
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.ptrace(0, 0, 0, 0)  # PTRACE_TRACEME
+    """
+    _proc, events = collect(py(code))
+    mf = one(events, "memfd_create")
+    assert mf.arg("name") == "lanner-test" and mf.arg("fd") >= 0
+    assert mf.fdinfo is not None and mf.fdinfo.name == "memfd:lanner-test"
+    pt = one(events, "ptrace")
+    assert pt.arg("request") == 1  # PPM_PTRACE_TRACEME
+    assert pt.res == 0
+
+
+def test_snapshot_knows_earlier_processes(live_ready: None, tmp_path: Path) -> None:
+    held = tmp_path / "held-open"
+    held.write_text("x")
+    code = f"import time\nf = open({str(held)!r})\nprint('ok', flush=True)\ntime.sleep(60)\n"
+    proc = subprocess.Popen(py(code), cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ok"
+        with LiveCapture() as cap:
+            assert cap.state is not None
+            th = cap.state.threads.get(proc.pid)
+            assert th is not None
+            assert th.exepath == os.path.realpath(sys.executable)
+            assert th.args[0] == "-c"
+            assert th.cwd.rstrip("/") == str(tmp_path)
+            assert th.ptid == os.getpid()
+            assert str(held) in {f.name for f in th.fdtable.fds.values()}
+            root = cap.state.users.user(0)
+            assert root is not None and root.name == "root"
+            # the first event of the old process resolves against the snapshot
+            proc.kill()
+            proc.wait()
+            deadline = time.monotonic() + 10
+            seen = None
+            while seen is None and time.monotonic() < deadline:
+                for ev in cap.poll(0.2):
+                    if ev.tid == proc.pid and ev.name == "procexit":
+                        seen = ev
+            assert seen is not None and seen.thread is th
+            assert seen.arg("sig") == 9
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_kernel_side_selection(live_ready: None, tmp_path: Path) -> None:
+    d = tmp_path / "sel"
+    code = f"import os\nos.mkdir({str(d)!r})\nopen({str(tmp_path / 'x')!r}, 'w').close()\n"
+    with LiveCapture(event_types={"mkdir"}, base=False, snapshot=False) as cap:
+        _proc, events = run_and_collect(cap, py(code))
+        assert {e.name for e in events} <= {"mkdir", "procexit"}
+        assert one(events, "mkdir").arg("path") == str(d)
+        # reselect at run time (a rules reload)
+        cap.set_event_types({"openat", "open"})
+        os.rmdir(d)
+        _proc, events = run_and_collect(cap, py(code))
+        assert not named(events, "mkdir")
+        assert [e for e in named(events, *OPEN_EVENTS) if e.arg("name") == str(tmp_path / "x")]
+
+
+def test_drops_are_counted_when_the_ring_is_full(live_ready: None) -> None:
+    with LiveCapture(ring_size=1 << 14, snapshot=False, state=False) as cap:
+        assert cap.probe is not None
+        assert cap.drops == 0 and len(cap.drops_per_cpu) == cap.probe.ncpus
+        code = "import os\nfor _ in range(2000):\n    os.close(os.open('/etc/hostname', 0))\n"
+        subprocess.run(py(code), check=True)
+        assert cap.drops > 0
+        assert sum(cap.drops_per_cpu) == cap.drops
+        stats = cap.stats()
+        assert stats["drops_full"] == cap.drops and stats["events"] > 0
+        # the ring still works after overflowing
+        got = cap.poll(1.0)
+        assert got and all(isinstance(e, Event) for e in got)
+
+
+@pytest.mark.parametrize("event_type", ["execve", "openat", "connect", "procexit"])
+def test_supported_types_listed(event_type: str) -> None:
+    from lanner.sources.syscall.probe import SUPPORTED
+
+    assert event_type in SUPPORTED
