@@ -19,6 +19,7 @@ from lanner.sources.k8s_audit.webhook import (
     DEFAULT_PATH,
     DEFAULT_PORT,
     AuditWebhook,
+    BadRequest,
 )
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "DEFAULT_PORT",
     "SOURCE_NAME",
     "AuditWebhook",
+    "BadRequest",
     "JsonEvent",
     "LineError",
     "NotAuditEvent",

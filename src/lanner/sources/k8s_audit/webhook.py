@@ -5,6 +5,8 @@ limit. A POST of one Event, an EventList or an array of them answers 200 once it
 events are handed on; bad input answers 400 (413 when too large) with the reason as
 text, and the server keeps serving. Events go to a callback, or to a bounded queue that
 :meth:`AuditWebhook.events` drains (a full queue holds the request: back-pressure).
+The callback runs on the request's handler thread, one per apiserver connection, so it
+may be called from several threads at once.
 
 >>> with AuditWebhook(port=9765) as hook:
 ...     for event in hook.events():
