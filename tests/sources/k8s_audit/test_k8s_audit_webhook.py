@@ -207,3 +207,48 @@ def test_https_with_cert_and_key(tmp_path: Path) -> None:
             plain.getresponse().read()
         plain.close()
         assert [e.data["objectRef"]["name"] for e in take(hook, 1)] == ["tls"]
+
+
+def test_ipv6_loopback() -> None:
+    import socket
+
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    try:
+        hook = AuditWebhook(host="::1", port=0)
+        hook.start()
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback: {exc}")
+    try:
+        conn = http.client.HTTPConnection("::1", hook.port, timeout=10)
+        conn.request("POST", hook.path, body=orjson.dumps(event_list("v6")), headers=JSON)
+        assert conn.getresponse().status == 200
+        conn.close()
+        assert [e.data["objectRef"]["name"] for e in take(hook, 1)] == ["v6"]
+    finally:
+        hook.stop()
+
+
+def test_stop_with_a_full_queue_ends_everything() -> None:
+    import threading
+    import time
+
+    hook = AuditWebhook(host="127.0.0.1", port=0, queue_size=1)
+    hook.start()
+    hook._queue.put(JsonEvent({"filler": True}, 0))  # nobody drains: the queue stays full
+    answers: list[int] = []
+
+    def client() -> None:
+        answers.append(post(hook, orjson.dumps(event_list("late")))[0])
+
+    t = threading.Thread(target=client)
+    t.start()
+    deadline = time.monotonic() + 10
+    while hook.accepted == 0 and time.monotonic() < deadline:  # the request is waiting
+        time.sleep(0.01)
+    assert hook.accepted == 1
+    hook.stop()
+    t.join(timeout=10)
+    assert not t.is_alive()
+    assert answers == [503]
+    assert [e.data for e in hook.events()] == [{"filler": True}]

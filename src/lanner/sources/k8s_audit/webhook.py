@@ -15,6 +15,7 @@ may be called from several threads at once.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import logging
 import queue
@@ -36,6 +37,7 @@ from lanner.sources.k8s_audit.payload import NotAuditEvent, parse_payload
 DEFAULT_PORT = 9765
 DEFAULT_PATH = "/k8s-audit"
 DEFAULT_MAX_BODY = 12 * 1024 * 1024  # the plugin's webhookMaxBatchSize
+_POLL = 0.1  # seconds between checks for stop() while waiting for events
 log = logging.getLogger("lanner.k8s_audit.webhook")
 
 EventsCallback = Callable[[list[JsonEvent]], None]
@@ -81,6 +83,7 @@ class AuditWebhook:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._next_num = 1
+        self._stopped = False
         self.accepted = 0
         self.rejected_requests = 0
 
@@ -117,6 +120,7 @@ class AuditWebhook:
         """Bind and serve in a daemon thread."""
         if self._server is not None:
             return
+        self._stopped = False
         self._server = _Server((self.host, self._requested_port), self)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -142,7 +146,9 @@ class AuditWebhook:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-        self._queue.put(None)
+        self._stopped = True
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(None)
 
     def __enter__(self) -> AuditWebhook:
         self.start()
@@ -155,16 +161,31 @@ class AuditWebhook:
 
     def events(self, timeout: float | None = None) -> Iterator[JsonEvent]:
         """Events as they arrive, until :meth:`stop` (or ``timeout`` s without any)."""
+        idle = 0.0
         while True:
             try:
-                event = self._queue.get(timeout=timeout)
+                event = self._queue.get(timeout=_POLL)
             except queue.Empty:
-                return
+                idle += _POLL
+                if self._stopped or (timeout is not None and idle >= timeout):
+                    return
+                continue
             if event is None:
                 return
+            idle = 0.0
             yield event
 
     # -- request handling --------------------------------------------------------------
+
+    def _enqueue(self, event: JsonEvent) -> None:
+        """Wait for room in the queue; give up (503) once the webhook is stopping."""
+        while True:
+            try:
+                self._queue.put(event, timeout=_POLL)
+                return
+            except queue.Full:
+                if self._stopped or self._server is None:
+                    raise BadRequest(HTTPStatus.SERVICE_UNAVAILABLE, "shutting down") from None
 
     def handle_body(self, body: bytes) -> tuple[int, list[str]]:
         """Decode a request body and hand its events on: (accepted, rejected reasons)."""
@@ -188,7 +209,7 @@ class AuditWebhook:
                 self._on_events(parsed.events)
             else:
                 for event in parsed.events:
-                    self._queue.put(event)
+                    self._enqueue(event)
         for reason in parsed.rejected:
             log.warning("k8s audit webhook: skipped %s", reason)
         return len(parsed.events), parsed.rejected
@@ -200,6 +221,8 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], hook: AuditWebhook) -> None:
         self.hook = hook
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
 
 
