@@ -268,3 +268,13 @@ def test_unknown_field_fails_to_load() -> None:
   source: k8s_audit
 """
     assert not engine.load_rules(contents=[("probe.yaml", rules)]).successful
+
+
+def test_event_time_of_reads_the_timestamps_of_hand_made_events() -> None:
+    assert SPEC.event_time_of is not None
+    raw = audit_event("get", "pods", "web")
+    assert SPEC.event_time_of(JsonEvent(raw)) == TS_NS
+    del raw["stageTimestamp"]
+    assert SPEC.event_time_of(JsonEvent(raw)) == 1795600800100000000
+    assert SPEC.event_time_of(JsonEvent(raw, ts=7)) == 7
+    assert SPEC.event_time_of(JsonEvent([1, 2])) == 0
