@@ -7,6 +7,8 @@ import gzip
 import ipaddress
 import ssl
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -164,3 +166,96 @@ def server_context(certs: Certs, require_client: bool = False) -> ssl.SSLContext
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.load_verify_locations(certs.ca)
     return ctx
+
+
+class Daemon:
+    """A server binary started for a test, its output in a log file."""
+
+    def __init__(self, args: list[str], log: Path) -> None:
+        import subprocess
+
+        self.log = log
+        self._fh = log.open("wb")
+        self.proc = subprocess.Popen(args, stdout=self._fh, stderr=subprocess.STDOUT)
+
+    def stop(self) -> None:
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._fh.close()
+
+
+def need(binary: str, package: str) -> str:
+    """The path of a Debian package's binary, or skip the test naming the package."""
+    import shutil
+
+    import pytest
+
+    found = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/usr/bin:/sbin")
+    if not found:
+        pytest.skip(f"{binary} not installed (Debian package {package})")
+    return found
+
+
+@contextmanager
+def prometheus(tmp: Path, target_port: int, port: int) -> Iterator[str]:
+    """Prometheus scraping 127.0.0.1:target_port/metrics every second; yields its URL."""
+    import httpx
+
+    from .helpers import wait_until
+
+    binary = need("prometheus", "prometheus")
+    conf = tmp / "prometheus.yml"
+    conf.write_text(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+        "scrape_configs:\n  - job_name: lanner\n"
+        f"    static_configs:\n      - targets: ['127.0.0.1:{target_port}']\n"
+    )
+    proc = Daemon(
+        [binary, f"--config.file={conf}", f"--storage.tsdb.path={tmp / 'prom-data'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        tmp / "prometheus.log",
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: httpx.get(url + "/-/ready").status_code == 200, 60, "prometheus")
+        yield url
+    finally:
+        proc.stop()
+
+
+@contextmanager
+def rsyslog(tmp: Path) -> Iterator[tuple[Path, Path]]:
+    """rsyslogd in the foreground reading a Unix socket; yields (socket, output file).
+
+    Each message becomes ``facility severity tag msg`` in the output file.
+    """
+    from .helpers import wait_until
+
+    binary = need("rsyslogd", "rsyslog")
+    sock, out, work = tmp / "rsyslog.sock", tmp / "rsyslog.out", tmp / "rsyslog-work"
+    work.mkdir()
+    conf = tmp / "rsyslog.conf"
+    conf.write_text(
+        f'global(workDirectory="{work}")\n'
+        'module(load="imuxsock" SysSock.Use="off")\n'
+        f'input(type="imuxsock" Socket="{sock}")\n'
+        'template(name="fields" type="string" string="%syslogfacility-text% '
+        '%syslogseverity-text% %syslogtag% %msg%\\n")\n'
+        f'*.* action(type="omfile" file="{out}" template="fields")\n'
+    )
+    proc = Daemon([binary, "-n", "-f", str(conf), "-i", str(tmp / "rsyslog.pid")],
+                  tmp / "rsyslog.log")  # fmt: skip
+    try:
+        wait_until(lambda: sock.exists() or proc.proc.poll() is not None, 30, "rsyslog socket")
+        if proc.proc.poll() is not None:
+            raise AssertionError(f"rsyslogd exited: {(tmp / 'rsyslog.log').read_text()}")
+        yield sock, out
+    finally:
+        proc.stop()

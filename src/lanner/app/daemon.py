@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import urlparse
 
 import orjson
 
@@ -90,6 +89,7 @@ class Daemon:
         self.outputs: OutputManager | None = None
         self.feed: LiveFeed | None = None
         self.webserver: Any = None
+        self.audit_hook: Any = None
         self.watcher: Any = None
         self._out_lock = threading.Lock()
         self._reload_lock = threading.Lock()
@@ -221,6 +221,8 @@ class Daemon:
         self.feed = feed
         self.outputs = self._build_outputs(self.cfg)
         self.outputs.start()
+        if self.options.live:
+            self._start_k8s_audit()
         if self.options.live and self.cfg.boolean("webserver.enabled"):
             self._start_webserver()
         if (
@@ -252,13 +254,13 @@ class Daemon:
         from lanner.app.webserver import WebServer, build_app
 
         ws = self.cfg.section("webserver")
-        audit_path, sink = self._k8s_audit_hook()
+        hook = self.audit_hook
         app = build_app(
             self.stats,
             healthz=str(ws.get("k8s_healthz_endpoint") or "/healthz"),
             prometheus=bool(ws.get("prometheus_metrics_enabled", True)),
-            audit_endpoint=audit_path,
-            audit_sink=sink,
+            audit_endpoint=str(ws.get("k8s_audit_endpoint") or "/k8s-audit") if hook else None,
+            audit_sink=hook.handle_body if hook else None,
             versions=self.versions,
         )
         cert = str(ws.get("ssl_certificate")) if ws.get("ssl_enabled") else None
@@ -268,35 +270,44 @@ class Daemon:
         if server.start():
             self.webserver = server
 
-    def _k8s_audit_hook(self) -> tuple[str | None, Any]:
-        """The audit webhook, when the k8s_audit source is enabled and its package exists.
+    def _start_k8s_audit(self) -> None:
+        """The audit webhook, when k8saudit is in load_plugins (as Falco's plugin).
 
-        Mounted on the web server at ``webserver.k8s_audit_endpoint`` (or the path of the
-        k8saudit plugin's ``open_params``); each accepted event goes to the live feed.
+        It listens where the k8saudit plugin's ``open_params`` says (default
+        ``http://:9765/k8s-audit``; https uses webserver.ssl_certificate) and is also
+        mounted on the web server at ``webserver.k8s_audit_endpoint``. Accepted events go to
+        the live feed; when the feed is full they are dropped and counted.
         """
-        if "k8s_audit" not in self.engine.sources or self.feed is None:
-            return None, None
+        feed = self.feed
+        if feed is None or "k8s_audit" not in self.engine.sources:
+            return
         if "k8saudit" not in self.cfg.string_list("load_plugins"):
-            return None, None
+            return
         try:
-            from lanner.sources.k8s_audit.payload import parse_payload
+            from lanner.sources.k8s_audit import AuditWebhook
         except ImportError:
             log.warning("k8s audit webhook unavailable: lanner.sources.k8s_audit is missing")
-            return None, None
-        path = str(self.cfg.get("webserver.k8s_audit_endpoint") or "/k8s-audit")
+            return
+        url = "http://:9765/k8s-audit"
         for plugin in self.cfg.get("plugins") or []:
             if isinstance(plugin, dict) and plugin.get("name") == "k8saudit":
-                parsed = urlparse(str(plugin.get("open_params") or ""))
-                path = parsed.path or path
-        feed = self.feed
+                url = str(plugin.get("open_params") or url)
+
+        def sink(events: list[Any]) -> None:
+            for ev in events:
+                feed.offer(("k8s_audit", ev))
+
+        cert = None
+        if url.startswith("https:"):
+            cert = str(self.cfg.get("webserver.ssl_certificate") or "") or None
+        try:
+            hook = AuditWebhook.from_url(url, on_events=sink, certfile=cert)
+            hook.start()
+        except (OSError, ValueError) as exc:
+            log.error("k8s audit webhook could not start on %s: %s", url, exc)
+            return
         feed.hold()
-
-        def sink(payload: Any) -> int:
-            parsed = parse_payload(payload)
-            accepted = sum(1 for ev in parsed.events if feed.offer(("k8s_audit", ev)))
-            return accepted
-
-        return path, sink
+        self.audit_hook = hook
 
     def versions(self) -> dict[str, Any]:
         """What /versions answers."""
@@ -399,6 +410,8 @@ class Daemon:
             self._timer.join(5.0)
         if self.webserver is not None:
             self.webserver.stop()
+        if self.audit_hook is not None:
+            self.audit_hook.stop()
         with self._out_lock:
             outputs, self.outputs = self.outputs, None
         if outputs is not None:

@@ -171,7 +171,7 @@ def run(
         _fail("no rules given: use -r FILE or rules_files in the configuration")
     replay = None
     live = capture == "-" or (capture is not None and follow)
-    audit = "k8saudit" in cfg.string_list("load_plugins") and cfg.boolean("webserver.enabled")
+    audit = "k8saudit" in cfg.string_list("load_plugins")
     if capture and not live:
         try:
             replay = open_replay(capture)

@@ -1,6 +1,7 @@
 """The embedded web server: /healthz, /versions, /metrics, and the k8s audit webhook.
 
 It runs uvicorn in a background thread, so the event loop never waits on HTTP clients.
+This module is imported only when the web server is enabled.
 """
 
 from __future__ import annotations
@@ -11,12 +12,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
 from lanner.app.metrics import Stats, lanner_version
+from lanner.app.prometheus import registry_for
 
 log = logging.getLogger("lanner.webserver")
 
-# (payload) -> number of events accepted; raises ValueError for data that is not audit data
-AuditSink = Callable[[Any], int]
+# (request body) -> (events accepted, reasons items were skipped); raises for a bad request
+AuditSink = Callable[[bytes], tuple[int, list[str]]]
 
 
 def build_app(
@@ -29,12 +35,6 @@ def build_app(
     versions: Callable[[], dict[str, Any]] | None = None,
 ) -> Any:
     """The FastAPI application."""
-    import orjson
-    from fastapi import FastAPI, Request, Response
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-    from lanner.app.prometheus import registry_for
-
     app = FastAPI(title="lanner", docs_url=None, redoc_url=None, openapi_url=None)
     registry = registry_for(stats)
 
@@ -58,10 +58,12 @@ def build_app(
         async def k8s_audit(request: Request) -> Response:
             body = await request.body()
             try:
-                n = audit_sink(orjson.loads(body))
-            except (orjson.JSONDecodeError, ValueError) as exc:
-                return Response(f"bad request: {exc}\n", status_code=400)
-            return Response(f'{{"accepted": {n}}}', media_type="application/json")
+                accepted, rejected = audit_sink(body)
+            except Exception as exc:  # the source's BadRequest carries a 4xx status
+                status = int(getattr(exc, "status", 400))
+                return Response(f"{getattr(exc, 'reason', exc)}\n", status_code=status)
+            doc = {"accepted": accepted, "rejected": rejected}
+            return Response(orjson.dumps(doc), media_type="application/json")
 
     return app
 
