@@ -39,6 +39,8 @@ def typed_source(name: str = "syscall", event_types: Iterable[str] = ()) -> Sour
         dict_field("proc.aname", arg=ArgKind.INDEX),
         dict_field("k8s.pod.label", arg=ArgKind.KEY),
         dict_field("jevt.value", arg=ArgKind.KEY),
+        dict_field("ka.verb"),
+        dict_field("ka.user.name"),
     ]
     return dict_source(name, fields, event_types=event_types)
 

@@ -939,19 +939,45 @@ def test_no_evttype_warning_and_warn_evttypes_false() -> None:
     assert narrow is not None and narrow.event_types == frozenset({"open", "openat"})
 
 
+def test_no_evttype_warning_for_a_condition_no_type_can_match() -> None:
+    # Falco warns when the set of event codes is empty, too
+    src = typed_source(event_types=SYSCALL_TYPES)
+    out = load(rule(condition="evt.type = open and evt.type = execve"), sources=[src])
+    assert [d.code for d in warnings(out)] == [WarningCode.LOAD_NO_EVTTYPE]
+
+
 def test_no_evttype_needs_a_typed_source() -> None:
     out = load(rule(condition="proc.name = bash"))  # the source has no event types
     assert codes(out) == []
 
 
 def test_unsafe_na_check() -> None:
-    out = load(rule(condition='proc.name = bash and fd.name != "<NA>"'))
+    out = load(rule(condition='proc.name = bash and ka.user.name != "<NA>"'))
     (w,) = warnings(out)
     assert w.code is WarningCode.LOAD_UNSAFE_NA_CHECK
     assert w.locations[-1].column == 22
     assert out.ruleset.get("r") is not None
-    out = load(rule(condition="proc.name in (a, <NA>)"))
+    out = load(rule(condition="jevt.value[/a] in (a, <NA>)"))
     assert [d.code for d in warnings(out)] == [WarningCode.LOAD_UNSAFE_NA_CHECK]
+
+
+def test_unsafe_na_check_inside_a_macro() -> None:
+    out = load("- macro: m\n  condition: ka.verb = <NA>\n" + rule(condition="m"))
+    assert [d.code for d in warnings(out)] == [WarningCode.LOAD_UNSAFE_NA_CHECK]
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        'fd.name != "<NA>"',  # only ka.* and jevt.* fields, as Falco
+        "proc.name in (a, <NA>)",
+        'ka.verb contains "<NA>"',  # only equality operators
+        "ka.verb startswith <NA>",
+    ],
+)
+def test_na_comparisons_falco_does_not_warn_about(condition: str) -> None:
+    out = load(rule(condition=f"'{condition}'"))
+    assert codes(out) == []
 
 
 def test_unknown_source_is_skipped_with_a_warning() -> None:

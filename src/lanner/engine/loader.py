@@ -349,7 +349,9 @@ class RulesLoader:
                 exc.pos,
             )
             return None
-        for node in walk(tree):
+        # as Falco's filter_warning_resolver: checked on the tree with macros expanded
+        own_nodes = {id(n) for n in walk(tree)}
+        for node in walk(expanded):
             if isinstance(node, ast.BinaryCheck) and self._compares_na(node):
                 self._condition_error(
                     WarningCode.LOAD_UNSAFE_NA_CHECK,
@@ -357,7 +359,7 @@ class RulesLoader:
                     info.locations,
                     info.cond_location,
                     text,
-                    node.pos,
+                    node.pos if id(node) in own_nodes else None,
                 )
         output = info.output.replace("%container.info", "").rstrip()
         if "%container.info" in info.output:
@@ -391,7 +393,11 @@ class RulesLoader:
         event_types: frozenset[str] | None = None
         if source.event_type_field and source.event_types:
             event_types = event_types_of(expanded, source.event_type_field, source.event_types)
-            too_many = event_types == source.event_types or len(event_types) > _TOO_MANY_EVTTYPES
+            too_many = (
+                not event_types  # as Falco: no possible type warns too
+                or event_types == source.event_types
+                or len(event_types) > _TOO_MANY_EVTTYPES
+            )
             if too_many and info.warn_evttypes:
                 self._report(
                     Diagnostic(
@@ -425,6 +431,15 @@ class RulesLoader:
 
     @staticmethod
     def _compares_na(node: ast.BinaryCheck) -> bool:
+        # only the fields where <NA> can be a real value (k8s audit, json), with equality
+        # operators, as Falco's filter_warning_resolver
+        left = node.left
+        if not (
+            isinstance(left, ast.FieldRef)
+            and left.name.startswith(("ka.", "jevt."))
+            and node.op in ("=", "==", "!=", "in", "intersects", "pmatch")
+        ):
+            return False
         right = node.right
         if isinstance(right, ast.Value):
             return right.value == "<NA>"
