@@ -130,10 +130,38 @@ class Event:
             vals = self._vals = {}
         elif index in vals:
             return vals[index]
-        raws = self.raw_params()
-        v = decode_param(self.type, index, raws[index]) if index < len(raws) else None
+        raws = self._raws
+        if raws is None:
+            raw = self._raw_at(index)  # one parameter: no need to split them all
+            v = None if raw is None else decode_param(self.type, index, raw)
+        else:
+            v = decode_param(self.type, index, raws[index]) if index < len(raws) else None
         vals[index] = v
         return v
+
+    def int_param(self, index: int) -> int | None:
+        """Parameter ``index`` as a signed integer (fds, pids), without decoding the rest."""
+        vals = self._vals
+        if vals is not None and index in vals:
+            v = vals[index]
+            return None if v is None else int(v)
+        raws = self._raws
+        raw = self._raw_at(index) if raws is None else (raws[index] if index < len(raws) else None)
+        if not raw:
+            return None
+        return int.from_bytes(raw, "little", signed=True)
+
+    def _raw_at(self, index: int) -> bytes | None:
+        n = self.nparams
+        if index >= n:
+            return None
+        s = _lens_struct(n, self._large)
+        lens = s.unpack_from(self._buf, self._off)
+        start = self._off + s.size + (sum(lens[:index]) if index else 0)
+        end = start + lens[index]
+        if start > self._end:
+            return b""
+        return self._buf[start : min(end, self._end)]
 
     def arg(self, name: str) -> Any:
         """Decoded value of the parameter called ``name`` (None when absent)."""

@@ -104,12 +104,7 @@ class ScapReader:
             raise ScapError(f"cannot open capture: {exc}", 0) from exc
 
     def __iter__(self) -> Iterator[Record]:
-        f = self._open()
-        try:
-            yield from self._records(f)
-        finally:
-            if isinstance(self._source, (str, Path)):
-                f.close()
+        return self._records(self._open(), isinstance(self._source, (str, Path)))
 
     def events(self) -> Iterator[Event]:
         """Only the events."""
@@ -117,120 +112,135 @@ class ScapReader:
             if type(rec) is Event:
                 yield rec
 
-    def _records(self, f: BinaryIO) -> Iterator[Record]:
+    def _records(self, f: BinaryIO, close: bool) -> Iterator[Record]:
         # One loop walks blocks and builds events in place: this is the hot path.
-        read = f.read
-        buf = read_chunk(read, CHUNK, 0)
-        base = 0  # stream offset of buf[0]
-        pos = 0
-        first = True
-        num = 0
-        ev_types = blocks.EVENT_TYPES
-        large_blocks = blocks.LARGE_EVENT_TYPES
-        max_small = blocks.MAX_SMALL_EVENT_BLOCK + 8
-        hdr = _BLOCK_HDR.unpack_from
-        hdr_v1 = _HDR_V1.unpack_from
-        hdr_v2 = _HDR_V2.unpack_from
-        u16 = _U16.unpack_from
-        u32 = _U32.unpack_from
-        large_types = _LARGE
-        max_type = et.EVENT_COUNT
-        while True:
-            n = len(buf)
-            while pos + 8 <= n:
-                btype, blen = hdr(buf, pos)
-                if blen < 12 or blen > MAX_BLOCK:
-                    raise ScapError(
-                        f"invalid block length {blen} for block type {btype:#x}", base + pos
-                    )
-                bend = pos + blen
-                if bend > n:
-                    break  # incomplete: read more
-                if u32(buf, bend - 4)[0] != blen:
-                    raise ScapError(
-                        f"block trailer length {u32(buf, bend - 4)[0]} differs from header "
-                        f"length {blen}",
-                        base + pos,
-                    )
-                offset = base + pos
-                start = pos + 8
-                end = bend - 4
-                pos = bend
-                if first:
-                    first = False
-                    if btype != blocks.SHB:
-                        raise ScapError(f"not a capture file: first block type {btype:#x}", 0)
-                    yield self._section_header(buf, start, end, offset)
-                    continue
-                kind = ev_types.get(btype)
-                if kind is None:
-                    yield from self._metadata(btype, buf, start, end, offset)
-                    continue
-                has_nparams, has_flags = kind
-                if blen > max_small and btype not in large_blocks:
-                    raise ScapError(f"event block too long ({blen} bytes)", offset)
-                p = start + 2
-                dump_flags = 0
-                if has_flags:
-                    if p + 4 > end:
-                        raise ScapError("event block too short", offset)
-                    dump_flags = u32(buf, p)[0]
-                    p += 4
-                if has_nparams:
-                    if p + 26 > end:
-                        raise ScapError("event block too short for an event header", offset)
-                    ts, tid, elen, etype, nparams = hdr_v2(buf, p)
-                    hlen = 26
-                else:
-                    if p + 22 > end:
-                        raise ScapError("event block too short for an event header", offset)
-                    ts, tid, elen, etype = hdr_v1(buf, p)
-                    hlen = 22
-                    nparams = -1
-                evend = p + elen
-                if elen < hlen or evend > end:
-                    raise ScapError(
-                        f"event length {elen} does not fit its block ({end - p} bytes)", offset
-                    )
-                if etype >= max_type:
-                    self.skipped_events += 1
-                    continue
-                large = large_types[etype]
-                if nparams < 0:
-                    nparams = _v1_nparams(buf, p + hlen, evend, etype, offset)
-                elif p + hlen + nparams * (4 if large else 2) > evend:
-                    raise ScapError(f"event has {nparams} params but only {elen} bytes", offset)
-                num += 1
-                yield Event(
-                    num,
-                    ts,
-                    tid,
-                    etype,
-                    nparams,
-                    buf,
-                    p + hlen,
-                    evend,
-                    large,
-                    u16(buf, start)[0],
-                    dump_flags,
-                    offset,
-                )
-            # Need more data: keep the unread tail, append the next chunk.
-            avail = n - pos
-            need = CHUNK
-            if avail >= 8:
-                need = max(CHUNK, hdr(buf, pos)[1] - avail)
-            more = read_chunk(read, need, base + n)
-            if not more:
-                if avail == 0:
-                    if first:
-                        raise ScapError("empty capture file", 0)
-                    return
-                what = "block header" if avail < 8 else "block"
-                raise ScapError(f"truncated {what}: only {avail} bytes left", base + pos)
-            buf = buf[pos:] + more
-            base += pos
+        try:
+            read = f.read
+            buf = read_chunk(read, CHUNK, 0)
+            base = 0  # stream offset of buf[0]
             pos = 0
+            first = True
+            num = 0
+            ev_types = blocks.EVENT_TYPES
+            large_blocks = blocks.LARGE_EVENT_TYPES
+            max_small = blocks.MAX_SMALL_EVENT_BLOCK + 8
+            hdr = _BLOCK_HDR.unpack_from
+            hdr_v1 = _HDR_V1.unpack_from
+            hdr_v2 = _HDR_V2.unpack_from
+            u16 = _U16.unpack_from
+            u32 = _U32.unpack_from
+            large_types = _LARGE
+            max_type = et.EVENT_COUNT
+            hint = list(_NPARAMS)  # per type, the count the last v1 event of that type had
+            lens16 = _LENS16
+            while True:
+                n = len(buf)
+                while pos + 8 <= n:
+                    btype, blen = hdr(buf, pos)
+                    if blen < 12 or blen > MAX_BLOCK:
+                        raise ScapError(
+                            f"invalid block length {blen} for block type {btype:#x}", base + pos
+                        )
+                    bend = pos + blen
+                    if bend > n:
+                        break  # incomplete: read more
+                    if u32(buf, bend - 4)[0] != blen:
+                        raise ScapError(
+                            f"block trailer length {u32(buf, bend - 4)[0]} differs from header "
+                            f"length {blen}",
+                            base + pos,
+                        )
+                    offset = base + pos
+                    start = pos + 8
+                    end = bend - 4
+                    pos = bend
+                    if first:
+                        first = False
+                        if btype != blocks.SHB:
+                            raise ScapError(f"not a capture file: first block type {btype:#x}", 0)
+                        yield self._section_header(buf, start, end, offset)
+                        continue
+                    kind = ev_types.get(btype)
+                    if kind is None:
+                        yield from self._metadata(btype, buf, start, end, offset)
+                        continue
+                    has_nparams, has_flags = kind
+                    if blen > max_small and btype not in large_blocks:
+                        raise ScapError(f"event block too long ({blen} bytes)", offset)
+                    p = start + 2
+                    dump_flags = 0
+                    if has_flags:
+                        if p + 4 > end:
+                            raise ScapError("event block too short", offset)
+                        dump_flags = u32(buf, p)[0]
+                        p += 4
+                    if has_nparams:
+                        if p + 26 > end:
+                            raise ScapError("event block too short for an event header", offset)
+                        ts, tid, elen, etype, nparams = hdr_v2(buf, p)
+                        hlen = 26
+                    else:
+                        if p + 22 > end:
+                            raise ScapError("event block too short for an event header", offset)
+                        ts, tid, elen, etype = hdr_v1(buf, p)
+                        hlen = 22
+                        nparams = -1
+                    evend = p + elen
+                    if elen < hlen or evend > end:
+                        raise ScapError(
+                            f"event length {elen} does not fit its block ({end - p} bytes)", offset
+                        )
+                    if etype >= max_type:
+                        self.skipped_events += 1
+                        continue
+                    large = large_types[etype]
+                    if nparams < 0:
+                        # v1 events carry no count: the table's count fits almost always
+                        n0 = hint[etype]
+                        vals = p + hlen + 2 * n0
+                        if (
+                            vals <= evend
+                            and vals + sum(lens16[n0].unpack_from(buf, p + hlen)) == evend
+                        ):
+                            nparams = n0
+                        else:
+                            nparams = hint[etype] = _v1_nparams(buf, p + hlen, evend, etype, offset)
+                    elif p + hlen + nparams * (4 if large else 2) > evend:
+                        raise ScapError(f"event has {nparams} params but only {elen} bytes", offset)
+                    num += 1
+                    yield Event(
+                        num,
+                        ts,
+                        tid,
+                        etype,
+                        nparams,
+                        buf,
+                        p + hlen,
+                        evend,
+                        large,
+                        u16(buf, start)[0],
+                        dump_flags,
+                        offset,
+                    )
+                # Need more data: keep the unread tail, append the next chunk.
+                avail = n - pos
+                need = CHUNK
+                if avail >= 8:
+                    need = max(CHUNK, hdr(buf, pos)[1] - avail)
+                more = read_chunk(read, need, base + n)
+                if not more:
+                    if avail == 0:
+                        if first:
+                            raise ScapError("empty capture file", 0)
+                        return
+                    what = "block header" if avail < 8 else "block"
+                    raise ScapError(f"truncated {what}: only {avail} bytes left", base + pos)
+                buf = buf[pos:] + more
+                base += pos
+                pos = 0
+        finally:
+            if close:
+                f.close()
 
     def _section_header(self, buf: bytes, start: int, end: int, offset: int) -> SectionHeader:
         if end - start < 16:

@@ -39,6 +39,10 @@ _USES_FD = tuple(bool(f & et.EF_USES_FD) for f in et.EVENT_FLAGS)
 _FD_INDEX = tuple(idx.get("fd") for idx in PARAM_INDEX)
 _CREATES_FD = tuple(bool(f & et.EF_CREATES_FD) for f in et.EVENT_FLAGS)
 _SKIP_RESET = tuple(bool(f & et.EF_SKIPPARSERESET) for f in et.EVENT_FLAGS)
+# exit events whose first parameter is a 64-bit return value (res/fd/pid)
+_RES_FIRST = tuple(
+    bool(p) and p[0][1] in (et.PT_ERRNO, et.PT_FD, et.PT_PID, et.PT_INT64) for p in et.EVENT_PARAMS
+)
 
 
 def _names(*names: str, exit_: bool = True) -> list[int]:
@@ -129,13 +133,8 @@ class StateEngine:
     # -- events -----------------------------------------------------------------------
     def process(self, evt: Event) -> None:
         """Attach state to ``evt`` and apply its effects."""
-        if self._remove_fd is not None:
-            th, fd = self._remove_fd
-            th.fdtable.remove(fd)
-            self._remove_fd = None
-        if self._remove_tid is not None:
-            self._drop_thread(self._remove_tid)
-            self._remove_tid = None
+        if self._remove_fd is not None or self._remove_tid is not None:
+            self._apply_removals()
         t = evt.type
         tid = evt.tid
         threads = self.threads.threads
@@ -158,7 +157,7 @@ class StateEngine:
                 elif _USES_FD[t]:
                     idx = _FD_INDEX[t]
                     if idx is not None and idx < evt.nparams:
-                        fd = evt.param(idx)
+                        fd = evt.int_param(idx)
                         if fd is not None:
                             evt.fd = fd
                             evt.fdinfo = th.fdtable.fds.get(fd)
@@ -168,14 +167,14 @@ class StateEngine:
                     evt.enter = enter
                 th.last_enter = None
                 if _CREATES_FD[t]:
-                    r = evt.res
+                    r = evt.int_param(0) if _RES_FIRST[t] else evt.res
                     if r is not None:
                         evt.fd = r if r >= 0 else -1  # a failed call has no fd
                 elif _USES_FD[t]:
                     idx = _FD_INDEX[t]
                     fd = None
                     if idx is not None and idx < evt.nparams:
-                        fd = evt.param(idx)
+                        fd = evt.int_param(idx)
                     elif enter is not None and evt.enter is enter:
                         fd = enter.fd
                     if fd is not None:
@@ -186,6 +185,15 @@ class StateEngine:
         h = self._handlers[t]
         if h is not None:
             h(self, evt, th)
+
+    def _apply_removals(self) -> None:
+        if self._remove_fd is not None:
+            th, fd = self._remove_fd
+            th.fdtable.remove(fd)
+            self._remove_fd = None
+        if self._remove_tid is not None:
+            self._drop_thread(self._remove_tid)
+            self._remove_tid = None
 
     def _placeholder(self, tid: int) -> ThreadInfo | None:
         # A thread the capture never described: libsinsp's "invalid" thread, <NA> names
