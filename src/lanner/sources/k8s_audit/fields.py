@@ -48,7 +48,6 @@ def _text_at(*keys: str) -> DocFn:
             return None
         return v if type(v) is str else as_text(v)
 
-    fn.keys = keys  # type: ignore[attr-defined] # lets _s build the fast getter
     return fn
 
 
@@ -62,10 +61,9 @@ def _list_at(*keys: str) -> DocFn:
     return fn
 
 
-def _s(name: str, desc: str, fn: DocFn | tuple[str, ...]) -> Field:
-    """A string field: a DocFn, or a key path (the common case, one fast closure)."""
-    keys = fn if isinstance(fn, tuple) else getattr(fn, "keys", None)
-    return plain(name, desc, _fast_text(keys) if keys else _audit(fn))  # type: ignore[arg-type]
+def _s(name: str, desc: str, how: DocFn | tuple[str, ...]) -> Field:
+    """A string field: a key path (the common case, one fast closure) or a DocFn."""
+    return plain(name, desc, _fast_text(how) if isinstance(how, tuple) else _audit(how))
 
 
 def _fast_text(keys: tuple[str, ...]) -> Getter:
@@ -359,42 +357,40 @@ def ka_fields() -> list[Field]:
         _s(
             "ka.auth.decision",
             "the authorization decision",
-            _text_at(ann, "authorization.k8s.io/decision"),
+            (ann, "authorization.k8s.io/decision"),
         ),
         _s(
             "ka.auth.reason",
             "the authorization reason",
-            _text_at(ann, "authorization.k8s.io/reason"),
+            (ann, "authorization.k8s.io/reason"),
         ),
         _s(
             "ka.validations.admission.policy.failure",
             "the validation failure of a ValidatingAdmissionPolicy",
-            _text_at(ann, "validation.policy.admission.k8s.io/validation_failure"),
+            (ann, "validation.policy.admission.k8s.io/validation_failure"),
         ),
         _s(
             "ka.security.pod.violations",
             "the pod security admission violations",
-            _text_at(ann, "pod-security.kubernetes.io/audit-violations"),
+            (ann, "pod-security.kubernetes.io/audit-violations"),
         ),
         _s("ka.user.name", "the user name performing the request", ("user", "username")),
         _l("ka.user.groups", "the groups of the user", _list_at("user", "groups")),
         _s(
             "ka.impuser.name",
             "the impersonated user name",
-            _text_at("impersonatedUser", "username"),
+            ("impersonatedUser", "username"),
         ),
         _s("ka.verb", "the action being performed", ("verb",)),
         _s("ka.uri", "the request URI as sent from client to server", ("requestURI",)),
         _keyed("ka.uri.param", "a query parameter of the uri: ka.uri.param[key]", _uri_param),
         _s("ka.target.name", "the target object name", ("objectRef", "name")),
-        _s(
-            "ka.target.namespace", "the target object namespace", _text_at("objectRef", "namespace")
-        ),
+        _s("ka.target.namespace", "the target object namespace", ("objectRef", "namespace")),
         _s("ka.target.resource", "the target object resource", ("objectRef", "resource")),
         _s(
             "ka.target.subresource",
             "the target object subresource",
-            _text_at("objectRef", "subresource"),
+            ("objectRef", "subresource"),
         ),
         _l(
             "ka.req.binding.subjects",
@@ -416,7 +412,7 @@ def ka_fields() -> list[Field]:
         _s(
             "ka.req.binding.role",
             "the role a (cluster) role binding links",
-            _text_at(ro, "roleRef", "name"),
+            (ro, "roleRef", "name"),
         ),
         _keyed(
             "ka.req.binding.subject.has_name",
@@ -441,29 +437,27 @@ def ka_fields() -> list[Field]:
             _any_privileged,
         ),
         _s("ka.req.pod.host_ipc", "the pod's hostIPC flag", (*_SPEC, "hostIPC")),
-        _s(
-            "ka.req.pod.host_network", "the pod's hostNetwork flag", _text_at(*_SPEC, "hostNetwork")
-        ),
+        _s("ka.req.pod.host_network", "the pod's hostNetwork flag", (*_SPEC, "hostNetwork")),
         _s(
             "ka.req.container.host_network",
             "deprecated alias for ka.req.pod.host_network",
-            _text_at(*_SPEC, "hostNetwork"),
+            (*_SPEC, "hostNetwork"),
         ),
         _s("ka.req.pod.host_pid", "the pod's hostPID flag", (*_SPEC, "hostPID")),
         _s(
             "ka.req.pod.run_as_user",
             "the pod's runAsUser",
-            _text_at(*_SPEC, "securityContext", "runAsUser"),
+            (*_SPEC, "securityContext", "runAsUser"),
         ),
         _s(
             "ka.req.pod.run_as_group",
             "the pod's runAsGroup",
-            _text_at(*_SPEC, "securityContext", "runAsGroup"),
+            (*_SPEC, "securityContext", "runAsGroup"),
         ),
         _s(
             "ka.req.pod.fs_group",
             "the pod's fsGroup",
-            _text_at(*_SPEC, "securityContext", "fsGroup"),
+            (*_SPEC, "securityContext", "fsGroup"),
         ),
         _l(
             "ka.req.pod.supplemental_groups",
@@ -495,7 +489,7 @@ def ka_fields() -> list[Field]:
         _s(
             "ka.resp.name",
             "the response object name",
-            _text_at("responseObject", "metadata", "name"),
+            ("responseObject", "metadata", "name"),
         ),
         _s("ka.response.code", "the response code", ("responseStatus", "code")),
         _s("ka.response.reason", "the response reason", ("responseStatus", "reason")),
