@@ -76,6 +76,13 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=700)
     ap.add_argument("--capture", type=Path, default=DEFAULT_CAPTURE)
     ap.add_argument("--keep", type=Path, help="write the big capture here and keep it")
+    ap.add_argument(
+        "--rules",
+        type=Path,
+        action="append",
+        default=[],
+        help="also time the replay through these rules files (repeatable)",
+    )
     args = ap.parse_args()
 
     tmpdir = tempfile.mkdtemp(prefix="lanner-bench-")
@@ -104,6 +111,26 @@ def main() -> int:
         timed("read", read_only, n)
         timed("read+state", read_state, n)
         timed("read+state+decode", read_state_decode, n)
+
+        if args.rules:
+            from lanner.engine.engine import Engine
+            from lanner.sources.syscall import syscall_source
+
+            engine = Engine([syscall_source()])
+            outcome = engine.load_rules(args.rules)
+            if not outcome.successful:
+                raise SystemExit(f"rules did not load: {outcome}")
+
+            def read_state_rules() -> int:
+                count = 0
+                process = engine.process
+                for e in read_capture(path):
+                    process(e, "syscall")
+                    count += 1
+                return count
+
+            timed(f"+rules ({len(args.rules)} files)", read_state_rules, n)
+            print(f"alerts by rule: {dict(engine.counts_by_rule)}")
 
         sysdig = shutil.which("sysdig")
         if sysdig:
