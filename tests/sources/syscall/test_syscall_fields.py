@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import ipaddress
 
 import pytest
@@ -99,3 +100,28 @@ def test_filter_matches_sysdig(name: str, condition: str) -> None:
     else:
         assert ours == theirs
         assert ours
+
+
+def test_fs_path_fields() -> None:
+    from syscall_testutil import block, event, proc_v1, section_header
+
+    from lanner.sources.syscall import event_table as et
+
+    rename = {"olddirfd": 5, "oldpath": "a", "newdirfd": -100, "newpath": "b"}
+    link = {"target": "/etc/passwd", "linkdirfd": -100, "linkpath": "l"}
+    data = (
+        section_header()
+        + block(0x202, proc_v1(10, 10, 1, "sh", "/bin/sh", [], "/home/u/"))
+        + event(et.PPME_SYSCALL_MKDIRAT_X, 10, 1, res=0, dirfd=-100, path="new/../d")
+        + event(et.PPME_SYSCALL_OPENAT_2_X, 10, 2, fd=5, dirfd=-100, name="/tmp", flags=1 << 10)
+        + event(et.PPME_SYSCALL_RENAMEAT_X, 10, 3, res=0, **rename)
+        + event(et.PPME_SYSCALL_SYMLINKAT_X, 10, 4, res=0, **link)
+    )
+    spec = syscall_source()
+    names = ["fs.path.name", "fs.path.nameraw", "fs.path.source", "fs.path.target"]
+    getters = [spec.fields.resolve(n)[0].bind(None) for n in names]  # type: ignore[index]
+    rows = [[g(e) for g in getters] for e in read_capture(io.BytesIO(data))]
+    assert rows[0] == ["/home/u/d", "new/../d", None, None]
+    assert rows[1][0] == "/tmp"
+    assert rows[2] == [None, None, "/tmp/a", "/home/u/b"]
+    assert rows[3][2:] == ["/etc/passwd", "/home/u/l"]

@@ -1,17 +1,17 @@
-"""Field classes of the ``syscall`` source: evt.*, proc.*, thread.*, fd.*, user.*, group.*."""
+"""Field classes of the ``syscall`` source: evt, proc, thread, fd, fs.path, user, group."""
 
 from __future__ import annotations
 
 from lanner.engine.fields import FieldTable
 
 from ..containers.fields import metadata_fields
-from . import container, evt, fd, proc, user
+from . import container, evt, fd, fspath, proc, user
 
 
 def syscall_fields() -> FieldTable:
     """Every field of the syscall source."""
     table = FieldTable("syscall")
-    for module in (evt, proc, fd, user, container):
+    for module in (evt, proc, fd, fspath, user, container):
         table.extend(module.FIELDS)
     table.extend(metadata_fields())
     return table
