@@ -287,3 +287,46 @@ def test_a_dead_output_never_stalls_detection(tmp_path: Path) -> None:
         receiver.close()
     assert len(sink.read_text().splitlines()) == 6000
     assert daemon.stats.alerts[("Version one", "Warning", "syscall")] == 6000
+
+
+def test_webserver_over_tls(tmp_path: Path, live: list) -> None:
+    import ssl
+
+    from .servers import make_certs
+
+    certs = make_certs(tmp_path)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(seq_rules("Version one", "v1"))
+    port = free_port()
+    config = write_config(
+        tmp_path,
+        rules,
+        webserver={"enabled": True, "listen_port": port, "listen_address": "127.0.0.1",
+                   "ssl_enabled": True, "ssl_certificate": str(certs.server_pem)},
+    )  # fmt: skip
+    proc = LiveLanner("-c", str(config))
+    live.append(proc)
+    ctx = ssl.create_default_context(cafile=str(certs.ca))
+    url = f"https://127.0.0.1:{port}"
+    wait_until(lambda: httpx.get(url + "/healthz", verify=ctx).json() == {"status": "ok"})
+    assert "lanner_rules_loaded 1.0" in httpx.get(url + "/metrics", verify=ctx).text
+    assert proc.finish() == 0
+
+
+def test_load_plugins_choose_the_sources(tmp_path: Path) -> None:
+    from .helpers import run_lanner
+
+    rules = tmp_path / "audit.yaml"
+    rules.write_text(
+        "- rule: Audit create\n  desc: x\n  source: k8s_audit\n  priority: NOTICE\n"
+        "  condition: ka.verb = create\n  output: created by %ka.user.name\n"
+    )
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"source": "k8s_audit", "ka.verb": "create", "ka.user.name": "bob"}\n')
+    res = run_lanner("-r", str(rules), "-e", str(events))  # every built-in source
+    assert b"Events detected: 1" in res.stdout
+    res = run_lanner("-r", str(rules), "-e", str(events), "-o", "load_plugins=[k8saudit, json]")
+    assert b"Events detected: 1" in res.stdout
+    res = run_lanner("-r", str(rules), "-e", str(events), "-o", "load_plugins=[cloudtrail, x]")
+    assert b"Events detected: 0" in res.stdout
+    assert b"no equivalent of plugin 'x'" in res.stderr

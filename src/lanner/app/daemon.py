@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import orjson
-
 from lanner.app.config import Config, ConfigError, load_config
 from lanner.app.inputs import TICK, LiveFeed
 from lanner.app.logs import setup_logging
@@ -51,6 +49,9 @@ OUTPUT_KEYS = (
     "program_output",
     "http_output",
 )
+
+# configuration keys read only at start
+RESTART_KEYS = ("webserver", "metrics", "load_plugins", "plugins")
 
 
 @dataclass(slots=True)
@@ -174,6 +175,9 @@ class Daemon:
                           reason, exc)  # fmt: skip
                 self.stats.reloads["failure"] += 1
                 return False
+        for key in RESTART_KEYS:
+            if cfg.get(key) != self.cfg.get(key):
+                log.warning("reload (%s): a change of '%s' needs a restart", reason, key)
         # commit: the loop picks up the new ruleset at its next event
         self.engine.iso8601 = cfg.boolean("time_format_iso_8601")
         self.engine.ruleset = staging.ruleset
@@ -251,7 +255,11 @@ class Daemon:
         return paths
 
     def _start_webserver(self) -> None:
-        from lanner.app.webserver import WebServer, build_app
+        try:
+            from lanner.app.webserver import WebServer, build_app
+        except ImportError as exc:
+            log.error("web server unavailable (%s): install lanner[daemon]", exc)
+            return
 
         ws = self.cfg.section("webserver")
         hook = self.audit_hook
@@ -361,8 +369,13 @@ class Daemon:
         """SIGINT/SIGTERM stop, SIGHUP reloads, SIGUSR1 reopens outputs (main thread)."""
         if threading.current_thread() is not threading.main_thread():
             return
-        signal.signal(signal.SIGINT, lambda *_: self.request_stop())
-        signal.signal(signal.SIGTERM, lambda *_: self.request_stop())
+
+        def stop(signum: int, _frame: Any) -> None:
+            self.request_stop()
+            signal.signal(signum, signal.SIG_DFL)  # a second one ends Lanner at once
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
         signal.signal(
             signal.SIGHUP,
             lambda *_: threading.Thread(
@@ -404,6 +417,9 @@ class Daemon:
         self._stop.set()
         if self.feed is not None:
             self.feed.stop()
+            for source, n in self.feed.drain().items():
+                self.stats.event_drops[(source, "shutdown")] += n
+                log.warning("stopping: %d queued %s event(s) not evaluated", n, source)
         if self.watcher is not None:
             self.watcher.stop()
         if self._timer is not None:
@@ -416,10 +432,6 @@ class Daemon:
             outputs, self.outputs = self.outputs, None
         if outputs is not None:
             outputs.close()
-
-    def dump_stats(self) -> bytes:
-        """The snapshot fields as JSON (for tests and debugging)."""
-        return orjson.dumps(self.stats.snapshot_fields())
 
 
 @contextlib.contextmanager

@@ -221,6 +221,16 @@ class LiveFeed:
         """Make producers return and the consumer finish."""
         self.stopping.set()
 
+    def drain(self) -> dict[str, int]:
+        """Remove what is still queued (after a stop): events not evaluated, by source."""
+        left: dict[str, int] = {}
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                return left
+            left[item[0]] = left.get(item[0], 0) + 1
+
     def events(self, tick: float = 0.2) -> Iterator[Any]:
         """Events as they come, ``TICK`` when idle; ends when all producers are done."""
         while True:

@@ -97,7 +97,7 @@ class Stats:
         for source, n in sorted(self.events.items()):
             fields[f"lanner.events.{source}"] = n
         by_rule: Counter[str] = Counter()
-        for (rule, _prio, _src), n in self.alerts.items():
+        for (rule, _prio, _src), n in list(self.alerts.items()):
             by_rule[rule] += n
         for rule, n in sorted(by_rule.items()):
             fields[f"falco.rules.{rule}"] = n
