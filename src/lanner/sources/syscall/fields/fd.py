@@ -325,7 +325,7 @@ FIELDS = [
         "fd.name_changed",
         B,
         "true when the event changed the fd's name",
-        _fd(lambda i, e: i.name_changed),
+        _fd(lambda i, e: i.name_changed_at == e.num),
     ),
     field("fd.dev", N, "device number of the file", _fd(lambda i, e: i.dev)),
     field("fd.dev.major", N, "major device number", _fd(lambda i, e: i.dev >> 20)),

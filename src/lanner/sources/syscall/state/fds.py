@@ -83,7 +83,7 @@ class FdInfo:
         "ino",
         "l4proto",
         "name",
-        "name_changed",
+        "name_changed_at",
         "open_flags",
         "role",
         "sip",
@@ -108,7 +108,7 @@ class FdInfo:
         self.l4proto = md.L4_UNKNOWN if ftype in IP_TYPES else md.L4_NA
         self.sock_l4 = md.L4_UNKNOWN
         self.role = ROLE_NONE
-        self.name_changed = False
+        self.name_changed_at = -1  # number of the event that last renamed the fd
         self.unix_source = 0
         self.unix_dest = 0
 
@@ -141,15 +141,15 @@ class FdInfo:
         """Whether the fd is a listening (bound, unconnected) IP socket."""
         return self.type in (md.FD_IPV4_SERVSOCK, md.FD_IPV6_SERVSOCK)
 
-    def set_tuple(self, cip: str, cport: int, sip: str, sport: int) -> None:
+    def set_tuple(self, cip: str, cport: int, sip: str, sport: int, num: int = -1) -> None:
         """Set the connection tuple (client -> server) and the fd name from it."""
         self.cip, self.cport, self.sip, self.sport = cip, cport, sip, sport
-        self.set_name(f"{cip}:{cport}->{sip}:{sport}")
+        self.set_name(f"{cip}:{cport}->{sip}:{sport}", num)
 
-    def set_name(self, name: str) -> None:
-        """Rename the fd, remembering that it changed (fd.name_changed)."""
+    def set_name(self, name: str, num: int = -1) -> None:
+        """Rename the fd; event ``num`` is remembered when the name changed (fd.name_changed)."""
         if name != self.name:
-            self.name_changed = True
+            self.name_changed_at = num
         self.name = name
 
     def __repr__(self) -> str:
@@ -174,7 +174,7 @@ def fdinfo_from_record(r: md.FdRecord) -> FdInfo:
         info.unix_source, info.unix_dest = r.unix_source, r.unix_dest
     if r.type == md.FD_FILE_V2 and r.open_flags & (1 << 10):
         info.type = md.FD_DIRECTORY
-    info.name_changed = False
+    info.name_changed_at = -1
     return info
 
 

@@ -505,21 +505,21 @@ def _on_socket_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None
 _UNSPECIFIED = frozenset({"0.0.0.0", "::"})
 
 
-def _apply_tuple(info: FdInfo, tup: SockTuple, role: int) -> None:
+def _apply_tuple(info: FdInfo, tup: SockTuple, role: int, num: int = -1) -> None:
     if tup.family in (AF_INET, AF_INET6) and tup.sip is not None:
         info.type = md.FD_IPV4_SOCK if tup.family == AF_INET else md.FD_IPV6_SOCK
         sip = tup.sip
         if sip in _UNSPECIFIED and tup.dip:
             sip = tup.dip  # unbound source (sendto before connect): libsinsp shows the peer
         # connect: local (client) -> remote (server); accept: remote (client) -> local
-        info.set_tuple(sip, tup.sport or 0, tup.dip or "", tup.dport or 0)
+        info.set_tuple(sip, tup.sport or 0, tup.dip or "", tup.dport or 0, num)
         info.role = role
         if info.l4proto in (md.L4_UNKNOWN, md.L4_NA):
             info.l4proto = info.sock_l4
     elif tup.family == AF_UNIX:
         info.type = md.FD_UNIX_SOCK
         info.unix_source, info.unix_dest = tup.source or 0, tup.dest or 0
-        info.set_name(f"{info.unix_source:x}->{info.unix_dest:x} {tup.path or ''}".rstrip())
+        info.set_name(f"{info.unix_source:x}->{info.unix_dest:x} {tup.path or ''}".rstrip(), num)
         info.role = role
 
 
@@ -534,7 +534,7 @@ def _on_connect_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> Non
         return  # already connected (a UDP socket re-connecting keeps its first peer)
     tup = _arg(evt, "tuple")
     if isinstance(tup, SockTuple):
-        _apply_tuple(info, tup, ROLE_CLIENT)
+        _apply_tuple(info, tup, ROLE_CLIENT, evt.num)
 
 
 def _on_accept_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
@@ -547,12 +547,11 @@ def _on_accept_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None
     listening = evt.enter.fdinfo if evt.enter is not None else None
     info = FdInfo(fd, md.FD_UNSUPPORTED)
     if isinstance(tup, SockTuple):
-        _apply_tuple(info, tup, ROLE_SERVER)
+        _apply_tuple(info, tup, ROLE_SERVER, evt.num)
         if info.type in (md.FD_IPV4_SOCK, md.FD_IPV6_SOCK):
             info.l4proto = listening.l4proto if listening is not None else md.L4_TCP
             if info.l4proto in (md.L4_UNKNOWN, md.L4_NA):
                 info.l4proto = md.L4_TCP
-    info.name_changed = False
     eng.add_fd(evt, th, info)
 
 
@@ -564,14 +563,14 @@ def _on_bind_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
     if not isinstance(addr, SockAddr):
         return
     if addr.family in (AF_INET, AF_INET6) and addr.addr is not None:
-        info.set_name(f"{addr.addr}:{addr.port}")
+        info.set_name(f"{addr.addr}:{addr.port}", evt.num)
         if addr.port:  # bound to a port: a server socket
             info.type = md.FD_IPV4_SERVSOCK if addr.family == AF_INET else md.FD_IPV6_SERVSOCK
             info.sip, info.sport = addr.addr, addr.port
             info.role = ROLE_SERVER
             info.l4proto = info.sock_l4
     elif addr.family == AF_UNIX and addr.path:
-        info.set_name(addr.path)
+        info.set_name(addr.path, evt.num)
 
 
 def _on_sendrecv_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
@@ -580,7 +579,7 @@ def _on_sendrecv_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> No
         return
     tup = _arg(evt, "tuple")
     if isinstance(tup, SockTuple):
-        _apply_tuple(info, tup, info.role or ROLE_CLIENT)
+        _apply_tuple(info, tup, info.role or ROLE_CLIENT, evt.num)
 
 
 def _on_close_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
