@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from syscall_testutil import (
     block,
     capture,
@@ -224,3 +225,19 @@ def test_resolve_path() -> None:
     assert resolve_path("/root", "/etc//passwd") == "/etc/passwd"
     assert resolve_path("", "rel") == "rel"
     assert resolve_path("/", "..") == "/"
+
+
+@pytest.mark.parametrize(
+    "types",
+    [
+        ["open", "openat", "connect", "execve"],
+        ["read", "write", "close", "sendto", "recvfrom"],
+        ["mprotect", "clock_gettime", "poll", "procexit"],
+    ],
+)
+@pytest.mark.parametrize("name", ["curl_google.scap", "single_ipv6_conn.scap", "sample.scap"])
+def test_early_rejection_keeps_state_exact(name: str, types: list[str]) -> None:
+    getters = [_get(n) for n in [*FIELDS, "evt.num", "evt.type", "fd.num", "evt.args"]]
+    full = [[g(e) for g in getters] for e in read_capture(capture(name)) if e.name in types]
+    filtered = [[g(e) for g in getters] for e in read_capture(capture(name), event_types=types)]
+    assert filtered == full

@@ -2,30 +2,73 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from . import event_table as et
 from .event import Event
 from .scap import ScapReader
 from .state import StateEngine
 
 
 def read_capture(
-    source: str | Path | BinaryIO, state: StateEngine | None = None
+    source: str | Path | BinaryIO,
+    state: StateEngine | None = None,
+    event_types: Iterable[str] | None = None,
 ) -> Iterator[Event]:
     """Yield the events of a capture with state applied (``event.thread``, ``event.fdinfo``).
 
     Metadata blocks (process, fd, user lists) feed ``state``; pass your own engine to look
-    at the tables afterwards. Raises :class:`~lanner.sources.syscall.scap.ScapError` on a
-    damaged file after yielding every event before the damage.
+    at the tables afterwards. With ``event_types`` (evt.type names the loaded rules can
+    match), only those events are yielded, and events that neither match nor change state
+    are rejected from their header without being built. Raises
+    :class:`~lanner.sources.syscall.scap.ScapError` on a damaged file after yielding every
+    event before the damage.
     """
     engine = state if state is not None else StateEngine()
     process = engine.process
     load = engine.load_record
-    for rec in ScapReader(source):
+    wanted: frozenset[int] | None = None
+    keep: frozenset[int] | None = None
+    names: frozenset[str] = frozenset()
+    if event_types is not None:
+        names = frozenset(event_types)
+        wanted = type_ids(names)
+        keep = wanted | STATE_TYPES
+    for rec in ScapReader(source, keep):
         if type(rec) is Event:
             process(rec)
-            yield rec
+            t = rec.type
+            if wanted is None or (t in wanted and (t not in _GENERIC or rec.name in names)):
+                yield rec
         else:
             load(rec)
+
+
+def type_ids(names: Iterable[str]) -> frozenset[int]:
+    """Event type ids (both directions, every version) of evt.type names.
+
+    Syscalls without an event of their own arrive as generic ``syscall`` events, so a name
+    of the syscall-code table brings in the generic ids; their name is checked later.
+    """
+    names = set(names)
+    ids = {i for i, n in enumerate(et.EVENT_NAMES) if n in names}
+    if (names & set(et.SYSCALL_CODE_NAMES)) - set(et.EVENT_NAMES):
+        ids |= _GENERIC
+    return frozenset(ids)
+
+
+_GENERIC = frozenset({et.PPME_GENERIC_E, et.PPME_GENERIC_X})
+
+
+def _state_types() -> frozenset[int]:
+    """Types the state engine must see: those with a handler, and their enter events
+    (exit handlers read the enter's parameters in old captures)."""
+    ids = {i for i in range(et.EVENT_COUNT) if StateEngine.has_handler(i)}
+    ids |= {i - 1 for i in ids if i > 0 and et.EVENT_DIRS[i] == "<"}
+    return frozenset(ids)
+
+
+STATE_TYPES = _state_types()
+"""Event type ids that can change threads, fds or users (never rejected early)."""

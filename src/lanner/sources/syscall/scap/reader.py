@@ -92,10 +92,16 @@ class ScapReader:
     like libscap does.
     """
 
-    def __init__(self, source: str | Path | BinaryIO) -> None:
+    def __init__(
+        self, source: str | Path | BinaryIO, keep_types: frozenset[int] | None = None
+    ) -> None:
+        """``keep_types``: event type ids to build; others are only counted (evt.num)."""
         self._source = source
         self.skipped_blocks: list[tuple[int, int]] = []
         self.skipped_events = 0
+        self._keep = (
+            None if keep_types is None else tuple(i in keep_types for i in range(et.EVENT_COUNT))
+        )
 
     def _open(self) -> BinaryIO:
         try:
@@ -131,6 +137,7 @@ class ScapReader:
             u32 = _U32.unpack_from
             large_types = _LARGE
             max_type = et.EVENT_COUNT
+            keep = self._keep
             hint = list(_NPARAMS)  # per type, the count the last v1 event of that type had
             lens16 = _LENS16
             while True:
@@ -192,6 +199,9 @@ class ScapReader:
                         )
                     if etype >= max_type:
                         self.skipped_events += 1
+                        continue
+                    if keep is not None and not keep[etype]:
+                        num += 1  # rejected from the header alone, still numbered
                         continue
                     large = large_types[etype]
                     if nparams < 0:

@@ -101,6 +101,11 @@ class StateEngine:
             for i in ids:
                 self._handlers[i] = h
 
+    @staticmethod
+    def has_handler(etype: int) -> bool:
+        """Whether events of type ``etype`` have a state handler."""
+        return any(etype in ids for ids, _h in _HANDLER_SPECS)
+
     # -- metadata blocks --------------------------------------------------------------
     def load_record(self, rec: object) -> None:
         """Apply a metadata record (process list, fd list, user list, machine info...)."""
