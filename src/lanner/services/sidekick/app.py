@@ -81,6 +81,7 @@ def create_app(config: SidekickConfig) -> FastAPI:
         queuesize=delivery["queuesize"],
         spooldir=delivery["spooldir"],
         timeout=delivery["timeout"],
+        concurrency=delivery["concurrency"],
     )
     enricher = config.enricher()
     token: str = config.get("auth.token")
@@ -148,7 +149,7 @@ def create_app(config: SidekickConfig) -> FastAPI:
     @app.get("/healthz")
     async def healthz() -> Response:
         outs = {
-            name: {"healthy": w.healthy, "queued": len(w.queue), "last_error": w.last_error}
+            name: {"healthy": w.healthy, "queued": len(w), "last_error": w.last_error}
             for name, w in dispatcher.workers.items()
         }
         return JSONResponse({"status": "ok", "outputs": outs, "counts": stats.snapshot()})

@@ -76,6 +76,9 @@ def sidekick(config_file: str | None, check: bool, list_outputs: bool) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # httpx logs every request URL at INFO: noisy, and webhook URLs carry secrets
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if list_outputs:
         from .outputs import OUTPUTS
 

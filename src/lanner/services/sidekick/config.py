@@ -57,6 +57,7 @@ GLOBAL_SCHEMA: Schema = {
         "queuesize": Opt("int", 100_000, minimum=1),
         "timeout": Opt("float", 10.0, minimum=0.001),
         "shutdowngrace": Opt("float", 5.0, minimum=0),
+        "concurrency": Opt("int", 1, minimum=1, maximum=256),
     },
 }
 

@@ -67,16 +67,11 @@ class MemoryQueue:
         return True
 
     async def get(self) -> Item:
-        """The oldest item, waiting for one (it stays queued until `ack`)."""
+        """Take the oldest item, waiting for one."""
         while not self._items:
             self._ready.clear()
             await self._ready.wait()
-        return self._items[0]
-
-    def ack(self, item: Item) -> None:
-        """Remove the head item."""
-        if self._items and self._items[0] is item:
-            self._items.popleft()
+        return self._items.popleft()
 
 
 class Spool:
@@ -137,8 +132,12 @@ class Worker:
         stats: Stats,
         spool: Spool | None,
         timeout: float,
+        concurrency: int = 1,
     ) -> None:
         self.output = output
+        self.concurrency = concurrency
+        self.inflight: set[int] = set()  # spool keys being delivered
+        self.busy = 0
         self.queue = queue
         self.policy = policy
         self.stats = stats
@@ -153,23 +152,39 @@ class Worker:
         """Queue this output's spooled alerts (up to the queue size); return how many."""
         if self.spool is None:
             return 0
-        rows = self.spool.pending(self.name, self.queue.maxsize - len(self.queue))
+        room = self.queue.maxsize - len(self.queue)
+        rows = self.spool.pending(self.name, room + len(self.inflight))
+        loaded = 0
         for key, payload in rows:
-            self.queue.put(Item(key, Alert.from_dict(orjson.loads(payload))))
-        self.overflow = len(rows) >= self.queue.maxsize
-        return len(rows)
+            if key not in self.inflight and loaded < room:
+                self.queue.put(Item(key, Alert.from_dict(orjson.loads(payload))))
+                loaded += 1
+        self.overflow = len(rows) >= room + len(self.inflight)
+        return loaded
+
+    def __len__(self) -> int:
+        """Alerts queued or being delivered."""
+        return len(self.queue) + self.busy
 
     async def run(self) -> None:
-        """Loop forever: take the head item, deliver it, acknowledge it."""
+        """Run `concurrency` consumers (1: strictly in order)."""
+        await asyncio.gather(*(self._consume() for _ in range(self.concurrency)))
+
+    async def _consume(self) -> None:
         while True:
             item = await self.queue.get()
-            await self.deliver(item.alert)
-            self.queue.ack(item)
-            if self.spool is not None and item.key:
-                self.spool.ack(item.key)
+            self.busy += 1
+            self.inflight.add(item.key)
+            try:
+                await self.deliver(item.alert)
+                if self.spool is not None and item.key:
+                    self.spool.ack(item.key)
+            finally:
+                self.inflight.discard(item.key)
+                self.busy -= 1
             if self.overflow and not len(self.queue):
                 self.load_spool()
-            self.stats.queue.labels(self.name).set(len(self.queue))
+            self.stats.queue.labels(self.name).set(len(self))
 
     async def deliver(self, alert: Alert) -> None:
         """Try until success, a permanent refusal, or the retry limit."""
@@ -229,13 +244,16 @@ class Dispatcher:
         stats: Stats,
         policy: RetryPolicy,
         queuesize: int = 100_000,
+        concurrency: int = 1,
         spooldir: str = "",
         timeout: float = 10.0,
     ) -> None:
         self.stats = stats
         self.spool = Spool(spooldir) if spooldir else None
         self.workers = {
-            o.kind: Worker(o, MemoryQueue(queuesize), policy, stats, self.spool, timeout)
+            o.kind: Worker(
+                o, MemoryQueue(queuesize), policy, stats, self.spool, timeout, concurrency
+            )
             for o in outputs
         }
         self._tasks: list[asyncio.Task[None]] = []
@@ -254,7 +272,7 @@ class Dispatcher:
                 log.warning("%s: start failed: %s", worker.name, exc)
             if worker.load_spool():
                 log.info("%s: %d alert(s) reloaded from the spool", worker.name, len(worker.queue))
-            self.stats.queue.labels(worker.name).set(len(worker.queue))
+            self.stats.queue.labels(worker.name).set(len(worker))
             self._tasks.append(asyncio.create_task(worker.run(), name=f"sidekick-{worker.name}"))
 
     def submit(self, alert: Alert, everywhere: bool = False) -> list[str]:
@@ -278,12 +296,12 @@ class Dispatcher:
                     alert.rule,
                 )
                 continue
-            self.stats.queue.labels(worker.name).set(len(worker.queue))
+            self.stats.queue.labels(worker.name).set(len(worker))
         return [w.name for w in targets]
 
     def pending(self) -> int:
         """Alerts waiting across all outputs."""
-        return sum(len(w.queue) for w in self.workers.values())
+        return sum(len(w) for w in self.workers.values())
 
     async def drain(self, timeout: float) -> bool:
         """Wait until every queue is empty or `timeout` passes; True if drained."""
