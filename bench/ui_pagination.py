@@ -15,6 +15,7 @@ import argparse
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "services" / "ui"))
 
+import httpx  # noqa: E402
 import ui_pgserver  # noqa: E402
 from ui_seed import make_alert  # noqa: E402
 
@@ -70,6 +72,10 @@ def run(store: Store, label: str, count: int, runs: int) -> list[str]:
     end_ns = time.time_ns()
     rate = seed(store, count, end_ns)
     rows = [f"| {label} | ingest (store.insert, batches of {BATCH}) | {rate:,.0f} alerts/s | |"]
+
+    def row(name: str, p50_p95: tuple[float, float]) -> str:
+        return f"| {label} | {name} | p50 {p50_p95[0]:.1f} ms | p95 {p50_p95[1]:.1f} ms |"
+
     rng = random.Random(1)
     start_ns = end_ns - 30 * DAY_NS
 
@@ -93,25 +99,53 @@ def run(store: Store, label: str, count: int, runs: int) -> list[str]:
     for name, flt in cases:
         first = timings(lambda _n, f=flt: store.page(f, None, 50), runs)
         deep = timings(lambda n, f=flt: store.page(f, random_cursor(n), 50), runs)
-        rows.append(
-            f"| {label} | first page, {name} | p50 {first[0]:.1f} ms | p95 {first[1]:.1f} ms |"
-        )
-        rows.append(
-            f"| {label} | random deep page, {name} | p50 {deep[0]:.1f} ms | p95 {deep[1]:.1f} ms |"
-        )
+        rows.append(row(f"first page, {name}", first))
+        rows.append(row(f"random deep page, {name}", deep))
     depth = int(count * 0.9)
     offset_sql = store._sql(
         "SELECT id FROM events ORDER BY time_ns DESC, id DESC LIMIT 50 OFFSET ?"
     )
     offset = timings(lambda _n: store._fetchall(offset_sql, [depth]), max(3, runs // 10))
-    rows.append(
-        f"| {label} | OFFSET {depth:,} (for contrast, not used) | p50 {offset[0]:.1f} ms | p95 {offset[1]:.1f} ms |"
-    )
+    rows.append(row(f"OFFSET {depth:,} (for contrast, not used)", offset))
     stats = timings(
         lambda _n: store.stats(EventFilter(since_ns=end_ns - DAY_NS), 1800 * 10**9),
         max(3, runs // 10),
     )
-    rows.append(f"| {label} | stats, last 24 h | p50 {stats[0]:.1f} ms | p95 {stats[1]:.1f} ms |")
+    rows.append(row("stats, last 24 h", stats))
+    return rows
+
+
+def http_ingest(folder: str, batches: int, singles: int) -> list[str]:
+    """Alerts/s through `lanner ui` over HTTP (a separate process), in batches and one by one."""
+    port = ui_pgserver.free_port()
+    launch = [sys.executable, "-c", "from lanner.cli import main; main()", "ui"]
+    db = Path(folder) / "http.db"
+    proc = subprocess.Popen(
+        [*launch, "--port", str(port), "--db", str(db), "--log-level", "warning"]
+    )
+    rows = []
+    try:
+        ui_pgserver.wait_port(port, 30)
+        rng = random.Random(3)
+        now = time.time_ns()
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            body = [make_alert(i, now + i, rng) for i in range(1000)]
+            t0 = time.perf_counter()
+            for _ in range(batches):
+                client.post("/api/v1/events", json=body).raise_for_status()
+            rate = batches * len(body) / (time.perf_counter() - t0)
+            rows.append(f"| SQLite | HTTP ingest, POST arrays of 1000 | {rate:,.0f} alerts/s | |")
+            t0 = time.perf_counter()
+            for i in range(singles):
+                client.post("/api/v1/events", json=body[i % len(body)]).raise_for_status()
+            rate = singles / (time.perf_counter() - t0)
+            rows.append(
+                f"| SQLite | HTTP ingest, one alert per POST (Falco http_output) | "
+                f"{rate:,.0f} alerts/s | |"
+            )
+    finally:
+        proc.terminate()
+        proc.wait(15)
     return rows
 
 
@@ -121,6 +155,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50, help="timed queries per case")
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="sqlite")
     parser.add_argument("--dir", help="where the SQLite file goes (default: a temp dir)")
+    parser.add_argument("--http-batches", type=int, default=100, help="0 skips HTTP ingest")
     args = parser.parse_args()
     print(f"{args.alerts:,} alerts, {args.runs} runs per query, {os.cpu_count()} CPUs")
     print("\n| store | query | p50 / rate | p95 |\n| --- | --- | --- | --- |")
@@ -133,6 +168,9 @@ def main() -> None:
                 print(row, flush=True)
             size = sum(p.stat().st_size for p in Path(folder).glob("bench.db*"))
             print(f"| SQLite | database size | {size / 2**20:,.0f} MiB | |")
+            if args.http_batches:
+                for row in http_ingest(folder, args.http_batches, 2000):
+                    print(row, flush=True)
         if args.backend in ("postgres", "both"):
             admin = stack.enter_context(ui_pgserver.pg_server())
             store = open_store(ui_pgserver.create_database(admin, "bench"))

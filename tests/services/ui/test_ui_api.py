@@ -117,7 +117,8 @@ def test_bad_cursor_is_400(seeded: TestClient) -> None:
         ({"pod": "api-7-pod"}, lambda a: a["output_fields"].get("k8s.pod.name") == "api-7-pod"),
         ({"q": "xmrig"}, lambda a: "xmrig" in a["output"]),
         ({"q": "STRATUM pool"}, lambda a: "stratum" in a["output"]),
-        ({"q": "shad"}, lambda a: "/etc/shadow" in a["output"]),  # word prefix
+        ({"q": "shad*"}, lambda a: "/etc/shadow" in a["output"]),  # word prefix
+        ({"q": "mitre"}, lambda a: any(t.startswith("mitre_") for t in a["tags"])),
         ({"q": "web-1"}, lambda a: a["output_fields"]["container.name"] == "web-1"),
         (
             {"q": "python3 stratum"},
@@ -140,6 +141,11 @@ def test_filters_match_exactly_the_expected_alerts(
     assert expected, "the seed must exercise this filter"
     got = sorted(seq(e) for e in all_events(seeded, **params))
     assert got == expected
+
+
+def test_words_match_whole_words_unless_starred(seeded: TestClient) -> None:
+    assert all_events(seeded, q="shad") == []
+    assert len(all_events(seeded, q="SHADOW")) == len(all_events(seeded, q="sha*"))
 
 
 def test_time_range_filters(seeded: TestClient) -> None:

@@ -27,7 +27,8 @@ _PRIORITY_LEVEL["info"] = _PRIORITY_LEVEL["informational"]
 _RFC3339 = re.compile(
     r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:?\d{2})?$"
 )
-_WORD = re.compile(r"\w+", re.UNICODE)
+# letters and digits; "_" separates words, as in SQLite's unicode61 tokenizer
+_WORD = re.compile(r"[^\W_]+")
 
 
 def priority_level(name: str) -> int:

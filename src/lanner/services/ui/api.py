@@ -9,7 +9,17 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response, status
+from fastapi import (
+    APIRouter,
+    Body,
+    Depends,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+    status,
+)
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
@@ -18,7 +28,7 @@ from lanner.services.ui.alerts import PRIORITIES, format_time_ns, from_alert, pr
 from lanner.services.ui.auth import Role, current_role, require_admin
 from lanner.services.ui.export import csv_chunks, json_chunks
 from lanner.services.ui.live import Notifier, sse_message
-from lanner.services.ui.query import Cursor, EventFilter, parse_time_param
+from lanner.services.ui.query import INT64_MAX, Cursor, EventFilter, parse_time_param
 from lanner.services.ui.schemas import (
     Count,
     EventDetail,
@@ -116,6 +126,7 @@ def get_store(request: Request) -> Store:
 
 
 StoreDep = Annotated[Store, Depends(get_store)]
+EventId = Annotated[int, Path(ge=1, le=INT64_MAX)]
 
 
 def to_event(row: dict[str, Any]) -> dict[str, Any]:
@@ -190,7 +201,7 @@ async def list_events(
 @router.get(
     "/events/{event_id}", response_model=EventDetail, responses=_errors(404), summary="One event"
 )
-async def get_event(store: StoreDep, event_id: int) -> dict[str, Any]:
+async def get_event(store: StoreDep, event_id: EventId) -> dict[str, Any]:
     """Every field of one event, and the alert as received."""
     row = await run_in_threadpool(store.get, event_id)
     if row is None:
@@ -215,7 +226,7 @@ def _field_text(value: Any) -> str:
     responses=_errors(403, 404),
     summary="Delete one event",
 )
-async def delete_event(store: StoreDep, event_id: int) -> Response:
+async def delete_event(store: StoreDep, event_id: EventId) -> Response:
     """Remove one event from the history."""
     if not await run_in_threadpool(store.delete, event_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such event")
@@ -313,7 +324,8 @@ async def stream(
     store: StoreDep,
     flt: Filter,
     after: Annotated[
-        int | None, Query(ge=0, description="Resume after this event id (default: now)")
+        int | None,
+        Query(ge=0, le=INT64_MAX, description="Resume after this event id (default: now)"),
     ] = None,
 ) -> StreamingResponse:
     """`event: alert` messages with `Event` JSON for every new matching alert.

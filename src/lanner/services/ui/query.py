@@ -8,7 +8,10 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from lanner.services.ui.alerts import parse_time_ns, search_words
+from lanner.services.ui.alerts import parse_time_ns
+
+INT64_MAX = 2**63 - 1
+_TERM = re.compile(r"([^\W_]+)(\*?)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +32,12 @@ class Cursor:
         try:
             padded = token + "=" * (-len(token) % 4)
             time_part, id_part = base64.urlsafe_b64decode(padded).decode().split(":")
-            return cls(int(time_part), int(id_part))
+            cursor = cls(int(time_part), int(id_part))
         except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
             raise ValueError("invalid cursor") from exc
+        if not (abs(cursor.time_ns) <= INT64_MAX and 0 <= cursor.id <= INT64_MAX):
+            raise ValueError("invalid cursor")
+        return cursor
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +61,9 @@ class EventFilter:
     after_id: int | None = None  # only rows stored after this id (live stream)
 
     @property
-    def words(self) -> list[str]:
-        """The full-text words of `query`."""
-        return search_words(self.query)
+    def terms(self) -> list[tuple[str, bool]]:
+        """Full-text terms of `query` as (word, is_prefix): `word*` asks for a prefix."""
+        return [(m.group(1).lower(), bool(m.group(2))) for m in _TERM.finditer(self.query)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +98,7 @@ def parse_time_param(text: str, now_ns: int | None = None) -> int:
     now_ns = time.time_ns() if now_ns is None else now_ns
     if _DURATION.match(text):
         return now_ns - parse_duration_ns(text)
-    if text.isdigit():
-        return int(text)
-    return parse_time_ns(text)
+    value = int(text) if text.isdigit() else parse_time_ns(text)
+    if not -INT64_MAX <= value <= INT64_MAX:
+        raise ValueError(f"time out of range: {text!r}")
+    return value

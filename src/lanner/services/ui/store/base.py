@@ -52,8 +52,10 @@ class Store(abc.ABC):
         """Store alerts in one transaction; return their ids in order."""
 
     @abc.abstractmethod
-    def _fulltext_clause(self, words: list[str], correlated: bool) -> tuple[str, list[Any]]:
-        """SQL condition on `e` true when every word (as a prefix) is in the alert's text."""
+    def _fulltext_clause(
+        self, terms: list[tuple[str, bool]], correlated: bool
+    ) -> tuple[str, list[Any]]:
+        """SQL condition on `e`: every (word, is_prefix) term is in the alert's search text."""
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -102,15 +104,19 @@ class Store(abc.ABC):
         if flt.after_id is not None:
             clauses.append("e.id > ?")
             params.append(flt.after_id)
-        words = flt.words
-        if words:
-            clause, extra = self._fulltext_clause(words, correlated)
+        terms = flt.terms
+        if terms:
+            clause, extra = self._fulltext_clause(terms, correlated)
             clauses.append(clause)
             params.extend(extra)
         return clauses, params
 
     def _priority_clause(self) -> str:
         return "e.priority <= ?"
+
+    def _stats_source(self, flt: EventFilter) -> str:
+        """FROM clause (aliased `e`) for aggregates over `flt`."""
+        return "events e"
 
     @staticmethod
     def _row(row: tuple) -> dict[str, Any]:
@@ -188,20 +194,21 @@ class Store(abc.ABC):
         """
         clauses, params = self._where(flt)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        source = self._stats_source(flt)
         result: dict[str, Any] = {"total": self.count(flt)}
         for column in STAT_COLUMNS:
             sql = (
-                f"SELECT e.{column}, COUNT(*) AS n FROM events e{where} "
+                f"SELECT e.{column}, COUNT(*) AS n FROM {source}{where} "
                 f"GROUP BY e.{column} ORDER BY n DESC, e.{column} LIMIT ?"
             )
             result[column] = self._fetchall(self._sql(sql), [*params, TOP_LIMIT])
         sql = (
-            f"SELECT t.tag, COUNT(*) AS n FROM event_tags t JOIN events e ON e.id = t.event_id"
+            f"SELECT t.tag, COUNT(*) AS n FROM {source} JOIN event_tags t ON t.event_id = e.id"
             f"{where} GROUP BY t.tag ORDER BY n DESC, t.tag LIMIT ?"
         )
         result["tag"] = self._fetchall(self._sql(sql), [*params, TOP_LIMIT])
         sql = (
-            f"SELECT e.time_ns / ? AS b, e.priority, COUNT(*) FROM events e{where} "
+            f"SELECT e.time_ns / ? AS b, e.priority, COUNT(*) FROM {source}{where} "
             "GROUP BY b, e.priority ORDER BY b"
         )
         result["series"] = self._fetchall(self._sql(sql), [bucket_ns, *params])

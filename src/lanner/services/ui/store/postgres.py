@@ -96,9 +96,11 @@ class PostgresStore(Store):
         with self._conn() as conn, conn.transaction():
             return conn.execute(sql, params).rowcount
 
-    def _fulltext_clause(self, words: list[str], correlated: bool) -> tuple[str, list[Any]]:
-        # words are \w+ tokens, so `w:*` terms joined by & form a valid tsquery
-        expression = " & ".join(f"{w}:*" for w in words)
+    def _fulltext_clause(
+        self, terms: list[tuple[str, bool]], correlated: bool
+    ) -> tuple[str, list[Any]]:
+        # words are letters and digits only, so this is always a valid tsquery
+        expression = " & ".join(w + (":*" if prefix else "") for w, prefix in terms)
         return "e.search @@ to_tsquery('simple', %s)", [expression]
 
     def insert(self, alerts: Sequence[StoredAlert]) -> list[int]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lanner.services.ui.alerts import StoredAlert
+from lanner.services.ui.query import EventFilter
 from lanner.services.ui.store.base import Store
 
 SCHEMA = """
@@ -38,7 +39,9 @@ CREATE TABLE IF NOT EXISTS event_tags (
     PRIMARY KEY (tag, time_ns, event_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS event_tags_event ON event_tags (event_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5 (text, detail=none);
+CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5 (
+    text, detail=none, tokenize='unicode61 remove_diacritics 0'
+);
 CREATE TRIGGER IF NOT EXISTS events_cleanup AFTER DELETE ON events BEGIN
     DELETE FROM events_fts WHERE rowid = old.id;
     DELETE FROM event_tags WHERE event_id = old.id;
@@ -53,6 +56,9 @@ _INSERT = (
 
 class SQLiteStore(Store):
     """Alert history in one SQLite file (WAL mode): one writer, a connection per reader thread."""
+
+    #: above this many full-text matches, scan in time order instead of listing matches
+    fts_scan_threshold: int = 10_000
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -95,19 +101,37 @@ class SQLiteStore(Store):
             self._writer.execute("COMMIT")
             return count
 
+    def _stats_source(self, flt: EventFilter) -> str:
+        # with a time range, aggregate over that range of the time index instead of letting
+        # the planner walk a whole (column, time) index to avoid sorting groups
+        bounded = flt.since_ns is not None or flt.until_ns is not None
+        return "events e INDEXED BY events_time" if bounded else "events e"
+
     def _priority_clause(self) -> str:
         # unary + keeps the planner on the time index (no priority index exists anyway)
         return "+e.priority <= ?"
 
-    def _fulltext_clause(self, words: list[str], correlated: bool) -> tuple[str, list[Any]]:
-        # words are \w+ tokens: quoting each makes it a literal FTS5 string, `*` a prefix
-        expression = " AND ".join(f'"{w}"*' for w in words)
-        if correlated:
-            return (
-                "EXISTS (SELECT 1 FROM events_fts f WHERE f.rowid = e.id AND events_fts MATCH ?)",
-                [expression],
-            )
-        return "e.id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)", [expression]
+    def _fulltext_clause(
+        self, terms: list[tuple[str, bool]], correlated: bool
+    ) -> tuple[str, list[Any]]:
+        # Two plans, picked by how many alerts match. Few: take the matching ids from FTS5
+        # and sort them. Many: walk the time index and check each row's stored search text,
+        # which finds a page of matches after a few rows; FTS5 would first list them all.
+        if not correlated:
+            expression = " AND ".join(f'"{w}"' + ("*" if prefix else "") for w, prefix in terms)
+            sql = "SELECT COUNT(*) FROM (SELECT 1 FROM events_fts WHERE events_fts MATCH ? LIMIT ?)"
+            matches = self._fetchall(sql, [expression, self.fts_scan_threshold])[0][0]
+            if matches < self.fts_scan_threshold:
+                return "e.id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)", [
+                    expression
+                ]
+        # the search text is lower-case words joined by single spaces
+        checks = " AND ".join(
+            "instr(' ' || f.text || ' ', ?) > 0" if not prefix else "instr(' ' || f.text, ?) > 0"
+            for _, prefix in terms
+        )
+        params = [f" {w}" if prefix else f" {w} " for w, prefix in terms]
+        return f"EXISTS (SELECT 1 FROM events_fts f WHERE f.rowid = e.id AND {checks})", params
 
     def insert(self, alerts: Sequence[StoredAlert]) -> list[int]:
         ids: list[int] = []
