@@ -241,3 +241,13 @@ def test_early_rejection_keeps_state_exact(name: str, types: list[str]) -> None:
     full = [[g(e) for g in getters] for e in read_capture(capture(name)) if e.name in types]
     filtered = [[g(e) for g in getters] for e in read_capture(capture(name), event_types=types)]
     assert filtered == full
+
+
+def test_pending_enter_events_do_not_pin_read_chunks() -> None:
+    state = StateEngine()
+    for _ in read_capture(capture("sample.scap"), state):
+        pass
+    pending = [t.last_enter for t in state.threads.threads.values() if t.last_enter]
+    assert pending
+    assert all(len(e._buf) < 4096 for e in pending)  # their own bytes, not a 1 MiB chunk
+    assert all(e.args() is not None for e in pending)

@@ -93,6 +93,14 @@ class Event:
         self.fd: int | None = None
         self.enter: Event | None = None
 
+    def detach(self) -> None:
+        """Copy the parameter bytes out of the shared read chunk (for events kept around,
+        like a thread's pending enter event, so they do not pin a whole chunk)."""
+        if self._off or self._end != len(self._buf):
+            self._buf = self._buf[self._off : self._end]
+            self._end -= self._off
+            self._off = 0
+
     # -- raw access -------------------------------------------------------------------
     def raw_params(self) -> list[bytes]:
         """The raw bytes of every parameter (cached)."""

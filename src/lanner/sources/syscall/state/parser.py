@@ -156,6 +156,7 @@ class StateEngine:
         if th is not None:
             if _IS_ENTER[t]:
                 if _PAIRS[t]:
+                    evt.detach()  # kept until the exit: do not pin the read chunk
                     th.last_enter = evt
                 if _CREATES_FD[t]:
                     evt.fd = -1
