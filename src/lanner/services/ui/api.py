@@ -91,7 +91,7 @@ def event_filter(
     ] = None,
     until: Annotated[str | None, Query(description="Exclusive upper bound, same forms")] = None,
     q: Annotated[
-        str, Query(max_length=500, description="Full-text words, all must match (prefixes)")
+        str, Query(max_length=500, description="Full-text words, all must match; word* = prefix")
     ] = "",
 ) -> EventFilter:
     """Query parameters shared by events, export, stats and stream."""

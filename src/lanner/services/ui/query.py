@@ -57,7 +57,7 @@ class EventFilter:
     pods: tuple[str, ...] = ()
     since_ns: int | None = None  # inclusive
     until_ns: int | None = None  # exclusive
-    query: str = ""  # full-text words, all must match (as word prefixes)
+    query: str = ""  # full-text words, all must match; `word*` matches a prefix
     after_id: int | None = None  # only rows stored after this id (live stream)
 
     @property

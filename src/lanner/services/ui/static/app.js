@@ -315,7 +315,7 @@ async function renderEvents(params) {
     const data = Object.fromEntries(new FormData(form).entries());
     go("events", Object.fromEntries(Object.entries(data).filter(([, v]) => v)));
   } },
-    input("q", "Search", { wide: true, placeholder: "words in output and fields" }),
+    input("q", "Search", { wide: true, placeholder: "whole words in output and fields; word* for a prefix" }),
     h("label", {}, "Priority", prioritySelect),
     input("rule", "Rule", { list: "dl-rule" }), input("source", "Source", { list: "dl-source" }),
     input("hostname", "Host", { list: "dl-hostname" }), input("tag", "Tag", { list: "dl-tag" }),
