@@ -1136,6 +1136,38 @@ def test_hostile_conditions_in_rules() -> None:
     assert "unterminated" in errors(out)[0].message
 
 
+def macro_chain(n: int, nested: bool) -> str:
+    text = "- macro: m0\n  condition: proc.name = x\n"
+    for i in range(1, n):
+        body = f"proc.pname != p{i} and m{i - 1}" if nested else f"m{i - 1}"
+        text += f"- macro: m{i}\n  condition: {body}\n"
+    return text + rule(condition=f"m{n - 1}")
+
+
+def test_long_macro_chain() -> None:
+    out = load(macro_chain(3000, nested=False))
+    assert codes(out) == []  # every macro is used by the next one
+    assert fires(out, {"proc.name": "x"})
+    assert not fires(out, {"proc.name": "y"})
+
+
+def test_deeply_nested_macro_chain() -> None:
+    out = load(macro_chain(1500, nested=True), sources=[typed_source(event_types=SYSCALL_TYPES)])
+    assert errors(out) == []
+    assert fires(out, {"proc.name": "x", "proc.pname": "init"})
+    assert not fires(out, {"proc.name": "x", "proc.pname": "p700"})
+
+
+def test_too_deep_macro_nesting_is_a_clean_error() -> None:
+    out = load(macro_chain(8000, nested=True))
+    (err,) = errors(out)
+    assert (err.code, err.message) == (
+        ErrorCode.LOAD_ERR_COMPILE_CONDITION,
+        "condition nested too deeply",
+    )
+    assert err.locations[0].item_name == "r"
+
+
 # -- compile errors: positions and JSON ------------------------------------------------
 
 

@@ -7,6 +7,8 @@ Follows the idea of Falco's event-type resolver: comparisons of the event-type f
 
 from __future__ import annotations
 
+import sys
+
 from lanner.engine import ast
 
 
@@ -55,4 +57,10 @@ def _pos_neg(
 
 def event_types_of(expr: ast.Expr, field: str, universe: frozenset[str]) -> frozenset[str]:
     """The event types for which ``expr`` can be true."""
-    return _pos_neg(expr, field, universe)[0]
+    # macros nested in macros make trees deeper than the parser's limit (as the compiler)
+    old_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old_limit, 20000))
+    try:
+        return _pos_neg(expr, field, universe)[0]
+    finally:
+        sys.setrecursionlimit(old_limit)

@@ -80,6 +80,7 @@ class MacroDef:
     expr: ast.Expr
     index: int  # position of its first definition
     visibility: int  # position of its last definition or append
+    expanded: ast.Expr | None = None  # its tree with its macros substituted, once computed
 
 
 def expand_macros(
@@ -98,7 +99,13 @@ def expand_macros(
             loop = " -> ".join((*_chain[_chain.index(expr.name) :], expr.name))
             raise MacroError(f"Reference loop in macro '{expr.name}': {loop}", expr.pos)
         used.add(expr.name)
-        return expand_macros(macro.expr, macros, macro.visibility, used, (*_chain, expr.name))
+        if macro.expanded is None:
+            # expanded once and shared, as Falco resolves each macro in place: a long chain
+            # of macros costs linear time and no deep recursion. The macros it references
+            # are recorded in ``used`` when that happens.
+            chain = (*_chain, expr.name)
+            macro.expanded = expand_macros(macro.expr, macros, macro.visibility, used, chain)
+        return macro.expanded
     if isinstance(expr, ast.And):
         return ast.And(
             [expand_macros(c, macros, visibility, used, _chain) for c in expr.children], expr.pos

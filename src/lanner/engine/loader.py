@@ -192,6 +192,10 @@ class RulesLoader:
             # and a macro referenced by any other macro counts as used
             try:
                 expand_macros(mdef.expr, macros, mdef.visibility, used_macros, (m.name,))
+            except RecursionError:
+                self._report(
+                    Diagnostic(ErrorCode.LOAD_ERR_VALIDATE, "macro nested too deeply", m.locations)
+                )
             except MacroError as exc:
                 self._condition_error(
                     ErrorCode.LOAD_ERR_VALIDATE,
@@ -205,7 +209,17 @@ class RulesLoader:
         for info in col.rules.values():
             if info.unknown_source:
                 continue
-            rule = self._compile_rule(info, lists, macros, used_lists, used_macros)
+            try:
+                rule = self._compile_rule(info, lists, macros, used_lists, used_macros)
+            except RecursionError:
+                rule = None
+                self._report(
+                    Diagnostic(
+                        ErrorCode.LOAD_ERR_COMPILE_CONDITION,
+                        "condition nested too deeply",
+                        info.locations,
+                    )
+                )
             if rule is not None:
                 rule.id = len(rules)
                 rules.append(rule)
