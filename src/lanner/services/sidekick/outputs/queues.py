@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
-from typing import Any, ClassVar
-
-import nats
-import redis.asyncio as aioredis
-from nats.aio.client import Client as NatsClient
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..alert import Alert
 from ..schema import Opt
 from .base import DeliveryError, HttpOutput, Output, OutputContext, dumps, register, slug
+
+if TYPE_CHECKING:  # client libraries load only when their output is configured
+    from nats.aio.client import Client as NatsClient
 
 
 @register
@@ -44,6 +42,8 @@ class Nats(Output):
         )
 
     async def _connect(self) -> NatsClient:
+        import nats
+
         if self._nc is None or not self._nc.is_connected:
             if self._nc is not None:
                 await self._safe_close()
@@ -101,6 +101,10 @@ class Redis(Output):
 
     def __init__(self, settings: dict[str, Any], ctx: OutputContext) -> None:
         super().__init__(settings, ctx)
+        import redis.asyncio as aioredis
+        from redis.exceptions import RedisError
+
+        self._errors: tuple[type[Exception], ...] = (RedisError, OSError)
         address = settings["address"]
         url = address if "://" in address else f"redis://{address}"
         self._client = aioredis.Redis.from_url(
@@ -130,7 +134,7 @@ class Redis(Output):
                     "alert": data,
                 }
                 await self._client.xadd(key, fields, maxlen=maxlen, approximate=True)  # type: ignore[arg-type]
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             raise DeliveryError(f"redis: {exc!r}") from exc
 
     async def close(self) -> None:

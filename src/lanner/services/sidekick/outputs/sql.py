@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
-
-import psycopg
-from psycopg import sql
-from psycopg.types.json import Jsonb
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..alert import Alert
 from ..schema import Opt
 from .base import DeliveryError, Output, OutputContext, PermanentError, register
+
+if TYPE_CHECKING:  # psycopg loads only when this output is configured
+    import psycopg
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$")
 
@@ -37,6 +36,8 @@ class PostgreSQL(Output):
 
     def __init__(self, settings: dict[str, Any], ctx: OutputContext) -> None:
         super().__init__(settings, ctx)
+        from psycopg import sql
+
         self._conn: psycopg.AsyncConnection[Any] | None = None
         parts = settings["table"].split(".")
         self._table = sql.Identifier(*parts)
@@ -50,6 +51,9 @@ class PostgreSQL(Output):
         return None
 
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        import psycopg
+        from psycopg import sql
+
         if self._conn is None or self._conn.closed:
             conn = await psycopg.AsyncConnection.connect(
                 self.settings["dsn"], autocommit=True, connect_timeout=max(1, int(self.ctx.timeout))
@@ -67,6 +71,10 @@ class PostgreSQL(Output):
 
     async def send(self, alert: Alert) -> None:
         """Insert one row."""
+        import psycopg
+        from psycopg import sql
+        from psycopg.types.json import Jsonb
+
         query = sql.SQL(
             "INSERT INTO {} (time, rule, priority, priority_num, source, hostname, output, tags,"
             " output_fields) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
