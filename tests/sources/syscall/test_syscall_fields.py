@@ -125,3 +125,24 @@ def test_fs_path_fields() -> None:
     assert rows[1][0] == "/tmp"
     assert rows[2] == [None, None, "/tmp/a", "/home/u/b"]
     assert rows[3][2:] == ["/etc/passwd", "/home/u/l"]
+
+
+def test_enum_and_flag_arguments_render_names() -> None:
+    from syscall_testutil import event, section_header
+
+    from lanner.sources.syscall import event_table as et
+
+    data = (
+        section_header()
+        + event(et.PPME_SYSCALL_PTRACE_E, 7, 1, request=20, pid=9)
+        + event(et.PPME_SYSCALL_BPF_2_E, 7, 2, cmd=5)
+        + event(et.PPME_SOCKET_SOCKET_E, 7, 3, domain=17, type=3, proto=0)
+        + event(et.PPME_SYSCALL_CHMOD_X, 7, 4, res=0, filename="/x", mode=0o4755)
+    )
+    arg = syscall_source().fields.fields["evt.arg"]
+    want = ["request", "cmd", "domain", "mode"]
+    got = [arg.bind(w)(e) for w, e in zip(want, read_capture(io.BytesIO(data)), strict=True)]
+    assert got[0] == "PTRACE_SEIZE"
+    assert got[1] == "BPF_PROG_LOAD"
+    assert got[2] == "AF_PACKET"
+    assert "S_ISUID" in got[3] and "S_IXUSR" in got[3]

@@ -145,10 +145,10 @@ def test_every_required_field_resolves() -> None:
         assert _getter(f) is not None
 
 
-# evt.args: enum names we do not render yet (fcntl cmd, futex op, rlimit resource, poll
-# event bits, PROT_NONE) and sysdig's 80-byte truncation of long buffers (execve/clone
-# cgroups) are the known differences.
-ARGS_SKIP = frozenset({"poll", "fcntl", "futex", "getrlimit", "clone", "execve", "mmap"})
+# evt.args: enum names we do not render yet (futex op, rlimit resource, poll event bits)
+# and sysdig's 80-byte truncation of long buffers (execve/clone cgroups) are the known
+# differences.
+ARGS_SKIP = frozenset({"poll", "futex", "getrlimit", "clone", "execve"})
 
 
 @pytest.mark.parametrize(

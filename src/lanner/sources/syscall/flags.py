@@ -146,10 +146,123 @@ def table_for(event_name: str, param_name: str, ptype: int) -> FlagTable | None:
     return None
 
 
+_FCNTL_NAMES = [
+    "UNKNOWN",
+    "F_DUPFD",
+    "F_GETFD",
+    "F_SETFD",
+    "F_GETFL",
+    "F_SETFL",
+    "F_GETLK",
+    "-",
+    "F_SETLK",
+    "F_SETLKW",
+    "F_SETOWN",
+    "-",
+    "F_GETOWN",
+    "F_SETSIG",
+    "-",
+    "F_GETSIG",
+    "-",
+    "F_GETLK64",
+    "F_SETLK64",
+    "F_SETLKW64",
+    "-",
+    "F_SETOWN_EX",
+    "F_GETOWN_EX",
+    "F_SETLEASE",
+    "F_GETLEASE",
+    "F_CANCELLK",
+    "F_DUPFD_CLOEXEC",
+    "F_NOTIFY",
+    "F_SETPIPE_SZ",
+    "F_GETPIPE_SZ",
+    "F_OFD_GETLK",
+    "F_OFD_SETLK",
+    "F_OFD_SETLKW",
+]
+FCNTL_CMDS = {i: n for i, n in enumerate(_FCNTL_NAMES) if n != "-"}
+PPM_FCNTL_F_DUPFD = 1
+PPM_FCNTL_F_DUPFD_CLOEXEC = 26
+
+_PTRACE_NAMES = [
+    "PTRACE_UNKNOWN",
+    "PTRACE_TRACEME",
+    "PTRACE_PEEKTEXT",
+    "PTRACE_PEEKDATA",
+    "PTRACE_PEEKUSR",
+    "PTRACE_POKETEXT",
+    "PTRACE_POKEDATA",
+    "PTRACE_POKEUSR",
+    "PTRACE_CONT",
+    "PTRACE_KILL",
+    "PTRACE_SINGLESTEP",
+    "PTRACE_ATTACH",
+    "PTRACE_DETACH",
+    "PTRACE_SYSCALL",
+    "PTRACE_SETOPTIONS",
+    "PTRACE_GETEVENTMSG",
+    "PTRACE_GETSIGINFO",
+    "PTRACE_SETSIGINFO",
+    "PTRACE_GETREGSET",
+    "PTRACE_SETREGSET",
+    "PTRACE_SEIZE",
+    "PTRACE_INTERRUPT",
+    "PTRACE_LISTEN",
+    "PTRACE_PEEKSIGINFO",
+    "PTRACE_GETSIGMASK",
+    "PTRACE_SETSIGMASK",
+    "PTRACE_GETREGS",
+    "PTRACE_SETREGS",
+    "PTRACE_GETFPREGS",
+    "PTRACE_SETFPREGS",
+    "PTRACE_GETFPXREGS",
+    "PTRACE_SETFPXREGS",
+    "PTRACE_OLDSETOPTIONS",
+    "PTRACE_GET_THREAD_AREA",
+    "PTRACE_SET_THREAD_AREA",
+    "PTRACE_ARCH_PRCTL",
+    "PTRACE_SYSEMU",
+    "PTRACE_SYSEMU_SINGLESTEP",
+    "PTRACE_SINGLEBLOCK",
+]
+PTRACE_REQUESTS = dict(enumerate(_PTRACE_NAMES))
+
+BPF_CMDS = dict(
+    enumerate(
+        [
+            "BPF_MAP_CREATE",
+            "BPF_MAP_LOOKUP_ELEM",
+            "BPF_MAP_UPDATE_ELEM",
+            "BPF_MAP_DELETE_ELEM",
+            "BPF_MAP_GET_NEXT_KEY",
+            "BPF_PROG_LOAD",
+            "BPF_OBJ_PIN",
+            "BPF_OBJ_GET",
+            "BPF_PROG_ATTACH",
+            "BPF_PROG_DETACH",
+        ]
+    )
+)
+
+# (event names, parameter name) -> value names, for enumerated parameters
+_ENUMS: dict[tuple[str, str], dict[int, str]] = {
+    ("fcntl", "cmd"): FCNTL_CMDS,
+    ("ptrace", "request"): PTRACE_REQUESTS,
+    ("bpf", "cmd"): BPF_CMDS,
+    ("socket", "domain"): SOCKET_FAMILIES,
+    ("socketpair", "domain"): SOCKET_FAMILIES,
+}
+ENUM_PARAMS = frozenset(p for _e, p in _ENUMS) | {"mode", "prot"}
+
+
 def enum_name(event_name: str, param_name: str, value: int) -> str | None:
-    """Name of an enumerated parameter value (socket family, access mode), if known."""
-    if param_name == "domain" and event_name in ("socket", "socketpair"):
-        return SOCKET_FAMILIES.get(value)
+    """Name of an enumerated parameter value (socket family, access mode...), if known."""
+    table = _ENUMS.get((event_name, param_name))
+    if table is not None:
+        return table.get(value)
+    if param_name == "prot" and value == 0:
+        return "PROT_NONE"
     if param_name == "mode" and event_name in ("access", "faccessat", "faccessat2"):
         if value in ACCESS_MODES:
             return ACCESS_MODES[value]
@@ -171,7 +284,7 @@ def render(table: FlagTable, value: int) -> tuple[str, ...]:
 def flag_names(event_name: str, param_name: str, ptype: int, value: int) -> tuple[str, ...]:
     """Names of the flags set in a parameter value; empty when the table is unknown."""
     table = table_for(event_name, param_name, ptype)
-    if table:
+    if table and value:
         return render(table, value)
     name = enum_name(event_name, param_name, value)
     return (name,) if name else ()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from . import event_table as et
-from .flags import flag_names
+from .flags import ENUM_PARAMS, flag_names
 
 # socket families as the driver encodes them (PPM_AF_*)
 AF_UNSPEC = 0
@@ -270,9 +270,6 @@ FLAG_TYPES = frozenset(
 )
 
 
-_ENUM_PARAMS = frozenset({"domain", "mode"})
-
-
 def decode_param(evt_type: int, index: int, raw: bytes) -> Any:
     """Decode parameter ``index`` of an event of type ``evt_type`` from its raw bytes."""
     params = et.EVENT_PARAMS[evt_type]
@@ -286,6 +283,8 @@ def decode_param(evt_type: int, index: int, raw: bytes) -> Any:
             return b"" if ptype == et.PT_BYTEBUF else []
         return None
     value = DECODERS.get(ptype, _bytes)(raw)
-    if value is not None and (ptype in FLAG_TYPES or name in _ENUM_PARAMS):
-        return Flags(value, flag_names(et.EVENT_NAMES[evt_type], name, ptype, value))
+    if value is not None and (ptype in FLAG_TYPES or name in ENUM_PARAMS):
+        names = flag_names(et.EVENT_NAMES[evt_type], name, ptype, value)
+        if names or ptype in FLAG_TYPES:
+            return Flags(value, names)
     return value

@@ -14,7 +14,13 @@ from collections.abc import Callable
 
 from .. import event_table as et
 from ..event import PARAM_INDEX, Event
-from ..flags import PPM_CL_CLONE_FILES, PPM_CL_CLONE_THREAD, PPM_O_DIRECTORY
+from ..flags import (
+    PPM_CL_CLONE_FILES,
+    PPM_CL_CLONE_THREAD,
+    PPM_FCNTL_F_DUPFD,
+    PPM_FCNTL_F_DUPFD_CLOEXEC,
+    PPM_O_DIRECTORY,
+)
 from ..params import AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, SockAddr, SockTuple
 from ..scap import FdList, ProcList, UserList
 from ..scap import metadata as md
@@ -613,6 +619,12 @@ def _on_dup_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
     eng.add_fd(evt, th, new)
 
 
+def _on_fcntl_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
+    cmd = _int_arg(evt, "cmd")
+    if cmd in (PPM_FCNTL_F_DUPFD, PPM_FCNTL_F_DUPFD_CLOEXEC):
+        _on_dup_exit(eng, evt, th)  # the new fd is res, a copy of the fd argument
+
+
 def _simple_fd(ftype: int, *, name_arg: str | None = None, prefix: str = "") -> Handler:
     def handler(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
         fd = evt.res
@@ -707,6 +719,7 @@ _HANDLER_SPECS: list[tuple[list[int], Handler]] = [
     (_names("sendto", "recvfrom", "sendmsg", "recvmsg"), _on_sendrecv_exit),
     (_names("close"), _on_close_exit),
     (_names("dup", "dup2", "dup3"), _on_dup_exit),
+    (_names("fcntl"), _on_fcntl_exit),
     (_names("pipe", "pipe2"), _on_pipe_exit),
     (_names("socketpair"), _on_socketpair_exit),
     (_names("eventfd", "eventfd2"), _simple_fd(md.FD_EVENT)),
