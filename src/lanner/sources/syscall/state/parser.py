@@ -76,6 +76,15 @@ def _int_arg(evt: Event, name: str) -> int | None:
     return int(v) if isinstance(v, int) else None
 
 
+def _addr_in(ip: str | None, addrs: set[ipaddress.IPv4Address | ipaddress.IPv6Address]) -> bool:
+    if not ip or not addrs:
+        return False
+    try:
+        return ipaddress.ip_address(ip) in addrs
+    except ValueError:
+        return False
+
+
 def resolve_path(base: str, name: str) -> str:
     """Join ``name`` to ``base`` when relative and normalize, like sinsp's path handling."""
     if not name:
@@ -127,8 +136,16 @@ class StateEngine:
             t = self.threads.get(rec.tid)
             if t is not None:
                 mt = self.threads.main_thread(t)
+                local = self.threads.local_ips
                 for r in rec.fds:
-                    mt.fdtable.add(fdinfo_from_record(r))
+                    info = fdinfo_from_record(r)
+                    if info.type in (md.FD_IPV4_SOCK, md.FD_IPV6_SOCK):
+                        # like libsinsp's update_fd: the local end tells the role
+                        if _addr_in(info.cip, local):
+                            info.role = ROLE_CLIENT
+                        elif _addr_in(info.sip, local):
+                            info.role = ROLE_SERVER
+                    mt.fdtable.add(info)
         elif isinstance(rec, UserList):
             for u in rec.users:
                 self.users.add_user(User(u.uid, u.gid, u.name, u.homedir, u.shell))

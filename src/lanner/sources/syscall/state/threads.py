@@ -123,6 +123,8 @@ def thread_from_record(r: ProcRecord) -> ThreadInfo:
     t = ThreadInfo(r.tid, r.pid, r.ptid)
     t.sid, t.vpgid = r.sid, r.vpgid
     t.comm, t.exe, t.exepath = r.comm, r.exe, r.exepath
+    if not t.comm or t.comm.endswith("/"):
+        t.comm = r.exe.rsplit("/", 1)[-1] or t.comm  # libsinsp's fallback to the exe name
     t.args, t.env, t.cwd = list(r.args), list(r.env), with_slash(r.cwd)
     t.fdlimit, t.flags, t.uid, t.gid = r.fdlimit, r.flags, r.uid, r.gid
     t.loginuid = r.loginuid
