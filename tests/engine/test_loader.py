@@ -1118,8 +1118,29 @@ def test_hostile_yaml_does_not_crash() -> None:
         ErrorCode.LOAD_ERR_YAML_PARSE,
         ErrorCode.LOAD_ERR_YAML_VALIDATE,
     )
-    bomb = "a: &a [x, x]\nb: &b [*a, *a]\nc: &c [*b, *b]\n"
-    assert errors(load(bomb))[0].code is ErrorCode.LOAD_ERR_YAML_VALIDATE
+
+
+def test_billion_laughs_yaml_stays_small() -> None:
+    # 10**12 items if aliases were expanded; Falco stops at the first non-scalar item
+    text = "- list: l0\n  items: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+    for i in range(1, 13):
+        text += f"- list: l{i}\n  items: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]\n"
+    out = load(text)
+    (err,) = errors(out)
+    assert (err.code, err.message) == (
+        ErrorCode.LOAD_ERR_YAML_VALIDATE,
+        "sequence value is not scalar",
+    )
+
+
+def test_yaml_aliases_are_values() -> None:
+    out = load(
+        "- list: l0\n  items: &shells [bash, zsh]\n- list: l1\n  items: *shells\n"
+        + rule(condition="proc.name in (l1) and not proc.pname in (l0)")
+    )
+    assert codes(out) == []
+    assert fires(out, {"proc.name": "zsh", "proc.pname": "init"})
+    assert not fires(out, {"proc.name": "zsh", "proc.pname": "bash"})
 
 
 def test_hostile_conditions_in_rules() -> None:

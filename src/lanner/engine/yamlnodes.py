@@ -62,22 +62,30 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     return text
 
 
-def _convert(node: yaml.Node, depth: int = 0) -> YNode:
+def _convert(node: yaml.Node, depth: int = 0, memo: dict[int, YNode] | None = None) -> YNode:
+    # aliases share one converted node: a "billion laughs" document stays small
+    memo = {} if memo is None else memo
+    done = memo.get(id(node))
+    if done is not None:
+        return done
     mark = node.start_mark
     pos = (mark.line + 1, mark.column + 1, mark.index)
     if depth > 200:
         raise yaml.YAMLError(f"document nested too deeply at line {pos[0]}")
     if isinstance(node, yaml.ScalarNode):
-        return YNode(_scalar(node), "scalar", *pos, raw=node.value)
-    if isinstance(node, yaml.SequenceNode):
-        return YNode([_convert(c, depth + 1) for c in node.value], "seq", *pos)
-    if isinstance(node, yaml.MappingNode):
+        result = YNode(_scalar(node), "scalar", *pos, raw=node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        result = YNode([_convert(c, depth + 1, memo) for c in node.value], "seq", *pos)
+    elif isinstance(node, yaml.MappingNode):
         out: dict[str, YNode] = {}
         for key_node, value_node in node.value:
             key = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
-            out[str(key)] = _convert(value_node, depth + 1)
-        return YNode(out, "map", *pos)
-    raise yaml.YAMLError(f"unsupported YAML node at line {pos[0]}")
+            out[str(key)] = _convert(value_node, depth + 1, memo)
+        result = YNode(out, "map", *pos)
+    else:
+        raise yaml.YAMLError(f"unsupported YAML node at line {pos[0]}")
+    memo[id(node)] = result
+    return result
 
 
 def load_documents(text: str) -> list[YNode | None]:
