@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from lanner.app.config import Config, ConfigError, load_config
-from lanner.app.inputs import TICK, LiveFeed
+from lanner.app.live import TICK, LiveFeed
 from lanner.app.logs import setup_logging
 from lanner.app.metrics import SNAPSHOT_MESSAGE, SNAPSHOT_RULE, Stats, lanner_version
 from lanner.app.outputs.manager import OutputManager, build_outputs
@@ -302,8 +302,7 @@ class Daemon:
                 url = str(plugin.get("open_params") or url)
 
         def sink(events: list[Any]) -> None:
-            for ev in events:
-                feed.offer(("k8s_audit", ev))
+            feed.offer([("k8s_audit", ev) for ev in events])
 
         cert = None
         if url.startswith("https:"):
@@ -417,9 +416,11 @@ class Daemon:
         self._stop.set()
         if self.feed is not None:
             self.feed.stop()
-            for source, n in self.feed.drain().items():
-                self.stats.event_drops[(source, "shutdown")] += n
-                log.warning("stopping: %d queued %s event(s) not evaluated", n, source)
+            for source, n in list(self.feed.received.items()):
+                left = n - self.stats.events.get(source, 0)
+                if left > 0:
+                    self.stats.event_drops[(source, "shutdown")] += left
+                    log.warning("stopping: %d queued %s event(s) not evaluated", left, source)
         if self.watcher is not None:
             self.watcher.stop()
         if self._timer is not None:

@@ -1,24 +1,15 @@
 """Which sources and event streams ``lanner run`` can use, and how ``-e`` is recognised.
 
-Replays (``-e FILE``) are iterated directly. Live streams (``-e -`` for JSON lines on
-stdin, ``--follow`` for a file being appended to, the k8s audit webhook) are producer
-threads feeding a :class:`LiveFeed`, which the run loop consumes.
+Replays (``-e FILE``) are iterated directly; live streams are in :mod:`lanner.app.live`.
 """
 
 from __future__ import annotations
 
 import gzip
-import logging
-import os
-import queue
-import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
-
-import orjson
+from typing import Any
 
 from lanner.engine.fields import SourceSpec
 from lanner.sources.memory import dict_source, read_json_lines
@@ -121,198 +112,6 @@ def default_sources() -> list[SourceSpec]:
     if found is not None:
         return [found[0]] + [dict_source(n, dynamic=True) for n in JSON_SOURCES[1:]]
     return [dict_source(name, dynamic=True) for name in JSON_SOURCES]
-
-
-# -- live streams ---------------------------------------------------------------------------
-
-log = logging.getLogger("lanner")
-
-TICK = object()  # yielded by LiveFeed when no event arrived for a while
-Item = tuple[str, Any]
-
-
-def parse_event_line(line: bytes, where: str) -> Item | None:
-    """One JSON-lines event as (source, event); None (and a log line) when unusable."""
-    if not line.strip():
-        return None
-    try:
-        obj = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        log.warning("%s: skipped, not JSON: %s", where, exc)
-        return None
-    if not isinstance(obj, dict):
-        log.warning("%s: skipped, not a JSON object", where)
-        return None
-    source = obj.pop("source", "syscall") if isinstance(obj.get("source"), str) else "syscall"
-    return source, obj
-
-
-class LiveFeed:
-    """A bounded queue between producer threads and the run loop.
-
-    Line readers block when it is full (backpressure, nothing lost); ``offer`` (used by
-    network receivers) drops and counts instead.
-    """
-
-    def __init__(self, capacity: int = 10000, on_drop: Callable[[str], None] | None = None) -> None:
-        self.queue: queue.Queue[Any] = queue.Queue(maxsize=capacity)
-        self.on_drop = on_drop
-        # per-source conversion of a decoded JSON line into that source's events
-        self.adapters: dict[str, Callable[[Any], list[Any]]] = {}
-        self.stopping = threading.Event()
-        self._producers = 0
-        self._done = 0
-        self._lock = threading.Lock()
-
-    def put(self, item: Item) -> bool:
-        """Queue an event, waiting for room; False once the feed is stopping."""
-        while not self.stopping.is_set():
-            try:
-                self.queue.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def put_line_event(self, item: Item) -> bool:
-        """Queue a JSON-lines event, converted when its source has an adapter."""
-        adapter = self.adapters.get(item[0])
-        if adapter is None:
-            return self.put(item)
-        try:
-            events = adapter(item[1])
-        except ValueError as exc:
-            log.warning("skipped a %s event: %s", item[0], exc)
-            return True
-        return all(self.put((item[0], ev)) for ev in events)
-
-    def offer(self, item: Item) -> bool:
-        """Queue an event if there is room, else count a drop."""
-        try:
-            self.queue.put_nowait(item)
-            return True
-        except queue.Full:
-            if self.on_drop is not None:
-                self.on_drop(item[0])
-            return False
-
-    def add_producer(self, target: Callable[[LiveFeed], None], name: str) -> None:
-        """Run ``target(feed)`` on a thread; the feed ends when every producer returned."""
-        with self._lock:
-            self._producers += 1
-
-        def run() -> None:
-            try:
-                target(self)
-            except Exception:
-                log.exception("input %s failed", name)
-            finally:
-                with self._lock:
-                    self._done += 1
-
-        threading.Thread(target=run, name=f"lanner-in-{name}", daemon=True).start()
-
-    def hold(self) -> None:
-        """Keep the feed open until :meth:`stop` (for receivers such as the webhook)."""
-        with self._lock:
-            self._producers += 1
-
-    def stop(self) -> None:
-        """Make producers return and the consumer finish."""
-        self.stopping.set()
-
-    def drain(self) -> dict[str, int]:
-        """Remove what is still queued (after a stop): events not evaluated, by source."""
-        left: dict[str, int] = {}
-        while True:
-            try:
-                item = self.queue.get_nowait()
-            except queue.Empty:
-                return left
-            left[item[0]] = left.get(item[0], 0) + 1
-
-    def events(self, tick: float = 0.2) -> Iterator[Any]:
-        """Events as they come, ``TICK`` when idle; ends when all producers are done."""
-        while True:
-            try:
-                yield self.queue.get(timeout=tick)
-                continue
-            except queue.Empty:
-                pass
-            with self._lock:
-                finished = self._done >= self._producers
-            if (finished and self.queue.empty()) or self.stopping.is_set():
-                return
-            yield TICK
-
-
-def read_stream(stream: BinaryIO, name: str = "stdin") -> Callable[[LiveFeed], None]:
-    """A producer reading JSON lines from a binary stream until EOF."""
-
-    def produce(feed: LiveFeed) -> None:
-        for lineno, line in enumerate(iter(stream.readline, b""), 1):
-            item = parse_event_line(line, f"{name}:{lineno}")
-            if item is not None and not feed.put_line_event(item):
-                return
-
-    return produce
-
-
-def stdin_producer() -> Callable[[LiveFeed], None]:
-    """JSON lines on standard input (``-e -``)."""
-    return read_stream(sys.stdin.buffer, "stdin")
-
-
-def follow_file(path: str | Path, poll: float = 0.1) -> Callable[[LiveFeed], None]:
-    """A producer like ``tail -F -n +1``: reads the file, then what is appended to it,
-    reopening it from the start when it is replaced (rotation) or truncated."""
-    p = Path(path)
-
-    def produce(feed: LiveFeed) -> None:
-        fh = None
-        ident: tuple[int, int] | None = None
-        pending = b""
-        lineno = 0
-        try:
-            while not feed.stopping.is_set():
-                if fh is None:
-                    try:
-                        fh = open(p, "rb")  # noqa: SIM115 - held open while following
-                    except FileNotFoundError:
-                        feed.stopping.wait(poll)
-                        continue
-                    st = os.fstat(fh.fileno())
-                    ident, pending, lineno = (st.st_dev, st.st_ino), b"", 0
-                chunk = fh.readline()
-                if chunk:
-                    pending += chunk
-                    if not pending.endswith(b"\n"):
-                        continue
-                    lineno += 1
-                    item = parse_event_line(pending, f"{p}:{lineno}")
-                    pending = b""
-                    if item is not None and not feed.put_line_event(item):
-                        return
-                    continue
-                try:
-                    st = os.stat(p)
-                    replaced = (st.st_dev, st.st_ino) != ident or st.st_size < fh.tell()
-                except FileNotFoundError:
-                    replaced = False  # renamed away; wait for the new file
-                    if feed.stopping.wait(poll):
-                        return
-                    if p.exists():
-                        replaced = True
-                if replaced:
-                    fh.close()
-                    fh = None
-                    continue
-                feed.stopping.wait(poll)
-        finally:
-            if fh is not None:
-                fh.close()
-
-    return produce
 
 
 def k8s_audit_live() -> tuple[SourceSpec, Callable[[Any], list[Any]]] | None:

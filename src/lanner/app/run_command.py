@@ -14,15 +14,13 @@ from lanner.app.daemon import Daemon, RunOptions
 from lanner.app.inputs import (
     PLUGIN_SOURCES,
     InputError,
-    LiveFeed,
     default_sources,
-    follow_file,
     json_line_sources,
     k8s_audit_live,
     open_replay,
     plugin_sources,
-    stdin_producer,
 )
+from lanner.app.live import LiveFeed, follow_file, stdin_producer
 from lanner.app.logs import setup_logging
 from lanner.engine.engine import Engine
 from lanner.engine.fields import SourceSpec
@@ -208,10 +206,8 @@ def run(
         return
     feed = None
     if live:
-        feed = LiveFeed(
-            cfg.integer("outputs_queue.capacity") or 10000,
-            on_drop=lambda source: daemon.stats.event_drops.update([(source, "queue_full")]),
-        )
+        drops = daemon.stats.event_drops
+        feed = LiveFeed(on_drop=lambda source, n: drops.update({(source, "queue_full"): n}))
         feed.adapters.update(adapters)
     daemon.install_signals()
     try:
