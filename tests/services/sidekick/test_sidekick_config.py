@@ -74,6 +74,9 @@ def test_yaml_and_env_like_falcosidekick(tmp: Path) -> None:
         ),
         ({"slack": ["not", "a", "map"]}, {}, "slack: expected a mapping"),
         ({"aws": {"lambda": {"functionname": "f"}}}, {}, "aws: unknown key"),
+        ({}, {"SLACK_WEBHOOKURL": "hooks.slack.com/x"}, "slack.webhookurl: expected an http://"),
+        ({"alertmanager": {"hostport": "am:9093"}}, {}, "alertmanager.hostport: expected an http"),
+        ({}, {"NATS_HOSTPORT": "127.0.0.1:4222"}, "nats.hostport: expected nats://"),
     ],
 )
 def test_bad_config_names_key_path(tmp: Path, data: dict, env: dict, message: str) -> None:

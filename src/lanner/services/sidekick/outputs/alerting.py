@@ -45,6 +45,9 @@ class Alertmanager(HttpOutput):
     @classmethod
     def validate(cls, settings: dict[str, Any]) -> tuple[str, str] | None:
         """customseveritymap keys must be priorities."""
+        problem = super().validate(settings)
+        if problem:
+            return problem
         for key in settings["customseveritymap"]:
             try:
                 Priority.parse(key)

@@ -27,6 +27,8 @@ HTTP_OPTIONS: dict[str, Opt] = {
 }
 
 _SLUG = re.compile(r"[^a-z0-9]+")
+_HTTP_URL = re.compile(r"^https?://[^/\s:]+(:\d+)?(/\S*)?$", re.IGNORECASE)
+URL_KEYS = frozenset({"webhookurl", "hostport", "address", "apiurl", "gatewayaddress"})
 
 
 def slug(text: str) -> str:
@@ -148,6 +150,15 @@ class HttpOutput(Output):
     def all_options(cls) -> dict[str, Opt]:
         """HTTP outputs also take checkcert, mutualtls and customheaders."""
         return {**COMMON_OPTIONS, **HTTP_OPTIONS, **cls.options}
+
+    @classmethod
+    def validate(cls, settings: dict[str, Any]) -> tuple[str, str] | None:
+        """URL-valued keys must be absolute http(s) URLs."""
+        for key in URL_KEYS & settings.keys():
+            value = settings[key]
+            if value and not _HTTP_URL.match(value):
+                return key, f"expected an http:// or https:// URL, got {value!r}"
+        return None
 
     @property
     def client(self) -> httpx.AsyncClient:

@@ -33,6 +33,14 @@ class Nats(Output):
         super().__init__(settings, ctx)
         self._nc: NatsClient | None = None
 
+    @classmethod
+    def validate(cls, settings: dict[str, Any]) -> tuple[str, str] | None:
+        """hostport is a nats:// or tls:// URL."""
+        hostport = settings["hostport"]
+        if hostport and not hostport.startswith(("nats://", "tls://")):
+            return "hostport", f"expected nats://host:port or tls://host:port, got {hostport!r}"
+        return None
+
     def subject(self, alert: Alert) -> str:
         """The subject: `<priority>` lower-case, `<rule>` slugged (`a-z0-9_`)."""
         return (
