@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = ROOT.parent / "shared" / "reference" / "event_table.json"
 DEFAULT_OUT = ROOT / "src" / "lanner" / "sources" / "syscall" / "event_table.py"
 
-# ppm_syscall_code, in code order starting at 0 (PPM_SC_UNKNOWN).
+# ppm_syscall_code, in code order starting at 0 (PPM_SC_UNKNOWN) up to 400; the numbering
+# is stable across driver versions (new codes are appended). 382 is unassigned (na_1).
 _SYSCALL_CODE_TEXT = """
 unknown restart_syscall exit read write open close creat link unlink chdir time mknod chmod
 stat lseek getpid mount ptrace alarm fstat pause utime access sync kill rename mkdir rmdir
@@ -56,7 +57,18 @@ socketcall stat64 lstat64 fstat64 fcntl64 mmap2 _newselect sgetmask ssetmask sig
 olduname umount signal nice stime _llseek waitpid pread64 pwrite64 arch_prctl shmat
 sigreturn fallocate newfstatat process_vm_readv process_vm_writev fork vfork setuid32
 getuid32 setgid32 geteuid32 getgid32 setresuid32 setresgid32 getresuid32 getresgid32
-finit_module bpf seccomp sigaltstack getrandom fadvise64 renameat2
+finit_module bpf seccomp sigaltstack getrandom fadvise64 renameat2 userfaultfd openat2 umount2
+execve execveat copy_file_range clone clone3 open_by_handle_at io_uring_setup io_uring_enter
+io_uring_register mlock2 getegid32 fsconfig fspick fsmount fsopen open_tree move_mount
+mount_setattr memfd_create memfd_secret ioperm kexec_file_load pidfd_getfd pidfd_open
+pidfd_send_signal pkey_alloc pkey_mprotect pkey_free landlock_create_ruleset quotactl_fd
+landlock_restrict_self landlock_add_rule epoll_pwait2 migrate_pages move_pages preadv2
+pwritev2 kcmp sched_setattr mbind epoll_ctl_old lookup_dcookie modify_ldt statx set_mempolicy
+io_pgetevents set_mempolicy_home_node semtimedop get_kernel_syms readahead futex_waitv getpmsg
+name_to_handle_at process_mrelease nfsservctl epoll_wait_old rseq create_module na_1
+sched_getattr faccessat2 _sysctl query_module get_mempolicy sync_file_range process_madvise
+membarrier iopl close_range fanotify_mark recv send sched_process_exit sched_switch
+page_fault_user page_fault_kernel signal_deliver
 """
 SYSCALL_CODE_NAMES = tuple(_SYSCALL_CODE_TEXT.split())
 

@@ -32,6 +32,28 @@ def test_event_table_is_complete() -> None:
     assert et.SYSCALL_CODE_NAMES[75] == "mprotect"
 
 
+def test_generated_table_is_up_to_date() -> None:
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    spec = importlib.util.spec_from_file_location("gen", root / "scripts" / "gen_event_table.py")
+    gen = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(gen)  # type: ignore[union-attr]
+    table = json.loads(gen.DEFAULT_JSON.read_text())
+    rendered = gen.render(table)
+    module = root / "src" / "lanner" / "sources" / "syscall" / "event_table.py"
+    # the checked-in module is the generator's output, formatted by ruff
+    ns: dict[str, object] = {}
+    exec(compile(rendered, "rendered", "exec"), ns)
+    assert ns["EVENT_PARAMS"] == et.EVENT_PARAMS
+    assert ns["EVENT_NAMES"] == et.EVENT_NAMES
+    assert ns["SYSCALL_CODE_NAMES"] == et.SYSCALL_CODE_NAMES
+    assert ns["EVENT_FLAGS"] == et.EVENT_FLAGS
+    assert module.is_file()
+
+
 def test_counts_per_fixture(capture_name: str) -> None:
     reader = ScapReader(capture(capture_name))
     kinds = collections.Counter(type(r).__name__ for r in reader)

@@ -13,7 +13,8 @@ from .fields import syscall_fields
 
 def event_type_names() -> frozenset[str]:
     """Every evt.type value: event names plus the syscall names of generic events."""
-    return frozenset(et.EVENT_NAMES) | frozenset(et.SYSCALL_CODE_NAMES[1:])
+    codes = (n for n in et.SYSCALL_CODE_NAMES[1:] if not n.startswith("na_"))
+    return frozenset(et.EVENT_NAMES) | frozenset(codes)
 
 
 def event_type_of(event: Event) -> str:
