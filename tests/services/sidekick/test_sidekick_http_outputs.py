@@ -83,6 +83,20 @@ def test_teams_message_card(receiver: Receiver) -> None:
     assert {"name": "k8s.pod.name", "value": "web-7d4b9"} in section["facts"]
 
 
+def test_teams_adaptive_card(receiver: Receiver) -> None:
+    env = {"TEAMS_WEBHOOKURL": receiver.url, "TEAMS_CARDTYPE": "adaptive"}
+    body = only(receiver, env, "teams", make_alert(priority="Critical")).json()
+    assert body["type"] == "message"
+    (att,) = body["attachments"]
+    assert att["contentType"] == "application/vnd.microsoft.card.adaptive"
+    card = att["content"]
+    assert (card["type"], card["version"]) == ("AdaptiveCard", "1.4")
+    title, text, facts = card["body"]
+    assert title["text"] == f"Critical: {ALERT['rule']}" and title["color"] == "Attention"
+    assert text["text"] == make_alert(priority="Critical")["output"]
+    assert {"title": "proc.name", "value": "cat"} in facts["facts"]
+
+
 def test_discord_limits(receiver: Receiver) -> None:
     many = {f"field.{i:02d}": "x" * 2000 for i in range(40)}
     alert = make_alert(priority="Critical", **many)

@@ -163,17 +163,21 @@ class RocketChat(WebhookChat):
 
 @register
 class Teams(WebhookChat):
-    """Microsoft Teams incoming webhook: an Office 365 connector MessageCard."""
+    """Microsoft Teams: an Office 365 connector MessageCard, or (`cardtype: adaptive`) an
+    Adaptive Card message as Teams Workflows webhooks expect."""
 
     kind = "teams"
     options: ClassVar[dict[str, Opt]] = {
         "webhookurl": Opt("str", ""),
         "activityimage": Opt("str", ICON),
         "outputformat": Opt("choice", "all", choices=("all", "text", "facts")),
+        "cardtype": Opt("choice", "messagecard", choices=("messagecard", "adaptive")),
     }
 
     def body(self, alert: Alert) -> dict[str, Any]:
-        """The MessageCard."""
+        """The card."""
+        if self.settings["cardtype"] == "adaptive":
+            return self.adaptive(alert)
         fmt = self.settings["outputformat"]
         section: dict[str, Any] = {
             "activityTitle": "Lanner Sidekick",
@@ -190,6 +194,37 @@ class Teams(WebhookChat):
             "summary": truncate(alert.output or alert.rule, 200),
             "themeColor": color(alert.priority)[1:],
             "sections": [section],
+        }
+
+    def adaptive(self, alert: Alert) -> dict[str, Any]:
+        """An Adaptive Card 1.4 in a `message` with one attachment."""
+        fmt = self.settings["outputformat"]
+        body: list[dict[str, Any]] = [
+            {
+                "type": "TextBlock",
+                "text": f"{alert.priority.falco_name}: {alert.rule}",
+                "weight": "Bolder",
+                "size": "Medium",
+                "color": "Attention" if alert.priority >= Priority.ERROR else "Warning",
+                "wrap": True,
+            }
+        ]
+        if fmt in ("all", "text"):
+            body.append({"type": "TextBlock", "text": alert.output, "wrap": True})
+        if fmt in ("all", "facts"):
+            facts = [{"title": k, "value": v} for k, v in summary_fields(alert)]
+            body.append({"type": "FactSet", "facts": facts})
+        card = {
+            "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+            "type": "AdaptiveCard",
+            "version": "1.4",
+            "body": body,
+        }
+        return {
+            "type": "message",
+            "attachments": [
+                {"contentType": "application/vnd.microsoft.card.adaptive", "content": card}
+            ],
         }
 
 

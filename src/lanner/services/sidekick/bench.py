@@ -1,0 +1,145 @@
+"""Throughput benchmark: alerts/s accepted by `lanner sidekick` and delivered to a local
+keep-alive webhook, on loopback. `python -m lanner.services.sidekick.bench --help`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from .alert import now_rfc3339
+
+SIDEKICK = [sys.executable, "-c", "from lanner.services.sidekick.cli import sidekick; sidekick()"]
+
+
+class Sink:
+    """A minimal HTTP/1.1 keep-alive server answering 200 and counting requests."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.done = asyncio.Event()
+        self.target = 0
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                await reader.readexactly(length)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                self.count += 1
+                if self.count >= self.target:
+                    self.done.set()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            writer.close()  # the client left, or the benchmark is over
+
+    async def start(self) -> int:
+        """Listen on a free loopback port; return it."""
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+
+async def _post_many(port: int, count: int, body: bytes) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    request = (
+        "POST / HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    for _ in range(count):
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(f"sidekick answered {head[:40]!r}")
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        await reader.readexactly(length)
+    writer.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def run(alerts: int, connections: int, spool: bool, concurrency: int) -> dict[str, float]:
+    """Start a sink and a sidekick, send `alerts`, return accepted/s and delivered/s."""
+    sink = Sink()
+    sink.target = alerts
+    sink_port = await sink.start()
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = {
+            "listenaddress": "127.0.0.1",
+            "listenport": port,
+            "webhook": {"address": f"http://127.0.0.1:{sink_port}/"},
+            "prometheus": {"disabled": True},
+            "delivery": {"concurrency": concurrency},
+        }
+        if spool:
+            config["delivery"]["spooldir"] = str(Path(tmp) / "spool")
+        path = Path(tmp) / "sidekick.yaml"
+        path.write_text(yaml.safe_dump(config))
+        proc = subprocess.Popen([*SIDEKICK, "-c", str(path)], stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(600):
+                try:
+                    _, w = await asyncio.open_connection("127.0.0.1", port)
+                    w.close()
+                    break
+                except OSError:
+                    await asyncio.sleep(0.05)
+            alert = {
+                "output": "16:14:13.012345678: Warning Sensitive file opened (file=/etc/shadow)",
+                "priority": "Warning",
+                "rule": "Read sensitive file untrusted",
+                "source": "syscall",
+                "time": now_rfc3339(),
+                "hostname": "bench",
+                "output_fields": {"fd.name": "/etc/shadow", "proc.name": "cat"},
+                "tags": ["filesystem"],
+            }
+            body = json.dumps(alert).encode()
+            per, extra = divmod(alerts, connections)
+            start = time.perf_counter()
+            await asyncio.gather(
+                *(_post_many(port, per + (i < extra), body) for i in range(connections))
+            )
+            accepted = time.perf_counter() - start
+            await asyncio.wait_for(sink.done.wait(), 600)
+            delivered = time.perf_counter() - start
+        finally:
+            proc.terminate()
+            proc.wait(30)
+            sink.server.close()
+    return {"accepted_per_s": alerts / accepted, "delivered_per_s": alerts / delivered}
+
+
+def main() -> None:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--alerts", type=int, default=5000)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=1, help="delivery.concurrency")
+    parser.add_argument("--spool", action="store_true", help="with delivery.spooldir")
+    args = parser.parse_args()
+    result = asyncio.run(run(args.alerts, args.connections, args.spool, args.concurrency))
+    print(json.dumps({**vars(args), **{k: round(v, 1) for k, v in result.items()}}))
+
+
+if __name__ == "__main__":
+    main()
