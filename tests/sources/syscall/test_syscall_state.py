@@ -251,3 +251,26 @@ def test_pending_enter_events_do_not_pin_read_chunks() -> None:
     assert pending
     assert all(len(e._buf) < 4096 for e in pending)  # their own bytes, not a 1 MiB chunk
     assert all(e.args() is not None for e in pending)
+
+
+def test_credentials_and_capabilities_follow_syscalls() -> None:
+    procs = block(0x202, proc_v1(50, 50, 1, "app", "/app", [], "/srv/", uid=0, gid=0))
+    data = (
+        section_header()
+        + procs
+        + event(et.PPME_SYSCALL_SETRESUID_X, 50, 1, res=0, ruid=1000, euid=1001, suid=1000)
+        + event(et.PPME_SYSCALL_SETGID_X, 50, 2, res=0, gid=2000)
+        + event(et.PPME_SYSCALL_SETUID_X, 50, 3, res=-1, uid=0)  # failed: no change
+        + event(et.PPME_SYSCALL_CAPSET_X, 50, 4, res=0, cap_permitted=1 << 21, cap_effective=0)
+        + event(et.PPME_SYSCALL_CHROOT_X, 50, 5, res=0, path="jail")
+        + event(et.PPME_SYSCALL_CLOSE_E, 50, 6, fd=1)
+    )
+    get = {n: _get(n) for n in ("user.uid", "group.gid", "thread.cap_permitted")}
+    rows = [{n: g(e) for n, g in get.items()} for e in read_capture(io.BytesIO(data))]
+    assert rows[0]["user.uid"] == 1001  # the effective uid
+    assert rows[1]["group.gid"] == 2000
+    assert rows[2]["user.uid"] == 1001
+    assert rows[3]["thread.cap_permitted"] == "CAP_SYS_ADMIN"
+    state = StateEngine()
+    list(read_capture(io.BytesIO(data), state))
+    assert state.threads.get(50).root == "/srv/jail"  # type: ignore[union-attr]

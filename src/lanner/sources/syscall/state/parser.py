@@ -470,6 +470,24 @@ def _on_setuid_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None
             th.uid = v
 
 
+def _on_capset_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
+    if th is None or (evt.res or 0) != 0:
+        return
+    for name in ("cap_inheritable", "cap_permitted", "cap_effective"):
+        v = _int_arg(evt, name)
+        if v is not None:
+            setattr(th, name, v)
+
+
+def _on_chroot_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
+    if th is None or (evt.res or 0) != 0:
+        return
+    path = _arg(evt, "path")
+    if isinstance(path, str) and path:
+        mt = eng.threads.main_thread(th)
+        mt.root = resolve_path(mt.cwd, path)
+
+
 def _on_setsid_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
     if th is not None and (evt.res or -1) >= 0:
         th.sid = evt.res  # type: ignore[assignment]
@@ -728,6 +746,8 @@ _HANDLER_SPECS: list[tuple[list[int], Handler]] = [
     (_names("fchdir"), _on_fchdir_exit),
     (_names("setuid", "setgid", "setresuid", "setresgid", "setreuid", "setregid"), _on_setuid_exit),
     (_names("setsid"), _on_setsid_exit),
+    (_names("capset"), _on_capset_exit),
+    (_names("chroot"), _on_chroot_exit),
     (_names("open", "openat", "openat2", "creat", "open_by_handle_at"), _on_open_exit),
     (_names("socket"), _on_socket_exit),
     (_names("connect"), _on_connect_exit),
