@@ -119,3 +119,30 @@ def test_tls_mutual_tls_and_bearer_token(tmp: Path, receiver: Receiver, sidekick
     assert httpx.get(f"http://127.0.0.1:{plain_port}/ping", timeout=5).text == "pong\n"
     assert httpx.post(f"http://127.0.0.1:{plain_port}/", json=make_alert()).status_code == 404
     assert len(receiver.wait_for(1)) == 1
+
+
+def test_configured_by_environment_only(tmp: Path, receiver: Receiver, sidekicks: list) -> None:
+    env = {
+        "WEBHOOK_ADDRESS": receiver.url + "/env",
+        "WEBHOOK_MINIMUMPRIORITY": "error",
+        "WEBHOOK_CUSTOMHEADERS": "X-Source:lanner",
+        "CUSTOMFIELDS": "cluster:prod-eu",
+        "TEMPLATEDFIELDS": 'ns:{{ index . "k8s.ns.name" }}',
+        "CUSTOMTAGS": "lanner",
+        "OUTPUTFIELDFORMAT": "<priority> <output> [<custom_fields>]",
+    }
+    sk = Sidekick(tmp, {}, env=env)
+    sidekicks.append(sk)
+    assert sk.post(make_alert(priority="Notice", rule="too low")).status_code == 200
+    assert sk.post(make_alert(priority="Error", rule="high enough")).status_code == 200
+    (req,) = receiver.wait_for(1)
+    body = req.json()
+    assert req.path == "/env" and req.headers["x-source"] == "lanner"
+    assert body["rule"] == "high enough"
+    assert body["output_fields"]["cluster"] == "prod-eu"
+    assert body["output_fields"]["ns"] == "default"
+    assert body["tags"][-1] == "lanner"
+    assert body["output"] == (
+        "Error Sensitive file opened for reading by non-trusted program "
+        "(file=/etc/shadow proc.name=cat) [cluster=prod-eu]"
+    )
