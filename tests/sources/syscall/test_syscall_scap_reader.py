@@ -191,3 +191,32 @@ def test_gzip_of_plain_reads_the_same() -> None:
     data = raw_bytes("test_ipv6_client.scap")
     a = sum(1 for _ in ScapReader(io.BytesIO(gzip.compress(data))).events())
     assert a == 326
+
+
+def test_progress_is_reported(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from lanner.sources.syscall.capture import CaptureReplay
+
+    big = Path(str(tmp_path)) / "big.scap"
+    data = raw_bytes("sample.scap")
+    shb = int.from_bytes(data[4:8], "little")
+    # headers once, then the event blocks many times
+    body = data[shb:]
+    evblocks = b""
+    pos = 0
+    while pos < len(body):
+        btype = int.from_bytes(body[pos : pos + 4], "little")
+        blen = int.from_bytes(body[pos + 4 : pos + 8], "little")
+        if btype == 0x216:
+            evblocks += body[pos : pos + blen]
+        pos += blen
+    big.write_bytes(data + evblocks * 80)  # about 3.3 MB: several 1 MiB reads
+    replay = CaptureReplay(big)
+    seen = []
+    for i, _e in enumerate(replay):
+        if i % 1000 == 0:
+            seen.append(replay.progress())
+    assert replay.progress() == 1.0
+    assert all(p is not None and 0 < p <= 1 for p in seen)
+    assert seen == sorted(seen) and seen[0] < 1.0

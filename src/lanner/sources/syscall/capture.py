@@ -24,26 +24,47 @@ def read_capture(
     match), only those events are yielded, and events that neither match nor change state
     are rejected from their header without being built. Raises
     :class:`~lanner.sources.syscall.scap.ScapError` on a damaged file after yielding every
-    event before the damage.
+    event before the damage. See :class:`CaptureReplay` for progress reporting.
     """
-    engine = state if state is not None else StateEngine()
-    process = engine.process
-    load = engine.load_record
-    wanted: frozenset[int] | None = None
-    keep: frozenset[int] | None = None
-    names: frozenset[str] = frozenset()
-    if event_types is not None:
-        names = frozenset(event_types)
-        wanted = type_ids(names)
-        keep = wanted | STATE_TYPES
-    for rec in ScapReader(source, keep):
-        if type(rec) is Event:
-            process(rec)
-            t = rec.type
-            if wanted is None or (t in wanted and (t not in _GENERIC or rec.name in names)):
-                yield rec
-        else:
-            load(rec)
+    return iter(CaptureReplay(source, state, event_types))
+
+
+class CaptureReplay:
+    """A replay you can watch: iterate it for events, read ``progress()`` meanwhile."""
+
+    def __init__(
+        self,
+        source: str | Path | BinaryIO,
+        state: StateEngine | None = None,
+        event_types: Iterable[str] | None = None,
+    ) -> None:
+        self.state = state if state is not None else StateEngine()
+        self.names: frozenset[str] | None = None
+        self.wanted: frozenset[int] | None = None
+        keep: frozenset[int] | None = None
+        if event_types is not None:
+            self.names = frozenset(event_types)
+            self.wanted = type_ids(self.names)
+            keep = self.wanted | STATE_TYPES
+        self.reader = ScapReader(source, keep)
+
+    def progress(self) -> float | None:
+        """Fraction of the file read so far (None for streams of unknown size)."""
+        return self.reader.progress()
+
+    def __iter__(self) -> Iterator[Event]:
+        process = self.state.process
+        load = self.state.load_record
+        wanted = self.wanted
+        names = self.names or frozenset()
+        for rec in self.reader:
+            if type(rec) is Event:
+                process(rec)
+                t = rec.type
+                if wanted is None or (t in wanted and (t not in _GENERIC or rec.name in names)):
+                    yield rec
+            else:
+                load(rec)
 
 
 def type_ids(names: Iterable[str]) -> frozenset[int]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -99,15 +101,36 @@ class ScapReader:
         self._source = source
         self.skipped_blocks: list[tuple[int, int]] = []
         self.skipped_events = 0
+        self.total_bytes: int | None = None
+        self._raw: BinaryIO | None = None
+        self._finished = False
         self._keep = (
             None if keep_types is None else tuple(i in keep_types for i in range(et.EVENT_COUNT))
         )
 
     def _open(self) -> BinaryIO:
         try:
-            return open_capture(self._source)
+            f = open_capture(self._source)
         except OSError as exc:
             raise ScapError(f"cannot open capture: {exc}", 0) from exc
+        self._raw = getattr(f, "raw_file", f)
+        try:
+            self.total_bytes = os.fstat(self._raw.fileno()).st_size
+        except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
+            self.total_bytes = None
+        return f
+
+    def progress(self) -> float | None:
+        """Fraction of the file consumed so far (compressed bytes for gzip), if known."""
+        raw = self._raw
+        if self._finished:
+            return 1.0
+        if raw is None or not self.total_bytes:
+            return None
+        try:
+            return min(raw.tell() / self.total_bytes, 1.0)
+        except (OSError, ValueError):
+            return None
 
     def __iter__(self) -> Iterator[Record]:
         return self._records(self._open(), isinstance(self._source, (str, Path)))
@@ -249,6 +272,7 @@ class ScapReader:
                 base += pos
                 pos = 0
         finally:
+            self._finished = True
             if close:
                 f.close()
 

@@ -53,6 +53,11 @@ class _GzipStream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    @property
+    def raw_file(self) -> BinaryIO:
+        """The compressed file underneath (its position measures progress)."""
+        return self._raw
+
     def _fill(self) -> None:
         d = self._d
         if d.eof:
