@@ -69,16 +69,54 @@ def test_list_substitution_quotes_items_with_spaces() -> None:
     assert '"my shell"' in cond(out)
 
 
-def test_nested_lists_expand() -> None:
+def test_nested_list_expands() -> None:
+    out = load(
+        "- list: a\n  items: [x, y]\n- list: b\n  items: [a, z]\n"
+        + rule(condition="proc.name in (b)")
+    )
+    assert codes(out) == []
+    for name in "xyz":
+        assert fires(out, {"proc.name": name})
+    assert not fires(out, {"proc.name": "a"})
+
+
+def test_lists_expand_one_level_deep_as_falco() -> None:
+    # Falco's compile_list_infos copies a referenced list's items as written, so a list
+    # two levels down stays a plain item (it is substituted in a condition only when it
+    # comes after the outer list in definition order, which visibility forbids)
     out = load(
         "- list: a\n  items: [x, y]\n"
         "- list: b\n  items: [a, z]\n"
         "- list: c\n  items: [b, w]\n" + rule(condition="proc.name in (c)")
     )
     assert codes(out) == []
-    for name in "xyzw":
+    for name in ("a", "z", "w"):
         assert fires(out, {"proc.name": name})
-    assert not fires(out, {"proc.name": "a"})
+    for name in ("x", "y", "b"):
+        assert not fires(out, {"proc.name": name})
+
+
+def test_list_sees_only_lists_defined_before_it() -> None:
+    out = load(
+        "- list: b\n  items: [later, w]\n- list: later\n  items: [x]\n"
+        + rule(condition="proc.name in (b)")
+    )
+    # 'later' is not expanded inside b; the condition text then still names it and, as in
+    # Falco, the later list's substitution pass replaces it there
+    assert fires(out, {"proc.name": "w"})
+    assert fires(out, {"proc.name": "x"})
+
+
+def test_long_list_chain_stays_linear() -> None:
+    n = 20_000
+    text = "- list: l0\n  items: [x]\n" + "".join(
+        f"- list: l{i}\n  items: [l{i - 1}, y{i}]\n" for i in range(1, n)
+    )
+    out = load(text + rule(condition=f"proc.name in (l{n - 1})"))
+    assert codes(out) == []
+    assert fires(out, {"proc.name": f"y{n - 1}"})
+    assert fires(out, {"proc.name": f"y{n - 2}"})
+    assert not fires(out, {"proc.name": "x"})
 
 
 def test_list_is_substituted_next_to_other_items_and_in_intersects_and_pmatch() -> None:

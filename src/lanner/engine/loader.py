@@ -258,26 +258,26 @@ class RulesLoader:
                 )
 
     def _expand_lists(self) -> list[tuple[str, list[str]]]:
-        col = self.collector
-        done: dict[str, list[str]] = {}
-        self._list_refs: set[str] = set()
+        """Each list with the lists it names replaced by their items, one level deep.
 
-        def expand(name: str, stack: tuple[str, ...]) -> list[str]:
-            if name in done:
-                return done[name]
-            info = col.lists[name]
+        As Falco's ``compile_list_infos``: a referenced list contributes its items as
+        written (a list inside it stays a plain item), and only if it was defined before
+        the referring list's last change.
+        """
+        col = self.collector
+        self._list_refs: set[str] = set()
+        out: list[tuple[str, list[str]]] = []
+        for name, info in col.lists.items():
             items: list[str] = []
             for item in info.items:
                 ref = col.lists.get(item)
-                if ref is not None and ref.index < info.visibility and item not in stack:
+                if ref is not None and ref.index < info.visibility:
                     self._list_refs.add(item)
-                    items.extend(expand(item, (*stack, item)))
+                    items.extend(ref.items)
                 else:
                     items.append(item)
-            done[name] = items
-            return items
-
-        return [(name, expand(name, (name,))) for name in col.lists]
+            out.append((name, items))
+        return out
 
     def _parse_macros(
         self, lists: list[tuple[str, list[str]]], used_lists: set[str]
