@@ -154,11 +154,11 @@ class Process:
         cwd: str | None = None,
     ) -> None:
         self.log_path = log
-        out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
+        self._out = open(log, "wb") if log else None  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
             args,
             env=dict(env) if env is not None else None,
-            stdout=out,
+            stdout=self._out or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
             cwd=cwd,
         )
@@ -176,6 +176,8 @@ class Process:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        if self._out is not None:
+            self._out.close()
 
 
 def wait_port(port: int, proc: Process | None = None, timeout: float = 30.0) -> None:
