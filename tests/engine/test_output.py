@@ -12,10 +12,11 @@ from typing import Any
 
 import orjson
 import pytest
-from engine_testutil import SYSCALL_TYPES, typed_source
+from engine_testutil import SYSCALL_TYPES, load, typed_source, warnings
 
 from lanner.engine.alert import Alert, JsonOptions, default_hostname, format_time, json_time
 from lanner.engine.compiler import ConditionCompiler
+from lanner.engine.diagnostics import WarningCode
 from lanner.engine.engine import Engine
 from lanner.engine.formatter import FormatError, compile_template
 from lanner.engine.priority import Priority
@@ -306,3 +307,16 @@ def test_priority_labels() -> None:
     assert Priority.INFORMATIONAL.label == "Informational"
     assert Priority.INFORMATIONAL.short_label == "Info"
     assert Priority.WARNING.short_label == "Warning"
+
+
+def test_container_info_is_dropped_with_a_deprecation_warning() -> None:
+    out = load(
+        "- rule: r\n  desc: d\n  condition: proc.name = x\n"
+        "  output: shell %proc.name %container.info\n  priority: info\n"
+    )
+    (w,) = warnings(out)
+    assert w.code is WarningCode.LOAD_DEPRECATED_ITEM
+    assert w.message.startswith("%container.info is deprecated")
+    r = out.ruleset.get("r")
+    assert r is not None and r.output == "shell %proc.name"
+    assert r.template.render({"proc.name": "x"})[0] == "shell x"
