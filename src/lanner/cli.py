@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, str] = {
     "sidekick": "lanner.services.sidekick.cli:sidekick",
     "respond": "lanner.services.respond.cli:respond",
     "ui": "lanner.services.ui.cli:ui",
+    "generate": "lanner.services.generate.cli:generate",
 }
 
 

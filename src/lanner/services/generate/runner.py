@@ -1,0 +1,111 @@
+"""Run actions and check that a running ``lanner run`` raised the matching alert."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from lanner.services.generate.action import Action, Outcome, RunContext
+from lanner.services.generate.alerts import AlertFeed
+from lanner.services.generate.k8s_events import WebhookError
+from lanner.services.generate.sandbox import ActionError
+
+PASS, FAIL, SKIP, ERROR = "PASS", "FAIL", "SKIP", "ERROR"
+
+
+@dataclass(slots=True)
+class Result:
+    """How one action fared: ``status`` is PASS, FAIL (no alert), SKIP or ERROR."""
+
+    action: Action
+    status: str
+    detail: str = ""
+    outcome: Outcome | None = None
+    latency: float | None = None
+
+
+def probe_event_types() -> frozenset[str] | None:
+    """Event types Lanner's live probe captures, or None when the probe is not installed."""
+    try:
+        from lanner.sources.syscall.probe.syscalls import SUPPORTED
+    except ImportError:
+        return None
+    return SUPPORTED
+
+
+def skip_reason(action: Action, captured: frozenset[str] | None) -> str | None:
+    """Why ``action`` is not run here, or None."""
+    reason = action.unavailable()
+    if reason:
+        return reason
+    needs = action.needs
+    if action.source == "syscall" and needs and captured and not any(n in captured for n in needs):
+        return f"the live probe does not capture {'/'.join(action.needs)} events"
+    return None
+
+
+def perform(action: Action, ctx: RunContext) -> Result:
+    """Run one action; an ERROR result when it could not do its behaviour."""
+    try:
+        return Result(action, PASS, outcome=action.run(ctx))
+    except (ActionError, WebhookError, OSError) as exc:
+        return Result(action, ERROR, f"{type(exc).__name__}: {exc}")
+
+
+def run_and_check(
+    actions: Iterable[Action],
+    feed: AlertFeed,
+    ctx: RunContext,
+    timeout: float = 15.0,
+    captured: frozenset[str] | None = None,
+    progress: Callable[[Result], None] | None = None,
+) -> list[Result]:
+    """Run every action, then wait (``timeout`` seconds after the last one at most) for
+    each one's alert: rule name and the run's marker."""
+    start = feed.mark()
+    results: list[Result] = []
+    ran_at: dict[int, float] = {}
+    for action in actions:
+        reason = skip_reason(action, captured)
+        if reason:
+            results.append(Result(action, SKIP, reason))
+            continue
+        ran_at[len(results)] = time.monotonic()
+        results.append(perform(action, ctx))
+    deadline = time.monotonic() + timeout
+    for i, res in enumerate(results):
+        if res.status != PASS or res.outcome is None:
+            if progress:
+                progress(res)
+            continue
+        left = max(0.0, deadline - time.monotonic())
+        alert = feed.wait_for(res.action.rule, res.outcome.marker, left, start)
+        if alert is None:
+            res.status = FAIL
+            res.detail = f"no '{res.action.rule}' alert with {res.outcome.marker} in {timeout:g}s"
+        else:
+            res.latency = time.monotonic() - ran_at[i]
+            res.detail = str(alert.get("priority", ""))
+        if progress:
+            progress(res)
+    return results
+
+
+def table(results: list[Result]) -> str:
+    """The pass/fail table, one line per action, and a totals line."""
+    rows = [("ACTION", "RULE", "RESULT", "DETAIL")]
+    for r in results:
+        rows.append((r.action.name, r.action.rule, r.status, r.detail))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = [
+        f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:<{widths[2]}}  {d}".rstrip() for a, b, c, d in rows
+    ]
+    counts = {s: sum(r.status == s for r in results) for s in (PASS, FAIL, ERROR, SKIP)}
+    lines.append(", ".join(f"{n} {s.lower()}" for s, n in counts.items()))
+    return "\n".join(lines)
+
+
+def failed(results: list[Result]) -> bool:
+    """True when an action that ran was not detected, or could not run."""
+    return any(r.status in (FAIL, ERROR) for r in results)
