@@ -24,6 +24,8 @@ def test_valid_alert_round_trips() -> None:
     [
         ({"priority": "Severe"}, "unknown priority 'Severe'"),
         ({"time": "yesterday"}, "time 'yesterday' is not RFC 3339"),
+        ({"time": "0001-01-01T00:00:00+01:00"}, "is not a valid date"),
+        ({"time": "2023-02-30T00:00:00Z"}, "is not a valid date"),
         ({"rule": 3}, "field 'rule' must be a string"),
         ({"tags": "a,b"}, "field 'tags' must be a list of strings"),
         ({"output_fields": {"x": {"nested": 1}}}, "output_fields['x'] must be"),

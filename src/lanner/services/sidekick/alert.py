@@ -65,7 +65,7 @@ def parse_time(text: str) -> datetime:
     iso += "+00:00" if zone == "Z" else zone
     try:
         return datetime.fromisoformat(iso).astimezone(UTC)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise AlertError(f"time {text!r} is not a valid date: {exc}") from None
 
 
