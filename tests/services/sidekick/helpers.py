@@ -88,6 +88,7 @@ class Receiver:
     port: int = 0
     fail_next: int = 0
     fail_status: int = 503
+    fail_headers: dict[str, str] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     attempts: int = 0
 
@@ -99,9 +100,11 @@ class Receiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 receiver.attempts += 1
+                extra: dict[str, str] = {}
                 if receiver.fail_next > 0:
                     receiver.fail_next -= 1
                     code = receiver.fail_status
+                    extra = receiver.fail_headers
                 else:
                     code = receiver.status
                 if 200 <= code < 300:
@@ -114,6 +117,8 @@ class Receiver:
                         )
                     )
                 self.send_response(code)
+                for name, value in extra.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"{}")

@@ -26,11 +26,14 @@ class Recorder(Output):
     enable_key = None
     options: ClassVar[dict] = {}
 
-    def __init__(self, fail: int = 0, gate: asyncio.Event | None = None) -> None:
+    def __init__(
+        self, fail: int = 0, gate: asyncio.Event | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__({}, OutputContext())
         self.sent: list[str] = []
         self.fail = fail
         self.gate = gate
+        self.retry_after = retry_after
         self.active = 0
         self.peak = 0
 
@@ -42,7 +45,7 @@ class Recorder(Output):
                 await self.gate.wait()
             if self.fail:
                 self.fail -= 1
-                raise DeliveryError("down")
+                raise DeliveryError("down", self.retry_after)
             if alert.rule == "bug":
                 raise KeyError("a bug in the output")
             self.sent.append(alert.rule)
@@ -110,5 +113,20 @@ def test_spool_overflow_is_reloaded(tmp_path: Path) -> None:
         await d.stop()
         assert out.sent == [f"r{i}" for i in range(7)]
         assert Spool(tmp_path).pending("recorder") == []
+
+    run(main())
+
+
+def test_retry_after_hint_replaces_back_off() -> None:
+    async def main() -> None:
+        out = Recorder(fail=2, retry_after=0.0)
+        # an hour of back-off: only the target's Retry-After hint lets this finish in time
+        slow = RetryPolicy(backoff=3600, maxbackoff=3600)
+        d = Dispatcher([out], Stats(CollectorRegistry()), slow)
+        await d.start()
+        d.submit(alert("limited"))
+        assert await d.drain(20)
+        await d.stop()
+        assert out.sent == ["limited"]
 
     run(main())

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from lanner.services.sidekick.outputs import PermanentError
+from lanner.services.sidekick.outputs import DeliveryError, PermanentError
 
 from .helpers import Receiver, make_alert
 from .outputs_util import outputs_from_env, send
@@ -252,3 +252,14 @@ def test_client_error_is_permanent(receiver: Receiver) -> None:
     outs = outputs_from_env({"WEBHOOK_ADDRESS": receiver.url})
     with pytest.raises(PermanentError, match="HTTP 404"):
         send(outs["webhook"], ALERT)
+
+
+def test_rate_limit_retry_after_is_reported(receiver: Receiver) -> None:
+    receiver.fail_next, receiver.fail_status = 1, 429
+    receiver.fail_headers = {"Retry-After": "7"}
+    outs = outputs_from_env({"SLACK_WEBHOOKURL": receiver.url})
+    with pytest.raises(DeliveryError, match="HTTP 429") as info:
+        send(outs["slack"], ALERT)
+    assert info.value.retry_after == 7
+    send(outputs_from_env({"SLACK_WEBHOOKURL": receiver.url})["slack"], ALERT)
+    assert len(receiver.wait_for(1)) == 1

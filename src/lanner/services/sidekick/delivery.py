@@ -207,6 +207,9 @@ class Worker:
                     )
                     return
                 delay = self.policy.delay(attempt)
+                hint = getattr(exc, "retry_after", None)
+                if hint is not None:  # the target's own rate limit wins over back-off
+                    delay = hint
                 log.warning(
                     "%s: delivery failed (%s); retry %d in %.2fs",
                     self.name,

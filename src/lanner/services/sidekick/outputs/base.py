@@ -43,7 +43,19 @@ def label_name(text: str) -> str:
 
 
 class DeliveryError(Exception):
-    """A failed delivery that may succeed later: it is retried with back-off."""
+    """A failed delivery that may succeed later: it is retried with back-off, or after
+    `retry_after` seconds when the target said so (HTTP `Retry-After`)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Seconds from a `Retry-After` header (delta-seconds form only), capped at 10 minutes."""
+    if value and value.strip().isdigit():
+        return min(float(value.strip()), 600.0)
+    return None
 
 
 class PermanentError(DeliveryError):
@@ -210,7 +222,7 @@ class HttpOutput(Output):
             return
         detail = f"HTTP {status}: {response.text[:200]}"
         if status in (408, 425, 429) or status >= 500:
-            raise DeliveryError(detail)
+            raise DeliveryError(detail, retry_after_seconds(response.headers.get("retry-after")))
         raise PermanentError(detail)
 
     def method_for(self) -> str:
