@@ -263,3 +263,23 @@ def test_rate_limit_retry_after_is_reported(receiver: Receiver) -> None:
     assert info.value.retry_after == 7
     send(outputs_from_env({"SLACK_WEBHOOKURL": receiver.url})["slack"], ALERT)
     assert len(receiver.wait_for(1)) == 1
+
+
+def test_influxdb_v2_write_api(receiver: Receiver) -> None:
+    receiver.status = 204
+    env = {
+        "INFLUXDB_HOSTPORT": receiver.url,
+        "INFLUXDB_TOKEN": "tok",
+        "INFLUXDB_ORGANIZATION": "sec team",
+        "INFLUXDB_PRECISION": "ms",
+    }
+    req = only(receiver, env, "influxdb", make_alert(**{"proc.cmdline": "cat a,b=c"}))
+    assert req.path == "/api/v2/write?org=sec+team&bucket=falco&precision=ms"
+    assert req.headers["authorization"] == "Token tok"
+    assert req.headers["content-type"].startswith("text/plain")
+    line = req.body.decode()
+    assert line.startswith(
+        "events,rule=Read\\ sensitive\\ file\\ untrusted,priority=Warning,source=syscall,"
+    )
+    assert ",proc.cmdline=cat\\ a\\,b\\=c," in line
+    assert line.endswith(f' value="{ALERT["output"]}" 1699978453012')
