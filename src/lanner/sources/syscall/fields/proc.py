@@ -146,8 +146,7 @@ def _env(e: Event, a: Any) -> Any:
 
 
 def _duration(t: ThreadInfo, e: Event) -> int | None:
-    mt = main_thread(t)
-    return e.ts - mt.clone_ts if mt.clone_ts else None
+    return e.ts - t.clone_ts if t.clone_ts else None
 
 
 def _exe_ctime_since_start(e: Event) -> int | None:
@@ -160,14 +159,23 @@ def _exe_ctime_since_start(e: Event) -> int | None:
     return mt.exe_ino_ctime - mt.clone_ts
 
 
-def _vpgid_leader(t: ThreadInfo) -> Any:
+def _eldest_with(t: ThreadInfo, attr: str) -> ThreadInfo:
+    """The eldest ancestor sharing ``attr`` (sid, vpgid) with ``t``'s process, walking up
+    the parents like libsinsp does for proc.sname and proc.vpgid.name."""
+    mt = main_thread(t)
+    value = getattr(mt, attr)
+    leader = mt
     tab = t.table
-    if tab is None or t.vpgid < 0:
-        return None
-    for o in tab.threads.values():
-        if o.vpid == t.vpgid and o.vpid >= 0:
-            return o
-    return None
+    if tab is not None:
+        for anc in tab.ancestors(mt):
+            if getattr(anc, attr) != value:
+                break
+            leader = anc
+    return leader
+
+
+def _vpgid_leader(t: ThreadInfo) -> Any:
+    return _eldest_with(t, "vpgid")
 
 
 def _proc_tid(e: Event, a: Any) -> int:
@@ -199,7 +207,7 @@ FIELDS = [
         "proc.exeline",
         S,
         "exe and arguments",
-        _t(lambda t: f"{t.exe} {' '.join(t.args)}" if t.args else t.exe),
+        _t(lambda t: f"{t.exe} {' '.join(t.args)}"),
     ),
     field("proc.cmdnargs", N, "number of arguments", _t(lambda t: len(t.args))),
     field(
@@ -256,7 +264,7 @@ FIELDS = [
         "proc.sname",
         S,
         "name of the session leader",
-        _t(lambda t: _find_pid(t, t.sid, lambda o: o.comm)),
+        _t(lambda t: _eldest_with(t, "sid").comm),
     ),
     field(
         "proc.is_sid_leader",
@@ -351,6 +359,12 @@ FIELDS = [
         "number of open fds",
         _tmain(lambda t: len(t.fdtable)),
     ),
+    field(
+        "proc.nthreads",
+        N,
+        "live threads of the process, the main thread included",
+        _t(lambda t: _nthreads(t)),
+    ),
     field("thread.tid", N, "id of the thread", _proc_tid, simple=lambda e: e.tid),
     field("thread.ismain", B, "true for the process's main thread", _t(lambda t: t.tid == t.pid)),
     field(
@@ -378,6 +392,15 @@ FIELDS = [
         _t(lambda t: caps_text(t.cap_inheritable)),
     ),
 ]
+
+
+def _nthreads(t: ThreadInfo) -> int:
+    # exiting threads still count on their own procexit (removed before the next event)
+    tab = t.table
+    if tab is None:
+        return 1
+    pid = t.pid
+    return sum(1 for o in tab.threads.values() if o.pid == pid)
 
 
 def _find_pid(t: ThreadInfo, pid: int, getter: Callable[[ThreadInfo], Any]) -> Any:

@@ -264,7 +264,9 @@ class StateEngine:
 # Process handlers
 
 
-def _fill_from_exec_like(th: ThreadInfo, evt: Event, with_cwd: bool = True) -> None:
+def _fill_from_exec_like(
+    th: ThreadInfo, evt: Event, with_cwd: bool = True, with_ns_ids: bool = True
+) -> None:
     exe = _arg(evt, "exe")
     if isinstance(exe, str):
         th.exe = exe
@@ -295,7 +297,7 @@ def _fill_from_exec_like(th: ThreadInfo, evt: Event, with_cwd: bool = True) -> N
         v = _int_arg(evt, name)
         if v is not None:
             setattr(th, name, v)
-    for name in ("vtid", "vpid", "pidns_init_start_ts"):
+    for name in ("vtid", "vpid", "pidns_init_start_ts") if with_ns_ids else ():
         v = _int_arg(evt, name)
         if v is not None:
             setattr(th, name, v)
@@ -323,7 +325,11 @@ def _on_clone_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
         pid = caller.pid if flags & PPM_CL_CLONE_THREAD else res
         child = ThreadInfo(res, pid, ptid)
         _inherit(child, caller, threads)
-        _fill_from_exec_like(child, evt)
+        # the event's vtid/vpid are the caller's; outside a pid namespace the child's
+        # equal its tid/pid, inside we learn them from the child's own event
+        _fill_from_exec_like(child, evt, with_ns_ids=False)
+        if caller.vtid == caller.tid:
+            child.vtid, child.vpid = child.tid, child.pid
         child.flags = flags
         _share_fds(child, caller, flags, threads)
         child.clone_ts = evt.ts
@@ -331,6 +337,11 @@ def _on_clone_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
         return
     # Child side: the event's tid/pid/ptid describe the new thread.
     if th is not None and not th.dead and th.comm != NA:
+        # built from the caller's event already; only the namespace ids are new here
+        for name in ("vtid", "vpid"):
+            v = _int_arg(evt, name)
+            if v is not None and v >= 0:
+                setattr(th, name, v)
         return
     tid = evt.tid
     pid = _int_arg(evt, "pid")
