@@ -23,12 +23,11 @@ def need(binary: str, package: str) -> str:
 
 @contextmanager
 def nats_server(tmp: Path, port: int | None = None) -> Iterator[tuple[Process, int]]:
-    """nats-server on 127.0.0.1."""
+    """nats-server on 127.0.0.1 with JetStream stored under `tmp` (kept across restarts)."""
     port = port or free_port()
-    proc = Process(
-        [need("nats-server", "nats-server"), "-a", "127.0.0.1", "-p", str(port)],
-        log=tmp / f"nats-{port}.log",
-    )
+    args = [need("nats-server", "nats-server"), "-a", "127.0.0.1", "-p", str(port)]
+    args += ["-js", "-sd", str(tmp / "jetstream")]
+    proc = Process(args, log=tmp / f"nats-{port}.log")
     try:
         wait_port(port, proc)
         yield proc, port

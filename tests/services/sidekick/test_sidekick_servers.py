@@ -9,6 +9,7 @@ import socket
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
+from typing import Any
 
 import httpx
 import nats
@@ -37,35 +38,53 @@ ALERT = make_alert()
 
 
 def test_nats_subjects_and_outage(tmp: Path, sidekicks: list) -> None:
+    async def stored(url: str, seq: int) -> tuple[str, str]:
+        nc = await nats.connect(url)
+        try:
+            msg = await nc.jetstream().get_msg("FALCO", seq)
+            return msg.subject, json.loads(msg.data)["rule"]
+        finally:
+            await nc.close()
+
     async def main() -> None:
         with nats_server(tmp) as (_, port):
             url = f"nats://127.0.0.1:{port}"
+            # a stream records what sidekick publishes, whenever it manages to
+            nc = await nats.connect(url)
+            await nc.jetstream().add_stream(name="FALCO", subjects=["falco.>"])
+            sub = await nc.subscribe("falco.>")
             sk = Sidekick(
                 tmp, {"nats": {"hostport": url}, "delivery": {"backoff": 0.05, "maxbackoff": 0.3}}
             )
             sidekicks.append(sk)
-            nc = await nats.connect(url)
-            sub = await nc.subscribe("falco.>")
-            await asyncio.to_thread(
-                sk.post, make_alert(priority="Critical", rule="Terminal shell in container")
-            )
+            alert = make_alert(priority="Critical", rule="Terminal shell in container")
+            await asyncio.to_thread(sk.post, alert)
             msg = await sub.next_msg(timeout=15)
             assert msg.subject == "falco.critical.terminal_shell_in_container"
-            assert json.loads(msg.data)["rule"] == "Terminal shell in container"
+            assert json.loads(msg.data) == alert
             await nc.close()
         # the server is down: alerts are accepted and retried
         for i in range(3):
-            assert (
-                await asyncio.to_thread(sk.post, make_alert(rule=f"during {i}"))
-            ).status_code == 200
+            response = await asyncio.to_thread(sk.post, make_alert(rule=f"during {i}"))
+            assert response.status_code == 200
         with nats_server(tmp, port):
-            nc = await nats.connect(url)
-            sub = await nc.subscribe("falco.warning.>")
-            got = [json.loads((await sub.next_msg(timeout=20)).data)["rule"] for _ in range(3)]
-            assert got == ["during 0", "during 1", "during 2"]
-            await nc.close()
+            got = [await wait_for_async(lambda seq=seq: stored(url, seq)) for seq in range(2, 5)]
+            assert got == [(f"falco.warning.during_{i}", f"during {i}") for i in range(3)]
 
     asyncio.run(main())
+
+
+async def wait_for_async(make: Any, timeout: float = 20.0) -> Any:
+    """Await `make()` until it stops raising (the message may not be there yet)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            return await make()
+        except Exception:
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.1)
 
 
 def test_redis_list_and_stream(tmp: Path) -> None:
