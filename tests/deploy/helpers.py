@@ -1,0 +1,153 @@
+"""Shared helpers of the deployment tests: rendered manifests, lookups, processes."""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+from .kustomize import Resource, render
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+KUBE = DEPLOY / "kubernetes"
+DOCS = ROOT / "docs"
+K8S_VERSION = "1.37.0"
+BASES = ["base", "ui", "respond"]
+OVERLAYS = ["minimal", "standard", "full"]
+KUSTOMIZATIONS = [*BASES, *(f"overlays/{o}" for o in OVERLAYS)]
+WORKLOADS = {"Deployment", "DaemonSet", "StatefulSet"}
+
+
+@functools.cache
+def _rendered(name: str) -> tuple[str, ...]:
+    return tuple(yaml.safe_dump(r) for r in render(KUBE / name))
+
+
+def rendered(name: str) -> list[Resource]:
+    """The objects of deploy/kubernetes/NAME (a fresh copy each call)."""
+    return [yaml.safe_load(r) for r in _rendered(name)]
+
+
+def find(objs: Iterable[Resource], kind: str, name: str) -> Resource:
+    """The one object of that kind and name."""
+    hits = [o for o in objs if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(hits) == 1, f"{kind}/{name}: {len(hits)} found"
+    return hits[0]
+
+
+def pod_spec(workload: Resource) -> dict[str, Any]:
+    """The pod template's spec."""
+    return workload["spec"]["template"]["spec"]
+
+
+def container(workload: Resource, index: int = 0) -> dict[str, Any]:
+    """A container of the pod template."""
+    return pod_spec(workload)["containers"][index]
+
+
+def configmap_file(objs: Iterable[Resource], name: str, key: str) -> str:
+    """One data key of a ConfigMap."""
+    return find(objs, "ConfigMap", name)["data"][key]
+
+
+def env_of(c: dict[str, Any]) -> dict[str, Any]:
+    """Container env by name: the value, or the valueFrom mapping."""
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in c.get("env") or []}
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as exc:  # not up yet
+            last = exc
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what} (last error: {last})")
+
+
+def lanner(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Any:
+    """``lanner ARGS`` to completion (the installed entry point's code, this interpreter)."""
+    return subprocess.run(
+        [sys.executable, "-c", "from lanner.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+
+
+class Lines:
+    """Reads a stream on a thread and keeps its lines."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[bytes]) -> None:
+        for line in iter(stream.readline, b""):
+            with self._lock:
+                self.lines.append(line.decode(errors="replace").rstrip("\n"))
+
+    def snapshot(self) -> list[str]:
+        with self._lock:
+            return list(self.lines)
+
+
+class Service:
+    """``lanner ARGS`` as a background process with its output collected."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> None:
+        self.args = args
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from lanner.cli import main; main()", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self.out = Lines(self.proc.stdout)
+        self.err = Lines(self.proc.stderr)
+
+    def alive(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(
+                f"lanner {' '.join(self.args)} exited {self.proc.returncode}:\n"
+                + "\n".join(self.err.snapshot()[-30:])
+            )
+        return True
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)

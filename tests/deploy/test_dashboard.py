@@ -1,0 +1,165 @@
+"""deploy/grafana/lanner-dashboard.json: every metric it queries is one Lanner's services
+really expose (scraped from the running stack), every PromQL query parses (promtool), and
+the Loki panels select on labels sidekick's Loki output really sends."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from lanner.services.respond.metrics import RespondMetrics
+
+from .conftest import Stack, loki_streams, send_audit_event
+from .helpers import DEPLOY, wait_until
+
+DASHBOARD = DEPLOY / "grafana/lanner-dashboard.json"
+METRIC = re.compile(r"\b((?:lanner|falcosecurity)_[a-z0-9_]+)\b")
+BY = re.compile(r"\bby \(([^)]*)\)")
+GRAFANA_VARS = {
+    "$__rate_interval": "2m",
+    "$__range": "6h",
+    "$__auto": "1m",
+    "${priority:regex}": "Warning|Error",
+    "$search": "shell",
+}
+
+
+def _dashboard() -> dict[str, Any]:
+    return json.loads(DASHBOARD.read_text())
+
+
+def _targets(kind: str) -> list[tuple[str, str]]:
+    """(panel title, expr) of every target on that datasource type."""
+    return [
+        (p["title"], t["expr"])
+        for p in _dashboard()["panels"]
+        for t in p.get("targets", [])
+        if t["datasource"]["type"] == kind
+    ]
+
+
+def _expand(expr: str) -> str:
+    for var, value in GRAFANA_VARS.items():
+        expr = expr.replace(var, value)
+    assert "$" not in expr, expr
+    return expr
+
+
+def _exposed(texts: list[str]) -> dict[str, set[str]]:
+    """Series names a scrape can return, with the label names seen on each."""
+    names: dict[str, set[str]] = defaultdict(set)
+    for text in texts:
+        for family in text_string_to_metric_families(text):
+            suffix = {"counter": "_total", "info": "_info"}.get(family.type, "")
+            names[family.name + suffix]  # a labelled family with no sample yet
+            for sample in family.samples:
+                names[sample.name] |= set(sample.labels)
+    return names
+
+
+@pytest.fixture(scope="module")
+def exposed(stack: Stack) -> dict[str, set[str]]:
+    from prometheus_client import generate_latest
+
+    scrapes = [stack.metrics(name) for name in ("engine", "sidekick", "respond")]
+    # respond's counters as a fresh process registers them (labelled ones without samples
+    # are listed by their HELP/TYPE lines)
+    scrapes.append(generate_latest(RespondMetrics().registry).decode())
+    return _exposed(scrapes)
+
+
+def test_dashboard_structure() -> None:
+    dash = _dashboard()
+    inputs = {i["name"]: i["pluginId"] for i in dash["__inputs"]}
+    assert inputs == {"DS_PROMETHEUS": "prometheus", "DS_LOKI": "loki"}
+    ids = [p["id"] for p in dash["panels"]]
+    assert len(ids) == len(set(ids))
+    variables = {v["name"] for v in dash["templating"]["list"]}
+    assert {"DS_PROMETHEUS", "DS_LOKI", "priority", "search"} <= variables
+    for panel in dash["panels"]:
+        assert {"x", "y", "w", "h"} <= panel["gridPos"].keys()
+        assert panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24
+        if panel["type"] == "row":
+            continue
+        uid = panel["datasource"]["uid"]
+        assert uid in ("${DS_PROMETHEUS}", "${DS_LOKI}"), panel["title"]
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"] == panel["datasource"]
+    assert _targets("loki"), "a panel over sidekick's Loki output"
+    # the priorities offered are the alert contract's spellings
+    (priority,) = [v for v in dash["templating"]["list"] if v["name"] == "priority"]
+    assert priority["query"].split(",") == [
+        "Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Informational", "Debug",
+    ]  # fmt: skip
+
+
+def test_every_queried_metric_is_exposed_by_lanner(exposed: dict[str, set[str]]) -> None:
+    used = set()
+    for title, expr in _targets("prometheus"):
+        names = METRIC.findall(expr)
+        assert names, (title, expr)
+        for name in names:
+            assert name in exposed, f"{title}: {name} is not a metric Lanner exposes"
+            used.add(name)
+        # grouping labels exist on the metrics of the query (when samples show them)
+        seen = set().union(*(exposed[n] for n in names))
+        if seen:
+            for group in BY.findall(expr):
+                for label in (x.strip() for x in group.split(",")):
+                    assert label in seen, f"{title}: no label {label!r} on {names}"
+    # each service has its panels
+    for prefix in ("lanner_events", "lanner_sidekick_", "lanner_respond_", "falcosecurity_"):
+        assert any(n.startswith(prefix) for n in used), prefix
+
+
+def test_the_check_catches_a_misspelt_metric(exposed: dict[str, set[str]]) -> None:
+    assert "lanner_alerts_total" in exposed
+    assert "lanner_alert_total" not in exposed
+    assert "lanner_sidekick_outputs_total" in exposed and "lanner_respond_actions_total" in exposed
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_every_promql_query_parses(tmp_path: Path) -> None:
+    rules = [
+        {"record": f"lanner:dashboard:{i}", "expr": _expand(expr)}
+        for i, (_, expr) in enumerate(_targets("prometheus"))
+    ]
+    path = tmp_path / "queries.yaml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    out = subprocess.run(
+        ["promtool", "check", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"SUCCESS: {len(rules)} rules found" in out.stdout
+    # and promtool does refuse a broken one
+    path.write_text(
+        yaml.safe_dump({"groups": [{"name": "x", "rules": [{"record": "a:b", "expr": "sum(("}]}]})
+    )
+    bad = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True)
+    assert bad.returncode != 0
+
+
+def test_loki_queries_select_on_labels_sidekick_sends(stack: Stack) -> None:
+    send_audit_event(stack)
+    streams = wait_until(lambda: loki_streams(stack), what="a Loki push")
+    sent = set().union(*(s["stream"] for s in streams))
+    for title, expr in _targets("loki"):
+        selector = re.search(r"\{([^}]*)\}", expr)
+        assert selector, (title, expr)
+        for matcher in selector.group(1).split(","):
+            label = re.match(r"\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)", matcher)
+            assert label, matcher
+            assert label.group(1) in sent, f"{title}: sidekick sends no {label.group(1)!r}"
+        # what a by() groups on is a stream label too
+        for group in BY.findall(expr):
+            assert {x.strip() for x in group.split(",")} <= sent
