@@ -91,6 +91,7 @@ class Daemon:
         self.feed: LiveFeed | None = None
         self.webserver: Any = None
         self.audit_hook: Any = None
+        self.syscall_capture: Any = None  # the eBPF LiveCapture of a live run, if any
         self.watcher: Any = None
         self._out_lock = threading.Lock()
         self._reload_lock = threading.Lock()
@@ -126,6 +127,32 @@ class Daemon:
         t0 = time.perf_counter()
         outcome = staging.load_rules(self.rule_paths(cfg))
         return staging, outcome, time.perf_counter() - t0
+
+    def syscall_event_types(self, cfg: Config | None = None) -> tuple[set[str] | None, bool]:
+        """What the kernel should capture: (event types or None for all, add base set).
+
+        As Falco's base_syscalls: the types of the active syscall rules, plus
+        ``custom_set`` (``!name`` removes one); the state engine's base set is added unless
+        a custom set is given without ``repair``; ``all`` captures everything.
+        """
+        cfg = cfg or self.cfg
+        if cfg.boolean("base_syscalls.all"):
+            return None, True
+        ruleset = self.engine.ruleset
+        types: set[str] = set()
+        for rule in ruleset:
+            if rule.source != "syscall" or not ruleset.is_active(rule):
+                continue
+            if rule.event_types is None:
+                return None, True
+            types |= rule.event_types
+        custom = cfg.string_list("base_syscalls.custom_set")
+        for name in custom:
+            if name.startswith("!"):
+                types.discard(name[1:])
+            else:
+                types.add(name)
+        return types, not custom or cfg.boolean("base_syscalls.repair")
 
     def load(self) -> LoadOutcome:
         """The first load; the caller prints the results."""
@@ -189,6 +216,9 @@ class Daemon:
                 old.close()
         self.cfg = cfg
         setup_logging(cfg)
+        if self.syscall_capture is not None:
+            types, _base = self.syscall_event_types(cfg)
+            self.syscall_capture.set_event_types(types)
         self.stats.rules_loaded = len(staging.ruleset)
         self.stats.rules_load_seconds = seconds
         self.stats.reloads["success"] += 1
@@ -277,6 +307,10 @@ class Daemon:
         )
         if server.start():
             self.webserver = server
+
+    def kernel_drops(self, total: int) -> None:
+        """Record the probe's count of events lost in the kernel ring buffer."""
+        self.stats.event_drops[("syscall", "kernel_ring_full")] = total
 
     def _start_k8s_audit(self) -> None:
         """The audit webhook, when k8saudit is in load_plugins (as Falco's plugin).

@@ -249,3 +249,23 @@ def follow_file(path: str | Path, poll: float = 0.1) -> Callable[[LiveFeed], Non
                 fh.close()
 
     return produce
+
+
+def syscall_producer(capture: Any, on_drops: Callable[[int], None]) -> Callable[[LiveFeed], None]:
+    """Events of the running host from the eBPF probe (a ``LiveCapture``, not yet started).
+
+    When the engine falls behind, this producer waits on the feed and the kernel ring
+    fills: the probe counts what it then loses, reported through ``on_drops``.
+    """
+
+    def produce(feed: LiveFeed) -> None:
+        with capture as cap:
+            log.info("syscall capture started")
+            while not feed.stopping.is_set():
+                events = cap.poll(0.25)
+                if events and not feed.put([("syscall", ev) for ev in events]):
+                    break
+                on_drops(cap.drops)
+            on_drops(cap.drops)
+
+    return produce

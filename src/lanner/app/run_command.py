@@ -20,7 +20,7 @@ from lanner.app.inputs import (
     open_replay,
     plugin_sources,
 )
-from lanner.app.live import LiveFeed, follow_file, stdin_producer
+from lanner.app.live import LiveFeed, follow_file, stdin_producer, syscall_producer
 from lanner.app.logs import setup_logging
 from lanner.engine.engine import Engine
 from lanner.engine.fields import SourceSpec
@@ -62,6 +62,34 @@ def _list_fields(sources: list[SourceSpec], only: str | None) -> None:
                 f"{f.name:32} ({f.type.value}{', list' if f.is_list else ''}){arg}  {f.desc}"
             )
         click.echo("")
+
+
+def _syscall_capture(daemon: Daemon) -> object | None:
+    """The eBPF probe's live capture for the loaded rules, or None (reported) if unusable."""
+    try:
+        from lanner.sources.syscall.probe import LiveCapture, check_requirements
+    except ImportError as exc:
+        _warn_or_fail(daemon, f"live capture is not available in this build ({exc})")
+        return None
+    try:
+        check_requirements()
+    except Exception as exc:
+        _warn_or_fail(daemon, f"{exc}: replay a file with -e FILE")
+        return None
+    types, base = daemon.syscall_event_types()
+    log.info(
+        "capturing %s syscall event types%s",
+        "all" if types is None else len(types),
+        " and the state engine's base set" if base else "",
+    )
+    return LiveCapture(event_types=types, base=base)
+
+
+def _warn_or_fail(daemon: Daemon, message: str) -> None:
+    if "k8saudit" in daemon.cfg.string_list("load_plugins"):
+        log.warning("syscall source disabled: %s", message)
+        return
+    _fail(message)
 
 
 def _select_sources(
@@ -138,6 +166,7 @@ def run(
     verbose: bool,
 ) -> None:
     """Detect threats: evaluate Falco-format rules against events."""
+    capture_arg = capture
     try:
         cfg = load_config(config_file, overrides)
         json_output = cfg.boolean("json_output")
@@ -177,13 +206,12 @@ def run(
             _fail(str(exc))
             return
         sources = replay.sources
-    elif live or audit:
-        live = True
+    elif live:
         sources = json_line_sources()
     else:
-        sources = default_sources()
+        sources = default_sources()  # a live run: the eBPF probe (and the audit webhook)
     adapters = {}
-    if live and audit and (found := k8s_audit_live()) is not None:
+    if audit and replay is None and (found := k8s_audit_live()) is not None:
         spec, adapters["k8s_audit"] = found
         sources = [spec if s.name == "k8s_audit" else s for s in sources]
     sources = _select_sources(sources, cfg, enable_sources, disable_sources)
@@ -201,9 +229,15 @@ def run(
                 continue
             click.echo(f"{rule.name}\n    {' '.join(rule.desc.split())}\n")
         return
-    if replay is None and not live:
-        _fail("live capture is not available in this build yet: replay a file with -e FILE")
+    probe = None
+    if replay is None and not live and "syscall" in daemon.engine.sources:
+        probe = _syscall_capture(daemon)
+    webhook = audit and replay is None
+    if replay is None and not live and probe is None and not webhook:
+        _fail("nothing to run: give events with -e, or enable the syscall source")
         return
+    live = live or probe is not None or webhook
+    options.live = live
     feed = None
     if live:
         drops = daemon.stats.event_drops
@@ -213,10 +247,13 @@ def run(
     try:
         daemon.start(feed)
         if feed is not None:
-            if capture == "-":
+            if capture_arg == "-":
                 feed.add_producer(stdin_producer(), "stdin")
-            elif capture:
-                feed.add_producer(follow_file(capture), "follow")
+            elif capture_arg:
+                feed.add_producer(follow_file(capture_arg), "follow")
+            if probe is not None:
+                daemon.syscall_capture = probe
+                feed.add_producer(syscall_producer(probe, daemon.kernel_drops), "syscall")
         events = feed.events() if feed is not None else replay.events  # type: ignore[union-attr]
         deadline = time.monotonic() + duration if duration else None
         daemon.run(events, deadline)
