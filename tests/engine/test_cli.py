@@ -129,12 +129,26 @@ def test_validate_json(files: dict[str, str]) -> None:
     assert err["code"] == "LOAD_ERR_COMPILE_CONDITION"
     assert err["codedesc"] == "Error compiling condition"
     locs = err["context"]["locations"]
-    assert [loc["item_type"] for loc in locs] == ["rule", "rule condition", "condition expression"]
-    assert locs[0]["item_name"] == "bad"
-    assert locs[0]["position"] == {"name": files["bad"], "line": 1, "column": 3, "offset": 2}
-    assert (locs[2]["position"]["line"], locs[2]["position"]["column"]) == (1, 13)
+    assert [loc["item_type"] for loc in locs] == [
+        "rules content",
+        "rule",
+        "rule condition",
+        "condition expression",
+    ]
+    assert locs[1]["item_name"] == "bad"
+    # positions as Falco prints them: yaml-cpp's 0-based line/column, and inside the
+    # condition the parser's 1-based position added to the condition's
+    assert locs[1]["position"] == {"name": files["bad"], "line": 0, "column": 2, "offset": 2}
+    assert locs[2]["position"] == {"name": files["bad"], "line": 2, "column": 13, "offset": 35}
+    assert locs[3]["position"] == {
+        "name": '"proc.name = ("',
+        "line": 3,
+        "column": 26,
+        "offset": 47,
+    }
     (warn,) = bad["warnings"]
-    assert (warn["code"], warn["codedesc"]) == ("LOAD_UNUSED_LIST", "Unused list")
+    assert warn["code"] == "LOAD_UNUSED_LIST"
+    assert warn["codedesc"].startswith("A list is defined in the rules content")
 
 
 def test_validate_missing_file(tmp_path: Path) -> None:

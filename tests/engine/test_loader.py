@@ -333,11 +333,8 @@ def test_undefined_macro_in_rule() -> None:
     (err,) = errors(out)
     assert err.code is ErrorCode.LOAD_ERR_VALIDATE
     assert err.message == "Undefined macro 'nothing_here' used in filter."
-    assert [loc.item_type for loc in err.locations] == [
-        "rule",
-        "rule condition",
-        "condition expression",
-    ]
+    # as Falco's resolve_macros: the error hangs from the rule, not from its condition
+    assert [loc.item_type for loc in err.locations] == ["rule", "condition expression"]
     assert (err.locations[-1].line, err.locations[-1].column) == (1, 19)
 
 
@@ -1116,7 +1113,11 @@ def test_yaml_parse_error_with_line() -> None:
     (err,) = errors(out)
     assert err.code is ErrorCode.LOAD_ERR_YAML_PARSE
     assert err.code.value == "YAML parse error"
-    assert (err.locations[0].line, err.locations[0].column) == (3, 13)
+    top, at = err.locations
+    assert (top.item_type, at.item_type) == ("rules content", "value for")
+    assert (at.line, at.column) == (3, 13)
+    # Falco's JSON numbers lines and columns from 0, as yaml-cpp
+    assert err.as_dict()["context"]["locations"][1]["position"]["line"] == 2
     out = load("[1, 2\n")
     assert errors(out)[0].code is ErrorCode.LOAD_ERR_YAML_PARSE
 
@@ -1243,17 +1244,34 @@ def test_compile_condition_error_context() -> None:
     assert "nonexistent field nope.field" in doc["message"]
     locs = doc["context"]["locations"]
     assert [(x["item_type"], x["item_name"]) for x in locs] == [
+        ("rules content", ""),
         ("rule", "r"),
         ("rule condition", ""),
         ("condition expression", ""),
     ]
-    assert locs[0]["position"] == {"name": "my_rules.yaml", "line": 3, "column": 3, "offset": 25}
-    assert (locs[1]["position"]["line"], locs[1]["position"]["column"]) == (5, 14)
-    expr = locs[2]["position"]
-    assert expr["name"] == "my_rules.yaml"
-    # the position is inside the condition after list substitution, as in Falco
-    assert (expr["line"], expr["column"]) == (1, 24)
+    # yaml-cpp marks are 0-based: Falco's JSON says so
+    assert locs[0]["position"] == {"name": "my_rules.yaml", "line": 0, "column": 0, "offset": 0}
+    assert locs[1]["position"] == {"name": "my_rules.yaml", "line": 2, "column": 2, "offset": 25}
+    cond_pos = locs[2]["position"]
+    assert (cond_pos["name"], cond_pos["line"], cond_pos["column"]) == ("my_rules.yaml", 4, 13)
+    # the condition (after list substitution) is "proc.name in ( a ) and nope.field = 1":
+    # the parser's 1-based position (1, 24, offset 23) is added to the condition's mark
+    expr = locs[3]["position"]
+    assert expr == {
+        "name": '"proc.name in ( a ..."',
+        "line": cond_pos["line"] + 1,
+        "column": cond_pos["column"] + 24,
+        "offset": cond_pos["offset"] + 23,
+    }
     assert "^" in doc["context"]["snippet"]
+    # the location keeps the position inside the condition for people
+    assert (err.locations[-1].line, err.locations[-1].column) == (1, 24)
+
+
+def test_short_condition_names_the_expression_location() -> None:
+    out = load(rule(condition="proc.name = ("))
+    (err,) = errors(out)
+    assert err.locations[-1].file == '"proc.name = ("'
 
 
 def test_compile_output_error() -> None:
@@ -1281,12 +1299,21 @@ def test_load_result_json_shape() -> None:
     assert doc["name"] == "x.yaml" and doc["successful"] is True and doc["errors"] == []
     (w,) = doc["warnings"]
     assert list(w) == ["code", "codedesc", "message", "context"]
-    assert (w["code"], w["codedesc"]) == ("LOAD_UNUSED_LIST", "Unused list")
-    (loc,) = w["context"]["locations"]
+    # Falco's JSON gives warnings their long description (falco_load_result.cpp)
+    assert (w["code"], w["codedesc"]) == (
+        "LOAD_UNUSED_LIST",
+        "A list is defined in the rules content but is not used by any other list, macro, or rule.",
+    )
+    root, loc = w["context"]["locations"]
+    assert root == {
+        "item_type": "rules content",
+        "item_name": "",
+        "position": {"name": "x.yaml", "line": 0, "column": 0, "offset": 0},
+    }
     assert loc == {
         "item_type": "list",
         "item_name": "unused",
-        "position": {"name": "x.yaml", "line": 1, "column": 3, "offset": 2},
+        "position": {"name": "x.yaml", "line": 0, "column": 2, "offset": 2},
     }
     json.dumps(doc)  # serialisable as is
 

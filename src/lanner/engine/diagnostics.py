@@ -43,6 +43,41 @@ class WarningCode(enum.Enum):
     LOAD_UNKNOWN_KEY = "Unknown key in item definition"
 
 
+WARNING_DESCRIPTIONS: dict[WarningCode, str] = {
+    WarningCode.LOAD_UNKNOWN_SOURCE: "A rule has a unknown event source. This can occur when "
+    "reading rules content without having a corresponding plugin loaded, etc. The rule will "
+    "be silently ignored.",
+    WarningCode.LOAD_UNSAFE_NA_CHECK: "Comparing a field value with <NA> is unsafe and can "
+    "lead to unpredictable behavior of the rule condition. If you need to check for the "
+    "existence of a field, consider using the 'exists' operator instead.",
+    WarningCode.LOAD_NO_EVTTYPE: "A rule condition matches too many evt.type values. This has "
+    "a significant performance penalty. Make the condition more specific by adding an "
+    "evt.type field or further restricting the number of evt.type values in the condition.",
+    WarningCode.LOAD_UNKNOWN_FILTER: "A rule condition or output refers to a field or evt.type "
+    "that does not exist. This is normally an error, but if a rule has a "
+    "skip-if-unknown-filter property, the error is downgraded to a warning.",
+    WarningCode.LOAD_UNUSED_MACRO: "A macro is defined in the rules content but is not used by "
+    "any other macro or rule.",
+    WarningCode.LOAD_UNUSED_LIST: "A list is defined in the rules content but is not used by "
+    "any other list, macro, or rule.",
+    WarningCode.LOAD_UNKNOWN_ITEM: "An unknown top-level object is in the rules content. It "
+    "will be ignored.",
+    WarningCode.LOAD_DEPRECATED_ITEM: "A deprecated item is employed by lists, macros, or rules.",
+    WarningCode.LOAD_WARNING_EXTENSION: "An extension item has a warning",
+    WarningCode.LOAD_APPEND_NO_VALUES: "A rule exception is overriding/appending with no values",
+    WarningCode.LOAD_EXCEPTION_NAME_NOT_UNIQUE: "A rule is defining multiple exceptions with "
+    "the same name",
+    WarningCode.LOAD_INVALID_MACRO_NAME: "A macro is defined with an invalid name",
+    WarningCode.LOAD_INVALID_LIST_NAME: "A list is defined with an invalid name",
+    WarningCode.LOAD_COMPILE_CONDITION: "A rule condition or output have been parsed with a "
+    "warning",
+    WarningCode.LOAD_UNKNOWN_KEY: "An item in the rules content contains an unrecognized key. "
+    "The key will be ignored. This may indicate a typo or a property placed on the wrong item "
+    "type.",
+}
+"""Falco's long descriptions of the warnings (``warning_desc``), used as JSON ``codedesc``."""
+
+
 @dataclass(frozen=True, slots=True)
 class Location:
     """One step of a diagnostic's context: an item and where it is."""
@@ -55,14 +90,14 @@ class Location:
     offset: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        """Falco's JSON shape of a location."""
+        """Falco's JSON shape of a location: line and column 0-based, as yaml-cpp marks."""
         return {
             "item_type": self.item_type,
             "item_name": self.item_name,
             "position": {
                 "name": self.file,
-                "line": self.line,
-                "column": self.column,
+                "line": max(self.line - 1, 0),
+                "column": max(self.column - 1, 0),
                 "offset": self.offset,
             },
         }
@@ -90,13 +125,37 @@ class Diagnostic:
         return isinstance(self.code, ErrorCode)
 
     def as_dict(self) -> dict[str, Any]:
-        """Falco's JSON shape of an error or warning."""
-        context: dict[str, Any] = {"locations": [loc.as_dict() for loc in self.locations]}
+        """Falco's JSON shape of an error or warning (``rule_loader::result::as_json``).
+
+        As in Falco, the chain starts at the whole rules content, a position inside a
+        condition is the parser's 1-based position added to the 0-based position of the
+        item holding the condition, and ``codedesc`` is the short text for errors and the
+        long description for warnings.
+        """
+        locations: list[dict[str, Any]] = []
+        if not self.locations or self.locations[0].item_type != "rules content":
+            file = self.locations[0].file if self.locations else ""
+            locations.append(Location("rules content", "", file).as_dict())
+        prev: Location | None = None
+        for loc in self.locations:
+            entry = loc.as_dict()
+            if loc.item_type == "condition expression" and prev is not None:
+                entry["position"].update(
+                    line=loc.line + prev.line - 1,
+                    column=loc.column + prev.column - 1,
+                    offset=loc.offset + prev.offset,
+                )
+            locations.append(entry)
+            prev = loc
+        context: dict[str, Any] = {"locations": locations}
         if self.snippet:
             context["snippet"] = self.snippet
+        desc = self.code.value
+        if isinstance(self.code, WarningCode):
+            desc = WARNING_DESCRIPTIONS[self.code]
         return {
             "code": self.code.name,
-            "codedesc": self.code.value,
+            "codedesc": desc,
             "message": self.message,
             "context": context,
         }

@@ -197,11 +197,12 @@ class RulesLoader:
                     Diagnostic(ErrorCode.LOAD_ERR_VALIDATE, "macro nested too deeply", m.locations)
                 )
             except MacroError as exc:
+                # Falco places macro resolution errors under the macro itself
                 self._condition_error(
                     ErrorCode.LOAD_ERR_VALIDATE,
                     exc.message,
                     m.locations,
-                    m.cond_location,
+                    None,
                     substitute_lists(m.condition, lists, set()),
                     exc.pos,
                 )
@@ -315,8 +316,10 @@ class RulesLoader:
             locs.append(cond_location)
         snippet = ""
         if pos is not None:
-            file = locations[0].file if locations else ""
-            locs.append(Location("condition expression", "", file, pos.line, pos.col, pos.idx))
+            # named after the condition, as Falco; the position is within the condition
+            name = text if len(text) <= 20 else text[:17] + "..."
+            name = '"' + name.replace("\n", " ").replace("\r", " ") + '"'
+            locs.append(Location("condition expression", "", name, pos.line, pos.col, pos.idx))
             snippet = _snippet(text, pos)
         self._report(Diagnostic(code, message, tuple(locs), snippet))
 
@@ -354,11 +357,12 @@ class RulesLoader:
         try:
             expanded = expand_macros(tree, macros, 1 << 62, used_macros)
         except MacroError as exc:
+            # Falco places macro resolution errors under the rule itself
             self._condition_error(
                 ErrorCode.LOAD_ERR_VALIDATE,
                 exc.message,
                 info.locations,
-                info.cond_location,
+                None,
                 text,
                 exc.pos,
             )

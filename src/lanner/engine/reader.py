@@ -230,12 +230,11 @@ class RulesReader:
             docs = load_documents(content)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
-            where = (
-                Location("rules content", "", file, mark.line + 1, mark.column + 1, mark.index)
-                if mark
-                else top
-            )
-            raise LoadError(str(exc), (where,), ErrorCode.LOAD_ERR_YAML_PARSE) from None
+            where: tuple[Location, ...] = (top,)
+            if mark:  # as Falco: the rules content, then the value at the parser's mark
+                at = Location("value for", "", file, mark.line + 1, mark.column + 1, mark.index)
+                where = (top, at)
+            raise LoadError(str(exc), where, ErrorCode.LOAD_ERR_YAML_PARSE) from None
         except (yaml.YAMLError, RecursionError) as exc:
             raise LoadError(
                 str(exc) or "YAML document too deep", (top,), ErrorCode.LOAD_ERR_YAML_PARSE
