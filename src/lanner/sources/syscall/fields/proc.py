@@ -8,7 +8,7 @@ from typing import Any
 from lanner.engine.fields import ArgKind, FieldType
 
 from ..event import Event
-from ..state.threads import ThreadInfo, ThreadTable
+from ..state.threads import ThreadInfo
 from ._util import field
 from .anyof import AnyOf
 
@@ -64,10 +64,6 @@ CAP_NAMES = [
 def caps_text(mask: int) -> str:
     """Capability bit mask as space-separated CAP_* names."""
     return " ".join(name for i, name in enumerate(CAP_NAMES) if mask >> i & 1)
-
-
-def _table(t: ThreadInfo) -> ThreadTable | None:
-    return t.table
 
 
 def main_thread(t: ThreadInfo) -> ThreadInfo:
@@ -401,14 +397,6 @@ def _nthreads(t: ThreadInfo) -> int:
         return 1
     pid = t.pid
     return sum(1 for o in tab.threads.values() if o.pid == pid)
-
-
-def _find_pid(t: ThreadInfo, pid: int, getter: Callable[[ThreadInfo], Any]) -> Any:
-    tab = t.table
-    if tab is None or pid < 0:
-        return None
-    o = tab.get(pid)
-    return None if o is None else getter(o)
 
 
 def _ppid_duration(e: Event) -> int | None:

@@ -245,10 +245,6 @@ class StateEngine:
             if mt is not None and mt.dead and not self.threads.group(th.pid):
                 self.threads.remove(mt.tid)
 
-    def fd_table_of(self, th: ThreadInfo) -> dict[int, FdInfo]:
-        """The fd dict of ``th``'s process."""
-        return th.fdtable.fds
-
     def add_fd(self, evt: Event, th: ThreadInfo, info: FdInfo) -> None:
         """Register a new fd and make it the event's fd."""
         th.fdtable.add(info)
