@@ -180,8 +180,8 @@ struct {
 } stats SEC(".maps");
 
 struct lanner_config {
-	u32 ignore_tgid; /* events of this process are not emitted (0: none) */
-	u32 pad;
+	u32 ignore_tgid;  /* events of this process are not emitted (0: none) */
+	u32 wakeup_bytes; /* wake the reader only once this much data waits (0: every event) */
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -259,7 +259,7 @@ static __always_inline void count(int which)
 	u32 k = 0;
 	struct counters *c = bpf_map_lookup_elem(&stats, &k);
 	if (c)
-		__sync_fetch_and_add(&c->v[which & (CNT_MAX - 1)], 1);
+		c->v[which & (CNT_MAX - 1)]++; /* per-CPU: no atomic needed */
 }
 
 static __always_inline bool ev_init(struct ev *e, u16 type, u32 nparams)
@@ -352,8 +352,11 @@ static __always_inline void ev_submit(struct ev *e)
 {
 	u8 *b = e->buf;
 	u32 total = e->s->pos;
-	if (total > SCRATCH_SIZE - 16)
+	if (total > OFF_MASK) {
+		count(CNT_DROPS_TRUNC);
 		return;
+	}
+	BOUND(total, OFF_MASK);
 	u64 pid_tgid = bpf_get_current_pid_tgid();
 
 	*(u16 *)&b[0] = (u16)bpf_get_smp_processor_id();
@@ -364,7 +367,15 @@ static __always_inline void ev_submit(struct ev *e)
 	*(u32 *)&b[PREFIX + 16] = total - PREFIX;
 	*(u16 *)&b[PREFIX + 20] = e->type;
 	*(u32 *)&b[PREFIX + 22] = e->nparams;
-	if (bpf_ringbuf_output(&events, b, total, 0))
+	/* Wake the reader only when a batch is waiting: a wakeup per event costs the traced
+	 * program more than the event itself. The reader also polls with a short timeout. */
+	u64 flags = 0;
+	u32 k = 0;
+	struct lanner_config *cfg = bpf_map_lookup_elem(&lanner_config, &k);
+	if (cfg && cfg->wakeup_bytes)
+		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg->wakeup_bytes
+				? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, b, total, flags))
 		count(CNT_DROPS_FULL);
 	else
 		count(CNT_EVENTS);
@@ -373,32 +384,38 @@ static __always_inline void ev_submit(struct ev *e)
 /* ---- helpers: tasks, fds, paths ------------------------------------------------------ */
 static __always_inline u64 arg_of(struct pt_regs *regs, int i)
 {
+	/* regs is a trusted BTF pointer in tp_btf programs: plain (CO-RE) loads */
 	switch (i) {
-	case 0: return BPF_CORE_READ(regs, di);
-	case 1: return BPF_CORE_READ(regs, si);
-	case 2: return BPF_CORE_READ(regs, dx);
-	case 3: return BPF_CORE_READ(regs, r10);
-	case 4: return BPF_CORE_READ(regs, r8);
-	default: return BPF_CORE_READ(regs, r9);
+	case 0: return regs->di;
+	case 1: return regs->si;
+	case 2: return regs->dx;
+	case 3: return regs->r10;
+	case 4: return regs->r8;
+	default: return regs->r9;
 	}
 }
 
-static __always_inline struct file *fd_file(struct task_struct *task, s64 fd)
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+/* A kernel pointer read from memory, as a read-only BTF pointer: its fields are then plain
+ * loads (faults read as 0) instead of one bpf_probe_read_kernel() call each. */
+#define AS_FILE(p) ((struct file *)bpf_rdonly_cast((p), bpf_core_type_id_kernel(struct file)))
+
+/* The struct file of fd in the current task (NULL when not open). */
+static __always_inline struct file *fd_file(s64 fd)
 {
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = task->files->fdt;
 	struct file **fds;
 	struct file *f = NULL;
-	unsigned int max;
 
-	if (fd < 0)
+	if (fd < 0 || (u64)fd >= fdt->max_fds)
 		return NULL;
-	max = BPF_CORE_READ(task, files, fdt, max_fds);
-	if ((u64)fd >= max)
-		return NULL;
-	fds = BPF_CORE_READ(task, files, fdt, fd);
+	fds = fdt->fd;
 	if (!fds)
 		return NULL;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-	return f;
+	return f ? AS_FILE(f) : NULL;
 }
 
 static __always_inline u32 encode_dev(u32 kdev)
@@ -413,8 +430,9 @@ static __always_inline void file_dev_ino(struct file *f, u32 *dev, u64 *ino)
 	*ino = 0;
 	if (!f)
 		return;
-	*dev = encode_dev(BPF_CORE_READ(f, f_inode, i_sb, s_dev));
-	*ino = BPF_CORE_READ(f, f_inode, i_ino);
+	struct inode *inode = f->f_inode;
+	*dev = encode_dev(inode->i_sb->s_dev);
+	*ino = inode->i_ino;
 }
 
 static __always_inline s32 pid_nr_at(struct pid *pid, int level_only)
@@ -1099,15 +1117,15 @@ static __always_inline bool selected(u32 nr)
 #define HANDLER(name) SEC("tp_btf/sys_exit") int BPF_PROG(name, struct pt_regs *regs, long ret)
 #define CURRENT ((struct task_struct *)bpf_get_current_task())
 
-HANDLER(h_open)
+static __always_inline int do_open(struct pt_regs *regs, long ret)
 {
 	struct ev e;
 	u32 dev; u64 ino;
 	if (!ev_init(&e, PPME_SYSCALL_OPEN_X, 6))
 		return 0;
-	struct file *f = ret >= 0 ? fd_file(CURRENT, ret) : NULL;
+	struct file *f = ret >= 0 ? fd_file(ret) : NULL;
 	u32 flags = open_flags_to_ppm((u32)arg_of(regs, 1));
-	if (f && (BPF_CORE_READ(f, f_mode) & FMODE_CREATED))
+	if (f && (f->f_mode & FMODE_CREATED))
 		flags |= 1 << 14;
 	file_dev_ino(f, &dev, &ino);
 	push_u64(&e, ret);
@@ -1120,15 +1138,17 @@ HANDLER(h_open)
 	return 0;
 }
 
-HANDLER(h_openat)
+HANDLER(h_open) { return do_open(regs, ret); }
+
+static __always_inline int do_openat(struct pt_regs *regs, long ret)
 {
 	struct ev e;
 	u32 dev; u64 ino;
 	if (!ev_init(&e, PPME_SYSCALL_OPENAT_2_X, 7))
 		return 0;
-	struct file *f = ret >= 0 ? fd_file(CURRENT, ret) : NULL;
+	struct file *f = ret >= 0 ? fd_file(ret) : NULL;
 	u32 flags = open_flags_to_ppm((u32)arg_of(regs, 2));
-	if (f && (BPF_CORE_READ(f, f_mode) & FMODE_CREATED))
+	if (f && (f->f_mode & FMODE_CREATED))
 		flags |= 1 << 14;
 	file_dev_ino(f, &dev, &ino);
 	push_u64(&e, ret);
@@ -1142,6 +1162,8 @@ HANDLER(h_openat)
 	return 0;
 }
 
+HANDLER(h_openat) { return do_openat(regs, ret); }
+
 HANDLER(h_openat2)
 {
 	struct ev e;
@@ -1150,9 +1172,9 @@ HANDLER(h_openat2)
 	if (!ev_init(&e, PPME_SYSCALL_OPENAT2_X, 8))
 		return 0;
 	bpf_probe_read_user(&how, sizeof(how), (void *)arg_of(regs, 2));
-	struct file *f = ret >= 0 ? fd_file(CURRENT, ret) : NULL;
+	struct file *f = ret >= 0 ? fd_file(ret) : NULL;
 	u32 flags = open_flags_to_ppm((u32)how.flags);
-	if (f && (BPF_CORE_READ(f, f_mode) & FMODE_CREATED))
+	if (f && (f->f_mode & FMODE_CREATED))
 		flags |= 1 << 14;
 	file_dev_ino(f, &dev, &ino);
 	push_u64(&e, ret);
@@ -1173,7 +1195,7 @@ HANDLER(h_creat)
 	u32 dev; u64 ino;
 	if (!ev_init(&e, PPME_SYSCALL_CREAT_X, 6))
 		return 0;
-	struct file *f = ret >= 0 ? fd_file(CURRENT, ret) : NULL;
+	struct file *f = ret >= 0 ? fd_file(ret) : NULL;
 	file_dev_ino(f, &dev, &ino);
 	push_u64(&e, ret);
 	push_user_str(&e, (void *)arg_of(regs, 0), STR_MAX);
@@ -1185,7 +1207,7 @@ HANDLER(h_creat)
 	return 0;
 }
 
-HANDLER(h_close)
+static __always_inline int do_close(struct pt_regs *regs, long ret)
 {
 	struct ev e;
 	if (!ev_init(&e, PPME_SYSCALL_CLOSE_X, 2))
@@ -1195,6 +1217,8 @@ HANDLER(h_close)
 	ev_submit(&e);
 	return 0;
 }
+
+HANDLER(h_close) { return do_close(regs, ret); }
 
 HANDLER(h_socket)
 {
@@ -1221,7 +1245,7 @@ HANDLER(h_connect)
 		return 0;
 	s64 fd = (s32)arg_of(regs, 0);
 	push_u64(&e, ret);
-	push_socktuple(&e, file_sock(fd_file(CURRENT, fd)), 1);
+	push_socktuple(&e, file_sock(fd_file(fd)), 1);
 	push_u64(&e, (u64)fd);
 	push_user_sockaddr(&e, (void *)arg_of(regs, 1), (u32)arg_of(regs, 2));
 	ev_submit(&e);
@@ -1233,15 +1257,14 @@ static __always_inline int emit_accept(struct pt_regs *regs, long ret, int is4)
 	struct ev e;
 	if (!ev_init(&e, is4 ? PPME_SOCKET_ACCEPT4_6_X : PPME_SOCKET_ACCEPT_5_X, is4 ? 6 : 5))
 		return 0;
-	struct task_struct *t = CURRENT;
-	struct sock *lsk = file_sock(fd_file(t, (s32)arg_of(regs, 0)));
+	struct sock *lsk = file_sock(fd_file((s32)arg_of(regs, 0)));
 	u32 qlen = 0, qmax = 0;
 	if (lsk) {
 		qlen = BPF_CORE_READ(lsk, sk_ack_backlog);
 		qmax = BPF_CORE_READ(lsk, sk_max_ack_backlog);
 	}
 	push_u64(&e, ret);
-	push_socktuple(&e, ret >= 0 ? file_sock(fd_file(t, ret)) : NULL, 0);
+	push_socktuple(&e, ret >= 0 ? file_sock(fd_file(ret)) : NULL, 0);
 	push_u8(&e, qmax ? (u8)(qlen * 100 / qmax) : 0);
 	push_u32(&e, qlen);
 	push_u32(&e, qmax);
@@ -1323,7 +1346,7 @@ static __always_inline int emit_pipe(struct pt_regs *regs, long ret, int is2)
 		return 0;
 	if (ret >= 0)
 		bpf_probe_read_user(fds, sizeof(fds), (void *)arg_of(regs, 0));
-	file_dev_ino(ret >= 0 ? fd_file(CURRENT, fds[0]) : NULL, &dev, &ino);
+	file_dev_ino(ret >= 0 ? fd_file(fds[0]) : NULL, &dev, &ino);
 	push_u64(&e, ret);
 	push_u64(&e, (u64)(s64)fds[0]);
 	push_u64(&e, (u64)(s64)fds[1]);
@@ -1656,16 +1679,22 @@ struct {
 SEC("tp_btf/sys_exit")
 int BPF_PROG(lanner_sys_exit, struct pt_regs *regs, long ret)
 {
-	s64 id = BPF_CORE_READ(regs, orig_ax);
+	s64 id = regs->orig_ax;
 	if (id < 0 || id >= NR_MAX)
 		return 0;
 	if (!selected((u32)id))
 		return 0;
-	struct task_struct *t = CURRENT;
-	if (BPF_CORE_READ(t, thread_info.status) & TS_COMPAT)
+	struct task_struct *t = bpf_get_current_task_btf();
+	if (t->thread_info.status & TS_COMPAT)
 		return 0; /* 32-bit syscall numbers differ: not handled */
 	if (ignored())
 		return 0;
+	/* the most frequent events are built here, saving a tail call */
+	switch (id) {
+	case NR_close: return do_close(regs, ret);
+	case NR_openat: return do_openat(regs, ret);
+	case NR_open: return do_open(regs, ret);
+	}
 	bpf_tail_call(ctx, &handlers, (u32)id);
 	return 0;
 }

@@ -55,6 +55,8 @@ def lib() -> ctypes.CDLL:
         "bpf_map__max_entries": (ctypes.c_uint32, [p]),
         "bpf_map__value_size": (ctypes.c_uint32, [p]),
         "bpf_program__attach": (p, [p]),
+        "bpf_program__fd": (ctypes.c_int, [p]),
+        "bpf_obj_get_info_by_fd": (ctypes.c_int, [ctypes.c_int, p, p]),
         "bpf_link__destroy": (ctypes.c_int, [p]),
         "bpf_map_update_elem": (ctypes.c_int, [ctypes.c_int, p, p, ctypes.c_uint64]),
         "bpf_map_lookup_elem": (ctypes.c_int, [ctypes.c_int, p, p]),
@@ -70,9 +72,9 @@ def lib() -> ctypes.CDLL:
     return libbpf
 
 
-def log_tail(n: int = 40) -> str:
-    """The last ``n`` lines libbpf logged (verifier output on a load failure)."""
-    return "".join(_log[-n:])
+def log_tail(n: int = 40, max_chars: int = 6000) -> str:
+    """The end of what libbpf logged (verifier output on a load failure)."""
+    return "".join(_log[-n:])[-max_chars:]
 
 
 def clear_log() -> None:

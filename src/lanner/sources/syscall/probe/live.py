@@ -39,6 +39,8 @@ class LiveCapture:
     ``event_types``: the event type names rules need (None: everything the probe
     supports); the state engine's base set is always added unless ``base=False``.
     ``ignore_self``: drop events of this Python process (its /proc scan, its outputs).
+    ``wakeup_bytes``: the kernel wakes the reader once this much data waits; below that
+    the reader finds events by polling every 50 ms (0: a wakeup per event, costly).
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class LiveCapture:
         ring_size: int = 8 << 20,
         probe_path: str | Path | None = None,
         batch_bytes: int = 4 << 20,
+        wakeup_bytes: int = 256 << 10,
     ) -> None:
         self._event_types = None if event_types is None else set(event_types)
         self._base = base
@@ -59,6 +62,7 @@ class LiveCapture:
         self._ring_size = ring_size
         self._probe_path = Path(probe_path) if probe_path is not None else None
         self._batch_bytes = batch_bytes
+        self._wakeup_bytes = wakeup_bytes
         self._snapshot = snapshot
         if isinstance(state, StateEngine):
             self.state: StateEngine | None = state
@@ -80,8 +84,10 @@ class LiveCapture:
             raise ProbeUnavailable("live capture needs /proc mounted (for the process snapshot)")
         self.probe = Probe(self._probe_path, self._ring_size)
         try:
-            if self._ignore_self:
-                self.probe.ignore_process(os.getpid())
+            self.probe.configure(
+                os.getpid() if self._ignore_self else 0,
+                min(self._wakeup_bytes, self.probe.ring_size // 4),
+            )
             self.set_event_types(self._event_types)
             # Attach first, then scan /proc: a process that starts in between is both in
             # the snapshot and in the events, never in neither.

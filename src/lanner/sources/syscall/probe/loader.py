@@ -14,6 +14,7 @@ import os
 import platform
 import select
 import struct
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -28,6 +29,7 @@ PREFIX = 8  # Lanner's per-record prefix: u16 cpu, u16 reserved, u32 reserved
 NR_MAX = 512
 COUNTERS = ("events", "drops_full", "drops_truncated", "reserved")
 
+_PROG_INFO_LEN = 208  # struct bpf_prog_info up to run_cnt (uapi, stable layout)
 _U64 = struct.Struct("<Q")
 _U32 = struct.Struct("<I")
 
@@ -113,17 +115,7 @@ class Probe:
         self.stats_fd = lib.bpf_map__fd(stats)
         self._stats_size = (lib.bpf_map__value_size(stats) + 7) & ~7
         self.ncpus = lib.libbpf_num_possible_cpus()
-        for name in self.PROGRAMS:
-            prog = lib.bpf_object__find_program_by_name(self._obj, name.encode())
-            if not prog:
-                raise ProbeUnavailable(f"probe object has no program {name!r}")
-            link = lib.bpf_program__attach(prog)
-            if not link:
-                err = ctypes.get_errno()
-                raise ProbeUnavailable(
-                    f"cannot attach {name}: {libbpf.errno_text(err)}\n{libbpf.log_tail()}"
-                )
-            self._links.append(int(link))
+        self.attach()
         page = mmap.PAGESIZE
         self._page = page
         self._mask = self.ring_size - 1
@@ -137,6 +129,35 @@ class Probe:
         self._maps.append(self._prod)
         self._epoll = select.epoll()
         self._epoll.register(self.ring_fd, select.EPOLLIN)
+
+    def attach(self) -> None:
+        """Attach the tracepoint programs (done on load; again after :meth:`detach`)."""
+        lib = self._lib
+        if self._links:
+            return
+        for name in self.PROGRAMS:
+            prog = lib.bpf_object__find_program_by_name(self._obj, name.encode())
+            if not prog:
+                raise ProbeUnavailable(f"probe object has no program {name!r}")
+            link = lib.bpf_program__attach(prog)
+            if not link:
+                err = ctypes.get_errno()
+                self.detach()
+                raise ProbeUnavailable(
+                    f"cannot attach {name}: {libbpf.errno_text(err)}\n{libbpf.log_tail()}"
+                )
+            self._links.append(int(link))
+
+    def detach(self) -> None:
+        """Detach the programs, keeping maps and the ring (no events until :meth:`attach`)."""
+        for link in self._links:
+            self._lib.bpf_link__destroy(link)
+        self._links.clear()
+
+    @property
+    def attached(self) -> bool:
+        """Whether the programs are attached."""
+        return bool(self._links)
 
     # -- configuration --------------------------------------------------------------------
     def set_syscalls(self, numbers: Iterable[int]) -> None:
@@ -153,11 +174,18 @@ class Probe:
             if rc:
                 raise OSError(-rc, f"cannot update the syscall selection: {os.strerror(-rc)}")
 
-    def ignore_process(self, tgid: int) -> None:
-        """Do not emit events of process ``tgid`` (0: emit everything)."""
+    def configure(self, ignore_tgid: int = 0, wakeup_bytes: int = 0) -> None:
+        """Set the probe's options.
+
+        ``ignore_tgid``: do not emit events of this process (0: emit everything).
+        ``wakeup_bytes``: wake the reader only once this much data waits (0: every event);
+        :meth:`wait` polls every ``poll_interval`` seconds, which bounds the latency.
+        """
         key = ctypes.c_uint32(0)
-        val = (ctypes.c_uint32 * 2)(tgid, 0)
-        self._lib.bpf_map_update_elem(self.config_fd, ctypes.byref(key), ctypes.byref(val), 0)
+        val = (ctypes.c_uint32 * 2)(ignore_tgid, wakeup_bytes)
+        rc = self._lib.bpf_map_update_elem(self.config_fd, ctypes.byref(key), ctypes.byref(val), 0)
+        if rc:
+            raise OSError(-rc, f"cannot configure the probe: {os.strerror(-rc)}")
 
     # -- counters ---------------------------------------------------------------------------
     def counters_per_cpu(self) -> list[dict[str, int]]:
@@ -175,13 +203,43 @@ class Probe:
             out.append(dict(zip(COUNTERS, vals, strict=True)))
         return out
 
+    def run_stats(self, program: str = "lanner_sys_exit") -> tuple[int, int, int]:
+        """``(id, run_time_ns, run_cnt)`` of one program; the times count only while
+        ``/proc/sys/kernel/bpf_stats_enabled`` is 1. The dispatcher's figures include the
+        handlers it tail-calls."""
+        prog = self._lib.bpf_object__find_program_by_name(self._obj, program.encode())
+        if not prog:
+            raise KeyError(program)
+        fd = self._lib.bpf_program__fd(prog)
+        info = ctypes.create_string_buffer(_PROG_INFO_LEN)
+        size = ctypes.c_uint32(_PROG_INFO_LEN)
+        if self._lib.bpf_obj_get_info_by_fd(fd, info, ctypes.byref(size)):
+            return 0, 0, 0
+        prog_id = _U32.unpack_from(info.raw, 4)[0]
+        run_ns, run_cnt = struct.unpack_from("<QQ", info.raw, 192)
+        return prog_id, run_ns, run_cnt
+
     # -- ring buffer ------------------------------------------------------------------------
+    poll_interval = 0.05
+
     def wait(self, timeout: float | None) -> bool:
-        """Block until the ring has data or ``timeout`` seconds passed; True when readable."""
-        if self.pending():
-            return True
+        """Block until the ring has data or ``timeout`` seconds passed; True when readable.
+
+        The kernel wakes the reader only for a batch (see :meth:`configure`), so this also
+        checks the ring every :attr:`poll_interval` seconds.
+        """
         assert self._epoll is not None
-        return bool(self._epoll.poll(-1 if timeout is None else timeout, 1))
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if self.pending():
+                return True
+            step = self.poll_interval
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                step = min(step, left)
+            self._epoll.poll(step, 1)
 
     def pending(self) -> int:
         """Bytes between the consumer and producer positions."""
@@ -228,9 +286,7 @@ class Probe:
         for m in self._maps:
             m.close()
         self._maps.clear()
-        for link in self._links:
-            self._lib.bpf_link__destroy(link)
-        self._links.clear()
+        self.detach()
         if self._obj is not None:
             self._lib.bpf_object__close(self._obj)
             self._obj = None

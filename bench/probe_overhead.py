@@ -1,0 +1,204 @@
+"""Cost of the live probe on a syscall-heavy program: an open/close loop's rate without the
+probe, with the probe attached but nothing selected (dispatch only), capturing open+close
+with a reader that only drains the ring, and capturing with ``LiveCapture`` decoding and
+applying state in this process.
+
+The loop is a small C program (built with clang into build/bench/) so the figure is the
+kernel's cost, not Python's; without a compiler it falls back to a Python loop. It reports
+its rate per wall-clock second and per CPU second: the probe runs in the traced process's
+context, so the CPU-time rate measures its cost even on a busy machine, where wall-clock
+rates mostly measure the neighbours (and our own reader, on a 2-core machine).
+
+Run (root): .venv/bin/python bench/probe_overhead.py [--iterations N] [--rounds R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from lanner.sources.syscall.probe import LiveCapture
+
+ROOT = Path(__file__).resolve().parents[1]
+LOOP_C = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    long n = argc > 1 ? atol(argv[1]) : 500000;
+    struct timespec a, b, ca, cb;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ca);
+    for (long i = 0; i < n; i++) {
+        int fd = open("/etc/hostname", O_RDONLY);
+        if (fd >= 0) close(fd);
+    }
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cb);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double s = (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
+    double c = (cb.tv_sec - ca.tv_sec) + (cb.tv_nsec - ca.tv_nsec) / 1e9;
+    printf("%.0f %.0f\n", n / s, n / c);
+    return 0;
+}
+"""
+PY_LOOP = (
+    "import os,sys,time\nn=int(sys.argv[1])\nt=time.perf_counter()\nc=time.process_time()\n"
+    "for _ in range(n):\n    os.close(os.open('/etc/hostname', 0))\n"
+    "print(round(n/(time.perf_counter()-t)), round(n/(time.process_time()-c)))\n"
+)
+
+
+def loop_command() -> tuple[list[str], str]:
+    """The open/close loop to run, and what it is."""
+    out = ROOT / "build" / "bench"
+    binary = out / f"openclose-{hashlib.sha1(LOOP_C.encode()).hexdigest()[:8]}"
+    if not binary.exists() and shutil.which("clang"):
+        out.mkdir(parents=True, exist_ok=True)
+        src = out / "openclose.c"
+        src.write_text(LOOP_C)
+        subprocess.run(["clang", "-O2", "-o", str(binary), str(src)], check=True)
+    if binary.exists():
+        return [str(binary)], "C loop (clang -O2)"
+    return [sys.executable, "-c", PY_LOOP], "Python loop"
+
+
+def bpf_stats(enable: bool) -> None:
+    """Turn the kernel's per-program run-time accounting on or off."""
+    Path("/proc/sys/kernel/bpf_stats_enabled").write_text("1" if enable else "0")
+
+
+def other_probes() -> int:
+    """How many lanner_sys_exit programs are loaded by others (they tax every syscall)."""
+    bpftool = shutil.which("bpftool") or "/usr/sbin/bpftool"
+    out = subprocess.run(
+        [bpftool, "-j", "prog", "show", "name", "lanner_sys_exit"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    try:
+        info = json.loads(out) if out.strip() else []
+    except json.JSONDecodeError:
+        return 0
+    return len(info) if isinstance(info, list) else 1
+
+
+def rate(cmd: list[str], n: int) -> tuple[float, float]:
+    """open/close pairs per second of one run: per wall-clock second, per CPU second."""
+    out = subprocess.run([*cmd, str(n)], capture_output=True, text=True, check=True).stdout
+    wall, cpu = out.split()
+    return float(wall), float(cpu)
+
+
+CONDITIONS = (
+    ("bare", "bare (probe detached)"),
+    ("idle", "probe attached, nothing selected"),
+    ("drain", "capturing open+close, reader drains"),
+    ("full", "capturing open+close, decode + state"),
+)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--iterations", type=int, default=300_000)
+    ap.add_argument("--rounds", type=int, default=7)
+    args = ap.parse_args()
+    cmd, what = loop_command()
+    n, rounds = args.iterations, args.rounds
+    print(
+        f"workload: {what}, {n} open+close pairs per run ({n // 4} with decode + state); "
+        f"{rounds} rounds of the four conditions, interleaved; medians"
+    )
+    others = other_probes()
+    if others:
+        print(
+            f"WARNING: {others} other lanner probe(s) attached on this host: every condition, "
+            "'bare' included, pays for them"
+        )
+    results: dict[str, list[tuple[float, float]]] = {key: [] for key, _ in CONDITIONS}
+    wanted = {"open", "openat", "close"}
+    with LiveCapture(event_types=wanted, base=False) as cap:
+        probe = cap.probe
+        assert probe is not None
+        stop = threading.Event()
+        mode = ["off"]
+        counts = {"drain": 0, "full": 0}
+        busy = {"drain": 0.0, "full": 0.0}
+        prog_ns = prog_cnt = 0
+
+        def consume() -> None:
+            while not stop.is_set():
+                m = mode[0]
+                if m == "drain":
+                    if probe.wait(0.1):
+                        counts["drain"] += len(probe.read()[1])
+                elif m == "full":
+                    counts["full"] += len(cap.poll(0.1))
+                else:
+                    time.sleep(0.02)
+
+        t = threading.Thread(target=consume, daemon=True)
+        t.start()
+        for _ in range(rounds):
+            probe.detach()
+            results["bare"].append(rate(cmd, n))
+            probe.attach()
+            cap.set_event_types(set())  # nothing selected (base off): dispatch cost only
+            results["idle"].append(rate(cmd, n))
+            cap.set_event_types(wanted)
+            for key, iters in (("drain", n), ("full", n // 4)):
+                mode[0] = key
+                t0 = time.monotonic()
+                if key == "drain":
+                    bpf_stats(True)
+                    _, ns0, cnt0 = probe.run_stats()
+                results[key].append(rate(cmd, iters))
+                if key == "drain":
+                    _, ns1, cnt1 = probe.run_stats()
+                    bpf_stats(False)
+                    prog_ns += ns1 - ns0
+                    prog_cnt += cnt1 - cnt0
+                busy[key] += time.monotonic() - t0
+                time.sleep(0.3)
+                mode[0] = "off"
+                time.sleep(0.1)
+                while probe.pending():  # drop the backlog before the next condition
+                    probe.read()
+        stop.set()
+        t.join()
+        stats = cap.stats()
+    bare_wall = statistics.median(w for w, _ in results["bare"])
+    bare_cpu = statistics.median(c for _, c in results["bare"])
+    print(f"{'':38s} {'per CPU second of the loop':>34s}   {'per wall-clock second':>30s}")
+    for key, label in CONDITIONS:
+        wall = statistics.median(w for w, _ in results[key])
+        cpu = statistics.median(c for _, c in results[key])
+        print(
+            f"{label:38s} {cpu / 1e3:8.1f} k pairs/s ({(1 - cpu / bare_cpu) * 100:5.1f} % slower)"
+            f"   {wall / 1e3:8.1f} k pairs/s ({(1 - wall / bare_wall) * 100:5.1f} % slower)"
+        )
+    if prog_cnt:
+        print(
+            f"probe run time (kernel bpf_stats) while capturing: {prog_ns / prog_cnt:.0f} ns "
+            f"per syscall exit ({prog_cnt:,} runs); the bare loop spends "
+            f"{1e9 / bare_cpu / 2:.0f} ns of CPU per syscall"
+        )
+    print(
+        f"kernel emitted {stats['events']:,} events, ring-full drops {stats['drops_full']:,}; "
+        f"reader rates while the loop ran: drain {counts['drain'] / busy['drain'] / 1e3:.0f} k "
+        f"events/s, decode + state {counts['full'] / busy['full'] / 1e3:.0f} k events/s"
+    )
+
+
+if __name__ == "__main__":
+    main()
