@@ -134,6 +134,8 @@ def _getter(token: str, compiler: ConditionCompiler) -> Callable[[Any], Any]:
     try:
         return compiler.operand(node).getter
     except CompileError as exc:
+        if "nonexistent field" in exc.message:  # Falco's formatter says just this
+            raise FormatError(f"invalid formatting token {token}") from None
         raise FormatError(f"invalid formatting token {token}: {exc.message}") from None
 
 
