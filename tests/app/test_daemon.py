@@ -330,3 +330,20 @@ def test_load_plugins_choose_the_sources(tmp_path: Path) -> None:
     res = run_lanner("-r", str(rules), "-e", str(events), "-o", "load_plugins=[cloudtrail, x]")
     assert b"Events detected: 0" in res.stdout
     assert b"no equivalent of plugin 'x'" in res.stderr
+
+
+def test_a_broken_config_edit_is_rejected_with_its_key_path(tmp_path: Path, live: list) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(seq_rules("Version one", "v1"))
+    config = write_config(tmp_path, rules, watch_config_files=False)
+    proc = LiveLanner("-c", str(config))
+    live.append(proc)
+    proc.send(open_event(1))
+    wait_until(lambda: tags(proc.out.snapshot()) == ["v1"])
+    config.write_text(config.read_text() + "http_output:\n  max_retries: lots\n")
+    proc.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "configuration rejected" in proc.err.text(), what="rejection")
+    assert "http_output.max_retries: expected an integer, got 'lots'" in proc.err.text()
+    proc.send(open_event(2))
+    wait_until(lambda: tags(proc.out.snapshot()) == ["v1", "v1"], what="old config alerts")
+    assert proc.finish() == 0

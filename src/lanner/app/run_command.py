@@ -259,8 +259,12 @@ def run(
         daemon.run(events, deadline)
     finally:
         daemon.shutdown()
-    sys.stdout.flush()
-    click.echo(daemon.engine.summary(), nl=False)
+    try:
+        sys.stdout.flush()
+        click.echo(daemon.engine.summary(), nl=False)
+    except OSError as exc:  # stdout closed or full: the outputs already reported it
+        log.error("cannot write the summary: %s", exc)
+        sys.exit(1)
 
 
 def main() -> None:  # pragma: no cover - convenience for `python -m`
