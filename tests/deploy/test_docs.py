@@ -209,18 +209,18 @@ def _slug(heading: str) -> str:
     return re.sub(r"[^a-z0-9 _-]", "", heading.lower()).strip().replace(" ", "-")
 
 
-@pytest.mark.parametrize("doc", OWN_DOCS)
-def test_links_resolve(doc: str) -> None:
-    text = (DOCS / doc).read_text()
+@pytest.mark.parametrize("doc", [*(DOCS / d for d in OWN_DOCS), DEPLOY / "README.md"])
+def test_links_resolve(doc: Path) -> None:
+    text = doc.read_text()
     for target in re.findall(r"\]\(([^)\s]+)\)", text):
         if target.startswith(("http://", "https://")):
             continue
         path, _, anchor = target.partition("#")
-        file = (DOCS / path).resolve() if path else DOCS / doc
-        assert file.exists(), f"{doc}: {target}"
+        file = (doc.parent / path).resolve() if path else doc
+        assert file.exists(), f"{doc.name}: {target}"
         if anchor and file.suffix == ".md":
             headings = re.findall(r"^#+ (.*)$", file.read_text(), flags=re.M)
-            assert anchor in {_slug(h) for h in headings}, f"{doc}: {target}"
+            assert anchor in {_slug(h) for h in headings}, f"{doc.name}: {target}"
 
 
 def test_falco_flag_table_matches_lanner_run() -> None:

@@ -149,9 +149,10 @@ def test_image_paths_agree_with_the_manifests_and_the_code() -> None:
     reason="clang, bpftool or kernel BTF missing",
 )
 def test_probe_stage_command_builds_the_probe() -> None:
-    """The probe stage's RUN line, as docker would run it (output dir under build/)."""
+    """The probe stage's RUN line, as docker would run it, with build/probe for /out (the
+    script's own default, so that an up-to-date probe is not built twice)."""
     run = next(r for w, r in _stages()["probe"] if w == "RUN" and "build_probe.sh" in r)
-    out = ROOT / "build/docker-probe-stage"
+    out = ROOT / "build/probe"
     command = run.replace("/out", str(out)).replace("${LANNER_BTF}", "/sys/kernel/btf/vmlinux")
     res = subprocess.run(
         ["bash", "-c", command], cwd=ROOT, capture_output=True, text=True, timeout=300
