@@ -112,3 +112,41 @@ def test_upstream_rule_detects_an_event() -> None:
     assert engine.process({**event, "container.id": "host"}, "syscall") == []
     assert engine.process({**event, "proc.tty": "0"}, "syscall") == []
     assert engine.process({**event, "proc.name": "python"}, "syscall") == []
+
+
+def test_upstream_k8s_audit_and_cloudtrail_rules_detect_events() -> None:
+    engine = Engine(sources(), hostname="h")
+    paths = FILE_SETS["k8s_audit_rules"] + FILE_SETS["aws_cloudtrail_rules"]
+    assert engine.load_rules(paths).successful
+    exec_event = {
+        "jevt.value": {"/stage": "ResponseStarted"},
+        "jevt.rawtime": "1700000000000000000",
+        "ka.verb": "create",
+        "ka.target.resource": "pods",
+        "ka.target.subresource": "exec",
+        "ka.target.name": "web-0",
+        "ka.target.namespace": "shop",
+        "ka.user.name": "alice",
+        "ka.uri.param": {"command": "sh"},
+    }
+    (alert,) = engine.process(exec_event, "k8s_audit")
+    assert alert.rule == "Attach/Exec Pod"
+    assert alert.message == (
+        "Attach/Exec to pod (user=alice pod=web-0 resource=pods ns=shop action=exec command=sh)"
+    )
+    assert engine.process({**exec_event, "ka.target.subresource": "log"}, "k8s_audit") == []
+    login = {
+        "ct.name": "ConsoleLogin",
+        "ct.user.identitytype": "IAMUser",
+        "ct.user": "bob",
+        "ct.srcip": "192.0.2.7",
+        "ct.region": "eu-west-1",
+        "json.value": {
+            "/responseElements/ConsoleLogin": "Success",
+            "/additionalEventData/MFAUsed": "No",
+        },
+    }
+    alerts = engine.process(login, "aws_cloudtrail")
+    assert [a.rule for a in alerts] == ["Console Login Without MFA"]
+    assert "requesting user=bob" in alerts[0].message
+    assert engine.process({**login, "ct.error": "Failed"}, "aws_cloudtrail") == []
