@@ -57,3 +57,34 @@ def test_mutated(flips: list[tuple[int, int]]) -> None:
 def test_random_bytes(blob: bytes) -> None:
     _replay(blob)
     _replay(DATA[:1000] + blob)
+
+
+def _event_header_offsets() -> list[int]:
+    """Byte offsets of event block headers, event headers and parameter lengths."""
+    out = []
+    pos = 0
+    while pos + 8 <= len(DATA):
+        btype = int.from_bytes(DATA[pos : pos + 4], "little")
+        blen = int.from_bytes(DATA[pos + 4 : pos + 8], "little")
+        if btype in (0x204, 0x216):
+            out.extend(range(pos, min(pos + 48, pos + blen)))
+        pos += blen
+    return out
+
+
+HEADER_OFFSETS = _event_header_offsets()
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(HEADER_OFFSETS), st.integers(0, 255)),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_mutated_event_headers(flips: list[tuple[int, int]]) -> None:
+    data = bytearray(DATA)
+    for pos, value in flips:
+        data[pos] = value
+    _replay(bytes(data))
