@@ -121,7 +121,7 @@ CLASS_NAMES = {
     "EC_OTHER": "other",
     "EC_FILE": "file",
     "EC_NET": "net",
-    "EC_IPC": "ipc",
+    "EC_IPC": "IPC",
     "EC_MEMORY": "memory",
     "EC_PROCESS": "process",
     "EC_SLEEP": "sleep",

@@ -115,12 +115,35 @@ def _buflen(e: Event) -> int | None:
     return e.res
 
 
-_IO_CATEGORY = {"f": "file", "d": "file", "4": "net", "6": "net", "u": "ipc", "p": "ipc"}
+_IO_CATEGORY = {
+    "f": "file",
+    "d": "file",
+    "4": "net",
+    "6": "net",
+    "u": "ipc",
+    "p": "ipc",
+    "e": "ipc",
+    "s": "ipc",
+    "i": "ipc",
+}
+
+
+# Generic events take the category of the syscall's own event, when the table has one.
+_CATEGORY_BY_NAME: dict[str, str] = {}
+for _i, _n in enumerate(et.EVENT_NAMES):
+    if _i > 1 and et.EVENT_CATEGORY_NAMES[_i] != "unknown":
+        _CATEGORY_BY_NAME.setdefault(_n, et.EVENT_CATEGORY_NAMES[_i])
+_GENERIC = (et.PPME_GENERIC_E, et.PPME_GENERIC_X)
 
 
 def _category(e: Event) -> str:
     name = et.EVENT_CATEGORY_NAMES[e.type]
-    if name.startswith("IO_") and e.fdinfo is not None:
+    if e.type in _GENERIC:
+        name = _CATEGORY_BY_NAME.get(e.name, name)
+    if name.startswith("IO_"):
+        # I/O events are classified by what their fd is; unknown when the fd is
+        if e.fdinfo is None:
+            return "unknown"
         return _IO_CATEGORY.get(e.fdinfo.typechar, name)
     return name
 
