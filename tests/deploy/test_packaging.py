@@ -179,6 +179,10 @@ def test_systemd_unit_runs_lanner_with_only_the_probes_capabilities() -> None:
     assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"  # lanner reloads on SIGHUP
     assert set(service["CapabilityBoundingSet"].split()) == ENGINE_CAPS
     assert service["NoNewPrivileges"] == "yes"
+    assert service["User"] == "root"
+    # SECBIT_NOROOT would leave root with no capabilities after exec, unless ambient
+    # capabilities carried them: neither is set, so root keeps the bounding set
+    assert "SecureBits" not in service and "AmbientCapabilities" not in service
     assert service["ProtectSystem"] == "strict"
     assert "LANNER_PROBE=/usr/share/lanner/lanner_probe.bpf.o" in UNIT.read_text()
     syscalls = service["SystemCallFilter"].split()
