@@ -34,9 +34,15 @@ def _standin(ctx: RunContext, name: str, *args: str) -> Outcome:
     return out
 
 
+# fork() and exec(), as servers do (not vfork: the child-first event order of vfork
+# leaves Lanner's state engine without the parent now and then)
 SPAWN_SCRIPT = """\
-import subprocess, sys
-subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
 """
 
 
