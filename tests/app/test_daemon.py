@@ -347,3 +347,27 @@ def test_a_broken_config_edit_is_rejected_with_its_key_path(tmp_path: Path, live
     proc.send(open_event(2))
     wait_until(lambda: tags(proc.out.snapshot()) == ["v1", "v1"], what="old config alerts")
     assert proc.finish() == 0
+
+
+def test_sigusr1_restarts_the_program_output(tmp_path: Path, live: list) -> None:
+    from .test_outputs import RECORDER
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(seq_rules("Version one", "v1"))
+    received = tmp_path / "received.txt"
+    program = {"enabled": True, "keep_alive": True, "program": RECORDER.format(out=received)}
+    config = write_config(tmp_path, rules, program_output=program)
+    proc = LiveLanner("-c", str(config))
+    live.append(proc)
+
+    def lines() -> list[str]:
+        return received.read_text().splitlines() if received.exists() else []
+
+    proc.send(open_event(1))
+    wait_until(lambda: len(lines()) == 1, what="first alert through the program")
+    proc.proc.send_signal(signal.SIGUSR1)
+    proc.send(open_event(2))
+    wait_until(lambda: len(lines()) == 2, what="second alert through the program")
+    assert proc.finish() == 0
+    pids = [ln.split(" ", 1)[0] for ln in lines()]
+    assert pids[0] != pids[1]  # a new process after SIGUSR1

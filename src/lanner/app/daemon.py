@@ -8,7 +8,6 @@ waits for the compiler and none is skipped.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import signal
 import threading
@@ -21,8 +20,9 @@ from typing import Any, BinaryIO
 from lanner.app.config import Config, ConfigError, load_config
 from lanner.app.live import TICK, LiveFeed
 from lanner.app.logs import setup_logging
-from lanner.app.metrics import SNAPSHOT_MESSAGE, SNAPSHOT_RULE, Stats, lanner_version
+from lanner.app.metrics import Stats, lanner_version, snapshot_alert
 from lanner.app.outputs.manager import OutputManager, build_outputs
+from lanner.app.selection import select_rules, syscall_event_types
 from lanner.engine.alert import Alert
 from lanner.engine.engine import Engine
 from lanner.engine.fields import SourceSpec
@@ -105,19 +105,6 @@ class Daemon:
         """``-r`` files, else the configuration's rules_files."""
         return list(self.options.rules) or cfg.string_list("rules_files")
 
-    def select(self, ruleset: Ruleset, cfg: Config) -> None:
-        """Apply rule_matching, priority and -D/-T/-t to a ruleset."""
-        ruleset.match_all = str(cfg.get("rule_matching", "first")) == "all"
-        for sub in self.options.disable_substr:
-            ruleset.set_enabled(False, substring=sub)
-        if self.options.disable_tags:
-            ruleset.set_enabled(False, tags=self.options.disable_tags)
-        if self.options.enable_tags:
-            wanted = set(self.options.enable_tags)
-            for rule in ruleset:
-                rule.enabled = rule.enabled and not wanted.isdisjoint(rule.tags)
-        ruleset.set_min_priority(cfg.priority())
-
     def _compile(self, cfg: Config) -> tuple[Engine, LoadOutcome, float]:
         staging = Engine(
             self.engine.sources.values(),
@@ -128,31 +115,14 @@ class Daemon:
         outcome = staging.load_rules(self.rule_paths(cfg))
         return staging, outcome, time.perf_counter() - t0
 
-    def syscall_event_types(self, cfg: Config | None = None) -> tuple[set[str] | None, bool]:
-        """What the kernel should capture: (event types or None for all, add base set).
+    def select(self, ruleset: Ruleset, cfg: Config) -> None:
+        """Apply rule_matching, priority and -D/-T/-t to a ruleset."""
+        o = self.options
+        select_rules(ruleset, cfg, o.disable_substr, o.disable_tags, o.enable_tags)
 
-        As Falco's base_syscalls: the types of the active syscall rules, plus
-        ``custom_set`` (``!name`` removes one); the state engine's base set is added unless
-        a custom set is given without ``repair``; ``all`` captures everything.
-        """
-        cfg = cfg or self.cfg
-        if cfg.boolean("base_syscalls.all"):
-            return None, True
-        ruleset = self.engine.ruleset
-        types: set[str] = set()
-        for rule in ruleset:
-            if rule.source != "syscall" or not ruleset.is_active(rule):
-                continue
-            if rule.event_types is None:
-                return None, True
-            types |= rule.event_types
-        custom = cfg.string_list("base_syscalls.custom_set")
-        for name in custom:
-            if name.startswith("!"):
-                types.discard(name[1:])
-            else:
-                types.add(name)
-        return types, not custom or cfg.boolean("base_syscalls.repair")
+    def syscall_event_types(self, cfg: Config | None = None) -> tuple[set[str] | None, bool]:
+        """The kernel selection for the running rules (see :mod:`lanner.app.selection`)."""
+        return syscall_event_types(self.engine.ruleset, cfg or self.cfg)
 
     def load(self) -> LoadOutcome:
         """The first load; the caller prints the results."""
@@ -281,7 +251,9 @@ class Daemon:
     def _watched(self) -> list[str]:
         paths = [p for p in self.rule_paths(self.cfg) if Path(p).exists()]
         if self.options.config_file:
-            paths.insert(0, self.options.config_file)
+            base = Path(self.options.config_file).parent
+            extra = [str(base / p) for p in self.cfg.string_list("config_files")]
+            paths[:0] = [self.options.config_file, *(p for p in extra if Path(p).exists())]
         return paths
 
     def _start_webserver(self) -> None:
@@ -369,30 +341,13 @@ class Daemon:
     def emit_snapshot(self) -> Alert:
         """Falco's ``metrics snapshot`` internal alert (and metrics.output_file line)."""
         m = self.cfg.section("metrics")
-        fields = self.stats.snapshot_fields(
-            resource=bool(m.get("resource_utilization_enabled", True)),
-            to_mb=bool(m.get("convert_memory_to_mb", True)),
-        )
-        now = time.time_ns()
-        fields["evt.time"] = now
-        alert = Alert(
-            rule=SNAPSHOT_RULE,
-            priority=Priority.INFORMATIONAL,
-            source="internal",
-            time_ns=now,
-            message=SNAPSHOT_MESSAGE,
-            output_fields=fields,
-            tags=[],
-            hostname=self.engine.hostname,
-            iso8601=self.engine.iso8601,
-        )
+        alert, text = snapshot_alert(self.stats, m, self.engine.hostname, self.engine.iso8601)
         out_file = str(m.get("output_file") or "")
         if out_file:
             with open(out_file, "ab") as fh:
                 fh.write(alert.to_json() + b"\n")
         wanted = m.get("output_rule", True) or self.options.stats_interval is not None
         if wanted and self.cfg.priority() >= Priority.INFORMATIONAL:
-            text = alert.output + " " + " ".join(f"{k}={v}" for k, v in fields.items())
             with self._out_lock:
                 if self.outputs is not None:
                     self.outputs.emit(alert, throttle=False, text=text)
@@ -467,13 +422,3 @@ class Daemon:
             outputs, self.outputs = self.outputs, None
         if outputs is not None:
             outputs.close()
-
-
-@contextlib.contextmanager
-def running(daemon: Daemon, feed: LiveFeed | None = None) -> Any:
-    """Start a daemon and always shut it down."""
-    daemon.start(feed)
-    try:
-        yield daemon
-    finally:
-        daemon.shutdown()

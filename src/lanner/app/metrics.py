@@ -12,6 +12,8 @@ from importlib import metadata
 from typing import Any
 
 from lanner.app.outputs.base import OutputStats
+from lanner.engine.alert import Alert
+from lanner.engine.priority import Priority
 
 SNAPSHOT_RULE = "Falco internal: metrics snapshot"
 SNAPSHOT_MESSAGE = "Falco metrics snapshot"
@@ -116,3 +118,28 @@ class Stats:
                 fields["falco.memory_vsz_kb"] = vsz // 1024
         self._prev_events, self._prev_mono = total, now
         return dict(sorted(fields.items()))
+
+
+def snapshot_alert(
+    stats: Stats, metrics_cfg: dict[str, Any], hostname: str, iso8601: bool
+) -> tuple[Alert, str]:
+    """The snapshot as an alert, and its text line (the fields appended as key=value)."""
+    fields = stats.snapshot_fields(
+        resource=bool(metrics_cfg.get("resource_utilization_enabled", True)),
+        to_mb=bool(metrics_cfg.get("convert_memory_to_mb", True)),
+    )
+    now = time.time_ns()
+    fields["evt.time"] = now
+    alert = Alert(
+        rule=SNAPSHOT_RULE,
+        priority=Priority.INFORMATIONAL,
+        source="internal",
+        time_ns=now,
+        message=SNAPSHOT_MESSAGE,
+        output_fields=fields,
+        tags=[],
+        hostname=hostname,
+        iso8601=iso8601,
+    )
+    text = alert.output + " " + " ".join(f"{k}={v}" for k, v in fields.items())
+    return alert, text
