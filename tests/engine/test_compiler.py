@@ -177,6 +177,36 @@ def test_invalid_ip_constant_is_a_compile_error() -> None:
     assert "nonsense/8" in err.message
 
 
+def test_typed_dict_fields_read_strings_as_their_type() -> None:
+    # JSON events carry addresses, numbers and booleans as text
+    event = {
+        "fd.sip": "10.1.2.3",
+        "fd.net": "192.168.1.20",
+        "proc.pid": "42",
+        "fd.sport": "0x1bb",
+        "evt.is_open_write": "true",
+        "evt.buffer": "hello",
+        "fd.ips": ["10.0.0.1", "not an ip"],
+        "proc.fds": ["0", "1"],
+    }
+    for condition in [
+        "fd.sip = 10.1.2.3",
+        "fd.sip in (10.0.0.0/8)",
+        "fd.net = 192.168.0.0/16",
+        "proc.pid > 9",
+        "proc.pid = 42",
+        "fd.sport = 443",
+        "evt.is_open_write = true",
+        "evt.buffer bcontains 656c6c",
+        "fd.ips in (10.0.0.0/8)",
+        "proc.fds in (0, 1, 2)",
+    ]:
+        assert matches(condition, event), condition
+    bad = {"fd.sip": "nope", "proc.pid": "many", "evt.is_open_write": "yes"}
+    for condition in ["fd.sip exists", "proc.pid exists", "evt.is_open_write exists"]:
+        assert not matches(condition, bad), condition  # not a value of the type: none
+
+
 # -- missing values --------------------------------------------------------------------------
 
 

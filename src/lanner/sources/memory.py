@@ -8,6 +8,7 @@ before a real source exists.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import orjson
 
 from lanner.engine.fields import ArgKind, Field, FieldTable, FieldType, SourceSpec
+from lanner.engine.values import ValueError_, parse_number
 
 
 def _extract(name: str) -> Any:
@@ -31,6 +33,41 @@ def _extract(name: str) -> Any:
     return extract
 
 
+def _from_text(ftype: FieldType) -> Any:
+    """How a typed field reads a string value (as JSON events carry them), or None."""
+    if ftype in (FieldType.IPADDR, FieldType.IPNET):
+        return ipaddress.ip_address
+    if ftype in (FieldType.NUMBER, FieldType.PORT):
+        return parse_number
+    if ftype is FieldType.BOOL:
+        return {"true": True, "false": False}.__getitem__
+    if ftype is FieldType.BYTES:
+        return str.encode
+    return None
+
+
+def _typed(extract: Any, ftype: FieldType) -> Any:
+    convert = _from_text(ftype)
+    if convert is None:
+        return extract
+
+    def one(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return convert(value)
+        except (ValueError, KeyError, ValueError_):
+            return None  # not a value of this type: the event has none
+
+    def typed(event: Mapping[str, Any], arg: Any) -> Any:
+        value = extract(event, arg)
+        if isinstance(value, list):
+            return [v for v in map(one, value) if v is not None]
+        return one(value)
+
+    return typed
+
+
 def dict_field(
     name: str,
     ftype: FieldType = FieldType.STRING,
@@ -39,9 +76,9 @@ def dict_field(
     is_list: bool = False,
     desc: str = "",
 ) -> Field:
-    """A field read from ``event[name]``."""
-    return Field(name, ftype, desc or f"{name} from the event dict", _extract(name), arg=arg,
-                 is_list=is_list)  # fmt: skip
+    """A field read from ``event[name]``; a string value is read as the field's type."""
+    return Field(name, ftype, desc or f"{name} from the event dict",
+                 _typed(_extract(name), ftype), arg=arg, is_list=is_list)  # fmt: skip
 
 
 class _DynamicTable(FieldTable):
