@@ -240,6 +240,29 @@ def test_memfd_and_ptrace(collect: Collector) -> None:
     assert pt.res == 0
 
 
+def test_exec_from_memfd(collect: Collector) -> None:
+    code = """
+        import os
+        fd = os.memfd_create("lanner-exe", 0)
+        with open("/bin/true", "rb") as f:
+            os.write(fd, f.read())
+        os.execve(f"/proc/self/fd/{fd}", ["fileless", "arg"], {})
+    """
+    proc, events = collect(py(code))
+    assert proc.returncode == 0
+    ex = [e for e in named(events, "execve") if e.res == 0 and e.arg("exe") == "fileless"]
+    assert len(ex) == 1
+    flags = int(ex[0].arg("flags"))
+    assert flags & 4, "PPM_EXE_FROM_MEMFD"
+    assert ex[0].arg("trusted_exepath").startswith("/memfd:lanner-exe")
+    assert ex[0].arg("args") == b"arg\x00"
+    th = ex[0].thread
+    assert th is not None and th.exe_from_memfd
+    # a regular binary is not flagged
+    proc, events = collect(["/bin/true"])
+    assert not int(one(events, "execve").arg("flags")) & 4
+
+
 def test_snapshot_knows_earlier_processes(live_ready: None, tmp_path: Path) -> None:
     held = tmp_path / "held-open"
     held.write_text("x")

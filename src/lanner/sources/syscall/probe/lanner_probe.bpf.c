@@ -153,6 +153,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define AF_INET6 10
 #define RLIMIT_NOFILE 7
 #define PIDTYPE_PGID 2
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
 
 /* ---- maps --------------------------------------------------------------------------- */
 struct {
@@ -477,7 +478,10 @@ static long path_step(u32 i, void *ctx)
 	struct path_walk *w = ctx;
 	struct dentry *dentry = w->dentry;
 	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
-	if (dentry == w->mnt_root || dentry == parent) {
+	/* a pseudo file (memfd, anonymous): its own parent but not a mount root; its name is
+	 * the whole path, as d_path() gives "/memfd:name" */
+	bool pseudo = dentry == parent && dentry != w->mnt_root;
+	if (!pseudo && (dentry == w->mnt_root || dentry == parent)) {
 		struct mount *mnt = w->mnt, *mp = w->mnt_parent;
 		if (mnt != mp) {
 			w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
@@ -501,7 +505,7 @@ static long path_step(u32 i, void *ctx)
 	pb->b[pos & PATH_MASK] = '/';
 	pb->pos = pos;
 	w->dentry = parent;
-	return 0;
+	return pseudo ? 1 : 0;
 }
 
 static __always_inline int build_path(struct dentry *dentry, struct vfsmount *vfsmnt,
@@ -1057,8 +1061,25 @@ static __always_inline int emit_execve(struct task_struct *t, long ret, int is_a
 		    (fsuid == BPF_CORE_READ(ino, i_uid.val) && (mode & 0200)) ||
 		    (fsgid == BPF_CORE_READ(ino, i_gid.val) && (mode & 0020)))
 			eflags |= 1 << 0; /* PPM_EXE_WRITABLE */
-		if (BPF_CORE_READ(ino, __i_nlink) == 0)
-			eflags |= 1 << 2; /* PPM_EXE_FROM_MEMFD (an unlinked file: memfd) */
+		/* PPM_EXE_FROM_MEMFD: an unlinked file whose dentry is "memfd:..." */
+		if (BPF_CORE_READ(ino, __i_nlink) == 0) {
+			char name[6] = {};
+			bpf_probe_read_kernel(name, sizeof(name),
+					      BPF_CORE_READ(exe, f_path.dentry, d_name.name));
+			if (name[0] == 'm' && name[1] == 'e' && name[2] == 'm' && name[3] == 'f' &&
+			    name[4] == 'd' && name[5] == ':')
+				eflags |= 1 << 2;
+		}
+		/* overlayfs (containers): upper layer = written in the container */
+		if (BPF_CORE_READ(ino, i_sb, s_magic) == OVERLAYFS_SUPER_MAGIC &&
+		    bpf_core_type_exists(struct ovl_inode)) {
+			struct ovl_inode *oi = (void *)((char *)ino -
+				bpf_core_field_offset(struct ovl_inode, vfs_inode));
+			if (BPF_CORE_READ(oi, __upperdentry))
+				eflags |= 1 << 1; /* PPM_EXE_UPPER_LAYER */
+			else
+				eflags |= 1 << 3; /* PPM_EXE_LOWER_LAYER */
+		}
 	}
 
 	push_proc_common_head(&e, t, ret);
