@@ -102,20 +102,3 @@ def result_named(outcome: LoadOutcome, name: str) -> LoadResult:
         if r.name == name:
             return r
     raise KeyError(name)
-
-
-RULE = """
-- rule: {name}
-  desc: {name} description
-  condition: {condition}
-  output: "{name} fired (proc=%proc.name)"
-  priority: WARNING
-"""
-
-
-def rule_yaml(name: str, condition: str, **extra: str) -> str:
-    """A minimal rule item; ``extra`` adds ``key: value`` lines."""
-    text = RULE.format(name=name, condition=condition)
-    for k, v in extra.items():
-        text += f"  {k.replace('_', '-') if k == 'skip_if_unknown_filter' else k}: {v}\n"
-    return text
