@@ -58,12 +58,29 @@ def build_outputs(config: SidekickConfig, registry: CollectorRegistry) -> list[O
     return [OUTPUTS[o.kind](o.settings, ctx) for o in config.outputs]
 
 
-def _unauthorized() -> Response:
-    return JSONResponse(
-        {"error": "missing or bad bearer token"},
-        status_code=401,
-        headers={"WWW-Authenticate": "Bearer"},
-    )
+class BearerAuth:
+    """ASGI middleware requiring `Authorization: Bearer <token>` except on OPEN_PATHS."""
+
+    def __init__(self, app: Any, token: str) -> None:
+        self.app = app
+        self.token = token.encode()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+            given = b""
+            for name, value in scope["headers"]:
+                if name == b"authorization":
+                    given = value
+            scheme, _, credential = given.partition(b" ")
+            if scheme.lower() != b"bearer" or not hmac.compare_digest(credential, self.token):
+                response = JSONResponse(
+                    {"error": "missing or bad bearer token"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(config: SidekickConfig) -> FastAPI:
@@ -106,16 +123,8 @@ def create_app(config: SidekickConfig) -> FastAPI:
     app.state.dispatcher = dispatcher
     app.state.stats = stats
 
-    @app.middleware("http")
-    async def bearer(request: Request, call_next: Any) -> Response:
-        if token and request.url.path not in OPEN_PATHS:
-            given = request.headers.get("authorization", "")
-            scheme, _, value = given.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                value.encode(), token.encode()
-            ):
-                return _unauthorized()
-        return await call_next(request)
+    if token:
+        app.add_middleware(BearerAuth, token=token)
 
     @app.post("/")
     async def receive(request: Request) -> Response:

@@ -193,7 +193,8 @@ class Worker:
         while True:
             attempt += 1
             try:
-                await asyncio.wait_for(self.output.send(alert), self.timeout * 2)
+                async with asyncio.timeout(self.timeout * 2):
+                    await self.output.send(alert)
             except PermanentError as exc:
                 self._give_up(alert, prio, f"refused: {exc}")
                 return
