@@ -481,6 +481,26 @@ def test_bad_boolean() -> None:
     assert errors(out)[0].message == "Can't decode YAML scalar value for key 'enabled' as a boolean"
 
 
+@pytest.mark.parametrize(
+    ("text", "enabled"),
+    [
+        ("true", True),
+        ("False", False),
+        ("yes", True),
+        ("NO", False),
+        ("on", True),
+        ("Off", False),
+        ("y", True),
+        ("N", False),
+    ],
+)
+def test_yaml_cpp_booleans(text: str, enabled: bool) -> None:
+    out = load(rule(enabled=text))
+    assert errors(out) == []
+    r = out.ruleset.get("r")
+    assert r is not None and r.enabled is enabled
+
+
 def test_redefinition_replaces_in_place_keeping_order() -> None:
     out = load(
         rule("a") + rule("b") + rule("c"),

@@ -141,6 +141,8 @@ class RulesReader:
         value = self.scalar(item, key, ctx, optional=True)
         if value is None:
             return None
+        if value in ("y", "Y", "n", "N"):  # yaml-cpp's booleans include y/n
+            value = value in ("y", "Y")
         if not isinstance(value, bool):
             self.fail(
                 f"Can't decode YAML scalar value for key '{key}' as a boolean",
