@@ -124,7 +124,7 @@ def run(
     proc = subprocess.Popen([os.fspath(a) for a in argv], **popen_kw)  # type: ignore[call-overload]
     outcome.add("pids", proc.pid)
     try:
-        _, err = proc.communicate(timeout=timeout)
+        data, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
@@ -132,4 +132,4 @@ def run(
     if check and proc.returncode != 0:
         text = (err or b"").decode(errors="replace").strip()[-300:]
         raise ActionError(f"{os.fspath(argv[0])} exited with {proc.returncode}: {text}")
-    return subprocess.CompletedProcess(list(argv), proc.returncode, None, err)
+    return subprocess.CompletedProcess(list(argv), proc.returncode, data, err)

@@ -1,0 +1,59 @@
+"""bench: increasing rates against a real lanner run, drops from /metrics, CPU and RSS
+from /proc."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from lanner.services.generate import procstat
+from lanner.services.generate.bench import read_drops
+
+from .lanner_proc import K8S_RULES, LannerRun, free_port, generate, wait_port
+
+
+def test_procstat_of_this_process() -> None:
+    s = procstat.sample(os.getpid())
+    t = os.times()
+    assert abs(s.cpu_seconds - (t.user + t.system)) < 0.5
+    assert 10 * 2**20 < s.rss_bytes < 4 * 2**30
+    assert procstat.cpu_percent(procstat.Sample(1.0, 0), procstat.Sample(1.5, 0), 1.0) == 50.0
+
+
+def test_bench_reports_the_highest_detected_rate(tmp_path: Path) -> None:
+    port, web = free_port(), free_port()
+    url = f"http://127.0.0.1:{port}/k8s-audit"
+    run = LannerRun(
+        tmp_path,
+        [K8S_RULES],
+        load_plugins=["k8saudit"],
+        plugins=[{"name": "k8saudit", "open_params": url}],
+        webserver={"enabled": True, "listen_port": web, "listen_address": "127.0.0.1"},
+    )
+    try:
+        assert wait_port(port) and wait_port(web), run.log_text()
+        metrics = f"http://127.0.0.1:{web}/metrics"
+        assert read_drops(metrics) == 0
+        assert procstat.find_lanner_pid() is not None
+        r = generate(
+            "bench", "k8s_(secret_read|namespace_deleted)", "--alerts", str(run.alerts),
+            "--webhook", url, "--pid", str(run.pid), "--metrics", metrics,
+            "--rates", "5,20", "--step", "1s", "--grace", "5s",
+        )  # fmt: skip
+        assert r.returncode == 0, r.stdout + r.stderr + run.log_text()
+        rows = [ln for ln in r.stdout.splitlines() if re.match(r"^\s+\d+/s", ln)]
+        assert len(rows) == 2, r.stdout
+        for row in rows:
+            assert row.endswith("ok")
+            assert re.search(r"\s0\s+\d+%\s+\d+ MiB", row), row  # 0 drops, CPU, RSS
+        assert re.search(
+            r"highest fully detected rate: [\d.]+ actions/s \(target 20/s, drops 0\)", r.stdout
+        )
+    finally:
+        run.stop()
+
+
+def test_read_drops_unreachable_is_unknown() -> None:
+    assert read_drops(f"http://127.0.0.1:{free_port()}/metrics") is None
+    assert read_drops(None) is None
