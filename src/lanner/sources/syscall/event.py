@@ -35,7 +35,8 @@ class Event:
     """A decoded event header plus a view of its parameter bytes.
 
     ``thread`` and ``fdinfo`` are set by the state engine; ``enter`` is the matching enter
-    event of an exit event when the engine kept it.
+    event of an exit event when the engine kept it. Events without a thread get ``table``
+    (the thread table) so their pid arguments can still be named; it is unset otherwise.
     """
 
     __slots__ = (
@@ -53,6 +54,7 @@ class Event:
         "nparams",
         "num",
         "offset",
+        "table",
         "thread",
         "tid",
         "ts",

@@ -245,6 +245,65 @@ BPF_CMDS = dict(
     )
 )
 
+RLIMIT_RESOURCES = dict(
+    enumerate(
+        [
+            "RLIMIT_CPU",
+            "RLIMIT_FSIZE",
+            "RLIMIT_DATA",
+            "RLIMIT_STACK",
+            "RLIMIT_CORE",
+            "RLIMIT_RSS",
+            "RLIMIT_NPROC",
+            "RLIMIT_NOFILE",
+            "RLIMIT_MEMLOCK",
+            "RLIMIT_AS",
+            "RLIMIT_LOCKS",
+            "RLIMIT_SIGPENDING",
+            "RLIMIT_MSGQUEUE",
+            "RLIMIT_NICE",
+            "RLIMIT_RTPRIO",
+            "RLIMIT_RTTIME",
+        ]
+    )
+)
+RLIMIT_RESOURCES[255] = "RLIMIT_UNKNOWN"
+
+FUTEX_OPS = dict(
+    enumerate(
+        [
+            "FUTEX_WAIT",
+            "FUTEX_WAKE",
+            "FUTEX_FD",
+            "FUTEX_REQUEUE",
+            "FUTEX_CMP_REQUEUE",
+            "FUTEX_WAKE_OP",
+            "FUTEX_LOCK_PI",
+            "FUTEX_UNLOCK_PI",
+            "FUTEX_TRYLOCK_PI",
+            "FUTEX_WAIT_BITSET",
+            "FUTEX_WAKE_BITSET",
+            "FUTEX_WAIT_REQUEUE_PI",
+            "FUTEX_CMP_REQUEUE_PI",
+        ]
+    )
+)
+
+
+def futex_op_name(value: int) -> str:
+    """``FUTEX_PRIVATE_FLAG|FUTEX_WAKE``-style text of a futex operation."""
+    parts = []
+    if value & 256:
+        parts.append("FUTEX_CLOCK_REALTIME")
+    if value & 128:
+        parts.append("FUTEX_PRIVATE_FLAG")
+    if value & 127:  # FUTEX_WAIT is 0 and, like every zero value, is not named
+        op = FUTEX_OPS.get(value & 127)
+        if op:
+            parts.append(op)
+    return "|".join(parts)
+
+
 # (event names, parameter name) -> value names, for enumerated parameters
 _ENUMS: dict[tuple[str, str], dict[int, str]] = {
     ("fcntl", "cmd"): FCNTL_CMDS,
@@ -252,8 +311,11 @@ _ENUMS: dict[tuple[str, str], dict[int, str]] = {
     ("bpf", "cmd"): BPF_CMDS,
     ("socket", "domain"): SOCKET_FAMILIES,
     ("socketpair", "domain"): SOCKET_FAMILIES,
+    ("getrlimit", "resource"): RLIMIT_RESOURCES,
+    ("setrlimit", "resource"): RLIMIT_RESOURCES,
+    ("prlimit", "resource"): RLIMIT_RESOURCES,
 }
-ENUM_PARAMS = frozenset(p for _e, p in _ENUMS) | {"mode", "prot"}
+ENUM_PARAMS = frozenset(p for _e, p in _ENUMS) | {"mode", "prot", "op"}
 
 
 def enum_name(event_name: str, param_name: str, value: int) -> str | None:
@@ -261,6 +323,8 @@ def enum_name(event_name: str, param_name: str, value: int) -> str | None:
     table = _ENUMS.get((event_name, param_name))
     if table is not None:
         return table.get(value)
+    if event_name == "futex" and param_name == "op":
+        return futex_op_name(value) or None
     if param_name == "prot" and value == 0:
         return "PROT_NONE"
     if param_name == "mode" and event_name in ("access", "faccessat", "faccessat2"):

@@ -37,6 +37,8 @@ def _printable(b: bytes) -> str:
     return "".join(chr(c) if 32 <= c < 127 else "." for c in b)
 
 
+MAX_BUFFER_TEXT = 80
+
 _L4_CHAR = {2: "t", 3: "u", 4: "i", 5: "r"}  # scap_l4_proto -> the letter after the typechar
 
 
@@ -51,12 +53,24 @@ def _signame(v: int) -> str:
         return ""
 
 
+def _fdlist_text(evt: Event, entries: list[FdEntry]) -> str:
+    th = evt.thread
+    fds = th.fdtable.fds if th is not None else {}
+    out = []
+    for x in entries:
+        info = fds.get(x.fd)
+        out.append(f"{x.fd}:{info.typechar if info is not None else ''}{x.flags:x}")
+    return " ".join(out)
+
+
 def _raw_text(value: Any, ptype: int, fmt: int) -> str:
     if isinstance(value, SockTuple):
         return tuple_text(value)
     if isinstance(value, SockAddr):
         return sockaddr_text(value)
     if isinstance(value, (bytes, bytearray)):
+        if len(value) > MAX_BUFFER_TEXT:  # libsinsp cuts buffers to 80 characters
+            return _printable(bytes(value[: MAX_BUFFER_TEXT - 3])) + "..."
         return _printable(bytes(value))
     if isinstance(value, list):
         if value and isinstance(value[0], FdEntry):
@@ -89,7 +103,7 @@ def _resolved(evt: Event, value: Any, ptype: int) -> str:
         return _errname(value) if value < 0 else ""
     if ptype in (et.PT_PID, et.PT_PID32):
         th = evt.thread
-        tab = th.table if th is not None else None
+        tab = th.table if th is not None else getattr(evt, "table", None)
         other = tab.get(value) if tab is not None else None
         return other.comm if other is not None else ""
     names = getattr(value, "names", None)
@@ -97,6 +111,8 @@ def _resolved(evt: Event, value: Any, ptype: int) -> str:
         return "|".join(names)
     if ptype == et.PT_SIGTYPE:
         return _signame(value)
+    if ptype == et.PT_RELTIME:
+        return f"{value / 1e9:g}s"
     if ptype in (et.PT_UID, et.PT_GID):
         th = evt.thread
         tab = th.table if th is not None else None
@@ -123,6 +139,8 @@ def param_texts(evt: Event, index: int) -> tuple[str, str] | None:
     _name, ptype, fmt = params[index]
     if value is None:
         return "NULL", ""
+    if ptype == et.PT_FDLIST:
+        return _fdlist_text(evt, value), ""  # fd:<typechar><poll flags in hex>
     return _raw_text(value, ptype, fmt), _resolved(evt, value, ptype)
 
 

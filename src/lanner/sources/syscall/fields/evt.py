@@ -33,6 +33,11 @@ def _time(ts: int, fmt: str) -> str:
     return time.strftime(fmt, time.localtime(ts // 1_000_000_000)) + f".{ts % 1_000_000_000:09d}"
 
 
+def event_time(ts: int) -> str:
+    """``HH:MM:SS.nnnnnnnnn`` in local time, as evt.time prints it."""
+    return _time(ts, "%H:%M:%S")
+
+
 def _iso8601(ts: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts // 1_000_000_000)) + (
         f".{ts % 1_000_000_000:09d}Z"

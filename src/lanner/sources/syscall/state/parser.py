@@ -168,6 +168,7 @@ class StateEngine:
         threads = self.threads.threads
         if _SKIP_RESET[t]:
             # libsinsp attaches no thread to these (context switches, procinfo...)
+            evt.table = self.threads
             h = self._handlers[t]
             if h is not None:
                 h(self, evt, None)
@@ -176,7 +177,9 @@ class StateEngine:
         if th is None and tid > 0 and t not in self._no_autocreate:
             th = self._placeholder(tid)
         evt.thread = th
-        if th is not None:
+        if th is None:
+            evt.table = self.threads
+        else:
             if _IS_ENTER[t]:
                 if _PAIRS[t]:
                     evt.detach()  # kept until the exit: do not pin the read chunk
