@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from typing import Any
 
 import click
 import orjson
@@ -14,6 +15,7 @@ from lanner.app.daemon import Daemon, RunOptions
 from lanner.app.inputs import (
     PLUGIN_SOURCES,
     InputError,
+    Replay,
     default_sources,
     json_line_sources,
     k8s_audit_live,
@@ -62,6 +64,39 @@ def _list_fields(sources: list[SourceSpec], only: str | None) -> None:
                 f"{f.name:32} ({f.type.value}{', list' if f.is_list else ''}){arg}  {f.desc}"
             )
         click.echo("")
+
+
+def _inputs(
+    replay_path: str | None, live: bool, audit: bool
+) -> tuple[Replay | None, list[SourceSpec], dict[str, Any]]:
+    """The replay (if any), the sources, and per-source converters of JSON lines."""
+    replay = None
+    if replay_path:
+        try:
+            replay = open_replay(replay_path)
+        except InputError as exc:
+            _fail(str(exc))
+        sources = replay.sources  # type: ignore[union-attr]
+    elif live:
+        sources = json_line_sources()
+    else:
+        sources = default_sources()  # a live run: the eBPF probe (and the audit webhook)
+    adapters: dict[str, Any] = {}
+    if audit and replay is None and (found := k8s_audit_live()) is not None:
+        spec, adapters["k8s_audit"] = found
+        sources = [spec if s.name == "k8s_audit" else s for s in sources]
+    return replay, sources, adapters
+
+
+def _add_producers(daemon: Daemon, feed: LiveFeed, capture: str | None, probe: Any) -> None:
+    """Start the live inputs: stdin, a followed file, the eBPF probe."""
+    if capture == "-":
+        feed.add_producer(stdin_producer(), "stdin")
+    elif capture:
+        feed.add_producer(follow_file(capture), "follow")
+    if probe is not None:
+        daemon.syscall_capture = probe
+        feed.add_producer(syscall_producer(probe, daemon.kernel_drops), "syscall")
 
 
 def _syscall_capture(daemon: Daemon) -> object | None:
@@ -166,7 +201,6 @@ def run(
     verbose: bool,
 ) -> None:
     """Detect threats: evaluate Falco-format rules against events."""
-    capture_arg = capture
     try:
         cfg = load_config(config_file, overrides)
         json_output = cfg.boolean("json_output")
@@ -196,24 +230,9 @@ def run(
     )
     if not (list(rules) or cfg.string_list("rules_files")):
         _fail("no rules given: use -r FILE or rules_files in the configuration")
-    replay = None
     live = capture == "-" or (capture is not None and follow)
     audit = "k8saudit" in cfg.string_list("load_plugins")
-    if capture and not live:
-        try:
-            replay = open_replay(capture)
-        except InputError as exc:
-            _fail(str(exc))
-            return
-        sources = replay.sources
-    elif live:
-        sources = json_line_sources()
-    else:
-        sources = default_sources()  # a live run: the eBPF probe (and the audit webhook)
-    adapters = {}
-    if audit and replay is None and (found := k8s_audit_live()) is not None:
-        spec, adapters["k8s_audit"] = found
-        sources = [spec if s.name == "k8s_audit" else s for s in sources]
+    replay, sources, adapters = _inputs(capture if not live else None, live, audit)
     sources = _select_sources(sources, cfg, enable_sources, disable_sources)
     options.live = live
     daemon = Daemon(cfg, options, sources)
@@ -247,13 +266,7 @@ def run(
     try:
         daemon.start(feed)
         if feed is not None:
-            if capture_arg == "-":
-                feed.add_producer(stdin_producer(), "stdin")
-            elif capture_arg:
-                feed.add_producer(follow_file(capture_arg), "follow")
-            if probe is not None:
-                daemon.syscall_capture = probe
-                feed.add_producer(syscall_producer(probe, daemon.kernel_drops), "syscall")
+            _add_producers(daemon, feed, capture, probe)
         events = feed.events() if feed is not None else replay.events  # type: ignore[union-attr]
         deadline = time.monotonic() + duration if duration else None
         daemon.run(events, deadline)
