@@ -112,10 +112,7 @@ def test_every_required_field_resolves() -> None:
         assert _getter(f) is not None
 
 
-# evt.args: enum names we do not render yet (futex op, rlimit resource, poll event bits)
-# and sysdig's 80-byte truncation of long buffers (execve/clone cgroups) are the known
-# differences.
-ARGS_SKIP = frozenset({"poll", "futex", "getrlimit", "clone", "execve"})
+ARGS_SKIP: frozenset[str] = frozenset()  # evt.args matches sysdig on every event
 
 
 @pytest.mark.parametrize(
