@@ -35,7 +35,7 @@ def test_bench_reports_the_highest_detected_rate(tmp_path: Path) -> None:
         assert wait_port(port) and wait_port(web), run.log_text()
         metrics = f"http://127.0.0.1:{web}/metrics"
         assert read_drops(metrics) == 0
-        assert procstat.find_lanner_pid() is not None
+        assert run.pid in procstat.find_lanner_pids()
         r = generate(
             "bench", "k8s_(secret_read|namespace_deleted)", "--alerts", str(run.alerts),
             "--webhook", url, "--pid", str(run.pid), "--metrics", metrics,
@@ -57,3 +57,12 @@ def test_bench_reports_the_highest_detected_rate(tmp_path: Path) -> None:
 def test_read_drops_unreachable_is_unknown() -> None:
     assert read_drops(f"http://127.0.0.1:{free_port()}/metrics") is None
     assert read_drops(None) is None
+
+
+def test_lanner_run_is_recognised_by_its_argv_not_its_wrappers() -> None:
+    assert procstat.is_lanner_run(["lanner", "run", "-c", "x"])
+    assert procstat.is_lanner_run(["python3", "lanner", "run"])
+    assert procstat.is_lanner_run(["python3.11", "-m", "lanner.cli", "run"])
+    assert not procstat.is_lanner_run(["timeout", "60", "lanner", "run"])
+    assert not procstat.is_lanner_run(["lanner", "generate", "run"])
+    assert not procstat.is_lanner_run(["python3", "-m", "pytest", "run"])

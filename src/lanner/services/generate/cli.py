@@ -169,7 +169,9 @@ def test_cmd(
 @regex_arg
 @source_opt
 @click.option("--alerts", required=True, help="As for `test`: alert file or http:// URL.")
-@click.option("--pid", type=int, help="Pid of lanner run (default: found in /proc).")
+@click.option(
+    "--pid", type=int, help="Pid of lanner run (default: the only one running, from /proc)."
+)
 @click.option(
     "--metrics",
     default="http://127.0.0.1:8765/metrics",
@@ -196,7 +198,7 @@ def bench_cmd(
     """Drive actions at increasing rates; report the highest rate still fully detected."""
     from lanner.services.generate.alerts import alerts_from
     from lanner.services.generate.bench import HEADER, bench, format_step
-    from lanner.services.generate.procstat import find_lanner_pid
+    from lanner.services.generate.procstat import find_lanner_pids
 
     try:
         rate_list = [float(r) for r in rates.split(",") if r.strip()]
@@ -206,9 +208,16 @@ def bench_cmd(
     actions = [a for a in _select(regex, source) if skip_reason(a, captured) is None]
     if not actions:
         raise click.ClickException("no selected action can run here")
-    pid = pid or find_lanner_pid()
     if pid is None:
-        click.echo("warning: no lanner run process found; CPU and RSS not measured", err=True)
+        pids = find_lanner_pids()
+        if len(pids) == 1:
+            pid = pids[0]
+        else:
+            found = ", ".join(map(str, pids)) or "none"
+            click.echo(
+                f"warning: lanner run processes found: {found}; give --pid to measure CPU and RSS",
+                err=True,
+            )
     ctx = _context(webhook, None, 10.0)
     click.echo(f"{len(actions)} actions, lanner pid {pid or '?'}\n{HEADER}")
     with alerts_from(alerts) as feed:

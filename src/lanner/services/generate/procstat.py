@@ -37,8 +37,11 @@ def cpu_percent(before: Sample, after: Sample, wall_seconds: float) -> float:
     return 100.0 * (after.cpu_seconds - before.cpu_seconds) / wall_seconds
 
 
-def find_lanner_pid() -> int | None:
-    """The pid of a running ``lanner run`` (the oldest, when several), or None."""
+def find_lanner_pids() -> list[int]:
+    """The pids of the running ``lanner run`` processes, oldest first.
+
+    Wrappers (``timeout 60 lanner run``, ``sudo lanner run``) are not taken for it.
+    """
     found: list[tuple[float, int]] = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -49,6 +52,15 @@ def find_lanner_pid() -> int | None:
         except (OSError, IndexError, ValueError):
             continue
         words = [os.path.basename(a.decode(errors="replace")) for a in argv if a]
-        if "run" in words and any(w == "lanner" or w.startswith("lanner") for w in words[:3]):
+        if is_lanner_run(words):
             found.append((start, int(entry.name)))
-    return min(found)[1] if found else None
+    return [pid for _, pid in sorted(found)]
+
+
+def is_lanner_run(words: list[str]) -> bool:
+    """True for the argv (base names) of ``lanner run ...`` or ``python .../lanner run``."""
+    if words and words[0].startswith("python"):
+        words = words[1:]
+        if words[:1] == ["-m"]:
+            words = ["lanner", *words[2:]] if words[1:2] == ["lanner.cli"] else []
+    return len(words) >= 2 and words[0] == "lanner" and words[1] == "run"
