@@ -161,6 +161,29 @@ def test_connect_to_loopback_listener(collect: Collector) -> None:
     assert con.thread is not None and con.thread.pid == proc.pid
 
 
+def test_udp_sendto_unconnected(collect: Collector) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx:
+        rx.bind(("127.0.0.1", 0))
+        port = rx.getsockname()[1]
+        code = f"""
+            import socket
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.sendto(b"datagram", ("127.0.0.1", {port}))
+            print(s.getsockname()[1], flush=True)
+        """
+        proc, events = collect(py(code), stdout=subprocess.PIPE)
+        assert proc.stdout is not None
+        sport = int(proc.stdout.read())
+        assert rx.recv(64) == b"datagram"
+    sent = one(events, "sendto")
+    assert sent.res == 8 and sent.arg("size") == 8
+    tup = sent.arg("tuple")
+    # an unconnected socket has no local address: the kernel's wildcard, as in the socket
+    assert (tup.sip, tup.sport, tup.dip, tup.dport) == ("0.0.0.0", sport, "127.0.0.1", port)
+    assert sent.fdinfo is not None
+    assert sent.fdinfo.name.endswith(f":{sport}->127.0.0.1:{port}")
+
+
 def test_accept_on_loopback(capture: LiveCapture) -> None:
     code = """
         import socket, sys
@@ -203,6 +226,8 @@ def test_file_operations(collect: Collector, tmp_path: Path) -> None:
         os.dup2(fd, 42)
         os.close(42)
         os.close(fd)
+        os.unlink({str(d / "f")!r})
+        os.rmdir({str(d)!r})
     """
     proc, events = collect(py(code))
     assert proc.returncode == 0
@@ -222,6 +247,8 @@ def test_file_operations(collect: Collector, tmp_path: Path) -> None:
     assert dup.fdinfo is not None and dup.fdinfo.name == str(d / "f")
     closed = [e for e in named(events, "close") if e.arg("fd") == 42]
     assert closed and closed[0].fdinfo.name == str(d / "f")
+    rm = one(events, "rmdir", "unlinkat")
+    assert (rm.arg("path") or rm.arg("name")) == str(d) and rm.res == 0
 
 
 def test_memfd_and_ptrace(collect: Collector) -> None:

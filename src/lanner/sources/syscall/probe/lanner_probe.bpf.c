@@ -50,6 +50,15 @@ char LICENSE[] SEC("license") = "GPL";
 #define PPME_SOCKET_CONNECT_X 23
 #define PPME_SOCKET_LISTEN_X 25
 #define PPME_SYSCALL_CREAT_X 59
+#define PPME_SOCKET_SENDTO_X 31
+#define PPME_SOCKET_RECVFROM_X 35
+#define PPME_SOCKET_SENDMSG_X 49
+#define PPME_SOCKET_RECVMSG_X 53
+#define PPME_SYSCALL_SETNS_X 241
+#define PPME_SYSCALL_RMDIR_2_X 279
+#define PPME_SYSCALL_UNSHARE_X 285
+#define PPME_SYSCALL_USERFAULTFD_X 321
+#define PPME_SYSCALL_BPF_2_X 369
 #define PPME_SYSCALL_PIPE_X 61
 #define PPME_SYSCALL_CHDIR_X 95
 #define PPME_SYSCALL_FCHDIR_X 97
@@ -95,6 +104,15 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* ---- x86_64 syscall numbers ---------------------------------------------------------- */
 #define NR_open 2
+#define NR_sendto 44
+#define NR_recvfrom 45
+#define NR_sendmsg 46
+#define NR_recvmsg 47
+#define NR_rmdir 84
+#define NR_unshare 272
+#define NR_setns 308
+#define NR_bpf 321
+#define NR_userfaultfd 323
 #define NR_close 3
 #define NR_pipe 22
 #define NR_dup 32
@@ -572,7 +590,8 @@ static __always_inline u16 ntohs16(u16 v)
  * address/port. outbound=1 (connect): local -> remote; outbound=0 (accept): remote -> local.
  * Unix sockets: family, this sk, the peer sk, the path bound on either side.
  */
-static __always_inline void push_socktuple(struct ev *e, struct sock *sk, int outbound)
+static __always_inline void push_socktuple_ua(struct ev *e, struct sock *sk, int outbound,
+					      const void *uaddr)
 {
 	u8 *b = e->buf;
 	u32 p = e->s->pos;
@@ -586,6 +605,14 @@ static __always_inline void push_socktuple(struct ev *e, struct sock *sk, int ou
 	if (family == AF_INET) {
 		u32 laddr = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
 		u32 raddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		if (uaddr && !raddr) {
+			/* unconnected datagram socket: the peer is the syscall's address */
+			struct sockaddr_in sin = {};
+			if (!bpf_probe_read_user(&sin, sizeof(sin), uaddr) && sin.sin_family == AF_INET) {
+				raddr = sin.sin_addr.s_addr;
+				rport = ntohs16(sin.sin_port);
+			}
+		}
 		b[p & OFF_MASK] = AF_INET;
 		if (outbound) {
 			*(u32 *)&b[(p + 1) & OFF_MASK] = laddr;
@@ -603,6 +630,15 @@ static __always_inline void push_socktuple(struct ev *e, struct sock *sk, int ou
 		b[p & OFF_MASK] = AF_INET6;
 		struct in6_addr l = BPF_CORE_READ(sk, __sk_common.skc_v6_rcv_saddr);
 		struct in6_addr r = BPF_CORE_READ(sk, __sk_common.skc_v6_daddr);
+		if (uaddr && !r.in6_u.u6_addr32[0] && !r.in6_u.u6_addr32[1] &&
+		    !r.in6_u.u6_addr32[2] && !r.in6_u.u6_addr32[3]) {
+			struct sockaddr_in6 sin6 = {};
+			if (!bpf_probe_read_user(&sin6, sizeof(sin6), uaddr) &&
+			    sin6.sin6_family == AF_INET6) {
+				r = sin6.sin6_addr;
+				rport = ntohs16(sin6.sin6_port);
+			}
+		}
 		struct in6_addr *first = outbound ? &l : &r;
 		struct in6_addr *second = outbound ? &r : &l;
 		__builtin_memcpy(&b[(p + 1) & OFF_MASK], first, 16);
@@ -638,6 +674,11 @@ static __always_inline void push_socktuple(struct ev *e, struct sock *sk, int ou
 		b[p & OFF_MASK] = (u8)family;
 		set_len(e, 1);
 	}
+}
+
+static __always_inline void push_socktuple(struct ev *e, struct sock *sk, int outbound)
+{
+	push_socktuple_ua(e, sk, outbound, NULL);
 }
 
 /* PT_SOCKADDR from a user struct sockaddr. */
@@ -1393,6 +1434,124 @@ static __always_inline int emit_res_path(struct pt_regs *regs, long ret, u16 typ
 	return 0;
 }
 
+/* sendto/sendmsg/recvfrom/recvmsg: the tuple, no payload (rules look at fd.*) */
+static __always_inline const void *msg_name(struct pt_regs *regs)
+{
+	struct user_msghdr m = {};
+	if (bpf_probe_read_user(&m, sizeof(m), (void *)arg_of(regs, 1)) || !m.msg_namelen)
+		return NULL;
+	return m.msg_name;
+}
+
+HANDLER(h_sendto)
+{
+	struct ev e;
+	if (!ev_init(&e, PPME_SOCKET_SENDTO_X, 5))
+		return 0;
+	s64 fd = (s32)arg_of(regs, 0);
+	push_u64(&e, ret);
+	push_empty(&e); /* data */
+	push_u64(&e, (u64)fd);
+	push_u32(&e, (u32)arg_of(regs, 2));
+	push_socktuple_ua(&e, file_sock(fd_file(fd)), 1, (void *)arg_of(regs, 4));
+	ev_submit(&e);
+	return 0;
+}
+
+HANDLER(h_sendmsg)
+{
+	struct ev e;
+	if (!ev_init(&e, PPME_SOCKET_SENDMSG_X, 5))
+		return 0;
+	s64 fd = (s32)arg_of(regs, 0);
+	push_u64(&e, ret);
+	push_empty(&e); /* data */
+	push_u64(&e, (u64)fd);
+	push_u32(&e, ret > 0 ? (u32)ret : 0);
+	push_socktuple_ua(&e, file_sock(fd_file(fd)), 1, msg_name(regs));
+	ev_submit(&e);
+	return 0;
+}
+
+HANDLER(h_recvfrom)
+{
+	struct ev e;
+	if (!ev_init(&e, PPME_SOCKET_RECVFROM_X, 5))
+		return 0;
+	s64 fd = (s32)arg_of(regs, 0);
+	push_u64(&e, ret);
+	push_empty(&e); /* data */
+	push_socktuple_ua(&e, ret >= 0 ? file_sock(fd_file(fd)) : NULL, 0,
+			  (void *)arg_of(regs, 4));
+	push_u64(&e, (u64)fd);
+	push_u32(&e, (u32)arg_of(regs, 2));
+	ev_submit(&e);
+	return 0;
+}
+
+HANDLER(h_recvmsg)
+{
+	struct ev e;
+	if (!ev_init(&e, PPME_SOCKET_RECVMSG_X, 6))
+		return 0;
+	s64 fd = (s32)arg_of(regs, 0);
+	push_u64(&e, ret);
+	push_u32(&e, ret > 0 ? (u32)ret : 0);
+	push_empty(&e); /* data */
+	push_socktuple_ua(&e, ret >= 0 ? file_sock(fd_file(fd)) : NULL, 0, msg_name(regs));
+	push_empty(&e); /* msgcontrol */
+	push_u64(&e, (u64)fd);
+	ev_submit(&e);
+	return 0;
+}
+
+HANDLER(h_rmdir) { return emit_res_path(regs, ret, PPME_SYSCALL_RMDIR_2_X); }
+
+HANDLER(h_setns)
+{
+	struct ev e;
+	if (!ev_init(&e, PPME_SYSCALL_SETNS_X, 3))
+		return 0;
+	push_u64(&e, ret);
+	push_u64(&e, (u64)(s64)(s32)arg_of(regs, 0));
+	push_u32(&e, clone_flags_to_ppm(arg_of(regs, 1)));
+	ev_submit(&e);
+	return 0;
+}
+
+HANDLER(h_unshare)
+{
+	struct ev e;
+	if (!ev_init(&e, PPME_SYSCALL_UNSHARE_X, 2))
+		return 0;
+	push_u64(&e, ret);
+	push_u32(&e, clone_flags_to_ppm(arg_of(regs, 0)));
+	ev_submit(&e);
+	return 0;
+}
+
+HANDLER(h_userfaultfd)
+{
+	struct ev e;
+	if (!ev_init(&e, PPME_SYSCALL_USERFAULTFD_X, 2))
+		return 0;
+	push_u64(&e, ret);
+	push_u32(&e, open_flags_to_ppm((u32)arg_of(regs, 0)) & ~1U);
+	ev_submit(&e);
+	return 0;
+}
+
+HANDLER(h_bpf)
+{
+	struct ev e;
+	if (!ev_init(&e, PPME_SYSCALL_BPF_2_X, 2))
+		return 0;
+	push_u64(&e, ret);
+	push_u32(&e, (u32)arg_of(regs, 0));
+	ev_submit(&e);
+	return 0;
+}
+
 HANDLER(h_unlink) { return emit_res_path(regs, ret, PPME_SYSCALL_UNLINK_2_X); }
 HANDLER(h_chdir) { return emit_res_path(regs, ret, PPME_SYSCALL_CHDIR_X); }
 
@@ -1647,6 +1806,15 @@ struct {
 } handlers SEC(".maps") = {
 	.values = {
 		[NR_open] = (void *)&h_open,
+		[NR_sendto] = (void *)&h_sendto,
+		[NR_recvfrom] = (void *)&h_recvfrom,
+		[NR_sendmsg] = (void *)&h_sendmsg,
+		[NR_recvmsg] = (void *)&h_recvmsg,
+		[NR_rmdir] = (void *)&h_rmdir,
+		[NR_unshare] = (void *)&h_unshare,
+		[NR_setns] = (void *)&h_setns,
+		[NR_bpf] = (void *)&h_bpf,
+		[NR_userfaultfd] = (void *)&h_userfaultfd,
 		[NR_openat] = (void *)&h_openat,
 		[NR_openat2] = (void *)&h_openat2,
 		[NR_creat] = (void *)&h_creat,
