@@ -130,3 +130,25 @@ def test_retry_after_hint_replaces_back_off() -> None:
         assert out.sent == ["limited"]
 
     run(main())
+
+
+def test_spool_failure_refuses_the_alert(tmp_path: Path) -> None:
+    import httpx
+
+    from lanner.services.sidekick.app import create_app
+    from lanner.services.sidekick.config import load_config
+
+    async def main() -> None:
+        env = {"FILE_PATH": str(tmp_path / "out.jsonl"), "DELIVERY_SPOOLDIR": str(tmp_path / "sp")}
+        app = create_app(load_config(None, env))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://sidekick") as c:
+                assert (await c.post("/", json=make_alert())).status_code == 200
+                app.state.dispatcher.spool.db.close()  # the disk goes away
+                resp = await c.post("/", json=make_alert())
+                assert resp.status_code == 503
+                assert resp.json()["error"].startswith("spool unavailable")
+                assert app.state.stats.snapshot()["input"] == {"accepted": 1, "failed": 1}
+
+    run(main())

@@ -23,7 +23,7 @@ from prometheus_client import (
 
 from .alert import Alert, AlertError, make_test_alert
 from .config import SidekickConfig
-from .delivery import Dispatcher, RetryPolicy
+from .delivery import Dispatcher, RetryPolicy, SpoolError
 from .outputs import OUTPUTS, Output, OutputContext
 from .stats import Stats
 
@@ -141,7 +141,11 @@ def create_app(config: SidekickConfig) -> FastAPI:
             stats.input("rejected")
             return JSONResponse({"error": str(exc)}, status_code=400)
         enricher.apply(alert)
-        targets = dispatcher.submit(alert)
+        try:
+            targets = dispatcher.submit(alert)
+        except SpoolError as exc:
+            stats.input("failed")
+            return JSONResponse({"error": f"spool unavailable: {exc}"}, status_code=503)
         stats.input("accepted")
         return JSONResponse({"status": "accepted", "outputs": targets})
 

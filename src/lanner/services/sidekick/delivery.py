@@ -25,6 +25,10 @@ from .stats import Stats
 log = logging.getLogger("lanner.sidekick")
 
 
+class SpoolError(RuntimeError):
+    """The spool could not store an alert, so it is not accepted."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Exponential back-off with jitter; `retries` 0 means retry until delivered."""
@@ -179,6 +183,8 @@ class Worker:
                 await self.deliver(item.alert)
                 if self.spool is not None and item.key:
                     self.spool.ack(item.key)
+            except sqlite3.Error as exc:  # delivered; it may be sent again after a restart
+                log.error("%s: spool acknowledgement failed: %s", self.name, exc)
             finally:
                 self.inflight.discard(item.key)
                 self.busy -= 1
@@ -284,7 +290,11 @@ class Dispatcher:
         targets = [w for w in self.workers.values() if everywhere or w.output.accepts(alert)]
         keys: dict[str, int] = {}
         if self.spool is not None and targets:
-            keys = self.spool.put([w.name for w in targets], orjson.dumps(alert.to_dict()))
+            try:
+                keys = self.spool.put([w.name for w in targets], orjson.dumps(alert.to_dict()))
+            except sqlite3.Error as exc:  # not durable: refuse rather than pretend
+                log.error("spool: cannot store alert %r: %s", alert.rule, exc)
+                raise SpoolError(str(exc)) from exc
         prio = alert.priority.name.lower()
         for worker in targets:
             key = keys.get(worker.name, 0)
