@@ -189,7 +189,10 @@ class Worker:
                 self.inflight.discard(item.key)
                 self.busy -= 1
             if self.overflow and not len(self.queue):
-                self.load_spool()
+                try:
+                    self.load_spool()
+                except sqlite3.Error as exc:  # rows stay on disk for the next start
+                    log.error("%s: spool read failed: %s", self.name, exc)
             self.stats.queue.labels(self.name).set(len(self))
 
     async def deliver(self, alert: Alert) -> None:
