@@ -3,8 +3,10 @@ and the manifests agree with what Lanner's code does (ports, paths, RBAC, capabi
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,18 @@ from .helpers import (
 from .kustomize import KustomizeError, json_patch, key, render
 
 ENGINE_CAPS = {"BPF", "PERFMON", "SYS_RESOURCE", "SYS_PTRACE", "DAC_READ_SEARCH"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _schemas_read_once() -> Iterator[None]:
+    """kubernetes-validate parses its 2 MB definitions file for every object: keep it."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            kubernetes_validate.utils,
+            "schema_contents",
+            functools.cache(kubernetes_validate.utils.schema_contents),
+        )
+        yield
 
 
 @pytest.mark.parametrize("name", KUSTOMIZATIONS)
