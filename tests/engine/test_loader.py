@@ -1303,6 +1303,18 @@ def test_compile_output_error() -> None:
     assert [loc.item_type for loc in err.locations] == ["rule", "rule output"]
 
 
+def test_output_is_checked_before_the_condition() -> None:
+    # Falco validates the output first: a rule broken in both reports its output, and a
+    # rule skipped for an unknown output field never resolves its macros or lists
+    out = load(rule(condition="proc.name = (").replace("%proc.name", "%nope.x"))
+    assert [e.code for e in errors(out)] == [ErrorCode.LOAD_ERR_COMPILE_OUTPUT]
+    out = load(
+        "- list: l\n  items: [a]\n- macro: m\n  condition: proc.name in (l)\n"
+        + rule(condition="m", skip__if__unknown__filter="true").replace("%proc.name", "%nope.x")
+    )
+    assert codes(out) == ["LOAD_UNKNOWN_FILTER", "LOAD_UNUSED_MACRO"]
+
+
 def test_syntax_error_position_in_rule() -> None:
     out = load(rule(condition="proc.name = bash and"))
     (err,) = errors(out)

@@ -341,6 +341,23 @@ class RulesLoader:
         except LoadError as exc:
             self._report(Diagnostic(exc.code, exc.message, exc.locations))
             return None
+        # the output is checked before the condition, as in Falco's compile_rule_infos
+        output = info.output.replace("%container.info", "").rstrip()
+        if "%container.info" in info.output:
+            self._report(
+                Diagnostic(
+                    WarningCode.LOAD_DEPRECATED_ITEM,
+                    "%container.info is deprecated and no more useful",
+                    info.locations,
+                )
+            )
+        try:
+            template = compile_template(output, compiler)
+        except FormatError as exc:
+            self._unknown_or_error(
+                info, ErrorCode.LOAD_ERR_COMPILE_OUTPUT, str(exc), info.output_location, "", None
+            )
+            return None
         text = substitute_lists(condition, lists, used_lists)
         try:
             tree = parser.parse_condition(text)
@@ -379,22 +396,6 @@ class RulesLoader:
                     text,
                     node.pos if id(node) in own_nodes else None,
                 )
-        output = info.output.replace("%container.info", "").rstrip()
-        if "%container.info" in info.output:
-            self._report(
-                Diagnostic(
-                    WarningCode.LOAD_DEPRECATED_ITEM,
-                    "%container.info is deprecated and no more useful",
-                    info.locations,
-                )
-            )
-        try:
-            template = compile_template(output, compiler)
-        except FormatError as exc:
-            self._unknown_or_error(
-                info, ErrorCode.LOAD_ERR_COMPILE_OUTPUT, str(exc), info.output_location, "", None
-            )
-            return None
         try:
             predicate = compiler.compile(expanded)
         except CompileError as exc:
