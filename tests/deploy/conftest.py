@@ -194,7 +194,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             f"plugins[0].open_params=http://127.0.0.1:{ports['audit']}/k8s-audit",
             "-o",
             f"http_output.url={urls['sidekick']}/",
-            env=_env(container(ds), LANNER_HOSTNAME=NODE),
+            # no probe here: the engine must keep serving the webhook without it
+            env=_env(container(ds), LANNER_HOSTNAME=NODE, LANNER_PROBE=str(tmp / "no-probe.o")),
         )
         started.append(engine)
         for name in ("engine", "sidekick", "ui", "respond"):
