@@ -343,13 +343,17 @@ def test_kernel_side_selection(live_ready: None, tmp_path: Path) -> None:
 def test_drops_are_counted_when_the_ring_is_full(live_ready: None) -> None:
     with LiveCapture(ring_size=1 << 14, snapshot=False, state=False) as cap:
         assert cap.probe is not None
-        assert cap.drops == 0 and len(cap.drops_per_cpu) == cap.probe.ncpus
+        assert len(cap.drops_per_cpu) == cap.probe.ncpus
+        before = cap.drops  # other processes may already have filled 16 KiB
         code = "import os\nfor _ in range(2000):\n    os.close(os.open('/etc/hostname', 0))\n"
         subprocess.run(py(code), check=True)
-        assert cap.drops > 0
-        assert sum(cap.drops_per_cpu) == cap.drops
+        # the counters only grow (other processes keep hitting the full ring)
+        first = cap.drops
+        assert first > before
+        per_cpu = cap.drops_per_cpu
+        assert sum(per_cpu) >= first
         stats = cap.stats()
-        assert stats["drops_full"] == cap.drops and stats["events"] > 0
+        assert stats["drops_full"] >= sum(per_cpu) and stats["events"] > 0
         # the ring still works after overflowing
         got = cap.poll(1.0)
         assert got and all(isinstance(e, Event) for e in got)
