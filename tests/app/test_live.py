@@ -82,8 +82,8 @@ def _probe_ready() -> str | None:
 
 @pytest.mark.skipif(_probe_ready() is not None, reason=str(_probe_ready()))
 def test_live_syscall_capture_with_the_ebpf_probe(tmp_path: Path) -> None:
-    """``lanner run`` without -e captures this host's syscalls; reading a marker file
-    raises the rule's alert."""
+    """``lanner run`` without -e captures this host's syscalls: reading a marker file
+    raises the rule's alert; after a reload to a chmod rule, chmod does."""
     marker = tmp_path / "marker.txt"
     marker.write_text("x")
     rules = tmp_path / "rules.yaml"
@@ -108,12 +108,26 @@ def test_live_syscall_capture_with_the_ebpf_probe(tmp_path: Path) -> None:
             return b'"rule":"Marker read"' in b"\n".join(out.snapshot())
 
         wait_until(opened, 60, "the alert of the live capture")
+        # a reload to a rule on other syscalls: the kernel selection follows
+        rules.write_text(
+            "- rule: Marker chmod\n  desc: marker chmod-ed\n  priority: WARNING\n"
+            f"  condition: evt.type in (chmod, fchmodat) and evt.arg.filename = {marker}\n"
+            '  output: "marker chmod by %proc.name"\n'
+        )
+        proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "reload (SIGHUP)" in err.text(), 60, "the reload")
+
+        def chmodded() -> bool:
+            subprocess.run(["chmod", "600", str(marker)], check=True)
+            return b"marker chmod by chmod" in b"\n".join(out.snapshot())
+
+        wait_until(chmodded, 60, "the alert of the reloaded rule")
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
         out.join()
         text = out.text()
         assert f"marker opened by cat (file={marker})" in text
-        assert "Marker read: " in text  # the summary after a live run
+        assert "Marker chmod: " in text  # the summary after a live run
     finally:
         if proc.poll() is None:
             proc.kill()
