@@ -61,21 +61,23 @@ Collector = Callable[..., tuple[subprocess.Popen[bytes], list[Event]]]
 def run_and_collect(
     cap: LiveCapture, argv: list[str], timeout: float = 15.0, **popen_kw: Any
 ) -> tuple[subprocess.Popen[bytes], list[Event]]:
-    """Run ``argv`` to completion; return its events (by tid/pid) up to its procexit."""
+    """Run ``argv``, reading the capture meanwhile; return its events up to its procexit."""
     popen_kw.setdefault("stdout", subprocess.DEVNULL)
+    while cap.probe is not None and cap.probe.pending():
+        cap.poll(0)  # catch up first, so the ring has room for this process's events
     proc = subprocess.Popen(argv, **popen_kw)
-    proc.wait(timeout=timeout)
     pid = proc.pid
     events: list[Event] = []
     deadline = time.monotonic() + timeout
     done = False
     while not done and time.monotonic() < deadline:
-        for ev in cap.poll(0.2):
+        for ev in cap.poll(0.1):
             th = ev.thread
             if ev.tid == pid or (th is not None and th.pid == pid):
                 events.append(ev)
                 if ev.name == "procexit" and ev.tid == pid:
                     done = True
+    proc.wait(timeout=timeout)
     return proc, events
 
 
