@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -357,6 +358,25 @@ def test_drops_are_counted_when_the_ring_is_full(live_ready: None) -> None:
         # the ring still works after overflowing
         got = cap.poll(1.0)
         assert got and all(isinstance(e, Event) for e in got)
+
+
+def test_close_from_another_thread_ends_iteration(live_ready: None) -> None:
+    cap = LiveCapture(snapshot=False, state=False).start()
+    seen = []
+
+    def reader() -> None:
+        for ev in cap:
+            seen.append(ev)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    subprocess.run(["/bin/true"], check=True)
+    time.sleep(0.5)
+    cap.close()
+    t.join(timeout=5)
+    assert not t.is_alive()
+    assert seen
+    assert cap.poll(0.1) == []
 
 
 @pytest.mark.parametrize("event_type", ["execve", "openat", "connect", "procexit"])

@@ -155,6 +155,8 @@ class LiveCapture:
         """Wait up to ``timeout`` seconds for events and return one decoded batch."""
         probe = self.probe
         if probe is None:
+            if self._closed:
+                return []
             raise RuntimeError("LiveCapture is not started")
         if not probe.wait(timeout):
             return []

@@ -228,9 +228,11 @@ class Probe:
         The kernel wakes the reader only for a batch (see :meth:`configure`), so this also
         checks the ring every :attr:`poll_interval` seconds.
         """
-        assert self._epoll is not None
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            epoll = self._epoll
+            if epoll is None:
+                return False  # closed (possibly by another thread)
             if self.pending():
                 return True
             step = self.poll_interval
@@ -239,11 +241,17 @@ class Probe:
                 if left <= 0:
                     return False
                 step = min(step, left)
-            self._epoll.poll(step, 1)
+            try:
+                epoll.poll(step, 1)
+            except (OSError, ValueError):
+                return False
 
     def pending(self) -> int:
-        """Bytes between the consumer and producer positions."""
-        return int(_U64.unpack_from(self._prod, 0)[0] - _U64.unpack_from(self._cons, 0)[0])
+        """Bytes between the consumer and producer positions (0 once closed)."""
+        try:
+            return int(_U64.unpack_from(self._prod, 0)[0] - _U64.unpack_from(self._cons, 0)[0])
+        except (AttributeError, ValueError):
+            return 0
 
     def read(self, max_bytes: int = 4 << 20) -> tuple[bytes, list[int]]:
         """Take the committed records: ``(data, offsets)``, each offset a record's payload.
@@ -251,15 +259,21 @@ class Probe:
         The payload at ``off`` is Lanner's 8-byte prefix then one scap event whose length is
         in its header. The consumer position moves past what was copied.
         """
-        cons = _U64.unpack_from(self._cons, 0)[0]
-        prod = _U64.unpack_from(self._prod, 0)[0]
+        try:
+            cons = _U64.unpack_from(self._cons, 0)[0]
+            prod = _U64.unpack_from(self._prod, 0)[0]
+        except (AttributeError, ValueError):
+            return b"", []  # closed
         avail = prod - cons
         if avail <= 0:
             return b"", []
         if avail > max_bytes:
             avail = max_bytes
         start = self._page + (cons & self._mask)
-        data = self._prod[start : start + avail]
+        try:
+            data = self._prod[start : start + avail]
+        except ValueError:
+            return b"", []
         offsets = []
         off = 0
         u32 = _U32.unpack_from
@@ -275,7 +289,10 @@ class Probe:
                 offsets.append(off + 8)
             off = nxt
         if off:
-            _U64.pack_into(self._cons, 0, cons + off)
+            try:
+                _U64.pack_into(self._cons, 0, cons + off)
+            except ValueError:
+                return b"", []
         return data, offsets
 
     def close(self) -> None:
