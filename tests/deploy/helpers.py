@@ -121,10 +121,16 @@ class Lines:
 class Service:
     """``lanner ARGS`` as a background process with its output collected."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> None:
+    def __init__(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        cwd: Path = ROOT,
+        prefix: Iterable[str] = (),
+    ) -> None:
         self.args = args
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from lanner.cli import main; main()", *args],
+            [*prefix, sys.executable, "-c", "from lanner.cli import main; main()", *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -1,0 +1,107 @@
+"""The engine's least privilege, tried for real: `lanner run` loads the eBPF probe and raises
+a live alert with exactly the capabilities the DaemonSet adds (and the systemd unit keeps)
+and no_new_privs, and the kernel refuses the probe when BPF or PERFMON is taken away.
+
+Runs where the probe can load: root, x86_64, kernel BTF, and the probe built (it is built
+here with scripts/build_probe.sh when clang and bpftool are installed)."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .helpers import DEPLOY, ROOT, Service, container, find, rendered, wait_until
+
+
+def _daemonset_caps() -> list[str]:
+    sc = container(find(rendered("base"), "DaemonSet", "lanner"))["securityContext"]
+    assert sc["capabilities"]["drop"] == ["ALL"] and sc["allowPrivilegeEscalation"] is False
+    return sorted(c.lower() for c in sc["capabilities"]["add"])
+
+
+def _probe_problem() -> str | None:
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        return "needs root and setpriv"
+    if all(shutil.which(t) for t in ("clang", "bpftool")):
+        subprocess.run(["bash", "scripts/build_probe.sh"], cwd=ROOT, capture_output=True)
+    try:
+        from lanner.sources.syscall.probe import check_requirements
+
+        check_requirements()
+    except Exception as exc:
+        return str(exc)
+    return None
+
+
+PROBLEM = _probe_problem()
+needs_probe = pytest.mark.skipif(PROBLEM is not None, reason=str(PROBLEM))
+
+
+def _engine(tmp: Path, caps: list[str], marker: Path) -> Service:
+    rules = tmp / "rules.yaml"
+    rules.write_text(
+        "- rule: Marker read\n  desc: marker opened\n  priority: WARNING\n"
+        f"  condition: evt.type in (open, openat, openat2) and fd.name = {marker}\n"
+        '  output: "marker opened by %proc.name (file=%fd.name)"\n'
+    )
+    bounding = ",".join(["-all", *(f"+{c}" for c in caps)])
+    return Service(
+        "run", "-r", str(rules), "-o", "json_output=true",
+        prefix=["setpriv", "--no-new-privs", "--inh-caps=-all", f"--bounding-set={bounding}"],
+    )  # fmt: skip
+
+
+def test_the_systemd_unit_keeps_the_same_capabilities() -> None:
+    unit = configparser.RawConfigParser(strict=False)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read_string((DEPLOY / "systemd/lanner.service").read_text())
+    bounding = unit["Service"]["CapabilityBoundingSet"].split()
+    assert sorted(c.removeprefix("CAP_").lower() for c in bounding) == _daemonset_caps()
+
+
+@needs_probe
+def test_the_probe_runs_with_only_the_daemonsets_capabilities(tmp_path: Path) -> None:
+    marker = tmp_path / "marker.txt"
+    marker.write_text("x")
+    engine = _engine(tmp_path, _daemonset_caps(), marker)
+    try:
+        wait_until(
+            lambda: engine.alive() and any("capture started" in ln for ln in engine.err.snapshot()),
+            60,
+            "the probe to load",
+        )
+
+        def alerted() -> bool:
+            subprocess.run(["cat", str(marker)], capture_output=True, check=True)
+            return any('"rule":"Marker read"' in ln for ln in engine.out.snapshot())
+
+        wait_until(alerted, 60, "the live alert")
+        assert any(f"marker opened by cat (file={marker})" in ln for ln in engine.out.snapshot())
+    finally:
+        engine.stop()
+
+
+@needs_probe
+def test_the_kernel_refuses_the_probe_without_bpf_or_perfmon(tmp_path: Path) -> None:
+    marker = tmp_path / "marker.txt"
+    marker.write_text("x")
+    engines = {
+        cap: _engine(tmp_path, [c for c in _daemonset_caps() if c != cap], marker)
+        for cap in ("bpf", "perfmon")
+    }
+    try:
+        for cap, engine in engines.items():
+            wait_until(
+                lambda e=engine: any("refused the probe" in ln for ln in e.err.snapshot()),
+                60,
+                f"the refusal without {cap}",
+            )
+            assert not any("capture started" in ln for ln in engine.err.snapshot()), cap
+    finally:
+        for engine in engines.values():
+            engine.stop()
