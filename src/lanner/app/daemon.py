@@ -12,7 +12,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -79,14 +79,12 @@ class Daemon:
         sources: Iterable[SourceSpec],
         *,
         stdout: BinaryIO | None = None,
-        report: Callable[[str], None] | None = None,
     ) -> None:
         self.cfg = cfg
         self.options = options
         self.stats = Stats()
         self.engine = Engine(sources, iso8601=cfg.boolean("time_format_iso_8601"))
         self.stdout = stdout
-        self.report = report or (lambda text: log.error("%s", text))
         self.outputs: OutputManager | None = None
         self.feed: LiveFeed | None = None
         self.webserver: Any = None
@@ -229,11 +227,7 @@ class Daemon:
             self._start_k8s_audit()
         if self.options.live and self.cfg.boolean("webserver.enabled"):
             self._start_webserver()
-        if (
-            self.options.live
-            and self.options.config_file
-            and self.cfg.boolean("watch_config_files")
-        ):
+        if self.options.live and self.cfg.boolean("watch_config_files"):
             from lanner.app.watch import FileWatcher
 
             self.watcher = FileWatcher(self._watched, lambda: self.reload("file change"))
