@@ -141,6 +141,10 @@ def run_cmd(
 @webhook_opt
 @kubeconfig_opt
 @click.option("--timeout", default=15.0, show_default=True, help="Seconds to wait for the alerts.")
+@click.option(
+    "--metrics",
+    help="lanner run's Prometheus endpoint: report the events it dropped during the test.",
+)
 def test_cmd(
     regex: str | None,
     source: str | None,
@@ -148,20 +152,29 @@ def test_cmd(
     webhook: str,
     kubeconfig: str | None,
     timeout: float,
+    metrics: str | None,
 ) -> None:
     """Run the actions and check a running `lanner run` raised each one's alert.
 
     Prints a pass/fail table; exits 1 when an alert is missing or an action failed.
     """
     from lanner.services.generate.alerts import alerts_from
+    from lanner.services.generate.bench import read_drops
 
     actions = _select(regex, source)
     ctx = _context(webhook, kubeconfig, min(timeout, 10.0))
+    drops0 = read_drops(metrics)
     with alerts_from(alerts) as feed:
         results: list[Result] = run_and_check(
             actions, feed, ctx, timeout=timeout, captured=probe_event_types()
         )
+    drops1 = read_drops(metrics)
     click.echo(table(results))
+    if metrics:
+        if drops0 is None or drops1 is None:
+            click.echo(f"drops: unknown ({metrics} unreadable)")
+        else:
+            click.echo(f"lanner dropped {drops1 - drops0} events during the test")
     sys.exit(1 if failed(results) else 0)
 
 
