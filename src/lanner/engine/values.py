@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import re2
+
 from lanner.engine.fields import FieldType
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -107,12 +109,27 @@ def glob_matcher(pattern: str, ignore_case: bool = False) -> Callable[[str], boo
     return lambda value: rx.match(value) is not None
 
 
+def _re2_options() -> re2.Options:
+    opts = re2.Options()
+    opts.posix_syntax = True  # libsinsp compiles with RE2::POSIX
+    opts.longest_match = True
+    opts.log_errors = False
+    return opts
+
+
+_RE2_OPTIONS = _re2_options()
+
+
 def regex_matcher(pattern: str) -> Callable[[str], bool]:
-    """Whole-string regular-expression match (RE2 is anchored on both ends upstream)."""
+    """Whole-string match with RE2 in POSIX mode, as libsinsp's ``regex`` operator.
+
+    RE2 runs in linear time, so a hostile pattern cannot stall the event loop.
+    """
     try:
-        rx = re.compile(pattern, re.DOTALL)
-    except re.error as exc:
-        raise ValueError_(f"invalid regular expression '{pattern}': {exc}") from None
+        rx = re2.compile(pattern, options=_RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise ValueError_(f"invalid regular expression '{pattern}': {reason}") from None
     return lambda value: rx.fullmatch(value) is not None
 
 
