@@ -8,7 +8,6 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable
-from importlib import metadata
 from typing import Any
 
 from lanner.app.outputs.base import OutputStats
@@ -22,6 +21,8 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 def lanner_version() -> str:
     """The installed package version."""
+    from importlib import metadata
+
     try:
         return metadata.version("lanner")
     except metadata.PackageNotFoundError:  # pragma: no cover - running from a checkout

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
-from lanner.app.config import Config
+from lanner.app.config import Config, parse_duration
 from lanner.app.outputs.base import Message, Output, OutputStats
 from lanner.app.ratelimit import TokenBucket
 from lanner.engine.alert import Alert, JsonOptions
@@ -99,13 +99,8 @@ def build_outputs(
     on_throttle: Callable[[], None] | None = None,
 ) -> OutputManager:
     """The outputs the configuration enables; ``block`` applies backpressure (replays)."""
-    from lanner.app.config import parse_duration
-    from lanner.app.outputs.file import FileOutput
-    from lanner.app.outputs.http import HttpOutput, HttpSettings
-    from lanner.app.outputs.program import ProgramOutput
-    from lanner.app.outputs.stdout import StdoutOutput
-    from lanner.app.outputs.syslog import SyslogOutput
 
+    # each output's module is imported only when it is enabled (httpx is slow to import)
     def common(name: str) -> dict[str, Any]:
         return {
             "capacity": cfg.integer("outputs_queue.capacity"),
@@ -116,12 +111,18 @@ def build_outputs(
 
     outputs: list[Output] = []
     if cfg.boolean("stdout_output.enabled"):
+        from lanner.app.outputs.stdout import StdoutOutput
+
         outputs.append(StdoutOutput(stdout, **common("stdout")))
     if cfg.boolean("file_output.enabled"):
+        from lanner.app.outputs.file import FileOutput
+
         f = cfg.section("file_output")
         outputs.append(FileOutput(str(f.get("filename", "")), bool(f.get("keep_alive")),
                                   **common("file")))  # fmt: skip
     if cfg.boolean("syslog_output.enabled"):
+        from lanner.app.outputs.syslog import SyslogOutput
+
         s = cfg.section("syslog_output")
         outputs.append(
             SyslogOutput(
@@ -132,10 +133,14 @@ def build_outputs(
             )
         )
     if cfg.boolean("program_output.enabled"):
+        from lanner.app.outputs.program import ProgramOutput
+
         p = cfg.section("program_output")
         outputs.append(ProgramOutput(str(p.get("program", "")), bool(p.get("keep_alive")),
                                      **common("program")))  # fmt: skip
     if cfg.boolean("http_output.enabled"):
+        from lanner.app.outputs.http import HttpOutput, HttpSettings
+
         h = dict(cfg.section("http_output"))
         settings = HttpSettings(
             url=str(h.get("url", "")),
