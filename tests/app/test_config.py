@@ -163,3 +163,10 @@ def test_shipped_lanner_yaml_is_valid_and_complete() -> None:
         "log_level",
     ):
         assert cfg.get(key) is not None, key
+
+
+def test_empty_values_keep_the_defaults(tmp_path: Path) -> None:
+    path = write(tmp_path, "http_output:\n#  enabled: true\nfile_output:\n  filename:\n")
+    cfg = load_config(path)
+    assert cfg.boolean("http_output.enabled") is False
+    assert cfg.get("file_output.filename") == "./events.txt"

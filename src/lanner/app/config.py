@@ -367,8 +367,11 @@ def _validate(value: Any, spec: Any, path: str, warnings: list[str]) -> Any:
 
 
 def _merge(base: dict[str, Any], doc: dict[str, Any]) -> None:
-    """Deep-merge ``doc`` into ``base``: mappings merge, anything else replaces."""
+    """Deep-merge ``doc`` into ``base``: mappings merge, anything else replaces; an empty
+    value (``http_output:`` with its keys commented out) keeps the default."""
     for key, value in doc.items():
+        if value is None and key in base:
+            continue
         if isinstance(value, dict) and isinstance(base.get(key), dict):
             _merge(base[key], value)
         else:
