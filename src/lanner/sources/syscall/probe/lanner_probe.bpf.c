@@ -200,7 +200,7 @@ struct {
 
 struct lanner_config {
 	u32 ignore_tgid;  /* events of this process are not emitted (0: none) */
-	u32 wakeup_bytes; /* wake the reader only once this much data waits (0: every event) */
+	u32 wake_each;    /* wake the reader for every event (else it polls) */
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -386,14 +386,15 @@ static __always_inline void ev_submit(struct ev *e)
 	*(u32 *)&b[PREFIX + 16] = total - PREFIX;
 	*(u16 *)&b[PREFIX + 20] = e->type;
 	*(u32 *)&b[PREFIX + 22] = e->nparams;
-	/* Wake the reader only when a batch is waiting: a wakeup per event costs the traced
-	 * program more than the event itself. The reader also polls with a short timeout. */
-	u64 flags = 0;
+	/* The reader is not woken per event (it polls every 50 ms) unless asked: a wakeup per
+	 * event costs the traced program more than the event itself. Waking only above a fill
+	 * level would need bpf_ringbuf_query(), which reads the consumer position, a cache
+	 * line the reader keeps writing from another CPU: that too cost more than the event. */
+	u64 flags = BPF_RB_NO_WAKEUP;
 	u32 k = 0;
 	struct lanner_config *cfg = bpf_map_lookup_elem(&lanner_config, &k);
-	if (cfg && cfg->wakeup_bytes)
-		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg->wakeup_bytes
-				? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (cfg && cfg->wake_each)
+		flags = 0;
 	if (bpf_ringbuf_output(&events, b, total, flags))
 		count(CNT_DROPS_FULL);
 	else

@@ -39,8 +39,8 @@ class LiveCapture:
     ``event_types``: the event type names rules need (None: everything the probe
     supports); the state engine's base set is always added unless ``base=False``.
     ``ignore_self``: drop events of this Python process (its /proc scan, its outputs).
-    ``wakeup_bytes``: the kernel wakes the reader once this much data waits; below that
-    the reader finds events by polling every 50 ms (0: a wakeup per event, costly).
+    ``wake_each_event``: the kernel wakes the reader for every event (lowest latency,
+    costly for busy traced programs); by default the reader checks the ring every 50 ms.
     """
 
     def __init__(
@@ -54,7 +54,7 @@ class LiveCapture:
         ring_size: int = 8 << 20,
         probe_path: str | Path | None = None,
         batch_bytes: int = 4 << 20,
-        wakeup_bytes: int = 256 << 10,
+        wake_each_event: bool = False,
     ) -> None:
         self._event_types = None if event_types is None else set(event_types)
         self._base = base
@@ -62,7 +62,7 @@ class LiveCapture:
         self._ring_size = ring_size
         self._probe_path = Path(probe_path) if probe_path is not None else None
         self._batch_bytes = batch_bytes
-        self._wakeup_bytes = wakeup_bytes
+        self._wake_each = wake_each_event
         self._snapshot = snapshot
         if isinstance(state, StateEngine):
             self.state: StateEngine | None = state
@@ -84,10 +84,7 @@ class LiveCapture:
             raise ProbeUnavailable("live capture needs /proc mounted (for the process snapshot)")
         self.probe = Probe(self._probe_path, self._ring_size)
         try:
-            self.probe.configure(
-                os.getpid() if self._ignore_self else 0,
-                min(self._wakeup_bytes, self.probe.ring_size // 4),
-            )
+            self.probe.configure(os.getpid() if self._ignore_self else 0, self._wake_each)
             self.set_event_types(self._event_types)
             # Attach first, then scan /proc: a process that starts in between is both in
             # the snapshot and in the events, never in neither.

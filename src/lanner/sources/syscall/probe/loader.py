@@ -174,15 +174,16 @@ class Probe:
             if rc:
                 raise OSError(-rc, f"cannot update the syscall selection: {os.strerror(-rc)}")
 
-    def configure(self, ignore_tgid: int = 0, wakeup_bytes: int = 0) -> None:
+    def configure(self, ignore_tgid: int = 0, wake_each: bool = False) -> None:
         """Set the probe's options.
 
         ``ignore_tgid``: do not emit events of this process (0: emit everything).
-        ``wakeup_bytes``: wake the reader only once this much data waits (0: every event);
-        :meth:`wait` polls every ``poll_interval`` seconds, which bounds the latency.
+        ``wake_each``: wake the reader for every event; otherwise :meth:`wait` finds
+        events by checking the ring every ``poll_interval`` seconds (cheaper for the
+        traced programs, at most that much latency).
         """
         key = ctypes.c_uint32(0)
-        val = (ctypes.c_uint32 * 2)(ignore_tgid, wakeup_bytes)
+        val = (ctypes.c_uint32 * 2)(ignore_tgid, 1 if wake_each else 0)
         rc = self._lib.bpf_map_update_elem(self.config_fd, ctypes.byref(key), ctypes.byref(val), 0)
         if rc:
             raise OSError(-rc, f"cannot configure the probe: {os.strerror(-rc)}")
@@ -225,7 +226,7 @@ class Probe:
     def wait(self, timeout: float | None) -> bool:
         """Block until the ring has data or ``timeout`` seconds passed; True when readable.
 
-        The kernel wakes the reader only for a batch (see :meth:`configure`), so this also
+        Unless configured with ``wake_each``, the kernel does not wake the reader, so this
         checks the ring every :attr:`poll_interval` seconds.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
