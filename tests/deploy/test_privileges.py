@@ -11,6 +11,7 @@ import configparser
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,77 @@ def test_the_kernel_refuses_the_probe_without_bpf_or_perfmon(tmp_path: Path) -> 
     finally:
         for engine in engines.values():
             engine.stop()
+
+
+HOLDER = """
+import os, sys, time
+d = sys.argv[1]
+f = open(os.path.join(d, "held.txt"), "wb")
+open(os.path.join(d, "ready"), "w").close()
+while not os.path.exists(os.path.join(d, "go")):
+    time.sleep(0.05)
+for _ in range(100):
+    os.fchmod(f.fileno(), 0o640)
+    time.sleep(0.1)
+"""
+
+
+@needs_probe
+def test_proc_snapshot_needs_sys_ptrace_and_dac_read_search() -> None:
+    """A file another user's process opened before Lanner started is known by name only
+    through the /proc snapshot of its fds, which needs both /proc capabilities."""
+    python = Path("/usr/bin/python3")  # one the other user may run (not this venv's)
+    if shutil.which("runuser") is None or not python.exists():
+        pytest.skip("runuser or /usr/bin/python3 missing")
+    work = Path(tempfile.mkdtemp(prefix="lanner-caps-"))
+    work.chmod(0o777)
+    held = work / "held.txt"
+    rules = work / "rules.yaml"
+    rules.write_text(
+        "- rule: Held fchmod\n  desc: x\n  priority: WARNING\n"
+        "  condition: evt.type = fchmod and proc.name startswith python\n"
+        '  output: "fchmod of [%fd.name] by uid %user.uid"\n'
+    )
+    holder = subprocess.Popen(
+        ["runuser", "-u", "nobody", "--", str(python), "-c", HOLDER, str(work)]
+    )
+    all_caps = _daemonset_caps()
+    variants = {
+        "all": all_caps,
+        "no sys_ptrace": [c for c in all_caps if c != "sys_ptrace"],
+        "no dac_read_search": [c for c in all_caps if c != "dac_read_search"],
+    }
+    engines: dict[str, Service] = {}
+    try:
+        wait_until(lambda: (work / "ready").exists(), 30, "the other user's process")
+        for name, caps in variants.items():
+            bounding = ",".join(["-all", *(f"+{c}" for c in caps)])
+            engines[name] = Service(
+                "run", "-r", str(rules), "-o", "json_output=true",
+                prefix=["setpriv", "--no-new-privs", "--inh-caps=-all",
+                        f"--bounding-set={bounding}"],
+            )  # fmt: skip
+        for name, engine in engines.items():
+            wait_until(
+                lambda e=engine: (
+                    e.alive() and any("capture started" in ln for ln in e.err.snapshot())
+                ),
+                60,
+                f"the probe ({name})",
+            )
+        (work / "go").touch()
+
+        def outputs(name: str) -> list[str]:
+            return [ln for ln in engines[name].out.snapshot() if '"Held fchmod"' in ln]
+
+        for name in engines:
+            wait_until(lambda n=name: outputs(n), 30, f"fchmod events ({name})")
+        assert all(f"fchmod of [{held}] by uid 65534" in ln for ln in outputs("all"))
+        for name in ("no sys_ptrace", "no dac_read_search"):
+            assert all("fchmod of [] by uid 65534" in ln for ln in outputs(name)), name
+    finally:
+        for engine in engines.values():
+            engine.stop()
+        holder.kill()
+        holder.wait()
+        shutil.rmtree(work, ignore_errors=True)
