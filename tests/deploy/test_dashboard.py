@@ -163,3 +163,174 @@ def test_loki_queries_select_on_labels_sidekick_sends(stack: Stack) -> None:
         # what a by() groups on is a stream label too
         for group in BY.findall(expr):
             assert {x.strip() for x in group.split(",")} <= sent
+
+
+# --- Prometheus scrape config and alerting rules (deploy/prometheus) ---------------------
+
+PROMETHEUS = DEPLOY / "prometheus"
+EXTERNAL = {"up", "kube_node_info"}  # Prometheus' own series and kube-state-metrics'
+
+
+def test_alert_rules_use_metrics_lanner_exposes(exposed: dict[str, set[str]]) -> None:
+    groups = yaml.safe_load((PROMETHEUS / "lanner-alerts.yaml").read_text())["groups"]
+    for rule in groups[0]["rules"]:
+        names = set(METRIC.findall(rule["expr"])) | (
+            set(re.findall(r"\b(up|kube_node_info)\b", rule["expr"]))
+        )
+        assert names, rule["alert"]
+        for name in names - EXTERNAL:
+            assert name in exposed, f"{rule['alert']}: {name}"
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_prometheus_config_and_rules_pass_promtool() -> None:
+    out = subprocess.run(
+        ["promtool", "check", "config", "prometheus.yaml"],
+        cwd=PROMETHEUS,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "SUCCESS: 7 rules found" in out.stdout
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yaml").read_text())
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    # the scrape targets are the manifests' Services and ports
+    from .helpers import rendered
+
+    services = {
+        o["metadata"]["name"]: o["spec"]["ports"][0]["port"]
+        for o in rendered("overlays/standard")
+        if o["kind"] == "Service"
+    }
+    (engine,) = jobs["lanner-engine"]["dns_sd_configs"]
+    assert engine["names"] == ["lanner-engine-metrics.lanner.svc.cluster.local"]
+    assert engine["port"] == services["lanner-engine-metrics"]
+    for job, svc in (("lanner-sidekick", "lanner-sidekick"), ("lanner-respond", "lanner-respond")):
+        (target,) = jobs[job]["static_configs"][0]["targets"]
+        assert target == f"{svc}.lanner.svc.cluster.local:{services[svc]}"
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_alert_rules_fire_on_the_situations_they_describe(tmp_path: Path) -> None:
+    """promtool's rule unit tests: synthetic series in, the alerts expected out."""
+    node = 'instance="10.0.0.1:8765", job="lanner-engine"'
+    tests = {
+        "rule_files": [str(PROMETHEUS / "lanner-alerts.yaml")],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": f"up{{{node}}}", "values": "1 1 0x20"},
+                    {
+                        "series": "lanner_event_drops_total"
+                        f'{{{node}, source="syscall", reason="kernel_ring_full"}}',
+                        "values": "0+50x30",
+                    },
+                    {
+                        "series": f'lanner_rules_reloads_total{{{node}, result="failure"}}',
+                        "values": "0 0 0 1 1 1 1 1",
+                    },
+                    {
+                        "series": 'lanner_sidekick_outputs_total{destination="slack",'
+                        ' priority="warning", status="dropped"}',
+                        "values": "0+1x30",
+                    },
+                    {
+                        "series": 'lanner_respond_actions_total{action="kubernetes:isolate",'
+                        ' result="failed"}',
+                        "values": "0x30",
+                    },
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "10m",
+                        "alertname": "LannerEngineDown",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    "severity": "critical",
+                                    "instance": "10.0.0.1:8765",
+                                    "job": "lanner-engine",
+                                },
+                                "exp_annotations": {
+                                    "summary": "Lanner engine on 10.0.0.1:8765 is not"
+                                    " answering /metrics",
+                                    "description": "No detection on that node while it is down.",
+                                },
+                            }
+                        ],
+                    },
+                    {"eval_time": "3m", "alertname": "LannerEngineDown", "exp_alerts": []},
+                    {
+                        "eval_time": "20m",
+                        "alertname": "LannerEventsDropped",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    "severity": "warning",
+                                    "instance": "10.0.0.1:8765",
+                                    "source": "syscall",
+                                    "reason": "kernel_ring_full",
+                                },
+                                "exp_annotations": {
+                                    "summary": "Lanner on 10.0.0.1:8765 drops syscall events"
+                                    " (kernel_ring_full)",
+                                    "description": "Events lost before evaluation: the engine"
+                                    " cannot keep up (CPU limit, ring or queue size).",
+                                },
+                            }
+                        ],
+                    },
+                    {
+                        "eval_time": "5m",
+                        "alertname": "LannerRulesReloadFailed",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    "severity": "warning",
+                                    "instance": "10.0.0.1:8765",
+                                    "job": "lanner-engine",
+                                    "result": "failure",
+                                },
+                                "exp_annotations": {
+                                    "summary": "A rules or configuration change was rejected"
+                                    " on 10.0.0.1:8765",
+                                    "description": "The previous rules keep running; the"
+                                    " engine's log has the loader's diagnostics.",
+                                },
+                            }
+                        ],
+                    },
+                    {
+                        "eval_time": "20m",
+                        "alertname": "LannerSidekickDropping",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"severity": "warning", "destination": "slack"},
+                                "exp_annotations": {
+                                    "summary": "sidekick gives up on alerts for slack",
+                                    "description": "Refused, retries exhausted or queue full"
+                                    ' (lanner_sidekick_outputs_total{status="dropped"}).',
+                                },
+                            }
+                        ],
+                    },
+                    # a counter that does not move raises nothing
+                    {
+                        "eval_time": "25m",
+                        "alertname": "LannerRespondActionsFailing",
+                        "exp_alerts": [],
+                    },
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "alerts_test.yaml"
+    path.write_text(yaml.safe_dump(tests, sort_keys=False))
+    out = subprocess.run(
+        ["promtool", "test", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "SUCCESS" in out.stdout
