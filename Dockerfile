@@ -49,6 +49,7 @@ COPY --from=probe /out/lanner_probe.bpf.o /usr/share/lanner/lanner_probe.bpf.o
 COPY src/lanner/rules/lanner_rules.yaml src/lanner/rules/lanner_k8s_audit_rules.yaml /etc/lanner/
 COPY lanner.yaml /etc/lanner/lanner.yaml
 RUN mkdir -p /etc/lanner/rules.d \
+ && touch /etc/lanner/lanner_rules.local.yaml \
  && useradd --system --uid 10001 --user-group --home-dir /var/lib/lanner --create-home lanner
 ENV LANNER_PROBE=/usr/share/lanner/lanner_probe.bpf.o \
     PYTHONUNBUFFERED=1

@@ -133,6 +133,19 @@ def test_image_paths_agree_with_the_manifests_and_the_code() -> None:
         assert (ROOT / "src/lanner/rules" / name).is_file()
         assert f"src/lanner/rules/{name}" in text and path.startswith("/etc/lanner/")
     assert "mkdir -p /etc/lanner/rules.d" in text
+    # the image's default command (`run -c /etc/lanner/lanner.yaml`) finds every rules path
+    # of the shipped lanner.yaml
+    default = yaml.safe_load((ROOT / "lanner.yaml").read_text())
+    for path in default["rules_files"]:
+        name = Path(path).name
+        assert (
+            f"src/lanner/rules/{name}" in text
+            or f"mkdir -p {path}" in text
+            or f"touch {path}" in text
+        ), path
+    cmd = next(r for w, r in _instructions() if w == "CMD")
+    assert yaml.safe_load(cmd) == ["run", "-c", "/etc/lanner/lanner.yaml"]
+    assert "COPY lanner.yaml /etc/lanner/lanner.yaml" in text
     # the services' non-root user exists in the image
     for name in ("lanner-sidekick", "lanner-ui", "lanner-respond"):
         uid = find(rendered("overlays/standard"), "Deployment", name)["spec"]["template"]["spec"][
