@@ -60,6 +60,11 @@ class Operand:
     type: FieldType
     is_list: bool
     text: str
+    any_of: bool = False  # the getter yields a tuple; a check holds if it holds for any item
+
+
+def _identity(value: Any) -> Any:
+    return value
 
 
 def _apply_transformer(name: str, inner: Callable[[Any], Any], is_list: bool) -> Callable:
@@ -118,10 +123,11 @@ class ConditionCompiler:
                     f"of type {inner.type.value}",
                     node.pos,
                 )
-            getter = _apply_transformer(node.name, inner.getter, inner.is_list)
+            elementwise = inner.is_list or inner.any_of
+            getter = _apply_transformer(node.name, inner.getter, elementwise)
             if node.name == "len":
-                return Operand(getter, FieldType.NUMBER, False, node.text())
-            return Operand(getter, inner.type, inner.is_list, node.text())
+                return Operand(getter, FieldType.NUMBER, False, node.text(), inner.any_of)
+            return Operand(getter, inner.type, inner.is_list, node.text(), inner.any_of)
         raise CompileError("expected a field or a transformer", node.pos)
 
     def _resolve_field(self, node: ast.FieldRef) -> Operand:
@@ -147,7 +153,10 @@ class ConditionCompiler:
                 ) from None
         else:
             arg = raw_arg
-        return Operand(field.bind(arg), field.type, field.is_list, node.text())
+        no_arg = raw_arg is None
+        is_list = field.is_list or (field.list_without_arg and no_arg)
+        any_of = field.any_of and no_arg
+        return Operand(field.bind(arg), field.type, is_list, node.text(), any_of)
 
     # -- expressions -------------------------------------------------------------------
 
@@ -209,8 +218,10 @@ class _Codegen:
 
     # -- checks ------------------------------------------------------------------------
 
-    def check(self, node: ast.BinaryCheck) -> str:
-        left = self.compiler.operand(node.left)
+    def check(self, node: ast.BinaryCheck, element: Operand | None = None) -> str:
+        left = element or self.compiler.operand(node.left)
+        if left.any_of:
+            return self._any_of_check(node, left)
         op = "=" if node.op == "==" else node.op
         g = self.bind(left.getter, "g")
         if left.is_list and op not in ("in", "intersects"):
@@ -236,6 +247,21 @@ class _Codegen:
             return self._field_vs_constants(node, left, op, g, items)
         except values.ValueError_ as exc:
             raise CompileError(str(exc), right.pos) from None
+
+    def _any_of_check(self, node: ast.BinaryCheck, left: Operand) -> str:
+        """A check on a several-valued field: true when it holds for any of the values."""
+        if isinstance(node.right, ast.Transformer):
+            raise CompileError(
+                f"field '{left.text}' doesn't support right-hand side fields", node.pos
+            )
+        elem = Operand(_identity, left.type, False, left.text)
+        sub = _Codegen(self.compiler)
+        body = sub.check(node, elem)
+        code = compile(f"def _elem(e):\n    return bool({body})\n", "<condition>", "exec")
+        exec(code, sub.ns)
+        fn = self.bind(sub.ns["_elem"], "f")
+        g = self.bind(left.getter, "g")
+        return f"((vs := {g}(e)) is not None and any({fn}(x) for x in vs))"
 
     def _check_event_types(
         self, node: ast.BinaryCheck, left: Operand, op: str, items: list[str]

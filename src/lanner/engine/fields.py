@@ -53,6 +53,12 @@ class Field:
     is_list: bool = False
     dotted_arg: bool = False  # also accept name.ARG as name[ARG] (evt.arg.fd)
     bind_arg: Callable[[Any], Extractor] | None = None
+    # Without an argument the field stands for several values and a check holds when it
+    # holds for any of them (libsinsp's proc.aname, fd.ip, fd.port, fd.net). The getter
+    # then returns a tuple of values.
+    any_of: bool = False
+    # Without an argument the field is a list (container.mount.source), with one a scalar.
+    list_without_arg: bool = False
 
     def bind(self, arg: Any) -> Extractor:
         """Return an event -> value getter for this field with its argument fixed."""

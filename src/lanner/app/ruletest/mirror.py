@@ -7,6 +7,7 @@ compare exactly as they do against live or captured events.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Mapping
 from typing import Any
@@ -69,19 +70,16 @@ def _lookup(event: Mapping[str, Any], name: str, arg: Any) -> Any:
 def _mirror_field(f: Field) -> Field:
     name, ftype = f.name, f.type
 
-    def extract(event: Mapping[str, Any], arg: Any) -> Any:
-        return _coerce(_lookup(event, name, arg), ftype)
+    several = f.any_of  # without an argument such a field yields a tuple of values
 
-    return Field(
-        name=f.name,
-        type=f.type,
-        desc=f.desc,
-        extract=extract,
-        arg=f.arg,
-        arg_required=f.arg_required,
-        is_list=f.is_list,
-        dotted_arg=f.dotted_arg,
-    )
+    def extract(event: Mapping[str, Any], arg: Any) -> Any:
+        value = _coerce(_lookup(event, name, arg), ftype)
+        if several and arg is None and value is not None and not isinstance(value, list):
+            return (value,)
+        return tuple(value) if several and arg is None and isinstance(value, list) else value
+
+    # same name, type, argument and list/any-of behaviour; only the extractor differs
+    return dataclasses.replace(f, extract=extract, bind_arg=None)
 
 
 def mirror_source(real: SourceSpec) -> SourceSpec:

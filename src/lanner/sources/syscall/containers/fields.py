@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ def _meta_field(
     arg: ArgKind = ArgKind.NONE,
     required: bool = False,
     is_list: bool = False,
+    list_without_arg: bool = False,
     host_value: Any = None,
 ) -> Field:
     def extract(event: Any, arg_value: Any) -> Any:
@@ -35,7 +37,16 @@ def _meta_field(
         info = store.get(cid)
         return None if info is None else get(info, arg_value)
 
-    return Field(name, ftype, desc, extract, arg=arg, arg_required=required, is_list=is_list)
+    return Field(
+        name,
+        ftype,
+        desc,
+        extract,
+        arg=arg,
+        arg_required=required,
+        is_list=is_list,
+        list_without_arg=list_without_arg,
+    )
 
 
 def _label(labels: dict[str, str], key: Any) -> str | None:
@@ -78,16 +89,18 @@ def metadata_fields(store: MetadataStore | None = None) -> list[Field]:
         f(
             "container.mount.source",
             S,
-            "mount source paths (list)",
-            lambda i, a: [m.source for m in i.mounts],
-            is_list=True,
+            "source of the mount at [index] or with [destination glob]; no index: all (list)",
+            lambda i, a: _mount_side(i, a, "source"),
+            arg=ArgKind.KEY,
+            list_without_arg=True,
         ),
         f(
             "container.mount.dest",
             S,
-            "mount destination paths (list)",
-            lambda i, a: [m.dest for m in i.mounts],
-            is_list=True,
+            "destination of the mount at [index] or with [source glob]; no index: all (list)",
+            lambda i, a: _mount_side(i, a, "dest"),
+            arg=ArgKind.KEY,
+            list_without_arg=True,
         ),
         f(
             "container.label",
@@ -122,6 +135,21 @@ def metadata_fields(store: MetadataStore | None = None) -> list[Field]:
         f("k8s.pod.ip", S, "pod IP", lambda i, a: i.pod_ip),
         f("k8s.pod.cni.json", S, "CNI result JSON", lambda i, a: i.pod_cni_json),
     ]
+
+
+def _mount_side(info: ContainerInfo, key: Any, side: str) -> Any:
+    """All sources/destinations, or the one of the mount at an index / matching a glob."""
+    if key is None:
+        return [getattr(m, side) for m in info.mounts]
+    text = str(key)
+    if text.isdigit():
+        i = int(text)
+        return getattr(info.mounts[i], side) if i < len(info.mounts) else None
+    other = "dest" if side == "source" else "source"
+    for m in info.mounts:
+        if fnmatch.fnmatchcase(getattr(m, other), text):
+            return getattr(m, side)
+    return None
 
 
 def _mount(info: ContainerInfo, key: Any) -> str | None:

@@ -18,6 +18,7 @@ def field(
     arg_required: bool = False,
     is_list: bool = False,
     dotted_arg: bool = False,
+    any_of: bool = False,
     simple: Callable[[Any], Any] | None = None,
 ) -> Field:
     """Build a :class:`Field`; ``simple`` is a faster argument-less getter (event -> value)."""
@@ -40,4 +41,5 @@ def field(
         is_list=is_list,
         dotted_arg=dotted_arg,
         bind_arg=bind_arg,
+        any_of=any_of,
     )

@@ -290,12 +290,12 @@ FIELDS = [
     field("fd.nameraw", S, "fd name as the process passed it", _name),
     field("fd.directory", S, "directory of the file or the directory itself", _directory),
     field("fd.filename", S, "file name without the directory", _filename),
-    field("fd.ip", IP, "either end's IP address (matches if any does)", _fd(_any_ip)),
+    field("fd.ip", IP, "either end's IP address (matches if any does)", _fd(_any_ip), any_of=True),
     field("fd.cip", IP, "client IP address", _fd(_client_ip)),
     field("fd.sip", IP, "server IP address", _fd(_server_ip)),
     field("fd.lip", IP, "local IP address", _fd(_local_remote(True, False))),
     field("fd.rip", IP, "remote IP address", _fd(_local_remote(False, False))),
-    field("fd.port", PORT, "either end's port (matches if any does)", _fd(_any_port)),
+    field("fd.port", PORT, "either end's port (matches if any does)", _fd(_any_port), any_of=True),
     field("fd.cport", PORT, "client port", _fd(_client_port)),
     field("fd.sport", PORT, "server port", _fd(_server_port)),
     field("fd.lport", PORT, "local port", _fd(_local_remote(True, True))),
@@ -303,7 +303,9 @@ FIELDS = [
     field("fd.l4proto", S, "IP protocol (tcp, udp, icmp, raw)", _fd(_l4proto)),
     field("fd.sockfamily", S, "socket family: ip or unix", _fd(_sockfamily)),
     field("fd.is_server", B, "true when the process is the server end", _fd(_is_server)),
-    field("fd.net", NET, "either end's address, compared against networks", _fd(_any_ip)),
+    field(
+        "fd.net", NET, "either end's address, compared against networks", _fd(_any_ip), any_of=True
+    ),
     field("fd.cnet", NET, "client address, compared against networks", _fd(_client_ip)),
     field("fd.snet", NET, "server address, compared against networks", _fd(_server_ip)),
     field(

@@ -225,6 +225,7 @@ FIELDS = [
         "name of an ancestor: [0] self, [1] parent...; no index: any ancestor",
         _ta(lambda t: t.comm),
         arg=ArgKind.INDEX,
+        any_of=True,
     ),
     field(
         "proc.apid",
@@ -232,6 +233,7 @@ FIELDS = [
         "pid of an ancestor: [0] self, [1] parent...; no index: any ancestor",
         _ta(lambda t: t.pid),
         arg=ArgKind.INDEX,
+        any_of=True,
     ),
     field(
         "proc.aexe",
@@ -239,6 +241,7 @@ FIELDS = [
         "argv[0] of an ancestor; no index: any ancestor",
         _ta(lambda t: t.exe),
         arg=ArgKind.INDEX,
+        any_of=True,
     ),
     field(
         "proc.aexepath",
@@ -246,6 +249,7 @@ FIELDS = [
         "executable path of an ancestor; no index: any ancestor",
         _ta(lambda t: t.exepath),
         arg=ArgKind.INDEX,
+        any_of=True,
     ),
     field(
         "proc.acmdline",
@@ -253,6 +257,7 @@ FIELDS = [
         "command line of an ancestor; no index: any ancestor",
         _ta(cmdline),
         arg=ArgKind.INDEX,
+        any_of=True,
     ),
     field("proc.tty", N, "controlling terminal (0 if none)", _t(lambda t: t.tty)),
     field("proc.sid", N, "session id", _t(lambda t: t.sid)),
