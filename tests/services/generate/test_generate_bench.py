@@ -66,3 +66,37 @@ def test_lanner_run_is_recognised_by_its_argv_not_its_wrappers() -> None:
     assert not procstat.is_lanner_run(["timeout", "60", "lanner", "run"])
     assert not procstat.is_lanner_run(["lanner", "generate", "run"])
     assert not procstat.is_lanner_run(["python3", "-m", "pytest", "run"])
+
+
+def test_read_drops_counts_the_selected_sources_and_every_output() -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    text = (
+        b"# TYPE lanner_event_drops_total counter\n"
+        b'lanner_event_drops_total{reason="kernel_ring_full",source="syscall"} 7.0\n'
+        b'lanner_event_drops_total{reason="queue_full",source="k8s_audit"} 2.0\n'
+        b'lanner_output_drops_total{output="file"} 1.0\n'
+        b"lanner_events_total 99.0\n"
+    )
+
+    class H(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(text)))
+            self.end_headers()
+            self.wfile.write(text)
+
+        def log_message(self, *a: object) -> None:
+            return
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}/metrics"
+        assert read_drops(url) == 10
+        assert read_drops(url, {"k8s_audit"}) == 3
+        assert read_drops(url, {"syscall"}) == 8
+    finally:
+        srv.shutdown()
+        srv.server_close()

@@ -8,6 +8,7 @@ and ``lanner_output_drops_total``) and its CPU time and RSS (/proc/PID).
 
 from __future__ import annotations
 
+import re
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -22,8 +23,12 @@ from lanner.services.generate.runner import PASS, perform
 DROP_METRICS = ("lanner_event_drops_total", "lanner_output_drops_total")
 
 
-def read_drops(metrics_url: str | None) -> int | None:
-    """Sum of Lanner's drop counters at ``metrics_url``; None when unreadable."""
+def read_drops(metrics_url: str | None, sources: set[str] | None = None) -> int | None:
+    """Sum of Lanner's drop counters at ``metrics_url``; None when unreadable.
+
+    ``sources``: count event drops of these sources only (all when None); alert drops of
+    the outputs always count.
+    """
     if not metrics_url:
         return None
     try:
@@ -33,8 +38,12 @@ def read_drops(metrics_url: str | None) -> int | None:
         return None
     total = 0.0
     for line in text.splitlines():
-        if line.startswith(DROP_METRICS):
-            total += float(line.rsplit(" ", 1)[1])
+        if not line.startswith(DROP_METRICS):
+            continue
+        m = re.search(r'source="([^"]*)"', line)
+        if sources is not None and m and m.group(1) not in sources:
+            continue  # event drops of another source
+        total += float(line.rsplit(" ", 1)[1])
     return int(total)
 
 
@@ -70,7 +79,8 @@ def run_step(
     workers: int = 8,
 ) -> Step:
     """Drive ``actions`` at ``rate`` per second for ``seconds``; wait ``grace`` for alerts."""
-    drops0 = read_drops(metrics_url)
+    sources = {a.source for a in actions}
+    drops0 = read_drops(metrics_url, sources)
     before: Sample | None = sample(pid) if pid else None
     t0 = time.monotonic()
     start = feed.mark()
@@ -96,7 +106,7 @@ def run_step(
             detected += 1
     wall = time.monotonic() - t0
     after = sample(pid) if pid else None
-    drops1 = read_drops(metrics_url)
+    drops1 = read_drops(metrics_url, sources)
     return Step(
         target_rate=rate,
         achieved_rate=n / elapsed if elapsed > 0 else float(n),

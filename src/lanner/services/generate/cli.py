@@ -163,12 +163,13 @@ def test_cmd(
 
     actions = _select(regex, source)
     ctx = _context(webhook, kubeconfig, min(timeout, 10.0))
-    drops0 = read_drops(metrics)
+    sources = {a.source for a in actions}
+    drops0 = read_drops(metrics, sources)
     with alerts_from(alerts) as feed:
         results: list[Result] = run_and_check(
             actions, feed, ctx, timeout=timeout, captured=probe_event_types()
         )
-    drops1 = read_drops(metrics)
+    drops1 = read_drops(metrics, sources)
     click.echo(table(results))
     if metrics:
         if drops0 is None or drops1 is None:
