@@ -197,10 +197,16 @@ async function renderDashboard() {
     body.replaceChildren(...dashboardContent(stats));
   };
   await draw();
+  // redraw on live alerts, at most every 2 s (stats scan the whole range)
   let pending = null;
+  let last = Date.now();
   openStream({}, () => {
     if (pending) return;
-    pending = setTimeout(async () => { pending = null; await draw(); }, 500);
+    const wait = Math.max(300, 2000 - (Date.now() - last));
+    pending = setTimeout(async () => {
+      last = Date.now();
+      try { await draw(); } finally { pending = null; }
+    }, wait);
   });
 }
 function eventsLink(extra) {

@@ -118,6 +118,13 @@ class Store(abc.ABC):
         """FROM clause (aliased `e`) for aggregates over `flt`."""
         return "events e"
 
+    def _tag_counts_sql(self, flt: EventFilter, source: str, where: str) -> str:
+        """Query counting tags of the events in `source` + `where` (one LIMIT parameter)."""
+        return (
+            f"SELECT t.tag, COUNT(*) AS n FROM {source} JOIN event_tags t ON t.event_id = e.id"
+            f"{where} GROUP BY t.tag ORDER BY n DESC, t.tag LIMIT ?"
+        )
+
     @staticmethod
     def _row(row: tuple) -> dict[str, Any]:
         raw = row[-1]
@@ -202,10 +209,7 @@ class Store(abc.ABC):
                 f"GROUP BY e.{column} ORDER BY n DESC, e.{column} LIMIT ?"
             )
             result[column] = self._fetchall(self._sql(sql), [*params, TOP_LIMIT])
-        sql = (
-            f"SELECT t.tag, COUNT(*) AS n FROM {source} JOIN event_tags t ON t.event_id = e.id"
-            f"{where} GROUP BY t.tag ORDER BY n DESC, t.tag LIMIT ?"
-        )
+        sql = self._tag_counts_sql(flt, source, where)
         result["tag"] = self._fetchall(self._sql(sql), [*params, TOP_LIMIT])
         sql = (
             f"SELECT e.time_ns / ? AS b, e.priority, COUNT(*) FROM {source}{where} "

@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 
 from lanner.services.ui.alerts import StoredAlert
+from lanner.services.ui.query import EventFilter
 from lanner.services.ui.store.base import Store
 
 SCHEMA = """
@@ -55,6 +56,8 @@ class PostgresStore(Store):
     """Alert history in PostgreSQL, through a small pool of connections."""
 
     placeholder = "%s"
+    #: fewer full-text matches than this are filtered by id, more by walking the time index
+    fts_list_threshold: int = 1000
 
     def __init__(self, url: str, pool_size: int = 4) -> None:
         self.url = url
@@ -101,7 +104,30 @@ class PostgresStore(Store):
     ) -> tuple[str, list[Any]]:
         # words are letters and digits only, so this is always a valid tsquery
         expression = " & ".join(w + (":*" if prefix else "") for w, prefix in terms)
+        if not correlated:
+            # The planner cannot tell a rare word from a common one, and walking the time
+            # index for a rare word reads the whole table. Ask the GIN index first: when few
+            # rows match, filter on their ids.
+            rows = self._fetchall(
+                "SELECT id FROM events WHERE search @@ to_tsquery('simple', %s) LIMIT %s",
+                [expression, self.fts_list_threshold],
+            )
+            if not rows:
+                return "FALSE", []
+            if len(rows) < self.fts_list_threshold:
+                return "e.id = ANY(%s)", [[int(r[0]) for r in rows]]
         return "e.search @@ to_tsquery('simple', %s)", [expression]
+
+    def _tag_counts_sql(self, flt: EventFilter, source: str, where: str) -> str:
+        if flt.since_ns is None and flt.until_ns is None:
+            return super()._tag_counts_sql(flt, source, where)
+        # over a time range, look each event's tags up (OFFSET 0 keeps the subquery from
+        # being flattened into a hash join over every tag row)
+        return (
+            f"SELECT u.tag, COUNT(*) AS n FROM {source} CROSS JOIN LATERAL"
+            " (SELECT t.tag FROM event_tags t WHERE t.event_id = e.id OFFSET 0) u"
+            f"{where} GROUP BY u.tag ORDER BY n DESC, u.tag LIMIT ?"
+        )
 
     def insert(self, alerts: Sequence[StoredAlert]) -> list[int]:
         if not alerts:
