@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Collector, run_and_collect
+from live_testutil import Collector, run_and_collect
 
 from lanner.sources.syscall.event import Event
 from lanner.sources.syscall.params import AF_INET, SockTuple
