@@ -38,6 +38,15 @@ def test_everything_missing_is_listed(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert "root" in msg and "BTF" in msg and "build_probe.sh" in msg
 
 
+def test_no_libbpf(monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing() -> None:
+        raise ProbeUnavailable("libbpf.so.1 not found")
+
+    monkeypatch.setattr(loader.libbpf, "lib", missing)
+    with pytest.raises(ProbeUnavailable, match=r"libbpf\.so\.1 \(the Debian package libbpf1\)"):
+        loader.check_requirements()
+
+
 def test_env_overrides_probe_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("LANNER_PROBE", str(tmp_path / "x.o"))
     assert loader.default_object() == tmp_path / "x.o"

@@ -59,6 +59,10 @@ def check_requirements(obj: Path | None = None) -> Path:
     path = obj or default_object()
     if not path.is_file():
         missing.append(f"the built probe {path} (run scripts/build_probe.sh)")
+    try:
+        libbpf.lib()
+    except ProbeUnavailable:
+        missing.append("libbpf.so.1 (the Debian package libbpf1)")
     if missing:
         raise ProbeUnavailable("live capture needs " + "; ".join(missing))
     return path
