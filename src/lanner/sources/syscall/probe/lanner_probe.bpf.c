@@ -1010,9 +1010,18 @@ static __always_inline void push_mm_counters(struct ev *e, struct task_struct *t
 	u64 total_vm = mm ? BPF_CORE_READ(mm, total_vm) : 0;
 	push_u64(e, BPF_CORE_READ(t, maj_flt));                 /* pgft_maj */
 	push_u64(e, BPF_CORE_READ(t, min_flt));                 /* pgft_min */
+	s64 file = 0, anon = 0, swap = 0, shmem = 0;
+	if (mm && bpf_core_type_exists(struct percpu_counter)) {
+		/* 6.2+: per-CPU counters; .count is the approximate total */
+		file = BPF_CORE_READ(mm, rss_stat[0].count);
+		anon = BPF_CORE_READ(mm, rss_stat[1].count);
+		swap = BPF_CORE_READ(mm, rss_stat[2].count);
+		shmem = BPF_CORE_READ(mm, rss_stat[3].count);
+	}
+	s64 rss = file + anon + shmem;
 	push_u32(e, (u32)(total_vm << 2));                      /* vm_size (KiB, 4 KiB pages) */
-	push_u32(e, 0);                                         /* vm_rss */
-	push_u32(e, 0);                                         /* vm_swap */
+	push_u32(e, rss > 0 ? (u32)(rss << 2) : 0);             /* vm_rss (KiB) */
+	push_u32(e, swap > 0 ? (u32)(swap << 2) : 0);           /* vm_swap (KiB) */
 }
 
 static __always_inline u64 clone_flags_of(struct pt_regs *regs, s64 nr)
