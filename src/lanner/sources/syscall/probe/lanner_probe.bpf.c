@@ -258,6 +258,11 @@ struct inode___old {
 	struct timespec64 i_mtime;
 } __attribute__((preserve_access_index));
 
+/* before 6.2 the mm's rss counters were a struct mm_rss_stat (absent from newer BTF) */
+struct mm_rss_stat {
+	atomic_long_t count[4];
+} __attribute__((preserve_access_index));
+
 struct kernfs_node___old {
 	struct kernfs_node *parent;
 } __attribute__((preserve_access_index));
@@ -1011,8 +1016,9 @@ static __always_inline void push_mm_counters(struct ev *e, struct task_struct *t
 	push_u64(e, BPF_CORE_READ(t, maj_flt));                 /* pgft_maj */
 	push_u64(e, BPF_CORE_READ(t, min_flt));                 /* pgft_min */
 	s64 file = 0, anon = 0, swap = 0, shmem = 0;
-	if (mm && bpf_core_type_exists(struct percpu_counter)) {
-		/* 6.2+: per-CPU counters; .count is the approximate total */
+	if (mm && !bpf_core_type_exists(struct mm_rss_stat)) {
+		/* 6.2+: per-CPU counters; .count is the approximate total (older kernels,
+		 * with struct mm_rss_stat, report 0) */
 		file = BPF_CORE_READ(mm, rss_stat[0].count);
 		anon = BPF_CORE_READ(mm, rss_stat[1].count);
 		swap = BPF_CORE_READ(mm, rss_stat[2].count);
