@@ -9,6 +9,7 @@ u32 page offset}``, then ``len`` bytes, padded to 8.
 from __future__ import annotations
 
 import ctypes
+import logging
 import mmap
 import os
 import platform
@@ -20,6 +21,8 @@ from pathlib import Path
 
 from . import libbpf
 from .errors import ProbeUnavailable
+
+log = logging.getLogger(__name__)
 
 BTF_PATH = Path("/sys/kernel/btf/vmlinux")
 OBJECT_NAME = "lanner_probe.bpf.o"
@@ -65,6 +68,9 @@ def check_requirements(obj: Path | None = None) -> Path:
         missing.append("libbpf.so.1 (the Debian package libbpf1)")
     if missing:
         raise ProbeUnavailable("live capture needs " + "; ".join(missing))
+    src = Path(__file__).with_name("lanner_probe.bpf.c")
+    if src.exists() and src.stat().st_mtime > path.stat().st_mtime:
+        log.warning("%s is older than its source: run scripts/build_probe.sh", path)
     return path
 
 
