@@ -24,11 +24,14 @@ if [ -f "$OBJ" ] && [ "$(cat "$OUT/.stamp" 2>/dev/null)" = "$stamp" ]; then
     exit 0
 fi
 
-bpftool btf dump file "$BTF" format c > "$OUT/vmlinux.h.tmp"
-mv "$OUT/vmlinux.h.tmp" "$OUT/vmlinux.h"
+# unique temporary names: concurrent builds (make and a test run) must not mix outputs
+tmp=$(mktemp -d "$OUT/.build.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+bpftool btf dump file "$BTF" format c > "$tmp/vmlinux.h"
 clang -g -O2 -Wall -Wno-unused-function -target bpf -D__TARGET_ARCH_x86 \
-    -I "$OUT" -c "$SRC" -o "$OBJ.tmp"
-llvm-strip -g "$OBJ.tmp" 2>/dev/null || true
-mv "$OBJ.tmp" "$OBJ"
+    -I "$tmp" -c "$SRC" -o "$tmp/lanner_probe.bpf.o"
+llvm-strip -g "$tmp/lanner_probe.bpf.o" 2>/dev/null || true
+mv -f "$tmp/vmlinux.h" "$OUT/vmlinux.h"
+mv -f "$tmp/lanner_probe.bpf.o" "$OBJ"
 echo "$stamp" > "$OUT/.stamp"
 echo "build_probe: built $OBJ"
