@@ -43,6 +43,9 @@ def sensitive_state() -> dict[str, object]:
         "preload": preload.read_bytes() if preload.exists() else None,
         "boot": Path("/boot").exists(),
         "secrets": Path("/run/secrets").exists(),
+        "cgroups": [
+            p.exists() for p in (Path("/sys/fs/cgroup/cpu/docker"), Path("/sys/fs/cgroup/docker"))
+        ],
     }
 
 
@@ -150,3 +153,30 @@ def test_run_kills_and_reaps_on_timeout() -> None:
         sandbox.run(out, [sandbox.tool("sleep"), "30"], timeout=0.3)
     with pytest.raises(ChildProcessError):
         os.waitpid(out.effects["pids"][0], os.WNOHANG)
+
+
+def test_container_context_puts_the_child_in_a_docker_like_cgroup(tmp_path: Path) -> None:
+    from lanner.services.generate.container_context import container, container_id
+
+    if os.geteuid() != 0:
+        pytest.skip("creating a cgroup needs root")
+    out = Outcome("lanner-gen-1234567890")
+    with container(out) as prefix:
+        r = sandbox.run(
+            out, [*prefix, "-", sandbox.tool("cat"), "/proc/self/cgroup"], stdout=subprocess.PIPE
+        )
+        group = Path(out.effects["paths"][0])
+        assert group.is_dir()
+    assert f"/docker/{container_id(out.marker)}" in r.stdout.decode()
+    assert not group.exists()
+    assert out.effects["container_id"] == container_id(out.marker)[:12]
+
+
+def test_interactive_shell_really_has_a_terminal() -> None:
+    out = net("container_interactive_shell")
+    assert out.marker in out.effects["terminal_output"]
+
+
+def test_docker_socket_connection_is_accepted() -> None:
+    out = net("container_docker_socket")
+    assert out.effects["connections"] == [True]

@@ -6,6 +6,7 @@ import re
 
 from lanner.services.generate import (
     k8s_actions,
+    syscall_container,
     syscall_files,
     syscall_kernel,
     syscall_network,
@@ -13,34 +14,24 @@ from lanner.services.generate import (
 )
 from lanner.services.generate.action import Action, Uncovered
 
-_CONTAINER = "needs a container context (container.id != host); not triggerable on a bare host"
-
 UNCOVERED: list[Uncovered] = [
-    Uncovered("Interactive shell in container", _CONTAINER),
-    Uncovered("Non-interactive shell in container", _CONTAINER),
-    Uncovered("Container drift", _CONTAINER + " (and an overlayfs upper layer)"),
-    Uncovered("Package manager in container", _CONTAINER),
-    Uncovered("Privilege change tool in container", _CONTAINER),
-    Uncovered("Kernel module tool in container", _CONTAINER),
-    Uncovered("Debugfs started in container", _CONTAINER),
-    Uncovered("Mount in container", _CONTAINER),
-    Uncovered("Namespace change in container", _CONTAINER),
-    Uncovered("Docker socket used from container", _CONTAINER),
-    Uncovered("Packet socket created in container", _CONTAINER),
-    Uncovered("Cloud metadata service contacted from container", _CONTAINER),
+    Uncovered(
+        "Container drift",
+        "needs a container whose executable is in an overlayfs upper layer (a runtime)",
+    ),
+    Uncovered(
+        "Mount in container",
+        "the live probe does not capture mount; a mount, even of a private tmpfs, changes "
+        "the host's mount table",
+    ),
     Uncovered(
         "Kubernetes API contacted from a shell in container",
-        "needs a container context in a pod (container.id != host, k8s.pod.name)",
+        "needs a pod (k8s.pod.name from a container runtime's metadata)",
     ),
     Uncovered("Privileged container started", "needs a container runtime starting a container"),
     Uncovered(
         "Container with sensitive host mount started",
         "needs a container runtime starting a container",
-    ),
-    Uncovered(
-        "Connection to a crypto-mining pool",
-        "fd.sip.name is never resolved by Lanner (always empty) and the port branch "
-        "needs a container context",
     ),
     Uncovered(
         "Kernel module loaded",
@@ -56,6 +47,7 @@ def all_actions() -> list[Action]:
         *syscall_process.ACTIONS,
         *syscall_network.ACTIONS,
         *syscall_kernel.ACTIONS,
+        *syscall_container.ACTIONS,
         *k8s_actions.ACTIONS,
     ]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import threading
 from pathlib import Path
 
 from lanner.services.generate.action import Action, Outcome, RunContext, token
@@ -23,6 +24,10 @@ from lanner.services.generate.sandbox import (
 )
 
 SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+# Serialises actions that may create or remove a shared path (/etc/ld.so.preload, /boot,
+# the service account directory), so concurrent runs (bench) never leave one behind.
+_SHARED = threading.Lock()
 
 
 def _write_new(outcome: Outcome, path: Path) -> None:
@@ -56,7 +61,7 @@ def write_below_root_home(ctx: RunContext) -> Outcome:
 def write_below_boot(ctx: RunContext) -> Outcome:
     """Create and remove /boot/<marker> (/boot is made, and removed, when missing)."""
     out = Outcome(token())
-    with created_dirs(out, Path("/boot")) as boot:
+    with _SHARED, created_dirs(out, Path("/boot")) as boot:
         _write_new(out, boot / out.marker)
     return out
 
@@ -94,6 +99,11 @@ def ld_preload_configured(ctx: RunContext) -> Outcome:
     does not take the event first) runs ``: >> /etc/ld.so.preload``: an existing file is
     left as it is; a file created by this is empty (preloads nothing) and removed.
     """
+    with _SHARED:
+        return _ld_preload(ctx)
+
+
+def _ld_preload(ctx: RunContext) -> Outcome:
     out = Outcome(token())
     preload = Path("/etc/ld.so.preload")
     existed = preload.exists()
@@ -247,6 +257,7 @@ def sa_token_read(ctx: RunContext) -> Outcome:
             run(out, [tool("cat"), real, mark], ctx.timeout, check=True)
             return out
         with (
+            _SHARED,
             created_dirs(out, SA_DIR),
             temp_file(out, SA_DIR / f"{out.marker}-token", b"dummy\n") as f,
         ):

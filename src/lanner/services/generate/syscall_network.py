@@ -39,13 +39,14 @@ s.close()
 NETNS_SCRIPT = """\
 import json, socket, subprocess, sys
 ip_tool, address, port, connector, marker = sys.argv[1:6]
+connector = json.loads(connector)
 subprocess.run([ip_tool, "link", "set", "lo", "up"], check=True)
 subprocess.run([ip_tool, "addr", "add", address + "/32", "dev", "lo"], check=True)
 srv = socket.socket()
 srv.bind((address, int(port)))
 srv.listen(1)
 srv.settimeout(10)
-child = subprocess.Popen([connector, "-c", sys.argv[6], address, port, marker])
+child = subprocess.Popen([*connector, address, port, marker])
 conn, peer = srv.accept()
 data = b""
 while chunk := conn.recv(4096):
@@ -122,21 +123,35 @@ def _netns_action(name: str, address: str, port: int) -> Callable[[RunContext], 
 
     def act(ctx: RunContext) -> Outcome:
         out = Outcome(token())
-        report = _connect_in_netns(ctx, out, name, address, port)
-        if report.get("received") != out.marker:
-            raise ActionError(f"the listener in the namespace got {report!r}")
-        out.effects["connections"] = [report]
+        connect_in_netns(ctx, out, name, address, port)
         return out
 
     return act
 
 
+def connect_in_netns(
+    ctx: RunContext,
+    out: Outcome,
+    name: str,
+    address: str,
+    port: int,
+    prefix: list[str] | None = None,
+) -> None:
+    """From a program called ``name`` (run by the argv ``prefix`` when given), connect to
+    ``address:port`` in a new network namespace, and check the listener got the marker."""
+    report = _connect_in_netns(ctx, out, name, address, port, prefix or [])
+    if report.get("received") != out.marker:
+        raise ActionError(f"the listener in the namespace got {report!r}")
+    out.effects["connections"] = [report]
+
+
 def _connect_in_netns(
-    ctx: RunContext, out: Outcome, name: str, address: str, port: int
+    ctx: RunContext, out: Outcome, name: str, address: str, port: int, prefix: list[str]
 ) -> dict[str, object]:
     """Run :data:`NETNS_SCRIPT` under ``unshare --net``; its report."""
     with workdir(out) as d:
-        connector = named(d, name, python())
+        connector = [*prefix, str(named(d, name, python())), "-c"]
+        connector.append(CONNECT_SCRIPT + f"# {out.marker}\n")
         argv = [
             tool("unshare"),
             "--net",
@@ -146,9 +161,8 @@ def _connect_in_netns(
             tool("ip"),
             address,
             str(port),
-            str(connector),
+            json.dumps(connector),
             out.marker,
-            CONNECT_SCRIPT + f"# {out.marker}\n",
         ]
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
