@@ -3,6 +3,7 @@ a real `lanner run` with the k8s audit webhook (alerts read from its file and HT
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -190,27 +191,24 @@ def test_unreachable_webhook_is_an_error(tmp_path: Path) -> None:
 def test_run_loop_posts_until_interrupted(audit_lanner: tuple[LannerRun, str]) -> None:
     run, url = audit_lanner
     proc = subprocess.Popen(
-        [
-            *LANNER,
-            "generate",
-            "run",
-            "k8s_namespace_deleted",
-            "--loop",
-            "--sleep",
-            "200ms",
-            "--webhook",
-            url,
-        ],
+        [*LANNER, "generate", "run", "k8s_namespace_deleted", "--loop", "--sleep", "100ms",
+         "--webhook", url],
         stdout=subprocess.PIPE,
         text=True,
-    )
-    time.sleep(1.5)
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    markers: list[str] = []
+    deadline = time.monotonic() + 30
+    while len(markers) < 3 and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        markers += re.findall(r"\((lanner-gen-[0-9a-f]{10})\)", line)
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(10)
+    proc.communicate(timeout=10)
     assert proc.returncode == 0
-    markers = re.findall(r"\((lanner-gen-[0-9a-f]{10})\)", out)
     assert len(markers) >= 3
-    deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not all(m in run.alerts.read_text() for m in markers):
         time.sleep(0.1)
     assert all(m in run.alerts.read_text() for m in markers)
