@@ -291,6 +291,97 @@ def test_exec_from_memfd(collect: Collector) -> None:
     assert not int(one(events, "execve").arg("flags")) & 4
 
 
+EXERCISE = """
+import ctypes, os, socket, tempfile
+d = tempfile.mkdtemp()
+os.chdir(d)
+fd = os.open("f", os.O_CREAT | os.O_RDWR, 0o644)
+os.fchmod(fd, 0o600)
+os.chmod("f", 0o640)
+os.chmod("f", 0o644, follow_symlinks=True)
+os.dup(fd); os.dup2(fd, 50); os.dup2(fd, 51, inheritable=False)
+r, w = os.pipe(); os.pipe2(os.O_CLOEXEC)
+os.link("f", "hard"); os.link("f", "hard2", src_dir_fd=os.open(".", os.O_RDONLY))
+os.symlink("f", "soft"); os.symlink("f", "soft2", dir_fd=os.open(".", os.O_RDONLY))
+os.rename("soft", "soft3"); os.rename("soft3", "soft4", src_dir_fd=None)
+os.mkdir("sub"); os.mkdir("sub2", dir_fd=os.open(".", os.O_RDONLY)); os.rmdir("sub")
+os.unlink("hard"); os.unlink("hard2", dir_fd=os.open(".", os.O_RDONLY))
+dfd = os.open(".", os.O_RDONLY); os.fchdir(dfd); os.chdir("/")
+os.setuid(0); os.setgid(0); os.setresuid(0, 0, 0); os.setresgid(0, 0, 0)
+os.setreuid(0, 0); os.setregid(0, 0)
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
+c = socket.create_connection(srv.getsockname()); a, _ = srv.accept()
+c.sendall(b"x"); a.recv(1); c.sendmsg([b"y"]); a.recvmsg(1)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+u.sendto(b"z", u.getsockname()); u.recvfrom(1)
+x = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    x.connect("/nonexistent.sock")
+except OSError:
+    pass
+os.memfd_create("m")
+libc = ctypes.CDLL(None, use_errno=True)
+libc.unshare(0)
+"""
+
+
+def test_every_event_is_well_formed(collect: Collector) -> None:
+    """Each event's parameter count matches the table and its lengths add up."""
+    from lanner.sources.syscall import event_table as et
+
+    proc, events = collect(py(EXERCISE))
+    assert proc.returncode == 0
+    names = {e.name for e in events}
+    for expected in (
+        "fchmod",
+        "chmod",
+        "dup2",
+        "dup3",
+        "pipe2",
+        "link",
+        "linkat",
+        "symlink",
+        "symlinkat",
+        "rename",
+        "mkdir",
+        "mkdirat",
+        "rmdir",
+        "unlink",
+        "unlinkat",
+        "fchdir",
+        "chdir",
+        "setuid",
+        "setgid",
+        "setresuid",
+        "setresgid",
+        "setreuid",
+        "setregid",
+        "socket",
+        "bind",
+        "listen",
+        "connect",
+        "accept4",
+        "sendto",
+        "recvfrom",
+        "sendmsg",
+        "recvmsg",
+        "memfd_create",
+        "unshare",
+        "openat",
+        "close",
+    ):
+        assert expected in names, expected
+    for ev in events:
+        assert ev.nparams == len(et.EVENT_PARAMS[ev.type]), ev
+        raws = ev.raw_params()
+        header = 26 + 2 * ev.nparams
+        assert header + sum(len(r) for r in raws) == ev._end - ev._off + 26, ev
+        ev.args()  # every parameter decodes
+    con = [e for e in named(events, "connect") if e.arg("addr").family == 1]
+    assert con and con[0].arg("addr").path == "/nonexistent.sock"
+    assert con[0].arg("res").name == "ENOENT"
+
+
 def test_snapshot_knows_earlier_processes(live_ready: None, tmp_path: Path) -> None:
     held = tmp_path / "held-open"
     held.write_text("x")
