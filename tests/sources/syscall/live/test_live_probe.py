@@ -300,6 +300,7 @@ os.fchmod(fd, 0o600)
 os.chmod("f", 0o640)
 os.chmod("f", 0o644, follow_symlinks=True)
 os.dup(fd); os.dup2(fd, 50); os.dup2(fd, 51, inheritable=False)
+import fcntl; fcntl.fcntl(fd, fcntl.F_DUPFD, 60); fcntl.fcntl(fd, fcntl.F_GETFL)
 r, w = os.pipe(); os.pipe2(os.O_CLOEXEC)
 os.link("f", "hard"); os.link("f", "hard2", src_dir_fd=os.open(".", os.O_RDONLY))
 os.symlink("f", "soft"); os.symlink("f", "soft2", dir_fd=os.open(".", os.O_RDONLY))
@@ -377,6 +378,9 @@ def test_every_event_is_well_formed(collect: Collector) -> None:
         header = 26 + 2 * ev.nparams
         assert header + sum(len(r) for r in raws) == ev._end - ev._off + 26, ev
         ev.args()  # every parameter decodes
+    dupfd = [e for e in named(events, "fcntl") if e.res == 60]
+    assert dupfd and dupfd[0].arg("cmd") == 1  # PPM_FCNTL_F_DUPFD
+    assert all(e.arg("cmd") in (1, 26) for e in named(events, "fcntl"))  # no F_GETFL
     con = [e for e in named(events, "connect") if e.arg("addr").family == 1]
     assert con and con[0].arg("addr").path == "/nonexistent.sock"
     assert con[0].arg("res").name == "ENOENT"

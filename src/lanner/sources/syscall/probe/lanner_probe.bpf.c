@@ -50,6 +50,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define PPME_SOCKET_CONNECT_X 23
 #define PPME_SOCKET_LISTEN_X 25
 #define PPME_SYSCALL_CREAT_X 59
+#define PPME_SYSCALL_FCNTL_X 151
 #define PPME_SOCKET_SENDTO_X 31
 #define PPME_SOCKET_RECVFROM_X 35
 #define PPME_SOCKET_SENDMSG_X 49
@@ -104,6 +105,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* ---- x86_64 syscall numbers ---------------------------------------------------------- */
 #define NR_open 2
+#define NR_fcntl 72
 #define NR_sendto 44
 #define NR_recvfrom 45
 #define NR_sendmsg 46
@@ -1379,6 +1381,29 @@ HANDLER(h_listen)
 	return 0;
 }
 
+/* fcntl: only F_DUPFD and F_DUPFD_CLOEXEC (they create fds; the other commands are
+ * frequent and change no state Lanner tracks) */
+HANDLER(h_fcntl)
+{
+	struct ev e;
+	u32 cmd = (u32)arg_of(regs, 1);
+	u8 ppm;
+	if (cmd == 0)
+		ppm = 1;  /* PPM_FCNTL_F_DUPFD */
+	else if (cmd == 1030)
+		ppm = 26; /* PPM_FCNTL_F_DUPFD_CLOEXEC */
+	else
+		return 0;
+	if (!ev_init(&e, PPME_SYSCALL_FCNTL_X, 4))
+		return 0;
+	push_u64(&e, ret);
+	push_u64(&e, (u64)(s64)(s32)arg_of(regs, 0));
+	push_u8(&e, ppm);
+	push_u64(&e, arg_of(regs, 2));
+	ev_submit(&e);
+	return 0;
+}
+
 HANDLER(h_dup)
 {
 	struct ev e;
@@ -1822,6 +1847,7 @@ struct {
 } handlers SEC(".maps") = {
 	.values = {
 		[NR_open] = (void *)&h_open,
+		[NR_fcntl] = (void *)&h_fcntl,
 		[NR_sendto] = (void *)&h_sendto,
 		[NR_recvfrom] = (void *)&h_recvfrom,
 		[NR_sendmsg] = (void *)&h_sendmsg,

@@ -25,6 +25,7 @@ SYSCALL_NR: dict[str, int] = {
     "fork": 57,
     "vfork": 58,
     "execve": 59,
+    "fcntl": 72,
     "chdir": 80,
     "fchdir": 81,
     "rename": 82,
@@ -101,6 +102,7 @@ BASE_EVENT_TYPES: frozenset[str] = frozenset(
         "dup",
         "dup2",
         "dup3",
+        "fcntl",  # F_DUPFD / F_DUPFD_CLOEXEC only (filtered in the kernel)
         "pipe",
         "pipe2",
         "memfd_create",
