@@ -323,6 +323,9 @@ except OSError:
 os.memfd_create("m")
 libc = ctypes.CDLL(None, use_errno=True)
 libc.unshare(0)
+import select
+socket.socketpair(); os.eventfd(0); select.epoll(); os.pidfd_open(os.getpid())
+libc.inotify_init1(0); libc.timerfd_create(1, 0)
 """
 
 
@@ -368,6 +371,12 @@ def test_every_event_is_well_formed(collect: Collector) -> None:
         "recvmsg",
         "memfd_create",
         "unshare",
+        "socketpair",
+        "eventfd2",
+        "epoll_create1",
+        "pidfd_open",
+        "inotify_init1",
+        "timerfd_create",
         "openat",
         "close",
     ):
@@ -378,6 +387,11 @@ def test_every_event_is_well_formed(collect: Collector) -> None:
         header = 26 + 2 * ev.nparams
         assert header + sum(len(r) for r in raws) == ev._end - ev._off + 26, ev
         ev.args()  # every parameter decodes
+    sp = one(events, "socketpair")
+    assert sp.res == 0 and sp.arg("fd1") >= 0 and sp.arg("fd2") >= 0 and sp.arg("source")
+    for name, typechar in (("eventfd2", "e"), ("epoll_create1", "l"), ("pidfd_open", "P")):
+        ev = one(events, name)
+        assert ev.fdinfo is not None and ev.fdinfo.typechar == typechar, (name, ev.fdinfo)
     dupfd = [e for e in named(events, "fcntl") if e.res == 60]
     assert dupfd and dupfd[0].arg("cmd") == 1  # PPM_FCNTL_F_DUPFD
     assert all(e.arg("cmd") in (1, 26) for e in named(events, "fcntl"))  # no F_GETFL

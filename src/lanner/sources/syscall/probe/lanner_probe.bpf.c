@@ -50,6 +50,13 @@ char LICENSE[] SEC("license") = "GPL";
 #define PPME_SOCKET_CONNECT_X 23
 #define PPME_SOCKET_LISTEN_X 25
 #define PPME_SYSCALL_CREAT_X 59
+#define PPME_SOCKET_SOCKETPAIR_X 43
+#define PPME_SYSCALL_TIMERFD_CREATE_X 137
+#define PPME_SYSCALL_EPOLL_CREATE1_X 377
+#define PPME_SYSCALL_INOTIFY_INIT1_X 395
+#define PPME_SYSCALL_EVENTFD2_X 397
+#define PPME_SYSCALL_SIGNALFD4_X 399
+#define PPME_SYSCALL_PIDFD_OPEN_X 409
 #define PPME_SYSCALL_FCNTL_X 151
 #define PPME_SOCKET_SENDTO_X 31
 #define PPME_SOCKET_RECVFROM_X 35
@@ -105,6 +112,13 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* ---- x86_64 syscall numbers ---------------------------------------------------------- */
 #define NR_open 2
+#define NR_socketpair 53
+#define NR_timerfd_create 283
+#define NR_signalfd4 289
+#define NR_eventfd2 290
+#define NR_epoll_create1 291
+#define NR_inotify_init1 294
+#define NR_pidfd_open 434
 #define NR_fcntl 72
 #define NR_sendto 44
 #define NR_recvfrom 45
@@ -1404,6 +1418,102 @@ HANDLER(h_fcntl)
 	return 0;
 }
 
+/* fd-creating syscalls the fd tables need */
+HANDLER(h_socketpair)
+{
+	struct ev e;
+	s32 fds[2] = {-1, -1};
+	if (!ev_init(&e, PPME_SOCKET_SOCKETPAIR_X, 8))
+		return 0;
+	if (ret >= 0)
+		bpf_probe_read_user(fds, sizeof(fds), (void *)arg_of(regs, 3));
+	struct sock *sk = ret >= 0 ? file_sock(fd_file(fds[0])) : NULL;
+	struct sock *peer = sk ? BPF_CORE_READ((struct unix_sock *)sk, peer) : NULL;
+	push_u64(&e, ret);
+	push_u64(&e, (u64)(s64)fds[0]);
+	push_u64(&e, (u64)(s64)fds[1]);
+	push_u64(&e, (u64)sk);
+	push_u64(&e, (u64)peer);
+	push_u32(&e, (u32)arg_of(regs, 0));
+	push_u32(&e, (u32)arg_of(regs, 1));
+	push_u32(&e, (u32)arg_of(regs, 2));
+	ev_submit(&e);
+	return 0;
+}
+
+HANDLER(h_eventfd2)
+{
+	struct ev e;
+	if (!ev_init(&e, PPME_SYSCALL_EVENTFD2_X, 3))
+		return 0;
+	push_u64(&e, ret);
+	push_u16(&e, (u16)(open_flags_to_ppm((u32)arg_of(regs, 1)) & ~1U));
+	push_u64(&e, arg_of(regs, 0));
+	ev_submit(&e);
+	return 0;
+}
+
+HANDLER(h_epoll_create1)
+{
+	struct ev e;
+	if (!ev_init(&e, PPME_SYSCALL_EPOLL_CREATE1_X, 2))
+		return 0;
+	push_u64(&e, ret);
+	push_u32(&e, ((u32)arg_of(regs, 0) & 02000000) ? 1 : 0); /* PPM_EPOLL_CLOEXEC */
+	ev_submit(&e);
+	return 0;
+}
+
+HANDLER(h_inotify_init1)
+{
+	struct ev e;
+	if (!ev_init(&e, PPME_SYSCALL_INOTIFY_INIT1_X, 2))
+		return 0;
+	push_u64(&e, ret);
+	push_u16(&e, (u16)(open_flags_to_ppm((u32)arg_of(regs, 0)) & ~1U));
+	ev_submit(&e);
+	return 0;
+}
+
+HANDLER(h_timerfd_create)
+{
+	struct ev e;
+	if (!ev_init(&e, PPME_SYSCALL_TIMERFD_CREATE_X, 3))
+		return 0;
+	push_u64(&e, ret);
+	push_u8(&e, (u8)arg_of(regs, 0));
+	push_u8(&e, (u8)arg_of(regs, 1));
+	ev_submit(&e);
+	return 0;
+}
+
+HANDLER(h_signalfd4)
+{
+	struct ev e;
+	u32 mask = 0;
+	if (!ev_init(&e, PPME_SYSCALL_SIGNALFD4_X, 4))
+		return 0;
+	bpf_probe_read_user(&mask, sizeof(mask), (void *)arg_of(regs, 1));
+	push_u64(&e, ret);
+	push_u16(&e, (u16)(open_flags_to_ppm((u32)arg_of(regs, 3)) & ~1U));
+	push_u64(&e, (u64)(s64)(s32)arg_of(regs, 0));
+	push_u32(&e, mask);
+	ev_submit(&e);
+	return 0;
+}
+
+HANDLER(h_pidfd_open)
+{
+	struct ev e;
+	if (!ev_init(&e, PPME_SYSCALL_PIDFD_OPEN_X, 3))
+		return 0;
+	push_u64(&e, ret);
+	push_u64(&e, (u64)(s64)(s32)arg_of(regs, 0));
+	push_u32(&e, ((u32)arg_of(regs, 1) & 04000) ? 1 << 6 : 0); /* PIDFD_NONBLOCK */
+	ev_submit(&e);
+	return 0;
+}
+
 HANDLER(h_dup)
 {
 	struct ev e;
@@ -1847,6 +1957,13 @@ struct {
 } handlers SEC(".maps") = {
 	.values = {
 		[NR_open] = (void *)&h_open,
+		[NR_socketpair] = (void *)&h_socketpair,
+		[NR_timerfd_create] = (void *)&h_timerfd_create,
+		[NR_signalfd4] = (void *)&h_signalfd4,
+		[NR_eventfd2] = (void *)&h_eventfd2,
+		[NR_epoll_create1] = (void *)&h_epoll_create1,
+		[NR_inotify_init1] = (void *)&h_inotify_init1,
+		[NR_pidfd_open] = (void *)&h_pidfd_open,
 		[NR_fcntl] = (void *)&h_fcntl,
 		[NR_sendto] = (void *)&h_sendto,
 		[NR_recvfrom] = (void *)&h_recvfrom,

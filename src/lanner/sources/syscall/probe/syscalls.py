@@ -21,6 +21,7 @@ SYSCALL_NR: dict[str, int] = {
     "accept": 43,
     "bind": 49,
     "listen": 50,
+    "socketpair": 53,
     "clone": 56,
     "fork": 57,
     "vfork": 58,
@@ -51,6 +52,11 @@ SYSCALL_NR: dict[str, int] = {
     "unlinkat": 263,
     "renameat": 264,
     "linkat": 265,
+    "timerfd_create": 283,
+    "signalfd4": 289,
+    "eventfd2": 290,
+    "epoll_create1": 291,
+    "inotify_init1": 294,
     "symlinkat": 266,
     "fchmodat": 268,
     "accept4": 288,
@@ -63,6 +69,7 @@ SYSCALL_NR: dict[str, int] = {
     "bpf": 321,
     "userfaultfd": 323,
     "execveat": 322,
+    "pidfd_open": 434,
     "clone3": 435,
     "openat2": 437,
 }
@@ -106,6 +113,13 @@ BASE_EVENT_TYPES: frozenset[str] = frozenset(
         "pipe",
         "pipe2",
         "memfd_create",
+        "socketpair",
+        "eventfd2",
+        "epoll_create1",
+        "inotify_init1",
+        "timerfd_create",
+        "signalfd4",
+        "pidfd_open",
     }
 )
 """What the state engine needs whatever the rules ask for."""
