@@ -76,8 +76,10 @@ def live_lanner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lann
 
 def test_every_syscall_action_is_detected_live(live_lanner: tuple[LannerRun, str]) -> None:
     run, metrics = live_lanner
-    r = generate("test", "--source", "syscall", "--alerts", str(run.alerts), "--timeout", "15",
-                 "--metrics", metrics, timeout=300)  # fmt: skip
+    r = generate(
+        "test", "--source", "syscall", "--alerts", str(run.alerts), "--timeout", "15",
+        "--retries", "1", "--metrics", metrics, timeout=300,
+    )  # fmt: skip
     print(r.stdout)
     status = {}
     for line in r.stdout.splitlines():

@@ -66,3 +66,28 @@ def test_skip_reasons() -> None:
     s = Action("s", "S", "d", False, lambda ctx: Outcome("m"), needs=("openat", "open"))
     assert skip_reason(s, frozenset({"open"})) is None
     assert skip_reason(s, None) is None  # probe unknown: try it
+
+
+def test_retry_runs_a_missed_action_again(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.json"
+    path.touch()
+    runs: list[str] = []
+
+    def flaky(ctx: RunContext) -> Outcome:
+        out = Outcome(f"lanner-gen-{len(runs):010d}")
+        runs.append(out.marker)
+        if len(runs) == 2:  # detected the second time only
+            with open(path, "ab") as fh:
+                fh.write(orjson.dumps({"rule": "R", "output": out.marker}) + b"\n")
+        return out
+
+    action = Action("flaky", "R", "d", False, flaky)
+    feed = FileAlerts(path, poll=0.01)
+    try:
+        (res,) = run_and_check([action], feed, RunContext(), timeout=0.3, retries=2)
+        assert res.status == "PASS" and res.detail == " (on attempt 2)"
+        assert len(runs) == 2
+        (res,) = run_and_check([silent()], feed, RunContext(), timeout=0.1, retries=1)
+        assert res.status == "FAIL" and res.detail.endswith("(attempt 2)")
+    finally:
+        feed.close()

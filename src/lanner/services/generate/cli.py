@@ -145,6 +145,12 @@ def run_cmd(
     "--metrics",
     help="lanner run's Prometheus endpoint: report the events it dropped during the test.",
 )
+@click.option(
+    "--retries",
+    default=0,
+    show_default=True,
+    help="Run an action whose alert did not come again, up to this many times.",
+)
 def test_cmd(
     regex: str | None,
     source: str | None,
@@ -153,6 +159,7 @@ def test_cmd(
     kubeconfig: str | None,
     timeout: float,
     metrics: str | None,
+    retries: int,
 ) -> None:
     """Run the actions and check a running `lanner run` raised each one's alert.
 
@@ -167,7 +174,7 @@ def test_cmd(
     drops0 = read_drops(metrics, sources)
     with alerts_from(alerts) as feed:
         results: list[Result] = run_and_check(
-            actions, feed, ctx, timeout=timeout, captured=probe_event_types()
+            actions, feed, ctx, timeout=timeout, captured=probe_event_types(), retries=retries
         )
     drops1 = read_drops(metrics, sources)
     click.echo(table(results))

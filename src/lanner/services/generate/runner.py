@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from lanner.services.generate.action import Action, Outcome, RunContext
@@ -59,37 +59,55 @@ def run_and_check(
     ctx: RunContext,
     timeout: float = 15.0,
     captured: frozenset[str] | None = None,
-    progress: Callable[[Result], None] | None = None,
+    retries: int = 0,
 ) -> list[Result]:
     """Run every action, then wait (``timeout`` seconds after the last one at most) for
-    each one's alert: rule name and the run's marker."""
-    start = feed.mark()
+    each one's alert: rule name and the run's marker.
+
+    ``retries``: run an action whose alert did not come again, up to this many times
+    (the result says on which attempt it was detected).
+    """
     results: list[Result] = []
-    ran_at: dict[int, float] = {}
+    todo: list[int] = []
     for action in actions:
         reason = skip_reason(action, captured)
-        if reason:
-            results.append(Result(action, SKIP, reason))
-            continue
-        ran_at[len(results)] = time.monotonic()
-        results.append(perform(action, ctx))
+        todo.append(len(results))
+        results.append(Result(action, SKIP, reason) if reason else Result(action, FAIL))
+    todo = [i for i in todo if results[i].status != SKIP]
+    for attempt in range(retries + 1):
+        _attempt([results[i] for i in todo], feed, ctx, timeout, attempt)
+        todo = [i for i in todo if results[i].status == FAIL]
+        if not todo:
+            break
+    return results
+
+
+def _attempt(
+    results: list[Result], feed: AlertFeed, ctx: RunContext, timeout: float, attempt: int
+) -> None:
+    """Run the actions of ``results`` once and wait for their alerts; update them."""
+    start = feed.mark()
+    ran_at: list[float] = []
+    for res in results:
+        ran_at.append(time.monotonic())
+        done = perform(res.action, ctx)
+        res.status, res.detail, res.outcome = done.status, done.detail, done.outcome
     deadline = time.monotonic() + timeout
-    for i, res in enumerate(results):
+    for res, t0 in zip(results, ran_at, strict=True):
         if res.status != PASS or res.outcome is None:
-            if progress:
-                progress(res)
             continue
         left = max(0.0, deadline - time.monotonic())
         alert = feed.wait_for(res.action.rule, res.outcome.marker, left, start)
         if alert is None:
             res.status = FAIL
             res.detail = f"no '{res.action.rule}' alert with {res.outcome.marker} in {timeout:g}s"
+            if attempt:
+                res.detail += f" (attempt {attempt + 1})"
         else:
-            res.latency = time.monotonic() - ran_at[i]
+            res.latency = time.monotonic() - t0
             res.detail = str(alert.get("priority", ""))
-        if progress:
-            progress(res)
-    return results
+            if attempt:
+                res.detail += f" (on attempt {attempt + 1})"
 
 
 def table(results: list[Result]) -> str:
