@@ -38,8 +38,14 @@ def py(code: str) -> list[str]:
 
 
 def test_cat_etc_shadow(collect: Collector) -> None:
+    started = time.time_ns()
     proc, events = collect(["/bin/cat", "/etc/shadow"])
     assert proc.returncode == 0
+    # timestamps: epoch nanoseconds, in order, within the run
+    stamps = [e.ts for e in events]
+    assert stamps == sorted(stamps)
+    assert started - 1_000_000_000 < stamps[0] and stamps[-1] < time.time_ns() + 1_000_000_000
+    assert all(0 <= e.cpu < (os.cpu_count() or 1) for e in events)
     ex = one(events, "execve")
     assert ex.res == 0
     assert ex.tid == proc.pid
