@@ -49,7 +49,9 @@ def perform(action: Action, ctx: RunContext) -> Result:
     """Run one action; an ERROR result when it could not do its behaviour."""
     try:
         return Result(action, PASS, outcome=action.run(ctx))
-    except (ActionError, WebhookError, OSError) as exc:
+    except (ActionError, WebhookError) as exc:
+        return Result(action, ERROR, str(exc))
+    except Exception as exc:  # an action's bug or an unexpected host: report, go on
         return Result(action, ERROR, f"{type(exc).__name__}: {exc}")
 
 
