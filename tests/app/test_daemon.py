@@ -373,3 +373,45 @@ def test_sigusr1_restarts_the_program_output(tmp_path: Path, live: list) -> None
     assert proc.finish() == 0
     pids = [ln.split(" ", 1)[0] for ln in lines()]
     assert pids[0] != pids[1]  # a new process after SIGUSR1
+
+
+def test_syscall_event_drops_actions_like_falco(tmp_path: Path, live: list) -> None:
+    """simulate_drops (Falco's test switch) makes every second a drop: log and alert,
+    limited by the token bucket; the exit action stops Lanner with status 1."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(seq_rules("Version one", "v1"))
+    drops = {"simulate_drops": True, "actions": ["log", "alert"], "rate": 100, "max_burst": 1}
+    proc = LiveLanner("-c", str(write_config(tmp_path, rules, syscall_event_drops=drops)))
+    live.append(proc)
+    got = wait_until(
+        lambda: [a for a in alerts(proc.out.snapshot())
+                 if a["rule"] == "Falco internal: syscall event drop"],
+        what="the drop alert",
+    )[0]  # fmt: skip
+    assert got["priority"] == "Debug" and got["output_fields"]["n_drops"] >= 1
+    assert "system calls dropped in last second" in proc.err.text()
+    assert proc.finish() == 0
+
+    drops = {"simulate_drops": True, "actions": ["exit"]}
+    proc = LiveLanner("-c", str(write_config(tmp_path, rules, syscall_event_drops=drops)))
+    live.append(proc)
+    assert proc.proc.wait(30) == 1  # stdin still open: the drop ended the run
+    assert "exiting: syscall event drops" in b"\n".join(proc.err.snapshot()).decode()
+
+
+def test_sigterm_with_stdin_open_flushes_and_exits_0(tmp_path: Path, live: list) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(seq_rules("Version one", "v1"))
+    sink = tmp_path / "alerts.txt"
+    proc = LiveLanner(
+        "-r", str(rules), "-o", "file_output.enabled=true", "-o", f"file_output.filename={sink}"
+    )
+    live.append(proc)
+    for n in range(1, 4):
+        proc.send(open_event(n))
+    wait_until(lambda: len(alerts(proc.out.snapshot())) == 0 and len(proc.out.snapshot()) == 3)
+    proc.proc.send_signal(signal.SIGTERM)
+    assert proc.proc.wait(30) == 0  # stdin is still open
+    proc.out.join()
+    assert "Events detected: 3" in proc.out.text()
+    assert len(sink.read_text().splitlines()) == 3

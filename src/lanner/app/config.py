@@ -196,6 +196,13 @@ DEFAULTS: dict[str, Any] = {
         "ssl_certificate": "/etc/lanner/lanner.pem",
         "k8s_audit_endpoint": "/k8s-audit",
     },
+    "syscall_event_drops": {
+        "threshold": 0.1,
+        "actions": ["log", "alert"],
+        "rate": 0.03333,
+        "max_burst": 1,
+        "simulate_drops": False,
+    },
     "log_stderr": True,
     "log_syslog": False,
     "log_level": "info",

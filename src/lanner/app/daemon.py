@@ -95,6 +95,8 @@ class Daemon:
         self._reload_lock = threading.Lock()
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
+        self._drops_timer: threading.Thread | None = None
+        self.exit_code = 0
         self.stats.queue_depths = self._queue_depths
 
     # -- rules ---------------------------------------------------------------------------
@@ -232,6 +234,11 @@ class Daemon:
 
             self.watcher = FileWatcher(self._watched, lambda: self.reload("file change"))
             self.watcher.start()
+        if self.options.live:
+            self._drops_timer = threading.Thread(
+                target=self._drops_loop, name="lanner-drops", daemon=True
+            )
+            self._drops_timer.start()
         interval = self.options.stats_interval
         if interval is None and self.cfg.boolean("metrics.enabled"):
             interval = self.cfg.duration("metrics.interval")
@@ -332,6 +339,30 @@ class Daemon:
             except Exception:
                 log.exception("metrics snapshot failed")
 
+    def _drops_loop(self) -> None:
+        from lanner.app.drops import DropMonitor
+
+        def emit(alert: Alert) -> None:
+            if self.cfg.priority() >= Priority.DEBUG:  # as Falco: shown at priority debug
+                with self._out_lock:
+                    if self.outputs is not None:
+                        self.outputs.emit(alert, throttle=False)
+
+        def exit_now() -> None:
+            self.exit_code = 1
+            self.request_stop()
+
+        settings = self.cfg.section("syscall_event_drops")
+        monitor = DropMonitor(
+            self.stats, settings, emit=emit, exit_now=exit_now, hostname=self.engine.hostname
+        )
+        while not self._stop.wait(1.0):
+            if self.syscall_capture is not None or monitor.simulate:
+                try:
+                    monitor.check()
+                except Exception:
+                    log.exception("syscall drop check failed")
+
     def emit_snapshot(self) -> Alert:
         """Falco's ``metrics snapshot`` internal alert (and metrics.output_file line)."""
         m = self.cfg.section("metrics")
@@ -406,8 +437,9 @@ class Daemon:
                     log.warning("stopping: %d queued %s event(s) not evaluated", left, source)
         if self.watcher is not None:
             self.watcher.stop()
-        if self._timer is not None:
-            self._timer.join(5.0)
+        for timer in (self._timer, self._drops_timer):
+            if timer is not None:
+                timer.join(5.0)
         if self.webserver is not None:
             self.webserver.stop()
         if self.audit_hook is not None:

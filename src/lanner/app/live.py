@@ -189,7 +189,16 @@ def read_stream(stream: BinaryIO, name: str = "stdin") -> Callable[[LiveFeed], N
 
     def produce(feed: LiveFeed) -> None:
         decoder = LineDecoder(name)
-        read = getattr(stream, "read1", None) or stream.read
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            read = getattr(stream, "read1", None) or stream.read
+        else:
+            # raw reads: a thread blocked here holds no lock of sys.stdin's buffer, which
+            # the interpreter would otherwise wait for (and abort on) when Lanner exits
+            def read(size: int) -> bytes:
+                return os.read(fd, size)
+
         while True:
             chunk = read(CHUNK)  # what is available, up to CHUNK: low latency, batched
             if not chunk:

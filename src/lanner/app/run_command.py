@@ -278,6 +278,8 @@ def run(
     except OSError as exc:  # stdout closed or full: the outputs already reported it
         log.error("cannot write the summary: %s", exc)
         sys.exit(1)
+    if daemon.exit_code:
+        sys.exit(daemon.exit_code)
 
 
 def main() -> None:  # pragma: no cover - convenience for `python -m`
