@@ -21,7 +21,6 @@ from fastapi import (
     status,
 )
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from lanner.services.ui.alerts import PRIORITIES, format_time_ns, from_alert, priority_level
@@ -36,6 +35,7 @@ from lanner.services.ui.schemas import (
     FalcoAlert,
     Info,
     IngestResult,
+    Problem,
     SeriesPoint,
     Stats,
 )
@@ -44,12 +44,6 @@ from lanner.services.ui.store import Store
 MAX_BATCH = 10_000
 MAX_EXPORT = 1_000_000
 _NICE_BUCKETS = (1, 5, 10, 30, 60, 300, 600, 1800, 3600, 10800, 21600, 43200, 86400, 604800)
-
-
-class Problem(BaseModel):
-    """An error answer."""
-
-    detail: Any
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:

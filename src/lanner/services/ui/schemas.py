@@ -81,6 +81,12 @@ class EventsPage(BaseModel):
     next_cursor: str | None
 
 
+class Problem(BaseModel):
+    """An error answer."""
+
+    detail: Any
+
+
 class Count(BaseModel):
     """One value and how many events have it."""
 
