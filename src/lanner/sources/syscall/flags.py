@@ -128,7 +128,16 @@ SOCKET_FAMILIES = {
 }
 
 _OPEN_EVENTS = frozenset({"open", "openat", "openat2", "creat", "open_by_handle_at"})
-_CLONE_EVENTS = frozenset({"clone", "clone3", "fork", "vfork", "execve", "execveat"})
+_CLONE_EVENTS = frozenset({"clone", "clone3", "fork", "vfork"})
+_EXEC_EVENTS = frozenset({"execve", "execveat"})
+
+# execve/execveat exit "flags": facts about the executable (driver's PPM_EXE_* bits)
+EXE_FLAGS: FlagTable = (
+    ("EXE_WRITABLE", 1 << 0),
+    ("EXE_UPPER_LAYER", 1 << 1),
+    ("EXE_FROM_MEMFD", 1 << 2),
+    ("EXE_LOWER_LAYER", 1 << 3),
+)
 
 
 def table_for(event_name: str, param_name: str, ptype: int) -> FlagTable | None:
@@ -137,6 +146,8 @@ def table_for(event_name: str, param_name: str, ptype: int) -> FlagTable | None:
         return OPEN_FLAGS
     if param_name == "flags" and event_name in _CLONE_EVENTS:
         return CLONE_FLAGS
+    if param_name == "flags" and event_name in _EXEC_EVENTS:
+        return EXE_FLAGS
     if param_name == "mode" and ptype == 42:  # PT_MODE
         return MODE_FLAGS
     if param_name == "prot":
