@@ -24,3 +24,11 @@ if [ ! -f "$stamp" ]; then
     rm -f .venv/.installed-*
     touch "$stamp"
 fi
+
+# The live eBPF probe (needs the kernel's BTF; without it live capture stays unavailable
+# and `lanner run` says so, while replays and the services work).
+if [ -r /sys/kernel/btf/vmlinux ]; then
+    bash scripts/build_probe.sh
+else
+    echo "setup: no /sys/kernel/btf/vmlinux: the live probe is not built (replays still work)" >&2
+fi
