@@ -17,7 +17,22 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-PG_BIN = Path(os.environ.get("LANNER_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _pg_bin() -> Path:
+    if "LANNER_PG_BIN" in os.environ:
+        return Path(os.environ["LANNER_PG_BIN"])
+    # Debian installs each major version side by side; prefer 15, else the newest there is
+    preferred = Path("/usr/lib/postgresql/15/bin")
+    if preferred.exists():
+        return preferred
+    found = sorted(
+        (p for p in Path("/usr/lib/postgresql").glob("*/bin") if p.parent.name.isdigit()),
+        key=lambda p: int(p.parent.name),
+    )
+    return found[-1] if found else preferred
+
+
+PG_BIN = _pg_bin()
 
 
 def available() -> bool:
