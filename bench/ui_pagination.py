@@ -119,6 +119,8 @@ def run(store: Store, label: str, count: int, runs: int, analyze: bool = False) 
         max(3, runs // 10),
     )
     rows.append(row("stats, last 24 h", stats))
+    stats = timings(lambda _n: store.stats(EventFilter(), DAY_NS), 3)
+    rows.append(row("stats, all time", stats))
     return rows
 
 

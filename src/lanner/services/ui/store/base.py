@@ -209,7 +209,13 @@ class Store(abc.ABC):
                 f"GROUP BY e.{column} ORDER BY n DESC, e.{column} LIMIT ?"
             )
             result[column] = self._fetchall(self._sql(sql), [*params, TOP_LIMIT])
-        sql = self._tag_counts_sql(flt, source, where)
+        if clauses:
+            sql = self._tag_counts_sql(flt, source, where)
+        else:  # every event: the tag table alone has the answer
+            sql = (
+                "SELECT t.tag, COUNT(*) AS n FROM event_tags t"
+                " GROUP BY t.tag ORDER BY n DESC, t.tag LIMIT ?"
+            )
         result["tag"] = self._fetchall(self._sql(sql), [*params, TOP_LIMIT])
         sql = (
             f"SELECT e.time_ns / ? AS b, e.priority, COUNT(*) FROM {source}{where} "

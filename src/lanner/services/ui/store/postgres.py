@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS events (
     raw TEXT NOT NULL,
     search TSVECTOR NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_time ON events (time_ns, id);
+CREATE INDEX IF NOT EXISTS events_time ON events (time_ns, id) INCLUDE (priority);
 CREATE INDEX IF NOT EXISTS events_rule ON events (rule, time_ns, id);
 CREATE INDEX IF NOT EXISTS events_source ON events (source, time_ns, id);
 CREATE INDEX IF NOT EXISTS events_hostname ON events (hostname, time_ns, id);

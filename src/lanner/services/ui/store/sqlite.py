@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS events (
     output TEXT NOT NULL,
     raw BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_time ON events (time_ns, id);
+-- priority rides along so counts by priority and the time series read only the index
+CREATE INDEX IF NOT EXISTS events_time ON events (time_ns, id, priority);
 CREATE INDEX IF NOT EXISTS events_rule ON events (rule, time_ns);
 CREATE INDEX IF NOT EXISTS events_source ON events (source, time_ns);
 CREATE INDEX IF NOT EXISTS events_hostname ON events (hostname, time_ns);
