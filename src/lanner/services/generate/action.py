@@ -75,3 +75,21 @@ class Uncovered:
 def token() -> str:
     """A short unique marker: ``lanner-gen-`` and 10 hex digits."""
     return "lanner-gen-" + uuid.uuid4().hex[:10]
+
+
+ActionFn = Callable[[RunContext], Outcome]
+
+
+def action(
+    name: str,
+    rule: str,
+    fn: ActionFn,
+    *,
+    root: bool = False,
+    needs: tuple[str, ...] = (),
+    source: str = "syscall",
+    description: str | None = None,
+) -> Action:
+    """An :class:`Action` running ``fn``, described by the first line of its docstring."""
+    doc = description or (fn.__doc__ or "").strip().split("\n")[0]
+    return Action(name, rule, doc, root, fn, source, needs)

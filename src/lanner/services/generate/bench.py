@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from lanner.services.generate.action import Action, RunContext
 from lanner.services.generate.alerts import AlertFeed
 from lanner.services.generate.procstat import Sample, cpu_percent, sample
-from lanner.services.generate.runner import PASS, perform
+from lanner.services.generate.runner import PASS, Result, perform
 
 DROP_METRICS = ("lanner_event_drops_total", "lanner_output_drops_total")
 
@@ -84,7 +84,7 @@ def run_step(
     before: Sample | None = sample(pid) if pid else None
     t0 = time.monotonic()
     start = feed.mark()
-    futures: list[Future] = []  # type: ignore[type-arg]
+    futures: list[Future[Result]] = []
     n = max(1, round(rate * seconds))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for i in range(n):

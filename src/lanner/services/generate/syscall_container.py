@@ -11,7 +11,14 @@ import socket
 import subprocess
 import threading
 
-from lanner.services.generate.action import Action, Outcome, RunContext, token
+from lanner.services.generate.action import (
+    Action,
+    ActionFn,
+    Outcome,
+    RunContext,
+    action,
+    token,
+)
 from lanner.services.generate.container_context import container
 from lanner.services.generate.sandbox import ActionError, named, python, run, tool, workdir
 from lanner.services.generate.syscall_network import connect_in_netns
@@ -182,15 +189,8 @@ def mining_port_from_container(ctx: RunContext) -> Outcome:
     return out
 
 
-def _a(name: str, rule: str, fn: object, needs: tuple[str, ...]) -> Action:
-    return Action(
-        name=name,
-        rule=rule,
-        description=(fn.__doc__ or "").strip().split("\n")[0],  # type: ignore[attr-defined]
-        needs_root=True,
-        run=fn,  # type: ignore[arg-type]
-        needs=needs,
-    )
+def _a(name: str, rule: str, fn: ActionFn, needs: tuple[str, ...]) -> Action:
+    return action(name, rule, fn, root=True, needs=needs)
 
 
 EXEC = ("execve",)

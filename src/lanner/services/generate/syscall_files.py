@@ -12,7 +12,14 @@ import stat
 import threading
 from pathlib import Path
 
-from lanner.services.generate.action import Action, Outcome, RunContext, token
+from lanner.services.generate.action import (
+    Action,
+    ActionFn,
+    Outcome,
+    RunContext,
+    action,
+    token,
+)
 from lanner.services.generate.sandbox import (
     ActionError,
     created_dirs,
@@ -289,15 +296,10 @@ def credential_search(ctx: RunContext) -> Outcome:
     return out
 
 
-def _a(name: str, rule: str, fn: object, root: bool = False, needs: tuple[str, ...] = ()) -> Action:
-    return Action(
-        name=name,
-        rule=rule,
-        description=(fn.__doc__ or "").strip().split("\n")[0],  # type: ignore[attr-defined]
-        needs_root=root,
-        run=fn,  # type: ignore[arg-type]
-        needs=needs,
-    )
+def _a(
+    name: str, rule: str, fn: ActionFn, root: bool = False, needs: tuple[str, ...] = ()
+) -> Action:
+    return action(name, rule, fn, root=root, needs=needs)
 
 
 OPEN = ("openat", "open")

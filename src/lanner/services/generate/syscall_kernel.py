@@ -5,15 +5,18 @@ from __future__ import annotations
 from lanner.services.generate.action import Action, Outcome, RunContext, token
 from lanner.services.generate.sandbox import named, python, run, tool, workdir
 
-# PTRACE_SEIZE (16) a sleeping child, then end and reap the child.
-PTRACE_SEIZE_SCRIPT = """\
-import ctypes, subprocess, sys
+# PTRACE_ATTACH (16) a sleeping child, wait for its attach stop, PTRACE_DETACH (17) it
+# (the stop signal is dropped: it runs on), then end and reap it.
+PTRACE_ATTACH_SCRIPT = """\
+import ctypes, os, subprocess, sys
 libc = ctypes.CDLL(None, use_errno=True)
 libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
 child = subprocess.Popen([sys.argv[1], "30"])
 try:
     if libc.ptrace(16, child.pid, None, None) != 0:
         sys.exit("ptrace: errno %d" % ctypes.get_errno())
+    os.waitpid(child.pid, 0)
+    libc.ptrace(17, child.pid, None, None)
 finally:
     child.kill()
     child.wait()
@@ -47,7 +50,7 @@ if fd < 0:
 def ptrace_attach(ctx: RunContext) -> Outcome:
     """PTRACE_ATTACH a ``sleep`` child of a helper process, then end and reap both."""
     out = Outcome(token())
-    script = PTRACE_SEIZE_SCRIPT + f"# {out.marker}\n"
+    script = PTRACE_ATTACH_SCRIPT + f"# {out.marker}\n"
     run(out, [python(), "-c", script, tool("sleep")], ctx.timeout, check=True)
     return out
 

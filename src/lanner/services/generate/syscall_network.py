@@ -183,7 +183,7 @@ ACTIONS: list[Action] = [
     Action(
         "reverse_shell",
         "Reverse shell redirection",
-        reverse_shell.__doc__.split("\n")[0],  # type: ignore[union-attr]
+        "bash -c 'echo MARKER >/dev/tcp/127.0.0.1/PORT': bash dup2()s a socket onto stdout",
         False,
         reverse_shell,
         needs=("dup2", "connect"),
@@ -191,7 +191,7 @@ ACTIONS: list[Action] = [
     Action(
         "shell_listening",
         "Shell listening on a network port",
-        shell_listening.__doc__.split("\n")[0],  # type: ignore[union-attr]
+        "A program named nc (Python) listens on 127.0.0.1 and closes",
         False,
         shell_listening,
         needs=("listen",),

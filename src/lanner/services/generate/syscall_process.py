@@ -12,7 +12,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from lanner.services.generate.action import Action, Outcome, RunContext, token
+from lanner.services.generate.action import (
+    Action,
+    ActionFn,
+    Outcome,
+    RunContext,
+    action,
+    token,
+)
 from lanner.services.generate.sandbox import (
     copy_exe,
     named,
@@ -147,15 +154,8 @@ def miner_launched(ctx: RunContext) -> Outcome:
     return _standin(ctx, "xmrig", "--url", "stratum+tcp://127.0.0.1:3333")
 
 
-def _a(name: str, rule: str, fn: object, needs: tuple[str, ...] = EXEC) -> Action:
-    return Action(
-        name=name,
-        rule=rule,
-        description=(fn.__doc__ or "").strip().split("\n")[0],  # type: ignore[attr-defined]
-        needs_root=False,
-        run=fn,  # type: ignore[arg-type]
-        needs=needs,
-    )
+def _a(name: str, rule: str, fn: ActionFn, needs: tuple[str, ...] = EXEC) -> Action:
+    return action(name, rule, fn, needs=needs)
 
 
 ACTIONS: list[Action] = [
