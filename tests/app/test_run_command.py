@@ -69,14 +69,16 @@ def test_list_describe_validate_and_fields() -> None:
     assert b"Event Source: syscall" in res.stdout and b"proc.name" in res.stdout
 
 
-def test_broken_rules_exit_1_and_missing_rules_fail(tmp_path: Path) -> None:
+def test_broken_rules_exit_1_and_no_rules_means_the_default_rules(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("- rule: x\n  desc: x\n  condition: evt.type = = open\n  output: x\n"
                    "  priority: WARNING\n")  # fmt: skip
     res = run_lanner("-r", str(bad), "-e", str(QUICKSTART))
     assert res.returncode == 1 and b"Invalid" in res.stderr
     res = run_lanner("-e", str(QUICKSTART))
-    assert res.returncode == 1 and b"no rules given" in res.stderr
+    assert res.returncode == 0, res.stderr
+    assert b"Interactive shell started in a container" in res.stdout
+    assert b"Triggered rules by rule name:" in res.stdout
 
 
 def test_duration_flag_stops_the_replay(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from lanner.engine.fields import SourceSpec
 from lanner.engine.loader import LoadOutcome
 from lanner.engine.priority import Priority
 from lanner.engine.rules import Ruleset
+from lanner.rules import default_rules_files
 
 log = logging.getLogger("lanner")
 
@@ -102,8 +103,12 @@ class Daemon:
     # -- rules ---------------------------------------------------------------------------
 
     def rule_paths(self, cfg: Config) -> list[str]:
-        """``-r`` files, else the configuration's rules_files."""
-        return list(self.options.rules) or cfg.string_list("rules_files")
+        """``-r`` files, else the configuration's rules_files, else Lanner's default rules."""
+        return (
+            list(self.options.rules)
+            or cfg.string_list("rules_files")
+            or [str(p) for p in default_rules_files()]
+        )
 
     def _compile(self, cfg: Config) -> tuple[Engine, LoadOutcome, float]:
         staging = Engine(

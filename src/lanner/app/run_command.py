@@ -36,16 +36,15 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _validate(files: tuple[str, ...], sources: list[SourceSpec], as_json: bool) -> None:
+    """Load the files together, in order, as Falco does, and report each one."""
     ok = True
     docs = []
     summary = []
-    for f in files:
-        engine = Engine(sources)
-        outcome = engine.load_rules([f])
-        for result in outcome.results:
-            ok &= result.successful
-            docs.append(result.as_dict())
-            summary.append(result.as_text(verbose=True))
+    outcome = Engine(sources).load_rules(list(files))
+    for result in outcome.results:
+        ok &= result.successful
+        docs.append(result.as_dict())
+        summary.append(result.as_text(verbose=True))
     if as_json:
         click.echo(orjson.dumps({"falco_load_results": docs}).decode())
     else:
@@ -218,6 +217,8 @@ def run(
     if validate:
         _validate(validate, default_sources(), json_output)
         return
+    if enable_tags and (disable_substr or disable_tags):
+        _fail("You can not specify both disabled (-D/-T) and enabled (-t) rules")
     options = RunOptions(
         rules=list(rules),
         config_file=config_file,
@@ -228,8 +229,6 @@ def run(
         verbose=verbose,
         stats_interval=interval,
     )
-    if not (list(rules) or cfg.string_list("rules_files")):
-        _fail("no rules given: use -r FILE or rules_files in the configuration")
     live = capture == "-" or (capture is not None and follow)
     audit = "k8saudit" in cfg.string_list("load_plugins")
     replay, sources, adapters = _inputs(capture if not live else None, live, audit)
