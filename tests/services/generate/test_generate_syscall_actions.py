@@ -38,7 +38,9 @@ def sensitive_state() -> dict[str, object]:
     """What must never change: /etc/shadow's inode data, ld.so.preload, /boot, /run/secrets."""
     sh = os.stat("/etc/shadow")
     preload = Path("/etc/ld.so.preload")
+    mounts = Path("/proc/self/mounts").read_text()
     return {
+        "mounts": [m for m in mounts.splitlines() if "lanner-gen" in m or "overlay" in m],
         "shadow": (sh.st_ino, sh.st_nlink, stat.S_IMODE(sh.st_mode), sh.st_size, sh.st_mtime_ns),
         "preload": preload.read_bytes() if preload.exists() else None,
         "boot": Path("/boot").exists(),

@@ -16,15 +16,6 @@ from lanner.services.generate.action import Action, Uncovered
 
 UNCOVERED: list[Uncovered] = [
     Uncovered(
-        "Container drift",
-        "needs a container whose executable is in an overlayfs upper layer (a runtime)",
-    ),
-    Uncovered(
-        "Mount in container",
-        "the live probe does not capture mount; a mount, even of a private tmpfs, changes "
-        "the host's mount table",
-    ),
-    Uncovered(
         "Kubernetes API contacted from a shell in container",
         "needs a pod (k8s.pod.name from a container runtime's metadata)",
     ),

@@ -45,6 +45,45 @@ if libc.setns(fd, 0) != 0:
 """
 
 
+# Under `unshare --mount --propagation private`: an overlay mount seen by this mount
+# namespace only; a copy of `true` written through it (so in the upper layer) is run
+# from a child that joined the container cgroup. The mount ends with the namespace.
+DRIFT_SCRIPT = """\
+import os, shutil, subprocess, sys
+mount, work, true_path, procs, marker = sys.argv[1:6]
+lower, upper, wd, merged = (os.path.join(work, n) for n in ("lower", "upper", "work", "merged"))
+for d in (lower, upper, wd, merged):
+    os.mkdir(d)
+opts = f"lowerdir={lower},upperdir={upper},workdir={wd}"
+subprocess.run([mount, "-t", "overlay", "overlay", "-o", opts, merged], check=True)
+exe = os.path.join(merged, "drifted")
+shutil.copyfile(true_path, exe)
+os.chmod(exe, 0o700)
+pid = os.fork()
+if pid == 0:
+    with open(procs, "w") as f:
+        f.write(str(os.getpid()))
+    os.execv(exe, ["drifted", marker])
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+# Under `unshare --mount --propagation private`: a child that joined the container
+# cgroup runs `mount -t tmpfs` on a private directory; only this namespace sees it.
+MOUNT_SCRIPT = """\
+import os, sys
+mount, target, procs, marker = sys.argv[1:5]
+pid = os.fork()
+if pid == 0:
+    with open(procs, "w") as f:
+        f.write(str(os.getpid()))
+    os.execv(mount, ["mount", "-t", "tmpfs", "-o", "size=64k", marker, target])
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def _in_container(ctx: RunContext, argv: list[str], out: Outcome | None = None) -> Outcome:
     """Run ``argv`` (which mentions the marker) inside a fresh container context."""
     out = out or Outcome(token())
@@ -173,6 +212,29 @@ def setns_in_container(ctx: RunContext) -> Outcome:
     return out
 
 
+def container_drift(ctx: RunContext) -> Outcome:
+    """Run, in a container, a copy of ``true`` written to an overlayfs upper layer (a
+    private mount namespace's overlay over an empty private directory)."""
+    out = Outcome(token())
+    with workdir(out) as d, container(out) as prefix:
+        procs = prefix[-1]
+        argv = [tool("unshare"), "--mount", "--propagation", "private", python(), "-c"]
+        argv += [DRIFT_SCRIPT, tool("mount"), str(d), tool("true"), procs, out.marker]
+        run(out, argv, ctx.timeout, check=True)
+    return out
+
+
+def mount_in_container(ctx: RunContext) -> Outcome:
+    """``mount -t tmpfs`` on a private directory, in a container, in a private mount
+    namespace (the host's mount table never changes)."""
+    out = Outcome(token())
+    with workdir(out) as d, container(out) as prefix:
+        argv = [tool("unshare"), "--mount", "--propagation", "private", python(), "-c"]
+        argv += [MOUNT_SCRIPT, tool("mount"), str(d), prefix[-1], out.marker]
+        run(out, argv, ctx.timeout, check=True)
+    return out
+
+
 def metadata_from_container(ctx: RunContext) -> Outcome:
     """Connect from a container to 169.254.169.254:80 inside a private network namespace."""
     out = Outcome(token())
@@ -219,6 +281,8 @@ ACTIONS: list[Action] = [
     _a("container_debugfs", "Debugfs started in container", debugfs, EXEC),
     _a("container_packet_socket", "Packet socket created in container", packet_socket, ("socket",)),
     _a("container_docker_socket", "Docker socket used from container", docker_socket, ("connect",)),
+    _a("container_drift", "Container drift", container_drift, EXEC),
+    _a("container_mount", "Mount in container", mount_in_container, ("mount",)),
     _a("container_setns", "Namespace change in container", setns_in_container, ("setns",)),
     _a(
         "container_metadata_service",
