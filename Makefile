@@ -2,17 +2,15 @@
 # Both install what they need first (scripts/setup.sh is idempotent).
 VENV := .venv
 BIN := $(VENV)/bin
-RULES ?= ../shared/fixtures/rules/falco_rules.yaml
-EVENTS ?= examples/quickstart-events.jsonl
 
 .PHONY: setup run test lint bench
 
 setup:
 	@bash scripts/setup.sh
 
-# Until live capture lands, the main job replays recorded events against Falco's rules.
+# The main job: live detection on this host (eBPF, as root) with Lanner's default rules.
 run: setup
-	$(BIN)/lanner run -r $(RULES) -e $(EVENTS) $(ARGS)
+	$(BIN)/lanner run $(ARGS)
 
 lint: setup
 	$(BIN)/ruff check src tests bench

@@ -86,6 +86,7 @@ class LiveFeed:
         self.adapters: dict[str, Callable[[Any], list[Any]]] = {}
         self.stopping = threading.Event()
         self.received: dict[str, int] = {}  # events queued, by source
+        self.failed: list[str] = []  # inputs that stopped on an error
         self._producers = 0
         self._done = 0
         self._lock = threading.Lock()
@@ -146,6 +147,8 @@ class LiveFeed:
                 target(self)
             except Exception:
                 log.exception("input %s failed", name)
+                with self._lock:
+                    self.failed.append(name)
             finally:
                 with self._lock:
                     self._done += 1

@@ -279,6 +279,9 @@ def run(
         sys.exit(1)
     if daemon.exit_code:
         sys.exit(daemon.exit_code)
+    if feed is not None and feed.failed:
+        click.echo(f"Error: input(s) stopped on an error: {', '.join(feed.failed)}", err=True)
+        sys.exit(1)
 
 
 def main() -> None:  # pragma: no cover - convenience for `python -m`
