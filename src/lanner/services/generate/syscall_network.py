@@ -47,13 +47,19 @@ srv.bind((address, int(port)))
 srv.listen(1)
 srv.settimeout(10)
 child = subprocess.Popen([*connector, address, port, marker])
-conn, peer = srv.accept()
-data = b""
-while chunk := conn.recv(4096):
-    data += chunk
-conn.close()
-srv.close()
-code = child.wait(10)
+try:
+    conn, peer = srv.accept()
+    conn.settimeout(10)
+    data = b""
+    while chunk := conn.recv(4096):
+        data += chunk
+    conn.close()
+    code = child.wait(10)
+finally:
+    srv.close()
+    if child.poll() is None:
+        child.kill()
+        child.wait()
 print(json.dumps({"received": data.decode(), "peer": peer[0], "connector_exit": code}))
 """
 
