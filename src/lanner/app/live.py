@@ -281,3 +281,26 @@ def syscall_producer(capture: Any, on_drops: Callable[[int], None]) -> Callable[
             on_drops(cap.drops)
 
     return produce
+
+
+def with_syscall_state(
+    items: Iterator[Any], state: Any, announcer: Any | None = None
+) -> Iterator[Any]:
+    """Apply the state engine to each syscall event right before it is evaluated.
+
+    Done here, in the evaluating thread, rather than when a batch is read, so every
+    event sees the process and fd tables as they were at that event. New containers
+    are announced with Falco's ``container`` event.
+    """
+    process = state.process
+    check = announcer.check if announcer is not None else None
+    for item in items:
+        if item is TICK or item[0] != "syscall":
+            yield item
+            continue
+        event = item[1]
+        process(event)
+        yield item
+        if check is not None:
+            for extra in check(event):
+                yield ("syscall", extra)

@@ -22,10 +22,19 @@ from lanner.app.inputs import (
     open_replay,
     plugin_sources,
 )
-from lanner.app.live import LiveFeed, follow_file, stdin_producer, syscall_producer
+from lanner.app.live import (
+    LiveFeed,
+    follow_file,
+    stdin_producer,
+    syscall_producer,
+    with_syscall_state,
+)
 from lanner.app.logs import setup_logging
 from lanner.engine.engine import Engine
 from lanner.engine.fields import SourceSpec
+from lanner.sources.syscall.containers import default_store
+from lanner.sources.syscall.containers.announce import ContainerAnnouncer
+from lanner.sources.syscall.containers.runtimes import configure_runtimes
 
 log = logging.getLogger("lanner")
 
@@ -116,7 +125,15 @@ def _syscall_capture(daemon: Daemon) -> object | None:
         "all" if types is None else len(types),
         " and the state engine's base set" if base else "",
     )
-    return LiveCapture(event_types=types, base=base)
+    return LiveCapture(event_types=types, base=base, apply_state=False)
+
+
+def _container_announcer(daemon: Daemon) -> ContainerAnnouncer:
+    """Ask the container runtimes found on this host; announce new containers."""
+    store = default_store()
+    used = configure_runtimes(store, daemon.cfg.get("container_engines") or {})
+    log.info("container runtimes: %s", ", ".join(used) if used else "none found")
+    return ContainerAnnouncer(store)
 
 
 def _warn_or_fail(daemon: Daemon, message: str) -> None:
@@ -267,6 +284,8 @@ def run(
         if feed is not None:
             _add_producers(daemon, feed, capture, probe)
         events = feed.events() if feed is not None else replay.events  # type: ignore[union-attr]
+        if probe is not None:
+            events = with_syscall_state(events, probe.state, _container_announcer(daemon))
         deadline = time.monotonic() + duration if duration else None
         daemon.run(events, deadline)
     finally:

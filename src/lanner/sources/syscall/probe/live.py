@@ -41,6 +41,9 @@ class LiveCapture:
     ``ignore_self``: drop events of this Python process (its /proc scan, its outputs).
     ``wake_each_event``: the kernel wakes the reader for every event (lowest latency,
     costly for busy traced programs); by default the reader checks the ring every 50 ms.
+    ``apply_state=False``: events come out bare and the consumer calls ``state.process``
+    on each right before evaluating it, so rules see the state as it was at that event
+    (a process that exits later in the same batch is still there).
     """
 
     def __init__(
@@ -55,7 +58,9 @@ class LiveCapture:
         probe_path: str | Path | None = None,
         batch_bytes: int = 4 << 20,
         wake_each_event: bool = False,
+        apply_state: bool = True,
     ) -> None:
+        self._apply_state = apply_state
         self._event_types = None if event_types is None else set(event_types)
         self._base = base
         self._ignore_self = ignore_self
@@ -165,7 +170,7 @@ class LiveCapture:
         cpu_of = _CPU.unpack_from
         offset = self._offset
         num = self.events_read
-        process = self.state.process if self.state is not None else None
+        process = self.state.process if self.state is not None and self._apply_state else None
         for off in offsets:
             ev_off = off + PREFIX
             ts, tid, elen, etype, nparams = hdr(data, ev_off)
