@@ -24,13 +24,7 @@ UNAVAILABLE = re.compile(r".*(live capture (is not available|needs)|ProbeUnavail
 
 # Actions whose alert a live `lanner run` is known to miss, and why. They are run and
 # reported; the test fails only for the others (and reports these when they pass again).
-KNOWN_LIVE_GAPS: dict[str, str] = {
-    "shell_from_server": (
-        "proc.pname is <NA>: the live input applies a whole batch's state before the "
-        "rules see its events, so a short-lived parent is already removed"
-    ),
-    "database_child": "same as shell_from_server (proc.pname of a short-lived parent)",
-}
+KNOWN_LIVE_GAPS: dict[str, str] = {}
 
 
 def live_skip_reason() -> str | None:
