@@ -499,3 +499,30 @@ def test_supported_types_listed(event_type: str) -> None:
     from lanner.sources.syscall.probe import SUPPORTED
 
     assert event_type in SUPPORTED
+
+
+def test_mount_and_umount2(collect: Collector, tmp_path: Path) -> None:
+    d = tmp_path / "mnt"
+    d.mkdir()
+    code = f"""
+        import ctypes, os
+        libc = ctypes.CDLL(None, use_errno=True)
+        MS_NOSUID, MS_NODEV = 2, 4
+        r = libc.mount(b"lanner-tmpfs", {str(d).encode()!r}, b"tmpfs",
+                       0xC0ED0000 | MS_NOSUID | MS_NODEV, b"size=1m")
+        assert r == 0, os.strerror(ctypes.get_errno())
+        MNT_DETACH = 2
+        assert libc.umount2({str(d).encode()!r}, MNT_DETACH) == 0
+        assert libc.mount(b"none", b"/nonexistent-lanner-dir", b"tmpfs", 0, None) != 0
+    """
+    proc, events = collect(py(code))
+    assert proc.returncode == 0
+    mounts = named(events, "mount")
+    assert len(mounts) == 2
+    ok, bad = mounts
+    assert ok.res == 0 and ok.arg("dev") == "lanner-tmpfs" and ok.arg("dir") == str(d)
+    assert ok.arg("type") == "tmpfs"
+    assert ok.param(4) == 2 | 4  # the MS_MGC_VAL magic is stripped
+    assert bad.res == -2 and bad.arg("dir") == "/nonexistent-lanner-dir"
+    um = one(events, "umount2")
+    assert um.res == 0 and um.arg("name") == str(d) and um.param(2) == 2

@@ -109,6 +109,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define PPME_SYSCALL_FINIT_MODULE_X 413
 #define PPME_SYSCALL_SETREUID_X 427
 #define PPME_SYSCALL_SETREGID_X 429
+#define PPME_SYSCALL_MOUNT_X 257
+#define PPME_SYSCALL_UMOUNT2_X 391
 
 /* ---- x86_64 syscall numbers ---------------------------------------------------------- */
 #define NR_open 2
@@ -175,6 +177,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define NR_memfd_create 319
 #define NR_execveat 322
 #define NR_clone3 435
+#define NR_mount 165
+#define NR_umount2 166
 #define NR_openat2 437
 
 /* ---- kernel constants (uapi values, stable) ----------------------------------------- */
@@ -1658,6 +1662,37 @@ HANDLER(h_recvmsg)
 
 HANDLER(h_rmdir) { return emit_res_path(regs, ret, PPME_SYSCALL_RMDIR_2_X); }
 
+/* mount(dev, dir, type, flags, data): res, dev, dir, type, flags (MS_MGC_VAL stripped) */
+HANDLER(h_mount)
+{
+	struct ev e;
+	if (!ev_init(&e, PPME_SYSCALL_MOUNT_X, 5))
+		return 0;
+	u32 flags = (u32)arg_of(regs, 3);
+	if ((flags & 0xffff0000U) == 0xc0ed0000U)
+		flags &= 0xffffU;
+	push_u64(&e, ret);
+	push_user_str(&e, (void *)arg_of(regs, 0), STR_MAX);
+	push_user_str(&e, (void *)arg_of(regs, 1), STR_MAX);
+	push_user_str(&e, (void *)arg_of(regs, 2), STR_MAX);
+	push_u32(&e, flags);
+	ev_submit(&e);
+	return 0;
+}
+
+/* umount2(target, flags): res, name, flags (MNT_FORCE, MNT_DETACH, MNT_EXPIRE, NOFOLLOW) */
+HANDLER(h_umount2)
+{
+	struct ev e;
+	if (!ev_init(&e, PPME_SYSCALL_UMOUNT2_X, 3))
+		return 0;
+	push_u64(&e, ret);
+	push_user_str(&e, (void *)arg_of(regs, 0), STR_MAX);
+	push_u32(&e, (u32)arg_of(regs, 1) & 0xfU);
+	ev_submit(&e);
+	return 0;
+}
+
 HANDLER(h_setns)
 {
 	struct ev e;
@@ -1972,6 +2007,8 @@ struct {
 		[NR_rmdir] = (void *)&h_rmdir,
 		[NR_unshare] = (void *)&h_unshare,
 		[NR_setns] = (void *)&h_setns,
+		[NR_mount] = (void *)&h_mount,
+		[NR_umount2] = (void *)&h_umount2,
 		[NR_bpf] = (void *)&h_bpf,
 		[NR_userfaultfd] = (void *)&h_userfaultfd,
 		[NR_openat] = (void *)&h_openat,

@@ -39,6 +39,8 @@ SYSCALL_NR: dict[str, int] = {
     "chmod": 90,
     "fchmod": 91,
     "ptrace": 101,
+    "mount": 165,
+    "umount2": 166,
     "setuid": 105,
     "setgid": 106,
     "setreuid": 113,
