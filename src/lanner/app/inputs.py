@@ -63,6 +63,9 @@ def open_replay(path: str | Path) -> Replay:
             raise InputError(f"{p}: reading .scap captures needs the syscall source")
         spec, read_capture = found
         return Replay([spec], (("syscall", ev) for ev in read_capture(p)))
+    structured = _structured_replay(p)
+    if structured is not None:
+        return structured
     sources = [dict_source(name, dynamic=True) for name in JSON_SOURCES]
 
     def events() -> Iterator[tuple[str, Any]]:
@@ -73,6 +76,30 @@ def open_replay(path: str | Path) -> Replay:
             yield source, obj
 
     return Replay(sources, events())
+
+
+def _structured_replay(p: Path) -> Replay | None:
+    """Kubernetes audit logs and CloudTrail files, recognised by their content."""
+    try:
+        from lanner.sources.cloudtrail import (
+            cloudtrail_source,
+            looks_like_cloudtrail_file,
+            read_cloudtrail_events,
+        )
+        from lanner.sources.k8s_audit import (
+            k8s_audit_source,
+            looks_like_audit_file,
+            read_audit_events,
+        )
+    except ImportError:
+        return None
+    if looks_like_audit_file(p):
+        return Replay([k8s_audit_source()], (("k8s_audit", e) for e in read_audit_events(p)))
+    if looks_like_cloudtrail_file(p):
+        return Replay(
+            [cloudtrail_source()], (("aws_cloudtrail", e) for e in read_cloudtrail_events(p))
+        )
+    return None
 
 
 def json_line_sources() -> list[SourceSpec]:
