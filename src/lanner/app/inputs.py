@@ -29,6 +29,7 @@ class Replay:
 
     sources: list[SourceSpec]
     events: Iterator[tuple[str, Any]]
+    capture_path: Path | None = None  # a .scap file: the run may re-open it with filters
 
 
 def capture_kind(path: Path) -> str:
@@ -62,7 +63,7 @@ def open_replay(path: str | Path) -> Replay:
         if found is None:
             raise InputError(f"{p}: reading .scap captures needs the syscall source")
         spec, read_capture = found
-        return Replay([spec], (("syscall", ev) for ev in read_capture(p)))
+        return Replay([spec], (("syscall", ev) for ev in read_capture(p)), capture_path=p)
     structured = _structured_replay(p)
     if structured is not None:
         return structured

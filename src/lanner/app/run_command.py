@@ -30,6 +30,7 @@ from lanner.app.live import (
     with_syscall_state,
 )
 from lanner.app.logs import setup_logging
+from lanner.app.replay_progress import ScapReplay, show_progress
 from lanner.engine.engine import Engine
 from lanner.engine.fields import SourceSpec
 from lanner.sources.syscall.containers import default_store
@@ -278,6 +279,12 @@ def run(
         drops = daemon.stats.event_drops
         feed = LiveFeed(on_drop=lambda source, n: drops.update({(source, "queue_full"): n}))
         feed.adapters.update(adapters)
+    scap = None
+    if replay is not None and replay.capture_path is not None:
+        types, _base = daemon.syscall_event_types()
+        scap = ScapReplay(replay.capture_path, types)
+        replay.events = iter(scap)
+        show_progress(scap)
     daemon.install_signals()
     try:
         daemon.start(feed)
@@ -293,6 +300,8 @@ def run(
     try:
         sys.stdout.flush()
         click.echo(daemon.engine.summary(), nl=False)
+        if scap is not None:
+            click.echo(scap.rate_line(), err=True)
     except OSError as exc:  # stdout closed or full: the outputs already reported it
         log.error("cannot write the summary: %s", exc)
         sys.exit(1)

@@ -1,0 +1,57 @@
+"""Replays of capture files: only the events the rules need, a progress line, a rate."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from lanner.sources.syscall.capture import CaptureReplay
+
+
+class ScapReplay:
+    """Iterates a capture as (source, event), skipping events no rule or state needs."""
+
+    def __init__(self, path: Path, event_types: set[str] | None) -> None:
+        self.replay = CaptureReplay(path, event_types=event_types)
+        self.events = 0
+        self.started = time.monotonic()
+        self.finished: float | None = None
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        self.started = time.monotonic()
+        try:
+            for ev in self.replay:
+                self.events += 1
+                yield "syscall", ev
+        finally:
+            self.finished = time.monotonic()
+
+    def rate_line(self) -> str:
+        """``Replayed N events in T s (R events/s)``."""
+        elapsed = (self.finished or time.monotonic()) - self.started
+        rate = self.events / elapsed if elapsed > 0 else 0.0
+        return f"Replayed {self.events} events in {elapsed:.2f} s ({rate:,.0f} events/s)"
+
+
+def show_progress(replay: ScapReplay, stream: TextIO = sys.stderr, every: float = 0.5) -> None:
+    """Draw a progress line on a terminal until the replay ends (a daemon thread)."""
+    if not stream.isatty():
+        return
+
+    def draw() -> None:
+        while replay.finished is None:
+            frac = replay.replay.progress()
+            width = 30
+            done = int(width * (frac or 0.0))
+            pct = f"{100 * frac:5.1f}%" if frac is not None else "  ?  "
+            stream.write(f"\r[{'#' * done}{'.' * (width - done)}] {pct} {replay.events} events")
+            stream.flush()
+            time.sleep(every)
+        stream.write("\r" + " " * 60 + "\r")
+        stream.flush()
+
+    threading.Thread(target=draw, name="lanner-progress", daemon=True).start()
