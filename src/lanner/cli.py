@@ -17,6 +17,8 @@ SUBCOMMANDS: dict[str, str] = {
     "respond": "lanner.services.respond.cli:respond",
     "ui": "lanner.services.ui.cli:ui",
     "generate": "lanner.services.generate.cli:generate",
+    "capture": "lanner.app.capture_command:capture",
+    "dump": "lanner.app.dump_command:dump",
 }
 
 

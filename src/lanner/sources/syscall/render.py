@@ -38,6 +38,7 @@ def _printable(b: bytes) -> str:
 
 
 MAX_BUFFER_TEXT = 80
+AT_FDCWD = -100  # PPM_AT_FDCWD
 
 _L4_CHAR = {2: "t", 3: "u", 4: "i", 5: "r"}  # scap_l4_proto -> the letter after the typechar
 
@@ -92,6 +93,8 @@ def _raw_text(value: Any, ptype: int, fmt: int) -> str:
 
 def _resolved(evt: Event, value: Any, ptype: int) -> str:
     if ptype in (et.PT_FD, et.PT_FD32):
+        if value == AT_FDCWD:
+            return "AT_FDCWD"  # any *at syscall's dirfd (libsinsp's fd rendering)
         if value < 0:
             return _errname(value)
         th = evt.thread
