@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from .info import ContainerInfo, Mount, split_image
+from .info import ContainerInfo, Mount, k8s_probes, split_image
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 API_VERSION = "v1.41"
@@ -55,8 +55,16 @@ def parse_inspect(doc: dict[str, Any]) -> ContainerInfo:
         for b in bindings or []:
             ports.append(f"{b.get('HostIp', '')}:{b.get('HostPort', '')}->{port}")
     health = ((config.get("Healthcheck") or {}).get("Test")) or []
+    liveness, readiness = k8s_probes(labels)
+    net = doc.get("NetworkSettings") or {}
+    ip = net.get("IPAddress") or next(
+        (n.get("IPAddress") for n in (net.get("Networks") or {}).values() if n.get("IPAddress")),
+        None,
+    )
+    full_id = str(doc.get("Id", ""))
     return ContainerInfo(
-        id=str(doc.get("Id", ""))[:12],
+        id=full_id[:12],
+        full_id=full_id or None,
         name=str(doc.get("Name", "")).lstrip("/") or None,
         image=image or None,
         image_repository=repo,
@@ -70,6 +78,9 @@ def parse_inspect(doc: dict[str, Any]) -> ContainerInfo:
         ports=ports,
         start_ts=_parse_time((doc.get("State") or {}).get("StartedAt")),
         healthcheck=[str(x) for x in health],
+        liveness_probe=liveness,
+        readiness_probe=readiness,
+        ip=str(ip) if ip else None,
         pod_name=labels.get(POD_NAME),
         pod_namespace=labels.get(POD_NAMESPACE),
         pod_uid=labels.get(POD_UID),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from .info import ContainerInfo
 from .store import HOST, MetadataStore, default_store
 
 S, N, B = FieldType.STRING, FieldType.NUMBER, FieldType.BOOL
+NONE = "NONE"  # libsinsp's value of a probe field for a known container without that probe
 
 
 def _meta_field(
@@ -65,6 +67,14 @@ def metadata_fields(store: MetadataStore | None = None) -> list[Field]:
         return _meta_field(name, ftype, desc, get, st, **kw)
 
     return [
+        f("container.name", S, "container name", lambda i, a: i.name, host_value=HOST),
+        f(
+            "container.full_id",
+            S,
+            "the full (64 hex) container id",
+            lambda i, a: i.full_id or i.id,
+            host_value=HOST,
+        ),
         f("container.image", S, "image reference", lambda i, a: i.image, host_value=None),
         f("container.image.id", S, "image id (12 chars)", lambda i, a: i.image_id),
         f("container.image.repository", S, "image repository", lambda i, a: i.image_repository),
@@ -116,8 +126,23 @@ def metadata_fields(store: MetadataStore | None = None) -> list[Field]:
             "container.healthcheck",
             S,
             "health check command",
-            lambda i, a: " ".join(i.healthcheck) or None,
+            lambda i, a: " ".join(i.healthcheck) or NONE,
         ),
+        f(
+            "container.liveness_probe",
+            S,
+            "the pod spec's liveness probe command",
+            lambda i, a: " ".join(i.liveness_probe) or NONE,
+        ),
+        f(
+            "container.readiness_probe",
+            S,
+            "the pod spec's readiness probe command",
+            lambda i, a: " ".join(i.readiness_probe) or NONE,
+        ),
+        _duration_field(st),
+        f("container.ip", S, "container IP address", lambda i, a: i.ip or "0.0.0.0"),
+        f("container.cni.json", S, "CNI result JSON", lambda i, a: i.cni_json),
         f("container.ports", S, "published ports", lambda i, a: ",".join(i.ports) or None),
         f("k8s.pod.name", S, "pod name", lambda i, a: i.pod_name),
         f("k8s.ns.name", S, "pod namespace", lambda i, a: i.pod_namespace),
@@ -135,6 +160,22 @@ def metadata_fields(store: MetadataStore | None = None) -> list[Field]:
         f("k8s.pod.ip", S, "pod IP", lambda i, a: i.pod_ip),
         f("k8s.pod.cni.json", S, "CNI result JSON", lambda i, a: i.pod_cni_json),
     ]
+
+
+def _duration_field(store: MetadataStore) -> Field:
+    """``container.duration``: ns from the container's start to the event (or now)."""
+
+    def extract(event: Any, arg_value: Any) -> Any:
+        thread = getattr(event, "thread", None)
+        if thread is None or thread.container_id == HOST:
+            return None
+        info = store.get(thread.container_id)
+        if info is None or not info.start_ts:
+            return None
+        now = getattr(event, "ts", 0) or time.time_ns()
+        return max(0, now - info.start_ts)
+
+    return Field("container.duration", N, "ns since the container started", extract)
 
 
 def _mount_side(info: ContainerInfo, key: Any, side: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 
@@ -26,6 +27,7 @@ class ContainerInfo:
     """Runtime metadata of a container, as the container runtime reports it."""
 
     id: str
+    full_id: str | None = None
     name: str | None = None
     image: str | None = None
     image_repository: str | None = None
@@ -39,12 +41,51 @@ class ContainerInfo:
     ports: list[str] = field(default_factory=list)
     start_ts: int | None = None
     healthcheck: list[str] = field(default_factory=list)
+    liveness_probe: list[str] = field(default_factory=list)
+    readiness_probe: list[str] = field(default_factory=list)
+    ip: str | None = None
+    cni_json: str | None = None
     pod_name: str | None = None
     pod_namespace: str | None = None
     pod_uid: str | None = None
     pod_labels: dict[str, str] = field(default_factory=dict)
     pod_ip: str | None = None
     pod_cni_json: str | None = None
+
+
+# the label kubectl leaves on objects it applied: the pod spec, with the containers' probes
+LAST_APPLIED = "annotation.kubectl.kubernetes.io/last-applied-configuration"
+LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def k8s_probes(labels: dict[str, str]) -> tuple[list[str], list[str]]:
+    """(liveness, readiness) exec probe commands from a pod spec kubectl applied.
+
+    As libsinsp: the spec comes from the ``last-applied-configuration`` label (Docker
+    containers of pods) or annotation (CRI); the first container with an exec probe wins.
+    Anything unreadable is no probe.
+    """
+    raw = labels.get(LAST_APPLIED) or labels.get(LAST_APPLIED_ANNOTATION)
+    if not raw:
+        return [], []
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return [], []
+    spec = doc.get("spec") if isinstance(doc, dict) else None
+    containers = spec.get("containers") if isinstance(spec, dict) else None
+    liveness: list[str] = []
+    readiness: list[str] = []
+    for c in containers if isinstance(containers, list) else []:
+        if not isinstance(c, dict):
+            continue
+        for key, out in (("livenessProbe", liveness), ("readinessProbe", readiness)):
+            probe = c.get(key)
+            exe = probe.get("exec") if isinstance(probe, dict) else None
+            cmd = exe.get("command") if isinstance(exe, dict) else None
+            if not out and isinstance(cmd, list):
+                out.extend(str(x) for x in cmd)
+    return liveness, readiness
 
 
 def split_image(image: str) -> tuple[str, str | None, str | None]:

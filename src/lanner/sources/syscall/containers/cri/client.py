@@ -13,7 +13,7 @@ from typing import Any
 
 import grpc
 
-from ..info import ContainerInfo, Mount, split_image
+from ..info import ContainerInfo, Mount, k8s_probes, split_image
 from . import runtime_v1_pb2 as pb
 
 CRI_SOCKETS = ("/run/containerd/containerd.sock", "/var/run/crio/crio.sock")
@@ -53,8 +53,10 @@ def info_from_cri(
     if digest is None and "@" in st.image_ref:
         digest = st.image_ref.split("@", 1)[1]
     labels = dict(st.labels)
+    liveness, readiness = k8s_probes({**dict(st.annotations), **labels})
     info = ContainerInfo(
         id=st.id[:12],
+        full_id=st.id or None,
         name=st.metadata.name or None,
         image=image or None,
         image_repository=repo,
@@ -74,6 +76,8 @@ def info_from_cri(
             for m in st.mounts
         ],
         start_ts=st.started_at or None,
+        liveness_probe=liveness,
+        readiness_probe=readiness,
         pod_name=labels.get("io.kubernetes.pod.name"),
         pod_namespace=labels.get("io.kubernetes.pod.namespace"),
         pod_uid=labels.get("io.kubernetes.pod.uid"),
@@ -85,8 +89,10 @@ def info_from_cri(
         info.pod_uid = sb.metadata.uid or info.pod_uid
         info.pod_labels = dict(sb.labels)
         info.pod_ip = sb.network.ip or None
+        info.ip = info.pod_ip  # containers of a pod share its network namespace
         cni = _info_json(sandbox.info).get("cniResult")
         info.pod_cni_json = json.dumps(cni, sort_keys=True) if cni else None
+        info.cni_json = info.pod_cni_json
     return info
 
 
