@@ -15,6 +15,7 @@ from typing import Any
 from . import event_table as et
 from .event import Event
 from .params import FdEntry, SockAddr, SockTuple
+from .state.parser import resolve_path
 
 
 def tuple_text(t: SockTuple) -> str:
@@ -26,10 +27,22 @@ def tuple_text(t: SockTuple) -> str:
     return ""
 
 
+def _tuple_arg(t: SockTuple) -> str:
+    """A PT_SOCKTUPLE as evt.args prints it: like :func:`tuple_text`, but a unix tuple keeps
+    the space before an empty path and other families print as ``family N`` (libsinsp)."""
+    if t.sip is None and t.source is not None:
+        return f"{t.source:x}->{t.dest:x} {t.path or ''}"
+    if t.sip is None and t.family not in _KNOWN_FAMILIES:
+        return f"family {t.family}"
+    return tuple_text(t)
+
+
 def sockaddr_text(a: SockAddr) -> str:
     """``ip:port`` or a unix path."""
     if a.addr is not None:
         return f"{a.addr}:{a.port}"
+    if a.path is None and a.family not in _KNOWN_FAMILIES:
+        return f"family {a.family}"  # libsinsp's text for other families (netlink...)
     return a.path or ""
 
 
@@ -38,6 +51,7 @@ def _printable(b: bytes) -> str:
 
 
 MAX_BUFFER_TEXT = 80
+_KNOWN_FAMILIES = frozenset({1, 2, 10})  # PPM_AF_UNIX, PPM_AF_INET, PPM_AF_INET6
 AT_FDCWD = -100  # PPM_AT_FDCWD
 
 _L4_CHAR = {2: "t", 3: "u", 4: "i", 5: "r"}  # scap_l4_proto -> the letter after the typechar
@@ -66,7 +80,7 @@ def _fdlist_text(evt: Event, entries: list[FdEntry]) -> str:
 
 def _raw_text(value: Any, ptype: int, fmt: int) -> str:
     if isinstance(value, SockTuple):
-        return tuple_text(value)
+        return _tuple_arg(value)
     if isinstance(value, SockAddr):
         return sockaddr_text(value)
     if isinstance(value, (bytes, bytearray)):
@@ -131,6 +145,27 @@ def _resolved(evt: Event, value: Any, ptype: int) -> str:
     return ""
 
 
+def _relative_path(evt: Event, index: int, value: str, ptype: int) -> str:
+    """The absolute form libsinsp shows after a relative path: against the dirfd's
+    directory (PT_FSRELPATH, the parameter before it) or the process's cwd."""
+    t = evt.thread
+    if t is None or not value or value.startswith("/") or value == "<NA>":
+        return ""
+    dirfd = None
+    params = et.EVENT_PARAMS[evt.type]
+    if ptype == et.PT_FSRELPATH and index > 0 and params[index - 1][1] == et.PT_FD:
+        dirfd = evt.param(index - 1)
+    if dirfd is None or dirfd == AT_FDCWD:
+        tab = t.table
+        base = (tab.main_thread(t) if tab is not None else t).cwd
+    else:
+        info = t.fdtable.fds.get(dirfd)
+        if info is None or not info.name:
+            return ""
+        base = info.name
+    return resolve_path(base, value)
+
+
 def param_texts(evt: Event, index: int) -> tuple[str, str] | None:
     """``(raw, resolved)`` text of parameter ``index`` (resolved may be empty)."""
     if index >= evt.nparams:
@@ -144,6 +179,8 @@ def param_texts(evt: Event, index: int) -> tuple[str, str] | None:
         return "NULL", ""
     if ptype == et.PT_FDLIST:
         return _fdlist_text(evt, value), ""  # fd:<typechar><poll flags in hex>
+    if ptype in (et.PT_FSPATH, et.PT_FSRELPATH) and isinstance(value, str):
+        return _raw_text(value, ptype, fmt), _relative_path(evt, index, value, ptype)
     return _raw_text(value, ptype, fmt), _resolved(evt, value, ptype)
 
 

@@ -37,7 +37,7 @@ SYSDIG_UNKNOWN_FROM = 354
 _FLAGS = re.compile(r"\(([A-Z0-9_]+(?:\|[A-Z0-9_]+)*)\)")
 _NEW_FLAGS = frozenset({"O_F_CREATED"})
 _RENAMES = ((" pgid=", " vpgid="), (" loginuid=-1 ", " loginuid=4294967295 "))
-_FD_NAME = re.compile(r"\(<[^>]*>[^)]*\)")
+_FD_NAME = re.compile(r"\(<[^>]*>.*?\)(?= |$)")
 
 
 def _sorted_flags(m: re.Match[str]) -> str:
