@@ -16,8 +16,10 @@ Both can misbehave on demand for the fault tests: answer late (``delay``), answe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import socketserver
 import threading
 import time
@@ -95,10 +97,15 @@ class DockerDouble:
         self.garbage = False
         self.fail = False
         self.requests: list[str] = []
+        self._conns: list[socket.socket] = []
         double = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                double._conns.append(self.connection)
 
             def address_string(self) -> str:
                 return "local"
@@ -145,9 +152,12 @@ class DockerDouble:
         self._thread.start()
 
     def stop(self) -> None:
-        """The engine dies: the socket stops answering and disappears."""
+        """The engine dies: open connections drop, the socket stops answering and goes."""
         self._server.shutdown()
         self._server.server_close()
+        for conn in self._conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
         if os.path.exists(self.path):
             os.unlink(self.path)
 

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from .info import ContainerInfo, Mount, k8s_probes, split_image
+from .store import LookupFailed
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 API_VERSION = "v1.41"
@@ -87,11 +88,23 @@ def parse_inspect(doc: dict[str, Any]) -> ContainerInfo:
     )
 
 
+def _message(resp: httpx.Response) -> str:
+    try:
+        doc = resp.json()
+    except ValueError:
+        return resp.text[:80] or resp.reason_phrase
+    if isinstance(doc, dict) and doc.get("message"):
+        return str(doc["message"])[:200]
+    return resp.reason_phrase
+
+
 class DockerResolver:
     """Looks containers up in a Docker Engine; callable as a MetadataStore resolver."""
 
     def __init__(self, socket_path: str = DEFAULT_SOCKET, timeout: float = 2.0) -> None:
         self.socket_path = socket_path
+        self.name = f"docker {socket_path}"
+        self.timeout = timeout
         self._client = httpx.Client(
             transport=httpx.HTTPTransport(uds=socket_path),
             base_url=f"http://docker/{API_VERSION}",
@@ -104,11 +117,28 @@ class DockerResolver:
         return Path(socket_path).is_socket()
 
     def __call__(self, container_id: str) -> ContainerInfo | None:
-        resp = self._client.get(f"/containers/{container_id}/json")
+        """The container's metadata, None when the engine does not know it; raises
+        LookupFailed (reason without the id) when the engine cannot answer."""
+        try:
+            resp = self._client.get(f"/containers/{container_id}/json")
+        except httpx.TimeoutException:
+            raise LookupFailed(f"no answer within {self.timeout:g}s") from None
+        except httpx.HTTPError as exc:
+            raise LookupFailed(f"cannot reach the engine ({type(exc).__name__}: {exc})") from None
         if resp.status_code == 404:
             return None
-        resp.raise_for_status()
-        return parse_inspect(resp.json())
+        if resp.status_code != 200:
+            raise LookupFailed(f"HTTP {resp.status_code}: {_message(resp)}")
+        try:
+            doc = resp.json()
+        except ValueError:
+            raise LookupFailed(f"the answer is not JSON: {resp.text[:80]!r}") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("Id", ""), str):
+            raise LookupFailed("the answer is not a container inspect document")
+        try:
+            return parse_inspect(doc)
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise LookupFailed(f"malformed inspect document ({type(exc).__name__})") from None
 
     def close(self) -> None:
         """Close the HTTP connection pool."""

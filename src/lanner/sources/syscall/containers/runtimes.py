@@ -20,35 +20,52 @@ def _engine(cfg: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def _sockets(engine: Mapping[str, Any], default: list[str]) -> list[str]:
+    """``sockets`` as a list (a single path given as a string is accepted too)."""
+    value = engine.get("sockets")
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value] if value else default
+
+
 def configure_runtimes(
     store: MetadataStore, container_engines: Mapping[str, Any] | None
 ) -> list[str]:
     """Register a resolver for each enabled runtime whose socket exists; return their sockets.
 
-    Keys follow Falco's ``container_engines``: ``docker.enabled``, ``cri.enabled``,
-    ``cri.sockets``, ``cri.timeout`` (seconds here), ``podman.enabled``. A missing socket
-    is a one-line notice, never an error.
+    Keys follow Falco's ``container_engines`` (and its container plugin's ``engines``):
+    ``docker.enabled``, ``docker.sockets``, ``cri.enabled``, ``cri.sockets``,
+    ``cri.timeout`` (seconds here), ``podman.enabled``, ``podman.sockets``. Lanner adds
+    ``docker.timeout`` (seconds) and ``lookup_deadline_ms``: how long an event may wait
+    for a new container's metadata (0, the default: never; fields fill in later). A
+    missing socket is a one-line notice, never an error.
     """
     cfg = container_engines or {}
     used: list[str] = []
+    deadline = cfg.get("lookup_deadline_ms")
+    if deadline is not None:
+        store.deadline = max(0.0, float(deadline) / 1000.0)
     docker = _engine(cfg, "docker")
     if docker.get("enabled", True):
-        for sock in docker.get("sockets") or [DEFAULT_SOCKET]:
+        dtimeout = float(docker.get("timeout", 2.0))
+        for sock in _sockets(docker, [DEFAULT_SOCKET]):
             if DockerResolver.available(sock):
-                store.add_resolver(DockerResolver(sock))
+                store.add_resolver(DockerResolver(sock, timeout=dtimeout))
                 used.append(sock)
             else:
                 log.info("docker: no socket at %s, skipping", sock)
     podman = _engine(cfg, "podman")
     if podman.get("enabled", True):
-        for sock in podman.get("sockets") or list(PODMAN_SOCKETS):
+        for sock in _sockets(podman, list(PODMAN_SOCKETS)):
             if DockerResolver.available(sock):  # podman serves the Docker-compatible API
-                store.add_resolver(DockerResolver(sock))
+                resolver = DockerResolver(sock)
+                resolver.name = f"podman {sock}"
+                store.add_resolver(resolver)
                 used.append(sock)
     cri = _engine(cfg, "cri")
     if cri.get("enabled", True):
         timeout = float(cri.get("timeout", 2.0))
-        for sock in cri.get("sockets") or list(CRI_SOCKETS):
+        for sock in _sockets(cri, list(CRI_SOCKETS)):
             if CriResolver.available(sock):
                 store.add_resolver(CriResolver(sock, timeout=timeout))
                 used.append(sock)

@@ -23,6 +23,16 @@ Resolver = Callable[[str], ContainerInfo | None]
 HOST = "host"
 
 
+class LookupFailed(Exception):
+    """A runtime could not answer; the message is the reason, without container ids (so
+    the same outage is logged once, not once per container)."""
+
+
+def resolver_name(resolver: Resolver) -> str:
+    """How logs name a resolver: its ``name`` (runtime and socket) or its type."""
+    return str(getattr(resolver, "name", None) or type(resolver).__name__)
+
+
 class MetadataStore:
     """Container id -> ContainerInfo, resolved asynchronously by the registered resolvers."""
 
@@ -36,6 +46,7 @@ class MetadataStore:
         self._retry_at: dict[str, float] = {}
         self._backoff: dict[str, float] = {}
         self._logged: set[str] = set()
+        self._failing: set[str] = set()  # resolvers whose last lookup failed
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lanner-meta")
         self.failures = 0
@@ -58,16 +69,35 @@ class MetadataStore:
     def _resolve(self, container_id: str) -> ContainerInfo | None:
         failed = False
         for resolver in self._resolvers:
+            name = resolver_name(resolver)
             try:
                 info = resolver(container_id)
             except Exception as exc:  # a runtime error never reaches the event path
                 failed = True
-                self.failures += 1
-                reason = f"{type(resolver).__name__}: {exc}"
-                if reason not in self._logged:  # each distinct reason is logged once
+                reason = (
+                    f"{name}: {exc}"
+                    if isinstance(exc, LookupFailed)
+                    else (f"{name}: {type(exc).__name__}: {exc}")
+                )
+                with self._lock:
+                    self.failures += 1
+                    self._failing.add(name)
+                    first = reason not in self._logged
                     self._logged.add(reason)
-                    log.warning("container metadata lookup failed (%s); will retry", reason)
+                if first:  # each distinct reason is logged once per outage
+                    log.warning(
+                        "container metadata lookup failed (%s); detection goes on, "
+                        "will retry with back-off",
+                        reason,
+                    )
                 continue
+            with self._lock:
+                recovered = name in self._failing
+                if recovered:
+                    self._failing.discard(name)
+                    self._logged = {r for r in self._logged if not r.startswith(name + ":")}
+            if recovered:
+                log.info("container metadata: %s answers again", name)
             if info is not None:
                 self.put(info)
                 with self._lock:

@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 
 from ..info import ContainerInfo, Mount, k8s_probes, split_image
+from ..store import LookupFailed
 from . import runtime_v1_pb2 as pb
 
 CRI_SOCKETS = ("/run/containerd/containerd.sock", "/var/run/crio/crio.sock")
@@ -101,6 +102,7 @@ class CriResolver:
 
     def __init__(self, socket_path: str, timeout: float = 2.0) -> None:
         self.socket_path = socket_path
+        self.name = f"cri {socket_path}"
         self.timeout = timeout
         self._channel = grpc.insecure_channel(f"unix://{socket_path}")
         self._container_status = self._channel.unary_unary(
@@ -126,9 +128,12 @@ class CriResolver:
                 timeout=self.timeout,
             )
         except grpc.RpcError as exc:
-            if exc.code() == grpc.StatusCode.NOT_FOUND:
+            code = exc.code() if hasattr(exc, "code") else None
+            if code == grpc.StatusCode.NOT_FOUND:
                 return None
-            raise
+            details = exc.details() if hasattr(exc, "details") else str(exc)
+            name = code.name if code is not None else "ERROR"
+            raise LookupFailed(f"{name}: {details}") from None
         sandbox_id = _info_json(status.info).get("sandboxID")
         sandbox = None
         if sandbox_id:
@@ -139,7 +144,10 @@ class CriResolver:
                 )
             except grpc.RpcError:
                 sandbox = None
-        return info_from_cri(status, sandbox)
+        try:
+            return info_from_cri(status, sandbox)
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise LookupFailed(f"malformed ContainerStatus answer ({type(exc).__name__})") from None
 
     def close(self) -> None:
         """Close the gRPC channel."""
