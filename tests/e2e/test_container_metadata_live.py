@@ -87,7 +87,7 @@ os.execv(true_path, ["true", "entry-" + marker])
 """
 
 
-def _skip_reason() -> str | None:
+def skip_reason() -> str | None:
     if os.geteuid() != 0:
         return "live syscall capture needs root (loading eBPF programs, cgroups, unshare)"
     if not BTF.exists():
@@ -122,6 +122,7 @@ class Live:
     log: Path
     docker: DockerDouble
     cri: CriDouble
+    fh: Any = None
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -149,42 +150,10 @@ class Live:
         return None
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    reason = _skip_reason()
-    if reason:
-        pytest.skip(reason)
-    tmp = tmp_path_factory.mktemp("container-live")
-    docker = DockerDouble(
-        str(tmp / "docker.sock"),
-        {
-            DOCKER_ID: docker_inspect(
-                DOCKER_ID,
-                "web",
-                "registry.example.com/shop/web:1.4",
-                privileged=True,
-                labels={
-                    "io.kubernetes.pod.name": "web-7d4b9",
-                    "io.kubernetes.pod.namespace": "shop",
-                    "io.kubernetes.pod.uid": "1b2c",
-                },
-            )
-        },
-    )
-    cri = CriDouble(
-        str(tmp / "containerd.sock"),
-        {
-            CRI_ID: cri_status(
-                CRI_ID,
-                "api",
-                "docker.io/library/nginx:1.25",
-                SANDBOX_ID,
-                mounts=[("/proc", "/host/proc", False)],
-                labels={"io.kubernetes.pod.name": "api-5f6d", "io.kubernetes.pod.namespace": "pay"},
-            )
-        },
-        {SANDBOX_ID: cri_sandbox(SANDBOX_ID, "api-5f6d", "pay", "9a8b", "10.244.1.17")},
-    )
+def start_live(
+    tmp: Path, docker: DockerDouble, cri: CriDouble, overrides: tuple[str, ...] = ()
+) -> Live:
+    """A live ``lanner run`` with Lanner's and the upstream rules, asking the doubles."""
     override = tmp / "append_container_fields.yaml"
     override.write_text(APPEND_FIELDS)
     alerts = tmp / "alerts.json"
@@ -211,28 +180,86 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         "-o", f"container_engines.cri.sockets=[{cri.path}]",
         "-o", "container_engines.podman.enabled=false",
     ]  # fmt: skip
+    for o in overrides:
+        argv += ["-o", o]
     log = tmp / "lanner.log"
-    fh = open(log, "wb")  # noqa: SIM115 - closed below
+    fh = open(log, "wb")  # noqa: SIM115 - closed in stop_live()
     proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    run = Live(tmp, proc, alerts, log, docker, cri)
+    run = Live(tmp, proc, alerts, log, docker, cri, fh)
+    deadline = time.monotonic() + 90
+    while STARTED not in run.log_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_live(run)
+            pytest.fail(f"lanner run did not start live capture:\n{run.log_text()[-3000:]}")
+        time.sleep(0.1)
+    return run
+
+
+def stop_live(run: Live) -> None:
+    """SIGTERM lanner (SIGKILL after 15 s), then stop the doubles."""
+    if run.proc.poll() is None:
+        run.proc.send_signal(signal.SIGTERM)
+        try:
+            run.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            run.proc.kill()
+            run.proc.wait()
+    run.fh.close()
+    with contextlib.suppress(OSError):
+        run.docker.stop()
+    with contextlib.suppress(OSError):
+        run.cri.stop()
+
+
+def docker_double(tmp: Path) -> DockerDouble:
+    """Docker with the privileged ``web`` container of pod shop/web-7d4b9."""
+    return DockerDouble(
+        str(tmp / "docker.sock"),
+        {
+            DOCKER_ID: docker_inspect(
+                DOCKER_ID,
+                "web",
+                "registry.example.com/shop/web:1.4",
+                privileged=True,
+                labels={
+                    "io.kubernetes.pod.name": "web-7d4b9",
+                    "io.kubernetes.pod.namespace": "shop",
+                    "io.kubernetes.pod.uid": "1b2c",
+                },
+            )
+        },
+    )
+
+
+def cri_double(tmp: Path) -> CriDouble:
+    """containerd (CRI) with the ``api`` container of pod pay/api-5f6d, /proc mounted."""
+    return CriDouble(
+        str(tmp / "containerd.sock"),
+        {
+            CRI_ID: cri_status(
+                CRI_ID,
+                "api",
+                "docker.io/library/nginx:1.25",
+                SANDBOX_ID,
+                mounts=[("/proc", "/host/proc", False)],
+                labels={"io.kubernetes.pod.name": "api-5f6d", "io.kubernetes.pod.namespace": "pay"},
+            )
+        },
+        {SANDBOX_ID: cri_sandbox(SANDBOX_ID, "api-5f6d", "pay", "9a8b", "10.244.1.17")},
+    )
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    reason = skip_reason()
+    if reason:
+        pytest.skip(reason)
+    tmp = tmp_path_factory.mktemp("container-live")
+    run = start_live(tmp, docker_double(tmp), cri_double(tmp))
     try:
-        deadline = time.monotonic() + 90
-        while STARTED not in run.log_text():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"lanner run did not start live capture:\n{run.log_text()[-3000:]}")
-            time.sleep(0.1)
         yield run
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        fh.close()
-        docker.stop()
-        cri.stop()
+        stop_live(run)
 
 
 @dataclass
@@ -315,7 +342,7 @@ def run_container(
     return Started(marker, seen, rc)
 
 
-def _fields(alert: dict[str, Any]) -> dict[str, Any]:
+def fields_of(alert: dict[str, Any]) -> dict[str, Any]:
     return alert.get("output_fields") or {}
 
 
@@ -326,7 +353,7 @@ def test_shell_in_docker_container_alert_has_container_and_pod_fields(live: Live
     assert started.returncode == 0 and started.marker.encode() in started.output
     alert = live.wait_alert("Terminal shell in container", started.marker)
     assert alert, live.log_text()[-3000:]
-    f = _fields(alert)
+    f = fields_of(alert)
     assert f["container.id"] == DOCKER_ID[:12]
     assert f["container.name"] == "web"
     assert f["container.image.repository"] == "registry.example.com/shop/web"
@@ -347,7 +374,7 @@ def test_shell_in_cri_container_alert_has_pod_fields(live: Live) -> None:
     assert started.returncode == 0 and started.marker.encode() in started.output
     alert = live.wait_alert("Terminal shell in container", started.marker)
     assert alert, live.log_text()[-3000:]
-    f = _fields(alert)
+    f = fields_of(alert)
     assert f["container.id"] == CRI_ID[:12]
     assert f["container.name"] == "api"
     assert f["container.image.repository"] == "docker.io/library/nginx"

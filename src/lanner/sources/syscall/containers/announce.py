@@ -1,8 +1,9 @@
 """Falco's ``container`` event: one synthetic event when a new container's metadata is known.
 
 Rules such as "privileged container started" match ``evt.type = container``. The event is
-emitted once per container, as soon as the runtime answered or, failing that, after
-``wait`` seconds (so a container without metadata is still announced).
+emitted once per container, as in libsinsp when its asynchronous lookup completes: as soon
+as the runtimes answered (with the metadata, "unknown", or an error) or, when a runtime
+hangs, after ``wait`` seconds (so a container is announced even without metadata).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .store import HOST, MetadataStore
 class ContainerAnnouncer:
     """Turns the first sightings of containers into ``container`` events."""
 
-    def __init__(self, store: MetadataStore, wait: float = 2.0, limit: int = 100_000) -> None:
+    def __init__(self, store: MetadataStore, wait: float = 10.0, limit: int = 100_000) -> None:
         self.store = store
         self.wait = wait
         self.limit = limit
@@ -32,12 +33,13 @@ class ContainerAnnouncer:
             cid = thread.container_id
             if cid != HOST and cid not in self._announced and cid not in self._pending:
                 self._pending[cid] = (time.monotonic(), thread)
+                self.store.get(cid)  # starts the lookup
         if not self._pending:
             return []
         due: list[Event] = []
         now = time.monotonic()
         for cid, (seen, th) in list(self._pending.items()):
-            if self.store.get(cid) is not None or now - seen >= self.wait:
+            if self.store.settled(cid) or now - seen >= self.wait:
                 del self._pending[cid]
                 if len(self._announced) >= self.limit:
                     self._announced.clear()

@@ -134,6 +134,14 @@ class MetadataStore:
                 return self._infos.get(container_id)
         return self._infos.get(container_id)
 
+    def settled(self, container_id: str) -> bool:
+        """True once the lookup of ``container_id`` is over: metadata known, the runtimes
+        answered that they do not know it or failed, or there is no runtime to ask."""
+        if container_id in self._infos or not self._resolvers:
+            return True
+        fut = self._pending.get(container_id)
+        return fut is not None and fut.done()
+
     def wait(self, container_id: str, timeout: float) -> ContainerInfo | None:
         """Block until the lookup of ``container_id`` finishes (for tests and tools)."""
         self.get(container_id)

@@ -1,0 +1,143 @@
+"""Misbehaving container runtimes under a live ``lanner run``: sockets missing, a slow
+runtime, a runtime that dies mid-run, one answering garbage. Detection goes on (the shell
+in the container still raises the upstream alert with ``container.id``), fields fill in
+when the answer comes, and a failure is logged once with its reason.
+
+Real: kernel, probe, ``lanner run``, upstream rules. Doubles: the runtimes (see
+``tests/sources/syscall/containers/runtime_doubles.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_container_metadata_live import (
+    DOCKER_ID,
+    Live,
+    cri_double,
+    docker_double,
+    fields_of,
+    run_container,
+    skip_reason,
+    start_live,
+    stop_live,
+)
+
+SHELL_RULE = "Terminal shell in container"
+FAILED = "container metadata lookup failed"
+
+
+@pytest.fixture
+def tmp(tmp_path: Path) -> Path:
+    reason = skip_reason()
+    if reason:
+        pytest.skip(reason)
+    return tmp_path
+
+
+@pytest.fixture
+def doubles(tmp: Path) -> Iterator[tuple]:
+    docker, cri = docker_double(tmp), cri_double(tmp)
+    yield docker, cri
+    for d in (docker, cri):
+        with contextlib.suppress(OSError):
+            d.stop()
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex + uuid.uuid4().hex
+
+
+def _shell_alert(live: Live, full_id: str) -> dict:
+    """A shell in the container, without waiting for its metadata: the alert's fields."""
+    started = run_container(live, full_id, "docker", None)
+    assert started.returncode == 0, started.output
+    alert = live.wait_alert(SHELL_RULE, started.marker)
+    assert alert, live.log_text()[-3000:]
+    fields = fields_of(alert)
+    assert fields["container.id"] == full_id[:12]
+    return fields
+
+
+def _failures(live: Live) -> list[str]:
+    return [line for line in live.log_text().splitlines() if FAILED in line]
+
+
+def test_sockets_missing(tmp: Path, doubles: tuple) -> None:
+    docker, cri = doubles
+    docker.stop()
+    cri.stop()
+    live = start_live(tmp, docker, cri)
+    try:
+        log = live.log_text()
+        assert f"docker: no socket at {docker.path}, skipping" in log
+        assert f"cri: no socket at {cri.path}, skipping" in log
+        assert "container runtimes: none found" in log
+        fields = _shell_alert(live, DOCKER_ID)
+        assert fields.get("container.name") in (None, "<NA>")
+        assert _failures(live) == []  # a missing socket is a notice, not an error
+    finally:
+        stop_live(live)
+
+
+def test_slow_runtime_fields_fill_in_when_the_answer_comes(tmp: Path, doubles: tuple) -> None:
+    docker, cri = doubles
+    docker.delay = 4.0
+    live = start_live(tmp, docker, cri, ("container_engines.docker.timeout=30",))
+    try:
+        # the shell's events are not held up waiting for the answer
+        _shell_alert(live, DOCKER_ID)
+        # the answer comes: the container event carries the metadata
+        announced = live.wait_alert("Privileged container started", DOCKER_ID[:12], timeout=60)
+        assert announced and "web-7d4b9" in announced["output"], live.log_text()[-3000:]
+        fields = _shell_alert(live, DOCKER_ID)
+        assert fields["container.name"] == "web" and fields["k8s.pod.name"] == "web-7d4b9"
+        assert _failures(live) == []
+    finally:
+        stop_live(live)
+
+
+def test_runtime_dead_mid_run(tmp: Path, doubles: tuple) -> None:
+    docker, cri = doubles
+    live = start_live(tmp, docker, cri)
+    try:
+        started = run_container(
+            live, DOCKER_ID, "docker", "Privileged container started", DOCKER_ID[:12]
+        )
+        assert started.returncode == 0
+        docker.stop()  # Docker dies
+        for _ in range(2):  # new containers: detected, without metadata
+            fields = _shell_alert(live, _new_id())
+            assert fields.get("container.name") in (None, "<NA>")
+        fields = _shell_alert(live, DOCKER_ID)  # what was known stays known
+        assert fields["container.name"] == "web"
+        docker_failures = [f for f in _failures(live) if f"docker {docker.path}" in f]
+        assert len(docker_failures) == 1, docker_failures
+        assert "cannot reach the engine" in docker_failures[0]
+    finally:
+        stop_live(live)
+
+
+def test_runtime_answering_garbage(tmp: Path, doubles: tuple) -> None:
+    docker, cri = doubles
+    docker.garbage = True
+    live = start_live(tmp, docker, cri)
+    try:
+        for _ in range(2):
+            fields = _shell_alert(live, DOCKER_ID)
+        failures = _failures(live)
+        assert len(failures) == 1 and "the answer is not JSON" in failures[0], failures
+        docker.garbage = False  # the engine is fixed: the retry fills the fields in
+        deadline = time.monotonic() + 60
+        while fields.get("container.name") != "web" and time.monotonic() < deadline:
+            time.sleep(0.5)
+            fields = _shell_alert(live, DOCKER_ID)
+        assert fields.get("container.name") == "web", live.log_text()[-3000:]
+        assert "answers again" in live.log_text()
+    finally:
+        stop_live(live)
