@@ -85,3 +85,34 @@ def clear_log() -> None:
 def errno_text(code: int) -> str:
     """``strerror`` of a (positive or negative) errno value."""
     return os.strerror(abs(code)) if code else "unknown error"
+
+
+class ObjectOpenOpts(ctypes.Structure):
+    """libbpf's ``struct bpf_object_open_opts`` (libbpf 1.x layout)."""
+
+    _fields_ = [
+        ("sz", ctypes.c_size_t),
+        ("object_name", ctypes.c_char_p),
+        ("relaxed_maps", ctypes.c_bool),
+        ("pin_root_path", ctypes.c_char_p),
+        ("_attach_prog_fd", ctypes.c_uint32),  # removed field, kept as padding
+        ("kconfig", ctypes.c_char_p),
+        ("btf_custom_path", ctypes.c_char_p),
+        ("kernel_log_buf", ctypes.c_char_p),
+        ("kernel_log_size", ctypes.c_size_t),
+        ("kernel_log_level", ctypes.c_uint32),
+    ]
+
+
+def open_opts(btf_path: str | None) -> ObjectOpenOpts:
+    """Open options; with ``btf_path`` CO-RE relocates against that BTF only.
+
+    Giving the kernel's own vmlinux BTF keeps libbpf from walking kernel-module BTFs for
+    types the running kernel lacks (``struct mm_rss_stat`` on newer kernels), which needs
+    CAP_SYS_ADMIN: the probe then loads with CAP_BPF and CAP_PERFMON alone.
+    """
+    opts = ObjectOpenOpts()
+    opts.sz = ctypes.sizeof(ObjectOpenOpts)
+    if btf_path:
+        opts.btf_custom_path = btf_path.encode()
+    return opts

@@ -74,6 +74,9 @@ def check_requirements(obj: Path | None = None) -> Path:
     return path
 
 
+VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
+
+
 class Probe:
     """The loaded and attached probe: ring buffer, selection map, drop counters."""
 
@@ -89,7 +92,9 @@ class Probe:
         self._maps: list[mmap.mmap] = []
         self._epoll: select.epoll | None = None
         libbpf.clear_log()
-        obj_ptr = lib.bpf_object__open_file(str(path).encode(), None)
+        btf = VMLINUX_BTF if os.access(VMLINUX_BTF, os.R_OK) else None
+        self._open_opts = libbpf.open_opts(btf)  # kept alive while the object lives
+        obj_ptr = lib.bpf_object__open_file(str(path).encode(), ctypes.byref(self._open_opts))
         if not obj_ptr:
             err = ctypes.get_errno()
             raise ProbeUnavailable(
