@@ -1,0 +1,331 @@
+"""CPU and RSS of a live ``lanner run`` (default rules, eBPF probe) at idle and under load,
+and the highest steady rate of rule-relevant events it handles with 0 drops.
+
+Starts ``lanner run`` with Lanner's default rules (no ``-r``), alerts to a file, the web
+server on a free loopback port for its Prometheus counters (events evaluated, kernel
+drops). Then, for each phase, it samples the process's CPU time (utime + stime of all its
+threads, /proc/PID/stat) and RSS (/proc/PID/status VmRSS):
+
+* idle: nothing but the host's own activity;
+* open/close: a paced C loop (clang, build/bench/) opening and closing /etc/hostname at a
+  fixed rate; open/openat/close are in the default rules' selection (sensitive-file and
+  write rules look at opens), so every event goes through state and rule evaluation;
+* exec: a paced C loop fork+exec'ing /bin/true at a fixed rate (execve, clone, procexit:
+  the process rules and the thread table).
+
+``--steady`` then doubles the open/close rate until the probe reports drops (or the
+daemon falls behind), and bisects: the highest rate with 0 drops through the whole
+``lanner run`` (probe -> ring -> decode -> state -> rules -> outputs).
+
+Run (root, after scripts/build_probe.sh):
+    .venv/bin/python bench/lanner_run_resources.py [--seconds 10] [--steady]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LANNER = str(Path(sys.executable).parent / "lanner")
+TICK = os.sysconf("SC_CLK_TCK")
+
+OPEN_CLOSE_C = r"""
+#include <fcntl.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+int main(int argc, char **argv) {
+    double rate = atof(argv[1]), secs = atof(argv[2]);
+    double start = now();
+    long done = 0;
+    while (1) {
+        double el = now() - start;
+        if (el >= secs) break;
+        long due = (long)(el * rate);
+        while (done < due) {
+            int fd = open("/etc/hostname", O_RDONLY);
+            if (fd >= 0) close(fd);
+            done++;
+        }
+        struct timespec s = {0, 200000};
+        nanosleep(&s, 0);
+    }
+    return 0;
+}
+"""
+
+EXEC_C = r"""
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+int main(int argc, char **argv) {
+    double rate = atof(argv[1]), secs = atof(argv[2]);
+    double start = now();
+    long done = 0;
+    char *args[] = {"true", NULL};
+    while (1) {
+        double el = now() - start;
+        if (el >= secs) break;
+        long due = (long)(el * rate);
+        while (done < due) {
+            pid_t p = fork();
+            if (p == 0) { execv("/bin/true", args); _exit(127); }
+            if (p > 0) waitpid(p, NULL, 0);
+            done++;
+        }
+        struct timespec s = {0, 1000000};
+        nanosleep(&s, 0);
+    }
+    return 0;
+}
+"""
+
+
+def build(name: str, source: str) -> Path:
+    """Compile a paced load generator once (clang -O2) into build/bench/."""
+    out = ROOT / "build" / "bench"
+    binary = out / f"{name}-{hashlib.sha1(source.encode()).hexdigest()[:8]}"
+    if not binary.exists():
+        if not shutil.which("clang"):
+            raise SystemExit("clang is needed to build the paced load generators")
+        out.mkdir(parents=True, exist_ok=True)
+        src = out / f"{name}.c"
+        src.write_text(source)
+        subprocess.run(["clang", "-O2", "-o", str(binary), str(src)], check=True)
+    return binary
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Sample:
+    cpu_s: float  # utime + stime of the whole process, seconds
+    rss_kib: int
+    events: float  # syscall events evaluated (Prometheus counter)
+    drops: float  # events lost in the kernel ring (Prometheus counter)
+    t: float
+
+
+class LannerRun:
+    """A ``lanner run`` with the default rules, its counters on a loopback web server."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.log = tmp / "lanner.log"
+        argv = [
+            LANNER, "run",
+            "-o", "json_output=true",
+            "-o", "stdout_output.enabled=false",
+            "-o", "file_output.enabled=true",
+            "-o", f"file_output.filename={tmp / 'alerts.json'}",
+            "-o", "file_output.keep_alive=true",
+            "-o", "webserver.enabled=true",
+            "-o", "webserver.listen_address=127.0.0.1",
+            "-o", f"webserver.listen_port={self.port}",
+            "-o", "log_syslog=false",
+        ]  # fmt: skip
+        with open(self.log, "wb") as fh:
+            self.proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 90
+        while "syscall capture started" not in self.log.read_text(errors="replace"):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"lanner run did not start:\n{self.log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        while time.monotonic() < deadline:
+            try:
+                self.counters()
+                break
+            except OSError:
+                time.sleep(0.2)
+
+    def counters(self) -> tuple[float, float]:
+        url = f"http://127.0.0.1:{self.port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as r:
+            text = r.read().decode()
+        ev = re.search(r'^lanner_events_total\{source="syscall"\} (\S+)', text, re.M)
+        dr = re.search(
+            r'^lanner_event_drops_total\{reason="kernel_ring_full",source="syscall"\} (\S+)',
+            text,
+            re.M,
+        )
+        return (float(ev.group(1)) if ev else 0.0, float(dr.group(1)) if dr else 0.0)
+
+    def sample(self) -> Sample:
+        pid = self.proc.pid
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / TICK
+        rss = 0
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+        ev, dr = self.counters()
+        return Sample(cpu, rss, ev, dr, time.monotonic())
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+BACKGROUND = [2000.0]  # events/s the host makes on its own (measured at idle)
+
+
+def settle(run: LannerRun, limit: float = 30.0) -> float:
+    """Wait until the evaluated-event rate is back near the background; seconds waited."""
+    t0 = time.monotonic()
+    last = run.counters()[0]
+    while time.monotonic() - t0 < limit:
+        time.sleep(0.5)
+        now = run.counters()[0]
+        if (now - last) / 0.5 < 2 * BACKGROUND[0] + 500:
+            break
+        last = now
+    return time.monotonic() - t0
+
+
+def phase(run: LannerRun, label: str, seconds: float, load: list[str] | None) -> None:
+    """Sample CPU, RSS and counters over ``seconds`` with ``load`` running."""
+    settle(run)
+    a = run.sample()
+    rss_max = a.rss_kib
+    proc = subprocess.Popen(load) if load else None
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(0.5)
+        rss_max = max(rss_max, run.sample().rss_kib)
+    if proc is not None:
+        proc.wait()
+    b = run.sample()
+    wall = b.t - a.t
+    cpu = 100 * (b.cpu_s - a.cpu_s) / wall
+    rate = (b.events - a.events) / wall
+    if load is None:
+        BACKGROUND[0] = rate
+    print(
+        f"| {label} | {cpu:.1f} % | {b.rss_kib / 1024:.1f} MiB (max {rss_max / 1024:.1f}) "
+        f"| {rate / 1e3:.1f} k/s | {b.drops - a.drops:.0f} |",
+        flush=True,
+    )
+
+
+def steady_rate(run: LannerRun, binary: Path, seconds: float, start: float) -> float:
+    """Highest open/close pair rate with 0 kernel drops and the daemon keeping up."""
+
+    def trial(rate: float) -> bool:
+        settle(run)
+        ev0, dr0 = run.counters()
+        subprocess.run([str(binary), str(rate), str(seconds)], check=True)
+        # backlog: how long after the load stopped until its events were all evaluated
+        offered = int(rate * seconds) * 2
+        t0 = time.monotonic()
+        while run.counters()[0] - ev0 < offered and time.monotonic() - t0 < 60:
+            time.sleep(0.1)
+        lag = time.monotonic() - t0
+        ev1, dr1 = run.counters()
+        ok = dr1 == dr0 and lag <= 1.0
+        print(
+            f"  {2 * rate / 1e3:7.1f} k events/s offered: evaluated {ev1 - ev0:,.0f}, "
+            f"drops {dr1 - dr0:,.0f}, backlog {lag:.1f} s -> {'ok' if ok else 'NOT steady'}",
+            flush=True,
+        )
+        return ok
+
+    ok_rate, bad = 0.0, None
+    rate = start
+    while bad is None and rate < 1e6:
+        if trial(rate):
+            ok_rate, rate = rate, rate * 2
+        else:
+            bad = rate
+    for _ in range(3):
+        if bad is None:
+            break
+        mid = (ok_rate + bad) / 2
+        if trial(mid):
+            ok_rate = mid
+        else:
+            bad = mid
+    return 2 * ok_rate
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
+    ap.add_argument("--open-rates", default="1000,5000", help="open+close pairs/s, comma list")
+    ap.add_argument("--exec-rate", type=float, default=50.0, help="fork+exec per second")
+    ap.add_argument("--steady", action="store_true", help="also search the steady rate")
+    ap.add_argument("--steady-seconds", type=float, default=4.0)
+    ap.add_argument("--steady-start", type=float, default=2000.0, help="pairs/s")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("run as root (the probe is loaded by lanner run)")
+    oc = build("paced-open-close", OPEN_CLOSE_C)
+    ex = build("paced-exec", EXEC_C)
+    with tempfile.TemporaryDirectory(prefix="lanner-bench-") as tmp:
+        run = LannerRun(Path(tmp))
+        try:
+            print(f"lanner run pid {run.proc.pid}, {os.cpu_count()} CPUs, phases of "
+                  f"{args.seconds:g} s")  # fmt: skip
+            print("| phase | CPU (of one core) | RSS | syscall events evaluated | drops |")
+            print("|---|---|---|---|---|")
+            phase(run, "idle", args.seconds, None)
+            for r in (float(x) for x in args.open_rates.split(",")):
+                phase(
+                    run,
+                    f"open+close {r / 1e3:g} k pairs/s ({2 * r / 1e3:g} k events/s)",
+                    args.seconds,
+                    [str(oc), str(r), str(args.seconds)],
+                )
+            phase(
+                run,
+                f"fork+exec /bin/true {args.exec_rate:g}/s",
+                args.seconds,
+                [str(ex), str(args.exec_rate), str(args.seconds)],
+            )
+            phase(run, "idle again", args.seconds, None)
+            if args.steady:
+                print("steady-rate search (open+close pairs through the whole lanner run):")
+                best = steady_rate(run, oc, args.steady_seconds, args.steady_start)
+                print(
+                    f"highest steady rate: {best / 1e3:.1f} k events/s "
+                    f"({args.steady_seconds:g} s trials, 0 drops, all evaluated within 1 s "
+                    "of the load's end)"
+                )
+        finally:
+            run.stop()
+
+
+if __name__ == "__main__":
+    main()
