@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import functools
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
 import yaml
+
+from lanner_testutil import free_port, wait_until  # noqa: F401 - re-exported
 
 from .kustomize import Resource, render
 
@@ -63,28 +63,6 @@ def configmap_file(objs: Iterable[Resource], name: str, key: str) -> str:
 def env_of(c: dict[str, Any]) -> dict[str, Any]:
     """Container env by name: the value, or the valueFrom mapping."""
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in c.get("env") or []}
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: BaseException | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-        except Exception as exc:  # not up yet
-            last = exc
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what} (last error: {last})")
 
 
 def lanner(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Any:

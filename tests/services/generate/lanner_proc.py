@@ -13,17 +13,12 @@ from typing import Any
 
 import yaml
 
+from lanner_testutil import free_port  # noqa: F401 - re-exported
+
 ROOT = Path(__file__).resolve().parents[3]
 SYSCALL_RULES = ROOT / "src" / "lanner" / "rules" / "lanner_rules.yaml"
 K8S_RULES = ROOT / "src" / "lanner" / "rules" / "lanner_k8s_audit_rules.yaml"
 LANNER = [str(Path(sys.executable).parent / "lanner")]
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_port(port: int, timeout: float = 20.0) -> bool:

@@ -23,7 +23,6 @@ import copy
 import hashlib
 import json
 import re
-import socket
 import struct
 import threading
 import uuid
@@ -34,6 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from lanner_testutil import free_port  # noqa: F401 - re-exported
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 SMP = "application/strategic-merge-patch+json"
@@ -51,13 +52,6 @@ class Request:
     query: dict[str, list[str]]
     content_type: str
     body: Any
-
-
-def free_port() -> int:
-    """A TCP port free on the loopback interface right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _now() -> str:

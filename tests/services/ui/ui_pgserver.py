@@ -17,6 +17,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from lanner_testutil import free_port
+
 
 def _pg_bin() -> Path:
     if "LANNER_PG_BIN" in os.environ:
@@ -38,13 +40,6 @@ PG_BIN = _pg_bin()
 def available() -> bool:
     """True when the server binaries are installed."""
     return (PG_BIN / "initdb").exists() and (PG_BIN / "pg_ctl").exists()
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _as_server_user(argv: list[str]) -> list[str]:

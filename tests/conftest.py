@@ -1,0 +1,1 @@
+"""Test-suite root: makes ``lanner_testutil`` (shared helpers) importable from every test."""
