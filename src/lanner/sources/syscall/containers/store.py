@@ -30,7 +30,8 @@ class LookupFailed(Exception):
 
 def resolver_name(resolver: Resolver) -> str:
     """How logs name a resolver: its ``name`` (runtime and socket) or its type."""
-    return str(getattr(resolver, "name", None) or type(resolver).__name__)
+    name = getattr(resolver, "name", None) or getattr(resolver, "__name__", None)
+    return str(name or type(resolver).__name__)
 
 
 class MetadataStore:
@@ -47,6 +48,7 @@ class MetadataStore:
         self._backoff: dict[str, float] = {}
         self._logged: set[str] = set()
         self._failing: set[str] = set()  # resolvers whose last lookup failed
+        self._inflight: set[str] = set()  # ids whose lookup runs now
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lanner-meta")
         self.failures = 0
@@ -67,6 +69,12 @@ class MetadataStore:
             self._pending.pop(container_id, None)
 
     def _resolve(self, container_id: str) -> ContainerInfo | None:
+        try:
+            return self._lookup(container_id)
+        finally:
+            self._inflight.discard(container_id)
+
+    def _lookup(self, container_id: str) -> ContainerInfo | None:
         failed = False
         for resolver in self._resolvers:
             name = resolver_name(resolver)
@@ -118,6 +126,12 @@ class MetadataStore:
         info = self._infos.get(container_id)
         if info is not None or not self._resolvers:
             return info
+        if self.deadline <= 0 and container_id in self._pending:  # a miss: no lock taken
+            if container_id in self._inflight:
+                return None  # lookup in flight
+            retry = self._retry_at.get(container_id)
+            if retry is None or time.monotonic() < retry:
+                return self._infos.get(container_id)  # settled, or retry not due yet
         with self._lock:
             fut = self._pending.get(container_id)
             retry = self._retry_at.get(container_id)
@@ -125,6 +139,7 @@ class MetadataStore:
                 fut = None
                 del self._retry_at[container_id]
             if fut is None:
+                self._inflight.add(container_id)
                 fut = self._pool.submit(self._resolve, container_id)
                 self._pending[container_id] = fut
         if self.deadline > 0:
