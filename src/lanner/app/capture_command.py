@@ -59,22 +59,25 @@ def capture(path: str, duration: float | None, quiet: bool, filter_words: tuple[
                 print(f"capturing to {path} (Ctrl-C stops)", file=sys.stderr)
             end = None if duration is None else time.monotonic() + duration
             process = state.process
-            while not stop.is_set():
+            event = w.event
+            drain = 16  # batches read after the stop, for what is already in the ring
+            while drain:
                 left = 0.25 if end is None else min(0.25, end - time.monotonic())
-                if left <= 0:
-                    break
-                for ev in cap.poll(left):
-                    process(ev)
-                    seen += 1
-                    if pred is None or pred(ev):
-                        w.event(ev)
+                stopping = stop.is_set() or left <= 0
+                batch = cap.poll(0 if stopping else left)
+                if stopping:
+                    drain = drain - 1 if batch else 0
+                seen += len(batch)
+                if pred is None:
+                    for ev in batch:  # no filter: no state needed, events as read
+                        event(ev)
+                    written += len(batch)
+                    continue
+                for ev in batch:
+                    process(ev)  # the filter sees the state as it was at the event
+                    if pred(ev):
+                        event(ev)
                         written += 1
-            for ev in cap.poll(0):  # what is already in the ring
-                process(ev)
-                seen += 1
-                if pred is None or pred(ev):
-                    w.event(ev)
-                    written += 1
             drops = cap.drops
     except OSError as exc:
         raise click.ClickException(f"cannot write {path}: {exc}") from exc

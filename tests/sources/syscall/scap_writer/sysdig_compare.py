@@ -8,7 +8,8 @@ documented differences are normalized, everything else must be byte-identical:
 * a few exit events gained parameters since (``close`` its ``fd``, ``openat`` its ``ino``):
   sysdig prints the ones its table has, which must be a prefix of ours;
 * flag names are listed in its table's order (``O_DIRECTORY|O_NONBLOCK|O_RDONLY``) and
-  it lacks newer ones (``O_F_CREATED``): the sets of known names must be equal;
+  it lacks newer ones (``O_F_CREATED``, ``CHILD_IN_PIDNS``): the sets of known names must
+  be equal;
 * renamed or retyped parameters: execve's ``pgid`` is ``vpgid`` today and ``loginuid`` a
   uid (``4294967295``, not ``-1``).
 
@@ -35,7 +36,7 @@ from lanner.sources.syscall.dump import default_line
 SYSDIG = shutil.which("sysdig")
 SYSDIG_UNKNOWN_FROM = 354
 _FLAGS = re.compile(r"\(([A-Z0-9_]+(?:\|[A-Z0-9_]+)*)\)")
-_NEW_FLAGS = frozenset({"O_F_CREATED"})
+_NEW_FLAGS = frozenset({"O_F_CREATED", "CHILD_IN_PIDNS"})
 _RENAMES = ((" pgid=", " vpgid="), (" loginuid=-1 ", " loginuid=4294967295 "))
 _FD_NAME = re.compile(r"\(<[^>]*>.*?\)(?= |$)")
 
@@ -68,6 +69,7 @@ class Comparison:
     fd_state: int = 0  # same once resolved fd names are taken out
     skipped_unknown: int = 0  # our events sysdig 0.29 does not know
     mismatches: list[tuple[str, str]] = field(default_factory=list)
+    other_events: int = 0  # lines where even the event (number ... type) differs
 
     @property
     def ok(self) -> bool:
@@ -114,6 +116,7 @@ def compare(path: str | Path) -> Comparison:
             continue
         if s.split(" ", 7)[:7] != mine.split(" ", 7)[:7]:
             c.mismatches.append((s, mine))  # not the same event
+            c.other_events += 1
             continue
         if _same_or_prefix(s, mine):
             c.prefix += 1
