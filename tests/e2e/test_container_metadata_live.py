@@ -297,8 +297,11 @@ def run_container(
         group = _cgroup_parent(kind) / full_id
         for p in reversed([group, *group.parents]):
             if not p.exists():
-                p.mkdir()
-                made.append(p)
+                try:
+                    p.mkdir()
+                    made.append(p)
+                except FileExistsError:  # another test made it meanwhile
+                    pass
     procs = str(group / "cgroup.procs") if group else "-"
     go = str(gofile) if announced_rule else "-"
     argv = [
