@@ -3,6 +3,7 @@ with the same events, line by line (root, kernel BTF and the built probe, else s
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -131,3 +132,30 @@ def test_capture_needs_root(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60, cwd="/",
     )  # fmt: skip
     assert r.returncode == 1 and "root" in r.stderr.lower(), r.stderr
+
+
+def test_replayed_capture_raises_the_live_alerts(live: None, tmp_path: Path) -> None:
+    """A capture written by Lanner replays through ``lanner run -e`` with upstream rules."""
+    rules = Path(__file__).resolve().parents[5] / "shared" / "fixtures" / "rules"
+    if not (rules / "falco_rules.yaml").is_file():
+        pytest.skip(f"the upstream Falco rules are not at {rules}")
+    peeker = tmp_path / "peeker"
+    peeker.write_bytes(Path("/usr/bin/cat").read_bytes())
+    peeker.chmod(0o755)
+    path = tmp_path / "peek.scap.gz"
+
+    def act() -> None:
+        subprocess.run([str(peeker), "/etc/shadow"], stdout=subprocess.DEVNULL, check=True)
+
+    assert capture_while(path, act).returncode == 0
+    r = subprocess.run(
+        [*LANNER, "run", "-e", str(path), "-r", str(rules / "falco_rules.yaml"),
+         "-o", "json_output=true"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    alerts = [json.loads(ln) for ln in r.stdout.splitlines() if ln.startswith("{")]
+    mine = [a for a in alerts if a["output_fields"].get("proc.name") == "peeker"]
+    assert [a["rule"] for a in mine] == ["Read sensitive file untrusted"], r.stderr[-2000:]
+    of = mine[0]["output_fields"]
+    assert of["fd.name"] == "/etc/shadow" and of["proc.exepath"] == str(peeker)
+    assert of["proc.cmdline"] == "peeker /etc/shadow"
