@@ -63,7 +63,11 @@ def open_replay(path: str | Path) -> Replay:
         if found is None:
             raise InputError(f"{p}: reading .scap captures needs the syscall source")
         spec, read_capture = found
-        return Replay([spec], (("syscall", ev) for ev in read_capture(p)), capture_path=p)
+        from lanner.sources.syscall.containers import default_store
+        from lanner.sources.syscall.containers.capture import remember_containers
+
+        events = remember_containers(read_capture(p), default_store())  # container metadata
+        return Replay([spec], (("syscall", ev) for ev in events), capture_path=p)
     structured = _structured_replay(p)
     if structured is not None:
         return structured
