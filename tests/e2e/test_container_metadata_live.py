@@ -103,15 +103,27 @@ def skip_reason() -> str | None:
     return None
 
 
-def _cgroup_parent(kind: str) -> Path:
-    """Where a runtime would put the container's cgroup, on this machine's hierarchy."""
+def _cgroup_dir(kind: str, full_id: str) -> Path:
+    """Where a runtime would put the container's cgroup, on this machine's hierarchy:
+    ``docker``: cgroupfs driver ``/docker/<id>``; ``cri``: cgroupfs driver
+    ``/kubepods/besteffort/pod<uid>/<id>``; ``cri-systemd``: the systemd driver's
+    ``/kubepods.slice/.../cri-containerd-<id>.scope``."""
     v1 = Path("/sys/fs/cgroup/cpu")
     root = v1 if (v1 / "cgroup.procs").exists() else Path("/sys/fs/cgroup")
     if not (root / "cgroup.procs").exists():
         pytest.skip("no writable cgroup hierarchy (/sys/fs/cgroup/cpu or cgroup v2)")
     if kind == "docker":
-        return root / "docker"
-    return root / "kubepods" / "besteffort" / f"pod{uuid.uuid4()}"
+        return root / "docker" / full_id
+    if kind == "cri-systemd":
+        uid = str(uuid.uuid4()).replace("-", "_")
+        return (
+            root
+            / "kubepods.slice"
+            / "kubepods-besteffort.slice"
+            / f"kubepods-besteffort-pod{uid}.slice"
+            / f"cri-containerd-{full_id}.scope"
+        )
+    return root / "kubepods" / "besteffort" / f"pod{uuid.uuid4()}" / full_id
 
 
 @dataclass
@@ -294,7 +306,7 @@ def run_container(
     group = None
     made: list[Path] = []
     if full_id is not None:
-        group = _cgroup_parent(kind) / full_id
+        group = _cgroup_dir(kind, full_id)
         for p in reversed([group, *group.parents]):
             if not p.exists():
                 try:
@@ -405,3 +417,25 @@ def test_same_shell_on_the_host_raises_nothing(live: Live) -> None:
     assert live.wait_alert("Terminal shell in container", barrier.marker)
     hits = [a for a in live.alert_list() if started.marker in json.dumps(a)]
     assert not [a for a in hits if "container" in a["rule"].lower()], hits
+
+
+def test_shell_in_cri_container_with_systemd_cgroup_driver(live: Live) -> None:
+    cid, sandbox = uuid.uuid4().hex * 2, uuid.uuid4().hex * 2
+    live.cri.containers[cid] = cri_status(
+        cid,
+        "worker",
+        "ghcr.io/acme/jobs:2.0",
+        sandbox,
+        privileged=True,
+        labels={"io.kubernetes.pod.name": "jobs-x1", "io.kubernetes.pod.namespace": "batch"},
+    )
+    live.cri.sandboxes[sandbox] = cri_sandbox(sandbox, "jobs-x1", "batch", "77aa", "10.244.2.9")
+    started = run_container(live, cid, "cri-systemd", "Privileged container started", "jobs-x1")
+    assert started.returncode == 0 and started.marker.encode() in started.output
+    alert = live.wait_alert("Terminal shell in container", started.marker)
+    assert alert, live.log_text()[-3000:]
+    f = fields_of(alert)
+    assert (f["container.id"], f["container.name"]) == (cid[:12], "worker")
+    assert f["container.image.repository"] == "ghcr.io/acme/jobs"
+    assert (f["k8s.pod.name"], f["k8s.ns.name"]) == ("jobs-x1", "batch")
+    assert live.wait_alert("Launch Privileged Container", "entry-" + started.marker)

@@ -247,3 +247,23 @@ def test_lookup_deadline_is_configurable(docker: DockerDouble) -> None:
     assert store.deadline == 5.0
     assert store.get(A[:12]) is not None  # waited for the (fast) answer
     store.close()
+
+
+def test_podman_through_its_docker_compatible_socket(tmp_path: Path) -> None:
+    podman = DockerDouble(str(tmp_path / "podman.sock"), _docs())
+    store = MetadataStore()
+    used = configure_runtimes(
+        store,
+        {
+            "docker": {"enabled": False},
+            "cri": {"enabled": False},
+            "podman": {"sockets": [podman.path]},
+        },
+    )
+    assert used == [podman.path]
+    info = store.wait(A[:12], 10)
+    assert info is not None and info.name == "n-a" and info.runtime == "podman"
+    type_field = next(f for f in metadata_fields(store) if f.name == "container.type")
+    assert type_field.extract(_event(A), None) == "podman"
+    podman.stop()
+    store.close()

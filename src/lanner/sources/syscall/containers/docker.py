@@ -34,7 +34,7 @@ def _parse_time(text: str | None) -> int | None:
     return secs * 1_000_000_000 + int(digits or 0)
 
 
-def parse_inspect(doc: dict[str, Any]) -> ContainerInfo:
+def parse_inspect(doc: dict[str, Any], runtime: str = "docker") -> ContainerInfo:
     """A ContainerInfo from a ``GET /containers/{id}/json`` answer."""
     config = doc.get("Config") or {}
     host = doc.get("HostConfig") or {}
@@ -72,7 +72,7 @@ def parse_inspect(doc: dict[str, Any]) -> ContainerInfo:
         image_tag=tag or ("latest" if repo else None),
         image_digest=digest,
         image_id=str(doc.get("Image", "")).removeprefix("sha256:")[:12] or None,
-        runtime="docker",
+        runtime=runtime,
         labels=labels,
         privileged=bool(host.get("Privileged", False)),
         mounts=mounts,
@@ -101,9 +101,12 @@ def _message(resp: httpx.Response) -> str:
 class DockerResolver:
     """Looks containers up in a Docker Engine; callable as a MetadataStore resolver."""
 
-    def __init__(self, socket_path: str = DEFAULT_SOCKET, timeout: float = 2.0) -> None:
+    def __init__(
+        self, socket_path: str = DEFAULT_SOCKET, timeout: float = 2.0, runtime: str = "docker"
+    ) -> None:
         self.socket_path = socket_path
-        self.name = f"docker {socket_path}"
+        self.runtime = runtime  # "podman" for Podman's Docker-compatible API
+        self.name = f"{runtime} {socket_path}"
         self.timeout = timeout
         self._client = httpx.Client(
             transport=httpx.HTTPTransport(uds=socket_path),
@@ -136,7 +139,7 @@ class DockerResolver:
         if not isinstance(doc, dict) or not isinstance(doc.get("Id", ""), str):
             raise LookupFailed("the answer is not a container inspect document")
         try:
-            return parse_inspect(doc)
+            return parse_inspect(doc, self.runtime)
         except (AttributeError, TypeError, ValueError) as exc:
             raise LookupFailed(f"malformed inspect document ({type(exc).__name__})") from None
 

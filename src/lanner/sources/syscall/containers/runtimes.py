@@ -58,9 +58,7 @@ def configure_runtimes(
     if podman.get("enabled", True):
         for sock in _sockets(podman, list(PODMAN_SOCKETS)):
             if DockerResolver.available(sock):  # podman serves the Docker-compatible API
-                resolver = DockerResolver(sock)
-                resolver.name = f"podman {sock}"
-                store.add_resolver(resolver)
+                store.add_resolver(DockerResolver(sock, runtime="podman"))
                 used.append(sock)
     cri = _engine(cfg, "cri")
     if cri.get("enabled", True):
