@@ -63,10 +63,11 @@ APPEND_FIELDS = """\
 
 # pid 1 of a new pid namespace, named `runc` (as the runtime's init is): joins the cgroup,
 # runs a first process (Lanner sees the container and asks the runtime), waits until the
-# test says the metadata was announced, spawns `sh` on the pty, then execs the entrypoint.
+# test says the metadata was announced, spawns `sh` on the pty, then the extra programs
+# (a JSON list of argvs), then execs the entrypoint.
 CONTAINER_INIT = """\
-import fcntl, os, sys, termios, time
-procs, gofile, true_path, sh, marker = sys.argv[1:6]
+import fcntl, json, os, sys, termios, time
+procs, gofile, true_path, sh, marker, extras = sys.argv[1:7]
 if procs != "-":
     with open(procs, "w") as f:
         f.write("0")
@@ -83,6 +84,11 @@ pid = os.fork()
 if pid == 0:
     os.execv(sh, ["sh", "-c", "echo " + marker])
 os.waitpid(pid, 0)
+for argv in json.loads(extras):
+    pid = os.fork()
+    if pid == 0:
+        os.execv(argv[0], argv)
+    os.waitpid(pid, 0)
 os.execv(true_path, ["true", "entry-" + marker])
 """
 
@@ -295,6 +301,7 @@ def run_container(
     kind: str,
     announced_rule: str | None,
     announced_text: str = "",
+    standins: tuple[str, ...] = (),
 ) -> Started:
     """Start an `unshare`d init in the container's cgroup (None: on the host), spawn a
     shell on a pty from it; wait for ``announced_rule`` before the shell when given."""
@@ -302,6 +309,11 @@ def run_container(
     runc = live.tmp / f"bin-{marker}" / "runc"
     runc.parent.mkdir()
     runc.symlink_to(os.path.realpath(sys.executable))
+    extras = []
+    for name in standins:  # `true` under the tool's name: proc.name is the tool's
+        link = runc.parent / name
+        link.symlink_to(_tool("true"))
+        extras.append([str(link), "-t", "tmpfs", marker, "/mnt"])
     gofile = live.tmp / f"go-{marker}"
     group = None
     made: list[Path] = []
@@ -319,6 +331,7 @@ def run_container(
     argv = [
         _tool("unshare"), "--pid", "--fork", "--mount", "--uts", "--ipc",
         str(runc), "-c", CONTAINER_INIT, procs, go, _tool("true"), _tool("sh"), marker,
+        json.dumps(extras),
     ]  # fmt: skip
     master, slave = os.openpty()
     seen = b""
@@ -363,7 +376,12 @@ def fields_of(alert: dict[str, Any]) -> dict[str, Any]:
 
 def test_shell_in_docker_container_alert_has_container_and_pod_fields(live: Live) -> None:
     started = run_container(
-        live, DOCKER_ID, "docker", "Privileged container started", DOCKER_ID[:12]
+        live,
+        DOCKER_ID,
+        "docker",
+        "Privileged container started",
+        DOCKER_ID[:12],
+        standins=("debugfs", "mount"),
     )
     assert started.returncode == 0 and started.marker.encode() in started.output
     alert = live.wait_alert("Terminal shell in container", started.marker)
@@ -380,6 +398,12 @@ def test_shell_in_docker_container_alert_has_container_and_pod_fields(live: Live
     # Lanner's rule on Falco's container event, with the metadata in its output
     priv = live.wait_alert("Privileged container started", DOCKER_ID[:12])
     assert priv and "web-7d4b9" in priv["output"]
+    # upstream rules about tools run in a privileged container (stand-ins running `true`)
+    for rule in (
+        "Debugfs Launched in Privileged Container",
+        "Mount Launched in Privileged Container",
+    ):
+        assert live.wait_alert(rule, started.marker), (rule, live.log_text()[-3000:])
 
 
 def test_shell_in_cri_container_alert_has_pod_fields(live: Live) -> None:
