@@ -65,3 +65,16 @@ def test_hanging_runtime_is_announced_after_the_wait() -> None:
     ann = ContainerAnnouncer(store, wait=0.2)
     assert len(_until_announced(ann, "0123456789ab")) == 1
     store.close()
+
+
+def test_store_is_bounded_and_drops_settled_lookups() -> None:
+    store = MetadataStore()
+    store.MAX_CONTAINERS = 3
+    store.add_resolver(lambda cid: ContainerInfo(id=cid, name=cid))
+    for i in range(5):
+        cid = f"{i:012x}"
+        assert store.wait(cid, 10) is not None
+    assert list(store._infos) == [f"{i:012x}" for i in (2, 3, 4)]  # the oldest went
+    assert store._pending == {}  # answered lookups keep no future
+    assert store.wait(f"{0:012x}", 10).name == f"{0:012x}"  # seen again: looked up again
+    store.close()

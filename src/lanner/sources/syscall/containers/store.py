@@ -38,6 +38,8 @@ class MetadataStore:
     """Container id -> ContainerInfo, resolved asynchronously by the registered resolvers."""
 
     MAX_BACKOFF = 30.0
+    # containers kept; beyond, the oldest entry goes (and is looked up again if seen again)
+    MAX_CONTAINERS = 50_000
 
     def __init__(self, deadline: float = 0.0, workers: int = 2) -> None:
         self.deadline = deadline
@@ -60,6 +62,8 @@ class MetadataStore:
     def put(self, info: ContainerInfo) -> None:
         """Record metadata (from a capture's container events, a runtime event...)."""
         with self._lock:
+            if info.id not in self._infos and len(self._infos) >= self.MAX_CONTAINERS:
+                self._infos.pop(next(iter(self._infos)))
             self._infos[info.id] = info
 
     def forget(self, container_id: str) -> None:
@@ -69,9 +73,14 @@ class MetadataStore:
             self._pending.pop(container_id, None)
 
     def _resolve(self, container_id: str) -> ContainerInfo | None:
+        info = None
         try:
-            return self._lookup(container_id)
+            info = self._lookup(container_id)
+            return info
         finally:
+            if info is not None:  # the cache answers from now on: the future can go
+                with self._lock:
+                    self._pending.pop(container_id, None)
             self._inflight.discard(container_id)
 
     def _lookup(self, container_id: str) -> ContainerInfo | None:
@@ -139,6 +148,15 @@ class MetadataStore:
                 fut = None
                 del self._retry_at[container_id]
             if fut is None:
+                info = self._infos.get(container_id)
+                if info is not None:  # arrived meanwhile
+                    return info
+                if len(self._pending) >= self.MAX_CONTAINERS:
+                    oldest = next(iter(self._pending))
+                    if self._pending[oldest].done():
+                        del self._pending[oldest]
+                        self._retry_at.pop(oldest, None)
+                        self._backoff.pop(oldest, None)
                 self._inflight.add(container_id)
                 fut = self._pool.submit(self._resolve, container_id)
                 self._pending[container_id] = fut
