@@ -10,12 +10,16 @@ Real: kernel, probe, ``lanner run``, upstream rules. Doubles: the runtimes (see
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # works with or without __init__.py
+
 from test_container_metadata_live import (
     DOCKER_ID,
     Live,
