@@ -24,10 +24,8 @@ Run (root, after scripts/build_probe.sh):
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -38,85 +36,11 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from paced_load import EXEC_C, OPEN_CLOSE_C, build
+
 ROOT = Path(__file__).resolve().parents[1]
 LANNER = str(Path(sys.executable).parent / "lanner")
 TICK = os.sysconf("SC_CLK_TCK")
-
-OPEN_CLOSE_C = r"""
-#include <fcntl.h>
-#include <stdlib.h>
-#include <time.h>
-#include <unistd.h>
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec / 1e9;
-}
-int main(int argc, char **argv) {
-    double rate = atof(argv[1]), secs = atof(argv[2]);
-    double start = now();
-    long done = 0;
-    while (1) {
-        double el = now() - start;
-        if (el >= secs) break;
-        long due = (long)(el * rate);
-        while (done < due) {
-            int fd = open("/etc/hostname", O_RDONLY);
-            if (fd >= 0) close(fd);
-            done++;
-        }
-        struct timespec s = {0, 200000};
-        nanosleep(&s, 0);
-    }
-    return 0;
-}
-"""
-
-EXEC_C = r"""
-#include <stdlib.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec / 1e9;
-}
-int main(int argc, char **argv) {
-    double rate = atof(argv[1]), secs = atof(argv[2]);
-    double start = now();
-    long done = 0;
-    char *args[] = {"true", NULL};
-    while (1) {
-        double el = now() - start;
-        if (el >= secs) break;
-        long due = (long)(el * rate);
-        while (done < due) {
-            pid_t p = fork();
-            if (p == 0) { execv("/bin/true", args); _exit(127); }
-            if (p > 0) waitpid(p, NULL, 0);
-            done++;
-        }
-        struct timespec s = {0, 1000000};
-        nanosleep(&s, 0);
-    }
-    return 0;
-}
-"""
-
-
-def build(name: str, source: str) -> Path:
-    """Compile a paced load generator once (clang -O2) into build/bench/."""
-    out = ROOT / "build" / "bench"
-    binary = out / f"{name}-{hashlib.sha1(source.encode()).hexdigest()[:8]}"
-    if not binary.exists():
-        if not shutil.which("clang"):
-            raise SystemExit("clang is needed to build the paced load generators")
-        out.mkdir(parents=True, exist_ok=True)
-        src = out / f"{name}.c"
-        src.write_text(source)
-        subprocess.run(["clang", "-O2", "-o", str(binary), str(src)], check=True)
-    return binary
 
 
 def free_port() -> int:

@@ -11,58 +11,20 @@ Run (root): .venv/bin/python bench/probe_steady_rate.py [--seconds S] [--ring-mi
 from __future__ import annotations
 
 import argparse
-import hashlib
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
+from paced_load import OPEN_CLOSE_C, build
+
 from lanner.sources.syscall.probe import LiveCapture
 
 ROOT = Path(__file__).resolve().parents[1]
-PACED_C = r"""
-#include <fcntl.h>
-#include <stdlib.h>
-#include <time.h>
-#include <unistd.h>
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec / 1e9;
-}
-int main(int argc, char **argv) {
-    double rate = atof(argv[1]), secs = atof(argv[2]);
-    double start = now();
-    long done = 0;
-    while (1) {
-        double el = now() - start;
-        if (el >= secs) break;
-        long due = (long)(el * rate);
-        while (done < due) {
-            int fd = open("/etc/hostname", O_RDONLY);
-            if (fd >= 0) close(fd);
-            done++;
-        }
-        struct timespec s = {0, 200000};
-        nanosleep(&s, 0);
-    }
-    return 0;
-}
-"""
 
 
 def paced_binary() -> Path:
     """Build (once) the paced open/close program."""
-    out = ROOT / "build" / "bench"
-    binary = out / f"paced-{hashlib.sha1(PACED_C.encode()).hexdigest()[:8]}"
-    if not binary.exists():
-        if not shutil.which("clang"):
-            raise SystemExit("clang is needed to build the paced load generator")
-        out.mkdir(parents=True, exist_ok=True)
-        src = out / "paced.c"
-        src.write_text(PACED_C)
-        subprocess.run(["clang", "-O2", "-o", str(binary), str(src)], check=True)
-    return binary
+    return build("paced", OPEN_CLOSE_C)
 
 
 def trial(
