@@ -24,6 +24,7 @@ from lanner.app.metrics import Stats, lanner_version, snapshot_alert
 from lanner.app.outputs.manager import OutputManager, build_outputs
 from lanner.app.selection import select_rules, syscall_event_types
 from lanner.engine.alert import Alert
+from lanner.engine.append_output import OutputAppend, parse_append_output
 from lanner.engine.engine import Engine
 from lanner.engine.fields import SourceSpec
 from lanner.engine.loader import LoadOutcome
@@ -55,6 +56,14 @@ OUTPUT_KEYS = (
 RESTART_KEYS = ("webserver", "metrics", "load_plugins", "plugins")
 
 
+def _append_output(cfg: Config) -> list[OutputAppend]:
+    """Falco's append_output entries; a wrong shape is a ConfigError naming the key."""
+    try:
+        return parse_append_output(cfg.get("append_output"))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 @dataclass(slots=True)
 class RunOptions:
     """What the command line adds to the configuration."""
@@ -84,7 +93,11 @@ class Daemon:
         self.cfg = cfg
         self.options = options
         self.stats = Stats()
-        self.engine = Engine(sources, iso8601=cfg.boolean("time_format_iso_8601"))
+        self.engine = Engine(
+            sources,
+            iso8601=cfg.boolean("time_format_iso_8601"),
+            append_output=_append_output(cfg),
+        )
         self.stdout = stdout
         self.outputs: OutputManager | None = None
         self.feed: LiveFeed | None = None
@@ -115,6 +128,7 @@ class Daemon:
             self.engine.sources.values(),
             hostname=self.engine.hostname,
             iso8601=cfg.boolean("time_format_iso_8601"),
+            append_output=_append_output(cfg),
         )
         t0 = time.perf_counter()
         outcome = staging.load_rules(self.rule_paths(cfg))

@@ -252,7 +252,11 @@ def run(
     replay, sources, adapters = _inputs(capture if not live else None, live, audit)
     sources = _select_sources(sources, cfg, enable_sources, disable_sources)
     options.live = live
-    daemon = Daemon(cfg, options, sources)
+    try:
+        daemon = Daemon(cfg, options, sources)
+    except ConfigError as exc:
+        _fail(str(exc))
+        return
     outcome = daemon.load()
     for result in outcome.results:
         if not result.successful or (verbose and result.warnings):

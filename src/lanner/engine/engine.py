@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from lanner.engine.alert import Alert, default_hostname, format_time
+from lanner.engine.append_output import OutputAppend
 from lanner.engine.fields import SourceSpec
+from lanner.engine.formatter import to_json_value
 from lanner.engine.loader import LoadOutcome, RulesLoader
 from lanner.engine.priority import Priority
 from lanner.engine.rules import Rule, Ruleset
@@ -29,8 +31,10 @@ class Engine:
         *,
         hostname: str | None = None,
         iso8601: bool = False,
+        append_output: Iterable[OutputAppend] = (),
     ) -> None:
         self.sources = {s.name: s for s in sources}
+        self.append_output = list(append_output)
         self.hostname = hostname or default_hostname()
         self.iso8601 = iso8601
         self.ruleset = Ruleset([], self.sources.values())
@@ -47,7 +51,7 @@ class Engine:
         The ruleset is replaced only when every file loaded without errors, so a broken
         edit keeps the previous rules running; the outcome tells what went wrong.
         """
-        loader = RulesLoader(self.sources.values())
+        loader = RulesLoader(self.sources.values(), self.append_output)
         for p in paths:
             loader.add_path(p)
         for name, text in contents:
@@ -76,6 +80,11 @@ class Engine:
     def make_alert(self, rule: Rule, event: Any, source: str) -> Alert:
         """Render a rule's output for an event."""
         message, fields = rule.template.render(event)
+        for key, extract in rule.extra_fields:
+            try:
+                fields[key] = to_json_value(extract(event))
+            except Exception:  # a broken extractor must not lose the alert
+                fields[key] = None
         ts = self.event_time(event, source)
         if self.iso8601:
             fields["evt.time.iso8601"] = format_time(ts, iso8601=True)

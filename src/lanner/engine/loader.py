@@ -9,11 +9,13 @@ the file where the offending item was written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lanner.engine import ast, parser
+from lanner.engine.append_output import OutputAppend
 from lanner.engine.collector import (
     Collector,
     ExceptionEntry,
@@ -49,6 +51,18 @@ def _snippet(text: str, pos: ast.Pos) -> str:
     lines = text.splitlines() or [""]
     line = lines[min(pos.line, len(lines)) - 1]
     return f"{line}\n{' ' * (pos.col - 1)}^"
+
+
+def _extra_field(
+    item: str | tuple[str, str], compiler: ConditionCompiler
+) -> tuple[str, Callable[[Any], Any]]:
+    """An append_output extra field: a field's value, or a formatted text under a key."""
+    if isinstance(item, str):
+        single = compile_template(f"%{item}", compiler)
+        return item, single.pieces[0][1]  # type: ignore[index]
+    key, fmt = item
+    template = compile_template(fmt, compiler)
+    return key, lambda event: template.render(event)[0]
 
 
 def build_exception_condition(condition: str, exceptions: list[RuleException]) -> str:
@@ -111,8 +125,11 @@ class LoadOutcome:
 class RulesLoader:
     """Reads any number of rules files, then compiles them together."""
 
-    def __init__(self, sources: Iterable[SourceSpec]) -> None:
+    def __init__(
+        self, sources: Iterable[SourceSpec], append_output: Iterable[OutputAppend] = ()
+    ) -> None:
         self.sources: dict[str, SourceSpec] = {s.name: s for s in sources}
+        self.append_output = list(append_output)
         self.collector = Collector()
         self._results: dict[str, LoadResult] = {}
         self._compilers = {
@@ -351,8 +368,15 @@ class RulesLoader:
                     info.locations,
                 )
             )
+        appends = [a for a in self.append_output if a.matches(info.name, info.source, info.tags)]
+        for extra in appends:
+            if extra.extra_output:
+                output = f"{output} {extra.extra_output}"
         try:
             template = compile_template(output, compiler)
+            extra_fields = [
+                _extra_field(item, compiler) for extra in appends for item in extra.extra_fields
+            ]
         except FormatError as exc:
             self._unknown_or_error(
                 info, ErrorCode.LOAD_ERR_COMPILE_OUTPUT, str(exc), info.output_location, "", None
@@ -446,6 +470,7 @@ class RulesLoader:
             enabled=info.enabled,
             exception_fields=exception_fields,
             expr=expanded,
+            extra_fields=extra_fields,
         )
 
     @staticmethod

@@ -30,6 +30,8 @@ class Rule:
     exception_fields: frozenset[str] = frozenset()
     id: int = 0
     expr: ast.Expr | None = None  # the condition tree with macros expanded
+    # append_output extra fields: (output_fields key, event -> value)
+    extra_fields: list[tuple[str, Callable[[Any], Any]]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
