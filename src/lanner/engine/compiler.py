@@ -306,10 +306,9 @@ class _Codegen:
         if op in ("bcontains", "bstartswith"):
             c = self.bind(values.parse_hex_bytes(text))
             ab = self.bind(values.as_bytes, "h")
-            method = "__contains__" if op == "bcontains" else "startswith"
             if op == "bcontains":
                 return f"((v := {g}(e)) is not None and {c} in {ab}(v))"
-            return f"((v := {g}(e)) is not None and {ab}(v).{method}({c}))"
+            return f"((v := {g}(e)) is not None and {ab}(v).startswith({c}))"
         if op in ("contains", "startswith", "endswith") and ftype is FieldType.BYTES:
             c = self.bind(text.encode())
         elif op in _STRING_OPS:
