@@ -13,8 +13,16 @@ def _engine(condition: str) -> Engine:
     table = FieldTable("s")
     table.add(
         Field("proc.aname", FieldType.STRING, "", _aname, arg=ArgKind.INDEX, any_of=True),
-        Field("fd.net", FieldType.IPNET, "", _ips, any_of=True),
-        Field("fd.port", FieldType.PORT, "", lambda e, a: tuple(e["ports"]), any_of=True),
+        Field("fd.net", FieldType.IPNET, "", _ips, any_of=True, any_of_ne_all=True),
+        Field("fd.ip", FieldType.IPADDR, "", _ips, any_of=True, any_of_ne_all=True),
+        Field(
+            "fd.port",
+            FieldType.PORT,
+            "",
+            lambda e, a: tuple(e["ports"]),
+            any_of=True,
+            any_of_ne_all=True,
+        ),
         Field("m.src", FieldType.STRING, "", _mounts, arg=ArgKind.KEY, list_without_arg=True),
     )
     engine = Engine([SourceSpec("s", table)], hostname="h")
@@ -69,7 +77,9 @@ def test_any_ancestor_matches_each_operator() -> None:
     assert _fires("proc.aname[0] = bash")  # with an index: one value, as before
     # libsinsp semantics: != holds when some ancestor differs
     assert _fires("proc.aname != sshd")
+    assert not _fires("proc.aname != sshd", {**EV, "an": ["bash", "sshd"]})  # the only one
     assert not _fires("not proc.aname in (sshd)")
+    assert not _fires("proc.aname in (login, zsh)")
 
 
 def test_any_end_of_a_connection() -> None:
@@ -79,6 +89,24 @@ def test_any_end_of_a_connection() -> None:
     assert _fires("fd.port = 22")
     assert _fires("fd.port < 1024")
     assert not _fires("fd.port in (80, 443)")
+    assert _fires("fd.port in (22, 443)")
+    assert _fires("fd.ip = 10.1.2.3")
+    assert _fires("fd.ip in (8.8.8.8, 192.168.1.5)")
+    assert not _fires("fd.ip = 8.8.8.8")
+
+
+def test_not_equal_on_connection_ends_needs_both() -> None:
+    # libsinsp's compare_ip/compare_port/compare_net: != holds only when neither end equals
+    assert not _fires("fd.port != 22")
+    assert _fires("fd.port != 80")
+    assert not _fires("fd.ip != 10.1.2.3")
+    assert _fires("fd.ip != 0.0.0.0")
+    assert not _fires("fd.net != 10.0.0.0/8")
+    assert _fires("fd.net != 127.0.0.0/8")
+    assert not _fires("fd.ip != 10.0.0.0/8")  # an address field against a network
+    # other operators stay any-of
+    assert _fires("fd.port > 1024")
+    assert _fires("fd.port < 1024")
 
 
 def test_transformer_applies_to_each_value() -> None:

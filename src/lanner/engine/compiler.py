@@ -61,6 +61,7 @@ class Operand:
     is_list: bool
     text: str
     any_of: bool = False  # the getter yields a tuple; a check holds if it holds for any item
+    ne_all: bool = False  # with any_of: '!=' holds only if it holds for every item
 
 
 def _identity(value: Any) -> Any:
@@ -126,8 +127,12 @@ class ConditionCompiler:
             elementwise = inner.is_list or inner.any_of
             getter = _apply_transformer(node.name, inner.getter, elementwise)
             if node.name == "len":
-                return Operand(getter, FieldType.NUMBER, False, node.text(), inner.any_of)
-            return Operand(getter, inner.type, inner.is_list, node.text(), inner.any_of)
+                return Operand(
+                    getter, FieldType.NUMBER, False, node.text(), inner.any_of, inner.ne_all
+                )
+            return Operand(
+                getter, inner.type, inner.is_list, node.text(), inner.any_of, inner.ne_all
+            )
         raise CompileError("expected a field or a transformer", node.pos)
 
     def _resolve_field(self, node: ast.FieldRef) -> Operand:
@@ -156,7 +161,8 @@ class ConditionCompiler:
         no_arg = raw_arg is None
         is_list = field.is_list or (field.list_without_arg and no_arg)
         any_of = field.any_of and no_arg
-        return Operand(field.bind(arg), field.type, is_list, node.text(), any_of)
+        ne_all = any_of and field.any_of_ne_all
+        return Operand(field.bind(arg), field.type, is_list, node.text(), any_of, ne_all)
 
     # -- expressions -------------------------------------------------------------------
 
@@ -249,7 +255,11 @@ class _Codegen:
             raise CompileError(str(exc), right.pos) from None
 
     def _any_of_check(self, node: ast.BinaryCheck, left: Operand) -> str:
-        """A check on a several-valued field: true when it holds for any of the values."""
+        """A check on a several-valued field: true when it holds for any of the values.
+
+        As libsinsp: ``proc.aname != sshd`` holds when some ancestor is not sshd, but
+        ``fd.ip != X`` (``ne_all``) only when neither end of the connection is X.
+        """
         if isinstance(node.right, ast.Transformer):
             raise CompileError(
                 f"field '{left.text}' doesn't support right-hand side fields", node.pos
@@ -261,7 +271,8 @@ class _Codegen:
         exec(code, sub.ns)
         fn = self.bind(sub.ns["_elem"], "f")
         g = self.bind(left.getter, "g")
-        return f"((vs := {g}(e)) is not None and any({fn}(x) for x in vs))"
+        quantifier = "all" if left.ne_all and node.op == "!=" else "any"
+        return f"((vs := {g}(e)) is not None and {quantifier}({fn}(x) for x in vs))"
 
     def _check_event_types(
         self, node: ast.BinaryCheck, left: Operand, op: str, items: list[str]

@@ -57,6 +57,10 @@ class Field:
     # holds for any of them (libsinsp's proc.aname, fd.ip, fd.port, fd.net). The getter
     # then returns a tuple of values.
     any_of: bool = False
+    # With any_of: ``!=`` holds only when it holds for every value, i.e. when no value
+    # equals the constant (libsinsp's fd.ip, fd.port, fd.net: neither end of the
+    # connection). Without it ``!=`` is any-of like every other operator (proc.aname).
+    any_of_ne_all: bool = False
     # Without an argument the field is a list (container.mount.source), with one a scalar.
     list_without_arg: bool = False
 

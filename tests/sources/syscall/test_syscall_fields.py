@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import ipaddress
 
 import pytest
 import yaml
@@ -12,7 +11,6 @@ from syscall_testutil import capture, sysdig_lines
 from lanner.engine.engine import Engine
 from lanner.engine.fields import FieldType
 from lanner.sources.syscall import read_capture, syscall_source
-from lanner.sources.syscall.fields.anyof import AnyOf
 
 
 def test_source_spec() -> None:
@@ -34,15 +32,92 @@ def test_every_field_has_a_description() -> None:
         assert f.desc, f.name
 
 
-def test_anyof_semantics() -> None:
-    v = AnyOf(["bash", "sshd"])
-    assert v == "sshd" and v == "bash"
-    # != is not the negation of ==: it holds when no element equals
-    assert (v == "zsh") is False
-    assert (v != "zsh") is True
-    assert (v != "sshd") is False
-    ips = AnyOf([ipaddress.ip_address("10.0.0.1"), ipaddress.ip_address("8.8.8.8")])
-    assert ips == ipaddress.ip_address("8.8.8.8")
+def _anyof_capture() -> bytes:
+    """systemd > sshd > bash > curl; curl connects 10.0.0.1:40000 -> 93.184.216.34:443."""
+    from syscall_testutil import block, event, ipv4_tuple, proc_v1, section_header
+
+    from lanner.sources.syscall import event_table as et
+
+    procs = block(
+        0x202,
+        proc_v1(1, 1, 0, "systemd", "/sbin/init", [], "/")
+        + proc_v1(50, 50, 1, "sshd", "/usr/sbin/sshd", [], "/")
+        + proc_v1(100, 100, 50, "bash", "/bin/bash", [], "/root/")
+        + proc_v1(200, 200, 100, "curl", "/usr/bin/curl", [], "/root/"),
+    )
+    tup = ipv4_tuple("10.0.0.1", 40000, "93.184.216.34", 443)
+    return (
+        section_header()
+        + procs
+        + event(et.PPME_SOCKET_SOCKET_X, 200, 1, fd=4, domain=2, type=1, proto=0)
+        + event(et.PPME_SOCKET_CONNECT_E, 200, 2, fd=4)
+        + event(et.PPME_SOCKET_CONNECT_X, 200, 3, res=0, fd=4, tuple=tup)
+    )
+
+
+def _matches(condition: str) -> bool:
+    """Whether the rule engine matches ``condition`` on the connect exit event."""
+    engine = Engine([syscall_source()])
+    rule = {"rule": "r", "desc": "d", "condition": condition, "output": "x", "priority": "INFO"}
+    outcome = engine.load_rules(contents=[("t.yaml", yaml.safe_dump([rule]))])
+    assert outcome.successful, [r.as_text(True) for r in outcome.results]
+    *_, connect_x = read_capture(io.BytesIO(_anyof_capture()))
+    return bool(engine.process(connect_x, "syscall"))
+
+
+def test_any_of_fields_hold_several_values() -> None:
+    spec = syscall_source()
+    names = ("proc.aname", "fd.ip", "fd.port")
+    getters = {n: spec.fields.resolve(n)[0].bind(None) for n in names}  # type: ignore[index]
+    *_, e = read_capture(io.BytesIO(_anyof_capture()))
+    assert list(getters["proc.aname"](e)) == ["bash", "sshd", "systemd"]
+    assert [str(ip) for ip in getters["fd.ip"](e)] == ["10.0.0.1", "93.184.216.34"]
+    assert list(getters["fd.port"](e)) == [40000, 443]
+
+
+# libsinsp: proc.aname (compare_full_aname) holds when the check holds for any ancestor,
+# != included; fd.ip/fd.port/fd.net (compare_ip/compare_port/compare_net) hold when either
+# end matches, but != only when neither end equals.
+ANY_OF_CHECKS = [
+    ("proc.aname = sshd", True),
+    ("proc.aname = systemd", True),
+    ("proc.aname = curl", False),  # the process itself is not its own ancestor
+    ("proc.aname != sshd", True),  # bash and systemd are not sshd
+    ("proc.aname != zsh", True),
+    ("proc.aname in (login, sshd)", True),
+    ("proc.aname in (login, zsh)", False),
+    ("not proc.aname in (sshd)", False),
+    ("proc.aname[1] = bash", True),
+    ("proc.aname[1] != bash", False),
+    ("fd.ip = 10.0.0.1", True),
+    ("fd.ip = 93.184.216.34", True),
+    ("fd.ip = 10.0.0.2", False),
+    ("fd.ip != 10.0.0.1", False),  # one end is 10.0.0.1
+    ("fd.ip != 93.184.216.34", False),
+    ("fd.ip != 0.0.0.0", True),
+    ("fd.ip in (1.1.1.1, 93.184.216.34)", True),
+    ("fd.ip in (1.1.1.1, 8.8.8.8)", False),
+    ("fd.port = 443", True),
+    ("fd.port = 40000", True),
+    ("fd.port = 80", False),
+    ("fd.port != 443", False),
+    ("fd.port != 80", True),
+    ("fd.port in (80, 443)", True),
+    ("fd.port in (80, 8080)", False),
+    ("fd.port < 1024", True),
+    ("fd.net = 10.0.0.0/8", True),
+    ("fd.net = 93.184.216.0/24", True),
+    ("fd.net = 192.168.0.0/16", False),
+    ("fd.net != 10.0.0.0/8", False),  # the client end is in 10/8
+    ("fd.net != 127.0.0.0/8", True),
+    ("fd.net in (192.168.0.0/16, 10.0.0.0/8)", True),
+    ("fd.net in (192.168.0.0/16, 172.16.0.0/12)", False),
+]
+
+
+@pytest.mark.parametrize(("condition", "want"), ANY_OF_CHECKS)
+def test_any_of_fields_through_the_engine(condition: str, want: bool) -> None:
+    assert _matches(condition) is want
 
 
 def test_evt_arg_rendering() -> None:

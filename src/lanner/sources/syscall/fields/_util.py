@@ -19,6 +19,7 @@ def field(
     is_list: bool = False,
     dotted_arg: bool = False,
     any_of: bool = False,
+    any_of_ne_all: bool = False,
     simple: Callable[[Any], Any] | None = None,
 ) -> Field:
     """Build a :class:`Field`; ``simple`` is a faster argument-less getter (event -> value)."""
@@ -42,4 +43,5 @@ def field(
         dotted_arg=dotted_arg,
         bind_arg=bind_arg,
         any_of=any_of,
+        any_of_ne_all=any_of_ne_all,
     )
