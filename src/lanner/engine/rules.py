@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lanner.engine import ast
+from lanner.engine.compiler import ConditionCompiler
 from lanner.engine.fields import SourceSpec
 from lanner.engine.formatter import CompiledTemplate
+from lanner.engine.matcher import Matcher, compile_matcher
 from lanner.engine.priority import Priority
 
 
@@ -40,6 +42,9 @@ class _SourceIndex:
     rules: list[Rule] = field(default_factory=list)
     by_type: dict[str, list[Rule]] = field(default_factory=dict)
     untyped: list[Rule] = field(default_factory=list)
+    # event type (None for sources without types) -> generated matcher, built on first use
+    matchers: dict[str | None, Matcher] = field(default_factory=dict)
+    compiler: ConditionCompiler | None = None
 
 
 class Ruleset:
@@ -53,8 +58,19 @@ class Ruleset:
             if rule.source in self._indexes:
                 self._indexes[rule.source].rules.append(rule)
         self.min_priority = Priority.DEBUG
-        self.match_all = False
+        self._match_all = False
         self.reindex()
+
+    @property
+    def match_all(self) -> bool:
+        """Whether every matching rule alerts (Falco's ``rule_matching: all``)."""
+        return self._match_all
+
+    @match_all.setter
+    def match_all(self, value: bool) -> None:
+        self._match_all = value
+        for idx in self._indexes.values():
+            idx.matchers.clear()
 
     def __iter__(self) -> Iterator[Rule]:
         return iter(self.rules)
@@ -106,6 +122,7 @@ class Ruleset:
             active = [r for r in idx.rules if self.is_active(r)]
             idx.by_type = {}
             idx.untyped = []
+            idx.matchers = {}
             if idx.spec.event_type_of is None:
                 idx.untyped = active
                 continue
@@ -127,15 +144,26 @@ class Ruleset:
         return idx.by_type.get(type_of(event), [])
 
     def match(self, event: Any, source: str) -> list[Rule]:
-        """Rules whose condition holds for ``event``: the first only, unless match_all."""
-        matched: list[Rule] = []
-        for rule in self.candidates(event, source):
-            try:
-                hit = rule.predicate(event)
-            except Exception:  # a bad event never stops detection
-                hit = False
-            if hit:
-                matched.append(rule)
-                if not self.match_all:
-                    break
-        return matched
+        """Rules whose condition holds for ``event``: the first only, unless match_all.
+
+        Evaluated by the generated matcher of the event's type (see
+        :mod:`lanner.engine.matcher`), which shares field values between rules.
+        """
+        idx = self._indexes.get(source)
+        if idx is None:
+            return []
+        type_of = idx.spec.event_type_of
+        key = None if type_of is None else type_of(event)
+        matcher = idx.matchers.get(key)
+        if matcher is None:
+            matcher = self._build_matcher(idx, key)
+        return matcher(event)
+
+    def _build_matcher(self, idx: _SourceIndex, key: str | None) -> Matcher:
+        rules = idx.untyped if key is None else idx.by_type.get(key, [])
+        spec = idx.spec
+        if idx.compiler is None:
+            idx.compiler = ConditionCompiler(spec.fields, spec.event_type_field, spec.event_types)
+        matcher = compile_matcher(rules, idx.compiler, key, self._match_all)
+        idx.matchers[key] = matcher
+        return matcher

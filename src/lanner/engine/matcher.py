@@ -1,0 +1,154 @@
+"""Per-event-type matchers: the candidate rules of one event type in one function.
+
+Each rule's own predicate extracts its fields afresh, yet the rules that see one event
+type share most of them: Falco's rules for ``open`` all go through ``open_read`` or
+``open_write`` and then ``proc.name``, ``fd.name``... The matcher generated here
+evaluates the rules of one event type in rule order inside a single Python function where
+
+* every field getter runs at most once per event (its value is kept in a local), and
+* checks on the event type itself are decided when the matcher is generated, since it
+  only ever sees events of that type (``evt.type in (open, openat)`` becomes ``True``,
+  ``evt.type = execve`` ``False``, and rules that can no longer hold are left out).
+
+Semantics are those of the rules' predicates: a rule whose evaluation raises does not
+match and does not stop the others; the first match wins unless ``match_all``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from lanner.engine import ast
+from lanner.engine.compiler import _MAX_INLINE_DEPTH, CompileError, ConditionCompiler, _Codegen
+
+Matcher = Callable[[Any], list[Any]]
+"""event -> the rules that match it (in rule order)."""
+
+_GETTER_CALL = re.compile(r"\b(_g\d+)\(e\)")
+_TYPE_OPS = {"=", "==", "!=", "in", "intersects"}
+
+
+class _Unset:
+    """The value of a field local before its getter ran."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET = _Unset()
+
+
+class _TypedCodegen(_Codegen):
+    """Codegen that knows the event type and folds the checks on it into constants."""
+
+    def __init__(self, compiler: ConditionCompiler, event_type: str | None) -> None:
+        super().__init__(compiler)
+        self.event_type = event_type
+
+    def expr(self, node: ast.Expr, depth: int) -> str:
+        if depth > _MAX_INLINE_DEPTH:
+            return super().expr(node, depth)
+        if isinstance(node, ast.And):
+            parts = [self.expr(c, depth + 1) for c in node.children]
+            if "False" in parts:
+                return "False"
+            parts = [p for p in parts if p != "True"]
+            return "(" + " and ".join(parts) + ")" if parts else "True"
+        if isinstance(node, ast.Or):
+            parts = [self.expr(c, depth + 1) for c in node.children]
+            if "True" in parts:
+                return "True"
+            parts = [p for p in parts if p != "False"]
+            return "(" + " or ".join(parts) + ")" if parts else "False"
+        if isinstance(node, ast.Not):
+            inner = self.expr(node.child, depth + 1)
+            if inner in ("True", "False"):
+                return "False" if inner == "True" else "True"
+            return f"(not {inner})"
+        return super().expr(node, depth)
+
+    def check(self, node: ast.BinaryCheck, element: Any = None) -> str:
+        decided = self._event_type_check(node) if element is None else None
+        if decided is not None:
+            return decided
+        return super().check(node, element)
+
+    def _event_type_check(self, node: ast.BinaryCheck) -> str | None:
+        """``True``/``False`` for a plain check of the event type against constants."""
+        left, right = node.left, node.right
+        if (
+            self.event_type is None
+            or not isinstance(left, ast.FieldRef)
+            or left.name != self.compiler.event_type_field
+            or left.arg is not None
+            or node.op not in _TYPE_OPS
+        ):
+            return None
+        if isinstance(right, ast.ListValue):
+            items = right.values
+        elif isinstance(right, ast.Value):
+            items = [right.value]
+        else:
+            return None
+        for item in items:  # the same validation as the rule's own compilation
+            if self.compiler.event_types and item not in self.compiler.event_types:
+                raise CompileError(f"unknown event type {item}", right.pos)
+        if node.op in ("=", "=="):
+            hit = self.event_type == items[0]
+        elif node.op == "!=":
+            hit = self.event_type != items[0]
+        else:
+            hit = self.event_type in items
+        return "True" if hit else "False"
+
+
+def compile_matcher(
+    rules: Sequence[Any],
+    compiler: ConditionCompiler,
+    event_type: str | None,
+    match_all: bool,
+) -> Matcher:
+    """One function evaluating ``rules`` (in order) against events of ``event_type``.
+
+    ``rules`` are :class:`~lanner.engine.rules.Rule` objects; a rule without its
+    expanded condition (``expr``) is evaluated through its own predicate.
+    """
+    gen = _TypedCodegen(compiler, event_type)
+    blocks: list[str] = []
+    for rule in rules:
+        cond = None
+        if rule.expr is not None:
+            try:
+                cond = gen.expr(rule.expr, 0)
+            except (CompileError, RecursionError):
+                cond = None
+        if cond is None:
+            cond = f"{gen.bind(rule.predicate, 'p')}(e)"
+        if cond == "False":
+            continue
+        hit = (
+            f"_hits.append({gen.bind(rule, 'r')})"
+            if match_all
+            else f"return [{gen.bind(rule, 'r')}]"
+        )
+        blocks.append(f"    try:\n        if {cond}:\n            {hit}\n")
+        blocks.append("    except Exception:\n        pass\n")
+    body = "".join(blocks)
+    names = sorted(set(_GETTER_CALL.findall(body)))
+    body = _GETTER_CALL.sub(
+        lambda m: f"({m[1]}_v if {m[1]}_v is not _U else ({m[1]}_v := {m[1]}(e)))", body
+    )
+    head = "def _match(e):\n"
+    if names:
+        head += "    " + " = ".join(f"{n}_v" for n in names) + " = _U\n"
+    if match_all:
+        head += "    _hits = []\n"
+    tail = "    return _hits\n" if match_all else "    return []\n"
+    gen.ns["_U"] = _UNSET
+    exec(compile(head + body + tail, f"<matcher {event_type}>", "exec"), gen.ns)
+    fn: Matcher = gen.ns.pop("_match")
+    return fn
