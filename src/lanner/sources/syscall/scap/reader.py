@@ -30,7 +30,15 @@ from .metadata import (
 )
 from .stream import CHUNK, MAX_BLOCK, open_capture, read_chunk
 
+try:  # the event-block walk in C, built by pip install; the Python loop below otherwise
+    from ._blockwalk import walk as _c_walk
+except ImportError:  # pragma: no cover - exercised when the extension is not built
+    _c_walk = None
+
 log = logging.getLogger(__name__)
+
+USE_C_WALK = True
+"""Whether readers use the C event-block walk when it is built (tests compare both)."""
 
 _BLOCK_HDR = struct.Struct("<II")
 _HDR_V1 = struct.Struct("<QqIH")  # ts, tid, len, type
@@ -161,11 +169,21 @@ class ScapReader:
             large_types = _LARGE
             max_type = et.EVENT_COUNT
             keep = self._keep
-            hint = list(_NPARAMS)  # per type, the count the last v1 event of that type had
+            hint = bytearray(_NPARAMS)  # per type, the count the last v1 event had
             lens16 = _LENS16
+            fast = _c_walk if USE_C_WALK else None
+            types = self._walk_types()
             while True:
                 n = len(buf)
                 while pos + 8 <= n:
+                    if fast is not None and not first:
+                        # every event block it can handle; it stops at anything else
+                        evs, pos, num, skipped = fast(buf, pos, base, types, hint, num, Event)
+                        if skipped:
+                            self.skipped_events += skipped
+                        yield from evs
+                        if pos + 8 > n:
+                            break
                     btype, blen = hdr(buf, pos)
                     if blen < 12 or blen > MAX_BLOCK:
                         raise ScapError(
@@ -275,6 +293,14 @@ class ScapReader:
             self._finished = True
             if close:
                 f.close()
+
+    def _walk_types(self) -> bytes:
+        """The C walk's type table: per event type id, 1 = keep, 2 = 32-bit param lengths."""
+        keep = self._keep
+        return bytes(
+            (1 if keep is None or keep[i] else 0) | (2 if _LARGE[i] else 0)
+            for i in range(et.EVENT_COUNT)
+        )
 
     def _section_header(self, buf: bytes, start: int, end: int, offset: int) -> SectionHeader:
         if end - start < 16:
