@@ -142,3 +142,14 @@ def test_walk_stops_at_metadata_and_damaged_blocks() -> None:
     assert len(evs) == 1 and pos == len(good)
     evs, pos, _num, _ = walked(good + good[:10])  # incomplete block: needs more data
     assert len(evs) == 1 and pos == len(good)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=0), st.integers(min_value=0, max_value=31), st.binary(max_size=12))
+def test_decode_int_is_the_number_decode_param_gives(evt: int, index: int, raw: bytes) -> None:
+    from lanner.sources.syscall import event_table as et
+    from lanner.sources.syscall.params import decode_int, decode_param
+
+    evt %= et.EVENT_COUNT
+    v = decode_param(evt, index, raw)
+    assert decode_int(evt, index, raw) == (int(v) if isinstance(v, int) else None)

@@ -6,7 +6,7 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 from . import event_table as et
-from .params import decode_param
+from .params import decode_int, decode_param
 
 if TYPE_CHECKING:
     from .state.fds import FdInfo
@@ -45,6 +45,7 @@ class Event:
         "_large",
         "_off",
         "_raws",
+        "_starts",
         "_vals",
         "cpu",
         "dump_flags",
@@ -86,6 +87,7 @@ class Event:
         self._end = end  # end of the event
         self._large = large
         self._raws: list[bytes] | None = None
+        self._starts: tuple[int, ...] | None = None
         self._vals: dict[int, Any] | None = None
         self.cpu = cpu
         self.dump_flags = dump_flags
@@ -161,17 +163,35 @@ class Event:
             return None
         return int.from_bytes(raw, "little", signed=True)
 
+    def int_value(self, index: int) -> int | None:
+        """Parameter ``index`` as a plain int (flags as their number), None when absent or
+        not an integer; the same number ``int(param(index))`` gives, decoded faster."""
+        vals = self._vals
+        if vals is not None and index in vals:
+            v = vals[index]
+            return int(v) if isinstance(v, int) else None
+        raws = self._raws
+        raw = self._raw_at(index) if raws is None else (raws[index] if index < len(raws) else None)
+        if raw is None:
+            return None
+        return decode_int(self.type, index, raw)
+
     def _raw_at(self, index: int) -> bytes | None:
         n = self.nparams
         if index >= n:
             return None
-        s = _lens_struct(n, self._large)
-        lens = s.unpack_from(self._buf, self._off)
-        start = self._off + s.size + (sum(lens[:index]) if index else 0)
-        end = start + lens[index]
-        if start > self._end:
-            return b""
-        return self._buf[start : min(end, self._end)]
+        starts = self._starts
+        if starts is None:
+            # where each parameter starts (and the last ends), clipped to the event
+            s = _lens_struct(n, self._large)
+            end = self._end
+            pos = self._off + s.size
+            out = [pos if pos < end else end]
+            for ln in s.unpack_from(self._buf, self._off):
+                pos += ln
+                out.append(pos if pos < end else end)
+            starts = self._starts = tuple(out)
+        return self._buf[starts[index] : starts[index + 1]]
 
     def arg(self, name: str) -> Any:
         """Decoded value of the parameter called ``name`` (None when absent)."""
@@ -187,6 +207,18 @@ class Event:
             return self.param(i)
         enter = self.enter
         return enter.arg(name) if enter is not None else None
+
+    def eint(self, name: str) -> int | None:
+        """:meth:`earg` as a plain int (flags as their number), None when not an integer."""
+        i = PARAM_INDEX[self.type].get(name)
+        if i is not None and i < self.nparams:
+            return self.int_value(i)
+        enter = self.enter
+        if enter is not None:
+            i = PARAM_INDEX[enter.type].get(name)
+            if i is not None:
+                return enter.int_value(i)
+        return None
 
     def has_arg(self, name: str) -> bool:
         """Whether this event carries a parameter called ``name``."""
@@ -230,8 +262,7 @@ class Event:
             return None
         params = et.EVENT_PARAMS[self.type]
         if params and (params[0][1] in _RES_TYPES or params[0][0] == "res"):
-            v = self.param(0)
-            return int(v) if v is not None else None
+            return self.int_value(0)
         return None
 
     def __repr__(self) -> str:

@@ -82,8 +82,8 @@ def _rawarg(e: Event, a: Any) -> Any:
 def _open_flags(e: Event) -> int | None:
     if e.type not in _OPEN_EXITS:
         return None
-    v = e.earg("flags")
-    return int(v) if v is not None else 0
+    v = e.eint("flags")
+    return v if v is not None else 0
 
 
 def _is_open_read(e: Event) -> bool:

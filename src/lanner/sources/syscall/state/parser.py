@@ -72,8 +72,8 @@ def _arg(evt: Event, name: str) -> object:
 
 
 def _int_arg(evt: Event, name: str) -> int | None:
-    v = _arg(evt, name)
-    return int(v) if isinstance(v, int) else None
+    """An integer parameter (flags as their number), falling back to the enter event."""
+    return evt.eint(name)
 
 
 def _addr_in(ip: str | None, addrs: set[ipaddress.IPv4Address | ipaddress.IPv6Address]) -> bool:
