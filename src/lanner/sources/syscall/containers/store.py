@@ -4,6 +4,11 @@
 starts a lookup in a worker thread and returns what is known within the deadline (often
 nothing); later events of the same container see the metadata once it has arrived, the
 way Falco's fields resolve late.
+
+Entries go when their container is gone: :meth:`MetadataStore.sweep`, called
+periodically with the container ids the thread table still holds (see
+``announce.py``), drops the others, as libsinsp's ``remove_inactive_containers``. The
+cache is also capped at ``MAX_CONTAINERS`` entries.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from .info import ContainerInfo
@@ -41,8 +46,12 @@ class MetadataStore:
     # containers kept; beyond, the oldest entry goes (and is looked up again if seen again)
     MAX_CONTAINERS = 50_000
 
-    def __init__(self, deadline: float = 0.0, workers: int = 2) -> None:
+    def __init__(
+        self, deadline: float = 0.0, workers: int = 2, max_containers: int | None = None
+    ) -> None:
         self.deadline = deadline
+        if max_containers is not None:
+            self.MAX_CONTAINERS = max_containers
         self._infos: dict[str, ContainerInfo] = {}
         self._pending: dict[str, Future[ContainerInfo | None]] = {}
         self._resolvers: list[Resolver] = []
@@ -54,6 +63,7 @@ class MetadataStore:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lanner-meta")
         self.failures = 0
+        self.evicted = 0  # entries dropped by sweep() (containers without threads)
 
     def add_resolver(self, resolver: Resolver) -> None:
         """Register a runtime client (tried in order until one knows the container)."""
@@ -63,14 +73,39 @@ class MetadataStore:
         """Record metadata (from a capture's container events, a runtime event...)."""
         with self._lock:
             if info.id not in self._infos and len(self._infos) >= self.MAX_CONTAINERS:
-                self._infos.pop(next(iter(self._infos)))
+                self._drop(next(iter(self._infos)))
             self._infos[info.id] = info
 
     def forget(self, container_id: str) -> None:
         """Drop a container (it exited)."""
         with self._lock:
-            self._infos.pop(container_id, None)
-            self._pending.pop(container_id, None)
+            self._drop(container_id)
+
+    def _drop(self, container_id: str) -> None:
+        # with the lock held; an in-flight lookup still lands in the cache when it ends
+        self._infos.pop(container_id, None)
+        self._pending.pop(container_id, None)
+        self._retry_at.pop(container_id, None)
+        self._backoff.pop(container_id, None)
+
+    def sweep(self, in_use: Container[str]) -> list[str]:
+        """Drop every container not in ``in_use`` (the container ids of the live threads):
+        its metadata, its settled lookup and its back-off. Lookups still running are left
+        for the next sweep. Returns the ids dropped."""
+        with self._lock:
+            gone = [
+                cid
+                for cid in (*self._infos, *(c for c in self._pending if c not in self._infos))
+                if cid not in in_use and cid not in self._inflight
+            ]
+            for cid in gone:
+                self._drop(cid)
+            self.evicted += len(gone)
+        return gone
+
+    def known(self) -> list[str]:
+        """Ids of the containers whose metadata is cached, oldest first."""
+        return list(self._infos)
 
     def _resolve(self, container_id: str) -> ContainerInfo | None:
         info = None
