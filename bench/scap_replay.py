@@ -8,9 +8,17 @@ uncompressed), written uncompressed to a temporary file. Then times, each on a f
 * read+state: the same plus the state engine (threads, fds, users) - what a replay does
   before rules;
 * read+state+decode: plus decoding every parameter of every event into Python values;
-* sysdig: ``sysdig -r FILE "evt.type=open and fd.name contains /etc"`` for reference.
+* with ``--rules``: the replay through those rules files, all events to the rules and
+  with events of types no rule matches rejected from their header (what ``lanner run -e``
+  does);
+* sysdig: ``sysdig -r FILE "evt.type=open and fd.name contains /etc"`` for reference, and
+  the ratio of Lanner's replay rate to it.
+
+The event-block walk runs in the C extension when it is built; ``--python-walk`` times the
+pure Python loop instead.
 
 Usage: python bench/scap_replay.py [--repeat 700] [--capture PATH] [--keep FILE]
+       [--rules FILE ...] [--python-walk]
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from pathlib import Path
 from lanner.sources.syscall import read_capture
 from lanner.sources.syscall.scap import ScapReader
 from lanner.sources.syscall.scap import blocks as B
+from lanner.sources.syscall.scap import reader as scap_reader
 
 ROOT = Path(__file__).resolve().parents[1]
 FILTER = "evt.type=open and fd.name contains /etc"
@@ -83,7 +92,13 @@ def main() -> int:
         default=[],
         help="also time the replay through these rules files (repeatable)",
     )
+    ap.add_argument(
+        "--python-walk", action="store_true", help="use the Python block walk, not the C one"
+    )
     args = ap.parse_args()
+    if args.python_walk:
+        scap_reader.USE_C_WALK = False
+    walk = "C" if scap_reader.USE_C_WALK and scap_reader._c_walk is not None else "Python"
 
     tmpdir = tempfile.mkdtemp(prefix="lanner-bench-")
     path = args.keep or Path(tmpdir) / "big.scap"
@@ -91,7 +106,7 @@ def main() -> int:
         n = build(args.capture, args.repeat, path)
         size = os.path.getsize(path)
         print(f"capture: {path} ({n:,} events, {size / 1e6:.1f} MB, repeat {args.repeat})")
-        print(f"python: {sys.version.split()[0]}")
+        print(f"python: {sys.version.split()[0]}; event-block walk: {walk}")
 
         def read_only() -> int:
             return sum(1 for _ in ScapReader(path).events())
@@ -150,7 +165,7 @@ def main() -> int:
                 return n if count == n_wanted else count
 
             print(f"rules match {len(types)} event types; {n_wanted:,} events of those types")
-            timed("+rules, early reject", read_state_rules_early, n)
+            replay_rate = timed("+rules, early reject", read_state_rules_early, n)
 
         sysdig = shutil.which("sysdig")
         if sysdig:
@@ -171,6 +186,9 @@ def main() -> int:
                 f"{'sysdig 0.29 filter':<20} {n:>10,} events  wall {dt:6.2f} s  cpu {cpu:6.2f} s  "
                 f"{n / max(cpu, 1e-9):>10,.0f} events/s (cpu)"
             )
+            if args.rules:
+                ratio = replay_rate / (n / max(cpu, 1e-9))
+                print(f"replay with rules / sysdig filter: {100 * ratio:.1f} %")
     finally:
         if not args.keep:
             shutil.rmtree(tmpdir, ignore_errors=True)

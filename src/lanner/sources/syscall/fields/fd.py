@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable
 from typing import Any
@@ -48,7 +49,9 @@ _IP_SOCK = (md.FD_IPV4_SOCK, md.FD_IPV6_SOCK)
 _SERV_SOCK = (md.FD_IPV4_SERVSOCK, md.FD_IPV6_SERVSOCK)
 
 
+@functools.lru_cache(maxsize=4096)
 def _addr(s: str | None) -> Any:
+    # addresses repeat from event to event: parse each once (the objects are immutable)
     if not s:
         return None
     try:
