@@ -78,34 +78,48 @@ VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
 
 
 class Probe:
-    """The loaded and attached probe: ring buffer, selection map, drop counters."""
+    """The loaded and attached probe: ring buffer, selection map, drop counters.
 
-    PROGRAMS = ("lanner_sys_exit", "lanner_sched_exec", "lanner_sched_fork", "lanner_sched_exit")
+    The ``raw_syscalls:sys_exit`` dispatcher is attached only while a syscall is selected:
+    that tracepoint puts every syscall of every task on the kernel's slow exit path, even
+    when the program returns at once.
+    """
+
+    PROGRAMS = ("lanner_sched_exec", "lanner_sched_fork", "lanner_sched_exit")
+    DISPATCHER = "lanner_sys_exit"
 
     def __init__(self, obj: Path | None = None, ring_size: int = 8 << 20) -> None:
         path = check_requirements(obj)
         if ring_size < mmap.PAGESIZE or ring_size & (ring_size - 1):
             raise ValueError("ring_size must be a power of two of at least one page")
-        self._lib = lib = libbpf.lib()
+        self._lib = libbpf.lib()
         self._obj: int | None = None
-        self._links: list[int] = []
+        self._links: dict[str, int] = {}
+        self._attached = False
+        self._selected: set[int] = set()
         self._maps: list[mmap.mmap] = []
         self._epoll: select.epoll | None = None
+        self._path = path
         libbpf.clear_log()
         btf = VMLINUX_BTF if os.access(VMLINUX_BTF, os.R_OK) else None
         self._open_opts = libbpf.open_opts(btf)  # kept alive while the object lives
-        obj_ptr = lib.bpf_object__open_file(str(path).encode(), ctypes.byref(self._open_opts))
-        if not obj_ptr:
-            err = ctypes.get_errno()
-            raise ProbeUnavailable(
-                f"cannot open {path}: {libbpf.errno_text(err)}\n{libbpf.log_tail()}"
-            )
-        self._obj = obj_ptr
         try:
+            self._open()
             self._setup(ring_size)
         except BaseException:
             self.close()
             raise
+
+    def _open(self) -> None:
+        obj_ptr = self._lib.bpf_object__open_file(
+            str(self._path).encode(), ctypes.byref(self._open_opts)
+        )
+        if not obj_ptr:
+            err = ctypes.get_errno()
+            raise ProbeUnavailable(
+                f"cannot open {self._path}: {libbpf.errno_text(err)}\n{libbpf.log_tail()}"
+            )
+        self._obj = obj_ptr
 
     def _map(self, name: str) -> int:
         m = self._lib.bpf_object__find_map_by_name(self._obj, name.encode())
@@ -145,39 +159,71 @@ class Probe:
         self._epoll = select.epoll()
         self._epoll.register(self.ring_fd, select.EPOLLIN)
 
-    def attach(self) -> None:
-        """Attach the tracepoint programs (done on load; again after :meth:`detach`)."""
+    def _attach_one(self, name: str) -> None:
         lib = self._lib
-        if self._links:
+        prog = lib.bpf_object__find_program_by_name(self._obj, name.encode())
+        if not prog:
+            raise ProbeUnavailable(f"probe object has no program {name!r}")
+        link = lib.bpf_program__attach(prog)
+        if not link:
+            err = ctypes.get_errno()
+            raise ProbeUnavailable(
+                f"cannot attach {name}: {libbpf.errno_text(err)}\n{libbpf.log_tail()}"
+            )
+        self._links[name] = int(link)
+
+    def _wanted_links(self) -> set[str]:
+        names = set(self.PROGRAMS)
+        if self._selected:
+            names.add(self.DISPATCHER)
+        return names
+
+    def _sync_links(self, drop: bool) -> None:
+        """Attach the programs the selection needs; with ``drop``, detach the others."""
+        if not self._attached:
             return
-        for name in self.PROGRAMS:
-            prog = lib.bpf_object__find_program_by_name(self._obj, name.encode())
-            if not prog:
-                raise ProbeUnavailable(f"probe object has no program {name!r}")
-            link = lib.bpf_program__attach(prog)
-            if not link:
-                err = ctypes.get_errno()
-                self.detach()
-                raise ProbeUnavailable(
-                    f"cannot attach {name}: {libbpf.errno_text(err)}\n{libbpf.log_tail()}"
-                )
-            self._links.append(int(link))
+        wanted = self._wanted_links()
+        try:
+            for name in sorted(wanted - self._links.keys()):
+                self._attach_one(name)
+        except BaseException:
+            self.detach()
+            raise
+        if drop:
+            for name in sorted(self._links.keys() - wanted):
+                self._lib.bpf_link__destroy(self._links.pop(name))
+
+    def attach(self) -> None:
+        """Attach the programs (done on load; again after :meth:`detach`)."""
+        if self._attached:
+            return
+        self._attached = True
+        self._sync_links(drop=False)
 
     def detach(self) -> None:
         """Detach the programs, keeping maps and the ring (no events until :meth:`attach`)."""
-        for link in self._links:
+        self._attached = False
+        for link in self._links.values():
             self._lib.bpf_link__destroy(link)
         self._links.clear()
 
     @property
     def attached(self) -> bool:
         """Whether the programs are attached."""
-        return bool(self._links)
+        return self._attached
+
+    @property
+    def attached_programs(self) -> list[str]:
+        """Names of the attached programs."""
+        return sorted(self._links)
 
     # -- configuration --------------------------------------------------------------------
     def set_syscalls(self, numbers: Iterable[int]) -> None:
-        """Enable exactly these syscall numbers in the kernel-side selection map."""
+        """Enable exactly these syscall numbers in the kernel-side selection map, and
+        attach (or detach) the programs that emit them."""
         on = {n for n in numbers if 0 <= n < NR_MAX}
+        self._selected = on
+        self._sync_links(drop=False)  # new programs first: no event is missed
         key = ctypes.c_uint32()
         val = ctypes.c_uint8()
         for nr in range(NR_MAX):
@@ -188,6 +234,7 @@ class Probe:
             )
             if rc:
                 raise OSError(-rc, f"cannot update the syscall selection: {os.strerror(-rc)}")
+        self._sync_links(drop=True)
 
     def configure(self, ignore_tgid: int = 0, wake_each: bool = False) -> None:
         """Set the probe's options.
