@@ -459,7 +459,10 @@ static __always_inline struct file *fd_file(s64 fd)
 	fds = fdt->fd;
 	if (!fds)
 		return NULL;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	/* fds[fd] as the first field of a read-only BTF pointer (struct kiocb starts with a
+	 * struct file *): a plain load, faults read as 0, instead of a helper call */
+	f = ((struct kiocb *)bpf_rdonly_cast(&fds[fd], bpf_core_type_id_kernel(struct kiocb)))
+		    ->ki_filp;
 	return f ? AS_FILE(f) : NULL;
 }
 
@@ -2061,6 +2064,102 @@ struct {
 	},
 };
 
+/*
+ * Fast paths for the most frequent events (close, open, openat): the event is written in
+ * place in a ring record reserved with bpf_ringbuf_reserve() (fixed size), not built in
+ * the scratch map and copied with bpf_ringbuf_output(); one config lookup and one
+ * bpf_get_current_pid_tgid() serve the whole event. An open whose path does not fit in
+ * FAST_PATH bytes gives its record back and takes the general path.
+ */
+#define FAST_PATH 256
+#define FAST_OPEN_SIZE (LENS + 2 * 7 + 16 + FAST_PATH + 20) /* openat, the larger one */
+
+static __always_inline void fast_hdr(u8 *b, u64 pid_tgid, u32 total, u16 type, u32 nparams)
+{
+	*(u32 *)&b[0] = bpf_get_smp_processor_id(); /* u16 cpu, u16 reserved */
+	*(u32 *)&b[4] = 0;
+	*(u64 *)&b[PREFIX + 0] = bpf_ktime_get_boot_ns();
+	*(s64 *)&b[PREFIX + 8] = (s64)(u32)pid_tgid;
+	*(u32 *)&b[PREFIX + 16] = total - PREFIX;
+	*(u16 *)&b[PREFIX + 20] = type;
+	*(u32 *)&b[PREFIX + 22] = nparams;
+}
+
+static __always_inline int fast_close(struct pt_regs *regs, long ret, u64 pid_tgid, u64 wake)
+{
+	const u32 total = LENS + 2 * 2 + 16;
+	u8 *b = bpf_ringbuf_reserve(&events, total, 0);
+	if (!b) {
+		count(CNT_DROPS_FULL);
+		return 0;
+	}
+	fast_hdr(b, pid_tgid, total, PPME_SYSCALL_CLOSE_X, 2);
+	*(u32 *)&b[LENS] = 8 | (8 << 16);
+	*(u64 *)&b[LENS + 4] = ret;
+	*(s64 *)&b[LENS + 12] = (s64)(s32)regs->di;
+	bpf_ringbuf_submit(b, wake);
+	count(CNT_EVENTS);
+	return 0;
+}
+
+/* open (at=0): fd, name, flags, mode, dev, ino; openat (at=1): fd, dirfd, name, ... */
+static __always_inline int fast_open(struct pt_regs *regs, long ret, u64 pid_tgid, u64 wake,
+				     int at)
+{
+	u32 np = at ? 7 : 6;
+	u32 name = LENS + 2 * np + (at ? 16 : 8);
+	u8 *b = bpf_ringbuf_reserve(&events, FAST_OPEN_SIZE, 0);
+	if (!b) {
+		count(CNT_DROPS_FULL);
+		return 0;
+	}
+	const void *upath = (const void *)(at ? regs->si : regs->di);
+	long n = 0;
+	if (upath)
+		n = bpf_probe_read_user_str(&b[name], FAST_PATH, upath);
+	if (n >= FAST_PATH) { /* maybe truncated: the general path reads up to STR_MAX */
+		bpf_ringbuf_discard(b, BPF_RB_NO_WAKEUP);
+		return at ? do_openat(regs, ret) : do_open(regs, ret);
+	}
+	u32 len = n > 0 ? (u32)n : 0;
+	BOUND(len, FAST_PATH - 1);
+	struct file *f = ret >= 0 ? fd_file(ret) : NULL;
+	u32 flags = open_flags_to_ppm((u32)(at ? regs->dx : regs->si));
+	u32 mode = (u32)(at ? regs->r10 : regs->dx) & 07777;
+	u32 dev = 0;
+	u64 ino = 0;
+	if (f) {
+		struct inode *inode = f->f_inode;
+		if (f->f_mode & FMODE_CREATED)
+			flags |= 1 << 14;
+		dev = encode_dev(inode->i_sb->s_dev);
+		ino = inode->i_ino;
+	}
+	u32 total = name + len + 20;
+	fast_hdr(b, pid_tgid, total, at ? PPME_SYSCALL_OPENAT_2_X : PPME_SYSCALL_OPEN_X, np);
+	u16 *lens = (u16 *)&b[LENS];
+	lens[0] = 8;
+	*(u64 *)&b[LENS + 2 * np] = ret;
+	if (at) {
+		lens[1] = 8;
+		*(s64 *)&b[LENS + 2 * np + 8] = (s64)(s32)regs->di;
+	}
+	u32 i = at ? 2 : 1;
+	lens[i] = len;
+	lens[i + 1] = 4;
+	lens[i + 2] = 4;
+	lens[i + 3] = 4;
+	lens[i + 4] = 8;
+	u8 *tail = &b[name + len];
+	*(u32 *)&tail[0] = flags;
+	*(u32 *)&tail[4] = mode;
+	*(u32 *)&tail[8] = dev;
+	*(u64 *)&tail[12] = ino;
+	bpf_ringbuf_submit(b, wake);
+	count(CNT_EVENTS);
+	return 0;
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(lanner_sys_exit, struct pt_regs *regs, long ret)
 {
@@ -2072,13 +2171,19 @@ int BPF_PROG(lanner_sys_exit, struct pt_regs *regs, long ret)
 	struct task_struct *t = bpf_get_current_task_btf();
 	if (t->thread_info.status & TS_COMPAT)
 		return 0; /* 32-bit syscall numbers differ: not handled */
-	if (ignored())
+	u32 k = 0;
+	struct lanner_config *cfg = bpf_map_lookup_elem(&lanner_config, &k);
+	if (!cfg)
 		return 0;
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (cfg->ignore_tgid && cfg->ignore_tgid == (u32)(pid_tgid >> 32))
+		return 0;
+	u64 wake = cfg->wake_each ? 0 : BPF_RB_NO_WAKEUP;
 	/* the most frequent events are built here, saving a tail call */
 	switch (id) {
-	case NR_close: return do_close(regs, ret);
-	case NR_openat: return do_openat(regs, ret);
-	case NR_open: return do_open(regs, ret);
+	case NR_close: return fast_close(regs, ret, pid_tgid, wake);
+	case NR_openat: return fast_open(regs, ret, pid_tgid, wake, 1);
+	case NR_open: return fast_open(regs, ret, pid_tgid, wake, 0);
 	}
 	bpf_tail_call(ctx, &handlers, (u32)id);
 	return 0;
