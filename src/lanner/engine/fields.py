@@ -63,6 +63,9 @@ class Field:
     any_of_ne_all: bool = False
     # Without an argument the field is a list (container.mount.source), with one a scalar.
     list_without_arg: bool = False
+    # Relative cost of one extraction (1: a lookup; 10: text rendering). The per-type
+    # matchers evaluate the cheaper checks of an ``and`` first.
+    cost: int = 1
 
     def bind(self, arg: Any) -> Extractor:
         """Return an event -> value getter for this field with its argument fixed."""

@@ -8,7 +8,11 @@ evaluates the rules of one event type in rule order inside a single Python funct
 * every field getter runs at most once per event (its value is kept in a local), and
 * checks on the event type itself are decided when the matcher is generated, since it
   only ever sees events of that type (``evt.type in (open, openat)`` becomes ``True``,
-  ``evt.type = execve`` ``False``, and rules that can no longer hold are left out).
+  ``evt.type = execve`` ``False``, and rules that can no longer hold are left out), and
+* the costly operands of an ``and`` (text rendering such as ``evt.arg.flags``, by the
+  fields' ``cost``) run after the others, which otherwise keep the rule's order (authors
+  put the selective checks first). This changes no result: field getters have no side
+  effects, and a check that raises makes the rule not match whichever operand ran first.
 
 Semantics are those of the rules' predicates: a rule whose evaluation raises does not
 match and does not stop the others; the first match wins unless ``match_all``.
@@ -27,6 +31,8 @@ Matcher = Callable[[Any], list[Any]]
 """event -> the rules that match it (in rule order)."""
 
 _GETTER_CALL = re.compile(r"\b(_g\d+)\(e\)")
+_COSTLY_OPS = {"regex": 3, "glob": 2, "iglob": 2, "pmatch": 2, "icontains": 1}
+_COSTLY = 10  # an operand at least this costly runs after the cheap ones of its ``and``
 _TYPE_OPS = {"=", "==", "!=", "in", "intersects"}
 
 
@@ -53,7 +59,9 @@ class _TypedCodegen(_Codegen):
         if depth > _MAX_INLINE_DEPTH:
             return super().expr(node, depth)
         if isinstance(node, ast.And):
-            parts = [self.expr(c, depth + 1) for c in node.children]
+            # costly operands last; stable, so the others keep the rule's order
+            children = sorted(node.children, key=lambda c: self.cost(c) >= _COSTLY)
+            parts = [self.expr(c, depth + 1) for c in children]
             if "False" in parts:
                 return "False"
             parts = [p for p in parts if p != "True"]
@@ -70,6 +78,24 @@ class _TypedCodegen(_Codegen):
                 return "False" if inner == "True" else "True"
             return f"(not {inner})"
         return super().expr(node, depth)
+
+    def cost(self, node: ast.Expr) -> int:
+        """A static estimate of what evaluating one check costs (its fields, its operator);
+        0 for nested ``and``/``or`` groups, which are left where the rule put them."""
+        if isinstance(node, ast.FieldRef):
+            found = self.compiler.fields.resolve(node.name)
+            return found[0].cost if found is not None else 1
+        if isinstance(node, ast.Transformer):
+            return 1 + self.cost(node.child)
+        if isinstance(node, ast.BinaryCheck):
+            right = node.right
+            extra = self.cost(right) if isinstance(right, ast.Transformer) else 0
+            return self.cost(node.left) + _COSTLY_OPS.get(node.op, 0) + extra
+        if isinstance(node, ast.UnaryCheck):
+            return self.cost(node.left)
+        if isinstance(node, ast.Not):
+            return self.cost(node.child)
+        return 0  # values, and nested and/or: those keep their place
 
     def check(self, node: ast.BinaryCheck, element: Any = None) -> str:
         decided = self._event_type_check(node) if element is None else None

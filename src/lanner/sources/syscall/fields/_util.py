@@ -21,6 +21,7 @@ def field(
     any_of: bool = False,
     any_of_ne_all: bool = False,
     simple: Callable[[Any], Any] | None = None,
+    cost: int = 1,
 ) -> Field:
     """Build a :class:`Field`; ``simple`` is a faster argument-less getter (event -> value)."""
     bind_arg = None
@@ -43,5 +44,6 @@ def field(
         dotted_arg=dotted_arg,
         bind_arg=bind_arg,
         any_of=any_of,
+        cost=cost,
         any_of_ne_all=any_of_ne_all,
     )

@@ -224,7 +224,7 @@ FIELDS = [
         lambda e, a: _category(e),
     ),
     field("evt.cpu", N, "CPU number the event happened on", lambda e, a: e.cpu),
-    field("evt.args", S, "all arguments as name=value text", lambda e, a: render_args(e)),
+    field("evt.args", S, "all arguments as name=value text", lambda e, a: render_args(e), cost=10),
     field(
         "evt.arg",
         S,
@@ -233,6 +233,7 @@ FIELDS = [
         arg=ArgKind.KEY,
         arg_required=True,
         dotted_arg=True,
+        cost=10,
     ),
     field(
         "evt.rawarg",
@@ -243,7 +244,9 @@ FIELDS = [
         arg_required=True,
         dotted_arg=True,
     ),
-    field("evt.info", S, "the arguments as text (as evt.args)", lambda e, a: render_args(e)),
+    field(
+        "evt.info", S, "the arguments as text (as evt.args)", lambda e, a: render_args(e), cost=10
+    ),
     field(
         "evt.res",
         S,

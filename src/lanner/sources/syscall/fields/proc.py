@@ -197,6 +197,7 @@ FIELDS = [
         "environment; proc.env[NAME] for one variable",
         _env,
         arg=ArgKind.KEY,
+        cost=10,
     ),
     field("proc.cmdline", S, "name and arguments", _t(cmdline)),
     field(
