@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from . import event_table as et
@@ -184,13 +185,13 @@ class Event:
         if starts is None:
             # where each parameter starts (and the last ends), clipped to the event
             s = _lens_struct(n, self._large)
+            starts = tuple(
+                accumulate(s.unpack_from(self._buf, self._off), initial=self._off + s.size)
+            )
             end = self._end
-            pos = self._off + s.size
-            out = [pos if pos < end else end]
-            for ln in s.unpack_from(self._buf, self._off):
-                pos += ln
-                out.append(pos if pos < end else end)
-            starts = self._starts = tuple(out)
+            if starts[-1] > end:
+                starts = tuple(x if x < end else end for x in starts)
+            self._starts = starts
         return self._buf[starts[index] : starts[index + 1]]
 
     def arg(self, name: str) -> Any:
