@@ -31,10 +31,18 @@ class ScapReplay:
             self.finished = time.monotonic()
 
     def rate_line(self) -> str:
-        """``Replayed N events in T s (R events/s)``."""
+        """``Replayed N events (M evaluated) in T s (R events/s)``.
+
+        N counts every event of the file; M those of the types the rules can match (the
+        others are rejected from their header, or only update the state).
+        """
         elapsed = (self.finished or time.monotonic()) - self.started
-        rate = self.events / elapsed if elapsed > 0 else 0.0
-        return f"Replayed {self.events} events in {elapsed:.2f} s ({rate:,.0f} events/s)"
+        total = max(self.replay.reader.events_read, self.events)
+        rate = total / elapsed if elapsed > 0 else 0.0
+        return (
+            f"Replayed {total:,} events ({self.events:,} evaluated by the rules) in "
+            f"{elapsed:.2f} s ({rate:,.0f} events/s)"
+        )
 
 
 def show_progress(replay: ScapReplay, stream: TextIO = sys.stderr, every: float = 0.5) -> None:

@@ -109,6 +109,7 @@ class ScapReader:
         self._source = source
         self.skipped_blocks: list[tuple[int, int]] = []
         self.skipped_events = 0
+        self.events_read = 0  # every event of the file so far (kept or rejected), set at the end
         self.total_bytes: int | None = None
         self._raw: BinaryIO | None = None
         self._finished = False
@@ -290,6 +291,7 @@ class ScapReader:
                 base += pos
                 pos = 0
         finally:
+            self.events_read = num
             self._finished = True
             if close:
                 f.close()
