@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import ssl
 from abc import ABC, abstractmethod
@@ -13,6 +14,7 @@ import httpx
 import orjson
 
 from ..alert import Alert, Priority
+from ..httpclient import HttpClient, Response
 from ..schema import Opt
 
 log = logging.getLogger("lanner.sidekick")
@@ -28,6 +30,7 @@ HTTP_OPTIONS: dict[str, Opt] = {
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 _HTTP_URL = re.compile(r"^https?://[^/\s:]+(:\d+)?(/\S*)?$", re.IGNORECASE)
+PROXY_ENV = frozenset({"http_proxy", "https_proxy", "all_proxy"})  # httpx honours these
 URL_KEYS = frozenset({"webhookurl", "hostport", "address", "apiurl", "gatewayaddress"})
 
 
@@ -157,6 +160,9 @@ class HttpOutput(Output):
     def __init__(self, settings: dict[str, Any], ctx: OutputContext) -> None:
         super().__init__(settings, ctx)
         self._client: httpx.AsyncClient | None = None
+        self._fast: HttpClient | None = None
+        self._auth_header: dict[str, str] | None = None  # None: not worked out yet
+        self._use_httpx = False
 
     @classmethod
     def all_options(cls) -> dict[str, Opt]:
@@ -174,12 +180,42 @@ class HttpOutput(Output):
 
     @property
     def client(self) -> httpx.AsyncClient:
-        """The output's HTTP client, made on first use."""
+        """The output's httpx client, made on first use (proxies, non-basic authentication)."""
         if self._client is None:
             self._client = self.ctx.http_client(
                 self.settings.get("checkcert", True), self.settings.get("mutualtls", False)
             )
         return self._client
+
+    @property
+    def fast_client(self) -> HttpClient:
+        """The output's lean keep-alive client, made on first use."""
+        if self._fast is None:
+            self._fast = HttpClient(
+                self.ctx.timeout,
+                self.ctx.ssl_context(
+                    self.settings.get("checkcert", True), self.settings.get("mutualtls", False)
+                ),
+                headers={"User-Agent": "lanner-sidekick"},
+            )
+        return self._fast
+
+    def _plain_auth(self) -> dict[str, str] | None:
+        """The Authorization header when auth() is basic (`{}` when none): the lean client
+        sends it; None when requests go through httpx (a proxy is set in the environment,
+        or an authentication that needs a round trip). Worked out once."""
+        if self._auth_header is None and not self._use_httpx:
+            auth = self.auth()
+            if PROXY_ENV & {k.lower() for k, v in os.environ.items() if v}:
+                self._use_httpx = True
+            elif auth is None:
+                self._auth_header = {}
+            elif isinstance(auth, httpx.BasicAuth):
+                flow = auth.sync_auth_flow(httpx.Request("POST", "http://localhost/"))
+                self._auth_header = {"Authorization": next(flow).headers["Authorization"]}
+            else:
+                self._use_httpx = True
+        return self._auth_header
 
     @abstractmethod
     def url(self, alert: Alert) -> str:
@@ -207,16 +243,31 @@ class HttpOutput(Output):
         headers.update(self.settings.get("customheaders") or {})
         if self.ctx.debug:
             log.info("%s: payload %s", self.kind, content[:2000].decode(errors="replace"))
+        response = await self.request(self.method_for(), self.url(alert), content, headers)
+        self.check(response)
+
+    async def request(
+        self, method: str, url: str, content: bytes, headers: dict[str, str]
+    ) -> httpx.Response | Response:
+        """One request through the lean client (httpx when _plain_auth says so); network
+        and protocol failures raise DeliveryError."""
+        auth = self._plain_auth()
         try:
-            response = await self.client.request(
-                self.method_for(),
-                self.url(alert),
-                content=content,
-                headers=headers,
-                auth=self.auth(),
-            )
-        except (httpx.HTTPError, OSError) as exc:  # ssl.SSLError may escape httpx
-            raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+            if auth is None:
+                return await self.client.request(
+                    method, url, content=content, headers=headers, auth=self.auth()
+                )
+            if auth:
+                headers = {**headers, **auth}
+            return await self.fast_client.request(method, url, content, headers)
+        except ValueError as exc:  # a header with a line break, a URL that is not http(s)
+            raise PermanentError(f"{type(exc).__name__}: {exc}") from exc
+        except (httpx.HTTPError, OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
+            raise DeliveryError(f"{type(exc).__name__}: {exc}" if str(exc) else repr(exc)) from exc
+
+    def check(self, response: httpx.Response | Response) -> None:
+        """2xx is success; 408/425/429/5xx raise DeliveryError (retried), others
+        PermanentError."""
         status = response.status_code
         if 200 <= status < 300:
             return
@@ -234,3 +285,6 @@ class HttpOutput(Output):
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        if self._fast is not None:
+            await self._fast.aclose()
+            self._fast = None
