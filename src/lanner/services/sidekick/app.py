@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import (
@@ -21,15 +20,15 @@ from prometheus_client import (
     generate_latest,
 )
 
-from .alert import Alert, AlertError, make_test_alert
+from .alert import make_test_alert
 from .config import SidekickConfig
-from .delivery import Dispatcher, RetryPolicy, SpoolError
+from .delivery import Dispatcher, RetryPolicy
+from .ingest import MAX_BODY, Ingest
 from .outputs import OUTPUTS, Output, OutputContext
 from .stats import Stats
 
 log = logging.getLogger("lanner.sidekick")
 
-MAX_BODY = 1 << 20  # one alert is a few KiB; refuse anything absurd
 OPEN_PATHS = frozenset({"/ping", "/healthz"})
 
 
@@ -83,6 +82,59 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
+class FastIngest:
+    """ASGI middleware answering `POST /` itself, without FastAPI's routing, dependency
+    and response layers: the path every Falco alert takes."""
+
+    def __init__(self, app: Any, ingest: Ingest) -> None:
+        self.app = app
+        self.ingest = ingest
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        content_type = b""
+        declared = b""
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                declared = value
+        if declared.isdigit() and int(declared) > MAX_BODY:
+            status, answer = self.ingest.too_large()
+        else:
+            chunks: list[bytes] = []
+            size = 0
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return  # the client left: nothing was accepted
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > MAX_BODY:
+                    break
+                chunks.append(chunk)
+                more = message.get("more_body", False)
+            if size > MAX_BODY:
+                status, answer = self.ingest.too_large()
+            else:
+                body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                status, answer = self.ingest.handle(body, content_type)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(answer)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": answer})
+
+
 def create_app(config: SidekickConfig) -> FastAPI:
     """The ASGI app; delivery workers start and stop with its lifespan."""
     registry = CollectorRegistry()
@@ -123,31 +175,21 @@ def create_app(config: SidekickConfig) -> FastAPI:
     app.state.dispatcher = dispatcher
     app.state.stats = stats
 
-    if token:
-        app.add_middleware(BearerAuth, token=token)
+    ingest = Ingest(dispatcher, enricher, stats)
+    app.state.ingest = ingest
+    app.add_middleware(FastIngest, ingest=ingest)  # inside BearerAuth, added after it
 
     @app.post("/")
-    async def receive(request: Request) -> Response:
+    async def receive(request: Request) -> Response:  # reached only without FastIngest
         body = await _read_limited(request)
         if body is None:
-            stats.input("rejected")
-            return JSONResponse({"error": f"body larger than {MAX_BODY} bytes"}, status_code=413)
-        try:
-            alert = Alert.from_dict(orjson.loads(body))
-        except orjson.JSONDecodeError as exc:
-            stats.input("rejected")
-            return JSONResponse({"error": f"invalid JSON: {exc}"}, status_code=400)
-        except AlertError as exc:
-            stats.input("rejected")
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        enricher.apply(alert)
-        try:
-            targets = dispatcher.submit(alert)
-        except SpoolError as exc:
-            stats.input("failed")
-            return JSONResponse({"error": f"spool unavailable: {exc}"}, status_code=503)
-        stats.input("accepted")
-        return JSONResponse({"status": "accepted", "outputs": targets})
+            status, answer = ingest.too_large()
+        else:
+            status, answer = ingest.handle(body, request.headers.get("content-type", "").encode())
+        return Response(answer, status_code=status, media_type="application/json")
+
+    if token:
+        app.add_middleware(BearerAuth, token=token)
 
     @app.post("/test")
     async def send_test() -> Response:

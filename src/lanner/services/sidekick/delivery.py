@@ -95,15 +95,22 @@ class Spool:
 
     def put(self, outputs: list[str], payload: bytes) -> dict[str, int]:
         """Store the alert for each output in one transaction; return the row ids."""
-        ids: dict[str, int] = {}
+        return self.put_many([(outputs, payload)])[0]
+
+    def put_many(self, rows: list[tuple[list[str], bytes]]) -> list[dict[str, int]]:
+        """Store several alerts (each for its outputs) in one transaction; their row ids."""
+        out: list[dict[str, int]] = []
         with self.db:
             self.db.execute("BEGIN")
-            for name in outputs:
-                cur = self.db.execute(
-                    "INSERT INTO queue (output, payload) VALUES (?, ?)", (name, payload)
-                )
-                ids[name] = cur.lastrowid or 0
-        return ids
+            for outputs, payload in rows:
+                ids: dict[str, int] = {}
+                for name in outputs:
+                    cur = self.db.execute(
+                        "INSERT INTO queue (output, payload) VALUES (?, ?)", (name, payload)
+                    )
+                    ids[name] = cur.lastrowid or 0
+                out.append(ids)
+        return out
 
     def pending(self, output: str, limit: int = -1) -> list[tuple[int, bytes]]:
         """Rows not yet acknowledged for `output`, oldest first (at most `limit`)."""
@@ -151,6 +158,11 @@ class Worker:
         self.healthy = True
         self.last_error = ""
         self.overflow = False  # alerts wait in the spool only, beyond the memory queue
+        self._depth = stats.queue.labels(self.name)
+
+    def report_depth(self) -> None:
+        """Set the queue depth gauge."""
+        self._depth.set(len(self))
 
     def load_spool(self) -> int:
         """Queue this output's spooled alerts (up to the queue size); return how many."""
@@ -193,7 +205,7 @@ class Worker:
                     self.load_spool()
                 except sqlite3.Error as exc:  # rows stay on disk for the next start
                     log.error("%s: spool read failed: %s", self.name, exc)
-            self.stats.queue.labels(self.name).set(len(self))
+            self.report_depth()
 
     async def deliver(self, alert: Alert) -> None:
         """Try until success, a permanent refusal, or the retry limit."""
@@ -285,7 +297,7 @@ class Dispatcher:
                 log.warning("%s: start failed: %s", worker.name, exc)
             if worker.load_spool():
                 log.info("%s: %d alert(s) reloaded from the spool", worker.name, len(worker.queue))
-            self.stats.queue.labels(worker.name).set(len(worker))
+            worker.report_depth()
             self._tasks.append(asyncio.create_task(worker.run(), name=f"sidekick-{worker.name}"))
 
     def submit(self, alert: Alert, everywhere: bool = False) -> list[str]:
@@ -298,14 +310,40 @@ class Dispatcher:
             except sqlite3.Error as exc:  # not durable: refuse rather than pretend
                 log.error("spool: cannot store alert %r: %s", alert.rule, exc)
                 raise SpoolError(str(exc)) from exc
-        prio = alert.priority.name.lower()
+        self._enqueue(alert, targets, keys)
+        return [w.name for w in targets]
+
+    def submit_many(self, alerts: list[Alert]) -> list[str]:
+        """Queue a batch: spooled in one transaction (all or none), then as `submit` each;
+        returns the outputs that queued at least one alert."""
+        routes = [[w for w in self.workers.values() if w.output.accepts(a)] for a in alerts]
+        keys: list[dict[str, int]] = [{} for _ in alerts]
+        if self.spool is not None:
+            rows = [
+                ([w.name for w in targets], orjson.dumps(alert.to_dict()))
+                for alert, targets in zip(alerts, routes, strict=True)
+                if targets
+            ]
+            try:
+                stored = iter(self.spool.put_many(rows))
+            except sqlite3.Error as exc:
+                log.error("spool: cannot store a batch of %d alert(s): %s", len(alerts), exc)
+                raise SpoolError(str(exc)) from exc
+            keys = [next(stored) if targets else {} for targets in routes]
+        used: dict[str, None] = {}
+        for alert, targets, key in zip(alerts, routes, keys, strict=True):
+            self._enqueue(alert, targets, key)
+            used.update(dict.fromkeys(w.name for w in targets))
+        return list(used)
+
+    def _enqueue(self, alert: Alert, targets: list[Worker], keys: dict[str, int]) -> None:
         for worker in targets:
             key = keys.get(worker.name, 0)
             if not worker.queue.put(Item(key, alert)):
                 if key:  # durable: the worker reloads it from the spool when it catches up
                     worker.overflow = True
                     continue
-                self.stats.output(worker.name, prio, "dropped")
+                self.stats.output(worker.name, alert.priority.name.lower(), "dropped")
                 log.error(
                     "%s: queue full (%d); dropped alert %r",
                     worker.name,
@@ -313,8 +351,7 @@ class Dispatcher:
                     alert.rule,
                 )
                 continue
-            self.stats.queue.labels(worker.name).set(len(worker))
-        return [w.name for w in targets]
+            worker.report_depth()
 
     def pending(self) -> int:
         """Alerts waiting across all outputs."""

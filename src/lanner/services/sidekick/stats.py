@@ -28,16 +28,24 @@ class Stats:
             registry=registry,
         )
         self.tally: Tally[tuple[str, str]] = Tally()
+        self._children: dict[object, Counter] = {}  # labels() looked up once
 
-    def input(self, status: str) -> None:
-        """Count one received alert (`accepted` or `rejected`)."""
-        self.inputs.labels(status).inc()
-        self.tally[("input", status)] += 1
+    def input(self, status: str, count: int = 1) -> None:
+        """Count received alerts (`accepted`, `rejected` or `failed`)."""
+        child = self._children.get(status)
+        if child is None:
+            child = self._children[status] = self.inputs.labels(status)
+        child.inc(count)
+        self.tally[("input", status)] += count
 
-    def output(self, destination: str, priority: str, status: str) -> None:
-        """Count one delivery outcome."""
-        self.outputs.labels(destination, priority, status).inc()
-        self.tally[(destination, status)] += 1
+    def output(self, destination: str, priority: str, status: str, count: int = 1) -> None:
+        """Count delivery outcomes."""
+        key = (destination, priority, status)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.outputs.labels(destination, priority, status)
+        child.inc(count)
+        self.tally[(destination, status)] += count
 
     def snapshot(self) -> dict[str, dict[str, int]]:
         """`{destination: {status: count}}`, with `input` for inputs."""

@@ -1,0 +1,112 @@
+"""`POST /`: read, validate, enrich and queue alerts, as one synchronous step.
+
+Falco's http_output sends one alert JSON object per POST: that is the fast path, answered
+`{"status":"accepted","outputs":[...]}` once the alert is queued (and spooled when a spool
+is set), before any output delivers it. As an extension, one POST may carry a batch: a JSON
+array of alerts, or NDJSON (one alert per line; `Content-Type: application/x-ndjson`, or any
+body that is not one JSON document but whose lines are). A batch is all or nothing: one
+invalid alert refuses the whole POST with 400 naming its index, so that a client can resend
+it without duplicates; an accepted batch is answered `{"status":"accepted","count":N,
+"outputs":[...]}`, `outputs` naming every output that queued at least one of its alerts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from .alert import Alert, AlertError
+from .delivery import Dispatcher, SpoolError
+from .enrich import Enricher
+from .stats import Stats
+
+MAX_BODY = 1 << 20  # one alert is a few KiB; a batch of a few hundred fits
+MAX_BATCH = 10_000  # alerts in one POST
+NDJSON_TYPES = (b"application/x-ndjson", b"application/jsonl", b"application/json-lines")
+
+
+def _decode_batch(body: bytes, ndjson: bool) -> Any:
+    """The decoded body: one object, or a list for an array or NDJSON; raises JSONDecodeError."""
+    if not ndjson:
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            if b"\n" not in body.strip():
+                raise
+    lines = [line for line in body.split(b"\n") if line.strip()]
+    if not lines:
+        raise orjson.JSONDecodeError("empty NDJSON body", body.decode(errors="replace"), 0)
+    out = []
+    for number, line in enumerate(lines, 1):
+        try:
+            out.append(orjson.loads(line))
+        except orjson.JSONDecodeError as exc:
+            raise orjson.JSONDecodeError(f"line {number}: {exc}", exc.doc, exc.pos) from None
+    return out
+
+
+class Ingest:
+    """Turns a request body into queued alerts and an HTTP answer `(status, JSON bytes)`."""
+
+    def __init__(self, dispatcher: Dispatcher, enricher: Enricher, stats: Stats) -> None:
+        self.dispatcher = dispatcher
+        self.enricher = enricher
+        self.stats = stats
+        self._answers: dict[tuple[str, ...], bytes] = {}
+
+    def _refuse(self, status: int, message: str, count: int = 1) -> tuple[int, bytes]:
+        for _ in range(count):
+            self.stats.input("rejected" if status != 503 else "failed")
+        return status, orjson.dumps({"error": message})
+
+    def too_large(self) -> tuple[int, bytes]:
+        """The answer to a body over MAX_BODY."""
+        return self._refuse(413, f"body larger than {MAX_BODY} bytes")
+
+    def handle(self, body: bytes, content_type: bytes = b"") -> tuple[int, bytes]:
+        """Queue the alert(s) in `body`; never raises for a bad body."""
+        ndjson = content_type.split(b";", 1)[0].strip().lower() in NDJSON_TYPES
+        try:
+            data = _decode_batch(body, ndjson)
+        except orjson.JSONDecodeError as exc:
+            return self._refuse(400, f"invalid JSON: {exc}")
+        if isinstance(data, list):
+            return self._batch(data)
+        try:
+            alert = Alert.from_dict(data)
+        except AlertError as exc:
+            return self._refuse(400, str(exc))
+        self.enricher.apply(alert)
+        try:
+            targets = self.dispatcher.submit(alert)
+        except SpoolError as exc:
+            return self._refuse(503, f"spool unavailable: {exc}")
+        self.stats.input("accepted")
+        key = tuple(targets)
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = orjson.dumps({"status": "accepted", "outputs": targets})
+            if len(self._answers) < 256:
+                self._answers[key] = answer
+        return 200, answer
+
+    def _batch(self, items: list[Any]) -> tuple[int, bytes]:
+        if not items:
+            return self._refuse(400, "empty batch")
+        if len(items) > MAX_BATCH:
+            return self._refuse(400, f"more than {MAX_BATCH} alerts in one request", len(items))
+        alerts: list[Alert] = []
+        for index, item in enumerate(items):
+            try:
+                alerts.append(Alert.from_dict(item))
+            except AlertError as exc:
+                return self._refuse(400, f"alert {index}: {exc}", len(items))
+        for alert in alerts:
+            self.enricher.apply(alert)
+        try:
+            targets = self.dispatcher.submit_many(alerts)
+        except SpoolError as exc:
+            return self._refuse(503, f"spool unavailable: {exc}", len(alerts))
+        self.stats.input("accepted", len(alerts))
+        return 200, orjson.dumps({"status": "accepted", "count": len(alerts), "outputs": targets})
