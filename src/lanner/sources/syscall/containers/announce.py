@@ -11,6 +11,12 @@ the thread table and drops the other containers from the store (libsinsp's
 ``remove_inactive_containers``, every 30 s, live captures only: the announcer runs only
 with the probe). A container that shows up again (``docker restart`` keeps the id) is
 looked up and announced again.
+
+A container announced without metadata (its runtime failed, hung, or was not up yet) is
+announced once more when the metadata arrives, e.g. once a runtime whose socket was
+missing at start appears: rules on ``container`` events see it then. While containers
+wait for metadata the announcer has the store probe the runtime sockets, every
+``poll_interval`` seconds of event time (and at each sweep): no system call per event.
 """
 
 from __future__ import annotations
@@ -35,14 +41,19 @@ class ContainerAnnouncer:
         wait: float = 10.0,
         limit: int = 100_000,
         sweep_interval: float = 30.0,
+        poll_interval: float = 2.0,
     ) -> None:
         self.store = store
         self.wait = wait
         self.limit = limit
         self.sweep_interval_ns = int(sweep_interval * 1_000_000_000)
+        self.poll_interval_ns = int(poll_interval * 1_000_000_000)
         self._next_sweep = 0  # event time (ns) of the next sweep; 0: not started
+        self._next_poll = 0  # event time (ns) of the next socket probe, while unresolved
         self._announced: set[str] = set()
         self._pending: dict[str, tuple[float, Any]] = {}  # id -> (first seen, a thread)
+        self._bare: dict[str, Any] = {}  # announced without metadata -> a thread
+        self._arrivals = 0  # store.arrivals when _bare was last checked
 
     def check(self, event: Any) -> list[Event]:
         """Container events due after ``event`` (usually none)."""
@@ -55,9 +66,18 @@ class ContainerAnnouncer:
             if cid != HOST and cid not in self._announced and cid not in self._pending:
                 self._pending[cid] = (time.monotonic(), thread)
                 self.store.get(cid)  # starts the lookup
-        if not self._pending:
+        if not self._pending and not self._bare:
             return []
+        if ts >= self._next_poll:  # containers wait for metadata: a runtime may be back
+            self._next_poll = ts + self.poll_interval_ns
+            self.store.poll()
         due: list[Event] = []
+        if self._bare and self.store.arrivals != self._arrivals:
+            self._arrivals = self.store.arrivals
+            for cid in [c for c in self._bare if self.store.peek(c) is not None]:
+                due.append(self._event(event, self._bare.pop(cid)))
+        if not self._pending:
+            return due
         now = time.monotonic()
         for cid, (seen, th) in list(self._pending.items()):
             if self.store.settled(cid) or now - seen >= self.wait:
@@ -66,6 +86,10 @@ class ContainerAnnouncer:
                     self._announced.clear()
                 self._announced.add(cid)
                 due.append(self._event(event, th))
+                if self.store.peek(cid) is None and self.store.may_learn():
+                    if len(self._bare) >= self.limit:
+                        del self._bare[next(iter(self._bare))]
+                    self._bare[cid] = th  # announced again if its metadata arrives
         return due
 
     def _sweep(self, holder: Any, ts: int) -> None:
@@ -84,6 +108,9 @@ class ContainerAnnouncer:
         in_use = {t.container_id for t in threads.values() if not t.dead}
         gone = self.store.sweep(in_use)
         self._announced.intersection_update(in_use)  # back again later: announced again
+        for cid in [c for c in self._bare if c not in in_use]:
+            del self._bare[cid]
+        self.store.poll(force=True)  # now and then, the runtime sockets even if all is well
         if gone:
             log.debug("container metadata: dropped %d exited containers", len(gone))
 

@@ -108,11 +108,19 @@ class DockerResolver:
         self.runtime = runtime  # "podman" for Podman's Docker-compatible API
         self.name = f"{runtime} {socket_path}"
         self.timeout = timeout
-        self._client = httpx.Client(
-            transport=httpx.HTTPTransport(uds=socket_path),
+        self._client = self._new_client()
+
+    def _new_client(self) -> httpx.Client:
+        return httpx.Client(
+            transport=httpx.HTTPTransport(uds=self.socket_path),
             base_url=f"http://docker/{API_VERSION}",
-            timeout=timeout,
+            timeout=self.timeout,
         )
+
+    def reconnect(self) -> None:
+        """A new connection pool (the engine made its socket anew)."""
+        old, self._client = self._client, self._new_client()
+        old.close()
 
     @classmethod
     def available(cls, socket_path: str = DEFAULT_SOCKET) -> bool:

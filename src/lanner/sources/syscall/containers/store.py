@@ -9,6 +9,14 @@ Entries go when their container is gone: :meth:`MetadataStore.sweep`, called
 periodically with the container ids the thread table still holds (see
 ``announce.py``), drops the others, as libsinsp's ``remove_inactive_containers``. The
 cache is also capped at ``MAX_CONTAINERS`` entries.
+
+Runtimes come and go: :meth:`MetadataStore.watch` registers a probe (``runtimes.py``'s
+socket watch) that the store runs in a worker at most every ``probe_interval`` seconds,
+and only while a runtime is awaited (a configured socket missing) or failing, or when
+:meth:`poll` is forced (the announcer's sweep timer). The probe adds the resolver of a
+socket that appeared (:meth:`add_resolver` with ``relookup``: the containers seen
+meanwhile are looked up again) and has the failed lookups retried at once when a socket
+is back (:meth:`retry_unresolved`).
 """
 
 from __future__ import annotations
@@ -45,6 +53,8 @@ class MetadataStore:
     MAX_BACKOFF = 30.0
     # containers kept; beyond, the oldest entry goes (and is looked up again if seen again)
     MAX_CONTAINERS = 50_000
+    # seconds between two probes of the runtime sockets (see watch())
+    PROBE_INTERVAL = 2.0
 
     def __init__(
         self, deadline: float = 0.0, workers: int = 2, max_containers: int | None = None
@@ -64,10 +74,107 @@ class MetadataStore:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lanner-meta")
         self.failures = 0
         self.evicted = 0  # entries dropped by sweep() (containers without threads)
+        self.arrivals = 0  # metadata entries that lookups brought (the announcer watches it)
+        # a configured runtime has no resolver yet (its socket is missing): lookups of
+        # unknown containers are not settled, and the sockets are probed
+        self.awaiting = False
+        self.probe_interval = self.PROBE_INTERVAL
+        self._probe: Callable[[], None] | None = None
+        self._next_probe = 0.0
+        self._probing = False
+        self._generation = 0  # bumped when a resolver is added
 
-    def add_resolver(self, resolver: Resolver) -> None:
-        """Register a runtime client (tried in order until one knows the container)."""
-        self._resolvers.append(resolver)
+    def add_resolver(self, resolver: Resolver, relookup: bool = False) -> None:
+        """Register a runtime client (tried in order until one knows the container).
+
+        With ``relookup`` (a runtime that appeared while running), the containers whose
+        lookup is over without metadata (no runtime knew them, or the runtimes failed)
+        are looked up again, now including this runtime."""
+        with self._lock:
+            resolvers = [*self._resolvers, resolver]  # copied: lookups iterate the old one
+            if not relookup:
+                self._resolvers = resolvers
+                self._generation += 1
+                return
+            again = self._unresolved(failed_only=False)
+            for cid in again:  # not settled in between (the announcer must wait for them)
+                self._pending[cid] = Future()
+            self._resolvers = resolvers
+            self._generation += 1
+            self._submit(again)
+
+    def retry_unresolved(self) -> int:
+        """Look the containers whose last lookup failed up again now, whatever their
+        back-off (a runtime is back). Returns how many."""
+        with self._lock:
+            again = self._unresolved(failed_only=True)
+            self._submit(again)
+        return len(again)
+
+    def _unresolved(self, failed_only: bool) -> list[str]:
+        # with the lock held: settled lookups without metadata (failed ones only, or all)
+        return [
+            cid
+            for cid, fut in self._pending.items()
+            if fut.done()
+            and cid not in self._infos
+            and cid not in self._inflight
+            and (not failed_only or cid in self._retry_at)
+        ]
+
+    def _submit(self, ids: list[str]) -> None:
+        # with the lock held
+        for cid in ids:
+            self._retry_at.pop(cid, None)
+            self._backoff.pop(cid, None)
+            self._inflight.add(cid)
+            try:
+                self._pending[cid] = self._pool.submit(self._resolve, cid)
+            except RuntimeError:  # closed
+                self._inflight.discard(cid)
+                self._pending.pop(cid, None)
+
+    def watch(self, probe: Callable[[], None], interval: float | None = None) -> None:
+        """Run ``probe`` (checks the runtime sockets) in a worker, at most every
+        ``interval`` seconds, while a runtime is awaited or failing (see :meth:`poll`)."""
+        self._probe = probe
+        if interval is not None:
+            self.probe_interval = interval
+
+    def poll(self, force: bool = False) -> None:
+        """Start the probe if one is due: a monotonic-clock comparison when not. Without
+        ``force`` only while a runtime is awaited or failing."""
+        if self._probe is None or self._probing:
+            return
+        if not force and not (self.awaiting or self._failing):
+            return
+        now = time.monotonic()
+        if now < self._next_probe:
+            return
+        self._next_probe = now + self.probe_interval
+        self._probing = True
+        try:
+            self._pool.submit(self._run_probe)
+        except RuntimeError:  # closed
+            self._probing = False
+
+    def _run_probe(self) -> None:
+        try:
+            if self._probe is not None:
+                self._probe()
+        except Exception:  # a probe never stops the lookups
+            log.exception("container runtime socket probe failed")
+        finally:
+            self._probing = False
+
+    def may_learn(self) -> bool:
+        """Whether metadata may still come for a container without it: a runtime is
+        there (it may recover or answer a retry) or awaited."""
+        return bool(self._resolvers) or self.awaiting
+
+    def peek(self, container_id: str) -> ContainerInfo | None:
+        """The cached metadata of a container, without starting a lookup."""
+        return self._infos.get(container_id)
 
     def put(self, info: ContainerInfo) -> None:
         """Record metadata (from a capture's container events, a runtime event...)."""
@@ -110,8 +217,12 @@ class MetadataStore:
     def _resolve(self, container_id: str) -> ContainerInfo | None:
         info = None
         try:
-            info = self._lookup(container_id)
-            return info
+            while True:
+                generation = self._generation
+                info = self._lookup(container_id)
+                if info is not None or generation == self._generation:
+                    return info
+                # a runtime was added during the lookup: ask again, it may know the id
         finally:
             if info is not None:  # the cache answers from now on: the future can go
                 with self._lock:
@@ -120,7 +231,7 @@ class MetadataStore:
 
     def _lookup(self, container_id: str) -> ContainerInfo | None:
         failed = False
-        for resolver in self._resolvers:
+        for resolver in self._resolvers:  # replaced, never changed in place
             name = resolver_name(resolver)
             try:
                 info = resolver(container_id)
@@ -153,6 +264,7 @@ class MetadataStore:
             if info is not None:
                 self.put(info)
                 with self._lock:
+                    self.arrivals += 1
                     self._backoff.pop(container_id, None)
                     self._retry_at.pop(container_id, None)
                 return info
@@ -168,8 +280,12 @@ class MetadataStore:
         if not container_id or container_id == HOST:
             return None
         info = self._infos.get(container_id)
-        if info is not None or not self._resolvers:
+        if info is not None:
             return info
+        if not self._resolvers and not self.awaiting:
+            return None  # no runtime to ask, none to come
+        if self._probe is not None:
+            self.poll()  # a runtime awaited or failing: is its socket there (now)?
         if self.deadline <= 0 and container_id in self._pending:  # a miss: no lock taken
             if container_id in self._inflight:
                 return None  # lookup in flight
@@ -204,9 +320,13 @@ class MetadataStore:
 
     def settled(self, container_id: str) -> bool:
         """True once the lookup of ``container_id`` is over: metadata known, the runtimes
-        answered that they do not know it or failed, or there is no runtime to ask."""
-        if container_id in self._infos or not self._resolvers:
+        answered that they do not know it or failed, or there is no runtime to ask (nor
+        one awaited: while a runtime's socket is missing and no runtime is there, a new
+        container waits for it, up to the announcer's wait)."""
+        if container_id in self._infos:
             return True
+        if not self._resolvers:
+            return not self.awaiting
         fut = self._pending.get(container_id)
         return fut is not None and fut.done()
 

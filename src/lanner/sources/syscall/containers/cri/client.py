@@ -104,7 +104,10 @@ class CriResolver:
         self.socket_path = socket_path
         self.name = f"cri {socket_path}"
         self.timeout = timeout
-        self._channel = grpc.insecure_channel(f"unix://{socket_path}")
+        self._connect()
+
+    def _connect(self) -> None:
+        self._channel = grpc.insecure_channel(f"unix://{self.socket_path}")
         self._container_status = self._channel.unary_unary(
             _SERVICE + "ContainerStatus",
             request_serializer=pb.ContainerStatusRequest.SerializeToString,
@@ -115,6 +118,13 @@ class CriResolver:
             request_serializer=pb.PodSandboxStatusRequest.SerializeToString,
             response_deserializer=pb.PodSandboxStatusResponse.FromString,
         )
+
+    def reconnect(self) -> None:
+        """A new channel (the runtime made its socket anew): the old one would wait out
+        gRPC's reconnect back-off, up to two minutes, before it tries the socket again."""
+        old = self._channel
+        self._connect()
+        old.close()
 
     @classmethod
     def available(cls, socket_path: str) -> bool:
