@@ -1,11 +1,13 @@
 """Throughput benchmark: alerts/s accepted by `lanner sidekick` and delivered to a local
-keep-alive webhook, on loopback. `python -m lanner.services.sidekick.bench --help`."""
+keep-alive webhook, on loopback, and the sidekick's CPU time per alert (steadier than the
+rates on a shared machine). `python -m lanner.services.sidekick.bench --help`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -51,6 +53,8 @@ class Sink:
 
 
 async def _post_many(port: int, count: int, body: bytes) -> None:
+    """POST `body` `count` times on one keep-alive connection, one request at a time (as
+    Falco's http_output does with its persistent curl handle)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     request = (
         "POST / HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
@@ -76,8 +80,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-async def run(alerts: int, connections: int, spool: bool, concurrency: int) -> dict[str, float]:
-    """Start a sink and a sidekick, send `alerts`, return accepted/s and delivered/s."""
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run(
+    alerts: int,
+    connections: int,
+    spool: bool,
+    concurrency: int,
+    batch: int = 1,
+    src: str = "",
+) -> dict[str, float]:
+    """Start a sink and a sidekick, send `alerts` (`batch` per POST, as a JSON array when
+    above 1), return accepted/s, delivered/s and the sidekick's CPU time per alert.
+    `src`: run the sidekick from another source tree (e.g. an older commit's `src`)."""
     sink = Sink()
     sink.target = alerts
     sink_port = await sink.start()
@@ -94,7 +113,10 @@ async def run(alerts: int, connections: int, spool: bool, concurrency: int) -> d
             config["delivery"]["spooldir"] = str(Path(tmp) / "spool")
         path = Path(tmp) / "sidekick.yaml"
         path.write_text(yaml.safe_dump(config))
-        proc = subprocess.Popen([*SIDEKICK, "-c", str(path)], stderr=subprocess.DEVNULL)
+        env = dict(os.environ)
+        if src:
+            env["PYTHONPATH"] = src
+        proc = subprocess.Popen([*SIDEKICK, "-c", str(path)], stderr=subprocess.DEVNULL, env=env)
         try:
             for _ in range(600):
                 try:
@@ -113,8 +135,11 @@ async def run(alerts: int, connections: int, spool: bool, concurrency: int) -> d
                 "output_fields": {"fd.name": "/etc/shadow", "proc.name": "cat"},
                 "tags": ["filesystem"],
             }
-            body = json.dumps(alert).encode()
-            per, extra = divmod(alerts, connections)
+            if alerts % batch:
+                raise ValueError("--alerts must be a multiple of --batch")
+            body = json.dumps(alert if batch == 1 else [alert] * batch).encode()
+            per, extra = divmod(alerts // batch, connections)
+            cpu0 = _cpu_seconds(proc.pid)
             start = time.perf_counter()
             await asyncio.gather(
                 *(_post_many(port, per + (i < extra), body) for i in range(connections))
@@ -122,11 +147,18 @@ async def run(alerts: int, connections: int, spool: bool, concurrency: int) -> d
             accepted = time.perf_counter() - start
             await asyncio.wait_for(sink.done.wait(), 600)
             delivered = time.perf_counter() - start
+            cpu = _cpu_seconds(proc.pid) - cpu0
         finally:
             proc.terminate()
             proc.wait(30)
             sink.server.close()
-    return {"accepted_per_s": alerts / accepted, "delivered_per_s": alerts / delivered}
+    return {
+        "accepted_per_s": alerts / accepted,
+        "delivered_per_s": alerts / delivered,
+        "sidekick_cpu_s": cpu,
+        "sidekick_cpu_us_per_alert": cpu / alerts * 1e6,
+        "delivered_per_cpu_s": alerts / cpu if cpu else 0.0,
+    }
 
 
 def main() -> None:
@@ -136,9 +168,17 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=1, help="delivery.concurrency")
     parser.add_argument("--spool", action="store_true", help="with delivery.spooldir")
+    parser.add_argument("--batch", type=int, default=1, help="alerts per POST (JSON array)")
+    parser.add_argument("--src", default="", help="run the sidekick from this source tree")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat, one line per round")
     args = parser.parse_args()
-    result = asyncio.run(run(args.alerts, args.connections, args.spool, args.concurrency))
-    print(json.dumps({**vars(args), **{k: round(v, 1) for k, v in result.items()}}))
+    for _ in range(args.rounds):
+        load = os.getloadavg()[0]
+        result = asyncio.run(
+            run(args.alerts, args.connections, args.spool, args.concurrency, args.batch, args.src)
+        )
+        figures = {k: round(v, 2 if k == "sidekick_cpu_s" else 1) for k, v in result.items()}
+        print(json.dumps({**vars(args), **figures, "loadavg_1m": round(load, 2)}), flush=True)
 
 
 if __name__ == "__main__":

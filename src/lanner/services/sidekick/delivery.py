@@ -70,6 +70,10 @@ class MemoryQueue:
         self._ready.set()
         return True
 
+    def get_nowait(self) -> Item:
+        """Take the oldest item; IndexError when empty."""
+        return self._items.popleft()
+
     async def get(self) -> Item:
         """Take the oldest item, waiting for one."""
         while not self._items:
@@ -126,6 +130,15 @@ class Spool:
     def ack(self, key: int) -> None:
         """Forget a delivered (or given up) row."""
         self.db.execute("DELETE FROM queue WHERE id = ?", (key,))
+
+    def ack_many(self, keys: list[int]) -> None:
+        """Forget several rows in one transaction."""
+        if len(keys) == 1:
+            self.ack(keys[0])
+        elif keys:
+            with self.db:
+                self.db.execute("BEGIN")
+                self.db.executemany("DELETE FROM queue WHERE id = ?", [(k,) for k in keys])
 
     def close(self) -> None:
         """Close the database."""
@@ -187,25 +200,97 @@ class Worker:
         await asyncio.gather(*(self._consume() for _ in range(self.concurrency)))
 
     async def _consume(self) -> None:
+        batch_max = max(1, self.output.max_batch)
         while True:
-            item = await self.queue.get()
-            self.busy += 1
-            self.inflight.add(item.key)
+            items = [await self.queue.get()]
+            while len(items) < batch_max and len(self.queue):  # only what already waits
+                items.append(self.queue.get_nowait())
+            self.busy += len(items)
+            self.inflight.update(i.key for i in items)
             try:
-                await self.deliver(item.alert)
-                if self.spool is not None and item.key:
-                    self.spool.ack(item.key)
+                if len(items) == 1:
+                    await self.deliver(items[0].alert)
+                else:
+                    await self.deliver_batch([i.alert for i in items])
+                if self.spool is not None:
+                    self.spool.ack_many([i.key for i in items if i.key])
             except sqlite3.Error as exc:  # delivered; it may be sent again after a restart
                 log.error("%s: spool acknowledgement failed: %s", self.name, exc)
             finally:
-                self.inflight.discard(item.key)
-                self.busy -= 1
+                self.inflight.difference_update(i.key for i in items)
+                self.busy -= len(items)
             if self.overflow and not len(self.queue):
                 try:
                     self.load_spool()
                 except sqlite3.Error as exc:  # rows stay on disk for the next start
                     log.error("%s: spool read failed: %s", self.name, exc)
             self.report_depth()
+
+    def _count(self, alerts: list[Alert], status: str) -> None:
+        by_prio: dict[str, int] = {}
+        for alert in alerts:
+            prio = alert.priority.name.lower()
+            by_prio[prio] = by_prio.get(prio, 0) + 1
+        for prio, count in by_prio.items():
+            self.stats.output(self.name, prio, status, count)
+
+    async def deliver_batch(self, alerts: list[Alert]) -> None:
+        """One request for several alerts (`Output.send_batch`), retried as a whole per the
+        policy; alerts the target refused one by one, or all of them when it refused the
+        whole request, then go through `deliver` one at a time (which isolates a bad one)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with asyncio.timeout(self.timeout * 2):
+                    refused = await self.output.send_batch(alerts)
+            except PermanentError as exc:
+                log.warning(
+                    "%s: batch of %d refused (%s); sending one by one", self.name, len(alerts), exc
+                )
+                refused = alerts
+            except (DeliveryError, TimeoutError, OSError) as exc:
+                self.healthy = False
+                self.last_error = str(exc) or type(exc).__name__
+                self._count(alerts, "failed")
+                if self.policy.retries and attempt > self.policy.retries:
+                    for alert in alerts:
+                        self._give_up(
+                            alert,
+                            alert.priority.name.lower(),
+                            f"{attempt} attempts failed, last: {self.last_error}",
+                        )
+                    return
+                delay = self.policy.delay(attempt)
+                hint = getattr(exc, "retry_after", None)
+                if hint is not None:
+                    delay = hint
+                log.warning(
+                    "%s: batch of %d failed (%s); retry %d in %.2fs",
+                    self.name,
+                    len(alerts),
+                    self.last_error,
+                    attempt,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                self._count(alerts, "retried")
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug in the batch code: the one-by-one path still works
+                log.exception("%s: unexpected error in a batch", self.name)
+                self.last_error = f"unexpected {type(exc).__name__}: {exc}"
+                refused = alerts
+            else:
+                if not self.healthy:
+                    log.info("%s: delivering again", self.name)
+                self.healthy = True
+            ids = {id(a) for a in refused}
+            self._count([a for a in alerts if id(a) not in ids], "sent")
+            for alert in refused:
+                await self.deliver(alert)
+            return
 
     async def deliver(self, alert: Alert) -> None:
         """Try until success, a permanent refusal, or the retry limit."""

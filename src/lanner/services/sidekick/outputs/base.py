@@ -138,9 +138,18 @@ class Output(ABC):
     async def start(self) -> None:  # noqa: B027 (optional hook)
         """Open connections; failures here are not fatal (send retries)."""
 
+    max_batch: ClassVar[int] = 1  # above 1: the worker hands waiting alerts to send_batch
+
     @abstractmethod
     async def send(self, alert: Alert) -> None:
         """Deliver one alert or raise DeliveryError / PermanentError."""
+
+    async def send_batch(self, alerts: list[Alert]) -> list[Alert]:
+        """Deliver several alerts in one request where the target takes batches; raise
+        DeliveryError (the batch is retried) or PermanentError (each alert is then sent
+        alone), or return the alerts the target refused one by one (each then sent alone).
+        This default batches nothing: every alert goes through `send`."""
+        return alerts
 
     async def close(self) -> None:  # noqa: B027 (optional hook)
         """Release connections."""

@@ -8,10 +8,20 @@ import socket
 from typing import Any, ClassVar
 
 import httpx
+import orjson
 
 from ..alert import Alert, Priority
 from ..schema import Opt
-from .base import DeliveryError, HttpOutput, Output, OutputContext, dumps, label_name, register
+from .base import (
+    DeliveryError,
+    HttpOutput,
+    Output,
+    OutputContext,
+    PermanentError,
+    dumps,
+    label_name,
+    register,
+)
 
 
 @register
@@ -56,10 +66,32 @@ class Loki(HttpOutput):
 
     def body(self, alert: Alert) -> dict[str, Any]:
         """The push request."""
+        return {"streams": [{"stream": self.labels(alert), "values": [self._entry(alert)]}]}
+
+    max_batch = 500
+
+    def _entry(self, alert: Alert) -> list[str]:
         line = (
             alert.output if self.settings["format"] == "text" else dumps(alert.to_dict()).decode()
         )
-        return {"streams": [{"stream": self.labels(alert), "values": [[str(alert.time_ns), line]]}]}
+        return [str(alert.time_ns), line]
+
+    async def send_batch(self, alerts: list[Alert]) -> list[Alert]:
+        """One push for several alerts, grouped into one stream per label set (Loki
+        drops an entry identical to one it has, so a re-push after a partial refusal adds
+        no duplicates)."""
+        streams: dict[tuple[tuple[str, str], ...], tuple[dict[str, str], list[list[str]]]] = {}
+        for alert in alerts:
+            labels = self.labels(alert)
+            key = tuple(labels.items())
+            if key not in streams:
+                streams[key] = (labels, [])
+            streams[key][1].append(self._entry(alert))
+        body = {"streams": [{"stream": lab, "values": vals} for lab, vals in streams.values()]}
+        headers = {"Content-Type": self.content_type, **self.headers(alerts[0])}
+        headers.update(self.settings.get("customheaders") or {})
+        self.check(await self.request("POST", self.url(alerts[0]), dumps(body), headers))
+        return []
 
     def headers(self, alert: Alert) -> dict[str, str]:
         """X-Scope-OrgID when a tenant is set."""
@@ -113,6 +145,43 @@ class Elasticsearch(HttpOutput):
         doc = alert.to_dict()
         doc["@timestamp"] = alert.time
         return doc
+
+    max_batch = 500
+
+    async def send_batch(self, alerts: list[Alert]) -> list[Alert]:
+        """The `_bulk` API: one request indexing several documents; the documents refused
+        one by one (`errors: true`) are returned, to go through the document API alone."""
+        lines: list[bytes] = []
+        for alert in alerts:
+            action: dict[str, str] = {"_index": self.index_name(alert)}
+            if self.settings["type"] != "_doc":
+                action["_type"] = self.settings["type"]
+            lines += (dumps({"index": action}), dumps(self.body(alert)))
+        lines.append(b"")
+        base = self.settings["hostport"].rstrip("/")
+        url = f"{base}/_bulk" + (
+            f"?pipeline={self.settings['pipeline']}" if self.settings["pipeline"] else ""
+        )
+        headers = {"Content-Type": "application/x-ndjson", **self.headers(alerts[0])}
+        headers.update(self.settings.get("customheaders") or {})
+        response = await self.request("POST", url, b"\n".join(lines), headers)
+        self.check(response)
+        try:
+            answer = orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:  # 2xx without the bulk answer: not a bulk API
+            raise PermanentError(f"_bulk answer is not JSON: {exc}") from exc
+        if not isinstance(answer, dict) or not answer.get("errors"):
+            return []
+        items = answer.get("items")
+        if not isinstance(items, list) or len(items) != len(alerts):
+            return alerts  # cannot tell which ones failed: each one again, alone
+        refused = []
+        for alert, item in zip(alerts, items, strict=True):
+            result = next(iter(item.values()), {}) if isinstance(item, dict) and item else {}
+            status = result.get("status", 0) if isinstance(result, dict) else 0
+            if not (isinstance(status, int) and 200 <= status < 300):
+                refused.append(alert)
+        return refused
 
     def headers(self, alert: Alert) -> dict[str, str]:
         """ApiKey authorisation when set."""
