@@ -1,7 +1,8 @@
 """Misbehaving container runtimes under a live ``lanner run``: sockets missing, a slow
-runtime, a runtime that dies mid-run, one answering garbage. Detection goes on (the shell
-in the container still raises the upstream alert with ``container.id``), fields fill in
-when the answer comes, and a failure is logged once with its reason.
+runtime, a runtime that dies mid-run, one answering garbage, runtimes that start after
+Lanner or restart under it. Detection goes on (the shell in the container still raises
+the upstream alert with ``container.id``), fields fill in when the answer comes, and a
+failure or a socket transition is logged once.
 
 Real: kernel, probe, ``lanner run``, upstream rules. Doubles: the runtimes (see
 ``tests/sources/syscall/containers/runtime_doubles.py``).
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,10 +23,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # works with or without __init__.py
 
 from test_container_metadata_live import (
+    CRI_ID,
     DOCKER_ID,
+    DockerDouble,
     Live,
     cri_double,
     docker_double,
+    docker_inspect,
     fields_of,
     run_container,
     skip_reason,
@@ -79,8 +84,8 @@ def test_sockets_missing(tmp: Path, doubles: tuple) -> None:
     live = start_live(tmp, docker, cri)
     try:
         log = live.log_text()
-        assert f"docker: no socket at {docker.path}, skipping" in log
-        assert f"cri: no socket at {cri.path}, skipping" in log
+        assert f"docker: no socket at {docker.path} yet" in log
+        assert f"cri: no socket at {cri.path} yet" in log
         assert "container runtimes: none found" in log
         fields = _shell_alert(live, DOCKER_ID)
         assert fields.get("container.name") in (None, "<NA>")
@@ -143,5 +148,106 @@ def test_runtime_answering_garbage(tmp: Path, doubles: tuple) -> None:
             fields = _shell_alert(live, DOCKER_ID)
         assert fields.get("container.name") == "web", live.log_text()[-3000:]
         assert "answers again" in live.log_text()
+    finally:
+        stop_live(live)
+
+
+def _later(start, delay: float = 0.0, until=None) -> list:
+    """Start a runtime double in the background, after ``delay`` seconds or once
+    ``until()`` is true (at most 60 s): [the double] once started."""
+    started: list = []
+
+    def run() -> None:
+        deadline = time.monotonic() + 60
+        time.sleep(delay)
+        while until is not None and not until() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        started.append(start())
+
+    threading.Thread(target=run, daemon=True).start()
+    return started
+
+
+def _count(live: Live, text: str) -> int:
+    return sum(text in line for line in live.log_text().splitlines())
+
+
+def test_docker_socket_appearing_after_start_is_used(tmp: Path, doubles: tuple) -> None:
+    docker, cri = doubles
+    docker.stop()  # dockerd is not up when lanner starts
+    live = start_live(tmp, docker, cri, ("container_engines.cri.enabled=false",))
+    try:
+        assert f"docker: no socket at {docker.path} yet" in live.log_text()
+        # dockerd comes up after the container was seen, and after the announcer's wait
+        # (10 s): the container is announced bare, then again with its metadata
+        started = _later(lambda: docker_double(tmp), delay=12)
+        # the container stays idle (waits for the announcement) once it was seen
+        ran = run_container(
+            live, DOCKER_ID, "docker", "Privileged container started", DOCKER_ID[:12]
+        )
+        assert ran.returncode == 0
+        live.docker = started[0]
+        alert = live.wait_alert(SHELL_RULE, ran.marker)
+        assert alert, live.log_text()[-3000:]
+        fields = fields_of(alert)
+        assert fields["container.name"] == "web" and fields["k8s.pod.name"] == "web-7d4b9"
+        assert _count(live, f"docker: socket {docker.path} appeared") == 1
+        assert _failures(live) == []
+    finally:
+        stop_live(live)
+
+
+def test_cri_socket_appearing_after_start_is_used(tmp: Path, doubles: tuple) -> None:
+    docker, cri = doubles
+    cri.stop()  # containerd is not up when lanner starts
+    live = start_live(tmp, docker, cri, ("container_engines.docker.enabled=false",))
+    try:
+        assert f"cri: no socket at {cri.path} yet" in live.log_text()
+        # containerd comes up within the announcer's wait: one announcement, with metadata
+        started = _later(lambda: cri_double(tmp), delay=3)
+        ran = run_container(
+            live, CRI_ID, "cri", "Container with sensitive host mount started", "api-5f6d"
+        )
+        assert ran.returncode == 0
+        live.cri = started[0]
+        alert = live.wait_alert(SHELL_RULE, ran.marker)
+        assert alert, live.log_text()[-3000:]
+        fields = fields_of(alert)
+        assert fields["container.id"] == CRI_ID[:12]
+        assert (fields["container.name"], fields["k8s.pod.name"]) == ("api", "api-5f6d")
+        assert _count(live, f"cri: socket {cri.path} appeared") == 1
+        assert _failures(live) == []
+    finally:
+        stop_live(live)
+
+
+def test_runtime_restart_mid_run_recovers(tmp: Path, doubles: tuple) -> None:
+    docker, cri = doubles
+    live = start_live(tmp, docker, cri)
+    try:
+        started = run_container(
+            live, DOCKER_ID, "docker", "Privileged container started", DOCKER_ID[:12]
+        )
+        assert started.returncode == 0
+        docker.stop()  # dockerd restarts: its socket goes...
+        new_id = _new_id()
+        docs = {
+            **docker.containers,
+            new_id: docker_inspect(new_id, "batch", "registry.example.com/jobs:2", privileged=True),
+        }
+        gone = f"docker: socket {docker.path} disappeared"
+        # ...and comes back once lanner noticed (a lookup of the new container failed)
+        back = _later(
+            lambda: DockerDouble(docker.path, docs), until=lambda: gone in live.log_text()
+        )
+        ran = run_container(live, new_id, "docker", "Privileged container started", new_id[:12])
+        assert ran.returncode == 0
+        live.docker = back[0]
+        alert = live.wait_alert(SHELL_RULE, ran.marker)
+        assert alert, live.log_text()[-3000:]
+        assert fields_of(alert)["container.name"] == "batch"
+        assert _count(live, gone) == 1
+        assert _count(live, f"docker: socket {docker.path} is back") == 1
+        assert len([f for f in _failures(live) if f"docker {docker.path}" in f]) == 1
     finally:
         stop_live(live)
