@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import subprocess
@@ -526,3 +527,77 @@ def test_mount_and_umount2(collect: Collector, tmp_path: Path) -> None:
     assert bad.res == -2 and bad.arg("dir") == "/nonexistent-lanner-dir"
     um = one(events, "umount2")
     assert um.res == 0 and um.arg("name") == str(d) and um.param(2) == 2
+
+
+def test_open_openat_close_fast_paths(live_ready: None, tmp_path: Path) -> None:
+    """open, openat and close are built by the dispatcher's fast paths; paths of 256 bytes
+    and more take the general path: both give the same parameters."""
+    deep = tmp_path / ("d" * 120) / ("e" * 120)
+    deep.mkdir(parents=True)
+    long_file = deep / "long-file"
+    long_file.write_text("x")
+    assert len(str(long_file)) >= 256
+    short = tmp_path / "s"
+    code = f"""
+        import ctypes, os
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = libc.syscall(2, {str(long_file).encode()!r}, os.O_RDONLY, 0)  # SYS_open
+        os.close(fd)
+        fd = os.open({str(short)!r}, os.O_CREAT | os.O_WRONLY, 0o640)
+        os.close(fd)
+        fd = os.open({str(long_file)!r}, os.O_RDONLY)
+        os.close(fd)
+        libc.syscall(2, {str(short).encode()!r}, os.O_RDONLY, 0)
+        try:
+            os.open({str(deep / "missing")!r}, os.O_RDONLY)
+        except OSError:
+            pass
+        try:
+            os.close(987)
+        except OSError:
+            pass
+    """
+    with LiveCapture(event_types={"open", "openat", "close"}, base=False, snapshot=False) as cap:
+        _proc, events = run_and_collect(cap, py(code))
+    opens = [e for e in named(events, *OPEN_EVENTS) if str(tmp_path) in e.arg("name")]
+    assert [(e.name, e.arg("name")) for e in opens] == [
+        ("open", str(long_file)),
+        ("openat", str(short)),
+        ("openat", str(long_file)),
+        ("open", str(short)),
+        ("openat", str(deep / "missing")),
+    ]
+    st_long, st_short = os.stat(long_file), os.stat(short)
+    for e, st in zip(opens[:4], (st_long, st_short, st_long, st_short), strict=True):
+        assert e.res >= 3
+        assert e.arg("ino") == st.st_ino
+        assert e.arg("dev") == encode_dev(os.major(st.st_dev), os.minor(st.st_dev))
+    created = opens[1]
+    assert created.arg("dirfd") == -100
+    assert created.arg("mode") == 0o640
+    assert int(created.arg("flags")) & (1 << 14)  # O_F_CREATED
+    assert int(created.arg("flags")) & (1 << 2)  # O_CREAT
+    assert not int(opens[2].arg("flags")) & (1 << 14)
+    missing = opens[4]
+    assert missing.res == -errno.ENOENT
+    assert missing.arg("dev") == 0 and missing.arg("ino") == 0
+    closes = [e for e in named(events, "close") if e.ts > opens[0].ts]
+    assert [(e.arg("fd"), e.res) for e in closes[:3]] == [(e.res, 0) for e in opens[:3]]
+    bad = [e for e in closes if e.arg("fd") == 987]
+    assert bad and bad[0].res == -errno.EBADF
+
+
+def test_sys_exit_program_attached_only_while_selected(live_ready: None) -> None:
+    with LiveCapture(event_types=set(), base=False, snapshot=False, state=False) as cap:
+        probe = cap.probe
+        assert probe is not None
+        assert "lanner_sys_exit" not in probe.attached_programs
+        assert "lanner_sched_exit" in probe.attached_programs
+        cap.set_event_types({"mkdir"})
+        assert "lanner_sys_exit" in probe.attached_programs
+        probe.detach()
+        assert probe.attached_programs == [] and not probe.attached
+        probe.attach()
+        assert "lanner_sys_exit" in probe.attached_programs
+        cap.set_event_types(set())
+        assert "lanner_sys_exit" not in probe.attached_programs
