@@ -247,7 +247,11 @@ def test_runtime_restart_mid_run_recovers(tmp: Path, doubles: tuple) -> None:
         assert alert, live.log_text()[-3000:]
         assert fields_of(alert)["container.name"] == "batch"
         assert _count(live, gone) == 1
-        assert _count(live, f"docker: socket {docker.path} is back") == 1
+        is_back = f"docker: socket {docker.path} is back"
+        deadline = time.monotonic() + 10  # the probe runs beside the lookups
+        while not _count(live, is_back) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _count(live, is_back) == 1, live.log_text()[-3000:]
         assert len([f for f in _failures(live) if f"docker {docker.path}" in f]) == 1
     finally:
         stop_live(live)

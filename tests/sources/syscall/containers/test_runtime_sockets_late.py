@@ -246,3 +246,29 @@ def test_no_runtime_configured_is_not_watched(store: MetadataStore) -> None:
     assert configure_runtimes(store, cfg) == []
     assert store.get(A[:12]) is None
     assert store.settled(A[:12])  # announced at once: nothing could ever answer
+
+
+def test_lookup_answering_again_before_a_probe_still_logs_the_return(
+    tmp_path: Path, store: MetadataStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    path = str(tmp_path / "docker.sock")
+    double = _docker(path)
+    try:
+        configure_runtimes(store, _config("docker", path))
+        store.probe_interval = 3600.0  # after the first, only a recovery starts a probe
+        field = _name_field(store)
+        double.stop()
+        assert field.extract(_event(B), None) is None  # fails; the next probe sees it gone
+
+        def gone() -> list[str]:
+            field.extract(_event(B), None)  # events of the container drive the probe
+            return _lines(caplog, "disappeared")
+
+        assert _until(gone, timeout=5)
+        double = _docker(path)
+        # the retry (back-off: 1 s) answers before any timed probe: the recovery probes
+        assert _until(lambda: field.extract(_event(B), None), timeout=10) == "n-b"
+        assert _until(lambda: _lines(caplog, "is back"), timeout=5)
+    finally:
+        double.stop()

@@ -97,11 +97,15 @@ class MetadataStore:
                 self._generation += 1
                 return
             again = self._unresolved(failed_only=False)
+            placeholders: list[Future[ContainerInfo | None]] = []
             for cid in again:  # not settled in between (the announcer must wait for them)
-                self._pending[cid] = Future()
+                placeholders.append(Future())
+                self._pending[cid] = placeholders[-1]
             self._resolvers = resolvers
             self._generation += 1
             self._submit(again)
+        for fut in placeholders:  # replaced; done, for anyone who got one meanwhile
+            fut.set_result(None)
 
     def retry_unresolved(self) -> int:
         """Look the containers whose last lookup failed up again now, whatever their
@@ -261,6 +265,8 @@ class MetadataStore:
                     self._logged = {r for r in self._logged if not r.startswith(name + ":")}
             if recovered:
                 log.info("container metadata: %s answers again", name)
+                self._next_probe = 0.0  # the watch logs the socket's return and has
+                self.poll(force=True)  # the other failed lookups retried now
             if info is not None:
                 self.put(info)
                 with self._lock:
