@@ -2125,8 +2125,8 @@ static __always_inline int fast_close(struct pt_regs *regs, long ret, u32 tid, u
 }
 
 /* open (at=0): fd, name, flags, mode, dev, ino; openat (at=1): fd, dirfd, name, ... */
-static __always_inline int fast_open(struct task_struct *t, struct pt_regs *regs, long ret,
-				     u32 tid, u64 wake, int at)
+static __always_inline int fast_open(void *ctx, struct task_struct *t, struct pt_regs *regs,
+				     long ret, u32 tid, u64 wake, int at)
 {
 	u32 np = at ? 7 : 6;
 	u32 name = LENS + 2 * np + (at ? 16 : 8);
@@ -2137,8 +2137,10 @@ static __always_inline int fast_open(struct task_struct *t, struct pt_regs *regs
 	long n = 0;
 	if (upath)
 		n = bpf_probe_read_user_str(&b[name], FAST_PATH, upath);
-	if (n >= FAST_PATH) /* maybe truncated: the general path reads up to STR_MAX */
-		return at ? do_openat(regs, ret) : do_open(regs, ret);
+	if (n >= FAST_PATH) { /* maybe truncated: the general handler reads up to STR_MAX */
+		bpf_tail_call(ctx, &handlers, at ? NR_openat : NR_open);
+		return 0;
+	}
 	u32 len = n > 0 ? (u32)n : 0;
 	BOUND(len, FAST_PATH - 1);
 	struct file *f = ret >= 0 ? task_fd_file(t, ret) : NULL;
@@ -2200,8 +2202,8 @@ int BPF_PROG(lanner_sys_exit, struct pt_regs *regs, long ret)
 	/* the most frequent events are built here, saving a tail call */
 	switch (id) {
 	case NR_close: return fast_close(regs, ret, tid, wake);
-	case NR_openat: return fast_open(t, regs, ret, tid, wake, 1);
-	case NR_open: return fast_open(t, regs, ret, tid, wake, 0);
+	case NR_openat: return fast_open(ctx, t, regs, ret, tid, wake, 1);
+	case NR_open: return fast_open(ctx, t, regs, ret, tid, wake, 0);
 	}
 	bpf_tail_call(ctx, &handlers, (u32)id);
 	return 0;
