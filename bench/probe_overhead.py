@@ -81,19 +81,17 @@ def bpf_stats(enable: bool) -> None:
 
 
 def other_probes() -> int:
-    """How many lanner_sys_exit programs are loaded by others (they tax every syscall)."""
+    """How many programs others attached to the sys_exit tracepoint (any of them, lanner's
+    or not, puts every syscall on the kernel's slow path)."""
     bpftool = shutil.which("bpftool") or "/usr/sbin/bpftool"
     out = subprocess.run(
-        [bpftool, "-j", "prog", "show", "name", "lanner_sys_exit"],
-        capture_output=True,
-        text=True,
-        check=False,
+        [bpftool, "-j", "link", "show"], capture_output=True, text=True, check=False
     ).stdout
     try:
-        info = json.loads(out) if out.strip() else []
+        links = json.loads(out) if out.strip() else []
     except json.JSONDecodeError:
         return 0
-    return len(info) if isinstance(info, list) else 1
+    return sum(1 for link in links if link.get("tp_name") == "sys_exit")
 
 
 def rate(cmd: list[str], n: int) -> tuple[float, float]:
@@ -126,8 +124,8 @@ def main() -> None:
     others = other_probes()
     if others:
         print(
-            f"WARNING: {others} other lanner probe(s) attached on this host: every condition, "
-            "'bare' included, pays for them"
+            f"WARNING: {others} other sys_exit program(s) attached on this host: every "
+            "condition, 'bare' included, pays for them"
         )
     results: dict[str, list[tuple[float, float]]] = {key: [] for key, _ in CONDITIONS}
     wanted = {"open", "openat", "close"}
