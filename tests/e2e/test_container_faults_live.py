@@ -152,10 +152,9 @@ def test_runtime_answering_garbage(tmp: Path, doubles: tuple) -> None:
         stop_live(live)
 
 
-def _later(start, delay: float = 0.0, until=None) -> list:
+def _later(started: list, start, delay: float = 0.0, until=None) -> None:
     """Start a runtime double in the background, after ``delay`` seconds or once
-    ``until()`` is true (at most 60 s): [the double] once started."""
-    started: list = []
+    ``until()`` is true (at most 60 s), and append it to ``started``."""
 
     def run() -> None:
         deadline = time.monotonic() + 60
@@ -165,7 +164,14 @@ def _later(start, delay: float = 0.0, until=None) -> list:
         started.append(start())
 
     threading.Thread(target=run, daemon=True).start()
-    return started
+
+
+def _stop_all(live: Live, started: list) -> None:
+    """Stop lanner, the doubles it started with, and those started later."""
+    stop_live(live)
+    for double in started:
+        with contextlib.suppress(OSError):
+            double.stop()
 
 
 def _count(live: Live, text: str) -> int:
@@ -176,17 +182,17 @@ def test_docker_socket_appearing_after_start_is_used(tmp: Path, doubles: tuple) 
     docker, cri = doubles
     docker.stop()  # dockerd is not up when lanner starts
     live = start_live(tmp, docker, cri, ("container_engines.cri.enabled=false",))
+    started: list = []
     try:
         assert f"docker: no socket at {docker.path} yet" in live.log_text()
         # dockerd comes up after the container was seen, and after the announcer's wait
         # (10 s): the container is announced bare, then again with its metadata
-        started = _later(lambda: docker_double(tmp), delay=12)
+        _later(started, lambda: docker_double(tmp), delay=12)
         # the container stays idle (waits for the announcement) once it was seen
         ran = run_container(
             live, DOCKER_ID, "docker", "Privileged container started", DOCKER_ID[:12]
         )
         assert ran.returncode == 0
-        live.docker = started[0]
         alert = live.wait_alert(SHELL_RULE, ran.marker)
         assert alert, live.log_text()[-3000:]
         fields = fields_of(alert)
@@ -194,22 +200,22 @@ def test_docker_socket_appearing_after_start_is_used(tmp: Path, doubles: tuple) 
         assert _count(live, f"docker: socket {docker.path} appeared") == 1
         assert _failures(live) == []
     finally:
-        stop_live(live)
+        _stop_all(live, started)
 
 
 def test_cri_socket_appearing_after_start_is_used(tmp: Path, doubles: tuple) -> None:
     docker, cri = doubles
     cri.stop()  # containerd is not up when lanner starts
     live = start_live(tmp, docker, cri, ("container_engines.docker.enabled=false",))
+    started: list = []
     try:
         assert f"cri: no socket at {cri.path} yet" in live.log_text()
         # containerd comes up within the announcer's wait: one announcement, with metadata
-        started = _later(lambda: cri_double(tmp), delay=3)
+        _later(started, lambda: cri_double(tmp), delay=3)
         ran = run_container(
             live, CRI_ID, "cri", "Container with sensitive host mount started", "api-5f6d"
         )
         assert ran.returncode == 0
-        live.cri = started[0]
         alert = live.wait_alert(SHELL_RULE, ran.marker)
         assert alert, live.log_text()[-3000:]
         fields = fields_of(alert)
@@ -218,12 +224,13 @@ def test_cri_socket_appearing_after_start_is_used(tmp: Path, doubles: tuple) -> 
         assert _count(live, f"cri: socket {cri.path} appeared") == 1
         assert _failures(live) == []
     finally:
-        stop_live(live)
+        _stop_all(live, started)
 
 
 def test_runtime_restart_mid_run_recovers(tmp: Path, doubles: tuple) -> None:
     docker, cri = doubles
     live = start_live(tmp, docker, cri)
+    back: list = []
     try:
         started = run_container(
             live, DOCKER_ID, "docker", "Privileged container started", DOCKER_ID[:12]
@@ -237,12 +244,9 @@ def test_runtime_restart_mid_run_recovers(tmp: Path, doubles: tuple) -> None:
         }
         gone = f"docker: socket {docker.path} disappeared"
         # ...and comes back once lanner noticed (a lookup of the new container failed)
-        back = _later(
-            lambda: DockerDouble(docker.path, docs), until=lambda: gone in live.log_text()
-        )
+        _later(back, lambda: DockerDouble(docker.path, docs), until=lambda: gone in live.log_text())
         ran = run_container(live, new_id, "docker", "Privileged container started", new_id[:12])
         assert ran.returncode == 0
-        live.docker = back[0]
         alert = live.wait_alert(SHELL_RULE, ran.marker)
         assert alert, live.log_text()[-3000:]
         assert fields_of(alert)["container.name"] == "batch"
@@ -254,4 +258,4 @@ def test_runtime_restart_mid_run_recovers(tmp: Path, doubles: tuple) -> None:
         assert _count(live, is_back) == 1, live.log_text()[-3000:]
         assert len([f for f in _failures(live) if f"docker {docker.path}" in f]) == 1
     finally:
-        stop_live(live)
+        _stop_all(live, back)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -71,6 +72,7 @@ class SocketWatch:
     def __init__(self, store: MetadataStore, sockets: list[RuntimeSocket]) -> None:
         self.store = store
         self.sockets = sockets
+        self._lock = threading.Lock()  # one probe at a time
         for sock in sockets:
             sock.identity = socket_identity(sock.path)
             if sock.identity is None:
@@ -107,7 +109,16 @@ class SocketWatch:
         return True
 
     def probe(self) -> None:
-        """Check each socket once; act on what changed since the last probe."""
+        """Check each socket once; act on what changed since the last probe. A probe
+        asked for while one runs is skipped (that one sees the same sockets)."""
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._probe()
+        finally:
+            self._lock.release()
+
+    def _probe(self) -> None:
         for sock in self.sockets:
             identity = socket_identity(sock.path)
             if identity == sock.identity:
