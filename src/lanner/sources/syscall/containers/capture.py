@@ -8,14 +8,23 @@ libsinsp writes what it knows of each container into a capture as a ``container`
 ``created_time``, ``Healthcheck`` / ``LivenessProbe`` / ``ReadinessProbe``
 (``{"exe", "args"}``). Replaying such a capture fills the metadata cache from them, so
 ``container.*`` and ``k8s.*`` fields have values without asking any runtime.
+
+:func:`container_json` is the inverse, for the captures Lanner writes (``lanner capture``):
+libsinsp's keys, plus a ``lanner`` object with what they cannot carry (published ports, the
+pod sandbox's ip and labels, a start time finer than a second...), which libsinsp ignores;
+:func:`container_event` wraps it in a ``PPME_CONTAINER_JSON_2_E`` event as libsinsp does.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import struct
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from ..event import Event
 from ..event_table import PPME_CONTAINER_JSON_2_E, PPME_CONTAINER_JSON_E
 from .info import ContainerInfo, Mount
 from .store import MetadataStore
@@ -37,6 +46,7 @@ _TYPES = {
     10: "static",
     11: "podman",
 }
+_TYPE_NUMBERS = {name: number for number, name in _TYPES.items()}
 
 
 def _text(value: Any) -> str | None:
@@ -53,6 +63,123 @@ def _probe(doc: dict[str, Any], key: str) -> list[str]:
         if isinstance(args, list)
         else [str(probe["exe"])]
     )
+
+
+# Lanner's own key in the container object: the fields libsinsp's keys cannot carry
+EXTENSION = "lanner"
+_FIELDS = tuple(f.name for f in dataclasses.fields(ContainerInfo))
+# sinsp_container_lookup_state: SUCCESSFUL (the metadata is there)
+_LOOKUP_SUCCESSFUL = 1
+
+
+def _apply_extension(info: ContainerInfo, extra: dict[str, Any]) -> None:
+    for name, value in extra.items():
+        if name not in _FIELDS or name == "id":
+            continue
+        if name == "mounts":
+            if not isinstance(value, list):
+                continue
+            value = [
+                Mount(
+                    source=str(m.get("source", "")),
+                    dest=str(m.get("dest", "")),
+                    mode=str(m.get("mode", "")),
+                    rw=bool(m.get("rw", True)),
+                    propagation=str(m.get("propagation", "")),
+                )
+                for m in value
+                if isinstance(m, dict)
+            ]
+        elif isinstance(getattr(info, name), list):
+            if not isinstance(value, list):
+                continue
+            value = [str(v) for v in value]
+        elif isinstance(getattr(info, name), dict):
+            if not isinstance(value, dict):
+                continue
+            value = {str(k): str(v) for k, v in value.items()}
+        setattr(info, name, value)
+
+
+def _probe_json(command: list[str]) -> dict[str, Any] | None:
+    return {"exe": command[0], "args": command[1:]} if command else None
+
+
+def container_json(info: ContainerInfo) -> str:
+    """libsinsp's container JSON for ``info``: what ``info_from_container_json`` reads back.
+
+    The keys are those of ``sinsp_container_manager::container_to_json`` in
+    falcosecurity/libs ``userspace/libsinsp/container.cpp`` (``id``, ``full_id``, ``type``
+    (``sinsp_container_type``), ``name``, ``image``, ``imageid``, ``imagerepo``,
+    ``imagetag``, ``imagedigest``, ``privileged``, ``is_pod_sandbox``, ``lookup_state``,
+    ``created_time``, ``Mounts`` [``Source``, ``Destination``, ``Mode``, ``RW``,
+    ``Propagation``], ``Healthcheck``/``LivenessProbe``/``ReadinessProbe``
+    (``container_health_probe::add_health_probes``: ``{"exe", "args"}``), ``ip``,
+    ``port_mappings``, ``labels``, ``env``, and ``cni_json`` /
+    ``pod_sandbox_labels`` of later versions). What those cannot carry goes in a
+    ``lanner`` object (only the fields that differ from what the keys give back).
+    """
+    c: dict[str, Any] = {
+        "id": info.id,
+        "full_id": info.full_id or "",
+        "type": _TYPE_NUMBERS.get(info.runtime or "", 0),
+        "name": info.name or "",
+        "image": info.image or "",
+        "imageid": info.image_id or "",
+        "imagerepo": info.image_repository or "",
+        "imagetag": info.image_tag or "",
+        "imagedigest": info.image_digest or "",
+        "privileged": bool(info.privileged),
+        "is_pod_sandbox": False,
+        "lookup_state": _LOOKUP_SUCCESSFUL,
+        "created_time": (info.start_ts or 0) // 1_000_000_000,
+        "Mounts": [
+            {
+                "Source": m.source,
+                "Destination": m.dest,
+                "Mode": m.mode,
+                "RW": m.rw,
+                "Propagation": m.propagation,
+            }
+            for m in info.mounts
+        ],
+        "ip": info.ip or "0.0.0.0",
+        "port_mappings": [],
+        "labels": dict(info.labels),
+        "env": [],
+        "cni_json": info.cni_json or "",
+        "pod_sandbox_labels": dict(info.pod_labels) or None,
+    }
+    for key, command in (
+        ("Healthcheck", info.healthcheck),
+        ("LivenessProbe", info.liveness_probe),
+        ("ReadinessProbe", info.readiness_probe),
+    ):
+        probe = _probe_json(command)
+        if probe is not None:
+            c[key] = probe
+    doc = {"container": c}
+    back = info_from_container_json(json.dumps(doc))
+    extra: dict[str, Any] = {}
+    for name in _FIELDS:
+        value = getattr(info, name)
+        if back is None or getattr(back, name) != value:
+            if name == "mounts":
+                value = [dataclasses.asdict(m) for m in value]
+            extra[name] = value
+    extra.pop("id", None)
+    if extra:
+        c[EXTENSION] = extra
+    return json.dumps(doc, separators=(",", ":"))
+
+
+def container_event(info: ContainerInfo, ts: int = 0) -> Event:
+    """The ``container`` event libsinsp writes for a container
+    (``sinsp_container_manager::container_to_sinsp_event``): ``PPME_CONTAINER_JSON_2_E``,
+    tid -1, one parameter (32-bit length) holding the JSON and its NUL."""
+    data = container_json(info).encode("utf-8") + b"\0"
+    buf = struct.pack("<I", len(data)) + data
+    return Event(0, ts or time.time_ns(), -1, PPME_CONTAINER_JSON_2_E, 1, buf, 0, len(buf), True)
 
 
 def info_from_container_json(text: str | bytes) -> ContainerInfo | None:
@@ -79,12 +206,18 @@ def info_from_container_json(text: str | bytes) -> ContainerInfo | None:
         for m in c.get("Mounts") or []
         if isinstance(m, dict)
     ]
+    pod_labels_raw = c.get("pod_sandbox_labels")
+    pod_labels = (
+        {str(k): str(v) for k, v in pod_labels_raw.items()}
+        if isinstance(pod_labels_raw, dict)
+        else {}
+    )
     created = c.get("created_time")
     ip = _text(c.get("ip"))
     cni = _text(c.get("cni_json"))
     ctype = c.get("type")
     privileged = c.get("privileged")
-    return ContainerInfo(
+    info = ContainerInfo(
         id=str(c["id"])[:12],
         full_id=_text(c.get("full_id")),
         name=_text(c.get("name")),
@@ -106,8 +239,13 @@ def info_from_container_json(text: str | bytes) -> ContainerInfo | None:
         pod_name=labels.get("io.kubernetes.pod.name"),
         pod_namespace=labels.get("io.kubernetes.pod.namespace"),
         pod_uid=labels.get("io.kubernetes.pod.uid"),
+        pod_labels=pod_labels,
         pod_cni_json=cni,
     )
+    extra = c.get(EXTENSION)
+    if isinstance(extra, dict):
+        _apply_extension(info, extra)
+    return info
 
 
 def remember_containers(events: Iterable[Any], store: MetadataStore) -> Iterator[Any]:
