@@ -258,3 +258,92 @@ def remember_containers(events: Iterable[Any], store: MetadataStore) -> Iterator
             if info is not None:
                 store.put(info)
         yield ev
+
+
+def _cgroup_params() -> dict[int, int]:
+    from ..event import PARAM_INDEX
+
+    return {t: names["cgroups"] for t, names in enumerate(PARAM_INDEX) if "cgroups" in names}
+
+
+class ContainerRecorder:
+    """The ``container`` events a capture writer owes, as libsinsp writes them.
+
+    :meth:`see` (a container id, e.g. from the /proc snapshot) and :meth:`see_event` (the
+    ``cgroups`` parameter of clone/fork/execve exits: no thread table needed) start the
+    metadata lookup of a container not seen yet; :meth:`due` returns one container event
+    for each container whose metadata arrived since, once. A container no runtime knows
+    gets no event (there is nothing to carry); one whose runtime is failing, hangs or is
+    not up yet gets its event when the metadata comes (the store retries; :meth:`due`
+    asks again at most every ``retry_interval`` seconds). At most ``limit`` containers are
+    waited for.
+    """
+
+    def __init__(self, store: MetadataStore, limit: int = 100_000, retry_interval: float = 1.0):
+        from ..state.containers import HOST
+
+        self.store = store
+        self.limit = limit
+        self.retry_interval = retry_interval
+        self.cgroup_params = _cgroup_params()
+        self.written = 0
+        self._host = HOST
+        self._seen: set[str] = set()
+        self._waiting: set[str] = set()
+        self._next_retry = 0.0
+
+    def see(self, container_id: str) -> None:
+        """A container id was seen: look it up (once)."""
+        if container_id == self._host or container_id in self._seen:
+            return
+        if len(self._seen) >= self.limit:
+            self._seen.clear()
+        self._seen.add(container_id)
+        if len(self._waiting) < self.limit:
+            self._waiting.add(container_id)
+            self.store.get(container_id)  # starts the lookup, never waits (deadline 0)
+
+    def see_event(self, ev: Any) -> None:
+        """Look at the cgroups of a clone/fork/execve exit (other events: nothing)."""
+        idx = self.cgroup_params.get(ev.type)
+        if idx is None or idx >= ev.nparams:
+            return
+        raw = ev.raw(idx)
+        if raw:
+            from ..scap.metadata import parse_cgroups
+            from ..state.containers import container_id
+
+            self.see(container_id(parse_cgroups(bytes(raw))))
+
+    def waiting(self) -> bool:
+        """Some container seen has no event yet and may still get its metadata."""
+        return bool(self._waiting)
+
+    def settled(self) -> bool:
+        """Every lookup started is over (metadata or not)."""
+        return all(self.store.settled(cid) for cid in self._waiting)
+
+    def due(self, ts: int = 0) -> list[Event]:
+        """Container events for the containers whose metadata is known now."""
+        if not self._waiting:
+            return []
+        out = []
+        for cid in [c for c in self._waiting if self.store.peek(c) is not None]:
+            self._waiting.discard(cid)
+            info = self.store.peek(cid)
+            if info is not None:
+                out.append(container_event(info, ts))
+        self.written += len(out)
+        if not self._waiting:
+            return out
+        if not self.store.may_learn():
+            self._waiting.clear()  # no runtime to ask, none to come
+            return out
+        now = time.monotonic()
+        if now >= self._next_retry:  # failed lookups are retried when asked again
+            self._next_retry = now + self.retry_interval
+            self.store.poll()
+            for cid in self._waiting:
+                if self.store.settled(cid):
+                    self.store.get(cid)
+        return out
