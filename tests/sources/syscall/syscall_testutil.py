@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import strategies as st
 
 CAPTURES = Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "captures"
 ALL_CAPTURES = sorted(p.name for p in CAPTURES.glob("*.scap"))
@@ -159,4 +160,13 @@ def ipv4_tuple(sip: str, sport: int, dip: str, dport: int) -> bytes:
         + struct.pack("<H", sport)
         + socket.inet_aton(dip)
         + struct.pack("<H", dport)
+    )
+
+
+def byte_flips(data: bytes) -> st.SearchStrategy[list[tuple[int, int]]]:
+    """1 to 12 (offset, new byte value) changes to make in ``data`` (fuzzing)."""
+    return st.lists(
+        st.tuples(st.integers(min_value=0, max_value=len(data) - 1), st.integers(0, 255)),
+        min_size=1,
+        max_size=12,
     )

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from syscall_testutil import ALL_CAPTURES, raw_bytes
+from syscall_testutil import ALL_CAPTURES, byte_flips, raw_bytes
 
 from lanner.sources.syscall import Event, ScapError
 from lanner.sources.syscall.capture import STATE_TYPES, type_ids
@@ -75,11 +75,7 @@ DATA = raw_bytes("test_ipv6_client.scap")
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    st.lists(
-        st.tuples(st.integers(min_value=0, max_value=len(DATA) - 1), st.integers(0, 255)),
-        min_size=1,
-        max_size=12,
-    ),
+    byte_flips(DATA),
     st.integers(min_value=0, max_value=len(DATA)),
 )
 def test_same_records_and_errors_on_damaged_captures(

@@ -9,7 +9,7 @@ import io
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from syscall_testutil import raw_bytes
+from syscall_testutil import byte_flips, raw_bytes
 
 from lanner.sources.syscall import ScapError, read_capture, syscall_source
 
@@ -38,13 +38,7 @@ def test_truncated(cut: int) -> None:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.lists(
-        st.tuples(st.integers(min_value=0, max_value=len(DATA) - 1), st.integers(0, 255)),
-        min_size=1,
-        max_size=12,
-    )
-)
+@given(byte_flips(DATA))
 def test_mutated(flips: list[tuple[int, int]]) -> None:
     data = bytearray(DATA)
     for pos, value in flips:

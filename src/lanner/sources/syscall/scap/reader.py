@@ -152,13 +152,13 @@ class ScapReader:
 
     def _records(self, f: BinaryIO, close: bool) -> Iterator[Record]:
         # One loop walks blocks and builds events in place: this is the hot path.
+        num = 0  # events of the file so far, kept or rejected (evt.num)
         try:
             read = f.read
             buf = read_chunk(read, CHUNK, 0)
             base = 0  # stream offset of buf[0]
             pos = 0
             first = True
-            num = 0
             ev_types = blocks.EVENT_TYPES
             large_blocks = blocks.LARGE_EVENT_TYPES
             max_small = blocks.MAX_SMALL_EVENT_BLOCK + 8
