@@ -127,9 +127,10 @@ def capture(
             # in (or CONTAINER_WAIT is over); the probe's events are held meanwhile
             held: list[list] = []
             nheld = 0
+            end = None if duration is None else time.monotonic() + duration
             until = time.monotonic() + CONTAINER_WAIT
-            if duration is not None:
-                until = min(until, time.monotonic() + duration)
+            if end is not None:
+                until = min(until, end)
             while (
                 runtimes
                 and containers.waiting()
@@ -151,7 +152,6 @@ def capture(
             w.flush()
             if not quiet:
                 print(f"capturing to {path} (Ctrl-C stops)", file=sys.stderr)
-            end = None if duration is None else time.monotonic() + duration
             drain = 16  # batches read after the stop, for what is already in the ring
             while drain:
                 left = 0.25 if end is None else min(0.25, end - time.monotonic())
