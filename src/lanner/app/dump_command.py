@@ -1,7 +1,10 @@
-"""``lanner dump -e FILE [FILTER]``: print a capture's events the way ``sysdig -r`` does.
+"""``lanner dump -e FILE [-p FORMAT] [FILTER]``: print a capture's events as ``sysdig -r``.
 
-Each event shown is printed as sysdig's default line (``default_line``); FILTER is a Falco
-condition over the syscall source's fields, compiled by the rule engine.
+Each event shown is printed as sysdig's default line (``default_line``), or with ``-p`` in
+a format of ``%field`` tokens as sysdig's ``-p`` (and Falco's outputs): an event is
+printed only when every field of the format has a value, unless the format starts with
+``*``; ``\t`` and ``\n`` stand for a tab and a newline. FILTER is a Falco condition over
+the syscall source's fields, compiled by the rule engine.
 """
 
 from __future__ import annotations
@@ -35,23 +38,69 @@ def compile_filter(words: tuple[str, ...] | list[str] | str | None) -> Predicate
         raise click.BadParameter(f"{exc}", param_hint="FILTER") from exc
 
 
+def compile_format(fmt: str) -> Callable[[Any], str | None]:
+    """sysdig's ``-p FORMAT`` as ``event -> line``, None when the event is not printed.
+
+    Raises :class:`click.BadParameter` naming the bad token.
+    """
+    from lanner.engine.compiler import ConditionCompiler
+    from lanner.engine.formatter import FormatError, compile_template, to_text
+    from lanner.sources.syscall import syscall_source
+    from lanner.sources.syscall.dump import is_shown
+
+    print_all = fmt.startswith("*")
+    text = (fmt[1:] if print_all else fmt).replace("\\t", "\t").replace("\\n", "\n")
+    src = syscall_source()
+    compiler = ConditionCompiler(src.fields, src.event_type_field, src.event_types)
+    try:
+        pieces = compile_template(text, compiler).pieces
+    except FormatError as exc:
+        raise click.BadParameter(str(exc), param_hint="-p") from exc
+
+    def line(event: Any) -> str | None:
+        if not is_shown(event):
+            return None
+        out: list[str] = []
+        for piece in pieces:
+            if isinstance(piece, str):
+                out.append(piece)
+                continue
+            try:
+                value = piece[1](event)
+            except Exception:  # one event's broken value is shown as missing
+                value = None
+            if value is None and not print_all:
+                return None
+            out.append(to_text(value))
+        return "".join(out)
+
+    return line
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-e", "capture", required=True, help="Capture file (.scap, plain or gzip).")
+@click.option(
+    "-p",
+    "fmt",
+    help="Output format, as sysdig -p: %field tokens; a leading * also prints events "
+    "whose fields are missing (<NA>).",
+)
 @click.argument("filter_words", nargs=-1, metavar="[FILTER]")
-def dump(capture: str, filter_words: tuple[str, ...]) -> None:
+def dump(capture: str, fmt: str | None, filter_words: tuple[str, ...]) -> None:
     """Print the events of a capture file, one line each, like ``sysdig -r FILE [FILTER]``."""
     from lanner.sources.syscall import read_capture
     from lanner.sources.syscall.dump import default_line
     from lanner.sources.syscall.scap import ScapError
 
     pred = compile_filter(filter_words)
+    render = default_line if fmt is None else compile_format(fmt)
     out = sys.stdout
     lines: list[str] = []
     try:
         for event in read_capture(capture):
             if pred is not None and not pred(event):
                 continue
-            line = default_line(event)
+            line = render(event)
             if line is not None:
                 lines.append(line)
                 if len(lines) >= 4096:
