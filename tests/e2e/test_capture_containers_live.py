@@ -190,12 +190,6 @@ def test_lanner_dump_shows_the_container_events(capture_file: Path) -> None:
     assert during["privileged"] is True and during["type"] == 0 and during["full_id"] == DURING_ID
 
 
-@pytest.mark.xfail(
-    reason="lanner run -e FILE.scap reads through ScapReplay (app/replay_progress.py), "
-    "which replaces open_replay's remember_containers and skips container events the rules "
-    "do not name: the replay's container fields stay empty (outside this change's paths)",
-    strict=False,
-)
 def test_lanner_run_replay_fills_the_fields(capture_file: Path, tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULE)

@@ -10,13 +10,20 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from lanner.sources.syscall.capture import CaptureReplay
+from lanner.sources.syscall.containers import default_store
+from lanner.sources.syscall.containers.capture import remember_containers
 
 
 class ScapReplay:
-    """Iterates a capture as (source, event), skipping events no rule or state needs."""
+    """Iterates a capture as (source, event), skipping events no rule or state needs.
+
+    The capture's container events are always read: they fill the container metadata
+    (``container.*``, ``k8s.*``) of the events that follow, as in Falco's replays.
+    """
 
     def __init__(self, path: Path, event_types: set[str] | None) -> None:
-        self.replay = CaptureReplay(path, event_types=event_types)
+        wanted = None if event_types is None else {*event_types, "container"}
+        self.replay = CaptureReplay(path, event_types=wanted)
         self.events = 0
         self.started = time.monotonic()
         self.finished: float | None = None
@@ -24,7 +31,7 @@ class ScapReplay:
     def __iter__(self) -> Iterator[tuple[str, Any]]:
         self.started = time.monotonic()
         try:
-            for ev in self.replay:
+            for ev in remember_containers(self.replay, default_store()):
                 self.events += 1
                 yield "syscall", ev
         finally:
