@@ -210,3 +210,10 @@ def test_sysdig_replays_the_names(capture_file: Path) -> None:
     )
     assert f"{BEFORE_ID[:12]} before-web registry.example.com/shop/web:1.4" in lines, lines
     assert f"{DURING_ID[:12]} during-api docker.io/library/nginx:1.25" in lines, lines
+
+
+def test_lanner_dump_p_prints_the_container_fields(capture_file: Path) -> None:
+    fmt = "%container.id %container.name %container.image"
+    lines = _lines([LANNER, "dump", "-e", str(capture_file), "-p", fmt, "container.id != host"])
+    assert f"{BEFORE_ID[:12]} before-web registry.example.com/shop/web:1.4" in lines, lines
+    assert f"{DURING_ID[:12]} during-api docker.io/library/nginx:1.25" in lines, lines

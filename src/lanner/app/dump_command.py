@@ -89,6 +89,8 @@ def compile_format(fmt: str) -> Callable[[Any], str | None]:
 def dump(capture: str, fmt: str | None, filter_words: tuple[str, ...]) -> None:
     """Print the events of a capture file, one line each, like ``sysdig -r FILE [FILTER]``."""
     from lanner.sources.syscall import read_capture
+    from lanner.sources.syscall.containers import default_store
+    from lanner.sources.syscall.containers.capture import remember_containers
     from lanner.sources.syscall.dump import default_line
     from lanner.sources.syscall.scap import ScapError
 
@@ -97,7 +99,8 @@ def dump(capture: str, fmt: str | None, filter_words: tuple[str, ...]) -> None:
     out = sys.stdout
     lines: list[str] = []
     try:
-        for event in read_capture(capture):
+        # the capture's container events give container.* fields to the events after them
+        for event in remember_containers(read_capture(capture), default_store()):
             if pred is not None and not pred(event):
                 continue
             line = render(event)
