@@ -8,11 +8,15 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lanner.app.outputs.base import OutputStats
 from lanner.engine.alert import Alert
 from lanner.engine.priority import Priority
+
+if TYPE_CHECKING:
+    from lanner.sources.syscall.containers.runtimes import SocketWatch
+    from lanner.sources.syscall.containers.store import MetadataStore
 
 SNAPSHOT_RULE = "Falco internal: metrics snapshot"
 SNAPSHOT_MESSAGE = "Falco metrics snapshot"
@@ -41,6 +45,45 @@ def memory_bytes() -> tuple[int, int]:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, 0
 
 
+class ContainerRuntimes:
+    """The container runtimes of a live syscall run, read (never probed) at scrape time:
+    the sockets the watch was configured with, and the metadata store's counters."""
+
+    def __init__(self, store: MetadataStore, watch: SocketWatch | None) -> None:
+        self.store = store
+        self.watch = watch
+
+    def runtimes(self) -> list[tuple[str, str, bool]]:
+        """(runtime, socket, up) of each configured socket. Up: a unix socket is at the
+        path now (one ``stat()``), Lanner has a client for it (the watch saw the socket),
+        and that client's last lookup did not fail (a client not asked yet counts as up)."""
+        if self.watch is None:
+            return []
+        from lanner.sources.syscall.containers.runtimes import socket_identity
+        from lanner.sources.syscall.containers.store import resolver_name
+
+        failing = self.store.failing()
+        states = []
+        for sock in self.watch.sockets:
+            resolver = sock.resolver
+            up = (
+                resolver is not None
+                and resolver_name(resolver) not in failing
+                and socket_identity(sock.path) is not None
+            )
+            states.append((sock.runtime, sock.path, up))
+        return states
+
+    def lookups(self) -> dict[str, int]:
+        """Lookup outcomes the store counts: ``ok`` (metadata arrived), ``failed`` (a
+        runtime could not answer: error, timeout, socket gone; each attempt counts)."""
+        return {"ok": self.store.arrivals, "failed": self.store.failures}
+
+    def cached(self) -> int:
+        """Containers with metadata in the cache."""
+        return self.store.cached()
+
+
 class Stats:
     """Plain counters updated on the event path (no locks) and read by exporters."""
 
@@ -57,6 +100,8 @@ class Stats:
         self.rules_load_seconds = 0.0
         self.reloads: Counter[str] = Counter()  # "success" / "failure"
         self.last_reload_ns = 0
+        # set in live syscall runs with container engines (read at scrape time)
+        self.containers: ContainerRuntimes | None = None
         self._prev_events = 0
         self._prev_mono = self.start_mono
 

@@ -83,8 +83,43 @@ class StatsCollector(Collector):
         )
 
 
+class ContainerCollector(Collector):
+    """The container runtimes' state, from the socket watch and the metadata store at
+    scrape time (nothing is counted on the event path). The families are always
+    described; they have samples in live syscall runs with container engines."""
+
+    def __init__(self, stats: Stats) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[object]:
+        containers = self.stats.containers  # set once the runtimes are configured
+        up = GaugeMetricFamily(
+            "lanner_container_runtime_up",
+            "1: the runtime socket is there and its last metadata lookup did not fail",
+            labels=["runtime", "socket"],
+        )
+        lookups = CounterMetricFamily(
+            "lanner_container_metadata_lookups",
+            "Container metadata lookups, by outcome (failed: each failed runtime call)",
+            labels=["outcome"],
+        )
+        cached = GaugeMetricFamily(
+            "lanner_container_metadata_cached", "Containers with metadata in the cache"
+        )
+        if containers is not None:
+            for runtime, socket, ok in containers.runtimes():
+                up.add_metric([runtime, socket], 1 if ok else 0)
+            for outcome, n in containers.lookups().items():
+                lookups.add_metric([outcome], n)
+            cached.add_metric([], containers.cached())
+        yield up
+        yield lookups
+        yield cached
+
+
 def registry_for(stats: Stats) -> CollectorRegistry:
     """A registry holding only Lanner's series."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StatsCollector(stats))
+    registry.register(ContainerCollector(stats))
     return registry

@@ -30,12 +30,13 @@ from lanner.app.live import (
     with_syscall_state,
 )
 from lanner.app.logs import setup_logging
+from lanner.app.metrics import ContainerRuntimes
 from lanner.app.replay_progress import ScapReplay, show_progress
 from lanner.engine.engine import Engine
 from lanner.engine.fields import SourceSpec
 from lanner.sources.syscall.containers import default_store
 from lanner.sources.syscall.containers.announce import ContainerAnnouncer
-from lanner.sources.syscall.containers.runtimes import configure_runtimes
+from lanner.sources.syscall.containers.runtimes import configure_runtimes, socket_watch
 
 log = logging.getLogger("lanner")
 
@@ -134,6 +135,9 @@ def _container_announcer(daemon: Daemon) -> ContainerAnnouncer:
     store = default_store()
     used = configure_runtimes(store, daemon.cfg.get("container_engines") or {})
     log.info("container runtimes: %s", ", ".join(used) if used else "none found")
+    watch = socket_watch(store)
+    if watch is not None:  # container engines configured: their state on /metrics
+        daemon.stats.containers = ContainerRuntimes(store, watch)
     return ContainerAnnouncer(store)
 
 

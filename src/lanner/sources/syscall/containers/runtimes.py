@@ -154,6 +154,13 @@ class SocketWatch:
         self.store.awaiting = self.awaiting()
 
 
+def socket_watch(store: MetadataStore) -> SocketWatch | None:
+    """The socket watch :func:`configure_runtimes` registered with ``store``, if any
+    (read-only: the metrics read its sockets at scrape time)."""
+    owner = getattr(store.watcher(), "__self__", None)
+    return owner if isinstance(owner, SocketWatch) else None
+
+
 def configure_runtimes(
     store: MetadataStore, container_engines: Mapping[str, Any] | None
 ) -> list[str]:

@@ -214,6 +214,19 @@ class MetadataStore:
             self.evicted += len(gone)
         return gone
 
+    def watcher(self) -> Callable[[], None] | None:
+        """The probe registered with :meth:`watch` (read-only; for the metrics)."""
+        return self._probe
+
+    def failing(self) -> frozenset[str]:
+        """Names (:func:`resolver_name`) of the resolvers whose last lookup failed."""
+        with self._lock:
+            return frozenset(self._failing)
+
+    def cached(self) -> int:
+        """How many containers have metadata in the cache."""
+        return len(self._infos)
+
     def known(self) -> list[str]:
         """Ids of the containers whose metadata is cached, oldest first."""
         return list(self._infos)
