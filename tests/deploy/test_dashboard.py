@@ -192,7 +192,7 @@ def test_prometheus_config_and_rules_pass_promtool() -> None:
         timeout=60,
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "SUCCESS: 7 rules found" in out.stdout
+    assert "SUCCESS: 8 rules found" in out.stdout
     config = yaml.safe_load((PROMETHEUS / "prometheus.yaml").read_text())
     jobs = {j["job_name"]: j for j in config["scrape_configs"]}
     # the scrape targets are the manifests' Services and ports
@@ -236,6 +236,18 @@ def test_alert_rules_fire_on_the_situations_they_describe(tmp_path: Path) -> Non
                         "series": 'lanner_sidekick_outputs_total{destination="slack",'
                         ' priority="warning", status="dropped"}',
                         "values": "0+1x30",
+                    },
+                    # docker answered, then went away at minute 3; the CRI socket of
+                    # the defaults is not on this node: never up, never an alert
+                    {
+                        "series": f'lanner_container_runtime_up{{{node}, runtime="docker",'
+                        ' socket="/var/run/docker.sock"}',
+                        "values": "1 1 1 0x20",
+                    },
+                    {
+                        "series": f'lanner_container_runtime_up{{{node}, runtime="cri",'
+                        ' socket="/run/crio/crio.sock"}',
+                        "values": "0x23",
                     },
                     {
                         "series": 'lanner_respond_actions_total{action="kubernetes:isolate",'
@@ -313,6 +325,34 @@ def test_alert_rules_fire_on_the_situations_they_describe(tmp_path: Path) -> Non
                                     "summary": "sidekick gives up on alerts for slack",
                                     "description": "Refused, retries exhausted or queue full"
                                     ' (lanner_sidekick_outputs_total{status="dropped"}).',
+                                },
+                            }
+                        ],
+                    },
+                    # down for 4 minutes: pending, not firing yet
+                    {
+                        "eval_time": "7m",
+                        "alertname": "LannerContainerRuntimeDown",
+                        "exp_alerts": [],
+                    },
+                    {
+                        "eval_time": "10m",
+                        "alertname": "LannerContainerRuntimeDown",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    "severity": "warning",
+                                    "instance": "10.0.0.1:8765",
+                                    "job": "lanner-engine",
+                                    "runtime": "docker",
+                                    "socket": "/var/run/docker.sock",
+                                },
+                                "exp_annotations": {
+                                    "summary": "Container runtime docker (/var/run/docker.sock)"
+                                    " is down for Lanner on 10.0.0.1:8765",
+                                    "description": "Its socket is gone or its last metadata"
+                                    " lookup failed: container.* and k8s.* fields of new"
+                                    " containers stay empty until it is back.",
                                 },
                             }
                         ],
