@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import struct
-from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from . import event_table as et
-from .params import decode_int, decode_param
+from .params import INT_DECODERS, decode_int, decode_param
 
 if TYPE_CHECKING:
     from .state.fds import FdInfo
@@ -20,7 +19,75 @@ PARAM_INDEX: tuple[dict[str, int], ...] = tuple(
 )
 """Event id -> {param name: index}."""
 
+_U16 = struct.Struct("<H").unpack_from
+_U32 = struct.Struct("<I").unpack_from
+_I64 = struct.Struct("<q").unpack
+_I32 = struct.Struct("<i").unpack
+
+# The integer parameter types decoded by a plain struct (params._int): their format.
+_INT_FORMATS: dict[int, str] = {
+    et.PT_INT8: "<b",
+    et.PT_INT16: "<h",
+    et.PT_INT32: "<i",
+    et.PT_INT64: "<q",
+    et.PT_UINT8: "<B",
+    et.PT_UINT16: "<H",
+    et.PT_UINT32: "<I",
+    et.PT_UINT64: "<Q",
+    et.PT_FD: "<q",
+    et.PT_PID: "<q",
+    et.PT_FD32: "<i",
+    et.PT_PID32: "<i",
+    et.PT_SYSCALLID: "<H",
+    et.PT_SIGTYPE: "<B",
+    et.PT_RELTIME: "<Q",
+    et.PT_ABSTIME: "<Q",
+    et.PT_PORT: "<H",
+    et.PT_L4PROTO: "<B",
+    et.PT_SOCKFAMILY: "<B",
+    et.PT_FLAGS8: "<B",
+    et.PT_FLAGS16: "<H",
+    et.PT_FLAGS32: "<I",
+    et.PT_ENUMFLAGS8: "<B",
+    et.PT_ENUMFLAGS16: "<H",
+    et.PT_ENUMFLAGS32: "<I",
+    et.PT_UID: "<I",
+    et.PT_GID: "<I",
+    et.PT_SIGSET: "<I",
+    et.PT_MODE: "<I",
+}
+
+
+_STRUCTS = {f: struct.Struct(f) for f in set(_INT_FORMATS.values())}
+_ERRNO = struct.Struct("<q")  # PT_ERRNO: a marker, decoded as params._errno_dec does
+
+
+def _int_structs(params: tuple[tuple[str, int, int], ...]) -> tuple[struct.Struct | None, ...]:
+    return tuple(
+        _ERRNO
+        if p[1] == et.PT_ERRNO
+        else (_STRUCTS[_INT_FORMATS[p[1]]] if p[1] in _INT_FORMATS else None)
+        for p in params
+    )
+
+
+_INT_STRUCTS: tuple[tuple[struct.Struct | None, ...], ...] = tuple(
+    _int_structs(params) for params in et.EVENT_PARAMS
+)
+"""Event id -> per parameter, the struct decoding it when it is a plain integer (the
+decoder params.INT_DECODERS has for it, applied without slicing the bytes out)."""
+
+_INT_DECS: tuple[tuple[Any, ...], ...] = tuple(
+    tuple(INT_DECODERS.get(p[1]) for p in params) for params in et.EVENT_PARAMS
+)
+"""Event id -> per parameter, its params.INT_DECODERS decoder (None when not an integer)."""
+
 _RES_TYPES = frozenset({et.PT_ERRNO, et.PT_PID, et.PT_FD, et.PT_FD32, et.PT_PID32})
+_HAS_RES = tuple(
+    d == "<" and bool(params) and (params[0][1] in _RES_TYPES or params[0][0] == "res")
+    for d, params in zip(et.EVENT_DIRS, et.EVENT_PARAMS, strict=True)
+)
+"""Event id -> whether its first parameter is the syscall's return value (exit events)."""
 GENERIC_E = et.PPME_GENERIC_E
 GENERIC_X = et.PPME_GENERIC_X
 
@@ -30,6 +97,13 @@ def _lens_struct(n: int, large: bool) -> struct.Struct:
     if s is None:
         s = _LEN_STRUCTS[(n, large)] = struct.Struct(f"<{n}{'I' if large else 'H'}")
     return s
+
+
+# the parameter-length arrays of up to _MAX_LENS parameters (no event type has more;
+# bigger counts from damaged files are read through _lens_struct)
+_MAX_LENS = 64
+_LENS16 = [_lens_struct(n, False) for n in range(_MAX_LENS + 1)]
+_LENS32 = [_lens_struct(n, True) for n in range(_MAX_LENS + 1)]
 
 
 class Event:
@@ -44,9 +118,9 @@ class Event:
         "_buf",
         "_end",
         "_large",
+        "_lens",
         "_off",
         "_raws",
-        "_starts",
         "_vals",
         "cpu",
         "dump_flags",
@@ -88,7 +162,7 @@ class Event:
         self._end = end  # end of the event
         self._large = large
         self._raws: list[bytes] | None = None
-        self._starts: tuple[int, ...] | None = None
+        self._lens: tuple[int, ...] | None = None  # the parameter lengths, once read
         self._vals: dict[int, Any] | None = None
         self.cpu = cpu
         self.dump_flags = dump_flags
@@ -162,6 +236,8 @@ class Event:
         raw = self._raw_at(index) if raws is None else (raws[index] if index < len(raws) else None)
         if not raw:
             return None
+        if len(raw) == 8:
+            return _I64(raw)[0]  # type: ignore[no-any-return]
         return int.from_bytes(raw, "little", signed=True)
 
     def int_value(self, index: int) -> int | None:
@@ -173,26 +249,54 @@ class Event:
             return int(v) if isinstance(v, int) else None
         raws = self._raws
         raw = self._raw_at(index) if raws is None else (raws[index] if index < len(raws) else None)
-        if raw is None:
-            return None
+        if not raw:
+            return None if raw is None else decode_int(self.type, index, raw)
+        structs = _INT_STRUCTS[self.type]
+        if index < len(structs):
+            s = structs[index]
+            if s is not None:
+                if s is _ERRNO:  # 8 bytes, or 4 in some old captures
+                    n = len(raw)
+                    if n >= 8:
+                        return _ERRNO.unpack_from(raw)[0]  # type: ignore[no-any-return]
+                    return _I32(raw)[0] if n == 4 else None  # type: ignore[no-any-return]
+                return s.unpack_from(raw)[0] if len(raw) >= s.size else None  # type: ignore[no-any-return]
+            dec = _INT_DECS[self.type][index]
+            if dec is not None:
+                v = dec(raw)
+                return None if v is None else int(v)
         return decode_int(self.type, index, raw)
 
     def _raw_at(self, index: int) -> bytes | None:
         n = self.nparams
         if index >= n:
             return None
-        starts = self._starts
-        if starts is None:
-            # where each parameter starts (and the last ends), clipped to the event
-            s = _lens_struct(n, self._large)
-            starts = tuple(
-                accumulate(s.unpack_from(self._buf, self._off), initial=self._off + s.size)
-            )
-            end = self._end
-            if starts[-1] > end:
-                starts = tuple(x if x < end else end for x in starts)
-            self._starts = starts
-        return self._buf[starts[index] : starts[index + 1]]
+        lens = self._lens
+        off = self._off
+        buf = self._buf
+        if lens is None:
+            if index == 0:
+                # the first parameter needs only the first length (nothing to cache)
+                if self._large:
+                    start = off + 4 * n
+                    stop = start + _U32(buf, off)[0]
+                else:
+                    start = off + 2 * n
+                    stop = start + _U16(buf, off)[0]
+                end = self._end
+                # clipped to the event (a start past its end gives b"" either way)
+                return buf[start : stop if stop < end else end]
+            if n > _MAX_LENS:
+                s = _lens_struct(n, self._large)
+            else:
+                s = _LENS32[n] if self._large else _LENS16[n]
+            lens = self._lens = s.unpack_from(buf, off)
+        start = off + (4 * n if self._large else 2 * n)
+        if index:
+            start += sum(lens[:index])
+        stop = start + lens[index]
+        end = self._end
+        return buf[start : stop if stop < end else end]
 
     def arg(self, name: str) -> Any:
         """Decoded value of the parameter called ``name`` (None when absent)."""
@@ -259,10 +363,7 @@ class Event:
     @property
     def res(self) -> int | None:
         """The syscall return value of an exit event (first param when it is one)."""
-        if et.EVENT_DIRS[self.type] != "<" or not self.nparams:
-            return None
-        params = et.EVENT_PARAMS[self.type]
-        if params and (params[0][1] in _RES_TYPES or params[0][0] == "res"):
+        if _HAS_RES[self.type] and self.nparams:
             return self.int_value(0)
         return None
 

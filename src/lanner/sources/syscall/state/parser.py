@@ -106,20 +106,12 @@ class StateEngine:
         self.interfaces: list[md.Interface] = []
         self._remove_tid: int | None = None
         self._remove_fd: tuple[ThreadInfo, int] | None = None
-        self._handlers: list[Handler | None] = [None] * et.EVENT_COUNT
-        # Like libsinsp's reset(): no placeholder thread for clone exits (the child is built
-        # from the event), context switches (kernel threads) and process exits.
-        self._no_autocreate = frozenset(
-            _names("clone", "fork", "vfork", "clone3") + _names("switch", "procexit", exit_=False)
-        )
-        for ids, h in _HANDLER_SPECS:
-            for i in ids:
-                self._handlers[i] = h
+        self._pending = False  # whether _remove_fd or _remove_tid is set
 
     @staticmethod
     def has_handler(etype: int) -> bool:
         """Whether events of type ``etype`` have a state handler."""
-        return any(etype in ids for ids, _h in _HANDLER_SPECS)
+        return 0 <= etype < len(_SPEC) and _SPEC[etype][7] is not None
 
     # -- metadata blocks --------------------------------------------------------------
     def load_record(self, rec: object) -> None:
@@ -161,64 +153,60 @@ class StateEngine:
     # -- events -----------------------------------------------------------------------
     def process(self, evt: Event) -> None:
         """Attach state to ``evt`` and apply its effects."""
-        if self._remove_fd is not None or self._remove_tid is not None:
+        if self._pending:
             self._apply_removals()
         t = evt.type
-        tid = evt.tid
-        threads = self.threads.threads
-        if _SKIP_RESET[t]:
+        skip, auto, enter_, pairs, fdmode, fdidx, resfirst, h = _SPEC[t]
+        if skip:
             # libsinsp attaches no thread to these (context switches, procinfo...)
             evt.table = self.threads
-            h = self._handlers[t]
             if h is not None:
                 h(self, evt, None)
             return
-        th = threads.get(tid)
-        if th is None and tid > 0 and t not in self._no_autocreate:
+        tid = evt.tid
+        th = self.threads.threads.get(tid)
+        if th is None and tid > 0 and auto:
             th = self._placeholder(tid)
         evt.thread = th
         if th is None:
             evt.table = self.threads
+        elif enter_:
+            if pairs:
+                evt.detach()  # kept until the exit: do not pin the read chunk
+                th.last_enter = evt
+            if fdmode == _FD_CREATES:
+                evt.fd = -1
+            elif fdmode == _FD_USES and fdidx < evt.nparams:
+                fd = evt.int_param(fdidx)
+                if fd is not None:
+                    evt.fd = fd
+                    evt.fdinfo = th.fdtable.fds.get(fd)
         else:
-            if _IS_ENTER[t]:
-                if _PAIRS[t]:
-                    evt.detach()  # kept until the exit: do not pin the read chunk
-                    th.last_enter = evt
-                if _CREATES_FD[t]:
-                    evt.fd = -1
-                elif _USES_FD[t]:
-                    idx = _FD_INDEX[t]
-                    if idx is not None and idx < evt.nparams:
-                        fd = evt.int_param(idx)
-                        if fd is not None:
-                            evt.fd = fd
-                            evt.fdinfo = th.fdtable.fds.get(fd)
-            else:
-                enter = th.last_enter
-                if enter is not None and enter.type == t - 1:
-                    evt.enter = enter
-                th.last_enter = None
-                if _CREATES_FD[t]:
-                    r = evt.int_param(0) if _RES_FIRST[t] else evt.res
-                    if r is not None:
-                        evt.fd = r if r >= 0 else -1  # a failed call has no fd
-                elif _USES_FD[t]:
-                    idx = _FD_INDEX[t]
+            enter = th.last_enter
+            if enter is not None and enter.type == t - 1:
+                evt.enter = enter
+            th.last_enter = None
+            if fdmode == _FD_CREATES:
+                r = evt.int_param(0) if resfirst else evt.res
+                if r is not None:
+                    evt.fd = r if r >= 0 else -1  # a failed call has no fd
+            elif fdmode == _FD_USES:
+                if fdidx < evt.nparams:
+                    fd = evt.int_param(fdidx)
+                elif enter is not None and evt.enter is enter:
+                    fd = enter.fd
+                else:
                     fd = None
-                    if idx is not None and idx < evt.nparams:
-                        fd = evt.int_param(idx)
-                    elif enter is not None and evt.enter is enter:
-                        fd = enter.fd
-                    if fd is not None:
-                        evt.fd = fd
-                        evt.fdinfo = th.fdtable.fds.get(fd)
-                    else:
-                        evt.fd = -1  # libsinsp's "last event fd" when none is known
-        h = self._handlers[t]
+                if fd is not None:
+                    evt.fd = fd
+                    evt.fdinfo = th.fdtable.fds.get(fd)
+                else:
+                    evt.fd = -1  # libsinsp's "last event fd" when none is known
         if h is not None:
             h(self, evt, th)
 
     def _apply_removals(self) -> None:
+        self._pending = False
         if self._remove_fd is not None:
             th, fd = self._remove_fd
             th.fdtable.remove(fd)
@@ -432,6 +420,7 @@ def _on_procexit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
         return
     th.dead = True
     eng._remove_tid = th.tid
+    eng._pending = True
     reaper_tid = _int_arg(evt, "reaper_tid")
     threads = eng.threads
     if not th.is_main:
@@ -507,31 +496,61 @@ def _on_setsid_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None
 # fd handlers
 
 
+def _arg_at(evt: Event, i: int, name: str) -> object:
+    """:func:`_arg` with the parameter's index in ``evt`` known (see :func:`_indices`)."""
+    if i < evt.nparams:
+        return evt.param(i)
+    if i == _NOWHERE:
+        enter = evt.enter
+        if enter is None or enter.type == evt.type - 1:
+            return None
+    return _arg(evt, name)
+
+
+def _int_at(evt: Event, i: int, name: str) -> int | None:
+    """:func:`_int_arg` with the parameter's index in ``evt`` known (see :func:`_indices`)."""
+    if i < evt.nparams:
+        return evt.int_value(i)
+    if i == _NOWHERE:
+        enter = evt.enter
+        if enter is None or enter.type == evt.type - 1:
+            return None
+    return evt.eint(name)
+
+
 def _on_open_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
     if th is None:
         return
-    name = _arg(evt, "name")
+    i_name, i_path, i_dirfd, i_flags, i_fd, i_dev, i_ino = _OPEN_INDICES[evt.type]
+    n = evt.nparams
+    name = evt.param(i_name) if i_name < n else _arg_at(evt, i_name, "name")
     if not isinstance(name, str):
-        name = _arg(evt, "path")
+        name = _arg_at(evt, i_path, "path")
     if not isinstance(name, str):
         name = ""
-    dirfd = _int_arg(evt, "dirfd")
-    base = eng.cwd(th)
+    dirfd = evt.int_value(i_dirfd) if i_dirfd < n else _int_at(evt, i_dirfd, "dirfd")
+    if th.tid == th.pid:
+        base = th.cwd
+    else:
+        mt = eng.threads.threads.get(th.pid)
+        base = (mt if mt is not None else th).cwd
     if dirfd is not None and dirfd != AT_FDCWD and not name.startswith("/"):
         d = th.fdtable.fds.get(dirfd)
         base = d.name if d is not None else ""
     path = resolve_path(base, name)
-    flags = _int_arg(evt, "flags") or 0
-    fd = _int_arg(evt, "fd")
+    flags = (evt.int_value(i_flags) if i_flags < n else _int_at(evt, i_flags, "flags")) or 0
+    fd = evt.int_value(i_fd) if i_fd < n else _int_at(evt, i_fd, "fd")
     if fd is None:
         fd = evt.res
     if fd is None or fd < 0:
         return  # fd.name of a failed open comes from the arguments (see fields.fd)
     info = FdInfo(fd, md.FD_DIRECTORY if flags & PPM_O_DIRECTORY else md.FD_FILE_V2, path)
     info.open_flags = flags
-    info.dev = _int_arg(evt, "dev") or 0
-    info.ino = _int_arg(evt, "ino") or 0
-    eng.add_fd(evt, th, info)
+    info.dev = (evt.int_value(i_dev) if i_dev < n else _int_at(evt, i_dev, "dev")) or 0
+    info.ino = (evt.int_value(i_ino) if i_ino < n else _int_at(evt, i_ino, "ino")) or 0
+    th.fdtable.add(info)
+    evt.fd = fd
+    evt.fdinfo = info
 
 
 _SOCK_TYPES = {AF_INET: md.FD_IPV4_SOCK, AF_INET6: md.FD_IPV6_SOCK, AF_UNIX: md.FD_UNIX_SOCK}
@@ -646,6 +665,7 @@ def _on_close_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
     if res is not None and res < 0:
         return
     eng._remove_fd = (th, evt.fd)
+    eng._pending = True
 
 
 def _on_dup_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
@@ -783,3 +803,63 @@ _HANDLER_SPECS: list[tuple[list[int], Handler]] = [
     (_names("groupadded", exit_=False), _on_group_added),
     (_names("groupdeleted", exit_=False), _on_group_deleted),
 ]
+
+
+_FD_NONE, _FD_CREATES, _FD_USES = 0, 1, 2
+_NO_INDEX = 1 << 30  # larger than any parameter count
+
+
+def _specs() -> tuple[tuple[bool, bool, bool, bool, int, int, bool, Handler | None], ...]:
+    """Per event type, what process() does with it: (skip reset, may create a placeholder
+    thread, enter, pairs with an exit, fd mode, fd parameter index, fd is the first
+    parameter of the exit, handler)."""
+    handlers: list[Handler | None] = [None] * et.EVENT_COUNT
+    for ids, h in _HANDLER_SPECS:
+        for i in ids:
+            handlers[i] = h
+    # Like libsinsp's reset(): no placeholder thread for clone exits (the child is built
+    # from the event), context switches (kernel threads) and process exits.
+    no_autocreate = frozenset(
+        _names("clone", "fork", "vfork", "clone3") + _names("switch", "procexit", exit_=False)
+    )
+    out = []
+    for t in range(et.EVENT_COUNT):
+        fdmode = _FD_CREATES if _CREATES_FD[t] else (_FD_USES if _USES_FD[t] else _FD_NONE)
+        idx = _FD_INDEX[t]
+        out.append(
+            (
+                _SKIP_RESET[t],
+                t not in no_autocreate,
+                _IS_ENTER[t],
+                _PAIRS[t],
+                fdmode,
+                _NO_INDEX if idx is None else idx,
+                _RES_FIRST[t],
+                handlers[t],
+            )
+        )
+    return tuple(out)
+
+
+_SPEC = _specs()
+
+
+_NOWHERE = _NO_INDEX + 1  # a parameter neither the exit event nor its enter event has
+
+
+def _indices(t: int, *names: str) -> tuple[int, ...]:
+    """The indices of parameters ``names`` in exit events of type ``t``: ``_NO_INDEX`` when
+    only the enter event (type ``t - 1``) has it, ``_NOWHERE`` when neither has."""
+    out = []
+    for name in names:
+        i = PARAM_INDEX[t].get(name)
+        if i is None:
+            i = _NO_INDEX if t > 0 and name in PARAM_INDEX[t - 1] else _NOWHERE
+        out.append(i)
+    return tuple(out)
+
+
+_OPEN_INDICES = {
+    t: _indices(t, "name", "path", "dirfd", "flags", "fd", "dev", "ino")
+    for t in _names("open", "openat", "openat2", "creat", "open_by_handle_at")
+}
