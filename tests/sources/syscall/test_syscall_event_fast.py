@@ -69,3 +69,20 @@ def test_res_of_exit_events() -> None:
             )
         )
         assert e.res == (e.int_value(0) if is_res else None)
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_param_matches_decode_param(seed: int) -> None:
+    from lanner.sources.syscall.params import decode_param
+
+    rnd = random.Random(seed)
+    for etype, params in enumerate(et.EVENT_PARAMS):
+        for _ in range(3):
+            raws = [
+                rnd.choice((b"", b"/etc/passwd\0", b"a\xffb\0junk", rnd.randbytes(6)))
+                for _ in range(len(params) + 1)
+            ]
+            e = _event(etype, raws, False)
+            for i, raw in enumerate(raws):
+                got, want = e.param(i), decode_param(etype, i, raw)
+                assert got == want and type(got) is type(want)

@@ -6,7 +6,8 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 from . import event_table as et
-from .params import INT_DECODERS, decode_int, decode_param
+from .flags import ENUM_PARAMS
+from .params import DECODERS, INT_DECODERS, decode_int, decode_param
 
 if TYPE_CHECKING:
     from .state.fds import FdInfo
@@ -81,6 +82,16 @@ _INT_DECS: tuple[tuple[Any, ...], ...] = tuple(
     tuple(INT_DECODERS.get(p[1]) for p in params) for params in et.EVENT_PARAMS
 )
 """Event id -> per parameter, its params.INT_DECODERS decoder (None when not an integer)."""
+
+_STR_TYPES = frozenset({et.PT_CHARBUF, et.PT_FSPATH, et.PT_FSRELPATH})
+_STR_DECS: tuple[tuple[Any, ...], ...] = tuple(
+    tuple(
+        DECODERS[p[1]] if p[1] in _STR_TYPES and p[0] not in ENUM_PARAMS else None for p in params
+    )
+    for params in et.EVENT_PARAMS
+)
+"""Event id -> per parameter, its string decoder when decode_param gives that string as it
+is ("" for no bytes): strings that are not named enums."""
 
 _RES_TYPES = frozenset({et.PT_ERRNO, et.PT_PID, et.PT_FD, et.PT_FD32, et.PT_PID32})
 _HAS_RES = tuple(
@@ -220,7 +231,15 @@ class Event:
         raws = self._raws
         if raws is None:
             raw = self._raw_at(index)  # one parameter: no need to split them all
-            v = None if raw is None else decode_param(self.type, index, raw)
+            if raw is None:
+                v = None
+            else:
+                decs = _STR_DECS[self.type]
+                dec = decs[index] if index < len(decs) else None
+                if dec is not None:
+                    v = dec(raw) if raw else ""  # what decode_param gives, sooner
+                else:
+                    v = decode_param(self.type, index, raw)
         else:
             v = decode_param(self.type, index, raws[index]) if index < len(raws) else None
         vals[index] = v
@@ -233,7 +252,23 @@ class Event:
             v = vals[index]
             return None if v is None else int(v)
         raws = self._raws
-        raw = self._raw_at(index) if raws is None else (raws[index] if index < len(raws) else None)
+        if raws is not None:
+            raw = raws[index] if index < len(raws) else None
+        elif index == 0 and self._lens is None and self.nparams:
+            # _raw_at(0), inline: fds are mostly the first parameter
+            n = self.nparams
+            off = self._off
+            buf = self._buf
+            if self._large:
+                start = off + 4 * n
+                stop = start + _U32(buf, off)[0]
+            else:
+                start = off + 2 * n
+                stop = start + _U16(buf, off)[0]
+            end = self._end
+            raw = buf[start : stop if stop < end else end]
+        else:
+            raw = self._raw_at(index)
         if not raw:
             return None
         if len(raw) == 8:
@@ -248,7 +283,23 @@ class Event:
             v = vals[index]
             return int(v) if isinstance(v, int) else None
         raws = self._raws
-        raw = self._raw_at(index) if raws is None else (raws[index] if index < len(raws) else None)
+        if raws is not None:
+            raw = raws[index] if index < len(raws) else None
+        elif index == 0 and self._lens is None and self.nparams:
+            # _raw_at(0), inline: return values are the first parameter
+            n = self.nparams
+            off = self._off
+            buf = self._buf
+            if self._large:
+                start = off + 4 * n
+                stop = start + _U32(buf, off)[0]
+            else:
+                start = off + 2 * n
+                stop = start + _U16(buf, off)[0]
+            end = self._end
+            raw = buf[start : stop if stop < end else end]
+        else:
+            raw = self._raw_at(index)
         if not raw:
             return None if raw is None else decode_int(self.type, index, raw)
         structs = _INT_STRUCTS[self.type]

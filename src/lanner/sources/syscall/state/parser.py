@@ -496,39 +496,37 @@ def _on_setsid_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None
 # fd handlers
 
 
-def _arg_at(evt: Event, i: int, name: str) -> object:
-    """:func:`_arg` with the parameter's index in ``evt`` known (see :func:`_indices`)."""
-    if i < evt.nparams:
-        return evt.param(i)
-    if i == _NOWHERE:
-        enter = evt.enter
-        if enter is None or enter.type == evt.type - 1:
-            return None
-    return _arg(evt, name)
-
-
-def _int_at(evt: Event, i: int, name: str) -> int | None:
-    """:func:`_int_arg` with the parameter's index in ``evt`` known (see :func:`_indices`)."""
-    if i < evt.nparams:
-        return evt.int_value(i)
-    if i == _NOWHERE:
-        enter = evt.enter
-        if enter is None or enter.type == evt.type - 1:
-            return None
-    return evt.eint(name)
-
-
 def _on_open_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
     if th is None:
         return
-    i_name, i_path, i_dirfd, i_flags, i_fd, i_dev, i_ino = _OPEN_INDICES[evt.type]
+    t = evt.type
     n = evt.nparams
-    name = evt.param(i_name) if i_name < n else _arg_at(evt, i_name, "name")
+    plan = _OPEN_PLANS.get((t, n))
+    if plan is None:
+        plan = _OPEN_PLANS[(t, n)] = _plan(t, n, _OPEN_PARAMS)
+    i_name, i_path, i_dirfd, i_flags, i_fd, i_dev, i_ino = plan
+    enter = evt.enter
+    # parameters with neither the event nor its enter event (which is of type t - 1
+    # whenever set by process()) are None without looking
+    plain = enter is None or enter.type == t - 1
+    name = (
+        evt.param(i_name)
+        if i_name >= 0
+        else (None if plain and i_name == _ABSENT else _arg(evt, "name"))
+    )
     if not isinstance(name, str):
-        name = _arg_at(evt, i_path, "path")
+        name = (
+            evt.param(i_path)
+            if i_path >= 0
+            else (None if plain and i_path == _ABSENT else _arg(evt, "path"))
+        )
     if not isinstance(name, str):
         name = ""
-    dirfd = evt.int_value(i_dirfd) if i_dirfd < n else _int_at(evt, i_dirfd, "dirfd")
+    dirfd = (
+        evt.int_value(i_dirfd)
+        if i_dirfd >= 0
+        else (None if plain and i_dirfd == _ABSENT else evt.eint("dirfd"))
+    )
     if th.tid == th.pid:
         base = th.cwd
     else:
@@ -538,16 +536,32 @@ def _on_open_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
         d = th.fdtable.fds.get(dirfd)
         base = d.name if d is not None else ""
     path = resolve_path(base, name)
-    flags = (evt.int_value(i_flags) if i_flags < n else _int_at(evt, i_flags, "flags")) or 0
-    fd = evt.int_value(i_fd) if i_fd < n else _int_at(evt, i_fd, "fd")
+    flags = (
+        evt.int_value(i_flags)
+        if i_flags >= 0
+        else (None if plain and i_flags == _ABSENT else evt.eint("flags"))
+    ) or 0
+    fd = (
+        evt.int_value(i_fd)
+        if i_fd >= 0
+        else (None if plain and i_fd == _ABSENT else evt.eint("fd"))
+    )
     if fd is None:
         fd = evt.res
     if fd is None or fd < 0:
         return  # fd.name of a failed open comes from the arguments (see fields.fd)
     info = FdInfo(fd, md.FD_DIRECTORY if flags & PPM_O_DIRECTORY else md.FD_FILE_V2, path)
     info.open_flags = flags
-    info.dev = (evt.int_value(i_dev) if i_dev < n else _int_at(evt, i_dev, "dev")) or 0
-    info.ino = (evt.int_value(i_ino) if i_ino < n else _int_at(evt, i_ino, "ino")) or 0
+    info.dev = (
+        evt.int_value(i_dev)
+        if i_dev >= 0
+        else (None if plain and i_dev == _ABSENT else evt.eint("dev"))
+    ) or 0
+    info.ino = (
+        evt.int_value(i_ino)
+        if i_ino >= 0
+        else (None if plain and i_ino == _ABSENT else evt.eint("ino"))
+    ) or 0
     th.fdtable.add(info)
     evt.fd = fd
     evt.fdinfo = info
@@ -844,22 +858,22 @@ def _specs() -> tuple[tuple[bool, bool, bool, bool, int, int, bool, Handler | No
 _SPEC = _specs()
 
 
-_NOWHERE = _NO_INDEX + 1  # a parameter neither the exit event nor its enter event has
-
-
-def _indices(t: int, *names: str) -> tuple[int, ...]:
-    """The indices of parameters ``names`` in exit events of type ``t``: ``_NO_INDEX`` when
-    only the enter event (type ``t - 1``) has it, ``_NOWHERE`` when neither has."""
+def _plan(t: int, n: int, names: tuple[str, ...]) -> tuple[int, ...]:
+    """Where an exit event of type ``t`` with ``n`` parameters has parameters ``names``:
+    its index when the event has it; else ``_BY_NAME`` when its enter event (type
+    ``t - 1``) may have it, ``_ABSENT`` when neither has it."""
     out = []
     for name in names:
         i = PARAM_INDEX[t].get(name)
-        if i is None:
-            i = _NO_INDEX if t > 0 and name in PARAM_INDEX[t - 1] else _NOWHERE
-        out.append(i)
+        if i is not None and i < n:
+            out.append(i)
+        elif t > 0 and name in PARAM_INDEX[t - 1]:
+            out.append(_BY_NAME)
+        else:
+            out.append(_ABSENT)
     return tuple(out)
 
 
-_OPEN_INDICES = {
-    t: _indices(t, "name", "path", "dirfd", "flags", "fd", "dev", "ino")
-    for t in _names("open", "openat", "openat2", "creat", "open_by_handle_at")
-}
+_BY_NAME, _ABSENT = -1, -2
+_OPEN_PARAMS = ("name", "path", "dirfd", "flags", "fd", "dev", "ino")
+_OPEN_PLANS: dict[tuple[int, int], tuple[int, ...]] = {}
