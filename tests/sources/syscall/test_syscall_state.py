@@ -221,6 +221,17 @@ def test_container_ids_from_cgroups() -> None:
     }
     for path, want in cases.items():
         assert container_id([("cpu", path)]) == want, path
+    # cached per path: the same answers a second time, and across a full cache
+    from lanner.sources.syscall.state import containers
+
+    for _ in range(2):
+        for path, want in cases.items():
+            assert container_id([("cpu", "/"), ("memory", path)]) == want, path
+    for i in range(containers._MAX_CACHED + 10):
+        assert container_id([("cpu", f"/user.slice/{i}")]) == "host"
+    assert len(containers._PATH_IDS) <= containers._MAX_CACHED
+    for path, want in cases.items():
+        assert container_id([("cpu", path)]) == want, path
 
 
 def test_resolve_path() -> None:

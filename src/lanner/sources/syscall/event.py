@@ -94,7 +94,7 @@ _STR_DECS: tuple[tuple[Any, ...], ...] = tuple(
 is ("" for no bytes): strings that are not named enums."""
 
 _RES_TYPES = frozenset({et.PT_ERRNO, et.PT_PID, et.PT_FD, et.PT_FD32, et.PT_PID32})
-_HAS_RES = tuple(
+HAS_RES = tuple(
     d == "<" and bool(params) and (params[0][1] in _RES_TYPES or params[0][0] == "res")
     for d, params in zip(et.EVENT_DIRS, et.EVENT_PARAMS, strict=True)
 )
@@ -186,9 +186,12 @@ class Event:
     def detach(self) -> None:
         """Copy the parameter bytes out of the shared read chunk (for events kept around,
         like a thread's pending enter event, so they do not pin a whole chunk)."""
-        if self._off or self._end != len(self._buf):
-            self._buf = self._buf[self._off : self._end]
-            self._end -= self._off
+        off = self._off
+        end = self._end
+        buf = self._buf
+        if off or end != len(buf):
+            self._buf = buf[off:end]
+            self._end = end - off
             self._off = 0
 
     # -- raw access -------------------------------------------------------------------
@@ -414,7 +417,7 @@ class Event:
     @property
     def res(self) -> int | None:
         """The syscall return value of an exit event (first param when it is one)."""
-        if _HAS_RES[self.type] and self.nparams:
+        if HAS_RES[self.type] and self.nparams:
             return self.int_value(0)
         return None
 

@@ -21,9 +21,28 @@ _PATTERNS = (
 
 def container_id(cgroups: list[tuple[str, str]]) -> str:
     """The 12-character container id found in cgroup paths, else ``host``."""
+    cache = _PATH_IDS
     for _subsys, path in cgroups:
-        for pat in _PATTERNS:
-            m = pat.search(path)
-            if m:
-                return m.group(1)[:12]
+        cid = cache.get(path)
+        if cid is None:
+            cid = _path_id(path)
+            if len(cache) >= _MAX_CACHED:
+                cache.clear()
+            cache[path] = cid
+        if cid:
+            return cid
     return HOST
+
+
+def _path_id(path: str) -> str:
+    """The container id in one cgroup path, "" when none."""
+    for pat in _PATTERNS:
+        m = pat.search(path)
+        if m:
+            return m.group(1)[:12]
+    return ""
+
+
+# cgroup path -> its container id ("" for none): every clone and execve parses the same few
+_PATH_IDS: dict[str, str] = {}
+_MAX_CACHED = 4096

@@ -13,7 +13,7 @@ import posixpath
 from collections.abc import Callable
 
 from .. import event_table as et
-from ..event import PARAM_INDEX, Event
+from ..event import HAS_RES, PARAM_INDEX, Event
 from ..flags import (
     PPM_CL_CLONE_FILES,
     PPM_CL_CLONE_THREAD,
@@ -154,7 +154,13 @@ class StateEngine:
     def process(self, evt: Event) -> None:
         """Attach state to ``evt`` and apply its effects."""
         if self._pending:
-            self._apply_removals()
+            rm = self._remove_fd
+            if rm is not None and self._remove_tid is None:
+                self._pending = False
+                self._remove_fd = None
+                rm[0].fdtable.fds.pop(rm[1], None)  # the fd a close closed
+            else:
+                self._apply_removals()
         t = evt.type
         skip, auto, enter_, pairs, fdmode, fdidx, resfirst, h = _SPEC[t]
         if skip:
@@ -675,7 +681,7 @@ def _on_sendrecv_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> No
 def _on_close_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
     if th is None or evt.fd is None:
         return
-    res = evt.res
+    res = evt.int_value(0) if evt.nparams and HAS_RES[evt.type] else None  # evt.res
     if res is not None and res < 0:
         return
     eng._remove_fd = (th, evt.fd)
