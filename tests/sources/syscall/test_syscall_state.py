@@ -288,3 +288,26 @@ def test_credentials_and_capabilities_follow_syscalls() -> None:
     state = StateEngine()
     list(read_capture(io.BytesIO(data), state))
     assert state.threads.get(50).root == "/srv/jail"  # type: ignore[union-attr]
+
+
+def test_resolve_path_matches_normpath() -> None:
+    import posixpath
+    import random
+
+    def reference(base: str, name: str) -> str:
+        if not name:
+            return name
+        path = name if name.startswith("/") or not base else f"{base.rstrip('/')}/{name}"
+        if not path.startswith("/"):
+            return path
+        norm = posixpath.normpath(path)
+        return "/" + norm.lstrip("/") if norm.startswith("//") else norm
+
+    rnd = random.Random(7)
+    parts = ["", ".", "..", "a", "etc", ".x", "..y", "...", "b."]
+    for _ in range(5000):
+        name = "/".join(rnd.choice(parts) for _ in range(rnd.randint(1, 5)))
+        if rnd.random() < 0.5:
+            name = "/" + name
+        base = rnd.choice(["", "/", "/root/", "/srv", "rel/", "//x/"])
+        assert resolve_path(base, name) == reference(base, name), (base, name)

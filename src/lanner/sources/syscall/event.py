@@ -346,7 +346,9 @@ class Event:
                 s = _LENS32[n] if self._large else _LENS16[n]
             lens = self._lens = s.unpack_from(buf, off)
         start = off + (4 * n if self._large else 2 * n)
-        if index:
+        if index == 1:
+            start += lens[0]
+        elif index:
             start += sum(lens[:index])
         stop = start + lens[index]
         end = self._end

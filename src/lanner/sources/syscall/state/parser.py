@@ -89,6 +89,8 @@ def resolve_path(base: str, name: str) -> str:
     """Join ``name`` to ``base`` when relative and normalize, like sinsp's path handling."""
     if not name:
         return name
+    if name[0] == "/" and "//" not in name and "/." not in name and name[-1] != "/":
+        return name  # already normal: no empty, "." or ".." component, no trailing slash
     path = name if name.startswith("/") or not base else f"{base.rstrip('/')}/{name}"
     if not path.startswith("/"):
         return path
