@@ -248,17 +248,13 @@ class Event:
         vals[index] = v
         return v
 
-    def int_param(self, index: int) -> int | None:
-        """Parameter ``index`` as a signed integer (fds, pids), without decoding the rest."""
-        vals = self._vals
-        if vals is not None and index in vals:
-            v = vals[index]
-            return None if v is None else int(v)
+    def _raw_fast(self, index: int) -> bytes | None:
+        """Raw bytes of parameter ``index``; the first one (fds, return values) is read
+        from its own length, without splitting the others."""
         raws = self._raws
         if raws is not None:
-            raw = raws[index] if index < len(raws) else None
-        elif index == 0 and self._lens is None and self.nparams:
-            # _raw_at(0), inline: fds are mostly the first parameter
+            return raws[index] if index < len(raws) else None
+        if index == 0 and self._lens is None and self.nparams:
             n = self.nparams
             off = self._off
             buf = self._buf
@@ -269,9 +265,16 @@ class Event:
                 start = off + 2 * n
                 stop = start + _U16(buf, off)[0]
             end = self._end
-            raw = buf[start : stop if stop < end else end]
-        else:
-            raw = self._raw_at(index)
+            return buf[start : stop if stop < end else end]
+        return self._raw_at(index)
+
+    def int_param(self, index: int) -> int | None:
+        """Parameter ``index`` as a signed integer (fds, pids), without decoding the rest."""
+        vals = self._vals
+        if vals is not None and index in vals:
+            v = vals[index]
+            return None if v is None else int(v)
+        raw = self._raw_fast(index)
         if not raw:
             return None
         if len(raw) == 8:
@@ -285,24 +288,7 @@ class Event:
         if vals is not None and index in vals:
             v = vals[index]
             return int(v) if isinstance(v, int) else None
-        raws = self._raws
-        if raws is not None:
-            raw = raws[index] if index < len(raws) else None
-        elif index == 0 and self._lens is None and self.nparams:
-            # _raw_at(0), inline: return values are the first parameter
-            n = self.nparams
-            off = self._off
-            buf = self._buf
-            if self._large:
-                start = off + 4 * n
-                stop = start + _U32(buf, off)[0]
-            else:
-                start = off + 2 * n
-                stop = start + _U16(buf, off)[0]
-            end = self._end
-            raw = buf[start : stop if stop < end else end]
-        else:
-            raw = self._raw_at(index)
+        raw = self._raw_fast(index)
         if not raw:
             return None if raw is None else decode_int(self.type, index, raw)
         structs = _INT_STRUCTS[self.type]
