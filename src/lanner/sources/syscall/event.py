@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import event_table as et
 from .flags import ENUM_PARAMS
-from .params import DECODERS, INT_DECODERS, decode_int, decode_param
+from .params import DECODERS, INT_FORMATS, decode_int, decode_param
 
 if TYPE_CHECKING:
     from .state.fds import FdInfo
@@ -25,41 +25,7 @@ _U32 = struct.Struct("<I").unpack_from
 _I64 = struct.Struct("<q").unpack
 _I32 = struct.Struct("<i").unpack
 
-# The integer parameter types decoded by a plain struct (params._int): their format.
-_INT_FORMATS: dict[int, str] = {
-    et.PT_INT8: "<b",
-    et.PT_INT16: "<h",
-    et.PT_INT32: "<i",
-    et.PT_INT64: "<q",
-    et.PT_UINT8: "<B",
-    et.PT_UINT16: "<H",
-    et.PT_UINT32: "<I",
-    et.PT_UINT64: "<Q",
-    et.PT_FD: "<q",
-    et.PT_PID: "<q",
-    et.PT_FD32: "<i",
-    et.PT_PID32: "<i",
-    et.PT_SYSCALLID: "<H",
-    et.PT_SIGTYPE: "<B",
-    et.PT_RELTIME: "<Q",
-    et.PT_ABSTIME: "<Q",
-    et.PT_PORT: "<H",
-    et.PT_L4PROTO: "<B",
-    et.PT_SOCKFAMILY: "<B",
-    et.PT_FLAGS8: "<B",
-    et.PT_FLAGS16: "<H",
-    et.PT_FLAGS32: "<I",
-    et.PT_ENUMFLAGS8: "<B",
-    et.PT_ENUMFLAGS16: "<H",
-    et.PT_ENUMFLAGS32: "<I",
-    et.PT_UID: "<I",
-    et.PT_GID: "<I",
-    et.PT_SIGSET: "<I",
-    et.PT_MODE: "<I",
-}
-
-
-_STRUCTS = {f: struct.Struct(f) for f in set(_INT_FORMATS.values())}
+_STRUCTS = {f: struct.Struct(f) for f in set(INT_FORMATS.values())}
 _ERRNO = struct.Struct("<q")  # PT_ERRNO: a marker, decoded as params._errno_dec does
 
 
@@ -67,7 +33,7 @@ def _int_structs(params: tuple[tuple[str, int, int], ...]) -> tuple[struct.Struc
     return tuple(
         _ERRNO
         if p[1] == et.PT_ERRNO
-        else (_STRUCTS[_INT_FORMATS[p[1]]] if p[1] in _INT_FORMATS else None)
+        else (_STRUCTS[INT_FORMATS[p[1]]] if p[1] in INT_FORMATS else None)
         for p in params
     )
 
@@ -77,11 +43,6 @@ _INT_STRUCTS: tuple[tuple[struct.Struct | None, ...], ...] = tuple(
 )
 """Event id -> per parameter, the struct decoding it when it is a plain integer (the
 decoder params.INT_DECODERS has for it, applied without slicing the bytes out)."""
-
-_INT_DECS: tuple[tuple[Any, ...], ...] = tuple(
-    tuple(INT_DECODERS.get(p[1]) for p in params) for params in et.EVENT_PARAMS
-)
-"""Event id -> per parameter, its params.INT_DECODERS decoder (None when not an integer)."""
 
 _STR_TYPES = frozenset({et.PT_CHARBUF, et.PT_FSPATH, et.PT_FSRELPATH})
 _STR_DECS: tuple[tuple[Any, ...], ...] = tuple(
@@ -249,23 +210,10 @@ class Event:
         return v
 
     def _raw_fast(self, index: int) -> bytes | None:
-        """Raw bytes of parameter ``index``; the first one (fds, return values) is read
-        from its own length, without splitting the others."""
+        """Raw bytes of parameter ``index``, from the split parameters when they are."""
         raws = self._raws
         if raws is not None:
             return raws[index] if index < len(raws) else None
-        if index == 0 and self._lens is None and self.nparams:
-            n = self.nparams
-            off = self._off
-            buf = self._buf
-            if self._large:
-                start = off + 4 * n
-                stop = start + _U32(buf, off)[0]
-            else:
-                start = off + 2 * n
-                stop = start + _U16(buf, off)[0]
-            end = self._end
-            return buf[start : stop if stop < end else end]
         return self._raw_at(index)
 
     def int_param(self, index: int) -> int | None:
@@ -301,10 +249,6 @@ class Event:
                         return _ERRNO.unpack_from(raw)[0]  # type: ignore[no-any-return]
                     return _I32(raw)[0] if n == 4 else None  # type: ignore[no-any-return]
                 return s.unpack_from(raw)[0] if len(raw) >= s.size else None  # type: ignore[no-any-return]
-            dec = _INT_DECS[self.type][index]
-            if dec is not None:
-                v = dec(raw)
-                return None if v is None else int(v)
         return decode_int(self.type, index, raw)
 
     def _raw_at(self, index: int) -> bytes | None:

@@ -206,15 +206,41 @@ def _bytes(raw: bytes) -> bytes:
     return bytes(raw)
 
 
+INT_FORMATS: dict[int, str] = {
+    et.PT_INT8: "<b",
+    et.PT_INT16: "<h",
+    et.PT_INT32: "<i",
+    et.PT_INT64: "<q",
+    et.PT_UINT8: "<B",
+    et.PT_UINT16: "<H",
+    et.PT_UINT32: "<I",
+    et.PT_UINT64: "<Q",
+    et.PT_FD: "<q",
+    et.PT_PID: "<q",
+    et.PT_FD32: "<i",
+    et.PT_PID32: "<i",
+    et.PT_SYSCALLID: "<H",
+    et.PT_SIGTYPE: "<B",
+    et.PT_RELTIME: "<Q",
+    et.PT_ABSTIME: "<Q",
+    et.PT_PORT: "<H",
+    et.PT_L4PROTO: "<B",
+    et.PT_SOCKFAMILY: "<B",
+    et.PT_FLAGS8: "<B",
+    et.PT_FLAGS16: "<H",
+    et.PT_FLAGS32: "<I",
+    et.PT_ENUMFLAGS8: "<B",
+    et.PT_ENUMFLAGS16: "<H",
+    et.PT_ENUMFLAGS32: "<I",
+    et.PT_UID: "<I",
+    et.PT_GID: "<I",
+    et.PT_SIGSET: "<I",
+    et.PT_MODE: "<I",
+}
+"""Integer parameter types and the little-endian struct format of each."""
+
 DECODERS: dict[int, Callable[[bytes], Any]] = {
-    et.PT_INT8: _int("<b"),
-    et.PT_INT16: _int("<h"),
-    et.PT_INT32: _int("<i"),
-    et.PT_INT64: _int("<q"),
-    et.PT_UINT8: _int("<B"),
-    et.PT_UINT16: _int("<H"),
-    et.PT_UINT32: _int("<I"),
-    et.PT_UINT64: _int("<Q"),
+    **{t: _int(f) for t, f in INT_FORMATS.items()},
     et.PT_CHARBUF: _cstr,
     et.PT_FSPATH: _cstr,
     et.PT_FSRELPATH: _cstr,
@@ -222,34 +248,13 @@ DECODERS: dict[int, Callable[[bytes], Any]] = {
     et.PT_ERRNO: _errno_dec,
     et.PT_SOCKADDR: decode_sockaddr,
     et.PT_SOCKTUPLE: decode_socktuple,
-    et.PT_FD: _int("<q"),
-    et.PT_PID: _int("<q"),
-    et.PT_FD32: _int("<i"),
-    et.PT_PID32: _int("<i"),
     et.PT_FDLIST: decode_fdlist,
-    et.PT_SYSCALLID: _int("<H"),
-    et.PT_SIGTYPE: _int("<B"),
-    et.PT_RELTIME: _int("<Q"),
-    et.PT_ABSTIME: _int("<Q"),
-    et.PT_PORT: _int("<H"),
-    et.PT_L4PROTO: _int("<B"),
-    et.PT_SOCKFAMILY: _int("<B"),
     et.PT_BOOL: _bool,
     et.PT_IPV4ADDR: decode_ipaddr,
     et.PT_IPV6ADDR: decode_ipaddr,
     et.PT_IPADDR: decode_ipaddr,
     et.PT_DYN: decode_dyn,
-    et.PT_FLAGS8: _int("<B"),
-    et.PT_FLAGS16: _int("<H"),
-    et.PT_FLAGS32: _int("<I"),
-    et.PT_ENUMFLAGS8: _int("<B"),
-    et.PT_ENUMFLAGS16: _int("<H"),
-    et.PT_ENUMFLAGS32: _int("<I"),
-    et.PT_UID: _int("<I"),
-    et.PT_GID: _int("<I"),
     et.PT_DOUBLE: _double,
-    et.PT_SIGSET: _int("<I"),
-    et.PT_MODE: _int("<I"),
     et.PT_CHARBUFARRAY: decode_charbufarray,
     et.PT_CHARBUF_PAIR_ARRAY: decode_pairs,
     et.PT_IPV4NET: _bytes,
@@ -271,16 +276,8 @@ FLAG_TYPES = frozenset(
 
 
 INT_DECODERS: dict[int, Callable[[bytes], Any]] = {
-    t: DECODERS[t]
-    for t in (
-        et.PT_INT8, et.PT_INT16, et.PT_INT32, et.PT_INT64, et.PT_UINT8, et.PT_UINT16,
-        et.PT_UINT32, et.PT_UINT64, et.PT_ERRNO, et.PT_FD, et.PT_PID, et.PT_FD32, et.PT_PID32,
-        et.PT_SYSCALLID, et.PT_SIGTYPE, et.PT_RELTIME, et.PT_ABSTIME, et.PT_PORT,
-        et.PT_L4PROTO, et.PT_SOCKFAMILY, et.PT_FLAGS8, et.PT_FLAGS16, et.PT_FLAGS32,
-        et.PT_ENUMFLAGS8, et.PT_ENUMFLAGS16, et.PT_ENUMFLAGS32, et.PT_UID, et.PT_GID,
-        et.PT_SIGSET, et.PT_MODE,
-    )
-}  # fmt: skip
+    t: DECODERS[t] for t in (*INT_FORMATS, et.PT_ERRNO)
+}
 """Parameter types whose decoded value is an integer (flags before naming them)."""
 
 

@@ -13,7 +13,7 @@ import posixpath
 from collections.abc import Callable
 
 from .. import event_table as et
-from ..event import HAS_RES, PARAM_INDEX, Event
+from ..event import PARAM_INDEX, Event
 from ..flags import (
     PPM_CL_CLONE_FILES,
     PPM_CL_CLONE_THREAD,
@@ -156,13 +156,7 @@ class StateEngine:
     def process(self, evt: Event) -> None:
         """Attach state to ``evt`` and apply its effects."""
         if self._pending:
-            rm = self._remove_fd
-            if rm is not None and self._remove_tid is None:
-                self._pending = False
-                self._remove_fd = None
-                rm[0].fdtable.fds.pop(rm[1], None)  # the fd a close closed
-            else:
-                self._apply_removals()
+            self._apply_removals()
         t = evt.type
         skip, auto, enter_, pairs, fdmode, fdidx, resfirst, h = _SPEC[t]
         if skip:
@@ -504,6 +498,22 @@ def _on_setsid_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None
 # fd handlers
 
 
+def _planned_arg(evt: Event, i: int, plain: bool, name: str) -> object:
+    """Parameter ``name`` of an exit event by its planned index (see :func:`_plan`):
+    ``plain`` when the event's enter event, if any, is its own (type ``t - 1``), so that a
+    parameter neither of them has is None without looking."""
+    if i >= 0:
+        return evt.param(i)
+    return None if plain and i == _ABSENT else _arg(evt, name)
+
+
+def _planned_int(evt: Event, i: int, plain: bool, name: str) -> int | None:
+    """:func:`_planned_arg` for an integer parameter (flags as their number)."""
+    if i >= 0:
+        return evt.int_value(i)
+    return None if plain and i == _ABSENT else evt.eint(name)
+
+
 def _on_open_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
     if th is None:
         return
@@ -514,65 +524,29 @@ def _on_open_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
         plan = _OPEN_PLANS[(t, n)] = _plan(t, n, _OPEN_PARAMS)
     i_name, i_path, i_dirfd, i_flags, i_fd, i_dev, i_ino = plan
     enter = evt.enter
-    # parameters with neither the event nor its enter event (which is of type t - 1
-    # whenever set by process()) are None without looking
     plain = enter is None or enter.type == t - 1
-    name = (
-        evt.param(i_name)
-        if i_name >= 0
-        else (None if plain and i_name == _ABSENT else _arg(evt, "name"))
-    )
+    name = _planned_arg(evt, i_name, plain, "name")
     if not isinstance(name, str):
-        name = (
-            evt.param(i_path)
-            if i_path >= 0
-            else (None if plain and i_path == _ABSENT else _arg(evt, "path"))
-        )
+        name = _planned_arg(evt, i_path, plain, "path")
     if not isinstance(name, str):
         name = ""
-    dirfd = (
-        evt.int_value(i_dirfd)
-        if i_dirfd >= 0
-        else (None if plain and i_dirfd == _ABSENT else evt.eint("dirfd"))
-    )
-    if th.tid == th.pid:
-        base = th.cwd
-    else:
-        mt = eng.threads.threads.get(th.pid)
-        base = (mt if mt is not None else th).cwd
+    dirfd = _planned_int(evt, i_dirfd, plain, "dirfd")
+    base = eng.cwd(th)
     if dirfd is not None and dirfd != AT_FDCWD and not name.startswith("/"):
         d = th.fdtable.fds.get(dirfd)
         base = d.name if d is not None else ""
     path = resolve_path(base, name)
-    flags = (
-        evt.int_value(i_flags)
-        if i_flags >= 0
-        else (None if plain and i_flags == _ABSENT else evt.eint("flags"))
-    ) or 0
-    fd = (
-        evt.int_value(i_fd)
-        if i_fd >= 0
-        else (None if plain and i_fd == _ABSENT else evt.eint("fd"))
-    )
+    flags = _planned_int(evt, i_flags, plain, "flags") or 0
+    fd = _planned_int(evt, i_fd, plain, "fd")
     if fd is None:
         fd = evt.res
     if fd is None or fd < 0:
         return  # fd.name of a failed open comes from the arguments (see fields.fd)
     info = FdInfo(fd, md.FD_DIRECTORY if flags & PPM_O_DIRECTORY else md.FD_FILE_V2, path)
     info.open_flags = flags
-    info.dev = (
-        evt.int_value(i_dev)
-        if i_dev >= 0
-        else (None if plain and i_dev == _ABSENT else evt.eint("dev"))
-    ) or 0
-    info.ino = (
-        evt.int_value(i_ino)
-        if i_ino >= 0
-        else (None if plain and i_ino == _ABSENT else evt.eint("ino"))
-    ) or 0
-    th.fdtable.add(info)
-    evt.fd = fd
-    evt.fdinfo = info
+    info.dev = _planned_int(evt, i_dev, plain, "dev") or 0
+    info.ino = _planned_int(evt, i_ino, plain, "ino") or 0
+    eng.add_fd(evt, th, info)
 
 
 _SOCK_TYPES = {AF_INET: md.FD_IPV4_SOCK, AF_INET6: md.FD_IPV6_SOCK, AF_UNIX: md.FD_UNIX_SOCK}
@@ -683,7 +657,7 @@ def _on_sendrecv_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> No
 def _on_close_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
     if th is None or evt.fd is None:
         return
-    res = evt.int_value(0) if evt.nparams and HAS_RES[evt.type] else None  # evt.res
+    res = evt.res
     if res is not None and res < 0:
         return
     eng._remove_fd = (th, evt.fd)
