@@ -195,17 +195,7 @@ def info_from_container_json(text: str | bytes) -> ContainerInfo | None:
         return None
     labels_raw = c.get("labels")
     labels = {str(k): str(v) for k, v in labels_raw.items()} if isinstance(labels_raw, dict) else {}
-    mounts = [
-        Mount(
-            source=str(m.get("Source", "")),
-            dest=str(m.get("Destination", "")),
-            mode=str(m.get("Mode", "")),
-            rw=bool(m.get("RW", True)),
-            propagation=str(m.get("Propagation", "")),
-        )
-        for m in c.get("Mounts") or []
-        if isinstance(m, dict)
-    ]
+    mounts = [Mount.from_engine_json(m) for m in c.get("Mounts") or [] if isinstance(m, dict)]
     pod_labels_raw = c.get("pod_sandbox_labels")
     pod_labels = (
         {str(k): str(v) for k, v in pod_labels_raw.items()}

@@ -41,16 +41,7 @@ def parse_inspect(doc: dict[str, Any], runtime: str = "docker") -> ContainerInfo
     labels = {str(k): str(v) for k, v in (config.get("Labels") or {}).items()}
     image = str(config.get("Image") or "")
     repo, tag, digest = split_image(image) if image else (None, None, None)
-    mounts = [
-        Mount(
-            source=str(m.get("Source", "")),
-            dest=str(m.get("Destination", "")),
-            mode=str(m.get("Mode", "")),
-            rw=bool(m.get("RW", True)),
-            propagation=str(m.get("Propagation", "")),
-        )
-        for m in doc.get("Mounts") or []
-    ]
+    mounts = [Mount.from_engine_json(m) for m in doc.get("Mounts") or []]
     ports = []
     for port, bindings in ((doc.get("NetworkSettings") or {}).get("Ports") or {}).items():
         for b in bindings or []:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +16,18 @@ class Mount:
     mode: str = ""
     rw: bool = True
     propagation: str = ""
+
+    @classmethod
+    def from_engine_json(cls, m: dict[str, Any]) -> Mount:
+        """A mount as the Docker Engine API and libsinsp's container JSON spell it
+        (``Source``, ``Destination``, ``Mode``, ``RW``, ``Propagation``)."""
+        return cls(
+            source=str(m.get("Source", "")),
+            dest=str(m.get("Destination", "")),
+            mode=str(m.get("Mode", "")),
+            rw=bool(m.get("RW", True)),
+            propagation=str(m.get("Propagation", "")),
+        )
 
     def text(self) -> str:
         """Falco's ``container.mounts`` spelling of one mount: source:dest:mode:rw:propagation."""
