@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +10,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from respond_fake_k8s import FakeKube, free_port
-from respond_helpers import wait_port
+from respond_fake_k8s import FakeKube
+from respond_nats import nats_server
 
 from lanner.services.respond.actions.kube import KubeClients, KubeConfig
 
@@ -41,19 +39,14 @@ def kube_clients(kubeconfig: Path) -> KubeClients:
 
 
 @pytest.fixture
-def nats_url() -> Iterator[str]:
-    """A real nats-server (Debian package) on a free loopback port."""
-    if shutil.which("nats-server") is None:
-        pytest.skip("nats-server not installed")
-    port = free_port()
-    proc = subprocess.Popen(
-        ["nats-server", "-a", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_port(port, proc)
-        yield f"nats://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+def nats_url(tmp_path: Path) -> Iterator[str]:
+    """A real nats-server on a free loopback port, without auth (for NatsInput alone)."""
+    with nats_server(tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def nats_user_url(tmp_path: Path) -> Iterator[str]:
+    """A real nats-server that requires NATS_USER / NATS_PASSWORD."""
+    with nats_server(tmp_path, auth="user") as url:
+        yield url

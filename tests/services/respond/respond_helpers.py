@@ -77,3 +77,15 @@ def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: f
             if time.monotonic() > deadline:
                 pytest.fail(f"nothing listening on port {port}")
             time.sleep(0.05)
+
+
+def self_signed(tmp_path: Path, name: str = "tls") -> tuple[Path, Path]:
+    """A certificate and key for 127.0.0.1 (its own CA)."""
+    cert, key = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,15 +59,46 @@ def test_a_list_of_alerts_is_accepted(dispatcher: Dispatcher) -> None:
 def test_bad_payloads(dispatcher: Dispatcher, fake_kube: FakeKube) -> None:
     client = TestClient(create_app(dispatcher))
     resp = client.post("/", content=b"{not json", headers={"Content-Type": "application/json"})
-    assert resp.status_code == 400 and resp.json()["error"] == "body is not JSON"
+    assert resp.status_code == 400 and resp.json()["error"].startswith("invalid JSON: ")
     resp = client.post("/", json={"rule": "x"})
     assert resp.status_code == 400 and "no 'priority'" in resp.json()["error"]
     resp = client.post("/", content=b"[" + b" " * (1 << 20) + b"]")
     assert resp.status_code == 413
+    # a lone surrogate is not valid JSON text (it cannot be encoded again later)
+    resp = client.post("/", content=b'{"rule": "\\ud800", "priority": "Critical"}')
+    assert resp.status_code == 400 and "invalid JSON" in resp.json()["error"]
+    deep = json.dumps(make_alert())[:-1] + ', "extra": ' + '{"x": ' * 1000 + "1" + "}" * 1001
+    resp = client.post("/", content=deep.encode())
+    assert resp.status_code == 400
+    assert resp.json()["error"].startswith("JSON nested deeper than 32 levels (at $.extra.x.x")
     dispatcher.join()
     assert fake_kube.writes() == []
     text = client.get("/metrics").text
-    assert 'lanner_respond_alerts_invalid_total{input="http"} 2.0' in text
+    assert 'lanner_respond_alerts_invalid_total{input="http"} 4.0' in text
+
+
+def test_content_length_that_is_not_a_number_is_400(dispatcher: Dispatcher) -> None:
+    """Sent as raw ASGI (an HTTP client library would not send it): answered 400."""
+    import asyncio
+
+    app = create_app(dispatcher, token="s3cret")
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/", "raw_path": b"/", "query_string": b"",
+        "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2804),
+        "headers": [(b"content-length", b"abc"), (b"authorization", b"Bearer s3cret")],
+    }  # fmt: skip
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 400
+    assert b"Content-Length 'abc' is not a number of bytes" in sent[1]["body"]  # type: ignore[operator]
 
 
 def test_bearer_token(dispatcher: Dispatcher) -> None:

@@ -19,7 +19,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from respond_fake_k8s import FakeKube, free_port
-from respond_helpers import make_alert, wait_port
+from respond_helpers import make_alert, self_signed, wait_port
+from respond_nats import NATS_PASSWORD, NATS_USER
 
 from lanner.services.respond.cli import respond
 
@@ -140,17 +141,6 @@ def test_replay_exits_non_zero_when_an_action_fails(
     assert '"result": "failed"' in result.stdout
 
 
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
-
-
 def _until(predicate: Callable[[], Any], what: str, timeout: float = 30) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -195,20 +185,25 @@ def test_daemon_over_https_with_token_and_nats(
     tmp_path: Path,
     fake_kube: FakeKube,
     kubeconfig: Path,
-    nats_url: str,
+    nats_user_url: str,
     spawn: Callable[..., subprocess.Popen[bytes]],
 ) -> None:
     fake_kube.add_pod("default", "web-1", {"app": "web"})
     fake_kube.add_pod("default", "web-2", {"app": "web2"})
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     port = free_port()
     audit = tmp_path / "audit.jsonl"
-    env = {**os.environ, "LANNER_RESPOND_TOKEN": "s3cret"}
+    env = {
+        **os.environ,
+        "LANNER_RESPOND_TOKEN": "s3cret",
+        "LANNER_RESPOND_NATS_USER": NATS_USER,
+        "LANNER_RESPOND_NATS_PASSWORD": NATS_PASSWORD,
+    }
     proc = spawn(
         [LANNER, "respond", "-r", str(_write(tmp_path, CONTAIN)),
          "--listen", f"127.0.0.1:{port}", "--tls-cert", str(cert), "--tls-key", str(key),
          "--kubeconfig", str(kubeconfig), "--audit-log", str(audit),
-         "--nats-url", nats_url, "--nats-subject", "falco.>"],
+         "--nats-url", nats_user_url, "--nats-subject", "falco.>"],
         env=env,
     )  # fmt: skip
     wait_port(port, proc)
@@ -227,7 +222,7 @@ def test_daemon_over_https_with_token_and_nats(
         import nats
 
         async def publish() -> None:
-            nc = await nats.connect(nats_url)
+            nc = await nats.connect(nats_user_url, user=NATS_USER, password=NATS_PASSWORD)
             fields = {**make_alert()["output_fields"], "k8s.pod.name": "web-2"}
             await nc.publish(
                 "falco.critical", json.dumps(make_alert(output_fields=fields)).encode()
@@ -262,7 +257,7 @@ def test_sighup_reloads_rules_and_keeps_them_on_errors(
     port = free_port()
     proc = spawn(
         [LANNER, "respond", "-r", str(rules), "--listen", f"127.0.0.1:{port}",
-         "--kubeconfig", str(kubeconfig)]
+         "--kubeconfig", str(kubeconfig), "--token", "t0ken"]
     )  # fmt: skip
     wait_port(port, proc)
     base = f"http://127.0.0.1:{port}"
@@ -284,7 +279,8 @@ def test_sighup_reloads_rules_and_keeps_them_on_errors(
     proc.send_signal(signal.SIGHUP)
     _until(reload_failures, "the failed reload")
     assert generation() == 1
-    assert httpx.post(f"{base}/", json=make_alert()).status_code == 202
+    token = {"Authorization": "Bearer t0ken"}
+    assert httpx.post(f"{base}/", json=make_alert(), headers=token).status_code == 202
     _until(
         lambda: fake_kube.get("networkpolicies", "default", "lanner-isolate-web-1"),
         "the reloaded rule to act",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -16,10 +15,7 @@ from lanner.services.respond.actions.kube import KubeClients
 from lanner.services.respond.engine import Dispatcher, Responder
 from lanner.services.respond.nats_input import NatsInput
 
-pytestmark = [
-    pytest.mark.servers,
-    pytest.mark.skipif(shutil.which("nats-server") is None, reason="nats-server not installed"),
-]
+pytestmark = pytest.mark.servers
 
 
 async def _publish(url: str, messages: list[tuple[str, bytes]]) -> None:

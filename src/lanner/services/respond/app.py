@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from lanner.services.httpguard import BodyError, BodyLimit, loads
 from lanner.services.respond.engine import Dispatcher, Overloaded
 
 MAX_BODY = 1 << 20
 
 
 def create_app(dispatcher: Dispatcher, token: str | None = None) -> FastAPI:
-    """The receiver. With `token`, POST / and GET /audit need `Authorization: Bearer`."""
+    """The receiver. With `token`, POST / and GET /audit need `Authorization: Bearer`;
+    without one they are open (`lanner respond` refuses that unless --insecure)."""
     app = FastAPI(title="lanner respond", docs_url=None, redoc_url=None, openapi_url=None)
     responder = dispatcher.responder
 
@@ -38,14 +39,12 @@ def create_app(dispatcher: Dispatcher, token: str | None = None) -> FastAPI:
         """Accept one alert (or a JSON list of alerts) and queue it for response."""
         if not authorized(request):
             return denied()
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return JSONResponse({"error": "body too large"}, status_code=413)
+        body = await request.body()  # at most MAX_BODY: BodyLimit read it
         try:
-            payload: Any = json.loads(body)
-        except ValueError:
+            payload: Any = loads(body)
+        except BodyError as exc:
             responder.metrics.invalid.labels("http").inc()
-            return JSONResponse({"error": "body is not JSON"}, status_code=400)
+            return JSONResponse({"error": exc.reason}, status_code=400)
         items = payload if isinstance(payload, list) else [payload]
         accepted = 0
         for item in items:
@@ -88,4 +87,5 @@ def create_app(dispatcher: Dispatcher, token: str | None = None) -> FastAPI:
         records = list(responder.audit.recent)[-max(limit, 0) :] if limit else []
         return JSONResponse([r.to_dict() for r in records])
 
+    app.add_middleware(BodyLimit, limit=MAX_BODY)
     return app

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import logging
 import signal
 import sys
 import threading
+from pathlib import Path
 
 import click
 import yaml
@@ -17,15 +19,82 @@ from lanner.services.respond.audit import AuditLog
 from lanner.services.respond.dedup import DEFAULT_KEY_FIELDS, Deduplicator
 from lanner.services.respond.engine import Dispatcher, Responder
 from lanner.services.respond.metrics import RespondMetrics
+from lanner.services.respond.nats_input import NatsAuth
 from lanner.services.respond.rules import RulesError, load_rules
 
 DEFAULT_PORT = 2804
+DEFAULT_LISTEN = f"127.0.0.1:{DEFAULT_PORT}"
 log = logging.getLogger("lanner.respond")
 
 
 def _listen(value: str) -> tuple[str, int]:
+    """HOST:PORT (HOST may be empty: loopback; [v6]:PORT) as (host, port)."""
     host, _, port = value.rpartition(":")
-    return (host or "0.0.0.0", int(port or DEFAULT_PORT))
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        return host, int(port or DEFAULT_PORT)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not HOST:PORT", param_hint="--listen") from None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _read_token_file(path: str) -> str:
+    token = Path(path).read_text().strip()
+    if not token:
+        raise click.BadParameter(f"{path} is empty", param_hint="--token-file")
+    return token
+
+
+def _check_exposure(
+    *,
+    http: bool,
+    listen: str,
+    token: str | None,
+    tls: bool,
+    nats_url: str | None,
+    nats_auth: NatsAuth,
+    insecure: bool,
+) -> None:
+    """Refuse to serve inputs that would run cluster actions for anyone, unless --insecure
+    (then warn loudly); warn when a token would cross the network in clear text."""
+    problems: list[str] = []
+    if http and not token:
+        problems.append(
+            f"the HTTP input ({listen}) has no bearer token: set --token, "
+            "LANNER_RESPOND_TOKEN or --token-file"
+        )
+    if nats_url:
+        problem = nats_auth.problem(nats_url)
+        if problem and not problem.startswith("NATS "):
+            raise click.UsageError(problem)
+        if problem:
+            problems.append(f"{problem}: set --nats-token or --nats-user/--nats-password")
+    if problems and not insecure:
+        raise click.ClickException(
+            "refusing to start: anyone who can reach an input could run the response "
+            "actions on the cluster.\n  - "
+            + "\n  - ".join(problems)
+            + "\n(or pass --insecure to accept that risk, e.g. on a test cluster)"
+        )
+    for problem in problems:
+        message = f"WARNING: --insecure: {problem}; anyone who can reach it can trigger actions"
+        click.echo(message, err=True)
+        log.warning("%s", message)
+    host, _ = _listen(listen)
+    if http and token and not tls and not _is_loopback(host):
+        click.echo(
+            f"WARNING: listening on {host} without TLS: the bearer token crosses the network "
+            "in clear text (use --tls-cert/--tls-key or a mesh)",
+            err=True,
+        )
 
 
 @click.command("respond", context_settings={"help_option_names": ["-h", "--help"]})
@@ -59,20 +128,60 @@ def _listen(value: str) -> tuple[str, int]:
 )
 @click.option(
     "--listen",
-    default=f"0.0.0.0:{DEFAULT_PORT}",
+    default=DEFAULT_LISTEN,
     show_default=True,
-    help="HTTP address for alerts, /healthz and /metrics.",
+    help="HTTP address for alerts, /healthz and /metrics (0.0.0.0:2804 to listen on "
+    "every interface).",
 )
 @click.option("--no-http", is_flag=True, help="Do not start the HTTP receiver.")
 @click.option(
     "--token",
     envvar="LANNER_RESPOND_TOKEN",
     default=None,
-    help="Bearer token required on POST / (env LANNER_RESPOND_TOKEN).",
+    help="Bearer token required on POST / and GET /audit (env LANNER_RESPOND_TOKEN).",
+)
+@click.option(
+    "--token-file",
+    envvar="LANNER_RESPOND_TOKEN_FILE",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="File holding the bearer token (env LANNER_RESPOND_TOKEN_FILE).",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Start without a token on the HTTP input or credentials for NATS (prints a warning).",
 )
 @click.option("--tls-cert", type=click.Path(exists=True), default=None)
 @click.option("--tls-key", type=click.Path(exists=True), default=None)
 @click.option("--nats-url", default=None, help="NATS server to subscribe to, e.g. nats://h:4222.")
+@click.option(
+    "--nats-token",
+    envvar="LANNER_RESPOND_NATS_TOKEN",
+    default=None,
+    help="NATS authentication token (env LANNER_RESPOND_NATS_TOKEN).",
+)
+@click.option(
+    "--nats-user",
+    envvar="LANNER_RESPOND_NATS_USER",
+    default=None,
+    help="NATS user (env LANNER_RESPOND_NATS_USER).",
+)
+@click.option(
+    "--nats-password",
+    envvar="LANNER_RESPOND_NATS_PASSWORD",
+    default=None,
+    help="NATS password (env LANNER_RESPOND_NATS_PASSWORD).",
+)
+@click.option(
+    "--nats-tls-ca",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="CA bundle to verify the NATS server (turns TLS on).",
+)
+@click.option("--nats-tls-cert", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--nats-tls-key", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--nats-tls-hostname", default=None, help="Name in the NATS server certificate.")
 @click.option(
     "--nats-subject",
     "nats_subjects",
@@ -150,9 +259,18 @@ def respond(
     listen: str,
     no_http: bool,
     token: str | None,
+    token_file: str | None,
+    insecure: bool,
     tls_cert: str | None,
     tls_key: str | None,
     nats_url: str | None,
+    nats_token: str | None,
+    nats_user: str | None,
+    nats_password: str | None,
+    nats_tls_ca: str | None,
+    nats_tls_cert: str | None,
+    nats_tls_key: str | None,
+    nats_tls_hostname: str | None,
     nats_subjects: tuple[str, ...],
     nats_queue: str | None,
     dry_run: bool,
@@ -187,6 +305,31 @@ def respond(
         return
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
+    if token and token_file:
+        raise click.UsageError("give --token or --token-file, not both")
+    if token_file:
+        token = _read_token_file(token_file)
+    nats_auth = NatsAuth(
+        token=nats_token,
+        user=nats_user,
+        password=nats_password,
+        tls_ca=nats_tls_ca,
+        tls_cert=nats_tls_cert,
+        tls_key=nats_tls_key,
+        tls_hostname=nats_tls_hostname,
+    )
+    if replay is None:
+        if no_http and not nats_url:
+            raise click.UsageError("nothing to listen on: drop --no-http or give --nats-url")
+        _check_exposure(
+            http=not no_http,
+            listen=listen,
+            token=token,
+            tls=bool(tls_cert),
+            nats_url=nats_url,
+            nats_auth=nats_auth,
+            insecure=insecure,
+        )
 
     responder = Responder(
         rules,
@@ -201,8 +344,6 @@ def respond(
     if replay is not None:
         _replay(responder, replay)
         return
-    if no_http and not nats_url:
-        raise click.UsageError("nothing to listen on: drop --no-http or give --nats-url")
     signal.signal(signal.SIGHUP, lambda *_: _reload(responder, rules_paths))
     _serve(
         responder,
@@ -213,6 +354,7 @@ def respond(
         tls_cert,
         tls_key,
         nats_url,
+        nats_auth,
         nats_subjects,
         nats_queue,
     )
@@ -258,6 +400,7 @@ def _serve(
     tls_cert: str | None,
     tls_key: str | None,
     nats_url: str | None,
+    nats_auth: NatsAuth,
     nats_subjects: tuple[str, ...],
     nats_queue: str | None,
 ) -> None:
@@ -265,7 +408,7 @@ def _serve(
     if nats_url:
         from lanner.services.respond.nats_input import NatsInput
 
-        nats_input = NatsInput(nats_url, nats_subjects, dispatcher, nats_queue)
+        nats_input = NatsInput(nats_url, nats_subjects, dispatcher, nats_queue, auth=nats_auth)
         try:
             nats_input.start()
         except ConnectionError as exc:
@@ -282,6 +425,9 @@ def _serve(
             from lanner.services.respond.app import create_app
 
             host, port = _listen(listen)
+            scheme = "https" if tls_cert else "http"
+            guard = "bearer token required" if token else "NO TOKEN (--insecure)"
+            click.echo(f"lanner respond on {scheme}://{host}:{port} ({guard})", err=True)
             uvicorn.run(
                 create_app(dispatcher, token=token),
                 host=host,
