@@ -17,8 +17,8 @@ fi
 
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-# re-install (and rebuild the C extension) when the project or the C source changes
-stamp=.venv/.installed-$(cat pyproject.toml src/lanner/sources/syscall/scap/*.c | sha1sum | cut -c1-12)
+# re-install (and rebuild the native module) when the project or its C sources change
+stamp=.venv/.installed-$(cat pyproject.toml src/lanner/sources/syscall/native/*.[ch] | sha1sum | cut -c1-12)
 if [ ! -f "$stamp" ]; then
     .venv/bin/pip install -q --upgrade pip
     .venv/bin/pip install -q -e ".[services,dev]"

@@ -1,6 +1,6 @@
 """The C event-block walk gives exactly what the Python loop gives, on every capture.
 
-reader.py uses ``_blockwalk.walk`` (built by ``pip install``) for the event blocks and its
+reader.py uses ``_native.walk`` (built by ``pip install``) for the event blocks and its
 own loop for everything else; ``USE_C_WALK = False`` forces the Python loop alone. Both
 must yield the same records, numbers, offsets, parameters and errors, on the real
 captures, with event types rejected from the header, and on damaged captures.
@@ -16,14 +16,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lanner.sources.syscall._native import walk
 from syscall_testutil import ALL_CAPTURES, byte_flips, raw_bytes
 
 from lanner.sources.syscall import Event, ScapError
 from lanner.sources.syscall.capture import STATE_TYPES, type_ids
 from lanner.sources.syscall.scap import blocks, reader
 from lanner.sources.syscall.scap.reader import ScapReader
-
-walk = pytest.importorskip("lanner.sources.syscall.scap._blockwalk").walk
 
 
 def records(data: bytes, use_c: bool, keep: frozenset[int] | None = None) -> list[Any]:

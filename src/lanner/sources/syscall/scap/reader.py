@@ -30,15 +30,20 @@ from .metadata import (
 )
 from .stream import CHUNK, MAX_BLOCK, open_capture, read_chunk
 
-try:  # the event-block walk in C, built by pip install; the Python loop below otherwise
-    from ._blockwalk import walk as _c_walk
-except ImportError:  # pragma: no cover - exercised when the extension is not built
-    _c_walk = None
+try:  # the event-block walk in C (native/walk.c), built by pip install
+    from .._native import walk as _c_walk
+except ImportError as _exc:  # pragma: no cover - a broken install
+    raise ImportError(
+        "lanner.sources.syscall._native (the syscall source's C core) is not built: "
+        "reinstall lanner with `pip install -e .` (scripts/setup.sh) on a machine with gcc "
+        f"and the Python headers ({_exc})"
+    ) from _exc
 
 log = logging.getLogger(__name__)
 
 USE_C_WALK = True
-"""Whether readers use the C event-block walk when it is built (tests compare both)."""
+"""Whether readers use the C event-block walk; False makes the Python loop below, which
+handles every block the C walk leaves to it, handle them all (tests compare both)."""
 
 _BLOCK_HDR = struct.Struct("<II")
 _HDR_V1 = struct.Struct("<QqIH")  # ts, tid, len, type

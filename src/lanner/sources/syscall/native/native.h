@@ -1,0 +1,16 @@
+/*
+ * lanner.sources.syscall._native: the per-event core of the syscall source.
+ *
+ * Each *_py.c file adds its functions and types to the module through one registration
+ * function listed here and called, in order, by module.c's init. A new .c file adds its
+ * own register function to this list and to lanner_native_parts in module.c.
+ */
+#ifndef LANNER_NATIVE_H
+#define LANNER_NATIVE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+int lanner_register_walk(PyObject *module);
+
+#endif
