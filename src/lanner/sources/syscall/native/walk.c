@@ -20,8 +20,39 @@ static int event_block_kind(uint32_t btype, int *has_nparams, int *has_flags, in
     }
 }
 
+/* Whether the v1 event whose length array starts at ``lens`` has ``n0`` parameters: the
+ * lengths then add up exactly to its end. *total gets where they end (when they fit). */
+static int v1_count_fits(const uint8_t *buf, size_t lens, size_t evend, uint32_t n0,
+                         size_t *total)
+{
+    if (2 * (size_t)n0 > evend - lens)
+        return 0;
+    size_t t = lens + 2 * (size_t)n0;
+    for (uint32_t i = 0; i < n0 && t <= evend; i++)
+        t += lw_rd16(buf + lens + 2 * i);
+    *total = t;
+    return t == evend;
+}
+
+/* Infer the parameter count of a v1 event from its length, like libscap (and reader.py's
+ * _v1_nparams): the largest count up to the type's own whose lengths end exactly at the
+ * event's end; -1 when the lengths of a count overrun nothing yet fall short (damage). */
+static int v1_nparams(const uint8_t *buf, size_t lens, size_t evend, unsigned maxn)
+{
+    for (int k = (int)maxn; k >= 0; k--) {
+        size_t total = 0;
+        if (2 * (size_t)k > evend - lens)
+            continue;
+        if (v1_count_fits(buf, lens, evend, (uint32_t)k, &total))
+            return k;
+        if (total < evend)
+            return -1;
+    }
+    return -1;
+}
+
 enum lw_status lw_next(const uint8_t *buf, size_t n, size_t *posp, const uint8_t *types,
-                       size_t ntypes, const uint8_t *hint, struct lw_event *ev)
+                       size_t ntypes, uint8_t *hint, struct lw_event *ev)
 {
     size_t pos = *posp;
     if (pos > n || n - pos < 8)
@@ -71,16 +102,16 @@ enum lw_status lw_next(const uint8_t *buf, size_t n, size_t *posp, const uint8_t
         if ((uint64_t)nparams * (large ? 4u : 2u) > evend - lens)
             return LW_STOP;
     } else {
-        /* v1: the last count seen for this type fits almost always */
-        uint32_t n0 = hint[etype];
-        if (2 * (size_t)n0 > evend - lens)
-            return LW_STOP;
-        size_t total = lens + 2 * (size_t)n0;
-        for (uint32_t i = 0; i < n0; i++)
-            total += lw_rd16(buf + lens + 2 * i);
-        if (total != evend)
-            return LW_STOP; /* the caller searches the count */
-        nparams = n0;
+        /* v1: the last count seen for this type fits almost always; else search it */
+        size_t total;
+        if (v1_count_fits(buf, lens, evend, hint[etype], &total)) {
+            nparams = hint[etype];
+        } else {
+            int k = v1_nparams(buf, lens, evend, LW_T_NPARAMS(t));
+            if (k < 0)
+                return LW_STOP; /* the caller reports the damage */
+            nparams = hint[etype] = (uint8_t)k;
+        }
     }
     ev->ts = lw_rd64(buf + p);
     ev->tid = (int64_t)lw_rd64(buf + p + 8);

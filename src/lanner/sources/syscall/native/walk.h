@@ -4,7 +4,7 @@
  * lw_next() reads the block at *pos of buf[0..n) and, when it is a complete and sound
  * event block it can handle alone, fills *ev, advances *pos and says what it found. For
  * anything else - a metadata block, a damaged block, a v1 event whose parameter count
- * must be searched for, an incomplete block at the end of the buffer - it returns
+ * cannot be inferred, an incomplete block at the end of the buffer - it returns
  * LW_STOP without moving, and the caller (reader.py's loop) handles that block with its
  * own checks and error messages. So this code never decides an error.
  *
@@ -20,9 +20,11 @@
 #error "the capture format is little-endian and so is every host this is built for"
 #endif
 
-/* type-table flags, one byte per event type id (see reader.py _walk_types) */
+/* type-table byte per event type id (see reader.py _walk_types): flags, and in the upper
+ * six bits the parameter count of the type's newest version (where the v1 search starts) */
 #define LW_T_KEEP 1u
 #define LW_T_LARGE 2u
+#define LW_T_NPARAMS(t) ((unsigned)(t) >> 2)
 
 enum lw_status {
     LW_EVENT = 0,    /* *ev filled: an event to build */
@@ -48,9 +50,9 @@ static inline uint16_t lw_rd16(const uint8_t *p) { uint16_t v; __builtin_memcpy(
 static inline uint32_t lw_rd32(const uint8_t *p) { uint32_t v; __builtin_memcpy(&v, p, 4); return v; }
 static inline uint64_t lw_rd64(const uint8_t *p) { uint64_t v; __builtin_memcpy(&v, p, 8); return v; }
 
-/* ``types``: ntypes flag bytes; ``hint``: ntypes bytes, the v1 parameter count last seen
- * per type (read only here: the caller updates it when it searches a count). */
+/* ``types``: ntypes bytes as above; ``hint``: ntypes bytes, the v1 parameter count last
+ * seen per type (updated when a v1 event's count is searched, as libscap infers it). */
 enum lw_status lw_next(const uint8_t *buf, size_t n, size_t *pos, const uint8_t *types,
-                       size_t ntypes, const uint8_t *hint, struct lw_event *ev);
+                       size_t ntypes, uint8_t *hint, struct lw_event *ev);
 
 #endif

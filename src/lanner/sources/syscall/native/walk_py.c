@@ -32,8 +32,9 @@ PyDoc_STRVAR(walk_doc,
 "walk(buf, pos, base, types, hint, num, event_cls) -> (events, pos, num, skipped)\n\n"
 "Walk the event blocks of ``buf`` from ``pos`` and build an ``event_cls`` for each kept\n"
 "event. ``base`` is the stream offset of buf[0]; ``types`` has one byte per event type\n"
-"id (1: keep, 2: 32-bit parameter lengths); ``hint`` (bytearray) the v1 parameter count\n"
-"per type; ``num`` the last event number. Stops at the first block it does not handle\n"
+"id (1: keep, 2: 32-bit parameter lengths, upper six bits: the type's parameter count);\n"
+"``hint`` (bytearray, updated) the v1 parameter count last seen per type; ``num`` the\n"
+"last event number. Stops at the first block it does not handle\n"
 "(or the end of the chunk) and returns its position; ``skipped`` counts events of type\n"
 "ids beyond the table.");
 
@@ -60,7 +61,7 @@ static PyObject *walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     const uint8_t *types = (const uint8_t *)PyBytes_AS_STRING(args[3]);
     Py_ssize_t ntypes = PyBytes_GET_SIZE(args[3]);
-    const uint8_t *hint = (const uint8_t *)PyByteArray_AS_STRING(args[4]);
+    uint8_t *hint = (uint8_t *)PyByteArray_AS_STRING(args[4]);
     if (PyByteArray_GET_SIZE(args[4]) != ntypes) {
         PyErr_SetString(PyExc_ValueError, "walk(): types and hint differ in length");
         return NULL;

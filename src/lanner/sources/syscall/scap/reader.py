@@ -52,6 +52,7 @@ _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _LARGE = tuple(bool(f & et.EF_LARGE_PAYLOAD) for f in et.EVENT_FLAGS)
 _NPARAMS = tuple(len(p) for p in et.EVENT_PARAMS)
+assert max(_NPARAMS) < 64, "the C walk keeps parameter counts in six bits"
 
 
 @dataclass(slots=True)
@@ -302,10 +303,11 @@ class ScapReader:
                 f.close()
 
     def _walk_types(self) -> bytes:
-        """The C walk's type table: per event type id, 1 = keep, 2 = 32-bit param lengths."""
+        """The C walk's type table: per event type id, 1 = keep, 2 = 32-bit param lengths,
+        the upper six bits its parameter count (native/walk.h)."""
         keep = self._keep
         return bytes(
-            (1 if keep is None or keep[i] else 0) | (2 if _LARGE[i] else 0)
+            (1 if keep is None or keep[i] else 0) | (2 if _LARGE[i] else 0) | _NPARAMS[i] << 2
             for i in range(et.EVENT_COUNT)
         )
 
