@@ -415,3 +415,60 @@ def test_sigterm_with_stdin_open_flushes_and_exits_0(tmp_path: Path, live: list)
     proc.out.join()
     assert "Events detected: 3" in proc.out.text()
     assert len(sink.read_text().splitlines()) == 3
+
+
+def test_an_event_or_alert_that_raises_never_stops_the_loop(tmp_path: Path) -> None:
+    """Issue 18 item 1: an exception from one event (evaluation) or one alert (outputs) is
+    counted, logged once per kind, exported on /metrics, and the next events still alert."""
+    import orjson
+    from prometheus_client import generate_latest
+
+    from lanner.app.prometheus import registry_for
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(seq_rules("Version one", "v1"))
+    sink = tmp_path / "alerts.txt"
+    cfg = load_config(
+        None,
+        [
+            f"rules_files=[{rules}]",
+            "stdout_output.enabled=false",
+            "json_output=true",
+            "file_output.enabled=true",
+            f"file_output.filename={sink}",
+            "file_output.keep_alive=true",
+        ],
+    )
+    daemon = Daemon(cfg, RunOptions(live=True), json_line_sources())
+    assert daemon.load().successful
+    daemon.start()
+    try:
+        assert daemon.outputs is not None
+        real_emit = daemon.outputs.emit
+        calls = {"n": 0}
+
+        def emit_failing_once(alert: object) -> None:
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise UnicodeEncodeError("utf-8", "\udcff", 0, 1, "surrogates not allowed")
+            real_emit(alert)  # type: ignore[arg-type]
+
+        daemon.outputs.emit = emit_failing_once  # type: ignore[method-assign]
+        events = [
+            ("syscall", orjson.loads(open_event(1))),
+            ("syscall", ["not", "an", "event"]),  # the rule's condition raises on it
+            ("syscall", orjson.loads(open_event(2))),  # its output raises
+            ("syscall", orjson.loads(open_event(3))),
+        ]
+        daemon.run(iter(events))
+    finally:
+        daemon.shutdown()
+    assert daemon.stats.events["syscall"] == 4
+    # the malformed event made the rule's condition raise: counted for that rule
+    assert daemon.stats.rule_errors[("Version one", "condition")] == 1
+    assert daemon.stats.event_errors[("syscall", "output")] == 1
+    seqs = [json.loads(line)["output_fields"]["test.seq"] for line in sink.read_text().splitlines()]
+    assert seqs == ["1", "3"]
+    text = generate_latest(registry_for(daemon.stats)).decode()
+    assert 'lanner_event_errors_total{source="syscall",stage="output"} 1.0' in text
+    assert 'lanner_rule_errors_total{rule="Version one",stage="condition"} 1.0' in text

@@ -112,6 +112,8 @@ class Daemon:
         self._drops_timer: threading.Thread | None = None
         self.exit_code = 0
         self.stats.queue_depths = self._queue_depths
+        self.stats.rule_errors = self.engine.errors.counts
+        self._logged_failures: set[tuple[str, str, str]] = set()
 
     # -- rules ---------------------------------------------------------------------------
 
@@ -235,7 +237,27 @@ class Daemon:
         self.stats.alerts[(alert.rule, alert.priority.label, alert.source)] += 1
         with self._out_lock:
             if self.outputs is not None:
-                self.outputs.emit(alert)
+                try:
+                    self.outputs.emit(alert)
+                except Exception as exc:  # one alert never stops detection
+                    self.failed("output", alert.source, exc)
+
+    def failed(self, stage: str, source: str, exc: BaseException) -> None:
+        """Count an exception raised by one event or alert; log the first of each kind."""
+        key = (source, stage)
+        self.stats.event_errors[key] += 1
+        kind = (stage, source, type(exc).__name__)
+        if kind not in self._logged_failures:
+            self._logged_failures.add(kind)
+            log.error(
+                "%s event: %s failed with %s: %s (skipped, detection goes on; counted in "
+                "lanner_event_errors, logged once per kind)",
+                source,
+                stage,
+                type(exc).__name__,
+                exc,
+                exc_info=exc,
+            )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -437,7 +459,12 @@ class Daemon:
                 continue
             source, event = item
             counts[source] += 1
-            for alert in engine.process(event, source):
+            try:
+                alerts = engine.process(event, source)
+            except Exception as exc:  # one event never stops detection
+                self.failed("evaluate", source, exc)
+                alerts = []
+            for alert in alerts:
                 self.dispatch(alert)
             if stop.is_set():
                 break

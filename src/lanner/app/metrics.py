@@ -92,6 +92,9 @@ class Stats:
         self.start_mono = time.monotonic()
         self.events: Counter[str] = Counter()
         self.event_drops: Counter[tuple[str, str]] = Counter()  # (source, reason)
+        # exceptions survived on the event path: (source, stage) and (rule, stage)
+        self.event_errors: Counter[tuple[str, str]] = Counter()
+        self.rule_errors: Counter[tuple[str, str]] = Counter()
         self.alerts: Counter[tuple[str, str, str]] = Counter()  # (rule, priority, source)
         self.throttled = 0
         self.outputs: dict[str, OutputStats] = {}

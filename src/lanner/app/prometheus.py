@@ -32,6 +32,22 @@ class StatsCollector(Collector):
         for (source, reason), n in sorted(s.event_drops.items()):
             drops.add_metric([source, reason], n)
         yield drops
+        errors = CounterMetricFamily(
+            "lanner_event_errors",
+            "Exceptions raised by one event (evaluation) or alert (output), survived",
+            labels=["source", "stage"],
+        )
+        for (source, stage), n in sorted(s.event_errors.items()):
+            errors.add_metric([source, stage], n)
+        yield errors
+        rule_errors = CounterMetricFamily(
+            "lanner_rule_errors",
+            "Exceptions raised by a rule's condition or output on one event, survived",
+            labels=["rule", "stage"],
+        )
+        for (rule, stage), n in sorted(s.rule_errors.items()):
+            rule_errors.add_metric([rule, stage], n)
+        yield rule_errors
         alerts = CounterMetricFamily(
             "lanner_alerts", "Alerts raised", labels=["rule", "priority", "source"]
         )

@@ -10,6 +10,7 @@ from typing import Any
 
 from lanner.engine.alert import Alert, default_hostname, format_time
 from lanner.engine.append_output import OutputAppend
+from lanner.engine.evalerrors import OUTPUT, EvalErrors
 from lanner.engine.fields import SourceSpec
 from lanner.engine.formatter import to_json_value
 from lanner.engine.loader import LoadOutcome, RulesLoader
@@ -37,6 +38,7 @@ class Engine:
         self.append_output = list(append_output)
         self.hostname = hostname or default_hostname()
         self.iso8601 = iso8601
+        self.errors = EvalErrors()
         self.ruleset = Ruleset([], self.sources.values())
         self.counts_by_rule: Counter[str] = Counter()
         self.counts_by_priority: Counter[Priority] = Counter()
@@ -65,6 +67,16 @@ class Engine:
         outcome.ruleset.reindex()
         self.ruleset = outcome.ruleset
         return outcome
+
+    @property
+    def ruleset(self) -> Ruleset:
+        """The rules in force; a ruleset set here counts its failures in :attr:`errors`."""
+        return self._ruleset
+
+    @ruleset.setter
+    def ruleset(self, ruleset: Ruleset) -> None:
+        ruleset.use_errors(self.errors)
+        self._ruleset = ruleset
 
     # -- events ------------------------------------------------------------------------
 
@@ -108,8 +120,27 @@ class Engine:
         for rule in self.ruleset.match(event, source):
             self.counts_by_rule[rule.name] += 1
             self.counts_by_priority[rule.priority] += 1
-            alerts.append(self.make_alert(rule, event, source))
+            try:
+                alerts.append(self.make_alert(rule, event, source))
+            except Exception as exc:  # the alert is kept, with what could be rendered
+                self.errors(rule.name, exc, OUTPUT)
+                alerts.append(self.fallback_alert(rule, source, exc))
         return alerts
+
+    def fallback_alert(self, rule: Rule, source: str, exc: BaseException) -> Alert:
+        """The alert of a match whose output could not be rendered: the rule still
+        alerts, its message says why the fields are missing."""
+        return Alert(
+            rule=rule.name,
+            priority=rule.priority,
+            source=source,
+            time_ns=time.time_ns(),
+            message=f"{rule.name} (output not rendered: {type(exc).__name__})",
+            output_fields={},
+            tags=sorted(rule.tags),
+            hostname=self.hostname,
+            iso8601=self.iso8601,
+        )
 
     def process_all(self, events: Iterable[Any], source: str) -> Iterator[Alert]:
         """Alerts for a stream of events of one source."""

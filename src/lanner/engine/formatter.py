@@ -14,10 +14,13 @@ from typing import Any
 
 from lanner.engine import ast
 from lanner.engine.compiler import CompileError, ConditionCompiler
+from lanner.engine.utf8 import valid_utf8
 
 _FIELD_TOKEN = re.compile(r"[A-Za-z0-9_.]+(?:\[[^\]]*\])?")
 _TRANSFORMER_TOKEN = re.compile(r"(tolower|toupper|b64|basename|len)\(([^()]*)\)")
 NA = "<NA>"
+_JSON_INT_MIN = -(2**63)
+_JSON_INT_MAX = 2**64 - 1
 
 
 class FormatError(Exception):
@@ -25,7 +28,9 @@ class FormatError(Exception):
 
 
 def to_text(value: Any) -> str:
-    """How a field value prints inside an output line."""
+    """How a field value prints inside an output line (always valid UTF-8)."""
+    if isinstance(value, str):
+        return valid_utf8(value)
     if value is None:
         return NA
     if isinstance(value, bool):
@@ -34,12 +39,16 @@ def to_text(value: Any) -> str:
         return "(" + ",".join(to_text(v) for v in value) + ")"
     if isinstance(value, bytes | bytearray):
         return bytes(value).decode("utf-8", "replace")
-    return str(value)
+    return valid_utf8(str(value))
 
 
 def to_json_value(value: Any) -> Any:
-    """How a field value appears in ``output_fields``."""
-    if value is None or isinstance(value, bool | int | float | str):
+    """How a field value appears in ``output_fields`` (strings always valid UTF-8)."""
+    if isinstance(value, str):
+        return valid_utf8(value)
+    if isinstance(value, int) and not _JSON_INT_MIN <= value <= _JSON_INT_MAX:
+        return str(value)  # JSON encoders refuse integers beyond 64 bits
+    if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, list | tuple | set | frozenset):
         return [to_json_value(v) for v in value]
@@ -47,7 +56,7 @@ def to_json_value(value: Any) -> Any:
         return bytes(value).decode("utf-8", "replace")
     if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
         return str(value)
-    return str(value)
+    return valid_utf8(str(value))
 
 
 @dataclass(slots=True)

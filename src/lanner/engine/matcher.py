@@ -137,11 +137,14 @@ def compile_matcher(
     compiler: ConditionCompiler,
     event_type: str | None,
     match_all: bool,
+    on_error: Callable[[str, BaseException], None] | None = None,
 ) -> Matcher:
     """One function evaluating ``rules`` (in order) against events of ``event_type``.
 
     ``rules`` are :class:`~lanner.engine.rules.Rule` objects; a rule without its
-    expanded condition (``expr``) is evaluated through its own predicate.
+    expanded condition (``expr``) is evaluated through its own predicate. A rule whose
+    condition raises on an event does not match it; ``on_error(rule name, exception)``
+    hears of it and the next rules are still evaluated.
     """
     gen = _TypedCodegen(compiler, event_type)
     blocks: list[str] = []
@@ -162,7 +165,11 @@ def compile_matcher(
             else f"return [{gen.bind(rule, 'r')}]"
         )
         blocks.append(f"    try:\n        if {cond}:\n            {hit}\n")
-        blocks.append("    except Exception:\n        pass\n")
+        if on_error is None:
+            blocks.append("    except Exception:\n        pass\n")
+        else:
+            err, name = gen.bind(on_error, "err"), gen.bind(rule.name, "n")
+            blocks.append(f"    except Exception as _x:\n        {err}({name}, _x)\n")
     body = "".join(blocks)
     names = sorted(set(_GETTER_CALL.findall(body)))
     body = _GETTER_CALL.sub(

@@ -8,6 +8,7 @@ from typing import Any
 
 from lanner.engine import ast
 from lanner.engine.compiler import ConditionCompiler
+from lanner.engine.evalerrors import EvalErrors
 from lanner.engine.fields import SourceSpec
 from lanner.engine.formatter import CompiledTemplate
 from lanner.engine.matcher import Matcher, compile_matcher
@@ -58,6 +59,8 @@ class Ruleset:
             if rule.source in self._indexes:
                 self._indexes[rule.source].rules.append(rule)
         self.min_priority = Priority.DEBUG
+        # per-event failures of conditions; the engine shares one across reloads
+        self.errors = EvalErrors()
         self._match_all = False
         self.reindex()
 
@@ -69,6 +72,12 @@ class Ruleset:
     @match_all.setter
     def match_all(self, value: bool) -> None:
         self._match_all = value
+        for idx in self._indexes.values():
+            idx.matchers.clear()
+
+    def use_errors(self, errors: EvalErrors) -> None:
+        """Count condition failures in ``errors`` (the engine's, kept across reloads)."""
+        self.errors = errors
         for idx in self._indexes.values():
             idx.matchers.clear()
 
@@ -164,6 +173,6 @@ class Ruleset:
         spec = idx.spec
         if idx.compiler is None:
             idx.compiler = ConditionCompiler(spec.fields, spec.event_type_field, spec.event_types)
-        matcher = compile_matcher(rules, idx.compiler, key, self._match_all)
+        matcher = compile_matcher(rules, idx.compiler, key, self._match_all, self.errors)
         idx.matchers[key] = matcher
         return matcher
