@@ -298,8 +298,17 @@ def test_macro_cannot_see_a_later_macro() -> None:
     )
     errs = errors(out)
     assert errs and all(e.code is ErrorCode.LOAD_ERR_VALIDATE for e in errs)
-    assert errs[0].message == "Undefined macro 'second' used in filter."
+    # Falco's sentence, then why and where the macro is (Falco says only the sentence)
+    assert errs[0].message == (
+        "Undefined macro 'second' used in filter. (A macro can only use the macros defined "
+        "before it; 'second' is defined at rules.yaml:3.)"
+    )
     assert (errs[0].locations[0].item_type, errs[0].locations[0].item_name) == ("macro", "first")
+    # the rule names the macro it uses and the cause, once; no error repeated under 'second'
+    assert len(errs) == 2
+    assert errs[1].locations[0].item_name == "r"
+    assert errs[1].message.startswith("Macro 'first' used in filter is invalid: Undefined macro")
+    assert "(in macro 'first' at rules.yaml:1)" in errs[1].message
     assert out.ruleset.get("r") is None
 
 
@@ -344,16 +353,60 @@ def test_macro_reference_loop_names_the_chain() -> None:
         "- macro: m2\n  condition: m1\n"
         "- macro: m1\n  condition: proc.name = y or m2\n" + rule(condition="m1")
     )
-    msgs = [e.message for e in errors(out)]
-    assert "Reference loop in macro 'm1': m1 -> m2 -> m1" in msgs
-    assert all(e.code is ErrorCode.LOAD_ERR_VALIDATE for e in errors(out))
+    errs = errors(out)
+    loop = "Reference loop in macro 'm1': m1 (rules.yaml:5) -> m2 (rules.yaml:3) -> m1"
+    # reported once under the macro whose reference closes the loop, at that reference
+    (at_macro,) = [e for e in errs if e.locations[0].item_type == "macro"]
+    assert at_macro.message == loop
+    assert at_macro.locations[0].item_name == "m2"
+    assert at_macro.locations[0].line == 3
+    (at_rule,) = [e for e in errs if e.locations[0].item_type == "rule"]
+    assert at_rule.message.startswith(f"Macro 'm1' used in filter is invalid: {loop}")
+    assert all(e.code is ErrorCode.LOAD_ERR_VALIDATE for e in errs)
     assert out.ruleset.get("r") is None
 
 
-def test_macro_self_reference_is_undefined_as_in_falco() -> None:
-    # a macro is not visible to itself (index < visibility fails), as upstream
+def test_macro_loop_through_a_later_macro_names_the_loop_not_an_undefined_macro() -> None:
+    # the operator's view: two macros using each other; Falco says "Undefined macro 'b'"
+    out = load(
+        "- macro: a\n  condition: proc.name = x or b\n"
+        "- macro: b\n  condition: a and proc.pname = y\n" + rule(condition="a")
+    )
+    errs = errors(out)
+    first = errs[0]
+    assert first.message == (
+        "Reference loop in macro 'a': a (rules.yaml:1) -> b (rules.yaml:3) -> a "
+        "(a macro can only use the macros defined before it)"
+    )
+    assert (first.locations[0].item_name, first.locations[0].file) == ("a", "rules.yaml")
+    assert first.locations[0].line == 1
+    assert first.locations[-1].column == 18  # at 'b' in a's condition
+    assert "Undefined" not in " ".join(e.message for e in errs)
+    assert out.ruleset.get("r") is None
+
+
+def test_macro_self_reference_is_a_loop() -> None:
+    # a macro is not visible to itself (index < visibility fails, as upstream, which says
+    # "Undefined macro 'm'"); Lanner names the loop
     out = load("- macro: m\n  condition: proc.name = x or m\n" + rule(condition="m"))
-    assert "Undefined macro 'm' used in filter." in [e.message for e in errors(out)]
+    msgs = [e.message for e in errors(out)]
+    assert msgs[0] == (
+        "Reference loop in macro 'm': m (rules.yaml:1) -> m "
+        "(a macro can only use the macros defined before it)"
+    )
+    assert out.ruleset.get("r") is None
+
+
+def test_long_macro_loop_is_named_whole() -> None:
+    names = [f"m{i}" for i in range(6)]
+    text = "".join(
+        f"- macro: {n}\n  condition: proc.name = {n} or {names[(i + 1) % 6]}\n"
+        for i, n in enumerate(names)
+    )
+    out = load(text + rule(condition="m0"))
+    msgs = [e.message for e in errors(out)]
+    assert msgs[0].startswith("Reference loop in macro 'm0': m0 (rules.yaml:1) -> m1 (")
+    assert msgs[0].count(" -> ") == 6 and " -> m5 (rules.yaml:11) -> m0 " in msgs[0]
 
 
 def test_macro_condition_syntax_error() -> None:
@@ -1239,7 +1292,12 @@ def test_deeply_nested_macro_chain() -> None:
 
 
 def test_too_deep_macro_nesting_is_a_clean_error() -> None:
+    # past the size limit first (three nodes a level); with it lifted, past the nesting one
     out = load(macro_chain(8000, nested=True))
+    assert "expands to 10," in errors(out)[0].message
+    loader = RulesLoader([typed_source()], max_condition_nodes=10**6)
+    loader.add_content("rules.yaml", macro_chain(8000, nested=True))
+    out = loader.compile()
     (err,) = errors(out)
     assert (err.code, err.message) == (
         ErrorCode.LOAD_ERR_COMPILE_CONDITION,

@@ -101,6 +101,7 @@ class ConditionCompiler:
         self.event_type_field = event_type_field
         self.event_types = event_types
         self._operands: dict[str, Operand] = {}
+        self.nodes_generated = 0  # condition nodes turned into code so far (a step count)
 
     # -- operands ----------------------------------------------------------------------
 
@@ -204,6 +205,7 @@ class _Codegen:
         return fn
 
     def expr(self, node: ast.Expr, depth: int) -> str:
+        self.compiler.nodes_generated += 1
         if depth > _MAX_INLINE_DEPTH:
             sub = _Codegen(self.compiler).function(node)
             return f"{self.bind(sub, 'f')}(e)"

@@ -11,28 +11,20 @@ import sys
 
 from lanner.engine import ast
 
+_Sets = tuple[frozenset[str], frozenset[str]]
 
-def _pos_neg(
-    node: ast.Expr, field: str, universe: frozenset[str]
-) -> tuple[frozenset[str], frozenset[str]]:
-    """(types for which node may be true, types for which node may be false)."""
-    if isinstance(node, ast.And):
-        pos, neg = universe, frozenset[str]()
-        for child in node.children:
-            p, n = _pos_neg(child, field, universe)
-            pos &= p
-            neg |= n
-        return pos, neg
-    if isinstance(node, ast.Or):
-        pos, neg = frozenset[str](), universe
-        for child in node.children:
-            p, n = _pos_neg(child, field, universe)
-            pos |= p
-            neg &= n
-        return pos, neg
-    if isinstance(node, ast.Not):
-        p, n = _pos_neg(node.child, field, universe)
-        return n, p
+
+def _pos_neg(node: ast.Expr, field: str, universe: frozenset[str], memo: dict[int, _Sets]) -> _Sets:
+    """(types for which node may be true, types for which node may be false).
+
+    ``memo`` holds the answer per group node, so the tree of a macro, shared by all its
+    references, is analysed once.
+    """
+    if isinstance(node, ast.And | ast.Or | ast.Not):
+        done = memo.get(id(node))
+        if done is None:
+            done = memo[id(node)] = _group(node, field, universe, memo)
+        return done
     if (
         isinstance(node, ast.BinaryCheck)
         and isinstance(node.left, ast.FieldRef)
@@ -55,12 +47,32 @@ def _pos_neg(
     return universe, universe
 
 
+def _group(node: ast.Expr, field: str, universe: frozenset[str], memo: dict[int, _Sets]) -> _Sets:
+    if isinstance(node, ast.And):
+        pos, neg = universe, frozenset[str]()
+        for child in node.children:
+            p, n = _pos_neg(child, field, universe, memo)
+            pos &= p
+            neg |= n
+        return pos, neg
+    if isinstance(node, ast.Or):
+        pos, neg = frozenset[str](), universe
+        for child in node.children:
+            p, n = _pos_neg(child, field, universe, memo)
+            pos |= p
+            neg &= n
+        return pos, neg
+    assert isinstance(node, ast.Not)
+    p, n = _pos_neg(node.child, field, universe, memo)
+    return n, p
+
+
 def event_types_of(expr: ast.Expr, field: str, universe: frozenset[str]) -> frozenset[str]:
     """The event types for which ``expr`` can be true."""
     # macros nested in macros make trees deeper than the parser's limit (as the compiler)
     old_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, 20000))
     try:
-        return _pos_neg(expr, field, universe)[0]
+        return _pos_neg(expr, field, universe, {})[0]
     finally:
         sys.setrecursionlimit(old_limit)

@@ -4,6 +4,11 @@ Lists are substituted into the condition text, as Falco's rule loader does: a li
 delimited by blanks, parentheses, commas or ``=`` is replaced by its quoted items. Macros
 are substituted in the syntax tree; a macro may only see macros defined before it, and a
 macro that reaches itself again is a reference loop.
+
+Each macro is expanded once and its tree shared by every reference, so expanding is linear
+in the rules' text; the expanded condition, counted as a tree (what evaluating it may
+cost), is bounded by ``MAX_CONDITION_NODES``: a few lines of macros that each use the
+previous one twice would otherwise double the condition at every level.
 """
 
 from __future__ import annotations
@@ -63,60 +68,205 @@ def substitute_lists(condition: str, lists: Iterable[tuple[str, list[str]]], use
     return condition
 
 
-class MacroError(Exception):
-    """An undefined macro or a reference loop, with the position of the reference."""
+MAX_CONDITION_NODES = 10_000
+"""The most nodes one condition may have once its macros are expanded.
 
-    def __init__(self, message: str, pos: ast.Pos) -> None:
+Every node is evaluated for an event in the worst case, so this bounds the cost of one
+rule per event as well as its compile time and size. The largest rule of the upstream
+syscall files has 463 nodes."""
+
+MAX_TOTAL_NODES = 200_000
+"""The most nodes all the conditions of one ruleset may have together, macros expanded
+(the three upstream syscall files: 2,375)."""
+
+
+class MacroError(Exception):
+    """A condition that cannot use its macros, with the position of the offending reference.
+
+    ``pos`` is within the condition being expanded, or None when the condition as a whole
+    is at fault (too large). ``root`` is False when the reference is fine but the macro it
+    names is invalid for a reason written elsewhere; ``cause`` then tells that reason and
+    where it is.
+    """
+
+    def __init__(
+        self, message: str, pos: ast.Pos | None, root: bool = True, cause: str = ""
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.pos = pos
+        self.root = root
+        self.cause = cause or message
 
 
 @dataclass(slots=True)
 class MacroDef:
-    """A parsed macro: its tree and which other macros it may see."""
+    """A parsed macro: its tree, which other macros it may see, and once expanded, the
+    expanded tree (shared by every reference) or why it cannot be used."""
 
     name: str
     expr: ast.Expr
     index: int  # position of its first definition
     visibility: int  # position of its last definition or append
-    expanded: ast.Expr | None = None  # its tree with its macros substituted, once computed
+    where: str = ""  # "file:line" of its definition, for messages
+    expanded: ast.Expr | None = None
+    size: int = 0  # nodes of the expanded tree, each macro reference counted in full
+    error: MacroError | None = None  # why it cannot be used
+    expanding: bool = False
+
+    def label(self) -> str:
+        """The name, with where it is defined."""
+        return f"{self.name} ({self.where})" if self.where else self.name
 
 
-def expand_macros(
-    expr: ast.Expr,
-    macros: Mapping[str, MacroDef],
-    visibility: int,
-    used: set[str],
-    _chain: tuple[str, ...] = (),
-) -> ast.Expr:
-    """Return ``expr`` with every macro reference replaced by the macro's tree."""
-    if isinstance(expr, ast.Identifier):
-        macro = macros.get(expr.name)
-        if macro is None or macro.index >= visibility:
-            raise MacroError(f"Undefined macro '{expr.name}' used in filter.", expr.pos)
-        if expr.name in _chain:
-            loop = " -> ".join((*_chain[_chain.index(expr.name) :], expr.name))
-            raise MacroError(f"Reference loop in macro '{expr.name}': {loop}", expr.pos)
-        used.add(expr.name)
-        if macro.expanded is None:
-            # expanded once and shared, as Falco resolves each macro in place: a long chain
-            # of macros costs linear time and no deep recursion. The macros it references
-            # are recorded in ``used`` when that happens.
-            chain = (*_chain, expr.name)
-            macro.expanded = expand_macros(macro.expr, macros, macro.visibility, used, chain)
-        return macro.expanded
-    if isinstance(expr, ast.And):
-        return ast.And(
-            [expand_macros(c, macros, visibility, used, _chain) for c in expr.children], expr.pos
+def macro_references(expr: ast.Expr) -> list[ast.Identifier]:
+    """The macro references written in a (not yet expanded) condition, in order."""
+    return [n for n in walk(expr) if isinstance(n, ast.Identifier)]
+
+
+class MacroExpander:
+    """Expands macro references, each macro once: its expanded tree is shared by every
+    reference, so the result is a DAG whose size as a tree is tracked and bounded.
+
+    ``expansions`` counts the macros expanded (at most one per macro, whatever the
+    number of references); ``max_nodes`` bounds the size of any expanded condition.
+    """
+
+    def __init__(
+        self, macros: Mapping[str, MacroDef], max_nodes: int = MAX_CONDITION_NODES
+    ) -> None:
+        self.macros = macros
+        self.max_nodes = max_nodes
+        self.expansions = 0
+        self._chain: list[MacroDef] = []
+
+    def macro(self, mdef: MacroDef, used: set[str]) -> ast.Expr:
+        """The expanded tree of a macro; MacroError (positioned in its own condition)
+        if it cannot be used."""
+        if mdef.error is not None:
+            raise mdef.error
+        if mdef.expanded is not None:
+            return mdef.expanded
+        mdef.expanding = True
+        self._chain.append(mdef)
+        try:
+            self.expansions += 1
+            tree, size = self._expand(mdef.expr, mdef.visibility, used)
+            if size > self.max_nodes:
+                raise MacroError(self._too_large(f"Macro '{mdef.name}'", mdef.expr, size), None)
+        except MacroError as exc:
+            if exc.root:
+                exc.cause = f"{exc.message} (in macro '{mdef.name}' at {mdef.where})"
+            mdef.error = exc
+            raise
+        finally:
+            self._chain.pop()
+            mdef.expanding = False
+        mdef.expanded, mdef.size = tree, size
+        return tree
+
+    def expand(self, expr: ast.Expr, used: set[str]) -> tuple[ast.Expr, int]:
+        """A rule's condition with its macros expanded, and its size as a tree."""
+        tree, size = self._expand(expr, 1 << 62, used)
+        if size > self.max_nodes:
+            raise MacroError(self._too_large("Condition", expr, size), None)
+        return tree, size
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _expand(self, expr: ast.Expr, visibility: int, used: set[str]) -> tuple[ast.Expr, int]:
+        if isinstance(expr, ast.Identifier):
+            return self._reference(expr, visibility, used)
+        if isinstance(expr, ast.And | ast.Or):
+            children = []
+            size = 1
+            for child in expr.children:
+                tree, n = self._expand(child, visibility, used)
+                children.append(tree)
+                size += n
+            return type(expr)(children, expr.pos), size
+        if isinstance(expr, ast.Not):
+            tree, n = self._expand(expr.child, visibility, used)
+            return ast.Not(tree, expr.pos), n + 1
+        return expr, 1
+
+    def _reference(
+        self, ref: ast.Identifier, visibility: int, used: set[str]
+    ) -> tuple[ast.Expr, int]:
+        mdef = self.macros.get(ref.name)
+        if mdef is None:
+            raise MacroError(f"Undefined macro '{ref.name}' used in filter.", ref.pos)
+        hidden = mdef.index >= visibility
+        if mdef.expanding or hidden:
+            loop = self._loop_through(mdef)
+            if loop is not None:
+                path = " -> ".join([m.label() for m in loop] + [loop[0].name])
+                message = f"Reference loop in macro '{loop[0].name}': {path}"
+                if hidden:
+                    message += " (a macro can only use the macros defined before it)"
+                raise MacroError(message, ref.pos)
+            raise MacroError(
+                f"Undefined macro '{ref.name}' used in filter. (A macro can only use the "
+                f"macros defined before it; '{ref.name}' is defined at {mdef.where}.)",
+                ref.pos,
+            )
+        used.add(ref.name)
+        try:
+            tree = self.macro(mdef, used)
+        except MacroError as exc:
+            raise MacroError(
+                f"Macro '{ref.name}' used in filter is invalid: {exc.cause}",
+                ref.pos,
+                root=False,
+                cause=exc.cause,
+            ) from None
+        return tree, mdef.size
+
+    def _loop_through(self, target: MacroDef) -> list[MacroDef] | None:
+        """If ``target``'s references (visible or not) lead back into the macros being
+        expanded, the loop, from the first of its macros to the one that closes it."""
+        on_chain = {id(m): i for i, m in enumerate(self._chain)}
+        if id(target) in on_chain:
+            return self._chain[on_chain[id(target)] :]
+        # breadth first over the written references: the shortest way back to the chain
+        parent: dict[str, MacroDef | None] = {target.name: None}
+        queue = [target]
+        while queue:
+            following: list[MacroDef] = []
+            for mdef in queue:
+                for ref in macro_references(mdef.expr):
+                    other = self.macros.get(ref.name)
+                    if other is None or other.name in parent:
+                        continue
+                    parent[other.name] = mdef
+                    if id(other) in on_chain:
+                        back: list[MacroDef] = []  # target ... mdef
+                        step: MacroDef | None = mdef
+                        while step is not None:
+                            back.append(step)
+                            step = parent[step.name]
+                        return self._chain[on_chain[id(other)] :] + back[::-1]
+                    following.append(other)
+            queue = following
+        return None
+
+    def _too_large(self, what: str, expr: ast.Expr, size: int) -> str:
+        counts: dict[str, int] = {}
+        for ref in macro_references(expr):
+            counts[ref.name] = counts.get(ref.name, 0) + 1
+        used = [(self.macros[n], c) for n, c in counts.items() if n in self.macros]
+        used.sort(key=lambda mc: -mc[0].size * mc[1])
+        text = (
+            f"{what} expands to {size:,} nodes, more than the limit of {self.max_nodes:,} "
+            "(each reference to a macro copies its whole condition)"
         )
-    if isinstance(expr, ast.Or):
-        return ast.Or(
-            [expand_macros(c, macros, visibility, used, _chain) for c in expr.children], expr.pos
-        )
-    if isinstance(expr, ast.Not):
-        return ast.Not(expand_macros(expr.child, macros, visibility, used, _chain), expr.pos)
-    return expr
+        parts = [
+            f"'{m.name}' ({m.size:,} nodes) " + ("once" if c == 1 else f"{c} times")
+            for m, c in used[:3]
+        ]
+        if parts:
+            text += "; it uses " + ", ".join(parts)
+        return text
 
 
 def walk(expr: ast.Expr) -> Iterable[ast.Expr]:
@@ -124,6 +274,23 @@ def walk(expr: ast.Expr) -> Iterable[ast.Expr]:
     stack = [expr]
     while stack:
         node = stack.pop()
+        yield node
+        if isinstance(node, ast.And | ast.Or):
+            stack.extend(reversed(node.children))
+        elif isinstance(node, ast.Not):
+            stack.append(node.child)
+
+
+def walk_unique(expr: ast.Expr) -> Iterable[ast.Expr]:
+    """Every distinct node of an expanded condition once, depth first: a macro's tree,
+    shared by all its references, is visited at its first one only."""
+    seen: set[int] = set()
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
         yield node
         if isinstance(node, ast.And | ast.Or):
             stack.extend(reversed(node.children))

@@ -27,12 +27,15 @@ from lanner.engine.compiler import CompileError, ConditionCompiler
 from lanner.engine.diagnostics import Diagnostic, ErrorCode, LoadResult, Location, WarningCode
 from lanner.engine.evttypes import event_types_of
 from lanner.engine.expand import (
+    MAX_CONDITION_NODES,
+    MAX_TOTAL_NODES,
     MacroDef,
     MacroError,
-    expand_macros,
+    MacroExpander,
     quote_item,
     substitute_lists,
     walk,
+    walk_unique,
 )
 from lanner.engine.fields import SourceSpec
 from lanner.engine.formatter import FormatError, compile_template
@@ -110,11 +113,22 @@ def build_exception_condition(condition: str, exceptions: list[RuleException]) -
 
 
 @dataclass(slots=True)
+class CompileStats:
+    """What compiling cost, counted (bounded by the limits of :mod:`lanner.engine.expand`)."""
+
+    macro_expansions: int = 0  # macros expanded: each at most once
+    condition_nodes: int = 0  # nodes of every compiled condition, macros expanded
+    largest_condition: int = 0  # nodes of the largest one
+    nodes_generated: int = 0  # nodes turned into code by the compilers (a step count)
+
+
+@dataclass(slots=True)
 class LoadOutcome:
     """What loading produced: the ruleset (possibly partial) and one result per file."""
 
     ruleset: Ruleset
     results: list[LoadResult] = field(default_factory=list)
+    stats: CompileStats = field(default_factory=CompileStats)
 
     @property
     def successful(self) -> bool:
@@ -126,10 +140,18 @@ class RulesLoader:
     """Reads any number of rules files, then compiles them together."""
 
     def __init__(
-        self, sources: Iterable[SourceSpec], append_output: Iterable[OutputAppend] = ()
+        self,
+        sources: Iterable[SourceSpec],
+        append_output: Iterable[OutputAppend] = (),
+        *,
+        max_condition_nodes: int = MAX_CONDITION_NODES,
+        max_total_nodes: int = MAX_TOTAL_NODES,
     ) -> None:
         self.sources: dict[str, SourceSpec] = {s.name: s for s in sources}
         self.append_output = list(append_output)
+        self.max_condition_nodes = max_condition_nodes
+        self.max_total_nodes = max_total_nodes
+        self.stats = CompileStats()
         self.collector = Collector()
         self._results: dict[str, LoadResult] = {}
         self._compilers = {
@@ -201,6 +223,7 @@ class RulesLoader:
         used_lists: set[str] = set()
         used_macros: set[str] = set()
         macros = self._parse_macros(lists, used_lists)
+        self._expander = MacroExpander(macros, self.max_condition_nodes)
         for m in col.macros.values():
             mdef = macros.get(m.name)
             if mdef is None:
@@ -208,12 +231,14 @@ class RulesLoader:
             # as Falco's compile_macros_infos: each macro resolves the macros visible to it,
             # and a macro referenced by any other macro counts as used
             try:
-                expand_macros(mdef.expr, macros, mdef.visibility, used_macros, (m.name,))
+                self._expander.macro(mdef, used_macros)
             except RecursionError:
                 self._report(
                     Diagnostic(ErrorCode.LOAD_ERR_VALIDATE, "macro nested too deeply", m.locations)
                 )
             except MacroError as exc:
+                if not exc.root:
+                    continue  # reported under the macro where it is written
                 # Falco places macro resolution errors under the macro itself
                 self._condition_error(
                     ErrorCode.LOAD_ERR_VALIDATE,
@@ -260,7 +285,9 @@ class RulesLoader:
                     )
                 )
         ruleset = Ruleset(rules, self.sources.values())
-        return LoadOutcome(ruleset, list(self._results.values()))
+        self.stats.macro_expansions = self._expander.expansions
+        self.stats.nodes_generated = sum(c.nodes_generated for c in self._compilers.values())
+        return LoadOutcome(ruleset, list(self._results.values()), self.stats)
 
     def _check_engine_version(self) -> None:
         for req in self.collector.engine_requirements:
@@ -316,7 +343,8 @@ class RulesLoader:
                     exc.pos,
                 )
                 continue
-            out[m.name] = MacroDef(m.name, expr, m.index, m.visibility)
+            where = f"{m.locations[0].file}:{m.locations[0].line}" if m.locations else ""
+            out[m.name] = MacroDef(m.name, expr, m.index, m.visibility, where)
         return out
 
     def _condition_error(
@@ -396,7 +424,7 @@ class RulesLoader:
             )
             return None
         try:
-            expanded = expand_macros(tree, macros, 1 << 62, used_macros)
+            expanded, size = self._expander.expand(tree, used_macros)
         except MacroError as exc:
             # Falco places macro resolution errors under the rule itself
             self._condition_error(
@@ -408,9 +436,24 @@ class RulesLoader:
                 exc.pos,
             )
             return None
+        if self.stats.condition_nodes + size > self.max_total_nodes:
+            self._condition_error(
+                ErrorCode.LOAD_ERR_VALIDATE,
+                f"The rules expand to more than {self.max_total_nodes:,} condition nodes in "
+                f"total (this one has {size:,}, those before it "
+                f"{self.stats.condition_nodes:,}); each reference to a macro copies its "
+                "whole condition",
+                info.locations,
+                None,
+                text,
+                None,
+            )
+            return None
+        self.stats.condition_nodes += size
+        self.stats.largest_condition = max(self.stats.largest_condition, size)
         # as Falco's filter_warning_resolver: checked on the tree with macros expanded
         own_nodes = {id(n) for n in walk(tree)}
-        for node in walk(expanded):
+        for node in walk_unique(expanded):
             if isinstance(node, ast.BinaryCheck) and self._compares_na(node):
                 self._condition_error(
                     WarningCode.LOAD_UNSAFE_NA_CHECK,
