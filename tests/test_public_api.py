@@ -54,3 +54,7 @@ def test_readme_example_detects_on_a_real_capture(tmp_path: Path) -> None:
     assert alerts and all(a.priority is Priority.NOTICE for a in alerts)
     assert any("curl opened /etc/" in a.output for a in alerts)
     assert "Curl opens a file" in engine.summary()
+
+
+def test_all_lists_exactly_the_exports() -> None:
+    assert sorted(lanner.__all__) == sorted(["__version__", *lanner._EXPORTS])

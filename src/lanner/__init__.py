@@ -51,7 +51,32 @@ _EXPORTS: dict[str, str] = {
     "dict_field": "lanner.sources.memory",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "Alert",
+    "ArgKind",
+    "AuditWebhook",
+    "Engine",
+    "EvalErrors",
+    "Field",
+    "FieldTable",
+    "FieldType",
+    "JsonOptions",
+    "LoadOutcome",
+    "Priority",
+    "Rule",
+    "Ruleset",
+    "ScapError",
+    "SourceSpec",
+    "__version__",
+    "cloudtrail_source",
+    "dict_field",
+    "dict_source",
+    "k8s_audit_source",
+    "read_audit_events",
+    "read_capture",
+    "read_cloudtrail_events",
+    "syscall_source",
+]
 
 
 def __getattr__(name: str) -> Any:
