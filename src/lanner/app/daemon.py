@@ -22,7 +22,7 @@ from lanner.app.live import TICK, LiveFeed
 from lanner.app.logs import setup_logging
 from lanner.app.metrics import Stats, lanner_version, snapshot_alert
 from lanner.app.outputs.manager import OutputManager, build_outputs
-from lanner.app.selection import select_rules, syscall_event_types
+from lanner.app.selection import select_rules, syscall_event_types, syscall_outcomes
 from lanner.engine.alert import Alert
 from lanner.engine.append_output import OutputAppend, parse_append_output
 from lanner.engine.engine import Engine
@@ -145,6 +145,10 @@ class Daemon:
         """The kernel selection for the running rules (see :mod:`lanner.app.selection`)."""
         return syscall_event_types(self.engine.ruleset, cfg or self.cfg)
 
+    def syscall_outcomes(self) -> dict[str, int] | None:
+        """Per syscall, the outcomes the running rules can match (the kernel-side filter)."""
+        return syscall_outcomes(self.engine.ruleset)
+
     def load(self) -> LoadOutcome:
         """The first load; the caller prints the results."""
         staging, outcome, seconds = self._compile(self.cfg)
@@ -209,6 +213,7 @@ class Daemon:
         setup_logging(cfg)
         if self.syscall_capture is not None:
             types, _base = self.syscall_event_types(cfg)
+            self.syscall_capture.outcomes = self.syscall_outcomes()
             self.syscall_capture.set_event_types(types)
         self.stats.rules_loaded = len(staging.ruleset)
         self.stats.rules_load_seconds = seconds

@@ -127,7 +127,9 @@ def _syscall_capture(daemon: Daemon) -> object | None:
         "all" if types is None else len(types),
         " and the state engine's base set" if base else "",
     )
-    return LiveCapture(event_types=types, base=base, apply_state=False)
+    capture = LiveCapture(event_types=types, base=base, apply_state=False)
+    capture.outcomes = daemon.syscall_outcomes()  # the kernel-side filter (probe/filters.py)
+    return capture
 
 
 def _container_announcer(daemon: Daemon) -> ContainerAnnouncer:

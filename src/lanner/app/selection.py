@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from lanner.app.config import Config
 from lanner.engine.rules import Ruleset
+from lanner.sources.syscall.probe.filters import rule_outcomes
 
 
 def select_rules(
@@ -51,3 +52,11 @@ def syscall_event_types(ruleset: Ruleset, cfg: Config) -> tuple[set[str] | None,
         else:
             types.add(name)
     return types, not custom or cfg.boolean("base_syscalls.repair")
+
+
+def syscall_outcomes(ruleset: Ruleset) -> dict[str, int] | None:
+    """Which outcomes (success, failure) of each syscall the active rules can match, for
+    the probe's kernel-side filter (``lanner.sources.syscall.probe.filters``)."""
+    return rule_outcomes(
+        rule.expr for rule in ruleset if rule.source == "syscall" and ruleset.is_active(rule)
+    )

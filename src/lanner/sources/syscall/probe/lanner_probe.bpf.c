@@ -199,6 +199,12 @@ struct {
 	__uint(max_entries, 8 << 20); /* userspace may resize before load */
 } events SEC(".maps");
 
+/* Which outcomes of each syscall to emit (bits below; 0: not selected). Userspace derives
+ * them from the loaded rules and the state engine's needs (probe/filters.py). */
+#define WANT_OK 1          /* ret >= 0 */
+#define WANT_FAIL 2        /* ret < 0 */
+#define WANT_INPROGRESS 4  /* ret == -EINPROGRESS (a non-blocking connect under way) */
+#define EINPROGRESS 115
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, NR_MAX);
@@ -1214,10 +1220,22 @@ static __always_inline bool ignored(void)
 	return c && c->ignore_tgid && c->ignore_tgid == (u32)(bpf_get_current_pid_tgid() >> 32);
 }
 
+/* Whether a successful call of nr is selected (execs and forks seen by sched programs). */
 static __always_inline bool selected(u32 nr)
 {
 	u8 *on = bpf_map_lookup_elem(&interesting, &nr);
-	return on && *on;
+	return on && (*on & WANT_OK);
+}
+
+/* Whether the exit of nr with this return value is selected. */
+static __always_inline bool wanted(u32 nr, long ret)
+{
+	u8 *on = bpf_map_lookup_elem(&interesting, &nr);
+	if (!on)
+		return false;
+	u8 bit = ret >= 0 ? WANT_OK
+			  : (ret == -EINPROGRESS ? (WANT_FAIL | WANT_INPROGRESS) : WANT_FAIL);
+	return *on & bit;
 }
 
 #define HANDLER(name) SEC("tp_btf/sys_exit") int BPF_PROG(name, struct pt_regs *regs, long ret)
@@ -2185,7 +2203,7 @@ int BPF_PROG(lanner_sys_exit, struct pt_regs *regs, long ret)
 	s64 id = regs->orig_ax;
 	if (id < 0 || id >= NR_MAX)
 		return 0;
-	if (!selected((u32)id))
+	if (!wanted((u32)id, ret))
 		return 0;
 	struct task_struct *t = bpf_get_current_task_btf();
 	if (t->thread_info.status & TS_COMPAT)

@@ -120,10 +120,12 @@ class LiveCapture:
         self.close()
 
     # -- selection --------------------------------------------------------------------------
+    outcomes: dict[str, int] | None = None  # rules' outcomes per type: probe/filters.py
+
     def set_event_types(self, event_types: Iterable[str] | None) -> None:
         """Change the kernel-side selection (e.g. after a rules reload)."""
         self._event_types = None if event_types is None else set(event_types)
-        numbers, self.unsupported = select(self._event_types, self._base)
+        numbers, self.unsupported = select(self._event_types, self._base, self.outcomes)
         if self.unsupported:
             log.info("live probe: no kernel capture for %s", ", ".join(sorted(self.unsupported)))
         if self.probe is not None:

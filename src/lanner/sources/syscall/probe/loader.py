@@ -16,11 +16,12 @@ import platform
 import select
 import struct
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from . import libbpf
 from .errors import ProbeUnavailable
+from .syscalls import ANY
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class Probe:
         self._obj: int | None = None
         self._links: dict[str, int] = {}
         self._attached = False
-        self._selected: set[int] = set()
+        self._selected: dict[int, int] = {}
         self._maps: list[mmap.mmap] = []
         self._epoll: select.epoll | None = None
         self._path = path
@@ -218,23 +219,32 @@ class Probe:
         return sorted(self._links)
 
     # -- configuration --------------------------------------------------------------------
-    def set_syscalls(self, numbers: Iterable[int]) -> None:
-        """Enable exactly these syscall numbers in the kernel-side selection map, and
-        attach (or detach) the programs that emit them."""
-        on = {n for n in numbers if 0 <= n < NR_MAX}
-        self._selected = on
+    def set_syscalls(self, selection: Mapping[int, int] | Iterable[int]) -> None:
+        """Set the kernel-side selection: ``{syscall number: outcome bits}``
+        (``syscalls.OK``, ``FAIL``, ``INPROGRESS``; a plain iterable of numbers selects
+        every outcome), and attach (or detach) the programs that emit them."""
+        if isinstance(selection, Mapping):
+            masks = {n: m & 0xFF for n, m in selection.items() if 0 <= n < NR_MAX and m}
+        else:
+            masks = {n: ANY for n in selection if 0 <= n < NR_MAX}
+        self._selected = masks
         self._sync_links(drop=False)  # new programs first: no event is missed
         key = ctypes.c_uint32()
         val = ctypes.c_uint8()
         for nr in range(NR_MAX):
             key.value = nr
-            val.value = 1 if nr in on else 0
+            val.value = masks.get(nr, 0)
             rc = self._lib.bpf_map_update_elem(
                 self.interesting_fd, ctypes.byref(key), ctypes.byref(val), 0
             )
             if rc:
                 raise OSError(-rc, f"cannot update the syscall selection: {os.strerror(-rc)}")
         self._sync_links(drop=True)
+
+    @property
+    def selection(self) -> dict[int, int]:
+        """The selection last set: ``{syscall number: outcome bits}``."""
+        return dict(self._selected)
 
     def configure(self, ignore_tgid: int = 0, wake_each: bool = False) -> None:
         """Set the probe's options.

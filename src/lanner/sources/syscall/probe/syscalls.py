@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 # event type name (as rules write evt.type) -> x86_64 syscall number; the probe has a
 # handler for each of these (lanner_probe.bpf.c, map `handlers`).
@@ -76,6 +76,20 @@ SYSCALL_NR: dict[str, int] = {
     "openat2": 437,
 }
 
+# Outcome bits of the kernel-side selection (the values of the probe's `interesting` map).
+OK = 1
+"""Emit the call's exit when it returned >= 0."""
+FAIL = 2
+"""Emit the call's exit when it returned < 0."""
+INPROGRESS = 4
+"""Emit the call's exit when it returned -EINPROGRESS (FAIL includes it)."""
+ANY = OK | FAIL
+
+STATE_OUTCOMES: dict[str, int] = {"connect": INPROGRESS}
+"""What the state engine needs of a base syscall beyond its successes: a non-blocking
+connect returns EINPROGRESS and its socket gets its addresses then. Every other state
+update comes from a call that succeeded."""
+
 SUPPORTED: frozenset[str] = frozenset(SYSCALL_NR) | {"procexit"}
 """Every event type the probe can produce."""
 
@@ -127,13 +141,26 @@ BASE_EVENT_TYPES: frozenset[str] = frozenset(
 """What the state engine needs whatever the rules ask for."""
 
 
-def select(event_types: Iterable[str] | None, base: bool = True) -> tuple[set[int], set[str]]:
-    """Syscall numbers to enable for ``event_types`` (None: all), plus the names not supported.
+def select(
+    event_types: Iterable[str] | None,
+    base: bool = True,
+    outcomes: Mapping[str, int] | None = None,
+) -> tuple[dict[int, int], set[str]]:
+    """Which exits of which syscalls to emit for ``event_types`` (None: all), plus the names
+    not supported: ``{syscall number: outcome bits}`` (:data:`OK`, :data:`FAIL`,
+    :data:`INPROGRESS`).
 
-    ``base`` adds :data:`BASE_EVENT_TYPES` so thread and fd state stay right.
+    ``outcomes``: what the rules need of each type (``filters.rule_outcomes``); a type
+    missing from it, or ``outcomes=None``, gets every outcome. ``base`` adds
+    :data:`BASE_EVENT_TYPES` (their successes, and what :data:`STATE_OUTCOMES` adds) so
+    thread and fd state stay right.
     """
     wanted = set(SUPPORTED) if event_types is None else set(event_types)
+    masks: dict[str, int] = {}
+    for name in wanted:
+        masks[name] = ANY if outcomes is None or event_types is None else outcomes.get(name, ANY)
     if base:
-        wanted |= BASE_EVENT_TYPES
-    unsupported = {n for n in wanted if n not in SUPPORTED}
-    return {SYSCALL_NR[n] for n in wanted if n in SYSCALL_NR}, unsupported
+        for name in BASE_EVENT_TYPES:
+            masks[name] = masks.get(name, 0) | OK | STATE_OUTCOMES.get(name, 0)
+    unsupported = {n for n in masks if n not in SUPPORTED}
+    return {SYSCALL_NR[n]: m for n, m in masks.items() if n in SYSCALL_NR and m}, unsupported
