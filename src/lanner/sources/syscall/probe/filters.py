@@ -200,28 +200,32 @@ def _leaf(node: ast.BinaryCheck) -> tuple[int, int]:
     return _BOTH
 
 
-def _pos_neg(node: ast.Expr) -> tuple[int, int]:
-    """(pairs for which node may be true, pairs for which it may be false)."""
+def _pos_neg(node: ast.Expr, memo: dict[int, tuple[int, int]]) -> tuple[int, int]:
+    """(pairs for which node may be true, pairs for which it may be false); ``memo`` holds
+    the answers for nodes already seen (expanded macros are shared subtrees)."""
+    known = memo.get(id(node))
+    if known is not None:
+        return known
     if isinstance(node, ast.And):
         pos, neg = _UNIVERSE, 0
         for child in node.children:
-            p, n = _pos_neg(child)
+            p, n = _pos_neg(child, memo)
             pos &= p
             neg |= n
-        return pos, neg
-    if isinstance(node, ast.Or):
+    elif isinstance(node, ast.Or):
         pos, neg = 0, _UNIVERSE
         for child in node.children:
-            p, n = _pos_neg(child)
+            p, n = _pos_neg(child, memo)
             pos |= p
             neg &= n
-        return pos, neg
-    if isinstance(node, ast.Not):
-        p, n = _pos_neg(node.child)
-        return n, p
-    if isinstance(node, ast.BinaryCheck):
-        return _leaf(node)
-    return _BOTH
+    elif isinstance(node, ast.Not):
+        neg, pos = _pos_neg(node.child, memo)
+    elif isinstance(node, ast.BinaryCheck):
+        pos, neg = _leaf(node)
+    else:
+        pos, neg = _BOTH
+    memo[id(node)] = (pos, neg)
+    return pos, neg
 
 
 def condition_outcomes(expr: ast.Expr) -> dict[str, int]:
@@ -230,7 +234,7 @@ def condition_outcomes(expr: ast.Expr) -> dict[str, int]:
     old_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, 20000))  # macro trees are deep (as the compiler)
     try:
-        pos = _pos_neg(expr)[0]
+        pos = _pos_neg(expr, {})[0]
     finally:
         sys.setrecursionlimit(old_limit)
     out = {}
