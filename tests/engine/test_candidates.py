@@ -19,16 +19,22 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lanner.sources.syscall._native import CandidateFilter
 
 from lanner.app.ruletest.runner import SpecRunner
 from lanner.app.ruletest.spec import load_spec
 from lanner.engine import ast
 from lanner.engine.candidates import (
+    CODE_AND,
+    CODE_ATOM,
+    CODE_OR,
+    CODE_TRUE,
     Atom,
     ReferenceFilter,
     SourceCandidates,
     all_of,
     any_of,
+    compile_program,
     derive_candidates,
     size,
     weaken,
@@ -39,7 +45,13 @@ from lanner.rules import default_rules_files
 from lanner.sources.memory import dict_field, dict_source
 from lanner.sources.syscall import event_table as et
 from lanner.sources.syscall import read_capture, syscall_source
-from lanner.sources.syscall.candidate_fields import CANDIDATE_FIELDS
+from lanner.sources.syscall.candidate_fields import (
+    CANDIDATE_FIELD_IDS,
+    CANDIDATE_FIELDS,
+    event_key,
+    native_filter,
+    type_keys,
+)
 from lanner.sources.syscall.scap import ProcList
 from lanner.sources.syscall.scap import metadata as md
 from lanner.sources.syscall.scap.writer import ScapWriter
@@ -446,3 +458,129 @@ def test_expr_is_the_expanded_condition() -> None:
     engine = _engine(RULE_SETS["three upstream files"])
     active = [r for r in engine.ruleset if engine.ruleset.is_active(r)]
     assert active and all(isinstance(r.expr, ast.Expr) for r in active)
+
+
+# -- the native evaluator (lanner.sources.syscall._native.CandidateFilter) ------------------
+
+PROP_IDS = {"fd.name": 8, "proc.name": 12, "fd.typechar": 7, "evt.rawres": 1,
+            "evt.is_open_write": 3}  # fmt: skip
+
+
+def _native_prop(cands: SourceCandidates) -> CandidateFilter:
+    program = compile_program(cands, PROP_IDS)
+    codes = {TYPES.index(t): code for t, code in program.codes.items() if t is not None}
+    return CandidateFilter(program.atoms, codes)
+
+
+def _prop_values(event: dict[str, Any]) -> dict[int, Any]:
+    return {fid: event.get(name) for name, fid in PROP_IDS.items()}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(CONDITIONS, min_size=1, max_size=3), st.lists(EVENTS, min_size=1, max_size=8))
+def test_native_agrees_with_the_reference(conditions: list[str], events: list[dict]) -> None:
+    spec = _prop_spec()
+    engine = _load(spec, conditions)
+    cands = derive_candidates(engine.ruleset, spec, PROP_SUPPORTED)
+    ref = ReferenceFilter(cands, spec)
+    native = _native_prop(cands)
+    for event in events:
+        key = TYPES.index(event["evt.type"])
+        assert native.accepts(key, _prop_values(event)) is ref.accepts(event)
+
+
+def _native_values(event: Any, getters: dict[str, Any]) -> dict[int, Any]:
+    return {CANDIDATE_FIELD_IDS[name]: get(event) for name, get in getters.items()}
+
+
+@pytest.mark.parametrize("source", ["fixtures", "written"])
+def test_native_agrees_on_captures(source: str) -> None:
+    engine = _engine(RULE_SETS["three upstream files"])
+    spec = syscall_source()
+    cands = derive_candidates(engine.ruleset, spec, CANDIDATE_FIELDS)
+    ref = ReferenceFilter(cands, spec)
+    native = native_filter(cands)
+    if source == "fixtures":
+        streams = [read_capture(p) for p in CAPTURES]
+    else:
+        streams = [read_capture(io.BytesIO(_written_capture(s, 2000))) for s in (4, 5)]
+    seen = {True: 0, False: 0}
+    for events in streams:
+        for e in events:
+            want = ref.accepts(e)
+            got = native.accepts(event_key(e), _native_values(e, ref.getters))
+            assert got is want, (e.num, e.name, cands.condition(e.name))
+            seen[want] += 1
+    assert seen[True] > 0 and seen[False] > 0, seen
+
+
+def test_native_field_list_is_the_sources() -> None:
+    assert set(CANDIDATE_FIELD_IDS) == set(CANDIDATE_FIELDS)
+    assert all(syscall_source().fields.resolve(n) is not None for n in CANDIDATE_FIELDS)
+
+
+def test_native_event_keys() -> None:
+    # every event id named open, and a generic event carrying open's syscall code
+    assert set(type_keys("open")) == {i for i, n in enumerate(et.EVENT_NAMES) if n == "open"} | {
+        et.EVENT_COUNT + et.SYSCALL_CODE_NAMES.index("open")
+    }
+    generic = type_keys("arch_prctl")
+    assert generic and all(k >= et.EVENT_COUNT for k in generic)
+
+
+def test_native_pmatch_and_strings() -> None:
+    a = Atom("fd.name", "pmatch", ["/etc/", "/", "/usr"])
+    cands = SourceCandidates("syscall", "evt.type", {"open": a})
+    native = native_filter(cands)
+    key = type_keys("open")[0]
+    for path in ["/etc", "/etc/", "/etc/x", "/etcx", "/usr//", "/usrx", "/", "x", "", "//"]:
+        assert native.accepts(key, {8: path}) is a.holds(path), path
+    assert native.accepts(key, {}) is False  # no fd.name: a plain atom is false
+    assert native.accepts(type_keys("close")[0], {8: "/etc"}) is False  # no rule for close
+    b = Atom("proc.name", "in", ["caf\udce9", "sh"], negate=True, missing=True)
+    native = native_filter(SourceCandidates("syscall", "evt.type", {"open": b}))
+    assert native.accepts(key, {12: "caf\udce9"}) is False  # not UTF-8: surrogateescape
+    assert native.accepts(key, {12: "bash"}) is True
+    assert native.accepts(key, {12: None}) is True
+
+
+@pytest.mark.parametrize(
+    ("atoms", "code", "reason"),
+    [
+        ([], [CODE_ATOM, 0], "atom index out of range"),
+        ([(8, 0, False, False, ("x",))], [CODE_ATOM], "code ends inside an atom"),
+        ([], [CODE_AND, 1, 3], "code ends inside a node"),
+        ([], [CODE_OR, 1, 4, CODE_TRUE, CODE_TRUE], "words after the formula"),
+        ([], [CODE_OR, 2, 4, CODE_TRUE], "code ends inside a node"),
+        ([], [CODE_AND, 0, 2], "and/or length out of range"),
+        ([], [CODE_OR, 1, 5, CODE_TRUE, CODE_TRUE], "does not match its children"),
+        ([], [9], "unknown code word"),
+        ([], [], None),
+        ([(99, 0, False, False, ())], [CODE_TRUE], "out of range"),
+        ([(8, 5, False, False, ("x",))], [CODE_TRUE], "mixed"),
+        ([(8, 0, False, False, ("x", 1))], [CODE_TRUE], "all str or all int"),
+        ([(8, 5, False, False, (1, 2))], [CODE_TRUE], "one value"),
+    ],
+)
+def test_native_rejects_malformed_programs(atoms: list, code: list, reason: str | None) -> None:
+    if reason is None:  # nested deeper than the limit
+        code = [CODE_AND, 1, 0] * 66 + [CODE_TRUE]
+        for i in range(66):
+            code[3 * i + 2] = len(code) - 3 * i
+        reason = "nested too deep"
+    with pytest.raises(ValueError, match=reason):
+        CandidateFilter(atoms, {0: code})
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.integers(0, 12), max_size=30),
+    st.dictionaries(st.integers(0, 20), st.one_of(st.none(), st.integers(-3, 3), st.text())),
+)
+def test_native_random_code_errors_or_evaluates(code: list[int], values: dict) -> None:
+    atoms = [(8, 0, False, False, ("x",)), (1, 8, True, True, (0,))]
+    try:
+        f = CandidateFilter(atoms, {0: code})
+    except ValueError:
+        return
+    assert isinstance(f.accepts(0, values), bool)

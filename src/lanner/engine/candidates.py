@@ -26,7 +26,7 @@ plain check, true for a negated one, exactly as the compiled predicates behave.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -524,6 +524,77 @@ def derive_candidates(
     for t, fs in terms.items():
         out.by_type[t] = weaken(any_of(fs), max_atoms)
     return out
+
+
+# -- the compiled form (for a native evaluator) ----------------------------------------------
+
+CODE_TRUE, CODE_FALSE, CODE_ATOM, CODE_AND, CODE_OR = range(5)
+"""Prefix code words: TRUE, FALSE; ATOM index; AND/OR count length children... where
+length counts every word of the node including its three header words."""
+OP_IDS = {op: i for i, op in enumerate(OPS)}
+MAX_DEPTH = 64
+"""Deepest and/or nesting in compiled code; deeper sub-formulas compile to TRUE."""
+
+
+@dataclass(slots=True)
+class Program:
+    """Candidate conditions as flat data: atoms as (field id, operator id, negate,
+    missing, values) tuples, and per event type one formula in prefix code.
+
+    Values are ints (booleans as 0/1) or strs; ``pmatch`` values are already trimmed of
+    trailing slashes (except "/") as the operator compares them.
+    """
+
+    atoms: list[tuple[int, int, bool, bool, tuple[Any, ...]]] = field(default_factory=list)
+    codes: dict[str | None, list[int]] = field(default_factory=dict)
+
+
+def _pmatch_trim(p: str) -> str:
+    return p.rstrip("/") if p != "/" else "/"
+
+
+def compile_program(candidates: SourceCandidates, field_ids: Mapping[str, int]) -> Program:
+    """The compiled form of a source's candidate conditions; fields are numbered by
+    ``field_ids`` (an atom on a field without an id compiles to TRUE)."""
+    prog = Program()
+    index: dict[Atom, int] = {}
+
+    def atom_id(a: Atom) -> int | None:
+        i = index.get(a)
+        if i is None:
+            fid = field_ids.get(a.field)
+            if fid is None:
+                return None
+            vals: tuple[Any, ...] = a.values
+            if a.op == "pmatch":
+                vals = tuple(_pmatch_trim(v) for v in vals)
+            elif vals and isinstance(vals[0], bool | int):
+                vals = tuple(int(v) for v in vals)
+            i = index[a] = len(prog.atoms)
+            prog.atoms.append((fid, OP_IDS[a.op], a.negate, a.missing, vals))
+        return i
+
+    def emit(f: Formula, depth: int, out: list[int]) -> None:
+        if f is True or f is False:
+            out.append(CODE_TRUE if f else CODE_FALSE)
+        elif isinstance(f, Atom):
+            i = atom_id(f)
+            out.extend((CODE_TRUE,) if i is None else (CODE_ATOM, i))
+        elif depth >= MAX_DEPTH:
+            out.append(CODE_TRUE)
+        else:
+            assert isinstance(f, _Junction)
+            start = len(out)
+            out.extend((CODE_AND if isinstance(f, AllOf) else CODE_OR, len(f.terms), 0))
+            for t in f.terms:
+                emit(t, depth + 1, out)
+            out[start + 2] = len(out) - start
+
+    for etype, f in candidates.by_type.items():
+        code: list[int] = []
+        emit(f, 0, code)
+        prog.codes[etype] = code
+    return prog
 
 
 # -- reference evaluation ------------------------------------------------------------------

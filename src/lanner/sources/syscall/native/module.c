@@ -6,6 +6,7 @@ typedef int (*lanner_register_fn)(PyObject *module);
 /* One registration function per .c file that exposes something to Python. */
 static const lanner_register_fn lanner_native_parts[] = {
     lanner_register_walk,
+    lanner_register_candidates,
 };
 
 static struct PyModuleDef native_module = {

@@ -12,5 +12,10 @@
 #include <Python.h>
 
 int lanner_register_walk(PyObject *module);
+int lanner_register_candidates(PyObject *module);
+
+/* The C program of a _native.CandidateFilter (candidates.h), or NULL with TypeError. */
+struct lc_program;
+const struct lc_program *lanner_candidate_program(PyObject *obj);
 
 #endif
