@@ -31,7 +31,8 @@ _DURATION_UNITS = {
     "w": 604800.0,
     "y": 31536000.0,
 }
-_INDEXED = re.compile(r"^([^\[\]]+)((?:\[\d+\])*)$")
+_INDEXED = re.compile(r"^([^\[\]]+)((?:\[\d*\])*)$")
+APPEND = -1  # ``key[]`` in an override: a new list item
 
 LOG_LEVELS = ("emergency", "alert", "critical", "error", "warning", "notice", "info", "debug")
 SYSLOG_FACILITIES = (
@@ -45,6 +46,7 @@ SYSLOG_FACILITIES = (
 SCHEMA: dict[str, Any] = {
     "config_files": "strlist",
     "rules_files": "strlist",
+    "rules": "selectors",
     "load_plugins": "strlist",
     "plugins": [{"name": "str", "library_path": "str", "init_config": "any", "open_params": "any"}],
     "watch_config_files": "bool",
@@ -144,6 +146,7 @@ SCHEMA: dict[str, Any] = {
 DEFAULTS: dict[str, Any] = {
     "config_files": [],
     "rules_files": [],
+    "rules": [],
     "load_plugins": [],
     "plugins": [],
     "watch_config_files": True,
@@ -232,6 +235,7 @@ _TYPE_NAMES = {
     "priority": "a priority (emergency, alert, critical, error, warning, notice, info, debug)",
     "duration": "a duration such as 500ms, 10s, 1h30m",
     "loglevel": f"a log level ({', '.join(LOG_LEVELS)})",
+    "selectors": "a list of {enable: {rule: NAME, tag: TAG}} or {disable: ...} items",
 }
 
 
@@ -346,7 +350,34 @@ def _check_leaf(kind: Any, value: Any, path: str) -> Any:
             return value
         except ValueError:
             pass
+    elif kind == "selectors":
+        return _check_selectors(value, path)
     raise _fail(path, _TYPE_NAMES.get(kind, str(kind)), value)
+
+
+def _check_selectors(value: Any, path: str) -> list[dict[str, dict[str, str]]]:
+    """Falco's ``rules:`` items: ``{enable|disable: {rule: NAME*, tag: TAG}}``, in order."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _fail(path, _TYPE_NAMES["selectors"], value)
+    out = []
+    for i, item in enumerate(value):
+        where = f"{path}[{i}]"
+        ops = [k for k in ("enable", "disable") if isinstance(item, dict) and k in item]
+        if not isinstance(item, dict) or len(ops) != 1 or len(item) != 1:
+            raise _fail(where, "one key, enable or disable", item)
+        op = ops[0]
+        body = item[op]
+        if not isinstance(body, dict) or not body or set(body) - {"rule", "tag"}:
+            raise _fail(f"{where}.{op}", "a mapping with rule and/or tag", body)
+        sel: dict[str, str] = {}
+        for key, sub in body.items():
+            if not isinstance(sub, str | int | float) or isinstance(sub, bool) or sub == "":
+                raise _fail(f"{where}.{op}.{key}", "a non-empty string", sub)
+            sel[key] = str(sub)
+        out.append({op: sel})
+    return out
 
 
 def _validate(value: Any, spec: Any, path: str, warnings: list[str]) -> Any:
@@ -388,7 +419,8 @@ def _merge(base: dict[str, Any], doc: dict[str, Any]) -> None:
 def apply_override(doc: dict[str, Any], assignment: str) -> None:
     """Apply ``key.sub=value`` (value read as YAML, so ``true``, ``5`` and ``[a, b]`` work).
 
-    A segment may index a list: ``plugins[0].open_params=...``.
+    A segment may index a list: ``plugins[0].open_params=...``; ``[]`` appends a new item,
+    as Falco's ``-o rules[].disable.rule=NAME``.
     """
     key, sep, raw = assignment.partition("=")
     if not sep or not key.strip():
@@ -400,11 +432,17 @@ def apply_override(doc: dict[str, Any], assignment: str) -> None:
         if m is None:
             raise ConfigError(f"invalid override key '{key}'")
         steps.append(m[1])
-        steps.extend(int(i) for i in re.findall(r"\[(\d+)\]", m[2]))
+        steps.extend(int(i) if i else APPEND for i in re.findall(r"\[(\d*)\]", m[2]))
     node: Any = doc
     for i, step in enumerate(steps[:-1]):
         here = ".".join(str(s) for s in steps[: i + 1])
         nxt_is_index = isinstance(steps[i + 1], int)
+        if step == APPEND:
+            if not isinstance(node, list):
+                raise ConfigError(f"'{here}': not a list")
+            node.append([] if nxt_is_index else {})
+            node = node[-1]
+            continue
         if isinstance(step, int):
             if not isinstance(node, list) or step >= len(node):
                 raise ConfigError(f"'{here}': no such list item")
@@ -412,6 +450,8 @@ def apply_override(doc: dict[str, Any], assignment: str) -> None:
                 node[step] = [] if nxt_is_index else {}
             node = node[step]
             continue
+        if not isinstance(node, dict):
+            raise ConfigError(f"'{here}': not a mapping")
         nxt = node.get(step)
         if not isinstance(nxt, dict | list):
             if nxt is not None:
@@ -422,14 +462,16 @@ def apply_override(doc: dict[str, Any], assignment: str) -> None:
     if isinstance(last, int):
         if not isinstance(node, list):
             raise ConfigError(f"'{key}': not a list")
-        if last == len(node):
+        if last == APPEND or last == len(node):
             node.append(value)
         elif last < len(node):
             node[last] = value
         else:
             raise ConfigError(f"'{key}': no such list item")
-    else:
+    elif isinstance(node, dict):
         node[last] = value
+    else:
+        raise ConfigError(f"'{key}': not a mapping")
 
 
 @dataclass(slots=True)

@@ -2,11 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import re
+from collections.abc import Iterable, Sequence
 
 from lanner.app.config import Config
 from lanner.engine.rules import Ruleset
 from lanner.sources.syscall.probe.filters import rule_outcomes
+
+log = logging.getLogger("lanner")
+
+
+def wildcard(pattern: str) -> re.Pattern[str]:
+    """Falco's rule-name wildcard: ``*`` stands for any text, nothing else is special."""
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
+
+
+def apply_selectors(ruleset: Ruleset, selectors: Iterable[dict[str, dict[str, str]]]) -> None:
+    """Falco's ``rules:`` list, in order: each item enables or disables the rules whose
+    name matches ``rule`` (``*`` wildcards) and then those having the tag ``tag`` (exact).
+
+    It overrides the ``enabled`` of the rules files, as in Falco.
+    """
+    for item in selectors:
+        ((op, sel),) = item.items()
+        enable = op == "enable"
+        if "rule" in sel:
+            log.info("%s rules with name: %s", "Enabling" if enable else "Disabling", sel["rule"])
+            name = wildcard(sel["rule"])
+            for rule in ruleset:
+                if name.fullmatch(rule.name):
+                    rule.enabled = enable
+        if "tag" in sel:
+            log.info("%s rules with tag: %s", "Enabling" if enable else "Disabling", sel["tag"])
+            for rule in ruleset:
+                if sel["tag"] in rule.tags:
+                    rule.enabled = enable
 
 
 def select_rules(
@@ -16,8 +47,9 @@ def select_rules(
     disable_tags: Sequence[str] = (),
     enable_tags: Sequence[str] = (),
 ) -> None:
-    """Apply rule_matching, priority and the -D/-T/-t flags to a ruleset."""
+    """Apply rule_matching, the ``rules:`` selectors, then the -D/-T/-t flags and priority."""
     ruleset.match_all = str(cfg.get("rule_matching", "first")) == "all"
+    apply_selectors(ruleset, cfg.get("rules") or [])
     for sub in disable_substr:
         ruleset.set_enabled(False, substring=sub)
     if disable_tags:
