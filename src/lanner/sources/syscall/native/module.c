@@ -7,6 +7,7 @@ typedef int (*lanner_register_fn)(PyObject *module);
 static const lanner_register_fn lanner_native_parts[] = {
     lanner_register_walk,
     lanner_register_candidates,
+    lanner_register_records,
 };
 
 static struct PyModuleDef native_module = {

@@ -17,5 +17,6 @@ int lanner_register_candidates(PyObject *module);
 /* The C program of a _native.CandidateFilter (candidates.h), or NULL with TypeError. */
 struct lc_program;
 const struct lc_program *lanner_candidate_program(PyObject *obj);
+int lanner_register_records(PyObject *module);
 
 #endif

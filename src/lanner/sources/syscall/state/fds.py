@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .._native import FdRecord, FdTableRecord, set_record_classes
 from ..scap import metadata as md
 
 TYPECHARS: dict[int, str] = {
@@ -72,54 +73,16 @@ ROLE_CLIENT = 1
 ROLE_SERVER = 2
 
 
-class FdInfo:
-    """One open fd. Sockets keep their tuple as client -> server (cip:cport->sip:sport)."""
+class FdInfo(FdRecord):
+    """One open fd. Sockets keep their tuple as client -> server (cip:cport->sip:sport).
 
-    __slots__ = (
-        "cip",
-        "cport",
-        "dev",
-        "fd",
-        "ino",
-        "l4proto",
-        "name",
-        "name_changed_at",
-        "open_flags",
-        "role",
-        "sip",
-        "sock_l4",
-        "sport",
-        "type",
-        "unix_dest",
-        "unix_source",
-    )
+    ``FdInfo(fd, ftype, name="")``; the attributes live in the native record
+    (native/records.c): fd, type, name, open_flags, dev, ino, cip, cport, sip, sport,
+    l4proto, sock_l4, role, name_changed_at (number of the event that last renamed the
+    fd), unix_source, unix_dest; ``copy(fd=None)`` copies it (dup, fork).
+    """
 
-    def __init__(self, fd: int, ftype: int, name: str = "") -> None:
-        self.fd = fd
-        self.type = ftype
-        self.name = name
-        self.open_flags = 0
-        self.dev = 0
-        self.ino = 0
-        self.cip: str | None = None
-        self.cport: int | None = None
-        self.sip: str | None = None
-        self.sport: int | None = None
-        self.l4proto = md.L4_UNKNOWN if ftype in IP_TYPES else md.L4_NA
-        self.sock_l4 = md.L4_UNKNOWN
-        self.role = ROLE_NONE
-        self.name_changed_at = -1  # number of the event that last renamed the fd
-        self.unix_source = 0
-        self.unix_dest = 0
-
-    def copy(self, fd: int | None = None) -> FdInfo:
-        """A copy, optionally under another fd number (dup, fork)."""
-        other = FdInfo.__new__(FdInfo)
-        for slot in FdInfo.__slots__:
-            setattr(other, slot, getattr(self, slot))
-        if fd is not None:
-            other.fd = fd
-        return other
+    __slots__ = ()
 
     @property
     def typechar(self) -> str:
@@ -178,15 +141,13 @@ def fdinfo_from_record(r: md.FdRecord) -> FdInfo:
     return info
 
 
-class FdTable:
-    """The fds of one process (shared by threads that share their file table)."""
+class FdTable(FdTableRecord):
+    """The fds of one process (shared by threads that share their file table): ``fds``
+    maps fd -> :class:`FdInfo`."""
 
-    __slots__ = ("fds",)
+    __slots__ = ()
 
     MAX_FDS = 1 << 16
-
-    def __init__(self) -> None:
-        self.fds: dict[int, FdInfo] = {}
 
     def get(self, fd: int) -> FdInfo | None:
         """The fd's info, or None."""
@@ -214,5 +175,5 @@ class FdTable:
         for fd in [fd for fd, info in self.fds.items() if info.open_flags & (1 << 12)]:
             del self.fds[fd]
 
-    def __len__(self) -> int:
-        return len(self.fds)
+
+set_record_classes(FdTable)  # new threads get one of these

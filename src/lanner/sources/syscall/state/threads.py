@@ -6,103 +6,29 @@ import ipaddress
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from .._native import ThreadRecord
 from ..scap.metadata import ProcRecord
-from .containers import HOST, container_id
-from .fds import FdTable
+from .containers import container_id
 from .users import UserTable
 
 if TYPE_CHECKING:
-    from ..event import Event
+    pass
 
 NA = "<NA>"
 
 
-class ThreadInfo:
-    """One thread. Process-wide values (cwd, fds) are read through the main thread."""
+class ThreadInfo(ThreadRecord):
+    """One thread. Process-wide values (cwd, fds) are read through the main thread.
 
-    __slots__ = (
-        "args",
-        "cap_effective",
-        "cap_inheritable",
-        "cap_permitted",
-        "cgroups",
-        "clone_ts",
-        "comm",
-        "container_id",
-        "cwd",
-        "dead",
-        "env",
-        "exe",
-        "exe_from_memfd",
-        "exe_ino",
-        "exe_ino_ctime",
-        "exe_ino_mtime",
-        "exe_upper_layer",
-        "exe_writable",
-        "exepath",
-        "fdlimit",
-        "fdtable",
-        "flags",
-        "gid",
-        "last_enter",
-        "loginuid",
-        "pid",
-        "pidns_init_start_ts",
-        "ptid",
-        "root",
-        "sid",
-        "table",
-        "tid",
-        "tty",
-        "uid",
-        "vpgid",
-        "vpid",
-        "vtid",
-    )
+    ``ThreadInfo(tid, pid, ptid)``; the attributes live in the native record
+    (native/records.c): tid, pid, ptid, sid, vpgid, comm, exe, exepath, args, env, cwd,
+    fdlimit, flags, uid, gid, loginuid, vtid, vpid, cgroups, container_id, root, tty,
+    cap_inheritable/permitted/effective, exe_writable, exe_upper_layer, exe_from_memfd,
+    exe_ino, exe_ino_ctime, exe_ino_mtime, clone_ts, pidns_init_start_ts, fdtable,
+    last_enter, dead, table, and ``is_main``.
+    """
 
-    def __init__(self, tid: int, pid: int, ptid: int) -> None:
-        self.tid = tid
-        self.pid = pid
-        self.ptid = ptid
-        self.sid = -1
-        self.vpgid = -1
-        self.comm = NA
-        self.exe = NA
-        self.exepath = ""
-        self.args: list[str] = []
-        self.env: list[str] = []
-        self.cwd = ""
-        self.fdlimit = 0
-        self.flags = 0
-        self.uid: int | None = None
-        self.gid: int | None = None
-        self.loginuid: int | None = None
-        self.vtid = -1
-        self.vpid = -1
-        self.cgroups: list[tuple[str, str]] = []
-        self.container_id = HOST
-        self.root = ""
-        self.tty = 0
-        self.cap_inheritable = 0
-        self.cap_permitted = 0
-        self.cap_effective = 0
-        self.exe_writable = False
-        self.exe_upper_layer = False
-        self.exe_from_memfd = False
-        self.exe_ino = 0
-        self.exe_ino_ctime = 0
-        self.exe_ino_mtime = 0
-        self.clone_ts = 0
-        self.pidns_init_start_ts = 0
-        self.fdtable = FdTable()
-        self.last_enter: Event | None = None
-        self.dead = False
-        self.table: ThreadTable | None = None
-
-    @property
-    def is_main(self) -> bool:
-        """Whether this thread is its process's main thread (tid == pid)."""
-        return self.tid == self.pid
+    __slots__ = ()
 
     def set_cgroups(self, cgroups: list[tuple[str, str]]) -> None:
         """Set the cgroups and the container id derived from them."""
