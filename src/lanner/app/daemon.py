@@ -112,6 +112,7 @@ class Daemon:
         self._drops_timer: threading.Thread | None = None
         self.exit_code = 0
         self.stats.queue_depths = self._queue_depths
+        self._rules_per_file: dict[str, int] = {}  # of the running rules
         self.stats.rule_errors = self.engine.errors.counts
         self._logged_failures: set[tuple[str, str, str]] = set()
 
@@ -155,8 +156,14 @@ class Daemon:
         if outcome.successful:
             self.select(staging.ruleset, self.cfg)
             self.engine.ruleset = staging.ruleset
+            self._rules_per_file = outcome.rules_per_file
             self.stats.rules_loaded = len(staging.ruleset)
             self.stats.rules_load_seconds = seconds
+            if not staging.ruleset:
+                log.warning(
+                    "0 rules loaded from %s: nothing will be detected",
+                    ", ".join(self.rule_paths(self.cfg)),
+                )
         return outcome
 
     def reload(self, reason: str) -> bool:
@@ -186,6 +193,18 @@ class Daemon:
                 len(self.engine.ruleset),
             )
             self.stats.reloads["failure"] += 1
+            return False
+        emptied = self._emptied(outcome)
+        if emptied and not cfg.boolean("allow_empty_rules"):
+            log.error(
+                "reload (%s): REFUSED, %s; the %d running rules stay active. If this is "
+                "what you want, set allow_empty_rules: true",
+                reason,
+                emptied,
+                len(self.engine.ruleset),
+            )
+            self.stats.reloads["failure"] += 1
+            self.stats.empty_reloads_refused += 1
             return False
         self.select(staging.ruleset, cfg)
         new_outputs = None
@@ -219,8 +238,31 @@ class Daemon:
         self.stats.rules_load_seconds = seconds
         self.stats.reloads["success"] += 1
         self.stats.last_reload_ns = time.time_ns()
+        self._rules_per_file = outcome.rules_per_file
         log.info("reload (%s): %d rules loaded in %.3fs", reason, len(staging.ruleset), seconds)
+        if emptied:
+            log.warning("reload (%s): %s, accepted as allow_empty_rules is set", reason, emptied)
         return True
+
+    def _emptied(self, outcome: LoadOutcome) -> str:
+        """Why loading ``outcome`` would quietly stop detection: no rules at all where some
+        run, or rules files that had rules and are now empty (truncated, blanked); else ''.
+
+        A file dropped from the list, or edited down to lists and macros, is a choice and
+        not reported here."""
+        emptied = [
+            f"{file} (had {n} rules, now empty)"
+            for file, n in self._rules_per_file.items()
+            if n and outcome.items_per_file.get(file) == 0
+        ]
+        none_left = not outcome.ruleset and bool(self.engine.ruleset)
+        if emptied:
+            return (
+                "emptied rules files: "
+                + ", ".join(emptied)
+                + (", no rules would be left" if none_left else "")
+            )
+        return "the new rules files define no rules at all" if none_left else ""
 
     # -- outputs -------------------------------------------------------------------------
 

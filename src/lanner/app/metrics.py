@@ -102,6 +102,7 @@ class Stats:
         self.rules_loaded = 0
         self.rules_load_seconds = 0.0
         self.reloads: Counter[str] = Counter()  # "success" / "failure"
+        self.empty_reloads_refused = 0  # reloads that would have emptied the rules (failures)
         self.last_reload_ns = 0
         # set in live syscall runs with container engines (read at scrape time)
         self.containers: ContainerRuntimes | None = None

@@ -87,6 +87,12 @@ class StatsCollector(Collector):
         for result in ("success", "failure"):
             reloads.add_metric([result], s.reloads.get(result, 0))
         yield reloads
+        yield CounterMetricFamily(
+            "lanner_rules_empty_reloads_refused",
+            "Reloads refused because they would have left no rules or emptied a rules file "
+            "(counted in lanner_rules_reloads_total{result='failure'} too)",
+            value=s.empty_reloads_refused,
+        )
         rss, vsz = memory_bytes()
         yield CounterMetricFamily("lanner_cpu_seconds", "CPU time used", value=s.cpu_seconds())
         yield GaugeMetricFamily(

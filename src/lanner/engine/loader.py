@@ -129,6 +129,9 @@ class LoadOutcome:
     ruleset: Ruleset
     results: list[LoadResult] = field(default_factory=list)
     stats: CompileStats = field(default_factory=CompileStats)
+    # per file read: its top-level items (0 when empty) and the rules it defines
+    items_per_file: dict[str, int] = field(default_factory=dict)
+    rules_per_file: dict[str, int] = field(default_factory=dict)
 
     @property
     def successful(self) -> bool:
@@ -152,6 +155,7 @@ class RulesLoader:
         self.max_condition_nodes = max_condition_nodes
         self.max_total_nodes = max_total_nodes
         self.stats = CompileStats()
+        self._items: dict[str, int] = {}
         self.collector = Collector()
         self._results: dict[str, LoadResult] = {}
         self._compilers = {
@@ -202,6 +206,7 @@ class RulesLoader:
         reader = RulesReader(self.collector, set(self.sources), self._report)
         try:
             reader.read(name, content)
+            self._items[name] = reader.items
         except LoadError as exc:
             self._result(name).add(Diagnostic(exc.code, exc.message, exc.locations))
         except RecursionError:
@@ -287,7 +292,14 @@ class RulesLoader:
         ruleset = Ruleset(rules, self.sources.values())
         self.stats.macro_expansions = self._expander.expansions
         self.stats.nodes_generated = sum(c.nodes_generated for c in self._compilers.values())
-        return LoadOutcome(ruleset, list(self._results.values()), self.stats)
+        per_file = dict.fromkeys(self._items, 0)
+        for rule_info in col.rules.values():
+            if rule_info.locations and ruleset.get(rule_info.name) is not None:
+                file = rule_info.locations[0].file
+                per_file[file] = per_file.get(file, 0) + 1
+        return LoadOutcome(
+            ruleset, list(self._results.values()), self.stats, dict(self._items), per_file
+        )
 
     def _check_engine_version(self) -> None:
         for req in self.collector.engine_requirements:

@@ -91,6 +91,7 @@ class RulesReader:
         self.known_sources = known_sources
         self.report = report
         self.file = ""
+        self.items = 0  # top-level items read (0: the file is empty, or only comments)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -251,6 +252,7 @@ class RulesReader:
             for item in doc.value:
                 if item.kind == "scalar" and item.value is None:
                     continue
+                self.items += 1
                 self.read_item(item)
 
     def read_item(self, item: YNode) -> None:
