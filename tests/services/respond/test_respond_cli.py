@@ -329,6 +329,7 @@ def test_run_sidekick_respond_isolates_the_offending_pod(
                 "listenaddress": "127.0.0.1",
                 "listenport": sidekick_port,
                 "lannerrespond": {"address": f"http://127.0.0.1:{respond_port}", "token": "t0ken"},
+                "delivery": {"spooldir": str(tmp_path / "spool")},
             }
         ),
         "sidekick.yaml",

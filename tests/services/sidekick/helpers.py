@@ -197,6 +197,9 @@ class Sidekick:
     ) -> None:
         self.port = config.setdefault("listenport", free_port())
         config.setdefault("listenaddress", "127.0.0.1")
+        if "DELIVERY_SPOOLDIR" not in (env or {}):
+            # the default spool (/var/lib/lanner/sidekick) is shared: each test gets its own
+            config.setdefault("delivery", {}).setdefault("spooldir", str(tmp / f"spool-{name}"))
         self.path = tmp / f"{name}.yaml"
         self.path.write_text(yaml.safe_dump(config))
         full_env = {k: v for k, v in os.environ.items() if not k.isupper() or k in _KEEP_ENV}

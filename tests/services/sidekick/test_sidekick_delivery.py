@@ -148,7 +148,7 @@ def test_queue_overflow_spool_keeps_and_memory_counts(
     }
     memory = {
         "webhook": {"address": f"http://127.0.0.1:{other_port}"},
-        "delivery": {**FAST, "queuesize": 2, "shutdowngrace": 0.2},
+        "delivery": {**FAST, "queuesize": 2, "shutdowngrace": 0.2, "spooldir": "none"},
     }
     a = Sidekick(tmp, spooled, name="spooled")
     b = Sidekick(tmp, memory, name="memory")

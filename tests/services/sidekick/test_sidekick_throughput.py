@@ -183,7 +183,12 @@ def test_a_proxy_in_the_environment_routes_through_httpx(
 
 
 def _app(tmp_path: Path, **env: str) -> Any:
-    env = {"FILE_PATH": str(tmp_path / "out.jsonl"), "PROMETHEUS_DISABLED": "true", **env}
+    env = {
+        "FILE_PATH": str(tmp_path / "out.jsonl"),
+        "PROMETHEUS_DISABLED": "true",
+        "DELIVERY_SPOOLDIR": str(tmp_path / "spool"),
+        **env,
+    }
     return create_app(load_config(None, env))
 
 

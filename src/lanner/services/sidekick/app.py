@@ -20,6 +20,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from lanner.services.httpguard import BodyError, declared_length, read_body, send_json
+
 from .alert import make_test_alert
 from .config import SidekickConfig
 from .delivery import Dispatcher, RetryPolicy
@@ -82,6 +84,22 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
+class ContentLengthCheck:
+    """ASGI middleware answering 400 to a request whose Content-Length is not a number."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            try:
+                declared_length(scope["headers"])
+            except BodyError as exc:
+                await send_json(send, exc.status, {"error": exc.reason})
+                return
+        await self.app(scope, receive, send)
+
+
 class FastIngest:
     """ASGI middleware answering `POST /` itself, without FastAPI's routing, dependency
     and response layers: the path every Falco alert takes."""
@@ -95,33 +113,17 @@ class FastIngest:
             await self.app(scope, receive, send)
             return
         content_type = b""
-        declared = b""
         for name, value in scope["headers"]:
             if name == b"content-type":
                 content_type = value
-            elif name == b"content-length":
-                declared = value
-        if declared.isdigit() and int(declared) > MAX_BODY:
-            status, answer = self.ingest.too_large()
+        try:
+            body = await read_body(receive, MAX_BODY, declared_length(scope["headers"]))
+        except BodyError as exc:
+            status, answer = self.ingest.refuse(exc.status, exc.reason)
         else:
-            chunks: list[bytes] = []
-            size = 0
-            more = True
-            while more:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return  # the client left: nothing was accepted
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > MAX_BODY:
-                    break
-                chunks.append(chunk)
-                more = message.get("more_body", False)
-            if size > MAX_BODY:
-                status, answer = self.ingest.too_large()
-            else:
-                body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                status, answer = self.ingest.handle(body, content_type)
+            if body is None:
+                return  # the client left: nothing was accepted
+            status, answer = self.ingest.handle(body, content_type)
         await send(
             {
                 "type": "http.response.start",
@@ -148,7 +150,7 @@ def create_app(config: SidekickConfig) -> FastAPI:
         stats,
         RetryPolicy(delivery["retries"], delivery["backoff"], delivery["maxbackoff"]),
         queuesize=delivery["queuesize"],
-        spooldir=delivery["spooldir"],
+        spooldir=config.spooldir or "",
         timeout=delivery["timeout"],
         concurrency=delivery["concurrency"],
     )
@@ -187,6 +189,8 @@ def create_app(config: SidekickConfig) -> FastAPI:
         else:
             status, answer = ingest.handle(body, request.headers.get("content-type", "").encode())
         return Response(answer, status_code=status, media_type="application/json")
+
+    app.add_middleware(ContentLengthCheck)  # outermost but for BearerAuth
 
     if token:
         app.add_middleware(BearerAuth, token=token)

@@ -109,8 +109,8 @@ async def run(
             "prometheus": {"disabled": True},
             "delivery": {"concurrency": concurrency},
         }
-        if spool:
-            config["delivery"]["spooldir"] = str(Path(tmp) / "spool")
+        # "" is memory only, for this commit (which spools by default) and older ones
+        config["delivery"]["spooldir"] = str(Path(tmp) / "spool") if spool else ""
         path = Path(tmp) / "sidekick.yaml"
         path.write_text(yaml.safe_dump(config))
         env = dict(os.environ)

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from .config import load_config
+from .config import load_config, prepare_spool
 from .schema import ConfigError
 
 
@@ -19,6 +19,7 @@ def _serve(config_path: str | None) -> None:
     from .app import create_app, only_paths
 
     config = load_config(config_path)
+    spool = prepare_spool(config)
     app = create_app(config)
     host = config.get("listenaddress") or "0.0.0.0"
     port = config.get("listenport")
@@ -46,6 +47,19 @@ def _serve(config_path: str | None) -> None:
     names = ", ".join(o.kind for o in config.outputs)
     scheme = "https" if tls["deploy"] else "http"
     click.echo(f"lanner sidekick on {scheme}://{host}:{port}; outputs: {names}", err=True)
+    if not config.get("auth.token"):
+        click.echo(
+            f"WARNING: no auth.token (env AUTH_TOKEN): anyone who can reach {host}:{port} "
+            "can post alerts to every output",
+            err=True,
+        )
+    if spool is None:
+        click.echo(
+            "spool: none (delivery.spooldir: none): queued alerts are lost if the process dies",
+            err=True,
+        )
+    else:
+        click.echo(f"spool: {spool} (queued alerts survive a restart)", err=True)
 
     async def run_all() -> None:
         tasks = [asyncio.create_task(s.serve()) for s in servers]

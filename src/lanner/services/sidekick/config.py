@@ -23,6 +23,9 @@ from .schema import ConfigError, Opt, Schema, env_name
 
 log = logging.getLogger("lanner.sidekick")
 
+DEFAULT_SPOOLDIR = "/var/lib/lanner/sidekick"
+NO_SPOOL = ("", "none")  # delivery.spooldir values that keep queued alerts in memory only
+
 GLOBAL_SCHEMA: Schema = {
     "listenaddress": Opt("str", ""),
     "listenport": Opt("int", 2801, minimum=1, maximum=65535),
@@ -50,7 +53,7 @@ GLOBAL_SCHEMA: Schema = {
     },
     "auth": {"token": Opt("str", "", secret=True)},
     "delivery": {
-        "spooldir": Opt("str", ""),
+        "spooldir": Opt("str", DEFAULT_SPOOLDIR),
         "retries": Opt("int", 0, minimum=0),
         "backoff": Opt("float", 0.5, minimum=0.001),
         "maxbackoff": Opt("float", 30.0, minimum=0.001),
@@ -93,6 +96,12 @@ class SidekickConfig:
         for part in path.split("."):
             node = node[part]
         return node
+
+    @property
+    def spooldir(self) -> str | None:
+        """The spool directory, None when the user chose memory only (`none`)."""
+        value: str = self.get("delivery.spooldir")
+        return None if value.strip().lower() in NO_SPOOL else value
 
     def enricher(self) -> Enricher:
         """The enrichment settings."""
@@ -176,6 +185,28 @@ def load_config(
         if enabled:
             outputs.append(OutputSettings(kind, settings))
     return SidekickConfig(values, outputs)
+
+
+def prepare_spool(config: SidekickConfig) -> str | None:
+    """Create the spool directory (0700) and check that it is writable; ConfigError saying
+    how to choose another one otherwise. Returns it (None: memory only)."""
+    directory = config.spooldir
+    if directory is None:
+        return None
+    path = Path(directory)
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        probe = path / ".lanner-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            "delivery.spooldir",
+            f"{directory} is not a writable directory ({exc.strerror or exc}): set "
+            "delivery.spooldir (env DELIVERY_SPOOLDIR) to a writable directory, or to "
+            "'none' to keep queued alerts in memory only (lost when the process dies)",
+        ) from None
+    return directory
 
 
 def _check_globals(values: dict[str, Any]) -> None:

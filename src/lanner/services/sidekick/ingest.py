@@ -16,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from lanner.services.httpguard import MAX_DEPTH, depth_problem
+
 from .alert import Alert, AlertError
 from .delivery import Dispatcher, SpoolError
 from .enrich import Enricher
@@ -55,6 +57,10 @@ class Ingest:
         self.stats = stats
         self._answers: dict[tuple[str, ...], bytes] = {}
 
+    def refuse(self, status: int, message: str, count: int = 1) -> tuple[int, bytes]:
+        """Count `count` refused alerts and answer `{"error": message}` with `status`."""
+        return self._refuse(status, message, count)
+
     def _refuse(self, status: int, message: str, count: int = 1) -> tuple[int, bytes]:
         for _ in range(count):
             self.stats.input("rejected" if status != 503 else "failed")
@@ -74,7 +80,7 @@ class Ingest:
         if isinstance(data, list):
             return self._batch(data)
         try:
-            alert = Alert.from_dict(data)
+            alert = _checked(data)
         except AlertError as exc:
             return self._refuse(400, str(exc))
         self.enricher.apply(alert)
@@ -99,7 +105,7 @@ class Ingest:
         alerts: list[Alert] = []
         for index, item in enumerate(items):
             try:
-                alerts.append(Alert.from_dict(item))
+                alerts.append(_checked(item))
             except AlertError as exc:
                 return self._refuse(400, f"alert {index}: {exc}", len(items))
         for alert in alerts:
@@ -110,3 +116,12 @@ class Ingest:
             return self._refuse(503, f"spool unavailable: {exc}", len(alerts))
         self.stats.input("accepted", len(alerts))
         return 200, orjson.dumps({"status": "accepted", "count": len(alerts), "outputs": targets})
+
+
+def _checked(data: Any) -> Alert:
+    """An alert that follows the contract and nests no deeper than MAX_DEPTH (outputs
+    re-encode alerts, and a JSON encoder has a depth limit: refuse here, not drop later)."""
+    problem = depth_problem(data, MAX_DEPTH)
+    if problem:
+        raise AlertError(problem)
+    return Alert.from_dict(data)
