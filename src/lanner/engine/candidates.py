@@ -212,10 +212,49 @@ def all_of(terms: Iterable[Formula]) -> Formula:
             return False
         out.extend(t.terms if isinstance(t, AllOf) else (t,))
     out = _merge(out, negate=True)
+    out = _narrow(out)
+    if out is False:
+        return False
     out = _dedup(out)
     if not out:
         return True
     return out[0] if len(out) == 1 else AllOf(tuple(out))
+
+
+def _narrow(terms: list[Formula]) -> list[Formula] | bool:
+    """In a conjunction, a plain ``in`` atom of strings absorbs every other atom of strings
+    on its field: ``f in A and X(f)`` holds exactly when ``f in {a in A: X(a)}`` (``in``
+    needs a value, and X then sees that value). An empty set makes the whole FALSE."""
+    sets: dict[str, set[Any]] = {}
+    for t in terms:
+        if isinstance(t, Atom) and _is_str_atom(t) and t.op == "in" and not t.negate:
+            prev = sets.get(t.field)
+            sets[t.field] = set(t.values) if prev is None else prev & set(t.values)
+    if not sets:
+        return terms
+    out: list[Formula] = []
+    placed: set[str] = set()
+    for t in terms:
+        if isinstance(t, Atom) and t.field in sets and _is_str_atom(t):
+            if t.field not in placed:
+                placed.add(t.field)
+                others = [
+                    a
+                    for a in terms
+                    if isinstance(a, Atom) and a.field == t.field and _is_str_atom(a)
+                ]
+                kept = [v for v in sets[t.field] if all(a.holds(v) for a in others)]
+                if not kept:
+                    return False
+                out.append(Atom(t.field, "in", kept))
+            continue
+        out.append(t)
+    return out
+
+
+def _is_str_atom(t: Formula) -> bool:
+    """An atom whose values are strings (or ``exists``): exact on any string value."""
+    return isinstance(t, Atom) and (t.op == "exists" or all(isinstance(v, str) for v in t.values))
 
 
 def any_of(terms: Iterable[Formula]) -> Formula:
