@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import event_table as et
+from ._native import EventRecord
 from .flags import ENUM_PARAMS
 from .params import DECODERS, INT_FORMATS, decode_int, decode_param
-
-if TYPE_CHECKING:
-    from .state.fds import FdInfo
-    from .state.threads import ThreadInfo
 
 _LEN_STRUCTS: dict[tuple[int, bool], struct.Struct] = {}
 
@@ -78,71 +75,21 @@ _LENS16 = [_lens_struct(n, False) for n in range(_MAX_LENS + 1)]
 _LENS32 = [_lens_struct(n, True) for n in range(_MAX_LENS + 1)]
 
 
-class Event:
+class Event(EventRecord):
     """A decoded event header plus a view of its parameter bytes.
 
     ``thread`` and ``fdinfo`` are set by the state engine; ``enter`` is the matching enter
     event of an exit event when the engine kept it. Events without a thread get ``table``
     (the thread table) so their pid arguments can still be named; it is unset otherwise.
+
+    ``Event(num, ts, tid, etype, nparams, buf, off, end, large=False, cpu=0,
+    dump_flags=0, offset=0)``: ``buf[off:end]`` holds the parameter-length array and the
+    parameters. The attributes live in the native record (native/events.c): num, ts,
+    tid, type, nparams, cpu, dump_flags, offset, thread, fdinfo, fd, enter, table, and
+    the private _buf, _off, _end, _large, _raws, _lens, _vals.
     """
 
-    __slots__ = (
-        "_buf",
-        "_end",
-        "_large",
-        "_lens",
-        "_off",
-        "_raws",
-        "_vals",
-        "cpu",
-        "dump_flags",
-        "enter",
-        "fd",
-        "fdinfo",
-        "nparams",
-        "num",
-        "offset",
-        "table",
-        "thread",
-        "tid",
-        "ts",
-        "type",
-    )
-
-    def __init__(
-        self,
-        num: int,
-        ts: int,
-        tid: int,
-        etype: int,
-        nparams: int,
-        buf: bytes,
-        off: int,
-        end: int,
-        large: bool = False,
-        cpu: int = 0,
-        dump_flags: int = 0,
-        offset: int = 0,
-    ) -> None:
-        self.num = num
-        self.ts = ts
-        self.tid = tid
-        self.type = etype
-        self.nparams = nparams
-        self._buf = buf
-        self._off = off  # start of the parameter-length array
-        self._end = end  # end of the event
-        self._large = large
-        self._raws: list[bytes] | None = None
-        self._lens: tuple[int, ...] | None = None  # the parameter lengths, once read
-        self._vals: dict[int, Any] | None = None
-        self.cpu = cpu
-        self.dump_flags = dump_flags
-        self.offset = offset
-        self.thread: ThreadInfo | None = None
-        self.fdinfo: FdInfo | None = None
-        self.fd: int | None = None
-        self.enter: Event | None = None
+    __slots__ = ()
 
     def detach(self) -> None:
         """Copy the parameter bytes out of the shared read chunk (for events kept around,

@@ -8,6 +8,7 @@ static const lanner_register_fn lanner_native_parts[] = {
     lanner_register_walk,
     lanner_register_candidates,
     lanner_register_records,
+    lanner_register_events,
 };
 
 static struct PyModuleDef native_module = {

@@ -18,5 +18,6 @@ int lanner_register_candidates(PyObject *module);
 struct lc_program;
 const struct lc_program *lanner_candidate_program(PyObject *obj);
 int lanner_register_records(PyObject *module);
+int lanner_register_events(PyObject *module);
 
 #endif

@@ -1,11 +1,25 @@
 /* walk(): the capture reader's event-block walk for Python, on walk.c (see reader.py). */
 #include "native.h"
+#include "events.h"
 #include "walk.h"
 
 /* Append Event(num, ts, tid, etype, nparams, buf, off, end, large, cpu, flags, offset). */
 static int emit(PyObject *out, PyObject *event_cls, PyObject *bufobj, unsigned long long num,
                 const struct lw_event *ev, long long offset)
 {
+    if (PyType_Check(event_cls) &&
+        PyType_IsSubtype((PyTypeObject *)event_cls, &LannerEventRecordType)) {
+        /* the usual case: build the record directly */
+        EventRecord *e = lanner_event_new((PyTypeObject *)event_cls, num, ev->ts, ev->tid,
+                                          (int)ev->type, ev->nparams, bufobj,
+                                          (Py_ssize_t)ev->lens, (Py_ssize_t)ev->end, ev->large,
+                                          ev->cpu, ev->dump_flags, offset);
+        if (e == NULL)
+            return -1;
+        int rc = PyList_Append(out, (PyObject *)e);
+        Py_DECREF(e);
+        return rc;
+    }
     PyObject *args[12] = {
         PyLong_FromUnsignedLongLong(num), PyLong_FromUnsignedLongLong(ev->ts),
         PyLong_FromLongLong(ev->tid), PyLong_FromUnsignedLong(ev->type),
