@@ -36,6 +36,7 @@ TYPES = {
     "duration": "duration (`500ms`, `10s`, `1h30m`)",
     "loglevel": "log level",
     "any": "any (passed through)",
+    "configfiles": "list of paths or `{path, strategy}`",
     "selectors": "list of `enable`/`disable` items (`rule`, `tag`)",
 }
 

@@ -41,10 +41,12 @@ SYSLOG_FACILITIES = (
     "local7",
 )  # fmt: skip
 
+ENGINE_KINDS = ("modern_ebpf", "replay", "nodriver", "kmod", "ebpf", "gvisor")
+
 # Leaf types: bool, int, number, str, strlist, strmap, priority, duration, loglevel, any;
 # ("enum", choices); [subschema] for a list of mappings; a dict for a nested mapping.
 SCHEMA: dict[str, Any] = {
-    "config_files": "strlist",
+    "config_files": "configfiles",
     "rules_files": "strlist",
     "rules": "selectors",
     "load_plugins": "strlist",
@@ -136,12 +138,38 @@ SCHEMA: dict[str, Any] = {
     "syscall_drop_failed_exit": "bool",
     "base_syscalls": {"custom_set": "strlist", "repair": "bool", "all": "bool"},
     "modern_bpf": {"cpus_for_each_syscall_buffer": "int"},
-    "engine": "any",
-    "falco_libs": "any",
+    "engine": {
+        "kind": ("enum", ENGINE_KINDS),
+        "kmod": {"buf_size_preset": "int", "drop_failed_exit": "bool"},
+        "ebpf": {"probe": "str", "buf_size_preset": "int", "drop_failed_exit": "bool"},
+        "modern_ebpf": {
+            "cpus_for_each_buffer": "int",
+            "buf_size_preset": "int",
+            "drop_failed_exit": "bool",
+            "disable_iterators": "bool",
+        },
+        "replay": {"capture_file": "str"},
+        "gvisor": {"config": "str", "root": "str"},
+    },
+    "capture": {
+        "enabled": "bool",
+        "path_prefix": "str",
+        "mode": ("enum", ("rules", "all_rules")),
+        "default_duration": "int",
+        "max_file_size_mb": "int",
+    },
+    "plugins_hostinfo": "bool",
+    "buffer_format_base64": "bool",
+    "falco_libs": {
+        "thread_table_size": "int",
+        "thread_table_auto_purging_interval_s": "int",
+        "thread_table_auto_purging_thread_timeout_s": "int",
+        "snaplen": "int",
+    },
     "container_engines": "any",
     "metadata_download": "any",
     "append_output": "any",
-    "static_fields": "any",
+    "static_fields": "strmap",
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -237,6 +265,7 @@ _TYPE_NAMES = {
     "priority": "a priority (emergency, alert, critical, error, warning, notice, info, debug)",
     "duration": "a duration such as 500ms, 10s, 1h30m",
     "loglevel": f"a log level ({', '.join(LOG_LEVELS)})",
+    "configfiles": "a list of paths or {path: P, strategy: append|override|add-only}",
     "selectors": "a list of {enable: {rule: NAME, tag: TAG}} or {disable: ...} items",
 }
 
@@ -354,6 +383,8 @@ def _check_leaf(kind: Any, value: Any, path: str) -> Any:
             pass
     elif kind == "selectors":
         return _check_selectors(value, path)
+    elif kind == "configfiles":
+        return [f"{p}" for p, _strategy in _config_file_entries(value, path)]
     raise _fail(path, _TYPE_NAMES.get(kind, str(kind)), value)
 
 
@@ -483,6 +514,8 @@ class Config:
     values: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULTS))
     source_file: str | None = None
     warnings: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # the config files read, in order
+    folders: list[str] = field(default_factory=list)  # config_files directories
 
     def get(self, key: str, default: Any = None) -> Any:
         """A value by dotted path."""
@@ -536,29 +569,168 @@ def _read_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: the configuration must be a mapping")
     if "rules_file" in doc and "rules_files" not in doc:
         doc["rules_files"] = doc.pop("rules_file")
-    return doc
+    return _expand_env(doc)
+
+
+STRATEGIES = ("append", "override", "add-only")
+
+
+def _config_file_entries(value: Any, path: str = "config_files") -> list[tuple[str, str]]:
+    """Falco's ``config_files`` items: a path, or ``{path: P, strategy: S}`` (default
+    ``append``), as (path, strategy) pairs."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise _fail(path, _TYPE_NAMES["configfiles"], value)
+    out = []
+    for i, item in enumerate(value):
+        where = f"{path}[{i}]"
+        if isinstance(item, str):
+            out.append((item, "append"))
+            continue
+        if not isinstance(item, dict) or not isinstance(item.get("path"), str):
+            raise _fail(where, "a path or a mapping with path (and strategy)", item)
+        if set(item) - {"path", "strategy"}:
+            raise _fail(where, "only path and strategy", item)
+        strategy = item.get("strategy") or "append"
+        if strategy not in STRATEGIES:
+            raise _fail(f"{where}.strategy", f"one of {', '.join(STRATEGIES)}", strategy)
+        out.append((item["path"], str(strategy)))
+    return out
+
+
+def _include(doc: dict[str, Any], extra: dict[str, Any], strategy: str, name: Path) -> None:
+    """Merge an included file into the main document at the top level, as Falco:
+    ``append`` extends lists and replaces the rest, ``override`` replaces, ``add-only``
+    only adds keys the document does not have. Mappings are replaced whole, not merged."""
+    for key, value in extra.items():
+        if key == "config_files":
+            raise ConfigError(f"{name}: 'config_files' is not allowed in an included file")
+        if strategy == "add-only":
+            doc.setdefault(key, value)
+        elif strategy == "append" and isinstance(value, list):
+            have = doc.get(key)
+            doc[key] = (have if isinstance(have, list) else []) + value
+        else:
+            doc[key] = value
+
+
+# Keys Lanner accepts with no effect, and why; each one a user sets is named at start.
+NO_EFFECT: dict[str, str] = {
+    "grpc": "Lanner has no gRPC server; use http_output",
+    "libs_logger": "there is no libs logger; Lanner's logs follow log_level",
+    "syscall_event_timeouts": "the eBPF ring reports no timeouts",
+    "syscall_buf_size_preset": "the probe's ring buffer size is fixed",
+    "syscall_drop_failed_exit": "the probe sends failed exits (rules test evt.res)",
+    "modern_bpf": "the probe's ring buffers are fixed (one per CPU)",
+    "engine.kmod": "there is no kernel module (engine.kind: kmod is refused)",
+    "engine.ebpf": "there is no legacy eBPF probe (engine.kind: ebpf is refused)",
+    "engine.gvisor": "there is no gVisor engine (engine.kind: gvisor is refused)",
+    "engine.modern_ebpf": "the probe's ring buffers are fixed (one per CPU)",
+    "falco_libs": "Lanner's thread table holds 131072 threads and purges on exit events",
+    "metadata_download": "there is no Kubernetes metadata download",
+    "plugins_hostinfo": "sources are built in",
+    "webserver.threadiness": "the web server runs one event loop thread",
+    "http_output.max_consecutive_timeouts": "http_output retries max_retries times instead",
+    "metrics.kernel_event_counters_per_cpu_enabled": "no per-CPU kernel counters",
+    "metrics.libbpf_stats_enabled": "no libbpf statistics",
+    "metrics.plugins_metrics_enabled": "sources are built in",
+    "metrics.jemalloc_stats_enabled": "no jemalloc",
+    "metrics.kernel_iter_event_counters_enabled": "no kernel iterators",
+    "metrics.state_counters_enabled": "the snapshot's fields are fixed",
+    "metrics.rules_counters_enabled": "the snapshot's fields are fixed",
+    "metrics.include_empty_values": "the snapshot's fields are fixed (zeros included)",
+    "output_timeout": "outputs never block detection (each has its own queue and worker)",
+}
+
+# Values Lanner refuses, with the reason: (key path, value) -> message
+REFUSED: dict[tuple[str, Any], str] = {
+    ("buffer_format_base64", True): "buffers print as text; base64 is not provided",
+    ("engine.kind", "kmod"): "Lanner has no kernel module; use modern_ebpf",
+    ("engine.kind", "ebpf"): "Lanner has no legacy eBPF probe; use modern_ebpf",
+    ("engine.kind", "gvisor"): "Lanner has no gVisor engine; use modern_ebpf",
+    ("capture.enabled", True): "alert-triggered captures are not provided yet; "
+    "record with `lanner capture`",
+}
+
+
+def _paths(doc: Any, prefix: str = "") -> Iterable[str]:
+    """Every key path of a document (``a``, ``a.b``...); list items are not entered."""
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            here = f"{prefix}.{key}" if prefix else str(key)
+            yield here
+            yield from _paths(value, here)
+
+
+def _present(values: dict[str, Any], path: str) -> tuple[bool, Any]:
+    node: Any = values
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
 
 
 def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Config:
-    """Read a config file (optional), apply ``-o`` overrides, check every key."""
-    values = copy.deepcopy(DEFAULTS)
+    """Read a config file (optional) and its ``config_files``, apply ``-o`` overrides,
+    check every key.
+
+    As Falco: ``-o config_files...`` applies first, the included files (paths as given,
+    relative to the working directory; a directory's files in name order; a missing one
+    skipped) merge at the top level by their strategy, then the other ``-o`` apply.
+    """
+    overrides = [_expand_env(a) for a in overrides]
+    warnings: list[str] = []
+    user: dict[str, Any] = {}
+    files: list[str] = []
+    folders: list[str] = []
     if path is not None:
-        doc = _expand_env(_read_yaml(path))
-        _merge(values, doc)
-        # Falco's config_files: more files merged after the main one (directories sorted).
-        base = Path(path).parent
-        for extra in _check_leaf("strlist", doc.get("config_files"), "config_files"):
-            target = base / extra if not os.path.isabs(extra) else Path(extra)
-            files = sorted(target.glob("*.y*ml")) if target.is_dir() else [target]
-            for f in files:
-                _merge(values, _expand_env(_read_yaml(f)))
+        user = _read_yaml(path)
+        files.append(str(path))
+        for assignment in overrides:
+            if assignment.startswith("config_files"):
+                apply_override(user, assignment)
+        for extra, strategy in _config_file_entries(user.get("config_files")):
+            target = Path(extra)
+            if target.resolve() == Path(path).resolve():
+                raise ConfigError(f"config_files: '{extra}' would include the main file")
+            if target.is_dir():
+                folders.append(extra)
+                included = sorted(f for f in target.iterdir() if f.is_file())
+                included = [f for f in included if f.suffix in (".yaml", ".yml")]
+            elif target.is_file():
+                included = [target]
+            else:
+                warnings.append(f"config_files: '{extra}' does not exist (skipped)")
+                continue
+            for f in included:
+                _include(user, _read_yaml(f), strategy, f)
+                files.append(str(f))
+    values = copy.deepcopy(DEFAULTS)
+    _merge(values, user)
+    set_by_user = set(_paths(user))
     for assignment in overrides:
-        assignment = _expand_env(assignment)
         if assignment.startswith("rules_file="):
             assignment = "rules_files=" + assignment.partition("=")[2]
+        if path is not None and assignment.startswith("config_files"):
+            continue
         apply_override(values, assignment)
+        key = re.sub(r"\[\d*\]", "", assignment.partition("=")[0].strip())
+        parts = key.split(".")
+        set_by_user.update(".".join(parts[: i + 1]) for i in range(len(parts)))
     if "rules_file" in values:
         values["rules_files"] = values.pop("rules_file")
-    warnings: list[str] = []
     checked = _validate(values, SCHEMA, "", warnings)
-    return Config(checked, str(path) if path else None, warnings)
+    for (key, bad), reason in REFUSED.items():
+        found, value = _present(checked, key)
+        if found and value == bad:
+            raise ConfigError(f"{key}: {value!r} is not supported: {reason}")
+    for key, reason in NO_EFFECT.items():
+        if key in set_by_user:
+            warnings.append(f"configuration key '{key}' is accepted but has no effect: {reason}")
+    cfg = Config(checked, str(path) if path else None, warnings)
+    cfg.files, cfg.folders = files, folders
+    return cfg
