@@ -253,6 +253,7 @@ DEFAULTS: dict[str, Any] = {
         "include_empty_values": False,
     },
     "base_syscalls": {"custom_set": [], "repair": False, "all": False},
+    "engine": {"kind": "modern_ebpf", "replay": {"capture_file": ""}},
 }
 
 _TYPE_NAMES = {
@@ -558,6 +559,21 @@ class Config:
     def priority(self) -> Priority:
         """The ``priority`` threshold."""
         return Priority.parse(str(self.get("priority", "debug")))
+
+
+def event_input(cfg: Config, capture: str | None) -> tuple[str | None, bool]:
+    """What ``engine.kind`` means for a run given ``-e`` (``capture``): the file to replay
+    (``replay`` reads ``engine.replay.capture_file``) and whether the eBPF probe runs
+    (``modern_ebpf``; not with ``nodriver``). ``-e`` wins over the engine, as in Falco."""
+    kind = str(cfg.get("engine.kind") or "modern_ebpf")
+    if capture is not None:
+        return capture, False
+    if kind == "replay":
+        path = str(cfg.get("engine.replay.capture_file") or "")
+        if not path:
+            raise ConfigError("engine.kind is replay but engine.replay.capture_file is empty")
+        return path, False
+    return None, kind == "modern_ebpf"
 
 
 def _read_yaml(path: str | Path) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 import click
 import orjson
 
-from lanner.app.config import Config, ConfigError, load_config, parse_duration
+from lanner.app.config import Config, ConfigError, event_input, load_config, parse_duration
 from lanner.app.daemon import Daemon, RunOptions
 from lanner.app.inputs import (
     PLUGIN_SOURCES,
@@ -229,6 +229,7 @@ def run(
         json_output = cfg.boolean("json_output")
         cfg.priority()
         interval = parse_duration(stats_interval) if stats_interval else None
+        capture, driver = event_input(cfg, capture)  # engine.kind: replay, nodriver
     except (ConfigError, ValueError) as exc:
         _fail(str(exc))
         return
@@ -276,11 +277,12 @@ def run(
             click.echo(f"{rule.name}\n    {' '.join(rule.desc.split())}\n")
         return
     probe = None
-    if replay is None and not live and "syscall" in daemon.engine.sources:
+    if driver and replay is None and not live and "syscall" in daemon.engine.sources:
         probe = _syscall_capture(daemon)
     webhook = audit and replay is None
     if replay is None and not live and probe is None and not webhook:
-        _fail("nothing to run: give events with -e, or enable the syscall source")
+        why = "" if driver else " (engine.kind is nodriver: no probe)"
+        _fail(f"nothing to run: give events with -e, or enable the syscall source{why}")
         return
     live = live or probe is not None or webhook
     options.live = live
