@@ -5,7 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .helpers import FALCO_RULES, QUICKSTART, run_lanner
+from .helpers import (
+    FALCO_RULES,
+    QUICKSTART,
+    LiveLanner,
+    open_event,
+    run_lanner,
+    seq_rules,
+    wait_until,
+)
 
 QUICKSTART_RULES = {
     "Terminal shell in container",
@@ -96,3 +104,188 @@ def test_bad_selectors_stop_with_the_item_named(tmp_path: Path) -> None:
         assert res.returncode == 1, text
         assert res.stderr.startswith(b"Error: ") and message in res.stderr, res.stderr
         assert res.stdout == b""
+
+
+# -- config_files ------------------------------------------------------------------------
+
+CAT_RULE = (
+    "- rule: {name}\n  desc: d\n  condition: proc.name = {proc}\n  output: {name} fired\n"
+    "  priority: WARNING\n"
+)
+
+
+def rules_files(tmp_path: Path) -> tuple[Path, Path]:
+    """Two rules files: 'Cat rule' fires on the quickstart's cat, 'Nc rule' on its nc."""
+    cat, nc = tmp_path / "cat.yaml", tmp_path / "nc.yaml"
+    cat.write_text(CAT_RULE.format(name="Cat rule", proc="cat"))
+    nc.write_text(CAT_RULE.format(name="Nc rule", proc="nc"))
+    return cat, nc
+
+
+def run_config(config: Path) -> tuple[list[str], bytes, int]:
+    res = run_lanner("-c", str(config), "-e", str(QUICKSTART))
+    return fired(res.stdout), res.stderr, res.returncode
+
+
+def test_config_files_merge_by_strategy_in_name_order(tmp_path: Path) -> None:
+    cat, nc = rules_files(tmp_path)
+    confd = tmp_path / "config.d"
+    confd.mkdir()
+    main = tmp_path / "falco.yaml"
+    main.write_text(f"rules_files: [{cat}]\nconfig_files: [{confd}]\n")
+    # append (the default): the list grows; a scalar is replaced, files in name order
+    (confd / "20-b.yaml").write_text("json_output: true\n")
+    (confd / "10-a.yaml").write_text(f"rules_files: [{nc}]\njson_output: false\n")
+    (confd / "README.txt").write_text("not: [yaml")  # only .yaml/.yml files are read
+    rules, err, code = run_config(main)
+    assert code == 0, err
+    assert rules == ["Cat rule", "Nc rule"]
+    # override: the list is replaced
+    main.write_text(
+        f"rules_files: [{cat}]\nconfig_files: [{{path: {confd}, strategy: override}}]\n"
+    )
+    rules, err, code = run_config(main)
+    assert rules == ["Nc rule"], err
+    # add-only: keys the main file has stay; json_output (absent there) is added
+    main.write_text(
+        f"rules_files: [{cat}]\nconfig_files: [{{path: {confd}, strategy: add-only}}]\n"
+    )
+    res = run_lanner("-c", str(main), "-e", str(QUICKSTART))
+    assert res.returncode == 0, res.stderr
+    # json_output: 10-a adds false, 20-b's true is then ignored: text alerts
+    assert b"Warning Cat rule fired" in res.stdout and b"Nc rule" not in res.stdout
+
+
+def test_config_files_mappings_are_replaced_whole_as_falco(tmp_path: Path) -> None:
+    cat, _nc = rules_files(tmp_path)
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("outputs_queue: {}\nstdout_output: {enabled: false}\n")
+    sink = tmp_path / "alerts.txt"
+    main = tmp_path / "falco.yaml"
+    main.write_text(
+        f"rules_files: [{cat}]\nconfig_files: [{extra}]\n"
+        f"file_output: {{enabled: true, filename: {sink}}}\n"
+    )
+    res = run_lanner("-c", str(main), "-e", str(QUICKSTART))
+    assert res.returncode == 0, res.stderr
+    assert b"Cat rule fired" not in res.stdout  # stdout_output from the included file
+    assert b"Cat rule fired" in sink.read_bytes()
+
+
+def test_config_files_errors_and_missing_files(tmp_path: Path) -> None:
+    cat, _nc = rules_files(tmp_path)
+    main = tmp_path / "falco.yaml"
+    missing = tmp_path / "nope.yaml"
+    main.write_text(f"rules_files: [{cat}]\nconfig_files: [{missing}]\njson_output: true\n")
+    rules, err, code = run_config(main)
+    assert code == 0 and rules == ["Cat rule"]
+    assert f"config_files: '{missing}' does not exist (skipped)".encode() in err
+    nested = tmp_path / "nested.yaml"
+    nested.write_text(f"config_files: [{missing}]\n")
+    main.write_text(f"rules_files: [{cat}]\nconfig_files: [{nested}]\n")
+    _rules, err, code = run_config(main)
+    assert code == 1
+    assert err.startswith(f"Error: {nested}: 'config_files' is not allowed".encode()), err
+    main.write_text(f"config_files: [{main}]\n")
+    _rules, err, code = run_config(main)
+    assert code == 1 and b"would include the main file" in err
+    main.write_text(f"config_files: [{{path: {cat}, strategy: merge}}]\n")
+    _rules, err, code = run_config(main)
+    assert code == 1 and b"config_files[0].strategy: expected one of append" in err
+    # -o config_files replaces the file's list before the files are read, as Falco
+    main.write_text(f"rules_files: [{cat}]\nconfig_files: [{nested}]\njson_output: true\n")
+    res = run_lanner("-c", str(main), "-e", str(QUICKSTART), "-o", "config_files=[]")
+    assert res.returncode == 0 and fired(res.stdout) == ["Cat rule"], res.stderr
+
+
+# -- engine.kind, refused values, keys with no effect ----------------------------------------
+
+
+def test_engine_kind_replay_nodriver_and_refused_kinds(tmp_path: Path) -> None:
+    config = tmp_path / "falco.yaml"
+    config.write_text(
+        f"json_output: true\nrules_files: [{FALCO_RULES}]\n"
+        f"engine:\n  kind: replay\n  replay:\n    capture_file: {QUICKSTART}\n"
+    )
+    res = run_lanner("-c", str(config))
+    assert res.returncode == 0, res.stderr
+    assert set(fired(res.stdout)) == QUICKSTART_RULES
+    # -e wins over the engine's capture file
+    other = tmp_path / "one.jsonl"
+    other.write_text(QUICKSTART.read_text().splitlines()[1] + "\n")
+    res = run_lanner("-c", str(config), "-e", str(other))
+    assert fired(res.stdout) == ["Read sensitive file untrusted"]
+    res = run_lanner("-o", "engine.kind=replay")
+    assert res.returncode == 1
+    assert b"Error: engine.kind is replay but engine.replay.capture_file is empty" in res.stderr
+    res = run_lanner("-o", "engine.kind=nodriver")
+    assert res.returncode == 1 and b"engine.kind is nodriver: no probe" in res.stderr
+    for kind in ("kmod", "ebpf", "gvisor"):
+        res = run_lanner("-o", f"engine.kind={kind}", "-e", str(QUICKSTART))
+        assert res.returncode == 1 and res.stdout == b""
+        assert res.stderr.startswith(f"Error: engine.kind: '{kind}' is not supported".encode())
+
+
+def test_refused_values_stop_with_the_key_named() -> None:
+    for override, key in (
+        ("buffer_format_base64=true", b"buffer_format_base64: True is not supported"),
+        ("capture.enabled=true", b"capture.enabled: True is not supported"),
+        ("engine.kind=warp", b"engine.kind: expected one of modern_ebpf"),
+        ("falco_libs.thread_table_size=big", b"falco_libs.thread_table_size: expected an int"),
+    ):
+        res = run_lanner("-r", str(FALCO_RULES), "-e", str(QUICKSTART), "-o", override)
+        assert res.returncode == 1, override
+        assert res.stderr.startswith(b"Error: ") and key in res.stderr, res.stderr
+
+
+def test_keys_without_effect_are_named_once_each_at_start(tmp_path: Path) -> None:
+    config = tmp_path / "falco.yaml"
+    config.write_text(
+        "json_output: true\n"
+        "grpc: {enabled: true, bind_address: 'unix:///run/falco/falco.sock'}\n"
+        "falco_libs: {thread_table_size: 262144}\n"
+        "output_timeout: 2000\n"
+        "buffer_format_base64: false\n"
+        "engine: {kind: modern_ebpf, modern_ebpf: {cpus_for_each_buffer: 2}}\n"
+    )
+    res = run_lanner("-r", str(FALCO_RULES), "-e", str(QUICKSTART), "-c", str(config),
+                     "-o", "webserver.threadiness=4")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert set(fired(res.stdout)) == QUICKSTART_RULES
+    lines = [ln for ln in res.stderr.decode().splitlines() if "has no effect" in ln]
+    named = sorted(ln.split("configuration key '")[1].split("'")[0] for ln in lines)
+    assert named == [
+        "engine.modern_ebpf",
+        "falco_libs",
+        "grpc",
+        "output_timeout",
+        "webserver.threadiness",
+    ]
+    # without a file nothing is named
+    res = run_lanner("-r", str(FALCO_RULES), "-e", str(QUICKSTART))
+    assert b"has no effect" not in res.stderr
+
+
+def test_a_file_added_to_a_config_files_directory_reloads(tmp_path: Path, live: list) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(seq_rules("Seq rule", "v1"))
+    confd = tmp_path / "config.d"
+    confd.mkdir()
+    config = tmp_path / "falco.yaml"
+    config.write_text(
+        f"rules_files: [{rules}]\nconfig_files: [{confd}]\njson_output: true\n"
+        "watch_config_files: true\n"
+    )
+    proc = LiveLanner("-c", str(config))
+    live.append(proc)
+    proc.send(open_event(1))
+    wait_until(lambda: b'"rule":"Seq rule"' in proc.out.text().encode(), what="first alert")
+    (confd / "off.yaml").write_text("rules:\n  - disable: {rule: 'Seq *'}\n")
+    wait_until(lambda: "reload (file change)" in proc.err.text(), what="reload")
+    proc.send(open_event(2))
+    proc.send(b'{"evt.type": "openat", "evt.time": 1, "proc.name": "x"}')
+    assert proc.finish() == 0
+    seqs = [json.loads(ln)["output_fields"]["test.seq"] for ln in proc.out.snapshot()
+            if ln.startswith(b"{")]  # fmt: skip
+    assert seqs == ["1"], proc.err.text()
+    assert "Disabling rules with name: Seq *" in proc.err.text()

@@ -339,10 +339,8 @@ class Daemon:
 
     def _watched(self) -> list[str]:
         paths = [p for p in self.rule_paths(self.cfg) if Path(p).exists()]
-        if self.options.config_file:
-            base = Path(self.options.config_file).parent
-            extra = [str(base / p) for p in self.cfg.string_list("config_files")]
-            paths[:0] = [self.options.config_file, *(p for p in extra if Path(p).exists())]
+        if self.options.config_file:  # the files read, and config_files directories
+            paths[:0] = [*self.cfg.files, *(d for d in self.cfg.folders if Path(d).is_dir())]
         return paths
 
     def _start_webserver(self) -> None:
