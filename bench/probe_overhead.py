@@ -12,7 +12,13 @@ its rate per wall-clock second and per CPU second: the probe runs in the traced 
 context, so the CPU-time rate measures its cost even on a busy machine, where wall-clock
 rates mostly measure the neighbours (and our own reader, on a 2-core machine).
 
+With ``--vs OBJECT`` a second probe build (e.g. the previous commit's, built with
+``scripts/build_probe.sh`` into another directory) is loaded too and one more condition,
+"capturing open+close with OBJECT, reader drains", runs in every round, paired with the
+others: an A/B of two probe builds in the same run. ``--probe OBJECT`` picks the first one.
+
 Run (root): .venv/bin/python bench/probe_overhead.py [--iterations N] [--rounds R]
+    [--probe OBJECT] [--vs OBJECT]
 """
 
 from __future__ import annotations
@@ -114,12 +120,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--iterations", type=int, default=300_000)
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--probe", type=Path, default=None, help="probe object (default: the build)")
+    ap.add_argument("--vs", type=Path, default=None, help="a second probe object to pair with")
     args = ap.parse_args()
+    conditions = list(CONDITIONS)
+    if args.vs is not None:
+        conditions.append(("vs", f"capturing open+close with {args.vs.name}, reader drains"))
     cmd, what = loop_command()
     n, rounds = args.iterations, args.rounds
     print(
         f"workload: {what}, {n} open+close pairs per run ({n // 4} with decode + state); "
-        f"{rounds} rounds of the {len(CONDITIONS)} conditions, interleaved; medians"
+        f"{rounds} rounds of the {len(conditions)} conditions, interleaved; medians"
     )
     others = other_probes()
     if others:
@@ -127,16 +138,23 @@ def main() -> None:
             f"WARNING: {others} other sys_exit program(s) attached on this host: every "
             "condition, 'bare' included, pays for them"
         )
-    results: dict[str, list[tuple[float, float]]] = {key: [] for key, _ in CONDITIONS}
+    results: dict[str, list[tuple[float, float]]] = {key: [] for key, _ in conditions}
     wanted = {"open", "openat", "close"}
-    with LiveCapture(event_types=wanted, base=False) as cap:
+    other = None
+    if args.vs is not None:
+        other = LiveCapture(event_types=wanted, base=False, snapshot=False, probe_path=args.vs)
+        other.start()
+        assert other.probe is not None
+        other.probe.detach()
+    with LiveCapture(event_types=wanted, base=False, probe_path=args.probe) as cap:
         probe = cap.probe
         assert probe is not None
         stop = threading.Event()
         mode = ["off"]
-        counts = {"drain": 0, "full": 0}
-        busy = {"drain": 0.0, "full": 0.0}
+        counts = {"drain": 0, "full": 0, "vs": 0}
+        busy = {"drain": 0.0, "full": 0.0, "vs": 0.0}
         prog_ns = prog_cnt = 0
+        vs_ns = vs_cnt = 0
 
         def consume() -> None:
             while not stop.is_set():
@@ -144,6 +162,9 @@ def main() -> None:
                 if m == "drain":
                     if probe.wait(0.1):
                         counts["drain"] += len(probe.read()[1])
+                elif m == "vs" and other is not None and other.probe is not None:
+                    if other.probe.wait(0.1):
+                        counts["vs"] += len(other.probe.read()[1])
                 elif m == "full":
                     counts["full"] += len(cap.poll(0.1))
                 else:
@@ -181,13 +202,37 @@ def main() -> None:
                 time.sleep(0.1)
                 while probe.pending():  # drop the backlog before the next condition
                     probe.read()
+            if other is not None and other.probe is not None:
+                # the same loop with the other build attached instead
+                probe.detach()
+                other.probe.attach()
+                mode[0] = "vs"
+                t0 = time.monotonic()
+                results["vs"].append(rate(cmd, n))
+                bpf_stats(True)
+                _, ns0, cnt0 = other.probe.run_stats()
+                rate(cmd, n // 4)
+                _, ns1, cnt1 = other.probe.run_stats()
+                bpf_stats(False)
+                vs_ns += ns1 - ns0
+                vs_cnt += cnt1 - cnt0
+                busy["vs"] += time.monotonic() - t0
+                time.sleep(0.3)
+                mode[0] = "off"
+                time.sleep(0.1)
+                while other.probe.pending():
+                    other.probe.read()
+                other.probe.detach()
+                probe.attach()
         stop.set()
         t.join()
         stats = cap.stats()
+        if other is not None:
+            other.close()
     bare_wall = statistics.median(w for w, _ in results["bare"])
     bare_cpu = statistics.median(c for _, c in results["bare"])
     print(f"{'':38s} {'per CPU second of the loop':>34s}   {'per wall-clock second':>30s}")
-    for key, label in CONDITIONS:
+    for key, label in conditions:
         wall = statistics.median(w for w, _ in results[key])
         cpu = statistics.median(c for _, c in results[key])
         print(
@@ -200,6 +245,8 @@ def main() -> None:
             f"per syscall exit ({prog_cnt:,} runs); the bare loop spends "
             f"{1e9 / bare_cpu / 2:.0f} ns of CPU per syscall"
         )
+    if vs_cnt:
+        print(f"probe run time of {args.vs.name}: {vs_ns / vs_cnt:.0f} ns per syscall exit")
     print(
         f"kernel emitted {stats['events']:,} events, ring-full drops {stats['drops_full']:,}; "
         f"reader rates while the loop ran: drain {counts['drain'] / busy['drain'] / 1e3:.0f} k "

@@ -530,14 +530,18 @@ def test_mount_and_umount2(collect: Collector, tmp_path: Path) -> None:
 
 
 def test_open_openat_close_fast_paths(live_ready: None, tmp_path: Path) -> None:
-    """open, openat and close are built by the dispatcher's fast paths; paths of 256 bytes
-    and more take the general path: both give the same parameters."""
+    """open, openat and close are built by the dispatcher's fast paths (a record for a path
+    under 64 bytes, else one for a path under 256 bytes); paths of 256 bytes and more take
+    the general path: all give the same parameters."""
     deep = tmp_path / ("d" * 120) / ("e" * 120)
     deep.mkdir(parents=True)
     long_file = deep / "long-file"
     long_file.write_text("x")
     assert len(str(long_file)) >= 256
-    short = tmp_path / "s"
+    short = Path("/tmp") / f"lanner-fast-{os.getpid()}"
+    medium = tmp_path / ("m" * 80)
+    medium.write_text("x")
+    assert 64 <= len(str(medium)) < 256 and len(str(short)) < 63
     code = f"""
         import ctypes, os
         libc = ctypes.CDLL(None, use_errno=True)
@@ -548,6 +552,8 @@ def test_open_openat_close_fast_paths(live_ready: None, tmp_path: Path) -> None:
         fd = os.open({str(long_file)!r}, os.O_RDONLY)
         os.close(fd)
         libc.syscall(2, {str(short).encode()!r}, os.O_RDONLY, 0)
+        os.close(os.open({str(medium)!r}, os.O_RDONLY))
+        os.close(libc.syscall(2, {str(medium).encode()!r}, os.O_RDONLY, 0))
         try:
             os.open({str(deep / "missing")!r}, os.O_RDONLY)
         except OSError:
@@ -557,18 +563,27 @@ def test_open_openat_close_fast_paths(live_ready: None, tmp_path: Path) -> None:
         except OSError:
             pass
     """
-    with LiveCapture(event_types={"open", "openat", "close"}, base=False, snapshot=False) as cap:
-        _proc, events = run_and_collect(cap, py(code))
-    opens = [e for e in named(events, *OPEN_EVENTS) if str(tmp_path) in e.arg("name")]
+    try:
+        with LiveCapture(
+            event_types={"open", "openat", "close"}, base=False, snapshot=False
+        ) as cap:
+            _proc, events = run_and_collect(cap, py(code))
+        st_long, st_short, st_medium = os.stat(long_file), os.stat(short), os.stat(medium)
+    finally:
+        short.unlink(missing_ok=True)
+    mine = (str(tmp_path), str(short))
+    opens = [e for e in named(events, *OPEN_EVENTS) if e.arg("name").startswith(mine)]
     assert [(e.name, e.arg("name")) for e in opens] == [
         ("open", str(long_file)),
         ("openat", str(short)),
         ("openat", str(long_file)),
         ("open", str(short)),
+        ("openat", str(medium)),
+        ("open", str(medium)),
         ("openat", str(deep / "missing")),
     ]
-    st_long, st_short = os.stat(long_file), os.stat(short)
-    for e, st in zip(opens[:4], (st_long, st_short, st_long, st_short), strict=True):
+    stats = (st_long, st_short, st_long, st_short, st_medium, st_medium)
+    for e, st in zip(opens[:6], stats, strict=True):
         assert e.res >= 3
         assert e.arg("ino") == st.st_ino
         assert e.arg("dev") == encode_dev(os.major(st.st_dev), os.minor(st.st_dev))
@@ -578,11 +593,12 @@ def test_open_openat_close_fast_paths(live_ready: None, tmp_path: Path) -> None:
     assert int(created.arg("flags")) & (1 << 14)  # O_F_CREATED
     assert int(created.arg("flags")) & (1 << 2)  # O_CREAT
     assert not int(opens[2].arg("flags")) & (1 << 14)
-    missing = opens[4]
+    missing = opens[6]
     assert missing.res == -errno.ENOENT
     assert missing.arg("dev") == 0 and missing.arg("ino") == 0
     closes = [e for e in named(events, "close") if e.ts > opens[0].ts]
     assert [(e.arg("fd"), e.res) for e in closes[:3]] == [(e.res, 0) for e in opens[:3]]
+    assert [(e.arg("fd"), e.res) for e in closes[3:5]] == [(e.res, 0) for e in opens[4:6]]
     bad = [e for e in closes if e.arg("fd") == 987]
     assert bad and bad[0].res == -errno.EBADF
 

@@ -2107,57 +2107,57 @@ static __always_inline void fast_hdr(u8 *b, u32 tid, u32 total, u16 type, u32 np
 	*(u32 *)&b[PREFIX + 22] = nparams;
 }
 
-/* Fast-path events are written with constant offsets into the per-CPU scratch buffer, then
- * copied into the ring with one bpf_ringbuf_output() call. Writing them in place in a
- * record from bpf_ringbuf_reserve() measured no faster here (two helper calls instead of
- * one, and the record must be reserved at the largest size: an openat record took
- * 352 bytes of ring instead of about 100). */
-static __always_inline u8 *fast_begin(void)
-{
-	u32 k = 0;
-	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &k);
-	return s ? s->b : NULL;
-}
+/* Fast-path events are written in place in a ring record from bpf_ringbuf_reserve(): one
+ * copy into the ring (the size of a reservation must be a constant). A close record has its
+ * exact size. An open record is reserved for a path of SHORT_PATH bytes, else (the path
+ * read filled it) for FAST_PATH bytes, else the general handler (STR_MAX) takes the call;
+ * the event's own length field says where the event ends, and the bytes after it, up to
+ * the record's end, are slack that the reader skips. */
+#define SHORT_PATH 64
+#define CLOSE_REC (LENS + 2 * 2 + 16)
+#define OPEN_REC(np, at, path) (LENS + 2 * (np) + ((at) ? 16 : 8) + (path) + 20)
 
-static __always_inline void fast_end(u8 *b, u32 total, u64 wake)
+static __always_inline void fast_commit(u8 *b, u64 wake)
 {
-	BOUND(total, 511);
-	if (bpf_ringbuf_output(&events, b, total, wake))
-		count(CNT_DROPS_FULL);
-	else
-		count(CNT_EVENTS);
+	bpf_ringbuf_submit(b, wake);
+	count(CNT_EVENTS);
 }
 
 static __always_inline int fast_close(struct pt_regs *regs, long ret, u32 tid, u64 wake)
 {
-	const u32 total = LENS + 2 * 2 + 16;
-	u8 *b = fast_begin();
-	if (!b)
+	u8 *b = bpf_ringbuf_reserve(&events, CLOSE_REC, 0);
+	if (!b) {
+		count(CNT_DROPS_FULL);
 		return 0;
-	fast_hdr(b, tid, total, PPME_SYSCALL_CLOSE_X, 2);
+	}
+	fast_hdr(b, tid, CLOSE_REC, PPME_SYSCALL_CLOSE_X, 2);
 	*(u32 *)&b[LENS] = 8 | (8 << 16);
 	*(u64 *)&b[LENS + 4] = ret;
 	*(s64 *)&b[LENS + 12] = (s64)(s32)regs->di;
-	fast_end(b, total, wake);
+	fast_commit(b, wake);
 	return 0;
 }
 
-/* open (at=0): fd, name, flags, mode, dev, ino; openat (at=1): fd, dirfd, name, ... */
-static __always_inline int fast_open(void *ctx, struct task_struct *t, struct pt_regs *regs,
-				     long ret, u32 tid, u64 wake, int at)
+/* open (at=0): fd, name, flags, mode, dev, ino; openat (at=1): fd, dirfd, name, ...
+ * The path may take up to `path` bytes (a constant); returns 1 without emitting anything
+ * when it may be longer. */
+static __always_inline int fast_open(struct task_struct *t, struct pt_regs *regs, long ret,
+				     u32 tid, u64 wake, const int at, const u32 path)
 {
-	u32 np = at ? 7 : 6;
-	u32 name = LENS + 2 * np + (at ? 16 : 8);
-	u8 *b = fast_begin();
-	if (!b)
+	const u32 np = at ? 7 : 6;
+	const u32 name = LENS + 2 * np + (at ? 16 : 8);
+	u8 *b = bpf_ringbuf_reserve(&events, OPEN_REC(np, at, path), 0);
+	if (!b) {
+		count(CNT_DROPS_FULL);
 		return 0;
+	}
 	const void *upath = (const void *)(at ? regs->si : regs->di);
 	long n = 0;
 	if (upath)
-		n = bpf_probe_read_user_str(&b[name], FAST_PATH, upath);
-	if (n >= FAST_PATH) { /* maybe truncated: the general handler reads up to STR_MAX */
-		bpf_tail_call(ctx, &handlers, at ? NR_openat : NR_open);
-		return 0;
+		n = bpf_probe_read_user_str(&b[name], path, upath);
+	if (n >= path) { /* maybe truncated: a larger record, or the general handler */
+		bpf_ringbuf_discard(b, BPF_RB_NO_WAKEUP);
+		return 1;
 	}
 	u32 len = n > 0 ? (u32)n : 0;
 	BOUND(len, FAST_PATH - 1);
@@ -2182,7 +2182,7 @@ static __always_inline int fast_open(void *ctx, struct task_struct *t, struct pt
 		lens[1] = 8;
 		*(s64 *)&b[LENS + 2 * np + 8] = (s64)(s32)regs->di;
 	}
-	u32 i = at ? 2 : 1;
+	const u32 i = at ? 2 : 1;
 	lens[i] = len;
 	lens[i + 1] = 4;
 	lens[i + 2] = 4;
@@ -2193,7 +2193,7 @@ static __always_inline int fast_open(void *ctx, struct task_struct *t, struct pt
 	*(u32 *)&tail[4] = mode;
 	*(u32 *)&tail[8] = dev;
 	*(u64 *)&tail[12] = ino;
-	fast_end(b, total, wake);
+	fast_commit(b, wake);
 	return 0;
 }
 
@@ -2220,8 +2220,16 @@ int BPF_PROG(lanner_sys_exit, struct pt_regs *regs, long ret)
 	/* the most frequent events are built here, saving a tail call */
 	switch (id) {
 	case NR_close: return fast_close(regs, ret, tid, wake);
-	case NR_openat: return fast_open(ctx, t, regs, ret, tid, wake, 1);
-	case NR_open: return fast_open(ctx, t, regs, ret, tid, wake, 0);
+	case NR_openat:
+		if (fast_open(t, regs, ret, tid, wake, 1, SHORT_PATH) &&
+		    fast_open(t, regs, ret, tid, wake, 1, FAST_PATH))
+			break; /* a path of FAST_PATH bytes or more: the general handler */
+		return 0;
+	case NR_open:
+		if (fast_open(t, regs, ret, tid, wake, 0, SHORT_PATH) &&
+		    fast_open(t, regs, ret, tid, wake, 0, FAST_PATH))
+			break;
+		return 0;
 	}
 	bpf_tail_call(ctx, &handlers, (u32)id);
 	return 0;
