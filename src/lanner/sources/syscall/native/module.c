@@ -9,6 +9,7 @@ static const lanner_register_fn lanner_native_parts[] = {
     lanner_register_candidates,
     lanner_register_records,
     lanner_register_events,
+    lanner_register_engine,
 };
 
 static struct PyModuleDef native_module = {

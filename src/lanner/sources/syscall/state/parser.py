@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 import posixpath
+import struct
 from collections.abc import Callable
 
 from .. import event_table as et
+from .._native import StateCore
 from ..event import PARAM_INDEX, Event
 from ..flags import (
     PPM_CL_CLONE_FILES,
@@ -98,11 +100,12 @@ def resolve_path(base: str, name: str) -> str:
     return "/" + norm.lstrip("/") if norm.startswith("//") else norm
 
 
-class StateEngine:
-    """The thread, fd and user tables, updated event by event."""
+class StateEngine(StateCore):
+    """The thread, fd and user tables, updated event by event (``process(evt)``)."""
 
     def __init__(self, max_threads: int = 131072) -> None:
         self.threads = ThreadTable(max_threads)
+        self._bind(self.threads.threads, self.threads, _SPEC_BYTES, _HANDLERS)
         self.users: UserTable = self.threads.users
         self.machine = None
         self.interfaces: list[md.Interface] = []
@@ -153,59 +156,9 @@ class StateEngine:
             self.threads.local_ips = {ipaddress.ip_address(i.addr) for i in self.interfaces}
 
     # -- events -----------------------------------------------------------------------
-    def process(self, evt: Event) -> None:
-        """Attach state to ``evt`` and apply its effects."""
-        if self._pending:
-            self._apply_removals()
-        t = evt.type
-        skip, auto, enter_, pairs, fdmode, fdidx, resfirst, h = _SPEC[t]
-        if skip:
-            # libsinsp attaches no thread to these (context switches, procinfo...)
-            evt.table = self.threads
-            if h is not None:
-                h(self, evt, None)
-            return
-        tid = evt.tid
-        th = self.threads.threads.get(tid)
-        if th is None and tid > 0 and auto:
-            th = self._placeholder(tid)
-        evt.thread = th
-        if th is None:
-            evt.table = self.threads
-        elif enter_:
-            if pairs:
-                evt.detach()  # kept until the exit: do not pin the read chunk
-                th.last_enter = evt
-            if fdmode == _FD_CREATES:
-                evt.fd = -1
-            elif fdmode == _FD_USES and fdidx < evt.nparams:
-                fd = evt.int_param(fdidx)
-                if fd is not None:
-                    evt.fd = fd
-                    evt.fdinfo = th.fdtable.fds.get(fd)
-        else:
-            enter = th.last_enter
-            if enter is not None and enter.type == t - 1:
-                evt.enter = enter
-            th.last_enter = None
-            if fdmode == _FD_CREATES:
-                r = evt.int_param(0) if resfirst else evt.res
-                if r is not None:
-                    evt.fd = r if r >= 0 else -1  # a failed call has no fd
-            elif fdmode == _FD_USES:
-                if fdidx < evt.nparams:
-                    fd = evt.int_param(fdidx)
-                elif enter is not None and evt.enter is enter:
-                    fd = enter.fd
-                else:
-                    fd = None
-                if fd is not None:
-                    evt.fd = fd
-                    evt.fdinfo = th.fdtable.fds.get(fd)
-                else:
-                    evt.fd = -1  # libsinsp's "last event fd" when none is known
-        if h is not None:
-            h(self, evt, th)
+    # process(evt), in C (native/engine.c, StateCore): attach evt.thread (a placeholder
+    # for an unknown tid), evt.enter, evt.fd and evt.fdinfo as _SPEC says for the type,
+    # then call the type's handler. Pending removals are applied first.
 
     def _apply_removals(self) -> None:
         self._pending = False
@@ -838,6 +791,18 @@ def _specs() -> tuple[tuple[bool, bool, bool, bool, int, int, bool, Handler | No
 
 
 _SPEC = _specs()
+_SPEC_BYTES = b"".join(
+    struct.pack(
+        "<BBI",
+        skip | auto << 1 | enter << 2 | pairs << 3 | resfirst << 4,
+        fdmode,
+        fdidx,
+    )
+    for skip, auto, enter, pairs, fdmode, fdidx, resfirst, _h in _SPEC
+)
+_HANDLERS = tuple(spec[7] for spec in _SPEC)
+"""_SPEC as native/engine.c reads it: per type, the flag bits, fd mode and fd index, and
+the handler."""
 
 
 def _plan(t: int, n: int, names: tuple[str, ...]) -> tuple[int, ...]:

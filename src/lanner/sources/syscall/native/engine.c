@@ -1,0 +1,436 @@
+/*
+ * The state engine's per-event dispatch in C (libsinsp's sinsp_parser::process_event
+ * front half): StateCore is the base of state.parser.StateEngine.
+ *
+ * StateCore.process(evt) applies the pending removals of the previous event, finds the
+ * event's thread (creating libsinsp's placeholder for an unknown tid), pairs an exit with
+ * its enter event, finds the event's fd and fdinfo, and calls the event type's handler
+ * when it has one. What each event type needs is a table bound once by bind(). Anything
+ * unusual (parameter caches already filled, a parameter wider than 64 bits, a length
+ * array outside the buffer) is handed to the Python methods of Event and StateEngine, so
+ * the results, and the errors, are theirs.
+ */
+#include "events.h"
+#include "native.h"
+#include "records.h"
+
+#include <string.h>
+#include <structmember.h>
+
+/* per event type spec bits (state/parser.py _specs) */
+#define SP_SKIP 1u
+#define SP_AUTO 2u
+#define SP_ENTER 4u
+#define SP_PAIRS 8u
+#define SP_RESFIRST 16u
+#define FD_NONE 0
+#define FD_CREATES 1
+#define FD_USES 2
+#define NO_INDEX 0x7fffffffu
+
+typedef struct {
+    uint8_t bits, fdmode;
+    uint32_t fdidx;
+} type_spec;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *threads;     /* ThreadTable.threads: tid -> ThreadInfo */
+    PyObject *table;       /* the ThreadTable */
+    PyObject *handlers;    /* tuple: per type, handler or None */
+    PyObject *remove_tid;  /* pending removals (set by the handlers) */
+    PyObject *remove_fd;
+    char pending;
+    type_spec *specs;
+    Py_ssize_t nspecs;
+} StateCore;
+
+static PyObject *s_apply_removals, *s_placeholder, *s_int_param, *s_res, *int_zero;
+
+static PyMemberDef core_members[] = {
+    {"_remove_tid", T_OBJECT, offsetof(StateCore, remove_tid), 0, NULL},
+    {"_remove_fd", T_OBJECT, offsetof(StateCore, remove_fd), 0, NULL},
+    {"_pending", T_BOOL, offsetof(StateCore, pending), 0, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyObject *core_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    return type->tp_alloc(type, 0);
+}
+
+static int core_traverse(StateCore *c, visitproc visit, void *arg)
+{
+    Py_VISIT(c->threads);
+    Py_VISIT(c->table);
+    Py_VISIT(c->handlers);
+    Py_VISIT(c->remove_tid);
+    Py_VISIT(c->remove_fd);
+    return 0;
+}
+
+static int core_clear(StateCore *c)
+{
+    Py_CLEAR(c->threads);
+    Py_CLEAR(c->table);
+    Py_CLEAR(c->handlers);
+    Py_CLEAR(c->remove_tid);
+    Py_CLEAR(c->remove_fd);
+    return 0;
+}
+
+static void core_dealloc(StateCore *c)
+{
+    PyObject_GC_UnTrack(c);
+    core_clear(c);
+    PyMem_Free(c->specs);
+    Py_TYPE(c)->tp_free((PyObject *)c);
+}
+
+PyDoc_STRVAR(bind_doc,
+"_bind(threads, table, specs, handlers): threads is the ThreadTable's dict, table the\n"
+"ThreadTable; specs has 6 bytes per event type (bits, fd mode, fd index as u32 LE),\n"
+"handlers a tuple of callables or None, one per type.");
+
+static PyObject *core_bind(StateCore *c, PyObject *args)
+{
+    PyObject *threads, *table, *handlers;
+    Py_buffer specs;
+    if (!PyArg_ParseTuple(args, "O!Oy*O!", &PyDict_Type, &threads, &table, &specs,
+                          &PyTuple_Type, &handlers))
+        return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(handlers);
+    if (specs.len != 6 * n) {
+        PyBuffer_Release(&specs);
+        PyErr_SetString(PyExc_ValueError, "_bind(): specs and handlers differ in length");
+        return NULL;
+    }
+    type_spec *sp = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof *sp);
+    if (sp == NULL) {
+        PyBuffer_Release(&specs);
+        return PyErr_NoMemory();
+    }
+    const uint8_t *b = specs.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        sp[i].bits = b[6 * i];
+        sp[i].fdmode = b[6 * i + 1];
+        memcpy(&sp[i].fdidx, b + 6 * i + 2, 4);
+    }
+    PyBuffer_Release(&specs);
+    PyMem_Free(c->specs);
+    c->specs = sp;
+    c->nspecs = n;
+    Py_INCREF(threads);
+    Py_XSETREF(c->threads, threads);
+    Py_INCREF(table);
+    Py_XSETREF(c->table, table);
+    Py_INCREF(handlers);
+    Py_XSETREF(c->handlers, handlers);
+    Py_RETURN_NONE;
+}
+
+/* Parameter ``index`` of ``e`` as the signed integer Event.int_param gives: 1 and *out set;
+ * 0 for None; 2 when only the Python method can tell (caches, odd sizes, damage). */
+static int int_param_fast(EventRecord *e, unsigned index, long long *out)
+{
+    if (e->o[ER_vals] != NULL || e->o[ER_raws] != NULL)
+        return 2;
+    PyObject *bufobj = e->o[ER_buf];
+    if (bufobj == NULL || !PyBytes_CheckExact(bufobj))
+        return 2;
+    unsigned n = e->nparams;
+    if (index >= n)
+        return 0;
+    const uint8_t *buf = (const uint8_t *)PyBytes_AS_STRING(bufobj);
+    Py_ssize_t blen = PyBytes_GET_SIZE(bufobj);
+    Py_ssize_t width = e->large ? 4 : 2;
+    Py_ssize_t off = e->off;
+    if (off < 0 || off > blen || (Py_ssize_t)n > (blen - off) / width)
+        return 2;
+    Py_ssize_t start = off + width * (Py_ssize_t)n;
+    for (unsigned i = 0; i < index; i++) {
+        uint32_t l = 0;
+        memcpy(&l, buf + off + width * i, (size_t)width);
+        start += l;
+    }
+    uint32_t len = 0;
+    memcpy(&len, buf + off + width * index, (size_t)width);
+    Py_ssize_t stop = start + len;
+    Py_ssize_t end = e->end < blen ? e->end : blen;
+    if (e->end > blen)
+        return 2;
+    if (stop > end)
+        stop = end;
+    if (start >= stop)
+        return 0; /* b"": None */
+    Py_ssize_t size = stop - start;
+    if (size > 8)
+        return 2;
+    uint64_t v = 0;
+    memcpy(&v, buf + start, (size_t)size);
+    if (size < 8 && (buf[start + size - 1] & 0x80))
+        v |= ~(uint64_t)0 << (8 * size); /* sign-extend */
+    *out = (long long)v;
+    return 1;
+}
+
+/* The parameter as a new reference (None included), through Python when needed. */
+static PyObject *int_param(EventRecord *e, unsigned index)
+{
+    long long v;
+    int r = int_param_fast(e, index, &v);
+    if (r == 1)
+        return PyLong_FromLongLong(v);
+    if (r == 0)
+        Py_RETURN_NONE;
+    PyObject *i = PyLong_FromUnsignedLong(index);
+    if (i == NULL)
+        return NULL;
+    PyObject *res = PyObject_CallMethodOneArg((PyObject *)e, s_int_param, i);
+    Py_DECREF(i);
+    return res;
+}
+
+/* Event.detach(): copy the event's bytes out of the shared chunk. */
+static int detach(EventRecord *e)
+{
+    PyObject *buf = e->o[ER_buf];
+    if (buf == NULL || !PyBytes_CheckExact(buf))
+        return 0;
+    Py_ssize_t off = e->off, end = e->end, n = PyBytes_GET_SIZE(buf);
+    if (off == 0 && end == n)
+        return 0;
+    if (off < 0 || end < off || end > n) {
+        PyObject *r = PyObject_CallMethod((PyObject *)e, "detach", NULL);
+        Py_XDECREF(r);
+        return r == NULL ? -1 : 0;
+    }
+    PyObject *copy = PyBytes_FromStringAndSize(PyBytes_AS_STRING(buf) + off, end - off);
+    if (copy == NULL)
+        return -1;
+    Py_SETREF(e->o[ER_buf], copy);
+    e->end = end - off;
+    e->off = 0;
+    return 0;
+}
+
+static void set_slot(PyObject **slot, PyObject *v)
+{
+    Py_XINCREF(v);
+    Py_XSETREF(*slot, v);
+}
+
+/* evt.fd = fd; evt.fdinfo = th.fdtable.fds.get(fd) */
+static int set_fd(EventRecord *e, ThreadRecord *th, PyObject *fd)
+{
+    set_slot(&e->o[ER_fd], fd);
+    PyObject *tab = th->o[TR_fdtable];
+    PyObject *info;
+    if (tab != NULL && PyObject_TypeCheck(tab, &LannerFdTableRecordType) &&
+        ((FdTableRecord *)tab)->fds != NULL && PyDict_CheckExact(((FdTableRecord *)tab)->fds)) {
+        info = PyDict_GetItemWithError(((FdTableRecord *)tab)->fds, fd);
+        if (info == NULL && PyErr_Occurred())
+            return -1;
+        set_slot(&e->o[ER_fdinfo], info);
+        return 0;
+    }
+    PyErr_SetString(PyExc_TypeError, "a thread's fdtable is not an FdTable");
+    return -1;
+}
+
+static PyObject *core_process(StateCore *c, PyObject *arg)
+{
+    if (!PyObject_TypeCheck(arg, &LannerEventRecordType)) {
+        PyErr_SetString(PyExc_TypeError, "process() takes an Event");
+        return NULL;
+    }
+    if (c->specs == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "process(): _bind() was not called");
+        return NULL;
+    }
+    EventRecord *e = (EventRecord *)arg;
+    if (c->pending) {
+        PyObject *r = PyObject_CallMethodNoArgs((PyObject *)c, s_apply_removals);
+        if (r == NULL)
+            return NULL;
+        Py_DECREF(r);
+    }
+    int t = e->type;
+    if (t < 0 || t >= c->nspecs) {
+        PyErr_SetString(PyExc_IndexError, "event type out of range");
+        return NULL;
+    }
+    type_spec sp = c->specs[t];
+    PyObject *h = PyTuple_GET_ITEM(c->handlers, t);
+    if (h == Py_None)
+        h = NULL;
+    if (sp.bits & SP_SKIP) {
+        /* libsinsp attaches no thread to these (context switches, procinfo...) */
+        set_slot(&e->o[ER_table], c->table);
+        if (h != NULL) {
+            PyObject *args[3] = {(PyObject *)c, arg, Py_None};
+            PyObject *r = PyObject_Vectorcall(h, args, 3, NULL);
+            if (r == NULL)
+                return NULL;
+            Py_DECREF(r);
+        }
+        Py_RETURN_NONE;
+    }
+    PyObject *tid = PyLong_FromLongLong(e->tid);
+    if (tid == NULL)
+        return NULL;
+    PyObject *th = PyDict_GetItemWithError(c->threads, tid); /* borrowed */
+    if (th == NULL && PyErr_Occurred()) {
+        Py_DECREF(tid);
+        return NULL;
+    }
+    Py_XINCREF(th);
+    if (th == NULL && e->tid > 0 && (sp.bits & SP_AUTO)) {
+        th = PyObject_CallMethodOneArg((PyObject *)c, s_placeholder, tid);
+        if (th == NULL) {
+            Py_DECREF(tid);
+            return NULL;
+        }
+        if (th == Py_None)
+            Py_CLEAR(th);
+    }
+    Py_DECREF(tid);
+    if (th != NULL && !PyObject_TypeCheck(th, &LannerThreadRecordType)) {
+        Py_DECREF(th);
+        PyErr_SetString(PyExc_TypeError, "the thread table holds a non-ThreadInfo");
+        return NULL;
+    }
+    set_slot(&e->o[ER_thread], th);
+    ThreadRecord *tr = (ThreadRecord *)th;
+    int rc = 0;
+    if (th == NULL) {
+        set_slot(&e->o[ER_table], c->table);
+    } else if (sp.bits & SP_ENTER) {
+        if (sp.bits & SP_PAIRS) {
+            if (detach(e) < 0)
+                goto fail;
+            set_slot(&tr->o[TR_last_enter], arg); /* kept until the exit */
+        }
+        if (sp.fdmode == FD_CREATES) {
+            PyObject *m1 = PyLong_FromLong(-1);
+            if (m1 == NULL)
+                goto fail;
+            Py_XSETREF(e->o[ER_fd], m1);
+        } else if (sp.fdmode == FD_USES && sp.fdidx < e->nparams) {
+            PyObject *fd = int_param(e, sp.fdidx);
+            if (fd == NULL)
+                goto fail;
+            if (fd != Py_None)
+                rc = set_fd(e, tr, fd);
+            Py_DECREF(fd);
+            if (rc < 0)
+                goto fail;
+        }
+    } else {
+        PyObject *enter = tr->o[TR_last_enter];
+        Py_XINCREF(enter); /* held while last_enter is reset */
+        if (enter != NULL && enter != Py_None && PyObject_TypeCheck(enter, &LannerEventRecordType) &&
+            ((EventRecord *)enter)->type == t - 1)
+            set_slot(&e->o[ER_enter], enter);
+        set_slot(&tr->o[TR_last_enter], Py_None);
+        if (sp.fdmode == FD_CREATES) {
+            PyObject *r = (sp.bits & SP_RESFIRST) ? int_param(e, 0) : PyObject_GetAttr(arg, s_res);
+            if (r == NULL) {
+                Py_XDECREF(enter);
+                goto fail;
+            }
+            if (r != Py_None) {
+                int neg = PyObject_RichCompareBool(r, int_zero, Py_LT);
+                PyObject *fd = neg > 0 ? PyLong_FromLong(-1) : (Py_INCREF(r), r);
+                if (neg < 0 || fd == NULL) {
+                    Py_XDECREF(fd);
+                    Py_DECREF(r);
+                    Py_XDECREF(enter);
+                    goto fail;
+                }
+                Py_XSETREF(e->o[ER_fd], fd); /* a failed call has no fd */
+            }
+            Py_XDECREF(r);
+        } else if (sp.fdmode == FD_USES) {
+            PyObject *fd = NULL;
+            if (sp.fdidx < e->nparams) {
+                fd = int_param(e, sp.fdidx);
+                if (fd == NULL) {
+                    Py_XDECREF(enter);
+                    goto fail;
+                }
+            } else if (enter != NULL && enter != Py_None && e->o[ER_enter] == enter) {
+                fd = ((EventRecord *)enter)->o[ER_fd];
+                if (fd == NULL)
+                    fd = Py_None;
+                Py_INCREF(fd);
+            }
+            if (fd != NULL && fd != Py_None) {
+                rc = set_fd(e, tr, fd);
+            } else {
+                PyObject *m1 = PyLong_FromLong(-1); /* libsinsp's "last event fd" */
+                if (m1 == NULL)
+                    rc = -1;
+                else
+                    Py_XSETREF(e->o[ER_fd], m1);
+            }
+            Py_XDECREF(fd);
+            if (rc < 0) {
+                Py_XDECREF(enter);
+                goto fail;
+            }
+        }
+        Py_XDECREF(enter);
+    }
+    if (h != NULL) {
+        PyObject *args[3] = {(PyObject *)c, arg, th != NULL ? th : Py_None};
+        PyObject *r = PyObject_Vectorcall(h, args, 3, NULL);
+        if (r == NULL)
+            goto fail;
+        Py_DECREF(r);
+    }
+    Py_XDECREF(th);
+    Py_RETURN_NONE;
+fail:
+    Py_XDECREF(th);
+    return NULL;
+}
+
+static PyMethodDef core_methods[] = {
+    {"_bind", (PyCFunction)core_bind, METH_VARARGS, bind_doc},
+    {"process", (PyCFunction)core_process, METH_O, "Attach state to ``evt`` and apply its effects."},
+    {NULL, NULL, 0, NULL},
+};
+
+PyTypeObject LannerStateCoreType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "lanner.sources.syscall._native.StateCore",
+    .tp_doc = "The state engine's per-event dispatch (base of state.parser.StateEngine).",
+    .tp_basicsize = sizeof(StateCore),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = core_new,
+    .tp_dealloc = (destructor)core_dealloc,
+    .tp_traverse = (traverseproc)core_traverse,
+    .tp_clear = (inquiry)core_clear,
+    .tp_members = core_members,
+    .tp_methods = core_methods,
+};
+
+int lanner_register_engine(PyObject *module)
+{
+    s_apply_removals = PyUnicode_InternFromString("_apply_removals");
+    s_placeholder = PyUnicode_InternFromString("_placeholder");
+    s_int_param = PyUnicode_InternFromString("int_param");
+    s_res = PyUnicode_InternFromString("res");
+    int_zero = PyLong_FromLong(0);
+    if (!s_apply_removals || !s_placeholder || !s_int_param || !s_res || !int_zero)
+        return -1;
+    if (PyType_Ready(&LannerStateCoreType) < 0)
+        return -1;
+    Py_INCREF(&LannerStateCoreType);
+    if (PyModule_AddObject(module, "StateCore", (PyObject *)&LannerStateCoreType) < 0) {
+        Py_DECREF(&LannerStateCoreType);
+        return -1;
+    }
+    return 0;
+}
