@@ -167,15 +167,45 @@ class ConditionCompiler:
 
     # -- expressions -------------------------------------------------------------------
 
-    def compile(self, expr: ast.Expr) -> Predicate:
-        """Return ``event -> bool`` for an expanded condition."""
+    def compile(self, expr: ast.Expr, *, lazy: bool = False) -> Predicate:
+        """Return ``event -> bool`` for an expanded condition.
+
+        Every name, operator and value is checked now; with ``lazy`` the generated
+        source is turned into bytecode at the first call only (a rule's own predicate is
+        rarely called: the per-type matchers evaluate rules from their trees).
+        """
         old_limit = sys.getrecursionlimit()
         sys.setrecursionlimit(max(old_limit, 20000))
         try:
             gen = _Codegen(self)
+            if lazy:
+                return LazyPredicate(gen.source(expr), gen.ns)
             return gen.function(expr)
         finally:
             sys.setrecursionlimit(old_limit)
+
+
+class LazyPredicate:
+    """A generated predicate compiled at its first call."""
+
+    __slots__ = ("_fn", "_ns", "_src")
+
+    def __init__(self, src: str, ns: dict[str, Any]) -> None:
+        self._src = src
+        self._ns = ns
+        self._fn: Predicate | None = None
+
+    def __call__(self, event: Any) -> bool:
+        fn = self._fn
+        if fn is None:
+            fn = self._fn = _exec_predicate(self._src, self._ns)
+        return fn(event)
+
+
+def _exec_predicate(src: str, ns: dict[str, Any]) -> Predicate:
+    exec(compile(src, "<condition>", "exec"), ns)
+    fn: Predicate = ns.pop("_predicate")
+    return fn
 
 
 class _Codegen:
@@ -195,14 +225,12 @@ class _Codegen:
             self._names[key] = name
         return name
 
+    def source(self, expr: ast.Expr) -> str:
+        """The source of ``_predicate(e)``, its names bound in ``self.ns``."""
+        return f"def _predicate(e):\n    return bool({self.expr(expr, 0)})\n"
+
     def function(self, expr: ast.Expr) -> Predicate:
-        body = self.expr(expr, 0)
-        src = f"def _predicate(e):\n    return bool({body})\n"
-        code = compile(src, "<condition>", "exec")
-        exec(code, self.ns)
-        fn = self.ns["_predicate"]
-        del self.ns["_predicate"]
-        return fn
+        return _exec_predicate(self.source(expr), self.ns)
 
     def expr(self, node: ast.Expr, depth: int) -> str:
         self.compiler.nodes_generated += 1

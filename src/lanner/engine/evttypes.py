@@ -12,6 +12,7 @@ import sys
 from lanner.engine import ast
 
 _Sets = tuple[frozenset[str], frozenset[str]]
+_NONE: frozenset[str] = frozenset()
 
 
 def _pos_neg(node: ast.Expr, field: str, universe: frozenset[str], memo: dict[int, _Sets]) -> _Sets:
@@ -48,19 +49,24 @@ def _pos_neg(node: ast.Expr, field: str, universe: frozenset[str], memo: dict[in
 
 
 def _group(node: ast.Expr, field: str, universe: frozenset[str], memo: dict[int, _Sets]) -> _Sets:
+    # most checks leave both sets open (``universe`` itself): skip those set operations
     if isinstance(node, ast.And):
-        pos, neg = universe, frozenset[str]()
+        pos, neg = universe, _NONE
         for child in node.children:
             p, n = _pos_neg(child, field, universe, memo)
-            pos &= p
-            neg |= n
+            if p is not universe:
+                pos = p if pos is universe else pos & p
+            if neg is not universe:
+                neg = universe if n is universe else neg | n
         return pos, neg
     if isinstance(node, ast.Or):
-        pos, neg = frozenset[str](), universe
+        pos, neg = _NONE, universe
         for child in node.children:
             p, n = _pos_neg(child, field, universe, memo)
-            pos |= p
-            neg &= n
+            if pos is not universe:
+                pos = universe if p is universe else pos | p
+            if n is not universe:
+                neg = n if neg is universe else neg & n
         return pos, neg
     assert isinstance(node, ast.Not)
     p, n = _pos_neg(node.child, field, universe, memo)

@@ -476,7 +476,7 @@ class RulesLoader:
                     node.pos if id(node) in own_nodes else None,
                 )
         try:
-            predicate = compiler.compile(expanded)
+            predicate = compiler.compile(expanded, lazy=True)
         except CompileError as exc:
             own = any(n.pos is exc.pos for n in walk(tree))
             self._unknown_or_error(

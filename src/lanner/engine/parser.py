@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+from bisect import bisect_right
 
 from lanner.engine import ast
 
@@ -48,6 +49,8 @@ _RGX_HEXNUM = re.compile(r"0[xX][0-9a-zA-Z]+")
 _RGX_NUMBER = re.compile(r"[+\-]?[0-9]+\.?[0-9]*(?:[eE][+\-][0-9]+)?")
 _RGX_BARESTR = re.compile(r"[^()\"'\s=,]+")
 _BLANKS = " \t\b\r\n"
+_RGX_BLANKS = re.compile("[" + re.escape(_BLANKS) + "]+")
+_RGX_LINE_BREAK = re.compile("[\r\n]")
 
 IDENTIFIER_RE = re.compile(r"[a-zA-Z]+[a-zA-Z0-9_]*\Z")
 BARESTR_RE = re.compile(r"[^()\"'\s=,]+\Z")
@@ -100,10 +103,12 @@ class Parser:
         self.text = text
         self.max_depth = max_depth
         self._i = 0
-        self._line = 1
-        self._col = 1
         self._depth = 0
         self._last = ""
+        # offsets just after each line break ("\r" and "\n" each count, as upstream):
+        # lines and columns are worked out only when a position is taken
+        self._breaks = [m.end() for m in _RGX_LINE_BREAK.finditer(text)]
+        self._pos = ast.Pos()
 
     # -- entry point -------------------------------------------------------------------
 
@@ -125,17 +130,17 @@ class Parser:
 
     def pos(self) -> ast.Pos:
         """The parser's current position."""
-        return ast.Pos(self._i, self._line, self._col)
+        i = self._i
+        if self._pos.idx != i:
+            line = bisect_right(self._breaks, i)
+            start = self._breaks[line - 1] if line else 0
+            self._pos = ast.Pos(i, line + 1, i - start + 1)
+        return self._pos
 
     def _set_pos(self, p: ast.Pos) -> None:
-        self._i, self._line, self._col = p.idx, p.line, p.col
+        self._i = p.idx
 
     def _advance(self, n: int) -> None:
-        for ch in self.text[self._i : self._i + n]:
-            self._col += 1
-            if ch in "\r\n":
-                self._col = 1
-                self._line += 1
         self._i += n
 
     def _fail(self, message: str) -> None:
@@ -149,28 +154,34 @@ class Parser:
     # -- lexing helpers ----------------------------------------------------------------
 
     def _blank(self) -> bool:
-        start = self._i
-        text = self.text
-        while self._i < len(text) and text[self._i] in _BLANKS:
-            self._advance(1)
-        return self._i != start
+        m = _RGX_BLANKS.match(self.text, self._i)
+        if m is None:
+            return False
+        self._i = m.end()
+        return True
 
     def _str(self, s: str) -> bool:
         if self.text.startswith(s, self._i):
             self._last = s
-            self._advance(len(s))
+            self._i += len(s)
             return True
         return False
 
     def _str_list(self, options: tuple[str, ...]) -> bool:
-        return any(self._str(s) for s in options)
+        text, i = self.text, self._i
+        for s in options:
+            if text.startswith(s, i):
+                self._last = s
+                self._i = i + len(s)
+                return True
+        return False
 
     def _rgx(self, rgx: re.Pattern[str]) -> bool:
         m = rgx.match(self.text, self._i)
         if m is None or m.end() == self._i:
             return False
         self._last = m.group(0)
-        self._advance(m.end() - self._i)
+        self._i = m.end()
         return True
 
     def _quoted(self) -> bool:
