@@ -59,6 +59,11 @@ def page(browser: object) -> Iterator[object]:
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    # the Content-Security-Policy is enforced: anything it blocks is reported on the console
+    pg.on(
+        "console",
+        lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
     yield pg
     context.close()
     assert errors == []
@@ -78,7 +83,8 @@ def rows(page: object) -> object:
 
 
 def test_dashboard(page: object, seeded_url: str, request: pytest.FixtureRequest) -> None:
-    page.goto(seeded_url + "/#/dashboard")  # type: ignore[attr-defined]
+    response = page.goto(seeded_url + "/#/dashboard")  # type: ignore[attr-defined]
+    assert "script-src 'self'" in response.headers["content-security-policy"]
     expect(page.locator("#total")).to_have_text(f"{len(SEED)}")  # type: ignore[attr-defined]
     for name in ("Critical", "Warning", "Informational"):
         count = sum(a["priority"] == name for a in SEED)

@@ -11,7 +11,6 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import (
     APIRouter,
-    Body,
     Depends,
     HTTPException,
     Path,
@@ -21,8 +20,10 @@ from fastapi import (
     status,
 )
 from fastapi.responses import StreamingResponse
+from pydantic import Field, TypeAdapter, ValidationError
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
+from lanner.services.httpguard import BodyError, loads
 from lanner.services.ui.alerts import PRIORITIES, format_time_ns, from_alert, priority_level
 from lanner.services.ui.auth import Role, current_role, require_admin
 from lanner.services.ui.export import csv_chunks, json_chunks
@@ -42,15 +43,18 @@ from lanner.services.ui.schemas import (
 from lanner.services.ui.store import Store
 
 MAX_BATCH = 10_000
+MAX_BODY = 4 << 20  # bytes of one POST /events (BodyLimit answers 413 beyond)
 MAX_EXPORT = 1_000_000
 _NICE_BUCKETS = (1, 5, 10, 30, 60, 300, 600, 1800, 3600, 10800, 21600, 43200, 86400, 604800)
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     texts = {
-        400: "Invalid filter or cursor",
+        400: "Invalid filter or cursor, or a body that is not JSON",
         403: "Read-only role",
         404: "No such event",
+        413: f"Body larger than {MAX_BODY} bytes",
+        415: "Body is not application/json",
         422: "Invalid request",
     }
     return {code: {"model": Problem, "description": texts[code]} for code in codes}
@@ -143,26 +147,69 @@ def to_event(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+IngestBody = FalcoAlert | Annotated[list[FalcoAlert], Field(min_length=1, max_length=MAX_BATCH)]
+_INGEST = TypeAdapter(IngestBody)
+_JSON_TYPES = ("application/json", "")
+
+
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON schema with its `$defs` references replaced by the definitions (an OpenAPI
+    document resolves `#/...` from its own root, where there are no `$defs`)."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(schema)
+
+
+def _rows_from_body(body: bytes, now: int) -> list[Any]:
+    """Decode, validate and reduce a POST /events body (run in a worker thread: a big body
+    costs CPU, and the event loop serves everyone else meanwhile)."""
+    try:
+        data = loads(body)
+    except BodyError as exc:
+        raise HTTPException(exc.status, exc.reason) from None
+    try:
+        parsed = _INGEST.validate_python(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, errors) from None
+    alerts = parsed if isinstance(parsed, list) else [parsed]
+    try:
+        return [from_alert(a.model_dump(exclude_unset=True), now) for a in alerts]
+    except (ValueError, OverflowError) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+
+
 @router.post(
     "/events",
     status_code=status.HTTP_201_CREATED,
     response_model=IngestResult,
     dependencies=[Depends(require_admin)],
-    responses=_errors(403, 422),
+    responses=_errors(400, 403, 413, 415, 422),
     summary="Store one Falco alert or a JSON array of them",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _inline_refs(_INGEST.json_schema())}},
+        }
+    },
 )
-async def post_events(
-    request: Request,
-    store: StoreDep,
-    body: Annotated[FalcoAlert | Annotated[list[FalcoAlert], Body(max_length=MAX_BATCH)], Body()],
-) -> IngestResult:
+async def post_events(request: Request, store: StoreDep) -> IngestResult:
     """Ingest alerts (Falco http_output, Falcosidekick webhook, `lanner run`)."""
-    alerts = body if isinstance(body, list) else [body]
-    now = time.time_ns()
-    try:
-        rows = [from_alert(a.model_dump(exclude_unset=True), now) for a in alerts]
-    except (ValueError, OverflowError) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media not in _JSON_TYPES and not media.endswith("+json"):
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send application/json")
+    body = await request.body()  # at most MAX_BODY: BodyLimit read it
+    rows = await run_in_threadpool(_rows_from_body, body, time.time_ns())
     ids = await run_in_threadpool(store.insert, rows)
     request.app.state.notifier.notify()
     return IngestResult(ingested=len(ids), ids=ids)

@@ -13,8 +13,10 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from lanner.services.ui.api import router
+from lanner.services.httpguard import BodyLimit
+from lanner.services.ui.api import MAX_BODY, router
 from lanner.services.ui.auth import AuthConfig
+from lanner.services.ui.headers import SecurityHeaders
 from lanner.services.ui.live import Notifier
 from lanner.services.ui.retention import Retention
 from lanner.services.ui.store import Store
@@ -71,4 +73,6 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    app.add_middleware(BodyLimit, limit=MAX_BODY, key="detail")
+    app.add_middleware(SecurityHeaders)  # outermost: on every answer, 4xx included
     return app

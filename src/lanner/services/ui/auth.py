@@ -91,6 +91,8 @@ class AuthConfig:
         return found
 
 
+READ_METHODS = frozenset({"GET", "HEAD"})
+
 _basic = HTTPBasic(auto_error=False, realm="lanner")
 _bearer = HTTPBearer(auto_error=False)
 
@@ -100,10 +102,15 @@ def current_role(
     basic: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     access_token: Annotated[
-        str | None, Query(description="Bearer token, for clients that cannot set headers (SSE)")
+        str | None,
+        Query(
+            description="Bearer token for reads (GET) by clients that cannot set headers "
+            "(EventSource); writes need the Authorization header"
+        ),
     ] = None,
 ) -> Role:
-    """Resolve the caller's role or answer 401."""
+    """Resolve the caller's role or answer 401. A token in the URL (which ends up in proxy
+    and browser histories) only authenticates reads."""
     config: AuthConfig = request.app.state.auth
     if not config.enabled:
         return Role.ADMIN
@@ -112,7 +119,7 @@ def current_role(
         role = config.check_basic(basic.username, basic.password)
     elif bearer is not None:
         role = config.check_token(bearer.credentials)
-    elif access_token:
+    elif access_token and request.method in READ_METHODS:
         role = config.check_token(access_token)
     if role is None:
         # the single-page UI asks for credentials itself, without the browser's dialog

@@ -60,6 +60,7 @@ def ui(
     """Serve the web dashboard, the events history and the /api/v1 REST API."""
     import uvicorn
 
+    from lanner.services.ui import accesslog
     from lanner.services.ui.app import create_app
     from lanner.services.ui.auth import AuthConfig
     from lanner.services.ui.retention import Retention
@@ -86,7 +87,7 @@ def ui(
         retention=Retention(max_age_ns=max_age, max_count=retention_count),
         close_store=True,
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -94,3 +95,5 @@ def ui(
         ssl_certfile=tls_cert,
         ssl_keyfile=tls_key,
     )
+    accesslog.install()  # after uvicorn set its loggers up: no token in the access log
+    uvicorn.Server(config).run()
