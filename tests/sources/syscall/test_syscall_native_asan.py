@@ -1,10 +1,16 @@
-"""The native core's plain-C code under AddressSanitizer and UndefinedBehaviorSanitizer.
+"""The native core under AddressSanitizer and UndefinedBehaviorSanitizer.
 
-A driver (native_asan/driver.c) is built with gcc and ``-fsanitize=address,undefined``
-together with the native sources, then run in a subprocess on every fixture capture and
-on truncated and byte-mutated copies of them: it must finish (no hang), exit 0 and
-report nothing (no out-of-bounds access, no undefined behaviour, no leak). A self-test
-checks the sanitizers are really on: a deliberate overread must be reported.
+Plain C: a driver (native_asan/driver.c) is built with gcc and
+``-fsanitize=address,undefined`` together with the native sources that use no Python
+API, then run in a subprocess on every fixture capture and on truncated and byte-mutated
+copies of them: it must finish (no hang), exit 0 and report nothing (no out-of-bounds
+access, no undefined behaviour, no leak). Self-tests check the sanitizers are really on.
+
+The whole module: every native source is built into a sanitized ``_native`` extension,
+loaded by native_asan/replay_driver.py in a Python subprocess with libasan preloaded and
+PYTHONMALLOC=malloc, which replays the same damaged captures through the state engine and
+every field getter: no sanitizer report, no crash. (Leak checking is off there: CPython
+does not free everything at exit.)
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import os
 import random
 import shutil
 import subprocess
+import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -105,3 +113,57 @@ def test_walk_on_damaged_captures_is_clean(driver: Path, name: str, tmp_path: Pa
     first = proc.stdout.splitlines()[0]
     total = sum(1 for _ in ScapReader(io.BytesIO(data)).events())
     assert int(first.split(": ")[1].split()[0]) >= 0.8 * total, first
+
+
+@pytest.fixture(scope="module")
+def sanitized_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every native source built into one sanitized extension."""
+    assert GCC is not None, "gcc is required (scripts/apt-packages.txt)"
+    out = tmp_path_factory.mktemp("asan-ext") / "_native_asan.so"
+    cmd = [
+        GCC, "-shared", "-fPIC", "-g", "-O1", "-fno-omit-frame-pointer",
+        "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+        "-I", str(NATIVE), "-I", sysconfig.get_paths()["include"], "-o", str(out),
+        *sorted(str(p) for p in NATIVE.glob("*.c")),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+@pytest.mark.parametrize("name", ALL_CAPTURES)
+def test_module_replaying_damaged_captures_is_clean(
+    sanitized_module: Path, name: str, tmp_path: Path
+) -> None:
+    assert GCC is not None
+    data = raw_bytes(name)
+    rng = random.Random(f"asan-ext:{name}")
+    files = [tmp_path / "whole.scap"]
+    files[0].write_bytes(data)
+    for i, copy in enumerate(damaged_copies(data, rng, 8)):
+        p = tmp_path / f"damaged{i}.scap"
+        p.write_bytes(copy)
+        files.append(p)
+    libasan = subprocess.run(
+        [GCC, "-print-file-name=libasan.so"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    env = {
+        **os.environ,
+        **SAN_ENV,
+        "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0:exitcode=86",
+        "LD_PRELOAD": libasan,
+        "PYTHONMALLOC": "malloc",
+    }
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "native_asan" / "replay_driver.py"), str(sanitized_module)]
+        + [str(f) for f in files],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    assert "Sanitizer" not in proc.stderr and "runtime error" not in proc.stderr, proc.stderr
+    events = int(proc.stdout.split()[1])
+    assert events > 300, proc.stdout  # at least the undamaged capture went through
