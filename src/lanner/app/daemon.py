@@ -23,8 +23,9 @@ from lanner.app.logs import setup_logging
 from lanner.app.metrics import Stats, lanner_version, snapshot_alert
 from lanner.app.outputs.manager import OutputManager, build_outputs
 from lanner.app.selection import select_rules, syscall_event_types, syscall_outcomes
+from lanner.app.static_fields import with_static_fields
 from lanner.engine.alert import Alert
-from lanner.engine.append_output import OutputAppend, parse_append_output
+from lanner.engine.append_output import OutputAppend, expand_suggested, parse_append_output
 from lanner.engine.engine import Engine
 from lanner.engine.fields import SourceSpec
 from lanner.engine.loader import LoadOutcome
@@ -53,13 +54,14 @@ OUTPUT_KEYS = (
 )
 
 # configuration keys read only at start
-RESTART_KEYS = ("webserver", "metrics", "load_plugins", "plugins")
+RESTART_KEYS = ("webserver", "metrics", "load_plugins", "plugins", "static_fields")
 
 
-def _append_output(cfg: Config) -> list[OutputAppend]:
-    """Falco's append_output entries; a wrong shape is a ConfigError naming the key."""
+def _append_output(cfg: Config, sources: Iterable[SourceSpec]) -> list[OutputAppend]:
+    """Falco's append_output entries, suggested fields expanded for ``sources``; a wrong
+    shape is a ConfigError naming the key."""
     try:
-        return parse_append_output(cfg.get("append_output"))
+        return expand_suggested(parse_append_output(cfg.get("append_output")), sources)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -93,10 +95,11 @@ class Daemon:
         self.cfg = cfg
         self.options = options
         self.stats = Stats()
+        sources = with_static_fields(sources, cfg.section("static_fields"))
         self.engine = Engine(
             sources,
             iso8601=cfg.boolean("time_format_iso_8601"),
-            append_output=_append_output(cfg),
+            append_output=_append_output(cfg, sources),
         )
         self.stdout = stdout
         self.outputs: OutputManager | None = None
@@ -131,7 +134,7 @@ class Daemon:
             self.engine.sources.values(),
             hostname=self.engine.hostname,
             iso8601=cfg.boolean("time_format_iso_8601"),
-            append_output=_append_output(cfg),
+            append_output=_append_output(cfg, self.engine.sources.values()),
         )
         t0 = time.perf_counter()
         outcome = staging.load_rules(self.rule_paths(cfg))
