@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .helpers import (
     FALCO_RULES,
+    FIXTURES,
     QUICKSTART,
     LiveLanner,
     open_event,
@@ -289,3 +290,96 @@ def test_a_file_added_to_a_config_files_directory_reloads(tmp_path: Path, live: 
             if ln.startswith(b"{")]  # fmt: skip
     assert seqs == ["1"], proc.err.text()
     assert "Disabling rules with name: Seq *" in proc.err.text()
+
+
+# -- append_output and static_fields -------------------------------------------------------
+
+CONTAINER_SUFFIX = (
+    " container_id=3ad7b26ded6d container_name=web container_image_repository=nginx"
+    " container_image_tag=<NA> k8s_pod_name=web-7d4b9 k8s_ns_name=default"
+)
+
+
+def alerts_with(tmp_path: Path, config_text: str, *args: str) -> list[dict]:
+    config = tmp_path / "falco.yaml"
+    config.write_text("json_output: true\n" + config_text)
+    res = run_lanner("-r", str(FALCO_RULES), "-e", str(QUICKSTART), "-c", str(config), *args)
+    assert res.returncode == 0, res.stderr
+    return [json.loads(ln) for ln in res.stdout.splitlines() if ln.startswith(b"{")]
+
+
+def test_suggested_output_appends_static_then_container_fields(tmp_path: Path) -> None:
+    got = alerts_with(
+        tmp_path,
+        "static_fields: {zone: eu-1, cluster: prod}\nappend_output:\n  - suggested_output: true\n",
+    )
+    shell = got[0]
+    assert shell["rule"] == "Terminal shell in container"
+    assert shell["output"].endswith(
+        "exe_flags=<NA> static_cluster=prod static_zone=eu-1" + CONTAINER_SUFFIX
+    )
+    fields = shell["output_fields"]
+    assert fields["static.cluster"] == "prod" and fields["k8s.pod.name"] == "web-7d4b9"
+    assert fields["container.image.tag"] is None
+    # every alert got them, in the same order
+    assert all(" static_cluster=prod static_zone=eu-1 container_id=" in a["output"] for a in got)
+
+
+def test_append_output_match_forms_and_order(tmp_path: Path) -> None:
+    got = alerts_with(
+        tmp_path,
+        "append_output:\n"
+        "  - match: {source: k8s_audit}\n    extra_output: AUDIT\n"
+        "  - match: {tags: [network, process]}\n    extra_output: NETPROC\n"
+        "  - match: {tags: [network, filesystem]}\n    extra_output: NEVER\n"
+        "  - match: {rule: Read sensitive file untrusted}\n    extra_output: READ\n"
+        "    extra_fields: [proc.pname, {where: 'in %container.id'}]\n"
+        "  - match: {source: syscall, rule: Terminal shell in container}\n"
+        "    suggested_output: true\n"
+        "  - extra_output: ALL\n",
+    )
+    by_rule = {a["rule"]: a for a in got}
+    assert by_rule["Terminal shell in container"]["output"].endswith(CONTAINER_SUFFIX + " ALL")
+    assert by_rule["Netcat Remote Code Execution in Container"]["output"].endswith(
+        "exe_flags=<NA> NETPROC ALL"
+    )
+    read = by_rule["Read sensitive file untrusted"]
+    assert read["output"].endswith("terminal=<NA> READ ALL")
+    assert read["output_fields"]["where"] == "in host"
+    assert "container.id" not in read["output_fields"]  # suggested only for the shell rule
+    assert not any("AUDIT" in a["output"] or "NEVER" in a["output"] for a in got)
+
+
+def test_static_fields_work_in_conditions(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "- rule: Curl in prod\n  desc: d\n"
+        "  condition: evt.type = execve and evt.dir = < and proc.name = curl"
+        " and static.env = prod\n"
+        "  output: curl in %static.env\n  priority: WARNING\n"
+    )
+    capture = str(FIXTURES / "captures" / "curl_google.scap")
+    for env, count in (("prod", b"1"), ("dev", b"0")):
+        res = run_lanner("-r", str(rules), "-e", capture, "-o", f"static_fields.env={env}")
+        assert res.returncode == 0, res.stderr
+        assert b"Events detected: " + count in res.stdout
+    assert (
+        b"Warning curl in prod"
+        in run_lanner("-r", str(rules), "-e", capture, "-o", "static_fields.env=prod").stdout
+    )
+    res = run_lanner("-r", str(rules), "-e", capture)  # without the key: an unknown field
+    assert res.returncode == 1 and b"invalid formatting token static.env" in res.stderr
+
+
+def test_bad_append_output_stops_with_the_entry_named(tmp_path: Path) -> None:
+    config = tmp_path / "falco.yaml"
+    for text, message in (
+        ("append_output:\n  - extra_outptu: x\n", b"append_output[0].extra_outptu: unknown key"),
+        ("append_output:\n  - match: {tag: [a]}\n", b"append_output[0].match.tag: unknown key"),
+        ("append_output:\n  - suggested_output: yes please\n", b"suggested_output: expected"),
+        ("static_fields: [a, b]\n", b"static_fields: expected a mapping of strings"),
+    ):
+        config.write_text(text)
+        res = run_lanner("-r", str(FALCO_RULES), "-e", str(QUICKSTART), "-c", str(config))
+        assert res.returncode == 1, text
+        assert res.stderr.startswith(b"Error: ") and message in res.stderr, res.stderr

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from lanner.engine.append_output import STATIC_PREFIX
-from lanner.engine.fields import Field, FieldTable, FieldType, SourceSpec
+from lanner.engine.fields import Field, FieldType, SourceSpec
 
 
 def _constant(value: str) -> Callable[[Any, Any], str]:
@@ -24,7 +25,8 @@ def with_static_fields(
         return specs
     out = []
     for spec in specs:
-        table = FieldTable(spec.fields.source, dict(spec.fields.fields))
+        table = copy.copy(spec.fields)  # the same kind of table (JSON lines: dynamic)
+        table.fields = dict(spec.fields.fields)
         for name, value in sorted(values.items()):
             table.add(
                 Field(
