@@ -62,7 +62,12 @@ SCHEMA: dict[str, Any] = {
     "json_include_message_property": "bool",
     "buffered_outputs": "bool",
     "outputs": {"rate": "number", "max_burst": "int"},
-    "outputs_queue": {"capacity": "int"},
+    "outputs_queue": {
+        "capacity": "int",
+        "max_wait": "duration",
+        "spill_dir": "str",
+        "spill_max_mb": "int",
+    },
     "rule_matching": ("enum", ("first", "all")),
     "output_timeout": "int",
     "stdout_output": {"enabled": "bool"},
@@ -105,6 +110,8 @@ SCHEMA: dict[str, Any] = {
         "ssl_enabled": "bool",
         "ssl_certificate": "str",
         "k8s_audit_endpoint": "str",
+        "auth_token": "str",
+        "auth_token_file": "str",
     },
     "log_stderr": "bool",
     "log_syslog": "bool",
@@ -189,7 +196,9 @@ DEFAULTS: dict[str, Any] = {
     "json_include_message_property": False,
     "buffered_outputs": False,
     "outputs": {"rate": 0, "max_burst": 1000},
-    "outputs_queue": {"capacity": 10000},
+    # Lanner: a full queue holds the event loop up to max_wait, then spills to a file in
+    # spill_dir (the system's temporary directory when empty) up to spill_max_mb
+    "outputs_queue": {"capacity": 10000, "max_wait": "1s", "spill_dir": "", "spill_max_mb": 256},
     "rule_matching": "first",
     "output_timeout": 2000,
     "stdout_output": {"enabled": True},
@@ -222,12 +231,14 @@ DEFAULTS: dict[str, Any] = {
         "enabled": False,
         "threadiness": 0,
         "listen_port": 8765,
-        "listen_address": "0.0.0.0",
+        "listen_address": "127.0.0.1",  # Falco: 0.0.0.0; a wide bind is opt-in
         "k8s_healthz_endpoint": "/healthz",
         "prometheus_metrics_enabled": True,
         "ssl_enabled": False,
         "ssl_certificate": "/etc/lanner/lanner.pem",
         "k8s_audit_endpoint": "/k8s-audit",
+        "auth_token": "",  # Lanner: bearer token (else auth_token_file, else env)
+        "auth_token_file": "",
     },
     "syscall_event_drops": {
         "threshold": 0.1,

@@ -8,6 +8,7 @@ waits for the compiler and none is skipped.
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import threading
@@ -353,8 +354,20 @@ class Daemon:
             log.error("web server unavailable (%s): install lanner[daemon]", exc)
             return
 
+        from lanner.app.endpoint_auth import WEBSERVER_TOKEN_ENV, check_bind, resolve_token
+
         ws = self.cfg.section("webserver")
         hook = self.audit_hook
+        try:
+            token = resolve_token(
+                "webserver.auth_token",
+                ws.get("auth_token"),
+                ws.get("auth_token_file"),
+                WEBSERVER_TOKEN_ENV,
+            )
+        except ConfigError as exc:
+            log.error("web server not started: %s", exc)
+            return
         app = build_app(
             self.stats,
             healthz=str(ws.get("k8s_healthz_endpoint") or "/healthz"),
@@ -362,13 +375,14 @@ class Daemon:
             audit_endpoint=str(ws.get("k8s_audit_endpoint") or "/k8s-audit") if hook else None,
             audit_sink=hook.handle_body if hook else None,
             versions=self.versions,
+            token=token,
         )
         cert = str(ws.get("ssl_certificate")) if ws.get("ssl_enabled") else None
-        server = WebServer(
-            app, str(ws.get("listen_address") or "0.0.0.0"), int(ws.get("listen_port", 8765)), cert
-        )
+        host = str(ws.get("listen_address") or "127.0.0.1")
+        server = WebServer(app, host, int(ws.get("listen_port", 8765)), cert)
         if server.start():
             self.webserver = server
+            check_bind("the web server", host, token)
 
     def kernel_drops(self, total: int) -> None:
         """Record the probe's count of events lost in the kernel ring buffer."""
@@ -378,9 +392,11 @@ class Daemon:
         """The audit webhook, when k8saudit is in load_plugins (as Falco's plugin).
 
         It listens where the k8saudit plugin's ``open_params`` says (default
-        ``http://:9765/k8s-audit``; https uses webserver.ssl_certificate) and is also
-        mounted on the web server at ``webserver.k8s_audit_endpoint``. Accepted events go to
-        the live feed; when the feed is full they are dropped and counted.
+        ``http://:9765/k8s-audit``, on loopback; https uses the plugin's
+        ``init_config.sslCertificate``, else webserver.ssl_certificate) and is also mounted
+        on the web server at ``webserver.k8s_audit_endpoint``. Accepted events wait in the
+        webhook's bounded queue, moved to the live feed by a producer thread; when both
+        are full the webhook answers 503 and the API server sends the batch again.
         """
         feed = self.feed
         if feed is None or "k8s_audit" not in self.engine.sources:
@@ -388,29 +404,48 @@ class Daemon:
         if "k8saudit" not in self.cfg.string_list("load_plugins"):
             return
         try:
+            from lanner.app.endpoint_auth import K8SAUDIT_TOKEN_ENV, check_bind, resolve_token
             from lanner.sources.k8s_audit import AuditWebhook
         except ImportError:
             log.warning("k8s audit webhook unavailable: lanner.sources.k8s_audit is missing")
             return
-        url = "http://:9765/k8s-audit"
+        url, init = "http://:9765/k8s-audit", {}
         for plugin in self.cfg.get("plugins") or []:
             if isinstance(plugin, dict) and plugin.get("name") == "k8saudit":
                 url = str(plugin.get("open_params") or url)
-
-        def sink(events: list[Any]) -> None:
-            feed.offer([("k8s_audit", ev) for ev in events])
-
+                init = _init_config(plugin.get("init_config"))
         cert = None
         if url.startswith("https:"):
-            cert = str(self.cfg.get("webserver.ssl_certificate") or "") or None
+            cert = str(init.get("sslCertificate") or self.cfg.get("webserver.ssl_certificate"))
         try:
-            hook = AuditWebhook.from_url(url, on_events=sink, certfile=cert)
+            token = resolve_token(
+                "plugins[k8saudit].init_config.authToken",
+                init.get("authToken"),
+                init.get("authTokenFile"),
+                K8SAUDIT_TOKEN_ENV,
+            )
+            extra = {}
+            if isinstance(init.get("maxQueuedEvents"), int) and init["maxQueuedEvents"] > 0:
+                extra["queue_size"] = init["maxQueuedEvents"]  # Lanner: accepted, not yet read
+            hook = AuditWebhook.from_url(url, certfile=cert or None, token=token, **extra)
             hook.start()
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, ConfigError) as exc:
             log.error("k8s audit webhook could not start on %s: %s", url, exc)
             return
-        feed.hold()
+        check_bind("the k8s audit webhook", hook.host, token)
+
+        def pump(feed: LiveFeed) -> None:
+            for batch in hook.batches():
+                if not feed.put([("k8s_audit", ev) for ev in batch]):
+                    break
+            self._audit_lost(hook.discard_pending())
+
+        feed.add_producer(pump, "k8s-audit")
         self.audit_hook = hook
+
+    def _audit_lost(self, n: int) -> None:
+        if n:
+            self.stats.event_drops[("k8s_audit", "shutdown")] += n
 
     def versions(self) -> dict[str, Any]:
         """What /versions answers."""
@@ -538,7 +573,21 @@ class Daemon:
             self.webserver.stop()
         if self.audit_hook is not None:
             self.audit_hook.stop()
+            self._audit_lost(self.audit_hook.discard_pending())  # logged
         with self._out_lock:
             outputs, self.outputs = self.outputs, None
         if outputs is not None:
             outputs.close()
+
+
+def _init_config(value: Any) -> dict[str, Any]:
+    """A plugin's init_config: a mapping, or JSON text of one (as Falco accepts)."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str) and value.strip():
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    return {}

@@ -157,14 +157,15 @@ def test_callback_feeds_the_engine() -> None:
     assert alerts == ["Disallowed K8s User"]
 
 
-def test_failing_consumer_answers_500() -> None:
+def test_failing_consumer_answers_503_so_the_apiserver_retries() -> None:
     def boom(_events: list[JsonEvent]) -> None:
         raise RuntimeError("queue closed")
 
     with AuditWebhook(boom, host="127.0.0.1", port=0) as hook:
         status, text = post(hook, orjson.dumps(event_list("x")))
-    assert status == 500
+    assert status == 503
     assert b"queue closed" in text
+    assert hook.accepted == 0
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
@@ -233,9 +234,10 @@ def test_stop_with_a_full_queue_ends_everything() -> None:
     import threading
     import time
 
-    hook = AuditWebhook(host="127.0.0.1", port=0, queue_size=1)
+    hook = AuditWebhook(host="127.0.0.1", port=0, queue_size=1, accept_wait=60)
     hook.start()
-    hook._queue.put(JsonEvent({"filler": True}, 0))  # nobody drains: the queue stays full
+    filler = [JsonEvent({"filler": True}, 0)]
+    assert hook._queue.put(filler, 0, lambda: False)  # nobody drains: the queue stays full
     answers: list[int] = []
 
     def client() -> None:
@@ -244,11 +246,78 @@ def test_stop_with_a_full_queue_ends_everything() -> None:
     t = threading.Thread(target=client)
     t.start()
     deadline = time.monotonic() + 10
-    while hook.accepted == 0 and time.monotonic() < deadline:  # the request is waiting
+    while hook._next_num == 1 and time.monotonic() < deadline:  # the request is waiting
         time.sleep(0.01)
-    assert hook.accepted == 1
+    assert hook._next_num == 2
     hook.stop()
     t.join(timeout=10)
     assert not t.is_alive()
     assert answers == [503]
+    assert hook.accepted == 0
     assert [e.data for e in hook.events()] == [{"filler": True}]
+
+
+def raw(port: int, request: bytes) -> bytes:
+    """Send raw bytes, return everything the server answers before closing (or 5 s)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        parts = []
+        while chunk := sock.recv(65536):
+            parts.append(chunk)
+    return b"".join(parts)
+
+
+def test_full_queue_answers_503_with_retry_after_and_keeps_nothing_of_the_batch() -> None:
+    with AuditWebhook(host="127.0.0.1", port=0, queue_size=3, accept_wait=0.2) as hook:
+        assert post(hook, orjson.dumps(event_list("a", "b")))[0] == 200
+        conn = http.client.HTTPConnection("127.0.0.1", hook.port, timeout=10)
+        conn.request("POST", hook.path, body=orjson.dumps(event_list("c", "d")), headers=JSON)
+        resp = conn.getresponse()
+        assert resp.status == 503
+        assert resp.getheader("Retry-After") == "1"
+        assert b"queue full" in resp.read()
+        conn.close()
+        assert (hook.accepted, hook.busy_requests, hook.pending) == (2, 1, 2)
+        assert [e.data["objectRef"]["name"] for e in take(hook, 2)] == ["a", "b"]
+        # the retry of the same batch, now that there is room, is taken whole
+        assert post(hook, orjson.dumps(event_list("c", "d")))[0] == 200
+        assert [e.data["objectRef"]["name"] for e in take(hook, 2)] == ["c", "d"]
+
+
+@pytest.mark.parametrize("length", ["abc", "-1", "1e3", "\u00b2", "12 34", "0x10"])
+def test_a_bad_content_length_is_400_and_the_server_goes_on(
+    hook: AuditWebhook, length: str
+) -> None:
+    request = (
+        f"POST {hook.path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {length}\r\n\r\n{{}}"
+    ).encode()
+    answer = raw(hook.port, request)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert b"Traceback" not in answer
+    assert post(hook, orjson.dumps(event_list("after")))[0] == 200
+
+
+def test_default_bind_is_loopback() -> None:
+    assert AuditWebhook().host == "127.0.0.1"
+    assert AuditWebhook.from_url("http://:9765/k8s-audit").host == "127.0.0.1"
+    assert AuditWebhook.from_url("http://0.0.0.0:9765/k8s-audit").host == "0.0.0.0"
+    with AuditWebhook(port=0) as hook:
+        assert hook._server is not None
+        assert hook._server.server_address[0] == "127.0.0.1"
+
+
+def test_token_required_when_set_and_health_stays_open() -> None:
+    body = orjson.dumps(event_list("t"))
+    with AuditWebhook(host="127.0.0.1", port=0, token="s3cret-token") as hook:
+        status, text = post(hook, body)
+        assert status == 401 and b"bearer token" in text
+        assert post(hook, body, {**JSON, "Authorization": "Bearer wrong"})[0] == 401
+        assert post(hook, body, {**JSON, "Authorization": "Basic s3cret-token"})[0] == 401
+        assert post(hook, body, {**JSON, "Authorization": "Bearer s3cret-token"})[0] == 200
+        assert post(hook, b"", path="/healthz", method="GET") == (200, b"ok\n")
+        assert hook.unauthorized_requests == 3
+        assert [e.data["objectRef"]["name"] for e in take(hook, 1)] == ["t"]

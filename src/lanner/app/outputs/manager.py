@@ -83,7 +83,7 @@ class OutputManager:
         for out in self.outputs:
             if out.stats.dropped or out.stats.errors:
                 log.warning(
-                    "%s output: %d alert(s) dropped (queue full), %d error(s)",
+                    "%s output: %d alert(s) lost, %d error(s)",
                     out.name,
                     out.stats.dropped,
                     out.stats.errors,
@@ -107,6 +107,9 @@ def build_outputs(
             "buffered": cfg.boolean("buffered_outputs"),
             "block": block,
             "stats": stats_for(name) if stats_for else None,
+            "max_wait": cfg.duration("outputs_queue.max_wait"),
+            "spill_dir": str(cfg.get("outputs_queue.spill_dir") or "") or None,
+            "spill_max_bytes": max(cfg.integer("outputs_queue.spill_max_mb"), 0) * 1024 * 1024,
         }
 
     outputs: list[Output] = []

@@ -20,6 +20,9 @@ from lanner.sources.k8s_audit.webhook import (
     DEFAULT_PORT,
     AuditWebhook,
     BadRequest,
+    Busy,
+    bearer_ok,
+    is_loopback,
 )
 
 __all__ = [
@@ -29,10 +32,13 @@ __all__ = [
     "SOURCE_NAME",
     "AuditWebhook",
     "BadRequest",
+    "Busy",
     "JsonEvent",
     "LineError",
     "NotAuditEvent",
     "Parsed",
+    "bearer_ok",
+    "is_loopback",
     "k8s_audit_source",
     "ka_fields",
     "looks_like_audit_file",

@@ -1,12 +1,20 @@
 """An HTTP(S) receiver for the kube-apiserver audit webhook backend.
 
-Defaults are the k8saudit plugin's: port 9765, path ``/k8s-audit``, a 12 MiB body
-limit. A POST of one Event, an EventList or an array of them answers 200 once its
-events are handed on; bad input answers 400 (413 when too large) with the reason as
-text, and the server keeps serving. Events go to a callback, or to a bounded queue that
-:meth:`AuditWebhook.events` drains (a full queue holds the request: back-pressure).
+Defaults are the k8saudit plugin's port 9765, path ``/k8s-audit`` and 12 MiB body
+limit, bound to loopback (127.0.0.1) unless a host is given. A POST of one Event, an
+EventList or an array of them answers 200 once all its events are handed on; bad input
+answers 400 (413 when too large) with the reason as text, and the server keeps serving.
+
+Back-pressure: events go to a bounded queue (drained by :meth:`AuditWebhook.events` or
+:meth:`AuditWebhook.batches`) or to a callback. When the queue stays full for
+``accept_wait`` seconds (or the callback raises :class:`Busy`) the request is answered
+503 with ``Retry-After`` and none of its events is kept, so the API server's webhook
+backend sends the batch again: an event answered 200 is never dropped by the webhook.
 The callback runs on the request's handler thread, one per apiserver connection, so it
 may be called from several threads at once.
+
+With ``token`` set every request but ``GET /healthz`` and ``/readyz`` needs
+``Authorization: Bearer <token>`` (401 otherwise).
 
 >>> with AuditWebhook(port=9765) as hook:
 ...     for event in hook.events():
@@ -15,14 +23,15 @@ may be called from several threads at once.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
+import hmac
 import logging
-import queue
 import socket
 import ssl
 import threading
+import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,7 +45,11 @@ from lanner.sources.k8s_audit.payload import NotAuditEvent, parse_payload
 
 DEFAULT_PORT = 9765
 DEFAULT_PATH = "/k8s-audit"
+DEFAULT_HOST = "127.0.0.1"  # loopback unless the user opts into a wide bind
 DEFAULT_MAX_BODY = 12 * 1024 * 1024  # the plugin's webhookMaxBatchSize
+DEFAULT_QUEUE_EVENTS = 20_000  # events accepted but not yet taken by the consumer
+DEFAULT_ACCEPT_WAIT = 2.0  # seconds a request waits for room before 503
+RETRY_AFTER = 1  # seconds, in the Retry-After header of a 429/503
 _POLL = 0.1  # seconds between checks for stop() while waiting for events
 log = logging.getLogger("lanner.k8s_audit.webhook")
 
@@ -52,6 +65,81 @@ class BadRequest(Exception):
         self.reason = reason
 
 
+class Busy(BadRequest):
+    """The consumer cannot take the events now: 503 with Retry-After, nothing kept."""
+
+    def __init__(self, reason: str = "busy, retry later") -> None:
+        super().__init__(HTTPStatus.SERVICE_UNAVAILABLE, reason)
+
+
+def bearer_ok(header: str | None, token: str) -> bool:
+    """Whether an ``Authorization`` header carries ``Bearer <token>`` (constant time)."""
+    scheme, _, given = (header or "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listen address reaches this machine only."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class _BatchQueue:
+    """Batches of events bounded by their total count; a batch is taken whole or not."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(capacity, 1)
+        self.events = 0
+        self._batches: deque[list[JsonEvent]] = deque()
+        self._cond = threading.Condition()
+
+    def put(self, batch: list[JsonEvent], timeout: float, stopped: Callable[[], bool]) -> bool:
+        """Queue ``batch`` once there is room (a batch larger than the capacity waits for
+        an empty queue); False after ``timeout`` s or once ``stopped()``."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self.events and self.events + len(batch) > self.capacity:
+                left = deadline - time.monotonic()
+                if left <= 0 or stopped():
+                    return False
+                self._cond.wait(min(left, _POLL))
+            self._batches.append(batch)
+            self.events += len(batch)
+            self._cond.notify_all()
+            return True
+
+    def get(self, timeout: float) -> list[JsonEvent] | None:
+        """The oldest batch, or None after ``timeout`` s without one."""
+        with self._cond:
+            if not self._batches:
+                self._cond.wait(timeout)
+                if not self._batches:
+                    return None
+            batch = self._batches.popleft()
+            self.events -= len(batch)
+            self._cond.notify_all()
+            return batch
+
+    def clear(self) -> int:
+        """Forget every queued batch; the number of events forgotten."""
+        with self._cond:
+            n, self.events = self.events, 0
+            self._batches.clear()
+            self._cond.notify_all()
+            return n
+
+    def empty(self) -> bool:
+        return not self._batches
+
+
 class AuditWebhook:
     """The audit webhook server; :meth:`start` serves it from a background thread."""
 
@@ -59,21 +147,25 @@ class AuditWebhook:
         self,
         on_events: EventsCallback | None = None,
         *,
-        host: str = "0.0.0.0",
+        host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,
         path: str = DEFAULT_PATH,
         certfile: str | None = None,
         keyfile: str | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY,
-        queue_size: int = 100_000,
+        queue_size: int = DEFAULT_QUEUE_EVENTS,
+        accept_wait: float = DEFAULT_ACCEPT_WAIT,
         request_timeout: float = 30.0,
+        token: str | None = None,
     ) -> None:
         self.host = host
         self.path = path if path.startswith("/") else "/" + path
         self.max_body_bytes = max_body_bytes
         self.request_timeout = request_timeout
+        self.accept_wait = accept_wait
+        self.token = token or None
         self._on_events = on_events
-        self._queue: queue.Queue[JsonEvent | None] = queue.Queue(maxsize=queue_size)
+        self._queue = _BatchQueue(queue_size)
         self._tls: ssl.SSLContext | None = None
         if certfile:
             self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -86,17 +178,23 @@ class AuditWebhook:
         self._stopped = False
         self.accepted = 0
         self.rejected_requests = 0
+        self.busy_requests = 0  # answered 503: the sender retries, nothing was lost
+        self.unauthorized_requests = 0
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> AuditWebhook:
-        """From the plugin's open parameters, e.g. ``http://:9765/k8s-audit`` (https: TLS)."""
+        """From the plugin's open parameters, e.g. ``http://:9765/k8s-audit`` (https: TLS).
+
+        An empty host means loopback (Falco's plugin binds every interface there): a
+        wide bind is written out, ``http://0.0.0.0:9765/k8s-audit``.
+        """
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise ValueError(f"scheme {parts.scheme!r} is not supported (http or https)")
         if parts.scheme == "https" and not kwargs.get("certfile"):
             raise ValueError("https needs certfile (and keyfile, unless the key is inside it)")
         return cls(
-            host=parts.hostname or "0.0.0.0",
+            host=parts.hostname or DEFAULT_HOST,
             port=parts.port or DEFAULT_PORT,
             path=parts.path or DEFAULT_PATH,
             **kwargs,
@@ -147,8 +245,6 @@ class AuditWebhook:
             self._thread.join(timeout=5)
             self._thread = None
         self._stopped = True
-        with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(None)
 
     def __enter__(self) -> AuditWebhook:
         self.start()
@@ -159,33 +255,48 @@ class AuditWebhook:
 
     # -- consuming ---------------------------------------------------------------------
 
-    def events(self, timeout: float | None = None) -> Iterator[JsonEvent]:
-        """Events as they arrive, until :meth:`stop` (or ``timeout`` s without any)."""
+    def batches(self, timeout: float | None = None) -> Iterator[list[JsonEvent]]:
+        """Batches (one per request) as they arrive, until :meth:`stop` and the queue is
+        drained (or ``timeout`` s without any)."""
         idle = 0.0
         while True:
-            try:
-                event = self._queue.get(timeout=_POLL)
-            except queue.Empty:
+            batch = self._queue.get(_POLL)
+            if batch is None:
                 idle += _POLL
-                if self._stopped or (timeout is not None and idle >= timeout):
+                if (self._stopped and self._queue.empty()) or (
+                    timeout is not None and idle >= timeout
+                ):
                     return
                 continue
-            if event is None:
-                return
             idle = 0.0
-            yield event
+            yield batch
+
+    def events(self, timeout: float | None = None) -> Iterator[JsonEvent]:
+        """Events as they arrive, until :meth:`stop` (or ``timeout`` s without any)."""
+        for batch in self.batches(timeout):
+            yield from batch
+
+    def discard_pending(self) -> int:
+        """Forget the queued events (the consumer stopped); their number, logged."""
+        n = self._queue.clear()
+        if n:
+            log.warning("k8s audit webhook: %d accepted event(s) were not evaluated", n)
+        return n
+
+    @property
+    def pending(self) -> int:
+        """Events accepted and not yet taken by the consumer."""
+        return self._queue.events
 
     # -- request handling --------------------------------------------------------------
 
-    def _enqueue(self, event: JsonEvent) -> None:
-        """Wait for room in the queue; give up (503) once the webhook is stopping."""
-        while True:
-            try:
-                self._queue.put(event, timeout=_POLL)
-                return
-            except queue.Full:
-                if self._stopped or self._server is None:
-                    raise BadRequest(HTTPStatus.SERVICE_UNAVAILABLE, "shutting down") from None
+    def _stopping(self) -> bool:
+        return self._stopped or self._server is None
+
+    def _enqueue(self, batch: list[JsonEvent]) -> None:
+        """Queue a request's events, all or none; :class:`Busy` when no room came."""
+        if not self._queue.put(batch, self.accept_wait, self._stopping):
+            raise Busy("shutting down" if self._stopping() else "queue full, retry later")
 
     def handle_body(self, body: bytes) -> tuple[int, list[str]]:
         """Decode a request body and hand its events on: (accepted, rejected reasons)."""
@@ -199,17 +310,22 @@ class AuditWebhook:
             raise BadRequest(HTTPStatus.BAD_REQUEST, str(exc)) from None
         if not parsed.events and parsed.rejected:
             raise BadRequest(HTTPStatus.BAD_REQUEST, "; ".join(parsed.rejected[:10]))
-        with self._lock:
-            for event in parsed.events:
-                event.num = self._next_num
-                self._next_num += 1
-            self.accepted += len(parsed.events)
         if parsed.events:
-            if self._on_events is not None:
-                self._on_events(parsed.events)
-            else:
+            with self._lock:
                 for event in parsed.events:
-                    self._enqueue(event)
+                    event.num = self._next_num
+                    self._next_num += 1
+            try:
+                if self._on_events is not None:
+                    self._on_events(parsed.events)
+                else:
+                    self._enqueue(parsed.events)
+            except Busy:
+                with self._lock:
+                    self.busy_requests += 1
+                raise
+            with self._lock:
+                self.accepted += len(parsed.events)
         for reason in parsed.rejected:
             log.warning("k8s audit webhook: skipped %s", reason)
         return len(parsed.events), parsed.rejected
@@ -256,18 +372,38 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         if status == HTTPStatus.METHOD_NOT_ALLOWED:
             self.send_header("Allow", "POST")
+        if status in (HTTPStatus.SERVICE_UNAVAILABLE, HTTPStatus.TOO_MANY_REQUESTS):
+            self.send_header("Retry-After", str(RETRY_AFTER))
+        if status == HTTPStatus.UNAUTHORIZED:
+            self.send_header("WWW-Authenticate", 'Bearer realm="lanner-k8s-audit"')
         self.end_headers()
         self.wfile.write(body)
 
     def _refuse(self, status: HTTPStatus, reason: str) -> None:
-        self.server.hook.rejected_requests += 1
-        log.warning("k8s audit webhook: %d %s", status, reason)
-        self.close_connection = status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-        self._reply(status, f"bad request: {reason}\n".encode())
+        hook = self.server.hook
+        if status == HTTPStatus.SERVICE_UNAVAILABLE:
+            log.debug("k8s audit webhook: %d %s", status, reason)  # counted, retried
+        else:
+            hook.rejected_requests += 1
+            log.warning("k8s audit webhook: %d %s", status, reason)
+        if status in (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, HTTPStatus.UNAUTHORIZED):
+            self.close_connection = True  # the body was not read
+        self._reply(status, f"{status.phrase.lower()}: {reason}\n".encode())
+
+    def _authorized(self) -> bool:
+        hook = self.server.hook
+        if hook.token is None or bearer_ok(self.headers.get("Authorization"), hook.token):
+            return True
+        with hook._lock:
+            hook.unauthorized_requests += 1
+        self._refuse(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token")
+        return False
 
     def do_GET(self) -> None:
         if urlsplit(self.path).path in ("/healthz", "/readyz"):
             self._reply(HTTPStatus.OK, b"ok\n")
+            return
+        if not self._authorized():
             return
         self._refuse(HTTPStatus.METHOD_NOT_ALLOWED, f"{self.command} method not allowed")
 
@@ -275,17 +411,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         hook = self.server.hook
-        if urlsplit(self.path).path != hook.path:
-            self._read_body(hook.max_body_bytes)  # keep the connection in step
-            self._refuse(HTTPStatus.NOT_FOUND, f"no such endpoint {self.path}")
-            return
+        if not self._authorized():
+            return  # the connection closes: the unread body does not matter
         try:
+            body = self._read_body(hook.max_body_bytes)  # read even if refused: in step
+            if urlsplit(self.path).path != hook.path:
+                raise BadRequest(HTTPStatus.NOT_FOUND, f"no such endpoint {self.path[:200]}")
             if "application/json" not in self.headers.get("Content-Type", ""):
-                self._read_body(hook.max_body_bytes)
                 raise BadRequest(
                     HTTPStatus.BAD_REQUEST, "wrong Content Type, want application/json"
                 )
-            body = self._read_body(hook.max_body_bytes)
             accepted, rejected = hook.handle_body(body)
         except BadRequest as exc:
             self._refuse(exc.status, exc.reason)
@@ -293,7 +428,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a failing consumer: let the apiserver retry
             log.exception("k8s audit webhook: handling a request failed")
             self.close_connection = True
-            self._reply(HTTPStatus.INTERNAL_SERVER_ERROR, f"error: {exc}\n".encode())
+            self._reply(HTTPStatus.SERVICE_UNAVAILABLE, f"error: {exc}\n".encode())
             return
         reply = {"accepted": accepted, "rejected": rejected}
         self._reply(HTTPStatus.OK, orjson.dumps(reply) + b"\n", "application/json")
@@ -305,7 +440,11 @@ class _Handler(BaseHTTPRequestHandler):
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             body = self._read_chunked(limit, too_large)
         else:
-            length = int(self.headers.get("Content-Length") or 0)
+            text = self.headers.get("Content-Length") or "0"
+            if not (text.strip().isascii() and text.strip().isdigit()):
+                self.close_connection = True
+                raise BadRequest(HTTPStatus.BAD_REQUEST, f"bad Content-Length {text[:40]!r}")
+            length = int(text)
             if length > limit:
                 raise too_large
             body = self.rfile.read(length)
