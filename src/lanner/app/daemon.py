@@ -424,9 +424,11 @@ class Daemon:
                 init.get("authTokenFile"),
                 K8SAUDIT_TOKEN_ENV,
             )
-            extra = {}
+            extra: dict[str, Any] = {}  # Lanner's keys: the queue and how long a request waits
             if isinstance(init.get("maxQueuedEvents"), int) and init["maxQueuedEvents"] > 0:
-                extra["queue_size"] = init["maxQueuedEvents"]  # Lanner: accepted, not yet read
+                extra["queue_size"] = init["maxQueuedEvents"]
+            if isinstance(init.get("queueWaitMs"), int) and init["queueWaitMs"] >= 0:
+                extra["accept_wait"] = init["queueWaitMs"] / 1000
             hook = AuditWebhook.from_url(url, certfile=cert or None, token=token, **extra)
             hook.start()
         except (OSError, ValueError, ConfigError) as exc:

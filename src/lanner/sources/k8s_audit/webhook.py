@@ -334,6 +334,7 @@ class AuditWebhook:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # listen backlog: an apiserver burst opens many connections
 
     def __init__(self, address: tuple[str, int], hook: AuditWebhook) -> None:
         self.hook = hook
