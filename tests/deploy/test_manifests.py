@@ -220,12 +220,36 @@ def test_audit_webhook_service_port_and_path_agree_everywhere() -> None:
     target = next(p for p in c["ports"] if p["name"] == port["targetPort"])
     cfg = yaml.safe_load(configmap_file(objs, "lanner-config", "lanner.yaml"))
     (plugin,) = [p for p in cfg["plugins"] if p["name"] == "k8saudit"]
-    assert plugin["open_params"] == f"http://:{target['containerPort']}/k8s-audit"
+    assert plugin["open_params"] == f"http://0.0.0.0:{target['containerPort']}/k8s-audit"
     assert target["containerPort"] == 9765
     kubeconfig = yaml.safe_load((KUBE / "apiserver/audit-webhook-kubeconfig.yaml").read_text())
     server = kubeconfig["clusters"][0]["cluster"]["server"]
     assert server == "http://lanner-k8s-audit.lanner.svc:9765/k8s-audit"
     assert kubeconfig["current-context"] == kubeconfig["contexts"][0]["name"]
+
+
+def test_engine_endpoints_bind_explicitly_and_take_their_tokens_from_a_secret() -> None:
+    """Lanner's endpoints default to loopback: the pod must bind its interfaces on purpose
+    (the kubelet probes and the API server connect to the pod's address), with tokens."""
+    objs = rendered("base")
+    cfg = yaml.safe_load(configmap_file(objs, "lanner-config", "lanner.yaml"))
+    assert cfg["webserver"]["listen_address"] == "0.0.0.0"
+    (plugin,) = [p for p in cfg["plugins"] if p["name"] == "k8saudit"]
+    assert plugin["open_params"].startswith("http://0.0.0.0:")
+    env = env_of(container(find(objs, "DaemonSet", "lanner")))
+    for name, key_ in (("LANNER_WEBSERVER_TOKEN", "webserver-token"),
+                       ("LANNER_K8SAUDIT_TOKEN", "k8saudit-token")):  # fmt: skip
+        ref = env[name]["secretKeyRef"]
+        assert (ref["name"], ref["key"]) == ("lanner-engine-tokens", key_)
+    # the probes use /healthz, which needs no token
+    c = container(find(objs, "DaemonSet", "lanner"))
+    assert c["livenessProbe"]["httpGet"]["path"] == cfg["webserver"]["k8s_healthz_endpoint"]
+    guide = (DOCS / "getting-started.md").read_text()
+    wanted = "create secret generic lanner-engine-tokens"
+    line = next(ln for ln in guide.splitlines() if wanted in ln)
+    assert "--from-literal=webserver-token=" in line and "--from-literal=k8saudit-token=" in line
+    kubeconfig = yaml.safe_load((KUBE / "apiserver/audit-webhook-kubeconfig.yaml").read_text())
+    assert kubeconfig["users"][0]["user"]["tokenFile"]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -1,8 +1,9 @@
 """The embedded web server: /healthz, /versions, /metrics, and the k8s audit webhook.
 
 It runs uvicorn in a background thread, so the event loop never waits on HTTP clients.
-With a token every path but the health check needs ``Authorization: Bearer <token>``
-(Kubernetes probes cannot easily send one; the health check tells nothing but "ok").
+With a token every path but the health check and ``/metrics`` needs
+``Authorization: Bearer <token>``: Kubernetes probes and Prometheus scrapes send none, and
+those two reveal counters, not alerts (docs/security.md).
 The audit endpoint checks Content-Type and size before reading, and parses and queues
 the body on a worker thread; a full queue answers 503 with Retry-After.
 This module is imported only when the web server is enabled.
@@ -104,10 +105,11 @@ def build_app(
     token: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY,
 ) -> Any:
-    """The FastAPI application; with ``token`` every path but ``healthz`` needs it."""
+    """The FastAPI application; with ``token`` every path but ``healthz`` and ``/metrics``
+    needs it."""
     app = FastAPI(title="lanner", docs_url=None, redoc_url=None, openapi_url=None)
     if token:
-        app.add_middleware(BearerAuth, token=token, open_paths=(healthz,))
+        app.add_middleware(BearerAuth, token=token, open_paths=(healthz, "/metrics"))
     registry = registry_for(stats)
 
     @app.get(healthz)
