@@ -65,7 +65,12 @@ class StatsCollector(Collector):
                 "lanner_output_errors", "Output delivery errors", labels=["output"]
             ),
             "dropped": CounterMetricFamily(
-                "lanner_output_drops", "Alerts dropped: output queue full", labels=["output"]
+                "lanner_output_drops",
+                "Alerts lost: spill full or failing, or the output stuck at stop",
+                labels=["output"],
+            ),
+            "spilled": CounterMetricFamily(
+                "lanner_output_spilled", "Alerts that waited in the spill file", labels=["output"]
             ),
             "retries": CounterMetricFamily(
                 "lanner_output_retries", "Delivery retries", labels=["output"]
