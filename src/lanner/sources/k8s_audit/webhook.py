@@ -378,7 +378,8 @@ class _Handler(BaseHTTPRequestHandler):
         if status == HTTPStatus.UNAUTHORIZED:
             self.send_header("WWW-Authenticate", 'Bearer realm="lanner-k8s-audit"')
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def _refuse(self, status: HTTPStatus, reason: str) -> None:
         hook = self.server.hook
@@ -408,7 +409,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._refuse(HTTPStatus.METHOD_NOT_ALLOWED, f"{self.command} method not allowed")
 
-    do_PUT = do_DELETE = do_PATCH = do_GET
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("do_"):  # any other method: 405 (401 without the token), not 501
+            return self.do_GET
+        raise AttributeError(name)
 
     def do_POST(self) -> None:
         hook = self.server.hook
