@@ -212,3 +212,37 @@ def test_security_headers_on_every_answer(store: SQLiteStore) -> None:
         assert resp.headers["referrer-policy"] == "no-referrer"
     docs = client.get("/api/v1/docs")
     assert "frame-ancestors 'none'" in docs.headers["content-security-policy"]
+
+
+def test_the_server_answers_while_a_body_is_being_validated(
+    store: SQLiteStore, live_server: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Validation of a POST is held until a /healthz request has been answered: were it
+    done on the event loop, /healthz could not be served meanwhile (and this would fail)."""
+    import threading
+
+    from lanner.services.ui import api
+
+    answered = threading.Event()
+    held = threading.Event()
+    validate = api._rows_from_body
+
+    def held_validation(body: bytes, now: int) -> list[Any]:
+        held.set()
+        answered.wait(20)
+        return validate(body, now)
+
+    monkeypatch.setattr(api, "_rows_from_body", held_validation)
+    url = live_server(create_app(store)).url
+    result: list[httpx.Response] = []
+    poster = threading.Thread(
+        target=lambda: result.append(
+            httpx.post(url + "/api/v1/events", json=make_alert(1, time.time_ns()), timeout=60)
+        )
+    )
+    poster.start()
+    assert held.wait(20), "the POST never reached validation"
+    assert httpx.get(url + "/healthz", timeout=10).json() == {"status": "ok"}
+    answered.set()
+    poster.join(60)
+    assert result[0].status_code == 201
