@@ -406,7 +406,7 @@ def _written_capture(seed: int, n: int) -> bytes:
                                       name=path, flags=flags))  # fmt: skip
             blocks.append(event_block(et.PPME_SYSCALL_OPENAT_2_X, tid, ts + 10, fd=res,
                                       dirfd=-100, name=path, flags=flags))  # fmt: skip
-        elif kind < 0.9:
+        elif kind < 0.9 and fd > 10:
             blocks.append(event_block(et.PPME_SYSCALL_CLOSE_E, tid, ts, fd=rnd.randrange(10, fd)))
             blocks.append(event_block(et.PPME_SYSCALL_CLOSE_X, tid, ts + 10, res=0))
         else:

@@ -27,12 +27,15 @@ from lanner.app.selection import select_rules, syscall_event_types, syscall_outc
 from lanner.app.static_fields import with_static_fields
 from lanner.engine.alert import Alert
 from lanner.engine.append_output import OutputAppend, expand_suggested, parse_append_output
+from lanner.engine.candidates import derive_candidates
 from lanner.engine.engine import Engine
 from lanner.engine.fields import SourceSpec
 from lanner.engine.loader import LoadOutcome
 from lanner.engine.priority import Priority
 from lanner.engine.rules import Ruleset
 from lanner.rules import default_rules_files
+from lanner.sources.syscall._native import CandidateEvents
+from lanner.sources.syscall.candidate_fields import CANDIDATE_FIELDS, event_filter
 
 log = logging.getLogger("lanner")
 
@@ -149,6 +152,15 @@ class Daemon:
     def syscall_event_types(self, cfg: Config | None = None) -> tuple[set[str] | None, bool]:
         """The kernel selection for the running rules (see :mod:`lanner.app.selection`)."""
         return syscall_event_types(self.engine.ruleset, cfg or self.cfg)
+
+    def syscall_candidates(self) -> CandidateEvents | None:
+        """The running rules' candidate conditions as a native event filter (events that
+        fail them cannot match any rule), or None without the syscall source."""
+        spec = self.engine.sources.get("syscall")
+        if spec is None:
+            return None
+        cands = derive_candidates(self.engine.ruleset, spec, CANDIDATE_FIELDS)
+        return event_filter(cands, spec)
 
     def syscall_outcomes(self) -> dict[str, int] | None:
         """Per syscall, the outcomes the running rules can match (the kernel-side filter)."""

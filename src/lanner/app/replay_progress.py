@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from lanner.sources.syscall._native import CandidateEvents
 from lanner.sources.syscall.capture import CaptureReplay
 from lanner.sources.syscall.containers import default_store
 from lanner.sources.syscall.containers.capture import remember_containers
@@ -17,13 +18,19 @@ from lanner.sources.syscall.containers.capture import remember_containers
 class ScapReplay:
     """Iterates a capture as (source, event), skipping events no rule or state needs.
 
+    With ``candidates`` (``candidate_fields.event_filter``), events that fail the rules'
+    candidate conditions are dropped too, after their state and container updates.
+
     The capture's container events are always read: they fill the container metadata
     (``container.*``, ``k8s.*``) of the events that follow, as in Falco's replays.
     """
 
-    def __init__(self, path: Path, event_types: set[str] | None) -> None:
+    def __init__(
+        self, path: Path, event_types: set[str] | None, candidates: CandidateEvents | None = None
+    ) -> None:
         wanted = None if event_types is None else {*event_types, "container"}
         self.replay = CaptureReplay(path, event_types=wanted)
+        self.candidates = candidates
         self.events = 0
         self.started = time.monotonic()
         self.finished: float | None = None
@@ -31,7 +38,10 @@ class ScapReplay:
     def __iter__(self) -> Iterator[tuple[str, Any]]:
         self.started = time.monotonic()
         try:
+            accepts = None if self.candidates is None else self.candidates.accepts
             for ev in remember_containers(self.replay, default_store()):
+                if accepts is not None and not accepts(ev):
+                    continue  # no active rule can match it (native candidate conditions)
                 self.events += 1
                 yield "syscall", ev
         finally:

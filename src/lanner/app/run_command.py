@@ -294,7 +294,7 @@ def run(
     scap = None
     if replay is not None and replay.capture_path is not None:
         types, _base = daemon.syscall_event_types()
-        scap = ScapReplay(replay.capture_path, types)
+        scap = ScapReplay(replay.capture_path, types, daemon.syscall_candidates())
         replay.events = iter(scap)
         show_progress(scap)
     daemon.install_signals()

@@ -592,10 +592,22 @@ def _pmatch_trim(p: str) -> str:
     return p.rstrip("/") if p != "/" else "/"
 
 
-def compile_program(candidates: SourceCandidates, field_ids: Mapping[str, int]) -> Program:
+def compile_program(
+    candidates: SourceCandidates,
+    field_ids: Mapping[str, int],
+    cost: Mapping[str, int] | None = None,
+) -> Program:
     """The compiled form of a source's candidate conditions; fields are numbered by
-    ``field_ids`` (an atom on a field without an id compiles to TRUE)."""
+    ``field_ids`` (an atom on a field without an id compiles to TRUE). With ``cost`` (per
+    field, default 1) the terms of every and/or are ordered cheapest first (by their
+    costliest field), so evaluation short-circuits before reading costly fields."""
     prog = Program()
+
+    def term_cost(f: Formula) -> int:
+        if cost is None:
+            return 0
+        return max((cost.get(a.field, 1) for a in atoms_of(f)), default=0)
+
     index: dict[Atom, int] = {}
 
     def atom_id(a: Atom) -> int | None:
@@ -625,7 +637,7 @@ def compile_program(candidates: SourceCandidates, field_ids: Mapping[str, int]) 
             assert isinstance(f, _Junction)
             start = len(out)
             out.extend((CODE_AND if isinstance(f, AllOf) else CODE_OR, len(f.terms), 0))
-            for t in f.terms:
+            for t in sorted(f.terms, key=term_cost):
                 emit(t, depth + 1, out)
             out[start + 2] = len(out) - start
 

@@ -15,11 +15,19 @@ syscall's name).
 
 from __future__ import annotations
 
+from lanner.engine import ast
 from lanner.engine.candidates import SourceCandidates, compile_program
+from lanner.engine.compiler import ConditionCompiler
+from lanner.engine.fields import SourceSpec
 
 from . import _native
 from . import event_table as et
-from .event import Event
+from .event import PARAM_INDEX, Event
+from .fields.evt import _OPEN_EXITS
+from .fields.fd import _NULL_TYPECHAR
+from .scap import metadata as md
+from .source import syscall_source
+from .state.fds import TYPECHARS
 
 CANDIDATE_FIELD_IDS: dict[str, int] = {
     name: i for i, name in enumerate(_native.candidate_field_names())
@@ -49,9 +57,31 @@ def event_key(event: Event) -> int:
     return t
 
 
+NATIVE_READS: frozenset[str] = frozenset(
+    {
+        "evt.dir",
+        "evt.is_open_read",
+        "evt.is_open_write",
+        "fd.num",
+        "fd.name",
+        "fd.typechar",
+        "fd.directory",
+        "fd.filename",
+        "proc.name",
+        "proc.pname",
+        "proc.exe",
+        "proc.exepath",
+        "container.id",
+    }
+)
+"""The fields native/candidate_events.c reads from the records itself (in the usual
+cases); the others go through their Python getters, so the program tests them last."""
+_COST = {name: 1 if name in NATIVE_READS else 10 for name in CANDIDATE_FIELD_IDS}
+
+
 def native_filter(candidates: SourceCandidates) -> _native.CandidateFilter:
     """The candidate conditions of the syscall source as a native program."""
-    program = compile_program(candidates, CANDIDATE_FIELD_IDS)
+    program = compile_program(candidates, CANDIDATE_FIELD_IDS, _COST)
     codes: dict[int, list[int]] = {}
     for name, code in program.codes.items():
         if name is None:
@@ -59,3 +89,55 @@ def native_filter(candidates: SourceCandidates) -> _native.CandidateFilter:
         for key in type_keys(name):
             codes[key] = code
     return _native.CandidateFilter(program.atoms, codes)
+
+
+def _type_tables() -> tuple[bytes, bytes]:
+    """Per event type: the CE_* flags of native/candidate_events.c, and the index of the
+    PT_FLAGS32 ``flags`` parameter of open exits (255: none)."""
+    flags = bytearray(et.EVENT_COUNT)
+    index = bytearray(b"\xff" * et.EVENT_COUNT)
+    for t in range(et.EVENT_COUNT):
+        f = 0
+        if et.EVENT_FLAGS[t] & (et.EF_USES_FD | et.EF_CREATES_FD):
+            f |= _CE_HAS_FD
+        if et.EVENT_DIRS[t] == "<":
+            f |= _CE_EXIT
+        if et.EVENT_NAMES[t] == "connect":
+            f |= _CE_CONNECT
+        if t in _GENERIC:
+            f |= _CE_GENERIC
+        if t in _OPEN_EXITS:
+            f |= _CE_OPEN_EXIT
+            i = PARAM_INDEX[t].get("flags")
+            if i is not None and i < 255 and et.EVENT_PARAMS[t][i][1] == et.PT_FLAGS32:
+                index[t] = i
+        flags[t] = f
+    return bytes(flags), bytes(index)
+
+
+_CE_HAS_FD, _CE_EXIT, _CE_CONNECT, _CE_GENERIC, _CE_OPEN_EXIT = 1, 2, 4, 8, 16
+
+
+def event_filter(
+    candidates: SourceCandidates, spec: SourceSpec | None = None
+) -> _native.CandidateEvents:
+    """The candidate conditions applied to events: ``accepts(event)`` is False for an event
+    no active rule can match. Fields are read natively where native/candidate_events.c
+    can, else through the source's own getters."""
+    spec = spec or syscall_source()
+    compiler = ConditionCompiler(spec.fields, spec.event_type_field, spec.event_types)
+    fallbacks = tuple(
+        compiler.operand(ast.FieldRef(name)).getter for name in _native.candidate_field_names()
+    )
+    size = max(TYPECHARS) + 1
+    typechars = bytes(ord(TYPECHARS.get(i, "o")) for i in range(size))
+    # candidate_events.c tells files and directories by their type character
+    assert {t for t, ch in TYPECHARS.items() if ch == "f"} == {md.FD_FILE, md.FD_FILE_V2}
+    assert {t for t, ch in TYPECHARS.items() if ch == "d"} == {md.FD_DIRECTORY}
+    null_typechars = bytes(
+        ord(_NULL_TYPECHAR.get(et.EVENT_NAMES[t], "o")) for t in range(et.EVENT_COUNT)
+    )
+    types, index = _type_tables()
+    return _native.CandidateEvents(
+        native_filter(candidates), types, index, typechars, null_typechars, fallbacks, event_key
+    )

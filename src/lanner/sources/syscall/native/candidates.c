@@ -185,8 +185,11 @@ int lc_atom_holds(const struct lc_atom *a, const struct lc_value *v)
 static int atom_eval(const struct lc_atom *a, lc_getter get, void *ctx)
 {
     struct lc_value v;
-    if (!get(ctx, a->field, &v))
+    int got = get(ctx, a->field, &v);
+    if (got == 0)
         return lc_atom_holds(a, NULL);
+    if (got != 1)
+        return 1; /* the value is unknown: keep the event */
     return lc_atom_holds(a, &v);
 }
 

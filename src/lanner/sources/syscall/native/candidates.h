@@ -81,7 +81,9 @@ struct lc_value {
     size_t len;
 };
 
-/* Fill *out with field ``field`` of the event behind ctx; 1: it has one, 0: missing. */
+/* Fill *out with field ``field`` of the event behind ctx and return 1; return 0 when the
+ * event has no value for it, 2 when the value cannot be known (the atom then holds: the
+ * event is kept). */
 typedef int (*lc_getter)(void *ctx, uint32_t field, struct lc_value *out);
 
 struct lc_atom {

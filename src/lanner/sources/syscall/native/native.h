@@ -13,6 +13,7 @@
 
 int lanner_register_walk(PyObject *module);
 int lanner_register_candidates(PyObject *module);
+int lanner_register_candidate_events(PyObject *module);
 
 /* The C program of a _native.CandidateFilter (candidates.h), or NULL with TypeError. */
 struct lc_program;
