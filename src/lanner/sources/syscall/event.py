@@ -6,7 +6,7 @@ import struct
 from typing import Any
 
 from . import event_table as et
-from ._native import EventRecord
+from ._native import EventRecord, set_int_formats
 from .flags import ENUM_PARAMS
 from .params import DECODERS, INT_FORMATS, decode_int, decode_param
 
@@ -17,29 +17,20 @@ PARAM_INDEX: tuple[dict[str, int], ...] = tuple(
 )
 """Event id -> {param name: index}."""
 
-_U16 = struct.Struct("<H").unpack_from
-_U32 = struct.Struct("<I").unpack_from
-_I64 = struct.Struct("<q").unpack
-_I32 = struct.Struct("<i").unpack
 
-_STRUCTS = {f: struct.Struct(f) for f in set(INT_FORMATS.values())}
-_ERRNO = struct.Struct("<q")  # PT_ERRNO: a marker, decoded as params._errno_dec does
-
-
-def _int_structs(params: tuple[tuple[str, int, int], ...]) -> tuple[struct.Struct | None, ...]:
-    return tuple(
-        _ERRNO
+def _int_codes(params: tuple[tuple[str, int, int], ...]) -> bytes:
+    """Per parameter, how native/events.c's int_value reads it: the struct code of
+    params.INT_FORMATS, ``E`` for PT_ERRNO (8 bytes, or 4 in old captures), NUL for the
+    rest (params.decode_int decides)."""
+    return bytes(
+        ord("E")
         if p[1] == et.PT_ERRNO
-        else (_STRUCTS[INT_FORMATS[p[1]]] if p[1] in INT_FORMATS else None)
+        else (ord(INT_FORMATS[p[1]][1]) if p[1] in INT_FORMATS else 0)
         for p in params
     )
 
 
-_INT_STRUCTS: tuple[tuple[struct.Struct | None, ...], ...] = tuple(
-    _int_structs(params) for params in et.EVENT_PARAMS
-)
-"""Event id -> per parameter, the struct decoding it when it is a plain integer (the
-decoder params.INT_DECODERS has for it, applied without slicing the bytes out)."""
+set_int_formats(tuple(_int_codes(params) for params in et.EVENT_PARAMS), decode_int)
 
 _STR_TYPES = frozenset({et.PT_CHARBUF, et.PT_FSPATH, et.PT_FSRELPATH})
 _STR_DECS: tuple[tuple[Any, ...], ...] = tuple(
@@ -66,13 +57,6 @@ def _lens_struct(n: int, large: bool) -> struct.Struct:
     if s is None:
         s = _LEN_STRUCTS[(n, large)] = struct.Struct(f"<{n}{'I' if large else 'H'}")
     return s
-
-
-# the parameter-length arrays of up to _MAX_LENS parameters (no event type has more;
-# bigger counts from damaged files are read through _lens_struct)
-_MAX_LENS = 64
-_LENS16 = [_lens_struct(n, False) for n in range(_MAX_LENS + 1)]
-_LENS32 = [_lens_struct(n, True) for n in range(_MAX_LENS + 1)]
 
 
 class Event(EventRecord):
@@ -156,80 +140,14 @@ class Event(EventRecord):
         vals[index] = v
         return v
 
+    # _raw_at(index), int_param(index) and int_value(index) are C (native/events.c)
+
     def _raw_fast(self, index: int) -> bytes | None:
         """Raw bytes of parameter ``index``, from the split parameters when they are."""
         raws = self._raws
         if raws is not None:
             return raws[index] if index < len(raws) else None
         return self._raw_at(index)
-
-    def int_param(self, index: int) -> int | None:
-        """Parameter ``index`` as a signed integer (fds, pids), without decoding the rest."""
-        vals = self._vals
-        if vals is not None and index in vals:
-            v = vals[index]
-            return None if v is None else int(v)
-        raw = self._raw_fast(index)
-        if not raw:
-            return None
-        if len(raw) == 8:
-            return _I64(raw)[0]  # type: ignore[no-any-return]
-        return int.from_bytes(raw, "little", signed=True)
-
-    def int_value(self, index: int) -> int | None:
-        """Parameter ``index`` as a plain int (flags as their number), None when absent or
-        not an integer; the same number ``int(param(index))`` gives, decoded faster."""
-        vals = self._vals
-        if vals is not None and index in vals:
-            v = vals[index]
-            return int(v) if isinstance(v, int) else None
-        raw = self._raw_fast(index)
-        if not raw:
-            return None if raw is None else decode_int(self.type, index, raw)
-        structs = _INT_STRUCTS[self.type]
-        if index < len(structs):
-            s = structs[index]
-            if s is not None:
-                if s is _ERRNO:  # 8 bytes, or 4 in some old captures
-                    n = len(raw)
-                    if n >= 8:
-                        return _ERRNO.unpack_from(raw)[0]  # type: ignore[no-any-return]
-                    return _I32(raw)[0] if n == 4 else None  # type: ignore[no-any-return]
-                return s.unpack_from(raw)[0] if len(raw) >= s.size else None  # type: ignore[no-any-return]
-        return decode_int(self.type, index, raw)
-
-    def _raw_at(self, index: int) -> bytes | None:
-        n = self.nparams
-        if index >= n:
-            return None
-        lens = self._lens
-        off = self._off
-        buf = self._buf
-        if lens is None:
-            if index == 0:
-                # the first parameter needs only the first length (nothing to cache)
-                if self._large:
-                    start = off + 4 * n
-                    stop = start + _U32(buf, off)[0]
-                else:
-                    start = off + 2 * n
-                    stop = start + _U16(buf, off)[0]
-                end = self._end
-                # clipped to the event (a start past its end gives b"" either way)
-                return buf[start : stop if stop < end else end]
-            if n > _MAX_LENS:
-                s = _lens_struct(n, self._large)
-            else:
-                s = _LENS32[n] if self._large else _LENS16[n]
-            lens = self._lens = s.unpack_from(buf, off)
-        start = off + (4 * n if self._large else 2 * n)
-        if index == 1:
-            start += lens[0]
-        elif index:
-            start += sum(lens[:index])
-        stop = start + lens[index]
-        end = self._end
-        return buf[start : stop if stop < end else end]
 
     def arg(self, name: str) -> Any:
         """Decoded value of the parameter called ``name`` (None when absent)."""

@@ -9,6 +9,8 @@
 #include "events.h"
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 #include <structmember.h>
 
 #define EOBJ(name, attr) {attr, T_OBJECT, offsetof(EventRecord, o) + ER_##name * sizeof(PyObject *), 0, NULL}
@@ -74,6 +76,283 @@ static PyObject *event_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
                                         cpu, dump_flags, offset);
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* Parameter access (Event._raw_at, int_param, int_value) */
+
+/* per event type: one format code per parameter (see set_int_formats) */
+static char **int_formats;
+static Py_ssize_t *int_formats_len;
+static Py_ssize_t n_int_formats;
+static PyObject *struct_error, *decode_int_fn;
+
+/* The bytes of parameter ``index`` (clipped to the event, as a slice would be): sets
+ * *start and *size and returns 1; 0 when the event has fewer parameters; -1 with
+ * struct.error when the length array lies outside the buffer. */
+static int param_span(EventRecord *e, Py_ssize_t index, Py_ssize_t *start, Py_ssize_t *size)
+{
+    PyObject *bufobj = e->o[ER_buf];
+    if (bufobj == NULL || !PyBytes_Check(bufobj)) {
+        PyErr_SetString(PyExc_TypeError, "event buffer is not bytes");
+        return -1;
+    }
+    Py_ssize_t n = e->nparams;
+    if (index < 0 || index >= n)
+        return 0;
+    const uint8_t *buf = (const uint8_t *)PyBytes_AS_STRING(bufobj);
+    Py_ssize_t blen = PyBytes_GET_SIZE(bufobj);
+    Py_ssize_t width = e->large ? 4 : 2, off = e->off;
+    Py_ssize_t need = index == 0 ? width : width * n; /* what the lengths read needs */
+    if (off < 0 || off > blen || need > blen - off) {
+        PyErr_Format(struct_error, "unpack_from requires a buffer of at least %zd bytes",
+                     off + need);
+        return -1;
+    }
+    Py_ssize_t pos = off + width * n;
+    for (Py_ssize_t i = 0; i < index; i++) {
+        uint32_t l = 0;
+        memcpy(&l, buf + off + width * i, (size_t)width);
+        pos += l;
+    }
+    uint32_t len = 0;
+    memcpy(&len, buf + off + width * index, (size_t)width);
+    Py_ssize_t stop = pos + (Py_ssize_t)len;
+    Py_ssize_t end = e->end;
+    if (stop > end)
+        stop = end;
+    /* then as bytes slicing: bounded by the buffer, empty when reversed */
+    if (stop > blen)
+        stop = blen;
+    if (pos > blen)
+        pos = blen;
+    *start = pos;
+    *size = stop > pos ? stop - pos : 0;
+    return 1;
+}
+
+/* _raw_fast: the raw bytes (new reference) or None, from _raws when split */
+static PyObject *raw_fast(EventRecord *e, Py_ssize_t index)
+{
+    PyObject *raws = e->o[ER_raws];
+    if (raws != NULL && raws != Py_None) {
+        Py_ssize_t n = PyObject_Length(raws);
+        if (n < 0)
+            return NULL;
+        if (index < n)
+            return PySequence_GetItem(raws, index);
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t start, size;
+    int r = param_span(e, index, &start, &size);
+    if (r < 0)
+        return NULL;
+    if (r == 0)
+        Py_RETURN_NONE;
+    return PyBytes_FromStringAndSize(PyBytes_AS_STRING(e->o[ER_buf]) + start, size);
+}
+
+static PyObject *event_raw_at(EventRecord *e, PyObject *arg)
+{
+    Py_ssize_t index = PyLong_AsSsize_t(arg);
+    if (index == -1 && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t start, size;
+    int r = param_span(e, index, &start, &size);
+    if (r < 0)
+        return NULL;
+    if (r == 0)
+        Py_RETURN_NONE;
+    return PyBytes_FromStringAndSize(PyBytes_AS_STRING(e->o[ER_buf]) + start, size);
+}
+
+/* the cached decoded value of ``index`` (borrowed), or NULL when not cached */
+static PyObject *cached_value(EventRecord *e, PyObject *key, int *err)
+{
+    *err = 0;
+    PyObject *vals = e->o[ER_vals];
+    if (vals == NULL || vals == Py_None)
+        return NULL;
+    PyObject *v = PyObject_GetItem(vals, key);
+    if (v == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_KeyError))
+            PyErr_Clear();
+        else
+            *err = 1;
+        return NULL;
+    }
+    Py_DECREF(v); /* the dict holds it */
+    return v;
+}
+
+static PyObject *signed_le(const uint8_t *p, Py_ssize_t size)
+{
+    if (size <= 8) {
+        uint64_t v = 0;
+        memcpy(&v, p, (size_t)size);
+        if (size < 8 && (p[size - 1] & 0x80))
+            v |= ~(uint64_t)0 << (8 * size);
+        return PyLong_FromLongLong((long long)v);
+    }
+    return _PyLong_FromByteArray(p, (size_t)size, 1, 1);
+}
+
+static PyObject *event_int_param(EventRecord *e, PyObject *arg)
+{
+    int err;
+    PyObject *v = cached_value(e, arg, &err);
+    if (err)
+        return NULL;
+    if (v != NULL) {
+        if (v == Py_None)
+            Py_RETURN_NONE;
+        return PyNumber_Long(v);
+    }
+    Py_ssize_t index = PyLong_AsSsize_t(arg);
+    if (index == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *raw = raw_fast(e, index);
+    if (raw == NULL || raw == Py_None)
+        return raw;
+    if (!PyBytes_Check(raw)) {
+        Py_DECREF(raw);
+        PyErr_SetString(PyExc_TypeError, "raw parameter is not bytes");
+        return NULL;
+    }
+    Py_ssize_t size = PyBytes_GET_SIZE(raw);
+    PyObject *out = size == 0 ? (Py_INCREF(Py_None), Py_None)
+                              : signed_le((const uint8_t *)PyBytes_AS_STRING(raw), size);
+    Py_DECREF(raw);
+    return out;
+}
+
+static PyObject *event_int_value(EventRecord *e, PyObject *arg)
+{
+    int err;
+    PyObject *v = cached_value(e, arg, &err);
+    if (err)
+        return NULL;
+    if (v != NULL) {
+        if (PyLong_Check(v))
+            return PyNumber_Long(v);
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t index = PyLong_AsSsize_t(arg);
+    if (index == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *raw = raw_fast(e, index);
+    if (raw == NULL || raw == Py_None)
+        return raw;
+    if (!PyBytes_Check(raw)) {
+        Py_DECREF(raw);
+        PyErr_SetString(PyExc_TypeError, "raw parameter is not bytes");
+        return NULL;
+    }
+    Py_ssize_t n = PyBytes_GET_SIZE(raw);
+    const uint8_t *p = (const uint8_t *)PyBytes_AS_STRING(raw);
+    char code = 0;
+    if (n > 0 && e->type >= 0 && e->type < n_int_formats && index < int_formats_len[e->type])
+        code = int_formats[e->type][index];
+    PyObject *out = NULL;
+    int size = 0, sign = 0;
+    switch (code) {
+    case 'b': size = 1; sign = 1; break;
+    case 'B': size = 1; break;
+    case 'h': size = 2; sign = 1; break;
+    case 'H': size = 2; break;
+    case 'i': size = 4; sign = 1; break;
+    case 'I': size = 4; break;
+    case 'q': size = 8; sign = 1; break;
+    case 'Q': size = 8; break;
+    case 'E': /* PT_ERRNO: 8 bytes, or 4 in some old captures */
+        if (n >= 8)
+            out = signed_le(p, 8);
+        else if (n == 4)
+            out = signed_le(p, 4);
+        else
+            out = (Py_INCREF(Py_None), Py_None);
+        Py_DECREF(raw);
+        return out;
+    default: /* not a plain integer (or empty): params.decode_int decides */
+        out = PyObject_CallFunction(decode_int_fn, "inO", e->type, index, raw);
+        Py_DECREF(raw);
+        return out;
+    }
+    if (n < size) {
+        out = (Py_INCREF(Py_None), Py_None);
+    } else if (sign) {
+        out = signed_le(p, size);
+    } else {
+        uint64_t u = 0;
+        memcpy(&u, p, (size_t)size);
+        out = PyLong_FromUnsignedLongLong(u);
+    }
+    Py_DECREF(raw);
+    return out;
+}
+
+static PyObject *set_int_formats(PyObject *self, PyObject *args)
+{
+    PyObject *formats, *decode_int;
+    if (!PyArg_ParseTuple(args, "O!O", &PyTuple_Type, &formats, &decode_int))
+        return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(formats);
+    char **f = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof *f);
+    Py_ssize_t *fl = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof *fl);
+    if (f == NULL || fl == NULL) {
+        PyMem_Free(f);
+        PyMem_Free(fl);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *b = PyTuple_GET_ITEM(formats, i);
+        if (!PyBytes_Check(b)) {
+            for (Py_ssize_t j = 0; j < i; j++)
+                PyMem_Free(f[j]);
+            PyMem_Free(f);
+            PyMem_Free(fl);
+            PyErr_SetString(PyExc_TypeError, "set_int_formats(): formats must be bytes");
+            return NULL;
+        }
+        fl[i] = PyBytes_GET_SIZE(b);
+        f[i] = PyMem_Malloc(fl[i] + 1);
+        if (f[i] == NULL) {
+            for (Py_ssize_t j = 0; j < i; j++)
+                PyMem_Free(f[j]);
+            PyMem_Free(f);
+            PyMem_Free(fl);
+            return PyErr_NoMemory();
+        }
+        memcpy(f[i], PyBytes_AS_STRING(b), fl[i]);
+    }
+    for (Py_ssize_t j = 0; j < n_int_formats; j++)
+        PyMem_Free(int_formats[j]);
+    PyMem_Free(int_formats);
+    PyMem_Free(int_formats_len);
+    int_formats = f;
+    int_formats_len = fl;
+    n_int_formats = n;
+    Py_INCREF(decode_int);
+    Py_XSETREF(decode_int_fn, decode_int);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef event_methods[] = {
+    {"_raw_at", (PyCFunction)event_raw_at, METH_O,
+     "Raw bytes of parameter ``index`` (clipped to the event), or None when absent."},
+    {"int_param", (PyCFunction)event_int_param, METH_O,
+     "Parameter ``index`` as a signed integer (fds, pids), without decoding the rest."},
+    {"int_value", (PyCFunction)event_int_value, METH_O,
+     "Parameter ``index`` as a plain int (flags as their number), None when absent or not\n"
+     "an integer; the number ``int(param(index))`` gives."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMethodDef events_module_methods[] = {
+    {"set_int_formats", set_int_formats, METH_VARARGS,
+     "set_int_formats(formats, decode_int): per event type, bytes of one struct code per\n"
+     "parameter (b B h H i I q Q, E for PT_ERRNO, NUL for others), and the fallback."},
+    {NULL, NULL, 0, NULL},
+};
+
 static int event_traverse(EventRecord *e, visitproc visit, void *arg)
 {
     for (int i = 0; i < ER_COUNT; i++)
@@ -106,10 +385,20 @@ PyTypeObject LannerEventRecordType = {
     .tp_traverse = (traverseproc)event_traverse,
     .tp_clear = (inquiry)event_clear,
     .tp_members = event_members,
+    .tp_methods = event_methods,
 };
 
 int lanner_register_events(PyObject *module)
 {
+    PyObject *st = PyImport_ImportModule("struct");
+    if (st == NULL)
+        return -1;
+    struct_error = PyObject_GetAttrString(st, "error");
+    Py_DECREF(st);
+    if (struct_error == NULL)
+        return -1;
+    if (PyModule_AddFunctions(module, events_module_methods) < 0)
+        return -1;
     if (PyType_Ready(&LannerEventRecordType) < 0)
         return -1;
     Py_INCREF(&LannerEventRecordType);
