@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from lanner.app.outputs.base import OutputStats
@@ -43,6 +44,57 @@ def memory_bytes() -> tuple[int, int]:
         import resource
 
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, 0
+
+
+def file_sha256(path: str) -> str:
+    """The hex SHA-256 of a file's bytes ("" when it cannot be read)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 16), b""):
+                digest.update(block)
+    except OSError:
+        return ""
+    return digest.hexdigest()
+
+
+def _proc_lines(path: str) -> list[str]:
+    try:
+        with open(path) as fh:
+            return fh.read().splitlines()
+    except OSError:
+        return []
+
+
+def host_figures() -> dict[str, float]:
+    """What libsinsp's resource utilization reads from /proc, as far as it is readable:
+    ``pss_bytes``, ``host_memory_used_bytes`` (total - free - buffers - cached),
+    ``host_open_fds``, ``host_procs_running``, ``host_cpu_usage_ratio`` (non-idle share of
+    CPU time since boot), ``host_boot_ns``."""
+    out: dict[str, float] = {}
+    for line in _proc_lines("/proc/self/smaps_rollup"):
+        if line.startswith("Pss:"):
+            out["pss_bytes"] = int(line.split()[1]) * 1024
+            break
+    mem = {ln.split(":")[0]: int(ln.split()[1]) for ln in _proc_lines("/proc/meminfo") if ":" in ln}
+    if {"MemTotal", "MemFree", "Buffers", "Cached"} <= set(mem):
+        used = mem["MemTotal"] - mem["MemFree"] - mem["Buffers"] - mem["Cached"]
+        out["host_memory_used_bytes"] = used * 1024
+    fds = _proc_lines("/proc/sys/fs/file-nr")
+    if fds:
+        out["host_open_fds"] = int(fds[0].split()[0])
+    for line in _proc_lines("/proc/stat"):
+        parts = line.split()
+        if parts[:1] == ["cpu"] and len(parts) >= 8:
+            user, nice, system, idle, iowait, irq, softirq = (int(x) for x in parts[1:8])
+            busy = user + nice + system + irq + softirq
+            total = busy + idle + iowait
+            out["host_cpu_usage_ratio"] = busy / total if total else 0.0
+        elif parts[:1] == ["procs_running"]:
+            out["host_procs_running"] = int(parts[1])
+        elif parts[:1] == ["btime"]:
+            out["host_boot_ns"] = int(parts[1]) * 1_000_000_000
+    return out
 
 
 class ContainerRuntimes:
@@ -106,8 +158,20 @@ class Stats:
         self.last_reload_ns = 0
         # set in live syscall runs with container engines (read at scrape time)
         self.containers: ContainerRuntimes | None = None
+        # for Falco's falcosecurity_* series: rule -> (priority number, tags) and
+        # source -> engine name (read at scrape time), digests of the files loaded
+        self.rule_meta: Callable[[], dict[str, tuple[int, frozenset[str]]]] = dict
+        self.engines: Callable[[], dict[str, str]] = dict
+        self.files_sha256: dict[str, list[tuple[str, str]]] = {"rules": [], "config": []}
         self._prev_events = 0
         self._prev_mono = self.start_mono
+
+    def record_files(self, rules: Iterable[str], config: Iterable[str]) -> None:
+        """Remember the SHA-256 of the rules and config files just loaded."""
+        self.files_sha256 = {
+            "rules": [(p, file_sha256(p)) for p in rules],
+            "config": [(p, file_sha256(p)) for p in config],
+        }
 
     def output(self, name: str) -> OutputStats:
         """The (persistent) counters of one output."""

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import platform
+import re
+import socket
+import time
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from lanner.app.metrics import Stats, lanner_version, memory_bytes
+from lanner.app.metrics import Stats, host_figures, lanner_version, memory_bytes
+from lanner.engine.priority import Priority
 
 
 class StatsCollector(Collector):
@@ -144,9 +151,121 @@ class ContainerCollector(Collector):
         yield cached
 
 
+_DOC = "https://falco.org/docs/metrics/"  # the help text Falco gives every series
+_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def _label_name(name: str) -> str:
+    """A label name as Falco sanitizes it: other characters become ``_``, runs collapse."""
+    out = re.sub("_+", "_", _LABEL_CHARS.sub("_", name))
+    return out if out[:1].isalpha() or out[:1] == "_" else "_" + out
+
+
+def _info(name: str, labels: dict[str, str]) -> Metric:
+    family = Metric(name, _DOC, "gauge")
+    family.add_sample(f"{name}_info", labels, 1)
+    return family
+
+
+def _one(name: str, kind: str, value: float) -> Metric:
+    family = Metric(name, _DOC, kind)
+    family.add_sample(f"{name}_total" if kind == "counter" else name, {}, value)
+    return family
+
+
+class FalcoCollector(Collector):
+    """Falco's own series (``falcosecurity_falco_*``, ``falcosecurity_scap_*``,
+    ``falcosecurity_evt_*``), named and labelled as Falco 0.40+ serves them, from what
+    Lanner has: Falco's Grafana dashboard reads them unchanged. Each family is written
+    once (Falco repeats HELP/TYPE for every sample)."""
+
+    def __init__(self, stats: Stats) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[object]:
+        s = self.stats
+        yield _info("falcosecurity_falco_version", {"version": lanner_version()})
+        for kind in ("rules", "config"):
+            family = Metric(f"falcosecurity_falco_sha256_{kind}_files", _DOC, "gauge")
+            for path, digest in s.files_sha256.get(kind, []):
+                labels = {"file_name": os.path.basename(path), "sha256": digest}
+                family.add_sample(f"falcosecurity_falco_sha256_{kind}_files_info", labels, 1)
+            yield family
+        drops = sum(o.dropped for o in s.outputs.values())
+        yield _one("falcosecurity_falco_outputs_queue_num_drops", "counter", drops)
+        yield _one(
+            "falcosecurity_falco_reload_timestamp_nanoseconds",
+            "gauge",
+            s.last_reload_ns or s.start_ns,
+        )
+        yield self._rules_matches()
+        engines = s.engines()
+        family = Metric("falcosecurity_scap_engine_name", _DOC, "gauge")
+        for source, engine in sorted(engines.items()):
+            labels = {"engine_name": engine, "evt_source": source}
+            family.add_sample("falcosecurity_scap_engine_name_info", labels, 1)
+        yield family
+        family = Metric("falcosecurity_falco_evt_source", _DOC, "gauge")  # Falco 0.40, 0.41
+        for source in sorted(engines):
+            family.add_sample("falcosecurity_falco_evt_source_info", {"evt_source": source}, 1)
+        yield family
+        yield _info("falcosecurity_falco_kernel_release", {"kernel_release": platform.release()})
+        yield _info("falcosecurity_evt_hostname", {"hostname": socket.gethostname()})
+        host = host_figures()
+        now = time.time_ns()
+        yield _one("falcosecurity_falco_start_timestamp_nanoseconds", "gauge", s.start_ns)
+        yield _one(
+            "falcosecurity_falco_duration_seconds", "counter", (now - s.start_ns) // 1_000_000_000
+        )
+        if "host_boot_ns" in host:
+            yield _one(
+                "falcosecurity_falco_host_boot_timestamp_nanoseconds", "gauge", host["host_boot_ns"]
+            )
+        yield _one("falcosecurity_falco_host_num_cpus_total", "gauge", os.cpu_count() or 0)
+        # resource utilization (libsinsp's, under the falco subsystem)
+        rss, vsz = memory_bytes()
+        yield _one("falcosecurity_falco_cpu_usage_ratio", "gauge", s.cpu_usage_ratio())
+        yield _one("falcosecurity_falco_memory_rss_bytes", "gauge", rss)
+        yield _one("falcosecurity_falco_memory_vsz_bytes", "gauge", vsz)
+        for key, name in (
+            ("pss_bytes", "falcosecurity_falco_memory_pss_bytes"),
+            ("host_cpu_usage_ratio", "falcosecurity_falco_host_cpu_usage_ratio"),
+            ("host_memory_used_bytes", "falcosecurity_falco_host_memory_used_bytes"),
+            ("host_procs_running", "falcosecurity_falco_host_procs_running_total"),
+            ("host_open_fds", "falcosecurity_falco_host_open_fds_total"),
+        ):
+            if key in host:
+                yield _one(name, "gauge", host[key])
+        # kernel counters of the live syscall source: events read from the ring, and lost
+        if "syscall" in engines:
+            yield _one("falcosecurity_scap_n_evts", "counter", s.events.get("syscall", 0))
+            lost = s.event_drops.get(("syscall", "kernel_ring_full"), 0)
+            yield _one("falcosecurity_scap_n_drops", "counter", lost)
+
+    def _rules_matches(self) -> Metric:
+        """``rules_matches_total`` per rule with at least one match: its name, priority
+        number, source and one ``tag_NAME="true"`` label per tag."""
+        family = Metric("falcosecurity_falco_rules_matches", _DOC, "counter")
+        meta = self.stats.rule_meta()
+        counts: dict[tuple[str, str], int] = {}
+        priorities: dict[str, int] = {}
+        for (rule, prio, source), n in list(self.stats.alerts.items()):
+            counts[(rule, source)] = counts.get((rule, source), 0) + n
+            priorities[rule] = Priority.parse(prio).value
+        for (rule, source), n in sorted(counts.items()):
+            if n <= 0:
+                continue
+            number, tags = meta.get(rule, (priorities[rule], frozenset()))
+            labels = {"priority": str(number), "rule_name": rule, "source": source}
+            labels.update({_label_name(f"tag_{t}"): "true" for t in sorted(tags)})
+            family.add_sample("falcosecurity_falco_rules_matches_total", labels, n)
+        return family
+
+
 def registry_for(stats: Stats) -> CollectorRegistry:
-    """A registry holding only Lanner's series."""
+    """A registry with Lanner's series and Falco's."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StatsCollector(stats))
     registry.register(ContainerCollector(stats))
+    registry.register(FalcoCollector(stats))
     return registry
