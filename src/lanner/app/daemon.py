@@ -121,9 +121,24 @@ class Daemon:
         self.stats.queue_depths = self._queue_depths
         self._rules_per_file: dict[str, int] = {}  # of the running rules
         self.stats.rule_errors = self.engine.errors.counts
+        self.stats.rule_meta = self._rule_meta
+        self.stats.engines = self._engine_names
         self._logged_failures: set[tuple[str, str, str]] = set()
 
     # -- rules ---------------------------------------------------------------------------
+
+    def _rule_meta(self) -> dict[str, tuple[int, frozenset[str]]]:
+        """Each running rule's priority number and tags (Falco's Prometheus labels)."""
+        return {r.name: (int(r.priority), r.tags) for r in self.engine.ruleset}
+
+    def _engine_names(self) -> dict[str, str]:
+        """The live sources and what feeds them, with Falco's engine names."""
+        names = {}
+        if self.syscall_capture is not None:
+            names["syscall"] = "modern_bpf"
+        if self.audit_hook is not None:
+            names["k8s_audit"] = "source_plugin"
+        return names
 
     def rule_paths(self, cfg: Config) -> list[str]:
         """``-r`` files, else the configuration's rules_files, else Lanner's default rules."""
@@ -175,6 +190,7 @@ class Daemon:
             self._rules_per_file = outcome.rules_per_file
             self.stats.rules_loaded = len(staging.ruleset)
             self.stats.rules_load_seconds = seconds
+            self.stats.record_files(outcome.items_per_file, self.cfg.files)
             if not staging.ruleset:
                 log.warning(
                     "0 rules loaded from %s: nothing will be detected",
@@ -254,6 +270,7 @@ class Daemon:
         self.stats.rules_load_seconds = seconds
         self.stats.reloads["success"] += 1
         self.stats.last_reload_ns = time.time_ns()
+        self.stats.record_files(outcome.items_per_file, cfg.files)
         self._rules_per_file = outcome.rules_per_file
         log.info("reload (%s): %d rules loaded in %.3fs", reason, len(staging.ruleset), seconds)
         if emptied:
