@@ -13,7 +13,10 @@ matchers) add to the replay when they see the events the index keeps vs only tho
 pass the filter (three more replays: none, all, the filter's; the filter's own cost is
 not included, it is to run natively); fails if an event some rule matches was rejected.
 The per-type matchers are built on the small capture first, so their generation is not
-timed.
+timed. Last, the replay as ``lanner run -e`` runs it (app.replay_progress.ScapReplay and
+Engine.process, every matching rule) without and with the native event filter
+(candidate_fields.event_filter), alternated ``--runs`` times, CPU of this process; fails
+if the alert counts differ.
 
 Usage: python bench/candidate_filter.py [--repeat 700] [--rules FILE ...]
 """
@@ -31,10 +34,11 @@ from typing import Any
 
 from scap_replay import DEFAULT_CAPTURE, build
 
+from lanner.app.replay_progress import ScapReplay
 from lanner.engine.candidates import ReferenceFilter, derive_candidates, size
 from lanner.engine.engine import Engine
 from lanner.sources.syscall import read_capture, syscall_source
-from lanner.sources.syscall.candidate_fields import CANDIDATE_FIELDS
+from lanner.sources.syscall.candidate_fields import CANDIDATE_FIELDS, event_filter
 
 ROOT = Path(__file__).resolve().parents[1]
 UPSTREAM = ROOT.parent / "shared" / "fixtures" / "rules"
@@ -51,6 +55,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=700)
     ap.add_argument("--capture", type=Path, default=DEFAULT_CAPTURE)
     ap.add_argument("--rules", type=Path, action="append", default=[])
+    ap.add_argument("--runs", type=int, default=3, help="alternated runs of the replay pair")
     args = ap.parse_args()
     rules = args.rules or DEFAULT_RULES
     for p in [args.capture, *rules]:
@@ -118,6 +123,36 @@ def main() -> int:
         only = replay(lambda e: e.num in passing)
         print(f"CPU of the replay without rules {base:.3f} s; the rules add {every - base:.3f} s")
         print(f"on the index's events, {only - base:.3f} s on the filter's (one run each)")
+
+        # what `lanner run -e` does now (ScapReplay + Engine.process), without and with the
+        # native event filter, alternated; CPU of this process
+        native = event_filter(cands, spec)
+
+        def lanner_replay(with_filter: bool) -> tuple[float, int, int]:
+            engine.counts_by_rule.clear()
+            scap = ScapReplay(path, types, native if with_filter else None)
+            process = engine.process
+            c0 = time.process_time()
+            alerts = sum(len(process(e, s)) for s, e in scap)
+            return time.process_time() - c0, scap.events, alerts
+
+        runs: dict[bool, list[float]] = {False: [], True: []}
+        seen: dict[bool, tuple[int, int]] = {}
+        for _ in range(args.runs):
+            for flag in (False, True):
+                dt, evaluated, alerts = lanner_replay(flag)
+                runs[flag].append(dt)
+                seen[flag] = (evaluated, alerts)
+        if seen[False][1] != seen[True][1]:
+            raise SystemExit(f"alerts differ: {seen[False][1]} without, {seen[True][1]} with")
+        for flag in (False, True):
+            label = "with the native candidate filter" if flag else "per-type index only"
+            cpu_times = ", ".join(f"{t:.2f}" for t in runs[flag])
+            print(
+                f"replay as lanner run -e, {label}: {seen[flag][0]:,} events to the rules, "
+                f"{seen[flag][1]} alerts, CPU {cpu_times} s (min {min(runs[flag]):.2f} s, "
+                f"{n / min(runs[flag]):,.0f} events/s)"
+            )
         if lost:
             raise SystemExit("the candidate filter rejected events a rule matches")
     finally:
