@@ -349,6 +349,25 @@ def test_a_stuck_output_holds_the_producer_briefly_then_spills_in_order(tmp_path
         logging.getLogger("lanner.outputs").removeHandler(handler)
 
 
+def test_the_spill_gives_back_every_message_byte_for_byte(tmp_path: Path) -> None:
+    from lanner.app.outputs.base import Spill
+
+    spill = Spill(str(tmp_path), 10**7)
+    msgs = [
+        Message(b"line \xff\x00 %d" % n, Priority(n % 8), "r\udcff\u00e9", "k8s_audit", n % 2 == 1)
+        for n in range(1000)
+    ]
+    assert [spill.put(m) for m in msgs[:2]] == [True, False]  # started, then already active
+    for m in msgs[2:]:
+        spill.put(m)
+    got: list[Message] = []
+    while batch := spill.take():
+        got.extend(batch)
+    assert got == msgs
+    assert (spill.active, spill.count) == (False, 0)
+    assert spill.put(msgs[0]) is True  # drained: the next put starts a new spill
+
+
 def test_a_full_spill_loses_alerts_counted_and_logged(tmp_path: Path) -> None:
     records, handler = capture_logs("lanner.outputs")
     try:

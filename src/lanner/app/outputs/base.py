@@ -11,7 +11,6 @@ for room without a bound instead (``block``).
 from __future__ import annotations
 
 import logging
-import pickle
 import queue
 import struct
 import tempfile
@@ -27,7 +26,7 @@ log = logging.getLogger("lanner.outputs")
 _STOP = object()
 _REOPEN = object()
 _SPILLED = object()  # the producer started spilling: drain the spill after what is queued
-_FRAME = struct.Struct("<I")
+_FRAME = struct.Struct("<IIIBB")  # line, rule and source lengths; priority; is_json
 DEFAULT_MAX_WAIT = 1.0  # seconds the event loop waits for room before spilling
 DEFAULT_SPILL_MAX_BYTES = 256 * 1024 * 1024
 _LOG_EVERY = 10.0  # seconds between repeated drop/error log lines of one output
@@ -76,11 +75,12 @@ class Spill:
     def put(self, msg: Message) -> bool | None:
         """Append ``msg``: True when this started the spill (it was inactive), False when
         it was already active, None (nothing kept) when full or the file failed."""
-        data = pickle.dumps(
-            (msg.line, int(msg.priority), msg.rule, msg.source, msg.is_json), protocol=5
-        )
+        rule = msg.rule.encode("utf-8", "surrogatepass")
+        source = msg.source.encode("utf-8", "surrogatepass")
+        head = _FRAME.pack(len(msg.line), len(rule), len(source), int(msg.priority), msg.is_json)
+        record = head + msg.line + rule + source
         with self.lock:
-            if self._write - self._read + len(data) + _FRAME.size > self.max_bytes:
+            if self._write - self._read + len(record) > self.max_bytes:
                 return None
             try:
                 if self._file is None:
@@ -88,19 +88,17 @@ class Spill:
                         dir=self.directory, prefix="lanner-spill-"
                     )
                 self._file.seek(self._write)
-                self._file.write(_FRAME.pack(len(data)) + data)
+                self._file.write(record)
             except OSError as exc:
                 log.error("output spill file: %s", exc)
                 return None
-            self._write += _FRAME.size + len(data)
+            self._write += len(record)
             self.count += 1
             started, self.active = not self.active, True
             return started
 
     def take(self, most: int = 256) -> list[Message]:
         """Up to ``most`` messages, oldest first; [] (and inactive) once drained."""
-        from lanner.engine.priority import Priority
-
         with self.lock:
             if self._file is None or self.count == 0:
                 self.active = False
@@ -110,10 +108,14 @@ class Spill:
             self._file.flush()
             self._file.seek(self._read)
             while self.count and len(out) < most:
-                (size,) = _FRAME.unpack(self._file.read(_FRAME.size))
-                line, prio, rule, source, is_json = pickle.loads(self._file.read(size))
-                out.append(Message(line, Priority(prio), rule, source, is_json))
-                self._read += _FRAME.size + size
+                n_line, n_rule, n_source, prio, is_json = _FRAME.unpack(
+                    self._file.read(_FRAME.size)
+                )
+                data = self._file.read(n_line + n_rule + n_source)
+                rule = data[n_line : n_line + n_rule].decode("utf-8", "surrogatepass")
+                source = data[n_line + n_rule :].decode("utf-8", "surrogatepass")
+                out.append(Message(data[:n_line], Priority(prio), rule, source, bool(is_json)))
+                self._read += _FRAME.size + len(data)
                 self.count -= 1
             return out
 
