@@ -223,11 +223,18 @@ def all_of(terms: Iterable[Formula]) -> Formula:
 
 def _narrow(terms: list[Formula]) -> list[Formula] | bool:
     """In a conjunction, a plain ``in`` atom of strings absorbs every other atom of strings
-    on its field: ``f in A and X(f)`` holds exactly when ``f in {a in A: X(a)}`` (``in``
-    needs a value, and X then sees that value). An empty set makes the whole FALSE."""
+    on its field: ``f in A and X(f)`` holds exactly when ``f in {a in A: X(a)}`` (a plain
+    ``in``, false on a missing value, needs a value, and X then sees that value). An empty
+    set makes the whole FALSE."""
     sets: dict[str, set[Any]] = {}
     for t in terms:
-        if isinstance(t, Atom) and _is_str_atom(t) and t.op == "in" and not t.negate:
+        if (
+            isinstance(t, Atom)
+            and _is_str_atom(t)
+            and t.op == "in"
+            and not t.negate
+            and not t.missing
+        ):
             prev = sets.get(t.field)
             sets[t.field] = set(t.values) if prev is None else prev & set(t.values)
     if not sets:
