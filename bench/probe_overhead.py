@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 from lanner.sources.syscall.probe import LiveCapture
+from lanner.sources.syscall.probe.syscalls import OK
 
 ROOT = Path(__file__).resolve().parents[1]
 LOOP_C = r"""
@@ -45,11 +46,12 @@ LOOP_C = r"""
 #include <unistd.h>
 int main(int argc, char **argv) {
     long n = argc > 1 ? atol(argv[1]) : 500000;
+    const char *path = argc > 2 ? argv[2] : "/etc/hostname";
     struct timespec a, b, ca, cb;
     clock_gettime(CLOCK_MONOTONIC, &a);
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ca);
     for (long i = 0; i < n; i++) {
-        int fd = open("/etc/hostname", O_RDONLY);
+        int fd = open(path, O_RDONLY);
         if (fd >= 0) close(fd);
     }
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cb);
@@ -61,8 +63,9 @@ int main(int argc, char **argv) {
 }
 """
 PY_LOOP = (
-    "import os,sys,time\nn=int(sys.argv[1])\nt=time.perf_counter()\nc=time.process_time()\n"
-    "for _ in range(n):\n    os.close(os.open('/etc/hostname', 0))\n"
+    "import os,sys,time\nn=int(sys.argv[1])\np=sys.argv[2]\nt=time.perf_counter()\n"
+    "c=time.process_time()\nfor _ in range(n):\n    try:\n        os.close(os.open(p, 0))\n"
+    "    except OSError:\n        pass\n"
     "print(round(n/(time.perf_counter()-t)), round(n/(time.process_time()-c)))\n"
 )
 
@@ -100,9 +103,14 @@ def other_probes() -> int:
     return sum(1 for link in links if link.get("tp_name") == "sys_exit")
 
 
+LOOP_PATH = ["/etc/hostname"]  # what the loop opens (--path)
+
+
 def rate(cmd: list[str], n: int) -> tuple[float, float]:
     """open/close pairs per second of one run: per wall-clock second, per CPU second."""
-    out = subprocess.run([*cmd, str(n)], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [*cmd, str(n), LOOP_PATH[0]], capture_output=True, text=True, check=True
+    ).stdout
     wall, cpu = out.split()
     return float(wall), float(cpu)
 
@@ -122,14 +130,25 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--probe", type=Path, default=None, help="probe object (default: the build)")
     ap.add_argument("--vs", type=Path, default=None, help="a second probe object to pair with")
+    ap.add_argument(
+        "--path",
+        default=None,
+        help="what the loop opens (default /etc/hostname); adds a condition capturing only "
+        "successful calls, as the kernel-side filter does when no rule looks at failures "
+        "(give a missing file to measure what that filter saves)",
+    )
     args = ap.parse_args()
     conditions = list(CONDITIONS)
+    if args.path is not None:
+        LOOP_PATH[0] = args.path
+        conditions.append(("ok_only", "capturing open+close, successes only, drains"))
     if args.vs is not None:
         conditions.append(("vs", f"capturing open+close with {args.vs.name}, reader drains"))
     cmd, what = loop_command()
     n, rounds = args.iterations, args.rounds
     print(
-        f"workload: {what}, {n} open+close pairs per run ({n // 4} with decode + state); "
+        f"workload: {what} on {LOOP_PATH[0]}, {n} open+close pairs per run "
+        f"({n // 4} with decode + state); "
         f"{rounds} rounds of the {len(conditions)} conditions, interleaved; medians"
     )
     others = other_probes()
@@ -155,6 +174,7 @@ def main() -> None:
         busy = {"drain": 0.0, "full": 0.0, "vs": 0.0}
         prog_ns = prog_cnt = 0
         vs_ns = vs_cnt = 0
+        ok_ns = ok_cnt = 0
 
         def consume() -> None:
             while not stop.is_set():
@@ -202,6 +222,26 @@ def main() -> None:
                 time.sleep(0.1)
                 while probe.pending():  # drop the backlog before the next condition
                     probe.read()
+            if args.path is not None:
+                # the rules' outcome filter: only successful calls are emitted
+                cap.outcomes = dict.fromkeys(wanted, OK)
+                cap.set_event_types(wanted)
+                mode[0] = "drain"
+                results["ok_only"].append(rate(cmd, n))
+                bpf_stats(True)
+                _, ns0, cnt0 = probe.run_stats()
+                rate(cmd, n // 4)
+                _, ns1, cnt1 = probe.run_stats()
+                bpf_stats(False)
+                ok_ns += ns1 - ns0
+                ok_cnt += cnt1 - cnt0
+                time.sleep(0.3)
+                mode[0] = "off"
+                time.sleep(0.1)
+                while probe.pending():
+                    probe.read()
+                cap.outcomes = None
+                cap.set_event_types(wanted)
             if other is not None and other.probe is not None:
                 # the same loop with the other build attached instead
                 probe.detach()
@@ -245,6 +285,8 @@ def main() -> None:
             f"per syscall exit ({prog_cnt:,} runs); the bare loop spends "
             f"{1e9 / bare_cpu / 2:.0f} ns of CPU per syscall"
         )
+    if ok_cnt:
+        print(f"probe run time, successes only: {ok_ns / ok_cnt:.0f} ns per syscall exit")
     if vs_cnt:
         print(f"probe run time of {args.vs.name}: {vs_ns / vs_cnt:.0f} ns per syscall exit")
     print(
