@@ -669,7 +669,7 @@ NO_EFFECT: dict[str, str] = {
     "metrics.state_counters_enabled": "the snapshot's fields are fixed",
     "metrics.rules_counters_enabled": "the snapshot's fields are fixed",
     "metrics.include_empty_values": "the snapshot's fields are fixed (zeros included)",
-    "output_timeout": "outputs never block detection (each has its own queue and worker)",
+    "output_timeout": "an output holds detection at most outputs_queue.max_wait",
 }
 
 # Values Lanner refuses, with the reason: (key path, value) -> message
