@@ -12,6 +12,7 @@
  */
 #include "events.h"
 #include "native.h"
+#include "paths.h"
 #include "records.h"
 
 #include <string.h>
@@ -23,14 +24,29 @@
 #define SP_ENTER 4u
 #define SP_PAIRS 8u
 #define SP_RESFIRST 16u
+#define SP_HASRES 32u
+/* native handlers (spec byte 2) */
+#define NH_NONE 0
+#define NH_OPEN 1
+#define NH_CLOSE 2
+/* the open exit's parameters, in this order (state/parser.py _OPEN_PARAMS) */
+enum { OP_NAME, OP_PATH, OP_DIRFD, OP_FLAGS, OP_FD, OP_DEV, OP_INO, OP_COUNT };
+#define AT_FDCWD (-100)
+#define PPM_O_DIRECTORY (1 << 10)
+#define FD_TYPE_DIRECTORY 2
+#define FD_TYPE_FILE_V2 16
 #define FD_NONE 0
 #define FD_CREATES 1
 #define FD_USES 2
 #define NO_INDEX 0x7fffffffu
 
 typedef struct {
-    uint8_t bits, fdmode;
+    uint8_t bits, fdmode, native;
     uint32_t fdidx;
+    /* open exits: per parameter of OP_*, its index in this type (-1: none) and whether the
+     * enter event's type has one of that name */
+    int8_t op_index[OP_COUNT];
+    uint8_t op_in_enter[OP_COUNT];
 } type_spec;
 
 typedef struct {
@@ -40,12 +56,16 @@ typedef struct {
     PyObject *handlers;    /* tuple: per type, handler or None */
     PyObject *remove_tid;  /* pending removals (set by the handlers) */
     PyObject *remove_fd;
+    PyObject *fdinfo_cls;  /* state.fds.FdInfo */
+    PyObject *arg_fn;      /* state.parser._arg(evt, name) */
+    PyObject *op_names;    /* tuple of the OP_* parameter names */
+    Py_ssize_t max_fds;    /* FdTable.MAX_FDS */
     char pending;
     type_spec *specs;
     Py_ssize_t nspecs;
 } StateCore;
 
-static PyObject *s_apply_removals, *s_placeholder, *s_int_param, *s_res, *int_zero;
+static PyObject *s_apply_removals, *s_placeholder, *s_int_param, *s_res, *s_int_value, *int_zero;
 
 static PyMemberDef core_members[] = {
     {"_remove_tid", T_OBJECT, offsetof(StateCore, remove_tid), 0, NULL},
@@ -66,6 +86,9 @@ static int core_traverse(StateCore *c, visitproc visit, void *arg)
     Py_VISIT(c->handlers);
     Py_VISIT(c->remove_tid);
     Py_VISIT(c->remove_fd);
+    Py_VISIT(c->fdinfo_cls);
+    Py_VISIT(c->arg_fn);
+    Py_VISIT(c->op_names);
     return 0;
 }
 
@@ -76,6 +99,9 @@ static int core_clear(StateCore *c)
     Py_CLEAR(c->handlers);
     Py_CLEAR(c->remove_tid);
     Py_CLEAR(c->remove_fd);
+    Py_CLEAR(c->fdinfo_cls);
+    Py_CLEAR(c->arg_fn);
+    Py_CLEAR(c->op_names);
     return 0;
 }
 
@@ -88,21 +114,28 @@ static void core_dealloc(StateCore *c)
 }
 
 PyDoc_STRVAR(bind_doc,
-"_bind(threads, table, specs, handlers): threads is the ThreadTable's dict, table the\n"
-"ThreadTable; specs has 6 bytes per event type (bits, fd mode, fd index as u32 LE),\n"
-"handlers a tuple of callables or None, one per type.");
+"_bind(threads, table, specs, handlers, fdinfo_cls, arg_fn, op_names, max_fds):\n"
+"threads is the ThreadTable's dict, table the ThreadTable; specs has SPEC_SIZE bytes per\n"
+"event type (bits, fd mode, native handler, fd index as u32 LE, then the open-exit plan:\n"
+"7 signed indices and 7 in-enter flags), handlers a tuple of callables or None, one per\n"
+"type; fdinfo_cls makes fds, arg_fn is parser._arg, op_names the open plan's names.");
+
+#define SPEC_SIZE 21
 
 static PyObject *core_bind(StateCore *c, PyObject *args)
 {
-    PyObject *threads, *table, *handlers;
+    PyObject *threads, *table, *handlers, *fdinfo_cls, *arg_fn, *op_names;
+    Py_ssize_t max_fds;
     Py_buffer specs;
-    if (!PyArg_ParseTuple(args, "O!Oy*O!", &PyDict_Type, &threads, &table, &specs,
-                          &PyTuple_Type, &handlers))
+    if (!PyArg_ParseTuple(args, "O!Oy*O!O!OO!n", &PyDict_Type, &threads, &table, &specs,
+                          &PyTuple_Type, &handlers, &PyType_Type, &fdinfo_cls, &arg_fn,
+                          &PyTuple_Type, &op_names, &max_fds))
         return NULL;
     Py_ssize_t n = PyTuple_GET_SIZE(handlers);
-    if (specs.len != 6 * n) {
+    if (specs.len != SPEC_SIZE * n || PyTuple_GET_SIZE(op_names) != OP_COUNT ||
+        !PyType_IsSubtype((PyTypeObject *)fdinfo_cls, &LannerFdRecordType)) {
         PyBuffer_Release(&specs);
-        PyErr_SetString(PyExc_ValueError, "_bind(): specs and handlers differ in length");
+        PyErr_SetString(PyExc_ValueError, "_bind(): inconsistent tables");
         return NULL;
     }
     type_spec *sp = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof *sp);
@@ -112,20 +145,28 @@ static PyObject *core_bind(StateCore *c, PyObject *args)
     }
     const uint8_t *b = specs.buf;
     for (Py_ssize_t i = 0; i < n; i++) {
-        sp[i].bits = b[6 * i];
-        sp[i].fdmode = b[6 * i + 1];
-        memcpy(&sp[i].fdidx, b + 6 * i + 2, 4);
+        const uint8_t *r = b + SPEC_SIZE * i;
+        sp[i].bits = r[0];
+        sp[i].fdmode = r[1];
+        sp[i].native = r[2];
+        memcpy(&sp[i].fdidx, r + 3, 4);
+        for (int k = 0; k < OP_COUNT; k++) {
+            sp[i].op_index[k] = (int8_t)r[7 + k];
+            sp[i].op_in_enter[k] = r[14 + k];
+        }
     }
     PyBuffer_Release(&specs);
     PyMem_Free(c->specs);
     c->specs = sp;
     c->nspecs = n;
-    Py_INCREF(threads);
-    Py_XSETREF(c->threads, threads);
-    Py_INCREF(table);
-    Py_XSETREF(c->table, table);
-    Py_INCREF(handlers);
-    Py_XSETREF(c->handlers, handlers);
+    c->max_fds = max_fds;
+    PyObject **slots[] = {&c->threads, &c->table, &c->handlers, &c->fdinfo_cls, &c->arg_fn,
+                          &c->op_names};
+    PyObject *vals[] = {threads, table, handlers, fdinfo_cls, arg_fn, op_names};
+    for (int k = 0; k < 6; k++) {
+        Py_INCREF(vals[k]);
+        Py_XSETREF(*slots[k], vals[k]);
+    }
     Py_RETURN_NONE;
 }
 
@@ -191,6 +232,13 @@ static PyObject *int_param(EventRecord *e, unsigned index)
     return res;
 }
 
+/* evt.int_value(0) (the syscall result of an exit event), a new reference */
+static PyObject *int_value0(EventRecord *e)
+{
+    PyObject *zero = int_zero;
+    return PyObject_CallMethodOneArg((PyObject *)e, s_int_value, zero);
+}
+
 /* Event.detach(): copy the event's bytes out of the shared chunk. */
 static int detach(EventRecord *e)
 {
@@ -236,6 +284,264 @@ static int set_fd(EventRecord *e, ThreadRecord *th, PyObject *fd)
     }
     PyErr_SetString(PyExc_TypeError, "a thread's fdtable is not an FdTable");
     return -1;
+}
+
+/* The string parameter ``index`` as Event.param gives it for plain strings: "" for no
+ * bytes, else up to the first NUL, UTF-8 with surrogateescape. */
+static PyObject *str_param(EventRecord *e, Py_ssize_t index)
+{
+    PyObject *vals = e->o[ER_vals];
+    if (vals != NULL && vals != Py_None)
+        return PyObject_CallMethod((PyObject *)e, "param", "n", index); /* cached */
+    PyObject *raw = lanner_event_raw(e, index);
+    if (raw == NULL || raw == Py_None)
+        return raw;
+    if (!PyBytes_Check(raw)) {
+        Py_DECREF(raw);
+        PyErr_SetString(PyExc_TypeError, "raw parameter is not bytes");
+        return NULL;
+    }
+    const char *p = PyBytes_AS_STRING(raw);
+    Py_ssize_t n = PyBytes_GET_SIZE(raw);
+    const char *nul = memchr(p, 0, (size_t)n);
+    if (nul != NULL)
+        n = nul - p;
+    PyObject *out = PyUnicode_DecodeUTF8(p, n, "surrogateescape");
+    Py_DECREF(raw);
+    return out;
+}
+
+/* The main thread of ``th``'s process (borrowed; th itself when unknown). */
+static ThreadRecord *main_thread(StateCore *c, ThreadRecord *th)
+{
+    if (th->tid == th->pid)
+        return th;
+    PyObject *pid = PyLong_FromLongLong(th->pid);
+    if (pid == NULL)
+        return NULL;
+    PyObject *mt = PyDict_GetItemWithError(c->threads, pid);
+    Py_DECREF(pid);
+    if (mt == NULL)
+        return PyErr_Occurred() ? NULL : th;
+    if (!PyObject_TypeCheck(mt, &LannerThreadRecordType)) {
+        PyErr_SetString(PyExc_TypeError, "the thread table holds a non-ThreadInfo");
+        return NULL;
+    }
+    return (ThreadRecord *)mt;
+}
+
+static PyObject *fds_of(ThreadRecord *th)
+{
+    PyObject *tab = th->o[TR_fdtable];
+    if (tab != NULL && PyObject_TypeCheck(tab, &LannerFdTableRecordType) &&
+        ((FdTableRecord *)tab)->fds != NULL && PyDict_CheckExact(((FdTableRecord *)tab)->fds))
+        return ((FdTableRecord *)tab)->fds;
+    PyErr_SetString(PyExc_TypeError, "a thread's fdtable is not an FdTable");
+    return NULL;
+}
+
+/* An open-exit parameter as parser._planned_arg / _planned_int would read it. */
+static PyObject *planned(StateCore *c, EventRecord *e, const type_spec *sp, int k, int plain,
+                         int as_int)
+{
+    int idx = sp->op_index[k];
+    if (idx >= 0 && (unsigned)idx < e->nparams) {
+        if (as_int) {
+            PyObject *i = PyLong_FromLong(idx);
+            if (i == NULL)
+                return NULL;
+            PyObject *r = PyObject_CallMethodOneArg((PyObject *)e, s_int_value, i);
+            Py_DECREF(i);
+            return r;
+        }
+        return str_param(e, idx);
+    }
+    if (plain && !sp->op_in_enter[k])
+        Py_RETURN_NONE; /* neither the event nor its enter event has it */
+    PyObject *name = PyTuple_GET_ITEM(c->op_names, k);
+    if (as_int)
+        return PyObject_CallMethod((PyObject *)e, "eint", "O", name);
+    PyObject *args[2] = {(PyObject *)e, name};
+    return PyObject_Vectorcall(c->arg_fn, args, 2, NULL);
+}
+
+/* FdTable.add: add or replace, bounded by MAX_FDS; then evt.fd, evt.fdinfo */
+static int add_fd(StateCore *c, EventRecord *e, ThreadRecord *th, FdRecord *info)
+{
+    PyObject *fds = fds_of(th);
+    if (fds == NULL)
+        return -1;
+    PyObject *fd = PyLong_FromLongLong(info->fd);
+    if (fd == NULL)
+        return -1;
+    int present = PyDict_Contains(fds, fd);
+    int rc = 0;
+    if (present < 0)
+        rc = -1;
+    else if (PyDict_GET_SIZE(fds) < c->max_fds || present)
+        rc = PyDict_SetItem(fds, fd, (PyObject *)info);
+    if (rc == 0) {
+        Py_XSETREF(e->o[ER_fd], fd);
+        fd = NULL;
+        set_slot(&e->o[ER_fdinfo], (PyObject *)info);
+    }
+    Py_XDECREF(fd);
+    return rc;
+}
+
+/* parser._on_open_exit: a new file or directory fd named by its resolved path. */
+static int on_open_exit(StateCore *c, EventRecord *e, ThreadRecord *th, const type_spec *sp)
+{
+    if (th == NULL)
+        return 0;
+    PyObject *enter = e->o[ER_enter];
+    int plain = enter == NULL || enter == Py_None ||
+                (PyObject_TypeCheck(enter, &LannerEventRecordType) &&
+                 ((EventRecord *)enter)->type == e->type - 1);
+    PyObject *name = NULL, *dirfd = NULL, *base = NULL, *path = NULL, *flags = NULL;
+    PyObject *fd = NULL, *dev = NULL, *ino = NULL;
+    FdRecord *info = NULL;
+    int rc = -1;
+    name = planned(c, e, sp, OP_NAME, plain, 0);
+    if (name == NULL)
+        goto done;
+    if (!PyUnicode_Check(name)) {
+        Py_DECREF(name);
+        name = planned(c, e, sp, OP_PATH, plain, 0);
+        if (name == NULL)
+            goto done;
+        if (!PyUnicode_Check(name)) {
+            Py_DECREF(name);
+            name = PyUnicode_FromString("");
+            if (name == NULL)
+                goto done;
+        }
+    }
+    dirfd = planned(c, e, sp, OP_DIRFD, plain, 1);
+    if (dirfd == NULL)
+        goto done;
+    ThreadRecord *mt = main_thread(c, th);
+    if (mt == NULL)
+        goto done;
+    base = mt->o[TR_cwd] != NULL ? mt->o[TR_cwd] : Py_None;
+    Py_INCREF(base);
+    if (dirfd != Py_None &&
+        (PyUnicode_GET_LENGTH(name) == 0 || PyUnicode_READ_CHAR(name, 0) != '/')) {
+        int overflow = 0;
+        long long d = PyLong_AsLongLongAndOverflow(dirfd, &overflow);
+        if (d == -1 && PyErr_Occurred())
+            goto done;
+        if (overflow || d != AT_FDCWD) {
+            PyObject *fds = fds_of(th);
+            if (fds == NULL)
+                goto done;
+            PyObject *dinfo = PyDict_GetItemWithError(fds, dirfd);
+            if (dinfo == NULL && PyErr_Occurred())
+                goto done;
+            Py_SETREF(base, dinfo != NULL ? PyObject_GetAttrString(dinfo, "name")
+                                          : PyUnicode_FromString(""));
+            if (base == NULL)
+                goto done;
+        }
+    }
+    if (!PyUnicode_Check(base)) {
+        PyErr_SetString(PyExc_TypeError, "the working directory is not a str");
+        goto done;
+    }
+    path = lanner_resolve_path(base, name);
+    if (path == NULL)
+        goto done;
+    flags = planned(c, e, sp, OP_FLAGS, plain, 1);
+    if (flags == NULL)
+        goto done;
+    int ftrue = PyObject_IsTrue(flags);
+    if (ftrue < 0)
+        goto done;
+    if (!ftrue)
+        Py_SETREF(flags, PyLong_FromLong(0)); /* flags or 0 */
+    if (flags == NULL)
+        goto done;
+    fd = planned(c, e, sp, OP_FD, plain, 1);
+    if (fd == NULL)
+        goto done;
+    if (fd == Py_None) {
+        Py_DECREF(fd);
+        fd = (sp->bits & SP_HASRES) && e->nparams ? int_value0(e) : (Py_INCREF(Py_None), Py_None);
+        if (fd == NULL)
+            goto done;
+    }
+    if (fd == Py_None) {
+        rc = 0;
+        goto done;
+    }
+    long long fdv = PyLong_AsLongLong(fd);
+    if (fdv == -1 && PyErr_Occurred())
+        goto done; /* as FdInfo(fd, ...) would fail */
+    if (fdv < 0) {
+        rc = 0; /* fd.name of a failed open comes from the arguments (see fields.fd) */
+        goto done;
+    }
+    unsigned long long fl = PyLong_AsUnsignedLongLongMask(flags);
+    if (fl == (unsigned long long)-1 && PyErr_Occurred())
+        goto done;
+    info = lanner_fd_new((PyTypeObject *)c->fdinfo_cls, fdv,
+                         fl & PPM_O_DIRECTORY ? FD_TYPE_DIRECTORY : FD_TYPE_FILE_V2, path);
+    if (info == NULL)
+        goto done;
+    Py_SETREF(info->o[FR_open_flags], flags);
+    flags = NULL;
+    dev = planned(c, e, sp, OP_DEV, plain, 1);
+    if (dev == NULL)
+        goto done;
+    ino = planned(c, e, sp, OP_INO, plain, 1);
+    if (ino == NULL)
+        goto done;
+    PyObject *pair[2] = {dev, ino};
+    int slots[2] = {FR_dev, FR_ino};
+    for (int k = 0; k < 2; k++) {
+        int t = PyObject_IsTrue(pair[k]);
+        if (t < 0)
+            goto done;
+        if (t)
+            set_slot(&info->o[slots[k]], pair[k]); /* else stays 0 */
+    }
+    rc = add_fd(c, e, th, info);
+done:
+    Py_XDECREF(name);
+    Py_XDECREF(dirfd);
+    Py_XDECREF(base);
+    Py_XDECREF(path);
+    Py_XDECREF(flags);
+    Py_XDECREF(fd);
+    Py_XDECREF(dev);
+    Py_XDECREF(ino);
+    Py_XDECREF(info);
+    return rc;
+}
+
+/* parser._on_close_exit: remove the fd before the next event (the close still sees it). */
+static int on_close_exit(StateCore *c, EventRecord *e, ThreadRecord *th, const type_spec *sp)
+{
+    PyObject *fd = e->o[ER_fd];
+    if (th == NULL || fd == NULL || fd == Py_None)
+        return 0;
+    if ((sp->bits & SP_HASRES) && e->nparams) {
+        PyObject *res = int_value0(e);
+        if (res == NULL)
+            return -1;
+        int neg = res != Py_None ? PyObject_RichCompareBool(res, int_zero, Py_LT) : 0;
+        Py_DECREF(res);
+        if (neg < 0)
+            return -1;
+        if (neg)
+            return 0;
+    }
+    PyObject *pair = PyTuple_Pack(2, (PyObject *)th, fd);
+    if (pair == NULL)
+        return -1;
+    Py_XSETREF(c->remove_fd, pair);
+    c->pending = 1;
+    return 0;
 }
 
 static PyObject *core_process(StateCore *c, PyObject *arg)
@@ -382,7 +688,13 @@ static PyObject *core_process(StateCore *c, PyObject *arg)
         }
         Py_XDECREF(enter);
     }
-    if (h != NULL) {
+    if (sp.native == NH_OPEN) {
+        if (on_open_exit(c, e, tr, &c->specs[t]) < 0)
+            goto fail;
+    } else if (sp.native == NH_CLOSE) {
+        if (on_close_exit(c, e, tr, &c->specs[t]) < 0)
+            goto fail;
+    } else if (h != NULL) {
         PyObject *args[3] = {(PyObject *)c, arg, th != NULL ? th : Py_None};
         PyObject *r = PyObject_Vectorcall(h, args, 3, NULL);
         if (r == NULL)
@@ -422,8 +734,9 @@ int lanner_register_engine(PyObject *module)
     s_placeholder = PyUnicode_InternFromString("_placeholder");
     s_int_param = PyUnicode_InternFromString("int_param");
     s_res = PyUnicode_InternFromString("res");
+    s_int_value = PyUnicode_InternFromString("int_value");
     int_zero = PyLong_FromLong(0);
-    if (!s_apply_removals || !s_placeholder || !s_int_param || !s_res || !int_zero)
+    if (!s_apply_removals || !s_placeholder || !s_int_param || !s_res || !s_int_value || !int_zero)
         return -1;
     if (PyType_Ready(&LannerStateCoreType) < 0)
         return -1;

@@ -130,7 +130,7 @@ static int param_span(EventRecord *e, Py_ssize_t index, Py_ssize_t *start, Py_ss
 }
 
 /* _raw_fast: the raw bytes (new reference) or None, from _raws when split */
-static PyObject *raw_fast(EventRecord *e, Py_ssize_t index)
+PyObject *lanner_event_raw(EventRecord *e, Py_ssize_t index)
 {
     PyObject *raws = e->o[ER_raws];
     if (raws != NULL && raws != Py_None) {
@@ -209,7 +209,7 @@ static PyObject *event_int_param(EventRecord *e, PyObject *arg)
     Py_ssize_t index = PyLong_AsSsize_t(arg);
     if (index == -1 && PyErr_Occurred())
         return NULL;
-    PyObject *raw = raw_fast(e, index);
+    PyObject *raw = lanner_event_raw(e, index);
     if (raw == NULL || raw == Py_None)
         return raw;
     if (!PyBytes_Check(raw)) {
@@ -238,7 +238,7 @@ static PyObject *event_int_value(EventRecord *e, PyObject *arg)
     Py_ssize_t index = PyLong_AsSsize_t(arg);
     if (index == -1 && PyErr_Occurred())
         return NULL;
-    PyObject *raw = raw_fast(e, index);
+    PyObject *raw = lanner_event_raw(e, index);
     if (raw == NULL || raw == Py_None)
         return raw;
     if (!PyBytes_Check(raw)) {

@@ -29,4 +29,7 @@ EventRecord *lanner_event_new(PyTypeObject *type, unsigned long long num, unsign
                               Py_ssize_t off, Py_ssize_t end, int large, unsigned cpu,
                               unsigned dump_flags, long long offset);
 
+/* Event._raw_fast(index): the parameter's bytes (new reference) or None. */
+PyObject *lanner_event_raw(EventRecord *e, Py_ssize_t index);
+
 #endif

@@ -21,5 +21,6 @@ const struct lc_program *lanner_candidate_program(PyObject *obj);
 int lanner_register_records(PyObject *module);
 int lanner_register_events(PyObject *module);
 int lanner_register_engine(PyObject *module);
+int lanner_register_paths(PyObject *module);
 
 #endif

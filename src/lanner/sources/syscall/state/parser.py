@@ -15,18 +15,18 @@ from collections.abc import Callable
 
 from .. import event_table as et
 from .._native import StateCore
-from ..event import PARAM_INDEX, Event
+from .._native import resolve_path as _native_resolve_path
+from ..event import HAS_RES, PARAM_INDEX, Event
 from ..flags import (
     PPM_CL_CLONE_FILES,
     PPM_CL_CLONE_THREAD,
     PPM_FCNTL_F_DUPFD,
     PPM_FCNTL_F_DUPFD_CLOEXEC,
-    PPM_O_DIRECTORY,
 )
 from ..params import AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, SockAddr, SockTuple
 from ..scap import FdList, ProcList, UserList
 from ..scap import metadata as md
-from .fds import ROLE_CLIENT, ROLE_SERVER, FdInfo, fdinfo_from_record
+from .fds import ROLE_CLIENT, ROLE_SERVER, FdInfo, FdTable, fdinfo_from_record
 from .threads import NA, ThreadInfo, ThreadTable, thread_from_record, with_slash
 from .users import Group, User, UserTable
 
@@ -87,17 +87,9 @@ def _addr_in(ip: str | None, addrs: set[ipaddress.IPv4Address | ipaddress.IPv6Ad
         return False
 
 
-def resolve_path(base: str, name: str) -> str:
-    """Join ``name`` to ``base`` when relative and normalize, like sinsp's path handling."""
-    if not name:
-        return name
-    if name[0] == "/" and "//" not in name and "/." not in name and name[-1] != "/":
-        return name  # already normal: no empty, "." or ".." component, no trailing slash
-    path = name if name.startswith("/") or not base else f"{base.rstrip('/')}/{name}"
-    if not path.startswith("/"):
-        return path
-    norm = posixpath.normpath(path)
-    return "/" + norm.lstrip("/") if norm.startswith("//") else norm
+resolve_path = _native_resolve_path
+"""``resolve_path(base, name)``: ``name`` joined to ``base`` when relative, normalized like
+posixpath.normpath with one leading slash (sinsp's path handling); native/paths.c."""
 
 
 class StateEngine(StateCore):
@@ -105,7 +97,16 @@ class StateEngine(StateCore):
 
     def __init__(self, max_threads: int = 131072) -> None:
         self.threads = ThreadTable(max_threads)
-        self._bind(self.threads.threads, self.threads, _SPEC_BYTES, _HANDLERS)
+        self._bind(
+            self.threads.threads,
+            self.threads,
+            _SPEC_BYTES,
+            _HANDLERS,
+            FdInfo,
+            _arg,
+            _OPEN_PARAMS,
+            FdTable.MAX_FDS,
+        )
         self.users: UserTable = self.threads.users
         self.machine = None
         self.interfaces: list[md.Interface] = []
@@ -116,7 +117,7 @@ class StateEngine(StateCore):
     @staticmethod
     def has_handler(etype: int) -> bool:
         """Whether events of type ``etype`` have a state handler."""
-        return 0 <= etype < len(_SPEC) and _SPEC[etype][7] is not None
+        return 0 <= etype < len(_SPEC) and (_SPEC[etype][7] is not None or etype in _NATIVE)
 
     # -- metadata blocks --------------------------------------------------------------
     def load_record(self, rec: object) -> None:
@@ -451,57 +452,6 @@ def _on_setsid_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None
 # fd handlers
 
 
-def _planned_arg(evt: Event, i: int, plain: bool, name: str) -> object:
-    """Parameter ``name`` of an exit event by its planned index (see :func:`_plan`):
-    ``plain`` when the event's enter event, if any, is its own (type ``t - 1``), so that a
-    parameter neither of them has is None without looking."""
-    if i >= 0:
-        return evt.param(i)
-    return None if plain and i == _ABSENT else _arg(evt, name)
-
-
-def _planned_int(evt: Event, i: int, plain: bool, name: str) -> int | None:
-    """:func:`_planned_arg` for an integer parameter (flags as their number)."""
-    if i >= 0:
-        return evt.int_value(i)
-    return None if plain and i == _ABSENT else evt.eint(name)
-
-
-def _on_open_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
-    if th is None:
-        return
-    t = evt.type
-    n = evt.nparams
-    plan = _OPEN_PLANS.get((t, n))
-    if plan is None:
-        plan = _OPEN_PLANS[(t, n)] = _plan(t, n, _OPEN_PARAMS)
-    i_name, i_path, i_dirfd, i_flags, i_fd, i_dev, i_ino = plan
-    enter = evt.enter
-    plain = enter is None or enter.type == t - 1
-    name = _planned_arg(evt, i_name, plain, "name")
-    if not isinstance(name, str):
-        name = _planned_arg(evt, i_path, plain, "path")
-    if not isinstance(name, str):
-        name = ""
-    dirfd = _planned_int(evt, i_dirfd, plain, "dirfd")
-    base = eng.cwd(th)
-    if dirfd is not None and dirfd != AT_FDCWD and not name.startswith("/"):
-        d = th.fdtable.fds.get(dirfd)
-        base = d.name if d is not None else ""
-    path = resolve_path(base, name)
-    flags = _planned_int(evt, i_flags, plain, "flags") or 0
-    fd = _planned_int(evt, i_fd, plain, "fd")
-    if fd is None:
-        fd = evt.res
-    if fd is None or fd < 0:
-        return  # fd.name of a failed open comes from the arguments (see fields.fd)
-    info = FdInfo(fd, md.FD_DIRECTORY if flags & PPM_O_DIRECTORY else md.FD_FILE_V2, path)
-    info.open_flags = flags
-    info.dev = _planned_int(evt, i_dev, plain, "dev") or 0
-    info.ino = _planned_int(evt, i_ino, plain, "ino") or 0
-    eng.add_fd(evt, th, info)
-
-
 _SOCK_TYPES = {AF_INET: md.FD_IPV4_SOCK, AF_INET6: md.FD_IPV6_SOCK, AF_UNIX: md.FD_UNIX_SOCK}
 
 
@@ -605,16 +555,6 @@ def _on_sendrecv_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> No
     tup = _arg(evt, "tuple")
     if isinstance(tup, SockTuple):
         _apply_tuple(info, tup, info.role or ROLE_CLIENT, evt.num)
-
-
-def _on_close_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
-    if th is None or evt.fd is None:
-        return
-    res = evt.res
-    if res is not None and res < 0:
-        return
-    eng._remove_fd = (th, evt.fd)
-    eng._pending = True
 
 
 def _on_dup_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
@@ -727,13 +667,11 @@ _HANDLER_SPECS: list[tuple[list[int], Handler]] = [
     (_names("setsid"), _on_setsid_exit),
     (_names("capset"), _on_capset_exit),
     (_names("chroot"), _on_chroot_exit),
-    (_names("open", "openat", "openat2", "creat", "open_by_handle_at"), _on_open_exit),
     (_names("socket"), _on_socket_exit),
     (_names("connect"), _on_connect_exit),
     (_names("accept", "accept4"), _on_accept_exit),
     (_names("bind"), _on_bind_exit),
     (_names("sendto", "recvfrom", "sendmsg", "recvmsg"), _on_sendrecv_exit),
-    (_names("close"), _on_close_exit),
     (_names("dup", "dup2", "dup3"), _on_dup_exit),
     (_names("fcntl"), _on_fcntl_exit),
     (_names("pipe", "pipe2"), _on_pipe_exit),
@@ -791,36 +729,44 @@ def _specs() -> tuple[tuple[bool, bool, bool, bool, int, int, bool, Handler | No
 
 
 _SPEC = _specs()
+
+# Handlers written in C (native/engine.c), by event type: 1 open exits, 2 close exits.
+_NATIVE_OPEN, _NATIVE_CLOSE = 1, 2
+_NATIVE: dict[int, int] = {
+    **dict.fromkeys(
+        _names("open", "openat", "openat2", "creat", "open_by_handle_at"), _NATIVE_OPEN
+    ),
+    **dict.fromkeys(_names("close"), _NATIVE_CLOSE),
+}
+# the open exit's parameters as native/engine.c's OP_* reads them
+_OPEN_PARAMS = ("name", "path", "dirfd", "flags", "fd", "dev", "ino")
+
+
+def _open_plan(t: int) -> bytes:
+    """For an open exit type: each _OPEN_PARAMS name's index in the type (-1: none), then
+    whether the enter event type ``t - 1`` has a parameter of that name (old captures
+    carry some of them only there)."""
+    if _NATIVE.get(t) != _NATIVE_OPEN:
+        return bytes(14)
+    idx = [PARAM_INDEX[t].get(n, -1) for n in _OPEN_PARAMS]
+    for n, i in zip(_OPEN_PARAMS, idx, strict=True):
+        if n in ("name", "path") and i >= 0:
+            assert et.EVENT_PARAMS[t][i][1] in (et.PT_CHARBUF, et.PT_FSPATH, et.PT_FSRELPATH)
+    in_enter = [t > 0 and n in PARAM_INDEX[t - 1] for n in _OPEN_PARAMS]
+    return struct.pack("<7b7B", *idx, *in_enter)
+
+
 _SPEC_BYTES = b"".join(
     struct.pack(
-        "<BBI",
-        skip | auto << 1 | enter << 2 | pairs << 3 | resfirst << 4,
+        "<BBBI",
+        skip | auto << 1 | enter << 2 | pairs << 3 | resfirst << 4 | HAS_RES[t] << 5,
         fdmode,
+        _NATIVE.get(t, 0),
         fdidx,
     )
-    for skip, auto, enter, pairs, fdmode, fdidx, resfirst, _h in _SPEC
+    + _open_plan(t)
+    for t, (skip, auto, enter, pairs, fdmode, fdidx, resfirst, _h) in enumerate(_SPEC)
 )
 _HANDLERS = tuple(spec[7] for spec in _SPEC)
-"""_SPEC as native/engine.c reads it: per type, the flag bits, fd mode and fd index, and
-the handler."""
-
-
-def _plan(t: int, n: int, names: tuple[str, ...]) -> tuple[int, ...]:
-    """Where an exit event of type ``t`` with ``n`` parameters has parameters ``names``:
-    its index when the event has it; else ``_BY_NAME`` when its enter event (type
-    ``t - 1``) may have it, ``_ABSENT`` when neither has it."""
-    out = []
-    for name in names:
-        i = PARAM_INDEX[t].get(name)
-        if i is not None and i < n:
-            out.append(i)
-        elif t > 0 and name in PARAM_INDEX[t - 1]:
-            out.append(_BY_NAME)
-        else:
-            out.append(_ABSENT)
-    return tuple(out)
-
-
-_BY_NAME, _ABSENT = -1, -2
-_OPEN_PARAMS = ("name", "path", "dirfd", "flags", "fd", "dev", "ino")
-_OPEN_PLANS: dict[tuple[int, int], tuple[int, ...]] = {}
+"""_SPEC as native/engine.c reads it: per type, the flag bits, fd mode, native handler,
+fd index and open-exit plan, and the Python handler."""
