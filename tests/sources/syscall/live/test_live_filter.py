@@ -114,6 +114,7 @@ def test_failed_calls_no_rule_needs_are_dropped_in_the_kernel(
             assert kernel_mask(cap, "mkdir") == FAIL
             assert kernel_mask(cap, "close") == OK  # the state engine's need only
             assert kernel_mask(cap, "connect") == OK | INPROGRESS
+            assert cap.probe is not None and cap.probe.selection[SYSCALL_NR["mkdir"]] == FAIL
             _proc, events = run_and_collect(cap, program(tmp_path, port))
             got = seen(events, tmp_path)
             # the failed open and the failed close are not sent; successes are
