@@ -383,3 +383,16 @@ def test_bad_append_output_stops_with_the_entry_named(tmp_path: Path) -> None:
         res = run_lanner("-r", str(FALCO_RULES), "-e", str(QUICKSTART), "-c", str(config))
         assert res.returncode == 1, text
         assert res.stderr.startswith(b"Error: ") and message in res.stderr, res.stderr
+
+
+def test_a_falco_plugin_entry_names_library_path_once(tmp_path: Path) -> None:
+    config = tmp_path / "falco.yaml"
+    config.write_text(
+        "plugins:\n"
+        "  - {name: k8saudit, library_path: libk8saudit.so, open_params: 'http://:9765/k8s'}\n"
+        "  - {name: json, library_path: libjson.so}\n"
+        "load_plugins: [json]\n"
+    )
+    res = run_lanner("-r", str(FALCO_RULES), "-e", str(QUICKSTART), "-c", str(config))
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.count(b"'plugins[].library_path' is accepted but has no effect") == 1

@@ -661,6 +661,7 @@ NO_EFFECT: dict[str, str] = {
     "plugins_hostinfo": "sources are built in",
     "webserver.threadiness": "the web server runs one event loop thread",
     "http_output.max_consecutive_timeouts": "http_output retries max_retries times instead",
+    "metrics.kernel_event_counters_enabled": "the snapshot has no kernel counters",
     "metrics.kernel_event_counters_per_cpu_enabled": "no per-CPU kernel counters",
     "metrics.libbpf_stats_enabled": "no libbpf statistics",
     "metrics.plugins_metrics_enabled": "sources are built in",
@@ -758,6 +759,11 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Confi
     for key, reason in NO_EFFECT.items():
         if key in set_by_user:
             warnings.append(f"configuration key '{key}' is accepted but has no effect: {reason}")
+    if any(isinstance(p, dict) and "library_path" in p for p in checked.get("plugins") or []):
+        warnings.append(
+            "configuration key 'plugins[].library_path' is accepted but has no effect: "
+            "the sources are built in, no plugin library is loaded"
+        )
     cfg = Config(checked, str(path) if path else None, warnings)
     cfg.files, cfg.folders = files, folders
     return cfg
