@@ -36,7 +36,6 @@ from lanner.engine.engine import Engine
 from lanner.engine.fields import SourceSpec
 from lanner.sources.syscall.containers import default_store
 from lanner.sources.syscall.containers.announce import ContainerAnnouncer
-from lanner.sources.syscall.containers.runtimes import configure_runtimes, socket_watch
 
 log = logging.getLogger("lanner")
 
@@ -134,6 +133,9 @@ def _syscall_capture(daemon: Daemon) -> object | None:
 
 def _container_announcer(daemon: Daemon) -> ContainerAnnouncer:
     """Ask the container runtimes found on this host; announce new containers."""
+    # imported here: their clients (httpx, grpc) cost a replay ~0.1 s of start-up for nothing
+    from lanner.sources.syscall.containers.runtimes import configure_runtimes, socket_watch
+
     store = default_store()
     used = configure_runtimes(store, daemon.cfg.get("container_engines") or {})
     log.info("container runtimes: %s", ", ".join(used) if used else "none found")
