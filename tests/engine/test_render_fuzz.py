@@ -172,7 +172,8 @@ def test_every_field_type_renders_in_text_json_and_extra_fields(
     # append_output's text is on the line; its fields are rendered like the template's
     assert " extra=" in alert.message
     doc = json.loads(alert.to_json())
-    assert doc["output_fields"]["fd.name"] == to_json_value(event["fd.name"])
+    expected = json.loads(orjson.dumps({"v": to_json_value(event["fd.name"])}))["v"]
+    assert doc["output_fields"]["fd.name"] == expected
 
 
 @settings(max_examples=200, deadline=None)
