@@ -36,6 +36,7 @@ from lanner.engine.rules import Ruleset
 from lanner.rules import default_rules_files
 from lanner.sources.syscall._native import CandidateEvents
 from lanner.sources.syscall.candidate_fields import CANDIDATE_FIELDS, event_filter
+from lanner.sources.syscall.source import event_type_of as syscall_event_type_of
 
 log = logging.getLogger("lanner")
 
@@ -111,6 +112,9 @@ class Daemon:
         self.webserver: Any = None
         self.audit_hook: Any = None
         self.syscall_capture: Any = None  # the eBPF LiveCapture of a live run, if any
+        # the running rules' candidate conditions on syscall events (None: no filtering)
+        self.syscall_filter: CandidateEvents | None = None
+        self.syscall_rejected = 0  # syscall events it kept from the rules
         self.watcher: Any = None
         self._out_lock = threading.Lock()
         self._reload_lock = threading.Lock()
@@ -172,10 +176,17 @@ class Daemon:
         """The running rules' candidate conditions as a native event filter (events that
         fail them cannot match any rule), or None without the syscall source."""
         spec = self.engine.sources.get("syscall")
-        if spec is None:
-            return None
+        if spec is None or spec.event_type_of is not syscall_event_type_of:
+            return None  # no syscall source, or JSON-lines events standing for one
         cands = derive_candidates(self.engine.ruleset, spec, CANDIDATE_FIELDS)
         return event_filter(cands, spec)
+
+    def _update_syscall_filter(self) -> None:
+        try:
+            self.syscall_filter = self.syscall_candidates()
+        except Exception as exc:  # never lose an alert over it: evaluate every event
+            self.syscall_filter = None
+            log.warning("candidate conditions not derived, every event is evaluated: %s", exc)
 
     def syscall_outcomes(self) -> dict[str, int] | None:
         """Per syscall, the outcomes the running rules can match (the kernel-side filter)."""
@@ -187,6 +198,7 @@ class Daemon:
         if outcome.successful:
             self.select(staging.ruleset, self.cfg)
             self.engine.ruleset = staging.ruleset
+            self._update_syscall_filter()
             self._rules_per_file = outcome.rules_per_file
             self.stats.rules_loaded = len(staging.ruleset)
             self.stats.rules_load_seconds = seconds
@@ -253,7 +265,9 @@ class Daemon:
                 log.warning("reload (%s): a change of '%s' needs a restart", reason, key)
         # commit: the loop picks up the new ruleset at its next event
         self.engine.iso8601 = cfg.boolean("time_format_iso_8601")
+        self.syscall_filter = None  # no event is dropped on the old rules' conditions
         self.engine.ruleset = staging.ruleset
+        self._update_syscall_filter()
         if new_outputs is not None:
             new_outputs.start()
             with self._out_lock:
@@ -573,6 +587,11 @@ class Daemon:
                 continue
             source, event = item
             counts[source] += 1
+            if source == "syscall":
+                cands = self.syscall_filter
+                if cands is not None and not cands.accepts(event):
+                    self.syscall_rejected += 1  # no running rule can match it
+                    continue
             try:
                 alerts = engine.process(event, source)
             except Exception as exc:  # one event never stops detection

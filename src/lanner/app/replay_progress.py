@@ -47,17 +47,18 @@ class ScapReplay:
         finally:
             self.finished = time.monotonic()
 
-    def rate_line(self) -> str:
+    def rate_line(self, rejected: int = 0) -> str:
         """``Replayed N events (M evaluated) in T s (R events/s)``.
 
         N counts every event of the file; M those of the types the rules can match (the
-        others are rejected from their header, or only update the state).
+        others are rejected from their header, or only update the state) less
+        ``rejected``, those the consumer dropped by the rules' candidate conditions.
         """
         elapsed = (self.finished or time.monotonic()) - self.started
         total = max(self.replay.reader.events_read, self.events)
         rate = total / elapsed if elapsed > 0 else 0.0
         return (
-            f"Replayed {total:,} events ({self.events:,} evaluated by the rules) in "
+            f"Replayed {total:,} events ({self.events - rejected:,} evaluated by the rules) in "
             f"{elapsed:.2f} s ({rate:,.0f} events/s)"
         )
 

@@ -296,7 +296,7 @@ def run(
     scap = None
     if replay is not None and replay.capture_path is not None:
         types, _base = daemon.syscall_event_types()
-        scap = ScapReplay(replay.capture_path, types, daemon.syscall_candidates())
+        scap = ScapReplay(replay.capture_path, types)
         replay.events = iter(scap)
         show_progress(scap)
     daemon.install_signals()
@@ -315,7 +315,7 @@ def run(
         sys.stdout.flush()
         click.echo(daemon.engine.summary(), nl=False)
         if scap is not None:
-            click.echo(scap.rate_line(), err=True)
+            click.echo(scap.rate_line(daemon.syscall_rejected), err=True)
     except OSError as exc:  # stdout closed or full: the outputs already reported it
         log.error("cannot write the summary: %s", exc)
         sys.exit(1)

@@ -428,14 +428,13 @@ static int ce_key(CandidateEventsObject *self, PyObject *event, uint32_t *key)
 }
 
 PyDoc_STRVAR(ce_accepts_doc,
-"accepts(event) -> bool\n\nWhether some active rule may match the event (False: drop it).");
+"accepts(event) -> bool\n\nWhether some active rule may match the event (False: drop it);\n"
+"True for anything that is not an event record.");
 
 static PyObject *ce_accepts(CandidateEventsObject *self, PyObject *event)
 {
-    if (!PyObject_TypeCheck(event, &LannerEventRecordType)) {
-        PyErr_SetString(PyExc_TypeError, "expected an event");
-        return NULL;
-    }
+    if (!PyObject_TypeCheck(event, &LannerEventRecordType))
+        Py_RETURN_TRUE; /* not a syscall event record (a JSON-lines event...): keep it */
     uint32_t key;
     if (ce_key(self, event, &key) < 0)
         return NULL;
