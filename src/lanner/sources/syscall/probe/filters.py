@@ -24,7 +24,6 @@ from .syscalls import SYSCALL_NR
 
 _NAMES: tuple[str, ...] = tuple(sorted(SYSCALL_NR))
 _BIT: dict[str, int] = {n: i for i, n in enumerate(_NAMES)}
-_ALL_TYPES = (1 << len(_NAMES)) - 1
 # a set of (type, outcome) pairs is an int: bit 2*i for type i succeeded, 2*i+1 failed
 _OK_PAIRS = sum(1 << (2 * i) for i in range(len(_NAMES)))
 _FAIL_PAIRS = _OK_PAIRS << 1
@@ -32,29 +31,23 @@ _UNIVERSE = _OK_PAIRS | _FAIL_PAIRS
 _BOTH = (_UNIVERSE, _UNIVERSE)
 
 
-def _creates_fd() -> int:
-    """Pairs mask of the types whose exit event creates an fd (fd.num is its result)."""
-    mask = 0
+def _every_exit(has: list[bool]) -> int:
+    """Pairs mask of the types all of whose exit event versions have the property."""
+    seen: dict[str, bool] = {}
     for t, (name, direction) in enumerate(zip(et.EVENT_NAMES, et.EVENT_DIRS, strict=True)):
-        if direction == "<" and name in _BIT and et.EVENT_FLAGS[t] & et.EF_CREATES_FD:
+        if direction == "<" and name in _BIT:
+            seen[name] = seen.get(name, True) and has[t]
+    mask = 0
+    for name, every in seen.items():
+        if every:
             mask |= 3 << (2 * _BIT[name])
     return mask
 
 
-_CREATES = _creates_fd()
-
-
-def _has_res() -> int:
-    """Pairs mask of the types whose exit event has a return value (evt.res, evt.rawres,
-    evt.failed); without one these fields have no value."""
-    mask = 0
-    for t, (name, direction) in enumerate(zip(et.EVENT_NAMES, et.EVENT_DIRS, strict=True)):
-        if direction == "<" and name in _BIT and HAS_RES[t]:
-            mask |= 3 << (2 * _BIT[name])
-    return mask
-
-
-_RES = _has_res()
+# exits that create an fd: fd.num is their result
+_CREATES = _every_exit([bool(f & et.EF_CREATES_FD) for f in et.EVENT_FLAGS])
+# exits with a return value: without one evt.res, evt.rawres and evt.failed have no value
+_RES = _every_exit(list(HAS_RES))
 
 
 def _types_mask(names: Iterable[str]) -> int:
