@@ -16,10 +16,11 @@ NATS_USER, NATS_PASSWORD, NATS_TOKEN = "respond", "n4ts-pass", "n4ts-t0ken"
 
 
 @contextmanager
-def nats_server(tmp_path: Path, auth: str = "none", tls: tuple[Path, Path] | None = None
-                ) -> Iterator[str]:  # fmt: skip
+def nats_server(tmp_path: Path, auth: str = "none", tls: tuple[Path, Path] | None = None,
+                client_ca: Path | None = None) -> Iterator[str]:  # fmt: skip
     """Run nats-server; `auth` is none, user (NATS_USER/NATS_PASSWORD) or token (NATS_TOKEN);
-    `tls` is (cert, key) to require TLS. Yields its URL (without credentials)."""
+    `tls` is (cert, key) to require TLS, `client_ca` to require client certificates signed
+    by it too. Yields its URL (without credentials)."""
     if shutil.which("nats-server") is None:
         pytest.fail("nats-server is not installed (scripts/setup.sh installs it)")
     port = free_port()
@@ -29,7 +30,8 @@ def nats_server(tmp_path: Path, auth: str = "none", tls: tuple[Path, Path] | Non
     elif auth == "token":
         conf.append(f'authorization {{ token: "{NATS_TOKEN}" }}')
     if tls is not None:
-        conf.append(f'tls {{ cert_file: "{tls[0]}", key_file: "{tls[1]}" }}')
+        verify = f', ca_file: "{client_ca}", verify: true' if client_ca else ""
+        conf.append(f'tls {{ cert_file: "{tls[0]}", key_file: "{tls[1]}"{verify} }}')
     path = tmp_path / f"nats-{port}.conf"
     path.write_text("\n".join(conf) + "\n")
     proc = subprocess.Popen(

@@ -328,6 +328,31 @@ def test_nats_token_and_tls(tmp_path: Path, fake_kube: FakeKube, kube_clients: K
     assert not _pod_alive(fake_kube)
 
 
+def test_nats_client_certificate(tmp_path: Path, kube_clients: KubeClients) -> None:
+    """A server that requires client certificates: refused without one, subscribed with it."""
+    server_cert, server_key = self_signed(tmp_path, "server")
+    client_cert, client_key = self_signed(tmp_path, "client")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(DELETE_RULE)
+    from lanner.services.respond.rules import load_rules
+
+    dispatcher = Dispatcher(Responder(load_rules([rules]), kube=kube_clients), workers=1)
+    try:
+        with nats_server(tmp_path, tls=(server_cert, server_key), client_ca=client_cert) as url:
+            anonymous = NatsInput(url, ["falco.>"], dispatcher, connect_timeout=2,
+                                  auth=NatsAuth(tls_ca=str(server_cert)))  # fmt: skip
+            with pytest.raises(ConnectionError):
+                anonymous.start()
+            auth = NatsAuth(tls_ca=str(server_cert), tls_cert=str(client_cert),
+                            tls_key=str(client_key))  # fmt: skip
+            assert auth.problem(url) is None  # a client certificate is a credential
+            nats_input = NatsInput(url, ["falco.>"], dispatcher, auth=auth)
+            nats_input.start()
+            nats_input.stop()
+    finally:
+        dispatcher.stop()
+
+
 @pytest.mark.parametrize(
     ("auth", "url", "problem"),
     [
