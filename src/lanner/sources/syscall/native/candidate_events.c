@@ -427,24 +427,38 @@ static int ce_key(CandidateEventsObject *self, PyObject *event, uint32_t *key)
     return 0;
 }
 
+static PyTypeObject CandidateEventsType;
+
+int lanner_candidates_accept(PyObject *filter, PyObject *event)
+{
+    if (!PyObject_TypeCheck(filter, &CandidateEventsType)) {
+        PyErr_SetString(PyExc_TypeError, "expected a CandidateEvents");
+        return -1;
+    }
+    if (!PyObject_TypeCheck(event, &LannerEventRecordType))
+        return 1;
+    CandidateEventsObject *self = (CandidateEventsObject *)filter;
+    uint32_t key;
+    if (ce_key(self, event, &key) < 0)
+        return -1;
+    struct ev_ctx c;
+    ctx_init(&c, self, event);
+    if (c.keep == NULL)
+        return -1;
+    int r = lc_eval(self->prog, key, ev_get, &c);
+    Py_DECREF(c.keep);
+    return c.failed ? -1 : r;
+}
+
 PyDoc_STRVAR(ce_accepts_doc,
 "accepts(event) -> bool\n\nWhether some active rule may match the event (False: drop it);\n"
 "True for anything that is not an event record.");
 
 static PyObject *ce_accepts(CandidateEventsObject *self, PyObject *event)
 {
-    if (!PyObject_TypeCheck(event, &LannerEventRecordType))
-        Py_RETURN_TRUE; /* not a syscall event record (a JSON-lines event...): keep it */
-    uint32_t key;
-    if (ce_key(self, event, &key) < 0)
-        return NULL;
-    struct ev_ctx c;
-    ctx_init(&c, self, event);
-    if (c.keep == NULL)
-        return NULL;
-    int r = lc_eval(self->prog, key, ev_get, &c);
-    Py_DECREF(c.keep);
-    if (c.failed)
+    /* not a syscall event record (a JSON-lines event...): kept */
+    int r = lanner_candidates_accept((PyObject *)self, event);
+    if (r < 0)
         return NULL;
     return PyBool_FromLong(r);
 }

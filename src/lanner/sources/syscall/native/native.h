@@ -18,6 +18,11 @@ int lanner_register_candidate_events(PyObject *module);
 /* The C program of a _native.CandidateFilter (candidates.h), or NULL with TypeError. */
 struct lc_program;
 const struct lc_program *lanner_candidate_program(PyObject *obj);
+
+/* A _native.CandidateEvents applied to one event record, for a C iterator: 1 keep (also for
+ * anything that is not an event record), 0 drop (no running rule can match it), -1 error
+ * with a Python exception set (candidate_events.c). */
+int lanner_candidates_accept(PyObject *filter, PyObject *event);
 int lanner_register_records(PyObject *module);
 int lanner_register_events(PyObject *module);
 int lanner_register_engine(PyObject *module);
