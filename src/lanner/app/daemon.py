@@ -68,7 +68,7 @@ def _append_output(cfg: Config, sources: Iterable[SourceSpec]) -> list[OutputApp
     try:
         return expand_suggested(parse_append_output(cfg.get("append_output")), sources)
     except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+        raise ConfigError(cfg.locate(str(exc))) from None
 
 
 @dataclass(slots=True)
