@@ -105,6 +105,17 @@ def test_bad_selectors_stop_with_the_item_named(tmp_path: Path) -> None:
         assert res.returncode == 1, text
         assert res.stderr.startswith(b"Error: ") and message in res.stderr, res.stderr
         assert res.stdout == b""
+    # the file and line of the item are named, also in an included file, and for -o
+    config.write_text("rules:\n  - enable: {rule: a}\n  - disable:\n      rules: x\n")
+    res = run_lanner("-r", str(FALCO_RULES), "-e", str(QUICKSTART), "-c", str(config))
+    assert res.stderr.startswith(f"Error: {config}:3: rules[1].disable: expected".encode())
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("rules:\n  - disable: {rule: b}\n  - enable: {tag: [x]}\n")
+    config.write_text(f"rules:\n  - enable: {{rule: a}}\nconfig_files: [{extra}]\n")
+    res = run_lanner("-r", str(FALCO_RULES), "-e", str(QUICKSTART), "-c", str(config))
+    assert res.stderr.startswith(f"Error: {extra}:3: rules[2].enable.tag: expected".encode())
+    res = run_lanner("-e", str(QUICKSTART), "-o", "rules[].enable.rul=x")
+    assert res.stderr.startswith(b"Error: -o rules[].enable.rul=x: rules[0].enable: expected")
 
 
 # -- config_files ------------------------------------------------------------------------
@@ -224,7 +235,8 @@ def test_engine_kind_replay_nodriver_and_refused_kinds(tmp_path: Path) -> None:
     for kind in ("kmod", "ebpf", "gvisor"):
         res = run_lanner("-o", f"engine.kind={kind}", "-e", str(QUICKSTART))
         assert res.returncode == 1 and res.stdout == b""
-        assert res.stderr.startswith(f"Error: engine.kind: '{kind}' is not supported".encode())
+        expected = f"Error: -o engine.kind={kind}: engine.kind: '{kind}' is not supported"
+        assert res.stderr.startswith(expected.encode()), res.stderr
 
 
 def test_refused_values_stop_with_the_key_named() -> None:
@@ -382,7 +394,8 @@ def test_bad_append_output_stops_with_the_entry_named(tmp_path: Path) -> None:
         config.write_text(text)
         res = run_lanner("-r", str(FALCO_RULES), "-e", str(QUICKSTART), "-c", str(config))
         assert res.returncode == 1, text
-        assert res.stderr.startswith(b"Error: ") and message in res.stderr, res.stderr
+        assert res.stderr.startswith(f"Error: {config}:".encode()), res.stderr
+        assert message in res.stderr, res.stderr
 
 
 def test_a_falco_plugin_entry_names_library_path_once(tmp_path: Path) -> None:

@@ -528,6 +528,11 @@ class Config:
     warnings: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)  # the config files read, in order
     folders: list[str] = field(default_factory=list)  # config_files directories
+    locations: dict[str, str] = field(default_factory=dict)  # key path -> FILE:LINE, -o
+
+    def locate(self, message: str) -> str:
+        """An error about a key path, prefixed with where that key was given."""
+        return locate(self.locations, message)
 
     def get(self, key: str, default: Any = None) -> Any:
         """A value by dotted path."""
@@ -599,6 +604,53 @@ def _read_yaml(path: str | Path) -> dict[str, Any]:
     return _expand_env(doc)
 
 
+Locations = dict[str, str]  # key path (``rules[1].disable``) -> ``FILE:LINE`` or ``-o ...``
+
+
+def _locations(path: str | Path) -> Locations:
+    """Where each key and list item of a YAML file starts, by key path."""
+    try:
+        root = yaml.compose(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return {}
+    out: Locations = {}
+
+    def walk(node: yaml.Node | None, prefix: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                key = key_node.value
+                if not prefix and key == "rules_file":
+                    key = "rules_files"
+                here = f"{prefix}.{key}" if prefix else key
+                out[here] = f"{path}:{key_node.start_mark.line + 1}"
+                walk(value, here)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                out[f"{prefix}[{i}]"] = f"{path}:{item.start_mark.line + 1}"
+                walk(item, f"{prefix}[{i}]")
+
+    walk(root, "")
+    return out
+
+
+def _under(key: str, path: str) -> bool:
+    return path == key or path.startswith((key + ".", key + "["))
+
+
+def _shifted(locs: Locations, key: str, offset: int) -> Locations:
+    """The locations under ``key``, list indices of ``key[i]`` moved by ``offset``."""
+    out: Locations = {}
+    for path, where in locs.items():
+        if not _under(key, path) or path == key:
+            continue
+        m = re.match(rf"{re.escape(key)}\[(\d+)\](.*)", path)
+        if m:
+            out[f"{key}[{int(m[1]) + offset}]{m[2]}"] = where
+    return out
+
+
 STRATEGIES = ("append", "override", "add-only")
 
 
@@ -628,20 +680,33 @@ def _config_file_entries(value: Any, path: str = "config_files") -> list[tuple[s
     return out
 
 
-def _include(doc: dict[str, Any], extra: dict[str, Any], strategy: str, name: Path) -> None:
+def _include(
+    doc: dict[str, Any], extra: dict[str, Any], strategy: str, name: Path, where: Locations
+) -> None:
     """Merge an included file into the main document at the top level, as Falco:
     ``append`` extends lists and replaces the rest, ``override`` replaces, ``add-only``
-    only adds keys the document does not have. Mappings are replaced whole, not merged."""
+    only adds keys the document does not have. Mappings are replaced whole, not merged.
+    ``where`` follows: the locations of what came from ``name``."""
+    locs = _locations(name)
     for key, value in extra.items():
         if key == "config_files":
             raise ConfigError(f"{name}: 'config_files' is not allowed in an included file")
         if strategy == "add-only":
-            doc.setdefault(key, value)
+            if key in doc:
+                continue
+            doc[key] = value
         elif strategy == "append" and isinstance(value, list):
             have = doc.get(key)
-            doc[key] = (have if isinstance(have, list) else []) + value
+            have = have if isinstance(have, list) else []
+            doc[key] = have + value
+            where.update(_shifted(locs, key, len(have)))
+            where[key] = locs.get(key, str(name))
+            continue
         else:
             doc[key] = value
+        for path in [p for p in where if _under(key, p)]:
+            del where[path]
+        where.update({p: w for p, w in locs.items() if _under(key, p)})
 
 
 # Keys Lanner accepts with no effect, and why; each one a user sets is named at start.
@@ -715,8 +780,10 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Confi
     user: dict[str, Any] = {}
     files: list[str] = []
     folders: list[str] = []
+    where: Locations = {}
     if path is not None:
         user = _read_yaml(path)
+        where.update(_locations(path))
         files.append(str(path))
         for assignment in overrides:
             if assignment.startswith("config_files"):
@@ -735,7 +802,7 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Confi
                 warnings.append(f"config_files: '{extra}' does not exist (skipped)")
                 continue
             for f in included:
-                _include(user, _read_yaml(f), strategy, f)
+                _include(user, _read_yaml(f), strategy, f, where)
                 files.append(str(f))
     values = copy.deepcopy(DEFAULTS)
     _merge(values, user)
@@ -746,16 +813,23 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Confi
         if path is not None and assignment.startswith("config_files"):
             continue
         apply_override(values, assignment)
-        key = re.sub(r"\[\d*\]", "", assignment.partition("=")[0].strip())
+        target = assignment.partition("=")[0].strip()
+        for path_seen in [p for p in where if _under(re.sub(r"\[\]", "", target), p)]:
+            del where[path_seen]
+        where[re.sub(r"\[\d*\].*", "", target)] = f"-o {assignment}"
+        key = re.sub(r"\[\d*\]", "", target)
         parts = key.split(".")
         set_by_user.update(".".join(parts[: i + 1]) for i in range(len(parts)))
     if "rules_file" in values:
         values["rules_files"] = values.pop("rules_file")
-    checked = _validate(values, SCHEMA, "", warnings)
-    for (key, bad), reason in REFUSED.items():
-        found, value = _present(checked, key)
-        if found and value == bad:
-            raise ConfigError(f"{key}: {value!r} is not supported: {reason}")
+    try:
+        checked = _validate(values, SCHEMA, "", warnings)
+        for (key, bad), reason in REFUSED.items():
+            found, value = _present(checked, key)
+            if found and value == bad:
+                raise ConfigError(f"{key}: {value!r} is not supported: {reason}")
+    except ConfigError as exc:
+        raise ConfigError(locate(where, str(exc))) from None
     for key, reason in NO_EFFECT.items():
         if key in set_by_user:
             warnings.append(f"configuration key '{key}' is accepted but has no effect: {reason}")
@@ -765,5 +839,17 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Confi
             "the sources are built in, no plugin library is loaded"
         )
     cfg = Config(checked, str(path) if path else None, warnings)
-    cfg.files, cfg.folders = files, folders
+    cfg.files, cfg.folders, cfg.locations = files, folders, where
     return cfg
+
+
+def locate(where: Locations, message: str) -> str:
+    """Prefix an error about ``KEY.PATH: ...`` with where its value was given
+    (``FILE:LINE: `` or ``-o KEY=VALUE: ``), from the deepest path known."""
+    path = message.split(":", 1)[0].split(" ", 1)[0]
+    while path:
+        if path in where:
+            return f"{where[path]}: {message}"
+        cut = max(path.rfind("."), path.rfind("["))
+        path = path[:cut] if cut > 0 else ""
+    return message
