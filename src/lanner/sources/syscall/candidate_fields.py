@@ -27,7 +27,7 @@ from .fields.evt import _OPEN_EXITS
 from .fields.fd import _NULL_TYPECHAR
 from .scap import metadata as md
 from .source import syscall_source
-from .state.fds import TYPECHARS
+from .state.fds import L4_NAMES, TYPECHARS
 
 CANDIDATE_FIELD_IDS: dict[str, int] = {
     name: i for i, name in enumerate(_native.candidate_field_names())
@@ -67,11 +67,13 @@ NATIVE_READS: frozenset[str] = frozenset(
         "fd.typechar",
         "fd.directory",
         "fd.filename",
+        "fd.l4proto",
         "proc.name",
         "proc.pname",
         "proc.exe",
         "proc.exepath",
         "container.id",
+        "user.uid",
     }
 )
 """The fields native/candidate_events.c reads from the records itself (in the usual
@@ -137,7 +139,15 @@ def event_filter(
     null_typechars = bytes(
         ord(_NULL_TYPECHAR.get(et.EVENT_NAMES[t], "o")) for t in range(et.EVENT_COUNT)
     )
+    l4names = tuple(L4_NAMES.get(i) for i in range(max(L4_NAMES) + 1))
     types, index = _type_tables()
     return _native.CandidateEvents(
-        native_filter(candidates), types, index, typechars, null_typechars, fallbacks, event_key
+        native_filter(candidates),
+        types,
+        index,
+        typechars,
+        null_typechars,
+        l4names,
+        fallbacks,
+        event_key,
     )

@@ -30,6 +30,7 @@ typedef struct {
     PyObject *typechars; /* bytes: fd.typechar per scap fd type */
     PyObject *null_typechars; /* bytes: fd.typechar per event type of events without an fd */
     PyObject *fallbacks; /* tuple: per field id, the Python getter */
+    PyObject *l4names;   /* tuple: fd.l4proto per l4 protocol number (str, None: "<NA>") */
     PyObject *key_of;    /* event -> key, for generic events */
     unsigned long long native_reads, python_reads;
 } CandidateEventsObject;
@@ -368,6 +369,45 @@ static int ev_read(struct ev_ctx *c, uint32_t field, struct lc_value *out)
             path_part(out, field == LC_F_FD_DIRECTORY);
         break;
     }
+    case LC_F_FD_L4PROTO: {
+        if (fd == NULL || t == NULL) {
+            r = 0;
+            break;
+        }
+        PyObject *name = NULL;
+        if (fd->l4proto >= 0 && fd->l4proto < PyTuple_GET_SIZE(self->l4names))
+            name = PyTuple_GET_ITEM(self->l4names, fd->l4proto);
+        if (name == NULL || name == Py_None) {
+            out->is_int = 0;
+            out->s = "<NA>";
+            out->len = 4;
+            r = 1;
+        } else {
+            r = str_slot(c, name, out);
+        }
+        break;
+    }
+    case LC_F_USER_UID: {
+        if (t == NULL) {
+            r = 0;
+            break;
+        }
+        PyObject *uid = t->o[TR_uid];
+        if (uid == NULL || uid == Py_None) {
+            r = 0;
+            break;
+        }
+        if (!PyLong_CheckExact(uid))
+            break;
+        out->is_int = 1;
+        out->i = PyLong_AsLongLong(uid);
+        if (out->i == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            break;
+        }
+        r = 1;
+        break;
+    }
     case LC_F_PROC_PNAME:
         if (t == NULL) {
             r = 0;
@@ -503,12 +543,14 @@ static PyObject *ce_value(CandidateEventsObject *self, PyObject *args)
 static int ce_init(CandidateEventsObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"filter", "types", "flags_index", "typechars", "null_typechars",
-                             "fallbacks", "key_of", NULL};
-    PyObject *filter, *types, *flags_idx, *typechars, *null_typechars, *fallbacks, *key_of;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!O!O!O!O!O", kwlist, &filter, &PyBytes_Type,
-                                     &types, &PyBytes_Type, &flags_idx, &PyBytes_Type,
-                                     &typechars, &PyBytes_Type, &null_typechars, &PyTuple_Type,
-                                     &fallbacks, &key_of))
+                             "l4names", "fallbacks", "key_of", NULL};
+    PyObject *filter, *types, *flags_idx, *typechars, *null_typechars, *l4names, *fallbacks,
+        *key_of;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!O!O!O!O!O!O", kwlist, &filter,
+                                     &PyBytes_Type, &types, &PyBytes_Type, &flags_idx,
+                                     &PyBytes_Type, &typechars, &PyBytes_Type, &null_typechars,
+                                     &PyTuple_Type, &l4names, &PyTuple_Type, &fallbacks,
+                                     &key_of))
         return -1;
     const struct lc_program *prog = lanner_candidate_program(filter);
     if (prog == NULL)
@@ -526,6 +568,7 @@ static int ce_init(CandidateEventsObject *self, PyObject *args, PyObject *kwds)
     Py_INCREF(flags_idx);
     Py_INCREF(typechars);
     Py_INCREF(null_typechars);
+    Py_INCREF(l4names);
     Py_INCREF(fallbacks);
     Py_INCREF(key_of);
     Py_XSETREF(self->filter, filter);
@@ -533,6 +576,7 @@ static int ce_init(CandidateEventsObject *self, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->flags_idx, flags_idx);
     Py_XSETREF(self->typechars, typechars);
     Py_XSETREF(self->null_typechars, null_typechars);
+    Py_XSETREF(self->l4names, l4names);
     Py_XSETREF(self->fallbacks, fallbacks);
     Py_XSETREF(self->key_of, key_of);
     self->prog = prog;
@@ -554,6 +598,7 @@ static int ce_clear(CandidateEventsObject *self)
     Py_CLEAR(self->flags_idx);
     Py_CLEAR(self->typechars);
     Py_CLEAR(self->null_typechars);
+    Py_CLEAR(self->l4names);
     Py_CLEAR(self->fallbacks);
     Py_CLEAR(self->key_of);
     self->prog = NULL;
@@ -584,7 +629,8 @@ static PyGetSetDef ce_getset[] = {
 };
 
 PyDoc_STRVAR(ce_doc,
-"CandidateEvents(filter, types, flags_index, typechars, null_typechars, fallbacks, key_of)\n\n"
+"CandidateEvents(filter, types, flags_index, typechars, null_typechars, l4names, fallbacks,\n"
+"key_of)\n\n"
 "A CandidateFilter applied to events; built by candidate_fields.event_filter().");
 
 static PyTypeObject CandidateEventsType = {
