@@ -157,3 +157,16 @@ def test_allow_empty_rules_accepts_an_empty_reload_with_a_warning(
         "(had 1 rules, now empty), no rules would be left, accepted as allow_empty_rules is set"
         in logged(log)
     )
+
+
+def test_reload_generates_the_matchers_before_the_swap(tmp_path: Path) -> None:
+    # issue 18 item 4: a reload must not leave code generation to the event path
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(seq_rules("Version one", "v1"))
+    daemon = daemon_for(config_file(tmp_path, [rules]))
+    # the first load leaves them to the first event of each type (start-up stays short)
+    assert daemon.engine.ruleset.build_matchers() >= 1  # at least evt.type = open
+    rules.write_text(seq_rules("Version one", "v1") + seq_rules("Version two", "v2"))
+    assert daemon.reload("test")
+    assert len(daemon.engine.ruleset) == 2
+    assert daemon.engine.ruleset.build_matchers() == 0  # built by the reload already

@@ -251,6 +251,9 @@ class Daemon:
             self.stats.empty_reloads_refused += 1
             return False
         self.select(staging.ruleset, cfg)
+        # generated here, not on the event path after the swap
+        staging.ruleset.use_errors(self.engine.errors)
+        staging.ruleset.build_matchers()
         new_outputs = None
         if any(cfg.get(k) != self.cfg.get(k) for k in OUTPUT_KEYS):
             try:

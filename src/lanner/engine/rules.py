@@ -77,6 +77,8 @@ class Ruleset:
 
     def use_errors(self, errors: EvalErrors) -> None:
         """Count condition failures in ``errors`` (the engine's, kept across reloads)."""
+        if errors is self.errors:
+            return  # the matchers already count there
         self.errors = errors
         for idx in self._indexes.values():
             idx.matchers.clear()
@@ -167,6 +169,22 @@ class Ruleset:
         if matcher is None:
             matcher = self._build_matcher(idx, key)
         return matcher(event)
+
+    def build_matchers(self) -> int:
+        """Generate now the matcher of every event type some active rule can match
+        (otherwise each is generated at the first event of its type); how many were built.
+
+        A hot reload calls this on its side thread, so the events after the swap do not
+        wait for code generation."""
+        built = 0
+        for idx in self._indexes.values():
+            keys: list[str | None] = [None] if idx.spec.event_type_of is None else []
+            keys += list(idx.by_type)
+            for key in keys:
+                if key not in idx.matchers:
+                    self._build_matcher(idx, key)
+                    built += 1
+        return built
 
     def _build_matcher(self, idx: _SourceIndex, key: str | None) -> Matcher:
         rules = idx.untyped if key is None else idx.by_type.get(key, [])
