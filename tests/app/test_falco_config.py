@@ -409,3 +409,40 @@ def test_a_falco_plugin_entry_names_library_path_once(tmp_path: Path) -> None:
     res = run_lanner("-r", str(FALCO_RULES), "-e", str(QUICKSTART), "-c", str(config))
     assert res.returncode == 0, res.stderr
     assert res.stderr.count(b"'plugins[].library_path' is accepted but has no effect") == 1
+
+
+def snapshot_rule_fields(tmp_path: Path, rules: Path, name: str, extra: dict) -> dict:
+    """The falco.rules.* fields of the first metrics snapshot written after one alert."""
+    out = tmp_path / f"{name}.jsonl"
+    metrics = {"enabled": True, "interval": "200ms", "output_file": str(out), **extra}
+    config = tmp_path / f"{name}.yaml"
+    config.write_text(json.dumps({"rules_files": [str(rules)], "metrics": metrics}))
+    proc = LiveLanner("-c", str(config))
+    try:
+        proc.send(open_event(1))
+        wait_until(lambda: "v1 opened" in proc.out.text(), what="the alert")
+
+        def after_event() -> list[dict]:
+            lines = out.read_text().splitlines() if out.exists() else []
+            return [json.loads(ln) for ln in lines if '"falco.num_evts":1' in ln]
+
+        last = wait_until(after_event, what="a snapshot after the event")[-1]["output_fields"]
+        assert proc.finish() == 0
+    finally:
+        proc.kill()
+    return {k: v for k, v in last.items() if k.startswith("falco.rules.")}
+
+
+def test_metrics_snapshot_rule_counters_and_empty_values(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(seq_rules("Seq rule", "v1") + CAT_RULE.format(name="Never", proc="zzz"))
+    default = snapshot_rule_fields(tmp_path, rules, "default", {})
+    assert default == {"falco.rules.matches_total": 1, "falco.rules.Seq rule": 1}
+    empty = snapshot_rule_fields(tmp_path, rules, "empty", {"include_empty_values": True})
+    assert empty == {
+        "falco.rules.matches_total": 1,
+        "falco.rules.Seq rule": 1,
+        "falco.rules.Never": 0,
+    }
+    off = snapshot_rule_fields(tmp_path, rules, "off", {"rules_counters_enabled": False})
+    assert off == {}

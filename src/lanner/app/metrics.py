@@ -190,8 +190,16 @@ class Stats:
         wall = max(time.monotonic() - self.start_mono, 1e-9)
         return self.cpu_seconds() / wall
 
-    def snapshot_fields(self, resource: bool = True, to_mb: bool = True) -> dict[str, Any]:
-        """The output fields of Falco's ``metrics snapshot`` internal alert."""
+    def snapshot_fields(
+        self,
+        resource: bool = True,
+        to_mb: bool = True,
+        rules: bool = True,
+        include_empty: bool = False,
+    ) -> dict[str, Any]:
+        """The output fields of Falco's ``metrics snapshot`` internal alert: the rule
+        counters when ``rules``, resource usage when ``resource``; as Falco, a rule counter
+        or resource figure at zero is left out unless ``include_empty``."""
         now = time.monotonic()
         total = sum(self.events.values())
         rate = (total - self._prev_events) / max(now - self._prev_mono, 1e-9)
@@ -206,30 +214,35 @@ class Stats:
             "falco.num_evts_prev": self._prev_events,
             "falco.evts_rate_sec": round(rate, 3),
             "falco.outputs_queue_num_drops": sum(o.dropped for o in self.outputs.values()),
-            "falco.rules.matches_total": sum(self.alerts.values()),
             "lanner.alerts_throttled": self.throttled,
             "lanner.rules_loaded": self.rules_loaded,
         }
         for source, n in sorted(self.events.items()):
             fields[f"lanner.events.{source}"] = n
-        by_rule: Counter[str] = Counter()
-        for (rule, _prio, _src), n in list(self.alerts.items()):
-            by_rule[rule] += n
-        for rule, n in sorted(by_rule.items()):
-            fields[f"falco.rules.{rule}"] = n
+        if rules:
+            fields["falco.rules.matches_total"] = sum(self.alerts.values())
+            by_rule: Counter[str] = Counter()
+            if include_empty:
+                by_rule.update(dict.fromkeys(self.rule_meta(), 0))
+            for (rule, _prio, _src), n in list(self.alerts.items()):
+                by_rule[rule] += n
+            for rule, n in sorted(by_rule.items()):
+                if n or include_empty:
+                    fields[f"falco.rules.{rule}"] = n
         for name, o in sorted(self.outputs.items()):
             fields[f"lanner.output.{name}.sent"] = o.sent
             fields[f"lanner.output.{name}.errors"] = o.errors
             fields[f"lanner.output.{name}.drops"] = o.dropped
         if resource:
             rss, vsz = memory_bytes()
-            fields["falco.cpu_usage_perc"] = round(self.cpu_usage_ratio() * 100.0, 2)
+            used: dict[str, Any] = {"falco.cpu_usage_perc": round(self.cpu_usage_ratio() * 100, 2)}
             if to_mb:
-                fields["falco.memory_rss_mb"] = round(rss / 1048576, 2)
-                fields["falco.memory_vsz_mb"] = round(vsz / 1048576, 2)
+                used["falco.memory_rss_mb"] = round(rss / 1048576, 2)
+                used["falco.memory_vsz_mb"] = round(vsz / 1048576, 2)
             else:
-                fields["falco.memory_rss_kb"] = rss // 1024
-                fields["falco.memory_vsz_kb"] = vsz // 1024
+                used["falco.memory_rss_kb"] = rss // 1024
+                used["falco.memory_vsz_kb"] = vsz // 1024
+            fields.update({k: v for k, v in used.items() if v or include_empty})
         self._prev_events, self._prev_mono = total, now
         return dict(sorted(fields.items()))
 
@@ -241,6 +254,8 @@ def snapshot_alert(
     fields = stats.snapshot_fields(
         resource=bool(metrics_cfg.get("resource_utilization_enabled", True)),
         to_mb=bool(metrics_cfg.get("convert_memory_to_mb", True)),
+        rules=bool(metrics_cfg.get("rules_counters_enabled", True)),
+        include_empty=bool(metrics_cfg.get("include_empty_values", False)),
     )
     now = time.time_ns()
     fields["evt.time"] = now
