@@ -246,3 +246,12 @@ def test_the_server_answers_while_a_body_is_being_validated(
     answered.set()
     poster.join(60)
     assert result[0].status_code == 201
+
+
+def test_more_than_the_batch_limit_is_refused_before_validation(live: str) -> None:
+    one = b'{"rule":"r","priority":"Warning"}'
+    body = b"[" + b",".join([one] * 10_001) + b"]"
+    resp = httpx.post(live + "/api/v1/events", content=body, headers=JSON)
+    assert resp.status_code == 422
+    assert resp.json() == {"detail": "more than 10000 alerts in one request"}
+    assert _count(live) == 0

@@ -177,6 +177,10 @@ def _rows_from_body(body: bytes, now: int) -> list[Any]:
         data = loads(body)
     except BodyError as exc:
         raise HTTPException(exc.status, exc.reason) from None
+    if isinstance(data, list) and len(data) > MAX_BATCH:  # before validating every one
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"more than {MAX_BATCH} alerts in one request"
+        )
     try:
         parsed = _INGEST.validate_python(data)
     except ValidationError as exc:
