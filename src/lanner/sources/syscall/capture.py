@@ -53,15 +53,12 @@ class CaptureReplay:
         return self.reader.progress()
 
     def __iter__(self) -> Iterator[Event]:
-        process = self.state.process
         load = self.state.load_record
-        wanted = self.wanted
-        names = self.names or frozenset()
-        for rec in self.reader:
+        names = self.names
+        for rec in self.reader.replay(self.state, self.wanted):
             if type(rec) is Event:
-                process(rec)
-                t = rec.type
-                if wanted is None or (t in wanted and (t not in _GENERIC or rec.name in names)):
+                # generic events carry their syscall's name: check it here
+                if names is None or rec.type not in _GENERIC or rec.name in names:
                     yield rec
             else:
                 load(rec)
@@ -70,12 +67,15 @@ class CaptureReplay:
 def type_ids(names: Iterable[str]) -> frozenset[int]:
     """Event type ids (both directions, every version) of evt.type names.
 
-    Syscalls without an event of their own arrive as generic ``syscall`` events, so a name
-    of the syscall-code table brings in the generic ids; their name is checked later.
+    Syscalls without an event of their own (in the capture's driver) arrive as generic
+    ``syscall`` events, so a name of the syscall-code table brings in the generic ids;
+    their name is checked later.
     """
     names = set(names)
     ids = {i for i, n in enumerate(et.EVENT_NAMES) if n in names}
-    if (names & set(et.SYSCALL_CODE_NAMES)) - set(et.EVENT_NAMES):
+    # also when the syscall has an event of its own: older captures (and drivers) record
+    # it as a generic event (curl_google.scap's mprotect)
+    if names & set(et.SYSCALL_CODE_NAMES):
         ids |= _GENERIC
     return frozenset(ids)
 

@@ -747,3 +747,16 @@ int lanner_register_engine(PyObject *module)
     }
     return 0;
 }
+
+int lanner_state_process(PyObject *core, PyObject *evt)
+{
+    if (!PyObject_TypeCheck(core, &LannerStateCoreType)) {
+        PyErr_SetString(PyExc_TypeError, "not a StateEngine");
+        return -1;
+    }
+    PyObject *r = core_process((StateCore *)core, evt);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}

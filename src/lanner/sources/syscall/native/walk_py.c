@@ -110,7 +110,91 @@ static PyObject *walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return Py_BuildValue("(NnKK)", out, (Py_ssize_t)pos, num, skipped);
 }
 
+PyDoc_STRVAR(replay_doc,
+"replay(buf, pos, base, types, hint, num, event_cls, state, wanted)\n"
+"    -> (event or None, pos, num, skipped)\n\n"
+"libsinsp's next() over the event blocks of ``buf``: walk them as walk() does, apply\n"
+"every built event to ``state`` (a StateEngine) in order, and return at the first one\n"
+"whose type ``wanted`` (one byte per type id) marks, with state applied up to and\n"
+"including it; None when it stopped at a block it does not handle or at the end.");
+
+static PyObject *replay(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 9) {
+        PyErr_SetString(PyExc_TypeError, "replay() takes 9 arguments");
+        return NULL;
+    }
+    PyObject *bufobj = args[0];
+    if (!PyBytes_Check(bufobj) || !PyBytes_Check(args[3]) || !PyByteArray_Check(args[4]) ||
+        !PyBytes_Check(args[8])) {
+        PyErr_SetString(PyExc_TypeError, "replay(): bad argument types");
+        return NULL;
+    }
+    Py_ssize_t spos = PyLong_AsSsize_t(args[1]);
+    long long base = PyLong_AsLongLong(args[2]);
+    unsigned long long num = PyLong_AsUnsignedLongLong(args[5]);
+    if (PyErr_Occurred())
+        return NULL;
+    const uint8_t *types = (const uint8_t *)PyBytes_AS_STRING(args[3]);
+    Py_ssize_t ntypes = PyBytes_GET_SIZE(args[3]);
+    uint8_t *hint = (uint8_t *)PyByteArray_AS_STRING(args[4]);
+    const uint8_t *wanted = (const uint8_t *)PyBytes_AS_STRING(args[8]);
+    if (PyByteArray_GET_SIZE(args[4]) != ntypes || PyBytes_GET_SIZE(args[8]) != ntypes) {
+        PyErr_SetString(PyExc_ValueError, "replay(): types, hint and wanted differ in length");
+        return NULL;
+    }
+    PyObject *event_cls = args[6], *state = args[7];
+    if (!PyType_Check(event_cls) ||
+        !PyType_IsSubtype((PyTypeObject *)event_cls, &LannerEventRecordType)) {
+        PyErr_SetString(PyExc_TypeError, "replay(): event_cls must be an EventRecord type");
+        return NULL;
+    }
+    const uint8_t *buf = (const uint8_t *)PyBytes_AS_STRING(bufobj);
+    Py_ssize_t n = PyBytes_GET_SIZE(bufobj);
+    if (spos < 0 || spos > n) {
+        PyErr_SetString(PyExc_ValueError, "replay(): pos out of range");
+        return NULL;
+    }
+    unsigned long long skipped = 0;
+    size_t pos = (size_t)spos;
+    struct lw_event ev;
+    PyObject *found = NULL;
+    for (;;) {
+        enum lw_status st = lw_next(buf, (size_t)n, &pos, types, (size_t)ntypes, hint, &ev);
+        if (st == LW_STOP)
+            break;
+        if (st == LW_UNKNOWN) {
+            skipped++;
+            continue;
+        }
+        num++;
+        if (st != LW_EVENT)
+            continue;
+        EventRecord *e = lanner_event_new((PyTypeObject *)event_cls, num, ev.ts, ev.tid,
+                                          (int)ev.type, ev.nparams, bufobj, (Py_ssize_t)ev.lens,
+                                          (Py_ssize_t)ev.end, ev.large, ev.cpu, ev.dump_flags,
+                                          base + (long long)ev.block);
+        if (e == NULL)
+            return NULL;
+        if (lanner_state_process(state, (PyObject *)e) < 0) {
+            Py_DECREF(e);
+            return NULL;
+        }
+        if (wanted[ev.type]) {
+            found = (PyObject *)e;
+            break;
+        }
+        Py_DECREF(e);
+    }
+    if (found == NULL) {
+        found = Py_None;
+        Py_INCREF(found);
+    }
+    return Py_BuildValue("(NnKK)", found, (Py_ssize_t)pos, num, skipped);
+}
+
 static PyMethodDef walk_methods[] = {
+    {"replay", (PyCFunction)(void (*)(void))replay, METH_FASTCALL, replay_doc},
     {"walk", (PyCFunction)(void (*)(void))walk, METH_FASTCALL, walk_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -9,7 +9,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .. import event_table as et
 from ..event import Event
@@ -31,6 +31,7 @@ from .metadata import (
 from .stream import CHUNK, MAX_BLOCK, open_capture, read_chunk
 
 try:  # the event-block walk in C (native/walk.c), built by pip install
+    from .._native import replay as _c_replay
     from .._native import walk as _c_walk
 except ImportError as _exc:  # pragma: no cover - a broken install
     raise ImportError(
@@ -150,13 +151,23 @@ class ScapReader:
     def __iter__(self) -> Iterator[Record]:
         return self._records(self._open(), isinstance(self._source, (str, Path)))
 
+    def replay(self, state: Any, wanted: frozenset[int] | None = None) -> Iterator[Record]:
+        """Records in file order, every event applied to ``state`` (a StateEngine) as it is
+        read, and only events whose type is in ``wanted`` (all when None) yielded, each
+        with state applied up to and including it (libsinsp's next()). Metadata records
+        are yielded for the caller to load into ``state``. The C walk (native/walk_py.c
+        replay) applies and drops the other events without returning to Python."""
+        return self._records(self._open(), isinstance(self._source, (str, Path)), state, wanted)
+
     def events(self) -> Iterator[Event]:
         """Only the events."""
         for rec in self:
             if type(rec) is Event:
                 yield rec
 
-    def _records(self, f: BinaryIO, close: bool) -> Iterator[Record]:
+    def _records(
+        self, f: BinaryIO, close: bool, state: Any = None, wanted: frozenset[int] | None = None
+    ) -> Iterator[Record]:
         # One loop walks blocks and builds events in place: this is the hot path.
         num = 0  # events of the file so far, kept or rejected (evt.num)
         try:
@@ -180,15 +191,28 @@ class ScapReader:
             lens16 = _LENS16
             fast = _c_walk if USE_C_WALK else None
             types = self._walk_types()
+            process = state.process if state is not None else None
+            want = bytes(1 if wanted is None or i in wanted else 0 for i in range(et.EVENT_COUNT))
             while True:
                 n = len(buf)
                 while pos + 8 <= n:
                     if fast is not None and not first:
                         # every event block it can handle; it stops at anything else
-                        evs, pos, num, skipped = fast(buf, pos, base, types, hint, num, Event)
-                        if skipped:
-                            self.skipped_events += skipped
-                        yield from evs
+                        if process is None:
+                            evs, pos, num, skipped = fast(buf, pos, base, types, hint, num, Event)
+                            if skipped:
+                                self.skipped_events += skipped
+                            yield from evs
+                        else:
+                            while True:  # one wanted event at a time, state applied
+                                evt, pos, num, skipped = _c_replay(
+                                    buf, pos, base, types, hint, num, Event, state, want
+                                )
+                                if skipped:
+                                    self.skipped_events += skipped
+                                if evt is None:
+                                    break
+                                yield evt
                         if pos + 8 > n:
                             break
                     btype, blen = hdr(buf, pos)
@@ -266,7 +290,7 @@ class ScapReader:
                     elif p + hlen + nparams * (4 if large else 2) > evend:
                         raise ScapError(f"event has {nparams} params but only {elen} bytes", offset)
                     num += 1
-                    yield Event(
+                    evt = Event(
                         num,
                         ts,
                         tid,
@@ -280,6 +304,11 @@ class ScapReader:
                         dump_flags,
                         offset,
                     )
+                    if process is not None:
+                        process(evt)
+                        if not want[etype]:
+                            continue
+                    yield evt
                 # Need more data: keep the unread tail, append the next chunk.
                 avail = n - pos
                 need = CHUNK
