@@ -63,6 +63,11 @@ def test_filter_follows_the_rules_on_reload(tmp_path: Path) -> None:
     shadow = [e for e in events if e.name == "openat" and e.dir == "<" and e.fdinfo is not None
               and e.fdinfo.name == "/etc/shadow"]  # fmt: skip
     assert shadow and all(second.accepts(e) and not first.accepts(e) for e in shadow)
+    # Daemon.run evaluates only the candidates and counts the others as skipped
+    daemon.run(("syscall", e) for e in events)
+    assert daemon.stats.events["syscall"] == len(events)
+    assert daemon.stats.events_skipped["syscall"] == sum(not second.accepts(e) for e in events)
+    assert daemon.stats.alerts[("r", "Warning", "syscall")] == len(shadow)
 
 
 def test_json_lines_syscall_events_are_not_filtered() -> None:

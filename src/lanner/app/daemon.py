@@ -114,7 +114,6 @@ class Daemon:
         self.syscall_capture: Any = None  # the eBPF LiveCapture of a live run, if any
         # the running rules' candidate conditions on syscall events (None: no filtering)
         self.syscall_filter: CandidateEvents | None = None
-        self.syscall_rejected = 0  # syscall events it kept from the rules
         self.watcher: Any = None
         self._out_lock = threading.Lock()
         self._reload_lock = threading.Lock()
@@ -582,7 +581,7 @@ class Daemon:
     def run(self, events: Iterable[Any], deadline: float | None = None) -> None:
         """Evaluate events until they end, a stop is requested or the deadline passes."""
         engine, stats, stop = self.engine, self.stats, self._stop
-        counts = stats.events
+        counts, skipped = stats.events, stats.events_skipped
         for item in events:
             if item is TICK:
                 if stop.is_set() or (deadline is not None and time.monotonic() > deadline):
@@ -593,7 +592,7 @@ class Daemon:
             if source == "syscall":
                 cands = self.syscall_filter
                 if cands is not None and not cands.accepts(event):
-                    self.syscall_rejected += 1  # no running rule can match it
+                    skipped[source] += 1  # no running rule can match it
                     continue
             try:
                 alerts = engine.process(event, source)

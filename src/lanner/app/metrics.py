@@ -143,6 +143,8 @@ class Stats:
         self.start_ns = time.time_ns()
         self.start_mono = time.monotonic()
         self.events: Counter[str] = Counter()
+        # of those, dropped before the rules: no running rule can match them (candidates)
+        self.events_skipped: Counter[str] = Counter()
         self.event_drops: Counter[tuple[str, str]] = Counter()  # (source, reason)
         # exceptions survived on the event path: (source, stage) and (rule, stage)
         self.event_errors: Counter[tuple[str, str]] = Counter()

@@ -33,6 +33,15 @@ class StatsCollector(Collector):
         for source, n in sorted(s.events.items()):
             ev.add_metric([source], n)
         yield ev
+        skipped = CounterMetricFamily(
+            "lanner_events_skipped",
+            "Events (counted in lanner_events_total) no running rule can match, dropped before "
+            "the rules by their candidate conditions",
+            labels=["source"],
+        )
+        for source, n in sorted(s.events_skipped.items()):
+            skipped.add_metric([source], n)
+        yield skipped
         drops = CounterMetricFamily(
             "lanner_event_drops", "Events lost before evaluation", labels=["source", "reason"]
         )

@@ -315,7 +315,7 @@ def run(
         sys.stdout.flush()
         click.echo(daemon.engine.summary(), nl=False)
         if scap is not None:
-            click.echo(scap.rate_line(daemon.syscall_rejected), err=True)
+            click.echo(scap.rate_line(daemon.stats.events_skipped["syscall"]), err=True)
     except OSError as exc:  # stdout closed or full: the outputs already reported it
         log.error("cannot write the summary: %s", exc)
         sys.exit(1)
