@@ -345,7 +345,7 @@ def test_nats_client_certificate(tmp_path: Path, kube_clients: KubeClients) -> N
                 anonymous.start()
             auth = NatsAuth(tls_ca=str(server_cert), tls_cert=str(client_cert),
                             tls_key=str(client_key))  # fmt: skip
-            assert auth.problem(url) is None  # a client certificate is a credential
+            assert auth.authenticated(url)  # a client certificate is a credential
             nats_input = NatsInput(url, ["falco.>"], dispatcher, auth=auth)
             nats_input.start()
             nats_input.stop()
@@ -354,16 +354,22 @@ def test_nats_client_certificate(tmp_path: Path, kube_clients: KubeClients) -> N
 
 
 @pytest.mark.parametrize(
-    ("auth", "url", "problem"),
+    ("auth", "conflict"),
     [
-        (NatsAuth(), "nats://h:4222", "no credentials"),
-        (NatsAuth(token="t", user="u", password="p"), "nats://h:4222", "not both"),
-        (NatsAuth(user="u"), "nats://h:4222", "needs a password"),
-        (NatsAuth(tls_cert="c"), "nats://h:4222", "go together"),
-        (NatsAuth(), "nats://u:p@h:4222", None),
-        (NatsAuth(token="t"), "nats://h:4222", None),
+        (NatsAuth(token="t", user="u", password="p"), "not both"),
+        (NatsAuth(user="u"), "needs a password"),
+        (NatsAuth(tls_cert="c"), "go together"),
+        (NatsAuth(token="t"), None),
     ],
 )
-def test_nats_auth_settings(auth: NatsAuth, url: str, problem: str | None) -> None:
-    found = auth.problem(url)
-    assert (found is None) if problem is None else (problem in (found or ""))
+def test_nats_auth_conflicts(auth: NatsAuth, conflict: str | None) -> None:
+    found = auth.conflict()
+    assert (found is None) if conflict is None else (conflict in (found or ""))
+
+
+def test_nats_credentials_in_the_url_count_and_are_not_shown() -> None:
+    from lanner.services.respond.nats_input import redact_url
+
+    assert not NatsAuth().authenticated("nats://h:4222")
+    assert NatsAuth().authenticated("nats://u:p@h:4222")
+    assert redact_url("nats://u:s3cret@h:4222") == "nats://***@h:4222"

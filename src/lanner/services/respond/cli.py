@@ -19,7 +19,7 @@ from lanner.services.respond.audit import AuditLog
 from lanner.services.respond.dedup import DEFAULT_KEY_FIELDS, Deduplicator
 from lanner.services.respond.engine import Dispatcher, Responder
 from lanner.services.respond.metrics import RespondMetrics
-from lanner.services.respond.nats_input import NatsAuth
+from lanner.services.respond.nats_input import NatsAuth, redact_url
 from lanner.services.respond.rules import RulesError, load_rules
 
 DEFAULT_PORT = 2804
@@ -72,11 +72,14 @@ def _check_exposure(
             "LANNER_RESPOND_TOKEN or --token-file"
         )
     if nats_url:
-        problem = nats_auth.problem(nats_url)
-        if problem and not problem.startswith("NATS "):
-            raise click.UsageError(problem)
-        if problem:
-            problems.append(f"{problem}: set --nats-token or --nats-user/--nats-password")
+        conflict = nats_auth.conflict()
+        if conflict:
+            raise click.UsageError(conflict)
+        if not nats_auth.authenticated(nats_url):
+            problems.append(
+                f"NATS {redact_url(nats_url)}: no credentials: set --nats-token or "
+                "--nats-user/--nats-password (or a client certificate)"
+            )
     if problems and not insecure:
         raise click.ClickException(
             "refusing to start: anyone who can reach an input could run the response "
