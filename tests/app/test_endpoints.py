@@ -157,6 +157,49 @@ def test_a_webhook_flood_is_pushed_back_and_every_accepted_event_alerts(
     assert "not evaluated" not in run.proc.err.text()
 
 
+def test_a_stop_during_a_flood_reports_every_accepted_event_it_did_not_evaluate(
+    tmp_path: Path, live: list
+) -> None:
+    """SIGTERM while 16 clients post: each event answered 200 either alerts or is counted
+    in the log lines that say how many accepted events were left unevaluated."""
+    import re
+
+    run = Run(tmp_path, live, init={"maxQueuedEvents": 2000})
+    accepted: set[str] = set()
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(c: int) -> None:
+        with httpx.Client(timeout=10, headers={"Content-Type": "application/json"}) as http:
+            for r in range(1000):
+                ids = [f"s{c}-{r}-{e}" for e in range(100)]
+                try:
+                    resp = http.post(run.webhook, content=event_list(ids))
+                except httpx.TransportError:
+                    return  # the server went away
+                if resp.status_code == 200:
+                    with lock:
+                        accepted.update(ids)
+                elif stop.is_set():
+                    return
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(16)]
+    for t in threads:
+        t.start()
+    wait_until(lambda: len(accepted) > 20_000, timeout=120, what="a flood under way")
+    stop.set()
+    run.proc.proc.send_signal(signal.SIGTERM)
+    for t in threads:
+        t.join(60)
+    assert run.proc.finish() == 0
+    err = run.proc.err.text()
+    reported = sum(int(n) for n in re.findall(r"(\d+) (?:accepted|queued k8s_audit) event", err))
+    alerted = run.alert_ids()
+    assert len(alerted) == len(set(alerted))
+    missing = accepted - set(alerted)
+    assert len(missing) <= reported, (len(accepted), len(alerted), reported, err[-2000:])
+
+
 # -- tokens and binds ----------------------------------------------------------------------
 
 

@@ -111,6 +111,7 @@ class Daemon:
         self.feed: LiveFeed | None = None
         self.webserver: Any = None
         self.audit_hook: Any = None
+        self._audit_pump_done = threading.Event()
         self.syscall_capture: Any = None  # the eBPF LiveCapture of a live run, if any
         # the running rules' candidate conditions on syscall events (None: no filtering)
         self.syscall_filter: CandidateEvents | None = None
@@ -482,17 +483,32 @@ class Daemon:
         check_bind("the k8s audit webhook", hook.host, token)
 
         def pump(feed: LiveFeed) -> None:
-            for batch in hook.batches():
-                if not feed.put([("k8s_audit", ev) for ev in batch]):
-                    break
-            self._audit_lost(hook.discard_pending())
+            try:
+                for batch in hook.batches():
+                    if not feed.put([("k8s_audit", ev) for ev in batch]):  # stopping
+                        self._audit_lost(len(batch))  # the batch in hand
+                        break
+                self._audit_lost(hook.discard_pending())
+            finally:
+                self._audit_pump_done.set()
 
         feed.add_producer(pump, "k8s-audit")
         self.audit_hook = hook
 
+    def _stop_audit_hook(self) -> None:
+        """Refuse further requests (503), count what was queued, let the producer finish."""
+        hook, self.audit_hook = self.audit_hook, None
+        if hook is None:
+            return
+        hook.stop()
+        self._audit_lost(hook.discard_pending())
+        self._audit_pump_done.wait(5.0)
+
     def _audit_lost(self, n: int) -> None:
+        """Count and log audit events answered 200 that stopping leaves unevaluated."""
         if n:
             self.stats.event_drops[("k8s_audit", "shutdown")] += n
+            log.warning("k8s audit webhook: %d accepted event(s) were not evaluated", n)
 
     def versions(self) -> dict[str, Any]:
         """What /versions answers."""
@@ -611,6 +627,7 @@ class Daemon:
         self._stop.set()
         if self.feed is not None:
             self.feed.stop()
+            self._stop_audit_hook()  # before counting: its producer may be handing over
             for source, n in list(self.feed.received.items()):
                 left = n - self.stats.events.get(source, 0)
                 if left > 0:
@@ -623,9 +640,7 @@ class Daemon:
                 timer.join(5.0)
         if self.webserver is not None:
             self.webserver.stop()
-        if self.audit_hook is not None:
-            self.audit_hook.stop()
-            self._audit_lost(self.audit_hook.discard_pending())  # logged
+        self._stop_audit_hook()
         with self._out_lock:
             outputs, self.outputs = self.outputs, None
         if outputs is not None:

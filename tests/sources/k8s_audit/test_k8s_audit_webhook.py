@@ -301,6 +301,16 @@ def test_a_bad_content_length_is_400_and_the_server_goes_on(
     assert post(hook, orjson.dumps(event_list("after")))[0] == 200
 
 
+def test_deeply_nested_arrays_are_a_400_not_a_crash(hook: AuditWebhook) -> None:
+    """Found by the fuzz test: 1000 nested arrays (within orjson's depth limit) made the
+    payload parser recurse until RecursionError."""
+    status, text = post(hook, b"[" * 1000 + b"]" * 1000)
+    assert status == 400 and b"nested deeper than 8" in text
+    nested = b"[[" + orjson.dumps(event_list("n")) + b"]]"
+    assert post(hook, nested)[0] == 200  # a little nesting is still read
+    assert [e.data["objectRef"]["name"] for e in take(hook, 1)] == ["n"]
+
+
 def test_default_bind_is_loopback() -> None:
     assert AuditWebhook().host == "127.0.0.1"
     assert AuditWebhook.from_url("http://:9765/k8s-audit").host == "127.0.0.1"

@@ -45,16 +45,24 @@ def _add(obj: Any, out: Parsed, where: str) -> None:
     out.events.append(JsonEvent(obj, ts))
 
 
-def parse_payload(value: Any, out: Parsed | None = None, where: str = "event") -> Parsed:
+MAX_ARRAY_DEPTH = 8  # arrays of arrays of events: deeper is an attack, not audit data
+
+
+def parse_payload(
+    value: Any, out: Parsed | None = None, where: str = "event", _depth: int = 0
+) -> Parsed:
     """The audit events of a decoded JSON payload.
 
-    Raises :class:`NotAuditEvent` when the payload as a whole is not audit data; items of
-    an EventList that cannot be used are listed in ``Parsed.rejected``.
+    Raises :class:`NotAuditEvent` when the payload as a whole is not audit data (also
+    arrays nested deeper than :data:`MAX_ARRAY_DEPTH`); items of an EventList that
+    cannot be used are listed in ``Parsed.rejected``.
     """
     out = out if out is not None else Parsed()
     if isinstance(value, list):
+        if _depth >= MAX_ARRAY_DEPTH:
+            raise NotAuditEvent(f"{where}: arrays nested deeper than {MAX_ARRAY_DEPTH}")
         for i, item in enumerate(value):
-            parse_payload(item, out, f"{where}[{i}]")
+            parse_payload(item, out, f"{where}[{i}]", _depth + 1)
         return out
     kind = value.get("kind") if isinstance(value, dict) else None
     if kind == "EventList":

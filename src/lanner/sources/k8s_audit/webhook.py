@@ -98,6 +98,7 @@ class _BatchQueue:
     def __init__(self, capacity: int) -> None:
         self.capacity = max(capacity, 1)
         self.events = 0
+        self.closed = False  # the consumer is gone: put refuses
         self._batches: deque[list[JsonEvent]] = deque()
         self._cond = threading.Condition()
 
@@ -108,9 +109,11 @@ class _BatchQueue:
         with self._cond:
             while self.events and self.events + len(batch) > self.capacity:
                 left = deadline - time.monotonic()
-                if left <= 0 or stopped():
+                if left <= 0 or stopped() or self.closed:
                     return False
                 self._cond.wait(min(left, _POLL))
+            if self.closed:
+                return False
             self._batches.append(batch)
             self.events += len(batch)
             self._cond.notify_all()
@@ -128,9 +131,10 @@ class _BatchQueue:
             self._cond.notify_all()
             return batch
 
-    def clear(self) -> int:
-        """Forget every queued batch; the number of events forgotten."""
+    def close(self) -> int:
+        """Forget every queued batch and refuse new ones; the number of events forgotten."""
         with self._cond:
+            self.closed = True
             n, self.events = self.events, 0
             self._batches.clear()
             self._cond.notify_all()
@@ -219,6 +223,7 @@ class AuditWebhook:
         if self._server is not None:
             return
         self._stopped = False
+        self._queue.closed = False
         self._server = _Server((self.host, self._requested_port), self)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -277,11 +282,9 @@ class AuditWebhook:
             yield from batch
 
     def discard_pending(self) -> int:
-        """Forget the queued events (the consumer stopped); their number, logged."""
-        n = self._queue.clear()
-        if n:
-            log.warning("k8s audit webhook: %d accepted event(s) were not evaluated", n)
-        return n
+        """The consumer stopped: forget the queued events and answer 503 from now on
+        (until :meth:`start`); their number, for the caller to count and log."""
+        return self._queue.close()
 
     @property
     def pending(self) -> int:
@@ -296,7 +299,8 @@ class AuditWebhook:
     def _enqueue(self, batch: list[JsonEvent]) -> None:
         """Queue a request's events, all or none; :class:`Busy` when no room came."""
         if not self._queue.put(batch, self.accept_wait, self._stopping):
-            raise Busy("shutting down" if self._stopping() else "queue full, retry later")
+            stopping = self._stopping() or self._queue.closed
+            raise Busy("shutting down" if stopping else "queue full, retry later")
 
     def handle_body(self, body: bytes) -> tuple[int, list[str]]:
         """Decode a request body and hand its events on: (accepted, rejected reasons)."""
