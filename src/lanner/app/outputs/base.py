@@ -171,6 +171,7 @@ class Output:
         self.spill = Spill(spill_dir, spill_max_bytes)
         self._last_spill_log = 0.0
         self._writing = False  # the worker is inside write()
+        self.write_started = 0.0  # monotonic time the current write() began; 0: none
         self.stats = stats if stats is not None else OutputStats()
         self._put_n = 0  # messages queued (producer side)
         self._got_n = 0  # messages taken (worker side)
@@ -301,6 +302,7 @@ class Output:
 
     def _deliver(self, item: Message) -> None:
         self._writing = True
+        self.write_started = time.monotonic()
         try:
             self.write(item)
             if self._writing:  # else close() gave up on it and counted it lost
@@ -308,6 +310,7 @@ class Output:
         except Exception as exc:
             self.stats.errors += 1
             self._log_error(exc)
+        self.write_started = 0.0
         self._writing = False
 
     def _drain_spill(self) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
@@ -38,8 +40,12 @@ class OutputManager:
         json_opts: JsonOptions | None = None,
         bucket: TokenBucket | None = None,
         on_throttle: Callable[[], None] | None = None,
+        output_timeout: float = 0.0,
     ) -> None:
         self.outputs = outputs
+        self.output_timeout = output_timeout  # seconds; 0: no watchdog
+        self._watchdog: threading.Thread | None = None
+        self._stop = threading.Event()
         self.json_output = json_output
         self.json_opts = json_opts or JsonOptions()
         self.bucket = bucket or TokenBucket(0, 0)
@@ -50,6 +56,28 @@ class OutputManager:
         """Start every output's worker."""
         for out in self.outputs:
             out.start()
+        if self.output_timeout > 0 and self.outputs:
+            self._watchdog = threading.Thread(
+                target=self._watch, name="lanner-output-watchdog", daemon=True
+            )
+            self._watchdog.start()
+
+    def _watch(self) -> None:
+        """Falco's output_timeout: log once per alert an output has been delivering for
+        longer than the timeout (the alert is not dropped; other outputs go on)."""
+        reported: dict[int, float] = {}
+        while not self._stop.wait(min(0.1, self.output_timeout / 4)):
+            now = time.monotonic()
+            for i, out in enumerate(self.outputs):
+                started = out.write_started
+                if started and now - started > self.output_timeout and reported.get(i) != started:
+                    reported[i] = started
+                    log.critical(
+                        '"%s" output timeout: an alert has been in delivery for more than '
+                        "%d ms (output_timeout); it is not dropped, the other outputs go on",
+                        out.name,
+                        round(self.output_timeout * 1000),
+                    )
 
     def format(self, alert: Alert, text: str | None = None) -> Message:
         """The shared message of an alert."""
@@ -80,6 +108,7 @@ class OutputManager:
         """Flush and stop every output, reporting losses."""
         for out in self.outputs:
             out.close(timeout)
+        self._stop.set()
         for out in self.outputs:
             if out.stats.dropped or out.stats.errors:
                 log.warning(
@@ -173,4 +202,5 @@ def build_outputs(
         json_opts=json_options(cfg),
         bucket=TokenBucket(rate, cfg.integer("outputs.max_burst")),
         on_throttle=on_throttle,
+        output_timeout=max(cfg.integer("output_timeout"), 0) / 1000.0,
     )
