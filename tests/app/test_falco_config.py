@@ -271,7 +271,6 @@ def test_keys_without_effect_are_named_once_each_at_start(tmp_path: Path) -> Non
         "engine.modern_ebpf",
         "falco_libs",
         "grpc",
-        "output_timeout",
         "webserver.threadiness",
     ]
     # without a file nothing is named
@@ -446,3 +445,21 @@ def test_metrics_snapshot_rule_counters_and_empty_values(tmp_path: Path) -> None
     }
     off = snapshot_rule_fields(tmp_path, rules, "off", {"rules_counters_enabled": False})
     assert off == {}
+
+
+def test_output_timeout_names_a_slow_output_and_keeps_its_alerts(tmp_path: Path) -> None:
+    sink = tmp_path / "got.txt"
+    slow = f"sh -c 'sleep 1; cat >> {sink}'"
+    args = [
+        "-r", str(FALCO_RULES), "-e", str(QUICKSTART), "-o", "stdout_output.enabled=false",
+        "-o", "program_output.enabled=true", "-o", f"program_output.program={slow}",
+    ]  # fmt: skip
+    res = run_lanner(*args, "-o", "output_timeout=300")
+    assert res.returncode == 0, res.stderr
+    named = b'"program" output timeout: an alert has been in delivery for more than 300 ms'
+    assert res.stderr.count(named) == 3, res.stderr  # once per slow alert
+    assert len(sink.read_text().splitlines()) == 3  # none dropped
+    sink.unlink()
+    res = run_lanner(*args)  # the default 2000 ms
+    assert res.returncode == 0 and b"output timeout" not in res.stderr
+    assert len(sink.read_text().splitlines()) == 3

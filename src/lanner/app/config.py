@@ -733,7 +733,6 @@ NO_EFFECT: dict[str, str] = {
     "metrics.jemalloc_stats_enabled": "no jemalloc",
     "metrics.kernel_iter_event_counters_enabled": "no kernel iterators",
     "metrics.state_counters_enabled": "the snapshot's fields are fixed",
-    "output_timeout": "an output holds detection at most outputs_queue.max_wait",
 }
 
 # Values Lanner refuses, with the reason: (key path, value) -> message
