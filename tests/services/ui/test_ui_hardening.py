@@ -255,3 +255,21 @@ def test_more_than_the_batch_limit_is_refused_before_validation(live: str) -> No
     assert resp.status_code == 422
     assert resp.json() == {"detail": "more than 10000 alerts in one request"}
     assert _count(live) == 0
+
+
+def test_credentials_without_tls_beyond_loopback_warn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """(The server is not started: tests listen on loopback only.)"""
+    import uvicorn
+    from click.testing import CliRunner
+
+    from lanner.cli import main
+
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: None)
+    db = f"sqlite:///{tmp_path / 'ui.db'}"
+    for host, warned in (("0.0.0.0", True), ("127.0.0.1", False), ("::1", False)):
+        caplog.clear()
+        result = CliRunner().invoke(main, ["ui", "--host", host, "--db", db, "--token", "t"])
+        assert result.exit_code == 0, result.output
+        assert ("without TLS: passwords and tokens cross the network" in caplog.text) is warned

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 
 import click
 
 from lanner.services.ui.query import parse_duration_ns
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @click.command("ui")
@@ -78,8 +88,15 @@ def ui(
     except (ValueError, KeyError) as exc:
         raise click.UsageError(str(exc)) from exc
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger(__name__)
     if not auth.enabled:
-        logging.getLogger(__name__).warning("no --user/--token: the API is open to anyone")
+        log.warning("no --user/--token: the API is open to anyone")
+    elif not tls_cert and not _is_loopback(host):
+        log.warning(
+            "listening on %s without TLS: passwords and tokens cross the network in clear "
+            "text (use --tls-cert/--tls-key or a mesh)",
+            host,
+        )
     store = open_store(db_url)
     app = create_app(
         store,
