@@ -93,7 +93,7 @@ class Atom:
     result, inverted when ``negate``. :meth:`negated` is the exact negation.
     """
 
-    __slots__ = ("_hash", "field", "missing", "negate", "op", "values")
+    __slots__ = ("_hash", "_set", "field", "missing", "negate", "op", "values")
 
     def __init__(
         self,
@@ -107,7 +107,13 @@ class Atom:
             raise ValueError(f"unknown atom operator {op!r}")
         self.field = field
         self.op = op
-        self.values: tuple[Any, ...] = tuple(sorted(set(values), key=_sort_key))
+        unique = set(values)
+        try:
+            ordered = sorted(unique)
+        except TypeError:  # values of several types
+            ordered = sorted(unique, key=_sort_key)
+        self.values: tuple[Any, ...] = tuple(ordered)
+        self._set = frozenset(unique) if op == "in" else None
         self.negate = negate
         self.missing = missing
         self._hash = hash((field, op, self.values, negate, missing))
@@ -120,6 +126,8 @@ class Atom:
         """The atom's truth for a field value (None: the event has none)."""
         if value is None:
             return self.missing
+        if self._set is not None:
+            return (value in self._set) != self.negate
         return _match(self.op, value, self.values) != self.negate
 
     def _key(self) -> tuple[Any, ...]:
@@ -245,10 +253,13 @@ def _narrow(terms: list[Formula]) -> list[Formula] | bool:
         if isinstance(t, Atom) and t.field in sets and _is_str_atom(t):
             if t.field not in placed:
                 placed.add(t.field)
-                others = [
+                others = [  # the plain 'in' atoms are already in the intersection
                     a
                     for a in terms
-                    if isinstance(a, Atom) and a.field == t.field and _is_str_atom(a)
+                    if isinstance(a, Atom)
+                    and a.field == t.field
+                    and _is_str_atom(a)
+                    and not (a.op == "in" and not a.negate and not a.missing)
                 ]
                 kept = [v for v in sets[t.field] if all(a.holds(v) for a in others)]
                 if not kept:
