@@ -16,8 +16,9 @@ import pytest
 from engine_testutil import SYSCALL_TYPES, errors, typed_source
 
 from lanner.engine.diagnostics import ErrorCode
-from lanner.engine.expand import MAX_CONDITION_NODES
+from lanner.engine.expand import MAX_CONDITION_NODES, MAX_LIST_ITEMS
 from lanner.engine.loader import LoadOutcome, RulesLoader
+from lanner.sources.memory import dict_source
 
 
 def doubling_macros(levels: int) -> str:
@@ -135,3 +136,64 @@ def test_total_size_of_the_ruleset_is_bounded(tmp_path: Path) -> None:
     err = errors(out)[0]
     assert err.locations[0].item_name == "r12"
     assert err.message.startswith("The rules expand to more than 20,000 condition nodes in total")
+
+
+def big_list_rules(items: int, rules: int) -> str:
+    """A list referenced by many rules: each reference copies every item."""
+    text = "- list: big\n  items: [" + ", ".join(f"i{n}" for n in range(items)) + "]\n"
+    for n in range(rules):
+        text += (
+            f"- rule: r{n}\n  desc: d\n  condition: evt.type = open and proc.name in (big)\n"
+            "  output: x\n  priority: INFO\n"
+        )
+    return text
+
+
+def test_list_items_copied_into_conditions_are_bounded(tmp_path: Path) -> None:
+    # the same attack with a list: 2,000 rules using a 5,000-item list made a 260 KB file
+    # cost 107 s and 1.9 GB (10 M items parsed); here 30 rules, 1,000 items, limit 10,000
+    path = tmp_path / "lists.yaml"
+    path.write_text(big_list_rules(1000, 30))
+    out = load_file(path, max_list_items=10_000)
+    assert not out.successful
+    assert [r.name for r in out.ruleset] == [f"r{n}" for n in range(10)]
+    assert out.stats.list_items == 10_000
+    errs = errors(out)
+    assert len(errs) == 11  # ten one by one, then the rest counted in one
+    assert errs[0].locations[0].item_name == "r10"
+    assert (errs[0].locations[0].file, errs[0].locations[0].line) == (str(path), 53)
+    assert errs[0].message == (
+        "List 'big' (1,000 items, used once here) would bring the list items copied into "
+        "conditions past the limit of 10,000 (already 10,000); each reference to a list "
+        "copies all its items"
+    )
+    assert errs[-1].message.startswith("10 more rules and macros were refused")
+
+
+def test_one_condition_copying_a_list_many_times_is_refused_before_copying(
+    tmp_path: Path,
+) -> None:
+    cond = " or ".join(["proc.name in (big)"] * 50)
+    text = "- list: big\n  items: [" + ", ".join(f"i{n}" for n in range(1000)) + "]\n"
+    text += f"- macro: m\n  condition: {cond}\n"
+    text += (
+        "- rule: r\n  desc: d\n  condition: evt.type = open and m\n  output: x\n  priority: INFO\n"
+    )
+    path = tmp_path / "one.yaml"
+    path.write_text(text)
+    out = load_file(path, max_list_items=10_000)
+    assert out.stats.list_items == 0  # nothing of the refused condition was counted
+    first = errors(out)[0]
+    assert first.locations[0].item_name == "m"
+    assert "List 'big' (1,000 items, used 11 times here)" in first.message
+    assert out.ruleset.get("r") is None
+
+
+def test_upstream_files_copy_few_list_items() -> None:
+    rules = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "rules"
+    loader = RulesLoader([dict_source("syscall", dynamic=True)])
+    for name in ("falco_rules", "falco-incubating_rules", "falco-sandbox_rules"):
+        loader.add_path(rules / f"{name}.yaml")
+    out = loader.compile()
+    assert out.successful
+    assert 1000 < out.stats.list_items < MAX_LIST_ITEMS / 100

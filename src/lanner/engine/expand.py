@@ -29,15 +29,22 @@ def quote_item(item: str) -> str:
     return item
 
 
-def substitute_list(condition: str, name: str, items: list[str]) -> tuple[str, bool]:
-    """Replace each delimited occurrence of list ``name``; return (text, whether used)."""
-    used = False
+def substitute_list(
+    condition: str, name: str, items: list[str], max_items: int | None = None
+) -> tuple[str, int]:
+    """Replace each delimited occurrence of list ``name``; return (text, occurrences).
+
+    With ``max_items``, raise :class:`ListBudgetError` before copying more items than that.
+    """
+    hits = 0
     start = condition.find(name)
     while start != -1:
         end = start + len(name)
         before_ok = start == 0 or condition[start - 1] in _DELIMS
         after_ok = end >= len(condition) or condition[end] in _DELIMS
         if before_ok and after_ok:
+            if max_items is not None and (hits + 1) * len(items) > max_items:
+                raise ListBudgetError(name, len(items), hits + 1)
             while start > 0 and condition[start - 1] in _BLANKS:
                 start -= 1
             while end < len(condition) and condition[end] in _BLANKS:
@@ -51,20 +58,57 @@ def substitute_list(condition: str, name: str, items: list[str]) -> tuple[str, b
             head = condition[:start] + " " if start > 0 else ""
             condition = head + sub + " " + condition[end:]
             start = len(head) + len(sub) + 1
-            used = True
+            hits += 1
             start = condition.find(name, start)
         else:
             start = condition.find(name, start + 1)
-    return condition, used
+    return condition, hits
 
 
-def substitute_lists(condition: str, lists: Iterable[tuple[str, list[str]]], used: set[str]) -> str:
-    """Substitute every list into a condition, recording in ``used`` those that occurred."""
+MAX_LIST_ITEMS = 250_000
+"""The most list items that references to lists may copy into conditions, all conditions
+together (the three upstream syscall files copy 1,815). Each reference copies every
+item of its list into the condition's text, which is then parsed: without a bound, a 260 KB
+file whose 2,000 rules each use a 5,000-item list took 107 s and 1.9 GB to load."""
+
+
+class ListBudgetError(Exception):
+    """Substituting a list would copy more items into conditions than the limit allows."""
+
+    def __init__(self, name: str, size: int, times: int) -> None:
+        super().__init__(name)
+        self.name, self.size, self.times = name, size, times
+
+
+@dataclass(slots=True)
+class ListBudget:
+    """The list items copied into conditions so far, against their limit."""
+
+    limit: int = MAX_LIST_ITEMS
+    used: int = 0
+    refused: int = 0  # conditions refused because they would pass the limit
+
+
+def substitute_lists(
+    condition: str,
+    lists: Iterable[tuple[str, list[str]]],
+    used: set[str],
+    budget: ListBudget | None = None,
+) -> str:
+    """Substitute every list into a condition, recording in ``used`` those that occurred.
+
+    With ``budget``, the items copied are counted there; :class:`ListBudgetError` when
+    this condition would pass its limit (nothing of this condition is counted then)."""
+    copied = 0
     for name, items in lists:
         if name in condition:
-            condition, hit = substitute_list(condition, name, items)
-            if hit:
+            room = None if budget is None else budget.limit - budget.used - copied
+            condition, hits = substitute_list(condition, name, items, room)
+            if hits:
                 used.add(name)
+                copied += hits * len(items)
+    if budget is not None:
+        budget.used += copied
     return condition
 
 

@@ -28,7 +28,10 @@ from lanner.engine.diagnostics import Diagnostic, ErrorCode, LoadResult, Locatio
 from lanner.engine.evttypes import event_types_of
 from lanner.engine.expand import (
     MAX_CONDITION_NODES,
+    MAX_LIST_ITEMS,
     MAX_TOTAL_NODES,
+    ListBudget,
+    ListBudgetError,
     MacroDef,
     MacroError,
     MacroExpander,
@@ -48,6 +51,7 @@ ENGINE_VERSION = (0, 58, 0)
 RULES_FILE_SUFFIXES = (".yaml", ".yml")
 _UNKNOWN_MARKERS = ("nonexistent field", "invalid formatting token", "unknown event type")
 _TOO_MANY_EVTTYPES = 100
+_LIST_ERRORS_SHOWN = 10  # list-limit errors reported one by one; the others counted in one
 
 
 def _snippet(text: str, pos: ast.Pos) -> str:
@@ -120,6 +124,7 @@ class CompileStats:
     condition_nodes: int = 0  # nodes of every compiled condition, macros expanded
     largest_condition: int = 0  # nodes of the largest one
     nodes_generated: int = 0  # nodes turned into code by the compilers (a step count)
+    list_items: int = 0  # list items copied into conditions by references to lists
 
 
 @dataclass(slots=True)
@@ -149,13 +154,16 @@ class RulesLoader:
         *,
         max_condition_nodes: int = MAX_CONDITION_NODES,
         max_total_nodes: int = MAX_TOTAL_NODES,
+        max_list_items: int = MAX_LIST_ITEMS,
     ) -> None:
         self.sources: dict[str, SourceSpec] = {s.name: s for s in sources}
         self.append_output = list(append_output)
         self.max_condition_nodes = max_condition_nodes
         self.max_total_nodes = max_total_nodes
+        self._list_budget = ListBudget(max_list_items)
         self.stats = CompileStats()
         self._items: dict[str, int] = {}
+        self._last_refused: tuple[Location, ...] = ()
         self.collector = Collector()
         self._results: dict[str, LoadResult] = {}
         self._compilers = {
@@ -290,6 +298,18 @@ class RulesLoader:
                     )
                 )
         ruleset = Ruleset(rules, self.sources.values())
+        budget = self._list_budget
+        if budget.refused > _LIST_ERRORS_SHOWN:
+            self._report(
+                Diagnostic(
+                    ErrorCode.LOAD_ERR_VALIDATE,
+                    f"{budget.refused - _LIST_ERRORS_SHOWN:,} more rules and macros were "
+                    f"refused because their lists would pass the limit of "
+                    f"{budget.limit:,} list items copied into conditions",
+                    self._last_refused,
+                )
+            )
+        self.stats.list_items = budget.used
         self.stats.macro_expansions = self._expander.expansions
         self.stats.nodes_generated = sum(c.nodes_generated for c in self._compilers.values())
         per_file = dict.fromkeys(self._items, 0)
@@ -299,6 +319,23 @@ class RulesLoader:
                 per_file[file] = per_file.get(file, 0) + 1
         return LoadOutcome(
             ruleset, list(self._results.values()), self.stats, dict(self._items), per_file
+        )
+
+    def _list_budget_error(self, exc: ListBudgetError, locations: tuple[Location, ...]) -> None:
+        budget = self._list_budget
+        budget.refused += 1
+        self._last_refused = locations
+        if budget.refused > _LIST_ERRORS_SHOWN:
+            return  # counted in one last error
+        times = "once" if exc.times == 1 else f"{exc.times} times"
+        self._report(
+            Diagnostic(
+                ErrorCode.LOAD_ERR_VALIDATE,
+                f"List '{exc.name}' ({exc.size:,} items, used {times} here) would bring the "
+                f"list items copied into conditions past the limit of {budget.limit:,} "
+                f"(already {budget.used:,}); each reference to a list copies all its items",
+                locations,
+            )
         )
 
     def _check_engine_version(self) -> None:
@@ -342,7 +379,11 @@ class RulesLoader:
         used_lists |= self._list_refs
         out: dict[str, MacroDef] = {}
         for m in self.collector.macros.values():
-            text = substitute_lists(m.condition, lists, used_lists)
+            try:
+                text = substitute_lists(m.condition, lists, used_lists, self._list_budget)
+            except ListBudgetError as exc:
+                self._list_budget_error(exc, m.locations)
+                continue
             try:
                 expr = parser.parse_condition(text)
             except parser.ConditionSyntaxError as exc:
@@ -422,7 +463,11 @@ class RulesLoader:
                 info, ErrorCode.LOAD_ERR_COMPILE_OUTPUT, str(exc), info.output_location, "", None
             )
             return None
-        text = substitute_lists(condition, lists, used_lists)
+        try:
+            text = substitute_lists(condition, lists, used_lists, self._list_budget)
+        except ListBudgetError as exc:
+            self._list_budget_error(exc, info.locations)
+            return None
         try:
             tree = parser.parse_condition(text)
         except parser.ConditionSyntaxError as exc:
