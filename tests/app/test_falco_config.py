@@ -463,3 +463,36 @@ def test_output_timeout_names_a_slow_output_and_keeps_its_alerts(tmp_path: Path)
     res = run_lanner(*args)  # the default 2000 ms
     assert res.returncode == 0 and b"output timeout" not in res.stderr
     assert len(sink.read_text().splitlines()) == 3
+
+
+def test_nodriver_runs_the_audit_webhook_alone_and_metrics_say_so(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+
+    import httpx
+
+    from .helpers import LANNER, ROOT, free_port
+
+    audit, web = free_port(), free_port()
+    config = tmp_path / "falco.yaml"
+    config.write_text(
+        "load_plugins: [k8saudit]\n"
+        f"plugins: [{{name: k8saudit, open_params: 'http://127.0.0.1:{audit}/k8s-audit'}}]\n"
+        f"webserver: {{enabled: true, listen_port: {web}, listen_address: 127.0.0.1}}\n"
+        "engine: {kind: nodriver}\n"
+    )
+    proc = subprocess.Popen(
+        [*LANNER, "-c", str(config)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        body = wait_until(lambda: httpx.get(f"http://127.0.0.1:{web}/metrics").text, 30, "/metrics")
+        assert (
+            'falcosecurity_scap_engine_name_info{engine_name="source_plugin",'
+            'evt_source="k8s_audit"} 1.0' in body
+        )
+        assert 'engine_name="modern_bpf"' not in body
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert b"k8s audit webhook listening" in err and b"syscall event types" not in err
