@@ -55,11 +55,9 @@ class CaptureReplay:
     def __iter__(self) -> Iterator[Event]:
         load = self.state.load_record
         names = self.names
-        for rec in self.reader.replay(self.state, self.wanted):
+        for rec in self.reader.replay(self.state, self.wanted, names):
             if type(rec) is Event:
-                # generic events carry their syscall's name: check it here
-                if names is None or rec.type not in _GENERIC or rec.name in names:
-                    yield rec
+                yield rec  # generic events were checked by their syscall's name
             else:
                 load(rec)
 

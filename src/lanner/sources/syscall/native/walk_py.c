@@ -111,22 +111,51 @@ static PyObject *walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 }
 
 PyDoc_STRVAR(replay_doc,
-"replay(buf, pos, base, types, hint, num, event_cls, state, wanted)\n"
+"replay(buf, pos, base, types, hint, num, event_cls, state, wanted, codes)\n"
 "    -> (event or None, pos, num, skipped)\n\n"
 "libsinsp's next() over the event blocks of ``buf``: walk them as walk() does, apply\n"
 "every built event to ``state`` (a StateEngine) in order, and return at the first one\n"
 "whose type ``wanted`` (one byte per type id) marks, with state applied up to and\n"
-"including it; None when it stopped at a block it does not handle or at the end.");
+"including it; None when it stopped at a block it does not handle or at the end.\n"
+"A wanted byte of 2 marks a generic event type: its syscall code (first parameter)\n"
+"is looked up in ``codes`` (one byte per code); bit 4 says whether it is wanted when\n"
+"the code is missing or beyond the table (then its name is the type's own).");
+
+#define W_YES 1u
+#define W_GENERIC 2u
+#define W_GENERIC_SELF 4u
+
+/* Whether a built event is wanted (generic ones by their syscall code, as Event.name). */
+static int is_wanted(const uint8_t *buf, const struct lw_event *ev, uint8_t w,
+                     const uint8_t *codes, size_t ncodes)
+{
+    if (!(w & W_GENERIC))
+        return (w & W_YES) != 0;
+    if (ev->nparams > 0) {
+        size_t width = ev->large ? 4 : 2;
+        uint32_t len = ev->large ? lw_rd32(buf + ev->lens) : lw_rd16(buf + ev->lens);
+        size_t start = ev->lens + width * ev->nparams;
+        size_t avail = ev->end > start ? ev->end - start : 0;
+        if (len > avail)
+            len = (uint32_t)avail;
+        if (len >= 2) {
+            uint16_t code = lw_rd16(buf + start);
+            if (code < ncodes)
+                return codes[code] != 0;
+        }
+    }
+    return (w & W_GENERIC_SELF) != 0;
+}
 
 static PyObject *replay(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 9) {
-        PyErr_SetString(PyExc_TypeError, "replay() takes 9 arguments");
+    if (nargs != 10) {
+        PyErr_SetString(PyExc_TypeError, "replay() takes 10 arguments");
         return NULL;
     }
     PyObject *bufobj = args[0];
     if (!PyBytes_Check(bufobj) || !PyBytes_Check(args[3]) || !PyByteArray_Check(args[4]) ||
-        !PyBytes_Check(args[8])) {
+        !PyBytes_Check(args[8]) || !PyBytes_Check(args[9])) {
         PyErr_SetString(PyExc_TypeError, "replay(): bad argument types");
         return NULL;
     }
@@ -139,6 +168,8 @@ static PyObject *replay(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t ntypes = PyBytes_GET_SIZE(args[3]);
     uint8_t *hint = (uint8_t *)PyByteArray_AS_STRING(args[4]);
     const uint8_t *wanted = (const uint8_t *)PyBytes_AS_STRING(args[8]);
+    const uint8_t *codes = (const uint8_t *)PyBytes_AS_STRING(args[9]);
+    size_t ncodes = (size_t)PyBytes_GET_SIZE(args[9]);
     if (PyByteArray_GET_SIZE(args[4]) != ntypes || PyBytes_GET_SIZE(args[8]) != ntypes) {
         PyErr_SetString(PyExc_ValueError, "replay(): types, hint and wanted differ in length");
         return NULL;
@@ -180,7 +211,7 @@ static PyObject *replay(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             Py_DECREF(e);
             return NULL;
         }
-        if (wanted[ev.type]) {
+        if (wanted[ev.type] && is_wanted(buf, &ev, wanted[ev.type], codes, ncodes)) {
             found = (PyObject *)e;
             break;
         }

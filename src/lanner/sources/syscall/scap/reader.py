@@ -151,13 +151,21 @@ class ScapReader:
     def __iter__(self) -> Iterator[Record]:
         return self._records(self._open(), isinstance(self._source, (str, Path)))
 
-    def replay(self, state: Any, wanted: frozenset[int] | None = None) -> Iterator[Record]:
+    def replay(
+        self,
+        state: Any,
+        wanted: frozenset[int] | None = None,
+        names: frozenset[str] | None = None,
+    ) -> Iterator[Record]:
         """Records in file order, every event applied to ``state`` (a StateEngine) as it is
         read, and only events whose type is in ``wanted`` (all when None) yielded, each
-        with state applied up to and including it (libsinsp's next()). Metadata records
+        with state applied up to and including it (libsinsp's next()); with ``names``,
+        generic events only when their syscall's name is one of them. Metadata records
         are yielded for the caller to load into ``state``. The C walk (native/walk_py.c
         replay) applies and drops the other events without returning to Python."""
-        return self._records(self._open(), isinstance(self._source, (str, Path)), state, wanted)
+        return self._records(
+            self._open(), isinstance(self._source, (str, Path)), state, wanted, names
+        )
 
     def events(self) -> Iterator[Event]:
         """Only the events."""
@@ -166,7 +174,12 @@ class ScapReader:
                 yield rec
 
     def _records(
-        self, f: BinaryIO, close: bool, state: Any = None, wanted: frozenset[int] | None = None
+        self,
+        f: BinaryIO,
+        close: bool,
+        state: Any = None,
+        wanted: frozenset[int] | None = None,
+        names: frozenset[str] | None = None,
     ) -> Iterator[Record]:
         # One loop walks blocks and builds events in place: this is the hot path.
         num = 0  # events of the file so far, kept or rejected (evt.num)
@@ -192,7 +205,7 @@ class ScapReader:
             fast = _c_walk if USE_C_WALK else None
             types = self._walk_types()
             process = state.process if state is not None else None
-            want = bytes(1 if wanted is None or i in wanted else 0 for i in range(et.EVENT_COUNT))
+            want, codes = _wanted_tables(wanted, names)
             while True:
                 n = len(buf)
                 while pos + 8 <= n:
@@ -206,7 +219,7 @@ class ScapReader:
                         else:
                             while True:  # one wanted event at a time, state applied
                                 evt, pos, num, skipped = _c_replay(
-                                    buf, pos, base, types, hint, num, Event, state, want
+                                    buf, pos, base, types, hint, num, Event, state, want, codes
                                 )
                                 if skipped:
                                     self.skipped_events += skipped
@@ -306,7 +319,9 @@ class ScapReader:
                     )
                     if process is not None:
                         process(evt)
-                        if not want[etype]:
+                        if not want[etype] or (
+                            want[etype] & 2 and names is not None and evt.name not in names
+                        ):
                             continue
                     yield evt
                 # Need more data: keep the unread tail, append the next chunk.
@@ -374,6 +389,23 @@ class ScapReader:
 
 
 _LENS16 = tuple(struct.Struct(f"<{n}H") for n in range(max(_NPARAMS) + 1))
+_GENERIC = (et.PPME_GENERIC_E, et.PPME_GENERIC_X)
+
+
+def _wanted_tables(
+    wanted: frozenset[int] | None, names: frozenset[str] | None
+) -> tuple[bytes, bytes]:
+    """The replay's wanted table (per type: 1 wanted; for generic types 2, plus 4 when
+    the type's own name is wanted) and, per syscall code, whether generic events of that
+    syscall are wanted (see native/walk_py.c replay)."""
+    want = bytearray(1 if wanted is None or i in wanted else 0 for i in range(et.EVENT_COUNT))
+    codes = b""
+    if names is not None:
+        for g in _GENERIC:
+            if want[g]:
+                want[g] = 2 | (4 if et.EVENT_NAMES[g] in names else 0)
+        codes = bytes(1 if n in names else 0 for n in et.SYSCALL_CODE_NAMES)
+    return bytes(want), codes
 
 
 def _v1_nparams(buf: bytes, lens_start: int, evend: int, etype: int, offset: int) -> int:
