@@ -496,3 +496,20 @@ def test_nodriver_runs_the_audit_webhook_alone_and_metrics_say_so(tmp_path: Path
         _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert b"k8s audit webhook listening" in err and b"syscall event types" not in err
+
+
+def test_time_format_iso_8601_and_message_property(tmp_path: Path) -> None:
+    config = tmp_path / "falco.yaml"
+    config.write_text(
+        "json_output: true\ntime_format_iso_8601: true\njson_include_message_property: true\n"
+        "rules:\n  - disable: {rule: '*'}\n  - enable: {rule: Terminal shell in container}\n"
+    )
+    res = run_lanner("-r", str(FALCO_RULES), "-e", str(QUICKSTART), "-c", str(config))
+    assert res.returncode == 0, res.stderr
+    (alert,) = [json.loads(ln) for ln in res.stdout.splitlines() if ln.startswith(b"{")]
+    assert alert["time"] == "2025-11-25T10:00:00.000000000Z"
+    assert alert["output"].startswith("2025-11-25T10:00:00.000000000+0000: Notice A shell")
+    assert alert["message"] == alert["output"].split(": Notice ", 1)[1]
+    # Lanner's own log lines too (the selectors' lines): ISO 8601, not "Mon Dec 07 ..."
+    log_line = next(ln for ln in res.stderr.decode().splitlines() if "Disabling rules" in ln)
+    assert log_line[:4].isdigit() and log_line[4] == "-" and "T" in log_line[:20], log_line
