@@ -68,6 +68,13 @@ def test_filter_follows_the_rules_on_reload(tmp_path: Path) -> None:
     assert daemon.stats.events["syscall"] == len(events)
     assert daemon.stats.events_skipped["syscall"] == sum(not second.accepts(e) for e in events)
     assert daemon.stats.alerts[("r", "Warning", "syscall")] == len(shadow)
+    # while the engine runs other rules than the filter's (mid-reload), nothing is dropped
+    skipped = daemon.stats.events_skipped["syscall"]
+    daemon.engine.ruleset = daemon.engine.ruleset.__class__(
+        list(daemon.engine.ruleset), daemon.engine.sources.values()
+    )
+    daemon.run(("syscall", e) for e in events)
+    assert daemon.stats.events_skipped["syscall"] == skipped
 
 
 def test_json_lines_syscall_events_are_not_filtered() -> None:

@@ -114,7 +114,8 @@ class Daemon:
         self._audit_pump_done = threading.Event()
         self.syscall_capture: Any = None  # the eBPF LiveCapture of a live run, if any
         # the running rules' candidate conditions on syscall events (None: no filtering)
-        self.syscall_filter: CandidateEvents | None = None
+        # (ruleset, its candidate filter or None), replaced as one object
+        self._syscall_filter: tuple[Ruleset | None, CandidateEvents | None] = (None, None)
         self.watcher: Any = None
         self._out_lock = threading.Lock()
         self._reload_lock = threading.Lock()
@@ -182,11 +183,21 @@ class Daemon:
         return event_filter(cands, spec)
 
     def _update_syscall_filter(self) -> None:
+        """Derive the filter of the running rules. Daemon.run applies it only while they
+        are the engine's rules, so an event is never dropped on another ruleset's
+        conditions (a reload swaps the rules first)."""
+        rules = self.engine.ruleset
         try:
-            self.syscall_filter = self.syscall_candidates()
+            cands = self.syscall_candidates()
         except Exception as exc:  # never lose an alert over it: evaluate every event
-            self.syscall_filter = None
+            cands = None
             log.warning("candidate conditions not derived, every event is evaluated: %s", exc)
+        self._syscall_filter = (rules, cands)
+
+    @property
+    def syscall_filter(self) -> CandidateEvents | None:
+        """The running rules' candidate conditions on syscall events (None: none)."""
+        return self._syscall_filter[1]
 
     def syscall_outcomes(self) -> dict[str, int] | None:
         """Per syscall, the outcomes the running rules can match (the kernel-side filter)."""
@@ -268,7 +279,6 @@ class Daemon:
                 log.warning("reload (%s): a change of '%s' needs a restart", reason, key)
         # commit: the loop picks up the new ruleset at its next event
         self.engine.iso8601 = cfg.boolean("time_format_iso_8601")
-        self.syscall_filter = None  # no event is dropped on the old rules' conditions
         self.engine.ruleset = staging.ruleset
         self._update_syscall_filter()
         if new_outputs is not None:
@@ -606,8 +616,8 @@ class Daemon:
             source, event = item
             counts[source] += 1
             if source == "syscall":
-                cands = self.syscall_filter
-                if cands is not None and not cands.accepts(event):
+                rules, cands = self._syscall_filter
+                if cands is not None and rules is engine.ruleset and not cands.accepts(event):
                     skipped[source] += 1  # no running rule can match it
                     continue
             try:
