@@ -194,8 +194,11 @@ class Output:
         bound with ``block``), then spill; False when it was dropped (counted, logged)."""
         if self.spill.active:  # keep order: while anything is spilled, spill
             return self._spill(msg)
-        full = self.capacity and self._full()
-        if full and not self._wait_for_room(None if self.block else self.max_wait):
+        if (
+            self.capacity
+            and self._put_n - self._got_n >= self.capacity
+            and not self._wait_for_room(None if self.block else self.max_wait)
+        ):
             return self._spill(msg)
         self._put_n += 1
         self.queue.put(msg)
