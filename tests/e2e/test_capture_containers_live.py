@@ -36,7 +36,6 @@ from test_container_metadata_live import (
 )
 
 from lanner.sources.syscall.capture import read_capture
-from lanner.sources.syscall.containers.capture import remember_containers
 from lanner.sources.syscall.containers.fields import metadata_fields
 from lanner.sources.syscall.containers.store import MetadataStore
 
@@ -153,12 +152,12 @@ def _lines(argv: list[str]) -> set[str]:
 
 def _replayed(path: Path) -> set[str]:
     """``%container.id %container.name %container.image`` of every event of a container,
-    replayed as ``lanner run -e`` and ``lanner dump -e`` read captures (read_capture and
-    remember_containers) into a store no runtime fills."""
+    replayed as ``lanner run -e`` and ``lanner dump -e`` read captures (the syscall pipeline,
+    here through read_capture) into a store no runtime fills."""
     store = MetadataStore()
     fields = {f.name: f for f in metadata_fields(store)}
     out = set()
-    for ev in remember_containers(read_capture(path), store):
+    for ev in read_capture(path, store=store):
         th = ev.thread
         if th is None or th.container_id == "host":
             continue

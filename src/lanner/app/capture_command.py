@@ -53,18 +53,16 @@ def capture(
     from lanner.sources.syscall.containers.capture import ContainerRecorder
     from lanner.sources.syscall.containers.runtimes import configure_runtimes
     from lanner.sources.syscall.containers.store import MetadataStore
+    from lanner.sources.syscall.pipeline import SyscallPipeline
     from lanner.sources.syscall.probe import LiveCapture, ProbeUnavailable, check_requirements
-    from lanner.sources.syscall.probe import snapshot as snap
-    from lanner.sources.syscall.scap.reader import ProcList
     from lanner.sources.syscall.scap.writer import ScapWriter, host_interfaces, host_machine_info
-    from lanner.sources.syscall.state import StateEngine
-    from lanner.sources.syscall.state.containers import container_id
 
     try:
         cfg = load_config(config_file, overrides)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    pred = compile_filter(filter_words)
+    store = MetadataStore()
+    pred = compile_filter(filter_words, store)
     try:
         check_requirements()
     except ProbeUnavailable as exc:
@@ -76,94 +74,73 @@ def capture(
         stop.set()
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    state = StateEngine()
-    cap = LiveCapture(state=state, snapshot=False, apply_state=False)
-    store = MetadataStore()
     runtimes = configure_runtimes(store, cfg.get("container_engines") or {})
     containers = ContainerRecorder(store)
-    see_event = containers.see_event
-    cgroup_types = containers.cgroup_params
-    written = seen = 0
-    last_ts = 0
     try:
-        with ScapWriter(path) as w, cap:
-            # the probe is attached: scan /proc now, so no process falls in between
-            attached = time.time_ns()  # the snapshot's container events: no event before
+        with ScapWriter(path) as w:
             w.write(host_machine_info())
             w.write(host_interfaces())
-            for rec in snap.snapshot():
-                state.load_record(rec)
-                w.write(rec)
-                if isinstance(rec, ProcList):
-                    for p in rec.threads:
-                        containers.see(container_id(p.cgroups))
-            w.flush()
-            process = state.process
-            event = w.event
+            # the pipeline tees what it reads into the file: the /proc snapshot (taken once
+            # the probe is attached, so no process falls in between), then each event
+            # (those FILTER matches, with the state as at that event; without FILTER the
+            # events as read, no state) and the container events the recorder inserts
+            # when their metadata arrives
+            pipe = SyscallPipeline(
+                LiveCapture(),
+                store,
+                tee=w,
+                tee_filter=pred,
+                inserter=containers,
+                with_state=pred is not None,  # only a FILTER reads the state
+            )
+            attached = time.time_ns()  # the snapshot's container events: no event before
+            with pipe:
+                w.flush()
 
-            def write_batch(batch: list) -> None:
-                nonlocal written, last_ts
-                for ev in batch:
-                    if ev.type in cgroup_types:
-                        see_event(ev)
-                if containers.waiting():
-                    for cev in containers.due(batch[0].ts if batch else last_ts):
-                        event(cev)
-                if not batch:
-                    return
-                last_ts = batch[-1].ts
-                if pred is None:
-                    for ev in batch:  # no filter: no state needed, events as read
-                        event(ev)
-                    written += len(batch)
-                    return
-                for ev in batch:
-                    process(ev)  # the filter sees the state as it was at the event
-                    if pred(ev):
-                        event(ev)
-                        written += 1
+                def drain(batch: list) -> None:
+                    for _ in pipe.run(batch):
+                        pass
 
-            # the snapshot's containers: their events go first, once their metadata is
-            # in (or CONTAINER_WAIT is over); the probe's events are held meanwhile
-            held: list[list] = []
-            nheld = 0
-            end = None if duration is None else time.monotonic() + duration
-            until = time.monotonic() + CONTAINER_WAIT
-            if end is not None:
-                until = min(until, end)
-            while (
-                runtimes
-                and containers.waiting()
-                and not containers.settled()
-                and nheld < HOLD_EVENTS
-                and not stop.is_set()
-                and time.monotonic() < until
-            ):
-                batch = cap.poll(0.05)
-                if batch:
-                    held.append(batch)
-                    nheld += len(batch)
-                    seen += len(batch)
-            for cev in containers.due(min(attached, held[0][0].ts) if held else attached):
-                event(cev)
-            for batch in held:
-                write_batch(batch)
-            held.clear()
-            w.flush()
-            if not quiet:
-                print(f"capturing to {path} (Ctrl-C stops)", file=sys.stderr)
-            drain = 16  # batches read after the stop, for what is already in the ring
-            while drain:
-                left = 0.25 if end is None else min(0.25, end - time.monotonic())
-                stopping = stop.is_set() or left <= 0
-                batch = cap.poll(0 if stopping else left)
-                if stopping:
-                    drain = drain - 1 if batch else 0
-                seen += len(batch)
-                write_batch(batch)
-            for cev in containers.due(last_ts):  # metadata that came at the very end
-                event(cev)
-            drops = cap.drops
+                # the snapshot's containers: their events go first, once their metadata is
+                # in (or CONTAINER_WAIT is over); the probe's events are held meanwhile
+                held: list[list] = []
+                nheld = 0
+                end = None if duration is None else time.monotonic() + duration
+                until = time.monotonic() + CONTAINER_WAIT
+                if end is not None:
+                    until = min(until, end)
+                while (
+                    runtimes
+                    and containers.waiting()
+                    and not containers.settled()
+                    and nheld < HOLD_EVENTS
+                    and not stop.is_set()
+                    and time.monotonic() < until
+                ):
+                    batch = pipe.read(0.05)
+                    if batch:
+                        held.append(batch)
+                        nheld += len(batch)
+                for cev in containers.due(min(attached, held[0][0].ts) if held else attached):
+                    w.event(cev)
+                for batch in held:
+                    drain(batch)
+                held.clear()
+                w.flush()
+                if not quiet:
+                    print(f"capturing to {path} (Ctrl-C stops)", file=sys.stderr)
+                last = 16  # batches read after the stop, for what is already in the ring
+                while last:
+                    left = 0.25 if end is None else min(0.25, end - time.monotonic())
+                    stopping = stop.is_set() or left <= 0
+                    batch = pipe.read(0 if stopping else left)
+                    if stopping:
+                        last = last - 1 if batch else 0
+                    drain(batch)
+                for cev in containers.due(time.time_ns()):  # metadata that came at the end
+                    w.event(cev)
+                drops = pipe.drops
+                seen, written = pipe.events_read, pipe.events_teed
     except OSError as exc:
         raise click.ClickException(f"cannot write {path}: {exc}") from exc
     finally:

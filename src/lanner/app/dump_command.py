@@ -18,8 +18,11 @@ import click
 Predicate = Callable[[Any], bool]
 
 
-def compile_filter(words: tuple[str, ...] | list[str] | str | None) -> Predicate | None:
-    """Compile a Falco condition against the syscall source (None for no filter).
+def compile_filter(
+    words: tuple[str, ...] | list[str] | str | None, store: Any = None
+) -> Predicate | None:
+    """Compile a Falco condition against the syscall source (None for no filter); its
+    container fields read ``store`` (a MetadataStore).
 
     Raises :class:`click.BadParameter` with the engine's message on a bad condition.
     """
@@ -30,7 +33,7 @@ def compile_filter(words: tuple[str, ...] | list[str] | str | None) -> Predicate
     from lanner.engine.parser import ConditionSyntaxError, parse_condition
     from lanner.sources.syscall import syscall_source
 
-    src = syscall_source()
+    src = syscall_source(store)
     try:
         expr = parse_condition(text)
         return ConditionCompiler(src.fields, src.event_type_field, src.event_types).compile(expr)
@@ -38,7 +41,7 @@ def compile_filter(words: tuple[str, ...] | list[str] | str | None) -> Predicate
         raise click.BadParameter(f"{exc}", param_hint="FILTER") from exc
 
 
-def compile_format(fmt: str) -> Callable[[Any], str | None]:
+def compile_format(fmt: str, store: Any = None) -> Callable[[Any], str | None]:
     """sysdig's ``-p FORMAT`` as ``event -> line``, None when the event is not printed.
 
     Raises :class:`click.BadParameter` naming the bad token.
@@ -50,7 +53,7 @@ def compile_format(fmt: str) -> Callable[[Any], str | None]:
 
     print_all = fmt.startswith("*")
     text = (fmt[1:] if print_all else fmt).replace("\\t", "\t").replace("\\n", "\n")
-    src = syscall_source()
+    src = syscall_source(store)
     compiler = ConditionCompiler(src.fields, src.event_type_field, src.event_types)
     try:
         pieces = compile_template(text, compiler).pieces
@@ -88,19 +91,18 @@ def compile_format(fmt: str) -> Callable[[Any], str | None]:
 @click.argument("filter_words", nargs=-1, metavar="[FILTER]")
 def dump(capture: str, fmt: str | None, filter_words: tuple[str, ...]) -> None:
     """Print the events of a capture file, one line each, like ``sysdig -r FILE [FILTER]``."""
-    from lanner.sources.syscall import read_capture
-    from lanner.sources.syscall.containers import default_store
-    from lanner.sources.syscall.containers.capture import remember_containers
+    from lanner.sources.syscall.containers.store import MetadataStore
     from lanner.sources.syscall.dump import default_line
+    from lanner.sources.syscall.pipeline import CaptureFile, SyscallPipeline
     from lanner.sources.syscall.scap import ScapError
 
-    pred = compile_filter(filter_words)
-    render = default_line if fmt is None else compile_format(fmt)
+    store = MetadataStore()  # the capture's container events fill it: container.* fields
+    pred = compile_filter(filter_words, store)
+    render = default_line if fmt is None else compile_format(fmt, store)
     out = sys.stdout
     lines: list[str] = []
     try:
-        # the capture's container events give container.* fields to the events after them
-        for event in remember_containers(read_capture(capture), default_store()):
+        for event in SyscallPipeline(CaptureFile(capture), store):
             if pred is not None and not pred(event):
                 continue
             line = render(event)

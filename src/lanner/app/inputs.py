@@ -1,6 +1,8 @@
 """Which sources and event streams ``lanner run`` can use, and how ``-e`` is recognised.
 
-Replays (``-e FILE``) are iterated directly; live streams are in :mod:`lanner.app.live`.
+JSON-lines and structured replays (``-e FILE``) are iterated directly; a capture file goes
+through the syscall pipeline (:mod:`lanner.app.replay_progress`); live streams are in
+:mod:`lanner.app.live`.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ class InputError(Exception):
 
 @dataclass(slots=True)
 class Replay:
-    """A file to replay: its sources and a (source, event) stream."""
+    """A file to replay: its sources and a (source, event) stream, or a capture file."""
 
     sources: list[SourceSpec]
-    events: Iterator[tuple[str, Any]]
-    capture_path: Path | None = None  # a .scap file: the run may re-open it with filters
+    events: Iterator[tuple[str, Any]] | None  # None for a capture file: see capture_path
+    capture_path: Path | None = None  # a .scap file: the run reads it through the pipeline
 
 
 def capture_kind(path: Path) -> str:
@@ -45,29 +47,26 @@ def capture_kind(path: Path) -> str:
     return "scap" if head == SCAP_MAGIC else "jsonl"
 
 
-def syscall_capture_source() -> tuple[SourceSpec, Any] | None:
-    """The real syscall source and its capture reader, when the package provides them."""
+def syscall_capture_source(store: Any = None) -> tuple[SourceSpec, Any] | None:
+    """The real syscall source, its container fields reading ``store`` (a MetadataStore),
+    and its capture reader, when the package provides them."""
     try:
-        from lanner.sources.syscall import read_capture, syscall_source  # type: ignore[attr-defined]
+        from lanner.sources.syscall import read_capture, syscall_source
     except ImportError:
         return None
-    return syscall_source(), read_capture
+    return syscall_source(store), read_capture
 
 
-def open_replay(path: str | Path) -> Replay:
-    """Prepare the replay of a capture file or a JSON-lines event file."""
+def open_replay(path: str | Path, store: Any = None) -> Replay:
+    """Prepare the replay of a capture file or a JSON-lines event file. A capture file's
+    container events fill ``store``, which its ``container.*`` fields read."""
     p = Path(path)
     kind = capture_kind(p)
     if kind == "scap":
-        found = syscall_capture_source()
+        found = syscall_capture_source(store)
         if found is None:
             raise InputError(f"{p}: reading .scap captures needs the syscall source")
-        spec, read_capture = found
-        from lanner.sources.syscall.containers import default_store
-        from lanner.sources.syscall.containers.capture import remember_containers
-
-        events = remember_containers(read_capture(p), default_store())  # container metadata
-        return Replay([spec], (("syscall", ev) for ev in events), capture_path=p)
+        return Replay([found[0]], None, capture_path=p)
     structured = _structured_replay(p)
     if structured is not None:
         return structured
@@ -138,9 +137,9 @@ def plugin_sources(load_plugins: list[str]) -> set[str] | None:
     return wanted
 
 
-def default_sources() -> list[SourceSpec]:
-    """The sources known when no replay file decides them (for -V, -L, --list)."""
-    found = syscall_capture_source()
+def default_sources(store: Any = None) -> list[SourceSpec]:
+    """The sources known when no replay file decides them (a live run; -V, -L, --list)."""
+    found = syscall_capture_source(store)
     if found is not None:
         return [found[0]] + [dict_source(n, dynamic=True) for n in JSON_SOURCES[1:]]
     return [dict_source(name, dynamic=True) for name in JSON_SOURCES]

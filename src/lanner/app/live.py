@@ -165,7 +165,8 @@ class LiveFeed:
         self.stopping.set()
 
     def events(self, tick: float = 0.2) -> Iterator[Any]:
-        """Events as they come, ``TICK`` when idle; ends when all producers are done."""
+        """Items as they come, ``TICK`` when idle; ends when all producers are done.
+        Syscall batches stay whole: ``SyscallPipeline.merge`` expands them."""
         get = self.queue.get
         while True:
             try:
@@ -181,9 +182,10 @@ class LiveFeed:
 
 
 def _by_source(batch: list[Item]) -> dict[str, int]:
+    """Events per source; a list payload is a batch of events (the syscall ring's)."""
     counts: dict[str, int] = {}
-    for source, _ in batch:
-        counts[source] = counts.get(source, 0) + 1
+    for source, payload in batch:
+        counts[source] = counts.get(source, 0) + (len(payload) if type(payload) is list else 1)
     return counts
 
 
@@ -263,44 +265,25 @@ def follow_file(path: str | Path, poll: float = 0.1) -> Callable[[LiveFeed], Non
     return produce
 
 
-def syscall_producer(capture: Any, on_drops: Callable[[int], None]) -> Callable[[LiveFeed], None]:
-    """Events of the running host from the eBPF probe (a ``LiveCapture``, not yet started).
+def syscall_producer(pipeline: Any, on_drops: Callable[[int], None]) -> Callable[[LiveFeed], None]:
+    """Events of the running host from the eBPF probe, through a ``SyscallPipeline`` over
+    a ``LiveCapture`` (not yet started).
 
-    When the engine falls behind, this producer waits on the feed and the kernel ring
-    fills: the probe counts what it then loses, reported through ``on_drops``.
+    This thread starts the pipeline (the probe, then the /proc snapshot into the state)
+    and queues the ring's batches bare, as ``("syscall", [events])``: the run loop applies
+    the state to each event right before evaluating it (``pipeline.merge``). When the
+    engine falls behind, this producer waits on the feed and the kernel ring fills: the
+    probe counts what it then loses, reported through ``on_drops``.
     """
 
     def produce(feed: LiveFeed) -> None:
-        with capture as cap:
+        with pipeline:
             log.info("syscall capture started")
             while not feed.stopping.is_set():
-                events = cap.poll(0.25)
-                if events and not feed.put([("syscall", ev) for ev in events]):
+                batch = pipeline.read(0.25)
+                if batch and not feed.put([("syscall", batch)]):
                     break
-                on_drops(cap.drops)
-            on_drops(cap.drops)
+                on_drops(pipeline.drops)
+            on_drops(pipeline.drops)
 
     return produce
-
-
-def with_syscall_state(
-    items: Iterator[Any], state: Any, announcer: Any | None = None
-) -> Iterator[Any]:
-    """Apply the state engine to each syscall event right before it is evaluated.
-
-    Done here, in the evaluating thread, rather than when a batch is read, so every
-    event sees the process and fd tables as they were at that event. New containers
-    are announced with Falco's ``container`` event.
-    """
-    process = state.process
-    check = announcer.check if announcer is not None else None
-    for item in items:
-        if item is TICK or item[0] != "syscall":
-            yield item
-            continue
-        event = item[1]
-        process(event)
-        yield item
-        if check is not None:
-            for extra in check(event):
-                yield ("syscall", extra)

@@ -22,20 +22,16 @@ from lanner.app.inputs import (
     open_replay,
     plugin_sources,
 )
-from lanner.app.live import (
-    LiveFeed,
-    follow_file,
-    stdin_producer,
-    syscall_producer,
-    with_syscall_state,
-)
+from lanner.app.live import LiveFeed, follow_file, stdin_producer, syscall_producer
 from lanner.app.logs import setup_logging
 from lanner.app.metrics import ContainerRuntimes
 from lanner.app.replay_progress import ScapReplay, show_progress
 from lanner.engine.engine import Engine
 from lanner.engine.fields import SourceSpec
-from lanner.sources.syscall.containers import default_store
 from lanner.sources.syscall.containers.announce import ContainerAnnouncer
+from lanner.sources.syscall.containers.store import MetadataStore
+from lanner.sources.syscall.pipeline import SyscallPipeline
+from lanner.sources.syscall.scap import ScapError
 
 log = logging.getLogger("lanner")
 
@@ -76,20 +72,21 @@ def _list_fields(sources: list[SourceSpec], only: str | None) -> None:
 
 
 def _inputs(
-    replay_path: str | None, live: bool, audit: bool
+    replay_path: str | None, live: bool, audit: bool, store: MetadataStore
 ) -> tuple[Replay | None, list[SourceSpec], dict[str, Any]]:
-    """The replay (if any), the sources, and per-source converters of JSON lines."""
+    """The replay (if any), the sources, and per-source converters of JSON lines. The
+    syscall source's container fields read ``store``."""
     replay = None
     if replay_path:
         try:
-            replay = open_replay(replay_path)
+            replay = open_replay(replay_path, store)
         except InputError as exc:
             _fail(str(exc))
         sources = replay.sources  # type: ignore[union-attr]
     elif live:
         sources = json_line_sources()
     else:
-        sources = default_sources()  # a live run: the eBPF probe (and the audit webhook)
+        sources = default_sources(store)  # a live run: the eBPF probe (and the audit webhook)
     adapters: dict[str, Any] = {}
     if audit and replay is None and (found := k8s_audit_live()) is not None:
         spec, adapters["k8s_audit"] = found
@@ -98,18 +95,27 @@ def _inputs(
 
 
 def _add_producers(daemon: Daemon, feed: LiveFeed, capture: str | None, probe: Any) -> None:
-    """Start the live inputs: stdin, a followed file, the eBPF probe."""
+    """Start the live inputs: stdin, a followed file, the eBPF probe's pipeline."""
     if capture == "-":
         feed.add_producer(stdin_producer(), "stdin")
     elif capture:
         feed.add_producer(follow_file(capture), "follow")
     if probe is not None:
-        daemon.syscall_capture = probe
+        daemon.syscall_capture = probe.source  # the ring: reloads reselect its syscalls
         feed.add_producer(syscall_producer(probe, daemon.kernel_drops), "syscall")
 
 
+def _syscall_pipeline(daemon: Daemon, store: MetadataStore) -> SyscallPipeline | None:
+    """The pipeline over the eBPF probe's ring for the loaded rules, new containers
+    announced; None (reported) if the probe is unusable."""
+    ring = _syscall_capture(daemon)
+    if ring is None:
+        return None
+    return SyscallPipeline(ring, store, inserter=_container_announcer(daemon, store))
+
+
 def _syscall_capture(daemon: Daemon) -> object | None:
-    """The eBPF probe's live capture for the loaded rules, or None (reported) if unusable."""
+    """The eBPF probe's ring for the loaded rules, or None (reported) if unusable."""
     try:
         from lanner.sources.syscall.probe import LiveCapture, check_requirements
     except ImportError as exc:
@@ -126,17 +132,16 @@ def _syscall_capture(daemon: Daemon) -> object | None:
         "all" if types is None else len(types),
         " and the state engine's base set" if base else "",
     )
-    capture = LiveCapture(event_types=types, base=base, apply_state=False)
+    capture = LiveCapture(event_types=types, base=base)
     capture.outcomes = daemon.syscall_outcomes()  # the kernel-side filter (probe/filters.py)
     return capture
 
 
-def _container_announcer(daemon: Daemon) -> ContainerAnnouncer:
+def _container_announcer(daemon: Daemon, store: MetadataStore) -> ContainerAnnouncer:
     """Ask the container runtimes found on this host; announce new containers."""
     # imported here: their clients (httpx, grpc) cost a replay ~0.1 s of start-up for nothing
     from lanner.sources.syscall.containers.runtimes import configure_runtimes, socket_watch
 
-    store = default_store()
     used = configure_runtimes(store, daemon.cfg.get("container_engines") or {})
     log.info("container runtimes: %s", ", ".join(used) if used else "none found")
     watch = socket_watch(store)
@@ -258,7 +263,8 @@ def run(
     )
     live = capture == "-" or (capture is not None and follow)
     audit = "k8saudit" in cfg.string_list("load_plugins")
-    replay, sources, adapters = _inputs(capture if not live else None, live, audit)
+    store = MetadataStore()  # container metadata: filled by the pipeline, read by the fields
+    replay, sources, adapters = _inputs(capture if not live else None, live, audit, store)
     sources = _select_sources(sources, cfg, enable_sources, disable_sources)
     options.live = live
     try:
@@ -280,7 +286,7 @@ def run(
         return
     probe = None
     if driver and replay is None and not live and "syscall" in daemon.engine.sources:
-        probe = _syscall_capture(daemon)
+        probe = _syscall_pipeline(daemon, store)
     webhook = audit and replay is None
     if replay is None and not live and probe is None and not webhook:
         why = "" if driver else " (engine.kind is nodriver: no probe)"
@@ -294,21 +300,24 @@ def run(
         feed = LiveFeed(on_drop=lambda source, n: drops.update({(source, "queue_full"): n}))
         feed.adapters.update(adapters)
     scap = None
+    events: Any = replay.events if replay is not None else None
     if replay is not None and replay.capture_path is not None:
         types, _base = daemon.syscall_event_types()
-        scap = ScapReplay(replay.capture_path, types)
-        replay.events = iter(scap)
+        scap = ScapReplay(replay.capture_path, types, store=store)
+        events = iter(scap)
         show_progress(scap)
     daemon.install_signals()
+    damage: ScapError | None = None
     try:
         daemon.start(feed)
         if feed is not None:
             _add_producers(daemon, feed, capture, probe)
-        events = feed.events() if feed is not None else replay.events  # type: ignore[union-attr]
-        if probe is not None:
-            events = with_syscall_state(events, probe.state, _container_announcer(daemon))
+            events = feed.events() if probe is None else probe.merge(feed.events())
         deadline = time.monotonic() + duration if duration else None
-        daemon.run(events, deadline)
+        try:
+            daemon.run(events, deadline)
+        except ScapError as exc:  # a damaged capture: what came before it was evaluated
+            damage = exc
     finally:
         daemon.shutdown()
     try:
@@ -319,6 +328,11 @@ def run(
     except OSError as exc:  # stdout closed or full: the outputs already reported it
         log.error("cannot write the summary: %s", exc)
         sys.exit(1)
+    if damage is not None:
+        _fail(
+            f"{capture}: corrupt capture at byte offset {damage.offset}: {damage.reason}; "
+            "the events before it were evaluated"
+        )
     if daemon.exit_code:
         sys.exit(daemon.exit_code)
     if feed is not None and feed.failed:

@@ -196,7 +196,7 @@ def test_gzip_of_plain_reads_the_same() -> None:
 def test_progress_is_reported(tmp_path: object) -> None:
     from pathlib import Path
 
-    from lanner.sources.syscall.capture import CaptureReplay
+    from lanner.sources.syscall.pipeline import CaptureFile, SyscallPipeline
 
     big = Path(str(tmp_path)) / "big.scap"
     data = raw_bytes("sample.scap")
@@ -212,7 +212,7 @@ def test_progress_is_reported(tmp_path: object) -> None:
             evblocks += body[pos : pos + blen]
         pos += blen
     big.write_bytes(data + evblocks * 80)  # about 3.3 MB: several 1 MiB reads
-    replay = CaptureReplay(big)
+    replay = SyscallPipeline(CaptureFile(big))
     seen = []
     for i, _e in enumerate(replay):
         if i % 1000 == 0:

@@ -7,6 +7,7 @@ from functools import lru_cache
 from lanner.engine.fields import SourceSpec
 
 from . import event_table as et
+from .containers.store import MetadataStore
 from .event import Event
 from .fields import syscall_fields
 
@@ -27,12 +28,13 @@ def event_time_of(event: Event) -> int:
     return event.ts
 
 
-@lru_cache(maxsize=1)
-def syscall_source() -> SourceSpec:
-    """The SourceSpec of the syscall source (built once)."""
+@lru_cache(maxsize=4)
+def syscall_source(store: MetadataStore | None = None) -> SourceSpec:
+    """The SourceSpec of the syscall source, its container fields reading ``store`` (None:
+    no container metadata). Built once per store."""
     return SourceSpec(
         name="syscall",
-        fields=syscall_fields(),
+        fields=syscall_fields(store),
         event_type_field="evt.type",
         event_types=event_type_names(),
         event_type_of=event_type_of,

@@ -87,9 +87,8 @@ def test_container_events_fill_the_store() -> None:
     assert store.get("0123456789ab").name == "old"
 
 
-def test_replayed_capture_fills_the_default_store(tmp_path: Path) -> None:
-    from lanner.app.inputs import open_replay
-    from lanner.sources.syscall.containers import default_store
+def test_replayed_capture_fills_the_store(tmp_path: Path) -> None:
+    from lanner.app.replay_progress import ScapReplay
     from lanner.sources.syscall.scap.writer import ScapWriter
 
     doc = json.loads(json.dumps(DOC))
@@ -97,9 +96,8 @@ def test_replayed_capture_fills_the_default_store(tmp_path: Path) -> None:
     path = tmp_path / "containers.scap"
     with ScapWriter(path) as w:
         w.event(_container_event(json.dumps(doc)))
-    replay = open_replay(path)
-    events = list(replay.events)
+    store = MetadataStore()
+    events = list(ScapReplay(path, None, store=store))  # what ``lanner run -e`` iterates
     assert len(events) == 1
-    info = default_store().get("feedfacecafe")
+    info = store.get("feedfacecafe")
     assert info is not None and info.name == "web"
-    default_store().forget("feedfacecafe")

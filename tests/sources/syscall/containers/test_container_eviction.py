@@ -53,7 +53,7 @@ def _exit(tid: int, ts: int) -> bytes:
 
 
 def _run(data: bytes, ann: ContainerAnnouncer) -> list[tuple[int, list[str], list[str]]]:
-    """Feed the events to the announcer as ``with_syscall_state`` does. After each event:
+    """Feed the events to the announcer as the live pipeline does. After each event:
     its time in seconds, the containers cached, the containers announced."""
     steps = []
     for e in read_capture(io.BytesIO(data), StateEngine()):

@@ -10,6 +10,7 @@ import pytest
 from live_testutil import Collector, probe_skip_reason, run_and_collect
 
 from lanner.sources.syscall.event import Event
+from lanner.sources.syscall.pipeline import SyscallPipeline
 from lanner.sources.syscall.probe import LiveCapture
 
 
@@ -22,14 +23,14 @@ def live_ready() -> None:
 
 
 @pytest.fixture(scope="module")
-def capture(live_ready: None) -> Iterator[LiveCapture]:
+def capture(live_ready: None) -> Iterator[SyscallPipeline]:
     """One live capture (all supported event types, state on) shared by a module."""
-    with LiveCapture() as cap:
+    with SyscallPipeline(LiveCapture()) as cap:
         yield cap
 
 
 @pytest.fixture
-def collect(capture: LiveCapture) -> Collector:
+def collect(capture: SyscallPipeline) -> Collector:
     """``collect(argv, **popen_kw)`` -> (process, its events)."""
 
     def run(argv: list[str], **kw: Any) -> tuple[subprocess.Popen[bytes], list[Event]]:

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from lanner.sources.syscall.event import Event
-from lanner.sources.syscall.probe import LiveCapture, default_object
+from lanner.sources.syscall.pipeline import SyscallPipeline
+from lanner.sources.syscall.probe import default_object
 from lanner.sources.syscall.probe.loader import BTF_PATH, repo_root
 
 
@@ -44,11 +45,11 @@ Collector = Callable[..., tuple[subprocess.Popen[bytes], list[Event]]]
 
 
 def run_and_collect(
-    cap: LiveCapture, argv: list[str], timeout: float = 15.0, **popen_kw: Any
+    cap: SyscallPipeline, argv: list[str], timeout: float = 15.0, **popen_kw: Any
 ) -> tuple[subprocess.Popen[bytes], list[Event]]:
     """Run ``argv``, reading the capture meanwhile; return its events up to its procexit."""
     popen_kw.setdefault("stdout", subprocess.DEVNULL)
-    while cap.probe is not None and cap.probe.pending():
+    while cap.source.probe is not None and cap.source.probe.pending():
         cap.poll(0)  # catch up first, so the ring has room for this process's events
     proc = subprocess.Popen(argv, **popen_kw)
     pid = proc.pid

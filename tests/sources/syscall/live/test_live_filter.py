@@ -16,6 +16,7 @@ from live_testutil import run_and_collect
 from lanner.engine.loader import load_rules
 from lanner.sources.syscall import syscall_source
 from lanner.sources.syscall.event import Event
+from lanner.sources.syscall.pipeline import SyscallPipeline
 from lanner.sources.syscall.probe import LiveCapture
 from lanner.sources.syscall.probe.filters import rule_outcomes
 from lanner.sources.syscall.probe.syscalls import ANY, FAIL, INPROGRESS, OK, SYSCALL_NR
@@ -109,13 +110,13 @@ def test_failed_calls_no_rule_needs_are_dropped_in_the_kernel(
     cap = LiveCapture(event_types=types, snapshot=False)
     cap.outcomes = first
     try:
-        with cap:
+        with SyscallPipeline(cap) as pipe:
             assert kernel_mask(cap, "openat") == OK
             assert kernel_mask(cap, "mkdir") == FAIL
             assert kernel_mask(cap, "close") == OK  # the state engine's need only
             assert kernel_mask(cap, "connect") == OK | INPROGRESS
             assert cap.probe is not None and cap.probe.selection[SYSCALL_NR["mkdir"]] == FAIL
-            _proc, events = run_and_collect(cap, program(tmp_path, port))
+            _proc, events = run_and_collect(pipe, program(tmp_path, port))
             got = seen(events, tmp_path)
             # the failed open and the failed close are not sent; successes are
             assert got["open"] and all(r >= 3 for r in got["open"]), got
@@ -139,7 +140,7 @@ def test_failed_calls_no_rule_needs_are_dropped_in_the_kernel(
             )
             cap.set_event_types(types)
             assert kernel_mask(cap, "openat") == ANY
-            _proc, events = run_and_collect(cap, program(tmp_path, port))
+            _proc, events = run_and_collect(pipe, program(tmp_path, port))
             got = seen(events, tmp_path)
             assert -errno.ENOENT in got["open"], got
             assert len(got["open"]) == 3
@@ -156,9 +157,10 @@ def test_no_outcomes_sends_every_outcome(live_ready: None, tmp_path: Path) -> No
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(4)
-        with LiveCapture(event_types={"open", "openat", "close", "mkdir"}, snapshot=False) as cap:
+        cap = LiveCapture(event_types={"open", "openat", "close", "mkdir"}, snapshot=False)
+        with SyscallPipeline(cap) as pipe:
             assert kernel_mask(cap, "openat") == ANY and kernel_mask(cap, "close") == ANY
-            _proc, events = run_and_collect(cap, program(tmp_path, listener.getsockname()[1]))
+            _proc, events = run_and_collect(pipe, program(tmp_path, listener.getsockname()[1]))
     got = seen(events, tmp_path)
     assert -errno.ENOENT in got["open"] and -errno.EBADF in got["close"], got
     assert got["mkdir"] == [-errno.EEXIST]

@@ -17,6 +17,7 @@ from live_testutil import Collector, run_and_collect
 
 from lanner.sources.syscall.event import Event
 from lanner.sources.syscall.params import AF_INET, SockTuple
+from lanner.sources.syscall.pipeline import SyscallPipeline
 from lanner.sources.syscall.probe import LiveCapture
 from lanner.sources.syscall.probe.snapshot import encode_dev
 
@@ -105,7 +106,7 @@ def test_execve_true_with_args(collect: Collector, tmp_path: Path) -> None:
     assert th.uid == 0 and th.gid == 0
 
 
-def test_failed_execve_is_reported(capture: LiveCapture, tmp_path: Path) -> None:
+def test_failed_execve_is_reported(capture: SyscallPipeline, tmp_path: Path) -> None:
     missing = str(tmp_path / "no-such-binary")
     code = f"import os\ntry:\n    os.execv({missing!r}, ['x'])\nexcept OSError:\n    pass\n"
     _proc, events = run_and_collect(capture, py(code))
@@ -192,7 +193,7 @@ def test_udp_sendto_unconnected(collect: Collector) -> None:
     assert sent.fdinfo.name.endswith(f":{sport}->127.0.0.1:{port}")
 
 
-def test_accept_on_loopback(capture: LiveCapture) -> None:
+def test_accept_on_loopback(capture: SyscallPipeline) -> None:
     code = """
         import socket, sys
         srv = socket.socket()
@@ -414,7 +415,7 @@ def test_snapshot_knows_earlier_processes(live_ready: None, tmp_path: Path) -> N
     proc = subprocess.Popen(py(code), cwd=tmp_path, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ok"
-        with LiveCapture() as cap:
+        with SyscallPipeline(LiveCapture()) as cap:
             assert cap.state is not None
             th = cap.state.threads.get(proc.pid)
             assert th is not None
@@ -445,7 +446,7 @@ def test_snapshot_knows_earlier_processes(live_ready: None, tmp_path: Path) -> N
 def test_kernel_side_selection(live_ready: None, tmp_path: Path) -> None:
     d = tmp_path / "sel"
     code = f"import os\nos.mkdir({str(d)!r})\nopen({str(tmp_path / 'x')!r}, 'w').close()\n"
-    with LiveCapture(event_types={"mkdir"}, base=False, snapshot=False) as cap:
+    with SyscallPipeline(LiveCapture(event_types={"mkdir"}, base=False, snapshot=False)) as cap:
         _proc, events = run_and_collect(cap, py(code))
         assert {e.name for e in events} <= {"mkdir", "procexit"}
         assert one(events, "mkdir").arg("path") == str(d)
@@ -458,7 +459,7 @@ def test_kernel_side_selection(live_ready: None, tmp_path: Path) -> None:
 
 
 def test_drops_are_counted_when_the_ring_is_full(live_ready: None) -> None:
-    with LiveCapture(ring_size=1 << 14, snapshot=False, state=False) as cap:
+    with LiveCapture(ring_size=1 << 14, snapshot=False) as cap:
         assert cap.probe is not None
         assert len(cap.drops_per_cpu) == cap.probe.ncpus
         before = cap.drops  # other processes may already have filled 16 KiB
@@ -477,7 +478,7 @@ def test_drops_are_counted_when_the_ring_is_full(live_ready: None) -> None:
 
 
 def test_close_from_another_thread_ends_iteration(live_ready: None) -> None:
-    cap = LiveCapture(snapshot=False, state=False).start()
+    cap = LiveCapture(snapshot=False).start()
     seen = []
 
     def reader() -> None:
@@ -564,9 +565,8 @@ def test_open_openat_close_fast_paths(live_ready: None, tmp_path: Path) -> None:
             pass
     """
     try:
-        with LiveCapture(
-            event_types={"open", "openat", "close"}, base=False, snapshot=False
-        ) as cap:
+        ring = LiveCapture(event_types={"open", "openat", "close"}, base=False, snapshot=False)
+        with SyscallPipeline(ring) as cap:
             _proc, events = run_and_collect(cap, py(code))
         st_long, st_short, st_medium = os.stat(long_file), os.stat(short), os.stat(medium)
     finally:
@@ -604,7 +604,7 @@ def test_open_openat_close_fast_paths(live_ready: None, tmp_path: Path) -> None:
 
 
 def test_sys_exit_program_attached_only_while_selected(live_ready: None) -> None:
-    with LiveCapture(event_types=set(), base=False, snapshot=False, state=False) as cap:
+    with LiveCapture(event_types=set(), base=False, snapshot=False) as cap:
         probe = cap.probe
         assert probe is not None
         assert "lanner_sys_exit" not in probe.attached_programs

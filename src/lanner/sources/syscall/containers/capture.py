@@ -267,6 +267,9 @@ class ContainerRecorder:
     not up yet gets its event when the metadata comes (the store retries; :meth:`due`
     asks again at most every ``retry_interval`` seconds). At most ``limit`` containers are
     waited for.
+
+    As a pipeline's inserter (``lanner capture``): :meth:`see_record` sees the containers
+    of the /proc snapshot, :meth:`check` each event and returns the container events due.
     """
 
     def __init__(self, store: MetadataStore, limit: int = 100_000, retry_interval: float = 1.0):
@@ -281,6 +284,34 @@ class ContainerRecorder:
         self._seen: set[str] = set()
         self._waiting: set[str] = set()
         self._next_retry = 0.0
+        self._arrivals = -1  # store.arrivals at the last check() that asked due()
+        self._next_check = 0  # event time (ns) after which check() asks due() anyway
+
+    CHECK_INTERVAL_NS = 50_000_000
+
+    def see_record(self, rec: Any) -> None:
+        """The containers of a process list (the /proc snapshot); other records: nothing."""
+        threads = getattr(rec, "threads", None)
+        if threads is None:
+            return
+        from ..state.containers import container_id
+
+        for p in threads:
+            self.see(container_id(p.cgroups))
+
+    def check(self, ev: Any) -> list[Event]:
+        """See ``ev``'s cgroups; the container events due now (when metadata arrived, or
+        every ``CHECK_INTERVAL_NS`` of event time while containers wait)."""
+        if ev.type in self.cgroup_params:
+            self.see_event(ev)
+        if not self._waiting:
+            return []
+        arrivals = self.store.arrivals
+        if arrivals == self._arrivals and ev.ts < self._next_check:
+            return []
+        self._arrivals = arrivals
+        self._next_check = ev.ts + self.CHECK_INTERVAL_NS
+        return self.due(ev.ts)
 
     def see(self, container_id: str) -> None:
         """A container id was seen: look it up (once)."""

@@ -10,7 +10,7 @@ from typing import Any
 from lanner.engine.fields import ArgKind, Field, FieldType
 
 from .info import ContainerInfo
-from .store import HOST, MetadataStore, default_store
+from .store import HOST, MetadataStore
 
 S, N, B = FieldType.STRING, FieldType.NUMBER, FieldType.BOOL
 NONE = "NONE"  # libsinsp's value of a probe field for a known container without that probe
@@ -21,7 +21,7 @@ def _meta_field(
     ftype: FieldType,
     desc: str,
     get: Callable[[ContainerInfo, Any], Any],
-    store: MetadataStore,
+    store: MetadataStore | None,
     *,
     arg: ArgKind = ArgKind.NONE,
     required: bool = False,
@@ -36,7 +36,7 @@ def _meta_field(
         cid = thread.container_id
         if cid == HOST:
             return host_value
-        info = store.get(cid)
+        info = store.get(cid) if store is not None else None
         return None if info is None else get(info, arg_value)
 
     return Field(
@@ -60,8 +60,8 @@ def _labels_text(labels: dict[str, str]) -> str | None:
 
 
 def metadata_fields(store: MetadataStore | None = None) -> list[Field]:
-    """The metadata fields, bound to ``store`` (the process-wide store by default)."""
-    st = store or default_store()
+    """The metadata fields, bound to ``store`` (None: no metadata, containers have none)."""
+    st = store
 
     def f(name: str, ftype: FieldType, desc: str, get: Callable, **kw: Any) -> Field:
         return _meta_field(name, ftype, desc, get, st, **kw)
@@ -162,12 +162,12 @@ def metadata_fields(store: MetadataStore | None = None) -> list[Field]:
     ]
 
 
-def _duration_field(store: MetadataStore) -> Field:
+def _duration_field(store: MetadataStore | None) -> Field:
     """``container.duration``: ns from the container's start to the event (or now)."""
 
     def extract(event: Any, arg_value: Any) -> Any:
         thread = getattr(event, "thread", None)
-        if thread is None or thread.container_id == HOST:
+        if thread is None or thread.container_id == HOST or store is None:
             return None
         info = store.get(thread.container_id)
         if info is None or not info.start_ts:

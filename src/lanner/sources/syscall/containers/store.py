@@ -361,11 +361,3 @@ class MetadataStore:
     def close(self) -> None:
         """Stop the worker threads."""
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-_DEFAULT = MetadataStore()
-
-
-def default_store() -> MetadataStore:
-    """The process-wide store the syscall fields read."""
-    return _DEFAULT

@@ -1,8 +1,9 @@
 """Live syscall capture with Lanner's CO-RE eBPF probe.
 
 ``LiveCapture(event_types=...)`` loads ``build/probe/lanner_probe.bpf.o`` (built by
-``scripts/build_probe.sh``), snapshots /proc into the state engine and yields decoded
-:class:`~lanner.sources.syscall.event.Event` objects, the same class capture files give.
+``scripts/build_probe.sh``) and yields decoded :class:`~lanner.sources.syscall.event.Event`
+objects, the same class capture files give, plus a /proc snapshot as capture records: the
+ring byte source of ``SyscallPipeline`` (``pipeline.py``), which applies the state.
 """
 
 from __future__ import annotations

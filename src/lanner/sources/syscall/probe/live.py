@@ -1,4 +1,5 @@
-"""``LiveCapture``: syscall events of the running host, decoded like capture-file events."""
+"""``LiveCapture``: the probe's ring as a byte source of syscall events, decoded like
+capture-file events (bare: the pipeline applies state, see ``pipeline.py``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from pathlib import Path
 from types import TracebackType
 
 from ..event import Event
-from ..state import StateEngine
 from . import snapshot as snap
 from .errors import ProbeUnavailable
 from .loader import PREFIX, Probe, check_requirements
@@ -33,24 +33,22 @@ class LiveCapture:
     """Capture syscall events on this host with the eBPF probe.
 
     Use as a context manager; iterate (blocks until :meth:`close`) or call :meth:`poll`
-    for one batch. Events carry state (``event.thread``, ``event.fdinfo``) when ``state`` is
-    on, from a /proc snapshot taken at start plus the events since.
+    for one batch of bare events. The state (``event.thread``, ``event.fdinfo``) is the
+    pipeline's work: ``SyscallPipeline(LiveCapture(...), store)`` loads
+    :meth:`snapshot_records` (a /proc scan taken after the probe is attached, unless
+    ``snapshot=False``) and applies each event right before handing it out.
 
     ``event_types``: the event type names rules need (None: everything the probe
     supports); the state engine's base set is always added unless ``base=False``.
     ``ignore_self``: drop events of this Python process (its /proc scan, its outputs).
     ``wake_each_event``: the kernel wakes the reader for every event (lowest latency,
     costly for busy traced programs); by default the reader checks the ring every 50 ms.
-    ``apply_state=False``: events come out bare and the consumer calls ``state.process``
-    on each right before evaluating it, so rules see the state as it was at that event
-    (a process that exits later in the same batch is still there).
     """
 
     def __init__(
         self,
         event_types: Iterable[str] | None = None,
         *,
-        state: StateEngine | bool = True,
         snapshot: bool = True,
         base: bool = True,
         ignore_self: bool = True,
@@ -58,9 +56,7 @@ class LiveCapture:
         probe_path: str | Path | None = None,
         batch_bytes: int = 4 << 20,
         wake_each_event: bool = False,
-        apply_state: bool = True,
     ) -> None:
-        self._apply_state = apply_state
         self._event_types = None if event_types is None else set(event_types)
         self._base = base
         self._ignore_self = ignore_self
@@ -69,10 +65,6 @@ class LiveCapture:
         self._batch_bytes = batch_bytes
         self._wake_each = wake_each_event
         self._snapshot = snapshot
-        if isinstance(state, StateEngine):
-            self.state: StateEngine | None = state
-        else:
-            self.state = StateEngine() if state else None
         self.probe: Probe | None = None
         self.unsupported: set[str] = set()
         self.events_read = 0
@@ -81,7 +73,7 @@ class LiveCapture:
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> LiveCapture:
-        """Load and attach the probe, then snapshot /proc into the state engine."""
+        """Load and attach the probe."""
         if self.probe is not None:
             return self
         check_requirements(self._probe_path)
@@ -91,15 +83,18 @@ class LiveCapture:
         try:
             self.probe.configure(os.getpid() if self._ignore_self else 0, self._wake_each)
             self.set_event_types(self._event_types)
-            # Attach first, then scan /proc: a process that starts in between is both in
-            # the snapshot and in the events, never in neither.
-            if self.state is not None and self._snapshot:
-                for rec in snap.snapshot():
-                    self.state.load_record(rec)
         except BaseException:
             self.close()
             raise
         return self
+
+    def snapshot_records(self) -> Iterator[object]:
+        """The /proc snapshot as capture metadata records (none with ``snapshot=False``).
+
+        Taken once the probe is attached: a process that starts in between is both in the
+        snapshot and in the events, never in neither."""
+        if self._snapshot:
+            yield from snap.snapshot()
 
     def close(self) -> None:
         """Detach the probe; iteration ends."""
@@ -172,7 +167,6 @@ class LiveCapture:
         cpu_of = _CPU.unpack_from
         offset = self._offset
         num = self.events_read
-        process = self.state.process if self.state is not None and self._apply_state else None
         for off in offsets:
             ev_off = off + PREFIX
             ts, tid, elen, etype, nparams = hdr(data, ev_off)
@@ -189,8 +183,6 @@ class LiveCapture:
                 False,
                 cpu_of(data, off)[0],
             )
-            if process is not None:
-                process(evt)
             out.append(evt)
         self.events_read = num
         return out

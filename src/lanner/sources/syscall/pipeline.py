@@ -1,0 +1,330 @@
+"""The syscall pipeline: a byte source in, events with state out (libsinsp's ``sinsp::next``).
+
+One object serves every consumer of syscall events (``lanner run`` live and ``-e``,
+``lanner capture``, ``lanner dump``)::
+
+    source (CaptureFile | LiveCapture) -> records -> run(): per record, in order
+        metadata record -> state.load_record, tee
+        event           -> state.process (right before it is handed out), tee,
+                           container event -> metadata store, yield,
+                           then the inserter's container events (live) -> tee, yield
+
+State is applied to each event right before it is handed out, so a consumer that
+evaluates events as they come sees the tables as they were at that event (removals of
+exited threads and closed fds are deferred to the next event by the state engine). The
+container metadata store is passed in; nothing here is process-global. The per-event loop
+is :meth:`SyscallPipeline.run`, the one place a native core replaces; for capture files
+the native walk (``ScapReader.replay``) already applies every event to the state engine
+and returns only the wanted ones, which ``run`` then finishes (store, tee, yield).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO, Protocol
+
+from . import event_table as et
+from .containers.capture import CONTAINER_EVENTS, info_from_container_json
+from .containers.store import MetadataStore
+from .event import Event
+from .scap import ScapReader
+from .state import StateEngine
+
+Record = Any  # an Event or a metadata record (ProcList, FdList, UserList, MachineInfo...)
+
+# what run() does with an event of a type, after the state engine saw it
+_DROP, _YIELD, _YIELD_IF_NAMED, _CONTAINER, _CONTAINER_QUIET = 0, 1, 2, 3, 4
+_GENERIC = frozenset({et.PPME_GENERIC_E, et.PPME_GENERIC_X})
+
+
+class Inserter(Protocol):
+    """Makes container events to insert after an event (the live announcer, the recorder
+    of ``lanner capture``)."""
+
+    def check(self, event: Any) -> list[Event]:
+        """Container events due after ``event`` (usually none)."""
+        ...
+
+
+class CaptureFile:
+    """A capture file (plain or gzip, by magic) as a byte source."""
+
+    def __init__(self, source: str | Path | BinaryIO) -> None:
+        self.source = source
+        self.name = str(source) if isinstance(source, (str, Path)) else "<stream>"
+        self.reader: ScapReader | None = None
+
+    def records(
+        self,
+        keep: frozenset[int] | None,
+        state: StateEngine,
+        wanted: frozenset[int] | None,
+        names: frozenset[str] | None,
+    ) -> Iterator[Record]:
+        """Metadata records, and the events of types in ``wanted`` (None: all; generic
+        events only for syscalls in ``names``) with ``state`` applied up to and including
+        each (the native walk applies and drops the others: ``ScapReader.replay``). Events
+        of types outside ``keep`` are skipped from their header (only counted). Raises
+        ScapError on damage, after what came before."""
+        self.reader = ScapReader(self.source, keep)
+        return self.reader.replay(state, wanted, names)
+
+    @property
+    def events_read(self) -> int:
+        """Events of the file read so far (kept or skipped; final once the file ended)."""
+        return 0 if self.reader is None else self.reader.events_read
+
+    def progress(self) -> float | None:
+        """Fraction of the file read (None: unknown size)."""
+        return None if self.reader is None else self.reader.progress()
+
+
+class SyscallPipeline:
+    """Events with state from a capture file or the probe's ring, in event order.
+
+    ``source``: a :class:`CaptureFile` or a started-on-demand ``LiveCapture`` (the ring).
+    ``store``: the container metadata store that container events fill (None: not kept).
+    ``event_types``: evt.type names the consumer evaluates; other events only update the
+    state (None: every event is handed out). ``state``: the state engine (a fresh one by
+    default). ``tee``: a capture writer that gets every record read, events after their
+    state was applied and only when ``tee_filter(event)`` holds, if given; inserted
+    container events always. ``inserter``: makes container events after events (live).
+    ``with_state=False``: events are not applied to the state engine (metadata records
+    still are) - for a tee without a filter, where nothing reads the state (``lanner
+    capture -w`` without FILTER: as fast as the ring can be written).
+    """
+
+    def __init__(
+        self,
+        source: Any,
+        store: MetadataStore | None = None,
+        *,
+        event_types: Iterable[str] | None = None,
+        state: StateEngine | None = None,
+        tee: Any = None,
+        tee_filter: Callable[[Event], bool] | None = None,
+        inserter: Inserter | None = None,
+        with_state: bool = True,
+    ) -> None:
+        self.source = source
+        self.with_state = with_state
+        self.store = store
+        self.state = state if state is not None else StateEngine()
+        self.tee = tee
+        self.tee_filter = tee_filter
+        self.inserter = inserter
+        self.live = hasattr(source, "poll")
+        self.events_out = 0  # events handed out (the ones the rules evaluate)
+        self.events_teed = 0  # events read and written to the tee (inserted ones apart)
+        self.inserted = 0  # container events inserted
+        self.bad_container_events = 0  # container events whose JSON was not usable
+        self._started = False
+        self._names: frozenset[str] = frozenset()
+        self._act: tuple[int, ...] = ()
+        self._keep: frozenset[int] | None = None
+        self._wanted: frozenset[int] | None = None
+        self._select(event_types)
+
+    # -- selection ------------------------------------------------------------------------
+    def _select(self, event_types: Iterable[str] | None) -> None:
+        act = [_YIELD] * et.EVENT_COUNT
+        keep = wanted_ids = None
+        if event_types is not None and not self.live:
+            names = frozenset(event_types)
+            wanted = type_ids(names)
+            act = [_DROP] * et.EVENT_COUNT
+            for t in wanted:
+                act[t] = _YIELD_IF_NAMED if t in _GENERIC else _YIELD
+            self._names = names
+            # the tee gets what is read: with one, every event is built and comes back
+            if self.tee is None:
+                wanted_ids = wanted | CONTAINER_TYPES
+                keep = wanted_ids | STATE_TYPES
+        for t in CONTAINER_TYPES:  # always read: they fill the store; handed out if wanted
+            act[t] = _CONTAINER if act[t] else _CONTAINER_QUIET
+        self._act = tuple(act)
+        self._keep = keep
+        self._wanted = wanted_ids
+
+    def set_event_types(self, event_types: Iterable[str] | None) -> None:
+        """Change what the probe captures (a rules reload); live sources only."""
+        if self.live:
+            self.source.set_event_types(event_types)
+
+    # -- counters -------------------------------------------------------------------------
+    @property
+    def events_read(self) -> int:
+        """Events read from the source (a file's skipped ones included)."""
+        return int(self.source.events_read)
+
+    @property
+    def drops(self) -> int:
+        """Events the kernel lost because the ring was full (0 for files)."""
+        return int(self.source.drops) if self.live else 0
+
+    def progress(self) -> float | None:
+        """Fraction of a capture file read (None: live, or unknown size)."""
+        return None if self.live else self.source.progress()
+
+    def stats(self) -> dict[str, int]:
+        """The counters, with the probe's kernel counters for a live source."""
+        out = dict(self.source.stats()) if self.live else {}
+        out.update(
+            events_read=self.events_read,
+            events_out=self.events_out,
+            events_teed=self.events_teed,
+            container_events_inserted=self.inserted,
+            drops=self.drops,
+        )
+        return out
+
+    # -- the per-event loop ---------------------------------------------------------------
+    def run(self, records: Iterable[Record], *, applied: bool = False) -> Iterator[Event]:
+        """Apply ``records`` in order and yield the events to hand out: the one loop.
+        ``applied``: the events already went through the state engine (a capture file's
+        native walk, ``ScapReader.replay``)."""
+        state = self.state
+        process = state.process if self.with_state and not applied else _no_state
+        load = state.load_record
+        act = self._act
+        names = self._names
+        tee = self.tee.write if self.tee is not None else None
+        tee_event = self.tee.event if self.tee is not None else None
+        tee_filter = self.tee_filter
+        insert = self.inserter.check if self.inserter is not None else None
+        see_record = getattr(self.inserter, "see_record", None)
+        for rec in records:
+            if type(rec) is not Event:
+                load(rec)
+                if tee is not None:
+                    tee(rec)
+                if see_record is not None:
+                    see_record(rec)
+                continue
+            process(rec)
+            if tee_event is not None and (tee_filter is None or tee_filter(rec)):
+                tee_event(rec)
+                self.events_teed += 1
+            a = act[rec.type]
+            if a == _YIELD or (a == _YIELD_IF_NAMED and rec.name in names):
+                self.events_out += 1
+                yield rec
+            elif a >= _CONTAINER:
+                self._remember(rec)
+                if a == _CONTAINER:
+                    self.events_out += 1
+                    yield rec
+            if insert is not None:
+                extra = insert(rec)
+                if extra:
+                    for cev in extra:
+                        self.inserted += 1
+                        if tee_event is not None:
+                            tee_event(cev)
+                        yield cev
+
+    def _remember(self, ev: Event) -> None:
+        """A container event's metadata into the store, for the events after it."""
+        if self.store is None or not ev.nparams:
+            return
+        raw = ev.raw(0)
+        info = info_from_container_json(raw) if raw else None
+        if info is None:
+            self.bad_container_events += 1
+            return
+        self.store.put(info)
+
+    # -- reading --------------------------------------------------------------------------
+    def start(self) -> SyscallPipeline:
+        """Start a live source: attach the probe, then load its /proc snapshot (through
+        :meth:`run`, so the tee gets it too). Nothing for files."""
+        if self._started or not self.live:
+            return self
+        self._started = True
+        self.source.start()
+        for _ in self.run(self.source.snapshot_records()):
+            pass
+        return self
+
+    def close(self) -> None:
+        """Detach the probe (live); iteration ends."""
+        if self.live:
+            self.source.close()
+
+    def __enter__(self) -> SyscallPipeline:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def read(self, timeout: float | None = 0.25) -> list[Event]:
+        """One batch of bare events from the ring (state not applied yet: pass it to
+        :meth:`run` in the thread that evaluates). Live sources only."""
+        return self.source.poll(timeout)  # type: ignore[no-any-return]
+
+    def poll(self, timeout: float | None = 0.25) -> list[Event]:
+        """One batch from the ring, through :meth:`run`."""
+        return list(self.run(self.read(timeout)))
+
+    def __iter__(self) -> Iterator[Event]:
+        """Every event to hand out: a file to its end; the ring until :meth:`close`."""
+        if not self.live:
+            names = self._names if self._wanted is not None else None
+            records = self.source.records(self._keep, self.state, self._wanted, names)
+            yield from self.run(records, applied=True)
+            return
+        self.start()
+        while self.source.probe is not None:
+            yield from self.run(self.read(0.25))
+
+    def merge(self, items: Iterable[Any]) -> Iterator[Any]:
+        """``(source, payload)`` items of a live feed with this pipeline's ring batches
+        (``("syscall", [events])``, from :meth:`read`) expanded into ``("syscall", event)``;
+        everything else passes through."""
+        for item in items:
+            if type(item) is tuple and item[0] == "syscall" and type(item[1]) is list:
+                for ev in self.run(item[1]):
+                    yield "syscall", ev
+            else:
+                yield item
+
+
+def _no_state(event: Event) -> None:
+    """Stands for ``StateEngine.process`` when no one reads the state."""
+
+
+def type_ids(names: Iterable[str]) -> frozenset[int]:
+    """Event type ids (both directions, every version) of evt.type names.
+
+    Syscalls without an event of their own (in the capture's driver) arrive as generic
+    ``syscall`` events, so a name of the syscall-code table brings in the generic ids;
+    their name is checked later.
+    """
+    names = set(names)
+    ids = {i for i, n in enumerate(et.EVENT_NAMES) if n in names}
+    # also when the syscall has an event of its own: older captures (and drivers) record
+    # it as a generic event (curl_google.scap's mprotect)
+    if names & set(et.SYSCALL_CODE_NAMES):
+        ids |= _GENERIC
+    return frozenset(ids)
+
+
+def _state_types() -> frozenset[int]:
+    """Types the state engine must see: those with a handler, and their enter events
+    (exit handlers read the enter's parameters in old captures)."""
+    ids = {i for i in range(et.EVENT_COUNT) if StateEngine.has_handler(i)}
+    ids |= {i - 1 for i in ids if i > 0 and et.EVENT_DIRS[i] == "<"}
+    return frozenset(ids)
+
+
+STATE_TYPES = _state_types()
+"""Event type ids that can change threads, fds or users (never skipped from the header)."""
+CONTAINER_TYPES = frozenset(CONTAINER_EVENTS)
+"""Container events: always read, they fill the metadata store."""
