@@ -33,3 +33,6 @@ if [ -r /sys/kernel/btf/vmlinux ]; then
 else
     echo "setup: no /sys/kernel/btf/vmlinux: the live probe is not built (replays still work)" >&2
 fi
+
+# helm and kubectl for tests/deploy (the chart's lint, template and schema checks).
+bash scripts/install_k8s_tools.sh
