@@ -1,0 +1,59 @@
+{{/* Labels of one component: name, component, part-of. */}}
+{{- define "lanner.labels" -}}
+app.kubernetes.io/name: {{ .name }}
+app.kubernetes.io/component: {{ .component }}
+app.kubernetes.io/part-of: lanner
+{{- end }}
+
+{{- define "lanner.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end }}
+
+{{- define "lanner.imagePullSecrets" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* The pod security context of the services (non-root, RuntimeDefault seccomp). */}}
+{{- define "lanner.servicePodSecurity" -}}
+securityContext:
+  runAsNonRoot: true
+  runAsUser: 10001
+  runAsGroup: 10001
+  fsGroup: 10001
+  seccompProfile:
+    type: RuntimeDefault
+{{- end }}
+
+{{- define "lanner.serviceContainerSecurity" -}}
+securityContext:
+  allowPrivilegeEscalation: false
+  readOnlyRootFilesystem: true
+  capabilities:
+    drop: [ALL]
+{{- end }}
+
+{{/* The engine's lanner.yaml: what driver, collectors and falcosidekick imply, then
+     .Values.falco over it (a key given there wins). */}}
+{{- define "lanner.engineConfig" -}}
+{{- $c := .Values.collectors -}}
+{{- $sockets := list -}}
+{{- if $c.containerd.enabled }}{{ $sockets = append $sockets $c.containerd.socket }}{{ end -}}
+{{- if $c.crio.enabled }}{{ $sockets = append $sockets $c.crio.socket }}{{ end -}}
+{{- $implied := dict
+  "engine" (dict "kind" (ternary "modern_ebpf" "nodriver" .Values.driver.enabled))
+  "container_engines" (dict
+    "docker" (dict "enabled" (and $c.enabled $c.docker.enabled))
+    "cri" (dict "enabled" (and $c.enabled (gt (len $sockets) 0)) "sockets" $sockets)
+    "podman" (dict "enabled" false))
+  "http_output" (dict
+    "enabled" .Values.falcosidekick.enabled
+    "url" (printf "http://lanner-sidekick.%s.svc:2801/" .Release.Namespace)
+    "user_agent" "falcosecurity/falco"
+    "timeout" "10s"
+    "max_retries" 5
+    "retry_backoff" "500ms") -}}
+{{- toYaml (mustMergeOverwrite $implied (deepCopy .Values.falco)) }}
+{{- end }}
