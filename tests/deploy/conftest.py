@@ -225,7 +225,9 @@ def loki_streams(stack: Stack) -> list[dict[str, Any]]:
 
 def sidekick_config() -> dict[str, Any]:
     """The sidekick.yaml of the ConfigMap."""
-    return yaml.safe_load(configmap_file(rendered("base"), "lanner-sidekick", "sidekick.yaml"))
+    return yaml.safe_load(
+        configmap_file(rendered("overlays/minimal"), "lanner-sidekick", "sidekick.yaml")
+    )
 
 
 def send_audit_event(stack: Stack) -> None:

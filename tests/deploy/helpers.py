@@ -1,4 +1,6 @@
-"""Shared helpers of the deployment tests: rendered manifests, lookups, processes."""
+"""Shared helpers of the deployment tests: rendered manifests (the kustomize overlays, which
+scripts/render_overlays.py generates from the Helm chart, and the chart itself with
+helm), lookups, processes."""
 
 from __future__ import annotations
 
@@ -20,11 +22,12 @@ from .kustomize import Resource, render
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 KUBE = DEPLOY / "kubernetes"
+CHART = DEPLOY / "helm/lanner"
+TOOLS = ROOT / ".cache/tools/bin"
 DOCS = ROOT / "docs"
 K8S_VERSION = "1.37.0"
-BASES = ["base", "ui", "respond"]
 OVERLAYS = ["minimal", "standard", "full"]
-KUSTOMIZATIONS = [*BASES, *(f"overlays/{o}" for o in OVERLAYS)]
+KUSTOMIZATIONS = [f"overlays/{o}" for o in OVERLAYS]
 WORKLOADS = {"Deployment", "DaemonSet", "StatefulSet"}
 
 
@@ -36,6 +39,33 @@ def _rendered(name: str) -> tuple[str, ...]:
 def rendered(name: str) -> list[Resource]:
     """The objects of deploy/kubernetes/NAME (a fresh copy each call)."""
     return [yaml.safe_load(r) for r in _rendered(name)]
+
+
+def tool(name: str) -> str:
+    """helm or kubectl as scripts/setup.sh installs them (fails loudly when missing)."""
+    path = TOOLS / name
+    assert path.is_file(), f"{path} is missing: run scripts/setup.sh (install_k8s_tools.sh)"
+    return str(path)
+
+
+@functools.cache
+def _helm_template(args: tuple[str, ...]) -> tuple[str, ...]:
+    out = subprocess.run(
+        [tool("helm"), "template", "lanner", str(CHART), "--namespace", "lanner", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, f"helm template {' '.join(args)}: {out.stderr}"
+    return tuple(yaml.safe_dump(d) for d in yaml.safe_load_all(out.stdout) if d)
+
+
+def chart(*sets: str, values: Path | None = None) -> list[Resource]:
+    """The chart's objects for ``--set`` assignments (and a values file)."""
+    args = [a for s in sets for a in ("--set", s)]
+    if values is not None:
+        args += ["--values", str(values)]
+    return [yaml.safe_load(r) for r in _helm_template(tuple(args))]
 
 
 def find(objs: Iterable[Resource], kind: str, name: str) -> Resource:

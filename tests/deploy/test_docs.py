@@ -83,7 +83,9 @@ def test_try_it_commands_run() -> None:
 
 def test_host_install_lays_out_a_configuration_that_loads(tmp_path: Path) -> None:
     """The host section's install commands, run under a temporary root instead of /."""
-    block = _blocks("getting-started.md")[1]
+    block = re.search(
+        r"```sh\n(.*?)```", _section("getting-started.md", "## On a host (systemd)"), re.S
+    )[1]
     assert "systemctl enable --now lanner" in block
     root = tmp_path / "root"
     (root / "etc/systemd/system").mkdir(parents=True)  # there on any systemd host
@@ -151,7 +153,7 @@ def test_rules_guide_commands_and_snippets(tmp_path: Path) -> None:
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     # the example rule is the one in the lanner-rules ConfigMap
-    local = rendered("base")
+    local = rendered("overlays/minimal")
     cm = next(o for o in local if o["metadata"]["name"] == "lanner-rules")["data"]
     shipped_rule = next(r for r in yaml.safe_load(cm["50-local.yaml"]) if "rule" in r)
     assert yaml.safe_load(blocks[2]) == [shipped_rule]
@@ -181,7 +183,7 @@ def test_rules_guide_commands_and_snippets(tmp_path: Path) -> None:
 
 def test_response_commands_run(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
-    objs = rendered("respond")
+    objs = rendered("overlays/standard")
     cm = next(o for o in objs if o["metadata"]["name"] == "lanner-respond-rules")
     rules.write_text(cm["data"]["rules.yaml"])
     for line in _commands(_blocks("response.md")[0]):

@@ -121,7 +121,7 @@ def test_dockerfile_copies_files_that_exist_and_are_not_ignored() -> None:
 
 def test_image_paths_agree_with_the_manifests_and_the_code() -> None:
     text = DOCKERFILE.read_text()
-    objs = rendered("base")
+    objs = rendered("overlays/minimal")
     engine = container(find(objs, "DaemonSet", "lanner"))
     probe = env_of(engine)["LANNER_PROBE"]
     assert f"COPY --from=probe /out/lanner_probe.bpf.o {probe}" in text

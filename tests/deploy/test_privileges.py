@@ -20,7 +20,7 @@ from .helpers import DEPLOY, ROOT, Service, container, find, rendered, wait_unti
 
 
 def _daemonset_caps() -> list[str]:
-    sc = container(find(rendered("base"), "DaemonSet", "lanner"))["securityContext"]
+    sc = container(find(rendered("overlays/minimal"), "DaemonSet", "lanner"))["securityContext"]
     assert sc["capabilities"]["drop"] == ["ALL"] and sc["allowPrivilegeEscalation"] is False
     return sorted(c.lower() for c in sc["capabilities"]["add"])
 
