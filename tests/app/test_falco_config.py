@@ -403,11 +403,14 @@ def test_a_falco_plugin_entry_names_library_path_once(tmp_path: Path) -> None:
         "plugins:\n"
         "  - {name: k8saudit, library_path: libk8saudit.so, open_params: 'http://:9765/k8s'}\n"
         "  - {name: json, library_path: libjson.so}\n"
+        "  - {name: cloudtrail, library_path: libcloudtrail.so, open_params: 's3://bucket/'}\n"
         "load_plugins: [json]\n"
     )
     res = run_lanner("-r", str(FALCO_RULES), "-e", str(QUICKSTART), "-c", str(config))
     assert res.returncode == 0, res.stderr
     assert res.stderr.count(b"'plugins[].library_path' is accepted but has no effect") == 1
+    assert res.stderr.count(b"'plugins[cloudtrail].open_params' is accepted but has no") == 1
+    assert b"plugins[k8saudit]" not in res.stderr  # k8saudit's open_params are read
 
 
 def snapshot_rule_fields(tmp_path: Path, rules: Path, name: str, extra: dict) -> dict:

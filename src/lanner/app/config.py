@@ -138,6 +138,7 @@ SCHEMA: dict[str, Any] = {
         "libbpf_stats_enabled": "bool",
         "plugins_metrics_enabled": "bool",
         "jemalloc_stats_enabled": "bool",
+        "kernel_iter_event_counters_enabled": "bool",
         "convert_memory_to_mb": "bool",
         "include_empty_values": "bool",
     },
@@ -830,11 +831,22 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Confi
     for key, reason in NO_EFFECT.items():
         if key in set_by_user:
             warnings.append(f"configuration key '{key}' is accepted but has no effect: {reason}")
-    if any(isinstance(p, dict) and "library_path" in p for p in checked.get("plugins") or []):
+    plugins = [p for p in checked.get("plugins") or [] if isinstance(p, dict)]
+    if any("library_path" in p for p in plugins):
         warnings.append(
             "configuration key 'plugins[].library_path' is accepted but has no effect: "
             "the sources are built in, no plugin library is loaded"
         )
+    for plugin in plugins:
+        if plugin.get("name") == "k8saudit":
+            continue  # its open_params and init_config are read (lanner.sources.k8s_audit)
+        for key in ("init_config", "open_params"):
+            if plugin.get(key) not in (None, "", {}):
+                warnings.append(
+                    f"configuration key 'plugins[{plugin.get('name')}].{key}' is accepted "
+                    "but has no effect: only k8saudit's are read (the other sources replay "
+                    "files given with -e)"
+                )
     cfg = Config(checked, str(path) if path else None, warnings)
     cfg.files, cfg.folders, cfg.locations = files, folders, where
     return cfg
