@@ -18,6 +18,7 @@ from engine_testutil import SYSCALL_TYPES, errors, typed_source
 from lanner.engine.diagnostics import ErrorCode
 from lanner.engine.expand import MAX_CONDITION_NODES, MAX_LIST_ITEMS
 from lanner.engine.loader import LoadOutcome, RulesLoader
+from lanner.engine.matcher import ALL_MATCHERS_INLINE_NODES
 from lanner.sources.memory import dict_source
 
 
@@ -197,3 +198,56 @@ def test_upstream_files_copy_few_list_items() -> None:
     out = loader.compile()
     assert out.successful
     assert 1000 < out.stats.list_items < MAX_LIST_ITEMS / 100
+
+
+def wide_rules(levels: int, rules: int) -> str:
+    """Rules that can match any event type, each using one shared doubling macro."""
+    text = doubling_macros(levels).split("- rule: r\n")[0].replace("proc.pname", "proc.exe")
+    for n in range(rules):
+        text += (
+            f"- rule: wide{n}\n  desc: d\n  condition: m{levels} and proc.name = never{n}\n"
+            "  output: x\n  priority: INFO\n  warn_evttypes: false\n"
+        )
+    return text
+
+
+def test_rules_of_every_event_type_are_not_copied_into_every_matcher(tmp_path: Path) -> None:
+    # 10 rules of 3,071 nodes that can match all of the syscall source's event types:
+    # copied into the matcher of each type, the first event of every type used to wait
+    # seconds for code generation; now they run through their own predicates
+    from lanner.sources.syscall import syscall_source
+
+    path = tmp_path / "wide.yaml"
+    path.write_text(wide_rules(9, 10))
+    loader = RulesLoader([syscall_source()])
+    loader.add_path(path)
+    out = loader.compile()
+    assert out.successful, [e.describe() for e in errors(out)]
+    ruleset = out.ruleset
+    built = ruleset.build_matchers()
+    assert built > 300  # one per event type
+    budget = ruleset.inline_budget
+    assert budget.remaining == ALL_MATCHERS_INLINE_NODES  # nothing copied in
+    assert {id(p) for p in budget.predicates} == {id(r.predicate) for r in ruleset}
+
+
+def test_rules_past_a_matchers_budget_run_through_their_predicates() -> None:
+    from engine_testutil import load
+
+    text = "".join(
+        f"- rule: r{n}\n  desc: d\n  condition: evt.type in (open, execve) and "
+        f"(proc.name = a{n} or fd.name startswith /x{n})\n  output: x\n  priority: INFO\n"
+        for n in range(6)
+    )
+    out = load(text, sources=[typed_source(event_types=SYSCALL_TYPES)])
+    ruleset = out.ruleset
+    ruleset.match_all = True  # (clears the matchers and their budget: set it after)
+    ruleset.inline_budget.per_matcher = 15  # room for three of these 5-node rules
+    for n in range(6):
+        hit = {"evt.type": "open", "proc.name": f"a{n}", "fd.name": "/y"}
+        assert [r.name for r in ruleset.match(hit, "syscall")] == [f"r{n}"]
+        assert ruleset.match({**hit, "evt.type": "connect"}, "syscall") == []
+    both = {"evt.type": "execve", "proc.name": "a1", "fd.name": "/x4/z"}
+    assert [r.name for r in ruleset.match(both, "syscall")] == ["r1", "r4"]
+    called = {id(p) for p in ruleset.inline_budget.predicates}
+    assert called == {id(ruleset.get(f"r{n}").predicate) for n in range(3, 6)}  # type: ignore[union-attr]

@@ -201,6 +201,11 @@ class LazyPredicate:
             fn = self._fn = _exec_predicate(self._src, self._ns)
         return fn(event)
 
+    def prepare(self) -> None:
+        """Compile now rather than at the first call."""
+        if self._fn is None:
+            self._fn = _exec_predicate(self._src, self._ns)
+
 
 def _exec_predicate(src: str, ns: dict[str, Any]) -> Predicate:
     exec(compile(src, "<condition>", "exec"), ns)

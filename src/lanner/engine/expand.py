@@ -340,3 +340,32 @@ def walk_unique(expr: ast.Expr) -> Iterable[ast.Expr]:
             stack.extend(reversed(node.children))
         elif isinstance(node, ast.Not):
             stack.append(node.child)
+
+
+def tree_size(expr: ast.Expr, memo: dict[int, int]) -> int:
+    """Nodes of an expanded condition counted as a tree (each macro reference in full),
+    in time linear in its distinct nodes and without recursion; ``memo`` keeps the answer
+    per group node."""
+
+    def children(node: ast.Expr) -> list[ast.Expr]:
+        if isinstance(node, ast.And | ast.Or):
+            return node.children
+        if isinstance(node, ast.Not):
+            return [node.child]
+        return []
+
+    def known(node: ast.Expr) -> int | None:
+        return memo.get(id(node)) if children(node) else 1
+
+    stack: list[tuple[ast.Expr, bool]] = [(expr, False)]
+    while stack:
+        node, ready = stack.pop()
+        if known(node) is not None:
+            continue
+        kids = children(node)
+        if ready:
+            memo[id(node)] = 1 + sum(known(k) or 0 for k in kids)
+        else:
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids if known(k) is None)
+    return known(expr) or 0

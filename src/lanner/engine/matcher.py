@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from lanner.engine import ast
 from lanner.engine.compiler import _MAX_INLINE_DEPTH, CompileError, ConditionCompiler, _Codegen
+from lanner.engine.expand import tree_size
 
 Matcher = Callable[[Any], list[Any]]
 """event -> the rules that match it (in rule order)."""
@@ -34,6 +36,33 @@ _GETTER_CALL = re.compile(r"\b(_g\d+)\(e\)")
 _COSTLY_OPS = {"regex": 3, "glob": 2, "iglob": 2, "pmatch": 2, "icontains": 1}
 _COSTLY = 10  # an operand at least this costly runs after the cheap ones of its ``and``
 _TYPE_OPS = {"=", "==", "!=", "in", "intersects"}
+
+MATCHER_INLINE_NODES = 5_000
+"""The most condition nodes one matcher copies in (the upstream syscall files: 1,089 for
+their busiest event type); the rules past it run through their own predicate."""
+
+WIDE_RULE_TYPES = 64
+"""A rule that can match more event types than this (upstream: 11 at most) runs through its
+own predicate, compiled once, instead of being copied into the matcher of each type."""
+
+ALL_MATCHERS_INLINE_NODES = 200_000
+"""The most condition nodes all the matchers of a ruleset copy in together."""
+
+
+@dataclass(slots=True)
+class InlineBudget:
+    """Condition nodes the matchers of one ruleset may still copy in.
+
+    Without bounds, a macro of a few thousand nodes used by rules that can match any event
+    type (a few KB of rules) is copied into hundreds of matchers: seconds of code
+    generation at the first event of each type. Rules left out run through their own
+    predicate: the same result, without sharing field values with the other rules.
+    """
+
+    remaining: int = ALL_MATCHERS_INLINE_NODES
+    per_matcher: int = MATCHER_INLINE_NODES
+    wide_types: int = WIDE_RULE_TYPES
+    predicates: list[Any] = field(default_factory=list)  # predicates the matchers call
 
 
 class _Unset:
@@ -138,25 +167,41 @@ def compile_matcher(
     event_type: str | None,
     match_all: bool,
     on_error: Callable[[str, BaseException], None] | None = None,
+    budget: InlineBudget | None = None,
 ) -> Matcher:
     """One function evaluating ``rules`` (in order) against events of ``event_type``.
 
     ``rules`` are :class:`~lanner.engine.rules.Rule` objects; a rule without its
     expanded condition (``expr``) is evaluated through its own predicate. A rule whose
     condition raises on an event does not match it; ``on_error(rule name, exception)``
-    hears of it and the next rules are still evaluated.
+    hears of it and the next rules are still evaluated. With ``budget``, rules are copied
+    in only within its bounds (see :class:`InlineBudget`).
     """
     gen = _TypedCodegen(compiler, event_type)
     blocks: list[str] = []
+    room = budget.per_matcher if budget is not None else None
+    sizes: dict[int, int] = {}
     for rule in rules:
         cond = None
         if rule.expr is not None:
-            try:
-                cond = gen.expr(rule.expr, 0)
-            except (CompileError, RecursionError):
-                cond = None
+            size = 0
+            if budget is not None and room is not None:
+                size = tree_size(rule.expr, sizes)
+                wide = rule.event_types is None or len(rule.event_types) > budget.wide_types
+                if (event_type is not None and wide) or size > min(room, budget.remaining):
+                    size = -1  # not copied in
+            if size >= 0:
+                try:
+                    cond = gen.expr(rule.expr, 0)
+                except (CompileError, RecursionError):
+                    cond = None
+                if cond is not None and budget is not None and room is not None:
+                    room -= size
+                    budget.remaining -= size
         if cond is None:
             cond = f"{gen.bind(rule.predicate, 'p')}(e)"
+            if budget is not None:
+                budget.predicates.append(rule.predicate)
         if cond == "False":
             continue
         hit = (

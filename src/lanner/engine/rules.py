@@ -11,7 +11,7 @@ from lanner.engine.compiler import ConditionCompiler
 from lanner.engine.evalerrors import EvalErrors
 from lanner.engine.fields import SourceSpec
 from lanner.engine.formatter import CompiledTemplate
-from lanner.engine.matcher import Matcher, compile_matcher
+from lanner.engine.matcher import InlineBudget, Matcher, compile_matcher
 from lanner.engine.priority import Priority
 
 
@@ -62,6 +62,8 @@ class Ruleset:
         # per-event failures of conditions; the engine shares one across reloads
         self.errors = EvalErrors()
         self._match_all = False
+        # what the generated matchers may copy in; reset whenever they are cleared
+        self.inline_budget = InlineBudget()
         self.reindex()
 
     @property
@@ -72,14 +74,17 @@ class Ruleset:
     @match_all.setter
     def match_all(self, value: bool) -> None:
         self._match_all = value
-        for idx in self._indexes.values():
-            idx.matchers.clear()
+        self._clear_matchers()
 
     def use_errors(self, errors: EvalErrors) -> None:
         """Count condition failures in ``errors`` (the engine's, kept across reloads)."""
         if errors is self.errors:
             return  # the matchers already count there
         self.errors = errors
+        self._clear_matchers()
+
+    def _clear_matchers(self) -> None:
+        self.inline_budget = InlineBudget()
         for idx in self._indexes.values():
             idx.matchers.clear()
 
@@ -129,6 +134,7 @@ class Ruleset:
 
     def reindex(self) -> None:
         """Rebuild the per-type lists after a change of selection."""
+        self.inline_budget = InlineBudget()
         for idx in self._indexes.values():
             active = [r for r in idx.rules if self.is_active(r)]
             idx.by_type = {}
@@ -184,6 +190,11 @@ class Ruleset:
                 if key not in idx.matchers:
                     self._build_matcher(idx, key)
                     built += 1
+        seen: set[int] = set()
+        for predicate in self.inline_budget.predicates:  # those the matchers call
+            if id(predicate) not in seen and hasattr(predicate, "prepare"):
+                seen.add(id(predicate))
+                predicate.prepare()
         return built
 
     def _build_matcher(self, idx: _SourceIndex, key: str | None) -> Matcher:
@@ -191,6 +202,8 @@ class Ruleset:
         spec = idx.spec
         if idx.compiler is None:
             idx.compiler = ConditionCompiler(spec.fields, spec.event_type_field, spec.event_types)
-        matcher = compile_matcher(rules, idx.compiler, key, self._match_all, self.errors)
+        matcher = compile_matcher(
+            rules, idx.compiler, key, self._match_all, self.errors, self.inline_budget
+        )
         idx.matchers[key] = matcher
         return matcher
