@@ -212,7 +212,7 @@ def wide_rules(levels: int, rules: int) -> str:
 
 
 def test_rules_of_every_event_type_are_not_copied_into_every_matcher(tmp_path: Path) -> None:
-    # 10 rules of 3,071 nodes that can match all of the syscall source's event types:
+    # 10 rules of 3,069 nodes that can match all of the syscall source's event types:
     # copied into the matcher of each type, the first event of every type used to wait
     # seconds for code generation; now they run through their own predicates
     from lanner.sources.syscall import syscall_source
