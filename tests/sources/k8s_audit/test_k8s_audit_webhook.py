@@ -331,3 +331,16 @@ def test_token_required_when_set_and_health_stays_open() -> None:
         assert post(hook, b"", path="/healthz", method="GET") == (200, b"ok\n")
         assert hook.unauthorized_requests == 3
         assert [e.data["objectRef"]["name"] for e in take(hook, 1)] == ["t"]
+
+
+def test_a_flood_of_refused_requests_does_not_flood_the_log(caplog: Any) -> None:
+    with AuditWebhook(host="127.0.0.1", port=0, token="t") as hook:
+        with caplog.at_level("WARNING", logger="lanner.k8s_audit.webhook"):
+            for _ in range(200):
+                assert post(hook, b"{}")[0] == 401
+            for _ in range(50):
+                assert post(hook, b"{", {**JSON, "Authorization": "Bearer t"})[0] == 400
+        assert hook.unauthorized_requests == 200 and hook.rejected_requests == 250
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2  # one for the 401s, one for the 400s, within 10 s
+    assert "401" in lines[0] and "bearer token" in lines[0] and "from 127.0.0.1" in lines[0]

@@ -51,6 +51,7 @@ DEFAULT_QUEUE_EVENTS = 20_000  # events accepted but not yet taken by the consum
 DEFAULT_ACCEPT_WAIT = 2.0  # seconds a request waits for room before 503
 RETRY_AFTER = 1  # seconds, in the Retry-After header of a 429/503
 _POLL = 0.1  # seconds between checks for stop() while waiting for events
+_LOG_EVERY = 10.0  # seconds between log lines of refused requests of one status
 log = logging.getLogger("lanner.k8s_audit.webhook")
 
 EventsCallback = Callable[[list[JsonEvent]], None]
@@ -184,6 +185,7 @@ class AuditWebhook:
         self.rejected_requests = 0
         self.busy_requests = 0  # answered 503: the sender retries, nothing was lost
         self.unauthorized_requests = 0
+        self._refusal_log: dict[int, tuple[float, int]] = {}  # status -> (last line, skipped)
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> AuditWebhook:
@@ -293,6 +295,18 @@ class AuditWebhook:
 
     # -- request handling --------------------------------------------------------------
 
+    def _log_refusal(self, status: int, reason: str, client: str) -> None:
+        """Log a refused request; a flood of them logs one line per status every 10 s."""
+        now = time.monotonic()
+        with self._lock:
+            last, skipped = self._refusal_log.get(status, (-_LOG_EVERY, 0))
+            if now - last < _LOG_EVERY:
+                self._refusal_log[status] = (last, skipped + 1)
+                return
+            self._refusal_log[status] = (now, 0)
+        more = f" ({skipped} more {status} answer(s) since the last line)" if skipped else ""
+        log.warning("k8s audit webhook: %d %s (from %s)%s", status, reason, client, more)
+
     def _stopping(self) -> bool:
         return self._stopped or self._server is None
 
@@ -391,7 +405,7 @@ class _Handler(BaseHTTPRequestHandler):
             log.debug("k8s audit webhook: %d %s", status, reason)  # counted, retried
         else:
             hook.rejected_requests += 1
-            log.warning("k8s audit webhook: %d %s", status, reason)
+            hook._log_refusal(int(status), reason, self.address_string())
         if status in (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, HTTPStatus.UNAUTHORIZED):
             self.close_connection = True  # the body was not read
         self._reply(status, f"{status.phrase.lower()}: {reason}\n".encode())
