@@ -311,3 +311,28 @@ def test_resolve_path_matches_normpath() -> None:
             name = "/" + name
         base = rnd.choice(["", "/", "/root/", "/srv", "rel/", "//x/"])
         assert resolve_path(base, name) == reference(base, name), (base, name)
+
+
+def test_bounds_refuse_and_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the caps, threads and fds are refused and counted (StateEngine.counters)."""
+    import io
+
+    from state_oracle import scenario_capture
+
+    from lanner.sources.syscall.state import StateEngine
+    from lanner.sources.syscall.state.fds import FdTable
+
+    unbounded = StateEngine()
+    for _ in read_capture(io.BytesIO(scenario_capture()), unbounded):
+        pass
+    assert unbounded.counters()["threads_dropped"] == 0
+    assert unbounded.counters()["fds_dropped"] == 0
+
+    monkeypatch.setattr(FdTable, "MAX_FDS", 3)
+    state = StateEngine(max_threads=6)
+    for _ in read_capture(io.BytesIO(scenario_capture()), state):
+        pass
+    c = state.counters()
+    assert c["threads"] <= 6 and c["threads_dropped"] > 0
+    assert c["fds_dropped"] > 0
+    assert all(len(t.fdtable) <= 3 for t in state.threads.threads.values())

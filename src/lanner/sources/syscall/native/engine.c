@@ -60,6 +60,7 @@ typedef struct {
     PyObject *arg_fn;      /* state.parser._arg(evt, name) */
     PyObject *op_names;    /* tuple of the OP_* parameter names */
     Py_ssize_t max_fds;    /* FdTable.MAX_FDS */
+    unsigned long long fds_dropped; /* fds refused at a process's cap */
     char pending;
     type_spec *specs;
     Py_ssize_t nspecs;
@@ -71,6 +72,8 @@ static PyMemberDef core_members[] = {
     {"_remove_tid", T_OBJECT, offsetof(StateCore, remove_tid), 0, NULL},
     {"_remove_fd", T_OBJECT, offsetof(StateCore, remove_fd), 0, NULL},
     {"_pending", T_BOOL, offsetof(StateCore, pending), 0, NULL},
+    {"fds_dropped", T_ULONGLONG, offsetof(StateCore, fds_dropped), 0,
+     "fds refused because their process's table was full"},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -380,6 +383,8 @@ static int add_fd(StateCore *c, EventRecord *e, ThreadRecord *th, FdRecord *info
         rc = -1;
     else if (PyDict_GET_SIZE(fds) < c->max_fds || present)
         rc = PyDict_SetItem(fds, fd, (PyObject *)info);
+    else
+        c->fds_dropped++;
     if (rc == 0) {
         Py_XSETREF(e->o[ER_fd], fd);
         fd = NULL;

@@ -153,12 +153,13 @@ class FdTable(FdTableRecord):
         """The fd's info, or None."""
         return self.fds.get(fd)
 
-    def add(self, info: FdInfo) -> FdInfo:
-        """Add or replace an fd (bounded: the table never exceeds MAX_FDS entries)."""
+    def add(self, info: FdInfo) -> bool:
+        """Add or replace an fd; False when refused (the table never exceeds MAX_FDS
+        entries)."""
         if len(self.fds) >= self.MAX_FDS and info.fd not in self.fds:
-            return info
+            return False
         self.fds[info.fd] = info
-        return info
+        return True
 
     def remove(self, fd: int) -> FdInfo | None:
         """Remove an fd, returning what it was."""

@@ -114,6 +114,15 @@ class StateEngine(StateCore):
         self._remove_fd: tuple[ThreadInfo, int] | None = None
         self._pending = False  # whether _remove_fd or _remove_tid is set
 
+    def counters(self) -> dict[str, int]:
+        """Table sizes and what the bounds refused, for metrics: threads tracked, threads
+        refused at the table's cap, fds refused at a process's cap."""
+        return {
+            "threads": len(self.threads),
+            "threads_dropped": self.threads.dropped,
+            "fds_dropped": self.fds_dropped,
+        }
+
     @staticmethod
     def has_handler(etype: int) -> bool:
         """Whether events of type ``etype`` have a state handler."""
@@ -143,7 +152,8 @@ class StateEngine(StateCore):
                             info.role = ROLE_CLIENT
                         elif _addr_in(info.sip, local):
                             info.role = ROLE_SERVER
-                    mt.fdtable.add(info)
+                    if not mt.fdtable.add(info):
+                        self.fds_dropped += 1
         elif isinstance(rec, UserList):
             for u in rec.users:
                 self.users.add_user(User(u.uid, u.gid, u.name, u.homedir, u.shell))
@@ -194,7 +204,8 @@ class StateEngine(StateCore):
 
     def add_fd(self, evt: Event, th: ThreadInfo, info: FdInfo) -> None:
         """Register a new fd and make it the event's fd."""
-        th.fdtable.add(info)
+        if not th.fdtable.add(info):
+            self.fds_dropped += 1
         evt.fd = info.fd
         evt.fdinfo = info
 
@@ -616,7 +627,8 @@ def _on_socketpair_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> 
         if fd is not None and fd >= 0:
             info = FdInfo(fd, md.FD_UNIX_SOCK, "")
             info.unix_source, info.unix_dest = src, peer
-            th.fdtable.add(info)
+            if not th.fdtable.add(info):
+                eng.fds_dropped += 1
 
 
 # ---------------------------------------------------------------------------------------
