@@ -60,11 +60,15 @@ def _helm_template(args: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(yaml.safe_dump(d) for d in yaml.safe_load_all(out.stdout) if d)
 
 
-def chart(*sets: str, values: Path | None = None) -> list[Resource]:
-    """The chart's objects for ``--set`` assignments (and a values file)."""
+def chart(
+    *sets: str, values: Path | None = None, kube_version: str | None = None
+) -> list[Resource]:
+    """The chart's objects for ``--set`` assignments (a values file, a cluster version)."""
     args = [a for s in sets for a in ("--set", s)]
     if values is not None:
         args += ["--values", str(values)]
+    if kube_version is not None:
+        args += ["--kube-version", kube_version]
     return [yaml.safe_load(r) for r in _helm_template(tuple(args))]
 
 

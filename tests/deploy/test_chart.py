@@ -434,3 +434,15 @@ def test_getting_started_opens_with_a_helm_install_that_renders() -> None:
     for name, secret_key in needed:
         line = next((ln for ln in block.splitlines() if f"secret generic {name} " in ln), "")
         assert f"--from-literal={secret_key}=" in line, (name, secret_key)
+
+
+def test_apparmor_by_field_from_kubernetes_1_30_and_by_annotation_before() -> None:
+    """securityContext.appArmorProfile is a 1.30 field; older API servers take the
+    annotation (a 1.20 server would drop the field, leaving the default profile)."""
+    new = find(chart(kube_version="1.30.0"), "DaemonSet", "lanner")
+    assert container(new)["securityContext"]["appArmorProfile"] == {"type": "Unconfined"}
+    assert "annotations" not in new["spec"]["template"]["metadata"]
+    old = find(chart(kube_version="1.20.2"), "DaemonSet", "lanner")
+    assert "appArmorProfile" not in container(old)["securityContext"]
+    annotations = old["spec"]["template"]["metadata"]["annotations"]
+    assert annotations == {"container.apparmor.security.beta.kubernetes.io/lanner": "unconfined"}
