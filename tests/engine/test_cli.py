@@ -79,7 +79,9 @@ def dict_sources(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         run_command,
         "default_sources",
-        lambda: [dict_source(n, dynamic=True) for n in ("syscall", "k8s_audit", "aws_cloudtrail")],
+        lambda *_store: [
+            dict_source(n, dynamic=True) for n in ("syscall", "k8s_audit", "aws_cloudtrail")
+        ],
     )
     monkeypatch.delenv("FALCO_HOSTNAME", raising=False)
     monkeypatch.setenv("LANNER_HOSTNAME", "test-host")
