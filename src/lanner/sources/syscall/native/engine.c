@@ -66,7 +66,7 @@ typedef struct {
     Py_ssize_t nspecs;
 } StateCore;
 
-static PyObject *s_apply_removals, *s_placeholder, *s_int_param, *s_res, *s_int_value, *int_zero;
+static PyObject *s_drop_thread, *s_placeholder, *s_int_param, *s_res, *s_int_value, *int_zero;
 
 static PyMemberDef core_members[] = {
     {"_remove_tid", T_OBJECT, offsetof(StateCore, remove_tid), 0, NULL},
@@ -549,6 +549,50 @@ static int on_close_exit(StateCore *c, EventRecord *e, ThreadRecord *th, const t
     return 0;
 }
 
+/* The previous event's deferred removals: a closed fd, then an exited thread (through
+ * StateEngine._drop_thread, which keeps a main thread while its process lives). */
+static int apply_removals(StateCore *c)
+{
+    c->pending = 0;
+    PyObject *rf = c->remove_fd;
+    if (rf != NULL && rf != Py_None) {
+        Py_INCREF(rf);
+        Py_CLEAR(c->remove_fd);
+        if (!PyTuple_Check(rf) || PyTuple_GET_SIZE(rf) != 2 ||
+            !PyObject_TypeCheck(PyTuple_GET_ITEM(rf, 0), &LannerThreadRecordType)) {
+            Py_DECREF(rf);
+            PyErr_SetString(PyExc_TypeError, "_remove_fd must be (ThreadInfo, fd)");
+            return -1;
+        }
+        PyObject *fds = fds_of((ThreadRecord *)PyTuple_GET_ITEM(rf, 0));
+        PyObject *fd = PyTuple_GET_ITEM(rf, 1);
+        int rc = 0;
+        if (fds == NULL) {
+            rc = -1;
+        } else {
+            PyObject *have = PyDict_GetItemWithError(fds, fd);
+            if (have != NULL)
+                rc = PyDict_DelItem(fds, fd);
+            else if (PyErr_Occurred())
+                rc = -1;
+        }
+        Py_DECREF(rf);
+        if (rc < 0)
+            return -1;
+    }
+    PyObject *rt = c->remove_tid;
+    if (rt != NULL && rt != Py_None) {
+        Py_INCREF(rt);
+        Py_CLEAR(c->remove_tid);
+        PyObject *r = PyObject_CallMethodOneArg((PyObject *)c, s_drop_thread, rt);
+        Py_DECREF(rt);
+        if (r == NULL)
+            return -1;
+        Py_DECREF(r);
+    }
+    return 0;
+}
+
 static PyObject *core_process(StateCore *c, PyObject *arg)
 {
     if (!PyObject_TypeCheck(arg, &LannerEventRecordType)) {
@@ -560,12 +604,8 @@ static PyObject *core_process(StateCore *c, PyObject *arg)
         return NULL;
     }
     EventRecord *e = (EventRecord *)arg;
-    if (c->pending) {
-        PyObject *r = PyObject_CallMethodNoArgs((PyObject *)c, s_apply_removals);
-        if (r == NULL)
-            return NULL;
-        Py_DECREF(r);
-    }
+    if (c->pending && apply_removals(c) < 0)
+        return NULL;
     int t = e->type;
     if (t < 0 || t >= c->nspecs) {
         PyErr_SetString(PyExc_IndexError, "event type out of range");
@@ -735,13 +775,13 @@ PyTypeObject LannerStateCoreType = {
 
 int lanner_register_engine(PyObject *module)
 {
-    s_apply_removals = PyUnicode_InternFromString("_apply_removals");
+    s_drop_thread = PyUnicode_InternFromString("_drop_thread");
     s_placeholder = PyUnicode_InternFromString("_placeholder");
     s_int_param = PyUnicode_InternFromString("int_param");
     s_res = PyUnicode_InternFromString("res");
     s_int_value = PyUnicode_InternFromString("int_value");
     int_zero = PyLong_FromLong(0);
-    if (!s_apply_removals || !s_placeholder || !s_int_param || !s_res || !s_int_value || !int_zero)
+    if (!s_drop_thread || !s_placeholder || !s_int_param || !s_res || !s_int_value || !int_zero)
         return -1;
     if (PyType_Ready(&LannerStateCoreType) < 0)
         return -1;

@@ -171,16 +171,6 @@ class StateEngine(StateCore):
     # for an unknown tid), evt.enter, evt.fd and evt.fdinfo as _SPEC says for the type,
     # then call the type's handler. Pending removals are applied first.
 
-    def _apply_removals(self) -> None:
-        self._pending = False
-        if self._remove_fd is not None:
-            th, fd = self._remove_fd
-            th.fdtable.remove(fd)
-            self._remove_fd = None
-        if self._remove_tid is not None:
-            self._drop_thread(self._remove_tid)
-            self._remove_tid = None
-
     def _placeholder(self, tid: int) -> ThreadInfo | None:
         # A thread the capture never described: libsinsp's "invalid" thread, <NA> names
         # and uid/gid/loginuid of -1.
