@@ -12,6 +12,7 @@ from typing import Any, TextIO
 from lanner.sources.syscall._native import CandidateEvents
 from lanner.sources.syscall.containers.store import MetadataStore
 from lanner.sources.syscall.pipeline import CaptureFile, SyscallPipeline
+from lanner.sources.syscall.state import StateEngine
 
 
 class ScapReplay:
@@ -31,10 +32,11 @@ class ScapReplay:
         event_types: Iterable[str] | None,
         candidates: CandidateEvents | None = None,
         store: MetadataStore | None = None,
+        state: StateEngine | None = None,
     ) -> None:
         wanted = None if event_types is None else {*event_types, "container"}
         self.path = path
-        self.pipeline = SyscallPipeline(CaptureFile(path), store, event_types=wanted)
+        self.pipeline = SyscallPipeline(CaptureFile(path), store, event_types=wanted, state=state)
         self.candidates = candidates
         self.dropped = 0  # events the candidate conditions dropped
         self.started = time.monotonic()

@@ -32,6 +32,7 @@ from lanner.sources.syscall.containers.announce import ContainerAnnouncer
 from lanner.sources.syscall.containers.store import MetadataStore
 from lanner.sources.syscall.pipeline import SyscallPipeline
 from lanner.sources.syscall.scap import ScapError
+from lanner.sources.syscall.state import StateEngine
 
 log = logging.getLogger("lanner")
 
@@ -105,13 +106,21 @@ def _add_producers(daemon: Daemon, feed: LiveFeed, capture: str | None, probe: A
         feed.add_producer(syscall_producer(probe, daemon.kernel_drops), "syscall")
 
 
+def state_engine(cfg: Config) -> StateEngine:
+    """The syscall state engine; falco_libs.thread_table_size bounds its thread table."""
+    size = cfg.get("falco_libs.thread_table_size")
+    return StateEngine(int(size)) if size else StateEngine()
+
+
 def _syscall_pipeline(daemon: Daemon, store: MetadataStore) -> SyscallPipeline | None:
     """The pipeline over the eBPF probe's ring for the loaded rules, new containers
     announced; None (reported) if the probe is unusable."""
     ring = _syscall_capture(daemon)
     if ring is None:
         return None
-    return SyscallPipeline(ring, store, inserter=_container_announcer(daemon, store))
+    return SyscallPipeline(
+        ring, store, state=state_engine(daemon.cfg), inserter=_container_announcer(daemon, store)
+    )
 
 
 def _syscall_capture(daemon: Daemon) -> object | None:
@@ -303,7 +312,7 @@ def run(
     events: Any = replay.events if replay is not None else None
     if replay is not None and replay.capture_path is not None:
         types, _base = daemon.syscall_event_types()
-        scap = ScapReplay(replay.capture_path, types, store=store)
+        scap = ScapReplay(replay.capture_path, types, store=store, state=state_engine(cfg))
         events = iter(scap)
         show_progress(scap)
     daemon.install_signals()
