@@ -256,7 +256,7 @@ def test_keys_without_effect_are_named_once_each_at_start(tmp_path: Path) -> Non
     config.write_text(
         "json_output: true\n"
         "grpc: {enabled: true, bind_address: 'unix:///run/falco/falco.sock'}\n"
-        "falco_libs: {thread_table_size: 262144}\n"
+        "falco_libs: {thread_table_size: 262144, snaplen: 80}\n"
         "output_timeout: 2000\n"
         "buffer_format_base64: false\n"
         "engine: {kind: modern_ebpf, modern_ebpf: {cpus_for_each_buffer: 2}}\n"
@@ -269,7 +269,7 @@ def test_keys_without_effect_are_named_once_each_at_start(tmp_path: Path) -> Non
     named = sorted(ln.split("configuration key '")[1].split("'")[0] for ln in lines)
     assert named == [
         "engine.modern_ebpf",
-        "falco_libs",
+        "falco_libs.snaplen",
         "grpc",
         "webserver.threadiness",
     ]
@@ -516,3 +516,19 @@ def test_time_format_iso_8601_and_message_property(tmp_path: Path) -> None:
     # Lanner's own log lines too (the selectors' lines): ISO 8601, not "Mon Dec 07 ..."
     log_line = next(ln for ln in res.stderr.decode().splitlines() if "Disabling rules" in ln)
     assert log_line[:4].isdigit() and log_line[4] == "-" and "T" in log_line[:20], log_line
+
+
+def test_thread_table_size_bounds_the_state_of_a_replay(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "- rule: Curl\n  desc: d\n"
+        "  condition: evt.type = execve and evt.dir = < and proc.name = curl\n"
+        "  output: curl ran (parent=%proc.pname)\n  priority: WARNING\n"
+    )
+    capture = str(FIXTURES / "captures" / "curl_google.scap")
+    res = run_lanner("-r", str(rules), "-e", capture)
+    assert res.returncode == 0 and b"Warning curl ran (parent=bash)" in res.stdout
+    # a table of one thread cannot hold curl's: no process, no alert (as a full table)
+    res = run_lanner("-r", str(rules), "-e", capture, "-o", "falco_libs.thread_table_size=1")
+    assert res.returncode == 0, res.stderr
+    assert b"Events detected: 0" in res.stdout and b"has no effect" not in res.stderr
