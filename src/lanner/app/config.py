@@ -96,6 +96,7 @@ SCHEMA: dict[str, Any] = {
         "timeout": "duration",
         "max_retries": "int",
         "retry_backoff": "duration",
+        "max_consecutive_timeouts": "int",
     },
     "program_output": {"enabled": "bool", "keep_alive": "bool", "program": "str"},
     "grpc_output": {"enabled": "bool"},
@@ -842,12 +843,16 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Confi
     for plugin in plugins:
         if plugin.get("name") == "k8saudit":
             continue  # its open_params and init_config are read (lanner.sources.k8s_audit)
+        why = (
+            "container metadata is built in (see container_engines)"
+            if plugin.get("name") == "container"
+            else "only k8saudit's are read (the other sources replay files given with -e)"
+        )
         for key in ("init_config", "open_params"):
             if plugin.get(key) not in (None, "", {}):
                 warnings.append(
                     f"configuration key 'plugins[{plugin.get('name')}].{key}' is accepted "
-                    "but has no effect: only k8saudit's are read (the other sources replay "
-                    "files given with -e)"
+                    f"but has no effect: {why}"
                 )
     cfg = Config(checked, str(path) if path else None, warnings)
     cfg.files, cfg.folders, cfg.locations = files, folders, where
