@@ -10,7 +10,9 @@ The list and the field ids are the native module's (``native/candidates.h``).
 :func:`native_filter` compiles a source's candidate conditions into a
 ``_native.CandidateFilter`` keyed by :func:`event_key`: the event type id, or for generic
 ``syscall`` events ``EVENT_COUNT`` plus the syscall code (their ``evt.type`` is the
-syscall's name).
+syscall's name). :func:`event_filter` wraps it as a ``_native.CandidateEvents`` whose
+``accepts(event)`` reads the fields of :data:`NATIVE_READS` in C from the event records
+and the others through their Python getters (``native/candidate_events.c``).
 """
 
 from __future__ import annotations
