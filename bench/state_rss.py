@@ -8,6 +8,10 @@ process: the per-process cap is 65,536), replays it through the state engine
 fd. Yardstick in the same run: the RSS of the same interpreter with lanner imported and
 nothing tracked, and the RSS of the same threads and fds as bare Python tuples.
 
+Then times 1,000 process exits (procexit of 1,000 single-threaded processes added for it)
+on that state, against the same exits on a state of 1,000 threads: an exit must not cost
+more with 100,000 threads tracked.
+
 Usage: python bench/state_rss.py [--threads 100000] [--fds 1000000]
 """
 
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -74,10 +79,42 @@ def openat_exit(tid: int, ts: int, fd: int, name: bytes) -> bytes:
     return block(0x216, struct.pack("<H", 0) + hdr + body)
 
 
+SHB = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 2, -1))
+
+
+def exits_capture(first_tid: int, n: int) -> tuple[bytes, bytes]:
+    """n single-threaded processes from first_tid (a capture), and a procexit of each."""
+    procs = block(
+        0x202, b"".join(proc_entry(first_tid + i, first_tid + i, 1, b"x") for i in range(n))
+    )
+    evs = []
+    for i in range(n):
+        hdr = struct.pack("<QqIHI", i + 1, first_tid + i, 26, et.PPME_PROCEXIT_1_E, 0)
+        evs.append(block(0x216, struct.pack("<H", 0) + hdr))
+    return SHB + procs, b"".join(evs)
+
+
+def time_exits(state: StateEngine, n: int = 1000) -> float:
+    """CPU seconds of n process exits on ``state`` (their processes' loading subtracted)."""
+    import io
+
+    first = 10_000_000
+    load, exits = exits_capture(first, n)
+    t0 = time.process_time()
+    for _ in read_capture(io.BytesIO(load + exits), state):
+        pass
+    with_exits = time.process_time() - t0
+    probe = StateEngine(max_threads=state.threads.max_threads)
+    t0 = time.process_time()
+    for _ in read_capture(io.BytesIO(load), probe):
+        pass
+    return with_exits - (time.process_time() - t0)
+
+
 def write_capture(path: Path, threads: int, fds: int) -> None:
     per_proc = threads // PROCS
     with open(path, "wb") as f:
-        f.write(block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 2, -1)))
+        f.write(SHB)
         entries = []
         for p in range(PROCS):
             pid = 1000 + p * per_proc
@@ -92,7 +129,19 @@ def write_capture(path: Path, threads: int, fds: int) -> None:
             ts += 1
 
 
+def bare(nthreads: int, nfds: int) -> str:
+    """RSS growth of bare tuples for the threads and fds (the yardstick)."""
+    b0 = rss_kb()
+    threads = {i: (i, i, 1, "worker", "/usr/bin/worker", "/srv/") for i in range(nthreads)}
+    fds = {i: (i, 16, f"/srv/data/file-{i:07d}", 1) for i in range(nfds)}
+    grown = rss_kb() - b0
+    return f"+{grown / 1024:.0f} MiB ({len(threads) + len(fds):,} entries)"
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--bare"]:
+        print(bare(int(sys.argv[2]), int(sys.argv[3])))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=100_000)
     ap.add_argument("--fds", type=int, default=1_000_000)
@@ -119,16 +168,20 @@ def main() -> int:
             f"+{grown / 1024:.0f} MiB, {grown * 1024 / max(nthreads + nfds, 1):.0f} bytes "
             "per tracked thread or fd"
         )
-        # yardstick: the same numbers of threads and fds as bare tuples
-        del state, tables
-        b0 = rss_kb()
-        bare_t = {i: (i, i, 1, "worker", "/usr/bin/worker", "/srv/") for i in range(nthreads)}
-        bare_f = {i: (i, 16, f"/srv/data/file-{i:07d}", 1) for i in range(nfds)}
-        b1 = rss_kb()
+        big = time_exits(state)
+        small = time_exits(StateEngine())
         print(
-            f"yardstick, bare tuples in dicts: +{(b1 - b0) / 1024:.0f} MiB "
-            f"({len(bare_t) + len(bare_f):,} entries)"
+            f"1,000 process exits: {big * 1e3:.0f} ms CPU with {nthreads:,} threads tracked, "
+            f"{small * 1e3:.0f} ms with none (yardstick)"
         )
+        # yardstick, in a fresh process: the same numbers of threads and fds as tuples
+        out = subprocess.run(
+            [sys.executable, __file__, "--bare", str(nthreads), str(nfds)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        print(f"yardstick, bare tuples in dicts (fresh process): {out}")
     return 0
 
 

@@ -182,9 +182,7 @@ class StateEngine(StateCore):
         th = self.threads.get(tid)
         if th is None:
             return
-        if th.is_main and any(
-            o.pid == th.pid and o is not th and not o.dead for o in self.threads.threads.values()
-        ):
+        if th.is_main and any(o is not th for o in self.threads.group(th.pid)):
             return  # keep the main thread while its process has live threads
         self.threads.remove(tid)
         if not th.is_main:
@@ -342,9 +340,9 @@ def _on_execve_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None
     pid = _int_arg(evt, "pid")
     ptid = _int_arg(evt, "ptid")
     if pid is not None and pid > 0:
-        th.pid = pid
+        eng.threads.set_pid(th, pid)
     if ptid is not None and ptid >= 0 and th.pid == th.tid:
-        th.ptid = ptid
+        eng.threads.set_ptid(th, ptid)
     trusted = _arg(evt, "trusted_exepath")
     filename = _arg(evt, "filename")
     if not filename and evt.enter is not None:
@@ -392,7 +390,7 @@ def _on_procexit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
         return
     for child in threads.children(th):
         if child.pid != th.pid:
-            child.ptid = reaper.tid
+            threads.set_ptid(child, reaper.tid)
 
 
 def _on_chdir_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:

@@ -81,6 +81,13 @@ class ThreadTable:
         self.local_ips: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
         self.users = UserTable()
         self.hostname: str | None = None
+        # indices, so that process exits do not scan every thread: pid -> tid -> thread,
+        # ptid -> tid -> thread, and tid -> its position in ``threads`` (the order group()
+        # and children() give, as a scan of ``threads`` would)
+        self._by_pid: dict[int, dict[int, ThreadInfo]] = {}
+        self._by_ptid: dict[int, dict[int, ThreadInfo]] = {}
+        self._seq: dict[int, int] = {}
+        self._next_seq = 0
 
     def __len__(self) -> int:
         return len(self.threads)
@@ -91,16 +98,55 @@ class ThreadTable:
 
     def add(self, t: ThreadInfo) -> ThreadInfo | None:
         """Add (or replace) a thread; returns None when the table is full."""
-        if len(self.threads) >= self.max_threads and t.tid not in self.threads:
-            self.dropped += 1
-            return None
-        self.threads[t.tid] = t
+        tid = t.tid
+        old = self.threads.get(tid)
+        if old is None:
+            if len(self.threads) >= self.max_threads:
+                self.dropped += 1
+                return None
+            self._seq[tid] = self._next_seq
+            self._next_seq += 1
+        else:
+            self._unindex(old)
+        self.threads[tid] = t
+        self._by_pid.setdefault(t.pid, {})[tid] = t
+        self._by_ptid.setdefault(t.ptid, {})[tid] = t
         t.table = self
         return t
 
     def remove(self, tid: int) -> ThreadInfo | None:
         """Remove a thread."""
-        return self.threads.pop(tid, None)
+        t = self.threads.pop(tid, None)
+        if t is not None:
+            self._unindex(t)
+            del self._seq[tid]
+        return t
+
+    def set_pid(self, t: ThreadInfo, pid: int) -> None:
+        """Change a thread's process id (execve from a non-main thread)."""
+        if self.threads.get(t.tid) is t:
+            self._drop_from(self._by_pid, t.pid, t)
+            self._by_pid.setdefault(pid, {})[t.tid] = t
+        t.pid = pid
+
+    def set_ptid(self, t: ThreadInfo, ptid: int) -> None:
+        """Change a thread's parent thread id (execve, re-parenting on exit)."""
+        if self.threads.get(t.tid) is t:
+            self._drop_from(self._by_ptid, t.ptid, t)
+            self._by_ptid.setdefault(ptid, {})[t.tid] = t
+        t.ptid = ptid
+
+    def _unindex(self, t: ThreadInfo) -> None:
+        self._drop_from(self._by_pid, t.pid, t)
+        self._drop_from(self._by_ptid, t.ptid, t)
+
+    @staticmethod
+    def _drop_from(index: dict[int, dict[int, ThreadInfo]], key: int, t: ThreadInfo) -> None:
+        bucket = index.get(key)
+        if bucket is not None and bucket.get(t.tid) is t:
+            del bucket[t.tid]
+            if not bucket:
+                del index[key]
 
     def main_thread(self, t: ThreadInfo) -> ThreadInfo:
         """The main thread of ``t``'s process (``t`` itself when unknown)."""
@@ -125,9 +171,23 @@ class ThreadTable:
             cur = self.parent(cur)
 
     def group(self, pid: int) -> list[ThreadInfo]:
-        """Live threads of process ``pid``."""
-        return [t for t in self.threads.values() if t.pid == pid and not t.dead]
+        """Live threads of process ``pid``, in table order."""
+        bucket = self._by_pid.get(pid)
+        if not bucket:
+            return []
+        out = [t for t in bucket.values() if t.pid == pid and not t.dead]
+        if len(out) > 1:
+            seq = self._seq
+            out.sort(key=lambda t: seq[t.tid])
+        return out
 
     def children(self, t: ThreadInfo) -> list[ThreadInfo]:
-        """Threads whose parent thread is ``t``."""
-        return [c for c in self.threads.values() if c.ptid == t.tid and c is not t]
+        """Threads whose parent thread is ``t``, in table order."""
+        bucket = self._by_ptid.get(t.tid)
+        if not bucket:
+            return []
+        out = [c for c in bucket.values() if c.ptid == t.tid and c is not t]
+        if len(out) > 1:
+            seq = self._seq
+            out.sort(key=lambda c: seq[c.tid])
+        return out
