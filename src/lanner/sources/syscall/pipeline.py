@@ -186,7 +186,7 @@ class SyscallPipeline:
         ``applied``: the events already went through the state engine (a capture file's
         native walk, ``ScapReader.replay``)."""
         state = self.state
-        process = state.process if self.with_state and not applied else _no_state
+        process = state.process if self.with_state and not applied else None
         load = state.load_record
         act = self._act
         names = self._names
@@ -195,35 +195,44 @@ class SyscallPipeline:
         tee_filter = self.tee_filter
         insert = self.inserter.check if self.inserter is not None else None
         see_record = getattr(self.inserter, "see_record", None)
-        for rec in records:
-            if type(rec) is not Event:
-                load(rec)
-                if tee is not None:
-                    tee(rec)
-                if see_record is not None:
-                    see_record(rec)
-                continue
-            process(rec)
-            if tee_event is not None and (tee_filter is None or tee_filter(rec)):
-                tee_event(rec)
-                self.events_teed += 1
-            a = act[rec.type]
-            if a == _YIELD or (a == _YIELD_IF_NAMED and rec.name in names):
-                self.events_out += 1
-                yield rec
-            elif a >= _CONTAINER:
-                self._remember(rec)
-                if a == _CONTAINER:
-                    self.events_out += 1
+        out = 0  # events handed out by this call; self.events_out is kept up to date
+        base = self.events_out  # every 1024 events and at the end (a local is cheaper)
+        try:
+            for rec in records:
+                if type(rec) is not Event:
+                    load(rec)
+                    if tee is not None:
+                        tee(rec)
+                    if see_record is not None:
+                        see_record(rec)
+                    continue
+                if process is not None:
+                    process(rec)
+                if tee_event is not None and (tee_filter is None or tee_filter(rec)):
+                    tee_event(rec)
+                    self.events_teed += 1
+                a = act[rec.type]
+                if a == _YIELD or (a == _YIELD_IF_NAMED and rec.name in names):
+                    out += 1
+                    if not out & 1023:
+                        self.events_out = base + out
                     yield rec
-            if insert is not None:
-                extra = insert(rec)
-                if extra:
-                    for cev in extra:
-                        self.inserted += 1
-                        if tee_event is not None:
-                            tee_event(cev)
-                        yield cev
+                elif a >= _CONTAINER:
+                    self._remember(rec)
+                    if a == _CONTAINER:
+                        out += 1
+                        yield rec
+                if insert is not None:
+                    extra = insert(rec)
+                    if extra:
+                        for cev in extra:
+                            self.inserted += 1
+                            if tee_event is not None:
+                                tee_event(cev)
+                            out += 1
+                            yield cev
+        finally:
+            self.events_out = base + out
 
     def _remember(self, ev: Event) -> None:
         """A container event's metadata into the store, for the events after it."""
@@ -275,11 +284,13 @@ class SyscallPipeline:
 
     def __iter__(self) -> Iterator[Event]:
         """Every event to hand out: a file to its end; the ring until :meth:`close`."""
-        if not self.live:
+        if not self.live:  # run() itself: no generator layer in between
             names = self._names if self._wanted is not None else None
             records = self.source.records(self._keep, self.state, self._wanted, names)
-            yield from self.run(records, applied=True)
-            return
+            return self.run(records, applied=True)
+        return self._live()
+
+    def _live(self) -> Iterator[Event]:
         self.start()
         while self.source.probe is not None:
             yield from self.run(self.read(0.25))
@@ -294,10 +305,6 @@ class SyscallPipeline:
                     yield "syscall", ev
             else:
                 yield item
-
-
-def _no_state(event: Event) -> None:
-    """Stands for ``StateEngine.process`` when no one reads the state."""
 
 
 def type_ids(names: Iterable[str]) -> frozenset[int]:
