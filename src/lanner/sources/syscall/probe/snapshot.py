@@ -148,7 +148,9 @@ def _proc_record(pid: int, tid: int) -> md.ProcRecord | None:
     for key, attr in (("VmSize", "vmsize_kb"), ("VmRSS", "vmrss_kb"), ("VmSwap", "vmswap_kb")):
         v = st.get(key, "").split()
         if v and v[0].isdigit():
-            setattr(r, attr, int(v[0]))
+            # a 32-bit field in the process list (libscap's uint32_t): an ASan process
+            # reserves terabytes of address space, more than it holds in kB
+            setattr(r, attr, min(int(v[0]), 0xFFFFFFFF))
     r.env = md.split_nul(_read(f"{pdir}/environ", ENV_MAX).rpartition(b"\0")[0] + b"\0")
     nspid = st.get("NSpid", "").split()
     nstgid = st.get("NStgid", "").split()
