@@ -64,6 +64,8 @@ def test_a_raising_condition_skips_that_rule_only_and_is_logged_once(
             assert [a.rule for a in alerts] == ["Sturdy"]
             assert alerts[0].message == "sturdy cat <NA>"
     assert engine.errors.counts[("Fragile", "condition")] == 3
+    # the raising field of Sturdy's output was counted too (the alert kept, <NA> printed)
+    assert engine.errors.counts[("Sturdy", "output")] == 3
     logged = [r for r in caplog.records if "Fragile" in r.getMessage()]
     assert len(logged) == 1 and "ValueError" in logged[0].getMessage()
     # a later, ordinary event is evaluated by both rules

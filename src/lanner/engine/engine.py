@@ -91,12 +91,17 @@ class Engine:
 
     def make_alert(self, rule: Rule, event: Any, source: str) -> Alert:
         """Render a rule's output for an event."""
-        message, fields = rule.template.render(event)
+
+        def field_failed(name: str, exc: Exception) -> None:
+            self.errors(rule.name, exc, OUTPUT)
+
+        message, fields = rule.template.render(event, field_failed)
         for key, extract in rule.extra_fields:
             try:
                 fields[key] = to_json_value(extract(event))
-            except Exception:  # a broken extractor must not lose the alert
+            except Exception as exc:  # a broken extractor must not lose the alert
                 fields[key] = None
+                field_failed(key, exc)
         ts = self.event_time(event, source)
         if self.iso8601:
             fields["evt.time.iso8601"] = format_time(ts, iso8601=True)

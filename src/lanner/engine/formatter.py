@@ -74,8 +74,12 @@ class CompiledTemplate:
                 seen.append(p[0])
         return seen
 
-    def render(self, event: Any) -> tuple[str, dict[str, Any]]:
-        """The text and the field values of one event."""
+    def render(
+        self, event: Any, on_error: Callable[[str, Exception], None] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """The text and the field values of one event. A field whose getter raises
+        prints as ``<NA>`` (the alert is kept) and ``on_error(field, exception)`` hears
+        of it."""
         out: list[str] = []
         fields: dict[str, Any] = {}
         for p in self.pieces:
@@ -85,8 +89,10 @@ class CompiledTemplate:
             name, getter = p
             try:
                 value = getter(event)
-            except Exception:  # a broken extractor must not lose the alert
+            except Exception as exc:  # a broken extractor must not lose the alert
                 value = None
+                if on_error is not None:
+                    on_error(name, exc)
             fields[name] = to_json_value(value)
             out.append(to_text(value))
         return "".join(out), fields
