@@ -31,7 +31,7 @@ _EXPORTS: dict[str, str] = {
     # the alert contract
     "Alert": "lanner.engine.alert",
     "JsonOptions": "lanner.engine.alert",
-    "Priority": "lanner.engine.priority",
+    "Priority": "lanner.contract",
     # how a source describes its fields
     "SourceSpec": "lanner.engine.fields",
     "Field": "lanner.engine.fields",
@@ -93,12 +93,12 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from lanner.contract import Priority
     from lanner.engine.alert import Alert, JsonOptions
     from lanner.engine.engine import Engine
     from lanner.engine.evalerrors import EvalErrors
     from lanner.engine.fields import ArgKind, Field, FieldTable, FieldType, SourceSpec
     from lanner.engine.loader import LoadOutcome
-    from lanner.engine.priority import Priority
     from lanner.engine.rules import Rule, Ruleset
     from lanner.sources.cloudtrail import cloudtrail_source, read_cloudtrail_events
     from lanner.sources.k8s_audit import AuditWebhook, k8s_audit_source, read_audit_events

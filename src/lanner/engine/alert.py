@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from lanner.engine.priority import Priority
+from lanner.contract import Priority, format_time_ns
 
 
 def default_hostname() -> str:
@@ -31,9 +31,8 @@ def format_time(ts_ns: int, iso8601: bool = False) -> str:
 
 
 def json_time(ts_ns: int) -> str:
-    """The ``time`` key of a JSON alert: RFC 3339 UTC with nanoseconds."""
-    secs, nanos = divmod(int(ts_ns), 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{nanos:09d}Z"
+    """The ``time`` key of a JSON alert: the contract's RFC 3339 UTC with nanoseconds."""
+    return format_time_ns(ts_ns)
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,8 +49,9 @@ def test_missing_field_and_optional_fields() -> None:
 
 
 def test_priority_order_and_case() -> None:
-    assert Priority.parse("CRITICAL") > Priority.parse("error") > Priority.parse("Debug")
-    assert Priority.parse("Informational").falco_name == "Informational"
+    assert Priority.parse("CRITICAL").more_severe_than(Priority.parse("error"))
+    assert Priority.parse("error").more_severe_than(Priority.parse("Debug"))
+    assert Priority.parse("Informational").label == "Informational"
 
 
 def test_template_subset() -> None:

@@ -5,38 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# Falco priorities, most severe first; a smaller rank is more severe.
-PRIORITIES: tuple[str, ...] = (
-    "Emergency",
-    "Alert",
-    "Critical",
-    "Error",
-    "Warning",
-    "Notice",
-    "Informational",
-    "Debug",
-)
-_ALIASES = {"info": "Informational"}
-_RANK = {name.lower(): rank for rank, name in enumerate(PRIORITIES)}
+from lanner.contract import AlertError, Priority
+
+__all__ = ["PRIORITIES", "Alert", "AlertError", "normalize_priority", "parse_priority"]
+
+# Falco priorities as Falco spells them, most severe first.
+PRIORITIES: tuple[str, ...] = tuple(p.label for p in Priority)
 
 
-class AlertError(ValueError):
-    """The payload is not a Falco alert."""
+def parse_priority(value: str) -> Priority:
+    """The contract's priority of a name (any case, `Info` accepted); AlertError otherwise."""
+    try:
+        return Priority.parse(value)
+    except ValueError:
+        raise AlertError(
+            f"unknown priority {value!r}; expected one of {', '.join(PRIORITIES)}"
+        ) from None
 
 
 def normalize_priority(value: str) -> str:
     """Return the canonical spelling of a Falco priority (any case, `Info` accepted)."""
-    key = str(value).strip().lower()
-    if key in _ALIASES:
-        return _ALIASES[key]
-    if key not in _RANK:
-        raise AlertError(f"unknown priority {value!r}; expected one of {', '.join(PRIORITIES)}")
-    return PRIORITIES[_RANK[key]]
-
-
-def priority_rank(value: str) -> int:
-    """Severity rank of a priority: 0 for Emergency up to 7 for Debug."""
-    return _RANK[normalize_priority(value).lower()]
+    return parse_priority(value).label
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Any
 
-from lanner.services.respond.alert import Alert, priority_rank
+from lanner.services.respond.alert import Alert, parse_priority
 from lanner.services.respond.rules import FieldCondition, Match, ResponseRule
 
 _GLOB_CHARS = frozenset("*?[")
@@ -57,14 +57,14 @@ def condition_holds(cond: FieldCondition, alert: Alert) -> bool:
 
 def _priority_ok(spec: tuple[str, str], priority: str) -> bool:
     op, wanted = spec
-    # A smaller rank is more severe, so ">= Warning" means rank <= rank(Warning).
-    have, want = priority_rank(priority), priority_rank(wanted)
+    # ">= Warning" means "at least as severe as Warning".
+    have, want = parse_priority(priority), parse_priority(wanted)
     return {
-        ">=": have <= want,
-        ">": have < want,
-        "<=": have >= want,
-        "<": have > want,
-        "==": have == want,
+        ">=": have.at_least(want),
+        ">": have.more_severe_than(want),
+        "<=": want.at_least(have),
+        "<": want.more_severe_than(have),
+        "==": have is want,
     }[op]
 
 

@@ -78,7 +78,7 @@ class Enricher:
             stamp, body = m.group("ts"), body[m.end() :]
         values = {
             "<timestamp>": stamp,
-            "<priority>": alert.priority.falco_name,
+            "<priority>": alert.priority.label,
             "<output>": body,
             "<custom_fields>": _kv_text(custom),
             "<templated_fields>": _kv_text(tmpl),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .alert import AlertError, Priority
+from .alert import Priority
 from .template import TemplateError, compile_template
 
 
@@ -65,8 +65,8 @@ class Opt:
                 return None
             try:
                 return Priority.parse(text)
-            except AlertError:
-                names = "|".join(p.name.lower() for p in reversed(Priority))
+            except ValueError:
+                names = "|".join(p.name.lower() for p in Priority)
                 raise ConfigError(path, f"{value!r} is not a priority ({names})") from None
         if kind == "choice":
             text = str(value).strip().lower()

@@ -5,28 +5,27 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-#: Falco priorities, most severe first; the index is the stored numeric level.
-PRIORITIES: tuple[str, ...] = (
-    "Emergency",
-    "Alert",
-    "Critical",
-    "Error",
-    "Warning",
-    "Notice",
-    "Informational",
-    "Debug",
-)
-_PRIORITY_LEVEL = {name.lower(): level for level, name in enumerate(PRIORITIES)}
-_PRIORITY_LEVEL["info"] = _PRIORITY_LEVEL["informational"]
+from lanner import contract
+from lanner.contract import Priority, format_time_ns
 
-_RFC3339 = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:?\d{2})?$"
-)
+__all__ = [
+    "PRIORITIES",
+    "StoredAlert",
+    "format_time_ns",
+    "from_alert",
+    "parse_time_ns",
+    "priority_level",
+    "search_words",
+]
+
+#: Falco priorities, most severe first; the index is the stored numeric level
+#: (the contract's Priority value: 0 = Emergency).
+PRIORITIES: tuple[str, ...] = tuple(p.label for p in Priority)
+
 # letters and digits; "_" separates words, as in SQLite's unicode61 tokenizer
 _WORD = re.compile(r"[^\W_]+")
 
@@ -34,30 +33,15 @@ _WORD = re.compile(r"[^\W_]+")
 def priority_level(name: str) -> int:
     """Numeric level of a Falco priority name (0 = Emergency); any case, `Info` too."""
     try:
-        return _PRIORITY_LEVEL[name.strip().lower()]
-    except KeyError:
+        return Priority.parse(name).value
+    except ValueError:
         raise ValueError(f"unknown priority {name!r}") from None
 
 
 def parse_time_ns(value: str) -> int:
-    """Nanoseconds since the epoch of an RFC 3339 timestamp, keeping all 9 fraction digits."""
-    m = _RFC3339.match(value.strip())
-    if not m:
-        raise ValueError(f"not an RFC 3339 time: {value!r}")
-    day, clock, frac, tz = m.groups()
-    offset = "+00:00" if tz in (None, "Z", "z") else tz
-    if len(offset) == 5:  # +hhmm
-        offset = offset[:3] + ":" + offset[3:]
-    whole = datetime.fromisoformat(f"{day}T{clock}{offset}")
-    nanos = int((frac or "0").ljust(9, "0"))
-    return int(whole.timestamp()) * 1_000_000_000 + nanos
-
-
-def format_time_ns(ns: int) -> str:
-    """RFC 3339 UTC with nanoseconds, as Falco writes it."""
-    secs, nanos = divmod(ns, 1_000_000_000)
-    stamp = datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{stamp}.{nanos:09d}Z"
+    """Nanoseconds of an RFC 3339 time, read as the contract does but leniently: blanks
+    around it, a missing zone (UTC) and a ``+hhmm`` offset are accepted (ValueError else)."""
+    return contract.parse_time_ns(value, strict=False)
 
 
 def search_words(text: str) -> list[str]:

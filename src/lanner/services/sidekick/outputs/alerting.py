@@ -135,7 +135,7 @@ class PagerDuty(HttpOutput):
         """The event."""
         details: dict[str, Any] = {
             "rule": alert.rule,
-            "priority": alert.priority.falco_name,
+            "priority": alert.priority.label,
             "output": alert.output,
             "tags": alert.tags,
             "fields": alert.output_fields,
@@ -195,7 +195,7 @@ class Opsgenie(HttpOutput):
     def body(self, alert: Alert) -> dict[str, Any]:
         """The alert; Opsgenie limits message to 130 and description to 15000 characters."""
         details = {k: "" if v is None else str(v) for k, v in alert.output_fields.items()}
-        details.update(rule=alert.rule, priority=alert.priority.falco_name)
+        details.update(rule=alert.rule, priority=alert.priority.label)
         if alert.source:
             details["source"] = alert.source
         if alert.hostname:

@@ -133,7 +133,7 @@ class Output(ABC):
 
     def accepts(self, alert: Alert) -> bool:
         """Whether the alert reaches this output's minimum priority."""
-        return self.minimum is None or alert.priority >= self.minimum
+        return self.minimum is None or alert.priority.at_least(self.minimum)
 
     async def start(self) -> None:  # noqa: B027 (optional hook)
         """Open connections; failures here are not fatal (send retries)."""

@@ -38,7 +38,7 @@ def _text(value: Any) -> str:
 
 def summary_fields(alert: Alert) -> list[tuple[str, str]]:
     """(title, value) pairs shown by chat outputs: rule, priority, source, host, tags, fields."""
-    pairs = [("rule", alert.rule), ("priority", alert.priority.falco_name)]
+    pairs = [("rule", alert.rule), ("priority", alert.priority.label)]
     if alert.source:
         pairs.append(("source", alert.source))
     if alert.hostname:
@@ -53,7 +53,7 @@ def template_root(alert: Alert) -> dict[str, Any]:
     """The `.` of messageformat templates, with Falcosidekick's field names."""
     return {
         "Rule": alert.rule,
-        "Priority": alert.priority.falco_name,
+        "Priority": alert.priority.label,
         "Output": alert.output,
         "Source": alert.source,
         "Hostname": alert.hostname,
@@ -202,10 +202,10 @@ class Teams(WebhookChat):
         body: list[dict[str, Any]] = [
             {
                 "type": "TextBlock",
-                "text": f"{alert.priority.falco_name}: {alert.rule}",
+                "text": f"{alert.priority.label}: {alert.rule}",
                 "weight": "Bolder",
                 "size": "Medium",
-                "color": "Attention" if alert.priority >= Priority.ERROR else "Warning",
+                "color": "Attention" if alert.priority.at_least(Priority.ERROR) else "Warning",
                 "wrap": True,
             }
         ]
@@ -253,7 +253,7 @@ class Discord(WebhookChat):
             "fields": fields,
         }
         return {
-            "content": truncate(f"{alert.priority.falco_name}: {alert.rule}", 2000),
+            "content": truncate(f"{alert.priority.label}: {alert.rule}", 2000),
             "username": self.settings["username"],
             "avatar_url": self.settings["icon"],
             "embeds": [embed],
@@ -283,7 +283,7 @@ class GoogleChat(WebhookChat):
                 {
                     "cardId": "lanner-alert",
                     "card": {
-                        "header": {"title": alert.rule, "subtitle": alert.priority.falco_name},
+                        "header": {"title": alert.rule, "subtitle": alert.priority.label},
                         "sections": [{"widgets": widgets}],
                     },
                 }

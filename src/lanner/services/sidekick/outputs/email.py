@@ -51,7 +51,7 @@ class Smtp(Output):
     def message(self, alert: Alert) -> EmailMessage:
         """The email."""
         msg = EmailMessage()
-        msg["Subject"] = f"[{alert.priority.falco_name}] {alert.rule}"
+        msg["Subject"] = f"[{alert.priority.label}] {alert.rule}"
         msg["From"] = self.settings["from"]
         msg["To"] = ", ".join(self.settings["to"])
         pairs = summary_fields(alert)

@@ -47,7 +47,7 @@ class Loki(HttpOutput):
 
     def labels(self, alert: Alert) -> dict[str, str]:
         """Stream labels: rule, priority, source, hostname, tags, custom fields, extra labels."""
-        labels = {"rule": alert.rule, "priority": alert.priority.falco_name}
+        labels = {"rule": alert.rule, "priority": alert.priority.label}
         if alert.source:
             labels["source"] = alert.source
         if alert.hostname:

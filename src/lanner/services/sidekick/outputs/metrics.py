@@ -58,7 +58,7 @@ class Prometheus(Output):
         values = {
             "hostname": alert.hostname,
             "rule": alert.rule,
-            "priority": str(int(alert.priority)),
+            "priority": str(alert.priority.severity),  # 0 Debug .. 7 Emergency
             "priority_raw": alert.priority.name.lower(),
             "source": alert.source,
             "k8s_ns_name": str(fields.get("k8s.ns.name") or ""),
@@ -174,7 +174,7 @@ class InfluxDB(HttpOutput):
 
     def body(self, alert: Alert) -> bytes:
         """One point in measurement `events`, tagged by rule, priority, source, host, fields."""
-        tags = {"rule": alert.rule, "priority": alert.priority.falco_name}
+        tags = {"rule": alert.rule, "priority": alert.priority.label}
         if alert.source:
             tags["source"] = alert.source
         if alert.hostname:

@@ -137,7 +137,7 @@ class Redis(Output):
                 maxlen = self.settings["maxlen"] or None
                 fields = {
                     "rule": alert.rule,
-                    "priority": alert.priority.falco_name,
+                    "priority": alert.priority.label,
                     "source": alert.source,
                     "alert": data,
                 }

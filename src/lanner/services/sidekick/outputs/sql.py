@@ -82,8 +82,8 @@ class PostgreSQL(Output):
         row = (
             alert.timestamp,
             alert.rule,
-            alert.priority.falco_name,
-            int(alert.priority),
+            alert.priority.label,
+            alert.priority.severity,  # 0 Debug .. 7 Emergency
             alert.source,
             alert.hostname,
             alert.output,
