@@ -29,6 +29,11 @@
 #define NH_NONE 0
 #define NH_OPEN 1
 #define NH_CLOSE 2
+#define NH_SIMPLE 3     /* a new fd of one kind, the result (eventfd, epoll, memfd...) */
+#define NH_PIPE 4
+#define NH_SOCKETPAIR 5
+#define FD_TYPE_FIFO 7
+#define FD_TYPE_UNIX_SOCK 8
 /* the open exit's parameters, in this order (state/parser.py _OPEN_PARAMS) */
 enum { OP_NAME, OP_PATH, OP_DIRFD, OP_FLAGS, OP_FD, OP_DEV, OP_INO, OP_COUNT };
 #define AT_FDCWD (-100)
@@ -47,6 +52,8 @@ typedef struct {
      * enter event's type has one of that name */
     int8_t op_index[OP_COUNT];
     uint8_t op_in_enter[OP_COUNT];
+    uint8_t simple_type;  /* NH_SIMPLE: the fd's scap type */
+    uint8_t simple_named; /* NH_SIMPLE: named "memfd:" + the name parameter */
 } type_spec;
 
 typedef struct {
@@ -120,10 +127,11 @@ PyDoc_STRVAR(bind_doc,
 "_bind(threads, table, specs, handlers, fdinfo_cls, arg_fn, op_names, max_fds):\n"
 "threads is the ThreadTable's dict, table the ThreadTable; specs has SPEC_SIZE bytes per\n"
 "event type (bits, fd mode, native handler, fd index as u32 LE, then the open-exit plan:\n"
-"7 signed indices and 7 in-enter flags), handlers a tuple of callables or None, one per\n"
+"7 signed indices and 7 in-enter flags; then the fd type and name flag of simple fd\n"
+"handlers), handlers a tuple of callables or None, one per\n"
 "type; fdinfo_cls makes fds, arg_fn is parser._arg, op_names the open plan's names.");
 
-#define SPEC_SIZE 21
+#define SPEC_SIZE 23
 
 static PyObject *core_bind(StateCore *c, PyObject *args)
 {
@@ -157,6 +165,8 @@ static PyObject *core_bind(StateCore *c, PyObject *args)
             sp[i].op_index[k] = (int8_t)r[7 + k];
             sp[i].op_in_enter[k] = r[14 + k];
         }
+        sp[i].simple_type = r[21];
+        sp[i].simple_named = r[22];
     }
     PyBuffer_Release(&specs);
     PyMem_Free(c->specs);
@@ -524,6 +534,175 @@ done:
     return rc;
 }
 
+/* evt.res as a new reference (None when the type has no result parameter) */
+static PyObject *event_res(EventRecord *e, const type_spec *sp)
+{
+    if ((sp->bits & SP_HASRES) && e->nparams)
+        return int_value0(e);
+    Py_RETURN_NONE;
+}
+
+/* evt.eint(name) */
+static PyObject *eint(EventRecord *e, const char *name)
+{
+    return PyObject_CallMethod((PyObject *)e, "eint", "s", name);
+}
+
+/* 1 when ``v`` is an int >= 0, 0 when None or negative, -1 on error */
+static int non_negative(PyObject *v)
+{
+    if (v == Py_None)
+        return 0;
+    int neg = PyObject_RichCompareBool(v, int_zero, Py_LT);
+    return neg < 0 ? -1 : !neg;
+}
+
+/* ``(evt.res or 0) < 0``: 1 when it failed, 0 when not, -1 on error */
+static int res_failed(EventRecord *e, const type_spec *sp)
+{
+    PyObject *res = event_res(e, sp);
+    if (res == NULL)
+        return -1;
+    int failed = res != Py_None ? PyObject_RichCompareBool(res, int_zero, Py_LT) : 0;
+    Py_DECREF(res);
+    return failed;
+}
+
+/* a new FdInfo(fd, ftype, name) for an int fd */
+static FdRecord *new_fd(StateCore *c, PyObject *fd, int ftype, PyObject *name)
+{
+    long long v = PyLong_AsLongLong(fd);
+    if (v == -1 && PyErr_Occurred())
+        return NULL; /* as FdInfo(fd, ...) would fail */
+    return lanner_fd_new((PyTypeObject *)c->fdinfo_cls, v, ftype, name);
+}
+
+/* parser's _simple_fd handlers: the result is a new fd of one kind */
+static int on_simple_fd(StateCore *c, EventRecord *e, ThreadRecord *th, const type_spec *sp)
+{
+    if (th == NULL)
+        return 0;
+    PyObject *fd = event_res(e, sp);
+    if (fd == NULL)
+        return -1;
+    int ok = non_negative(fd);
+    if (ok <= 0) {
+        Py_DECREF(fd);
+        return ok;
+    }
+    PyObject *name = NULL;
+    if (sp->simple_named) {
+        PyObject *key = PyUnicode_FromString("name");
+        PyObject *args[2] = {(PyObject *)e, key};
+        PyObject *v = key != NULL ? PyObject_Vectorcall(c->arg_fn, args, 2, NULL) : NULL;
+        Py_XDECREF(key);
+        if (v == NULL) {
+            Py_DECREF(fd);
+            return -1;
+        }
+        if (PyUnicode_Check(v))
+            name = PyUnicode_FromFormat("memfd:%U", v);
+        Py_DECREF(v);
+        if (PyErr_Occurred()) {
+            Py_DECREF(fd);
+            return -1;
+        }
+    }
+    FdRecord *info = new_fd(c, fd, sp->simple_type, name);
+    Py_DECREF(fd);
+    Py_XDECREF(name);
+    if (info == NULL)
+        return -1;
+    int rc = add_fd(c, e, th, info);
+    Py_DECREF(info);
+    return rc;
+}
+
+/* parser._on_pipe_exit / _on_socketpair_exit: two new fds */
+static int on_fd_pair(StateCore *c, EventRecord *e, ThreadRecord *th, const type_spec *sp,
+                      int socketpair)
+{
+    if (th == NULL)
+        return 0;
+    int failed = res_failed(e, sp);
+    if (failed != 0)
+        return failed < 0 ? -1 : 0;
+    PyObject *a = NULL, *b = NULL; /* ino, or source and peer */
+    const char *keys[2] = {"fd1", "fd2"};
+    int rc = -1;
+    if (socketpair) {
+        a = eint(e, "source");
+        b = a != NULL ? eint(e, "peer") : NULL;
+    } else {
+        a = eint(e, "ino");
+        b = Py_None;
+        Py_INCREF(b);
+    }
+    if (a == NULL || b == NULL)
+        goto done;
+    PyObject *vals[2] = {a, b};
+    for (int k = 0; k < 2; k++) { /* "or 0" */
+        int t = PyObject_IsTrue(vals[k]);
+        if (t < 0)
+            goto done;
+        if (!t) {
+            Py_DECREF(vals[k]);
+            vals[k] = int_zero;
+            Py_INCREF(int_zero);
+        }
+    }
+    a = vals[0];
+    b = vals[1];
+    for (int k = 0; k < 2; k++) {
+        PyObject *fd = eint(e, keys[k]);
+        if (fd == NULL)
+            goto done;
+        int ok = non_negative(fd);
+        if (ok <= 0) {
+            Py_DECREF(fd);
+            if (ok < 0)
+                goto done;
+            continue;
+        }
+        FdRecord *info = new_fd(c, fd, socketpair ? FD_TYPE_UNIX_SOCK : FD_TYPE_FIFO, NULL);
+        Py_DECREF(fd);
+        if (info == NULL)
+            goto done;
+        int r;
+        if (socketpair) {
+            set_slot(&info->o[FR_unix_source], a);
+            set_slot(&info->o[FR_unix_dest], b);
+            /* th.fdtable.add(info): the event keeps no fd */
+            PyObject *fds = fds_of(th);
+            PyObject *key = fds != NULL ? PyLong_FromLongLong(info->fd) : NULL;
+            r = -1;
+            if (key != NULL) {
+                int present = PyDict_Contains(fds, key);
+                if (present >= 0) {
+                    if (PyDict_GET_SIZE(fds) < c->max_fds || present)
+                        r = PyDict_SetItem(fds, key, (PyObject *)info);
+                    else {
+                        c->fds_dropped++;
+                        r = 0;
+                    }
+                }
+                Py_DECREF(key);
+            }
+        } else {
+            set_slot(&info->o[FR_ino], a);
+            r = add_fd(c, e, th, info); /* the event keeps the last one (fd2), as libsinsp */
+        }
+        Py_DECREF(info);
+        if (r < 0)
+            goto done;
+    }
+    rc = 0;
+done:
+    Py_XDECREF(a);
+    Py_XDECREF(b);
+    return rc;
+}
+
 /* parser._on_close_exit: remove the fd before the next event (the close still sees it). */
 static int on_close_exit(StateCore *c, EventRecord *e, ThreadRecord *th, const type_spec *sp)
 {
@@ -738,6 +917,12 @@ static PyObject *core_process(StateCore *c, PyObject *arg)
             goto fail;
     } else if (sp.native == NH_CLOSE) {
         if (on_close_exit(c, e, tr, &c->specs[t]) < 0)
+            goto fail;
+    } else if (sp.native == NH_SIMPLE) {
+        if (on_simple_fd(c, e, tr, &c->specs[t]) < 0)
+            goto fail;
+    } else if (sp.native == NH_PIPE || sp.native == NH_SOCKETPAIR) {
+        if (on_fd_pair(c, e, tr, &c->specs[t], sp.native == NH_SOCKETPAIR) < 0)
             goto fail;
     } else if (h != NULL) {
         PyObject *args[3] = {(PyObject *)c, arg, th != NULL ? th : Py_None};

@@ -578,47 +578,6 @@ def _on_fcntl_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
         _on_dup_exit(eng, evt, th)  # the new fd is res, a copy of the fd argument
 
 
-def _simple_fd(ftype: int, *, name_arg: str | None = None, prefix: str = "") -> Handler:
-    def handler(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
-        fd = evt.res
-        if th is None or fd is None or fd < 0:
-            return
-        name = ""
-        if name_arg:
-            v = _arg(evt, name_arg)
-            if isinstance(v, str):
-                name = prefix + v
-        eng.add_fd(evt, th, FdInfo(fd, ftype, name))
-
-    return handler
-
-
-def _on_pipe_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
-    if th is None or (evt.res or 0) < 0:
-        return
-    ino = _int_arg(evt, "ino") or 0
-    for key in ("fd1", "fd2"):
-        fd = _int_arg(evt, key)
-        if fd is not None and fd >= 0:
-            info = FdInfo(fd, md.FD_FIFO, "")
-            info.ino = ino
-            eng.add_fd(evt, th, info)  # the event keeps the last one (fd2), as libsinsp
-
-
-def _on_socketpair_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
-    if th is None or (evt.res or 0) < 0:
-        return
-    src = _int_arg(evt, "source") or 0
-    peer = _int_arg(evt, "peer") or 0
-    for key in ("fd1", "fd2"):
-        fd = _int_arg(evt, key)
-        if fd is not None and fd >= 0:
-            info = FdInfo(fd, md.FD_UNIX_SOCK, "")
-            info.unix_source, info.unix_dest = src, peer
-            if not th.fdtable.add(info):
-                eng.fds_dropped += 1
-
-
 # ---------------------------------------------------------------------------------------
 # users
 
@@ -674,17 +633,6 @@ _HANDLER_SPECS: list[tuple[list[int], Handler]] = [
     (_names("sendto", "recvfrom", "sendmsg", "recvmsg"), _on_sendrecv_exit),
     (_names("dup", "dup2", "dup3"), _on_dup_exit),
     (_names("fcntl"), _on_fcntl_exit),
-    (_names("pipe", "pipe2"), _on_pipe_exit),
-    (_names("socketpair"), _on_socketpair_exit),
-    (_names("eventfd", "eventfd2"), _simple_fd(md.FD_EVENT)),
-    (_names("signalfd", "signalfd4"), _simple_fd(md.FD_SIGNALFD)),
-    (_names("inotify_init", "inotify_init1"), _simple_fd(md.FD_INOTIFY)),
-    (_names("timerfd_create"), _simple_fd(md.FD_TIMERFD)),
-    (_names("epoll_create", "epoll_create1"), _simple_fd(md.FD_EVENTPOLL)),
-    (_names("userfaultfd"), _simple_fd(md.FD_USERFAULTFD)),
-    (_names("io_uring_setup"), _simple_fd(md.FD_IOURING)),
-    (_names("memfd_create"), _simple_fd(md.FD_MEMFD, name_arg="name", prefix="memfd:")),
-    (_names("pidfd_open", "pidfd_getfd"), _simple_fd(md.FD_PIDFD)),
     (_names("useradded", exit_=False), _on_user_added),
     (_names("userdeleted", exit_=False), _on_user_deleted),
     (_names("groupadded", exit_=False), _on_group_added),
@@ -730,13 +678,28 @@ def _specs() -> tuple[tuple[bool, bool, bool, bool, int, int, bool, Handler | No
 
 _SPEC = _specs()
 
-# Handlers written in C (native/engine.c), by event type: 1 open exits, 2 close exits.
-_NATIVE_OPEN, _NATIVE_CLOSE = 1, 2
+# Handlers written in C (native/engine.c), by event type.
+_NATIVE_OPEN, _NATIVE_CLOSE, _NATIVE_SIMPLE, _NATIVE_PIPE, _NATIVE_SOCKETPAIR = 1, 2, 3, 4, 5
+# a new fd of one kind, the syscall's result (the name: memfd_create's, "memfd:" first)
+_SIMPLE_FDS: dict[int, int] = {
+    **dict.fromkeys(_names("eventfd", "eventfd2"), md.FD_EVENT),
+    **dict.fromkeys(_names("signalfd", "signalfd4"), md.FD_SIGNALFD),
+    **dict.fromkeys(_names("inotify_init", "inotify_init1"), md.FD_INOTIFY),
+    **dict.fromkeys(_names("timerfd_create"), md.FD_TIMERFD),
+    **dict.fromkeys(_names("epoll_create", "epoll_create1"), md.FD_EVENTPOLL),
+    **dict.fromkeys(_names("userfaultfd"), md.FD_USERFAULTFD),
+    **dict.fromkeys(_names("io_uring_setup"), md.FD_IOURING),
+    **dict.fromkeys(_names("memfd_create"), md.FD_MEMFD),
+    **dict.fromkeys(_names("pidfd_open", "pidfd_getfd"), md.FD_PIDFD),
+}
 _NATIVE: dict[int, int] = {
     **dict.fromkeys(
         _names("open", "openat", "openat2", "creat", "open_by_handle_at"), _NATIVE_OPEN
     ),
     **dict.fromkeys(_names("close"), _NATIVE_CLOSE),
+    **dict.fromkeys(_SIMPLE_FDS, _NATIVE_SIMPLE),
+    **dict.fromkeys(_names("pipe", "pipe2"), _NATIVE_PIPE),
+    **dict.fromkeys(_names("socketpair"), _NATIVE_SOCKETPAIR),
 }
 # the open exit's parameters as native/engine.c's OP_* reads them
 _OPEN_PARAMS = ("name", "path", "dirfd", "flags", "fd", "dev", "ino")
@@ -765,8 +728,9 @@ _SPEC_BYTES = b"".join(
         fdidx,
     )
     + _open_plan(t)
+    + bytes((_SIMPLE_FDS.get(t, 0), t in _names("memfd_create")))
     for t, (skip, auto, enter, pairs, fdmode, fdidx, resfirst, _h) in enumerate(_SPEC)
 )
 _HANDLERS = tuple(spec[7] for spec in _SPEC)
 """_SPEC as native/engine.c reads it: per type, the flag bits, fd mode, native handler,
-fd index and open-exit plan, and the Python handler."""
+fd index, open-exit plan, simple fd type and name flag, and the Python handler."""
