@@ -32,6 +32,10 @@
 #define NH_SIMPLE 3     /* a new fd of one kind, the result (eventfd, epoll, memfd...) */
 #define NH_PIPE 4
 #define NH_SOCKETPAIR 5
+#define NH_DUP 6
+#define NH_FCNTL 7
+#define PPM_FCNTL_F_DUPFD 1
+#define PPM_FCNTL_F_DUPFD_CLOEXEC 26
 #define FD_TYPE_FIFO 7
 #define FD_TYPE_UNIX_SOCK 8
 /* the open exit's parameters, in this order (state/parser.py _OPEN_PARAMS) */
@@ -703,6 +707,82 @@ done:
     return rc;
 }
 
+/* parser's dup handler (dup, dup2, dup3, fcntl F_DUPFD): the result is a copy of the
+ * old fd (oldfd, else fd, else the enter event's fd) */
+static int on_dup_exit(StateCore *c, EventRecord *e, ThreadRecord *th, const type_spec *sp)
+{
+    PyObject *res = event_res(e, sp);
+    if (res == NULL)
+        return -1;
+    int ok = th != NULL ? non_negative(res) : 0;
+    if (ok <= 0) {
+        Py_DECREF(res);
+        return ok;
+    }
+    int rc = -1;
+    PyObject *old = eint(e, "oldfd");
+    if (old == Py_None) {
+        Py_DECREF(old);
+        old = eint(e, "fd");
+    }
+    if (old == Py_None) {
+        PyObject *enter = e->o[ER_enter];
+        if (enter != NULL && enter != Py_None) {
+            Py_DECREF(old);
+            old = PyObject_GetAttrString(enter, "fd");
+        }
+    }
+    if (old == NULL)
+        goto done;
+    if (old == Py_None) {
+        rc = 0;
+        goto done;
+    }
+    PyObject *fds = fds_of(th);
+    if (fds == NULL)
+        goto done;
+    PyObject *src = PyDict_GetItemWithError(fds, old);
+    if (src == NULL) {
+        rc = PyErr_Occurred() ? -1 : 0;
+        goto done;
+    }
+    if (!PyObject_TypeCheck(src, &LannerFdRecordType)) {
+        PyErr_SetString(PyExc_TypeError, "an fd table holds a non-FdInfo");
+        goto done;
+    }
+    long long newfd = PyLong_AsLongLong(res);
+    if (newfd == -1 && PyErr_Occurred())
+        goto done; /* as FdInfo.copy(res) would fail */
+    FdRecord *copy = lanner_fd_copy((FdRecord *)src, newfd);
+    if (copy == NULL)
+        goto done;
+    rc = add_fd(c, e, th, copy);
+    Py_DECREF(copy);
+done:
+    Py_XDECREF(old);
+    Py_DECREF(res);
+    return rc;
+}
+
+static int on_fcntl_exit(StateCore *c, EventRecord *e, ThreadRecord *th, const type_spec *sp)
+{
+    PyObject *cmd = eint(e, "cmd");
+    if (cmd == NULL)
+        return -1;
+    int dup = 0;
+    if (cmd != Py_None) {
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(cmd, &overflow);
+        if (v == -1 && PyErr_Occurred()) {
+            Py_DECREF(cmd);
+            return -1;
+        }
+        dup = !overflow && (v == PPM_FCNTL_F_DUPFD || v == PPM_FCNTL_F_DUPFD_CLOEXEC);
+    }
+    Py_DECREF(cmd);
+    return dup ? on_dup_exit(c, e, th, sp) : 0; /* the new fd is res, a copy of the fd argument */
+}
+
 /* parser._on_close_exit: remove the fd before the next event (the close still sees it). */
 static int on_close_exit(StateCore *c, EventRecord *e, ThreadRecord *th, const type_spec *sp)
 {
@@ -920,6 +1000,12 @@ static PyObject *core_process(StateCore *c, PyObject *arg)
             goto fail;
     } else if (sp.native == NH_SIMPLE) {
         if (on_simple_fd(c, e, tr, &c->specs[t]) < 0)
+            goto fail;
+    } else if (sp.native == NH_DUP) {
+        if (on_dup_exit(c, e, tr, &c->specs[t]) < 0)
+            goto fail;
+    } else if (sp.native == NH_FCNTL) {
+        if (on_fcntl_exit(c, e, tr, &c->specs[t]) < 0)
             goto fail;
     } else if (sp.native == NH_PIPE || sp.native == NH_SOCKETPAIR) {
         if (on_fd_pair(c, e, tr, &c->specs[t], sp.native == NH_SOCKETPAIR) < 0)

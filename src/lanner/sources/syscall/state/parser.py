@@ -556,28 +556,6 @@ def _on_sendrecv_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> No
         _apply_tuple(info, tup, info.role or ROLE_CLIENT, evt.num)
 
 
-def _on_dup_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
-    res = evt.res
-    if th is None or res is None or res < 0:
-        return
-    old = _int_arg(evt, "oldfd")
-    if old is None:
-        old = _int_arg(evt, "fd")
-    if old is None and evt.enter is not None:
-        old = evt.enter.fd
-    src = th.fdtable.fds.get(old) if old is not None else None
-    if src is None:
-        return
-    new = src.copy(res)
-    eng.add_fd(evt, th, new)
-
-
-def _on_fcntl_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
-    cmd = _int_arg(evt, "cmd")
-    if cmd in (PPM_FCNTL_F_DUPFD, PPM_FCNTL_F_DUPFD_CLOEXEC):
-        _on_dup_exit(eng, evt, th)  # the new fd is res, a copy of the fd argument
-
-
 # ---------------------------------------------------------------------------------------
 # users
 
@@ -631,8 +609,6 @@ _HANDLER_SPECS: list[tuple[list[int], Handler]] = [
     (_names("accept", "accept4"), _on_accept_exit),
     (_names("bind"), _on_bind_exit),
     (_names("sendto", "recvfrom", "sendmsg", "recvmsg"), _on_sendrecv_exit),
-    (_names("dup", "dup2", "dup3"), _on_dup_exit),
-    (_names("fcntl"), _on_fcntl_exit),
     (_names("useradded", exit_=False), _on_user_added),
     (_names("userdeleted", exit_=False), _on_user_deleted),
     (_names("groupadded", exit_=False), _on_group_added),
@@ -680,6 +656,9 @@ _SPEC = _specs()
 
 # Handlers written in C (native/engine.c), by event type.
 _NATIVE_OPEN, _NATIVE_CLOSE, _NATIVE_SIMPLE, _NATIVE_PIPE, _NATIVE_SOCKETPAIR = 1, 2, 3, 4, 5
+_NATIVE_DUP, _NATIVE_FCNTL = 6, 7
+# fcntl's commands that duplicate, as native/engine.c has them
+assert (PPM_FCNTL_F_DUPFD, PPM_FCNTL_F_DUPFD_CLOEXEC) == (1, 26)
 # a new fd of one kind, the syscall's result (the name: memfd_create's, "memfd:" first)
 _SIMPLE_FDS: dict[int, int] = {
     **dict.fromkeys(_names("eventfd", "eventfd2"), md.FD_EVENT),
@@ -700,6 +679,8 @@ _NATIVE: dict[int, int] = {
     **dict.fromkeys(_SIMPLE_FDS, _NATIVE_SIMPLE),
     **dict.fromkeys(_names("pipe", "pipe2"), _NATIVE_PIPE),
     **dict.fromkeys(_names("socketpair"), _NATIVE_SOCKETPAIR),
+    **dict.fromkeys(_names("dup", "dup2", "dup3"), _NATIVE_DUP),
+    **dict.fromkeys(_names("fcntl"), _NATIVE_FCNTL),
 }
 # the open exit's parameters as native/engine.c's OP_* reads them
 _OPEN_PARAMS = ("name", "path", "dirfd", "flags", "fd", "dev", "ino")
