@@ -34,6 +34,12 @@
 #define NH_SOCKETPAIR 5
 #define NH_DUP 6
 #define NH_FCNTL 7
+#define NH_CHDIR 8
+#define NH_FCHDIR 9
+#define NH_SETID 10     /* simple_type: 1 a gid call, 2 its new id is the effective one */
+#define NH_CAPSET 11
+#define NH_CHROOT 12
+#define NH_SETSID 13
 #define PPM_FCNTL_F_DUPFD 1
 #define PPM_FCNTL_F_DUPFD_CLOEXEC 26
 #define FD_TYPE_FIFO 7
@@ -783,6 +789,168 @@ static int on_fcntl_exit(StateCore *c, EventRecord *e, ThreadRecord *th, const t
     return dup ? on_dup_exit(c, e, th, sp) : 0; /* the new fd is res, a copy of the fd argument */
 }
 
+/* path with libsinsp's trailing slash on working directories (new reference) */
+static PyObject *with_slash(PyObject *path)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(path);
+    if (n == 0 || PyUnicode_READ_CHAR(path, n - 1) == '/') {
+        Py_INCREF(path);
+        return path;
+    }
+    return PyUnicode_FromFormat("%U/", path);
+}
+
+/* parser._arg(evt, name), a new reference */
+static PyObject *arg_by_name(StateCore *c, EventRecord *e, const char *name)
+{
+    PyObject *key = PyUnicode_FromString(name);
+    if (key == NULL)
+        return NULL;
+    PyObject *args[2] = {(PyObject *)e, key};
+    PyObject *v = PyObject_Vectorcall(c->arg_fn, args, 2, NULL);
+    Py_DECREF(key);
+    return v;
+}
+
+/* ``(evt.res or 0) != 0``: 1 when the call did not return 0, -1 on error */
+static int res_nonzero(EventRecord *e, const type_spec *sp)
+{
+    PyObject *res = event_res(e, sp);
+    if (res == NULL)
+        return -1;
+    int nz = res != Py_None ? PyObject_IsTrue(res) : 0;
+    Py_DECREF(res);
+    return nz;
+}
+
+/* the main thread's cwd (chdir) or root (chroot) set to ``path`` resolved against its cwd */
+static int set_from_path(StateCore *c, EventRecord *e, ThreadRecord *th, int slot, int slash)
+{
+    PyObject *path = arg_by_name(c, e, "path");
+    if (path == NULL)
+        return -1;
+    int rc = 0;
+    if (PyUnicode_Check(path) && PyUnicode_GET_LENGTH(path) > 0) {
+        ThreadRecord *mt = main_thread(c, th);
+        PyObject *cwd = mt != NULL ? mt->o[TR_cwd] : NULL;
+        PyObject *r = NULL;
+        if (mt == NULL)
+            rc = -1;
+        else if (cwd == NULL || !PyUnicode_Check(cwd)) {
+            PyErr_SetString(PyExc_TypeError, "the working directory is not a str");
+            rc = -1;
+        } else if ((r = lanner_resolve_path(cwd, path)) == NULL) {
+            rc = -1;
+        } else {
+            PyObject *v = slash ? with_slash(r) : (Py_INCREF(r), r);
+            Py_DECREF(r);
+            if (v == NULL)
+                rc = -1;
+            else
+                Py_XSETREF(mt->o[slot], v);
+        }
+    }
+    Py_DECREF(path);
+    return rc;
+}
+
+/* chdir, fchdir, the setuid family, capset, chroot, setsid (parser.py's credentials and
+ * directories handlers) */
+static int on_thread_update(StateCore *c, EventRecord *e, ThreadRecord *th, const type_spec *sp)
+{
+    if (th == NULL)
+        return 0;
+    switch (sp->native) {
+    case NH_CHDIR: {
+        int failed = res_failed(e, sp);
+        return failed != 0 ? (failed < 0 ? -1 : 0) : set_from_path(c, e, th, TR_cwd, 1);
+    }
+    case NH_FCHDIR: {
+        int failed = res_failed(e, sp);
+        if (failed != 0)
+            return failed < 0 ? -1 : 0;
+        PyObject *info = e->o[ER_fdinfo];
+        if (info == NULL || info == Py_None)
+            return 0;
+        PyObject *name = PyObject_GetAttrString(info, "name");
+        if (name == NULL)
+            return -1;
+        if (!PyUnicode_Check(name)) {
+            Py_DECREF(name);
+            PyErr_SetString(PyExc_TypeError, "an fd name is not a str");
+            return -1;
+        }
+        PyObject *v = with_slash(name);
+        Py_DECREF(name);
+        ThreadRecord *mt = v != NULL ? main_thread(c, th) : NULL;
+        if (mt == NULL) {
+            Py_XDECREF(v);
+            return -1;
+        }
+        Py_XSETREF(mt->o[TR_cwd], v);
+        return 0;
+    }
+    case NH_CHROOT: {
+        int nz = res_nonzero(e, sp);
+        return nz != 0 ? (nz < 0 ? -1 : 0) : set_from_path(c, e, th, TR_root, 0);
+    }
+    case NH_SETID: {
+        int nz = res_nonzero(e, sp);
+        if (nz != 0)
+            return nz < 0 ? -1 : 0;
+        int is_gid = sp->simple_type & 1, effective = sp->simple_type & 2;
+        const char *key = effective ? (is_gid ? "egid" : "euid") : (is_gid ? "gid" : "uid");
+        PyObject *v = eint(e, key);
+        if (v == NULL)
+            return -1;
+        if (v != Py_None) {
+            int overflow = 0;
+            long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+            if (x == -1 && PyErr_Occurred()) {
+                Py_DECREF(v);
+                return -1;
+            }
+            if (overflow || (x != 0xFFFFFFFFLL && x != -1)) {
+                Py_INCREF(v);
+                Py_XSETREF(th->o[is_gid ? TR_gid : TR_uid], v);
+            }
+        }
+        Py_DECREF(v);
+        return 0;
+    }
+    case NH_CAPSET: {
+        int nz = res_nonzero(e, sp);
+        if (nz != 0)
+            return nz < 0 ? -1 : 0;
+        const char *names[3] = {"cap_inheritable", "cap_permitted", "cap_effective"};
+        int slots[3] = {TR_cap_inheritable, TR_cap_permitted, TR_cap_effective};
+        for (int k = 0; k < 3; k++) {
+            PyObject *v = eint(e, names[k]);
+            if (v == NULL)
+                return -1;
+            if (v != Py_None)
+                Py_XSETREF(th->o[slots[k]], v);
+            else
+                Py_DECREF(v);
+        }
+        return 0;
+    }
+    case NH_SETSID: {
+        /* (evt.res or -1) >= 0: a result above 0 becomes the session id */
+        PyObject *res = event_res(e, sp);
+        if (res == NULL)
+            return -1;
+        int pos = res != Py_None ? PyObject_RichCompareBool(res, int_zero, Py_GT) : 0;
+        if (pos > 0)
+            Py_XSETREF(th->o[TR_sid], res);
+        else
+            Py_DECREF(res);
+        return pos < 0 ? -1 : 0;
+    }
+    }
+    return 0;
+}
+
 /* parser._on_close_exit: remove the fd before the next event (the close still sees it). */
 static int on_close_exit(StateCore *c, EventRecord *e, ThreadRecord *th, const type_spec *sp)
 {
@@ -1000,6 +1168,9 @@ static PyObject *core_process(StateCore *c, PyObject *arg)
             goto fail;
     } else if (sp.native == NH_SIMPLE) {
         if (on_simple_fd(c, e, tr, &c->specs[t]) < 0)
+            goto fail;
+    } else if (sp.native >= NH_CHDIR && sp.native <= NH_SETSID) {
+        if (on_thread_update(c, e, tr, &c->specs[t]) < 0)
             goto fail;
     } else if (sp.native == NH_DUP) {
         if (on_dup_exit(c, e, tr, &c->specs[t]) < 0)

@@ -393,60 +393,6 @@ def _on_procexit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
             threads.set_ptid(child, reaper.tid)
 
 
-def _on_chdir_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
-    if th is None or (evt.res or 0) < 0:
-        return
-    mt = eng.threads.main_thread(th)
-    path = _arg(evt, "path")
-    if isinstance(path, str) and path:
-        mt.cwd = with_slash(resolve_path(mt.cwd, path))
-
-
-def _on_fchdir_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
-    if th is None or (evt.res or 0) < 0 or evt.fdinfo is None:
-        return
-    eng.threads.main_thread(th).cwd = with_slash(evt.fdinfo.name)
-
-
-def _on_setuid_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
-    if th is None or (evt.res or 0) != 0:
-        return
-    name = et.EVENT_NAMES[evt.type]
-    is_gid = "gid" in name
-    key = ("gid" if is_gid else "uid") if name in ("setuid", "setgid") else None
-    if key is None:
-        key = "egid" if is_gid else "euid"
-    v = _int_arg(evt, key)
-    if v is not None and v != 0xFFFFFFFF and v != -1:
-        if is_gid:
-            th.gid = v
-        else:
-            th.uid = v
-
-
-def _on_capset_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
-    if th is None or (evt.res or 0) != 0:
-        return
-    for name in ("cap_inheritable", "cap_permitted", "cap_effective"):
-        v = _int_arg(evt, name)
-        if v is not None:
-            setattr(th, name, v)
-
-
-def _on_chroot_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
-    if th is None or (evt.res or 0) != 0:
-        return
-    path = _arg(evt, "path")
-    if isinstance(path, str) and path:
-        mt = eng.threads.main_thread(th)
-        mt.root = resolve_path(mt.cwd, path)
-
-
-def _on_setsid_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
-    if th is not None and (evt.res or -1) >= 0:
-        th.sid = evt.res  # type: ignore[assignment]
-
-
 # ---------------------------------------------------------------------------------------
 # fd handlers
 
@@ -598,12 +544,6 @@ _HANDLER_SPECS: list[tuple[list[int], Handler]] = [
     (_names("clone", "fork", "vfork", "clone3"), _on_clone_exit),
     (_names("execve", "execveat"), _on_execve_exit),
     (_names("procexit", exit_=False), _on_procexit),
-    (_names("chdir"), _on_chdir_exit),
-    (_names("fchdir"), _on_fchdir_exit),
-    (_names("setuid", "setgid", "setresuid", "setresgid", "setreuid", "setregid"), _on_setuid_exit),
-    (_names("setsid"), _on_setsid_exit),
-    (_names("capset"), _on_capset_exit),
-    (_names("chroot"), _on_chroot_exit),
     (_names("socket"), _on_socket_exit),
     (_names("connect"), _on_connect_exit),
     (_names("accept", "accept4"), _on_accept_exit),
@@ -657,6 +597,9 @@ _SPEC = _specs()
 # Handlers written in C (native/engine.c), by event type.
 _NATIVE_OPEN, _NATIVE_CLOSE, _NATIVE_SIMPLE, _NATIVE_PIPE, _NATIVE_SOCKETPAIR = 1, 2, 3, 4, 5
 _NATIVE_DUP, _NATIVE_FCNTL = 6, 7
+_NATIVE_CHDIR, _NATIVE_FCHDIR, _NATIVE_SETID, _NATIVE_CAPSET = 8, 9, 10, 11
+_NATIVE_CHROOT, _NATIVE_SETSID = 12, 13
+_SETIDS = ("setuid", "setgid", "setresuid", "setresgid", "setreuid", "setregid")
 # fcntl's commands that duplicate, as native/engine.c has them
 assert (PPM_FCNTL_F_DUPFD, PPM_FCNTL_F_DUPFD_CLOEXEC) == (1, 26)
 # a new fd of one kind, the syscall's result (the name: memfd_create's, "memfd:" first)
@@ -681,7 +624,22 @@ _NATIVE: dict[int, int] = {
     **dict.fromkeys(_names("socketpair"), _NATIVE_SOCKETPAIR),
     **dict.fromkeys(_names("dup", "dup2", "dup3"), _NATIVE_DUP),
     **dict.fromkeys(_names("fcntl"), _NATIVE_FCNTL),
+    **dict.fromkeys(_names("chdir"), _NATIVE_CHDIR),
+    **dict.fromkeys(_names("fchdir"), _NATIVE_FCHDIR),
+    **dict.fromkeys(_names(*_SETIDS), _NATIVE_SETID),
+    **dict.fromkeys(_names("capset"), _NATIVE_CAPSET),
+    **dict.fromkeys(_names("chroot"), _NATIVE_CHROOT),
+    **dict.fromkeys(_names("setsid"), _NATIVE_SETSID),
 }
+
+
+def _setid_kind(t: int) -> int:
+    """For a setuid-family exit: 1 when it sets a gid, 2 when the new id is the effective
+    one (setres*/setre*: euid, egid) rather than the plain uid/gid parameter."""
+    name = et.EVENT_NAMES[t]
+    return ("gid" in name) | (name not in ("setuid", "setgid")) << 1
+
+
 # the open exit's parameters as native/engine.c's OP_* reads them
 _OPEN_PARAMS = ("name", "path", "dirfd", "flags", "fd", "dev", "ino")
 
@@ -709,7 +667,12 @@ _SPEC_BYTES = b"".join(
         fdidx,
     )
     + _open_plan(t)
-    + bytes((_SIMPLE_FDS.get(t, 0), t in _names("memfd_create")))
+    + bytes(
+        (
+            _setid_kind(t) if _NATIVE.get(t) == _NATIVE_SETID else _SIMPLE_FDS.get(t, 0),
+            t in _names("memfd_create"),
+        )
+    )
     for t, (skip, auto, enter, pairs, fdmode, fdidx, resfirst, _h) in enumerate(_SPEC)
 )
 _HANDLERS = tuple(spec[7] for spec in _SPEC)
