@@ -66,22 +66,22 @@ def _match(op: str, value: Any, vals: tuple[Any, ...]) -> bool:
     if op == "exists":
         return True
     if op == "prefix":
-        return value.startswith(vals)
+        return bool(value.startswith(vals))
     if op == "suffix":
-        return value.endswith(vals)
+        return bool(value.endswith(vals))
     if op == "contains":
         return any(v in value for v in vals)
     if op == "pmatch":
         return _pmatch(vals)(value)
     c = vals[0]
     if op == "lt":
-        return value < c
+        return bool(value < c)
     if op == "le":
-        return value <= c
+        return bool(value <= c)
     if op == "gt":
-        return value > c
+        return bool(value > c)
     if op == "ge":
-        return value >= c
+        return bool(value >= c)
     raise ValueError(f"unknown atom operator {op!r}")
 
 
@@ -165,7 +165,7 @@ class _Junction:
         self._hash = hash((self.word, terms))
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self.terms == other.terms  # type: ignore[attr-defined]
+        return type(other) is type(self) and self.terms == other.terms
 
     def __hash__(self) -> int:
         return self._hash
@@ -220,10 +220,10 @@ def all_of(terms: Iterable[Formula]) -> Formula:
             return False
         out.extend(t.terms if isinstance(t, AllOf) else (t,))
     out = _merge(out, negate=True)
-    out = _narrow(out)
-    if out is False:
-        return False
-    out = _dedup(out)
+    narrowed = _narrow(out)
+    if isinstance(narrowed, bool):
+        return narrowed
+    out = _dedup(narrowed)
     if not out:
         return True
     return out[0] if len(out) == 1 else AllOf(tuple(out))

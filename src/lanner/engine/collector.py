@@ -10,6 +10,7 @@ macros/lists whose index is lower than its own visibility.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from lanner.engine.diagnostics import ErrorCode, Location
 from lanner.engine.priority import Priority
@@ -161,7 +162,7 @@ class Collector:
         self._counter += 1
         return self._counter
 
-    def _define(self, table: dict, info: ListInfo | MacroInfo | RuleInfo) -> None:
+    def _define(self, table: dict[str, Any], info: ListInfo | MacroInfo | RuleInfo) -> None:
         n = self._next()
         prev = table.get(info.name)
         info.visibility = n

@@ -68,7 +68,9 @@ def _identity(value: Any) -> Any:
     return value
 
 
-def _apply_transformer(name: str, inner: Callable[[Any], Any], is_list: bool) -> Callable:
+def _apply_transformer(
+    name: str, inner: Callable[[Any], Any], is_list: bool
+) -> Callable[[Any], Any]:
     func = values.TRANSFORMER_FUNCS[name]
     if is_list and name != "len":
 

@@ -66,7 +66,9 @@ def _extra_field(
     """An append_output extra field: a field's value, or a formatted text under a key."""
     if isinstance(item, str):
         single = compile_template(f"%{item}", compiler)
-        return item, single.pieces[0][1]  # type: ignore[index]
+        piece = single.pieces[0]
+        assert not isinstance(piece, str), item  # "%field" compiles to one getter
+        return item, piece[1]
     key, fmt = item
     template = compile_template(fmt, compiler)
     return key, lambda event: template.render(event)[0]
@@ -288,13 +290,13 @@ class RulesLoader:
                         m.locations,
                     )
                 )
-        for name, info in col.lists.items():
+        for name, list_info in col.lists.items():
             if name not in used_lists:
                 self._report(
                     Diagnostic(
                         WarningCode.LOAD_UNUSED_LIST,
                         "List not referred to by any other rule/macro",
-                        info.locations,
+                        list_info.locations,
                     )
                 )
         ruleset = Ruleset(rules, self.sources.values())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+from typing import NoReturn
 from bisect import bisect_right
 
 from lanner.engine import ast
@@ -143,7 +144,7 @@ class Parser:
     def _advance(self, n: int) -> None:
         self._i += n
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str) -> NoReturn:
         raise ConditionSyntaxError(message, self.pos())
 
     def _enter(self) -> None:
@@ -279,7 +280,7 @@ class Parser:
         if self._str("("):
             result = self._parse_embedded_remainder()
         elif self._rgx(_RGX_FIELDNAME):
-            left = self._parse_field_remainder(self._last, pos)
+            left: ast.Operand = self._parse_field_remainder(self._last, pos)
             result = self._parse_condition(left, pos)
         elif self._str_list(TRANSFORMERS):
             self._blank()
@@ -326,6 +327,7 @@ class Parser:
         if self._str_list(UNARY_OPS):
             return ast.UnaryCheck(left, self._last.strip(), pos)
         self._blank()
+        right: ast.Value | ast.ListValue | ast.Operand
         if self._str_list(NUM_OPS):
             op = self._last
             right = self._parse_num_value()
@@ -357,7 +359,7 @@ class Parser:
             return self._parse_transformer_remainder(self._last[:-1], pos)
         return None
 
-    def _parse_num_value(self) -> ast.Expr:
+    def _parse_num_value(self) -> ast.Value | ast.Transformer:
         self._blank()
         pos = self.pos()
         transformer = self._try_transformer_or_val()
@@ -371,7 +373,7 @@ class Parser:
         )
         raise AssertionError  # unreachable
 
-    def _parse_str_value(self, allow_transformer: bool) -> ast.Expr:
+    def _parse_str_value(self, allow_transformer: bool) -> ast.Value | ast.Transformer:
         self._blank()
         pos = self.pos()
         if allow_transformer:
@@ -388,7 +390,7 @@ class Parser:
         )
         raise AssertionError  # unreachable
 
-    def _parse_list_value(self) -> ast.Expr:
+    def _parse_list_value(self) -> ast.ListValue | ast.Value | ast.Transformer:
         self._blank()
         pos = self.pos()
         if self._str("("):

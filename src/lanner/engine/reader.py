@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import NoReturn
 
 import yaml
 
@@ -101,7 +102,7 @@ class RulesReader:
             return Location(item_type, name, self.file)
         return Location(item_type, name, self.file, node.line, node.column, node.offset)
 
-    def fail(self, message: str, *locs: Location) -> None:
+    def fail(self, message: str, *locs: Location) -> NoReturn:
         """Stop this file with a structural error."""
         raise LoadError(message, tuple(locs), ErrorCode.LOAD_ERR_YAML_VALIDATE)
 

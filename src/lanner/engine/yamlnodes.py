@@ -10,7 +10,7 @@ import yaml
 try:  # libyaml when present: several times faster
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _Loader
 
 _BOOL_TRUE = {"true", "yes", "on", "y"}
 
@@ -30,7 +30,8 @@ class YNode:
         """The child at ``key`` of a mapping, or None."""
         if self.kind != "map":
             return None
-        return self.value.get(key)
+        child: YNode | None = self.value.get(key)
+        return child
 
     def plain(self) -> Any:
         """The node as plain Python data, without positions."""
