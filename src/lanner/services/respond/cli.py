@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import IO
 
 import click
 import yaml
@@ -258,7 +259,7 @@ def respond(
     check: bool,
     print_rbac: bool,
     rbac_namespace: str,
-    replay: click.utils.LazyFile | None,
+    replay: IO[str] | None,
     listen: str,
     no_http: bool,
     token: str | None,
@@ -363,7 +364,7 @@ def respond(
     )
 
 
-def _replay(responder: Responder, stream: click.utils.LazyFile) -> None:
+def _replay(responder: Responder, stream: IO[str]) -> None:
     """Handle alerts one by one and print each audit record as a JSON line."""
     failed = 0
     for number, line in enumerate(stream, 1):

@@ -152,8 +152,8 @@ def parse_rules(text: str, filename: str, problems: list[str]) -> list[ResponseR
         doc = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problems.append(f"{filename}{line}: invalid YAML: {getattr(exc, 'problem', exc)}")
+        at = f":{mark.line + 1}" if mark is not None else ""
+        problems.append(f"{filename}{at}: invalid YAML: {getattr(exc, 'problem', exc)}")
         return []
     if doc is None:
         return []
@@ -166,6 +166,8 @@ def parse_rules(text: str, filename: str, problems: list[str]) -> list[ResponseR
         if not isinstance(item, dict) or "rule" not in item:
             problems.append(f"{filename}:{line}: item {index + 1} is not a '- rule:' mapping")
             continue
+        if not isinstance(item, _LineDict):  # the loader makes every mapping a _LineDict
+            item = _LineDict(item, line=line)
         rule = _parse_rule(item, filename, problems)
         if rule is not None:
             out.append(rule)
@@ -312,7 +314,7 @@ def _parse_condition(name: str, cond: Any) -> FieldCondition | str:
 
 
 def _parse_action(raw: Any, bad: Any, base: Path) -> ActionSpec | None:
-    line = getattr(raw, "line", None)
+    line: int | None = getattr(raw, "line", None)
     if not isinstance(raw, dict) or "action" not in raw:
         bad("each action must be a mapping with 'action'", line)
         return None
@@ -339,7 +341,7 @@ def _parse_action(raw: Any, bad: Any, base: Path) -> ActionSpec | None:
     if not isinstance(params, dict):
         bad(f"action '{name}': 'parameters' must be a mapping", line)
         return None
-    params = _LineDict(params, line=getattr(params, "line", line))
+    params = _LineDict(params, line=getattr(params, "line", line) or 0)
     for key in cls.path_params:  # relative paths are relative to the rules file
         if isinstance(params.get(key), str) and not Path(params[key]).is_absolute():
             params[key] = str(base / params[key])

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -102,7 +103,7 @@ async def run(
     sink_port = await sink.start()
     port = _free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        config = {
+        config: dict[str, Any] = {
             "listenaddress": "127.0.0.1",
             "listenport": port,
             "webhook": {"address": f"http://127.0.0.1:{sink_port}/"},

@@ -177,7 +177,7 @@ class Elasticsearch(HttpOutput):
             return alerts  # cannot tell which ones failed: each one again, alone
         refused = []
         for alert, item in zip(alerts, items, strict=True):
-            result = next(iter(item.values()), {}) if isinstance(item, dict) and item else {}
+            result: Any = next(iter(item.values()), {}) if isinstance(item, dict) and item else {}
             status = result.get("status", 0) if isinstance(result, dict) else 0
             if not (isinstance(status, int) and 200 <= status < 300):
                 refused.append(alert)
@@ -300,6 +300,7 @@ class Syslog(Output):
                     asyncio.open_connection(self.settings["host"], self.settings["port"]),
                     self.ctx.timeout,
                 )
+            assert self._writer is not None
             self._writer.write(data + b"\n")
             await asyncio.wait_for(self._writer.drain(), self.ctx.timeout)
         except (OSError, TimeoutError) as exc:

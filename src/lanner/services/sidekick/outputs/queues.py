@@ -75,7 +75,7 @@ class Nats(Output):
         try:
             nc = await self._connect()
             await nc.publish(self.subject(alert), dumps(alert.to_dict()))
-            await nc.flush(timeout=self.ctx.timeout)
+            await nc.flush(timeout=self.ctx.timeout)  # type: ignore[arg-type]  # seconds, a float
         except Exception as exc:  # nats-py raises many unrelated types
             await self._safe_close()
             raise DeliveryError(f"nats: {exc!r}") from exc
