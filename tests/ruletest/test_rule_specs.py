@@ -101,6 +101,30 @@ def test_failures_are_reported_with_a_diff_and_junit(tmp_path: Path) -> None:
     assert failure is not None and "expected no alert" in failure.get("message", "")
 
 
+CAPTURE = ROOT.parent / "shared" / "fixtures" / "captures" / "curl_google.scap"
+
+
+def test_spec_replays_a_scap_capture(tmp_path: Path) -> None:
+    """A case's `capture:` .scap file is read by the syscall pipeline (it crashed with
+    TypeError once open_replay stopped returning an event iterator for captures)."""
+    assert CAPTURE.is_file(), f"fixture capture missing: {CAPTURE}"
+    (tmp_path / "rules.yaml").write_text(
+        "- rule: curl connects\n  desc: d\n"
+        "  condition: evt.type = connect and evt.dir = < and proc.name = curl\n"
+        "  output: curl connected (fd=%fd.name)\n  priority: NOTICE\n"
+    )
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"rules: [rules.yaml]\ntests:\n  - name: fires\n    capture: {CAPTURE}\n"
+        "    expect:\n      - rule: curl connects\n"
+        f"  - name: quiet\n    capture: {CAPTURE}\n    expect: none\n"
+    )
+    result = CliRunner().invoke(rules, ["test", str(spec)])
+    assert result.exit_code == 1, result.output
+    assert "PASS" in result.output and "expected no alert, got" in result.output
+    assert "- curl connects (Notice): curl connected (fd=" in result.output
+
+
 def test_bad_spec_is_a_clear_error(tmp_path: Path) -> None:
     spec = tmp_path / "bad.yaml"
     spec.write_text("rules: [x.yaml]\ntests:\n  - name: t\n    expect: none\n")

@@ -118,7 +118,13 @@ class SpecRunner:
             from lanner.app.inputs import open_replay
 
             replay = open_replay(case.capture)
-            for source, event in replay.events:
+            events = replay.events
+            if replay.capture_path is not None:  # a .scap file: read by the syscall pipeline
+                from lanner.app.replay_progress import ScapReplay
+
+                events = iter(ScapReplay(replay.capture_path, None))
+            assert events is not None
+            for source, event in events:
                 alerts.extend(engine.process(event, source))
         else:
             for event in case.events:
