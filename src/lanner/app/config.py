@@ -814,11 +814,11 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Confi
         if path is not None and assignment.startswith("config_files"):
             continue
         apply_override(values, assignment)
-        target = assignment.partition("=")[0].strip()
-        for path_seen in [p for p in where if _under(re.sub(r"\[\]", "", target), p)]:
+        assigned = assignment.partition("=")[0].strip()
+        for path_seen in [p for p in where if _under(re.sub(r"\[\]", "", assigned), p)]:
             del where[path_seen]
-        where[re.sub(r"\[\d*\].*", "", target)] = f"-o {assignment}"
-        key = re.sub(r"\[\d*\]", "", target)
+        where[re.sub(r"\[\d*\].*", "", assigned)] = f"-o {assignment}"
+        key = re.sub(r"\[\d*\]", "", assigned)
         parts = key.split(".")
         set_by_user.update(".".join(parts[: i + 1]) for i in range(len(parts)))
     if "rules_file" in values:

@@ -24,7 +24,7 @@ class StatsCollector(Collector):
     def __init__(self, stats: Stats) -> None:
         self.stats = stats
 
-    def collect(self) -> Iterator[object]:
+    def collect(self) -> Iterator[Metric]:
         s = self.stats
         info = InfoMetricFamily("lanner", "Lanner build information")
         info.add_metric([], {"version": lanner_version()})
@@ -134,7 +134,7 @@ class ContainerCollector(Collector):
     def __init__(self, stats: Stats) -> None:
         self.stats = stats
 
-    def collect(self) -> Iterator[object]:
+    def collect(self) -> Iterator[Metric]:
         containers = self.stats.containers  # set once the runtimes are configured
         up = GaugeMetricFamily(
             "lanner_container_runtime_up",
@@ -191,7 +191,7 @@ class FalcoCollector(Collector):
     def __init__(self, stats: Stats) -> None:
         self.stats = stats
 
-    def collect(self) -> Iterator[object]:
+    def collect(self) -> Iterator[Metric]:
         s = self.stats
         yield _info("falcosecurity_falco_version", {"version": lanner_version()})
         for kind in ("rules", "config"):

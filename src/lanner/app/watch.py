@@ -35,7 +35,7 @@ class FileWatcher:
     def __init__(
         self,
         paths: Callable[[], list[str]],
-        on_change: Callable[[], None],
+        on_change: Callable[[], object],  # its result is ignored
         interval: float = 0.5,
     ) -> None:
         self.paths = paths

@@ -51,8 +51,8 @@ class FileOutput(Output):
     def write(self, msg: Message) -> None:
         data = msg.line + b"\n"
         if not self.keep_alive:
-            with open(self.filename, "ab") as fh:
-                fh.write(data)
+            with open(self.filename, "ab") as once:
+                once.write(data)
             return
         fh = self._fh
         if fh is None or self._rotated():
