@@ -120,7 +120,8 @@ class Event(EventRecord):
         """Decoded value of parameter ``index`` (None when absent)."""
         vals = self._vals
         if vals is None:
-            vals = self._vals = {}
+            fresh: dict[int, Any] = {}
+            vals = self._vals = fresh
         elif index in vals:
             return vals[index]
         raws = self._raws

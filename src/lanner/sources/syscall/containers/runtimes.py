@@ -9,6 +9,7 @@ import stat
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from .cri import CRI_SOCKETS, CriResolver
@@ -184,20 +185,20 @@ def configure_runtimes(
         dtimeout = float(docker.get("timeout", 2.0))
         for path in _sockets(docker, [DEFAULT_SOCKET]):
             sockets.append(
-                RuntimeSocket("docker", path, lambda p=path: DockerResolver(p, timeout=dtimeout))
+                RuntimeSocket("docker", path, partial(DockerResolver, path, timeout=dtimeout))
             )
     podman = _engine(cfg, "podman")
     if podman.get("enabled", True):
         for path in _sockets(podman, list(PODMAN_SOCKETS)):
             # podman serves the Docker-compatible API
-            make = lambda p=path: DockerResolver(p, runtime="podman")  # noqa: E731
+            make = partial(DockerResolver, path, runtime="podman")
             sockets.append(RuntimeSocket("podman", path, make, quiet=True))
     cri = _engine(cfg, "cri")
     if cri.get("enabled", True):
         timeout = float(cri.get("timeout", 2.0))
         for path in _sockets(cri, list(CRI_SOCKETS)):
             sockets.append(
-                RuntimeSocket("cri", path, lambda p=path: CriResolver(p, timeout=timeout))
+                RuntimeSocket("cri", path, partial(CriResolver, path, timeout=timeout))
             )
     if not sockets:
         return []

@@ -164,9 +164,9 @@ def _proc_record(pid: int, tid: int) -> md.ProcRecord | None:
         ("CapPrm", "cap_permitted"),
         ("CapEff", "cap_effective"),
     ):
-        v = st.get(key)
-        if v:
-            setattr(r, attr, int(v, 16))
+        mask = st.get(key)
+        if mask:
+            setattr(r, attr, int(mask, 16))
     if exepath:
         try:
             s = os.stat(f"{pdir}/exe")

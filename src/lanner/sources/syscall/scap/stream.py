@@ -131,7 +131,7 @@ class _Prefixed(io.RawIOBase):
 
 def read_chunk(read: object, n: int, offset: int) -> bytes:
     """Read up to ``n`` bytes (fewer only at the end), turning I/O errors into ScapError."""
-    parts = []
+    parts: list[bytes] = []
     got = 0
     while got < n:
         try:

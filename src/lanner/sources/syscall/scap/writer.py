@@ -322,7 +322,7 @@ class ScapWriter:
             if compress is None:
                 compress = str(target).endswith(".gz")
             raw: BinaryIO = open(target, "wb")  # noqa: SIM115 - closed in close()
-            self._owned = raw
+            self._owned: BinaryIO | None = raw
         else:
             raw = target
             self._owned = None

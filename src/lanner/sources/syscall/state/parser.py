@@ -140,12 +140,12 @@ class StateEngine(StateCore):
                         t.fdtable = mt.fdtable
                 self.threads.add(t)
         elif isinstance(rec, FdList):
-            t = self.threads.get(rec.tid)
-            if t is not None:
-                mt = self.threads.main_thread(t)
+            owner = self.threads.get(rec.tid)
+            if owner is not None:
+                mt = self.threads.main_thread(owner)
                 local = self.threads.local_ips
-                for r in rec.fds:
-                    info = fdinfo_from_record(r)
+                for fd_rec in rec.fds:
+                    info = fdinfo_from_record(fd_rec)
                     if info.type in (md.FD_IPV4_SOCK, md.FD_IPV6_SOCK):
                         # like libsinsp's update_fd: the local end tells the role
                         if _addr_in(info.cip, local):
