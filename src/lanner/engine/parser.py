@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import NoReturn
 from bisect import bisect_right
+from typing import NoReturn
 
 from lanner.engine import ast
 

@@ -24,7 +24,8 @@ _EXACT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("namespaces", "namespace"),
     ("pods", "pod"),
 )
-_ROW_COLUMNS: tuple[str, ...] = ("id", "time_ns", "priority", "rule", "source", "hostname", "container")
+_ROW_COLUMNS: tuple[str, ...] = ("id", "time_ns", "priority", "rule", "source", "hostname")
+_ROW_COLUMNS += ("container",)
 _ROW_COLUMNS += ("namespace", "pod")
 _SELECT = f"SELECT {', '.join('e.' + c for c in _ROW_COLUMNS)}, e.raw FROM events e"
 #: columns the stats endpoint groups by, besides tags

@@ -197,9 +197,7 @@ def configure_runtimes(
     if cri.get("enabled", True):
         timeout = float(cri.get("timeout", 2.0))
         for path in _sockets(cri, list(CRI_SOCKETS)):
-            sockets.append(
-                RuntimeSocket("cri", path, partial(CriResolver, path, timeout=timeout))
-            )
+            sockets.append(RuntimeSocket("cri", path, partial(CriResolver, path, timeout=timeout)))
     if not sockets:
         return []
     return SocketWatch(store, sockets).used()
