@@ -36,3 +36,7 @@ fi
 
 # helm and kubectl for tests/deploy (the chart's lint, template and schema checks).
 bash scripts/install_k8s_tools.sh
+
+# A real kube-apiserver and etcd for tests/deploy (helm install into an API server): built
+# once per machine into ~/.cache/lanner/kube (about 7 minutes cold; then nothing to do).
+bash scripts/build_kube_apiserver.sh
