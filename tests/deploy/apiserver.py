@@ -1,0 +1,163 @@
+"""A real Kubernetes API server for the tests: etcd and kube-apiserver (v1.20.2, built by
+scripts/build_kube_apiserver.sh into ~/.cache/lanner/kube/bin) on loopback, with TLS, static bearer
+tokens, RBAC and no anonymous access.
+
+There is no controller-manager, scheduler or kubelet: objects are stored and served, RBAC
+is enforced, but no pod is created or run. ``admin`` is in ``system:masters``;
+``nobody`` is authenticated with no bindings (for RBAC-deny checks).
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from lanner_testutil import free_port, wait_until
+
+from .helpers import Lines
+
+KUBE_BIN = (
+    Path(
+        os.environ.get("LANNER_KUBE")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lanner/kube"
+    )
+    / "bin"
+)
+TOKENS = {"admin": "admin-token-0123456789", "nobody": "nobody-token-0123456789"}
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    out = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True)
+    assert out.returncode == 0, f"openssl {' '.join(args)}: {out.stderr}"
+
+
+def _certificates(d: Path) -> None:
+    """A CA, a serving certificate for 127.0.0.1 and a service-account key pair."""
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
+             "-out", "ca.crt", "-days", "2", "-subj", "/CN=lanner-test-ca", cwd=d)  # fmt: skip
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key",
+             "-out", "server.csr", "-subj", "/CN=kube-apiserver", cwd=d)  # fmt: skip
+    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "san.ext",
+             cwd=d)  # fmt: skip
+    _openssl("genrsa", "-out", "sa.key", "2048", cwd=d)
+    _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=d)
+
+
+@dataclass
+class APIServer:
+    """The running etcd and kube-apiserver, and how to reach them."""
+
+    dir: Path
+    url: str
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    logs: dict[str, Lines] = field(default_factory=dict)
+
+    def kubeconfig(self, user: str = "admin") -> Path:
+        """A kubeconfig file for one of TOKENS' users."""
+        path = self.dir / f"kubeconfig-{user}"
+        path.write_text(
+            "apiVersion: v1\nkind: Config\n"
+            f"clusters:\n- name: test\n  cluster:\n    server: {self.url}\n"
+            f"    certificate-authority: {self.dir / 'ca.crt'}\n"
+            f"users:\n- name: {user}\n  user:\n    token: {TOKENS[user]}\n"
+            f"contexts:\n- name: test\n  context: {{cluster: test, user: {user}}}\n"
+            "current-context: test\n"
+        )
+        return path
+
+    def log_tail(self) -> str:
+        return "\n".join(
+            f"--- {name}\n" + "\n".join(lines.snapshot()[-20:]) for name, lines in self.logs.items()
+        )
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(10)
+
+
+def start(d: Path) -> APIServer:
+    """etcd, then kube-apiserver, on loopback ports free now; returns once /readyz is ok."""
+    for name in ("etcd", "kube-apiserver"):
+        assert (KUBE_BIN / name).is_file(), (
+            f"{KUBE_BIN / name} is missing: run scripts/build_kube_apiserver.sh "
+            "(scripts/setup.sh does)"
+        )
+    _certificates(d)
+    (d / "tokens.csv").write_text(
+        f'{TOKENS["admin"]},admin,1,"system:masters"\n{TOKENS["nobody"]},nobody,2\n'
+    )
+    client, peer, secure = free_port(), free_port(), free_port()
+    server = APIServer(d, f"https://127.0.0.1:{secure}")
+
+    def spawn(name: str, *args: str) -> None:
+        proc = subprocess.Popen(
+            [str(KUBE_BIN / name), *args],
+            cwd=d,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stderr is not None
+        server.procs.append(proc)
+        server.logs[name] = Lines(proc.stderr)
+
+    try:
+        spawn(
+            "etcd",
+            "--name=test",
+            f"--data-dir={d / 'etcd'}",
+            f"--listen-client-urls=http://127.0.0.1:{client}",
+            f"--advertise-client-urls=http://127.0.0.1:{client}",
+            f"--listen-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-cluster=test=http://127.0.0.1:{peer}",
+        )
+        spawn(
+            "kube-apiserver",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={secure}",
+            "--insecure-port=0",
+            f"--etcd-servers=http://127.0.0.1:{client}",
+            f"--tls-cert-file={d / 'server.crt'}",
+            f"--tls-private-key-file={d / 'server.key'}",
+            f"--service-account-key-file={d / 'sa.pub'}",
+            f"--service-account-signing-key-file={d / 'sa.key'}",
+            "--service-account-issuer=https://kubernetes.default.svc",
+            "--service-cluster-ip-range=10.96.0.0/16",
+            "--endpoint-reconciler-type=none",
+            f"--token-auth-file={d / 'tokens.csv'}",
+            "--anonymous-auth=false",
+            "--authorization-mode=RBAC",
+        )
+
+        tls = ssl.create_default_context(cafile=str(d / "ca.crt"))
+
+        def ready() -> bool:
+            for proc in server.procs:
+                assert proc.poll() is None, f"exited {proc.returncode}:\n{server.log_tail()}"
+            answer = httpx.get(
+                server.url + "/readyz",
+                headers={"Authorization": f"Bearer {TOKENS['admin']}"},
+                verify=tls,
+                timeout=5,
+            )
+            return answer.status_code == 200
+
+        wait_until(ready, 120, "kube-apiserver /readyz")
+    except BaseException:
+        server.stop()
+        raise
+    return server
