@@ -349,3 +349,17 @@ def test_mount(live: Live, tmp_path: Path) -> None:
     of = a["output_fields"]
     assert of["evt.arg.dev"] == MARK and of["evt.arg.type"] == "tmpfs"
     assert of["proc.name"] == "mount" and of["proc.pid"] == p.pid
+
+
+def test_directory_traversal_read_of_a_monitored_file(live: Live, tmp_path: Path) -> None:
+    """Upstream's "Directory traversal monitored file read": fd.nameraw is the path as the
+    process passed it (``../`` kept), fd.name the resolved one."""
+    raw = "/tmp/../etc/../etc/passwd"
+    reader = tmp_path / "traverser"
+    shutil.copy("/usr/bin/cat", reader)
+    p = subprocess.run([str(reader), raw], stdout=subprocess.DEVNULL, check=True)
+    assert p.returncode == 0
+    a = live.wait_alert("Directory traversal monitored file read", **{"proc.name": "traverser"})
+    of = a["output_fields"]
+    assert of["fd.nameraw"] == raw
+    assert of["fd.name"] == "/etc/passwd"

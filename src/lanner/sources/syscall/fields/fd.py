@@ -121,6 +121,23 @@ def _name(e: Event, a: Any) -> str | None:
     return info.name
 
 
+_RAW_PATH_EXITS = frozenset(
+    i
+    for i, n in enumerate(et.EVENT_NAMES)
+    if n in ("open", "openat", "openat2", "creat") and et.EVENT_DIRS[i] == "<"
+)
+
+
+def _nameraw(e: Event, a: Any) -> str | None:
+    """libsinsp's fd.nameraw: an open's path as the process passed it (not made absolute
+    nor normalised, so ``../`` stays visible); other events give fd.name."""
+    if e.type in _RAW_PATH_EXITS and e.thread is not None:
+        v = e.earg("name")
+        if isinstance(v, str):
+            return v
+    return _name(e, a)
+
+
 def _typechar(e: Event, a: Any) -> str | None:
     if e.thread is None or not _HAS_FD[e.type]:
         return None
@@ -290,7 +307,7 @@ FIELDS = [
     ),
     field("fd.typechar", S, "fd type as one character (f, d, 4, 6, u, p...)", _typechar),
     field("fd.name", S, "fd full name: a path, or cip:cport->sip:sport for sockets", _name),
-    field("fd.nameraw", S, "fd name as the process passed it", _name),
+    field("fd.nameraw", S, "fd name as the process passed it", _nameraw),
     field("fd.directory", S, "directory of the file or the directory itself", _directory),
     field("fd.filename", S, "file name without the directory", _filename),
     field(
