@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from live_requirements import live_skip_reason
 
 ROOT = Path(__file__).resolve().parents[2]
 LANNER = str(Path(sys.executable).parent / "lanner")
@@ -35,22 +36,6 @@ STARTED = "syscall capture started"
 WAIT = 30.0
 RULE = "Execution from a temporary directory"
 BAD = b"\xff"
-
-
-def _skip_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "live detection needs root (loading eBPF programs)"
-    if not BTF.exists():
-        return f"live detection needs kernel BTF at {BTF}"
-    try:
-        from lanner.sources.syscall.probe import default_object
-    except ImportError as exc:
-        return f"the live probe is not in this build ({exc})"
-    if shutil.which("clang") and "LANNER_PROBE" not in os.environ:
-        subprocess.run(["bash", str(ROOT / "scripts" / "build_probe.sh")], check=True)
-    if not default_object().is_file():
-        return f"the probe is not built ({default_object()}): run scripts/build_probe.sh"
-    return None
 
 
 class Run:
@@ -115,7 +100,7 @@ class Run:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Run, Run]]:
-    reason = _skip_reason()
+    reason = live_skip_reason()
     if reason:
         pytest.skip(reason)
     tmp = tmp_path_factory.mktemp("hostile-names")

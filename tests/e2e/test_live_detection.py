@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from live_requirements import live_skip_reason
 
 ROOT = Path(__file__).resolve().parents[2]
 FALCO_RULES = ROOT.parent / "shared" / "fixtures" / "rules" / "falco_rules.yaml"
@@ -105,21 +106,10 @@ os.execve(f"/proc/self/fd/{fd}", ["fileless", sys.argv[1]], {})
 
 
 def _skip_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "live detection needs root (loading eBPF programs)"
-    if not BTF.exists():
-        return f"live detection needs kernel BTF at {BTF}"
-    try:
-        from lanner.sources.syscall.probe import default_object
-    except ImportError as exc:
-        return f"the live probe is not in this build ({exc})"
-    if shutil.which("clang") and "LANNER_PROBE" not in os.environ:
-        subprocess.run(["bash", str(ROOT / "scripts" / "build_probe.sh")], check=True)
-    if not default_object().is_file():
-        return f"the probe is not built ({default_object()}): run scripts/build_probe.sh"
-    if not FALCO_RULES.is_file():
+    reason = live_skip_reason()
+    if reason is None and not FALCO_RULES.is_file():
         return f"the upstream Falco rules are not at {FALCO_RULES}"
-    return None
+    return reason
 
 
 @dataclass

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from live_requirements import live_skip_reason
 
 ROOT = Path(__file__).resolve().parents[2]
 LANNER = str(Path(sys.executable).parent / "lanner")
@@ -35,20 +34,6 @@ RULE = """\
   output: "{name} (path=%evt.arg.path file=%fd.name res=%evt.res proc=%proc.name)"
   priority: WARNING
 """
-
-
-def _skip_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "live detection needs root (loading eBPF programs)"
-    if not BTF.exists():
-        return f"live detection needs kernel BTF at {BTF}"
-    from lanner.sources.syscall.probe import default_object
-
-    if shutil.which("clang") and "LANNER_PROBE" not in os.environ:
-        subprocess.run(["bash", str(ROOT / "scripts" / "build_probe.sh")], check=True)
-    if not default_object().is_file():
-        return f"the probe is not built ({default_object()}): run scripts/build_probe.sh"
-    return None
 
 
 def rules_text(tmp: Path, with_failed: bool) -> str:
@@ -104,7 +89,7 @@ def act(tmp: Path, name: str) -> None:
 
 @pytest.fixture
 def run(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, Path, Path]]:
-    reason = _skip_reason()
+    reason = live_skip_reason()
     if reason:
         pytest.skip(reason)
     (tmp_path / "sub").mkdir()
