@@ -12,9 +12,12 @@ setup:
 run: setup
 	$(BIN)/lanner run $(ARGS)
 
+# ruff, then mypy (its configuration in pyproject.toml: strict on lanner.contract and
+# lanner.engine, the default checks on the rest of src/lanner)
 lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
 
 test: lint
 	$(BIN)/pytest -q
