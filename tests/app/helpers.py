@@ -7,7 +7,9 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+import yaml
 
 from lanner_testutil import free_port, wait_until  # noqa: F401 - re-exported
 
@@ -111,3 +113,15 @@ def open_event(seq: int, path: str = "/etc/shadow") -> bytes:
         seq,
         1_700_000_000_000_000_000 + seq,
     )
+
+
+def webserver_config(path: Path, rules: Path, port: int, **extra: Any) -> Path:
+    """Write a config file at ``path``: ``rules`` and the web server on 127.0.0.1:``port``,
+    plus ``extra`` top-level keys."""
+    doc = {
+        "rules_files": [str(rules)],
+        "webserver": {"enabled": True, "listen_port": port, "listen_address": "127.0.0.1"},
+        **extra,
+    }
+    path.write_text(yaml.safe_dump(doc))
+    return path

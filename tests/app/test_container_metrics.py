@@ -15,7 +15,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from lanner.app.metrics import ContainerRuntimes, Stats
@@ -23,7 +22,7 @@ from lanner.app.prometheus import registry_for
 from lanner.sources.syscall.containers.runtimes import configure_runtimes, socket_watch
 from lanner.sources.syscall.containers.store import MetadataStore
 
-from .helpers import LANNER, ROOT, LineCollector, free_port, wait_until
+from .helpers import LANNER, ROOT, LineCollector, free_port, wait_until, webserver_config
 
 sys.path.insert(0, str(ROOT / "tests" / "sources" / "syscall" / "containers"))
 
@@ -155,20 +154,16 @@ def test_scraped_runtime_gauge_follows_the_doubles(tmp_path: Path, short_tmp: Pa
         '  output: "container %container.id %container.name"\n'
     )
     port = free_port()
-    config = tmp_path / "lanner.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "rules_files": [str(rules)],
-                "json_output": True,
-                "webserver": {"enabled": True, "listen_port": port, "listen_address": "127.0.0.1"},
-                "container_engines": {
-                    "docker": {"sockets": [docker_path]},
-                    "cri": {"sockets": [cri_path]},
-                    "podman": {"enabled": False},
-                },
-            }
-        )
+    config = webserver_config(
+        tmp_path / "lanner.yaml",
+        rules,
+        port,
+        json_output=True,
+        container_engines={
+            "docker": {"sockets": [docker_path]},
+            "cri": {"sockets": [cri_path]},
+            "podman": {"enabled": False},
+        },
     )
     proc = subprocess.Popen(
         [*LANNER, "-c", str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
-from .helpers import LiveLanner, free_port, open_event, seq_rules, wait_until
+from .helpers import LiveLanner, free_port, open_event, seq_rules, wait_until, webserver_config
 from .servers import prometheus
 from .test_servers import query
 
@@ -23,15 +22,7 @@ def test_prometheus_scrapes_falcos_series(tmp_path: Path, live: list) -> None:
         seq_rules("Shadow read", "seen").replace("tags: [test]", "tags: [test, T1555]")
     )
     port = free_port()
-    config = tmp_path / "falco.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "rules_files": [str(rules)],
-                "webserver": {"enabled": True, "listen_port": port, "listen_address": "127.0.0.1"},
-            }
-        )
-    )
+    config = webserver_config(tmp_path / "falco.yaml", rules, port)
     proc = LiveLanner("-c", str(config))
     live.append(proc)
     wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200)
