@@ -195,6 +195,24 @@ static PyObject *signed_le(const uint8_t *p, Py_ssize_t size)
     return _PyLong_FromByteArray(p, (size_t)size, 1, 1);
 }
 
+/* The raw bytes of parameter ``arg`` (an index, stored in *index): a new reference to
+ * bytes, to None when the event has fewer parameters, or NULL with an exception set. */
+static PyObject *raw_param_at(EventRecord *e, PyObject *arg, Py_ssize_t *index)
+{
+    *index = PyLong_AsSsize_t(arg);
+    if (*index == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *raw = lanner_event_raw(e, *index);
+    if (raw == NULL || raw == Py_None)
+        return raw;
+    if (!PyBytes_Check(raw)) {
+        Py_DECREF(raw);
+        PyErr_SetString(PyExc_TypeError, "raw parameter is not bytes");
+        return NULL;
+    }
+    return raw;
+}
+
 static PyObject *event_int_param(EventRecord *e, PyObject *arg)
 {
     int err;
@@ -206,17 +224,10 @@ static PyObject *event_int_param(EventRecord *e, PyObject *arg)
             Py_RETURN_NONE;
         return PyNumber_Long(v);
     }
-    Py_ssize_t index = PyLong_AsSsize_t(arg);
-    if (index == -1 && PyErr_Occurred())
-        return NULL;
-    PyObject *raw = lanner_event_raw(e, index);
+    Py_ssize_t index;
+    PyObject *raw = raw_param_at(e, arg, &index);
     if (raw == NULL || raw == Py_None)
         return raw;
-    if (!PyBytes_Check(raw)) {
-        Py_DECREF(raw);
-        PyErr_SetString(PyExc_TypeError, "raw parameter is not bytes");
-        return NULL;
-    }
     Py_ssize_t size = PyBytes_GET_SIZE(raw);
     PyObject *out = size == 0 ? (Py_INCREF(Py_None), Py_None)
                               : signed_le((const uint8_t *)PyBytes_AS_STRING(raw), size);
@@ -235,17 +246,10 @@ static PyObject *event_int_value(EventRecord *e, PyObject *arg)
             return PyNumber_Long(v);
         Py_RETURN_NONE;
     }
-    Py_ssize_t index = PyLong_AsSsize_t(arg);
-    if (index == -1 && PyErr_Occurred())
-        return NULL;
-    PyObject *raw = lanner_event_raw(e, index);
+    Py_ssize_t index;
+    PyObject *raw = raw_param_at(e, arg, &index);
     if (raw == NULL || raw == Py_None)
         return raw;
-    if (!PyBytes_Check(raw)) {
-        Py_DECREF(raw);
-        PyErr_SetString(PyExc_TypeError, "raw parameter is not bytes");
-        return NULL;
-    }
     Py_ssize_t n = PyBytes_GET_SIZE(raw);
     const uint8_t *p = (const uint8_t *)PyBytes_AS_STRING(raw);
     char code = 0;
