@@ -120,3 +120,25 @@ def test_replay_outputs_do_not_drop_under_backpressure(tmp_path: Path) -> None:
     assert len(out.read_bytes().splitlines()) == 1500
     alerts = res.stdout.split(b"Events detected")[0]
     assert alerts.count(b"\n") == 1500
+
+
+def test_print_option_and_container_info_in_replayed_alerts(tmp_path: Path) -> None:
+    # Falco's -pc / -pk / -p TEXT, and %container.info expanded without a gap
+    rules = tmp_path / "r.yaml"
+    rules.write_text(
+        "- rule: conn\n  desc: d\n  condition: evt.type = connect and evt.dir = <\n"
+        "  output: conn %proc.name %container.info (user=%user.name)\n  priority: WARNING\n"
+    )
+    capture = str(FIXTURES / "captures" / "test_ipv6_client.scap")
+
+    def first_line(*extra: str) -> str:
+        res = run_lanner("-r", str(rules), "-e", capture, *extra)
+        assert res.returncode == 0, res.stderr[-2000:]
+        return res.stdout.decode().splitlines()[0]
+
+    assert first_line().endswith(
+        "conn test_ipv6_clien container_id=host container_name=host (user=<NA>)"
+    )
+    assert first_line("-pc").endswith("conn test_ipv6_clien container=host (id=host) (user=<NA>)")
+    assert "k8s.ns=<NA> k8s.pod=<NA> container=host (user" in first_line("-pk")
+    assert first_line("-p", "pid=%proc.pid").endswith("(user=<NA>) pid=19747")

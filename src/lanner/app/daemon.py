@@ -28,6 +28,7 @@ from lanner.app.static_fields import with_static_fields
 from lanner.engine.alert import Alert
 from lanner.engine.append_output import OutputAppend, expand_suggested, parse_append_output
 from lanner.engine.candidates import derive_candidates
+from lanner.engine.container_info import PrintOption
 from lanner.engine.engine import Engine
 from lanner.engine.fields import SourceSpec
 from lanner.engine.loader import LoadOutcome
@@ -84,6 +85,7 @@ class RunOptions:
     verbose: bool = False
     stats_interval: float | None = None
     live: bool = False
+    print_option: PrintOption | None = None  # -p: Falco's extra output text
 
 
 class Daemon:
@@ -105,6 +107,7 @@ class Daemon:
             sources,
             iso8601=cfg.boolean("time_format_iso_8601"),
             append_output=_append_output(cfg, sources),
+            print_option=options.print_option,
         )
         self.stdout = stdout
         self.outputs: OutputManager | None = None
@@ -159,6 +162,7 @@ class Daemon:
             hostname=self.engine.hostname,
             iso8601=cfg.boolean("time_format_iso_8601"),
             append_output=_append_output(cfg, self.engine.sources.values()),
+            print_option=self.options.print_option,
         )
         t0 = time.perf_counter()
         outcome = staging.load_rules(self.rule_paths(cfg))

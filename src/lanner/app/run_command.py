@@ -26,6 +26,7 @@ from lanner.app.live import LiveFeed, follow_file, stdin_producer, syscall_produ
 from lanner.app.logs import setup_logging
 from lanner.app.metrics import ContainerRuntimes
 from lanner.app.replay_progress import ScapReplay, show_progress
+from lanner.engine.container_info import PrintOption
 from lanner.engine.engine import Engine
 from lanner.engine.fields import SourceSpec
 from lanner.sources.syscall.containers.announce import ContainerAnnouncer
@@ -218,6 +219,12 @@ def _select_sources(
     "stats_interval",
     help="Emit the metrics snapshot alert at this interval (500ms, 10s, 1m...).",
 )
+@click.option(
+    "-p",
+    "--print",
+    "print_format",
+    help="Extra output text (Falco's -p): c/container, k/kubernetes, cg, kg or a format.",
+)
 @click.option("-v", "verbose", is_flag=True, help="Print warnings too.")
 def run(
     rules: tuple[str, ...],
@@ -237,6 +244,7 @@ def run(
     validate: tuple[str, ...],
     duration: float | None,
     stats_interval: str | None,
+    print_format: str | None,
     verbose: bool,
 ) -> None:
     """Detect threats: evaluate Falco-format rules against events."""
@@ -245,6 +253,7 @@ def run(
         json_output = cfg.boolean("json_output")
         cfg.priority()
         interval = parse_duration(stats_interval) if stats_interval else None
+        print_option = PrintOption.parse(print_format) if print_format is not None else None
         capture, driver = event_input(cfg, capture)  # engine.kind: replay, nodriver
     except (ConfigError, ValueError) as exc:
         _fail(str(exc))
@@ -269,6 +278,7 @@ def run(
         enable_tags=list(enable_tags),
         verbose=verbose,
         stats_interval=interval,
+        print_option=print_option,
     )
     live = capture == "-" or (capture is not None and follow)
     audit = "k8saudit" in cfg.string_list("load_plugins")

@@ -10,6 +10,7 @@ from typing import Any
 
 from lanner.engine.alert import Alert, default_hostname, format_time
 from lanner.engine.append_output import OutputAppend
+from lanner.engine.container_info import PrintOption
 from lanner.engine.evalerrors import OUTPUT, EvalErrors
 from lanner.engine.fields import SourceSpec
 from lanner.engine.formatter import to_json_value
@@ -33,9 +34,11 @@ class Engine:
         hostname: str | None = None,
         iso8601: bool = False,
         append_output: Iterable[OutputAppend] = (),
+        print_option: PrintOption | None = None,
     ) -> None:
         self.sources = {s.name: s for s in sources}
         self.append_output = list(append_output)
+        self.print_option = print_option
         self.hostname = hostname or default_hostname()
         self.iso8601 = iso8601
         self.errors = EvalErrors()
@@ -53,7 +56,9 @@ class Engine:
         The ruleset is replaced only when every file loaded without errors, so a broken
         edit keeps the previous rules running; the outcome tells what went wrong.
         """
-        loader = RulesLoader(self.sources.values(), self.append_output)
+        loader = RulesLoader(
+            self.sources.values(), self.append_output, print_option=self.print_option
+        )
         for p in paths:
             loader.add_path(p)
         for name, text in contents:

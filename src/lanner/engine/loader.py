@@ -24,6 +24,7 @@ from lanner.engine.collector import (
     RuleInfo,
 )
 from lanner.engine.compiler import CompileError, ConditionCompiler
+from lanner.engine.container_info import CONTAINER_INFO, PrintOption, expand_container_info
 from lanner.engine.diagnostics import Diagnostic, ErrorCode, LoadResult, Location, WarningCode
 from lanner.engine.evttypes import event_types_of
 from lanner.engine.expand import (
@@ -154,12 +155,14 @@ class RulesLoader:
         sources: Iterable[SourceSpec],
         append_output: Iterable[OutputAppend] = (),
         *,
+        print_option: PrintOption | None = None,
         max_condition_nodes: int = MAX_CONDITION_NODES,
         max_total_nodes: int = MAX_TOTAL_NODES,
         max_list_items: int = MAX_LIST_ITEMS,
     ) -> None:
         self.sources: dict[str, SourceSpec] = {s.name: s for s in sources}
         self.append_output = list(append_output)
+        self.print_option = print_option
         self.max_condition_nodes = max_condition_nodes
         self.max_total_nodes = max_total_nodes
         self._list_budget = ListBudget(max_list_items)
@@ -442,8 +445,7 @@ class RulesLoader:
             self._report(Diagnostic(exc.code, exc.message, exc.locations))
             return None
         # the output is checked before the condition, as in Falco's compile_rule_infos
-        output = info.output.replace("%container.info", "").rstrip()
-        if "%container.info" in info.output:
+        if CONTAINER_INFO in info.output:
             self._report(
                 Diagnostic(
                     WarningCode.LOAD_DEPRECATED_ITEM,
@@ -452,9 +454,15 @@ class RulesLoader:
                 )
             )
         appends = [a for a in self.append_output if a.matches(info.name, info.source, info.tags)]
-        for extra in appends:
-            if extra.extra_output:
-                output = f"{output} {extra.extra_output}"
+        appended = " ".join(a.extra_output for a in appends if a.extra_output)
+        output = expand_container_info(
+            info.output,
+            has_container_fields="container.id" in source.fields,
+            appended=appended,
+            print_option=self.print_option,
+        ).rstrip()
+        if appended:
+            output = f"{output} {appended}"
         try:
             template = compile_template(output, compiler)
             extra_fields = [

@@ -1,6 +1,6 @@
 """The container.* fields added for libsinsp parity: full_id, name, probes, duration, ip,
-cni.json; and ``%container.info`` in rule outputs (dropped with a deprecation warning,
-as Falco does since the container plugin)."""
+cni.json; and ``%container.info`` in rule outputs (expanded, or dropped where
+``append_output`` already names the container, with a deprecation warning)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from types import SimpleNamespace
 
 from runtime_doubles import cri_sandbox, cri_status, docker_inspect
 
+from lanner.engine.append_output import OutputAppend, expand_suggested
 from lanner.engine.engine import Engine
-from lanner.engine.fields import FieldTable, SourceSpec
+from lanner.engine.fields import Field, FieldTable, FieldType, SourceSpec
 from lanner.sources.memory import dict_field
 from lanner.sources.syscall.containers.cri import info_from_cri
 from lanner.sources.syscall.containers.docker import parse_inspect
@@ -113,13 +114,15 @@ def test_k8s_probes_tolerate_garbage() -> None:
     assert k8s_probes({LAST_APPLIED: json.dumps(bad)}) == ([], [])
 
 
-def test_container_info_in_outputs_is_dropped_with_a_warning() -> None:
+def _container_info_engine(append: list[OutputAppend]) -> Engine:
     store = MetadataStore()
     store.put(parse_inspect(docker_inspect(FULL, "web", "nginx:1.25")))
     table = FieldTable("syscall")
     table.add(dict_field("evt.type"))
+    table.add(Field("container.id", FieldType.STRING, "id", lambda e, _: e.thread.container_id))
     table.extend(metadata_fields(store))
-    engine = Engine([SourceSpec("syscall", table)], hostname="h")
+    spec = SourceSpec("syscall", table)
+    engine = Engine([spec], hostname="h", append_output=expand_suggested(append, [spec]))
     outcome = engine.load_rules(
         contents=[
             (
@@ -128,7 +131,7 @@ def test_container_info_in_outputs_is_dropped_with_a_warning() -> None:
 - rule: r
   desc: d
   condition: container.name = web
-  output: shell in %container.name %container.info
+  output: shell in %container.info (name=%container.name)
   priority: WARNING
 """,
             )
@@ -137,5 +140,20 @@ def test_container_info_in_outputs_is_dropped_with_a_warning() -> None:
     assert outcome.successful
     text = " ".join(r.as_text(True) for r in outcome.results)
     assert "%container.info is deprecated" in text
-    alerts = engine.process(_event(FULL[:12]), "syscall")
-    assert len(alerts) == 1 and alerts[0].output.endswith("shell in web")
+    return engine
+
+
+def test_container_info_expands_to_the_container_fields_with_a_warning() -> None:
+    # no append_output naming the container: Falco 0.35-0.40's expansion, no gap
+    engine = _container_info_engine([])
+    (alert,) = engine.process(_event(FULL[:12]), "syscall")
+    assert alert.output.endswith(f"shell in container_id={FULL[:12]} container_name=web (name=web)")
+
+
+def test_container_info_gives_way_to_suggested_output() -> None:
+    # the shipped default (suggested_output) appends the container fields: the token goes,
+    # as in Falco today, and leaves no double space
+    engine = _container_info_engine([OutputAppend(suggested_output=True)])
+    (alert,) = engine.process(_event(FULL[:12]), "syscall")
+    assert "shell in (name=web) container_id=3ad7b26ded6d container_name=web" in alert.output
+    assert "  " not in alert.output
