@@ -142,7 +142,7 @@ def _syscall_capture(daemon: Daemon) -> object | None:
         "all" if types is None else len(types),
         " and the state engine's base set" if base else "",
     )
-    capture = LiveCapture(event_types=types, base=base)
+    capture = LiveCapture(event_types=types, base=base, verbose=daemon.options.verbose)
     capture.outcomes = daemon.syscall_outcomes()  # the kernel-side filter (probe/filters.py)
     return capture
 

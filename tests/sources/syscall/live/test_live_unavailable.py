@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 
+from lanner.engine.engine import Engine
+from lanner.sources.syscall import syscall_source
 from lanner.sources.syscall.probe import LiveCapture, ProbeUnavailable, loader
 from lanner.sources.syscall.probe.syscalls import ANY, BASE_EVENT_TYPES, SYSCALL_NR, select
 
@@ -60,3 +63,39 @@ def test_selection_adds_the_base_set() -> None:
     only, _ = select({"mkdir"}, base=False)
     assert only == {SYSCALL_NR["mkdir"]: ANY}
     assert "procexit" in BASE_EVENT_TYPES
+
+
+def test_unsupported_types_are_one_short_line(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """A rule without an event-type restriction asks for every type (issue 28): the
+    start-up log says how many the probe cannot capture in one short line; -v names them."""
+    rules = tmp_path / "any.yaml"
+    rules.write_text(
+        "- rule: any process named foo\n  desc: no event-type restriction\n"
+        "  condition: proc.name = foo\n  output: foo %proc.name\n  priority: WARNING\n"
+    )
+    engine = Engine([syscall_source()])
+    assert engine.load_rules([str(rules)]).successful
+    (rule,) = engine.ruleset
+    types = rule.event_types  # what lanner run asks the probe for (every type)
+    logger = logging.getLogger("lanner.sources.syscall.probe.live")
+    logger.addHandler(caplog.handler)  # the "lanner" logger may not propagate (app.logs)
+    caplog.set_level(logging.INFO, logger=logger.name)
+    try:
+        LiveCapture(event_types=types).set_event_types(types)  # as at start, not attached
+    finally:
+        logger.removeHandler(caplog.handler)
+    (line,) = {r.getMessage() for r in caplog.records if "no kernel capture" in r.getMessage()}
+    assert len(line) < 120, line
+    count = int(line.split("no kernel capture for ")[1].split()[0])
+    assert count > 100  # every event type the probe has no handler for
+    assert "_llseek" not in line and "-v" in line
+    caplog.clear()
+    logger.addHandler(caplog.handler)
+    try:
+        LiveCapture(event_types=types, verbose=True).set_event_types(types)
+    finally:
+        logger.removeHandler(caplog.handler)
+    (named,) = {r.getMessage() for r in caplog.records if "no kernel capture" in r.getMessage()}
+    assert "_llseek" in named and named.count(", ") == count - 1

@@ -29,6 +29,17 @@ def boot_offset_ns() -> int:
     return time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
 
 
+def unsupported_line(names: Iterable[str], verbose: bool = False) -> str:
+    """One short line on the event types the probe has no capture for: their count, and
+    their names only when ``verbose`` (a rule without an event-type restriction asks for
+    every type, hundreds of them)."""
+    names = sorted(names)
+    text = f"no kernel capture for {len(names)} of the rules' event types"
+    if verbose:
+        return f"{text}: {', '.join(names)}"
+    return f"{text} (lanner run -v names them)"
+
+
 class LiveCapture:
     """Capture syscall events on this host with the eBPF probe.
 
@@ -43,6 +54,7 @@ class LiveCapture:
     ``ignore_self``: drop events of this Python process (its /proc scan, its outputs).
     ``wake_each_event``: the kernel wakes the reader for every event (lowest latency,
     costly for busy traced programs); by default the reader checks the ring every 50 ms.
+    ``verbose``: name the event types the probe cannot capture (else only their count).
     """
 
     def __init__(
@@ -56,6 +68,7 @@ class LiveCapture:
         probe_path: str | Path | None = None,
         batch_bytes: int = 4 << 20,
         wake_each_event: bool = False,
+        verbose: bool = False,
     ) -> None:
         self._event_types = None if event_types is None else set(event_types)
         self._base = base
@@ -65,6 +78,7 @@ class LiveCapture:
         self._batch_bytes = batch_bytes
         self._wake_each = wake_each_event
         self._snapshot = snapshot
+        self.verbose = verbose
         self.probe: Probe | None = None
         self.unsupported: set[str] = set()
         self.events_read = 0
@@ -122,7 +136,7 @@ class LiveCapture:
         self._event_types = None if event_types is None else set(event_types)
         numbers, self.unsupported = select(self._event_types, self._base, self.outcomes)
         if self.unsupported:
-            log.info("live probe: no kernel capture for %s", ", ".join(sorted(self.unsupported)))
+            log.info("live probe: %s", unsupported_line(self.unsupported, self.verbose))
         if self.probe is not None:
             self.probe.set_syscalls(numbers)
 
