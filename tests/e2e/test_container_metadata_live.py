@@ -463,3 +463,24 @@ def test_shell_in_cri_container_with_systemd_cgroup_driver(live: Live) -> None:
     assert f["container.image.repository"] == "ghcr.io/acme/jobs"
     assert (f["k8s.pod.name"], f["k8s.ns.name"]) == ("jobs-x1", "batch")
     assert live.wait_alert("Launch Privileged Container", "entry-" + started.marker)
+
+
+def test_first_alert_of_a_new_container_has_its_metadata_by_default(live: Live) -> None:
+    # issue 28: with the default container_engines.lookup_deadline_ms, the first alert
+    # of a container nobody announced yet carries its name and image, even from a runtime
+    # that takes 50 ms to answer (with lookup_deadline_ms=0 this alert reads <NA>)
+    cid = uuid.uuid4().hex * 2
+    live.docker.containers[cid] = docker_inspect(
+        cid, "fresh", "registry.example.com/shop/fresh:2.0"
+    )
+    live.docker.delay = 0.05
+    try:
+        started = run_container(live, cid, "docker", None)
+    finally:
+        live.docker.delay = 0.0
+    assert started.returncode == 0 and started.marker.encode() in started.output
+    alert = live.wait_alert("Terminal shell in container", started.marker)
+    assert alert, live.log_text()[-3000:]
+    f = fields_of(alert)
+    assert (f["container.id"], f["container.name"]) == (cid[:12], "fresh")
+    assert f["container.image.repository"] == "registry.example.com/shop/fresh"

@@ -162,6 +162,12 @@ def socket_watch(store: MetadataStore) -> SocketWatch | None:
     return owner if isinstance(owner, SocketWatch) else None
 
 
+# a healthy local runtime answers in 1-6 ms (bench/container_first_alert.py), so the
+# first alert of a new container carries its name and image; a hung runtime costs the
+# event path this much once per new container (docs/containers.md)
+DEFAULT_LOOKUP_DEADLINE_MS = 100
+
+
 def configure_runtimes(
     store: MetadataStore, container_engines: Mapping[str, Any] | None
 ) -> list[str]:
@@ -171,14 +177,14 @@ def configure_runtimes(
     Keys follow Falco's ``container_engines`` (and its container plugin's ``engines``):
     ``docker.enabled``, ``docker.sockets``, ``cri.enabled``, ``cri.sockets``,
     ``cri.timeout`` (seconds here), ``podman.enabled``, ``podman.sockets``. Lanner adds
-    ``docker.timeout`` (seconds) and ``lookup_deadline_ms``: how long an event may wait
-    for a new container's metadata (0, the default: never; fields fill in later). A
-    missing socket is a one-line notice, never an error; it is used once it appears.
+    ``docker.timeout`` (seconds) and ``lookup_deadline_ms``: how long the first reads of a
+    new container may wait for its metadata, once per lookup (DEFAULT_LOOKUP_DEADLINE_MS;
+    0: never, fields fill in later). A missing socket is a one-line notice, never an
+    error; it is used once it appears.
     """
     cfg = container_engines or {}
-    deadline = cfg.get("lookup_deadline_ms")
-    if deadline is not None:
-        store.deadline = max(0.0, float(deadline) / 1000.0)
+    deadline = cfg.get("lookup_deadline_ms", DEFAULT_LOOKUP_DEADLINE_MS)
+    store.deadline = max(0.0, float(deadline) / 1000.0)
     sockets: list[RuntimeSocket] = []
     docker = _engine(cfg, "docker")
     if docker.get("enabled", True):

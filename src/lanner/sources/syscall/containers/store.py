@@ -70,6 +70,8 @@ class MetadataStore:
         self._logged: set[str] = set()
         self._failing: set[str] = set()  # resolvers whose last lookup failed
         self._inflight: set[str] = set()  # ids whose lookup runs now
+        # when reads of a container stop waiting for its lookup (monotonic seconds)
+        self._wait_until: dict[str, float] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lanner-meta")
         self.failures = 0
@@ -198,6 +200,7 @@ class MetadataStore:
         self._pending.pop(container_id, None)
         self._retry_at.pop(container_id, None)
         self._backoff.pop(container_id, None)
+        self._wait_until.pop(container_id, None)
 
     def sweep(self, in_use: Container[str]) -> list[str]:
         """Drop every container not in ``in_use`` (the container ids of the live threads):
@@ -305,7 +308,9 @@ class MetadataStore:
             return None  # no runtime to ask, none to come
         if self._probe is not None:
             self.poll()  # a runtime awaited or failing: is its socket there (now)?
-        if self.deadline <= 0 and container_id in self._pending:  # a miss: no lock taken
+        if container_id in self._pending and (  # a miss, its wait spent: no lock taken
+            self.deadline <= 0 or time.monotonic() >= self._wait_until.get(container_id, 0.0)
+        ):
             if container_id in self._inflight:
                 return None  # lookup in flight
             retry = self._retry_at.get(container_id)
@@ -326,13 +331,17 @@ class MetadataStore:
                     if self._pending[oldest].done():
                         del self._pending[oldest]
                         self._retry_at.pop(oldest, None)
+                        self._wait_until.pop(oldest, None)
                         self._backoff.pop(oldest, None)
                 self._inflight.add(container_id)
                 fut = self._pool.submit(self._resolve, container_id)
                 self._pending[container_id] = fut
-        if self.deadline > 0:
+                # one wait per lookup, however many events read the container meanwhile
+                self._wait_until[container_id] = time.monotonic() + self.deadline
+        wait = self._wait_until.get(container_id, 0.0) - time.monotonic()
+        if wait > 0:
             try:
-                return fut.result(timeout=self.deadline)
+                return fut.result(timeout=wait)
             except Exception:
                 return self._infos.get(container_id)
         return self._infos.get(container_id)
