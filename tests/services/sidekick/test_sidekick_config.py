@@ -73,7 +73,7 @@ def test_yaml_and_env_like_falcosidekick(tmp: Path) -> None:
             "tlsserver.certfile: file not found",
         ),
         ({"slack": ["not", "a", "map"]}, {}, "slack: expected a mapping"),
-        ({"aws": {"lambda": {"functionname": "f"}}}, {}, "aws: unknown key"),
+        ({"notanoutput": {"lambda": {"functionname": "f"}}}, {}, "notanoutput: unknown key"),
         ({}, {"SLACK_WEBHOOKURL": "hooks.slack.com/x"}, "slack.webhookurl: expected an http://"),
         ({"alertmanager": {"hostport": "am:9093"}}, {}, "alertmanager.hostport: expected an http"),
         ({}, {"NATS_HOSTPORT": "127.0.0.1:4222"}, "nats.hostport: expected nats://"),
@@ -86,7 +86,7 @@ def test_bad_config_names_key_path(tmp: Path, data: dict, env: dict, message: st
 
 
 def test_empty_unsupported_section_is_ignored(tmp: Path) -> None:
-    config = load_config(write(tmp, {"aws": {"lambda": {"functionname": ""}}}), {})
+    config = load_config(write(tmp, {"notanoutput": {"lambda": {"functionname": ""}}}), {})
     assert [o.kind for o in config.outputs] == ["prometheus"]
 
 

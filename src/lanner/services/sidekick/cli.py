@@ -97,8 +97,8 @@ def sidekick(config_file: str | None, check: bool, list_outputs: bool) -> None:
         from .outputs import OUTPUTS
 
         for kind, cls in sorted(OUTPUTS.items()):
-            key = f"{kind}.{cls.enable_key}" if cls.enable_key else "(on by default)"
-            click.echo(f"{kind:14} {cls.family:9} enabled by {key}")
+            key = f"{cls.config_path()}.{cls.enable_key}" if cls.enable_key else "(on by default)"
+            click.echo(f"{kind:18} {cls.family:9} enabled by {key}")
         return
     try:
         if check:

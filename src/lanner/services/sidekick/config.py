@@ -66,8 +66,32 @@ GLOBAL_SCHEMA: Schema = {
 
 
 def output_schema() -> Schema:
-    """One section per registered output."""
-    return {kind: dict(cls.all_options()) for kind, cls in sorted(OUTPUTS.items())}
+    """One section per registered output; a nested one (`aws.sqs`) sits in its parent
+    section, which also holds the options its outputs share (`aws.region`)."""
+    schema: Schema = {}
+    for _, cls in sorted(OUTPUTS.items()):
+        *parents, leaf = cls.config_path().split(".")
+        node = schema
+        for part in parents:
+            child = node.setdefault(part, {})
+            assert isinstance(child, dict)
+            node = child
+        node.update(cls.shared_options)
+        node[leaf] = dict(cls.all_options())
+    return schema
+
+
+def output_settings(values: dict[str, Any], path: str) -> dict[str, Any]:
+    """An output's settings from the validated values: its section's keys, plus, for a
+    nested section (`aws.sqs`), its parent's own keys under the parent's name (`aws`)."""
+    *parents, leaf = path.split(".")
+    node = values
+    for part in parents:
+        node = node[part]
+    settings = dict(node[leaf])
+    if parents:
+        settings[parents[-1]] = {k: v for k, v in node.items() if not isinstance(v, dict)}
+    return settings
 
 
 def full_schema() -> Schema:
@@ -174,10 +198,10 @@ def load_config(
     _check_globals(values)
     outputs: list[OutputSettings] = []
     for kind, cls in sorted(OUTPUTS.items()):
-        settings = values[kind]
+        settings = output_settings(values, cls.config_path())
         problem = cls.validate(settings)
         if problem:
-            raise ConfigError(f"{kind}.{problem[0]}", problem[1])
+            raise ConfigError(f"{cls.config_path()}.{problem[0]}", problem[1])
         if cls.enable_key is None:
             enabled = not settings.get("disabled", False)
         else:

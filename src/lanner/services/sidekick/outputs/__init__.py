@@ -1,6 +1,6 @@
 """All outputs, registered by kind in `OUTPUTS`; one module per family."""
 
-from . import alerting, chat, email, faas, lanner, logs, metrics, queues, sql
+from . import alerting, aws, chat, email, faas, lanner, logs, metrics, queues, sql
 from .base import OUTPUTS, DeliveryError, Output, OutputContext, PermanentError
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "OutputContext",
     "PermanentError",
     "alerting",
+    "aws",
     "chat",
     "email",
     "faas",

@@ -115,6 +115,11 @@ class Output(ABC):
     family: ClassVar[str]
     enable_key: ClassVar[str | None]
     options: ClassVar[dict[str, Opt]] = {}
+    # Where the options live when not in a top-level section named `kind`: a dotted path
+    # such as `aws.sqs` (Falcosidekick's nesting; env AWS_SQS_URL). The parent section
+    # (`aws`) holds `shared_options`, which the output reads as `settings[<parent>]`.
+    section: ClassVar[str] = ""
+    shared_options: ClassVar[dict[str, Opt]] = {}
 
     def __init__(self, settings: dict[str, Any], ctx: OutputContext) -> None:
         self.settings = settings
@@ -125,6 +130,11 @@ class Output(ABC):
     def all_options(cls) -> dict[str, Opt]:
         """The output's own options plus the common ones."""
         return {**COMMON_OPTIONS, **cls.options}
+
+    @classmethod
+    def config_path(cls) -> str:
+        """The dotted key path of the output's section (`slack`, `aws.sqs`)."""
+        return cls.section or cls.kind
 
     @classmethod
     def validate(cls, settings: dict[str, Any]) -> tuple[str, str] | None:

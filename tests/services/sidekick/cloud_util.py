@@ -1,0 +1,154 @@
+"""Servers for the cloud and broker outputs: moto (AWS APIs) in server mode, RabbitMQ,
+mosquitto, and a TCP relay that a test switches off to make its target unreachable."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import httpx
+
+from .helpers import Process, free_port, wait_port, wait_until
+from .servers import need
+
+# Fake credentials and a region for moto; real AWS never sees them (loopback only).
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_REGION": "us-east-1",
+}
+
+
+@contextmanager
+def moto_server(tmp: Path) -> Iterator[str]:
+    """moto's AWS API server (PyPI `moto[server]`) on 127.0.0.1; yields its URL."""
+    binary = Path(sys.executable).with_name("moto_server")
+    if not binary.exists():
+        raise AssertionError(f"{binary} missing: install the dev extras (scripts/setup.sh)")
+    port = free_port()
+    env = {**os.environ, **AWS_ENV, "MOTO_RECORDER_FILEPATH": str(tmp / "moto-recording")}
+    proc = Process([str(binary), "-H", "127.0.0.1", "-p", str(port)], env, tmp / "moto.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_port(port, proc)
+        # Lambda without Docker: an invocation answers with the event it was given
+        httpx.post(url + "/moto-api/config", json={"lambda": {"use_docker": False}})
+        yield url
+    finally:
+        proc.stop()
+
+
+class Relay:
+    """A TCP relay on a loopback port to `target`; `down()` closes it (connections refused
+    and cut), `up()` opens it again on the same port."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target = target_port
+        self.port = free_port()
+        self._server: socket.socket | None = None
+        self._conns: list[socket.socket] = []
+        self.up()
+
+    def up(self) -> None:
+        """Accept connections again."""
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(64)
+        self._server = server
+        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def down(self) -> None:
+        """Stop accepting and cut every open connection."""
+        if self._server is not None:
+            with suppress(OSError):
+                self._server.shutdown(socket.SHUT_RDWR)
+            self._server.close()
+            self._server = None
+        for conn in self._conns:
+            with suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+        self._conns.clear()
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                client.close()
+                continue
+            self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        with suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+
+@contextmanager
+def rabbitmq_server(tmp: Path) -> Iterator[int]:
+    """Debian's rabbitmq-server on 127.0.0.1 (node data under `tmp`); yields the AMQP port."""
+    binary = need("rabbitmq-server", "rabbitmq-server")
+    port, dist = free_port(), free_port()
+    base = tmp / "rabbitmq"
+    base.mkdir(exist_ok=True)
+    conf = base / "rabbitmq.conf"
+    conf.write_text(
+        f"listeners.tcp.1 = 127.0.0.1:{port}\nloopback_users.guest = true\n"
+        "management.tcp.port = 0\n"
+    )
+    node = f"lanner{port}@localhost"
+    env = {
+        **os.environ,
+        "RABBITMQ_NODENAME": node,
+        "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+        "RABBITMQ_NODE_PORT": str(port),
+        "RABBITMQ_DIST_PORT": str(dist),
+        "RABBITMQ_BASE": str(base),
+        "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(base / "log"),
+        "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
+        "RABBITMQ_PID_FILE": str(base / "pid"),
+        "HOME": str(base),
+    }
+    (base / "enabled_plugins").write_text("[].\n")
+    proc = Process([binary], env, tmp / "rabbitmq.log")
+    try:
+        wait_port(port, proc, timeout=90)
+        yield port
+    finally:
+        proc.stop()
+
+
+@contextmanager
+def mosquitto(tmp: Path, port: int | None = None) -> Iterator[int]:
+    """Debian's mosquitto on 127.0.0.1 with anonymous access; yields its port."""
+    binary = need("mosquitto", "mosquitto")
+    port = port or free_port()
+    conf = tmp / f"mosquitto-{port}.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    proc = Process([binary, "-c", str(conf)], None, tmp / f"mosquitto-{port}.log")
+    try:
+        wait_port(port, proc)
+        yield port
+    finally:
+        proc.stop()
+
+
+__all__ = ["AWS_ENV", "Relay", "mosquitto", "moto_server", "rabbitmq_server", "wait_until"]

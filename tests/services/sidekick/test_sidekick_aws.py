@@ -1,0 +1,255 @@
+"""The AWS outputs driven through boto3 against moto's AWS API server on loopback (moto
+implements the services' wire APIs; nothing leaves the machine), plus an outage."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import zipfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from lanner.services.sidekick.alert import Alert, now_rfc3339
+from lanner.services.sidekick.config import load_config
+from lanner.services.sidekick.schema import ConfigError
+
+from .cloud_util import AWS_ENV, Relay, moto_server
+from .helpers import Sidekick, make_alert, metric_value, wait_until
+from .outputs_util import outputs_from_env, send
+
+pytestmark = pytest.mark.servers
+
+
+@pytest.fixture
+def moto(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """moto on loopback; boto3 in this process (and sidekick's outputs) pointed at it."""
+    with moto_server(tmp) as url:
+        for key, value in {**AWS_ENV, "AWS_DEFAULT_REGION": "us-east-1"}.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+        yield url
+
+
+def client(service: str, url: str) -> Any:
+    return boto3.client(service, endpoint_url=url, region_name="us-east-1")
+
+
+def fresh_alert(**kwargs: Any) -> dict[str, Any]:
+    """An alert stamped now (CloudWatch Logs refuses events older than 14 days)."""
+    return {**make_alert(**kwargs), "time": now_rfc3339()}
+
+
+def test_sqs_sns_kinesis_messages(moto: str) -> None:
+    sqs = client("sqs", moto)
+    queue = sqs.create_queue(QueueName="falco")["QueueUrl"]
+    # an SNS topic delivering to a queue, where the test reads what the topic got
+    sns = client("sns", moto)
+    topic = sns.create_topic(Name="falco")["TopicArn"]
+    tap = sqs.create_queue(QueueName="tap")["QueueUrl"]
+    tap_arn = sqs.get_queue_attributes(QueueUrl=tap, AttributeNames=["QueueArn"])
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=tap_arn["Attributes"]["QueueArn"])
+    kinesis = client("kinesis", moto)
+    kinesis.create_stream(StreamName="falco", ShardCount=1)
+
+    alert = fresh_alert(priority="Critical", **{"proc.aname[2]": "bash", "proc.pid": 42})
+    outs = outputs_from_env(
+        {
+            "AWS_SQS_URL": queue,
+            "AWS_SNS_TOPICARN": topic,
+            "AWS_KINESIS_STREAMNAME": "falco",
+            "AWS_CHECKIDENTITY": "false",
+        }
+    )
+    assert {"awssqs", "awssns", "awskinesis"} <= set(outs)
+    for kind in ("awssqs", "awssns", "awskinesis"):
+        send(outs[kind], alert)
+
+    got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"]) for m in got] == [alert]
+
+    envelope = json.loads(sqs.receive_message(QueueUrl=tap)["Messages"][0]["Body"])
+    assert envelope["Message"] == alert["output"]
+    attrs = {k: (v["Type"], v["Value"]) for k, v in envelope["MessageAttributes"].items()}
+    assert attrs["priority"] == ("String", "Critical")
+    assert attrs["rule"] == ("String", alert["rule"])
+    assert attrs["source"] == ("String", "syscall")
+    assert attrs["tags"] == ("String", "filesystem,mitre_credential_access,T1555")
+    assert attrs["hostname"] == ("String", "node-1")
+    assert attrs["proc.aname.2"] == ("String", "bash")  # [2] as .2, Falcosidekick's way
+    assert attrs["evt.time"] == ("Number", "1700000053012345678")
+    # SNS takes 10 attributes per message: the first fields by name fill what is left
+    assert len(attrs) == 10
+    assert "proc.pid" not in attrs and "proc.name" not in attrs
+
+    raw = outputs_from_env(
+        {"AWS_SNS_TOPICARN": topic, "AWS_SNS_RAWJSON": "true", "AWS_CHECKIDENTITY": "false"}
+    )
+    send(raw["awssns"], alert)
+    envelope = json.loads(sqs.receive_message(QueueUrl=tap)["Messages"][0]["Body"])
+    assert json.loads(envelope["Message"]) == alert
+
+    shard = kinesis.describe_stream(StreamName="falco")["StreamDescription"]["Shards"][0]
+    iterator = kinesis.get_shard_iterator(
+        StreamName="falco", ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    records = kinesis.get_records(ShardIterator=iterator)["Records"]
+    assert [json.loads(r["Data"]) for r in records] == [alert]
+    assert re.fullmatch(r"[0-9a-f-]{36}", records[0]["PartitionKey"])
+
+
+def test_cloudwatch_logs_s3_and_lambda(moto: str) -> None:
+    logs = client("logs", moto)
+    logs.create_log_group(logGroupName="falco")
+    s3 = client("s3", moto)
+    s3.create_bucket(Bucket="falco-alerts")
+    iam = client("iam", moto)
+    role = iam.create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as z:
+        z.writestr("handler.py", "def handler(event, context):\n    return event\n")
+    lam = client("lambda", moto)
+    lam.create_function(
+        FunctionName="falco-handler",
+        Runtime="python3.12",
+        Role=role,
+        Handler="handler.handler",
+        Code={"ZipFile": code.getvalue()},
+    )
+    httpx.post(moto + "/moto-api/recorder/start-recording")
+
+    alert = fresh_alert()
+    outs = outputs_from_env(
+        {
+            "AWS_CLOUDWATCHLOGS_LOGGROUP": "falco",
+            "AWS_S3_BUCKET": "falco-alerts",
+            "AWS_S3_PREFIX": "alerts",
+            "AWS_LAMBDA_FUNCTIONNAME": "falco-handler",
+        }
+    )
+    for kind in ("awscloudwatchlogs", "awss3", "awslambda"):
+        send(outs[kind], alert, alert)
+
+    # no logstream configured: Falcosidekick's stream is created, then reused
+    events = logs.get_log_events(logGroupName="falco", logStreamName="falcosidekick-logstream")
+    assert [json.loads(e["message"]) for e in events["events"]] == [alert, alert]
+    assert events["events"][0]["timestamp"] == Alert.from_dict(alert).time_ns // 1_000_000
+
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="falco-alerts")["Contents"]]
+    assert len(keys) == 2
+    for key in keys:
+        assert re.fullmatch(rf"alerts/{today}/{today}T\d\d:\d\d:\d\d(\.\d+)?Z\.json", key), key
+        obj = s3.get_object(Bucket="falco-alerts", Key=key)
+        assert json.loads(obj["Body"].read()) == alert
+    acl = s3.get_object_acl(Bucket="falco-alerts", Key=keys[0])
+    assert acl["Grants"]  # the canned ACL was applied (bucket-owner-full-control)
+
+    recording = httpx.get(moto + "/moto-api/recorder/download-recording").text
+    invokes = [
+        json.loads(line)
+        for line in recording.splitlines()
+        if "/functions/falco-handler/invocations" in line
+    ]
+    assert len(invokes) == 2
+    headers = invokes[0]["headers"]
+    assert headers["X-Amz-Invocation-Type"] == "RequestResponse"
+    assert headers["X-Amz-Log-Type"] == "Tail"
+    body = invokes[0]["body"]
+    if invokes[0].get("body_encoded"):
+        body = base64.b64decode(body).decode()
+    assert json.loads(body) == alert
+
+
+def test_minimumpriority_and_identity_check(moto: str, caplog: pytest.LogCaptureFixture) -> None:
+    queue = client("sqs", moto).create_queue(QueueName="q")["QueueUrl"]
+    outs = outputs_from_env({"AWS_SQS_URL": queue, "AWS_SQS_MINIMUMPRIORITY": "error"})
+    sqs = outs["awssqs"]
+    assert not sqs.accepts(Alert.from_dict(make_alert(priority="Warning")))
+    assert sqs.accepts(Alert.from_dict(make_alert(priority="Error")))
+    caplog.set_level("INFO", "lanner.sidekick")
+    send(sqs)  # start() checks the identity through STS (moto answers)
+    assert "awssqs: AWS identity arn:aws:" in caplog.text
+
+
+def test_aws_config_keys_and_errors() -> None:
+    env = {
+        "PROMETHEUS_DISABLED": "true",
+        "AWS_REGION": "eu-west-3",
+        "AWS_ROLEARN": "arn:aws:iam::123456789012:role/x",
+        "AWS_SQS_URL": "https://sqs.eu-west-3.amazonaws.com/123456789012/falco",
+    }
+    config = load_config(None, env)
+    (sqs,) = config.outputs
+    assert sqs.kind == "awssqs"
+    assert sqs.settings["url"].endswith("/falco")
+    assert sqs.settings["aws"]["region"] == "eu-west-3"
+    assert sqs.settings["aws"]["rolearn"].endswith("role/x")
+    assert sqs.settings["aws"]["checkidentity"] is True
+    with pytest.raises(ConfigError, match=r"^aws\.lambda\.invocationtype: 'sync' is not"):
+        load_config(
+            None, {**env, "AWS_LAMBDA_FUNCTIONNAME": "f", "AWS_LAMBDA_INVOCATIONTYPE": "sync"}
+        )
+    with pytest.raises(ConfigError, match=r"^aws\.sqs\.urll: unknown key"):
+        _load_yaml({"aws": {"sqs": {"urll": "x"}}})
+
+
+def _load_yaml(data: dict[str, Any]) -> Any:
+    import tempfile
+
+    import yaml
+
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+        yaml.safe_dump(data, f)
+        f.flush()
+        return load_config(f.name, {})
+
+
+def test_sqs_outage_retried_none_lost(tmp: Path, moto: str, sidekicks: list) -> None:
+    sqs = client("sqs", moto)
+    queue = sqs.create_queue(QueueName="falco")["QueueUrl"]
+    relay = Relay(int(moto.rsplit(":", 1)[1]))
+    env = {**AWS_ENV, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{relay.port}"}
+    sk = Sidekick(
+        tmp,
+        {
+            "aws": {"checkidentity": False, "sqs": {"url": queue}},
+            "delivery": {"backoff": 0.05, "maxbackoff": 0.3, "timeout": 2},
+        },
+        env=env,
+    )
+    sidekicks.append(sk)
+
+    def bodies() -> list[str]:
+        got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        for m in got.get("Messages", []):
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+        return [json.loads(m["Body"])["rule"] for m in got.get("Messages", [])]
+
+    assert sk.post(make_alert(rule="before")).status_code == 200
+    assert wait_until(bodies, 20, "first message") == ["before"]
+    relay.down()
+    for i in range(5):
+        assert sk.post(make_alert(rule=f"during {i}")).status_code == 200
+    wait_until(
+        lambda: metric_value(sk.metrics(), "lanner_sidekick_outputs_total",
+                             destination="awssqs", status="failed") >= 2,
+        20, "failed attempts while the endpoint is down",
+    )  # fmt: skip
+    relay.up()
+    seen: list[str] = []
+    wait_until(lambda: seen.extend(bodies()) or len(seen) >= 5, 30, "queued alerts")
+    assert seen == [f"during {i}" for i in range(5)]  # all, in order, once
+    text = sk.metrics()
+    assert metric_value(text, "lanner_sidekick_outputs_total", destination="awssqs",
+                        status="sent") == 6  # fmt: skip
+    assert metric_value(text, "lanner_sidekick_outputs_total", destination="awssqs",
+                        status="dropped") == 0  # fmt: skip
+    relay.down()
