@@ -2,6 +2,11 @@
 scripts/build_kube_apiserver.sh into ~/.cache/lanner/kube/bin) on loopback, with TLS, static bearer
 tokens, RBAC and no anonymous access.
 
+With ``audit=True`` the API server also sends its audit events (the policy shipped in
+deploy/kubernetes/apiserver/audit-policy.yaml, batches after at most 1 s) over HTTPS with
+a bearer token to ``APIServer.audit``'s URL, where a test starts ``lanner run``'s k8s audit
+webhook with that certificate and token.
+
 There is no controller-manager, scheduler or kubelet: objects are stored and served, RBAC
 is enforced, but no pod is created or run. ``admin`` is in ``system:masters``;
 ``nobody`` is authenticated with no bindings (for RBAC-deny checks).
@@ -28,6 +33,7 @@ KUBE_BIN = (
     )
     / "bin"
 )
+AUDIT_POLICY = Path(__file__).resolve().parents[2] / "deploy/kubernetes/apiserver/audit-policy.yaml"
 TOKENS = {"admin": "admin-token-0123456789", "nobody": "nobody-token-0123456789"}
 
 
@@ -50,6 +56,42 @@ def _certificates(d: Path) -> None:
     _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=d)
 
 
+def _audit_receiver(d: Path) -> AuditTarget:
+    """A serving certificate for Lanner's webhook signed by the cluster's CA, a token, a
+    port free now, and the webhook kubeconfig the API server reads."""
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "lanner.key",
+             "-out", "lanner.csr", "-subj", "/CN=lanner-k8s-audit", cwd=d)  # fmt: skip
+    _openssl("x509", "-req", "-in", "lanner.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", "lanner.crt", "-days", "2", "-extfile", "san.ext",
+             cwd=d)  # fmt: skip
+    pem = d / "lanner.pem"  # the k8saudit plugin's sslCertificate: certificate and key
+    pem.write_text((d / "lanner.crt").read_text() + (d / "lanner.key").read_text())
+    target = AuditTarget(free_port(), "audit-token-" + os.urandom(8).hex(), pem)
+    (d / "audit-token").write_text(target.token + "\n")
+    (d / "audit-webhook.yaml").write_text(
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters:\n- name: lanner\n  cluster:\n    server: {target.url}\n"
+        f"    certificate-authority: {d / 'ca.crt'}\n"
+        f"users:\n- name: lanner\n  user:\n    tokenFile: {d / 'audit-token'}\n"
+        "contexts:\n- name: lanner\n  context: {cluster: lanner, user: lanner}\n"
+        "current-context: lanner\n"
+    )
+    return target
+
+
+@dataclass
+class AuditTarget:
+    """Where the API server sends audit events: Lanner's webhook must listen there."""
+
+    port: int
+    token: str
+    pem: Path  # certificate + key for the webhook (signed by the cluster CA)
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}/k8s-audit"
+
+
 @dataclass
 class APIServer:
     """The running etcd and kube-apiserver, and how to reach them."""
@@ -58,6 +100,7 @@ class APIServer:
     url: str
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     logs: dict[str, Lines] = field(default_factory=dict)
+    audit: AuditTarget | None = None
 
     def kubeconfig(self, user: str = "admin") -> Path:
         """A kubeconfig file for one of TOKENS' users."""
@@ -88,8 +131,9 @@ class APIServer:
                     proc.wait(10)
 
 
-def start(d: Path) -> APIServer:
-    """etcd, then kube-apiserver, on loopback ports free now; returns once /readyz is ok."""
+def start(d: Path, audit: bool = False) -> APIServer:
+    """etcd, then kube-apiserver, on loopback ports free now; returns once /readyz is ok.
+    With ``audit``, audit events go to ``.audit.url`` (see the module's docstring)."""
     for name in ("etcd", "kube-apiserver"):
         assert (KUBE_BIN / name).is_file(), (
             f"{KUBE_BIN / name} is missing: run scripts/build_kube_apiserver.sh "
@@ -101,6 +145,16 @@ def start(d: Path) -> APIServer:
     )
     client, peer, secure = free_port(), free_port(), free_port()
     server = APIServer(d, f"https://127.0.0.1:{secure}")
+    audit_flags = []
+    if audit:
+        server.audit = _audit_receiver(d)
+        audit_flags = [
+            f"--audit-policy-file={AUDIT_POLICY}",
+            f"--audit-webhook-config-file={d / 'audit-webhook.yaml'}",
+            "--audit-webhook-mode=batch",
+            "--audit-webhook-batch-max-wait=1s",
+            "--audit-webhook-initial-backoff=1s",
+        ]
 
     def spawn(name: str, *args: str) -> None:
         proc = subprocess.Popen(
@@ -141,6 +195,7 @@ def start(d: Path) -> APIServer:
             f"--token-auth-file={d / 'tokens.csv'}",
             "--anonymous-auth=false",
             "--authorization-mode=RBAC",
+            *audit_flags,
         )
 
         tls = ssl.create_default_context(cafile=str(d / "ca.crt"))

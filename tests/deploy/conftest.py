@@ -22,6 +22,7 @@ import httpx
 import pytest
 import yaml
 
+from . import apiserver
 from .helpers import (
     ROOT,
     Service,
@@ -57,6 +58,17 @@ EXEC_EVENT = {
     "requestReceivedTimestamp": "2026-11-25T10:00:00.000000Z",
     "stageTimestamp": "2026-11-25T10:00:01.000000Z",
 }
+
+
+@pytest.fixture(scope="session")
+def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[apiserver.APIServer]:
+    """One real kube-apiserver (and etcd) for the session, sending its audit events to
+    ``kube.audit`` (tests start ``lanner run``'s webhook there when they need them)."""
+    server = apiserver.start(tmp_path_factory.mktemp("kube"), audit=True)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 class _Receiver(BaseHTTPRequestHandler):

@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from . import apiserver
 from .helpers import CHART, ROOT, chart, tool
@@ -33,15 +30,6 @@ KINDS = {
     "ClusterRole": "clusterroles.rbac.authorization.k8s.io",
     "ClusterRoleBinding": "clusterrolebindings.rbac.authorization.k8s.io",
 }
-
-
-@pytest.fixture(scope="module")
-def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[apiserver.APIServer]:
-    server = apiserver.start(tmp_path_factory.mktemp("kube"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _run(tool_name: str, kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:

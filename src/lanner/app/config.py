@@ -841,8 +841,8 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Confi
             "the sources are built in, no plugin library is loaded"
         )
     for plugin in plugins:
-        if plugin.get("name") == "k8saudit":
-            continue  # its open_params and init_config are read (lanner.sources.k8s_audit)
+        if plugin.get("name") in ("k8saudit", "k8smeta"):
+            continue  # their init_config is read (lanner.sources.k8s_audit, app.k8s_metadata)
         why = (
             "container metadata is built in (see container_engines)"
             if plugin.get("name") == "container"

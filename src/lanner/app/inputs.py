@@ -118,6 +118,7 @@ PLUGIN_SOURCES: dict[str, str | None] = {
     "k8saudit-gke": "k8s_audit",
     "cloudtrail": "aws_cloudtrail",
     "json": None,
+    "k8smeta": None,  # fields of syscall events (lanner.app.k8s_metadata)
 }
 
 

@@ -160,6 +160,36 @@ class ContainerCollector(Collector):
         yield cached
 
 
+class K8sMetaCollector(Collector):
+    """The k8smeta watch: in sync or not, objects cached, failed requests, events."""
+
+    def __init__(self, stats: Stats) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        watcher = self.stats.k8smeta
+        up = GaugeMetricFamily(
+            "lanner_k8smeta_up", "1: every watched kind is in sync with the API server"
+        )
+        objects = GaugeMetricFamily(
+            "lanner_k8smeta_objects", "Kubernetes objects cached, by kind", labels=["kind"]
+        )
+        errors = CounterMetricFamily(
+            "lanner_k8smeta_errors", "Failed list or watch requests to the API server"
+        )
+        events = CounterMetricFamily("lanner_k8smeta_watch_events", "Watch events applied")
+        if watcher is not None:
+            up.add_metric([], 1 if watcher.connected else 0)
+            for kind, n in watcher.cache.counts().items():
+                objects.add_metric([kind], n)
+            errors.add_metric([], watcher.errors)
+            events.add_metric([], watcher.events)
+        yield up
+        yield objects
+        yield errors
+        yield events
+
+
 _DOC = "https://falco.org/docs/metrics/"  # the help text Falco gives every series
 _LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 
@@ -276,5 +306,6 @@ def registry_for(stats: Stats) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StatsCollector(stats))
     registry.register(ContainerCollector(stats))
+    registry.register(K8sMetaCollector(stats))
     registry.register(FalcoCollector(stats))
     return registry

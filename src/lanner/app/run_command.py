@@ -22,6 +22,7 @@ from lanner.app.inputs import (
     open_replay,
     plugin_sources,
 )
+from lanner.app.k8s_metadata import start_k8smeta
 from lanner.app.live import LiveFeed, follow_file, stdin_producer, syscall_producer
 from lanner.app.logs import setup_logging
 from lanner.app.metrics import ContainerRuntimes
@@ -306,6 +307,12 @@ def run(
     probe = None
     if driver and replay is None and not live and "syscall" in daemon.engine.sources:
         probe = _syscall_pipeline(daemon, store)
+    if probe is not None or (replay is not None and replay.capture_path is not None):
+        try:
+            daemon.stats.k8smeta = start_k8smeta(cfg, store)
+        except ConfigError as exc:
+            _fail(str(exc))
+            return
     webhook = audit and replay is None
     if replay is None and not live and probe is None and not webhook:
         why = "" if driver else " (engine.kind is nodriver: no probe)"

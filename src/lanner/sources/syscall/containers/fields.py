@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lanner.engine.fields import ArgKind, Field, FieldType
+from lanner.sources.k8smeta.cache import Obj, PodView, pod_uid_from_cgroups
 
 from .info import ContainerInfo
 from .store import HOST, MetadataStore
@@ -144,22 +145,144 @@ def metadata_fields(store: MetadataStore | None = None) -> list[Field]:
         f("container.ip", S, "container IP address", lambda i, a: i.ip or "0.0.0.0"),
         f("container.cni.json", S, "CNI result JSON", lambda i, a: i.cni_json),
         f("container.ports", S, "published ports", lambda i, a: ",".join(i.ports) or None),
-        f("k8s.pod.name", S, "pod name", lambda i, a: i.pod_name),
-        f("k8s.ns.name", S, "pod namespace", lambda i, a: i.pod_namespace),
-        f("k8s.pod.uid", S, "pod uid", lambda i, a: i.pod_uid),
-        f("k8s.pod.id", S, "pod uid (legacy name)", lambda i, a: i.pod_uid),
-        f(
-            "k8s.pod.label",
-            S,
-            "a pod label",
-            lambda i, a: _label(i.pod_labels or i.labels, a),
-            arg=ArgKind.KEY,
-            required=True,
-        ),
-        f("k8s.pod.labels", S, "all pod labels", lambda i, a: _labels_text(i.pod_labels)),
-        f("k8s.pod.ip", S, "pod IP", lambda i, a: i.pod_ip),
-        f("k8s.pod.cni.json", S, "CNI result JSON", lambda i, a: i.pod_cni_json),
+        *k8s_fields(st),
     ]
+
+
+def _k8s_field(
+    name: str,
+    ftype: FieldType,
+    desc: str,
+    from_api: Callable[[PodView, Any], Any] | None,
+    from_runtime: Callable[[ContainerInfo, Any], Any] | None,
+    store: MetadataStore | None,
+    **kw: Any,
+) -> Field:
+    """A field read from the API server's view of the thread's pod (when the k8smeta
+    watch runs and knows the pod), else from the container runtime's metadata."""
+
+    def extract(event: Any, arg_value: Any) -> Any:
+        thread = getattr(event, "thread", None)
+        if thread is None or store is None:
+            return None
+        cid = thread.container_id
+        meta = store.k8s
+        if meta is not None and from_api is not None:
+            view = meta.lookup(pod_uid_from_cgroups(thread.cgroups), cid if cid != HOST else None)
+            if view is not None:
+                return from_api(view, arg_value)
+        if cid == HOST or from_runtime is None:
+            return None
+        info = store.get(cid)
+        return None if info is None else from_runtime(info, arg_value)
+
+    return Field(
+        name, ftype, desc, extract,
+        arg=kw.get("arg", ArgKind.NONE), arg_required=kw.get("required", False),
+        is_list=kw.get("is_list", False),
+    )  # fmt: skip
+
+
+def _obj_label(obj: Obj | None, key: Any) -> str | None:
+    return None if obj is None or key is None else obj.labels.get(str(key))
+
+
+def _obj_labels(obj: Obj | None) -> str | None:
+    return None if obj is None else _labels_text(obj.labels)
+
+
+def _label_list(obj: Obj | None) -> list[str] | None:
+    return None if obj is None else [f"{k}:{v}" for k, v in sorted(obj.labels.items())] or None
+
+
+def k8s_fields(store: MetadataStore | None) -> list[Field]:
+    """``k8s.*`` (Falco's names: API server first, then the runtime's labels) and
+    ``k8smeta.*`` (the k8smeta plugin's names: API server only)."""
+
+    def k(
+        name: str, ftype: FieldType, desc: str, api: Any, runtime: Any = None, **kw: Any
+    ) -> Field:
+        return _k8s_field(name, ftype, desc, api, runtime, store, **kw)
+
+    key = {"arg": ArgKind.KEY, "required": True}
+    fields = [
+        k("k8s.pod.name", S, "pod name", lambda v, a: v.pod.name, lambda i, a: i.pod_name),
+        k("k8s.pod.id", S, "pod uid (legacy name)", lambda v, a: v.pod.uid, lambda i, a: i.pod_uid),
+        k("k8s.pod.uid", S, "pod uid", lambda v, a: v.pod.uid, lambda i, a: i.pod_uid),
+        k("k8s.pod.label", S, "a pod label", lambda v, a: _obj_label(v.pod, a),
+          lambda i, a: _label(i.pod_labels or i.labels, a), **key),
+        k("k8s.pod.labels", S, "all pod labels as key:value, comma separated",
+          lambda v, a: _obj_labels(v.pod), lambda i, a: _labels_text(i.pod_labels)),
+        k("k8s.pod.ip", S, "pod IP", lambda v, a: v.pod.ip, lambda i, a: i.pod_ip),
+        k("k8s.pod.cni.json", S, "CNI result JSON (container runtime)", None,
+          lambda i, a: i.pod_cni_json),
+        k("k8s.ns.name", S, "pod namespace", lambda v, a: v.pod.namespace,
+          lambda i, a: i.pod_namespace),
+        k("k8s.node.name", S, "the pod's node (spec.nodeName)", lambda v, a: v.pod.node),
+    ]  # fmt: skip
+    parts: list[tuple[str, str, Callable[[PodView], Obj | None]]] = [
+        ("ns", "namespace", lambda v: v.namespace),
+        ("rc", "replication controller", lambda v: v.rc),
+        ("rs", "replica set", lambda v: v.replicaset),
+        ("deployment", "deployment", lambda v: v.deployment),
+    ]
+    for short, what, get in parts:
+        if short != "ns":
+            fields.append(k(f"k8s.{short}.name", S, f"{what} name",
+                            lambda v, a, g=get: _attr(g(v), "name")))  # fmt: skip
+        fields += [
+            k(f"k8s.{short}.id", S, f"{what} uid", lambda v, a, g=get: _attr(g(v), "uid")),
+            k(f"k8s.{short}.label", S, f"a {what} label",
+              lambda v, a, g=get: _obj_label(g(v), a), **key),
+            k(f"k8s.{short}.labels", S, f"all {what} labels as key:value, comma separated",
+              lambda v, a, g=get: _obj_labels(g(v))),
+        ]  # fmt: skip
+    lst = {"is_list": True}
+    fields += [
+        k("k8s.svc.name", S, "names of the services selecting the pod",
+          lambda v, a: [s.name for s in v.services] or None, **lst),
+        k("k8s.svc.id", S, "uids of the services selecting the pod",
+          lambda v, a: [s.uid for s in v.services] or None, **lst),
+        k("k8s.svc.label", S, "a label of the services selecting the pod",
+          lambda v, a: [x for s in v.services if (x := _obj_label(s, a))] or None,
+          **key, **lst),
+        k("k8s.svc.labels", S, "labels of the services selecting the pod",
+          lambda v, a: [x for s in v.services if (x := _obj_labels(s))] or None, **lst),
+    ]  # fmt: skip
+    # the k8smeta plugin's own names (labels are lists of key:value there)
+    meta: list[tuple[str, str, Callable[[PodView], Obj | None]]] = [
+        ("pod", "pod", lambda v: v.pod),
+        ("ns", "namespace", lambda v: v.namespace),
+        ("deployment", "deployment", lambda v: v.deployment),
+        ("rs", "replica set", lambda v: v.replicaset),
+        ("rc", "replication controller", lambda v: v.rc),
+    ]
+    for short, what, get in meta:
+        fields += [
+            k(f"k8smeta.{short}.name", S, f"{what} name", lambda v, a, g=get: _attr(g(v), "name")),
+            k(f"k8smeta.{short}.uid", S, f"{what} uid", lambda v, a, g=get: _attr(g(v), "uid")),
+            k(f"k8smeta.{short}.label", S, f"a {what} label",
+              lambda v, a, g=get: _obj_label(g(v), a), **key),
+            k(f"k8smeta.{short}.labels", S, f"{what} labels as key:value",
+              lambda v, a, g=get: _label_list(g(v)), **lst),
+        ]  # fmt: skip
+    fields += [
+        k("k8smeta.pod.ip", S, "pod IP", lambda v, a: v.pod.ip),
+        k("k8smeta.svc.name", S, "names of the services selecting the pod",
+          lambda v, a: [s.name for s in v.services] or None, **lst),
+        k("k8smeta.svc.uid", S, "uids of the services selecting the pod",
+          lambda v, a: [s.uid for s in v.services] or None, **lst),
+        k("k8smeta.svc.label", S, "a label of the services selecting the pod",
+          lambda v, a: [x for s in v.services if (x := _obj_label(s, a))] or None,
+          **key, **lst),
+        k("k8smeta.svc.labels", S, "labels of the services selecting the pod",
+          lambda v, a: [x for s in v.services for x in _label_list(s) or ()] or None, **lst),
+    ]  # fmt: skip
+    return fields
+
+
+def _attr(obj: Obj | None, name: str) -> str | None:
+    return None if obj is None else getattr(obj, name)
 
 
 def _duration_field(store: MetadataStore | None) -> Field:

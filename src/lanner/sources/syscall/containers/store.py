@@ -27,8 +27,12 @@ import threading
 import time
 from collections.abc import Callable, Container
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from .info import ContainerInfo
+
+if TYPE_CHECKING:
+    from lanner.sources.k8smeta.cache import K8sMetaCache
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +89,8 @@ class MetadataStore:
         self._next_probe = 0.0
         self._probing = False
         self._generation = 0  # bumped when a resolver is added
+        # the API server's view of pods (lanner.sources.k8smeta), when k8smeta is loaded
+        self.k8s: K8sMetaCache | None = None
 
     def add_resolver(self, resolver: Resolver, relookup: bool = False) -> None:
         """Register a runtime client (tried in order until one knows the container).
