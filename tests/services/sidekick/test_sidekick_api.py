@@ -41,6 +41,12 @@ def test_accepts_valid_alert_and_rejects_bad_ones(
             == 1
         )
     )
+    text = sk.metrics()  # Falcosidekick's own series, its names, labels and statuses
+    fsk_in = "falcosecurity_falcosidekick_inputs_total"
+    assert metric_value(text, fsk_in, source="requests", status="accepted") == 1
+    assert metric_value(text, fsk_in, source="requests", status="rejected") == 2
+    fsk_out = "falcosecurity_falcosidekick_outputs_total"
+    assert metric_value(text, fsk_out, destination="webhook", status="ok") == 1
 
 
 def test_minimumpriority_and_test_endpoint(tmp: Path, receivers: list, sidekicks: list) -> None:

@@ -132,7 +132,11 @@ def test_alertmanager_receives_alert(tmp: Path) -> None:
 def test_prometheus_scrapes_sidekick(tmp: Path, sidekicks: list) -> None:
     sk = Sidekick(
         tmp,
-        {"auth": {"token": "scrape-token"}, "customfields": {"cluster": "prod"}},
+        {
+            "auth": {"token": "scrape-token"},
+            "customfields": {"cluster": "prod"},
+            "templatedfields": {"team": '{{ or (index . "k8s.ns.name") "none" }}'},
+        },
     )
     sidekicks.append(sk)
     headers = {"Authorization": "Bearer scrape-token"}
@@ -151,11 +155,18 @@ def test_prometheus_scrapes_sidekick(tmp: Path, sidekicks: list) -> None:
         assert value == 2 and by_prio["critical"][1] == 1
         assert metric["rule"] == ALERT["rule"] and metric["k8s_ns_name"] == "default"
         assert metric["cluster"] == "prod" and metric["job"] == "sidekick"
-        inputs = httpx.get(
-            url + "/api/v1/query",
-            params={"query": 'lanner_sidekick_inputs_total{status="accepted"}'},
-        ).json()["data"]["result"]
+        assert metric.get("team") == "default", metric
+        assert metric["hostname"] == "node-1"
+        # Falcosidekick's priority numbers (types.PriorityType): Warning 4, Critical 6
+        assert metric["priority"] == "4" and by_prio["critical"][0]["priority"] == "6"
+
+        def select(expr: str) -> list:
+            return httpx.get(url + "/api/v1/query", params={"query": expr}).json()["data"]["result"]
+
+        inputs = select('lanner_sidekick_inputs_total{status="accepted"}')
         assert float(inputs[0]["value"][1]) == 3
+        fsk = select('falcosecurity_falcosidekick_inputs_total{source="requests"}')
+        assert {r["metric"]["status"]: float(r["value"][1]) for r in fsk} == {"accepted": 3}
 
 
 def test_rsyslog_tcp_json_and_udp_cef(tmp: Path) -> None:
@@ -283,6 +294,7 @@ def test_prometheus_series_in_metrics_text(tmp: Path, sidekicks: list) -> None:
             "falcosecurity_falcosidekick_falco_events_total",
             proc_name="cat",
             priority_raw="warning",
+            priority="4",
         )
         == 1
     )

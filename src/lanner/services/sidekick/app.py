@@ -55,6 +55,7 @@ def build_outputs(config: SidekickConfig, registry: CollectorRegistry) -> list[O
         hostname=socket.gethostname(),
         registry=registry,
         customfields=config.get("customfields"),
+        templatedfields=list(config.get("templatedfields")),
     )
     return [OUTPUTS[o.kind](o.settings, ctx) for o in config.outputs]
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from . import falcosidekick
 from .enrich import Enricher
 from .outputs import OUTPUTS
 from .schema import ConfigError, Opt, Schema, env_name
@@ -158,13 +160,20 @@ def _lower_keys(path: str, raw: Any) -> dict[str, Any]:
     return out
 
 
-def _walk(schema: Schema, raw: Any, env: Mapping[str, str], prefix: str) -> dict[str, Any]:
+def _walk(
+    schema: Schema,
+    raw: Any,
+    env: Mapping[str, str],
+    prefix: str,
+    leftovers: dict[str, Any],
+) -> dict[str, Any]:
+    """Parse `raw` against `schema` (env wins); keys the schema lacks go to `leftovers`."""
     section = _lower_keys(prefix, raw)
     result: dict[str, Any] = {}
     for key, spec in schema.items():
         path = f"{prefix}.{key}" if prefix else key
         if isinstance(spec, dict):
-            result[key] = _walk(spec, section.pop(key, None), env, path)
+            result[key] = _walk(spec, section.pop(key, None), env, path, leftovers)
             continue
         value = spec.parse(path, section.pop(key, None))
         name = env_name(path)
@@ -172,13 +181,140 @@ def _walk(schema: Schema, raw: Any, env: Mapping[str, str], prefix: str) -> dict
             value = spec.parse(f"{path} (env {name})", env[name], from_env=True)
         result[key] = value
     for key, value in section.items():
-        path = f"{prefix}.{key}" if prefix else key
-        if not prefix and _is_empty(value):
-            log.warning("config: ignoring unsupported section %r (nothing set in it)", key)
-            continue
-        known = ", ".join(sorted(schema))
-        raise ConfigError(path, f"unknown key (known here: {known})")
+        leftovers[f"{prefix}.{key}" if prefix else key] = value
     return result
+
+
+# Environment variables that share a section's prefix but are not sidekick keys: those the
+# libraries Lanner uses read (AWS/Azure SDKs are covered by requiring a sub-section, see
+# _env_owner) and the ones Kubernetes adds for every Service (`REDIS_SERVICE_HOST`, ...).
+_FOREIGN_ENV = frozenset({"PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_DISABLE_CREATED_SERIES"})
+_SERVICE_LINK = re.compile(
+    r"_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT_\d+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)$"
+)
+_SDK_SECTIONS = frozenset({"aws", "azure", "gcp", "yandex", "otlp"})
+
+
+def _sections(schema: Schema, prefix: str = "") -> Iterator[tuple[str, Schema]]:
+    for key, spec in schema.items():
+        if isinstance(spec, dict):
+            path = f"{prefix}.{key}" if prefix else key
+            yield path, spec
+            yield from _sections(spec, path)
+
+
+def _leaves(path: str, value: Any) -> Iterator[tuple[str, Any]]:
+    """(key path, value) for each scalar under a leftover YAML value; an empty Falcosidekick
+    section (`aws:` with nothing under it) yields nothing."""
+    if path in falcosidekick.SECTIONS and isinstance(value, Mapping):
+        for key, sub in value.items():
+            yield from _leaves(f"{path}.{str(key).lower()}", sub)
+    elif not (path in falcosidekick.SECTIONS and value is None):
+        yield path, value
+
+
+def _env_owner(name: str, value: str, sections: set[str]) -> str | None:
+    """The section an unrecognised environment variable claims by its prefix (None: not
+    ours). Kubernetes service links, known library variables, and SDK variables (`AWS_PROFILE`:
+    only `AWS_<SUBSECTION>_...` is claimed under aws) are not ours."""
+    if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name) or name in _FOREIGN_ENV:
+        return None
+    if _SERVICE_LINK.search(name) or (
+        name.endswith("_PORT") and re.match(r"(tcp|udp|sctp)://", value)
+    ):
+        return None
+    owner = None
+    for section in sections:
+        if name.startswith(env_name(section) + "_") and (
+            owner is None or len(section) > len(owner)
+        ):
+            owner = section
+    if owner in _SDK_SECTIONS:
+        return None
+    return owner
+
+
+def _check_leftovers(schema: Schema, leftovers: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Refuse what belongs to no key (YAML or env), and a Falcosidekick output Lanner lacks
+    that is switched on; warn about inert sections of such outputs."""
+    ours = {path for path, _ in _sections(schema)}
+    lanner_keys = {path for path, _ in _flat(schema)}
+    env_keys = {env_name(k) for k in lanner_keys}
+    foreign: dict[str, Any] = {}  # Falcosidekick keys Lanner has no key for, by path
+    for top, raw in leftovers.items():
+        for path, value in _leaves(top, raw):
+            if path in falcosidekick.KEYS:
+                foreign[path] = value
+                continue
+            section = path.rpartition(".")[0]
+            if section in ours or section in falcosidekick.SECTIONS:
+                names = [k for k in lanner_keys if k.startswith(section + ".")]
+                here = sorted(k.rpartition(".")[2] for k in names)
+            else:
+                here = sorted(schema)
+            raise ConfigError(path, f"unknown key (known here: {', '.join(here)})")
+    by_env = {env_name(k): k for k in falcosidekick.KEYS if k not in lanner_keys}
+    claimed = ours | set(falcosidekick.SECTIONS)
+    for name, value in sorted(env.items()):
+        if name in env_keys:
+            continue
+        if name in by_env:
+            foreign[by_env[name]] = value
+            continue
+        owner = _env_owner(name, value, claimed)
+        if owner is not None:
+            known = sorted(env_name(k) for k in lanner_keys if k.startswith(owner + "."))
+            raise ConfigError(
+                f"environment variable {name}",
+                f"no such key in section {owner!r} (known: {', '.join(known) or 'none'})",
+            )
+    _check_foreign(foreign, lanner_keys)
+
+
+def _check_foreign(foreign: dict[str, Any], lanner_keys: set[str]) -> None:
+    """Falcosidekick keys Lanner has no key for: an error when they would switch on an
+    output Lanner lacks or set a knob it does not implement; ignored (warned) when inert."""
+    ignored: set[str] = set()
+    for out in falcosidekick.OUTPUTS:
+        if not out.enable or any(key in lanner_keys for key in out.enable):
+            continue
+        set_keys = [k for k in out.enable if not _is_empty(foreign.get(k))]
+        if set_keys:
+            raise ConfigError(
+                f"{set_keys[0]} (env {env_name(set_keys[0])})",
+                f"Falcosidekick's {out.name} output is not available in Lanner, so its "
+                "alerts would go nowhere: remove the setting (docs/sidekick.md lists the outputs)",
+            )
+        for key in list(foreign):
+            if key.startswith(out.section + "."):
+                ignored.add(out.section)
+                foreign.pop(key)
+    shared = {k for k in foreign if k.rpartition(".")[0] in _SDK_SECTIONS}
+    for key, value in sorted(foreign.items()):
+        if key in shared and ignored:
+            continue
+        if _is_empty(value):
+            log.warning("config: ignoring %s (not implemented by Lanner; nothing set)", key)
+            continue
+        raise ConfigError(
+            f"{key} (env {env_name(key)})",
+            "a Falcosidekick setting Lanner does not implement; remove it",
+        )
+    for section in sorted(ignored):
+        log.warning(
+            "config: ignoring section %r (its Falcosidekick output is not in Lanner; "
+            "nothing switches it on)",
+            section,
+        )
+
+
+def _flat(schema: Schema, prefix: str = "") -> Iterator[tuple[str, Opt]]:
+    for key, spec in schema.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if isinstance(spec, dict):
+            yield from _flat(spec, path)
+        else:
+            yield path, spec
 
 
 def load_config(
@@ -194,7 +330,10 @@ def load_config(
             raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
         except yaml.YAMLError as exc:
             raise ConfigError(str(path), f"invalid YAML: {exc}") from None
-    values = _walk(full_schema(), raw, env, "")
+    schema = full_schema()
+    leftovers: dict[str, Any] = {}
+    values = _walk(schema, raw, env, "", leftovers)
+    _check_leftovers(schema, leftovers, env)
     _check_globals(values)
     outputs: list[OutputSettings] = []
     for kind, cls in sorted(OUTPUTS.items()):

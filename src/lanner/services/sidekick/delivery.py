@@ -362,7 +362,13 @@ class Dispatcher:
         self.spool = Spool(spooldir) if spooldir else None
         self.workers = {
             o.kind: Worker(
-                o, MemoryQueue(queuesize), policy, stats, self.spool, timeout, concurrency
+                o,
+                MemoryQueue(queuesize),
+                policy,
+                stats,
+                self.spool,
+                timeout,
+                o.concurrency(concurrency),
             )
             for o in outputs
         }

@@ -6,6 +6,8 @@ from collections import Counter as Tally
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+_FSK_STATUS = {"sent": "ok", "failed": "error"}  # Falcosidekick counts each attempt
+
 
 class Stats:
     """Inputs accepted/rejected; per output and priority: sent, failed, retried, dropped."""
@@ -27,6 +29,19 @@ class Stats:
             ["destination"],
             registry=registry,
         )
+        # Falcosidekick's own series, same names and labels, so its dashboards keep working
+        self.fsk_inputs = Counter(
+            "falcosecurity_falcosidekick_inputs",
+            "Requests received, by source and status (Falcosidekick's series)",
+            ["source", "status"],
+            registry=registry,
+        )
+        self.fsk_outputs = Counter(
+            "falcosecurity_falcosidekick_outputs",
+            "Delivery attempts by output and status ok/error (Falcosidekick's series)",
+            ["destination", "status"],
+            registry=registry,
+        )
         self.tally: Tally[tuple[str, str]] = Tally()
         self._children: dict[object, Counter] = {}  # labels() looked up once
 
@@ -35,7 +50,10 @@ class Stats:
         child = self._children.get(status)
         if child is None:
             child = self._children[status] = self.inputs.labels(status)
+            fsk = "accepted" if status == "accepted" else "rejected"
+            self._children[("fsk", status)] = self.fsk_inputs.labels("requests", fsk)
         child.inc(count)
+        self._children[("fsk", status)].inc(count)
         self.tally[("input", status)] += count
 
     def output(self, destination: str, priority: str, status: str, count: int = 1) -> None:
@@ -44,7 +62,15 @@ class Stats:
         child = self._children.get(key)
         if child is None:
             child = self._children[key] = self.outputs.labels(destination, priority, status)
+            fsk = _FSK_STATUS.get(status)
+            if fsk:
+                self._children[("fsk", destination, status)] = self.fsk_outputs.labels(
+                    destination, fsk
+                )
         child.inc(count)
+        fsk_child = self._children.get(("fsk", destination, status))
+        if fsk_child is not None:
+            fsk_child.inc(count)
         self.tally[(destination, status)] += count
 
     def snapshot(self) -> dict[str, dict[str, int]]:

@@ -22,10 +22,13 @@ log = logging.getLogger("lanner.sidekick")
 OUTPUTS: dict[str, type[Output]] = {}
 
 COMMON_OPTIONS: dict[str, Opt] = {"minimumpriority": Opt("priority")}
+MAX_CONCURRENCY = 256  # what `maxconcurrentrequests: 0` (Falcosidekick: unlimited) means here
 HTTP_OPTIONS: dict[str, Opt] = {
     "checkcert": Opt("bool", True),
     "mutualtls": Opt("bool", False),
     "customheaders": Opt("map"),
+    # unset: delivery.concurrency; 0: MAX_CONCURRENCY (Falcosidekick's "unlimited")
+    "maxconcurrentrequests": Opt("int", None, minimum=0, maximum=65535),
 }
 
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -83,6 +86,7 @@ class OutputContext:
     hostname: str = ""
     registry: Any = None
     customfields: dict[str, str] = field(default_factory=dict)
+    templatedfields: list[str] = field(default_factory=list)
 
     def ssl_context(self, checkcert: bool, mutualtls: bool) -> ssl.SSLContext:
         """The client TLS context: system CAs + tlsclient CA, client cert when mutualtls."""
@@ -140,6 +144,14 @@ class Output(ABC):
     def validate(cls, settings: dict[str, Any]) -> tuple[str, str] | None:
         """Cross-option checks: return (key, reason) for a bad setting, else None."""
         return None
+
+    def concurrency(self, default: int) -> int:
+        """Deliveries in flight for this output: its `maxconcurrentrequests` when set (0 =
+        MAX_CONCURRENCY), else `default` (delivery.concurrency)."""
+        value = self.settings.get("maxconcurrentrequests")
+        if value is None:
+            return default
+        return MAX_CONCURRENCY if value == 0 else min(value, MAX_CONCURRENCY)
 
     def accepts(self, alert: Alert) -> bool:
         """Whether the alert reaches this output's minimum priority."""

@@ -3,12 +3,28 @@ and a Kubeless-style function endpoint that receives `{"data": <alert>, ...}`.""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any, ClassVar
 
 from ..alert import Alert
 from ..schema import Opt
 from .base import HttpOutput, register
+
+log = logging.getLogger("lanner.sidekick")
+
+
+def warn_kubeconfig(output: HttpOutput, address_key: str) -> None:
+    """Falcosidekick reaches in-cluster services through the API server of `kubeconfig` when
+    run outside the cluster; Lanner calls the service address (or `address_key`) directly."""
+    if output.settings["kubeconfig"]:
+        log.warning(
+            "%s: kubeconfig is not used by Lanner; outside the cluster set %s.%s to the "
+            "service's reachable URL",
+            output.kind,
+            output.kind,
+            address_key,
+        )
 
 
 @register
@@ -88,7 +104,12 @@ class OpenFaaS(HttpOutput):
         "gatewaynamespace": Opt("str", "openfaas"),
         "gatewayport": Opt("int", 8080, minimum=1, maximum=65535),
         "gatewayaddress": Opt("str", ""),
+        "kubeconfig": Opt("str", ""),
     }
+
+    async def start(self) -> None:
+        """Say that kubeconfig is not used."""
+        warn_kubeconfig(self, "gatewayaddress")
 
     def url(self, alert: Alert) -> str:
         """The in-cluster gateway URL, or gatewayaddress when set (outside the cluster)."""
@@ -124,7 +145,12 @@ class Kubeless(HttpOutput):
         "namespace": Opt("str", "kubeless"),
         "port": Opt("int", 8080, minimum=1, maximum=65535),
         "address": Opt("str", ""),
+        "kubeconfig": Opt("str", ""),
     }
+
+    async def start(self) -> None:
+        """Say that kubeconfig is not used."""
+        warn_kubeconfig(self, "address")
 
     def url(self, alert: Alert) -> str:
         """The function's cluster service, or address when set."""

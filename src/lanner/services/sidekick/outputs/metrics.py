@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import httpx
 from prometheus_client import CollectorRegistry, Counter
 
-from ..alert import Alert
+from ..alert import Alert, Priority
 from ..schema import Opt
 from .base import DeliveryError, HttpOutput, Output, OutputContext, label_name, register, slug
 
@@ -23,6 +23,12 @@ _BASE_LABELS = (
     "k8s_ns_name",
     "k8s_pod_name",
 )
+
+
+def falcosidekick_priority(priority: Priority) -> int:
+    """Falcosidekick's priority number: Debug 1 .. Warning 4 .. Emergency 8 (0 is its
+    "no priority", which a valid alert never has)."""
+    return priority.severity + 1
 
 
 @register
@@ -41,7 +47,7 @@ class Prometheus(Output):
     def __init__(self, settings: dict[str, Any], ctx: OutputContext) -> None:
         super().__init__(settings, ctx)
         self.extra = {label_name(k): k for k in settings["extralabels"]}
-        self.custom = {label_name(k): k for k in ctx.customfields}
+        self.custom = {label_name(k): k for k in [*ctx.customfields, *ctx.templatedfields]}
         names = list(_BASE_LABELS)
         for name in [*self.custom, *self.extra]:
             if name not in names:
@@ -56,9 +62,9 @@ class Prometheus(Output):
         """Increment the alert's series."""
         fields = alert.output_fields
         values = {
-            "hostname": alert.hostname,
+            "hostname": alert.hostname or "unknown",
             "rule": alert.rule,
-            "priority": str(alert.priority.severity),  # 0 Debug .. 7 Emergency
+            "priority": str(falcosidekick_priority(alert.priority)),
             "priority_raw": alert.priority.name.lower(),
             "source": alert.source,
             "k8s_ns_name": str(fields.get("k8s.ns.name") or ""),
