@@ -85,11 +85,6 @@ def test_bad_config_names_key_path(tmp: Path, data: dict, env: dict, message: st
     assert str(info.value).startswith(message)
 
 
-def test_empty_unsupported_section_is_ignored(tmp: Path) -> None:
-    config = load_config(write(tmp, {"notanoutput": {"lambda": {"functionname": ""}}}), {})
-    assert [o.kind for o in config.outputs] == ["prometheus"]
-
-
 def test_cli_fails_at_start_with_key_path(tmp: Path) -> None:
     path = write(tmp, {"teams": {"webhookurl": "http://x", "outputformat": "pretty"}})
     result = subprocess.run(

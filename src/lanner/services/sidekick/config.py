@@ -188,7 +188,16 @@ def _walk(
 # Environment variables that share a section's prefix but are not sidekick keys: those the
 # libraries Lanner uses read (AWS/Azure SDKs are covered by requiring a sub-section, see
 # _env_owner) and the ones Kubernetes adds for every Service (`REDIS_SERVICE_HOST`, ...).
-_FOREIGN_ENV = frozenset({"PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_DISABLE_CREATED_SERIES"})
+_FOREIGN_ENV = frozenset(
+    {
+        "PROMETHEUS_MULTIPROC_DIR",
+        "PROMETHEUS_DISABLE_CREATED_SERIES",
+        # botocore's, under a sub-section Falcosidekick also has (aws.s3)
+        "AWS_S3_US_EAST_1_REGIONAL_ENDPOINT",
+        "AWS_S3_DISABLE_MULTIREGION_ACCESS_POINTS",
+        "AWS_S3_DISABLE_EXPRESS_SESSION_AUTH",
+    }
+)
 _SERVICE_LINK = re.compile(
     r"_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT_\d+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)$"
 )
