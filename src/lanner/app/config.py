@@ -1,14 +1,14 @@
 """Configuration with Falco's keys: a YAML file, ``-o key.sub=value`` overrides, ${ENV}.
 
-Every key of Falco's ``falco.yaml`` that Lanner knows is described in :data:`SCHEMA`;
-values are checked against it (a wrong type is a :class:`ConfigError` naming the key path,
+Every key of Falco's ``falco.yaml`` that Lanner knows is declared once in
+:data:`lanner.app.config_keys.SCHEME`; values are checked against it (a wrong type or an
+out-of-range value is a :class:`ConfigError` naming the key path,
 ``http_output.max_retries: expected an integer, got 'x'``), unknown keys become warnings,
-and missing keys take the defaults of :data:`DEFAULTS`.
+and missing keys take the scheme's defaults.
 """
 
 from __future__ import annotations
 
-import copy
 import os
 import re
 from collections.abc import Iterable
@@ -18,6 +18,17 @@ from typing import Any
 
 import yaml
 
+from lanner.app.config_keys import (
+    LOG_LEVELS,
+    SCHEME,
+    STRATEGIES,
+    Key,
+    Node,
+    Section,
+    defaults,
+    no_effect,
+    refused,
+)
 from lanner.engine.priority import Priority
 
 _ENV = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -33,241 +44,6 @@ _DURATION_UNITS = {
 }
 _INDEXED = re.compile(r"^([^\[\]]+)((?:\[\d*\])*)$")
 APPEND = -1  # ``key[]`` in an override: a new list item
-
-LOG_LEVELS = ("emergency", "alert", "critical", "error", "warning", "notice", "info", "debug")
-SYSLOG_FACILITIES = (
-    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
-    "authpriv", "ftp", "local0", "local1", "local2", "local3", "local4", "local5", "local6",
-    "local7",
-)  # fmt: skip
-
-ENGINE_KINDS = ("modern_ebpf", "replay", "nodriver", "kmod", "ebpf", "gvisor")
-
-# Leaf types: bool, int, number, str, strlist, strmap, priority, duration, loglevel, any;
-# ("enum", choices); [subschema] for a list of mappings; a dict for a nested mapping.
-SCHEMA: dict[str, Any] = {
-    "config_files": "configfiles",
-    "rules_files": "strlist",
-    "rules": "selectors",
-    "load_plugins": "strlist",
-    "plugins": [{"name": "str", "library_path": "str", "init_config": "any", "open_params": "any"}],
-    "watch_config_files": "bool",
-    "allow_empty_rules": "bool",
-    "time_format_iso_8601": "bool",
-    "priority": "priority",
-    "json_output": "bool",
-    "json_include_output_property": "bool",
-    "json_include_tags_property": "bool",
-    "json_include_output_fields_property": "bool",
-    "json_include_message_property": "bool",
-    "buffered_outputs": "bool",
-    "outputs": {"rate": "number", "max_burst": "int"},
-    "outputs_queue": {
-        "capacity": "int",
-        "max_wait": "duration",
-        "spill_dir": "str",
-        "spill_max_mb": "int",
-    },
-    "rule_matching": ("enum", ("first", "all")),
-    "output_timeout": "int",
-    "stdout_output": {"enabled": "bool"},
-    "syslog_output": {
-        "enabled": "bool",
-        "address": "str",
-        "facility": ("enum", SYSLOG_FACILITIES),
-        "ident": "str",
-    },
-    "file_output": {"enabled": "bool", "keep_alive": "bool", "filename": "str"},
-    "http_output": {
-        "enabled": "bool",
-        "url": "str",
-        "user_agent": "str",
-        "insecure": "bool",
-        "ca_cert": "str",
-        "ca_bundle": "str",
-        "ca_path": "str",
-        "mtls": "bool",
-        "client_cert": "str",
-        "client_key": "str",
-        "echo": "bool",
-        "compress_uploads": "bool",
-        "keep_alive": "bool",
-        "headers": "strmap",
-        "timeout": "duration",
-        "max_retries": "int",
-        "retry_backoff": "duration",
-        "max_consecutive_timeouts": "int",
-    },
-    "program_output": {"enabled": "bool", "keep_alive": "bool", "program": "str"},
-    "grpc_output": {"enabled": "bool"},
-    "grpc": "any",
-    "webserver": {
-        "enabled": "bool",
-        "threadiness": "int",
-        "listen_port": "int",
-        "listen_address": "str",
-        "k8s_healthz_endpoint": "str",
-        "prometheus_metrics_enabled": "bool",
-        "ssl_enabled": "bool",
-        "ssl_certificate": "str",
-        "k8s_audit_endpoint": "str",
-        "auth_token": "str",
-        "auth_token_file": "str",
-    },
-    "log_stderr": "bool",
-    "log_syslog": "bool",
-    "log_level": "loglevel",
-    "libs_logger": {"enabled": "bool", "severity": "str"},
-    "syscall_event_timeouts": {"max_consecutives": "int"},
-    "syscall_event_drops": {
-        "threshold": "number",
-        "actions": "strlist",
-        "rate": "number",
-        "max_burst": "int",
-        "simulate_drops": "bool",
-    },
-    "metrics": {
-        "enabled": "bool",
-        "interval": "duration",
-        "output_rule": "bool",
-        "output_file": "str",
-        "rules_counters_enabled": "bool",
-        "resource_utilization_enabled": "bool",
-        "state_counters_enabled": "bool",
-        "kernel_event_counters_enabled": "bool",
-        "kernel_event_counters_per_cpu_enabled": "bool",
-        "libbpf_stats_enabled": "bool",
-        "plugins_metrics_enabled": "bool",
-        "jemalloc_stats_enabled": "bool",
-        "kernel_iter_event_counters_enabled": "bool",
-        "convert_memory_to_mb": "bool",
-        "include_empty_values": "bool",
-    },
-    "syscall_buf_size_preset": "int",
-    "syscall_drop_failed_exit": "bool",
-    "base_syscalls": {"custom_set": "strlist", "repair": "bool", "all": "bool"},
-    "modern_bpf": {"cpus_for_each_syscall_buffer": "int"},
-    "engine": {
-        "kind": ("enum", ENGINE_KINDS),
-        "kmod": {"buf_size_preset": "int", "drop_failed_exit": "bool"},
-        "ebpf": {"probe": "str", "buf_size_preset": "int", "drop_failed_exit": "bool"},
-        "modern_ebpf": {
-            "cpus_for_each_buffer": "int",
-            "buf_size_preset": "int",
-            "drop_failed_exit": "bool",
-            "disable_iterators": "bool",
-        },
-        "replay": {"capture_file": "str"},
-        "gvisor": {"config": "str", "root": "str"},
-    },
-    "capture": {
-        "enabled": "bool",
-        "path_prefix": "str",
-        "mode": ("enum", ("rules", "all_rules")),
-        "default_duration": "int",
-        "max_file_size_mb": "int",
-    },
-    "plugins_hostinfo": "bool",
-    "buffer_format_base64": "bool",
-    "falco_libs": {
-        "thread_table_size": "int",
-        "thread_table_auto_purging_interval_s": "int",
-        "thread_table_auto_purging_thread_timeout_s": "int",
-        "snaplen": "int",
-    },
-    "container_engines": "any",
-    "metadata_download": "any",
-    "append_output": "any",
-    "static_fields": "strmap",
-}
-
-DEFAULTS: dict[str, Any] = {
-    "config_files": [],
-    "rules_files": [],
-    "rules": [],
-    "load_plugins": [],
-    "plugins": [],
-    "watch_config_files": True,
-    "allow_empty_rules": False,
-    "time_format_iso_8601": False,
-    "priority": "debug",
-    "json_output": False,
-    "json_include_output_property": True,
-    "json_include_tags_property": True,
-    "json_include_output_fields_property": True,
-    "json_include_message_property": False,
-    "buffered_outputs": False,
-    "outputs": {"rate": 0, "max_burst": 1000},
-    # Lanner: a full queue holds the event loop up to max_wait, then spills to a file in
-    # spill_dir (the system's temporary directory when empty) up to spill_max_mb
-    "outputs_queue": {"capacity": 10000, "max_wait": "1s", "spill_dir": "", "spill_max_mb": 256},
-    "rule_matching": "first",
-    "output_timeout": 2000,
-    "stdout_output": {"enabled": True},
-    # Falco enables syslog_output and the web server in its shipped falco.yaml; without a
-    # configuration file Lanner writes to stdout only (lanner.yaml turns them on).
-    "syslog_output": {"enabled": False, "address": "/dev/log", "facility": "user", "ident": ""},
-    "file_output": {"enabled": False, "keep_alive": False, "filename": "./events.txt"},
-    "http_output": {
-        "enabled": False,
-        "url": "",
-        "user_agent": "falcosecurity/falco",
-        "insecure": False,
-        "ca_cert": "",
-        "ca_bundle": "",
-        "ca_path": "/etc/ssl/certs",
-        "mtls": False,
-        "client_cert": "/etc/ssl/certs/client.crt",
-        "client_key": "/etc/ssl/certs/client.key",
-        "echo": False,
-        "compress_uploads": False,
-        "keep_alive": True,
-        "headers": {},
-        "timeout": "10s",
-        "max_retries": 5,
-        "retry_backoff": "500ms",
-    },
-    "program_output": {"enabled": False, "keep_alive": False, "program": ""},
-    "grpc_output": {"enabled": False},
-    "webserver": {
-        "enabled": False,
-        "threadiness": 0,
-        "listen_port": 8765,
-        "listen_address": "127.0.0.1",  # Falco: 0.0.0.0; a wide bind is opt-in
-        "k8s_healthz_endpoint": "/healthz",
-        "prometheus_metrics_enabled": True,
-        "ssl_enabled": False,
-        "ssl_certificate": "/etc/lanner/lanner.pem",
-        "k8s_audit_endpoint": "/k8s-audit",
-        "auth_token": "",  # Lanner: bearer token (else auth_token_file, else env)
-        "auth_token_file": "",
-    },
-    "syscall_event_drops": {
-        "threshold": 0.1,
-        "actions": ["log", "alert"],
-        "rate": 0.03333,
-        "max_burst": 1,
-        "simulate_drops": False,
-    },
-    "log_stderr": True,
-    "log_syslog": False,
-    "log_level": "info",
-    "metrics": {
-        "enabled": False,
-        "interval": "1h",
-        "output_rule": True,
-        "output_file": "",
-        "rules_counters_enabled": True,
-        "resource_utilization_enabled": True,
-        "state_counters_enabled": True,
-        "kernel_event_counters_enabled": True,
-        "libbpf_stats_enabled": False,
-        "convert_memory_to_mb": True,
-        "include_empty_values": False,
-    },
-    "base_syscalls": {"custom_set": [], "repair": False, "all": False},
-    "engine": {"kind": "modern_ebpf", "replay": {"capture_file": ""}},
-}
 
 _TYPE_NAMES = {
     "bool": "a boolean",
@@ -333,14 +109,10 @@ def _fail(path: str, what: str, value: Any) -> ConfigError:
     return ConfigError(f"{path}: expected {what}, got {value!r}")
 
 
-def _check_leaf(kind: Any, value: Any, path: str) -> Any:
+def _check_leaf(kind: str, value: Any, path: str) -> Any:
+    """A value of a leaf kind (``bool``, ``strlist``...), normalised, or a ConfigError."""
     if kind == "any":
         return value
-    if isinstance(kind, tuple):
-        choices = kind[1]
-        if str(value).lower() not in choices:
-            raise _fail(path, f"one of {', '.join(choices)}", value)
-        return str(value).lower()
     if kind == "bool":
         if isinstance(value, bool):
             return value
@@ -427,8 +199,9 @@ def _check_selectors(value: Any, path: str) -> list[dict[str, dict[str, str]]]:
     return out
 
 
-def _validate(value: Any, spec: Any, path: str, warnings: list[str]) -> Any:
-    if isinstance(spec, dict):
+def _validate(value: Any, node: Node, path: str, warnings: list[str]) -> Any:
+    """``value`` checked against its declaration (a section's keys one by one)."""
+    if isinstance(node, Section):
         if value is None:
             return {}
         if not isinstance(value, dict):
@@ -436,19 +209,45 @@ def _validate(value: Any, spec: Any, path: str, warnings: list[str]) -> Any:
         out: dict[str, Any] = {}
         for key, sub in value.items():
             sub_path = f"{path}.{key}" if path else str(key)
-            if key not in spec:
+            if key not in node.keys:
                 warnings.append(f"unknown configuration key '{sub_path}' (ignored)")
                 out[key] = sub
                 continue
-            out[key] = _validate(sub, spec[key], sub_path, warnings)
+            out[key] = _validate(sub, node.keys[key], sub_path, warnings)
         return out
-    if isinstance(spec, list):
+    if node.kind == "records":
         if value is None:
             return []
         if not isinstance(value, list):
             raise _fail(path, "a list", value)
-        return [_validate(item, spec[0], f"{path}[{i}]", warnings) for i, item in enumerate(value)]
-    return _check_leaf(spec, value, path)
+        record = Section(node.items or {})
+        return [_validate(item, record, f"{path}[{i}]", warnings) for i, item in enumerate(value)]
+    return _check_key(node, value, path)
+
+
+def _check_key(key: Key, value: Any, path: str) -> Any:
+    """A leaf value: its kind, then the declared choices, range and extra rule."""
+    if key.kind == "enum":
+        if str(value).lower() not in key.choices:
+            raise _fail(path, f"one of {', '.join(key.choices)}", value)
+        return str(value).lower()
+    checked = _check_leaf(key.kind, value, path)
+    if key.kind == "strlist" and key.choices:
+        checked = [str(v).lower() for v in checked]
+        for i, item in enumerate(checked):
+            if item not in key.choices:
+                raise _fail(f"{path}[{i}]", f"one of {', '.join(key.choices)}", item)
+    if isinstance(checked, int | float) and not isinstance(checked, bool):
+        if key.minimum is not None and checked < key.minimum:
+            raise ConfigError(f"{path}: must be at least {key.minimum:g}, got {checked!r}")
+        if key.maximum is not None and checked > key.maximum:
+            raise ConfigError(f"{path}: must be at most {key.maximum:g}, got {checked!r}")
+    if key.check is not None:
+        try:
+            key.check(checked, path)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    return checked
 
 
 def _merge(base: dict[str, Any], doc: dict[str, Any]) -> None:
@@ -525,7 +324,7 @@ def apply_override(doc: dict[str, Any], assignment: str) -> None:
 class Config:
     """The effective configuration."""
 
-    values: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULTS))
+    values: dict[str, Any] = field(default_factory=defaults)
     source_file: str | None = None
     warnings: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)  # the config files read, in order
@@ -653,9 +452,6 @@ def _shifted(locs: Locations, key: str, offset: int) -> Locations:
     return out
 
 
-STRATEGIES = ("append", "override", "add-only")
-
-
 def _config_file_entries(value: Any, path: str = "config_files") -> list[tuple[str, str]]:
     """Falco's ``config_files`` items: a path, or ``{path: P, strategy: S}`` (default
     ``append``), as (path, strategy) pairs."""
@@ -709,45 +505,6 @@ def _include(
         for path in [p for p in where if _under(key, p)]:
             del where[path]
         where.update({p: w for p, w in locs.items() if _under(key, p)})
-
-
-# Keys Lanner accepts with no effect, and why; each one a user sets is named at start.
-NO_EFFECT: dict[str, str] = {
-    "grpc": "Lanner has no gRPC server; use http_output",
-    "libs_logger": "there is no libs logger; Lanner's logs follow log_level",
-    "syscall_event_timeouts": "the eBPF ring reports no timeouts",
-    "syscall_buf_size_preset": "the probe's ring buffer size is fixed",
-    "syscall_drop_failed_exit": "the probe sends failed exits (rules test evt.res)",
-    "modern_bpf": "the probe's ring buffers are fixed (one per CPU)",
-    "engine.kmod": "there is no kernel module (engine.kind: kmod is refused)",
-    "engine.ebpf": "there is no legacy eBPF probe (engine.kind: ebpf is refused)",
-    "engine.gvisor": "there is no gVisor engine (engine.kind: gvisor is refused)",
-    "engine.modern_ebpf": "the probe's ring buffers are fixed (one per CPU)",
-    "falco_libs.snaplen": "buffers are captured as the probe's fixed limits allow",
-    "falco_libs.thread_table_auto_purging_interval_s": "threads are removed on their exit",
-    "falco_libs.thread_table_auto_purging_thread_timeout_s": "threads are removed on their exit",
-    "metadata_download": "there is no Kubernetes metadata download",
-    "plugins_hostinfo": "sources are built in",
-    "webserver.threadiness": "the web server runs one event loop thread",
-    "http_output.max_consecutive_timeouts": "http_output retries max_retries times instead",
-    "metrics.kernel_event_counters_enabled": "the snapshot has no kernel counters",
-    "metrics.kernel_event_counters_per_cpu_enabled": "no per-CPU kernel counters",
-    "metrics.libbpf_stats_enabled": "no libbpf statistics",
-    "metrics.plugins_metrics_enabled": "sources are built in",
-    "metrics.jemalloc_stats_enabled": "no jemalloc",
-    "metrics.kernel_iter_event_counters_enabled": "no kernel iterators",
-    "metrics.state_counters_enabled": "the snapshot's fields are fixed",
-}
-
-# Values Lanner refuses, with the reason: (key path, value) -> message
-REFUSED: dict[tuple[str, Any], str] = {
-    ("buffer_format_base64", True): "buffers print as text; base64 is not provided",
-    ("engine.kind", "kmod"): "Lanner has no kernel module; use modern_ebpf",
-    ("engine.kind", "ebpf"): "Lanner has no legacy eBPF probe; use modern_ebpf",
-    ("engine.kind", "gvisor"): "Lanner has no gVisor engine; use modern_ebpf",
-    ("capture.enabled", True): "alert-triggered captures are not provided yet; "
-    "record with `lanner capture`",
-}
 
 
 def _paths(doc: Any, prefix: str = "") -> Iterable[str]:
@@ -805,7 +562,7 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Confi
             for f in included:
                 _include(user, _read_yaml(f), strategy, f, where)
                 files.append(str(f))
-    values = copy.deepcopy(DEFAULTS)
+    values = defaults()
     _merge(values, user)
     set_by_user = set(_paths(user))
     for assignment in overrides:
@@ -824,14 +581,14 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Confi
     if "rules_file" in values:
         values["rules_files"] = values.pop("rules_file")
     try:
-        checked = _validate(values, SCHEMA, "", warnings)
-        for (key, bad), reason in REFUSED.items():
+        checked = _validate(values, SCHEME, "", warnings)
+        for (key, bad), reason in refused().items():
             found, value = _present(checked, key)
             if found and value == bad:
                 raise ConfigError(f"{key}: {value!r} is not supported: {reason}")
     except ConfigError as exc:
         raise ConfigError(locate(where, str(exc))) from None
-    for key, reason in NO_EFFECT.items():
+    for key, reason in no_effect().items():
         if key in set_by_user:
             warnings.append(f"configuration key '{key}' is accepted but has no effect: {reason}")
     plugins = [p for p in checked.get("plugins") or [] if isinstance(p, dict)]

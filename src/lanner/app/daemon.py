@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from lanner.app.config import Config, ConfigError, load_config
+from lanner.app.config_keys import top_level_by_reload
 from lanner.app.live import TICK, LiveFeed
 from lanner.app.logs import setup_logging
 from lanner.app.metrics import Stats, lanner_version, snapshot_alert
@@ -41,26 +42,10 @@ from lanner.sources.syscall.source import event_type_of as syscall_event_type_of
 
 log = logging.getLogger("lanner")
 
-# configuration keys whose change means rebuilding the outputs on reload
-OUTPUT_KEYS = (
-    "json_output",
-    "json_include_output_property",
-    "json_include_tags_property",
-    "json_include_output_fields_property",
-    "json_include_message_property",
-    "time_format_iso_8601",
-    "buffered_outputs",
-    "outputs",
-    "outputs_queue",
-    "stdout_output",
-    "file_output",
-    "syslog_output",
-    "program_output",
-    "http_output",
-)
-
-# configuration keys read only at start
-RESTART_KEYS = ("webserver", "metrics", "load_plugins", "plugins", "static_fields")
+# configuration keys whose change means rebuilding the outputs on reload, and keys read
+# only at start (both declared in the configuration scheme)
+OUTPUT_KEYS = top_level_by_reload("outputs")
+RESTART_KEYS = top_level_by_reload("restart")
 
 
 def _append_output(cfg: Config, sources: Iterable[SourceSpec]) -> list[OutputAppend]:
