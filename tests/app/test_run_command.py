@@ -66,7 +66,7 @@ def test_list_describe_validate_and_fields() -> None:
     res = run_lanner("-V", str(FALCO_RULES), "-o", "json_output=true")
     assert json.loads(res.stdout)["falco_load_results"][0]["successful"] is True
     res = run_lanner("--list", "syscall")
-    assert b"Event Source: syscall" in res.stdout and b"proc.name" in res.stdout
+    assert b"Event Sources:                syscall" in res.stdout and b"\nproc.name " in res.stdout
 
 
 def test_broken_rules_exit_1_and_no_rules_means_the_default_rules(tmp_path: Path) -> None:

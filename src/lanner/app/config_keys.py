@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from lanner.engine.rule_schema import PRIORITY
+
 NO_DEFAULT: Any = object()  # the key is absent from the effective configuration unless set
 
 Reload = Literal["rules", "outputs", "restart"]
@@ -392,10 +394,6 @@ def top_level_by_reload(reload: Reload) -> tuple[str, ...]:
     return tuple(name for name, sub in SCHEME.keys.items() if sub.reload == reload)
 
 
-_PRIORITIES = ("emergency", "alert", "critical", "error", "warning", "notice", "informational")
-_CASE_FREE = "case does not matter"
-
-
 def _leaf_schema(key: Key) -> dict[str, Any]:
     """The JSON Schema of one key's value."""
     kind = key.kind
@@ -418,9 +416,7 @@ def _leaf_schema(key: Key) -> dict[str, Any]:
     elif kind == "strmap":
         out = {"type": "object", "additionalProperties": {"type": ["string", "number"]}}
     elif kind == "priority":
-        names = [*_PRIORITIES, "info", "debug"]
-        out = {"type": "string", "enum": names + [n.capitalize() for n in names]}
-        out["description"] = f"a rule priority ({_CASE_FREE})"
+        out = dict(PRIORITY)
     elif kind == "loglevel":
         out = {"type": "string", "enum": list(LOG_LEVELS)}
     elif kind == "duration":

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import orjson
 
+from lanner.app import falco_info
 from lanner.app.config import Config, ConfigError, event_input, load_config, parse_duration
 from lanner.app.daemon import Daemon, RunOptions
 from lanner.app.inputs import (
@@ -39,8 +40,9 @@ from lanner.sources.syscall.state import StateEngine
 log = logging.getLogger("lanner")
 
 
-def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"Error: {message}", err=True)
+def _fail(message: str, code: int = 1) -> NoReturn:
+    """Falco's way out: one line ``Error: ...`` on stderr and a non-zero status."""
+    click.echo(f"Error: {' '.join(message.split())}", err=True)
     sys.exit(code)
 
 
@@ -58,20 +60,38 @@ def _validate(files: tuple[str, ...], sources: list[SourceSpec], as_json: bool) 
         click.echo(orjson.dumps({"falco_load_results": docs}).decode())
     else:
         click.echo("\n".join(summary))
-    sys.exit(0 if ok else 1)
+    if not ok:
+        bad = [r.name for r in outcome.results if not r.successful]
+        _fail(f"invalid rules file(s): {', '.join(bad)}")
+    sys.exit(0)
 
 
-def _list_fields(sources: list[SourceSpec], only: str | None) -> None:
-    for spec in sources:
-        if only and spec.name != only:
-            continue
-        click.echo(f"Event Source: {spec.name}\n")
-        for f in spec.fields:
-            arg = f" [{f.arg.value}]" if f.arg.value != "none" else ""
-            click.echo(
-                f"{f.name:32} ({f.type.value}{', list' if f.is_list else ''}){arg}  {f.desc}"
-            )
-        click.echo("")
+def listing_sources() -> list[SourceSpec]:
+    """Every built-in source with its real fields (``--list``), as Falco lists the fields
+    of syscall and of every loaded plugin."""
+    from lanner.sources.cloudtrail.source import cloudtrail_source
+    from lanner.sources.json_source.source import json_source
+    from lanner.sources.k8s_audit.source import k8s_audit_source
+    from lanner.sources.syscall.source import syscall_source
+
+    return [syscall_source(), k8s_audit_source(), cloudtrail_source(), json_source()]
+
+
+def _version() -> str:
+    from lanner.app.metrics import lanner_version
+
+    return lanner_version()
+
+
+class FalcoCommand(click.Command):
+    """A command whose usage errors are one line, ``Error: ...``, exit status 1, as
+    Falco's."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            _fail(exc.format_message())
 
 
 def _inputs(
@@ -185,7 +205,7 @@ def _select_sources(
     ]
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=FalcoCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-r", "rules", multiple=True, help="Rules file or directory (repeatable).")
 @click.option(
     "-e",
@@ -227,6 +247,28 @@ def _select_sources(
     help="Extra output text (Falco's -p): c/container, k/kubernetes, cg, kg or a format.",
 )
 @click.option("-v", "verbose", is_flag=True, help="Print warnings too.")
+@click.option(
+    "--dry-run", is_flag=True, help="Load the configuration and rules, then exit: no events."
+)
+@click.option(
+    "--list-events", "list_events", is_flag=True, help="List the driver's events and exit."
+)
+@click.option("-i", "ignored", is_flag=True, help="List the I/O syscalls not captured; exit.")
+@click.option("-N", "names_only", is_flag=True, help="With --list: field names only.")
+@click.option("--markdown", is_flag=True, help="With --list/--list-events: Markdown.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(falco_info.FORMATS),
+    help="With --list/--list-events: text, markdown or json.",
+)
+@click.option(
+    "--support", is_flag=True, help="Print versions, system, config and rules as JSON; exit."
+)
+@click.option("--config-schema", is_flag=True, help="Print the config JSON Schema and exit.")
+@click.option("--rule-schema", is_flag=True, help="Print the rules JSON Schema and exit.")
+@click.option("--list-plugins", is_flag=True, help="Describe the built-in plugins; exit.")
+@click.option("--plugin-info", "plugin_name", help="Describe one built-in plugin; exit.")
 def run(
     rules: tuple[str, ...],
     capture: str | None,
@@ -247,8 +289,32 @@ def run(
     stats_interval: str | None,
     print_format: str | None,
     verbose: bool,
+    dry_run: bool,
+    list_events: bool,
+    ignored: bool,
+    names_only: bool,
+    markdown: bool,
+    fmt: str | None,
+    support: bool,
+    config_schema: bool,
+    rule_schema: bool,
+    list_plugins: bool,
+    plugin_name: str | None,
 ) -> None:
     """Detect threats: evaluate Falco-format rules against events."""
+    if config_schema:  # before the configuration is read, as Falco
+        from lanner.app.config_keys import json_schema
+
+        click.echo(orjson.dumps(json_schema(), option=orjson.OPT_INDENT_2).decode())
+        return
+    if rule_schema:
+        from lanner.engine.rule_schema import rule_schema as schema_of_rules
+
+        click.echo(orjson.dumps(schema_of_rules(), option=orjson.OPT_INDENT_2).decode())
+        return
+    if markdown and fmt:
+        _fail("Cannot specify both --markdown and --format options together")
+    listing_format = fmt or ("markdown" if markdown else "text")
     try:
         cfg = load_config(config_file, overrides)
         json_output = cfg.boolean("json_output")
@@ -262,8 +328,34 @@ def run(
     setup_logging(cfg)
     for warning in cfg.warnings:
         log.warning("%s", warning)
+    if ignored:
+        click.echo(falco_info.ignored_events(), nl=False)
+        return
+    if list_events:
+        click.echo(falco_info.list_events(listing_format), nl=False)
+        return
+    if plugin_name is not None:
+        try:
+            click.echo(falco_info.plugin_info(plugin_name, _version()), nl=False)
+        except KeyError:
+            _fail(f"can't find plugin and print its info: {plugin_name}")
+        return
+    if list_plugins:
+        plugins = falco_info.configured_plugins(cfg)
+        click.echo(falco_info.list_plugins(plugins, _version()), nl=False)
+        return
     if list_source is not None:
-        _list_fields(default_sources(), list_source or None)
+        sources = listing_sources()
+        if list_source and list_source not in {s.name for s in sources}:
+            _fail("Value for --list must be a valid source type")
+        text = falco_info.list_fields(
+            sources,
+            list_source or None,
+            names_only=names_only,
+            fmt=listing_format,
+            verbose=verbose,
+        )
+        click.echo(text, nl=False)
         return
     if validate:
         _validate(validate, default_sources(), json_output)
@@ -297,7 +389,21 @@ def run(
         if not result.successful or (verbose and result.warnings):
             click.echo(result.as_text(verbose=True), err=True)
     if not outcome.successful:
-        sys.exit(1)
+        bad = [r.name for r in outcome.results if not r.successful]
+        _fail(f"could not load rules file(s): {', '.join(bad)}")
+    if support:
+        doc = falco_info.support(
+            _version(),
+            " ".join(["lanner", *sys.argv[1:]]),
+            daemon.cfg.values,
+            [r.name for r in outcome.results],
+        )
+        click.echo(orjson.dumps(doc).decode())
+        return
+    if dry_run:
+        log.info("dry run: configuration and %d rules loaded, no events read",
+                 len(daemon.engine.ruleset))  # fmt: skip
+        return
     if list_rules or describe:
         for rule in daemon.engine.ruleset:
             if describe and rule.name != describe:
