@@ -222,7 +222,8 @@ def test_list_text_layout_is_falcos() -> None:
 def test_list_plugins_follows_load_plugins() -> None:
     rc, out, err = _out(run_lanner("--list-plugins"))
     assert rc == 0, err
-    assert out.startswith("3 Plugins Loaded:\n\nName: k8saudit\n")
+    assert out.startswith("4 Plugins Loaded:\n\nName: k8saudit\n")
+    assert "Name: k8smeta\n" in out
     assert "  - Event Sourcing (ID=2, source='aws_cloudtrail')\n" in out
     rc, out, _ = _out(run_lanner("--list-plugins", "-o", "load_plugins=[cloudtrail]"))
     assert out.startswith("1 Plugins Loaded:\n\nName: cloudtrail\n")

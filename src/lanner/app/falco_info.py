@@ -247,6 +247,13 @@ BUILTIN_PLUGINS: tuple[BuiltinPlugin, ...] = (
         2,
     ),
     BuiltinPlugin("json", "Fields json.* and jevt.* over JSON events (built into Lanner)", None, 0),
+    BuiltinPlugin(
+        "k8smeta",
+        "Kubernetes metadata of syscall events (k8smeta.* and k8s.* fields) from a watch of "
+        "the API server (built into Lanner)",
+        None,
+        0,
+    ),
 )
 
 
