@@ -103,7 +103,9 @@ class Relay:
 @contextmanager
 def rabbitmq_server(tmp: Path) -> Iterator[int]:
     """Debian's rabbitmq-server on 127.0.0.1 (node data under `tmp`); yields the AMQP port."""
-    binary = need("rabbitmq-server", "rabbitmq-server")
+    need("rabbitmq-server", "rabbitmq-server")
+    # the node itself, not /usr/sbin's wrapper (which switches to the rabbitmq user)
+    binary = "/usr/lib/rabbitmq/bin/rabbitmq-server"
     port, dist = free_port(), free_port()
     base = tmp / "rabbitmq"
     base.mkdir(exist_ok=True)
@@ -126,9 +128,10 @@ def rabbitmq_server(tmp: Path) -> Iterator[int]:
         "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
         "RABBITMQ_PID_FILE": str(base / "pid"),
         "HOME": str(base),
+        "ERL_CRASH_DUMP": str(base / "erl_crash.dump"),
     }
     (base / "enabled_plugins").write_text("[].\n")
-    proc = Process([binary], env, tmp / "rabbitmq.log")
+    proc = Process([binary], env, tmp / "rabbitmq.log", cwd=str(base))
     try:
         wait_port(port, proc, timeout=90)
         yield port

@@ -1,6 +1,6 @@
 """All outputs, registered by kind in `OUTPUTS`; one module per family."""
 
-from . import alerting, aws, chat, email, faas, lanner, logs, metrics, queues, sql
+from . import alerting, aws, brokers, chat, email, faas, lanner, logs, metrics, queues, sql
 from .base import OUTPUTS, DeliveryError, Output, OutputContext, PermanentError
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "PermanentError",
     "alerting",
     "aws",
+    "brokers",
     "chat",
     "email",
     "faas",
