@@ -60,6 +60,7 @@ def test_filter_follows_the_rules_on_reload(tmp_path: Path) -> None:
     assert daemon.reload("test")
     second = daemon.syscall_filter
     assert second is not None and second is not first
+    assert daemon.current_syscall_filter() is second  # what a replay's native walk applies
     shadow = [e for e in events if e.name == "openat" and e.dir == "<" and e.fdinfo is not None
               and e.fdinfo.name == "/etc/shadow"]  # fmt: skip
     assert shadow and all(second.accepts(e) and not first.accepts(e) for e in shadow)
@@ -75,6 +76,7 @@ def test_filter_follows_the_rules_on_reload(tmp_path: Path) -> None:
     )
     daemon.run(("syscall", e) for e in events)
     assert daemon.stats.events_skipped["syscall"] == skipped
+    assert daemon.current_syscall_filter() is None
 
 
 def test_json_lines_syscall_events_are_not_filtered() -> None:

@@ -183,6 +183,13 @@ class Daemon:
             log.warning("candidate conditions not derived, every event is evaluated: %s", exc)
         self._syscall_filter = (rules, cands)
 
+    def current_syscall_filter(self) -> CandidateEvents | None:
+        """The candidate conditions while their rules are the engine's (None after a
+        reload swapped the rules and before the new ones are derived): for a replay's
+        native walk, which drops the events that fail them before :meth:`run`."""
+        rules, cands = self._syscall_filter
+        return cands if rules is self.engine.ruleset else None
+
     @property
     def syscall_filter(self) -> CandidateEvents | None:
         """The running rules' candidate conditions on syscall events (None: none)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -18,8 +18,9 @@ from lanner.sources.syscall.state import StateEngine
 class ScapReplay:
     """Iterates a capture as (source, event), skipping events no rule or state needs.
 
-    With ``candidates`` (``candidate_fields.event_filter``), events that fail the rules'
-    candidate conditions are dropped too, after their state and container updates.
+    With ``candidates`` (``candidate_fields.event_filter``, or a callable returning the
+    current one or None), events that fail the rules' candidate conditions are dropped
+    too, in the native walk, after their state (container events are always handed out).
 
     The capture's container events are always read: the pipeline puts their metadata in
     ``store`` for the ``container.*`` / ``k8s.*`` fields of the events that follow, as in
@@ -30,31 +31,38 @@ class ScapReplay:
         self,
         path: Path,
         event_types: Iterable[str] | None,
-        candidates: CandidateEvents | None = None,
+        candidates: CandidateEvents | Callable[[], CandidateEvents | None] | None = None,
         store: MetadataStore | None = None,
         state: StateEngine | None = None,
     ) -> None:
         wanted = None if event_types is None else {*event_types, "container"}
         self.path = path
-        self.pipeline = SyscallPipeline(CaptureFile(path), store, event_types=wanted, state=state)
-        self.candidates = candidates
-        self.dropped = 0  # events the candidate conditions dropped
+        current = None
+        if isinstance(candidates, CandidateEvents):
+            fixed = candidates
+            current = lambda: fixed  # noqa: E731
+        elif candidates is not None:
+            current = candidates
+        self.pipeline = SyscallPipeline(
+            CaptureFile(path), store, event_types=wanted, state=state, candidates=current
+        )
         self.started = time.monotonic()
         self.finished: float | None = None
 
     @property
+    def dropped(self) -> int:
+        """Events of the wanted types the candidate conditions dropped so far."""
+        return self.pipeline.events_dropped
+
+    @property
     def events(self) -> int:
         """Events handed to the rules so far."""
-        return self.pipeline.events_out - self.dropped
+        return self.pipeline.events_out
 
     def __iter__(self) -> Iterator[tuple[str, Any]]:
         self.started = time.monotonic()
         try:
-            accepts = None if self.candidates is None else self.candidates.accepts
             for ev in self.pipeline:
-                if accepts is not None and not accepts(ev):
-                    self.dropped += 1  # no active rule can match it (candidate conditions)
-                    continue
                 yield "syscall", ev
         finally:
             self.finished = time.monotonic()

@@ -118,3 +118,29 @@ def test_replay_alerts_unchanged_by_the_filter(name: str, tmp_path: Path) -> Non
     (plain, n_plain), (filtered, n_filtered) = outputs
     assert filtered == plain and plain
     assert n_filtered < n_plain / 2, (n_filtered, n_plain)
+
+
+@pytest.mark.parametrize("c_walk", [True, False])
+def test_replay_drops_in_the_walk_what_the_filter_rejects(
+    c_walk: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The replay's walk (C, or the Python loop) drops exactly the wanted events that the
+    filter rejects, counts them, and still hands out every container event."""
+    from lanner.sources.syscall.scap import reader as scap_reader
+
+    monkeypatch.setattr(scap_reader, "USE_C_WALK", c_walk)
+    path = tmp_path / "w.scap"
+    path.write_bytes(_written_capture(22, 3000))
+    engine = _engine(UPSTREAM)
+    types = {t for r in engine.ruleset for t in (r.event_types or ())}
+    spec = engine.sources["syscall"]
+    cands = event_filter(derive_candidates(engine.ruleset, spec, CANDIDATE_FIELDS), spec)
+    every = [e for _, e in ScapReplay(path, types)]
+    # the filter outside the walk, on the events the replay keeps without it
+    want = [e.num for e in every if cands.accepts(e)]
+    replay = ScapReplay(path, types, lambda: cands)
+    got = [e.num for _, e in replay]
+    assert got == want and replay.events == len(want)
+    assert replay.dropped == len(every) - len(want) > 1000
+    # a getter returning None (rules mid-reload) drops nothing
+    assert [e.num for _, e in ScapReplay(path, types, lambda: None)] == [e.num for e in every]

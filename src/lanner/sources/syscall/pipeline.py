@@ -62,14 +62,21 @@ class CaptureFile:
         state: StateEngine,
         wanted: frozenset[int] | None,
         names: frozenset[str] | None,
+        candidates: Callable[[], Any] | None = None,
     ) -> Iterator[Record]:
         """Metadata records, and the events of types in ``wanted`` (None: all; generic
         events only for syscalls in ``names``) with ``state`` applied up to and including
-        each (the native walk applies and drops the others: ``ScapReader.replay``). Events
-        of types outside ``keep`` are skipped from their header (only counted). Raises
-        ScapError on damage, after what came before."""
+        each (the native walk applies and drops the others: ``ScapReader.replay``), less
+        those that fail ``candidates()`` (container events apart). Events of types outside
+        ``keep`` are skipped from their header (only counted). Raises ScapError on damage,
+        after what came before."""
         self.reader = ScapReader(self.source, keep)
-        return self.reader.replay(state, wanted, names)
+        return self.reader.replay(state, wanted, names, candidates, CONTAINER_TYPES)
+
+    @property
+    def events_dropped(self) -> int:
+        """Wanted events the candidate conditions dropped so far."""
+        return 0 if self.reader is None else self.reader.dropped_events
 
     @property
     def events_read(self) -> int:
@@ -94,6 +101,10 @@ class SyscallPipeline:
     ``with_state=False``: events are not applied to the state engine (metadata records
     still are) - for a tee without a filter, where nothing reads the state (``lanner
     capture -w`` without FILTER: as fast as the ring can be written).
+    ``candidates``: for a capture file without a tee, returns the rules' current
+    candidate conditions (a ``_native.CandidateEvents``, or None): the native walk drops
+    the events that fail them after applying their state, without making them Python
+    objects (:attr:`events_dropped` counts them); container events are always handed out.
     """
 
     def __init__(
@@ -107,8 +118,10 @@ class SyscallPipeline:
         tee_filter: Callable[[Event], bool] | None = None,
         inserter: Inserter | None = None,
         with_state: bool = True,
+        candidates: Callable[[], Any] | None = None,
     ) -> None:
         self.source = source
+        self.candidates = candidates
         self.with_state = with_state
         self.store = store
         self.state = state if state is not None else StateEngine()
@@ -164,6 +177,11 @@ class SyscallPipeline:
         """Events the kernel lost because the ring was full (0 for files)."""
         return int(self.source.drops) if self.live else 0
 
+    @property
+    def events_dropped(self) -> int:
+        """Events of a capture file the candidate conditions dropped in the native walk."""
+        return 0 if self.live else int(self.source.events_dropped)
+
     def progress(self) -> float | None:
         """Fraction of a capture file read (None: live, or unknown size)."""
         return None if self.live else self.source.progress()
@@ -175,6 +193,7 @@ class SyscallPipeline:
             events_read=self.events_read,
             events_out=self.events_out,
             events_teed=self.events_teed,
+            events_dropped=self.events_dropped,
             container_events_inserted=self.inserted,
             drops=self.drops,
         )
@@ -286,7 +305,8 @@ class SyscallPipeline:
         """Every event to hand out: a file to its end; the ring until :meth:`close`."""
         if not self.live:  # run() itself: no generator layer in between
             names = self._names if self._wanted is not None else None
-            records = self.source.records(self._keep, self.state, self._wanted, names)
+            cands = self.candidates if self.tee is None else None  # the tee gets them all
+            records = self.source.records(self._keep, self.state, self._wanted, names, cands)
             return self.run(records, applied=True)
         return self._live()
 

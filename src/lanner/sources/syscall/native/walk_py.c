@@ -111,19 +111,23 @@ static PyObject *walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 }
 
 PyDoc_STRVAR(replay_doc,
-"replay(buf, pos, base, types, hint, num, event_cls, state, wanted, codes)\n"
-"    -> (event or None, pos, num, skipped)\n\n"
+"replay(buf, pos, base, types, hint, num, event_cls, state, wanted, codes, accept)\n"
+"    -> (event or None, pos, num, skipped, dropped)\n\n"
 "libsinsp's next() over the event blocks of ``buf``: walk them as walk() does, apply\n"
 "every built event to ``state`` (a StateEngine) in order, and return at the first one\n"
 "whose type ``wanted`` (one byte per type id) marks, with state applied up to and\n"
 "including it; None when it stopped at a block it does not handle or at the end.\n"
 "A wanted byte of 2 marks a generic event type: its syscall code (first parameter)\n"
 "is looked up in ``codes`` (one byte per code); bit 4 says whether it is wanted when\n"
-"the code is missing or beyond the table (then its name is the type's own).");
+"the code is missing or beyond the table (then its name is the type's own).\n"
+"With ``accept`` (a CandidateEvents, or None), a wanted event of a type whose wanted byte\n"
+"has bit 8 is returned only if the rules' candidate conditions accept it; ``dropped``\n"
+"counts the others (state applied, no Python object kept).");
 
 #define W_YES 1u
 #define W_GENERIC 2u
 #define W_GENERIC_SELF 4u
+#define W_FILTER 8u
 
 /* Whether a built event is wanted (generic ones by their syscall code, as Event.name). */
 static int is_wanted(const uint8_t *buf, const struct lw_event *ev, uint8_t w,
@@ -149,8 +153,8 @@ static int is_wanted(const uint8_t *buf, const struct lw_event *ev, uint8_t w,
 
 static PyObject *replay(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 10) {
-        PyErr_SetString(PyExc_TypeError, "replay() takes 10 arguments");
+    if (nargs != 11) {
+        PyErr_SetString(PyExc_TypeError, "replay() takes 11 arguments");
         return NULL;
     }
     PyObject *bufobj = args[0];
@@ -174,7 +178,9 @@ static PyObject *replay(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "replay(): types, hint and wanted differ in length");
         return NULL;
     }
-    PyObject *event_cls = args[6], *state = args[7];
+    PyObject *event_cls = args[6], *state = args[7], *accept = args[10];
+    if (accept == Py_None)
+        accept = NULL;
     if (!PyType_Check(event_cls) ||
         !PyType_IsSubtype((PyTypeObject *)event_cls, &LannerEventRecordType)) {
         PyErr_SetString(PyExc_TypeError, "replay(): event_cls must be an EventRecord type");
@@ -186,7 +192,7 @@ static PyObject *replay(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "replay(): pos out of range");
         return NULL;
     }
-    unsigned long long skipped = 0;
+    unsigned long long skipped = 0, dropped = 0;
     size_t pos = (size_t)spos;
     struct lw_event ev;
     PyObject *found = NULL;
@@ -212,8 +218,19 @@ static PyObject *replay(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             return NULL;
         }
         if (wanted[ev.type] && is_wanted(buf, &ev, wanted[ev.type], codes, ncodes)) {
-            found = (PyObject *)e;
-            break;
+            int ok = 1;
+            if (accept != NULL && (wanted[ev.type] & W_FILTER)) {
+                ok = lanner_candidates_accept(accept, (PyObject *)e);
+                if (ok < 0) {
+                    Py_DECREF(e);
+                    return NULL;
+                }
+                dropped += !ok;
+            }
+            if (ok) {
+                found = (PyObject *)e;
+                break;
+            }
         }
         Py_DECREF(e);
     }
@@ -221,7 +238,7 @@ static PyObject *replay(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         found = Py_None;
         Py_INCREF(found);
     }
-    return Py_BuildValue("(NnKK)", found, (Py_ssize_t)pos, num, skipped);
+    return Py_BuildValue("(NnKKK)", found, (Py_ssize_t)pos, num, skipped, dropped);
 }
 
 static PyMethodDef walk_methods[] = {

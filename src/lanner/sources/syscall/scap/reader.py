@@ -6,7 +6,7 @@ import io
 import logging
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -116,6 +116,7 @@ class ScapReader:
         self._source = source
         self.skipped_blocks: list[tuple[int, int]] = []
         self.skipped_events = 0
+        self.dropped_events = 0  # wanted events the candidate conditions dropped (replay)
         self.events_read = 0  # every event of the file so far (kept or rejected), set at the end
         self.total_bytes: int | None = None
         self._raw: BinaryIO | None = None
@@ -156,15 +157,28 @@ class ScapReader:
         state: Any,
         wanted: frozenset[int] | None = None,
         names: frozenset[str] | None = None,
+        candidates: Callable[[], Any] | None = None,
+        unfiltered: frozenset[int] = frozenset(),
     ) -> Iterator[Record]:
         """Records in file order, every event applied to ``state`` (a StateEngine) as it is
         read, and only events whose type is in ``wanted`` (all when None) yielded, each
         with state applied up to and including it (libsinsp's next()); with ``names``,
         generic events only when their syscall's name is one of them. Metadata records
         are yielded for the caller to load into ``state``. The C walk (native/walk_py.c
-        replay) applies and drops the other events without returning to Python."""
+        replay) applies and drops the other events without returning to Python.
+
+        ``candidates``: returns the rules' current candidate conditions (a
+        ``_native.CandidateEvents``, or None: keep everything); wanted events of types
+        outside ``unfiltered`` that fail them are dropped too, after their state, and
+        counted in ``dropped_events``."""
         return self._records(
-            self._open(), isinstance(self._source, (str, Path)), state, wanted, names
+            self._open(),
+            isinstance(self._source, (str, Path)),
+            state,
+            wanted,
+            names,
+            candidates,
+            unfiltered,
         )
 
     def events(self) -> Iterator[Event]:
@@ -180,6 +194,8 @@ class ScapReader:
         state: Any = None,
         wanted: frozenset[int] | None = None,
         names: frozenset[str] | None = None,
+        candidates: Callable[[], Any] | None = None,
+        unfiltered: frozenset[int] = frozenset(),
     ) -> Iterator[Record]:
         # One loop walks blocks and builds events in place: this is the hot path.
         num = 0  # events of the file so far, kept or rejected (evt.num)
@@ -205,7 +221,8 @@ class ScapReader:
             fast = _c_walk if USE_C_WALK else None
             types = self._walk_types()
             process = state.process if state is not None else None
-            want, codes = _wanted_tables(wanted, names)
+            want, codes = _wanted_tables(wanted, names, candidates is not None, unfiltered)
+            current = candidates if candidates is not None else _no_candidates
             while True:
                 n = len(buf)
                 while pos + 8 <= n:
@@ -218,11 +235,23 @@ class ScapReader:
                             yield from evs
                         else:
                             while True:  # one wanted event at a time, state applied
-                                evt, pos, num, skipped = _c_replay(
-                                    buf, pos, base, types, hint, num, Event, state, want, codes
+                                evt, pos, num, skipped, dropped = _c_replay(
+                                    buf,
+                                    pos,
+                                    base,
+                                    types,
+                                    hint,
+                                    num,
+                                    Event,
+                                    state,
+                                    want,
+                                    codes,
+                                    current(),
                                 )
                                 if skipped:
                                     self.skipped_events += skipped
+                                if dropped:
+                                    self.dropped_events += dropped
                                 if evt is None:
                                     break
                                 yield evt
@@ -319,9 +348,11 @@ class ScapReader:
                     )
                     if process is not None:
                         process(evt)
-                        if not want[etype] or (
-                            want[etype] & 2 and names is not None and evt.name not in names
-                        ):
+                        w = want[etype]
+                        if not w or (w & 2 and names is not None and evt.name not in names):
+                            continue
+                        if w & 8 and (cands := current()) is not None and not cands.accepts(evt):
+                            self.dropped_events += 1
                             continue
                     yield evt
                 # Need more data: keep the unread tail, append the next chunk.
@@ -392,12 +423,20 @@ _LENS16 = tuple(struct.Struct(f"<{n}H") for n in range(max(_NPARAMS) + 1))
 _GENERIC = (et.PPME_GENERIC_E, et.PPME_GENERIC_X)
 
 
+def _no_candidates() -> None:
+    return None
+
+
 def _wanted_tables(
-    wanted: frozenset[int] | None, names: frozenset[str] | None
+    wanted: frozenset[int] | None,
+    names: frozenset[str] | None,
+    filtered: bool = False,
+    unfiltered: frozenset[int] = frozenset(),
 ) -> tuple[bytes, bytes]:
     """The replay's wanted table (per type: 1 wanted; for generic types 2, plus 4 when
-    the type's own name is wanted) and, per syscall code, whether generic events of that
-    syscall are wanted (see native/walk_py.c replay)."""
+    the type's own name is wanted; plus 8 when the candidate conditions apply to it) and,
+    per syscall code, whether generic events of that syscall are wanted (see
+    native/walk_py.c replay)."""
     want = bytearray(1 if wanted is None or i in wanted else 0 for i in range(et.EVENT_COUNT))
     codes = b""
     if names is not None:
@@ -405,6 +444,10 @@ def _wanted_tables(
             if want[g]:
                 want[g] = 2 | (4 if et.EVENT_NAMES[g] in names else 0)
         codes = bytes(1 if n in names else 0 for n in et.SYSCALL_CODE_NAMES)
+    if filtered:
+        for i in range(et.EVENT_COUNT):
+            if want[i] and i not in unfiltered:
+                want[i] |= 8
     return bytes(want), codes
 
 
