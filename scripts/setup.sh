@@ -25,6 +25,10 @@ if [ ! -f "$stamp" ]; then
     rm -f .venv/.installed-*
     touch "$stamp"
 fi
+# bytecode for the sources, as a (non-editable) pip install or the image writes it: the
+# editable install compiles nothing, and under PYTHONDONTWRITEBYTECODE every lanner
+# command then recompiled every module it imports (a third of a replay's start-up)
+.venv/bin/python -m compileall -q -j0 src >/dev/null
 
 # The live eBPF probe (needs the kernel's BTF; without it live capture stays unavailable
 # and `lanner run` says so, while replays and the services work).

@@ -53,13 +53,14 @@ _RES_FIRST = tuple(
 )
 
 
+_IDS_BY_NAME: dict[tuple[str, str], list[int]] = {}
+for _i, _key in enumerate(zip(et.EVENT_NAMES, et.EVENT_DIRS, strict=True)):
+    _IDS_BY_NAME.setdefault(_key, []).append(_i)
+
+
 def _names(*names: str, exit_: bool = True) -> list[int]:
     d = "<" if exit_ else ">"
-    return [
-        i
-        for i, (n, dd) in enumerate(zip(et.EVENT_NAMES, et.EVENT_DIRS, strict=True))
-        if n in names and dd == d
-    ]
+    return sorted(i for n in names for i in _IDS_BY_NAME.get((n, d), ()))
 
 
 def _arg(evt: Event, name: str) -> object:
@@ -658,6 +659,7 @@ def _open_plan(t: int) -> bytes:
     return struct.pack("<7b7B", *idx, *in_enter)
 
 
+_MEMFD = frozenset(_names("memfd_create"))
 _SPEC_BYTES = b"".join(
     struct.pack(
         "<BBBI",
@@ -670,7 +672,7 @@ _SPEC_BYTES = b"".join(
     + bytes(
         (
             _setid_kind(t) if _NATIVE.get(t) == _NATIVE_SETID else _SIMPLE_FDS.get(t, 0),
-            t in _names("memfd_create"),
+            t in _MEMFD,
         )
     )
     for t, (skip, auto, enter, pairs, fdmode, fdidx, resfirst, _h) in enumerate(_SPEC)
