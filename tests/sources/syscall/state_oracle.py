@@ -92,7 +92,7 @@ FD_ATTRS = (
     "is_socket",
     "is_server_socket",
 )
-_EXTERNAL = ("container.", "k8s.")  # fields read from the metadata store, not the engine
+_EXTERNAL = ("container.", "k8s.", "k8smeta.")  # read from metadata stores, not the engine
 
 
 def _canon(v: Any) -> str:
