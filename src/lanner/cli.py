@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, str] = {
     "generate": "lanner.services.generate.cli:generate",
     "capture": "lanner.app.capture_command:capture",
     "dump": "lanner.app.dump_command:dump",
+    "artifact": "lanner.services.artifact.cli:artifact",
 }
 
 

@@ -185,6 +185,9 @@ def test_webserver_health_versions_metrics_and_stats_snapshot(tmp_path: Path, li
     wait_until(lambda: httpx.get(base + "/health").json() == {"status": "ok"}, what="healthz")
     versions = httpx.get(base + "/versions").json()
     assert versions["rules_loaded"] == 1 and "lanner_version" in versions
+    # Falco's keys, which falcoctl's follow reads to check artifact requirements
+    assert versions["engine_version_semver"].startswith("0.")
+    assert versions["engine_version"] == versions["engine_version_semver"].split(".")[1]
     for n in range(1, 6):
         proc.send(open_event(n))
     wait_until(

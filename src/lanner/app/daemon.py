@@ -32,7 +32,7 @@ from lanner.engine.candidates import derive_candidates
 from lanner.engine.container_info import PrintOption
 from lanner.engine.engine import Engine
 from lanner.engine.fields import SourceSpec
-from lanner.engine.loader import LoadOutcome
+from lanner.engine.loader import ENGINE_VERSION, LoadOutcome
 from lanner.engine.priority import Priority
 from lanner.engine.rules import Ruleset
 from lanner.rules import default_rules_files
@@ -517,10 +517,13 @@ class Daemon:
             log.warning("k8s audit webhook: %d accepted event(s) were not evaluated", n)
 
     def versions(self) -> dict[str, Any]:
-        """What /versions answers."""
+        """What /versions answers: Falco's keys (falcoctl reads ``engine_version`` as the
+        engine's minor number and ``engine_version_semver``) and Lanner's."""
         return {
             "lanner_version": lanner_version(),
-            "engine_version": lanner_version(),
+            "engine_version": str(ENGINE_VERSION[1]),
+            "engine_version_semver": ".".join(map(str, ENGINE_VERSION)),
+            "plugin_versions": {},
             "sources": sorted(self.engine.sources),
             "rules_loaded": self.stats.rules_loaded,
         }
