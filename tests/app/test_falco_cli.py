@@ -335,3 +335,36 @@ def test_appends_to_items_that_failed_or_do_not_exist(tmp_path: Path) -> None:
         "An 'override.<key>: replace' to a rule was requested but no rule by that name "
         "already exists"
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("-c", "/nonexistent/falco.yaml"),
+         "Could not find configuration file at /nonexistent/falco.yaml"),
+        (("-l", "No such rule"), 'Rule "No such rule" is not loaded'),
+        (("--enable-source", "okta", "--dry-run"),
+         "Attempted enabling an unknown event source: okta"),
+        (("--disable-source", "okta", "--dry-run"),
+         "Attempted disabling an unknown event source: okta"),
+        (("--enable-source", "syscall", "--disable-source", "json", "--dry-run"),
+         "You can not mix --enable-source and --disable-source"),
+        (("-o", "load_plugins=[cloudtrail]", "--disable-source", "syscall", "--disable-source",
+          "aws_cloudtrail", "--dry-run"), "Must enable at least one event source"),
+    ],
+)  # fmt: skip
+def test_falcos_errors_for_files_rules_and_sources(args: tuple[str, ...], message: str) -> None:
+    rc, out, err = _out(run_lanner(*args))
+    assert rc == 1
+    assert out == ""
+    assert _error_lines(err) == [f"Error: {message}"]
+
+
+def test_source_selection_keeps_the_named_sources() -> None:
+    rc, _, err = _out(run_lanner("--enable-source", "k8s_audit", "--dry-run"))
+    assert rc == 0, err
+    assert "dry run: configuration and " in err
+    # the syscall rules are gone: only the k8s_audit rules of the default files remain
+    loaded = int(err.split("dry run: configuration and ")[1].split()[0])
+    rc, _, err = _out(run_lanner("--dry-run"))
+    assert loaded < int(err.split("dry run: configuration and ")[1].split()[0])

@@ -394,6 +394,8 @@ def event_input(cfg: Config, capture: str | None) -> tuple[str | None, bool]:
 
 
 def _read_yaml(path: str | Path) -> dict[str, Any]:
+    if not Path(path).exists():
+        raise ConfigError(f"Could not find configuration file at {path}")
     try:
         doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:

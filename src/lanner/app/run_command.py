@@ -190,20 +190,34 @@ def _warn_or_fail(daemon: Daemon, message: str) -> None:
 
 
 def _select_sources(
-    sources: list[SourceSpec], cfg: Config, enable: tuple[str, ...], disable: tuple[str, ...]
+    sources: list[SourceSpec],
+    cfg: Config,
+    enable: tuple[str, ...],
+    disable: tuple[str, ...],
+    replaying: bool,
 ) -> list[SourceSpec]:
+    """The sources ``load_plugins``, ``--enable-source`` and ``--disable-source`` keep;
+    a live run refuses an unknown name, a mix of both flags and an empty selection with
+    Falco's errors."""
     plugins = cfg.string_list("load_plugins")
     for name in plugins:
         if name not in PLUGIN_SOURCES:
             log.warning("load_plugins: Lanner has no equivalent of plugin '%s' (ignored)", name)
     from_plugins = plugin_sources(plugins)
-    return [
-        s
-        for s in sources
-        if (from_plugins is None or s.name in from_plugins)
-        and (not enable or s.name in enable)
-        and s.name not in disable
-    ]
+    loaded = [s for s in sources if from_plugins is None or s.name in from_plugins]
+    names = {s.name for s in loaded}
+    selected = [s for s in loaded if (not enable or s.name in enable) and s.name not in disable]
+    if replaying:  # as Falco: the selection is not checked when reading a capture
+        return selected
+    if enable and disable:
+        _fail("You can not mix --enable-source and --disable-source")
+    for verb, asked in (("enabling", enable), ("disabling", disable)):
+        for name in asked:
+            if name not in names:
+                _fail(f"Attempted {verb} an unknown event source: {name}")
+    if not selected:
+        _fail("Must enable at least one event source")
+    return selected
 
 
 @click.command(cls=FalcoCommand, context_settings={"help_option_names": ["-h", "--help"]})
@@ -378,7 +392,7 @@ def run(
     audit = "k8saudit" in cfg.string_list("load_plugins")
     store = MetadataStore()  # container metadata: filled by the pipeline, read by the fields
     replay, sources, adapters = _inputs(capture if not live else None, live, audit, store)
-    sources = _select_sources(sources, cfg, enable_sources, disable_sources)
+    sources = _select_sources(sources, cfg, enable_sources, disable_sources, replay is not None)
     options.live = live
     try:
         daemon = Daemon(cfg, options, sources)
@@ -405,6 +419,8 @@ def run(
         log.info("dry run: configuration and %d rules loaded, no events read",
                  len(daemon.engine.ruleset))  # fmt: skip
         return
+    if describe and daemon.engine.ruleset.get(describe) is None:
+        _fail(f'Rule "{describe}" is not loaded')
     if list_rules or describe:
         for rule in daemon.engine.ruleset:
             if describe and rule.name != describe:
