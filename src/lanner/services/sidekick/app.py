@@ -56,6 +56,7 @@ def build_outputs(config: SidekickConfig, registry: CollectorRegistry) -> list[O
         registry=registry,
         customfields=config.get("customfields"),
         templatedfields=list(config.get("templatedfields")),
+        enabled=[o.kind for o in config.outputs],
     )
     return [OUTPUTS[o.kind](o.settings, ctx) for o in config.outputs]
 

@@ -1,6 +1,23 @@
 """All outputs, registered by kind in `OUTPUTS`; one module per family."""
 
-from . import alerting, aws, brokers, chat, email, faas, lanner, logs, metrics, queues, sql
+from . import (
+    alerting,
+    aws,
+    brokers,
+    chat,
+    datadog,
+    email,
+    faas,
+    grafana,
+    lanner,
+    logingest,
+    logs,
+    messaging,
+    metrics,
+    queues,
+    sql,
+    web,
+)
 from .base import OUTPUTS, DeliveryError, Output, OutputContext, PermanentError
 
 __all__ = [
@@ -13,11 +30,16 @@ __all__ = [
     "aws",
     "brokers",
     "chat",
+    "datadog",
     "email",
     "faas",
+    "grafana",
     "lanner",
+    "logingest",
     "logs",
+    "messaging",
     "metrics",
     "queues",
     "sql",
+    "web",
 ]

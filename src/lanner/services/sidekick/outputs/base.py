@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import ssl
+import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -87,6 +88,7 @@ class OutputContext:
     registry: Any = None
     customfields: dict[str, str] = field(default_factory=dict)
     templatedfields: list[str] = field(default_factory=list)
+    enabled: list[str] = field(default_factory=list)  # the enabled outputs' kinds
 
     def ssl_context(self, checkcert: bool, mutualtls: bool) -> ssl.SSLContext:
         """The client TLS context: system CAs + tlsclient CA, client cert when mutualtls."""
@@ -175,6 +177,20 @@ class Output(ABC):
 
     async def close(self) -> None:  # noqa: B027 (optional hook)
         """Release connections."""
+
+
+def alert_uuid(alert: Alert) -> str:
+    """The alert's `uuid` as received, else one derived from its content: Falcosidekick
+    gives every event a UUID; deriving it keeps it the same when a delivery is retried."""
+    given = alert.raw.get("uuid")
+    if isinstance(given, str) and given:
+        return given
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "lanner-alert:" + dumps(alert.to_dict()).decode()))
+
+
+def falco_payload(alert: Alert) -> dict[str, Any]:
+    """The alert as Falcosidekick relays it (its FalcoPayload): Falco's fields plus `uuid`."""
+    return {"uuid": alert_uuid(alert), **alert.to_dict()}
 
 
 def dumps(obj: Any) -> bytes:

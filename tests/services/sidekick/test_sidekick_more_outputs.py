@@ -1,0 +1,447 @@
+"""Falcosidekick's HTTP outputs Lanner added (chat, logs, metrics, web, faas, alerting).
+
+None of these services can run here (SaaS, or not packaged by Debian), so each test is
+against a double: a local HTTP receiver, and the assertions check the request against the
+service's published API (path, auth header, body fields) and Falcosidekick's payload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import socket
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from lanner.services.sidekick.alert import Alert
+from lanner.services.sidekick.outputs import DeliveryError, PermanentError
+from lanner.services.sidekick.schema import ConfigError
+from lanner_testutil import free_port, wait_until
+
+from .helpers import Receiver, Sidekick, make_alert
+from .outputs_util import outputs_from_env, send
+
+ALERT = make_alert()
+ALERT_TAGS = sorted(ALERT["tags"])
+
+
+def only(receiver: Receiver, env: dict[str, str], kind: str, alert: dict | None = None):
+    outputs = outputs_from_env(env)
+    assert list(outputs) == [kind]
+    send(outputs[kind], alert or ALERT)
+    (req,) = receiver.wait_for(1)
+    return req
+
+
+def check_event(event: dict) -> None:
+    """Falcosidekick's event JSON: Falco's alert plus a UUID."""
+    assert str(uuid.UUID(event.pop("uuid"))) and event == ALERT
+
+
+def test_webex_markdown(receiver: Receiver) -> None:
+    req = only(receiver, {"WEBEX_WEBHOOKURL": receiver.url + "/v1/webhooks/incoming/X"}, "webex")
+    assert req.path == "/v1/webhooks/incoming/X"
+    body = req.json()
+    assert list(body) == ["markdown"]
+    text = body["markdown"]
+    assert text.startswith(f"# Falco Rule '{ALERT['rule']}'\n### {ALERT['output']}\n")
+    assert "  * Priority: Warning" in text and "  * Hostname: node-1" in text
+    assert "    * fd.name: /etc/shadow" in text and "    * T1555" in text
+
+
+def test_cliq_message(receiver: Receiver) -> None:
+    req = only(
+        receiver,
+        {
+            "CLIQ_WEBHOOKURL": receiver.url + "/api/v2/channelsbyname/sec/message?zapikey=K",
+            "CLIQ_USEEMOJI": "true",
+            "CLIQ_MESSAGEFORMAT": "Alert: {{ .Rule }}",
+        },
+        "cliq",
+    )
+    assert req.path == "/api/v2/channelsbyname/sec/message?zapikey=K"
+    body = req.json()
+    assert body["text"] == "\U0001f7e1 Alert: " + ALERT["rule"]
+    assert body["bot"]["name"] == "Falcosidekick" and body["bot"]["image"].startswith("https://")
+    text_slide, table = body["slides"]
+    assert text_slide == {"type": "text", "data": ALERT["output"]}
+    assert table["type"] == "table" and table["data"]["headers"] == ["field", "value"]
+    rows = {r["field"]: r["value"] for r in table["data"]["rows"]}
+    assert rows["rule"] == ALERT["rule"] and rows["priority"] == "Warning"
+    assert rows["proc.name"] == "cat" and rows["time"] == ALERT["time"]
+
+
+def test_telegram_send_message(receiver: Receiver) -> None:
+    req = only(
+        receiver,
+        {
+            "TELEGRAM_HOST": receiver.url,
+            "TELEGRAM_TOKEN": "123:ABC",
+            "TELEGRAM_CHATID": "-10042",
+            "TELEGRAM_MESSAGETHREADID": "7",
+        },
+        "telegram",
+    )
+    assert (
+        req.path == "/bot123:ABC/sendMessage"
+    )  # Bot API: https://api.telegram.org/bot<token>/<method>
+    body = req.json()
+    assert body["chat_id"] == "-10042" and body["message_thread_id"] == "7"
+    assert body["parse_mode"] == "MarkdownV2" and body["disable_web_page_preview"] is True
+    # MarkdownV2: every reserved character outside entities is escaped
+    assert body["text"].startswith("*\\[Falco\\] \\[Warning\\] Read sensitive file untrusted*\n")
+    assert "*fd\\.name*: /etc/shadow" in body["text"]
+    assert "mitre\\_credential\\_access" in body["text"]
+
+
+def test_telegram_needs_both_keys() -> None:
+    with pytest.raises(ConfigError, match=r"telegram\.chatid: telegram needs token and chatid"):
+        outputs_from_env({"TELEGRAM_TOKEN": "123:ABC"})
+
+
+@pytest.mark.parametrize(
+    ("fmt", "content_type", "start"),
+    [
+        ("", "text/markdown", "- **Priority**: Warning\n"),
+        ("plaintext", "text/plain", "Priority: Warning\n"),
+        ("json", "text/plain", "{"),
+    ],
+)
+def test_gotify_message(receiver: Receiver, fmt: str, content_type: str, start: str) -> None:
+    env = {"GOTIFY_HOSTPORT": receiver.url, "GOTIFY_TOKEN": "app-token"}
+    if fmt:
+        env["GOTIFY_FORMAT"] = fmt
+    req = only(receiver, env, "gotify")
+    assert req.path == "/message" and req.headers["x-gotify-key"] == "app-token"
+    body = req.json()
+    assert body["title"] == f"[Falco] [Warning] {ALERT['rule']}"
+    assert body["priority"] == 4
+    assert body["extras"] == {"client::display": {"contentType": content_type}}
+    assert body["message"].startswith(start)
+    if fmt == "json":
+        check_event(json.loads(body["message"]))
+
+
+def test_grafana_annotation(receiver: Receiver) -> None:
+    req = only(
+        receiver,
+        {
+            "GRAFANA_HOSTPORT": receiver.url,
+            "GRAFANA_APIKEY": "glsa_token",
+            "GRAFANA_DASHBOARDID": "3",
+            "GRAFANA_PANELID": "5",
+        },
+        "grafana",
+    )
+    assert req.path == "/api/annotations"
+    assert req.headers["authorization"] == "Bearer glsa_token"
+    body = req.json()
+    assert body["time"] == body["timeEnd"] == 1699978453012
+    assert body["dashboardId"] == 3 and body["panelId"] == 5
+    assert body["tags"] == ["falco", "Warning", ALERT["rule"], "syscall", "node-1"]
+    assert body["text"] == ALERT["output"]
+
+
+def test_grafana_needs_apikey() -> None:
+    with pytest.raises(ConfigError, match=r"grafana\.apikey"):
+        outputs_from_env({"GRAFANA_HOSTPORT": "http://grafana:3000"})
+
+
+def test_grafana_oncall_formatted_webhook(receiver: Receiver) -> None:
+    env = {"GRAFANAONCALL_WEBHOOKURL": receiver.url + "/integrations/v1/formatted_webhook/T/"}
+    req = only(receiver, env, "grafanaoncall")
+    assert req.path == "/integrations/v1/formatted_webhook/T/"
+    body = req.json()
+    assert set(body) == {"alert_uid", "state", "title", "message"}
+    assert body["state"] == "alerting" and body["title"] == f"[Warning] {ALERT['rule']}"
+    assert body["message"] == ALERT["output"] and uuid.UUID(body["alert_uid"])
+
+
+def test_datadog_event(receiver: Receiver) -> None:
+    env = {"DATADOG_APIKEY": "dd/key", "DATADOG_HOST": receiver.url}
+    req = only(receiver, env, "datadog", make_alert(priority="Critical"))
+    assert req.path == "/api/v1/events?api_key=dd%2Fkey"
+    body = req.json()
+    assert body["title"] == ALERT["rule"] and body["alert_type"] == "error"
+    assert body["source_type_name"] == "falco"
+    assert "fd.name:/etc/shadow" in body["tags"] and "hostname:node-1" in body["tags"]
+    assert body["tags"][-3:] == ALERT_TAGS and "source:falco" in body["tags"]
+
+
+def test_datadog_logs(receiver: Receiver) -> None:
+    env = {"DATADOGLOGS_APIKEY": "k", "DATADOGLOGS_HOST": receiver.url + "/"}
+    env["DATADOGLOGS_SERVICE"] = "falco-prod"
+    req = only(receiver, env, "datadoglogs")
+    assert req.path == "/api/v2/logs" and req.headers["dd-api-key"] == "k"
+    body = req.json()
+    assert body["ddsource"] == "falco" and body["hostname"] == "node-1"
+    assert body["service"] == "falco-prod" and body["ddtags"] == ",".join(ALERT_TAGS)
+    check_event(json.loads(body["message"]))
+
+
+def test_splunk_hec(receiver: Receiver) -> None:
+    env = {"SPLUNK_HOST": receiver.url + "/services/collector/event", "SPLUNK_TOKEN": "hec"}
+    req = only(receiver, env, "splunk")
+    assert req.path == "/services/collector/event"
+    assert req.headers["authorization"] == "Splunk hec"
+    body = req.json()
+    assert body["sourcetype"] == "falcosidekick"
+    check_event(body["event"])
+
+
+def test_sumologic_http_source(receiver: Receiver) -> None:
+    env = {
+        "SUMOLOGIC_RECEIVERURL": receiver.url + "/receiver/v1/http/TOKEN",
+        "SUMOLOGIC_SOURCECATEGORY": "falco",
+        "SUMOLOGIC_SOURCEHOST": "k8s-prod",
+        "SUMOLOGIC_NAME": "sidekick",
+    }
+    req = only(receiver, env, "sumologic")
+    assert req.path == "/receiver/v1/http/TOKEN"
+    assert req.headers["x-sumo-category"] == "falco" and req.headers["x-sumo-host"] == "k8s-prod"
+    assert req.headers["x-sumo-name"] == "sidekick"
+    check_event(req.json())
+
+
+def test_zincsearch_and_openobserve(receivers: list) -> None:
+    zinc, o2 = Receiver(), Receiver()
+    receivers += [zinc, o2]
+    outs = outputs_from_env(
+        {
+            "ZINCSEARCH_HOSTPORT": zinc.url,
+            "ZINCSEARCH_USERNAME": "admin",
+            "ZINCSEARCH_PASSWORD": "pw",
+            "OPENOBSERVE_HOSTPORT": o2.url,
+            "OPENOBSERVE_USERNAME": "root@example.com",
+            "OPENOBSERVE_PASSWORD": "pw2",
+            "OPENOBSERVE_CUSTOMHEADERS": "X-Team:sec",
+        }
+    )
+    send(outs["zincsearch"], ALERT)
+    send(outs["openobserve"], ALERT)
+    (z,) = zinc.wait_for(1)
+    (o,) = o2.wait_for(1)
+    assert z.path == "/api/falco/_doc"
+    assert z.headers["authorization"] == "Basic " + base64.b64encode(b"admin:pw").decode()
+    check_event(z.json())
+    assert o.path == "/api/default/falco/_multi" and o.headers["x-team"] == "sec"
+    assert (
+        o.headers["authorization"] == "Basic " + base64.b64encode(b"root@example.com:pw2").decode()
+    )
+    check_event(o.json())
+
+
+def test_quickwit_ingest_and_index_creation(receiver: Receiver) -> None:
+    env = {"QUICKWIT_HOSTPORT": receiver.url, "QUICKWIT_AUTOCREATEINDEX": "true"}
+    outs = outputs_from_env(env)
+    send(outs["quickwit"], ALERT)
+    create, ingest = receiver.wait_for(2)
+    assert create.path == "/api/v1/indexes"  # describe (GET) found no index first
+    config = create.json()
+    assert config["index_id"] == "falco" and config["version"] == "0.7"
+    assert config["doc_mapping"]["timestamp_field"] == "time"
+    assert ingest.path == "/api/v1/falco/ingest"
+    check_event(ingest.json())
+
+
+def test_dynatrace_log_ingest(receiver: Receiver) -> None:
+    env = {"DYNATRACE_APITOKEN": "dt0c01.X", "DYNATRACE_APIURL": receiver.url + "/api/"}
+    alert = make_alert(**{"container.id": "abc123", "k8s.pod.id": "uid-1"})
+    req = only(receiver, env, "dynatrace", alert)
+    assert req.path == "/api/v2/logs/ingest"
+    assert req.headers["authorization"] == "Api-Token dt0c01.X"
+    assert req.headers["content-type"] == "application/json; charset=utf-8"
+    (record,) = req.json()
+    assert record["timestamp"] == "2023-11-14T16:14:13Z" and uuid.UUID(record["event.id"])
+    assert record["event.name"] == ALERT["rule"] and record["severity"] == "Warning"
+    assert record["event.provider"] == "Falco" and record["host.name"] == "node-1"
+    assert record["k8s.namespace.name"] == "default" and record["k8s.pod.uid"] == "uid-1"
+    assert record["container.id"] == "abc123" and record["process.executable.name"] == "cat"
+    assert record["mitre.technique"] == "T1555"
+    assert record["mitre.tactic"] == "mitre_credential_access"
+    assert record["content"]["output"] == ALERT["output"]
+
+
+def test_web_event_posts(receivers: list) -> None:
+    """Node-RED, n8n, Talon, Tekton: the event JSON, with their authentication."""
+    nodered, n8n, talon, tekton = Receiver(), Receiver(), Receiver(), Receiver()
+    receivers += [nodered, n8n, talon, tekton]
+    outs = outputs_from_env(
+        {
+            "NODERED_ADDRESS": nodered.url + "/falco",
+            "NODERED_USER": "u",
+            "NODERED_PASSWORD": "p",
+            "N8N_ADDRESS": n8n.url + "/webhook/falco",
+            "N8N_HEADERAUTHNAME": "X-N8N-Auth",
+            "N8N_HEADERAUTHVALUE": "secret",
+            "TALON_ADDRESS": talon.url,
+            "TEKTON_EVENTLISTENER": tekton.url + "/el",
+        }
+    )
+    assert sorted(outs) == ["n8n", "nodered", "talon", "tekton"]
+    for out in outs.values():
+        send(out, ALERT)
+    (nr,), (n8,), (ta,), (te,) = (r.wait_for(1) for r in (nodered, n8n, talon, tekton))
+    assert nr.path == "/falco"
+    assert nr.headers["authorization"] == "Basic " + base64.b64encode(b"u:p").decode()
+    assert n8.path == "/webhook/falco" and n8.headers["x-n8n-auth"] == "secret"
+    assert "authorization" not in n8.headers
+    assert ta.path == "/" and te.path == "/el"
+    for req in (nr, n8, ta, te):
+        assert req.headers["content-type"] == "application/json"
+        check_event(req.json())
+
+
+def test_webui_event_and_outputs(receiver: Receiver) -> None:
+    outs = outputs_from_env(
+        {"WEBUI_URL": receiver.url + "/api/v1/", "SLACK_WEBHOOKURL": "http://127.0.0.1:9/x"}
+    )
+    send(outs["webui"], ALERT)
+    (req,) = receiver.wait_for(1)
+    assert req.path == "/api/v1/"
+    body = req.json()
+    assert body["outputs"] == ["slack", "webui"]
+    check_event(body["event"])
+
+
+def test_fission_router(receiver: Receiver) -> None:
+    env = {"FISSION_FUNCTION": "falco-handler", "FISSION_ROUTERADDRESS": receiver.url}
+    outs = outputs_from_env(env)
+    assert (
+        outs["fission"].url(Alert.from_dict(ALERT))
+        == receiver.url + "/fission-function/falco-handler"
+    )
+    in_cluster = outputs_from_env({"FISSION_FUNCTION": "f"})["fission"]
+    assert in_cluster.url(Alert.from_dict(ALERT)) == (
+        "http://router.fission.svc.cluster.local:80/fission-function/f"
+    )
+    send(outs["fission"], ALERT)
+    (req,) = receiver.wait_for(1)
+    assert req.path == "/fission-function/falco-handler" and uuid.UUID(req.headers["event-id"])
+    check_event(req.json())
+
+
+class LineServer:
+    """A TCP server that records lines (Logstash's `tcp` input with `json_lines`)."""
+
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn, conn.makefile("rb") as stream:
+                self.lines.extend(stream)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_logstash_json_lines() -> None:
+    server = LineServer()
+    try:
+        env = {
+            "LOGSTASH_ADDRESS": "127.0.0.1",
+            "LOGSTASH_PORT": str(server.port),
+            "LOGSTASH_TAGS": "k8s,prod",
+        }
+        alert = make_alert(**{"proc.aname[2]": "bash"})
+        send(outputs_from_env(env)["logstash"], alert, make_alert(rule="second"))
+        wait_until(lambda: len(server.lines) == 2, 10, "two lines")
+        first = json.loads(server.lines[0])
+        assert server.lines[0].endswith(b"\n")
+        assert first["output_fields"]["proc.aname.2"] == "bash"
+        assert "proc.aname[2]" not in first["output_fields"]
+        assert first["tags"] == [*ALERT["tags"], "k8s", "prod"]
+        assert json.loads(server.lines[1])["rule"] == "second"
+    finally:
+        server.close()
+
+
+HTTP_ENVS = {
+    "webex": {"WEBEX_WEBHOOKURL": "{url}/x"},
+    "cliq": {"CLIQ_WEBHOOKURL": "{url}/x"},
+    "telegram": {"TELEGRAM_HOST": "{url}", "TELEGRAM_TOKEN": "t", "TELEGRAM_CHATID": "1"},
+    "gotify": {"GOTIFY_HOSTPORT": "{url}"},
+    "grafana": {"GRAFANA_HOSTPORT": "{url}", "GRAFANA_APIKEY": "k"},
+    "grafanaoncall": {"GRAFANAONCALL_WEBHOOKURL": "{url}/x"},
+    "datadog": {"DATADOG_APIKEY": "k", "DATADOG_HOST": "{url}"},
+    "datadoglogs": {"DATADOGLOGS_APIKEY": "k", "DATADOGLOGS_HOST": "{url}"},
+    "splunk": {"SPLUNK_HOST": "{url}/services/collector/event"},
+    "sumologic": {"SUMOLOGIC_RECEIVERURL": "{url}/r"},
+    "zincsearch": {"ZINCSEARCH_HOSTPORT": "{url}"},
+    "openobserve": {"OPENOBSERVE_HOSTPORT": "{url}"},
+    "quickwit": {"QUICKWIT_HOSTPORT": "{url}"},
+    "dynatrace": {"DYNATRACE_APITOKEN": "k", "DYNATRACE_APIURL": "{url}"},
+    "nodered": {"NODERED_ADDRESS": "{url}"},
+    "n8n": {"N8N_ADDRESS": "{url}"},
+    "talon": {"TALON_ADDRESS": "{url}"},
+    "tekton": {"TEKTON_EVENTLISTENER": "{url}"},
+    "webui": {"WEBUI_URL": "{url}"},
+    "fission": {"FISSION_FUNCTION": "f", "FISSION_ROUTERADDRESS": "{url}"},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HTTP_ENVS))
+def test_outage_is_retried_and_refusal_is_not(receiver: Receiver, kind: str) -> None:
+    """Target down or answering 503/429: DeliveryError (the worker retries); 400:
+    PermanentError (dropped and counted); then up again: delivered."""
+    down = f"http://127.0.0.1:{free_port()}"
+
+    def output(url: str):
+        env = {k: v.format(url=url) for k, v in HTTP_ENVS[kind].items()}
+        return outputs_from_env(env)[kind]
+
+    async def attempt(url: str) -> None:
+        out = output(url)
+        try:
+            await out.send(Alert.from_dict(ALERT))
+        finally:
+            await out.close()
+
+    with pytest.raises(DeliveryError) as info:
+        asyncio.run(attempt(down))
+    assert not isinstance(info.value, PermanentError)
+    receiver.fail_next, receiver.fail_status = 1, 503
+    with pytest.raises(DeliveryError) as info:
+        asyncio.run(attempt(receiver.url))
+    assert not isinstance(info.value, PermanentError)
+    receiver.fail_next, receiver.fail_status = 1, 400
+    with pytest.raises(PermanentError):
+        asyncio.run(attempt(receiver.url))
+    asyncio.run(attempt(receiver.url))
+    assert len(receiver.wait_for(1)) == 1
+
+
+def test_sidekick_delivers_through_an_outage(tmp: Path, sidekicks: list) -> None:
+    """A running sidekick with the WebUI output: the UI answers 503 for a while; every
+    accepted alert arrives once it is back, none lost (at-least-once)."""
+    ui = Receiver(fail_next=6, fail_status=503)
+    try:
+        sk = Sidekick(
+            tmp,
+            {
+                "webui": {"url": ui.url + "/api/v1/"},
+                "delivery": {"backoff": 0.05, "maxbackoff": 0.2},
+            },
+        )
+        sidekicks.append(sk)
+        for i in range(5):
+            assert sk.post(make_alert(rule=f"rule {i}")).status_code == 200
+        got = ui.wait_for(5, timeout=30)
+        assert [r.json()["event"]["rule"] for r in got] == [f"rule {i}" for i in range(5)]
+        assert ui.attempts >= 11
+    finally:
+        ui.close()
