@@ -68,6 +68,10 @@ COMBINATIONS: dict[str, tuple[str, ...]] = {
         "falcosidekick.webui.postgresql.enabled=false",
         "falcosidekick.webui.postgresql.externalUrl=postgresql://l:$(LANNER_UI_DB_PASSWORD)@db/l",
     ),
+    "artifacts": (
+        "falcoctl.artifact.install.enabled=true",
+        "falcoctl.artifact.follow.enabled=true",
+    ),
     "no-driver": ("driver.enabled=false",),
     "no-collectors": ("collectors.enabled=false",),
     "no-network-policies": ("networkPolicy.enabled=false", "falcosidekick.enabled=true"),
@@ -249,6 +253,35 @@ def test_custom_rules_reach_the_rules_directory(tmp_path: Path) -> None:
     mount = next(m for m in container(ds)["volumeMounts"] if m["name"] == "rules")
     assert mount["mountPath"] in _engine_config()["rules_files"]
     assert find(chart(), "ConfigMap", "lanner-rules")["data"] == {}
+
+
+def test_artifact_install_and_follow_run_beside_the_engine_as_falcoctl(tmp_path: Path) -> None:
+    from lanner.services.artifact.config import load_config as load_falcoctl
+
+    objs = chart("falcoctl.artifact.install.enabled=true", "falcoctl.artifact.follow.enabled=true")
+    ds = find(objs, "DaemonSet", "lanner")
+    spec = pod_spec(ds)
+    (init,) = spec["initContainers"]
+    follow = next(c for c in spec["containers"] if c["name"] == "lanner-artifact-follow")
+    config = "/etc/lanner/falcoctl/falcoctl.yaml"
+    assert init["args"] == ["artifact", "install", "--config", config]
+    assert follow["args"] == ["artifact", "follow", "--config", config]
+    for c in (init, follow):
+        assert c["securityContext"]["runAsNonRoot"] is True
+        assert {m["mountPath"] for m in c["volumeMounts"]} >= {"/rulesfiles", "/tmp"}
+    engine = container(ds)
+    mount = next(m for m in engine["volumeMounts"] if m["mountPath"] == "/rulesfiles")
+    assert mount["readOnly"] is True
+    files = yaml.safe_load(configmap_file(objs, "lanner-config", "lanner.yaml"))["rules_files"]
+    assert files.index("/rulesfiles") < files.index("/etc/lanner/rules.d")
+    # the falcoctl.yaml it writes is one lanner artifact reads without an unknown key
+    path = tmp_path / "falcoctl.yaml"
+    path.write_text(configmap_file(objs, "lanner-falcoctl", "falcoctl.yaml"))
+    cfg = load_falcoctl(str(path))
+    assert cfg.install_refs == ["falco-rules:3"] and cfg.rulesfiles_dir == "/rulesfiles"
+    # off by default: no init container, no sidecar, no ConfigMap
+    default = find(chart(), "DaemonSet", "lanner")
+    assert "initContainers" not in pod_spec(default) and len(pod_spec(default)["containers"]) == 1
 
 
 def test_sidekick_config_existing_secret_and_spool(tmp_path: Path) -> None:

@@ -55,5 +55,19 @@ securityContext:
     "timeout" "10s"
     "max_retries" 5
     "retry_backoff" "500ms") -}}
-{{- toYaml (mustMergeOverwrite $implied (deepCopy .Values.falco)) }}
+{{- $cfg := mustMergeOverwrite $implied (deepCopy .Values.falco) -}}
+{{- if or .Values.falcoctl.artifact.install.enabled .Values.falcoctl.artifact.follow.enabled -}}
+{{- /* the artifacts' rules, before the user's rules.d (which may override them) */ -}}
+{{- $files := list -}}
+{{- $added := false -}}
+{{- range $f := (get $cfg "rules_files" | default list) -}}
+{{- if and (eq $f "/etc/lanner/rules.d") (not $added) -}}
+{{- $files = append $files "/rulesfiles" -}}{{- $added = true -}}
+{{- end -}}
+{{- if ne $f "/rulesfiles" }}{{ $files = append $files $f }}{{ end -}}
+{{- end -}}
+{{- if not $added }}{{ $files = append $files "/rulesfiles" }}{{ end -}}
+{{- $_ := set $cfg "rules_files" $files -}}
+{{- end -}}
+{{- toYaml $cfg }}
 {{- end }}

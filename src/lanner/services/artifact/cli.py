@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -210,7 +211,7 @@ def install(cfg: ArtifactConfig, access: Any, refs: tuple[str, ...], **kw: Any) 
         raise ArtifactError("no artifact to install (give REFS or artifact.install.refs)")
     inst = _installer(cfg, access, kw.pop("rulesfiles_dir"), **kw)
     if kw.get("falco_versions"):
-        inst.options.engine = EngineVersions.from_url(kw["falco_versions"])
+        inst.options.engine = EngineVersions.from_url(kw["falco_versions"], _versions_token())
     for item in inst.install(targets):
         click.echo(f"INFO Artifact {item.ref} ({item.version}, {item.digest[:19]}) installed: "
                    f"{', '.join(item.files)}")  # fmt: skip
@@ -242,7 +243,9 @@ def follow(cfg: ArtifactConfig, access: Any, refs: tuple[str, ...], **kw: Any) -
         inst,
         targets,
         every,
-        engine_versions=(lambda: EngineVersions.from_url(versions_url)) if versions_url else None,
+        engine_versions=(lambda: EngineVersions.from_url(versions_url, _versions_token()))
+        if versions_url
+        else None,
         startup=kw["startup_behavior"],
     )
     if kw["once"]:
@@ -315,6 +318,11 @@ def sign(cfg: ArtifactConfig, access: Any, ref: str, key: str) -> None:
     digest, _ = client.manifest(target)
     signing.sign(client, target, digest, key)
     click.echo(f"signed {target} ({digest})")
+
+
+def _versions_token() -> str | None:
+    """The engine web server's token, for its /versions (as the Helm chart passes it)."""
+    return os.environ.get("LANNER_WEBSERVER_TOKEN") or None
 
 
 def _pair(text: str, flag: str) -> tuple[str, str]:
