@@ -6,6 +6,7 @@ while the installed rules stay."""
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -85,6 +86,19 @@ def test_upstream_rules_push_install_info_search(tmp_path: Path) -> None:
         assert info.stdout.split()[-4:] == ["3", "3.2", "3.2.1", "latest"]
         found = lanner_artifact("search", "syscall", "--index", index)
         assert "falco-rules" in found.stdout and "team-rules" not in found.stdout
+        # a team's artifact that depends on the upstream rules brings them along
+        team = f"{reg.host}/team/rules:1.0.0"
+        res = lanner_artifact("push", team, str(team_rules(tmp_path, "v1")), "--version",
+                              "1.0.0", "--depends-on", "falco-rules:3", *reg.args())  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        both = tmp_path / "both"
+        res = lanner_artifact("install", "team-rules:1.0.0", "--index", index,
+                              "--rulesfiles-dir", str(both), *reg.args())  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        assert sorted(p.name for p in both.glob("*.yaml")) == [
+            "falco_rules.yaml",
+            "team_rules.yaml",
+        ]
 
 
 def test_tls_and_basic_auth(tmp_path: Path) -> None:
@@ -105,6 +119,14 @@ def test_tls_and_basic_auth(tmp_path: Path) -> None:
                                 "--username", "ci", "--password", "s3cret-pass")  # fmt: skip
         assert no_ca.returncode == 1 and "certificate" in no_ca.stderr.lower(), no_ca.stderr
         assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+        # the same credentials from a docker config.json
+        auth = base64.b64encode(b"ci:s3cret-pass").decode()
+        docker = tmp_path / "config.json"
+        docker.write_text(json.dumps({"auths": {reg.host: {"auth": auth}}}))
+        res = lanner_artifact("install", ref, "--rulesfiles-dir", str(tmp_path / "z"),
+                              "--ca-file", str(reg.ca), "--docker-config", str(docker))  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        assert (tmp_path / "z" / "team_rules.yaml").exists()
 
 
 def _keys(tmp: Path, name: str) -> tuple[str, str]:
