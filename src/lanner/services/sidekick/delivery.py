@@ -203,6 +203,8 @@ class Worker:
         batch_max = max(1, self.output.max_batch)
         while True:
             items = [await self.queue.get()]
+            if self.output.batch_window > 0:  # let a batch fill, up to the window
+                await self._fill(batch_max - 1, self.output.batch_window)
             while len(items) < batch_max and len(self.queue):  # only what already waits
                 items.append(self.queue.get_nowait())
             self.busy += len(items)
@@ -225,6 +227,13 @@ class Worker:
                 except sqlite3.Error as exc:  # rows stay on disk for the next start
                     log.error("%s: spool read failed: %s", self.name, exc)
             self.report_depth()
+
+    async def _fill(self, wanted: int, window: float) -> None:
+        """Wait until `wanted` more alerts are queued or `window` seconds passed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + window
+        while len(self.queue) < wanted and (left := deadline - loop.time()) > 0:
+            await asyncio.sleep(min(left, 0.2))
 
     def _count(self, alerts: list[Alert], status: str) -> None:
         by_prio: dict[str, int] = {}

@@ -3,6 +3,7 @@
 from . import (
     alerting,
     aws,
+    awssecuritylake,
     brokers,
     chat,
     datadog,
@@ -28,6 +29,7 @@ __all__ = [
     "PermanentError",
     "alerting",
     "aws",
+    "awssecuritylake",
     "brokers",
     "chat",
     "datadog",

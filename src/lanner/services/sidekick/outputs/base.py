@@ -163,6 +163,8 @@ class Output(ABC):
         """Open connections; failures here are not fatal (send retries)."""
 
     max_batch: ClassVar[int] = 1  # above 1: the worker hands waiting alerts to send_batch
+    # seconds the worker lets a batch fill after its first alert (0: only what waits)
+    batch_window: float = 0.0
 
     @abstractmethod
     async def send(self, alert: Alert) -> None:
