@@ -4,12 +4,14 @@ mosquitto, and a TCP relay that a test switches off to make its target unreachab
 from __future__ import annotations
 
 import os
+import re
 import socket
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -155,3 +157,12 @@ def mosquitto(tmp: Path, port: int | None = None) -> Iterator[int]:
 
 
 __all__ = ["AWS_ENV", "Relay", "mosquitto", "moto_server", "rabbitmq_server", "wait_until"]
+
+
+def event(payload: dict[str, Any]) -> dict[str, Any]:
+    """A relayed event without its `uuid` (checked to be one), to compare with the alert
+    posted: Falcosidekick adds a UUID to every event it forwards."""
+    body = dict(payload)
+    uid = body.pop("uuid")
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", uid), uid
+    return body

@@ -22,7 +22,7 @@ from lanner.services.sidekick.alert import Alert, now_rfc3339
 from lanner.services.sidekick.config import load_config
 from lanner.services.sidekick.schema import ConfigError
 
-from .cloud_util import AWS_ENV, Relay, moto_server
+from .cloud_util import AWS_ENV, Relay, event, moto_server
 from .helpers import Sidekick, make_alert, metric_value, wait_until
 from .outputs_util import outputs_from_env, send
 
@@ -74,7 +74,7 @@ def test_sqs_sns_kinesis_messages(moto: str) -> None:
         send(outs[kind], alert)
 
     got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
-    assert [json.loads(m["Body"]) for m in got] == [alert]
+    assert [event(json.loads(m["Body"])) for m in got] == [alert]
 
     envelope = json.loads(sqs.receive_message(QueueUrl=tap)["Messages"][0]["Body"])
     assert envelope["Message"] == alert["output"]
@@ -95,14 +95,14 @@ def test_sqs_sns_kinesis_messages(moto: str) -> None:
     )
     send(raw["awssns"], alert)
     envelope = json.loads(sqs.receive_message(QueueUrl=tap)["Messages"][0]["Body"])
-    assert json.loads(envelope["Message"]) == alert
+    assert event(json.loads(envelope["Message"])) == alert
 
     shard = kinesis.describe_stream(StreamName="falco")["StreamDescription"]["Shards"][0]
     iterator = kinesis.get_shard_iterator(
         StreamName="falco", ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
     )["ShardIterator"]
     records = kinesis.get_records(ShardIterator=iterator)["Records"]
-    assert [json.loads(r["Data"]) for r in records] == [alert]
+    assert [event(json.loads(r["Data"])) for r in records] == [alert]
     assert re.fullmatch(r"[0-9a-f-]{36}", records[0]["PartitionKey"])
 
 
@@ -140,7 +140,7 @@ def test_cloudwatch_logs_s3_and_lambda(moto: str) -> None:
 
     # no logstream configured: Falcosidekick's stream is created, then reused
     events = logs.get_log_events(logGroupName="falco", logStreamName="falcosidekick-logstream")
-    assert [json.loads(e["message"]) for e in events["events"]] == [alert, alert]
+    assert [event(json.loads(e["message"])) for e in events["events"]] == [alert, alert]
     assert events["events"][0]["timestamp"] == Alert.from_dict(alert).time_ns // 1_000_000
 
     today = datetime.now(UTC).strftime("%Y-%m-%d")
@@ -149,7 +149,7 @@ def test_cloudwatch_logs_s3_and_lambda(moto: str) -> None:
     for key in keys:
         assert re.fullmatch(rf"alerts/{today}/{today}T\d\d:\d\d:\d\d(\.\d+)?Z\.json", key), key
         obj = s3.get_object(Bucket="falco-alerts", Key=key)
-        assert json.loads(obj["Body"].read()) == alert
+        assert event(json.loads(obj["Body"].read())) == alert
     acl = s3.get_object_acl(Bucket="falco-alerts", Key=keys[0])
     assert acl["Grants"]  # the canned ACL was applied (bucket-owner-full-control)
 
@@ -166,7 +166,7 @@ def test_cloudwatch_logs_s3_and_lambda(moto: str) -> None:
     body = invokes[0]["body"]
     if invokes[0].get("body_encoded"):
         body = base64.b64decode(body).decode()
-    assert json.loads(body) == alert
+    assert event(json.loads(body)) == alert
 
 
 def test_minimumpriority_and_identity_check(moto: str, caplog: pytest.LogCaptureFixture) -> None:
@@ -307,7 +307,8 @@ def test_security_lake_ocsf_parquet_layout(moto: str) -> None:
     assert first["metadata"]["labels"] == alerts[0]["tags"]
     assert first["finding"]["types"] == ["syscall"]
     assert first["time"] == Alert.from_dict(alerts[0]).time_ns // 1_000_000
-    assert json.loads(first["raw_data"]) == alerts[0]
+    assert event(json.loads(first["raw_data"])) == alerts[0]
+    assert json.loads(first["raw_data"])["uuid"] == first["finding"]["uid"]
     observed = {o["name"]: o["value"] for o in first["observables"]}
     assert observed["hostname"] == "node-1" and observed["fd.name"] == "/etc/shadow"
     assert observed["evt.time"] == "1700000053012345678"

@@ -15,7 +15,7 @@ import pytest
 from lanner.services.sidekick.config import load_config
 from lanner.services.sidekick.schema import ConfigError
 
-from .cloud_util import Relay, mosquitto, rabbitmq_server
+from .cloud_util import Relay, event, mosquitto, rabbitmq_server
 from .helpers import Sidekick, make_alert, metric_value, wait_until
 from .outputs_util import outputs_from_env, send
 
@@ -36,7 +36,7 @@ async def drain_queue(url: str, queue: str, count: int, timeout: float = 30) -> 
         async with asyncio.timeout(timeout), q.iterator() as messages:
             async for message in messages:
                 async with message.process():
-                    out.append((message.content_type, json.loads(message.body)))
+                    out.append((message.content_type, event(json.loads(message.body))))
                 if len(out) >= count:
                     break
     finally:
@@ -115,7 +115,7 @@ async def collect(port: int, topic: str, count: int, ready: asyncio.Event) -> li
         ready.set()
         async with asyncio.timeout(30):
             async for message in client.messages:
-                got.append((str(message.topic), message.retain, json.loads(message.payload)))
+                got.append((str(message.topic), message.retain, event(json.loads(message.payload))))
                 if len(got) >= count:
                     break
     return got

@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..alert import Alert
 from ..schema import Opt
-from .base import DeliveryError, Output, OutputContext, PermanentError, dumps, register
+from .base import (
+    DeliveryError,
+    Output,
+    OutputContext,
+    PermanentError,
+    dumps,
+    falco_payload,
+    register,
+)
 
 if TYPE_CHECKING:  # boto3 loads only when an AWS output is configured
     import boto3
@@ -216,7 +224,7 @@ class AwsLambda(AwsOutput):
             FunctionName=self.settings["functionname"],
             InvocationType=self.settings["invocationtype"],
             LogType=self.settings["logtype"],
-            Payload=dumps(alert.to_dict()),
+            Payload=dumps(falco_payload(alert)),
         )
         if self.ctx.debug and reply.get("LogResult"):
             import base64
@@ -240,7 +248,7 @@ class AwsSqs(AwsOutput):
 
     async def send(self, alert: Alert) -> None:
         """SendMessage."""
-        body = dumps(alert.to_dict()).decode()
+        body = dumps(falco_payload(alert)).decode()
         await self.call("send_message", QueueUrl=self.settings["url"], MessageBody=body)
 
 
@@ -286,7 +294,7 @@ class AwsSns(AwsOutput):
     async def send(self, alert: Alert) -> None:
         """Publish."""
         if self.settings["rawjson"]:
-            args: dict[str, Any] = {"Message": dumps(alert.to_dict()).decode()}
+            args: dict[str, Any] = {"Message": dumps(falco_payload(alert)).decode()}
         else:
             args = {
                 "Message": alert.output or alert.rule,
@@ -332,7 +340,7 @@ class AwsCloudWatchLogs(AwsOutput):
             self._stream_ready = True
         event = {
             "timestamp": alert.time_ns // 1_000_000,
-            "message": dumps(alert.to_dict()).decode(),
+            "message": dumps(falco_payload(alert)).decode(),
         }
         reply = await self.call(
             "put_log_events", logGroupName=group, logStreamName=self.stream, logEvents=[event]
@@ -381,7 +389,7 @@ class AwsS3(AwsOutput):
         args: dict[str, Any] = {
             "Bucket": self.settings["bucket"],
             "Key": self.key(time.time_ns()),
-            "Body": dumps(alert.to_dict()),
+            "Body": dumps(falco_payload(alert)),
             "ChecksumAlgorithm": "CRC32",
         }
         if self.settings["objectcannedacl"]:
@@ -404,6 +412,6 @@ class AwsKinesis(AwsOutput):
         await self.call(
             "put_record",
             StreamName=self.settings["streamname"],
-            Data=dumps(alert.to_dict()),
+            Data=dumps(falco_payload(alert)),
             PartitionKey=str(uuid.uuid4()),
         )

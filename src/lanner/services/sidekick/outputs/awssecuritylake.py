@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from ..alert import Alert, Priority
 from ..schema import Opt
 from .aws import AwsOutput
-from .base import OutputContext, register
+from .base import OutputContext, alert_uuid, dumps, falco_payload, register
 
 log = logging.getLogger("lanner.sidekick")
 
@@ -48,8 +48,6 @@ def ocsf_finding(alert: Alert) -> dict[str, Any]:
     for name, value in alert.output_fields.items():
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             observables.append({"name": name, "type": "Other", "type_id": 0, "value": str(value)})
-    from .base import dumps
-
     return {
         "activity_id": 1,
         "activity_name": "Generate",
@@ -64,7 +62,7 @@ def ocsf_finding(alert: Alert) -> dict[str, Any]:
             "desc": alert.output,
             "title": alert.rule,
             "types": [alert.source],
-            "uid": str(alert.raw.get("uuid") or uuid.uuid4()),
+            "uid": alert_uuid(alert),
         },
         "message": alert.rule,
         "metadata": {
@@ -73,7 +71,7 @@ def ocsf_finding(alert: Alert) -> dict[str, Any]:
             "labels": list(alert.tags),
         },
         "observables": observables,
-        "raw_data": dumps(alert.to_dict()).decode(),
+        "raw_data": dumps(falco_payload(alert)).decode(),
         "severity": severity,
         "severity_id": severity_id,
         "state": "New",

@@ -10,7 +10,15 @@ from urllib.parse import urlsplit
 
 from ..alert import Alert
 from ..schema import Opt
-from .base import DeliveryError, Output, OutputContext, PermanentError, dumps, register
+from .base import (
+    DeliveryError,
+    Output,
+    OutputContext,
+    PermanentError,
+    dumps,
+    falco_payload,
+    register,
+)
 
 if TYPE_CHECKING:  # client libraries load only when their output is configured
     import aio_pika.abc
@@ -66,7 +74,7 @@ class RabbitMQ(Output):
         from aio_pika.exceptions import AMQPError
         from aio_pika.exceptions import DeliveryError as NotRouted
 
-        message = aio_pika.Message(dumps(alert.to_dict()), content_type="text/plain")
+        message = aio_pika.Message(dumps(falco_payload(alert)), content_type="text/plain")
         try:
             channel = await self._open()
             await channel.default_exchange.publish(
@@ -172,7 +180,7 @@ class Mqtt(Output):
             client = await self._connect()
             await client.publish(
                 self.settings["topic"],
-                dumps(alert.to_dict()),
+                dumps(falco_payload(alert)),
                 qos=self.settings["qos"],
                 retain=self.settings["retained"],
                 timeout=self.ctx.timeout,
