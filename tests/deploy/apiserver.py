@@ -9,7 +9,8 @@ webhook with that certificate and token.
 
 There is no controller-manager, scheduler or kubelet: objects are stored and served, RBAC
 is enforced, but no pod is created or run. ``admin`` is in ``system:masters``;
-``nobody`` is authenticated with no bindings (for RBAC-deny checks).
+``nobody`` is authenticated with no bindings (for RBAC-deny checks); ``respond`` has only
+the bindings a test gives it.
 """
 
 from __future__ import annotations
@@ -34,7 +35,11 @@ KUBE_BIN = (
     / "bin"
 )
 AUDIT_POLICY = Path(__file__).resolve().parents[2] / "deploy/kubernetes/apiserver/audit-policy.yaml"
-TOKENS = {"admin": "admin-token-0123456789", "nobody": "nobody-token-0123456789"}
+TOKENS = {
+    "admin": "admin-token-0123456789",
+    "nobody": "nobody-token-0123456789",
+    "respond": "respond-token-0123456789",  # bound by tests to `lanner respond --rbac`'s role
+}
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -142,6 +147,7 @@ def start(d: Path, audit: bool = False) -> APIServer:
     _certificates(d)
     (d / "tokens.csv").write_text(
         f'{TOKENS["admin"]},admin,1,"system:masters"\n{TOKENS["nobody"]},nobody,2\n'
+        f"{TOKENS['respond']},respond,3\n"
     )
     client, peer, secure = free_port(), free_port(), free_port()
     server = APIServer(d, f"https://127.0.0.1:{secure}")
@@ -195,6 +201,7 @@ def start(d: Path, audit: bool = False) -> APIServer:
             f"--token-auth-file={d / 'tokens.csv'}",
             "--anonymous-auth=false",
             "--authorization-mode=RBAC",
+            "--allow-privileged=true",  # as kubeadm sets it: privileged pods are admitted
             *audit_flags,
         )
 
