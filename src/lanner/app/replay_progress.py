@@ -37,7 +37,7 @@ class ScapReplay:
     ) -> None:
         wanted = None if event_types is None else {*event_types, "container"}
         self.path = path
-        current = None
+        current: Callable[[], CandidateEvents | None] | None = None
         if isinstance(candidates, CandidateEvents):
             fixed = candidates
             current = lambda: fixed  # noqa: E731

@@ -26,6 +26,7 @@ from ..flags import (
 from ..params import AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, SockAddr, SockTuple
 from ..scap import FdList, ProcList, UserList
 from ..scap import metadata as md
+from .containers import container_id
 from .fds import ROLE_CLIENT, ROLE_SERVER, FdInfo, FdTable, fdinfo_from_record
 from .threads import NA, ThreadInfo, ThreadTable, thread_from_record, with_slash
 from .users import Group, User, UserTable
@@ -232,10 +233,10 @@ def _fill_from_exec_like(
         th.fdlimit = fdlimit
     cg = _arg(evt, "cgroups")
     if isinstance(cg, (bytes, bytearray)) and cg:
-        th.set_cgroups(md.parse_cgroups(bytes(cg)))
+        th.cgroups, th.container_id = _cgroups(bytes(cg))
     env = _arg(evt, "env")
     if isinstance(env, (bytes, bytearray)) and env:
-        th.env = md.split_nul(bytes(env))
+        th.env = _env(bytes(env))
     for name in ("uid", "gid", "loginuid"):
         v = _int_arg(evt, name)
         if v is not None:
@@ -251,6 +252,35 @@ def _fill_from_exec_like(
         v = _int_arg(evt, name)
         if v is not None:
             setattr(th, name, v)
+
+
+# Decoded cgroups (with their container id) and environments by their raw bytes: the
+# clones and execs of a host repeat the same few. The lists are shared between threads,
+# as a child shares its parent's (never changed in place).
+_CGROUPS: dict[bytes, tuple[list[tuple[str, str]], str]] = {}
+_ENVS: dict[bytes, list[str]] = {}
+_MAX_CACHED = 1024
+
+
+def _cgroups(raw: bytes) -> tuple[list[tuple[str, str]], str]:
+    hit = _CGROUPS.get(raw)
+    if hit is None:
+        cgroups = md.parse_cgroups(raw)
+        hit = cgroups, container_id(cgroups)
+        if len(_CGROUPS) >= _MAX_CACHED:
+            _CGROUPS.clear()
+        _CGROUPS[raw] = hit
+    return hit
+
+
+def _env(raw: bytes) -> list[str]:
+    hit = _ENVS.get(raw)
+    if hit is None:
+        hit = md.split_nul(raw)
+        if len(_ENVS) >= _MAX_CACHED:
+            _ENVS.clear()
+        _ENVS[raw] = hit
+    return hit
 
 
 def _on_clone_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
@@ -287,9 +317,11 @@ def _on_clone_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
                 setattr(th, name, v)
         return
     tid = evt.tid
-    pid = _int_arg(evt, "pid")
-    ptid = _int_arg(evt, "ptid")
-    child = ThreadInfo(tid, pid if pid is not None else tid, ptid if ptid is not None else -1)
+    new_pid = _int_arg(evt, "pid")
+    new_ptid = _int_arg(evt, "ptid")
+    child = ThreadInfo(
+        tid, new_pid if new_pid is not None else tid, new_ptid if new_ptid is not None else -1
+    )
     parent = threads.get(child.ptid) if not flags & PPM_CL_CLONE_THREAD else None
     if flags & PPM_CL_CLONE_THREAD:
         parent = threads.get(child.pid)
