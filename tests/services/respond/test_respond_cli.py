@@ -47,7 +47,9 @@ def _write(tmp_path: Path, text: str, name: str = "rules.yaml") -> Path:
 def test_check_ok_and_bad(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(respond, ["-r", str(_write(tmp_path, CONTAIN)), "--check"])
-    assert result.exit_code == 0 and result.output == "1 rules, 2 actions: OK\n"
+    path = tmp_path / "rules.yaml"
+    assert result.exit_code == 0
+    assert result.output == f"{path}: Lanner rules, 1 rules, 2 actions\n1 rules, 2 actions: OK\n"
     bad = _write(tmp_path, "- rule: x\n  actions: [{action: kubernetes:nuke}]\n", "bad.yaml")
     result = runner.invoke(respond, ["-r", str(bad), "--check"])
     assert result.exit_code == 1

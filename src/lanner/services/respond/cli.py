@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import click
 import yaml
@@ -21,7 +21,8 @@ from lanner.services.respond.dedup import DEFAULT_KEY_FIELDS, Deduplicator
 from lanner.services.respond.engine import Dispatcher, Responder
 from lanner.services.respond.metrics import RespondMetrics
 from lanner.services.respond.nats_input import NatsAuth, redact_url
-from lanner.services.respond.rules import RulesError, load_rules
+from lanner.services.respond.notifiers import Notifications
+from lanner.services.respond.rules import RulesError, RuleSet, load_rules, load_ruleset
 
 DEFAULT_PORT = 2804
 DEFAULT_LISTEN = f"127.0.0.1:{DEFAULT_PORT}"
@@ -111,7 +112,20 @@ def _check_exposure(
     type=click.Path(exists=True),
     help="Response rules file or directory (repeatable).",
 )
-@click.option("--check", is_flag=True, help="Validate the rules and exit.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Validate the rules and exit, saying each file's format (Lanner or Falco Talon) "
+    "and how anything was read.",
+)
+@click.option(
+    "--config",
+    "talon_config",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Falco Talon's config.yaml: its notifiers, default_notifiers and deduplication "
+    "window are used.",
+)
 @click.option(
     "--rbac",
     "print_rbac",
@@ -257,6 +271,7 @@ def _check_exposure(
 def respond(
     rules_paths: tuple[str, ...],
     check: bool,
+    talon_config: str | None,
     print_rbac: bool,
     rbac_namespace: str,
     replay: IO[str] | None,
@@ -295,12 +310,21 @@ def respond(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        rules = load_rules(rules_paths)
+        ruleset = load_ruleset(rules_paths)
     except RulesError as exc:
         raise click.ClickException(f"invalid response rules:\n{exc}") from exc
+    rules = ruleset.rules
+    settings = _talon_config(talon_config)
+    if settings.get("dedup_window") is not None and dedup_window == 60.0:
+        dedup_window = float(settings["dedup_window"])
+    missing = sorted(
+        {(r.name, n) for r in rules for n in r.notifiers if n not in settings["notifiers"]}
+    )
+    if missing:
+        lines = [f"rule '{r}' uses notifier '{n}', which --config does not set" for r, n in missing]
+        raise click.ClickException("invalid response rules:\n" + "\n".join(lines))
     if check:
-        actions = sum(len(r.actions) for r in rules)
-        click.echo(f"{len(rules)} rules, {actions} actions: OK")
+        _print_check(ruleset)
         return
     if print_rbac:
         from lanner.services.respond.rbac import manifests
@@ -335,13 +359,23 @@ def respond(
             insecure=insecure,
         )
 
+    kube = KubeClients(KubeConfig(kubeconfig, kube_context, in_cluster))
+    metrics = RespondMetrics()
     responder = Responder(
         rules,
-        kube=KubeClients(KubeConfig(kubeconfig, kube_context, in_cluster)),
+        kube=kube,
         dry_run=dry_run,
         dedup=Deduplicator(dedup_window, dedup_fields),
         audit=AuditLog(audit_log),
-        metrics=RespondMetrics(),
+        metrics=metrics,
+        notifications=Notifications(
+            settings["notifiers"],
+            tuple(settings["defaults"]),
+            kube=kube,
+            on_result=lambda name, ok: metrics.notifications.labels(
+                name, "ok" if ok else "failed"
+            ).inc(),
+        ),
         retries=retries,
         backoff=backoff,
     )
@@ -350,6 +384,7 @@ def respond(
         return
     signal.signal(signal.SIGHUP, lambda *_: _reload(responder, rules_paths))
     _serve(
+        _rules_summary(ruleset, dry_run),
         responder,
         Dispatcher(responder, workers=workers, max_queue=max_queue),
         listen,
@@ -362,6 +397,66 @@ def respond(
         nats_subjects,
         nats_queue,
     )
+
+
+def _print_check(ruleset: RuleSet) -> None:
+    """One line per file (format, counts), then how things were read, then the total."""
+    names = {"lanner": "Lanner rules", "talon": "Falco Talon rules", "empty": "empty"}
+    for report in ruleset.files:
+        click.echo(
+            f"{report.path}: {names[report.format]}, {report.rules} rules, {report.actions} actions"
+        )
+        for note in report.notes:
+            click.echo(f"  note: {note}")
+    actions = sum(len(r.actions) for r in ruleset.rules)
+    click.echo(f"{len(ruleset.rules)} rules, {actions} actions: OK")
+
+
+# Falco Talon config keys lanner respond sets with its own flags instead
+_TALON_FLAGS = {
+    "listen_address": "--listen",
+    "listen_port": "--listen",
+    "rules_files": "-r",
+    "kubeconfig": "--kubeconfig",
+    "log_format": "--log-level",
+    "watch_rules": "SIGHUP",
+    "print_all_events": "--log-level debug",
+    "otel": "/metrics",
+    "aws": "(no AWS actions yet)",
+    "minio": "(no MinIO output yet)",
+}
+
+
+def _talon_config(path: str | None) -> dict[str, Any]:
+    """notifiers, defaults and dedup_window from Talon's config.yaml (empty without one);
+    keys handled by flags are named on stderr, unknown keys refused."""
+    out: dict[str, Any] = {"notifiers": {}, "defaults": [], "dedup_window": None}
+    if path is None:
+        return out
+    try:
+        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise click.ClickException(f"{path}: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise click.ClickException(f"{path}: a Talon config file is a mapping")
+    known = {"notifiers", "default_notifiers", "deduplication", *_TALON_FLAGS}
+    problems = [f"unknown key '{k}'" for k in sorted(set(doc) - known)]
+    problems += Notifications.check(doc.get("notifiers"), doc.get("default_notifiers") or [])
+    dedup = doc.get("deduplication") or {}
+    window = dedup.get("time_window_seconds") if isinstance(dedup, dict) else None
+    if window is not None and (isinstance(window, bool) or not isinstance(window, int | float)):
+        problems.append("'deduplication.time_window_seconds' must be a number")
+    if problems:
+        raise click.ClickException(f"{path}: " + f"\n{path}: ".join(problems))
+    for key in sorted(set(doc) & set(_TALON_FLAGS)):
+        use = _TALON_FLAGS[key]
+        click.echo(f"{path}: '{key}' is not read from here; lanner respond uses {use}", err=True)
+    out.update(
+        notifiers=dict(doc.get("notifiers") or {}),
+        defaults=list(doc.get("default_notifiers") or []),
+        dedup_window=window,
+    )
+    return out
 
 
 def _replay(responder: Responder, stream: IO[str]) -> None:
@@ -395,7 +490,16 @@ def _reload(responder: Responder, rules_paths: tuple[str, ...]) -> None:
     log.info("reloaded %d rules", len(rules))
 
 
+def _rules_summary(ruleset: RuleSet, dry_run: bool) -> str:
+    """ "9 rules (rules.yaml: Falco Talon; local.yaml: Lanner)", for the start-up line."""
+    kinds = {"lanner": "Lanner", "talon": "Falco Talon", "empty": "empty"}
+    files = "; ".join(f"{Path(f.path).name}: {kinds[f.format]}" for f in ruleset.files)
+    text = f"{len(ruleset.rules)} rules ({files})"
+    return text + (", dry-run" if dry_run else "")
+
+
 def _serve(
+    rules_summary: str,
     responder: Responder,
     dispatcher: Dispatcher,
     listen: str,
@@ -417,6 +521,15 @@ def _serve(
             nats_input.start()
         except ConnectionError as exc:
             raise click.ClickException(str(exc)) from exc
+    inputs = []
+    if not no_http:
+        host, port = _listen(listen)
+        scheme = "https" if tls_cert else "http"
+        guard = "bearer token required" if token else "NO TOKEN (--insecure)"
+        inputs.append(f"{scheme}://{host}:{port} ({guard})")
+    if nats_url:
+        inputs.append(f"NATS {redact_url(nats_url)} subjects {', '.join(nats_subjects)}")
+    click.echo(f"lanner respond: listening on {' and '.join(inputs)}; {rules_summary}", err=True)
     try:
         if no_http:
             stop = threading.Event()
@@ -429,9 +542,6 @@ def _serve(
             from lanner.services.respond.app import create_app
 
             host, port = _listen(listen)
-            scheme = "https" if tls_cert else "http"
-            guard = "bearer token required" if token else "NO TOKEN (--insecure)"
-            click.echo(f"lanner respond on {scheme}://{host}:{port} ({guard})", err=True)
             uvicorn.run(
                 create_app(dispatcher, token=token),
                 host=host,

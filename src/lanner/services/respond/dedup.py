@@ -32,9 +32,9 @@ class Deduplicator:
         fields = tuple(str(alert.get(f)) for f in self.key_fields)
         return (alert.rule, alert.hostname, *fields)
 
-    def is_duplicate(self, alert: Alert) -> bool:
-        """True when an equal alert opened a window that is still open (and records it
-        otherwise)."""
+    def is_duplicate(self, alert: Alert, open_window: bool = True) -> bool:
+        """True when an equal alert opened a window that is still open; otherwise the alert
+        opens one, unless `open_window` is false."""
         if self.window <= 0:
             return False
         now = self._clock()
@@ -45,7 +45,8 @@ class Deduplicator:
             opened = self._seen.get(key)
             if opened is not None and now - opened < self.window:
                 return True
-            self._seen[key] = now
+            if open_window:
+                self._seen[key] = now
             return False
 
     def _expire(self, now: float) -> None:

@@ -13,13 +13,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from lanner.services.respond.actions import ACTIONS, ActionContext, ActionError
+from lanner.services.respond.actions import ActionContext, ActionError, action_class
 from lanner.services.respond.actions.kube import KubeClients
 from lanner.services.respond.alert import Alert
 from lanner.services.respond.audit import AuditLog, AuditRecord
 from lanner.services.respond.dedup import Deduplicator
 from lanner.services.respond.matcher import select
 from lanner.services.respond.metrics import RespondMetrics
+from lanner.services.respond.notifiers import Notifications, Outcome
 from lanner.services.respond.rules import ActionSpec, ResponseRule
 
 log = logging.getLogger("lanner.respond")
@@ -38,6 +39,7 @@ class Responder:
         dedup: Deduplicator | None = None,
         audit: AuditLog | None = None,
         metrics: RespondMetrics | None = None,
+        notifications: Notifications | None = None,
         retries: int = 2,
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
@@ -48,6 +50,7 @@ class Responder:
         self.dedup = dedup or Deduplicator(0)
         self.audit = audit or AuditLog()
         self.metrics = metrics or RespondMetrics()
+        self.notifications = notifications or Notifications()
         self.retries = retries
         self.backoff = backoff
         self._sleep = sleep
@@ -67,12 +70,22 @@ class Responder:
         except ValueError:
             self.metrics.invalid.labels(source).inc()
             raise
-        if self.dedup.is_duplicate(alert):
+        chosen = select(self.rules, alert)
+        if not chosen:
+            return []  # nothing to do: no de-duplication window either
+        # An alert lacking what an action needs (a pod name, say) opens no window: a later
+        # complete alert of the same key must still be acted on.
+        complete = all(
+            action_class(spec).has_fields(alert, spec.parameters)
+            for rule in chosen
+            for spec in rule.actions
+        )
+        if self.dedup.is_duplicate(alert, open_window=complete):
             self.metrics.deduplicated.inc()
-            log.info("duplicate of a recent alert, ignored: %s", alert.rule)
+            log.debug("duplicate of a recent alert, ignored: %s", alert.rule)
             return []
         records: list[AuditRecord] = []
-        for rule in select(self.rules, alert):
+        for rule in chosen:
             self.metrics.matches.labels(rule.name).inc()
             records.extend(self._run_rule(rule, alert))
         return records
@@ -88,6 +101,7 @@ class Responder:
             else:
                 record = self._run_action(spec, rule, alert, dry, previous)
             records.append(record)
+            self._notify(rule, spec, alert, record)
             previous.append(
                 {k: record.to_dict()[k] for k in ("action", "target", "result", "detail")}
             )
@@ -107,7 +121,7 @@ class Responder:
         dry: bool,
         previous: list[dict[str, Any]],
     ) -> AuditRecord:
-        action = ACTIONS[spec.action]()
+        action = action_class(spec)()
         ctx = ActionContext(
             alert=alert,
             rule=rule.name,
@@ -115,6 +129,8 @@ class Responder:
             dry_run=dry,
             kube=self.kube,
             previous=list(previous),
+            output=spec.output,
+            contexts=spec.contexts,
         )
         attempts_allowed = 1 + (spec.retries if spec.retries is not None else self.retries)
         attempt = 0
@@ -151,6 +167,30 @@ class Responder:
                 attempt,
                 result.changes,
             )
+
+    def _notify(
+        self, rule: ResponseRule, spec: ActionSpec, alert: Alert, record: AuditRecord
+    ) -> None:
+        """Tell the rule's notifiers (and the default ones) what the action did."""
+        if not (rule.notifiers or self.notifications.defaults):
+            return
+        status = {"ok": "success", "failed": "failure"}.get(record.result, record.result)
+        objects = {}
+        for key, field in (("namespace", "k8s.ns.name"), ("pod", "k8s.pod.name")):
+            if alert.get(field):
+                objects[key] = str(alert.get(field))
+        outcome = Outcome(
+            status=status,
+            rule=rule.name,
+            action=spec.title or spec.action,
+            actionner=spec.action,
+            event=alert.output,
+            target=record.target,
+            detail=record.detail if status != "failure" else "",
+            error=record.detail if status == "failure" else "",
+            objects=objects,
+        )
+        self.notifications.send(rule.notifiers, outcome)
 
     def _record(
         self,

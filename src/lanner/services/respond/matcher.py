@@ -70,8 +70,12 @@ def _priority_ok(spec: tuple[str, str], priority: str) -> bool:
 
 def matches(match: Match, alert: Alert) -> bool:
     """Whether an alert satisfies every part of a rule's `match`."""
-    if match.rules and not any(_name_matches(p, alert.rule) for p in match.rules):
-        return False
+    if match.rules:
+        if match.exact_rules:
+            if alert.rule not in match.rules:
+                return False
+        elif not any(_name_matches(p, alert.rule) for p in match.rules):
+            return False
     if match.priority is not None and not _priority_ok(match.priority, alert.priority):
         return False
     if match.source and alert.source not in match.source:
@@ -80,6 +84,12 @@ def matches(match: Match, alert: Alert) -> bool:
     if match.tags and not set(match.tags) <= tags:
         return False
     if match.tags_any and not set(match.tags_any) & tags:
+        return False
+    if match.tag_groups and not any(set(g) <= tags for g in match.tag_groups):
+        return False
+    if match.field_groups and not any(
+        all(condition_holds(c, alert) for c in group) for group in match.field_groups
+    ):
         return False
     return all(condition_holds(c, alert) for c in match.output_fields)
 

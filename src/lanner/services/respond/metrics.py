@@ -45,6 +45,12 @@ class RespondMetrics:
             ["result"],
             registry=self.registry,
         )
+        self.notifications = Counter(
+            "lanner_respond_notifications",
+            "Notifications sent, by notifier and result (ok, failed)",
+            ["notifier", "result"],
+            registry=self.registry,
+        )
         self.actions = Counter(
             "lanner_respond_actions",
             "Actions by action name and result (ok, failed, dry_run, skipped)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lanner.services.respond.actions import ACTIONS
+from lanner.services.respond.actions import action_class
 from lanner.services.respond.rules import ResponseRule
 
 
@@ -13,7 +13,7 @@ def policy_rules(rules: list[ResponseRule]) -> list[dict[str, Any]]:
     verbs: dict[tuple[str, str], set[str]] = {}
     for rule in rules:
         for spec in rule.actions:
-            for policy in ACTIONS[spec.action].rbac_for(spec.parameters):
+            for policy in action_class(spec).rbac_for(spec.parameters):
                 for group in policy["apiGroups"]:
                     for resource in policy["resources"]:
                         verbs.setdefault((group, resource), set()).update(policy["verbs"])

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,10 @@ class Match:
     tags: tuple[str, ...] = ()
     tags_any: tuple[str, ...] = ()
     output_fields: tuple[FieldCondition, ...] = ()
+    # Falco Talon's forms: the alert must satisfy at least one group (each group: all of it)
+    field_groups: tuple[tuple[FieldCondition, ...], ...] = ()
+    tag_groups: tuple[tuple[str, ...], ...] = ()
+    exact_rules: bool = False  # Talon compares rule names exactly (no globs)
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,10 @@ class ActionSpec:
     retries: int | None = None
     dry_run: bool | None = None
     line: int = 0
+    registry: str = "lanner"  # which action names: "lanner" (ACTIONS) or "talon" (TALON)
+    title: str = ""  # a Talon action's own name ("Terminate Pod")
+    output: dict[str, Any] | None = None  # a Talon artifact output: {target, parameters}
+    contexts: tuple[str, ...] = ()  # Talon additional_contexts (k8snode)
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,8 @@ class ResponseRule:
     dry_run: bool | None = None
     file: str = ""
     line: int = 0
+    notifiers: tuple[str, ...] = ()
+    format: str = "lanner"  # or "talon"
 
 
 class _LineDict(dict[str, Any]):
@@ -117,8 +127,27 @@ _ACTION_KEYS = {"action", "parameters", "continue", "ignore_errors", "retries", 
 _PRIORITY = re.compile(r"^\s*(>=|<=|==|=|>|<)?\s*([A-Za-z]+)\s*$")
 
 
-def load_rules(paths: Iterable[str | Path]) -> list[ResponseRule]:
-    """Load and validate rules files (a directory means its *.yaml/*.yml files, sorted)."""
+@dataclass
+class FileReport:
+    """What `--check` says about one file: its format, what it holds, what was read how."""
+
+    path: str
+    format: str  # "lanner", "talon" or "empty"
+    rules: int = 0
+    actions: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RuleSet:
+    """Every rule loaded, in file order, and a report per file."""
+
+    rules: list[ResponseRule]
+    files: list[FileReport]
+
+
+def rule_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The files named: a directory means its *.yaml/*.yml files, sorted."""
     files: list[Path] = []
     for p in paths:
         path = Path(p)
@@ -126,15 +155,46 @@ def load_rules(paths: Iterable[str | Path]) -> list[ResponseRule]:
             files.extend(sorted(f for f in path.iterdir() if f.suffix in (".yaml", ".yml")))
         else:
             files.append(path)
-    rules: list[ResponseRule] = []
+    return files
+
+
+def load_rules(paths: Iterable[str | Path]) -> list[ResponseRule]:
+    """Load and validate rules files (Lanner's or Falco Talon's format, told apart per file)."""
+    return load_ruleset(paths).rules
+
+
+def load_ruleset(paths: Iterable[str | Path]) -> RuleSet:
+    """Load every file; RulesError lists every problem (file:line, rule, item)."""
+    from lanner.services.respond import talon_rules
+
     problems: list[str] = []
-    for path in files:
+    reports: list[FileReport] = []
+    ordered: list[tuple[tuple[int, int], ResponseRule]] = []
+    talon_docs: list[tuple[int, str, list[Any]]] = []
+    for index, path in enumerate(rule_files(paths)):
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             problems.append(f"{path}: cannot read: {exc.strerror or exc}")
             continue
-        rules.extend(parse_rules(text, str(path), problems))
+        doc = _load_yaml(text, str(path), problems)
+        if doc is None:
+            reports.append(FileReport(str(path), "empty"))
+            continue
+        if talon_rules.is_talon(doc):
+            reports.append(FileReport(str(path), "talon"))
+            talon_docs.append((index, str(path), doc))
+            continue
+        parsed = _parse_doc(doc, str(path), problems)
+        reports.append(
+            FileReport(str(path), "lanner", len(parsed), sum(len(r.actions) for r in parsed))
+        )
+        ordered.extend(((index, r.line), r) for r in parsed)
+    if talon_docs:
+        by_file = {r.path: r for r in reports}
+        for position, rule in talon_rules.translate(talon_docs, problems, by_file):
+            ordered.append((position, rule))
+    rules = [r for _, r in sorted(ordered, key=lambda pair: pair[0])]
     seen: dict[str, str] = {}
     for r in rules:
         where = f"{r.file}:{r.line}"
@@ -143,23 +203,33 @@ def load_rules(paths: Iterable[str | Path]) -> list[ResponseRule]:
         seen.setdefault(r.name, where)
     if problems:
         raise RulesError(problems)
-    return rules
+    return RuleSet(rules, reports)
 
 
-def parse_rules(text: str, filename: str, problems: list[str]) -> list[ResponseRule]:
-    """Parse one file's text, appending problems rather than stopping at the first."""
+def _load_yaml(text: str, filename: str, problems: list[str]) -> list[Any] | None:
+    """The file's top-level list (None when empty or unusable, with a problem noted)."""
     try:
         doc = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f":{mark.line + 1}" if mark is not None else ""
         problems.append(f"{filename}{at}: invalid YAML: {getattr(exc, 'problem', exc)}")
-        return []
+        return None
     if doc is None:
-        return []
+        return None
     if not isinstance(doc, list):
         problems.append(f"{filename}:1: a rules file must be a list of '- rule:' items")
-        return []
+        return None
+    return doc
+
+
+def parse_rules(text: str, filename: str, problems: list[str]) -> list[ResponseRule]:
+    """Parse one Lanner-format file's text, appending problems rather than stopping."""
+    doc = _load_yaml(text, filename, problems)
+    return [] if doc is None else _parse_doc(doc, filename, problems)
+
+
+def _parse_doc(doc: list[Any], filename: str, problems: list[str]) -> list[ResponseRule]:
     out: list[ResponseRule] = []
     for index, item in enumerate(doc):
         line = getattr(item, "line", 0)

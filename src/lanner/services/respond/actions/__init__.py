@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from lanner.services.respond.actions.base import Action, ActionContext, ActionError, ActionResult
 from lanner.services.respond.actions.exec import ExecInContainer
 from lanner.services.respond.actions.network import IsolatePod
@@ -9,7 +11,33 @@ from lanner.services.respond.actions.node import CordonNode, TaintNode
 from lanner.services.respond.actions.notify import Webhook
 from lanner.services.respond.actions.pod import AnnotatePod, DeletePod, LabelPod
 from lanner.services.respond.actions.python import PythonHandler
+from lanner.services.respond.actions.talon_cluster import TalonDelete, TalonDrain
+from lanner.services.respond.actions.talon_network import (
+    CalicoNetworkPolicy,
+    CiliumNetworkPolicy,
+    TalonNetworkPolicy,
+)
+from lanner.services.respond.actions.talon_pod import (
+    TalonAnnotation,
+    TalonDownload,
+    TalonExec,
+    TalonLabel,
+    TalonLog,
+    TalonScript,
+    TalonTerminate,
+)
 from lanner.services.respond.actions.workload import ScaleToZero
+
+
+class ActionSpecLike(Protocol):
+    """What action_class needs of a rules.ActionSpec."""
+
+    @property
+    def action(self) -> str: ...
+
+    @property
+    def registry(self) -> str: ...
+
 
 ACTIONS: dict[str, type[Action]] = {
     cls.name: cls
@@ -27,4 +55,48 @@ ACTIONS: dict[str, type[Action]] = {
     )
 }
 
-__all__ = ["ACTIONS", "Action", "ActionContext", "ActionError", "ActionResult"]
+# Falco Talon's actionners, by Talon's names (rules files in Talon's format)
+TALON: dict[str, type[Action]] = {
+    cls.name: cls
+    for cls in (
+        TalonTerminate,
+        TalonLabel,
+        TalonAnnotation,
+        TalonNetworkPolicy,
+        TalonExec,
+        TalonScript,
+        TalonLog,
+        TalonDownload,
+        TalonDelete,
+        TalonDrain,
+        CalicoNetworkPolicy,
+        CiliumNetworkPolicy,
+    )
+}
+TALON["kubernetes:cordon"] = CordonNode
+
+# Talon actionners Lanner reads but does not run: a rule using one is refused, saying why
+TALON_NOT_AVAILABLE = {
+    "kubernetes:tcpdump": "packet captures from an ephemeral container are not available"
+    " in Lanner yet",
+    "kubernetes:sysdig": "syscall captures from an ephemeral container are not available"
+    " in Lanner yet",
+    "aws:lambda": "AWS Lambda invocation is not available in Lanner yet (use a python action)",
+    "gcp:function": "GCP Cloud Functions invocation is not available in Lanner yet",
+}
+
+__all__ = [
+    "ACTIONS",
+    "TALON",
+    "TALON_NOT_AVAILABLE",
+    "Action",
+    "ActionContext",
+    "ActionError",
+    "ActionResult",
+    "action_class",
+]
+
+
+def action_class(spec: ActionSpecLike) -> type[Action]:
+    """The class implementing a loaded action (Lanner's names or Talon's)."""
+    return (TALON if spec.registry == "talon" else ACTIONS)[spec.action]

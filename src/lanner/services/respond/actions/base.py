@@ -91,6 +91,8 @@ class ActionContext:
     dry_run: bool
     kube: Any = None  # lanner.services.respond.actions.kube.KubeClients, created lazily
     previous: list[dict[str, Any]] = field(default_factory=list)  # earlier actions of the rule
+    output: dict[str, Any] | None = None  # where an artifact goes (Talon's `output`)
+    contexts: tuple[str, ...] = ()  # Talon additional_contexts to add before running
 
 
 class Action(ABC):
@@ -103,6 +105,14 @@ class Action(ABC):
     rbac: ClassVar[tuple[dict[str, Any], ...]] = ()
     # parameters holding file paths, resolved against the rules file's directory
     path_params: ClassVar[tuple[str, ...]] = ()
+    # output fields the action cannot do without (an alert lacking one opens no dedup window)
+    required_fields: ClassVar[tuple[str, ...]] = ()
+    # Falco Talon: whether the rule goes on after this actionner by default, former
+    # parameter names, and whether the actionner produces an artifact needing an `output`
+    talon_continue: ClassVar[bool] = True
+    talon_aliases: ClassVar[dict[str, str]] = {}
+    talon_noop: ClassVar[dict[str, str]] = {}  # parameters Talon accepts and never reads
+    requires_output: ClassVar[bool] = False
 
     @classmethod
     def validate(cls, params: dict[str, Any]) -> list[str]:
@@ -135,6 +145,19 @@ class Action(ABC):
     def rbac_for(cls, params: dict[str, Any]) -> tuple[dict[str, Any], ...]:
         """RBAC policy rules needed with these parameters (override to narrow `rbac`)."""
         return cls.rbac
+
+    @classmethod
+    def has_fields(cls, alert: Alert, params: dict[str, Any]) -> bool:
+        """Whether the alert carries the output fields this action cannot do without (the
+        pod's namespace and name for actions with `pod_field`, else `required_fields`)."""
+        names = {p.name for p in cls.params}
+        needed = list(cls.required_fields)
+        if "pod_field" in names:
+            needed += [
+                params.get("namespace_field") or "k8s.ns.name",
+                params.get("pod_field") or "k8s.pod.name",
+            ]
+        return all(alert.get(f) not in (None, "", "<NA>") for f in needed)
 
     @classmethod
     def with_defaults(cls, params: dict[str, Any]) -> dict[str, Any]:

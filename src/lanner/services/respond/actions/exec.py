@@ -51,33 +51,8 @@ class ExecInContainer(Action):
         changes: dict[str, Any] = {"command": argv}
         if ctx.dry_run:
             return ActionResult(target, "would exec command", changes)
-        from kubernetes.stream import stream
-
-        kwargs: dict[str, Any] = {
-            "command": argv,
-            "stderr": True,
-            "stdin": False,
-            "stdout": True,
-            "tty": False,
-            "_preload_content": False,
-        }
-        if container:
-            kwargs["container"] = container
-        ws = call(
-            f"exec in {target}",
-            stream,
-            ctx.kube.core.connect_get_namespaced_pod_exec,
-            name,
-            namespace,
-            **kwargs,
-        )
-        try:
-            ws.run_forever(timeout=ctx.params["timeout"])
-            code = ws.returncode
-            stdout = ws.read_channel(1)[:_MAX_OUTPUT]
-            stderr = ws.read_channel(2)[:_MAX_OUTPUT]
-        finally:
-            ws.close()
+        code, stdout, stderr = exec_argv(ctx, namespace, name, container, argv,
+                                         ctx.params["timeout"])  # fmt: skip
         changes.update({"exit_code": code, "stdout": stdout, "stderr": stderr})
         if code is None:
             raise ActionError(
@@ -92,3 +67,45 @@ class ExecInContainer(Action):
                 changes=changes,
             )
         return ActionResult(target, "command exited 0", changes)
+
+
+def exec_argv(
+    ctx: ActionContext,
+    namespace: str,
+    name: str,
+    container: str | None,
+    argv: list[str],
+    timeout: int,
+    limit: int = _MAX_OUTPUT,
+) -> tuple[int | None, str, str]:
+    """Run argv in a container over the API's websocket: (exit code or None, stdout, stderr),
+    stdout cut to `limit` characters and stderr to 4 KiB."""
+    from kubernetes.stream import stream
+
+    kwargs: dict[str, Any] = {
+        "command": argv,
+        "stderr": True,
+        "stdin": False,
+        "stdout": True,
+        "tty": False,
+        "_preload_content": False,
+    }
+    if container:
+        kwargs["container"] = container
+    target = f"pod {namespace}/{name}" + (f" container {container}" if container else "")
+    ws = call(
+        f"exec in {target}",
+        stream,
+        ctx.kube.core.connect_get_namespaced_pod_exec,
+        name,
+        namespace,
+        **kwargs,
+    )
+    try:
+        ws.run_forever(timeout=timeout)
+        code = ws.returncode
+        stdout = ws.read_channel(1)[:limit]
+        stderr = ws.read_channel(2)[:_MAX_OUTPUT]
+    finally:
+        ws.close()
+    return code, stdout, stderr

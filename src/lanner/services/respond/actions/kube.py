@@ -81,6 +81,23 @@ class KubeClients:
 
         return client.NetworkingV1Api(self.api_client)
 
+    @property
+    def custom(self) -> Any:
+        """CustomObjectsApi (Calico and Cilium policies)."""
+        from kubernetes import client
+
+        return client.CustomObjectsApi(self.api_client)
+
+    def served(self, group: str, version: str) -> bool:
+        """Whether the API server serves group/version (discovery, read each time)."""
+        from kubernetes import client
+
+        groups = call("API discovery", client.ApisApi(self.api_client).get_api_versions)
+        return any(
+            g.name == group and any(v.version == version for v in g.versions)
+            for g in groups.groups or []
+        )
+
 
 def call(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Call the API, turning client exceptions into ActionError (transient or not)."""
