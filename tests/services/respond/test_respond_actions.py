@@ -32,6 +32,7 @@ def test_isolate_selects_the_pods_own_labels(web: FakeKube, kube_clients: KubeCl
         kube_clients,
         "kubernetes:isolate",
         {
+            "selector": "pod-labels",
             "allow_dns": True,
             "allow_egress": [
                 {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"], "ports": [{"port": 443}]}
@@ -68,7 +69,7 @@ def test_isolate_egress_only_denies_everything_else(
     run_action(
         kube_clients,
         "kubernetes:isolate",
-        {"deny": ["egress"], "exclude_labels": ["pod-template-hash"]},
+        {"deny": ["egress"], "exclude_labels": ["pod-template-hash"], "selector": "pod-labels"},
     )
     spec = web.get("networkpolicies", "default", "lanner-isolate-web-1")["spec"]
     assert spec == {
@@ -90,10 +91,13 @@ def test_isolate_twice_replaces_the_policy(web: FakeKube, kube_clients: KubeClie
     assert methods == ["POST", "POST", "PUT"]  # create, create -> 409 AlreadyExists, replace
 
 
-def test_isolate_quarantine_label_selects_only_that_pod(
-    web: FakeKube, kube_clients: KubeClients
+@pytest.mark.parametrize("params", [{}, {"selector": "quarantine-label"}])
+def test_isolate_by_default_labels_and_selects_only_that_pod(
+    web: FakeKube, kube_clients: KubeClients, params: dict[str, str]
 ) -> None:
-    run_action(kube_clients, "kubernetes:isolate", {"selector": "quarantine-label"})
+    """Issue 24: the default isolates the one pod (a label of its own first), not every
+    replica sharing its app labels."""
+    run_action(kube_clients, "kubernetes:isolate", params)
     pod = web.get("pods", "default", "web-1")
     uid = pod["metadata"]["uid"]
     assert pod["metadata"]["labels"] == {**WEB_LABELS, "lanner.dev/quarantine": uid}
@@ -106,7 +110,7 @@ def test_isolate_refuses_a_pod_without_labels(
 ) -> None:
     fake_kube.add_pod("default", "web-1", {})
     with pytest.raises(ActionError, match="would isolate the whole namespace"):
-        run_action(kube_clients, "kubernetes:isolate")
+        run_action(kube_clients, "kubernetes:isolate", {"selector": "pod-labels"})
     assert fake_kube.writes() == []
 
 

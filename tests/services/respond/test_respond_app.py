@@ -39,7 +39,8 @@ def test_post_alert_isolates_the_pod(dispatcher: Dispatcher, fake_kube: FakeKube
     assert resp.status_code == 202 and resp.json() == {"accepted": 1}
     dispatcher.join()
     np = fake_kube.get("networkpolicies", "default", "lanner-isolate-web-1")
-    assert np["spec"]["podSelector"] == {"matchLabels": {"app": "web"}}
+    uid = fake_kube.get("pods", "default", "web-1")["metadata"]["uid"]
+    assert np["spec"]["podSelector"] == {"matchLabels": {"lanner.dev/quarantine": uid}}
     audit = client.get("/audit").json()
     assert [(a["action"], a["result"]) for a in audit] == [("kubernetes:isolate", "ok")]
     metrics = client.get("/metrics")

@@ -373,3 +373,28 @@ def test_nats_credentials_in_the_url_count_and_are_not_shown() -> None:
     assert not NatsAuth().authenticated("nats://h:4222")
     assert NatsAuth().authenticated("nats://u:p@h:4222")
     assert redact_url("nats://u:s3cret@h:4222") == "nats://***@h:4222"
+
+
+def test_start_up_prints_one_line_with_address_and_rules(
+    daemon: Callable[..., tuple[subprocess.Popen[str], Path]], fake_kube: FakeKube
+) -> None:
+    """Issue 28: at start, one line saying what it listens on and which rules it loaded;
+    repeated alerts then add no line at the default log level."""
+    port = free_port()
+    proc, _ = daemon("--listen", f"127.0.0.1:{port}", env={"LANNER_RESPOND_TOKEN": TOKEN})
+    wait_port(port, proc)  # type: ignore[arg-type]
+    assert proc.stdout is not None
+    line = proc.stdout.readline().rstrip("\n")
+    assert line.startswith(
+        f"lanner respond: listening on http://127.0.0.1:{port} (bearer token required); "
+        "1 rules (rules.yaml: Lanner)"
+    ), line
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    for _ in range(10):
+        other = make_alert(rule="No response rule for this one")
+        resp = httpx.post(f"http://127.0.0.1:{port}/", json=other, headers=headers)
+        assert resp.status_code == 202
+    _settle(proc, port, TOKEN)
+    proc.send_signal(signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=20)
+    assert "duplicate" not in rest and "No response rule" not in rest, rest

@@ -364,7 +364,8 @@ def test_run_sidekick_respond_isolates_the_offending_pod(
         "kubernetes:isolate", "ok", "pod default/web-1",
     )  # fmt: skip
     np = fake_kube.get("networkpolicies", "default", "lanner-isolate-web-1")
-    assert np["spec"]["podSelector"] == {"matchLabels": {"app": "web", "tier": "frontend"}}
+    uid = fake_kube.get("pods", "default", "web-1")["metadata"]["uid"]
+    assert np["spec"]["podSelector"] == {"matchLabels": {"lanner.dev/quarantine": uid}}
     assert fake_kube.get("networkpolicies", "default", "lanner-isolate-bystander") is None
 
 

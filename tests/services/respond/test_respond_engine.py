@@ -4,6 +4,7 @@ retries with back-off, and failures that never escape."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -197,7 +198,8 @@ def test_retries_run_out_and_later_actions_are_skipped(
     assert "HTTP 503" in records[0].detail
     assert records[1].detail == "skipped: earlier action kubernetes:isolate failed"
     assert len(sleeps) == 1
-    assert pod.get("pods", "default", "web-1")["metadata"]["labels"] == {"app": "web"}
+    labels = pod.get("pods", "default", "web-1")["metadata"]["labels"]
+    assert "lanner.dev/isolated" not in labels  # the skipped label action did nothing
     assert (
         _metric(
             responder, "lanner_respond_actions_total", action="kubernetes:isolate", result="failed"
@@ -366,3 +368,47 @@ def test_dispatcher_works_off_a_queue(
     assert pod.get("networkpolicies", "default", "lanner-isolate-web-1") is not None
     assert pod.get("networkpolicies", "default", "lanner-isolate-web-2") is not None
     assert len(responder.audit.recent) == 4
+
+
+def test_an_alert_lacking_the_pod_opens_no_dedup_window(
+    tmp_path: Path, pod: FakeKube, kube_clients: KubeClients
+) -> None:
+    """Issue 24: a first alert without k8s.pod.name (container metadata not there yet)
+    fails its actions but must not hide the complete alert that follows."""
+    clock = Clock()
+    responder = _responder(
+        tmp_path,
+        kube_clients,
+        ISOLATE_AND_LABEL,
+        dedup=Deduplicator(60, key_fields=("k8s.ns.name", "container.id"), clock=clock),
+    )
+    fields = {k: v for k, v in make_alert()["output_fields"].items() if k != "k8s.pod.name"}
+    incomplete = responder.handle(make_alert(output_fields=fields))
+    assert [r.result for r in incomplete] == ["failed", "skipped"]
+    assert "no 'k8s.pod.name'" in incomplete[0].detail
+    clock.now += 1
+    complete = responder.handle(make_alert())  # same dedup key, now with the pod
+    assert [r.result for r in complete] == ["ok", "ok"]
+    assert _metric(responder, "lanner_respond_alerts_deduplicated_total") == 0
+    clock.now += 1
+    assert responder.handle(make_alert()) == []  # the complete one did open a window
+    assert _metric(responder, "lanner_respond_alerts_deduplicated_total") == 1
+
+
+def test_duplicates_are_counted_and_logged_at_debug_and_unmatched_alerts_not_at_all(
+    tmp_path: Path, pod: FakeKube, kube_clients: KubeClients, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 28: repeats are a DEBUG line and a metric, never INFO; alerts no rule matches
+    are not de-duplicated (nothing to do for them)."""
+    responder = _responder(tmp_path, kube_clients, ISOLATE_AND_LABEL, dedup=Deduplicator(60))
+    caplog.set_level(logging.DEBUG, logger="lanner.respond")
+    responder.handle(make_alert())
+    caplog.clear()
+    for _ in range(5):
+        assert responder.handle(make_alert()) == []
+        assert responder.handle(make_alert(rule="Some other rule")) == []
+    assert _metric(responder, "lanner_respond_alerts_deduplicated_total") == 5
+    duplicates = [r for r in caplog.records if "duplicate" in r.getMessage()]
+    assert len(duplicates) == 5
+    assert {r.levelno for r in duplicates} == {logging.DEBUG}
+    assert all("Some other rule" not in r.getMessage() for r in caplog.records)

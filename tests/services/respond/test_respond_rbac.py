@@ -28,9 +28,17 @@ def _rules(tmp_path: Path, action: str, params: str = "{}") -> dict[tuple[str, s
         ),
         (
             "kubernetes:isolate",
-            "{}",
+            "{selector: pod-labels}",
             {
                 ("", "pods"): ["get"],
+                ("networking.k8s.io", "networkpolicies"): ["create", "get", "update"],
+            },
+        ),
+        (
+            "kubernetes:isolate",
+            "{}",
+            {
+                ("", "pods"): ["get", "patch"],
                 ("networking.k8s.io", "networkpolicies"): ["create", "get", "update"],
             },
         ),

@@ -48,7 +48,7 @@ def test_good_file_loads_with_defaults_and_positions(tmp_path: Path) -> None:
     # declared defaults are filled in, given values kept
     assert isolate.parameters["allow_dns"] is True
     assert isolate.parameters["deny"] == ["egress", "ingress"]
-    assert isolate.parameters["selector"] == "pod-labels"
+    assert isolate.parameters["selector"] == "quarantine-label"
     assert label.continue_ is False and isolate.continue_ is True
     assert second.actions[0].retries == 5
     assert second.match.rules == ()  # no match: matches everything

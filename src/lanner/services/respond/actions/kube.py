@@ -197,3 +197,35 @@ def label_value(value: str) -> str:
     """Coerce text into a valid label value (63 chars, alphanumeric at both ends)."""
     cleaned = _LABEL_VALUE.sub("_", value)[:63]
     return cleaned.strip("_.-")
+
+
+_OWNER_LABELS = ("pod-template-hash", "pod-template-generation", "controller-revision-hash")
+
+
+def owner_selector(ctx: ActionContext, pod: Any) -> tuple[str, dict[str, str], str]:
+    """(name, labels, description) selecting every pod of the pod's workload: its
+    ReplicaSet/DaemonSet/StatefulSet's selector (revision labels dropped), or the pod's own
+    labels for a standalone pod. ActionError when that would be no label at all."""
+    namespace, pod_name = pod.metadata.namespace, pod.metadata.name
+    refs = pod.metadata.owner_references or []
+    kind = str(refs[0].kind) if refs else ""
+    readers = {
+        "ReplicaSet": ctx.kube.apps.read_namespaced_replica_set,
+        "DaemonSet": ctx.kube.apps.read_namespaced_daemon_set,
+        "StatefulSet": ctx.kube.apps.read_namespaced_stateful_set,
+    }
+    if kind in readers:
+        owner = refs[0].name
+        obj = call(f"read {kind} {namespace}/{owner}", readers[kind], owner, namespace)
+        labels = dict((obj.spec.selector.match_labels or {}) if obj.spec.selector else {})
+        name, what = str(owner), f"{kind} {namespace}/{owner}"
+    else:
+        labels = dict(pod.metadata.labels or {})
+        name, what = str(pod_name), f"pod {namespace}/{pod_name}"
+    for key in _OWNER_LABELS:
+        labels.pop(key, None)
+    if not labels:
+        raise ActionError(
+            f"can't find labels selecting {what}: a policy would select the whole namespace"
+        )
+    return name, labels, what

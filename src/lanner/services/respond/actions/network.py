@@ -18,6 +18,7 @@ from lanner.services.respond.actions.kube import (
     get_pod,
     label_value,
     object_name,
+    owner_selector,
     pod_target,
     status_of,
 )
@@ -78,7 +79,9 @@ DNS_PORTS = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
 
 
 class IsolatePod(Action):
-    """Create a NetworkPolicy whose podSelector is the offending pod's own labels."""
+    """Create a NetworkPolicy selecting the offending pod: by default through a label of its
+    own added first (`quarantine-label`), so its replicas keep working; `workload` selects
+    every pod of its owner, `pod-labels` the pod's current labels."""
 
     name = "kubernetes:isolate"
     summary = "deny a pod's egress and/or ingress with a NetworkPolicy"
@@ -94,7 +97,12 @@ class IsolatePod(Action):
                 else "parameter 'deny' must list 'egress' and/or 'ingress'"
             ),
         ),
-        Param("selector", str, default="pod-labels", choices=("pod-labels", "quarantine-label")),
+        Param(
+            "selector",
+            str,
+            default="quarantine-label",
+            choices=("quarantine-label", "workload", "pod-labels"),
+        ),
         Param("exclude_labels", list, default=[], item=str),
         Param("allow_dns", bool, default=False),
         Param("allow_egress", list, default=[], check=_check_peers),
@@ -114,10 +122,18 @@ class IsolatePod(Action):
 
     @classmethod
     def rbac_for(cls, params: dict[str, Any]) -> tuple[dict[str, Any], ...]:
-        """Pods are only patched in quarantine-label mode."""
-        if params.get("selector") == "quarantine-label":
+        """Pods are only patched in quarantine-label mode (the default); workload mode
+        reads the pod's owner."""
+        if params.get("selector", "quarantine-label") == "quarantine-label":
             return cls.rbac
-        return ({"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}, cls.rbac[1])
+        rules: tuple[dict[str, Any], ...] = (
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
+            cls.rbac[1],
+        )
+        if params.get("selector") == "workload":
+            owners = ["replicasets", "daemonsets", "statefulsets"]
+            rules += ({"apiGroups": ["apps"], "resources": owners, "verbs": ["get"]},)
+        return rules
 
     def run(self, ctx: ActionContext) -> ActionResult:
         """Build the policy from the live pod, then create it (replace if it exists)."""
@@ -141,6 +157,10 @@ class IsolatePod(Action):
                     namespace,
                     patch,
                 )
+        elif p["selector"] == "workload":
+            _, selector, _ = owner_selector(ctx, pod)
+            for key in p["exclude_labels"]:
+                selector.pop(key, None)
         else:
             if not labels:
                 raise ActionError(

@@ -25,6 +25,7 @@ from lanner.services.respond.actions.kube import (
     get_pod,
     label_value,
     object_name,
+    owner_selector,
     status_of,
 )
 from lanner.services.respond.actions.network import QUARANTINE_LABEL
@@ -32,13 +33,11 @@ from lanner.services.respond.actions.talon_pod import (
     POD_FIELDS,
     TalonPodAction,
     has_pod_fields,
-    owner_kind,
     talon_pod,
 )
 
 NAMESPACE_LABEL = "kubernetes.io/metadata.name"  # set by Kubernetes on every namespace
 CILIUM_NAMESPACE_LABEL = "k8s:io.kubernetes.pod.namespace"  # Cilium's endpoint label
-_OWNER_LABELS = ("pod-template-hash", "pod-template-generation", "controller-revision-hash")
 
 
 def _check_cidrs(value: list[Any]) -> str | None:
@@ -81,26 +80,7 @@ def selection(ctx: ActionContext) -> tuple[str, str, dict[str, str], str]:
                 {"metadata": {"labels": selector}},
             )
         return namespace, pod_name, selector, f"pod {namespace}/{pod_name}"
-    kind = owner_kind(pod)
-    readers = {
-        "ReplicaSet": ctx.kube.apps.read_namespaced_replica_set,
-        "DaemonSet": ctx.kube.apps.read_namespaced_daemon_set,
-        "StatefulSet": ctx.kube.apps.read_namespaced_stateful_set,
-    }
-    if kind in readers:
-        owner = pod.metadata.owner_references[0].name
-        obj = call(f"read {kind} {namespace}/{owner}", readers[kind], owner, namespace)
-        labels = dict((obj.spec.selector.match_labels or {}) if obj.spec.selector else {})
-        name, what = str(owner), f"{kind} {namespace}/{owner}"
-    else:
-        labels = dict(pod.metadata.labels or {})
-        name, what = pod_name, f"pod {namespace}/{pod_name}"
-    for key in _OWNER_LABELS:
-        labels.pop(key, None)
-    if not labels:
-        raise ActionError(
-            f"can't find labels selecting {what}: a policy would select the whole namespace"
-        )
+    name, labels, what = owner_selector(ctx, pod)
     return namespace, name, labels, what
 
 
