@@ -304,11 +304,13 @@ def test_privileged_pod_is_isolated_through_sidekick_and_respond(loop: Loop) -> 
         lambda: _read(net.read_namespaced_network_policy, "lanner-isolate-miner", "loop-http"),
         60, "NetworkPolicy lanner-isolate-miner",
     )  # fmt: skip
-    assert policy.spec.pod_selector.match_labels == {"app": "miner"}
+    # the one pod, through a label of its own (issue 24), not every pod labelled app=miner
+    core = client.CoreV1Api(loop.api)
+    uid = core.read_namespaced_pod("miner", "loop-http").metadata.uid
+    assert policy.spec.pod_selector.match_labels == {"lanner.dev/quarantine": uid}
     assert sorted(policy.spec.policy_types) == ["Egress", "Ingress"]
     assert [p.port for rule in policy.spec.egress for p in rule.ports] == [53, 53]
     assert not policy.spec.ingress
-    core = client.CoreV1Api(loop.api)
     pod = wait_until(
         lambda: (p := core.read_namespaced_pod("miner", "loop-http")).metadata.labels.get(
             "lanner.dev/flagged") and p, 30, "the pod's label",
