@@ -109,11 +109,11 @@ def skip_reason() -> str | None:
     return None
 
 
-def _cgroup_dir(kind: str, full_id: str) -> Path:
+def _cgroup_dir(kind: str, full_id: str, pod_uid: str | None = None) -> Path:
     """Where a runtime would put the container's cgroup, on this machine's hierarchy:
     ``docker``: cgroupfs driver ``/docker/<id>``; ``cri``: cgroupfs driver
     ``/kubepods/besteffort/pod<uid>/<id>``; ``cri-systemd``: the systemd driver's
-    ``/kubepods.slice/.../cri-containerd-<id>.scope``."""
+    ``/kubepods.slice/.../cri-containerd-<id>.scope``. The pod uid is random unless given."""
     v1 = Path("/sys/fs/cgroup/cpu")
     root = v1 if (v1 / "cgroup.procs").exists() else Path("/sys/fs/cgroup")
     if not (root / "cgroup.procs").exists():
@@ -121,7 +121,7 @@ def _cgroup_dir(kind: str, full_id: str) -> Path:
     if kind == "docker":
         return root / "docker" / full_id
     if kind == "cri-systemd":
-        uid = str(uuid.uuid4()).replace("-", "_")
+        uid = (pod_uid or str(uuid.uuid4())).replace("-", "_")
         return (
             root
             / "kubepods.slice"
@@ -129,7 +129,7 @@ def _cgroup_dir(kind: str, full_id: str) -> Path:
             / f"kubepods-besteffort-pod{uid}.slice"
             / f"cri-containerd-{full_id}.scope"
         )
-    return root / "kubepods" / "besteffort" / f"pod{uuid.uuid4()}" / full_id
+    return root / "kubepods" / "besteffort" / f"pod{pod_uid or uuid.uuid4()}" / full_id
 
 
 @dataclass
@@ -169,7 +169,12 @@ class Live:
 
 
 def start_live(
-    tmp: Path, docker: DockerDouble, cri: CriDouble, overrides: tuple[str, ...] = ()
+    tmp: Path,
+    docker: DockerDouble,
+    cri: CriDouble,
+    overrides: tuple[str, ...] = (),
+    extra_rules: tuple[Path, ...] = (),
+    config: dict[str, Any] | None = None,
 ) -> Live:
     """A live ``lanner run`` with Lanner's and the upstream rules, asking the doubles."""
     override = tmp / "append_container_fields.yaml"
@@ -187,12 +192,15 @@ def start_live(
         "log_stderr": True,
         "log_level": "info",
     }
-    config = tmp / "lanner.yaml"
-    config.write_text(yaml.safe_dump(cfg))
-    argv = [LANNER, "run", "-c", str(config), "-r", str(LANNER_RULES)]
+    cfg.update(config or {})
+    config_file = tmp / "lanner.yaml"
+    config_file.write_text(yaml.safe_dump(cfg))
+    argv = [LANNER, "run", "-c", str(config_file), "-r", str(LANNER_RULES)]
     for name in ("falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"):
         argv += ["-r", str(UPSTREAM / name)]
     argv += ["-r", str(override)]
+    for extra in extra_rules:
+        argv += ["-r", str(extra)]
     argv += [
         "-o", f"container_engines.docker.sockets=[{docker.path}]",
         "-o", f"container_engines.cri.sockets=[{cri.path}]",
@@ -302,6 +310,7 @@ def run_container(
     announced_rule: str | None,
     announced_text: str = "",
     standins: tuple[str, ...] = (),
+    pod_uid: str | None = None,
 ) -> Started:
     """Start an `unshare`d init in the container's cgroup (None: on the host), spawn a
     shell on a pty from it; wait for ``announced_rule`` before the shell when given."""
@@ -318,7 +327,7 @@ def run_container(
     group = None
     made: list[Path] = []
     if full_id is not None:
-        group = _cgroup_dir(kind, full_id)
+        group = _cgroup_dir(kind, full_id, pod_uid)
         for p in reversed([group, *group.parents]):
             if not p.exists():
                 try:

@@ -100,6 +100,7 @@ class K8sMetaWatcher:
         self._threads: list[threading.Thread] = []
         self._down: set[str] = set()  # kinds whose last attempt failed
         self._lock = threading.Lock()
+        self._announced = False  # the first full sync was logged
         self.errors = 0  # failed list/watch requests
         self.events = 0  # watch events applied
 
@@ -208,6 +209,16 @@ class K8sMetaWatcher:
             recovered = was_down and not self._down
         if recovered:
             log.info("k8smeta: the Kubernetes API server answers again; metadata in sync")
+        with self._lock:
+            first = not self._announced and self.cache.available
+            self._announced = self._announced or first
+        if first:
+            counts = self.cache.counts()
+            log.info(
+                "k8smeta: in sync with the Kubernetes API server (%d pods, %d namespaces)",
+                counts["pods"],
+                counts["namespaces"],
+            )
 
 
 class _Relist(Exception):
