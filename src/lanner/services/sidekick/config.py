@@ -349,7 +349,10 @@ def load_config(
         settings = output_settings(values, cls.config_path())
         problem = cls.validate(settings)
         if problem:
-            raise ConfigError(f"{cls.config_path()}.{problem[0]}", problem[1])
+            section = cls.config_path()
+            if problem[0] in cls.shared_options and problem[0] not in cls.all_options():
+                section = section.rpartition(".")[0]  # a shared key: `gcp.credentials`
+            raise ConfigError(f"{section}.{problem[0]}", problem[1])
         if cls.enable_key is None:
             enabled = not settings.get("disabled", False)
         else:
