@@ -368,3 +368,15 @@ def test_source_selection_keeps_the_named_sources() -> None:
     loaded = int(err.split("dry run: configuration and ")[1].split()[0])
     rc, _, err = _out(run_lanner("--dry-run"))
     assert loaded < int(err.split("dry run: configuration and ")[1].split()[0])
+
+
+def test_an_override_of_a_whole_section_keeps_the_other_defaults() -> None:
+    rc, out, err = _out(
+        run_lanner("--support", "-o", "webserver={enabled: false}", "-o", "syscall_event_drops=")
+    )
+    assert rc == 0, err
+    config = json.loads(out)["config"]
+    assert config["webserver"]["enabled"] is False
+    assert config["webserver"]["listen_port"] == 8765
+    assert config["syscall_event_drops"]["threshold"] == 0.1
+    assert config["syscall_event_drops"]["actions"] == ["log", "alert"]

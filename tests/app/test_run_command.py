@@ -57,10 +57,17 @@ def test_priority_threshold_and_rule_selection_flags() -> None:
 
 def test_list_describe_validate_and_fields() -> None:
     res = run_lanner("-r", str(FALCO_RULES), "-L")
-    assert res.returncode == 0 and b"Read sensitive file untrusted\n    " in res.stdout
+    head = b"Rule" + b" " * 47 + b"Description\n----" + b" " * 47 + b"-----------\n"
+    assert res.returncode == 0 and res.stdout.startswith(head)
+    assert b"\nRead sensitive file untrusted" + b" " * 22 + b"An attempt to read " in res.stdout
     res = run_lanner("-r", str(FALCO_RULES), "-l", "Terminal shell in container")
-    assert res.stdout.startswith(b"Terminal shell in container\n")
-    assert res.stdout.count(b"\n\n") == 1
+    body = res.stdout.removeprefix(head)
+    assert body.startswith(b"Terminal shell in container" + b" " * 24 + b"A shell was used ")
+    assert body.endswith(b" \n\n") and body.count(b"\n\n") == 1
+    # descriptions wrap at 110 columns under the description column, as Falco's
+    lines = body.splitlines()
+    assert len(lines) > 2 and all(len(line) <= 111 for line in lines)
+    assert all(line.startswith(b" " * 51) for line in lines[1:] if line)
     res = run_lanner("-V", str(FALCO_RULES))
     assert res.returncode == 0 and b": Ok" in res.stdout
     res = run_lanner("-V", str(FALCO_RULES), "-o", "json_output=true")

@@ -582,6 +582,11 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Confi
         set_by_user.update(".".join(parts[: i + 1]) for i in range(len(parts)))
     if "rules_file" in values:
         values["rules_files"] = values.pop("rules_file")
+    # an override that replaced or emptied a whole mapping (-o webserver=) leaves the keys
+    # it does not give at their defaults, as an empty value in the file does
+    filled = defaults()
+    _merge(filled, values)
+    values = filled
     try:
         checked = _validate(values, SCHEME, "", warnings)
         for (key, bad), reason in refused().items():

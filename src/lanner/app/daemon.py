@@ -423,7 +423,7 @@ class Daemon:
         app = build_app(
             self.stats,
             healthz=str(ws.get("k8s_healthz_endpoint") or "/healthz"),
-            prometheus=bool(ws.get("prometheus_metrics_enabled", True)),
+            prometheus=bool(ws["prometheus_metrics_enabled"]),
             audit_endpoint=str(ws.get("k8s_audit_endpoint") or "/k8s-audit") if hook else None,
             audit_sink=hook.handle_body if hook else None,
             versions=self.versions,
@@ -431,7 +431,7 @@ class Daemon:
         )
         cert = str(ws.get("ssl_certificate")) if ws.get("ssl_enabled") else None
         host = str(ws.get("listen_address") or "127.0.0.1")
-        server = WebServer(app, host, int(ws.get("listen_port", 8765)), cert)
+        server = WebServer(app, host, int(ws["listen_port"]), cert)
         if server.start():
             self.webserver = server
             check_bind("the web server", host, token)
@@ -567,7 +567,7 @@ class Daemon:
         if out_file:
             with open(out_file, "ab") as fh:
                 fh.write(alert.to_json() + b"\n")
-        wanted = m.get("output_rule", True) or self.options.stats_interval is not None
+        wanted = m["output_rule"] or self.options.stats_interval is not None
         if wanted and self.cfg.priority() >= Priority.INFORMATIONAL:
             with self._out_lock:
                 if self.outputs is not None:

@@ -39,12 +39,11 @@ class DropMonitor:
         hostname: str,
     ) -> None:
         self.stats = stats
-        self.threshold = float(settings.get("threshold", 0.1))
-        self.actions = [str(a).lower() for a in settings.get("actions") or []]
-        self.simulate = bool(settings.get("simulate_drops", False))
-        self.bucket = TokenBucket(
-            float(settings.get("rate", 0.03333)), int(settings.get("max_burst", 1))
-        )
+        # the section as checked against the configuration scheme: every key is present
+        self.threshold = float(settings["threshold"])
+        self.actions = [str(a).lower() for a in settings["actions"]]
+        self.simulate = bool(settings["simulate_drops"])
+        self.bucket = TokenBucket(float(settings["rate"]), int(settings["max_burst"]))
         self.emit = emit
         self.exit_now = exit_now
         self.hostname = hostname

@@ -127,6 +127,32 @@ def list_fields(
     return "".join(parts)
 
 
+# -L, -l -----------------------------------------------------------------------------------
+
+
+def _wrap_text(text: str, indent: int, width: int) -> str:
+    """Falco's wrap_text: each word and a blank; a new line (indented) past ``width``."""
+    out = ""
+    used = 0
+    for word in text.split():
+        if used + len(word) + 1 <= width - indent:
+            used += len(word) + 1
+        else:
+            out += "\n" + " " * indent
+            used = len(word) + 1
+        out += word + " "
+    return out
+
+
+def describe_rules(rules: Iterable[tuple[str, str]]) -> str:
+    """Falco's ``-L``/``-l`` text: a ``Rule``/``Description`` table of (name, description),
+    names in 50 columns, descriptions wrapped at 110."""
+    text = f"{'Rule':<50} Description\n{'----':<50} -----------\n"
+    for name, desc in rules:
+        text += f"{name:<50} {_wrap_text(desc, 51, 110)}\n\n"
+    return text
+
+
 # --list-events ----------------------------------------------------------------------
 
 

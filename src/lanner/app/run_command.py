@@ -422,10 +422,12 @@ def run(
     if describe and daemon.engine.ruleset.get(describe) is None:
         _fail(f'Rule "{describe}" is not loaded')
     if list_rules or describe:
-        for rule in daemon.engine.ruleset:
-            if describe and rule.name != describe:
-                continue
-            click.echo(f"{rule.name}\n    {' '.join(rule.desc.split())}\n")
+        described = [
+            (rule.name, rule.desc)
+            for rule in daemon.engine.ruleset
+            if not describe or rule.name == describe
+        ]
+        click.echo(falco_info.describe_rules(described), nl=False)
         return
     probe = None
     if driver and replay is None and not live and "syscall" in daemon.engine.sources:
