@@ -56,7 +56,9 @@ COMBINATIONS: dict[str, tuple[str, ...]] = {
         "namespace.create=true",
         "tty=true",
         "falcosidekick.spool.persistence.enabled=true",
+        "collectors.kubernetes.enabled=true",
     ),
+    "kubernetes-metadata": ("collectors.kubernetes.enabled=true",),
     "webui-postgresql": (
         *FALCO_STYLE,
         "falcosidekick.webui.storage=postgresql",
@@ -184,7 +186,9 @@ def test_falco_keys_pass_through_into_lanner_yaml_and_load(tmp_path: Path) -> No
     assert {"protocol": "TCP", "port": 8766} in engine_np["spec"]["ingress"][1]["ports"]
 
 
-@pytest.mark.parametrize("sets", [(), ("driver.enabled=false",)])
+@pytest.mark.parametrize(
+    "sets", [(), ("driver.enabled=false",), ("collectors.kubernetes.enabled=true",)]
+)
 def test_every_rendering_of_the_engine_config_loads_without_warnings(
     tmp_path: Path, sets: tuple[str, ...]
 ) -> None:
@@ -238,6 +242,21 @@ def test_tty_collectors_resources_and_tolerations() -> None:
     )
     assert container(ds)["resources"]["limits"]["memory"] == "2Gi"
     assert pod_spec(ds)["tolerations"] == [{"key": "dedicated", "operator": "Exists"}]
+
+
+def test_kubernetes_metadata_is_k8smeta_with_a_read_only_role() -> None:
+    objs = chart("collectors.kubernetes.enabled=true")
+    cfg = yaml.safe_load(configmap_file(objs, "lanner-config", "lanner.yaml"))
+    assert "k8smeta" in cfg["load_plugins"]
+    assert {"name": "k8smeta", "init_config": {"nodeName": "${LANNER_HOSTNAME}",
+            "inCluster": True, "resyncPeriodS": 300}} in cfg["plugins"]  # fmt: skip
+    role = find(objs, "ClusterRole", "lanner-engine-k8smeta")
+    assert {v for r in role["rules"] for v in r["verbs"]} == {"get", "list", "watch"}
+    assert pod_spec(find(objs, "DaemonSet", "lanner"))["automountServiceAccountToken"] is True
+    # off by default: no role, no token
+    objs = chart()
+    assert not [o for o in objs if o["metadata"]["name"] == "lanner-engine-k8smeta"]
+    assert pod_spec(find(objs, "DaemonSet", "lanner"))["automountServiceAccountToken"] is False
 
 
 def test_custom_rules_reach_the_rules_directory(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from . import apiserver
-from .helpers import CHART, ROOT, chart, tool
+from .helpers import CHART, ROOT, chart, tool, wait_until
 
 CLOSED_LOOP = (
     "falcosidekick.enabled=true",
@@ -131,3 +131,35 @@ def test_helm_install_with_wrong_values_creates_nothing(kube: apiserver.APIServe
     assert "wrong" not in {r["name"] for r in json.loads(listed.stdout)}
     ns = _run("kubectl", admin, "get", "namespace", "wrong")
     assert ns.returncode != 0 and "NotFound" in ns.stderr
+
+
+def test_the_engines_k8smeta_role_is_enough_to_watch_and_no_more(
+    kube: apiserver.APIServer, tmp_path: Path
+) -> None:
+    """``collectors.kubernetes.enabled=true`` upgraded into the release installed above:
+    with a token of the engine's ServiceAccount (TokenRequest), the k8smeta watch lists
+    and watches every kind it needs, and the API server refuses a write."""
+    admin = kube.kubeconfig("admin")
+    sets = [a for s in (*CLOSED_LOOP, "collectors.kubernetes.enabled=true") for a in ("--set", s)]
+    out = _run("helm", admin, "upgrade", "lanner", str(CHART), "--namespace", "lanner", *sets)
+    assert out.returncode == 0, out.stdout + out.stderr
+    token = _run("kubectl", admin, "create", "token", "lanner-engine", "-n", "lanner")
+    assert token.returncode == 0, token.stderr
+    engine = tmp_path / "kubeconfig-engine"
+    engine.write_text(admin.read_text().replace(apiserver.TOKENS["admin"], token.stdout.strip()))
+    from lanner.sources.k8smeta import K8sMetaCache, K8sMetaConfig, K8sMetaWatcher
+
+    cache = K8sMetaCache()
+    watcher = K8sMetaWatcher(cache, K8sMetaConfig(node="node-1", kubeconfig=str(engine)))
+    watcher.start()
+    try:
+        wait_until(lambda: cache.available, 30, "the watch with the engine's role")
+        assert watcher.errors == 0
+    finally:
+        watcher.stop()
+    sa = "system:serviceaccount:lanner:lanner-engine"
+    checks = [("watch", "pods", "yes"), ("list", "deployments.apps", "yes"),
+              ("patch", "pods", "no"), ("get", "secrets", "no")]  # fmt: skip
+    for verb, resource, expected in checks:
+        got = _run("kubectl", admin, "auth", "can-i", verb, resource, "--as", sa, "-A")
+        assert got.stdout.strip() == expected, (verb, resource, got.stdout, got.stderr)

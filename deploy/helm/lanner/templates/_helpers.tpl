@@ -56,6 +56,18 @@ securityContext:
     "max_retries" 5
     "retry_backoff" "500ms") -}}
 {{- $cfg := mustMergeOverwrite $implied (deepCopy .Values.falco) -}}
+{{- if include "lanner.k8smeta" . -}}
+{{- /* k8smeta on the API server: this node's pods, in-cluster credentials */ -}}
+{{- $plugins := get $cfg "load_plugins" | default list -}}
+{{- if not (has "k8smeta" $plugins) }}{{ $_ := set $cfg "load_plugins" (append $plugins "k8smeta") }}{{ end -}}
+{{- $entries := get $cfg "plugins" | default list -}}
+{{- $found := false -}}
+{{- range $e := $entries }}{{ if eq (get $e "name") "k8smeta" }}{{ $found = true }}{{ end }}{{ end -}}
+{{- if not $found -}}
+{{- $init := dict "nodeName" "${LANNER_HOSTNAME}" "inCluster" true "resyncPeriodS" (.Values.collectors.kubernetes.resyncPeriodS | default 300) -}}
+{{- $_ := set $cfg "plugins" (append $entries (dict "name" "k8smeta" "init_config" $init)) -}}
+{{- end -}}
+{{- end -}}
 {{- if or .Values.falcoctl.artifact.install.enabled .Values.falcoctl.artifact.follow.enabled -}}
 {{- /* the artifacts' rules, before the user's rules.d (which may override them) */ -}}
 {{- $files := list -}}
@@ -70,4 +82,10 @@ securityContext:
 {{- $_ := set $cfg "rules_files" $files -}}
 {{- end -}}
 {{- toYaml $cfg }}
+{{- end }}
+
+{{/* "true" when the engine watches the API server for Kubernetes metadata (k8smeta). */}}
+{{- define "lanner.k8smeta" -}}
+{{- $k := .Values.collectors.kubernetes | default dict -}}
+{{- if and .Values.collectors.enabled (get $k "enabled") }}true{{ end -}}
 {{- end }}
