@@ -28,7 +28,8 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+# Screenshots go to a temporary folder; scripts/refresh_screenshots.sh sets
+# LANNER_SCREENSHOTS=docs/screenshots to refresh the documentation's on purpose.
 NOW = time.time_ns()
 HOURS_18 = 18 * 3600 * 10**9
 # 180 alerts over the last 18 h, denser towards now (a rising trend on the chart)
@@ -82,7 +83,19 @@ def rows(page: object) -> object:
     return page.locator("#events-body tr[data-id]")  # type: ignore[attr-defined]
 
 
-def test_dashboard(page: object, seeded_url: str, request: pytest.FixtureRequest) -> None:
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots go: LANNER_SCREENSHOTS, else a temporary folder (a test run never
+    rewrites the tracked docs/screenshots)."""
+    chosen = os.environ.get("LANNER_SCREENSHOTS")
+    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_dashboard(
+    page: object, seeded_url: str, request: pytest.FixtureRequest, screenshots: Path
+) -> None:
     response = page.goto(seeded_url + "/#/dashboard")  # type: ignore[attr-defined]
     assert "script-src 'self'" in response.headers["content-security-policy"]
     expect(page.locator("#total")).to_have_text(f"{len(SEED)}")  # type: ignore[attr-defined]
@@ -94,8 +107,8 @@ def test_dashboard(page: object, seeded_url: str, request: pytest.FixtureRequest
     expect(page.locator("#top-hosts li")).to_have_count(3)  # type: ignore[attr-defined]
     assert page.locator(".chart svg rect").count() > 10  # type: ignore[attr-defined]
     if is_primary(request):
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "ui-dashboard.png"), full_page=True)  # type: ignore[attr-defined]
+        page.screenshot(path=str(screenshots / "ui-dashboard.png"), full_page=True)  # type: ignore[attr-defined]
+        assert (screenshots / "ui-dashboard.png").stat().st_size > 10_000
     # a narrower range counts only the events of the last 15 minutes
     window = 15 * 60 * 10**9
     before = time.time_ns()
@@ -114,14 +127,15 @@ def test_dashboard(page: object, seeded_url: str, request: pytest.FixtureRequest
 
 
 def test_events_filter_search_and_paging(
-    page: object, seeded_url: str, request: pytest.FixtureRequest
+    page: object, seeded_url: str, request: pytest.FixtureRequest, screenshots: Path
 ) -> None:
     page.goto(seeded_url + "/#/events")  # type: ignore[attr-defined]
     expect(rows(page)).to_have_count(50)
     newest = rows(page).first.locator("td.output")  # type: ignore[attr-defined]
     expect(newest).to_contain_text(f"seq={len(SEED) - 1}")
     if is_primary(request):
-        page.screenshot(path=str(SCREENSHOTS / "ui-events.png"))  # type: ignore[attr-defined]
+        page.screenshot(path=str(screenshots / "ui-events.png"))  # type: ignore[attr-defined]
+        assert (screenshots / "ui-events.png").stat().st_size > 10_000
     page.click("#more")  # type: ignore[attr-defined]
     expect(rows(page)).to_have_count(100)
 

@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from lanner.services.httpguard import BodyLimit
+from lanner.services.ui import sidekick_ui
 from lanner.services.ui.api import MAX_BODY, router
 from lanner.services.ui.auth import AuthConfig
 from lanner.services.ui.headers import SecurityHeaders
@@ -62,6 +63,7 @@ def create_app(
     app.state.retention = retention
     app.state.stream_poll_seconds = stream_poll_seconds
     app.state.notifier = Notifier()
+    app.include_router(sidekick_ui.router)  # first: its /events/count, /events/search
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -104,6 +104,8 @@ def ui(
         retention=Retention(max_age_ns=max_age, max_count=retention_count),
         close_store=True,
     )
+    app.state.listen = (host, port)  # for falcosidekick-ui's /api/v1/configuration
+    app.state.log_level = log_level
     config = uvicorn.Config(
         app,
         host=host,

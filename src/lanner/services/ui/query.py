@@ -48,6 +48,7 @@ class EventFilter:
     """
 
     max_priority: int | None = None  # keep levels <= this (0 = Emergency): "priority >="
+    priorities: tuple[int, ...] = ()  # exactly these levels (falcosidekick-ui's filter)
     rules: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     hostnames: tuple[str, ...] = ()

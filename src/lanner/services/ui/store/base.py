@@ -84,6 +84,10 @@ class Store(abc.ABC):
         if flt.max_priority is not None:
             clauses.append(self._priority_clause())
             params.append(flt.max_priority)
+        if flt.priorities:
+            clause, extra = self._in("e.priority", flt.priorities)
+            clauses.append(clause)
+            params.extend(extra)
         for attr, column in _EXACT_COLUMNS:
             values = getattr(flt, attr)
             if values:
@@ -224,6 +228,23 @@ class Store(abc.ABC):
         )
         result["series"] = self._fetchall(self._sql(sql), [bucket_ns, *params])
         return result
+
+    def counts(self, flt: EventFilter, column: str) -> list[tuple]:
+        """(value, count) of every distinct value of one stats column or "tag"."""
+        clauses, params = self._where(flt)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        source = self._stats_source(flt)
+        every = 1 << 62  # LIMIT parameter meaning "all"
+        if column == "tag":
+            return self._fetchall(self._sql(self._tag_counts_sql(flt, source, where)),
+                                  [*params, every])  # fmt: skip
+        if column not in STAT_COLUMNS:
+            raise ValueError(f"no counts by {column}")
+        sql = (
+            f"SELECT e.{column}, COUNT(*) AS n FROM {source}{where} "
+            f"GROUP BY e.{column} ORDER BY n DESC, e.{column} LIMIT ?"
+        )
+        return self._fetchall(self._sql(sql), [*params, every])
 
     def delete(self, event_id: int) -> bool:
         """Remove one event; False when it did not exist."""
