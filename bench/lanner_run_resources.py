@@ -1,7 +1,8 @@
 """CPU and RSS of a live ``lanner run`` (default rules, eBPF probe) at idle and under load,
 and the highest steady rate of rule-relevant events it handles with 0 drops.
 
-Starts ``lanner run`` with Lanner's default rules (no ``-r``), alerts to a file, the web
+Starts ``lanner run`` with Lanner's default rules (no ``-r``; ``--rules FILE`` repeated
+for others, e.g. the three upstream syscall files), alerts to a file, the web
 server on a free loopback port for its Prometheus counters (events evaluated, kernel
 drops). Then, for each phase, it samples the process's CPU time (utime + stime of all its
 threads, /proc/PID/stat) and RSS (/proc/PID/status VmRSS):
@@ -61,11 +62,12 @@ class Sample:
 class LannerRun:
     """A ``lanner run`` with the default rules, its counters on a loopback web server."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, rules: list[str] | None = None) -> None:
         self.port = free_port()
         self.log = tmp / "lanner.log"
         argv = [
             LANNER, "run",
+            *(a for r in rules or [] for a in ("-r", r)),
             "-o", "json_output=true",
             "-o", "stdout_output.enabled=false",
             "-o", "file_output.enabled=true",
@@ -212,13 +214,16 @@ def main() -> None:
     ap.add_argument("--steady", action="store_true", help="also search the steady rate")
     ap.add_argument("--steady-seconds", type=float, default=4.0)
     ap.add_argument("--steady-start", type=float, default=2000.0, help="pairs/s")
+    ap.add_argument(
+        "--rules", action="append", help="rules file (repeatable; default: Lanner's own rules)"
+    )
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root (the probe is loaded by lanner run)")
     oc = build("paced-open-close", OPEN_CLOSE_C)
     ex = build("paced-exec", EXEC_C)
     with tempfile.TemporaryDirectory(prefix="lanner-bench-") as tmp:
-        run = LannerRun(Path(tmp))
+        run = LannerRun(Path(tmp), args.rules)
         try:
             print(f"lanner run pid {run.proc.pid}, {os.cpu_count()} CPUs, phases of "
                   f"{args.seconds:g} s")  # fmt: skip

@@ -21,11 +21,16 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
 from .dump_command import compile_filter
+
+if TYPE_CHECKING:
+    from lanner.sources.syscall.event import Event
 
 # seconds the start waits for the metadata of the snapshot's containers (the container
 # announcer's wait, see containers/announce.py), and the events held meanwhile at most
@@ -97,13 +102,13 @@ def capture(
             with pipe:
                 w.flush()
 
-                def drain(batch: list) -> None:
-                    for _ in pipe.run(batch):
+                def drain(events: Iterable[Event]) -> None:
+                    for _ in pipe.run(events):
                         pass
 
                 # the snapshot's containers: their events go first, once their metadata is
                 # in (or CONTAINER_WAIT is over); the probe's events are held meanwhile
-                held: list[list] = []
+                held: list[list[Event]] = []
                 nheld = 0
                 end = None if duration is None else time.monotonic() + duration
                 until = time.monotonic() + CONTAINER_WAIT
@@ -118,13 +123,14 @@ def capture(
                     and time.monotonic() < until
                 ):
                     batch = pipe.read(0.05)
-                    if batch:
-                        held.append(batch)
-                        nheld += len(batch)
+                    events = [] if batch is None else pipe.source.decode(batch.data)
+                    if events:  # bare: the state is applied as they are drained
+                        held.append(events)
+                        nheld += len(events)
                 for cev in containers.due(min(attached, held[0][0].ts) if held else attached):
                     w.event(cev)
-                for batch in held:
-                    drain(batch)
+                for events in held:
+                    drain(events)
                 held.clear()
                 w.flush()
                 if not quiet:
@@ -135,8 +141,9 @@ def capture(
                     stopping = stop.is_set() or left <= 0
                     batch = pipe.read(0 if stopping else left)
                     if stopping:
-                        last = last - 1 if batch else 0
-                    drain(batch)
+                        last = last - 1 if batch is not None else 0
+                    if batch is not None:
+                        drain(pipe.source.decode(batch.data))
                 for cev in containers.due(time.time_ns()):  # metadata that came at the end
                     w.event(cev)
                 drops = pipe.drops

@@ -101,6 +101,9 @@ class Daemon:
         self.audit_hook: Any = None
         self._audit_pump_done = threading.Event()
         self.syscall_capture: Any = None  # the eBPF LiveCapture of a live run, if any
+        # its SyscallPipeline: the rules' event types and candidate filter run in its
+        # native ring walk, so Daemon.run does not filter its events again
+        self.syscall_pipeline: Any = None
         # the running rules' candidate conditions on syscall events (None: no filtering)
         # (ruleset, its candidate filter or None), replaced as one object
         self._syscall_filter: tuple[Ruleset | None, CandidateEvents | None] = (None, None)
@@ -273,7 +276,11 @@ class Daemon:
         for key in RESTART_KEYS:
             if cfg.get(key) != self.cfg.get(key):
                 log.warning("reload (%s): a change of '%s' needs a restart", reason, key)
-        # commit: the loop picks up the new ruleset at its next event
+        # commit: the loop picks up the new ruleset at its next event; the ring walk
+        # hands out every event meanwhile (no event dropped on the old rules' conditions)
+        if self.syscall_pipeline is not None:
+            self.syscall_pipeline.select_ring(None)
+            self.syscall_pipeline.settle()  # the batch being walked used the old one
         self.engine.iso8601 = cfg.boolean("time_format_iso_8601")
         self.engine.ruleset = staging.ruleset
         self._update_syscall_filter()
@@ -289,6 +296,7 @@ class Daemon:
             types, _base = self.syscall_event_types(cfg)
             self.syscall_capture.outcomes = self.syscall_outcomes()
             self.syscall_capture.set_event_types(types)
+        self._select_syscall_pipeline()
         self.stats.rules_loaded = len(staging.ruleset)
         self.stats.rules_load_seconds = seconds
         self.stats.reloads["success"] += 1
@@ -435,6 +443,28 @@ class Daemon:
         if server.start():
             self.webserver = server
             check_bind("the web server", host, token)
+
+    def attach_syscall_pipeline(self, pipeline: Any) -> None:
+        """Feed the live syscall pipeline (over the probe's ring) the running rules'
+        event types and candidate filter, now and at each reload; count the events its
+        native walk reads and does not hand out (state only, or no rule can match them)
+        as evaluated and skipped, as Daemon.run counts the ones the filter drops."""
+        self.syscall_pipeline = pipeline
+        self.syscall_capture = pipeline.source
+        events, skipped = self.stats.events, self.stats.events_skipped
+
+        def on_batch(n: int) -> None:
+            events["syscall"] += n
+            skipped["syscall"] += n
+
+        pipeline.on_batch = on_batch
+        pipeline.candidates = self.current_syscall_filter
+        self._select_syscall_pipeline()
+
+    def _select_syscall_pipeline(self) -> None:
+        if self.syscall_pipeline is not None:
+            types, _base = self.syscall_event_types()
+            self.syscall_pipeline.select_ring(types)
 
     def kernel_drops(self, total: int) -> None:
         """Record the probe's count of events lost in the kernel ring buffer."""
@@ -607,6 +637,8 @@ class Daemon:
         """Evaluate events until they end, a stop is requested or the deadline passes."""
         engine, stats, stop = self.engine, self.stats, self._stop
         counts, skipped = stats.events, stats.events_skipped
+        # the live pipeline's events were filtered in its native walk already
+        prefiltered = self.syscall_pipeline is not None
         for item in events:
             if item is TICK:
                 if stop.is_set() or (deadline is not None and time.monotonic() > deadline):
@@ -614,7 +646,7 @@ class Daemon:
                 continue
             source, event = item
             counts[source] += 1
-            if source == "syscall":
+            if source == "syscall" and not prefiltered:
                 rules, cands = self._syscall_filter
                 if cands is not None and rules is engine.ruleset and not cands.accepts(event):
                     skipped[source] += 1  # no running rule can match it

@@ -125,7 +125,7 @@ def _add_producers(daemon: Daemon, feed: LiveFeed, capture: str | None, probe: A
     elif capture:
         feed.add_producer(follow_file(capture), "follow")
     if probe is not None:
-        daemon.syscall_capture = probe.source  # the ring: reloads reselect its syscalls
+        daemon.attach_syscall_pipeline(probe)  # reloads reselect its syscalls and filter
         feed.add_producer(syscall_producer(probe, daemon.kernel_drops), "syscall")
 
 

@@ -20,23 +20,36 @@ and returns only the wanted ones, which ``run`` then finishes (store, tee, yield
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, NamedTuple, Protocol
 
 from . import event_table as et
+from ._native import ring_next
 from .containers.capture import CONTAINER_EVENTS, info_from_container_json
 from .containers.store import MetadataStore
 from .event import Event
 from .scap import ScapReader
+from .scap.reader import _wanted_tables
 from .state import StateEngine
+
+log = logging.getLogger(__name__)
 
 Record = Any  # an Event or a metadata record (ProcList, FdList, UserList, MachineInfo...)
 
 # what run() does with an event of a type, after the state engine saw it
 _DROP, _YIELD, _YIELD_IF_NAMED, _CONTAINER, _CONTAINER_QUIET = 0, 1, 2, 3, 4
 _GENERIC = frozenset({et.PPME_GENERIC_E, et.PPME_GENERIC_X})
+
+
+class RingBatch(NamedTuple):
+    """Records taken from the probe's ring (``LiveCapture.take``), not walked yet."""
+
+    data: bytes
+    records: int  # events in data
 
 
 class Inserter(Protocol):
@@ -133,6 +146,16 @@ class SyscallPipeline:
         self.events_teed = 0  # events read and written to the tee (inserted ones apart)
         self.inserted = 0  # container events inserted
         self.bad_container_events = 0  # container events whose JSON was not usable
+        self.events_filtered = 0  # ring events of wanted types the candidate filter dropped
+        self.bad_records = 0  # damaged ring records skipped
+        self.state_errors = 0  # ring events the state engine raised on (skipped)
+        # told after each ring batch how many events it read and did not hand out (for
+        # the consumer's counters)
+        self.on_batch: Callable[[int], None] | None = None
+        self._ring_wanted = b""
+        self._ring_codes = b""
+        self._batches_begun = 0  # ring batches run_ring started / finished walking
+        self._batches_done = 0
         self._started = False
         self._names: frozenset[str] = frozenset()
         self._act: tuple[int, ...] = ()
@@ -160,6 +183,34 @@ class SyscallPipeline:
         self._act = tuple(act)
         self._keep = keep
         self._wanted = wanted_ids
+        if self.live:
+            self.select_ring(event_types)
+
+    def select_ring(self, event_types: Iterable[str] | None) -> None:
+        """What the ring walk hands out: events of ``event_types`` (None: all) that pass
+        ``candidates()`` (read at each event handed out); the others only update the
+        state. With a tee, every event is handed out (the tee writes what is read). The
+        container announcer also gets the events that can bring a new container (clone,
+        execve: their cgroups) and the last event of each batch."""
+        if self.tee is not None:
+            event_types = None
+        names = None if event_types is None else frozenset(event_types)
+        ids = None if names is None else type_ids(names)
+        wanted, codes = _wanted_tables(ids, names, self.tee is None)
+        if self.inserter is not None:
+            table = bytearray(wanted)
+            for t in CGROUP_TYPES:
+                table[t] |= LN_W_INSERTER
+            wanted = bytes(table)
+        self._ring_wanted, self._ring_codes = wanted, codes
+
+    def settle(self, timeout: float = 2.0) -> None:
+        """Wait until the ring batch being walked (if any) is done: it read the selection
+        when it started, so the batches after this call use the one set before it."""
+        begun = self._batches_begun
+        end = time.monotonic() + timeout
+        while self._batches_done < begun and time.monotonic() < end:
+            time.sleep(0.001)
 
     def set_event_types(self, event_types: Iterable[str] | None) -> None:
         """Change what the probe captures (a rules reload); live sources only."""
@@ -253,6 +304,65 @@ class SyscallPipeline:
         finally:
             self.events_out = base + out
 
+    def run_ring(self, data: bytes) -> Iterator[Event]:
+        """One batch of ring records (``LiveCapture.take``) through the native walk
+        (``native/ring.c``): every event is decoded and applied to the state in C, and
+        only those :meth:`select_ring` wants come back, each with the state applied up to
+        and including it, then the announcer's container events. With a tee, every event
+        goes through :meth:`run` instead (written, then handed out)."""
+        if self.tee is not None:  # bare events, the state applied by run() one by one
+            yield from self.run(self.source.decode(data))
+            return
+        src = self.source
+        state = self.state if self.with_state else None
+        insert = self.inserter.check if self.inserter is not None else None
+        current = self.candidates
+        wanted, codes = self._ring_wanted, self._ring_codes
+        offset = src.ts_offset
+        read0 = src.events_read
+        out = ins = 0  # events handed out, of which container events inserted
+        pos, n = 0, len(data)
+        self._batches_begun += 1
+        try:
+            while pos < n:
+                ev, to, pos, num, filtered, bad = ring_next(
+                    data, pos, src.events_read, Event, state, wanted, codes,
+                    None if current is None else current(), offset, insert is not None,
+                )  # fmt: skip
+                src.events_read = num
+                if filtered:
+                    self.events_filtered += filtered
+                if bad:
+                    self.bad_records += bad
+                if to == 1:
+                    out += 1
+                    yield ev
+                elif to == -1:
+                    self._state_error(ev)
+                    continue
+                elif ev is None:
+                    break
+                if insert is not None:
+                    for cev in insert(ev):
+                        self.inserted += 1
+                        ins += 1
+                        out += 1
+                        yield cev
+                # a reload may have changed the selection meanwhile (see settle)
+                wanted, codes = self._ring_wanted, self._ring_codes
+        finally:
+            self._batches_done += 1
+            self.events_out += out
+            if self.on_batch is not None:
+                self.on_batch(src.events_read - read0 - (out - ins))
+
+    def _state_error(self, exc: BaseException) -> None:
+        """One ring event the state engine (or the filter) raised on: counted, logged
+        the first times; the walk goes on with the next event."""
+        self.state_errors += 1
+        if self.state_errors <= 10:
+            log.warning("syscall event skipped: the state engine failed on it: %r", exc)
+
     def _remember(self, ev: Event) -> None:
         """A container event's metadata into the store, for the events after it."""
         if self.store is None or not ev.nparams:
@@ -292,14 +402,16 @@ class SyscallPipeline:
     ) -> None:
         self.close()
 
-    def read(self, timeout: float | None = 0.25) -> list[Event]:
-        """One batch of bare events from the ring (state not applied yet: pass it to
-        :meth:`run` in the thread that evaluates). Live sources only."""
-        return self.source.poll(timeout)  # type: ignore[no-any-return]
+    def read(self, timeout: float | None = 0.25) -> RingBatch | None:
+        """One batch of ring records, not walked yet (pass it to :meth:`run_ring` in the
+        thread that evaluates); None when the ring had nothing. Live sources only."""
+        data, records = self.source.take(timeout)
+        return RingBatch(data, records) if data else None
 
     def poll(self, timeout: float | None = 0.25) -> list[Event]:
-        """One batch from the ring, through :meth:`run`."""
-        return list(self.run(self.read(timeout)))
+        """One batch from the ring, through :meth:`run_ring`."""
+        batch = self.read(timeout)
+        return [] if batch is None else list(self.run_ring(batch.data))
 
     def __iter__(self) -> Iterator[Event]:
         """Every event to hand out: a file to its end; the ring until :meth:`close`."""
@@ -313,15 +425,17 @@ class SyscallPipeline:
     def _live(self) -> Iterator[Event]:
         self.start()
         while self.source.probe is not None:
-            yield from self.run(self.read(0.25))
+            batch = self.read(0.25)
+            if batch is not None:
+                yield from self.run_ring(batch.data)
 
     def merge(self, items: Iterable[Any]) -> Iterator[Any]:
         """``(source, payload)`` items of a live feed with this pipeline's ring batches
-        (``("syscall", [events])``, from :meth:`read`) expanded into ``("syscall", event)``;
-        everything else passes through."""
+        (``("syscall", RingBatch)``, from :meth:`read`) expanded into
+        ``("syscall", event)``; everything else passes through."""
         for item in items:
-            if type(item) is tuple and item[0] == "syscall" and type(item[1]) is list:
-                for ev in self.run(item[1]):
+            if type(item) is tuple and item[0] == "syscall" and type(item[1]) is RingBatch:
+                for ev in self.run_ring(item[1].data):
                     yield "syscall", ev
             else:
                 yield item
@@ -355,3 +469,8 @@ STATE_TYPES = _state_types()
 """Event type ids that can change threads, fds or users (never skipped from the header)."""
 CONTAINER_TYPES = frozenset(CONTAINER_EVENTS)
 """Container events: always read, they fill the metadata store."""
+CGROUP_TYPES = frozenset(
+    i for i in range(et.EVENT_COUNT) if any(p[0] == "cgroups" for p in et.EVENT_PARAMS[i])
+)
+"""Events that carry a thread's cgroups (clone, execve exits): a new container shows there."""
+LN_W_INSERTER = 16  # native/next.h: handed to the container announcer only

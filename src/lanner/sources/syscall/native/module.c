@@ -12,6 +12,7 @@ static const lanner_register_fn lanner_native_parts[] = {
     lanner_register_engine,
     lanner_register_paths,
     lanner_register_candidate_events,
+    lanner_register_ring,
 };
 
 static struct PyModuleDef native_module = {

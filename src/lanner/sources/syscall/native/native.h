@@ -27,6 +27,7 @@ int lanner_register_records(PyObject *module);
 int lanner_register_events(PyObject *module);
 int lanner_register_engine(PyObject *module);
 int lanner_register_paths(PyObject *module);
+int lanner_register_ring(PyObject *module);
 
 /* StateEngine.process(evt) (engine.c): 0, or -1 with an exception. */
 int lanner_state_process(PyObject *core, PyObject *evt);

@@ -1,6 +1,7 @@
 /* walk(): the capture reader's event-block walk for Python, on walk.c (see reader.py). */
 #include "native.h"
 #include "events.h"
+#include "next.h"
 #include "walk.h"
 
 /* Append Event(num, ts, tid, etype, nparams, buf, off, end, large, cpu, flags, offset). */
@@ -124,33 +125,6 @@ PyDoc_STRVAR(replay_doc,
 "has bit 8 is returned only if the rules' candidate conditions accept it; ``dropped``\n"
 "counts the others (state applied, no Python object kept).");
 
-#define W_YES 1u
-#define W_GENERIC 2u
-#define W_GENERIC_SELF 4u
-#define W_FILTER 8u
-
-/* Whether a built event is wanted (generic ones by their syscall code, as Event.name). */
-static int is_wanted(const uint8_t *buf, const struct lw_event *ev, uint8_t w,
-                     const uint8_t *codes, size_t ncodes)
-{
-    if (!(w & W_GENERIC))
-        return (w & W_YES) != 0;
-    if (ev->nparams > 0) {
-        size_t width = ev->large ? 4 : 2;
-        uint32_t len = ev->large ? lw_rd32(buf + ev->lens) : lw_rd16(buf + ev->lens);
-        size_t start = ev->lens + width * ev->nparams;
-        size_t avail = ev->end > start ? ev->end - start : 0;
-        if (len > avail)
-            len = (uint32_t)avail;
-        if (len >= 2) {
-            uint16_t code = lw_rd16(buf + start);
-            if (code < ncodes)
-                return codes[code] != 0;
-        }
-    }
-    return (w & W_GENERIC_SELF) != 0;
-}
-
 static PyObject *replay(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 11) {
@@ -171,16 +145,14 @@ static PyObject *replay(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     const uint8_t *types = (const uint8_t *)PyBytes_AS_STRING(args[3]);
     Py_ssize_t ntypes = PyBytes_GET_SIZE(args[3]);
     uint8_t *hint = (uint8_t *)PyByteArray_AS_STRING(args[4]);
-    const uint8_t *wanted = (const uint8_t *)PyBytes_AS_STRING(args[8]);
-    const uint8_t *codes = (const uint8_t *)PyBytes_AS_STRING(args[9]);
-    size_t ncodes = (size_t)PyBytes_GET_SIZE(args[9]);
     if (PyByteArray_GET_SIZE(args[4]) != ntypes || PyBytes_GET_SIZE(args[8]) != ntypes) {
         PyErr_SetString(PyExc_ValueError, "replay(): types, hint and wanted differ in length");
         return NULL;
     }
-    PyObject *event_cls = args[6], *state = args[7], *accept = args[10];
-    if (accept == Py_None)
-        accept = NULL;
+    PyObject *event_cls = args[6], *state = args[7];
+    struct ln_select sel;
+    if (ln_select_init(&sel, args[8], args[9], args[10]) < 0)
+        return NULL;
     if (!PyType_Check(event_cls) ||
         !PyType_IsSubtype((PyTypeObject *)event_cls, &LannerEventRecordType)) {
         PyErr_SetString(PyExc_TypeError, "replay(): event_cls must be an EventRecord type");
@@ -213,25 +185,16 @@ static PyObject *replay(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                                           base + (long long)ev.block);
         if (e == NULL)
             return NULL;
-        if (lanner_state_process(state, (PyObject *)e) < 0) {
+        int to = ln_step(state, (PyObject *)e, buf, &ev, &sel);
+        if (to < 0) {
             Py_DECREF(e);
             return NULL;
         }
-        if (wanted[ev.type] && is_wanted(buf, &ev, wanted[ev.type], codes, ncodes)) {
-            int ok = 1;
-            if (accept != NULL && (wanted[ev.type] & W_FILTER)) {
-                ok = lanner_candidates_accept(accept, (PyObject *)e);
-                if (ok < 0) {
-                    Py_DECREF(e);
-                    return NULL;
-                }
-                dropped += !ok;
-            }
-            if (ok) {
-                found = (PyObject *)e;
-                break;
-            }
+        if (to == LN_RULES) {
+            found = (PyObject *)e;
+            break;
         }
+        dropped += to == LN_FILTERED;
         Py_DECREF(e);
     }
     if (found == NULL) {

@@ -5,23 +5,22 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 
+from .._native import ring_next
 from ..event import Event
+from ..event_table import EVENT_COUNT
 from . import snapshot as snap
 from .errors import ProbeUnavailable
-from .loader import PREFIX, Probe, check_requirements
+from .loader import Probe, check_requirements
 from .syscalls import select
 
 log = logging.getLogger(__name__)
 
-_HDR = struct.Struct("<QqIHI")  # scap event header: ts, tid, len, type, nparams
-_CPU = struct.Struct("<H")
-HDR_LEN = 26
+ALL_TYPES = bytes([1]) * EVENT_COUNT  # ring_next's wanted table: every event type
 
 
 def boot_offset_ns() -> int:
@@ -83,7 +82,7 @@ class LiveCapture:
         self.unsupported: set[str] = set()
         self.events_read = 0
         self._closed = False
-        self._offset = boot_offset_ns()
+        self.ts_offset = boot_offset_ns()  # added to the probe's boot-time timestamps
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> LiveCapture:
@@ -164,40 +163,40 @@ class LiveCapture:
         return out
 
     # -- reading ----------------------------------------------------------------------------
-    def poll(self, timeout: float | None = 0.5) -> list[Event]:
-        """Wait up to ``timeout`` seconds for events and return one decoded batch."""
+    def take(self, timeout: float | None = 0.5) -> tuple[bytes, int]:
+        """Wait up to ``timeout`` seconds for events and take one batch of ring records:
+        ``(data, records)``, the bytes for ``native/ring.c``'s ``ring_next`` and how many
+        events they hold; ``(b"", 0)`` when none."""
         probe = self.probe
         if probe is None:
             if self._closed:
-                return []
+                return b"", 0
             raise RuntimeError("LiveCapture is not started")
         if not probe.wait(timeout):
-            return []
-        return self._decode(*probe.read(self._batch_bytes))
+            return b"", 0
+        return probe.take(self._batch_bytes)
 
-    def _decode(self, data: bytes, offsets: list[int]) -> list[Event]:
-        out = []
-        hdr = _HDR.unpack_from
-        cpu_of = _CPU.unpack_from
-        offset = self._offset
+    def poll(self, timeout: float | None = 0.5) -> list[Event]:
+        """Wait up to ``timeout`` seconds for events and return one batch, bare (no
+        state applied: the pipeline does that, in C, see ``SyscallPipeline``)."""
+        return self.decode(self.take(timeout)[0])
+
+    def decode(self, data: bytes, state: object = None) -> list[Event]:
+        """Every event of a batch of ring records, numbered on from :attr:`events_read`,
+        applied to ``state`` (a StateEngine) if given."""
+        out: list[Event] = []
+        pos, n = 0, len(data)
         num = self.events_read
-        for off in offsets:
-            ev_off = off + PREFIX
-            ts, tid, elen, etype, nparams = hdr(data, ev_off)
-            num += 1
-            evt = Event(
-                num,
-                ts + offset,
-                tid,
-                etype,
-                nparams,
-                data,
-                ev_off + HDR_LEN,
-                ev_off + elen,
-                False,
-                cpu_of(data, off)[0],
+        while pos < n:
+            ev, to, pos, num, _filtered, _bad = ring_next(
+                data, pos, num, Event, state, ALL_TYPES, b"", None, self.ts_offset, False
             )
-            out.append(evt)
+            if to == 1:
+                out.append(ev)
+            elif to == -1:
+                raise ev
+            elif ev is None:
+                break
         self.events_read = num
         return out
 

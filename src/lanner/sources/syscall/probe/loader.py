@@ -1,9 +1,10 @@
-"""Load the eBPF probe with libbpf, attach it, and read its ring buffer from Python.
+"""Load the eBPF probe with libbpf, attach it, and take batches of its ring buffer.
 
 The ring buffer is mmapped (consumer page read-write, producer page and the twice-mapped
-data area read-only) and walked in batches with ``struct``: no call into C per event.
-Record layout (kernel/bpf/ringbuf.c): an 8-byte header ``{u32 len | BUSY | DISCARD,
-u32 page offset}``, then ``len`` bytes, padded to 8.
+data area read-only); ``native/ring.c`` copies the committed records in one piece and
+moves the consumer position (``ring_take``), and walks them (``ring_next``). Record layout
+(kernel/bpf/ringbuf.c): an 8-byte header ``{u32 len | BUSY | DISCARD, u32 page offset}``,
+then ``len`` bytes, padded to 8.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from .._native import ring_take
 from . import libbpf
 from .errors import ProbeUnavailable
 from .syscalls import ANY
@@ -326,46 +328,33 @@ class Probe:
         except (AttributeError, ValueError):
             return 0
 
-    def read(self, max_bytes: int = 4 << 20) -> tuple[bytes, list[int]]:
-        """Take the committed records: ``(data, offsets)``, each offset a record's payload.
+    def take(self, max_bytes: int = 4 << 20) -> tuple[bytes, int]:
+        """Take the committed records (at least one, then up to about ``max_bytes``) and
+        move the consumer position past them: ``(data, records)``, ``(b"", 0)`` when none
+        (or closed). Walked by ``native/ring.c`` (``ring_next``): each record is the
+        ring's 8-byte header, then Lanner's 8-byte prefix and one scap event."""
+        if self._epoll is None:
+            return b"", 0
+        try:
+            data, records = ring_take(self._cons, self._prod, self._page, self.ring_size, max_bytes)
+        except ValueError:  # unmapped meanwhile
+            return b"", 0
+        return data, int(records)
 
-        The payload at ``off`` is Lanner's 8-byte prefix then one scap event whose length is
-        in its header. The consumer position moves past what was copied.
-        """
-        try:
-            cons = _U64.unpack_from(self._cons, 0)[0]
-            prod = _U64.unpack_from(self._prod, 0)[0]
-        except (AttributeError, ValueError):
-            return b"", []  # closed
-        avail = prod - cons
-        if avail <= 0:
-            return b"", []
-        if avail > max_bytes:
-            avail = max_bytes
-        start = self._page + (cons & self._mask)
-        try:
-            data = self._prod[start : start + avail]
-        except ValueError:
-            return b"", []
+    def read(self, max_bytes: int = 4 << 20) -> tuple[bytes, list[int]]:
+        """Take the committed records: ``(data, offsets)``, each offset a record's payload
+        (Lanner's 8-byte prefix then one scap event; discarded records left out). For
+        benchmarks and tests that count records; the pipeline walks :meth:`take`'s bytes
+        natively."""
+        data, _records = self.take(max_bytes)
         offsets = []
-        off = 0
+        off, n = 0, len(data)
         u32 = _U32.unpack_from
-        while off + 8 <= avail:
+        while off + 8 <= n:
             hdr = u32(data, off)[0]
-            if hdr & RINGBUF_BUSY:
-                break
-            ln = hdr & ~(RINGBUF_BUSY | RINGBUF_DISCARD)
-            nxt = off + ((ln + 8 + 7) & ~7)
-            if nxt > avail:
-                break  # only part of the record was copied: next batch
             if not hdr & RINGBUF_DISCARD:
                 offsets.append(off + 8)
-            off = nxt
-        if off:
-            try:
-                _U64.pack_into(self._cons, 0, cons + off)
-            except ValueError:
-                return b"", []
+            off += ((hdr & ~(RINGBUF_BUSY | RINGBUF_DISCARD)) + 8 + 7) & ~7
         return data, offsets
 
     def close(self) -> None:
