@@ -62,7 +62,7 @@ class Sample:
 class LannerRun:
     """A ``lanner run`` with the default rules, its counters on a loopback web server."""
 
-    def __init__(self, tmp: Path, rules: list[str] | None = None) -> None:
+    def __init__(self, tmp: Path, rules: list[str] | None = None, src: str | None = None) -> None:
         self.port = free_port()
         self.log = tmp / "lanner.log"
         argv = [
@@ -78,8 +78,12 @@ class LannerRun:
             "-o", f"webserver.listen_port={self.port}",
             "-o", "log_syslog=false",
         ]  # fmt: skip
+        env = dict(os.environ)
+        if src:  # another source tree (the yardstick): its lanner package first
+            env["PYTHONPATH"] = src
+            env.setdefault("LANNER_PROBE", str(ROOT / "build" / "probe" / "lanner_probe.bpf.o"))
         with open(self.log, "wb") as fh:
-            self.proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 90
         while "syscall capture started" not in self.log.read_text(errors="replace"):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -217,13 +221,26 @@ def main() -> None:
     ap.add_argument(
         "--rules", action="append", help="rules file (repeatable; default: Lanner's own rules)"
     )
+    ap.add_argument(
+        "--vs",
+        metavar="SRC",
+        help="then the same phases with the lanner package of this source tree (PYTHONPATH; "
+        "its _native module built in place): the yardstick, e.g. the previous commit",
+    )
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root (the probe is loaded by lanner run)")
     oc = build("paced-open-close", OPEN_CLOSE_C)
     ex = build("paced-exec", EXEC_C)
+    for src in [None, args.vs] if args.vs else [None]:
+        print(f"== lanner from {src or 'this tree'}", flush=True)
+        one_run(args, oc, ex, src)
+
+
+def one_run(args: argparse.Namespace, oc: Path, ex: Path, src: str | None) -> None:
+    """Every phase (and the steady-rate search) with one lanner run."""
     with tempfile.TemporaryDirectory(prefix="lanner-bench-") as tmp:
-        run = LannerRun(Path(tmp), args.rules)
+        run = LannerRun(Path(tmp), args.rules, src)
         try:
             print(f"lanner run pid {run.proc.pid}, {os.cpu_count()} CPUs, phases of "
                   f"{args.seconds:g} s")  # fmt: skip

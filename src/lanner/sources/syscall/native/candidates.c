@@ -9,7 +9,7 @@ const char *const lc_field_names[LC_F_COUNT] = {
     "evt.is_open_exec", "fd.num",     "fd.type",          "fd.typechar",
     "fd.name",        "fd.directory", "fd.filename",      "fd.l4proto",
     "proc.name",      "proc.pname",   "proc.exe",         "proc.exepath",
-    "container.id",   "user.uid",     "user.name",
+    "container.id",   "user.uid",     "user.name",        "fd.nameraw",
 };
 
 static int str_cmp(const char *a, size_t alen, const char *b, size_t blen)

@@ -45,6 +45,7 @@ enum lc_field {
     LC_F_CONTAINER_ID,
     LC_F_USER_UID,
     LC_F_USER_NAME,
+    LC_F_FD_NAMERAW,
     LC_F_COUNT
 };
 extern const char *const lc_field_names[LC_F_COUNT];
