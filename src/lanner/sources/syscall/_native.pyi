@@ -194,6 +194,21 @@ def replay(
     codes: bytes,
     accept: CandidateEvents | None,
 ) -> tuple[Any, int, int, int, int]: ...
+def ring_take(
+    consumer: Any, producer: Any, page: int, size: int, max_bytes: int
+) -> tuple[bytes, int]: ...
+def ring_next(
+    buf: bytes,
+    pos: int,
+    num: int,
+    event_cls: type,
+    state: StateCore | None,
+    wanted: bytes,
+    codes: bytes,
+    filter: CandidateEvents | None,
+    ts_offset: int,
+    tail: bool,
+) -> tuple[Any, int, int, int, int, int]: ...
 def resolve_path(base: str, name: str) -> str: ...
 def set_int_formats(formats: tuple[Any, ...], decode_int: Callable[..., Any]) -> None: ...
 def set_record_classes(fdtable_cls: type) -> None: ...

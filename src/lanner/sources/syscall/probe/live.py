@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 
-from .._native import ring_next
+from .._native import StateCore, ring_next
 from ..event import Event
 from ..event_table import EVENT_COUNT
 from . import snapshot as snap
@@ -181,7 +181,7 @@ class LiveCapture:
         state applied: the pipeline does that, in C, see ``SyscallPipeline``)."""
         return self.decode(self.take(timeout)[0])
 
-    def decode(self, data: bytes, state: object = None) -> list[Event]:
+    def decode(self, data: bytes, state: StateCore | None = None) -> list[Event]:
         """Every event of a batch of ring records, numbered on from :attr:`events_read`,
         applied to ``state`` (a StateEngine) if given."""
         out: list[Event] = []
