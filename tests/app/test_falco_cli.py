@@ -380,3 +380,55 @@ def test_an_override_of_a_whole_section_keeps_the_other_defaults() -> None:
     assert config["webserver"]["listen_port"] == 8765
     assert config["syscall_event_drops"]["threshold"] == 0.1
     assert config["syscall_event_drops"]["actions"] == ["log", "alert"]
+
+
+# -- --version, --page-size, -U, -P ------------------------------------------------------------
+
+
+def test_version_as_text_and_json() -> None:
+    from importlib import metadata
+
+    rc, out, err = _out(run_lanner("--version"))
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0] == f"Falco version: {metadata.version('lanner')}"
+    assert [line.split(":")[0] for line in lines] == [
+        "Falco version", "Libs version", "Plugin API", "Engine", "Driver", "  API version",
+        "  Schema version", "  Default driver",
+    ]  # fmt: skip
+    rc, out, _ = _out(run_lanner("--version", "-o", "json_output=true"))
+    info = json.loads(out)
+    assert info["falco_version"] == metadata.version("lanner")
+    assert info["engine_version"] == info["engine_version_semver"].split(".")[1]
+
+
+def test_page_size_is_logged() -> None:
+    import os
+
+    rc, out, err = _out(run_lanner("--page-size"))
+    assert rc == 0 and out == ""
+    assert f"Your system page size is: {os.sysconf('SC_PAGE_SIZE')} bytes" in err
+
+
+def test_unbuffered_wins_over_the_configuration() -> None:
+    rc, out, err = _out(run_lanner("-U", "--support", "-o", "buffered_outputs=true"))
+    assert rc == 0, err
+    assert json.loads(out)["config"]["buffered_outputs"] is False
+    rc, out, _ = _out(run_lanner("--support", "-o", "buffered_outputs=true"))
+    assert json.loads(out)["config"]["buffered_outputs"] is True
+
+
+def test_pidfile_is_written_and_an_unwritable_one_stops_lanner(tmp_path: Path) -> None:
+    pid = tmp_path / "lanner.pid"
+    rc, out, err = _out(run_lanner("-P", str(pid), "-e", str(QUICKSTART)))
+    assert rc == 0, err
+    assert "Events detected" in out
+    assert pid.read_text().isdigit() and int(pid.read_text()) > 1
+    rc, _, _ = _out(run_lanner("--pidfile", str(tmp_path / "dry.pid"), "--dry-run"))
+    assert rc == 0 and not (tmp_path / "dry.pid").exists()  # as Falco: not on a dry run
+    bad = tmp_path / "missing" / "lanner.pid"
+    rc, out, err = _out(run_lanner("-P", str(bad), "-e", str(QUICKSTART)))
+    assert rc == 1 and "Events detected" not in out
+    assert _error_lines(err) == [
+        f"Error: Could not write pid to pidfile {bad}: No such file or directory"
+    ]

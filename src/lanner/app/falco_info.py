@@ -353,6 +353,26 @@ def versions(version: str) -> dict[str, Any]:
     }
 
 
+def version_text(version: str, as_json: bool) -> str:
+    """Falco's ``--version``: the versions as text, or as one JSON line with
+    ``json_output``."""
+    info = versions(version)
+    if as_json:
+        import orjson
+
+        return orjson.dumps(info).decode() + "\n"
+    return (
+        f"Falco version: {info['falco_version']}\n"
+        f"Libs version:  {info['libs_version']}\n"
+        f"Plugin API:    {info['plugin_api_version']}\n"
+        f"Engine:        {info['engine_version_semver']}\n"
+        "Driver:\n"
+        f"  API version:    {info['driver_api_version']}\n"
+        f"  Schema version: {info['driver_schema_version']}\n"
+        f"  Default driver: {info['default_driver_version']}\n"
+    )
+
+
 def support(
     version: str, cmdline: str, config: dict[str, Any], rules_files: list[str]
 ) -> dict[str, Any]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import sys
 import time
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -284,6 +286,12 @@ def _select_sources(
 @click.option("--rule-schema", is_flag=True, help="Print the rules JSON Schema and exit.")
 @click.option("--list-plugins", is_flag=True, help="Describe the built-in plugins; exit.")
 @click.option("--plugin-info", "plugin_name", help="Describe one built-in plugin; exit.")
+@click.option(
+    "-U", "--unbuffered", is_flag=True, help="Flush every alert line (buffered_outputs=false)."
+)
+@click.option("-P", "--pidfile", help="Write the process id to this file.")
+@click.option("--version", "print_version", is_flag=True, help="Print versions and exit.")
+@click.option("--page-size", is_flag=True, help="Log the system page size and exit.")
 def run(
     rules: tuple[str, ...],
     capture: str | None,
@@ -315,6 +323,10 @@ def run(
     rule_schema: bool,
     list_plugins: bool,
     plugin_name: str | None,
+    unbuffered: bool,
+    pidfile: str | None,
+    print_version: bool,
+    page_size: bool,
 ) -> None:
     """Detect threats: evaluate Falco-format rules against events."""
     if config_schema:  # before the configuration is read, as Falco
@@ -330,6 +342,8 @@ def run(
     if markdown and fmt:
         _fail("Cannot specify both --markdown and --format options together")
     listing_format = fmt or ("markdown" if markdown else "text")
+    if unbuffered:  # -U wins over the configuration, as Falco's
+        overrides = (*overrides, "buffered_outputs=false")
     try:
         cfg = load_config(config_file, overrides)
         json_output = cfg.boolean("json_output")
@@ -343,6 +357,12 @@ def run(
     setup_logging(cfg)
     for warning in cfg.warnings:
         log.warning("%s", warning)
+    if print_version:
+        click.echo(falco_info.version_text(_version(), json_output), nl=False)
+        return
+    if page_size:
+        log.info("Your system page size is: %d bytes", os.sysconf("SC_PAGE_SIZE"))
+        return
     if ignored:
         click.echo(falco_info.ignored_events(), nl=False)
         return
@@ -419,6 +439,11 @@ def run(
         log.info("dry run: configuration and %d rules loaded, no events read",
                  len(daemon.engine.ruleset))  # fmt: skip
         return
+    if pidfile:  # as Falco: written once the rules are loaded, not on a dry run
+        try:
+            Path(pidfile).write_text(str(os.getpid()))
+        except OSError as exc:
+            _fail(f"Could not write pid to pidfile {pidfile}: {exc.strerror}")
     if describe and daemon.engine.ruleset.get(describe) is None:
         _fail(f'Rule "{describe}" is not loaded')
     if list_rules or describe:
