@@ -253,6 +253,10 @@ def test_sqs_outage_retried_none_lost(tmp: Path, moto: str, sidekicks: list) -> 
                         status="sent") == 6  # fmt: skip
     assert metric_value(text, "lanner_sidekick_outputs_total", destination="awssqs",
                         status="dropped") == 0  # fmt: skip
+    # Falcosidekick's own series, for its dashboards
+    fsk = "falcosecurity_falcosidekick_outputs_total"
+    assert metric_value(text, fsk, destination="awssqs", status="ok") == 6
+    assert metric_value(text, fsk, destination="awssqs", status="error") >= 2
     relay.down()
 
 
