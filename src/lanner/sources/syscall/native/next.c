@@ -38,6 +38,12 @@ static int is_wanted(const uint8_t *buf, const struct lw_event *ev, uint8_t w,
     return (w & LN_W_GENERIC_SELF) != 0;
 }
 
+int ln_skip(const uint8_t *buf, const struct lw_event *ev, const struct ln_select *sel)
+{
+    uint8_t w = ev->type < sel->ntypes ? sel->wanted[ev->type] : 0;
+    return (w & LN_W_BY_CODE) && !is_wanted(buf, ev, w, sel);
+}
+
 int ln_step(PyObject *state, PyObject *e, const uint8_t *buf, const struct lw_event *ev,
             const struct ln_select *sel)
 {

@@ -16,6 +16,8 @@
 #define LN_W_GENERIC_SELF 4u /* generic, code missing or beyond the table: wanted */
 #define LN_W_FILTER 8u       /* the candidate conditions apply to it (with a filter) */
 #define LN_W_INSERTER 16u    /* the container announcer looks at it (rules or not) */
+#define LN_W_BY_CODE 32u     /* generic, and the state engine needs none: build only the
+                              * events of wanted syscalls (ln_skip) */
 
 struct ln_select {
     const uint8_t *wanted; /* ntypes bytes */
@@ -35,6 +37,11 @@ enum ln_outcome {
 /* Parse the wanted/codes bytes objects (codes may be empty) and the filter (None: none)
  * into *sel; -1 with an exception. The objects must outlive *sel. */
 int ln_select_init(struct ln_select *sel, PyObject *wanted, PyObject *codes, PyObject *filter);
+
+/* 1 when the event need not even be built: a generic event (LN_W_BY_CODE) of a syscall
+ * no rule wants, which the state engine does not need either (like a type rejected from
+ * its header). */
+int ln_skip(const uint8_t *buf, const struct lw_event *ev, const struct ln_select *sel);
 
 /* Apply ``e`` (built from ``ev`` in ``buf``) to ``state`` (NULL: none), then say where it
  * goes; -1 with an exception (the state engine or the filter failed). */

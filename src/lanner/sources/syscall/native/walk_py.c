@@ -123,7 +123,9 @@ PyDoc_STRVAR(replay_doc,
 "the code is missing or beyond the table (then its name is the type's own).\n"
 "With ``accept`` (a CandidateEvents, or None), a wanted event of a type whose wanted byte\n"
 "has bit 8 is returned only if the rules' candidate conditions accept it; ``dropped``\n"
-"counts the others (state applied, no Python object kept).");
+"counts the others (state applied, no Python object kept). A wanted byte with bit 32 marks\n"
+"a generic type the state engine does not need: its events of syscalls not wanted are\n"
+"skipped before being built, like a type rejected from its header (still numbered).");
 
 static PyObject *replay(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -177,7 +179,7 @@ static PyObject *replay(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             continue;
         }
         num++;
-        if (st != LW_EVENT)
+        if (st != LW_EVENT || ln_skip(buf, &ev, &sel))
             continue;
         EventRecord *e = lanner_event_new((PyTypeObject *)event_cls, num, ev.ts, ev.tid,
                                           (int)ev.type, ev.nparams, bufobj, (Py_ssize_t)ev.lens,

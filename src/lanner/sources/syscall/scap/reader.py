@@ -221,7 +221,7 @@ class ScapReader:
             fast = _c_walk if USE_C_WALK else None
             types = self._walk_types()
             process = state.process if state is not None else None
-            want, codes = _wanted_tables(wanted, names, candidates is not None, unfiltered)
+            want, codes = _wanted_tables(wanted, names, candidates is not None, unfiltered, state)
             current = candidates if candidates is not None else _no_candidates
             while True:
                 n = len(buf)
@@ -347,8 +347,10 @@ class ScapReader:
                         offset,
                     )
                     if process is not None:
-                        process(evt)
                         w = want[etype]
+                        if w & 32 and evt.name not in names:  # type: ignore[operator]
+                            continue  # a generic event no one wants, not needed by the state
+                        process(evt)
                         if not w or (w & 2 and names is not None and evt.name not in names):
                             continue
                         if w & 8 and (cands := current()) is not None and not cands.accepts(evt):
@@ -423,6 +425,13 @@ _LENS16 = tuple(struct.Struct(f"<{n}H") for n in range(max(_NPARAMS) + 1))
 _GENERIC = (et.PPME_GENERIC_E, et.PPME_GENERIC_X)
 
 
+def _state_needs(state: Any, etype: int) -> bool:
+    """Whether the state engine needs events of ``etype``: it has a handler, or it is the
+    enter event of an exit that has one (old captures' exits read their enter's)."""
+    exit_ = etype + 1 if et.EVENT_DIRS[etype] == ">" and etype + 1 < et.EVENT_COUNT else None
+    return bool(state.has_handler(etype) or (exit_ is not None and state.has_handler(exit_)))
+
+
 def _no_candidates() -> None:
     return None
 
@@ -432,17 +441,21 @@ def _wanted_tables(
     names: frozenset[str] | None,
     filtered: bool = False,
     unfiltered: frozenset[int] = frozenset(),
+    state: Any = None,
 ) -> tuple[bytes, bytes]:
     """The replay's wanted table (per type: 1 wanted; for generic types 2, plus 4 when
-    the type's own name is wanted; plus 8 when the candidate conditions apply to it) and,
-    per syscall code, whether generic events of that syscall are wanted (see
-    native/walk_py.c replay)."""
+    the type's own name is wanted, plus 32 when ``state`` needs no event of the type, so
+    those of syscalls not wanted are not even built; plus 8 when the candidate conditions
+    apply to it) and, per syscall code, whether generic events of that syscall are wanted
+    (see native/walk_py.c replay)."""
     want = bytearray(1 if wanted is None or i in wanted else 0 for i in range(et.EVENT_COUNT))
     codes = b""
     if names is not None:
         for g in _GENERIC:
             if want[g]:
                 want[g] = 2 | (4 if et.EVENT_NAMES[g] in names else 0)
+                if state is not None and not _state_needs(state, g):
+                    want[g] |= 32
         codes = bytes(1 if n in names else 0 for n in et.SYSCALL_CODE_NAMES)
     if filtered:
         for i in range(et.EVENT_COUNT):
