@@ -13,9 +13,10 @@ import time
 import tracemalloc
 from types import SimpleNamespace
 
+from lanner.exceptions import LookupFailed
 from lanner.sources.syscall.containers.fields import metadata_fields
 from lanner.sources.syscall.containers.info import ContainerInfo, Mount
-from lanner.sources.syscall.containers.store import LookupFailed, MetadataStore
+from lanner.sources.syscall.containers.store import MetadataStore
 
 
 def _info(i: int) -> ContainerInfo:

@@ -7,15 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 import lanner
-from lanner.contract import (
-    AlertError,
-    Priority,
-    format_time_ns,
-    parse_time,
-    parse_time_ns,
-    validate_alert,
-)
+from lanner.contract import Priority, format_time_ns, parse_time, parse_time_ns, validate_alert
 from lanner.engine.priority import Priority as EnginePriority
+from lanner.exceptions import AlertError
 
 FALCO_ORDER = [
     "Emergency",

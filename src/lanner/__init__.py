@@ -10,13 +10,17 @@ The public Python API, importable from the package root::
         for alert in engine.process(event, "syscall"):
             print(alert.output)
 
-Names are imported on first use, so ``import lanner`` (and the CLI's start-up) stays cheap.
+Names are imported on first use, so ``import lanner`` (and the CLI's start-up) stays cheap;
+only the error classes (:mod:`lanner.exceptions`, which imports nothing else) load at once.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
+
+from lanner import exceptions as _exceptions
+from lanner.exceptions import *  # noqa: F403  every error class, from the root too
 
 __version__ = "0.1.0"
 
@@ -41,7 +45,6 @@ _EXPORTS: dict[str, str] = {
     # sources
     "syscall_source": "lanner.sources.syscall",
     "read_capture": "lanner.sources.syscall",
-    "ScapError": "lanner.sources.syscall",
     "k8s_audit_source": "lanner.sources.k8s_audit",
     "read_audit_events": "lanner.sources.k8s_audit",
     "AuditWebhook": "lanner.sources.k8s_audit",
@@ -65,7 +68,6 @@ __all__ = [
     "Priority",
     "Rule",
     "Ruleset",
-    "ScapError",
     "SourceSpec",
     "__version__",
     "cloudtrail_source",
@@ -77,6 +79,7 @@ __all__ = [
     "read_cloudtrail_events",
     "syscall_source",
 ]
+__all__ += _exceptions.__all__  # LannerError and its subclasses (cheap: no engine import)
 
 
 def __getattr__(name: str) -> Any:
@@ -103,4 +106,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from lanner.sources.cloudtrail import cloudtrail_source, read_cloudtrail_events
     from lanner.sources.k8s_audit import AuditWebhook, k8s_audit_source, read_audit_events
     from lanner.sources.memory import dict_field, dict_source
-    from lanner.sources.syscall import ScapError, read_capture, syscall_source
+    from lanner.sources.syscall import read_capture, syscall_source

@@ -1,8 +1,8 @@
 """The alert contract every Lanner part shares: priorities, the time format, alert checks.
 
 Falco's alert JSON (docs/alert-contract.md) is what the engine writes and every service
-reads. This module is its one definition; it sits below the engine and imports nothing of
-Lanner, so the engine, the sources, the app and every service can import it.
+reads. This module is its one definition; it sits below the engine and imports only
+:mod:`lanner.exceptions`, so the engine, the sources, the app and every service can import it.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from lanner.exceptions import AlertError
+
 __all__ = [
     "AlertError",
     "Priority",
@@ -24,10 +26,6 @@ __all__ = [
     "parse_time_ns",
     "validate_alert",
 ]
-
-
-class AlertError(ValueError):
-    """An alert (or a part of one) that does not follow the contract; the message says why."""
 
 
 class Priority(enum.IntEnum):

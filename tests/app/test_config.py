@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lanner.app.config import ConfigError, apply_override, load_config, parse_duration
+from lanner.app.config import apply_override, load_config, parse_duration
+from lanner.exceptions import ConfigError
 
 from .helpers import FALCO_RULES, QUICKSTART, ROOT, run_lanner
 

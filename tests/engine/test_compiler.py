@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from engine_testutil import compile_condition, matches, typed_source
 
-from lanner.engine.compiler import CompileError, ConditionCompiler
-from lanner.engine.parser import ConditionSyntaxError, parse_condition
+from lanner.engine.compiler import ConditionCompiler
+from lanner.engine.parser import parse_condition
+from lanner.exceptions import CompileError, ConditionSyntaxError
 
 BASH = {
     "proc.name": "bash",

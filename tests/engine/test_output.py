@@ -18,8 +18,9 @@ from lanner.engine.alert import Alert, JsonOptions, default_hostname, format_tim
 from lanner.engine.compiler import ConditionCompiler
 from lanner.engine.diagnostics import WarningCode
 from lanner.engine.engine import Engine
-from lanner.engine.formatter import FormatError, compile_template
+from lanner.engine.formatter import compile_template
 from lanner.engine.priority import Priority
+from lanner.exceptions import FormatError
 
 TS = 1_700_000_000_123_456_789  # 2023-11-14T22:13:20.123456789Z
 EVENT = {

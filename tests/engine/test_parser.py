@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 
 from lanner.engine import ast
-from lanner.engine.parser import ConditionSyntaxError, parse_condition, unescape
+from lanner.engine.parser import parse_condition, unescape
+from lanner.exceptions import ConditionSyntaxError
 
 
 def check(text: str) -> ast.BinaryCheck:

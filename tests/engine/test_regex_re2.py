@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lanner.engine.values import ValueError_, regex_matcher
+from lanner.engine.values import regex_matcher
+from lanner.exceptions import FieldValueError
 
 
 def test_whole_string_match() -> None:
@@ -23,5 +24,5 @@ def test_catastrophic_pattern_is_linear() -> None:
 
 @pytest.mark.parametrize("pattern", [r"\d+", r"(?<=a)b", "(unclosed"])
 def test_patterns_outside_posix_re2_are_load_errors(pattern: str) -> None:
-    with pytest.raises(ValueError_, match="invalid regular expression"):
+    with pytest.raises(FieldValueError, match="invalid regular expression"):
         regex_matcher(pattern)

@@ -11,8 +11,9 @@ from click.testing import CliRunner
 from lanner.app.rules_command import rules
 from lanner.app.ruletest.lint import contradictions, lint
 from lanner.app.ruletest.runner import SpecRunner, real_sources
-from lanner.app.ruletest.spec import SpecError, load_spec
+from lanner.app.ruletest.spec import load_spec
 from lanner.engine.parser import parse_condition
+from lanner.exceptions import SpecError
 from lanner.rules import default_rules_files
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -54,12 +54,13 @@ def capture(
     filter_words: tuple[str, ...],
 ) -> None:
     """Capture this host's syscall events with the eBPF probe into a .scap file."""
-    from lanner.app.config import ConfigError, load_config
+    from lanner.app.config import load_config
+    from lanner.exceptions import ConfigError, ProbeUnavailable
     from lanner.sources.syscall.containers.capture import ContainerRecorder
     from lanner.sources.syscall.containers.runtimes import configure_runtimes
     from lanner.sources.syscall.containers.store import MetadataStore
     from lanner.sources.syscall.pipeline import SyscallPipeline
-    from lanner.sources.syscall.probe import LiveCapture, ProbeUnavailable, check_requirements
+    from lanner.sources.syscall.probe import LiveCapture, check_requirements
     from lanner.sources.syscall.scap.writer import ScapWriter, host_interfaces, host_machine_info
 
     try:

@@ -30,6 +30,7 @@ from lanner.app.config_keys import (
     refused,
 )
 from lanner.engine.priority import Priority
+from lanner.exceptions import ConfigError
 
 _ENV = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
@@ -58,10 +59,6 @@ _TYPE_NAMES = {
     "configfiles": "a list of paths or {path: P, strategy: append|override|add-only}",
     "selectors": "a list of {enable: {rule: NAME, tag: TAG}} or {disable: ...} items",
 }
-
-
-class ConfigError(Exception):
-    """A configuration value of the wrong type or shape, with its key path."""
 
 
 def parse_duration(value: Any) -> float:

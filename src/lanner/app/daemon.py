@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from lanner.app.config import Config, ConfigError, load_config
+from lanner.app.config import Config, load_config
 from lanner.app.config_keys import top_level_by_reload
 from lanner.app.live import TICK, LiveFeed
 from lanner.app.logs import setup_logging
@@ -35,6 +35,7 @@ from lanner.engine.fields import SourceSpec
 from lanner.engine.loader import ENGINE_VERSION, LoadOutcome
 from lanner.engine.priority import Priority
 from lanner.engine.rules import Ruleset
+from lanner.exceptions import ConfigError
 from lanner.rules import default_rules_files
 from lanner.sources.syscall._native import CandidateEvents
 from lanner.sources.syscall.candidate_fields import CANDIDATE_FIELDS, event_filter

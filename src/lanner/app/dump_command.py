@@ -29,8 +29,9 @@ def compile_filter(
     text = words if isinstance(words, str) else " ".join(words or ())
     if not text.strip():
         return None
-    from lanner.engine.compiler import CompileError, ConditionCompiler
-    from lanner.engine.parser import ConditionSyntaxError, parse_condition
+    from lanner.engine.compiler import ConditionCompiler
+    from lanner.engine.parser import parse_condition
+    from lanner.exceptions import CompileError, ConditionSyntaxError
     from lanner.sources.syscall import syscall_source
 
     src = syscall_source(store)
@@ -47,7 +48,8 @@ def compile_format(fmt: str, store: Any = None) -> Callable[[Any], str | None]:
     Raises :class:`click.BadParameter` naming the bad token.
     """
     from lanner.engine.compiler import ConditionCompiler
-    from lanner.engine.formatter import FormatError, compile_template, to_text
+    from lanner.engine.formatter import compile_template, to_text
+    from lanner.exceptions import FormatError
     from lanner.sources.syscall import syscall_source
     from lanner.sources.syscall.dump import is_shown
 
@@ -91,10 +93,10 @@ def compile_format(fmt: str, store: Any = None) -> Callable[[Any], str | None]:
 @click.argument("filter_words", nargs=-1, metavar="[FILTER]")
 def dump(capture: str, fmt: str | None, filter_words: tuple[str, ...]) -> None:
     """Print the events of a capture file, one line each, like ``sysdig -r FILE [FILTER]``."""
+    from lanner.exceptions import ScapError
     from lanner.sources.syscall.containers.store import MetadataStore
     from lanner.sources.syscall.dump import default_line
     from lanner.sources.syscall.pipeline import CaptureFile, SyscallPipeline
-    from lanner.sources.syscall.scap import ScapError
 
     store = MetadataStore()  # the capture's container events fill it: container.* fields
     pred = compile_filter(filter_words, store)

@@ -11,7 +11,7 @@ import logging
 import os
 from pathlib import Path
 
-from lanner.app.config import ConfigError
+from lanner.exceptions import ConfigError
 from lanner.sources.k8s_audit.webhook import is_loopback
 
 log = logging.getLogger("lanner")

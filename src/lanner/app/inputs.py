@@ -14,15 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from lanner.engine.fields import SourceSpec
+from lanner.exceptions import InputError
 from lanner.sources.memory import dict_source, read_json_lines
 
 SCAP_MAGIC = b"\x0a\x0d\x0d\x0a"
 GZIP_MAGIC = b"\x1f\x8b"
 JSON_SOURCES = ("syscall", "k8s_audit", "aws_cloudtrail", "json")
-
-
-class InputError(Exception):
-    """An input that cannot be read, with the reason."""
 
 
 @dataclass(slots=True)

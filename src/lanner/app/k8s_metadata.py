@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from lanner.app.config import Config, ConfigError
+from lanner.app.config import Config
+from lanner.exceptions import ConfigError
 
 log = logging.getLogger("lanner")
 

@@ -9,7 +9,8 @@ import click
 from lanner.app.ruletest.junit import write_junit
 from lanner.app.ruletest.lint import lint as lint_files
 from lanner.app.ruletest.runner import SpecRunner, real_sources
-from lanner.app.ruletest.spec import SpecError, load_spec
+from lanner.app.ruletest.spec import load_spec
+from lanner.exceptions import SpecError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -14,11 +14,10 @@ import click
 import orjson
 
 from lanner.app import falco_info
-from lanner.app.config import Config, ConfigError, event_input, load_config, parse_duration
+from lanner.app.config import Config, event_input, load_config, parse_duration
 from lanner.app.daemon import Daemon, RunOptions
 from lanner.app.inputs import (
     PLUGIN_SOURCES,
-    InputError,
     Replay,
     default_sources,
     json_line_sources,
@@ -34,10 +33,10 @@ from lanner.app.replay_progress import ScapReplay, show_progress
 from lanner.engine.container_info import PrintOption
 from lanner.engine.engine import Engine
 from lanner.engine.fields import SourceSpec
+from lanner.exceptions import ConfigError, InputError, ScapError
 from lanner.sources.syscall.containers.announce import ContainerAnnouncer
 from lanner.sources.syscall.containers.store import MetadataStore
 from lanner.sources.syscall.pipeline import SyscallPipeline
-from lanner.sources.syscall.scap import ScapError
 from lanner.sources.syscall.state import StateEngine
 
 log = logging.getLogger("lanner")

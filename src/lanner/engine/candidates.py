@@ -32,9 +32,10 @@ from functools import lru_cache
 from typing import Any
 
 from lanner.engine import ast, values
-from lanner.engine.compiler import CompileError, ConditionCompiler
+from lanner.engine.compiler import ConditionCompiler
 from lanner.engine.fields import ArgKind, FieldTable, FieldType, SourceSpec
 from lanner.engine.rules import Rule, Ruleset
+from lanner.exceptions import CompileError, FieldValueError
 
 OPS = ("in", "prefix", "suffix", "contains", "pmatch", "lt", "le", "gt", "ge", "exists")
 """Atom operators. ``in``: equal to one of the values; ``prefix``/``suffix``/``contains``:
@@ -453,7 +454,7 @@ class _Deriver:
         else:
             try:
                 translated = self._translate(node)
-            except (values.ValueError_, CompileError, ValueError, TypeError):
+            except (FieldValueError, CompileError, ValueError, TypeError):
                 translated = None
             self._checks[key] = translated
         if translated is None:

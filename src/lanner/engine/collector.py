@@ -12,23 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lanner.engine.diagnostics import ErrorCode, Location
+from lanner.engine.diagnostics import Location
 from lanner.engine.priority import Priority
-
-
-class LoadError(Exception):
-    """An error that stops reading the current file (Falco stops at the first one)."""
-
-    def __init__(
-        self,
-        message: str,
-        locations: tuple[Location, ...],
-        code: ErrorCode = ErrorCode.LOAD_ERR_VALIDATE,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.locations = locations
-        self.code = code
+from lanner.exceptions import LoadError
 
 
 @dataclass(slots=True)

@@ -15,6 +15,7 @@ from typing import Any
 
 from lanner.engine import ast, values
 from lanner.engine.fields import ArgKind, FieldTable, FieldType
+from lanner.exceptions import CompileError, FieldValueError
 
 Predicate = Callable[[Any], bool]
 
@@ -41,15 +42,6 @@ _OPS_BY_TYPE: dict[FieldType, set[str]] = {
     FieldType.BYTES: {"=", "==", "!=", "in", "contains", "startswith", "bcontains", "bstartswith"},
 }
 _MAX_INLINE_DEPTH = 40
-
-
-class CompileError(Exception):
-    """A condition that parses but cannot be compiled (unknown field, bad value...)."""
-
-    def __init__(self, message: str, pos: ast.Pos) -> None:
-        super().__init__(message)
-        self.message = message
-        self.pos = pos
 
 
 @dataclass(slots=True)
@@ -288,7 +280,7 @@ class _Codegen:
         self._check_event_types(node, left, op, items)
         try:
             return self._field_vs_constants(node, left, op, g, items)
-        except values.ValueError_ as exc:
+        except FieldValueError as exc:
             raise CompileError(str(exc), right.pos) from None
 
     def _any_of_check(self, node: ast.BinaryCheck, left: Operand) -> str:

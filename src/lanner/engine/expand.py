@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from lanner.engine import ast
+from lanner.exceptions import ListBudgetError, MacroError
 
 _BLANKS = " \t\n\r"
 _DELIMS = _BLANKS + "(),="
@@ -72,14 +73,6 @@ item of its list into the condition's text, which is then parsed: without a boun
 file whose 2,000 rules each use a 5,000-item list took 107 s and 1.9 GB to load."""
 
 
-class ListBudgetError(Exception):
-    """Substituting a list would copy more items into conditions than the limit allows."""
-
-    def __init__(self, name: str, size: int, times: int) -> None:
-        super().__init__(name)
-        self.name, self.size, self.times = name, size, times
-
-
 @dataclass(slots=True)
 class ListBudget:
     """The list items copied into conditions so far, against their limit."""
@@ -122,25 +115,6 @@ syscall files has 463 nodes."""
 MAX_TOTAL_NODES = 200_000
 """The most nodes all the conditions of one ruleset may have together, macros expanded
 (the three upstream syscall files: 2,375)."""
-
-
-class MacroError(Exception):
-    """A condition that cannot use its macros, with the position of the offending reference.
-
-    ``pos`` is within the condition being expanded, or None when the condition as a whole
-    is at fault (too large). ``root`` is False when the reference is fine but the macro it
-    names is invalid for a reason written elsewhere; ``cause`` then tells that reason and
-    where it is.
-    """
-
-    def __init__(
-        self, message: str, pos: ast.Pos | None, root: bool = True, cause: str = ""
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.pos = pos
-        self.root = root
-        self.cause = cause or message
 
 
 @dataclass(slots=True)

@@ -13,18 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from lanner.engine import ast
-from lanner.engine.compiler import CompileError, ConditionCompiler
+from lanner.engine.compiler import ConditionCompiler
 from lanner.engine.utf8 import valid_utf8
+from lanner.exceptions import CompileError, FormatError
 
 _FIELD_TOKEN = re.compile(r"[A-Za-z0-9_.]+(?:\[[^\]]*\])?")
 _TRANSFORMER_TOKEN = re.compile(r"(tolower|toupper|b64|basename|len)\(([^()]*)\)")
 NA = "<NA>"
 _JSON_INT_MIN = -(2**63)
 _JSON_INT_MAX = 2**64 - 1
-
-
-class FormatError(Exception):
-    """A template that names a field the source does not have."""
 
 
 def to_text(value: Any) -> str:

@@ -16,14 +16,8 @@ from typing import Any
 
 from lanner.engine import ast, parser
 from lanner.engine.append_output import OutputAppend
-from lanner.engine.collector import (
-    Collector,
-    ExceptionEntry,
-    LoadError,
-    RuleException,
-    RuleInfo,
-)
-from lanner.engine.compiler import CompileError, ConditionCompiler
+from lanner.engine.collector import Collector, ExceptionEntry, RuleException, RuleInfo
+from lanner.engine.compiler import ConditionCompiler
 from lanner.engine.container_info import CONTAINER_INFO, PrintOption, expand_container_info
 from lanner.engine.diagnostics import Diagnostic, ErrorCode, LoadResult, Location, WarningCode
 from lanner.engine.evttypes import event_types_of
@@ -32,9 +26,7 @@ from lanner.engine.expand import (
     MAX_LIST_ITEMS,
     MAX_TOTAL_NODES,
     ListBudget,
-    ListBudgetError,
     MacroDef,
-    MacroError,
     MacroExpander,
     quote_item,
     substitute_lists,
@@ -42,9 +34,17 @@ from lanner.engine.expand import (
     walk_unique,
 )
 from lanner.engine.fields import SourceSpec
-from lanner.engine.formatter import FormatError, compile_template
+from lanner.engine.formatter import compile_template
 from lanner.engine.reader import RulesReader
 from lanner.engine.rules import Rule, Ruleset
+from lanner.exceptions import (
+    CompileError,
+    ConditionSyntaxError,
+    FormatError,
+    ListBudgetError,
+    LoadError,
+    MacroError,
+)
 
 ENGINE_VERSION = (0, 58, 0)
 """The Falco rule-engine version whose rules files Lanner accepts."""
@@ -147,6 +147,11 @@ class LoadOutcome:
         return all(r.successful for r in self.results)
 
 
+def _diagnostic(exc: LoadError) -> Diagnostic:
+    """The load result entry of an error that stopped reading a file."""
+    return Diagnostic(exc.code or ErrorCode.LOAD_ERR_VALIDATE, exc.message, exc.locations)
+
+
 class RulesLoader:
     """Reads any number of rules files, then compiles them together."""
 
@@ -221,7 +226,7 @@ class RulesLoader:
             reader.read(name, content)
             self._items[name] = reader.items
         except LoadError as exc:
-            self._result(name).add(Diagnostic(exc.code, exc.message, exc.locations))
+            self._result(name).add(_diagnostic(exc))
         except RecursionError:
             self._result(name).add(
                 Diagnostic(
@@ -391,7 +396,7 @@ class RulesLoader:
                 continue
             try:
                 expr = parser.parse_condition(text)
-            except parser.ConditionSyntaxError as exc:
+            except ConditionSyntaxError as exc:
                 self._condition_error(
                     ErrorCode.LOAD_ERR_COMPILE_CONDITION,
                     exc.message,
@@ -442,7 +447,7 @@ class RulesLoader:
             if info.exceptions:
                 condition = build_exception_condition(condition, info.exceptions)
         except LoadError as exc:
-            self._report(Diagnostic(exc.code, exc.message, exc.locations))
+            self._report(_diagnostic(exc))
             return None
         # the output is checked before the condition, as in Falco's compile_rule_infos
         if CONTAINER_INFO in info.output:
@@ -480,7 +485,7 @@ class RulesLoader:
             return None
         try:
             tree = parser.parse_condition(text)
-        except parser.ConditionSyntaxError as exc:
+        except ConditionSyntaxError as exc:
             self._condition_error(
                 ErrorCode.LOAD_ERR_COMPILE_CONDITION,
                 exc.message,

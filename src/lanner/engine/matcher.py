@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lanner.engine import ast
-from lanner.engine.compiler import _MAX_INLINE_DEPTH, CompileError, ConditionCompiler, _Codegen
+from lanner.engine.compiler import _MAX_INLINE_DEPTH, ConditionCompiler, _Codegen
 from lanner.engine.expand import tree_size
+from lanner.exceptions import CompileError
 
 Matcher = Callable[[Any], list[Any]]
 """event -> the rules that match it (in rule order)."""

@@ -14,6 +14,7 @@ from bisect import bisect_right
 from typing import NoReturn
 
 from lanner.engine import ast
+from lanner.exceptions import ConditionSyntaxError
 
 UNARY_OPS = ("exists",)
 NUM_OPS = ("<=", "<", ">=", ">")
@@ -55,15 +56,6 @@ _RGX_LINE_BREAK = re.compile("[\r\n]")
 
 IDENTIFIER_RE = re.compile(r"[a-zA-Z]+[a-zA-Z0-9_]*\Z")
 BARESTR_RE = re.compile(r"[^()\"'\s=,]+\Z")
-
-
-class ConditionSyntaxError(Exception):
-    """A condition that does not parse; ``pos`` says where the parser stopped."""
-
-    def __init__(self, message: str, pos: ast.Pos) -> None:
-        super().__init__(message)
-        self.message = message
-        self.pos = pos
 
 
 def _quoted_list(items: tuple[str, ...]) -> str:

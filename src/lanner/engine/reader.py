@@ -19,7 +19,6 @@ from lanner.engine.collector import (
     EngineRequirement,
     ExceptionEntry,
     ListInfo,
-    LoadError,
     MacroInfo,
     PluginRequirement,
     RuleException,
@@ -29,6 +28,7 @@ from lanner.engine.collector import (
 from lanner.engine.diagnostics import Diagnostic, ErrorCode, Location, WarningCode
 from lanner.engine.priority import Priority
 from lanner.engine.yamlnodes import YNode, load_documents
+from lanner.exceptions import LoadError
 
 WARNING_APPEND = (
     "'append' key is deprecated. Add an 'append' entry (e.g. 'condition: append') under "

@@ -17,13 +17,10 @@ from typing import Any
 import re2
 
 from lanner.engine.fields import FieldType
+from lanner.exceptions import FieldValueError
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class ValueError_(Exception):
-    """A constant that cannot be read as the field's type."""
 
 
 def parse_number(text: str) -> int | float:
@@ -36,7 +33,7 @@ def parse_number(text: str) -> int | float:
     try:
         return float(t)
     except ValueError:
-        raise ValueError_(f"'{text}' is not a valid number") from None
+        raise FieldValueError(f"'{text}' is not a valid number") from None
 
 
 def parse_bool(text: str) -> bool:
@@ -45,7 +42,7 @@ def parse_bool(text: str) -> bool:
         return True
     if text == "false":
         return False
-    raise ValueError_(f"'{text}' is not a valid boolean (true or false)")
+    raise FieldValueError(f"'{text}' is not a valid boolean (true or false)")
 
 
 def parse_ip(text: str) -> IpAddress | IpNetwork:
@@ -55,7 +52,7 @@ def parse_ip(text: str) -> IpAddress | IpNetwork:
             return ipaddress.ip_network(text, strict=False)
         return ipaddress.ip_address(text)
     except ValueError:
-        raise ValueError_(f"'{text}' is not a valid IP address or network") from None
+        raise FieldValueError(f"'{text}' is not a valid IP address or network") from None
 
 
 def parse_net(text: str) -> IpNetwork:
@@ -63,7 +60,7 @@ def parse_net(text: str) -> IpNetwork:
     try:
         return ipaddress.ip_network(text, strict=False)
     except ValueError:
-        raise ValueError_(f"'{text}' is not a valid IP network") from None
+        raise FieldValueError(f"'{text}' is not a valid IP network") from None
 
 
 def parse_hex_bytes(text: str) -> bytes:
@@ -71,7 +68,7 @@ def parse_hex_bytes(text: str) -> bytes:
     try:
         return bytes.fromhex(text)
     except ValueError:
-        raise ValueError_(f"'{text}' is not a valid hex string") from None
+        raise FieldValueError(f"'{text}' is not a valid hex string") from None
 
 
 def parse_constant(text: str, ftype: FieldType) -> Any:
@@ -129,7 +126,7 @@ def regex_matcher(pattern: str) -> Callable[[str], bool]:
         rx = re2.compile(pattern, options=_RE2_OPTIONS)
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
-        raise ValueError_(f"invalid regular expression '{pattern}': {reason}") from None
+        raise FieldValueError(f"invalid regular expression '{pattern}': {reason}") from None
     return lambda value: rx.fullmatch(value) is not None
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from lanner.exceptions import BodyError
+
 MAX_DEPTH = 32  # a Falco alert nests 3 levels (alert, output_fields, a list of strings)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -21,15 +23,6 @@ Scope = dict[str, Any]
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-
-
-class BodyError(ValueError):
-    """A request refused for its body or its framing: `status` (400 or 413) and why."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:

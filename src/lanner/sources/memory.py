@@ -16,7 +16,8 @@ from typing import Any
 import orjson
 
 from lanner.engine.fields import ArgKind, Field, FieldTable, FieldType, SourceSpec
-from lanner.engine.values import ValueError_, parse_number
+from lanner.engine.values import parse_number
+from lanner.exceptions import FieldValueError
 
 
 def _extract(name: str) -> Any:
@@ -56,7 +57,7 @@ def _typed(extract: Any, ftype: FieldType) -> Any:
             return value
         try:
             return convert(value)
-        except (ValueError, KeyError, ValueError_):
+        except (ValueError, KeyError, FieldValueError):
             return None  # not a value of this type: the event has none
 
     def typed(event: Mapping[str, Any], arg: Any) -> Any:

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
+from lanner.exceptions import ActionError
 from lanner.services.generate.action import RunContext
 from lanner.services.generate.k8s_cluster import NO_NODE
 from lanner.services.generate.registry import select
-from lanner.services.generate.sandbox import ActionError
 
 
 class FakeApi:

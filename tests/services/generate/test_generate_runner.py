@@ -6,10 +6,10 @@ from pathlib import Path
 
 import orjson
 
+from lanner.exceptions import ActionError
 from lanner.services.generate.action import Action, Outcome, RunContext
 from lanner.services.generate.alerts import FileAlerts
 from lanner.services.generate.runner import failed, run_and_check, skip_reason, table
-from lanner.services.generate.sandbox import ActionError
 
 
 def writer(path: Path, rule: str) -> Action:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from lanner.exceptions import ActionError
 from lanner.services.generate import sandbox
 from lanner.services.generate.action import Action, Outcome, RunContext
 from lanner.services.generate.registry import select
@@ -125,7 +126,7 @@ def test_temp_file_exists_inside_and_is_removed_after(tmp_path: Path) -> None:
 def test_temp_file_refuses_an_existing_path(tmp_path: Path) -> None:
     target = tmp_path / "precious"
     target.write_text("keep")
-    with pytest.raises(sandbox.ActionError), sandbox.temp_file(Outcome("m"), target):
+    with pytest.raises(ActionError), sandbox.temp_file(Outcome("m"), target):
         pass
     assert target.read_text() == "keep"
 
@@ -151,7 +152,7 @@ def test_named_standin_runs_under_the_tool_name(tmp_path: Path) -> None:
 
 def test_run_kills_and_reaps_on_timeout() -> None:
     out = Outcome("m")
-    with pytest.raises(sandbox.ActionError, match="did not finish"):
+    with pytest.raises(ActionError, match="did not finish"):
         sandbox.run(out, [sandbox.tool("sleep"), "30"], timeout=0.3)
     with pytest.raises(ChildProcessError):
         os.waitpid(out.effects["pids"][0], os.WNOHANG)

@@ -9,7 +9,7 @@ import pytest
 from respond_fake_k8s import MERGE, SMP, FakeKube
 from respond_helpers import run_action
 
-from lanner.services.respond.actions import ActionError
+from lanner.exceptions import ActionError
 from lanner.services.respond.actions.kube import KubeClients
 
 WEB_LABELS = {"app": "web", "tier": "frontend", "pod-template-hash": "5d8f7c9b4"}

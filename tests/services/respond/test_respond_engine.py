@@ -14,9 +14,9 @@ import pytest
 from respond_fake_k8s import FakeKube
 from respond_helpers import make_alert, rules_from
 
+from lanner.exceptions import AlertError
 from lanner.services.respond.actions import ACTIONS
 from lanner.services.respond.actions.kube import KubeClients
-from lanner.services.respond.alert import AlertError
 from lanner.services.respond.audit import AuditLog
 from lanner.services.respond.dedup import Deduplicator
 from lanner.services.respond.engine import Dispatcher, Responder

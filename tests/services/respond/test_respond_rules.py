@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from respond_helpers import rules_from
 
-from lanner.services.respond.rules import RulesError, load_rules
+from lanner.exceptions import RulesError
+from lanner.services.respond.rules import load_rules
 
 GOOD = """\
 - rule: Isolate C2 talkers

@@ -9,10 +9,11 @@ import pytest
 from click.testing import CliRunner
 from respond_helpers import make_alert
 
+from lanner.exceptions import RulesError
 from lanner.services.respond.alert import Alert
 from lanner.services.respond.cli import respond
 from lanner.services.respond.matcher import matches, select
-from lanner.services.respond.rules import RulesError, load_ruleset
+from lanner.services.respond.rules import load_ruleset
 
 TALON = Path(__file__).parent / "fixtures" / "talon"
 CORDON = "  actions: [{action: c, actionner: kubernetes:cordon}]\n"

@@ -18,9 +18,9 @@ import boto3
 import httpx
 import pytest
 
+from lanner.exceptions import ConfigError
 from lanner.services.sidekick.alert import Alert, now_rfc3339
 from lanner.services.sidekick.config import load_config
-from lanner.services.sidekick.schema import ConfigError
 
 from .cloud_util import AWS_ENV, Relay, event, moto_server
 from .helpers import Sidekick, make_alert, metric_value, wait_until

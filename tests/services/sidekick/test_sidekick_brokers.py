@@ -12,8 +12,8 @@ import aio_pika
 import aiomqtt
 import pytest
 
+from lanner.exceptions import ConfigError
 from lanner.services.sidekick.config import load_config
-from lanner.services.sidekick.schema import ConfigError
 
 from .cloud_util import Relay, event, mosquitto, rabbitmq_server
 from .helpers import Sidekick, make_alert, metric_value, wait_until
@@ -87,7 +87,7 @@ def test_rabbitmq_missing_queue_is_retried_not_dropped(tmp: Path) -> None:
     with rabbitmq_server(tmp) as port:
         url = f"amqp://guest:guest@127.0.0.1:{port}/"
         out = outputs_from_env({"RABBITMQ_URL": url, "RABBITMQ_QUEUE": "nowhere"})["rabbitmq"]
-        from lanner.services.sidekick.outputs import DeliveryError
+        from lanner.exceptions import DeliveryError
 
         with pytest.raises(DeliveryError, match="not routed to queue 'nowhere'"):
             send(out, make_alert())

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import trustme
 
-from lanner.services.sidekick.outputs import DeliveryError
+from lanner.exceptions import DeliveryError
 
 from .helpers import make_alert
 from .outputs_util import outputs_from_env, send

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lanner.exceptions import ConfigError
 from lanner.services.sidekick.alert import Priority
 from lanner.services.sidekick.config import load_config
-from lanner.services.sidekick.schema import ConfigError
 
 from .helpers import SIDEKICK_CMD
 

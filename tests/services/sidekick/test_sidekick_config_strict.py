@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lanner.exceptions import ConfigError
 from lanner.services.sidekick import falcosidekick
 from lanner.services.sidekick.config import load_config
 from lanner.services.sidekick.outputs import OUTPUTS
-from lanner.services.sidekick.schema import ConfigError
 
 from .helpers import SIDEKICK_CMD
 

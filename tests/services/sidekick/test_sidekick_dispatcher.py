@@ -8,9 +8,10 @@ from typing import Any, ClassVar
 
 from prometheus_client import CollectorRegistry
 
+from lanner.exceptions import DeliveryError
 from lanner.services.sidekick.alert import Alert
 from lanner.services.sidekick.delivery import Dispatcher, RetryPolicy, Spool
-from lanner.services.sidekick.outputs.base import DeliveryError, Output, OutputContext
+from lanner.services.sidekick.outputs.base import Output, OutputContext
 from lanner.services.sidekick.stats import Stats
 
 from .helpers import make_alert

@@ -7,7 +7,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lanner.services.sidekick.alert import Alert, AlertError
+from lanner.exceptions import AlertError
+from lanner.services.sidekick.alert import Alert
 from lanner.services.sidekick.enrich import Enricher
 from lanner.services.sidekick.template import compile_template
 

@@ -27,11 +27,10 @@ import pytest
 from google.cloud.functions_v1.types import CallFunctionRequest, CallFunctionResponse
 from google.pubsub_v1.types import PublishRequest, PublishResponse
 
+from lanner.exceptions import ConfigError, DeliveryError
 from lanner.services.sidekick.alert import Alert
 from lanner.services.sidekick.config import load_config
 from lanner.services.sidekick.delivery import Dispatcher, RetryPolicy
-from lanner.services.sidekick.outputs import DeliveryError
-from lanner.services.sidekick.schema import ConfigError
 from lanner.services.sidekick.stats import Stats
 
 from .cloud_util import Relay, event

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from lanner.services.sidekick.outputs import DeliveryError, PermanentError
+from lanner.exceptions import DeliveryError, PermanentError
 
 from .helpers import Receiver, make_alert
 from .outputs_util import outputs_from_env, send

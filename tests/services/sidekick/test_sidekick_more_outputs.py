@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from lanner.exceptions import ConfigError, DeliveryError, PermanentError
 from lanner.services.sidekick.alert import Alert
-from lanner.services.sidekick.outputs import DeliveryError, PermanentError
-from lanner.services.sidekick.schema import ConfigError
 from lanner_testutil import free_port, wait_until
 
 from .helpers import Receiver, Sidekick, make_alert

@@ -16,12 +16,12 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
+from lanner.exceptions import PermanentError, ProtocolError
 from lanner.services.sidekick.alert import Alert
 from lanner.services.sidekick.app import create_app
 from lanner.services.sidekick.config import load_config
 from lanner.services.sidekick.delivery import Dispatcher, RetryPolicy
-from lanner.services.sidekick.httpclient import HttpClient, ProtocolError
-from lanner.services.sidekick.outputs import PermanentError
+from lanner.services.sidekick.httpclient import HttpClient
 from lanner.services.sidekick.stats import Stats
 
 from .helpers import Receiver, make_alert

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from lanner.services.sidekick.alert import Alert, AlertError, Priority
+from lanner.exceptions import AlertError, TemplateError
+from lanner.services.sidekick.alert import Alert, Priority
 from lanner.services.sidekick.enrich import Enricher
-from lanner.services.sidekick.template import TemplateError, compile_template
+from lanner.services.sidekick.template import compile_template
 
 from .helpers import make_alert
 

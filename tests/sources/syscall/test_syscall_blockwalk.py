@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lanner.sources.syscall._native import walk
 from syscall_testutil import ALL_CAPTURES, byte_flips, raw_bytes
 
-from lanner.sources.syscall import Event, ScapError
+from lanner.exceptions import ScapError
+from lanner.sources.syscall import Event
+from lanner.sources.syscall._native import walk
 from lanner.sources.syscall.capture import STATE_TYPES, type_ids
 from lanner.sources.syscall.scap import blocks, reader
 from lanner.sources.syscall.scap.reader import ScapReader

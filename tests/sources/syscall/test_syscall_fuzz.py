@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from syscall_testutil import byte_flips, raw_bytes
 
-from lanner.sources.syscall import ScapError, read_capture, syscall_source
+from lanner.exceptions import ScapError
+from lanner.sources.syscall import read_capture, syscall_source
 
 DATA = raw_bytes("test_ipv6_client.scap")
 GETTERS = [f.bind(None) for f in syscall_source().fields if not f.arg_required]

@@ -9,9 +9,10 @@ import io
 import pytest
 from syscall_testutil import capture, raw_bytes, sysdig_lines, sysdig_numbering
 
+from lanner.exceptions import ScapError
 from lanner.sources.syscall import event_table as et
 from lanner.sources.syscall.event import Event
-from lanner.sources.syscall.scap import FdList, ProcList, ScapError, ScapReader, UserList
+from lanner.sources.syscall.scap import FdList, ProcList, ScapReader, UserList
 from lanner.sources.syscall.scap.metadata import MachineInfo
 
 EXPECTED_BLOCKS = {

@@ -13,15 +13,12 @@ from typing import Any
 import httpx
 
 from lanner.app.outputs.base import Message, Output
+from lanner.exceptions import DeliveryError
 
 log = logging.getLogger("lanner.outputs")
 
 RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 MAX_BACKOFF = 30.0
-
-
-class DeliveryError(Exception):
-    """An alert the endpoint did not accept."""
 
 
 @dataclass(slots=True)

@@ -29,11 +29,9 @@ from typing import Any
 
 import yaml
 
+from lanner.exceptions import SpecError
+
 DEFAULT_RULES = "default"
-
-
-class SpecError(Exception):
-    """A spec file that cannot be used, naming the file, line and test."""
 
 
 @dataclass(slots=True)

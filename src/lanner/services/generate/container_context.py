@@ -13,8 +13,9 @@ import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from lanner.exceptions import ActionError
 from lanner.services.generate.action import Outcome
-from lanner.services.generate.sandbox import ActionError, python
+from lanner.services.generate.sandbox import python
 
 V1_CPU = Path("/sys/fs/cgroup/cpu")
 V2_ROOT = Path("/sys/fs/cgroup")

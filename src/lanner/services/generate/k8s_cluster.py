@@ -14,9 +14,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from lanner.exceptions import ActionError
 from lanner.services.generate.action import Outcome, RunContext
 from lanner.services.generate.k8s_events import API, request_uri
-from lanner.services.generate.sandbox import ActionError
 
 NO_NODE = "lanner-generate-no-such-node"
 DEFAULT_NS = "default"

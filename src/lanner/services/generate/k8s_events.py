@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 
+from lanner.exceptions import WebhookError
+
 USER_AGENT = "lanner-generate"
 USER = "lanner-generate"
 GROUPS = ["system:authenticated"]
@@ -123,10 +125,6 @@ def event_list(events: list[dict[str, Any]]) -> dict[str, Any]:
         "metadata": {},
         "items": events,
     }
-
-
-class WebhookError(RuntimeError):
-    """The webhook refused the events or could not be reached."""
 
 
 def post_events(url: str, events: list[dict[str, Any]], timeout: float = 10.0) -> dict[str, Any]:

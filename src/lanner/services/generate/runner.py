@@ -6,10 +6,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from lanner.exceptions import ActionError, WebhookError
 from lanner.services.generate.action import Action, Outcome, RunContext
 from lanner.services.generate.alerts import AlertFeed
-from lanner.services.generate.k8s_events import WebhookError
-from lanner.services.generate.sandbox import ActionError
 
 PASS, FAIL, SKIP, ERROR = "PASS", "FAIL", "SKIP", "ERROR"
 

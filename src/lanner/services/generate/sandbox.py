@@ -12,11 +12,8 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from lanner.exceptions import ActionError
 from lanner.services.generate.action import Outcome
-
-
-class ActionError(RuntimeError):
-    """An action could not perform its behaviour here (the message says why)."""
 
 
 def work_base() -> Path:

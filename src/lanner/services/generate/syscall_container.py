@@ -11,6 +11,7 @@ import socket
 import subprocess
 import threading
 
+from lanner.exceptions import ActionError
 from lanner.services.generate.action import (
     Action,
     ActionFn,
@@ -20,7 +21,7 @@ from lanner.services.generate.action import (
     token,
 )
 from lanner.services.generate.container_context import container
-from lanner.services.generate.sandbox import ActionError, named, python, run, tool, workdir
+from lanner.services.generate.sandbox import named, python, run, tool, workdir
 from lanner.services.generate.syscall_network import connect_in_netns
 
 PACKET_SCRIPT = """\

@@ -12,6 +12,7 @@ import stat
 import threading
 from pathlib import Path
 
+from lanner.exceptions import ActionError
 from lanner.services.generate.action import (
     Action,
     ActionFn,
@@ -20,15 +21,7 @@ from lanner.services.generate.action import (
     action,
     token,
 )
-from lanner.services.generate.sandbox import (
-    ActionError,
-    created_dirs,
-    named,
-    run,
-    temp_file,
-    tool,
-    workdir,
-)
+from lanner.services.generate.sandbox import created_dirs, named, run, temp_file, tool, workdir
 
 SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 

@@ -16,8 +16,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from lanner.exceptions import ActionError
 from lanner.services.generate.action import Action, Outcome, RunContext, token
-from lanner.services.generate.sandbox import ActionError, named, python, run, tool, workdir
+from lanner.services.generate.sandbox import named, python, run, tool, workdir
 
 CONNECT_SCRIPT = """\
 import socket, sys

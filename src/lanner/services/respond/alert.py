@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lanner.contract import AlertError, Priority
+from lanner.contract import Priority
+from lanner.exceptions import AlertError
 
 __all__ = ["PRIORITIES", "Alert", "AlertError", "normalize_priority", "parse_priority"]
 

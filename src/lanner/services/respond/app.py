@@ -9,8 +9,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from lanner.services.httpguard import BodyError, BodyLimit, loads
-from lanner.services.respond.engine import Dispatcher, Overloaded
+from lanner.exceptions import BodyError, Overloaded
+from lanner.services.httpguard import BodyLimit, loads
+from lanner.services.respond.engine import Dispatcher
 
 MAX_BODY = 1 << 20
 

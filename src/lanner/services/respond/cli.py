@@ -15,6 +15,7 @@ from typing import IO, Any
 import click
 import yaml
 
+from lanner.exceptions import RulesError
 from lanner.services.respond.actions.kube import KubeClients, KubeConfig
 from lanner.services.respond.audit import AuditLog
 from lanner.services.respond.dedup import DEFAULT_KEY_FIELDS, Deduplicator
@@ -22,7 +23,7 @@ from lanner.services.respond.engine import Dispatcher, Responder
 from lanner.services.respond.metrics import RespondMetrics
 from lanner.services.respond.nats_input import NatsAuth, redact_url
 from lanner.services.respond.notifiers import Notifications
-from lanner.services.respond.rules import RulesError, RuleSet, load_rules, load_ruleset
+from lanner.services.respond.rules import RuleSet, load_rules, load_ruleset
 
 DEFAULT_PORT = 2804
 DEFAULT_LISTEN = f"127.0.0.1:{DEFAULT_PORT}"

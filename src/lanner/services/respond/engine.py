@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from lanner.services.respond.actions import ActionContext, ActionError, action_class
+from lanner.exceptions import ActionError, Overloaded
+from lanner.services.respond.actions import ActionContext, action_class
 from lanner.services.respond.actions.kube import KubeClients
 from lanner.services.respond.alert import Alert
 from lanner.services.respond.audit import AuditLog, AuditRecord
@@ -219,10 +220,6 @@ class Responder:
         self.audit.write(record)
         self.metrics.actions.labels(spec.action, result).inc()
         return record
-
-
-class Overloaded(Exception):
-    """The alert queue is full: the sender should retry later."""
 
 
 class Dispatcher:

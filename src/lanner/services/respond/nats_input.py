@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from lanner.services.httpguard import BodyError, loads
-from lanner.services.respond.engine import Dispatcher, Overloaded
+from lanner.exceptions import BodyError, Overloaded
+from lanner.services.httpguard import loads
+from lanner.services.respond.engine import Dispatcher
 
 log = logging.getLogger("lanner.respond.nats")
 

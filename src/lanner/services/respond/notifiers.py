@@ -187,7 +187,7 @@ class K8sEventsNotifier(Notifier):
 
     def send(self, outcome: Outcome) -> None:
         """Create the Event (the Kubernetes client's errors become NotifierError)."""
-        from lanner.services.respond.actions.base import ActionError
+        from lanner.exceptions import ActionError
         from lanner.services.respond.actions.kube import call
 
         namespace = outcome.objects.get("namespace") or "default"

@@ -25,17 +25,9 @@ from typing import Any
 
 import yaml
 
+from lanner.exceptions import AlertError, RulesError
 from lanner.services.respond.actions import ACTIONS
-from lanner.services.respond.alert import AlertError, normalize_priority
-
-
-class RulesError(ValueError):
-    """One or more problems in response rules files; each line names file:line and rule."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
+from lanner.services.respond.alert import normalize_priority
 
 FIELD_OPS = ("eq", "ne", "in", "not_in", "glob", "exists")
 PRIORITY_OPS = (">=", "<=", ">", "<", "==", "=")

@@ -26,8 +26,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from lanner.exceptions import AlertError
 from lanner.services.respond.actions import ACTIONS, TALON, TALON_NOT_AVAILABLE
-from lanner.services.respond.alert import AlertError, normalize_priority
+from lanner.services.respond.alert import normalize_priority
 from lanner.services.respond.artifacts import OUTPUT_TARGETS, check_output
 from lanner.services.respond.rules import (
     ActionSpec,

@@ -6,14 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from lanner.contract import (
-    AlertError,
-    Priority,
-    now_time,
-    parse_time,
-    parse_time_ns,
-    validate_alert,
-)
+from lanner.contract import Priority, now_time, parse_time, parse_time_ns, validate_alert
+from lanner.exceptions import AlertError
 
 __all__ = ["Alert", "AlertError", "Priority", "make_test_alert", "now_rfc3339", "parse_time"]
 

@@ -20,7 +20,8 @@ from prometheus_client import (
     generate_latest,
 )
 
-from lanner.services.httpguard import BodyError, declared_length, read_body, send_json
+from lanner.exceptions import BodyError
+from lanner.services.httpguard import declared_length, read_body, send_json
 
 from .alert import make_test_alert
 from .config import SidekickConfig

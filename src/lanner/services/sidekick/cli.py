@@ -9,8 +9,9 @@ import sys
 
 import click
 
+from lanner.exceptions import ConfigError
+
 from .config import load_config, prepare_spool
-from .schema import ConfigError
 
 
 def _serve(config_path: str | None) -> None:

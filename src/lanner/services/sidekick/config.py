@@ -18,10 +18,12 @@ from typing import Any
 
 import yaml
 
+from lanner.exceptions import ConfigError
+
 from . import falcosidekick
 from .enrich import Enricher
 from .outputs import OUTPUTS
-from .schema import ConfigError, Opt, Schema, env_name
+from .schema import Opt, Schema, env_name
 
 log = logging.getLogger("lanner.sidekick")
 

@@ -18,15 +18,13 @@ from pathlib import Path
 
 import orjson
 
+from lanner.exceptions import DeliveryError, PermanentError, SpoolError
+
 from .alert import Alert
-from .outputs.base import DeliveryError, Output, PermanentError
+from .outputs.base import Output
 from .stats import Stats
 
 log = logging.getLogger("lanner.sidekick")
-
-
-class SpoolError(RuntimeError):
-    """The spool could not store an alert, so it is not accepted."""
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from lanner.exceptions import TemplateError
+
 from .alert import Alert
-from .template import Template, TemplateError
+from .template import Template
 
 # Falco's output starts with "<time>: <Priority> " unless the rule's format says otherwise.
 _OUTPUT_PREFIX = re.compile(

@@ -19,15 +19,9 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from lanner.exceptions import ConnectError, ProtocolError
+
 KEEP_BODY = 64 * 1024  # enough of an error answer for the log; the rest is counted only
-
-
-class ConnectError(OSError):
-    """The connection (TCP or TLS handshake) could not be made; the message says why."""
-
-
-class ProtocolError(OSError):
-    """The server answered something that is not HTTP/1.x, or closed mid-answer."""
 
 
 @dataclass

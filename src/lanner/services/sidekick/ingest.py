@@ -16,10 +16,11 @@ from typing import Any
 
 import orjson
 
+from lanner.exceptions import AlertError, SpoolError
 from lanner.services.httpguard import MAX_DEPTH, depth_problem
 
-from .alert import Alert, AlertError
-from .delivery import Dispatcher, SpoolError
+from .alert import Alert
+from .delivery import Dispatcher
 from .enrich import Enricher
 from .stats import Stats
 

@@ -5,17 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from lanner.exceptions import ConfigError, TemplateError
+
 from .alert import Priority
-from .template import TemplateError, compile_template
-
-
-class ConfigError(ValueError):
-    """A bad configuration value; the message starts with the key path."""
-
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = path
-        self.reason = reason
+from .template import compile_template
 
 
 @dataclass(frozen=True)

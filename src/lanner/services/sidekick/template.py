@@ -13,14 +13,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lanner.exceptions import TemplateError
+
 _TOKEN = re.compile(
     r'\s+|(?P<str>"(?:[^"\\]|\\.)*"|`[^`]*`)|(?P<lp>\()|(?P<rp>\))'
     r"|(?P<field>(?:\.[A-Za-z_][\w]*)+)|(?P<dot>\.)|(?P<ident>[A-Za-z_]\w*)|(?P<num>-?\d+(?:\.\d+)?)"
 )
-
-
-class TemplateError(ValueError):
-    """A template that cannot be compiled or evaluated."""
 
 
 def _lookup(obj: Any, name: str) -> Any:

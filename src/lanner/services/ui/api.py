@@ -23,7 +23,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import Field, TypeAdapter, ValidationError
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from lanner.services.httpguard import BodyError, loads
+from lanner.exceptions import BodyError
+from lanner.services.httpguard import loads
 from lanner.services.ui.alerts import PRIORITIES, format_time_ns, from_alert, priority_level
 from lanner.services.ui.auth import Role, current_role, require_admin
 from lanner.services.ui.export import csv_chunks, json_chunks

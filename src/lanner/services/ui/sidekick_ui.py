@@ -34,7 +34,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
-from lanner.services.httpguard import BodyError, loads
+from lanner.exceptions import BodyError
+from lanner.services.httpguard import loads
 from lanner.services.ui.alerts import PRIORITIES, from_alert, priority_level
 from lanner.services.ui.auth import Role, current_role, require_admin
 from lanner.services.ui.query import Cursor, EventFilter

@@ -11,7 +11,7 @@
 from lanner.sources.json_source.event import JsonEvent
 from lanner.sources.json_source.reader import LineError
 from lanner.sources.k8s_audit.fields import ka_fields
-from lanner.sources.k8s_audit.payload import NotAuditEvent, Parsed, parse_payload
+from lanner.sources.k8s_audit.payload import Parsed, parse_payload
 from lanner.sources.k8s_audit.reader import looks_like_audit_file, read_audit_events
 from lanner.sources.k8s_audit.source import SOURCE_NAME, k8s_audit_source
 from lanner.sources.k8s_audit.webhook import (
@@ -19,7 +19,6 @@ from lanner.sources.k8s_audit.webhook import (
     DEFAULT_PATH,
     DEFAULT_PORT,
     AuditWebhook,
-    BadRequest,
     Busy,
     bearer_ok,
     is_loopback,
@@ -31,11 +30,9 @@ __all__ = [
     "DEFAULT_PORT",
     "SOURCE_NAME",
     "AuditWebhook",
-    "BadRequest",
     "Busy",
     "JsonEvent",
     "LineError",
-    "NotAuditEvent",
     "Parsed",
     "bearer_ok",
     "is_loopback",

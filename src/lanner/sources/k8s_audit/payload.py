@@ -11,11 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from lanner.exceptions import NotAuditEvent
 from lanner.sources.json_source.event import JsonEvent, parse_rfc3339
-
-
-class NotAuditEvent(ValueError):
-    """A JSON value that is neither an audit Event nor an EventList."""
 
 
 @dataclass(slots=True)

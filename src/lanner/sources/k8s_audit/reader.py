@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from lanner.exceptions import NotAuditEvent
 from lanner.sources.json_source.event import JsonEvent
 from lanner.sources.json_source.reader import (
     ErrorHandler,
@@ -17,7 +18,7 @@ from lanner.sources.json_source.reader import (
     read_documents,
     report_to_stderr,
 )
-from lanner.sources.k8s_audit.payload import NotAuditEvent, parse_payload
+from lanner.sources.k8s_audit.payload import parse_payload
 
 
 def _files(path: Path) -> list[Path]:

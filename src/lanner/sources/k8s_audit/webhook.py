@@ -40,8 +40,9 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from lanner.exceptions import BadRequest, NotAuditEvent
 from lanner.sources.json_source.event import JsonEvent
-from lanner.sources.k8s_audit.payload import NotAuditEvent, parse_payload
+from lanner.sources.k8s_audit.payload import parse_payload
 
 DEFAULT_PORT = 9765
 DEFAULT_PATH = "/k8s-audit"
@@ -55,15 +56,6 @@ _LOG_EVERY = 10.0  # seconds between log lines of refused requests of one status
 log = logging.getLogger("lanner.k8s_audit.webhook")
 
 EventsCallback = Callable[[list[JsonEvent]], None]
-
-
-class BadRequest(Exception):
-    """A request refused with a 4xx status and a reason."""
-
-    def __init__(self, status: HTTPStatus, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 class Busy(BadRequest):
@@ -446,7 +438,7 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             accepted, rejected = hook.handle_body(body)
         except BadRequest as exc:
-            self._refuse(exc.status, exc.reason)
+            self._refuse(HTTPStatus(exc.status), exc.reason)
             return
         except Exception as exc:  # a failing consumer: let the apiserver retry
             log.exception("k8s audit webhook: handling a request failed")

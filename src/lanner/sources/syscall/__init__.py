@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from .capture import read_capture
 from .event import Event
-from .scap import ScapError
 from .source import syscall_source
 
-__all__ = ["Event", "ScapError", "read_capture", "syscall_source"]
+__all__ = ["Event", "read_capture", "syscall_source"]

@@ -26,7 +26,7 @@ def read_capture(
     at the tables afterwards. With ``event_types`` (evt.type names the loaded rules can
     match), only those events are yielded, and events that neither match nor change state
     are rejected from their header without being built. The capture's container events
-    fill ``store`` when given. Raises :class:`~lanner.sources.syscall.scap.ScapError` on a
+    fill ``store`` when given. Raises :class:`~lanner.exceptions.ScapError` on a
     damaged file after yielding every event before the damage. For counters and progress,
     use :class:`~lanner.sources.syscall.pipeline.SyscallPipeline` itself.
     """

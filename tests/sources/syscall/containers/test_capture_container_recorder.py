@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 
+from lanner.exceptions import LookupFailed
 from lanner.sources.syscall.containers.capture import ContainerRecorder, info_from_container_json
 from lanner.sources.syscall.containers.info import ContainerInfo
-from lanner.sources.syscall.containers.store import LookupFailed, MetadataStore
+from lanner.sources.syscall.containers.store import MetadataStore
 from lanner.sources.syscall.event_table import PPME_CONTAINER_JSON_2_E
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from types import SimpleNamespace
 
+from lanner.exceptions import LookupFailed
 from lanner.sources.syscall.containers.announce import ContainerAnnouncer
 from lanner.sources.syscall.containers.info import ContainerInfo
-from lanner.sources.syscall.containers.store import LookupFailed, MetadataStore
+from lanner.sources.syscall.containers.store import MetadataStore
 
 
 def _event(cid: str, tid: int = 7) -> SimpleNamespace:

@@ -8,11 +8,12 @@ import threading
 
 from syscall_testutil import block, event, proc_v1, section_header
 
+from lanner.exceptions import LookupFailed
 from lanner.sources.syscall import event_table as et
 from lanner.sources.syscall import read_capture
 from lanner.sources.syscall.containers.announce import ContainerAnnouncer
 from lanner.sources.syscall.containers.info import ContainerInfo
-from lanner.sources.syscall.containers.store import LookupFailed, MetadataStore
+from lanner.sources.syscall.containers.store import MetadataStore
 from lanner.sources.syscall.state import StateEngine
 
 A, B = "a" * 12, "b" * 12

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from lanner.engine.engine import Engine
+from lanner.exceptions import ProbeUnavailable
 from lanner.sources.syscall import syscall_source
-from lanner.sources.syscall.probe import LiveCapture, ProbeUnavailable, loader
+from lanner.sources.syscall.probe import LiveCapture, loader
 from lanner.sources.syscall.probe.syscalls import ANY, BASE_EVENT_TYPES, SYSCALL_NR, select
 
 

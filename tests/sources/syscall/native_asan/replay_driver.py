@@ -47,7 +47,8 @@ def candidate_filter():  # type: ignore[no-untyped-def]
 
 def main() -> int:
     load_sanitized(sys.argv[1])
-    from lanner.sources.syscall import ScapError, _native, read_capture, syscall_source
+    from lanner.exceptions import ScapError
+    from lanner.sources.syscall import _native, read_capture, syscall_source
 
     assert _native.__file__ == sys.argv[1], _native.__file__
     getters = [f.bind(None) for f in syscall_source().fields if not f.arg_required]

@@ -11,7 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from lanner.sources.syscall.probe import ProbeUnavailable, check_requirements
+from lanner.exceptions import ProbeUnavailable
+from lanner.sources.syscall.probe import check_requirements
 from lanner.sources.syscall.probe.loader import BTF_PATH, repo_root
 
 LANNER = [str(Path(sys.executable).with_name("lanner"))]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from lanner.services.respond.actions.base import Action, ActionContext, ActionError, ActionResult
+from lanner.services.respond.actions.base import Action, ActionContext, ActionResult
 from lanner.services.respond.actions.exec import ExecInContainer
 from lanner.services.respond.actions.network import IsolatePod
 from lanner.services.respond.actions.node import CordonNode, TaintNode
@@ -91,7 +91,6 @@ __all__ = [
     "TALON_NOT_AVAILABLE",
     "Action",
     "ActionContext",
-    "ActionError",
     "ActionResult",
     "action_class",
 ]

@@ -10,23 +10,6 @@ from typing import Any, ClassVar
 from lanner.services.respond.alert import Alert
 
 
-class ActionError(Exception):
-    """An action could not do its job; `transient` failures are worth retrying."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        transient: bool = False,
-        target: str = "",
-        changes: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.transient = transient
-        self.target = target
-        self.changes = changes or {}
-
-
 @dataclass(frozen=True)
 class Param:
     """One parameter an action accepts, checked when the rules file is loaded."""

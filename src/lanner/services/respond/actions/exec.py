@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from lanner.services.respond.actions.base import (
-    Action,
-    ActionContext,
-    ActionError,
-    ActionResult,
-    Param,
-)
+from lanner.exceptions import ActionError
+from lanner.services.respond.actions.base import Action, ActionContext, ActionResult, Param
 from lanner.services.respond.actions.kube import call, pod_target
 from lanner.services.respond.template import render
 

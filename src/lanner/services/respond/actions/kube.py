@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from lanner.services.respond.actions.base import ActionContext, ActionError
+from lanner.exceptions import ActionError
+from lanner.services.respond.actions.base import ActionContext
 
 T = TypeVar("T")
 

@@ -5,13 +5,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, ClassVar
 
-from lanner.services.respond.actions.base import (
-    Action,
-    ActionContext,
-    ActionError,
-    ActionResult,
-    Param,
-)
+from lanner.exceptions import ActionError
+from lanner.services.respond.actions.base import Action, ActionContext, ActionResult, Param
 from lanner.services.respond.actions.kube import (
     MANAGED_BY,
     call,

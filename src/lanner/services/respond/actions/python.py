@@ -15,13 +15,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from lanner.services.respond.actions.base import (
-    Action,
-    ActionContext,
-    ActionError,
-    ActionResult,
-    Param,
-)
+from lanner.exceptions import ActionError
+from lanner.services.respond.actions.base import Action, ActionContext, ActionResult, Param
 
 RUNNER = "lanner.services.respond.actions.python_runner"
 # the service's own secrets are not passed on to user functions

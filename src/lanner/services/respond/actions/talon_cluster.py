@@ -6,13 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
-from lanner.services.respond.actions.base import (
-    Action,
-    ActionContext,
-    ActionError,
-    ActionResult,
-    Param,
-)
+from lanner.exceptions import ActionError
+from lanner.services.respond.actions.base import Action, ActionContext, ActionResult, Param
 from lanner.services.respond.actions.kube import call, get_pod, status_of
 from lanner.services.respond.actions.talon_pod import (
     POD_FIELDS,

@@ -13,14 +13,9 @@ import re
 from pathlib import Path
 from typing import Any, ClassVar
 
+from lanner.exceptions import ActionError
 from lanner.services.respond import artifacts
-from lanner.services.respond.actions.base import (
-    Action,
-    ActionContext,
-    ActionError,
-    ActionResult,
-    Param,
-)
+from lanner.services.respond.actions.base import Action, ActionContext, ActionResult, Param
 from lanner.services.respond.actions.exec import exec_argv
 from lanner.services.respond.actions.kube import call, get_pod
 from lanner.services.respond.actions.pod import _check_keys

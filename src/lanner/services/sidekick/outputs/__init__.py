@@ -21,14 +21,12 @@ from . import (
     sql,
     web,
 )
-from .base import OUTPUTS, DeliveryError, Output, OutputContext, PermanentError
+from .base import OUTPUTS, Output, OutputContext
 
 __all__ = [
     "OUTPUTS",
-    "DeliveryError",
     "Output",
     "OutputContext",
-    "PermanentError",
     "alerting",
     "aws",
     "awssecuritylake",

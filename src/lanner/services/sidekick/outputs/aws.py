@@ -19,17 +19,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from lanner.exceptions import DeliveryError, PermanentError
+
 from ..alert import Alert
 from ..schema import Opt
-from .base import (
-    DeliveryError,
-    Output,
-    OutputContext,
-    PermanentError,
-    dumps,
-    falco_payload,
-    register,
-)
+from .base import Output, OutputContext, dumps, falco_payload, register
 
 if TYPE_CHECKING:  # boto3 loads only when an AWS output is configured
     import boto3

@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 import httpx
 import orjson
 
+from lanner.exceptions import DeliveryError, PermanentError
+
 from ..alert import Alert, Priority
 from ..httpclient import HttpClient, Response
 from ..schema import Opt
@@ -49,24 +51,11 @@ def label_name(text: str) -> str:
     return f"_{name}" if name[:1].isdigit() else name
 
 
-class DeliveryError(Exception):
-    """A failed delivery that may succeed later: it is retried with back-off, or after
-    `retry_after` seconds when the target said so (HTTP `Retry-After`)."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
 def retry_after_seconds(value: str | None) -> float | None:
     """Seconds from a `Retry-After` header (delta-seconds form only), capped at 10 minutes."""
     if value and value.strip().isdigit():
         return min(float(value.strip()), 600.0)
     return None
-
-
-class PermanentError(DeliveryError):
-    """A delivery the target refused for good (e.g. HTTP 400): dropped, counted and logged."""
 
 
 def register(cls: type[Output]) -> type[Output]:

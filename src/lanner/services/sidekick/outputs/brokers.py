@@ -8,17 +8,11 @@ import uuid
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
+from lanner.exceptions import DeliveryError, PermanentError
+
 from ..alert import Alert
 from ..schema import Opt
-from .base import (
-    DeliveryError,
-    Output,
-    OutputContext,
-    PermanentError,
-    dumps,
-    falco_payload,
-    register,
-)
+from .base import Output, OutputContext, dumps, falco_payload, register
 
 if TYPE_CHECKING:  # client libraries load only when their output is configured
     import aio_pika.abc

@@ -9,9 +9,11 @@ import ssl
 from email.message import EmailMessage
 from typing import Any, ClassVar
 
+from lanner.exceptions import DeliveryError, PermanentError
+
 from ..alert import Alert
 from ..schema import Opt
-from .base import DeliveryError, Output, PermanentError, register
+from .base import Output, register
 from .chat import color, summary_fields
 
 

@@ -18,19 +18,12 @@ import json
 import time
 from typing import Any, ClassVar
 
+from lanner.exceptions import DeliveryError, PermanentError
+
 from ..alert import Alert
 from ..schema import Opt
 from .aws import rfc3339_nano
-from .base import (
-    DeliveryError,
-    HttpOutput,
-    Output,
-    OutputContext,
-    PermanentError,
-    dumps,
-    falco_payload,
-    register,
-)
+from .base import HttpOutput, Output, OutputContext, dumps, falco_payload, register
 
 GCP_OPTIONS: dict[str, Opt] = {"credentials": Opt("str", "", secret=True)}
 

@@ -11,18 +11,11 @@ from typing import Any, ClassVar
 
 import httpx
 
+from lanner.exceptions import DeliveryError
+
 from ..alert import Alert
 from ..schema import Opt
-from .base import (
-    DeliveryError,
-    HttpOutput,
-    Output,
-    OutputContext,
-    alert_uuid,
-    dumps,
-    falco_payload,
-    register,
-)
+from .base import HttpOutput, Output, OutputContext, alert_uuid, dumps, falco_payload, register
 
 log = logging.getLogger("lanner.sidekick")
 

@@ -10,18 +10,11 @@ from typing import Any, ClassVar
 import httpx
 import orjson
 
+from lanner.exceptions import DeliveryError, PermanentError
+
 from ..alert import Alert, Priority
 from ..schema import Opt
-from .base import (
-    DeliveryError,
-    HttpOutput,
-    Output,
-    OutputContext,
-    PermanentError,
-    dumps,
-    label_name,
-    register,
-)
+from .base import HttpOutput, Output, OutputContext, dumps, label_name, register
 
 
 @register

@@ -9,9 +9,11 @@ from typing import Any, ClassVar
 import httpx
 from prometheus_client import CollectorRegistry, Counter
 
+from lanner.exceptions import DeliveryError
+
 from ..alert import Alert, Priority
 from ..schema import Opt
-from .base import DeliveryError, HttpOutput, Output, OutputContext, label_name, register, slug
+from .base import HttpOutput, Output, OutputContext, label_name, register, slug
 
 EVENTS_METRIC = "falcosecurity_falcosidekick_falco_events"
 _BASE_LABELS = (

@@ -6,9 +6,11 @@ import base64
 import contextlib
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from lanner.exceptions import DeliveryError
+
 from ..alert import Alert
 from ..schema import Opt
-from .base import DeliveryError, HttpOutput, Output, OutputContext, dumps, register, slug
+from .base import HttpOutput, Output, OutputContext, dumps, register, slug
 
 if TYPE_CHECKING:  # client libraries load only when their output is configured
     from nats.aio.client import Client as NatsClient

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from lanner.exceptions import DeliveryError, PermanentError
+
 from ..alert import Alert
 from ..schema import Opt
-from .base import DeliveryError, Output, OutputContext, PermanentError, register
+from .base import Output, OutputContext, register
 
 if TYPE_CHECKING:  # psycopg loads only when this output is configured
     import psycopg

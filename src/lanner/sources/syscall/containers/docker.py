@@ -9,8 +9,9 @@ from typing import Any
 
 import httpx
 
+from lanner.exceptions import LookupFailed
+
 from .info import ContainerInfo, Mount, k8s_probes, split_image
-from .store import LookupFailed
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 API_VERSION = "v1.41"

@@ -29,6 +29,8 @@ from collections.abc import Callable, Container
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from lanner.exceptions import LookupFailed
+
 from .info import ContainerInfo
 
 if TYPE_CHECKING:
@@ -38,11 +40,6 @@ log = logging.getLogger(__name__)
 
 Resolver = Callable[[str], ContainerInfo | None]
 HOST = "host"
-
-
-class LookupFailed(Exception):
-    """A runtime could not answer; the message is the reason, without container ids (so
-    the same outage is logged once, not once per container)."""
 
 
 def resolver_name(resolver: Resolver) -> str:

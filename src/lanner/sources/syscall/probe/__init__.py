@@ -8,7 +8,6 @@ ring byte source of ``SyscallPipeline`` (``pipeline.py``), which applies the sta
 
 from __future__ import annotations
 
-from .errors import ProbeUnavailable
 from .live import LiveCapture
 from .loader import check_requirements, default_object
 from .syscalls import BASE_EVENT_TYPES, SUPPORTED
@@ -17,7 +16,6 @@ __all__ = [
     "BASE_EVENT_TYPES",
     "SUPPORTED",
     "LiveCapture",
-    "ProbeUnavailable",
     "check_requirements",
     "default_object",
 ]

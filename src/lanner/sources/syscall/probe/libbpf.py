@@ -7,7 +7,7 @@ import ctypes.util
 import os
 from typing import Any
 
-from .errors import ProbeUnavailable
+from lanner.exceptions import ProbeUnavailable
 
 _lib: ctypes.CDLL | None = None
 _libc: ctypes.CDLL | None = None

@@ -10,11 +10,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 
+from lanner.exceptions import ProbeUnavailable
+
 from .._native import StateCore, ring_next
 from ..event import Event
 from ..event_table import EVENT_COUNT
 from . import snapshot as snap
-from .errors import ProbeUnavailable
 from .loader import Probe, check_requirements
 from .syscalls import select
 

@@ -20,9 +20,10 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from lanner.exceptions import ProbeUnavailable
+
 from .._native import ring_take
 from . import libbpf
-from .errors import ProbeUnavailable
 from .syscalls import ANY
 
 log = logging.getLogger(__name__)

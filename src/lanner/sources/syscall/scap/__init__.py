@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from .errors import ScapError
 from .reader import (
     FdList,
     InterfaceList,
@@ -19,7 +18,6 @@ __all__ = [
     "InterfaceList",
     "ProcList",
     "Record",
-    "ScapError",
     "ScapReader",
     "SectionHeader",
     "UserList",

@@ -11,8 +11,9 @@ import ipaddress
 import struct
 from dataclasses import dataclass, field
 
+from lanner.exceptions import ScapError
+
 from . import blocks
-from .errors import ScapError
 
 # scap_fd_type
 FD_UNKNOWN = 0

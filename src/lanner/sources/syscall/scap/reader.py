@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from lanner.exceptions import ScapError
+
 from .. import event_table as et
 from ..event import Event
 from . import blocks
-from .errors import ScapError
 from .metadata import (
     FdRecord,
     GroupRecord,

@@ -9,7 +9,7 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import ScapError
+from lanner.exceptions import ScapError
 
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK = 1 << 20

@@ -13,8 +13,9 @@ from typing import Any
 
 import grpc
 
+from lanner.exceptions import LookupFailed
+
 from ..info import ContainerInfo, Mount, k8s_probes, split_image
-from ..store import LookupFailed
 from . import runtime_v1_pb2 as pb
 
 CRI_SOCKETS = ("/run/containerd/containerd.sock", "/var/run/crio/crio.sock")
