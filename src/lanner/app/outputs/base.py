@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 from lanner.engine.priority import Priority
 
@@ -151,6 +151,13 @@ class Output:
     """
 
     name = "output"
+    config_key = ""  # the configuration section whose ``enabled`` turns it on
+
+    @classmethod
+    def from_config(cls, section: dict[str, Any], stdout: BinaryIO | None, **common: Any) -> Output:
+        """The output its configuration ``section`` describes; ``common`` are the queue
+        settings every output takes (:meth:`__init__`), ``stdout`` the process's output."""
+        raise NotImplementedError(f"{cls.__name__} cannot be built from configuration")
 
     def __init__(
         self,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 from lanner.app.outputs.base import Message, Output
+from lanner.app.outputs.registry import register
 
 
+@register
 class FileOutput(Output):
     """Appends one line per alert.
 
@@ -17,6 +19,13 @@ class FileOutput(Output):
     """
 
     name = "file"
+    config_key = "file_output"
+
+    @classmethod
+    def from_config(
+        cls, section: dict[str, Any], stdout: BinaryIO | None, **common: Any
+    ) -> FileOutput:
+        return cls(str(section.get("filename", "")), bool(section.get("keep_alive")), **common)
 
     def __init__(self, filename: str, keep_alive: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -8,12 +8,15 @@ import os
 import ssl
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import httpx
-
+from lanner.app.config import parse_duration
 from lanner.app.outputs.base import Message, Output
+from lanner.app.outputs.registry import register
 from lanner.exceptions import DeliveryError
+
+if TYPE_CHECKING:  # imported when an output is built: httpx takes ~1 s to import
+    import httpx
 
 log = logging.getLogger("lanner.outputs")
 
@@ -61,6 +64,7 @@ def ssl_context(s: HttpSettings) -> ssl.SSLContext | bool:
     return ctx
 
 
+@register
 class HttpOutput(Output):
     """Posts one alert per request (``application/json`` with json_output, else text).
 
@@ -70,6 +74,32 @@ class HttpOutput(Output):
     """
 
     name = "http"
+    config_key = "http_output"
+
+    @classmethod
+    def from_config(
+        cls, section: dict[str, Any], stdout: BinaryIO | None, **common: Any
+    ) -> HttpOutput:
+        h = section
+        settings = HttpSettings(
+            url=str(h.get("url", "")),
+            user_agent=str(h.get("user_agent") or "falcosecurity/falco"),
+            insecure=bool(h.get("insecure")),
+            ca_cert=str(h.get("ca_cert") or ""),
+            ca_bundle=str(h.get("ca_bundle") or ""),
+            ca_path=str(h.get("ca_path") or ""),
+            mtls=bool(h.get("mtls")),
+            client_cert=str(h.get("client_cert") or ""),
+            client_key=str(h.get("client_key") or ""),
+            echo=bool(h.get("echo")),
+            compress_uploads=bool(h.get("compress_uploads")),
+            keep_alive=bool(h.get("keep_alive", True)),
+            headers=dict(h.get("headers") or {}),
+            timeout=parse_duration(h.get("timeout", "10s")),
+            max_retries=max(0, int(h.get("max_retries", 5))),
+            retry_backoff=parse_duration(h.get("retry_backoff", "500ms")),
+        )
+        return cls(settings, **common)
 
     def __init__(self, settings: HttpSettings, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -80,6 +110,8 @@ class HttpOutput(Output):
         if not settings.keep_alive:
             headers["Connection"] = "close"
         verify = ssl_context(settings) if settings.url.startswith("https:") else True
+        import httpx
+
         self._client = httpx.Client(
             verify=verify, timeout=settings.timeout, headers=headers, follow_redirects=False
         )
@@ -95,6 +127,8 @@ class HttpOutput(Output):
             body = gzip.compress(body)
             headers["Content-Encoding"] = "gzip"
         delay = s.retry_backoff
+        import httpx  # loaded by __init__ already
+
         problem = ""
         for attempt in range(s.max_retries + 1):
             if attempt:

@@ -8,8 +8,9 @@ import time
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
-from lanner.app.config import Config, parse_duration
+from lanner.app.config import Config
 from lanner.app.outputs.base import Message, Output, OutputStats
+from lanner.app.outputs.registry import registered
 from lanner.app.ratelimit import TokenBucket
 from lanner.engine.alert import Alert, JsonOptions
 
@@ -129,7 +130,6 @@ def build_outputs(
 ) -> OutputManager:
     """The outputs the configuration enables; ``block`` applies backpressure (replays)."""
 
-    # each output's module is imported only when it is enabled (httpx is slow to import)
     def common(name: str) -> dict[str, Any]:
         return {
             "capacity": cfg.integer("outputs_queue.capacity"),
@@ -141,58 +141,11 @@ def build_outputs(
             "spill_max_bytes": max(cfg.integer("outputs_queue.spill_max_mb"), 0) * 1024 * 1024,
         }
 
-    outputs: list[Output] = []
-    if cfg.boolean("stdout_output.enabled"):
-        from lanner.app.outputs.stdout import StdoutOutput
-
-        outputs.append(StdoutOutput(stdout, **common("stdout")))
-    if cfg.boolean("file_output.enabled"):
-        from lanner.app.outputs.file import FileOutput
-
-        f = cfg.section("file_output")
-        outputs.append(FileOutput(str(f.get("filename", "")), bool(f.get("keep_alive")),
-                                  **common("file")))  # fmt: skip
-    if cfg.boolean("syslog_output.enabled"):
-        from lanner.app.outputs.syslog import SyslogOutput
-
-        s = cfg.section("syslog_output")
-        outputs.append(
-            SyslogOutput(
-                str(s.get("address") or "/dev/log"),
-                str(s.get("facility") or "user"),
-                str(s.get("ident") or ""),
-                **common("syslog"),
-            )
-        )
-    if cfg.boolean("program_output.enabled"):
-        from lanner.app.outputs.program import ProgramOutput
-
-        p = cfg.section("program_output")
-        outputs.append(ProgramOutput(str(p.get("program", "")), bool(p.get("keep_alive")),
-                                     **common("program")))  # fmt: skip
-    if cfg.boolean("http_output.enabled"):
-        from lanner.app.outputs.http import HttpOutput, HttpSettings
-
-        h = dict(cfg.section("http_output"))
-        settings = HttpSettings(
-            url=str(h.get("url", "")),
-            user_agent=str(h.get("user_agent") or "falcosecurity/falco"),
-            insecure=bool(h.get("insecure")),
-            ca_cert=str(h.get("ca_cert") or ""),
-            ca_bundle=str(h.get("ca_bundle") or ""),
-            ca_path=str(h.get("ca_path") or ""),
-            mtls=bool(h.get("mtls")),
-            client_cert=str(h.get("client_cert") or ""),
-            client_key=str(h.get("client_key") or ""),
-            echo=bool(h.get("echo")),
-            compress_uploads=bool(h.get("compress_uploads")),
-            keep_alive=bool(h.get("keep_alive", True)),
-            headers=dict(h.get("headers") or {}),
-            timeout=parse_duration(h.get("timeout", "10s")),
-            max_retries=max(0, int(h.get("max_retries", 5))),
-            retry_backoff=parse_duration(h.get("retry_backoff", "500ms")),
-        )
-        outputs.append(HttpOutput(settings, **common("http")))
+    outputs = [
+        cls.from_config(cfg.section(key), stdout, **common(cls.name))
+        for key, cls in registered().items()
+        if cfg.boolean(f"{key}.enabled")
+    ]
     if cfg.boolean("grpc_output.enabled"):
         log.warning("grpc_output is not supported by Lanner; use http_output")
     rate = cfg.number("outputs.rate")

@@ -10,17 +10,26 @@ from __future__ import annotations
 import logging
 import shlex
 import subprocess
-from typing import Any
+from typing import Any, BinaryIO
 
 from lanner.app.outputs.base import Message, Output
+from lanner.app.outputs.registry import register
 
 log = logging.getLogger("lanner.outputs")
 
 
+@register
 class ProgramOutput(Output):
     """Writes alert lines to a program's standard input."""
 
     name = "program"
+    config_key = "program_output"
+
+    @classmethod
+    def from_config(
+        cls, section: dict[str, Any], stdout: BinaryIO | None, **common: Any
+    ) -> ProgramOutput:
+        return cls(str(section.get("program", "")), bool(section.get("keep_alive")), **common)
 
     def __init__(
         self, program: str, keep_alive: bool = False, timeout: float = 30.0, **kwargs: Any

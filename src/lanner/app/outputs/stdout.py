@@ -6,12 +6,21 @@ import sys
 from typing import Any, BinaryIO
 
 from lanner.app.outputs.base import Message, Output
+from lanner.app.outputs.registry import register
 
 
+@register
 class StdoutOutput(Output):
     """Writes each alert line to stdout (or another binary stream)."""
 
     name = "stdout"
+    config_key = "stdout_output"
+
+    @classmethod
+    def from_config(
+        cls, section: dict[str, Any], stdout: BinaryIO | None, **common: Any
+    ) -> StdoutOutput:
+        return cls(stdout, **common)
 
     def __init__(self, stream: BinaryIO | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)

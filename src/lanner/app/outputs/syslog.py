@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import socket
 import time
-from typing import Any
+from typing import Any, BinaryIO
 
 from lanner.app.outputs.base import Message, Output
+from lanner.app.outputs.registry import register
 
 FACILITIES = {
     "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6,
@@ -24,6 +25,7 @@ def syslog_header(pri: int, ident: str, now: float | None = None) -> str:
     return f"<{pri}>{stamp} {ident}[{os.getpid()}]: "
 
 
+@register
 class SyslogOutput(Output):
     """Sends each alert as one syslog message.
 
@@ -34,6 +36,18 @@ class SyslogOutput(Output):
     """
 
     name = "syslog"
+    config_key = "syslog_output"
+
+    @classmethod
+    def from_config(
+        cls, section: dict[str, Any], stdout: BinaryIO | None, **common: Any
+    ) -> SyslogOutput:
+        return cls(
+            str(section.get("address") or "/dev/log"),
+            str(section.get("facility") or "user"),
+            str(section.get("ident") or ""),
+            **common,
+        )
 
     def __init__(
         self,
