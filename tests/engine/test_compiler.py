@@ -484,7 +484,7 @@ def test_predicate_is_reusable_and_short_circuits() -> None:
         return event.get("proc.cmdline")
 
     field = src.fields.fields["proc.cmdline"]
-    src.fields.add(type(field)(field.name, field.type, field.desc, counting))
+    src.fields.replace(type(field)(field.name, field.type, field.desc, counting))
     pred = compile_condition("proc.name = bash and proc.cmdline contains x", src)
     assert not pred({"proc.name": "zsh", "proc.cmdline": "x"})
     assert calls == []  # 'and' stops at the first false check

@@ -105,7 +105,7 @@ def test_broken_extractor_renders_na() -> None:
         raise RuntimeError("x")
 
     field = src.fields.fields["proc.name"]
-    src.fields.add(type(field)(field.name, field.type, field.desc, boom))
+    src.fields.replace(type(field)(field.name, field.type, field.desc, boom))
     text, fields = compile_template("n=%proc.name", ConditionCompiler(src.fields)).render({})
     assert (text, fields) == ("n=<NA>", {"proc.name": None})
 

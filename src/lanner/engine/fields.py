@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from lanner.exceptions import DuplicateFieldError
+
 Extractor = Callable[[Any], Any]
 """A bound getter: event -> value, or None when the event has no value for the field."""
 
@@ -75,6 +77,13 @@ class Field:
         return lambda event: extract(event, arg)
 
 
+def _defined_at(f: Field) -> str:
+    """Where a field's extractor is written (module.function), to find both definitions."""
+    code = getattr(f.extract, "__code__", None)
+    where = f"{getattr(f.extract, '__module__', '?')}.{getattr(f.extract, '__qualname__', '?')}"
+    return f"{where} line {code.co_firstlineno}" if code is not None else where
+
+
 @dataclass(slots=True)
 class FieldTable:
     """The fields of one event source, looked up by name."""
@@ -83,8 +92,23 @@ class FieldTable:
     fields: dict[str, Field] = field(default_factory=dict)
 
     def add(self, *fields: Field) -> None:
-        """Register fields; a name registered twice replaces the earlier one."""
+        """Register fields; a name that is already registered is a DuplicateFieldError
+        (two definitions of one field would leave the later one silently winning)."""
         for f in fields:
+            known = self.fields.get(f.name)
+            if known is not None:
+                raise DuplicateFieldError(
+                    f"{self.source} source: field {f.name} is defined twice "
+                    f"({_defined_at(known)} and {_defined_at(f)})"
+                )
+            self.fields[f.name] = f
+
+    def replace(self, *fields: Field) -> None:
+        """Put fields in the place of registered ones of the same names, on purpose (e.g.
+        to wrap an extractor); a name that is not registered is a KeyError."""
+        for f in fields:
+            if f.name not in self.fields:
+                raise KeyError(f"{self.source} source: no field {f.name} to replace")
             self.fields[f.name] = f
 
     def extend(self, fields: Iterable[Field]) -> None:

@@ -1,10 +1,10 @@
-"""container.* fields known from the capture itself (the id from cgroups)."""
+"""container.* fields known from the capture itself (the id from cgroups); the others,
+container.name included, read the metadata store (``containers/fields.py``)."""
 
 from __future__ import annotations
 
 from lanner.engine.fields import FieldType
 
-from ..state.containers import HOST
 from ._util import field
 
 S = FieldType.STRING
@@ -16,13 +16,5 @@ FIELDS = [
         S,
         "12-character container id from the cgroups, 'host' outside containers",
         lambda e, a: None if e.thread is None else e.thread.container_id,
-    ),
-    field(
-        "container.name",
-        S,
-        "container name ('host' outside containers; unknown otherwise)",
-        lambda e, a: (
-            None if e.thread is None else (HOST if e.thread.container_id == HOST else None)
-        ),
     ),
 ]
