@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from lanner.exceptions import ConfigError
 from lanner.services.sidekick.alert import Alert
 from lanner.services.sidekick.config import load_config
 from lanner.services.sidekick.delivery import Dispatcher, RetryPolicy
-from lanner.services.sidekick.schema import ConfigError
 from lanner.services.sidekick.stats import Stats
 
 from .cloud_util import event

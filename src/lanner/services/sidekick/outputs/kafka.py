@@ -15,9 +15,11 @@ import itertools
 import random
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from lanner.exceptions import DeliveryError
+
 from ..alert import Alert
 from ..schema import Opt
-from .base import DeliveryError, Output, OutputContext, dumps, falco_payload, register
+from .base import Output, OutputContext, dumps, falco_payload, register
 
 if TYPE_CHECKING:  # aiokafka loads only when the output is configured
     from aiokafka import AIOKafkaProducer
