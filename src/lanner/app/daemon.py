@@ -460,6 +460,7 @@ class Daemon:
 
         pipeline.on_batch = on_batch
         pipeline.candidates = self.current_syscall_filter
+        self.stats.syscall_state = pipeline.state_counters
         self._select_syscall_pipeline()
 
     def _select_syscall_pipeline(self) -> None:

@@ -153,6 +153,8 @@ class Stats:
         self.throttled = 0
         self.outputs: dict[str, OutputStats] = {}
         self.queue_depths: Callable[[], dict[str, int]] = dict
+        # the live syscall pipeline's state tables and bounds (SyscallPipeline.state_counters)
+        self.syscall_state: Callable[[], dict[str, int]] = dict
         self.rules_loaded = 0
         self.rules_load_seconds = 0.0
         self.reloads: Counter[str] = Counter()  # "success" / "failure"

@@ -17,6 +17,21 @@ from prometheus_client.registry import Collector
 from lanner.app.metrics import Stats, host_figures, lanner_version, memory_bytes
 from lanner.engine.priority import Priority
 
+_STATE_SERIES = {
+    "threads": ("gauge", "Threads in the syscall state's thread table"),
+    "threads_dropped": ("counter", "Threads refused at the thread table's cap"),
+    "fds": ("gauge", "Fds tracked across every process (at the last count, every 2 s)"),
+    "fds_dropped": ("counter", "Fds refused at a process's fd-table cap"),
+    "fds_evicted": ("counter", "Fds evicted at the global cap on tracked fds"),
+    "bad_records": ("counter", "Damaged probe ring records skipped"),
+    "state_errors": ("counter", "Ring events the state engine failed on (skipped)"),
+    "events_filtered": (
+        "counter",
+        "Ring events of the rules' types dropped in the native walk by their candidate conditions",
+    ),
+}
+"""The live syscall pipeline's state counters as ``lanner_syscall_*`` series."""
+
 
 class StatsCollector(Collector):
     """Builds the ``lanner_*`` series from the daemon's counters on each scrape."""
@@ -73,6 +88,14 @@ class StatsCollector(Collector):
         yield CounterMetricFamily(
             "lanner_alerts_throttled", "Alerts refused by outputs.rate", value=s.throttled
         )
+        state = s.syscall_state()  # a live syscall pipeline's tables and bounds
+        for key, (kind, doc) in _STATE_SERIES.items():
+            if key in state:
+                name, value = f"lanner_syscall_{key}", state[key]
+                if kind == "gauge":
+                    yield GaugeMetricFamily(name, doc, value=value)
+                else:
+                    yield CounterMetricFamily(name, doc, value=value)
         fams = {
             "sent": CounterMetricFamily(
                 "lanner_output_sent", "Alerts delivered", labels=["output"]

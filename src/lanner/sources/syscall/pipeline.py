@@ -35,6 +35,7 @@ from .event import Event
 from .scap import ScapReader
 from .scap.reader import _wanted_tables
 from .state import StateEngine
+from .state.fd_cap import FdCap
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,8 @@ class SyscallPipeline:
         self.on_batch: Callable[[int], None] | None = None
         self._ring_wanted = b""
         self._ring_codes = b""
+        # live: the global bound on tracked fds, checked every few seconds between events
+        self.fd_cap = FdCap(self.state.threads) if self.live else None
         self._batches_begun = 0  # ring batches run_ring started / finished walking
         self._batches_done = 0
         self._started = False
@@ -323,6 +326,8 @@ class SyscallPipeline:
         out = ins = 0  # events handed out, of which container events inserted
         pos, n = 0, len(data)
         self._batches_begun += 1
+        if self.fd_cap is not None:
+            self.fd_cap.check()
         try:
             while pos < n:
                 ev, to, pos, num, filtered, bad = ring_next(
@@ -355,6 +360,20 @@ class SyscallPipeline:
             self.events_out += out
             if self.on_batch is not None:
                 self.on_batch(src.events_read - read0 - (out - ins))
+
+    def state_counters(self) -> dict[str, int]:
+        """The state tables' sizes and bounds (for metrics): threads tracked and refused,
+        fds refused at a process's cap, fds tracked (at the last count) and evicted at
+        the global cap, ring records skipped as damaged, events the state engine failed
+        on, events of wanted types the candidate filter dropped."""
+        out = dict(self.state.counters())
+        if self.fd_cap is not None:
+            out["fds"] = self.fd_cap.tracked
+            out["fds_evicted"] = self.fd_cap.evicted
+        out["bad_records"] = self.bad_records
+        out["state_errors"] = self.state_errors
+        out["events_filtered"] = self.events_filtered
+        return out
 
     def _state_error(self, exc: BaseException) -> None:
         """One ring event the state engine (or the filter) raised on: counted, logged
