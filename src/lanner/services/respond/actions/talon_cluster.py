@@ -18,19 +18,20 @@ from lanner.services.respond.actions.talon_pod import (
     talon_pod,
 )
 
-# The resources Talon deletes: resource -> (API group, version, namespaced)
-DELETABLE: dict[str, tuple[str, str, bool]] = {
-    "namespaces": ("", "v1", False),
-    "configmaps": ("", "v1", True),
-    "secrets": ("", "v1", True),
-    "services": ("", "v1", True),
-    "serviceaccounts": ("", "v1", True),
-    "deployments": ("apps", "v1", True),
-    "daemonsets": ("apps", "v1", True),
-    "statefulsets": ("apps", "v1", True),
-    "replicasets": ("apps", "v1", True),
-    "roles": ("rbac.authorization.k8s.io", "v1", True),
-    "clusterroles": ("rbac.authorization.k8s.io", "v1", False),
+# The resources Talon deletes: resource -> (API group, client API class, kind in the
+# client's method names, namespaced)
+DELETABLE: dict[str, tuple[str, str, str, bool]] = {
+    "namespaces": ("", "CoreV1Api", "namespace", False),
+    "configmaps": ("", "CoreV1Api", "config_map", True),
+    "secrets": ("", "CoreV1Api", "secret", True),
+    "services": ("", "CoreV1Api", "service", True),
+    "serviceaccounts": ("", "CoreV1Api", "service_account", True),
+    "deployments": ("apps", "AppsV1Api", "deployment", True),
+    "daemonsets": ("apps", "AppsV1Api", "daemon_set", True),
+    "statefulsets": ("apps", "AppsV1Api", "stateful_set", True),
+    "replicasets": ("apps", "AppsV1Api", "replica_set", True),
+    "roles": ("rbac.authorization.k8s.io", "RbacAuthorizationV1Api", "role", True),
+    "clusterroles": ("rbac.authorization.k8s.io", "RbacAuthorizationV1Api", "cluster_role", False),
 }
 
 
@@ -42,7 +43,7 @@ class TalonDelete(Action):
     summary = "delete the audited Kubernetes object (Talon)"
     rbac: ClassVar[tuple[dict[str, Any], ...]] = tuple(
         {"apiGroups": [group], "resources": [resource], "verbs": ["get", "delete"]}
-        for resource, (group, _, _) in DELETABLE.items()
+        for resource, (group, _, _, _) in DELETABLE.items()
     )
     required_fields = ("ka.target.resource", "ka.target.name")
     talon_continue = False
@@ -59,19 +60,20 @@ class TalonDelete(Action):
                 f"cannot delete {resource}: Talon's kubernetes:delete handles "
                 + ", ".join(sorted(DELETABLE))
             )
-        group, version, namespaced = DELETABLE[resource]
+        _, api_name, kind, namespaced = DELETABLE[resource]
         if namespaced and not namespace:
             raise ActionError(f"missing target namespace (ka.target.namespace) for {resource}")
-        base = f"/api/{version}" if not group else f"/apis/{group}/{version}"
-        path = base + (f"/namespaces/{namespace}" if namespaced else "") + f"/{resource}/{name}"
+        from kubernetes import client
+
+        api = getattr(client, api_name)(ctx.kube.api_client)
+        scope = "namespaced_" if namespaced else ""
+        args = (name, namespace) if namespaced else (name,)
         target = f"{resource} {namespace + '/' if namespaced else ''}{name}"
-        api = ctx.kube.api_client
-        request = {"auth_settings": ["BearerToken"], "_request_timeout": (10.0, 30.0)}
-        call(f"read {target}", api.call_api, path, "GET", response_type="object", **request)
+        call(f"read {target}", getattr(api, f"read_{scope}{kind}"), *args)
         if ctx.dry_run:
-            return ActionResult(target, "would delete it", {"path": path})
-        call(f"delete {target}", api.call_api, path, "DELETE", response_type="object", **request)
-        return ActionResult(target, "deleted", {"path": path})
+            return ActionResult(target, "would delete it", {"resource": resource})
+        call(f"delete {target}", getattr(api, f"delete_{scope}{kind}"), *args)
+        return ActionResult(target, "deleted", {"resource": resource})
 
 
 class TalonDrain(TalonPodAction):

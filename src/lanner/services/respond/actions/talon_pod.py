@@ -260,7 +260,12 @@ class _TalonShell(TalonPodAction):
             raise ActionError(f"{target}: no container found")
         failure = ""
         for container in containers:
-            code, stdout, stderr = exec_argv(ctx, namespace, name, container, argv, 30)
+            try:
+                code, stdout, stderr = exec_argv(ctx, namespace, name, container, argv, 30)
+            except ActionError as exc:
+                raise ActionError(
+                    str(exc), transient=exc.transient, target=target, changes=changes
+                ) from exc
             if code == 0:
                 changes.update(container=container, stdout=stdout, stderr=stderr)
                 return ActionResult(f"{target} container {container}", "exited 0", changes)
