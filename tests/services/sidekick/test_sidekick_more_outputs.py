@@ -444,3 +444,120 @@ def test_sidekick_delivers_through_an_outage(tmp: Path, sidekicks: list) -> None
         assert ui.attempts >= 11
     finally:
         ui.close()
+
+
+def _otlp_env(url: str, timeout_ms: int = 2000) -> dict[str, str]:
+    return {
+        "OTLP_TRACES_ENDPOINT": url + "/v1/traces",
+        "OTLP_TRACES_HEADERS": "x-scope=sec,authorization=Bearer t",
+        "OTLP_TRACES_DURATION": "250",
+        "OTLP_TRACES_TIMEOUT": str(timeout_ms),
+        "OTLP_LOGS_ENDPOINT": url + "/v1/logs",
+        "OTLP_LOGS_TIMEOUT": str(timeout_ms),
+    }
+
+
+def test_otlp_traces_and_logs_over_http(receiver: Receiver) -> None:
+    """OTLP/HTTP (protobuf) as the OpenTelemetry protocol specifies it, decoded with the
+    official proto classes: a span per alert, a log record per alert."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    from lanner.services.sidekick.outputs.otlp import fnv1a_128
+
+    assert fnv1a_128(b"a") == 0xD228CB696F1A8CAF78912B704E4A8964  # FNV-1a 128 test vector
+    outs = outputs_from_env(_otlp_env(receiver.url))
+    assert sorted(outs) == ["otlplogs", "otlptraces"]
+    send(outs["otlptraces"], ALERT)
+    send(outs["otlplogs"], ALERT)
+    traces, logs = receiver.wait_for(2)
+    assert (
+        traces.path == "/v1/traces" and traces.headers["content-type"] == "application/x-protobuf"
+    )
+    assert traces.headers["x-scope"] == "sec" and traces.headers["authorization"] == "Bearer t"
+    (rs,) = ExportTraceServiceRequest.FromString(traces.body).resource_spans
+    resource = {a.key: a.value.string_value for a in rs.resource.attributes}
+    assert resource["service.name"] == "falco"
+    (span,) = rs.scope_spans[0].spans
+    assert span.name == ALERT["rule"] and span.kind == span.SPAN_KIND_SERVER
+    assert span.start_time_unix_nano == 1699978453012345678
+    assert span.end_time_unix_nano - span.start_time_unix_nano == 250_000_000
+    # Falcosidekick's trace id: FNV-1a 128 of "<k8s.ns.name>:<k8s.pod.name>"
+    assert span.trace_id == fnv1a_128(b"default:web-7d4b9").to_bytes(16, "big")
+    attrs = {a.key: a.value for a in span.attributes}
+    assert (
+        attrs["priority"].string_value == "Warning" and attrs["rule"].string_value == ALERT["rule"]
+    )
+    assert attrs["fd.name"].string_value == "/etc/shadow"
+    assert attrs["evt.time"].string_value == "1700000053012345678"
+    assert [v.string_value for v in attrs["tags"].array_value.values] == ALERT["tags"]
+    assert uuid.UUID(attrs["uuid"].string_value)
+    assert [e.name for e in span.events] == [ALERT["output"]]
+    assert logs.path == "/v1/logs"
+    (rl,) = ExportLogsServiceRequest.FromString(logs.body).resource_logs
+    (record,) = rl.scope_logs[0].log_records
+    assert record.body.string_value == ALERT["output"]
+    assert record.time_unix_nano == 1699978453012345678 and record.severity_text == "INFO"
+    rattrs = {a.key: a.value.string_value for a in record.attributes}
+    assert rattrs["rule"] == ALERT["rule"] and rattrs["tags"] == ",".join(ALERT["tags"])
+
+
+def test_otlp_traces_over_grpc() -> None:
+    """OTLP/gRPC against an in-process gRPC server implementing the collector's
+    TraceService (the official proto service definition): a double of a collector."""
+    from concurrent import futures
+
+    import grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+    got: list = []
+
+    class Collector(trace_service_pb2_grpc.TraceServiceServicer):
+        def Export(self, request, context):
+            got.append((request, dict(context.invocation_metadata())))
+            return trace_service_pb2.ExportTraceServiceResponse()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Collector(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        env = {
+            "OTLP_TRACES_ENDPOINT": f"127.0.0.1:{port}",
+            "OTLP_TRACES_PROTOCOL": "grpc",
+            "OTLP_TRACES_HEADERS": "x-scope=sec",
+        }
+        send(outputs_from_env(env)["otlptraces"], ALERT)
+        wait_until(lambda: got, 20, "an export")
+        request, metadata = got[0]
+        assert metadata["x-scope"] == "sec"
+        (span,) = request.resource_spans[0].scope_spans[0].spans
+        assert span.name == ALERT["rule"]
+    finally:
+        server.stop(0)
+
+
+def test_otlp_outage_is_retried(receiver: Receiver) -> None:
+    """Collector down, or answering 503: the export fails and DeliveryError asks the worker
+    to retry; once it is back the same span (same ids) goes through."""
+    down = f"http://127.0.0.1:{free_port()}"
+
+    async def attempt(url: str) -> None:
+        out = outputs_from_env(_otlp_env(url, 500))["otlptraces"]
+        try:
+            await out.send(Alert.from_dict(ALERT))
+        finally:
+            await out.close()
+
+    with pytest.raises(DeliveryError):
+        asyncio.run(attempt(down))
+    receiver.fail_next, receiver.fail_status = 50, 503
+    with pytest.raises(DeliveryError):
+        asyncio.run(attempt(receiver.url))
+    receiver.fail_next = 0
+    asyncio.run(attempt(receiver.url))
+    asyncio.run(attempt(receiver.url))
+    first, second = receiver.wait_for(2)
+    assert first.body == second.body  # a retry exports the very same span
