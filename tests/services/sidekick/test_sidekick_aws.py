@@ -198,6 +198,8 @@ def test_aws_config_keys_and_errors() -> None:
         load_config(
             None, {**env, "AWS_LAMBDA_FUNCTIONNAME": "f", "AWS_LAMBDA_INVOCATIONTYPE": "sync"}
         )
+    with pytest.raises(ConfigError, match=r"^aws\.externalid: must be 2 to 1224"):
+        load_config(None, {**env, "AWS_EXTERNALID": "x"})
     with pytest.raises(ConfigError, match=r"^aws\.sqs\.urll: unknown key"):
         _load_yaml({"aws": {"sqs": {"urll": "x"}}})
 
@@ -367,3 +369,43 @@ def test_security_lake_needs_its_keys() -> None:
     del env["AWS_SECURITYLAKE_ACCOUNTID"]
     with pytest.raises(ConfigError, match=r"^aws\.securitylake\.accountid: required"):
         load_config(None, env)
+
+
+def test_role_assumed_and_s3_endpoint_key(moto: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`aws.rolearn` (+ `externalid`): requests are signed with the role's temporary keys
+    from STS AssumeRole; `aws.s3.endpoint` alone points S3 at another store."""
+    sqs = client("sqs", moto)
+    queue = sqs.create_queue(QueueName="falco")["QueueUrl"]
+    httpx.post(moto + "/moto-api/recorder/start-recording")
+    outs = outputs_from_env(
+        {
+            "AWS_SQS_URL": queue,
+            "AWS_ROLEARN": "arn:aws:iam::123456789012:role/falco-forwarder",
+            "AWS_EXTERNALID": "ext-42",
+            "AWS_CHECKIDENTITY": "false",
+        }
+    )
+    send(outs["awssqs"], make_alert())
+    recording = []
+    for line in httpx.get(moto + "/moto-api/recorder/download-recording").text.splitlines():
+        entry = json.loads(line)
+        body = entry.get("body") or ""
+        if entry.get("body_encoded"):
+            body = base64.b64decode(body).decode()
+        recording.append((entry["headers"], body))
+    assume = [b for _, b in recording if "Action=AssumeRole" in b]
+    assert len(assume) == 1 and "ExternalId=ext-42" in assume[0]
+    assert "role%2Ffalco-forwarder" in assume[0]
+    sends = [h for h, _ in recording if h.get("X-Amz-Target") == "AmazonSQS.SendMessage"]
+    assert len(sends) == 1
+    assert "Credential=testing/" not in sends[0]["Authorization"]  # the role's keys
+    assert sends[0].get("X-Amz-Security-Token")
+    assert len(sqs.receive_message(QueueUrl=queue)["Messages"]) == 1
+
+    client("s3", moto).create_bucket(Bucket="compat")
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    outs = outputs_from_env(
+        {"AWS_S3_BUCKET": "compat", "AWS_S3_ENDPOINT": moto, "AWS_CHECKIDENTITY": "false"}
+    )
+    send(outs["awss3"], make_alert())
+    assert len(client("s3", moto).list_objects_v2(Bucket="compat")["Contents"]) == 1

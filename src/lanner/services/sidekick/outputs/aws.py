@@ -67,8 +67,10 @@ _REFUSED_CODES = frozenset(
 
 def aws_error(service: str, exc: Exception) -> DeliveryError:
     """The DeliveryError (retried) or PermanentError (dropped) for a boto3 failure."""
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import ClientError, ParamValidationError
 
+    if isinstance(exc, ParamValidationError):  # refused before sending: the request's fault
+        return PermanentError(f"{service}: {exc}")
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
@@ -91,6 +93,14 @@ class AwsOutput(Output):
         super().__init__(settings, ctx)
         self.aws: dict[str, Any] = settings.get("aws") or {}
         self._client: Any = None
+
+    @classmethod
+    def validate(cls, settings: dict[str, Any]) -> tuple[str, str] | None:
+        """aws.externalid, when set, has STS's length (2 to 1224 characters)."""
+        external = (settings.get("aws") or {}).get("externalid", "")
+        if external and not 2 <= len(external) <= 1224:
+            return "externalid", "must be 2 to 1224 characters (STS AssumeRole's limit)"
+        return None
 
     def client_kwargs(self) -> dict[str, Any]:
         """Extra arguments for this service's client (e.g. an S3 endpoint)."""
@@ -203,6 +213,9 @@ class AwsLambda(AwsOutput):
     @classmethod
     def validate(cls, settings: dict[str, Any]) -> tuple[str, str] | None:
         """Lambda's invocation and log types (exact case, as the API takes them)."""
+        problem = super().validate(settings)
+        if problem:
+            return problem
         if settings["invocationtype"] not in ("RequestResponse", "Event", "DryRun"):
             return "invocationtype", (
                 f"{settings['invocationtype']!r} is not one of RequestResponse, Event, DryRun"

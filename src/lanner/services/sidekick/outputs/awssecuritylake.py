@@ -181,6 +181,9 @@ class AwsSecurityLake(AwsOutput):
     def validate(cls, settings: dict[str, Any]) -> tuple[str, str] | None:
         """With a bucket, region, accountid and prefix are required (Falcosidekick leaves
         the output off without them; here that is an error naming the key)."""
+        problem = super().validate(settings)
+        if problem:
+            return problem
         if settings["bucket"]:
             for key in ("region", "accountid", "prefix"):
                 if not settings[key]:
