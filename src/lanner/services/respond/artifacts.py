@@ -1,8 +1,11 @@
-"""Where forensic artifacts go (Falco Talon's `output:` of an action): a local folder.
+"""Where forensic artifacts go (Falco Talon's `output:` of an action): a local folder
+(`local:file`), an S3 bucket (`aws:s3`) or a MinIO / S3-compatible bucket (`minio:s3`).
 
 An artifact (container logs, a file copied out of a container) is stored under a key made
 of the time, the namespace and pod (or the node) and the artifact's name, as Talon names
-them, so a folder of artifacts sorts by time.
+them, so a folder or bucket prefix of artifacts sorts by time. S3 credentials come from
+Talon's config (`aws:` region/access_key/secret_key, `minio:` endpoint/access_key/
+secret_key/use_ssl), else boto3's usual chain (environment, shared files, instance role).
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-OUTPUT_TARGETS = ("local:file",)
-# Talon targets Lanner reads but cannot write to yet: refused at load time, with this reason
-NOT_AVAILABLE = {
-    "aws:s3": "S3 uploads are not available in Lanner yet",
-    "minio:s3": "MinIO uploads are not available in Lanner yet",
-    "gcp:gcs": "GCS uploads are not available in Lanner yet",
+OUTPUT_TARGETS = ("local:file", "aws:s3", "minio:s3")
+# parameters of each target (required ones first)
+_PARAMS = {
+    "local:file": (("destination",), ()),
+    "aws:s3": (("bucket",), ("prefix", "region")),
+    "minio:s3": (("bucket",), ("prefix",)),
 }
+# Talon targets Lanner reads but cannot write to yet: refused at load time, with this reason
+NOT_AVAILABLE = {"gcp:gcs": "GCS uploads are not available in Lanner yet"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -38,10 +43,13 @@ def check_output(output: Any) -> str | None:
     params = output.get("parameters")
     if not isinstance(params, dict) or not params:
         return "missing 'parameters' for the output"
-    if set(params) - {"destination"}:
-        return f"local:file takes only 'destination', not {', '.join(sorted(set(params)))}"
-    if not isinstance(params.get("destination"), str) or not params["destination"]:
-        return "local:file needs 'destination' (a folder)"
+    required, optional = _PARAMS[target]
+    unknown = set(params) - set(required) - set(optional)
+    if unknown:
+        return f"{target}: unknown parameters {', '.join(sorted(unknown))}"
+    for key in required:
+        if not isinstance(params.get(key), str) or not params[key]:
+            return f"{target} needs '{key}'"
     return None
 
 
@@ -57,8 +65,19 @@ def object_key(name: str, objects: dict[str, str], now: float | None = None) -> 
     return _UNSAFE.sub("_", "_".join(parts)).lstrip(".")
 
 
-def store(output: dict[str, Any], name: str, objects: dict[str, str], data: bytes) -> str:
-    """Write an artifact to its output; returns where it went. Raises OSError."""
+def store(
+    output: dict[str, Any],
+    name: str,
+    objects: dict[str, str],
+    data: bytes,
+    settings: dict[str, Any] | None = None,
+) -> str:
+    """Write an artifact to its output; returns where it went. Raises OSError (S3 errors
+    included). `settings`: Talon's config sections, {"aws": {...}, "minio": {...}}."""
+    target = output.get("target", "local:file")
+    if target in ("aws:s3", "minio:s3"):
+        conf = (settings or {}).get("minio" if target == "minio:s3" else "aws") or {}
+        return _put_s3(target, output["parameters"], object_key(name, objects), data, conf)
     folder = Path(output["parameters"]["destination"])
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / object_key(name, objects)
@@ -67,3 +86,34 @@ def store(output: dict[str, Any], name: str, objects: dict[str, str], data: byte
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     return str(path)
+
+
+def _put_s3(
+    target: str, params: dict[str, Any], key: str, data: bytes, conf: dict[str, Any]
+) -> str:
+    """PUT the object with boto3 (prefix as Talon: no leading slash, one trailing slash)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    prefix = str(params.get("prefix") or "").strip("/")
+    full_key = f"{prefix}/{key}" if prefix else key
+    kwargs: dict[str, Any] = {}
+    if conf.get("access_key"):
+        kwargs["aws_access_key_id"] = conf["access_key"]
+        kwargs["aws_secret_access_key"] = conf.get("secret_key", "")
+    if target == "minio:s3":
+        if not conf.get("endpoint"):
+            raise OSError("minio:s3 needs minio.endpoint in the Talon config (--config)")
+        scheme = "https" if conf.get("use_ssl") else "http"
+        endpoint = str(conf["endpoint"])
+        kwargs["endpoint_url"] = endpoint if "://" in endpoint else f"{scheme}://{endpoint}"
+        kwargs["region_name"] = conf.get("region") or "us-east-1"
+    else:
+        region = params.get("region") or conf.get("region")
+        if region:
+            kwargs["region_name"] = region
+    try:
+        boto3.client("s3", **kwargs).put_object(Bucket=params["bucket"], Key=full_key, Body=data)
+    except (BotoCoreError, ClientError) as exc:
+        raise OSError(f"{target} s3://{params['bucket']}/{full_key}: {exc}") from exc
+    return f"s3://{params['bucket']}/{full_key}"

@@ -377,6 +377,7 @@ def respond(
                 name, "ok" if ok else "failed"
             ).inc(),
         ),
+        settings=settings["outputs"],
         retries=retries,
         backoff=backoff,
     )
@@ -423,15 +424,13 @@ _TALON_FLAGS = {
     "watch_rules": "SIGHUP",
     "print_all_events": "--log-level debug",
     "otel": "/metrics",
-    "aws": "(no AWS actions yet)",
-    "minio": "(no MinIO output yet)",
 }
 
 
 def _talon_config(path: str | None) -> dict[str, Any]:
     """notifiers, defaults and dedup_window from Talon's config.yaml (empty without one);
     keys handled by flags are named on stderr, unknown keys refused."""
-    out: dict[str, Any] = {"notifiers": {}, "defaults": [], "dedup_window": None}
+    out: dict[str, Any] = {"notifiers": {}, "defaults": [], "dedup_window": None, "outputs": {}}
     if path is None:
         return out
     try:
@@ -440,7 +439,7 @@ def _talon_config(path: str | None) -> dict[str, Any]:
         raise click.ClickException(f"{path}: {exc}") from exc
     if not isinstance(doc, dict):
         raise click.ClickException(f"{path}: a Talon config file is a mapping")
-    known = {"notifiers", "default_notifiers", "deduplication", *_TALON_FLAGS}
+    known = {"notifiers", "default_notifiers", "deduplication", "aws", "minio", *_TALON_FLAGS}
     problems = [f"unknown key '{k}'" for k in sorted(set(doc) - known)]
     problems += Notifications.check(doc.get("notifiers"), doc.get("default_notifiers") or [])
     dedup = doc.get("deduplication") or {}
@@ -456,6 +455,7 @@ def _talon_config(path: str | None) -> dict[str, Any]:
         notifiers=dict(doc.get("notifiers") or {}),
         defaults=list(doc.get("default_notifiers") or []),
         dedup_window=window,
+        outputs={k: dict(doc[k]) for k in ("aws", "minio") if isinstance(doc.get(k), dict)},
     )
     return out
 

@@ -41,6 +41,7 @@ class Responder:
         audit: AuditLog | None = None,
         metrics: RespondMetrics | None = None,
         notifications: Notifications | None = None,
+        settings: dict[str, Any] | None = None,
         retries: int = 2,
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
@@ -52,6 +53,7 @@ class Responder:
         self.audit = audit or AuditLog()
         self.metrics = metrics or RespondMetrics()
         self.notifications = notifications or Notifications()
+        self.settings = settings or {}  # Talon config sections (aws, minio) for outputs
         self.retries = retries
         self.backoff = backoff
         self._sleep = sleep
@@ -132,6 +134,7 @@ class Responder:
             previous=list(previous),
             output=spec.output,
             contexts=spec.contexts,
+            settings=self.settings,
         )
         attempts_allowed = 1 + (spec.retries if spec.retries is not None else self.retries)
         attempt = 0

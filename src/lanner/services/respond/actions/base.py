@@ -76,6 +76,7 @@ class ActionContext:
     previous: list[dict[str, Any]] = field(default_factory=list)  # earlier actions of the rule
     output: dict[str, Any] | None = None  # where an artifact goes (Talon's `output`)
     contexts: tuple[str, ...] = ()  # Talon additional_contexts to add before running
+    settings: dict[str, Any] = field(default_factory=dict)  # Talon config's aws/minio
 
 
 class Action(ABC):

@@ -314,7 +314,7 @@ def _store(ctx: ActionContext, target: str, name: str, objects: dict[str, str], 
     """Write an artifact to the action's output; the detail says where."""
     assert ctx.output is not None
     try:
-        where = artifacts.store(ctx.output, name, objects, data.encode())
+        where = artifacts.store(ctx.output, name, objects, data.encode(), ctx.settings)
     except OSError as exc:
         raise ActionError(f"{target}: cannot store {name}: {exc}", target=target) from exc
     return where
