@@ -561,3 +561,20 @@ def test_otlp_outage_is_retried(receiver: Receiver) -> None:
     asyncio.run(attempt(receiver.url))
     first, second = receiver.wait_for(2)
     assert first.body == second.body  # a retry exports the very same span
+
+
+def test_dogstatsd_counter_with_tags() -> None:
+    """DogStatsD datagram format (`name:value|c|#tag:value,...`) on a UDP socket."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(10)
+    try:
+        env = {
+            "DOGSTATSD_FORWARDER": f"127.0.0.1:{sock.getsockname()[1]}",
+            "DOGSTATSD_TAGS": "env:prod,team:sec",
+        }
+        send(outputs_from_env(env)["dogstatsd"], make_alert(priority="Critical"))
+        data, _ = sock.recvfrom(4096)
+        assert data == b"falcosidekick.falco.accepted:1|c|#priority:Critical,env:prod,team:sec"
+    finally:
+        sock.close()

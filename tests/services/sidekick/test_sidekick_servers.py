@@ -315,3 +315,37 @@ def test_postgresql_rows(tmp: Path) -> None:
         assert (prio, num, host) == ("Warning", 3, "node-1")
         assert tags == ALERT["tags"] and fields == ALERT["output_fields"]
         assert rows[1][3] == 5
+
+
+def test_timescaledb_rows_in_postgresql(tmp: Path) -> None:
+    """Falcosidekick's TimescaleDB output against a real PostgreSQL (Debian has no
+    TimescaleDB extension, so the table the user would turn into a hypertable stays plain:
+    the INSERT is the same)."""
+    with postgresql(tmp) as url:
+        port = url.rsplit(":", 1)[1].split("/")[0]
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(
+                "CREATE TABLE falcosidekick_events (time timestamptz NOT NULL, rule text,"
+                " priority varchar(20), source varchar(20), output text, tags text,"
+                " hostname text, cluster text)"
+            )
+        outs = outputs_from_env(
+            {
+                "TIMESCALEDB_HOST": "127.0.0.1",
+                "TIMESCALEDB_PORT": port,
+                "TIMESCALEDB_DATABASE": "postgres",
+                "CUSTOMFIELDS": "cluster:prod",
+            }
+        )
+        alert = make_alert(priority="Critical", cluster='"prod"')
+        send(outs["timescaledb"], alert, make_alert(rule="second"))
+        with psycopg.connect(url) as conn:
+            rows = conn.execute(
+                "SELECT time, rule, priority, source, output, tags, hostname, cluster"
+                " FROM falcosidekick_events ORDER BY rule"
+            ).fetchall()
+        assert [r[1] for r in rows] == [ALERT["rule"], "second"]
+        first = rows[0]
+        assert first[0].isoformat().startswith("2023-11-14T16:14:13.012345")
+        assert first[2] == "Critical" and first[3] == "syscall" and first[6] == "node-1"
+        assert first[5] == ",".join(ALERT["tags"]) and first[7] == "prod"

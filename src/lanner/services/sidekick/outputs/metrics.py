@@ -131,6 +131,24 @@ class Statsd(Output):
             self._sock = None
 
 
+@register
+class Dogstatsd(Statsd):
+    """DogStatsD counter over UDP, as Falcosidekick counts accepted events:
+    `<namespace>falco.accepted:1|c|#priority:<Priority>,<tags>` (`tags`: `key:value` list)."""
+
+    kind = "dogstatsd"
+    options: ClassVar[dict[str, Opt]] = {
+        "forwarder": Opt("str", ""),
+        "namespace": Opt("str", "falcosidekick."),
+        "tags": Opt("list"),
+    }
+
+    def lines(self, alert: Alert) -> bytes:
+        """The counter line with its DogStatsD tags."""
+        tags = ",".join([f"priority:{alert.priority.label}", *self.settings["tags"]])
+        return f"{self.settings['namespace']}falco.accepted:1|c|#{tags}".encode()
+
+
 def _tag(value: str) -> str:
     return (
         value.replace("\n", " ")
