@@ -578,3 +578,37 @@ def test_dogstatsd_counter_with_tags() -> None:
         assert data == b"falcosidekick.falco.accepted:1|c|#priority:Critical,env:prod,team:sec"
     finally:
         sock.close()
+
+
+def test_otlp_metrics_counter(receiver: Receiver) -> None:
+    """OTLP/HTTP metrics, decoded with the official protos: the cumulative counter
+    falcosecurity_falco_rules_matches_total with Falcosidekick's attributes."""
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+    )
+
+    env = {
+        "OTLP_METRICS_ENDPOINT": receiver.url + "/v1/metrics",
+        "OTLP_METRICS_EXTRAATTRIBUTES": "fd.name",
+        "CUSTOMFIELDS": "cluster:prod",
+    }
+    send(outputs_from_env(env)["otlpmetrics"], ALERT, ALERT, make_alert(priority="Critical"))
+    (req,) = receiver.wait_for(1)  # shutdown flushes what was counted
+    assert req.path == "/v1/metrics"
+    request = ExportMetricsServiceRequest.FromString(req.body)
+    (metric,) = request.resource_metrics[0].scope_metrics[0].metrics
+    assert metric.name == "falcosecurity_falco_rules_matches_total"
+    assert metric.sum.is_monotonic
+    points = {}
+    for point in metric.sum.data_points:
+        attrs = {a.key: a.value for a in point.attributes}
+        points[attrs["priority"].string_value] = (point.as_int, attrs)
+    assert points["Warning"][0] == 2 and points["Critical"][0] == 1
+    attrs = points["Warning"][1]
+    assert (
+        attrs["rule"].string_value == ALERT["rule"] and attrs["hostname"].string_value == "node-1"
+    )
+    assert (
+        attrs["cluster"].string_value == "prod" and attrs["fd_name"].string_value == "/etc/shadow"
+    )
+    assert [v.string_value for v in attrs["tags"].array_value.values] == ALERT["tags"]
