@@ -309,8 +309,8 @@ class OtlpMetrics(OtlpOutput):
         for key, value in self._custom.items():
             attrs[key.replace(".", "_")] = value
         for key in self.settings["extraattributes"]:
-            value = alert.output_fields.get(key)
-            attrs[key.replace(".", "_")] = value if isinstance(value, str) else ""
+            field = alert.output_fields.get(key)
+            attrs[key.replace(".", "_")] = field if isinstance(field, str) else ""
         return attrs
 
     async def send(self, alert: Alert) -> None:
