@@ -432,3 +432,31 @@ def test_pidfile_is_written_and_an_unwritable_one_stops_lanner(tmp_path: Path) -
     assert _error_lines(err) == [
         f"Error: Could not write pid to pidfile {bad}: No such file or directory"
     ]
+
+
+def test_describe_rules_as_json() -> None:
+    rules = _fixture("falco_rules.yaml")
+    rc, out, err = _out(run_lanner("-r", str(rules), "-L", "-o", "json_output=true"))
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert list(doc) == [
+        "required_engine_version", "required_plugin_versions", "rules", "macros", "lists"
+    ]  # fmt: skip
+    assert doc["required_engine_version"] == "0.57.0"
+    written = {i["rule"]: i for i in yaml.safe_load(rules.read_text()) if "rule" in i}
+    assert [r["info"]["name"] for r in doc["rules"]] == list(written)
+    shell = next(r for r in doc["rules"] if r["info"]["name"] == "Terminal shell in container")
+    source = written["Terminal shell in container"]
+    assert shell["info"]["condition"] == source["condition"]
+    assert shell["info"]["description"] == source["desc"]
+    assert shell["info"]["priority"] == "Notice" and source["priority"] == "NOTICE"
+    assert shell["info"]["tags"] == sorted(source["tags"])
+    assert "spawned_process" in shell["details"]["macros"]
+    assert shell["details"]["events"] == ["execve", "execveat"]
+    assert "proc.tty" in shell["details"]["condition_fields"]
+    # every macro and list of the upstream file is used by something, as -V says
+    assert all(m["details"]["used"] for m in doc["macros"])
+    assert all(item["details"]["used"] for item in doc["lists"])
+    rc, out, _ = _out(run_lanner("-r", str(rules), "-l", "Terminal shell in container",
+                                 "-o", "json_output=true"))  # fmt: skip
+    assert rc == 0 and json.loads(out) == {"rules": [shell]}

@@ -445,6 +445,12 @@ def run(
             _fail(f"Could not write pid to pidfile {pidfile}: {exc.strerror}")
     if describe and daemon.engine.ruleset.get(describe) is None:
         _fail(f'Rule "{describe}" is not loaded')
+    if (list_rules or describe) and json_output and outcome.collector is not None:
+        from lanner.engine.describe import describe as describe_rules
+
+        doc = describe_rules(outcome.collector, daemon.engine.ruleset, describe or None)
+        click.echo(orjson.dumps(doc).decode())
+        return
     if list_rules or describe:
         described = [
             (rule.name, rule.desc)

@@ -140,6 +140,7 @@ class LoadOutcome:
     # per file read: its top-level items (0 when empty) and the rules it defines
     items_per_file: dict[str, int] = field(default_factory=dict)
     rules_per_file: dict[str, int] = field(default_factory=dict)
+    collector: Collector | None = None  # the items as read (for describing them)
 
     @property
     def successful(self) -> bool:
@@ -328,7 +329,12 @@ class RulesLoader:
                 file = rule_info.locations[0].file
                 per_file[file] = per_file.get(file, 0) + 1
         return LoadOutcome(
-            ruleset, list(self._results.values()), self.stats, dict(self._items), per_file
+            ruleset,
+            list(self._results.values()),
+            self.stats,
+            dict(self._items),
+            per_file,
+            self.collector,
         )
 
     def _list_budget_error(self, exc: ListBudgetError, locations: tuple[Location, ...]) -> None:
