@@ -142,12 +142,20 @@ def rabbitmq_server(tmp: Path) -> Iterator[int]:
 
 
 @contextmanager
-def mosquitto(tmp: Path, port: int | None = None) -> Iterator[int]:
-    """Debian's mosquitto on 127.0.0.1 with anonymous access; yields its port."""
+def mosquitto(
+    tmp: Path, port: int | None = None, tls: tuple[Path, Path] | None = None
+) -> Iterator[int]:
+    """Debian's mosquitto on 127.0.0.1 with anonymous access (TLS with `tls` = (certificate
+    chain, key) files); yields its port."""
     binary = need("mosquitto", "mosquitto")
     port = port or free_port()
     conf = tmp / f"mosquitto-{port}.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    text = f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+    if tls:
+        text += f"certfile {tls[0]}\nkeyfile {tls[1]}\n"
+        if os.geteuid() == 0:  # else mosquitto runs as its own user, who cannot read tmp
+            text += "user root\n"
+    conf.write_text(text)
     proc = Process([binary, "-c", str(conf)], None, tmp / f"mosquitto-{port}.log")
     try:
         wait_port(port, proc)

@@ -166,3 +166,28 @@ def test_mqtt_outage(tmp: Path, sidekicks: list) -> None:
         got = asyncio.run(main())
         assert [a["rule"] for _, _, a in got] == ["before"] + [f"during {i}" for i in range(3)]
         relay.down()
+
+
+def test_mqtt_tls_and_checkcert(tmp: Path) -> None:
+    import trustme
+
+    from lanner.exceptions import DeliveryError
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    chain, key, ca_file = tmp / "chain.pem", tmp / "key.pem", tmp / "ca.pem"
+    cert.private_key_pem.write_to_path(str(key))
+    chain.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+    ca.cert_pem.write_to_path(str(ca_file))
+    with mosquitto(tmp, tls=(chain, key)) as port:
+        broker = f"ssl://127.0.0.1:{port}"
+        alert = make_alert()
+        # trusted through tlsclient.cacertfile
+        outs = outputs_from_env({"MQTT_BROKER": broker, "TLSCLIENT_CACERTFILE": str(ca_file),
+                                 "MQTT_QOS": "1"})  # fmt: skip
+        send(outs["mqtt"], alert)
+        # an unknown CA: refused with checkcert (the default), accepted with checkcert false
+        with pytest.raises(DeliveryError, match=r"(?i)certificate"):
+            send(outputs_from_env({"MQTT_BROKER": broker, "MQTT_QOS": "1"})["mqtt"], alert)
+        insecure = {"MQTT_BROKER": broker, "MQTT_QOS": "1", "MQTT_CHECKCERT": "false"}
+        send(outputs_from_env(insecure)["mqtt"], alert)

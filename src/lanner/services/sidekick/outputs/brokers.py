@@ -151,7 +151,7 @@ class Mqtt(Output):
             scheme, host, port = self.parse_broker(self.settings["broker"])
             tls = None
             if scheme == "ssl":
-                tls = self.ctx.ssl_context(self.settings["checkcert"], bool(self.ctx.client_cert))
+                tls = self.ctx.ssl_context(self.settings["checkcert"], False)
             client = aiomqtt.Client(
                 host,
                 port,
