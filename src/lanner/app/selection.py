@@ -8,7 +8,6 @@ from collections.abc import Iterable, Sequence
 
 from lanner.app.config import Config
 from lanner.engine.rules import Ruleset
-from lanner.sources.syscall.probe.filters import rule_outcomes
 
 log = logging.getLogger("lanner")
 
@@ -89,6 +88,9 @@ def syscall_event_types(ruleset: Ruleset, cfg: Config) -> tuple[set[str] | None,
 def syscall_outcomes(ruleset: Ruleset) -> dict[str, int] | None:
     """Which outcomes (success, failure) of each syscall the active rules can match, for
     the probe's kernel-side filter (``lanner.sources.syscall.probe.filters``)."""
+    # imported here: a replay never loads the probe's package
+    from lanner.sources.syscall.probe.filters import rule_outcomes
+
     return rule_outcomes(
         rule.expr for rule in ruleset if rule.source == "syscall" and ruleset.is_active(rule)
     )
