@@ -70,6 +70,7 @@ class Receiver:
     fail_headers: dict[str, str] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     attempts: int = 0
+    reply: bytes = b"{}"  # the body of every answer
 
     def __post_init__(self) -> None:
         receiver = self
@@ -98,11 +99,11 @@ class Receiver:
                 self.send_response(code)
                 for name, value in extra.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Length", str(len(receiver.reply)))
                 self.end_headers()
-                self.wfile.write(b"{}")
+                self.wfile.write(receiver.reply)
 
-            do_POST = do_PUT = _handle
+            do_POST = do_PUT = do_GET = _handle
 
             def log_message(self, *args: Any) -> None:
                 pass

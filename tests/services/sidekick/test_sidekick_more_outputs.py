@@ -236,10 +236,12 @@ def test_zincsearch_and_openobserve(receivers: list) -> None:
 
 def test_quickwit_ingest_and_index_creation(receiver: Receiver) -> None:
     env = {"QUICKWIT_HOSTPORT": receiver.url, "QUICKWIT_AUTOCREATEINDEX": "true"}
+    receiver.fail_next, receiver.fail_status = 1, 404  # GET .../describe: no such index
     outs = outputs_from_env(env)
     send(outs["quickwit"], ALERT)
     create, ingest = receiver.wait_for(2)
-    assert create.path == "/api/v1/indexes"  # describe (GET) found no index first
+    assert receiver.attempts == 3  # the describe GET answered 404 first
+    assert create.path == "/api/v1/indexes"
     config = create.json()
     assert config["index_id"] == "falco" and config["version"] == "0.7"
     assert config["doc_mapping"]["timestamp_field"] == "time"
@@ -612,3 +614,41 @@ def test_otlp_metrics_counter(receiver: Receiver) -> None:
         attrs["cluster"].string_value == "prod" and attrs["fd_name"].string_value == "/etc/shadow"
     )
     assert [v.string_value for v in attrs["tags"].array_value.values] == ALERT["tags"]
+
+
+def test_spyderbat_source_and_record(receiver: Receiver) -> None:
+    """The Spyderbat API double: the sources list is empty, so the output creates its
+    source, then posts the gzip NDJSON record."""
+    import gzip
+
+    receiver.reply = b"[]"
+    env = {"SPYDERBAT_ORGUID": "org1", "SPYDERBAT_APIKEY": "key", "SPYDERBAT_APIURL": receiver.url}
+    alert = make_alert(
+        **{"proc.pid": 4242, "proc.cmdline": "cat /etc/shadow", "container.id": "c1"}
+    )
+    send(outputs_from_env(env)["spyderbat"], alert)
+    lookup, create, data = receiver.wait_for(3)
+    assert lookup.method == "GET" and lookup.headers["authorization"] == "Bearer key"
+    assert create.path == "/api/v1/org/org1/source/"
+    assert create.json() == {
+        "name": "falcosidekick",
+        "description": "",
+        "uid": "falcosidekick_org1",
+    }
+    assert data.path == "/api/v1/org/org1/source/falcosidekick_org1/data/sb-agent"
+    assert data.headers["authorization"] == "Bearer key"
+    assert data.headers["content-encoding"] == "gzip"
+    assert data.headers["content-type"] == "application/ndjson"
+    (line,) = gzip.decompress(data.body).splitlines()
+    record = json.loads(line)
+    assert record["schema"] == "falco_alert::1.0.0" and record["pid"] == 4242
+    assert record["time"] == 1700000053.0 and record["level"] == "medium"
+    assert record["args"] == "cat /etc/shadow" and record["container"] == "c1"
+    assert record["msg"][:2] == ["Sensitive", "file"]
+
+
+def test_spyderbat_refuses_an_alert_without_pid() -> None:
+    env = {"SPYDERBAT_ORGUID": "o", "SPYDERBAT_APIURL": "http://127.0.0.1:9"}
+    out = outputs_from_env(env)["spyderbat"]
+    with pytest.raises(PermanentError, match=r"proc\.pid"):
+        out.body(Alert.from_dict(ALERT))
