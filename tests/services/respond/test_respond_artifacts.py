@@ -3,6 +3,7 @@ S3 server (PyPI `moto[server]`, the AWS API on loopback)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 from respond_fake_k8s import free_port
 from respond_helpers import wait_port
 
+from lanner.exceptions import ActionError
 from lanner.services.respond import artifacts
 
 CREDS = {"access_key": "testing", "secret_key": "testing", "region": "us-east-1"}
@@ -88,3 +90,47 @@ def test_s3_and_minio_targets_put_the_object(s3: str, monkeypatch: pytest.Monkey
 )
 def test_bad_outputs_are_refused_at_load_time(output: dict, problem: str) -> None:
     assert problem in (artifacts.check_output(output) or "")
+
+
+def test_aws_lambda_is_invoked_with_the_alert(s3: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Talon's aws:lambda against moto's Lambda API (no Docker: moto answers with the
+    event it was given), credentials from Talon's aws: section."""
+    import io
+    import zipfile
+
+    from respond_helpers import make_alert
+
+    from lanner.services.respond.actions import TALON, ActionContext
+    from lanner.services.respond.alert import Alert
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3)
+    import httpx
+
+    httpx.post(s3 + "/moto-api/config", json={"lambda": {"use_docker": False}})
+    iam = boto3.client("iam", endpoint_url=s3, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    role = iam.create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as z:
+        z.writestr("handler.py", "def handler(event, context):\n    return event\n")
+    boto3.client("lambda", endpoint_url=s3, region_name="us-east-1",
+                 aws_access_key_id="testing", aws_secret_access_key="testing").create_function(
+        FunctionName="sample-function", Runtime="python3.12", Role=role,
+        Handler="handler.handler", Code={"ZipFile": code.getvalue()},
+    )  # fmt: skip
+    cls = TALON["aws:lambda"]
+    params = {"aws_lambda_name": "sample-function"}
+    assert cls.validate(params) == []
+    alert = Alert.from_dict(make_alert())
+    ctx = ActionContext(alert=alert, rule="r", params=cls.with_defaults(params), dry_run=False,
+                        settings={"aws": CREDS})  # fmt: skip
+    result = cls().run(ctx)
+    assert result.target == "lambda sample-function:$LATEST"
+    assert result.changes["status"] == 200
+    assert json.loads(result.changes["output"])["rule"] == alert.rule
+    # an unreachable API is a transient failure (moto without Docker answers for any
+    # function name, so a missing function cannot be shown here)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    with pytest.raises(ActionError, match="sample-function") as info:
+        cls().run(ctx)
+    assert info.value.transient

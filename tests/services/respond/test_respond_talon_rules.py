@@ -98,7 +98,8 @@ def test_talons_example_rules_without_the_unavailable_ones_load_as_talon_meant(
     notes = "\n".join(n for f in ruleset.files for n in f.notes)
     assert "parameter 'allow' read as 'allow_cidr'" in notes
     assert "parameter 'force': Talon's drain reads no 'force'" in notes
-    assert "action 'Invoke Lambda function' is used by no rule; its actionner aws:lambda" in notes
+    assert "action 'Invoke Lambda function' is used by no rule" in notes
+    assert "action 'Invoke GCP function' is used by no rule; its actionner gcp:function" in notes
     assert "action 'Terminate Pod' extends the one at" in notes
 
 

@@ -11,6 +11,7 @@ from lanner.services.respond.actions.node import CordonNode, TaintNode
 from lanner.services.respond.actions.notify import Webhook
 from lanner.services.respond.actions.pod import AnnotatePod, DeletePod, LabelPod
 from lanner.services.respond.actions.python import PythonHandler
+from lanner.services.respond.actions.talon_cloud import AwsLambda
 from lanner.services.respond.actions.talon_cluster import TalonDelete, TalonDrain
 from lanner.services.respond.actions.talon_network import (
     CalicoNetworkPolicy,
@@ -71,6 +72,7 @@ TALON: dict[str, type[Action]] = {
         TalonDrain,
         CalicoNetworkPolicy,
         CiliumNetworkPolicy,
+        AwsLambda,
     )
 }
 TALON["kubernetes:cordon"] = CordonNode
@@ -81,7 +83,6 @@ TALON_NOT_AVAILABLE = {
     " in Lanner yet",
     "kubernetes:sysdig": "syscall captures from an ephemeral container are not available"
     " in Lanner yet",
-    "aws:lambda": "AWS Lambda invocation is not available in Lanner yet (use a python action)",
     "gcp:function": "GCP Cloud Functions invocation is not available in Lanner yet",
 }
 
