@@ -392,6 +392,7 @@ HTTP_ENVS = {
     "tekton": {"TEKTON_EVENTLISTENER": "{url}"},
     "webui": {"WEBUI_URL": "{url}"},
     "fission": {"FISSION_FUNCTION": "f", "FISSION_ROUTERADDRESS": "{url}"},
+    "wavefront": {"WAVEFRONT_ENDPOINTTYPE": "direct", "WAVEFRONT_ENDPOINTHOST": "{url}"},
 }
 
 
@@ -652,3 +653,43 @@ def test_spyderbat_refuses_an_alert_without_pid() -> None:
     out = outputs_from_env(env)["spyderbat"]
     with pytest.raises(PermanentError, match=r"proc\.pid"):
         out.body(Alert.from_dict(ALERT))
+
+
+def test_wavefront_proxy_and_direct(receiver: Receiver) -> None:
+    """Wavefront's data format (`<metric> <value> <timestamp> source=<source> <tags>`): to
+    a TCP line server standing for the proxy, and to the direct ingestion API double
+    (`POST /report?f=wavefront`, Bearer token, gzip)."""
+    import gzip
+
+    server = LineServer()
+    try:
+        env = {
+            "WAVEFRONT_ENDPOINTTYPE": "proxy",
+            "WAVEFRONT_ENDPOINTHOST": "127.0.0.1",
+            "WAVEFRONT_ENDPOINTMETRICPORT": str(server.port),
+        }
+        alert = make_alert(**{"proc.aname[2]": "bash"})
+        send(outputs_from_env(env)["wavefront"], alert)
+        wait_until(lambda: server.lines, 10, "a line")
+        line = server.lines[0].decode()
+        assert line.startswith('"falco.alert" 1.0 1699978453012345678 source="falco-exporter" ')
+        assert '"severity"="Warning"' in line and '"rule"="Read sensitive file untrusted"' in line
+        assert '"fd.name"="/etc/shadow"' in line and '"proc.aname_2_"="bash"' in line
+    finally:
+        server.close()
+    env = {
+        "WAVEFRONT_ENDPOINTTYPE": "direct",
+        "WAVEFRONT_ENDPOINTHOST": receiver.url,
+        "WAVEFRONT_ENDPOINTTOKEN": "wf-token",
+    }
+    send(outputs_from_env(env)["wavefront"], ALERT)
+    (req,) = receiver.wait_for(1)
+    assert req.path == "/report?f=wavefront"
+    assert req.headers["authorization"] == "Bearer wf-token"
+    assert req.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(req.body).decode().startswith('"falco.alert" 1.0 1699978453012345678')
+
+
+def test_wavefront_needs_a_type() -> None:
+    with pytest.raises(ConfigError, match=r"wavefront\.endpointtype"):
+        outputs_from_env({"WAVEFRONT_ENDPOINTHOST": "wavefront.example"})

@@ -1,8 +1,11 @@
-"""Metric outputs: Prometheus series on /metrics, StatsD over UDP, InfluxDB line protocol."""
+"""Metric outputs: Prometheus series on /metrics, StatsD and DogStatsD over UDP, InfluxDB
+line protocol, Wavefront points."""
 
 from __future__ import annotations
 
 import asyncio
+import gzip
+import re
 import socket
 from typing import Any, ClassVar
 
@@ -218,3 +221,128 @@ class InfluxDB(HttpOutput):
         return (
             {"Authorization": f"Token {self.settings['token']}"} if self.settings["token"] else {}
         )
+
+
+@register
+class Wavefront(Output):
+    """Wavefront (VMware Aria Operations for Applications): one point per alert, metric
+    `metricname` (default `falco.alert`) = 1 at the alert time (ns, as Falcosidekick sends),
+    source `falco-exporter`, point tags severity, rule, source, hostname, the string output
+    fields and the alert tags; line format by the official SDK (`wavefront-sdk-python`).
+    `endpointtype: proxy` writes the line over TCP to `endpointhost:endpointmetricport`;
+    `direct` posts it gzip-compressed to `https://<endpointhost>/report?f=wavefront` with the
+    `endpointtoken` as Bearer token (the direct ingestion API)."""
+
+    kind = "wavefront"
+    family = "metrics"
+    enable_key = "endpointhost"
+    options: ClassVar[dict[str, Opt]] = {
+        "endpointtype": Opt("choice", "", choices=("", "direct", "proxy")),
+        "endpointhost": Opt("str", ""),
+        "endpointtoken": Opt("str", "", secret=True),
+        "endpointmetricport": Opt("int", 2878, minimum=1, maximum=65535),
+        "metricname": Opt("str", "falco.alert"),
+        "flushintervalseconds": Opt("int", 1, minimum=0),
+        "batchsize": Opt("int", 10000, minimum=0),
+    }
+
+    def __init__(self, settings: dict[str, Any], ctx: OutputContext) -> None:
+        super().__init__(settings, ctx)
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader: asyncio.StreamReader | None = None
+        self._http: _WavefrontDirect | None = None
+
+    @classmethod
+    def validate(cls, settings: dict[str, Any]) -> tuple[str, str] | None:
+        """A host needs a type (Falcosidekick enables Wavefront with both)."""
+        if settings["endpointhost"] and not settings["endpointtype"]:
+            return "endpointtype", "wavefront needs endpointtype: direct or proxy"
+        return None
+
+    def line(self, alert: Alert) -> str:
+        """The point in Wavefront's data format."""
+        from wavefront_sdk.common.utils import metric_to_line_data
+
+        tags = {"severity": alert.priority.label, "rule": alert.rule, "source": alert.source}
+        if alert.hostname:
+            tags["hostname"] = alert.hostname
+        for key, value in alert.output_fields.items():
+            if isinstance(value, str):
+                tags[key] = value
+        if alert.tags:
+            tags["tags"] = ", ".join(alert.tags)
+        clean = {re.sub(r"[^A-Za-z0-9._-]", "_", k): v for k, v in tags.items() if v.strip()}
+        return metric_to_line_data(
+            self.settings["metricname"], 1, alert.time_ns, "falco-exporter", clean, "falco"
+        )
+
+    async def send(self, alert: Alert) -> None:
+        """Send the point to the proxy or the direct ingestion API."""
+        data = self.line(alert)
+        if self.settings["endpointtype"] == "direct":
+            if self._http is None:
+                self._http = _WavefrontDirect(self.settings, self.ctx)
+            await self._http.send(alert, data)
+            return
+        try:
+            if self._reader is not None and self._reader.at_eof():
+                await self.close()
+            if self._writer is None or self._writer.is_closing():
+                self._reader, self._writer = await asyncio.wait_for(
+                    asyncio.open_connection(
+                        self.settings["endpointhost"], self.settings["endpointmetricport"]
+                    ),
+                    self.ctx.timeout,
+                )
+            writer = self._writer
+            assert writer is not None
+            writer.write(data.encode())
+            await asyncio.wait_for(writer.drain(), self.ctx.timeout)
+        except (OSError, TimeoutError) as exc:
+            await self.close()
+            raise DeliveryError(f"wavefront: {exc!r}") from exc
+
+    async def close(self) -> None:
+        """Close the proxy connection and the HTTP client."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+            self._reader = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+
+class _WavefrontDirect(HttpOutput):
+    """The direct ingestion request of the Wavefront output (not registered on its own)."""
+
+    kind = "wavefront"
+    family = "metrics"
+    enable_key = "endpointhost"
+    content_type = "application/octet-stream"
+
+    def __init__(self, settings: dict[str, Any], ctx: OutputContext) -> None:
+        super().__init__({**settings, "customheaders": {}}, ctx)
+        self._line = ""
+
+    async def send(self, alert: Alert, line: str = "") -> None:  # type: ignore[override]
+        """POST one line."""
+        self._line = line
+        await super().send(alert)
+
+    def url(self, alert: Alert) -> str:
+        """`https://<host>/report?f=wavefront` (a host given with a scheme keeps it)."""
+        host = self.settings["endpointhost"].rstrip("/")
+        base = host if "://" in host else f"https://{host}"
+        return f"{base}/report?f=wavefront"
+
+    def headers(self, alert: Alert) -> dict[str, str]:
+        """Token and compression."""
+        return {
+            "Authorization": f"Bearer {self.settings['endpointtoken']}",
+            "Content-Encoding": "gzip",
+        }
+
+    def body(self, alert: Alert) -> bytes:
+        """The gzip-compressed line."""
+        return gzip.compress(self._line.encode())
