@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 
-from lanner.services.generate.registry import UNCOVERED, all_actions, select
+from lanner.services.generate.registry import UNCOVERED, UNCOVERED_FALCO, all_actions, select
+from lanner.services.generate.rule_map import load_map, proves
 
-from .lanner_proc import K8S_RULES, SYSCALL_RULES, generate
+from .lanner_proc import K8S_RULES, ROOT, SYSCALL_RULES, generate
+
+UPSTREAM = ROOT.parent / "shared" / "fixtures" / "rules"
 
 
 def rule_names(path: object) -> set[str]:
@@ -15,7 +18,7 @@ def rule_names(path: object) -> set[str]:
 
 def test_every_default_syscall_rule_is_covered_or_explained() -> None:
     rules = rule_names(SYSCALL_RULES)
-    covered = {a.rule for a in all_actions() if a.source == "syscall"}
+    covered = {a.rule for a in all_actions() if a.source == "syscall" and a.ruleset == "lanner"}
     explained = {u.rule for u in UNCOVERED}
     assert not covered & explained
     assert covered | explained == rules
@@ -24,7 +27,23 @@ def test_every_default_syscall_rule_is_covered_or_explained() -> None:
 
 def test_every_default_rule_name_exists() -> None:
     rules = rule_names(SYSCALL_RULES) | rule_names(K8S_RULES)
-    assert {a.rule for a in all_actions()} <= rules
+    assert {a.rule for a in all_actions() if a.ruleset == "lanner"} <= rules
+
+
+def test_upstream_actions_and_the_rule_map_name_real_rules() -> None:
+    upstream = rule_names(UPSTREAM / "falco_rules.yaml")
+    falco = {a.rule for a in all_actions() if a.ruleset == "falco"}
+    assert falco <= upstream
+    mapping = load_map()
+    names = {a.name for a in all_actions()}
+    assert set(mapping) <= names
+    every = rule_names(SYSCALL_RULES) | rule_names(K8S_RULES) | upstream
+    assert {r for rules in mapping.values() for r in rules} <= every
+    # with the map, every upstream falco_rules.yaml rule is proved by an action or
+    # listed as not triggerable here, with a reason
+    proved = {r for a in all_actions() for r in proves(a, mapping)}
+    explained = {u.rule for u in UNCOVERED_FALCO}
+    assert upstream <= proved | explained and all(u.reason for u in UNCOVERED_FALCO)
 
 
 def test_action_names_are_unique_and_described() -> None:

@@ -56,6 +56,7 @@ class Action:
     run: Callable[[RunContext], Outcome]
     source: str = "syscall"
     needs: tuple[str, ...] = ()
+    ruleset: str = "lanner"  # whose rule ``rule`` is: "lanner" or "falco" (upstream)
 
     def unavailable(self) -> str | None:
         """Why this action cannot run here, or None."""
@@ -89,7 +90,8 @@ def action(
     needs: tuple[str, ...] = (),
     source: str = "syscall",
     description: str | None = None,
+    ruleset: str = "lanner",
 ) -> Action:
     """An :class:`Action` running ``fn``, described by the first line of its docstring."""
     doc = description or (fn.__doc__ or "").strip().split("\n")[0]
-    return Action(name, rule, doc, root, fn, source, needs)
+    return Action(name, rule, doc, root, fn, source, needs, ruleset)

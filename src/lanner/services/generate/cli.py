@@ -9,16 +9,24 @@ import time
 import click
 
 from lanner.services.generate.action import Action, RunContext
-from lanner.services.generate.registry import UNCOVERED, select
+from lanner.services.generate.registry import UNCOVERED, UNCOVERED_FALCO, select
 from lanner.services.generate.runner import (
+    NOT_TRIGGERED,
     PASS,
     Result,
     failed,
     perform,
     probe_event_types,
+    prove_rules,
+    rule_table,
     run_and_check,
     skip_reason,
     table,
+)
+from lanner.services.generate.runtime_endpoint import (
+    DEFAULT_SOCKET,
+    active_endpoint,
+    start_endpoint,
 )
 
 SOURCES = click.Choice(["syscall", "k8s_audit"])
@@ -34,9 +42,9 @@ def parse_seconds(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
-def _select(regex: str | None, source: str | None) -> list[Action]:
+def _select(regex: str | None, source: str | None, ruleset: str | None = "lanner") -> list[Action]:
     try:
-        actions = select(regex, source)
+        actions = select(regex, source, None if ruleset == "all" else ruleset)
     except re.error as exc:
         raise click.BadParameter(f"bad regex {regex!r}: {exc}") from None
     if not actions:
@@ -50,6 +58,13 @@ def _context(webhook: str, kubeconfig: str | None, timeout: float) -> RunContext
 
 regex_arg = click.argument("regex", required=False)
 source_opt = click.option("--source", type=SOURCES, help="Only actions of this event source.")
+ruleset_opt = click.option(
+    "--ruleset",
+    type=click.Choice(["lanner", "falco", "all"]),
+    default="lanner",
+    show_default=True,
+    help="Actions named after Lanner's rules, the upstream Falco rules, or both.",
+)
 webhook_opt = click.option(
     "--webhook",
     default=DEFAULT_WEBHOOK,
@@ -63,6 +78,71 @@ kubeconfig_opt = click.option(
 )
 
 
+runtime_opt = click.option(
+    "--runtime-socket",
+    default=DEFAULT_SOCKET,
+    show_default=True,
+    help="Serve the simulated containers' metadata on this Docker API socket (point "
+    "lanner run's container_engines.docker.sockets at it); 'none' to not serve it.",
+)
+
+
+def _start_runtime(path: str) -> None:
+    """Serve simulated containers' metadata for the container actions."""
+    if path != "none" and active_endpoint() is None:
+        try:
+            start_endpoint(path)
+            _warm_up()
+        except OSError as exc:  # container actions still run; their fields stay empty
+            click.echo(f"warning: --runtime-socket {path}: {exc}; simulated containers "
+                       "will have no name or image", err=True)  # fmt: skip
+
+
+def _warm_up() -> None:
+    """Let a running lanner run find the new runtime socket before the first container
+    action: it looks for sockets that appear when it meets a container it does not know
+    (at most every 2 s), so show it one (``true`` in a simulated container) and wait."""
+    from lanner.exceptions import ActionError
+    from lanner.services.generate.action import Outcome, token
+    from lanner.services.generate.container_context import container
+    from lanner.services.generate.sandbox import run, tool
+
+    out = Outcome(token())
+    try:
+        with container(out) as prefix:
+            run(out, [*prefix, "-", tool("true"), out.marker], 10.0)
+    except (ActionError, OSError):
+        return  # not root, no cgroups: the container actions will say so themselves
+    time.sleep(2.5)
+
+
+def _rule_map(files: tuple[str, ...]) -> dict[str, list[str]]:
+    from lanner.services.generate.registry import all_actions
+    from lanner.services.generate.rule_map import RuleMapError, load_map
+
+    try:
+        mapping = load_map(files)
+    except RuleMapError as exc:
+        raise click.ClickException(str(exc)) from None
+    unknown = set(mapping) - {a.name for a in all_actions()}
+    if unknown:
+        raise click.ClickException(f"map names actions that do not exist: {sorted(unknown)}")
+    return mapping
+
+
+def _loaded_rule_names(files: tuple[str, ...], source: str | None) -> list[str]:
+    """The enabled rules of the files, as lanner run loads them (of ``source``)."""
+    from lanner.app.inputs import default_sources
+    from lanner.engine.engine import Engine
+
+    engine = Engine(default_sources())
+    outcome = engine.load_rules(list(files))
+    if not outcome.successful:
+        text = "; ".join(r.as_text(verbose=False) for r in outcome.results if not r.successful)
+        raise click.ClickException(f"the rules do not load: {text[:1000]}")
+    return [r.name for r in engine.ruleset if r.enabled and (source is None or r.source == source)]
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def generate() -> None:
     """Trigger Lanner's default rules on purpose, safely, and check they are detected."""
@@ -73,38 +153,43 @@ def generate() -> None:
 @source_opt
 def list_cmd(regex: str | None, source: str | None) -> None:
     """List the actions (REGEX filters names and rules) and the rules no action covers."""
-    actions = _select(regex, source)
+    actions = _select(regex, source, "all")
     width = max(len(a.name) for a in actions)
     for a in actions:
         root = "root" if a.needs_root else "    "
-        click.echo(f"{a.name:<{width}}  {a.source:<9}  {root}  {a.rule}")
+        click.echo(f"{a.name:<{width}}  {a.source:<9}  {a.ruleset:<6}  {root}  {a.rule}")
         click.echo(f"{'':<{width}}  {a.description}")
     if not regex and source != "k8s_audit":
         click.echo("\nNot triggerable on a bare host:")
-        for u in UNCOVERED:
+        for u in [*UNCOVERED, *UNCOVERED_FALCO]:
             click.echo(f"  {u.rule}: {u.reason}")
 
 
 @generate.command("run")
 @regex_arg
 @source_opt
+@ruleset_opt
 @click.option("--loop", is_flag=True, help="Run the actions again and again until Ctrl-C.")
 @click.option("--sleep", "sleep", default="1s", show_default=True, help="Pause between actions.")
 @webhook_opt
 @kubeconfig_opt
 @click.option("--timeout", default=10.0, show_default=True, help="Seconds an action may take.")
+@runtime_opt
 def run_cmd(
     regex: str | None,
     source: str | None,
+    ruleset: str,
     loop: bool,
     sleep: str,
     webhook: str,
     kubeconfig: str | None,
     timeout: float,
+    runtime_socket: str,
 ) -> None:
     """Run the actions (all, or those matching REGEX)."""
     pause = parse_seconds(sleep)
-    actions = _select(regex, source)
+    _start_runtime(runtime_socket)
+    actions = _select(regex, source, ruleset)
     ctx = _context(webhook, kubeconfig, timeout)
     errors = 0
     try:
@@ -151,6 +236,17 @@ def run_cmd(
     show_default=True,
     help="Run an action whose alert did not come again, up to this many times.",
 )
+@click.option(
+    "--rules",
+    "rules_files",
+    multiple=True,
+    type=click.Path(exists=True),
+    help="Rules files lanner run loaded: report per enabled rule (proved, not triggered, "
+    "no action, cannot run here).",
+)
+@click.option("--map", "map_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="More action -> rule names mappings (YAML, as rule_map.yaml).")  # fmt: skip
+@runtime_opt
 def test_cmd(
     regex: str | None,
     source: str | None,
@@ -160,18 +256,32 @@ def test_cmd(
     timeout: float,
     metrics: str | None,
     retries: int,
+    rules_files: tuple[str, ...],
+    map_files: tuple[str, ...],
+    runtime_socket: str,
 ) -> None:
     """Run the actions and check a running `lanner run` raised each one's alert.
 
-    Prints a pass/fail table; exits 1 when an alert is missing or an action failed.
+    Prints a pass/fail table (per rule with --rules); exits 1 when an alert is missing or
+    an action failed.
     """
     from lanner.services.generate.alerts import alerts_from
     from lanner.services.generate.bench import read_drops
 
-    actions = _select(regex, source)
+    actions = _select(regex, source, "all" if rules_files else "lanner")
     ctx = _context(webhook, kubeconfig, min(timeout, 10.0))
     sources = {a.source for a in actions}
     drops0 = read_drops(metrics, sources)
+    _start_runtime(runtime_socket)
+    if rules_files:
+        rule_names = _loaded_rule_names(rules_files, source)
+        rule_map = _rule_map(map_files)
+        with alerts_from(alerts) as feed:
+            per_rule = prove_rules(
+                rule_names, actions, rule_map, feed, ctx, timeout, probe_event_types()
+            )
+        click.echo(rule_table(per_rule))
+        sys.exit(1 if any(r.status == NOT_TRIGGERED for r in per_rule) else 0)
     with alerts_from(alerts) as feed:
         results: list[Result] = run_and_check(
             actions, feed, ctx, timeout=timeout, captured=probe_event_types(), retries=retries

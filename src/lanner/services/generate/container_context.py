@@ -2,8 +2,10 @@
 Docker container's (``.../docker/<64 hex>``), which a child process joins before it execs.
 
 Lanner (as Falco) takes ``container.id`` from a process's cgroup path, so the child's
-events carry a container id while nothing else about it changes: no namespaces, no
-image (``container.image.*`` is empty). The cgroup is removed once the child is reaped.
+events carry a container id while nothing else about it changes: no namespaces. Its name,
+image and labels come from the generator's runtime endpoint when it serves
+(:mod:`.runtime_endpoint`, a simulated container, labelled so); otherwise they are
+empty. The cgroup is removed once the child is reaped.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from lanner.exceptions import ActionError
 from lanner.services.generate.action import Outcome
+from lanner.services.generate.runtime_endpoint import active_endpoint
 from lanner.services.generate.sandbox import python
 
 V1_CPU = Path("/sys/fs/cgroup/cpu")
@@ -49,7 +52,7 @@ def container_id(marker: str) -> str:
 
 
 @contextlib.contextmanager
-def container(out: Outcome) -> Iterator[list[str]]:
+def container(out: Outcome, *, privileged: bool = False) -> Iterator[list[str]]:
     """Create the cgroup; yields the argv prefix that runs a program inside it (append
     ``"-"`` or ``"tty"``, then the program's argv). Removed afterwards (children must
     have been reaped by then)."""
@@ -63,6 +66,10 @@ def container(out: Outcome) -> Iterator[list[str]]:
         raise ActionError(f"cannot create the cgroup {group}: {exc}") from None
     out.add("paths", str(group))
     out.effects["container_id"] = container_id(out.marker)[:12]
+    endpoint = active_endpoint()
+    if endpoint is not None:  # metadata for lanner run: a simulated container, said so
+        doc = endpoint.register(container_id(out.marker), out.marker, privileged=privileged)
+        out.effects["simulated_container"] = doc["Name"].lstrip("/")
     try:
         yield [python(), "-c", JOIN_SCRIPT, str(group / "cgroup.procs")]
     finally:

