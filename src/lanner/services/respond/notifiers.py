@@ -11,6 +11,12 @@ and counted, never fails the action.
 - `loki`: a log line pushed to `url`/loki/api/v1/push (`user`/`api_key` basic auth,
   `tenant` as X-Scope-OrgID, `custom_headers`).
 - `k8sevents`: a Kubernetes Event about the pod (namespace `default` when there is none).
+- `elasticsearch`: the outcome as a document in `index` (`-YYYY.MM.DD` with `suffix:
+  daily`, `monthly`, `annually`, or none), basic auth `user`/`password`; with
+  `create_index_template` (default) an index template with `number_of_shards` and
+  `number_of_replicas` is put first when there is none.
+- `smtp`: a mail from `from` to `to` (comma-separated) through `host_port`, STARTTLS with
+  `tls: true`, login with `user`/`password`; `format: html` or `text`.
 """
 
 from __future__ import annotations
@@ -221,16 +227,115 @@ class K8sEventsNotifier(Notifier):
             raise NotifierError(str(exc)) from exc
 
 
+class ElasticsearchNotifier(Notifier):
+    """One document per outcome, in a time-suffixed index."""
+
+    options = (
+        "url", "user", "password", "suffix", "index", "number_of_shards",
+        "number_of_replicas", "create_index_template", "custom_headers",
+    )  # fmt: skip
+    required = ("url",)
+    SUFFIXES: ClassVar[dict[str, str]] = {
+        "daily": "-%Y.%m.%d", "monthly": "-%Y.%m", "annually": "-%Y", "none": "",
+    }  # fmt: skip
+    _template_checked = False
+
+    @classmethod
+    def check(cls, settings: Any) -> list[str]:
+        """Also the suffix."""
+        problems = super().check(settings)
+        if isinstance(settings, dict) and settings.get("suffix", "daily") not in cls.SUFFIXES:
+            problems.append(f"'suffix' must be one of {', '.join(cls.SUFFIXES)}")
+        return problems
+
+    def send(self, outcome: Outcome) -> None:
+        """Put the index template once if asked, then POST the document."""
+        s = self.settings
+        base = s["url"].rstrip("/")
+        auth = (s["user"], s.get("password", "")) if s.get("user") else None
+        headers = dict(s.get("custom_headers") or {})
+        index = s.get("index", "lanner-respond")
+        if s.get("create_index_template", True) and not self._template_checked:
+            self._template(base, index, headers, auth)
+        suffix = time.strftime(self.SUFFIXES[s.get("suffix", "daily")], time.gmtime())
+        doc = {
+            **outcome.as_dict(),
+            "@timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        self.post(f"{base}/{index}{suffix}/_doc", doc, headers, auth)
+
+    def _template(self, base: str, index: str, headers: dict[str, str], auth: Any) -> None:
+        url = f"{base}/_index_template/{index}"
+        try:
+            found = httpx.get(url, headers=headers, auth=auth, timeout=10)
+            if found.status_code == 404:
+                template = {
+                    "index_patterns": [f"{index}*"],
+                    "template": {
+                        "settings": {
+                            "number_of_shards": int(self.settings.get("number_of_shards", 3)),
+                            "number_of_replicas": int(self.settings.get("number_of_replicas", 3)),
+                        }
+                    },
+                }
+                _check_http(
+                    httpx.put(url, json=template, headers=headers, auth=auth, timeout=10), url
+                )
+            else:
+                _check_http(found, url)
+        except httpx.HTTPError as exc:
+            raise NotifierError(f"{url}: {exc}") from exc
+        self._template_checked = True
+
+
+class SmtpNotifier(Notifier):
+    """A mail per outcome."""
+
+    options = ("host_port", "user", "password", "from", "to", "format", "tls")
+    required = ("host_port", "from", "to")
+
+    def send(self, outcome: Outcome) -> None:
+        """Connect, STARTTLS when asked, log in when a user is set, send."""
+        import html
+        import smtplib
+        import ssl
+        from email.message import EmailMessage
+
+        s = self.settings
+        host, _, port = str(s["host_port"]).rpartition(":")
+        rows = [(k, str(v)) for k, v in outcome.as_dict().items() if v and k != "objects"]
+        msg = EmailMessage()
+        subject = f"[lanner-respond][{outcome.status}][action] Action '{outcome.action}'"
+        msg["Subject"] = f"{subject} Rule '{outcome.rule}'"
+        msg["From"] = s["from"]
+        msg["To"] = ", ".join(t.strip() for t in str(s["to"]).split(",") if t.strip())
+        text = "\n".join(f"{k}: {v}" for k, v in rows)
+        msg.set_content(text)
+        if s.get("format", "html") == "html":
+            cells = "".join(
+                f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows
+            )
+            msg.add_alternative(f"<table>{cells}</table>", subtype="html")
+        try:
+            with smtplib.SMTP(host or "localhost", int(port or 25), timeout=10) as smtp:
+                if s.get("tls"):
+                    smtp.starttls(context=ssl.create_default_context())
+                if s.get("user"):
+                    smtp.login(s["user"], s.get("password", ""))
+                smtp.send_message(msg)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise NotifierError(f"smtp {s['host_port']}: {exc}") from exc
+
+
 NOTIFIERS: dict[str, type[Notifier]] = {
     "webhook": WebhookNotifier,
     "slack": SlackNotifier,
     "loki": LokiNotifier,
     "k8sevents": K8sEventsNotifier,
+    "elasticsearch": ElasticsearchNotifier,
+    "smtp": SmtpNotifier,
 }
-NOT_AVAILABLE = {
-    "elasticsearch": "the Elasticsearch notifier is not available in Lanner yet",
-    "smtp": "the SMTP notifier is not available in Lanner yet",
-}
+NOT_AVAILABLE: dict[str, str] = {}
 
 
 class Notifications:
