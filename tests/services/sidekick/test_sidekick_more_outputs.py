@@ -693,3 +693,59 @@ def test_wavefront_proxy_and_direct(receiver: Receiver) -> None:
 def test_wavefront_needs_a_type() -> None:
     with pytest.raises(ConfigError, match=r"wavefront\.endpointtype"):
         outputs_from_env({"WAVEFRONT_ENDPOINTHOST": "wavefront.example"})
+
+
+def test_gcp_chronicle_import(receivers: list) -> None:
+    """Chronicle API double: a service-account key whose token_uri is a local OAuth token
+    endpoint double (google-auth signs a JWT with the key and exchanges it), then the
+    logs:import request with the access token."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    token_server, api = Receiver(), Receiver()
+    receivers += [token_server, api]
+    token_server.reply = (
+        b'{"access_token": "ya29.test", "expires_in": 3600, "token_type": "Bearer"}'
+    )
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    account = {
+        "type": "service_account",
+        "project_id": "p1",
+        "private_key_id": "k1",
+        "private_key": pem,
+        "client_email": "sidekick@p1.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": token_server.url + "/token",
+    }
+    env = {
+        "GCP_CREDENTIALS": base64.b64encode(json.dumps(account).encode()).decode(),
+        "GCP_CHRONICLE_PROJECTID": "p1",
+        "GCP_CHRONICLE_REGION": "europe-west1",
+        "GCP_CHRONICLE_INSTANCEID": "inst-1",
+        "GCP_CHRONICLE_APIURL": api.url,
+    }
+    send(outputs_from_env(env)["gcpchronicle"], ALERT)
+    (token_req,) = token_server.wait_for(1)
+    assert token_req.path == "/token" and b"grant_type=urn" in token_req.body
+    (req,) = api.wait_for(1)
+    assert req.path == (
+        "/v1beta/projects/p1/locations/europe-west1/instances/inst-1/logTypes/FALCO_IDS/logs:import"
+    )
+    assert req.headers["authorization"] == "Bearer ya29.test"
+    (log,) = req.json()["inlineSource"]["logs"]
+    assert (
+        log["logEntryTime"] == "2023-11-14T16:14:13Z"
+        and log["collectionTime"] > log["logEntryTime"]
+    )
+    check_event(json.loads(base64.b64decode(log["data"])))
+
+
+def test_gcp_chronicle_names_are_checked() -> None:
+    env = {"GCP_CHRONICLE_PROJECTID": "p1", "GCP_CHRONICLE_REGION": "eu/../x"}
+    with pytest.raises(ConfigError, match=r"gcp\.chronicle\.region"):
+        outputs_from_env({**env, "GCP_CHRONICLE_INSTANCEID": "i"})
