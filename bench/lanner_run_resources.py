@@ -171,25 +171,42 @@ def phase(run: LannerRun, label: str, seconds: float, load: list[str] | None) ->
 
 
 def steady_rate(run: LannerRun, binary: Path, seconds: float, start: float) -> float:
-    """Highest open/close pair rate with 0 kernel drops and the daemon keeping up."""
+    """Highest open/close event rate made with 0 kernel drops and the daemon keeping up
+    (a trial where the generator itself fell 5 % short of the asked rate does not count:
+    the machine, not lanner, was the limit)."""
+    best = [0.0]
 
     def trial(rate: float) -> bool:
         settle(run)
-        ev0, dr0 = run.counters()
-        subprocess.run([str(binary), str(rate), str(seconds)], check=True)
+        a = run.sample()
+        ev0, dr0 = a.events, a.drops
+        made = subprocess.run(
+            [str(binary), str(rate), str(seconds), "report"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         # backlog: how long after the load stopped until its events were all evaluated
-        offered = int(rate * seconds) * 2
+        # (the events it really made: a loaded machine may not give it the asked rate)
+        offered = int(made) * 2
         t0 = time.monotonic()
         while run.counters()[0] - ev0 < offered and time.monotonic() - t0 < 60:
             time.sleep(0.1)
         lag = time.monotonic() - t0
-        ev1, dr1 = run.counters()
-        ok = dr1 == dr0 and lag <= 1.0
+        b = run.sample()
+        ev1, dr1 = b.events, b.drops
+        short = offered < 0.95 * 2 * rate * seconds
+        ok = dr1 == dr0 and lag <= 1.0 and not short
+        cpu = 100 * (b.cpu_s - a.cpu_s) / (b.t - a.t)
         print(
-            f"  {2 * rate / 1e3:7.1f} k events/s offered: evaluated {ev1 - ev0:,.0f}, "
-            f"drops {dr1 - dr0:,.0f}, backlog {lag:.1f} s -> {'ok' if ok else 'NOT steady'}",
+            f"  {2 * rate / 1e3:7.1f} k events/s asked, {offered / seconds / 1e3:.1f} k made: "
+            f"evaluated {ev1 - ev0:,.0f}, drops {dr1 - dr0:,.0f}, backlog {lag:.1f} s, "
+            f"lanner CPU {cpu:.0f} % of a core -> "
+            f"{'ok' if ok else 'generator short' if short else 'NOT steady'}",
             flush=True,
         )
+        if ok:
+            best[0] = max(best[0], offered / seconds)
         return ok
 
     ok_rate, bad = 0.0, None
@@ -207,7 +224,7 @@ def steady_rate(run: LannerRun, binary: Path, seconds: float, start: float) -> f
             ok_rate = mid
         else:
             bad = mid
-    return 2 * ok_rate
+    return best[0]
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from . import _native
 from . import event_table as et
 from .event import PARAM_INDEX, Event
 from .fields.evt import _OPEN_EXITS
-from .fields.fd import _NULL_TYPECHAR
+from .fields.fd import _NULL_TYPECHAR, _RAW_PATH_EXITS
 from .scap import metadata as md
 from .source import syscall_source
 from .state.fds import L4_NAMES, TYPECHARS
@@ -76,6 +76,7 @@ NATIVE_READS: frozenset[str] = frozenset(
         "proc.exepath",
         "container.id",
         "user.uid",
+        "fd.nameraw",
     }
 )
 """The fields native/candidate_events.c reads from the records itself (in the usual
@@ -110,16 +111,21 @@ def _type_tables() -> tuple[bytes, bytes]:
             f |= _CE_CONNECT
         if t in _GENERIC:
             f |= _CE_GENERIC
+        if t in _RAW_PATH_EXITS:
+            f |= _CE_RAW_PATH
         if t in _OPEN_EXITS:
             f |= _CE_OPEN_EXIT
             i = PARAM_INDEX[t].get("flags")
             if i is not None and i < 255 and et.EVENT_PARAMS[t][i][1] == et.PT_FLAGS32:
                 index[t] = i
+                if i > 0 and et.EVENT_PARAMS[t][i - 1][0] == "name":
+                    f |= _CE_NAME_BEFORE_FLAGS  # where candidate_events.c reads fd.nameraw
         flags[t] = f
     return bytes(flags), bytes(index)
 
 
 _CE_HAS_FD, _CE_EXIT, _CE_CONNECT, _CE_GENERIC, _CE_OPEN_EXIT = 1, 2, 4, 8, 16
+_CE_RAW_PATH, _CE_NAME_BEFORE_FLAGS = 32, 64
 
 
 def event_filter(

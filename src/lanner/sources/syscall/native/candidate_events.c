@@ -20,6 +20,8 @@
 #define CE_GENERIC 8u  /* the key comes from the syscall code: event_key in Python */
 #define CE_OPEN_EXIT 16u /* an open exit: evt.is_open_* from its flags parameter (index 255:
                           * none of PT_FLAGS32, read through Python) */
+#define CE_RAW_PATH 32u  /* fd.nameraw is the path parameter (open, openat, openat2, creat) */
+#define CE_NAME_BEFORE_FLAGS 64u /* ... the one right before the flags parameter */
 
 typedef struct {
     PyObject_HEAD
@@ -405,6 +407,37 @@ static int ev_read(struct ev_ctx *c, uint32_t field, struct lc_value *out)
             PyErr_Clear();
             break;
         }
+        r = 1;
+        break;
+    }
+    case LC_F_FD_NAMERAW: {
+        /* an open's path as passed; other events: fd.name (fields/fd.py _nameraw) */
+        if (!(tf & CE_RAW_PATH) || t == NULL)
+            return ev_read(c, LC_F_FD_NAME, out);
+        unsigned idx = (unsigned char)PyBytes_AS_STRING(self->flags_idx)[type];
+        if (!(tf & CE_NAME_BEFORE_FLAGS) || idx == 255 || idx == 0)
+            break;
+        PyObject *raw = lanner_event_raw(ev, (Py_ssize_t)idx - 1);
+        if (raw == NULL) {
+            PyErr_Clear();
+            break;
+        }
+        if (!PyBytes_Check(raw) || PyList_Append(c->keep, raw) < 0) {
+            PyErr_Clear();
+            Py_DECREF(raw);
+            break;
+        }
+        Py_DECREF(raw); /* kept alive by c->keep */
+        const char *p = PyBytes_AS_STRING(raw);
+        size_t n = strnlen(p, (size_t)PyBytes_GET_SIZE(raw));
+        int ascii = 1;
+        for (size_t i = 0; i < n; i++)
+            ascii &= (unsigned char)p[i] < 0x80;
+        if (!ascii)
+            break; /* decoded by Python: its text, exactly */
+        out->is_int = 0;
+        out->s = p;
+        out->len = n;
         r = 1;
         break;
     }

@@ -76,6 +76,7 @@ class LiveCapture:
         self._ring_size = ring_size
         self._probe_path = Path(probe_path) if probe_path is not None else None
         self._batch_bytes = batch_bytes
+        self._last_take = 0.0
         self._wake_each = wake_each_event
         self._snapshot = snapshot
         self.verbose = verbose
@@ -164,6 +165,8 @@ class LiveCapture:
         return out
 
     # -- reading ----------------------------------------------------------------------------
+    batch_interval = 0.05  # seconds between two takes of the ring, unless it fills up
+
     def take(self, timeout: float | None = 0.5) -> tuple[bytes, int]:
         """Wait up to ``timeout`` seconds for events and take one batch of ring records:
         ``(data, records)``, the bytes for ``native/ring.c``'s ``ring_next`` and how many
@@ -173,9 +176,23 @@ class LiveCapture:
             if self._closed:
                 return b"", 0
             raise RuntimeError("LiveCapture is not started")
+        self._gather(probe)
         if not probe.wait(timeout):
             return b"", 0
+        self._last_take = time.monotonic()
         return probe.take(self._batch_bytes)
+
+    def _gather(self, probe: Probe) -> None:
+        """Let a batch build up: take the ring at most every :attr:`batch_interval`
+        seconds unless a quarter of a batch is already waiting. Small batches cost the
+        reader more per event (a queue hop, a thread switch for Python's lock) and a busy
+        producer thread keeps the evaluating one waiting for that lock."""
+        due = self._last_take + self.batch_interval
+        while True:
+            left = due - time.monotonic()
+            if left <= 0 or probe.pending() >= self._batch_bytes // 4:
+                return
+            time.sleep(min(left, 0.01))
 
     def poll(self, timeout: float | None = 0.5) -> list[Event]:
         """Wait up to ``timeout`` seconds for events and return one batch, bare (no
