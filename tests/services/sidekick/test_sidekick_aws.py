@@ -409,3 +409,50 @@ def test_role_assumed_and_s3_endpoint_key(moto: str, monkeypatch: pytest.MonkeyP
     )
     send(outs["awss3"], make_alert())
     assert len(client("s3", moto).list_objects_v2(Bucket="compat")["Contents"]) == 1
+
+
+def test_yandex_s3_and_data_streams(moto: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Yandex's Object Storage and Data Streams speak the S3 and Kinesis APIs: the same
+    boto3 calls to the `endpoint` keys (moto standing in for Yandex here)."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # only the yandex.*.endpoint keys point at moto
+    s3 = client("s3", moto)
+    s3.create_bucket(Bucket="ya-bucket")
+    kinesis = client("kinesis", moto)
+    kinesis.create_stream(StreamName="ya-stream", ShardCount=1)
+    env = {
+        "YANDEX_ACCESSKEYID": "ya-key",
+        "YANDEX_SECRETACCESSKEY": "ya-secret",
+        "YANDEX_REGION": "us-east-1",  # moto's regions are AWS's (the default is ru-central1)
+        "YANDEX_S3_ENDPOINT": moto,
+        "YANDEX_S3_BUCKET": "ya-bucket",
+        "YANDEX_DATASTREAMS_ENDPOINT": moto,
+        "YANDEX_DATASTREAMS_STREAMNAME": "ya-stream",
+    }
+    httpx.post(moto + "/moto-api/recorder/start-recording")
+    outs = outputs_from_env(env)
+    alert = make_alert()
+    send(outs["yandexs3"], alert)
+    send(outs["yandexdatastreams"], alert)
+
+    (obj,) = s3.list_objects_v2(Bucket="ya-bucket")["Contents"]
+    assert obj["Key"].startswith("falco/")  # Falcosidekick's default prefix
+    body = s3.get_object(Bucket="ya-bucket", Key=obj["Key"])["Body"].read()
+    assert event(json.loads(body)) == alert
+    shard = kinesis.describe_stream(StreamName="ya-stream")["StreamDescription"]["Shards"][0]
+    iterator = kinesis.get_shard_iterator(
+        StreamName="ya-stream", ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    (record,) = kinesis.get_records(ShardIterator=iterator)["Records"]
+    assert event(json.loads(record["Data"])) == alert
+
+    lines = httpx.get(moto + "/moto-api/recorder/download-recording").text.splitlines()
+    heads = [json.loads(line)["headers"] for line in lines]
+    put = [h for h in heads if "Credential=ya-key/" in h.get("Authorization", "")]
+    assert len(put) == 2  # signed with the yandex.* keys, in yandex.region
+    assert all("/us-east-1/" in h["Authorization"] for h in put)
+    paths = [json.loads(line).get("url", "") for line in lines]
+    assert any("/ya-bucket/falco/" in p for p in paths)  # path-style, as Falcosidekick
+    defaults = load_config(None, {"PROMETHEUS_DISABLED": "true", "YANDEX_S3_BUCKET": "b"})
+    (ya,) = defaults.outputs
+    assert ya.settings["yandex"]["region"] == "ru-central1"
+    assert ya.settings["endpoint"] == "https://storage.yandexcloud.net"

@@ -22,6 +22,7 @@ from . import (
     queues,
     sql,
     web,
+    yandex,
 )
 from .base import OUTPUTS, Output, OutputContext
 
@@ -50,4 +51,5 @@ __all__ = [
     "queues",
     "sql",
     "web",
+    "yandex",
 ]

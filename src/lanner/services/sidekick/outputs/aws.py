@@ -357,6 +357,12 @@ class AwsCloudWatchLogs(AwsOutput):
             raise PermanentError(f"awscloudwatchlogs: event rejected: {rejected}")
 
 
+def object_key(prefix: str, now_ns: int) -> str:
+    """Falcosidekick's object name: `<prefix>/<YYYY-MM-DD>/<RFC3339Nano>.json` (UTC)."""
+    day = datetime.fromtimestamp(now_ns / 1e9, UTC).strftime("%Y-%m-%d")
+    return f"{prefix}/{day}/{rfc3339_nano(now_ns)}.json"
+
+
 def rfc3339_nano(ns: int) -> str:
     """Go's time.RFC3339Nano in UTC: nanoseconds with trailing zeros trimmed."""
     seconds, frac = divmod(ns, 1_000_000_000)
@@ -388,8 +394,7 @@ class AwsS3(AwsOutput):
 
     def key(self, now_ns: int) -> str:
         """The object key for an alert stored at `now_ns`."""
-        day = datetime.fromtimestamp(now_ns / 1e9, UTC).strftime("%Y-%m-%d")
-        return f"{self.settings['prefix']}/{day}/{rfc3339_nano(now_ns)}.json"
+        return object_key(self.settings["prefix"], now_ns)
 
     async def send(self, alert: Alert) -> None:
         """PutObject."""
