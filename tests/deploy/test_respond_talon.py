@@ -419,3 +419,50 @@ def test_actions_needing_a_kubelet_fail_cleanly(
         "/bin/sh", "-c", 'FD_NAME="${1}"; cat "$FD_NAME"', "lanner-respond", "/etc/x; rm -rf /",
     ]  # fmt: skip
     assert not out.exists() or not list(out.iterdir())
+
+
+def test_the_printed_rbac_is_enough_for_talons_rules(
+    kube: apiserver.APIServer, api: Any, tmp_path: Path
+) -> None:
+    """`lanner respond --rbac` for Talon's example rules, bound to a user that has nothing
+    else: the rules act under it (least privilege that works)."""
+    from lanner.services.respond.rbac import manifests
+
+    paths = _talon_example(tmp_path)
+    role = next(m for m in manifests(load_ruleset(paths).rules) if m["kind"] == "ClusterRole")
+    role["metadata"]["name"] = "talon-rules"
+    rbac = client.RbacAuthorizationV1Api(api)
+    rbac.create_cluster_role(role)
+    rbac.create_cluster_role_binding({
+        "metadata": {"name": "talon-rules"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                    "name": "talon-rules"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "nobody"}],
+    })  # fmt: skip
+    kube_objects.namespace(api, "least")
+    pod = kube_objects.deployed_pod(api, "least", "api", NODE, "10.0.6.5")
+    rules = load_ruleset(paths).rules
+    as_nobody = KubeClients(KubeConfig(kubeconfig=str(kube.kubeconfig("nobody"))))
+    responder = Responder(rules, kube=as_nobody, dedup=Deduplicator(0), sleep=lambda s: None)
+    fields = {"k8s.ns.name": "least", "k8s.pod.name": pod.name, "fd.rip": "203.0.113.1"}
+    records = wait_until(
+        lambda: (r := responder.handle(_alert("Unexpected outbound connection destination",
+                                              **fields)))[1].result == "ok" and r,
+        30, "the binding to take effect",
+    )  # fmt: skip
+    assert _results(records)[1:] == [
+        ("kubernetes:networkpolicy", "ok"),
+        ("calico:networkpolicy", "ok"),
+    ], records
+    records = responder.handle(_alert("Terminal shell in container", **fields))
+    assert _results(records) == [("kubernetes:terminate", "ok")], records
+    # and a user without the binding is refused by the API server
+    bare = KubeClients(KubeConfig(kubeconfig=str(kube.kubeconfig("nobody"))))
+    rbac.delete_cluster_role_binding("talon-rules")
+    denied = wait_until(
+        lambda: (r := Responder(rules, kube=bare, dedup=Deduplicator(0), retries=0,
+                                sleep=lambda s: None).handle(
+            _alert("Terminal shell in container", **fields)))[0].result == "failed" and r,
+        30, "the binding to be gone",
+    )  # fmt: skip
+    assert "HTTP 403" in denied[0].detail

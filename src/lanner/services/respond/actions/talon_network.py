@@ -226,7 +226,6 @@ class CalicoNetworkPolicy(_CrdPolicy):
     CRD_GROUP = "crd.projectcalico.org"  # the CRDs, when Calico's API server is not installed
     rbac: ClassVar[tuple[dict[str, Any], ...]] = (
         *_SCOPE_RBAC,
-        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]},
         {
             "apiGroups": ["projectcalico.org", CRD_GROUP],
             "resources": ["networkpolicies"],
