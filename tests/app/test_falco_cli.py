@@ -460,3 +460,28 @@ def test_describe_rules_as_json() -> None:
     rc, out, _ = _out(run_lanner("-r", str(rules), "-l", "Terminal shell in container",
                                  "-o", "json_output=true"))  # fmt: skip
     assert rc == 0 and json.loads(out) == {"rules": [shell]}
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("file_output:\n  enabled: true\n  filename: ''\n",
+         "file_output.filename: empty, but file_output is enabled"),
+        ("program_output:\n  enabled: true\n",
+         "program_output.program: empty, but program_output is enabled"),
+        ("http_output:\n  enabled: true\n", "http_output.url: empty, but http_output is enabled"),
+        ("webserver:\n  listen_address: localhost\n",
+         "webserver.listen_address: expected an IPv4 or IPv6 address, got 'localhost'"),
+        ("rules_file: [a.yaml]\nrules_files: [b.yaml]\n",
+         "both 'rules_file' and 'rules_files' are set: keep rules_files"),
+    ],
+)  # fmt: skip
+def test_configurations_falco_refuses_are_refused(
+    tmp_path: Path, config: str, message: str
+) -> None:
+    path = tmp_path / "falco.yaml"
+    path.write_text(config)
+    rc, _, err = _out(run_lanner("--dry-run", "-c", str(path)))
+    assert rc == 1
+    (line,) = _error_lines(err)
+    assert line.endswith(message)

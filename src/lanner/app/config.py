@@ -211,6 +211,11 @@ def _validate(value: Any, node: Node, path: str, warnings: list[str]) -> Any:
                 out[key] = sub
                 continue
             out[key] = _validate(sub, node.keys[key], sub_path, warnings)
+        if node.check is not None:
+            try:
+                node.check(out, path)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
         return out
     if node.kind == "records":
         if value is None:
@@ -399,7 +404,9 @@ def _read_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: {exc}") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"{path}: the configuration must be a mapping")
-    if "rules_file" in doc and "rules_files" not in doc:
+    if "rules_file" in doc and "rules_files" in doc:
+        raise ConfigError(f"{path}: both 'rules_file' and 'rules_files' are set: keep rules_files")
+    if "rules_file" in doc:
         doc["rules_files"] = doc.pop("rules_file")
     return _expand_env(doc)
 

@@ -60,6 +60,7 @@ class Section:
     keys: Mapping[str, Key | Section]
     no_effect: str = ""
     reload: Reload = "rules"
+    check: Callable[[Mapping[str, Any], str], None] | None = None  # over its keys together
 
 
 Node = Key | Section
@@ -74,6 +75,26 @@ def _drop_actions(value: Any, path: str) -> None:
                 raise ValueError(
                     f'{path}: action "{other}" does not make sense with the "ignore" action'
                 )
+
+
+def _needs(key: str) -> Callable[[Mapping[str, Any], str], None]:
+    """As Falco: an enabled output needs ``key`` (its file, program or URL)."""
+
+    def check(section: Mapping[str, Any], path: str) -> None:
+        if section.get("enabled") is True and not str(section.get(key) or "").strip():
+            raise ValueError(f"{path}.{key}: empty, but {path} is enabled")
+
+    return check
+
+
+def _ip_address(value: Any, path: str) -> None:
+    """As Falco: the web server listens on an IPv4 or IPv6 address, not a host name."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(str(value))
+    except ValueError:
+        raise ValueError(f"{path}: expected an IPv4 or IPv6 address, got {value!r}") from None
 
 
 _FIXED_RING = "the probe's ring buffers are fixed (one per CPU)"
@@ -149,6 +170,7 @@ SCHEME = Section(
                 "filename": Key("str", "./events.txt"),
             },
             reload=_OUT,
+            check=_needs("filename"),
         ),
         "http_output": Section(
             {
@@ -174,6 +196,7 @@ SCHEME = Section(
                 ),
             },
             reload=_OUT,
+            check=_needs("url"),
         ),
         "program_output": Section(
             {
@@ -182,6 +205,7 @@ SCHEME = Section(
                 "program": Key("str", ""),
             },
             reload=_OUT,
+            check=_needs("program"),
         ),
         "grpc_output": Section({"enabled": Key("bool", False)}),
         "grpc": Key("any", no_effect="Lanner has no gRPC server; use http_output"),
@@ -190,7 +214,7 @@ SCHEME = Section(
                 "enabled": Key("bool", False),
                 "threadiness": Key("int", 0, no_effect="the web server runs one event loop thread"),
                 "listen_port": Key("int", 8765, minimum=0, maximum=65535),
-                "listen_address": Key("str", "127.0.0.1"),  # Falco: 0.0.0.0
+                "listen_address": Key("str", "127.0.0.1", check=_ip_address),  # Falco: 0.0.0.0
                 "k8s_healthz_endpoint": Key("str", "/healthz"),
                 "prometheus_metrics_enabled": Key("bool", True),
                 "ssl_enabled": Key("bool", False),
