@@ -336,3 +336,43 @@ def test_bounds_refuse_and_count(monkeypatch: pytest.MonkeyPatch) -> None:
     assert c["threads"] <= 6 and c["threads_dropped"] > 0
     assert c["fds_dropped"] > 0
     assert all(len(t.fdtable) <= 3 for t in state.threads.threads.values())
+
+
+@pytest.mark.parametrize(
+    ("domain", "stype", "proto", "fd_type", "l4proto"),
+    [
+        (2, 3, 1, 3, "icmp"),  # AF_INET SOCK_RAW IPPROTO_ICMP
+        (10, 3, 58, 4, "icmp"),  # AF_INET6 SOCK_RAW IPPROTO_ICMPV6
+        (2, 3, 255, 3, "raw"),
+        (2, 0x80801, 6, 3, "tcp"),  # SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC
+        (17, 3, 0, 10, None),  # AF_PACKET: an unsupported socket
+        (16, 3, 0, 15, None),  # AF_NETLINK
+        (1, 1, 0, 8, None),  # AF_UNIX
+    ],
+)
+def test_socket_exit_kinds(
+    domain: int, stype: int, proto: int, fd_type: int, l4proto: str | None
+) -> None:
+    """The native socket handler (libsinsp's parse_socket_exit): the fd's kind from the
+    domain, an inet socket's protocol from its type (and ICMP from the protocol)."""
+    procs = block(0x202, proc_v1(7, 7, 1, "pinger", "/bin/ping", [], "/"))
+    args = {"domain": domain, "type": stype, "proto": proto}
+    data = (
+        section_header()
+        + procs
+        + event(et.PPME_SOCKET_SOCKET_E, 7, 10, **args)
+        + event(et.PPME_SOCKET_SOCKET_X, 7, 11, fd=5, **args)
+        + event(et.PPME_SOCKET_SOCKET_E, 7, 12, **args)
+        + event(et.PPME_SOCKET_SOCKET_X, 7, 13, fd=-13, **args)  # failed: no fd
+    )
+    state = StateEngine()
+    events = list(read_capture(io.BytesIO(data), state))
+    info = state.threads.get(7).fdtable.fds[5]
+    assert info.type == fd_type
+    assert events[1].fdinfo is info
+    assert set(state.threads.get(7).fdtable.fds) == {5}
+    if l4proto is not None:
+        # reported by fd.l4proto once the socket has an address; the kind is kept
+        assert {2: "tcp", 3: "udp", 4: "icmp", 5: "raw"}[info.sock_l4] == l4proto
+    else:
+        assert info.sock_l4 == 0

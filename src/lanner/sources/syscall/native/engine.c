@@ -40,9 +40,22 @@
 #define NH_CAPSET 11
 #define NH_CHROOT 12
 #define NH_SETSID 13
+#define NH_SOCKET 14
 #define PPM_FCNTL_F_DUPFD 1
 #define PPM_FCNTL_F_DUPFD_CLOEXEC 26
 #define FD_TYPE_FIFO 7
+#define FD_TYPE_IPV4_SOCK 3
+#define FD_TYPE_IPV6_SOCK 4
+#define FD_TYPE_UNSUPPORTED 10
+#define FD_TYPE_NETLINK 15
+#define L4_TCP 2
+#define L4_UDP 3
+#define L4_ICMP 4
+#define L4_RAW 5
+#define AF_UNIX_ 1
+#define AF_INET_ 2
+#define AF_INET6_ 10
+#define AF_NETLINK_ 16
 #define FD_TYPE_UNIX_SOCK 8
 /* the open exit's parameters, in this order (state/parser.py _OPEN_PARAMS) */
 enum { OP_NAME, OP_PATH, OP_DIRFD, OP_FLAGS, OP_FD, OP_DEV, OP_INO, OP_COUNT };
@@ -628,6 +641,89 @@ static int on_simple_fd(StateCore *c, EventRecord *e, ThreadRecord *th, const ty
     return rc;
 }
 
+/* ``evt.eint(name)`` as a C integer: 1 and *out set; 0 for None (or a value beyond 64
+ * bits when ``wide_none``, else its low 64 bits); -1 on error */
+static int eint_ll(EventRecord *e, const char *name, long long *out, int wide_none)
+{
+    PyObject *v = eint(e, name);
+    if (v == NULL)
+        return -1;
+    int rc = 0;
+    if (v != Py_None) {
+        int overflow = 0;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (x == -1 && PyErr_Occurred()) {
+            rc = -1;
+        } else if (overflow) {
+            if (!wide_none) {
+                x = (long long)PyLong_AsUnsignedLongLongMask(v);
+                rc = (x == -1 && PyErr_Occurred()) ? -1 : 1;
+                *out = x;
+            }
+        } else {
+            *out = x;
+            rc = 1;
+        }
+    }
+    Py_DECREF(v);
+    return rc;
+}
+
+/* socket exit (libsinsp's parse_socket_exit): a new socket fd of the domain's kind; for
+ * inet sockets the protocol its type implies (reported once it has addresses) */
+static int on_socket_exit(StateCore *c, EventRecord *e, ThreadRecord *th, const type_spec *sp)
+{
+    if (th == NULL)
+        return 0;
+    PyObject *fd = event_res(e, sp);
+    if (fd == NULL)
+        return -1;
+    int ok = non_negative(fd);
+    if (ok <= 0) {
+        Py_DECREF(fd);
+        return ok;
+    }
+    long long domain = 0, stype = 0, proto = 0;
+    int hd = eint_ll(e, "domain", &domain, 1);
+    int ht = hd < 0 ? -1 : eint_ll(e, "type", &stype, 0);
+    int hp = ht < 0 ? -1 : eint_ll(e, "proto", &proto, 1);
+    if (hp < 0) {
+        Py_DECREF(fd);
+        return -1;
+    }
+    int ftype;
+    if (hd == 1 && domain == AF_INET_)
+        ftype = FD_TYPE_IPV4_SOCK;
+    else if (hd == 1 && domain == AF_INET6_)
+        ftype = FD_TYPE_IPV6_SOCK;
+    else if (hd == 1 && domain == AF_UNIX_)
+        ftype = FD_TYPE_UNIX_SOCK;
+    else if (hd == 1 && domain == AF_NETLINK_)
+        ftype = FD_TYPE_NETLINK;
+    else
+        ftype = FD_TYPE_UNSUPPORTED;
+    FdRecord *info = new_fd(c, fd, ftype, NULL);
+    Py_DECREF(fd);
+    if (info == NULL)
+        return -1;
+    if (ftype == FD_TYPE_IPV4_SOCK || ftype == FD_TYPE_IPV6_SOCK) {
+        switch (ht == 1 ? stype & 0xF : 0) {
+        case 1:
+            info->sock_l4 = L4_TCP;
+            break;
+        case 2:
+            info->sock_l4 = L4_UDP;
+            break;
+        case 3:
+            info->sock_l4 = hp == 1 && (proto == 1 || proto == 58) ? L4_ICMP : L4_RAW;
+            break;
+        }
+    }
+    int rc = add_fd(c, e, th, info);
+    Py_DECREF(info);
+    return rc;
+}
+
 /* parser._on_pipe_exit / _on_socketpair_exit: two new fds */
 static int on_fd_pair(StateCore *c, EventRecord *e, ThreadRecord *th, const type_spec *sp,
                       int socketpair)
@@ -1177,6 +1273,9 @@ static PyObject *core_process(StateCore *c, PyObject *arg)
             goto fail;
     } else if (sp.native == NH_FCNTL) {
         if (on_fcntl_exit(c, e, tr, &c->specs[t]) < 0)
+            goto fail;
+    } else if (sp.native == NH_SOCKET) {
+        if (on_socket_exit(c, e, tr, &c->specs[t]) < 0)
             goto fail;
     } else if (sp.native == NH_PIPE || sp.native == NH_SOCKETPAIR) {
         if (on_fd_pair(c, e, tr, &c->specs[t], sp.native == NH_SOCKETPAIR) < 0)

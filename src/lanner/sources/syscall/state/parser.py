@@ -23,7 +23,7 @@ from ..flags import (
     PPM_FCNTL_F_DUPFD,
     PPM_FCNTL_F_DUPFD_CLOEXEC,
 )
-from ..params import AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, SockAddr, SockTuple
+from ..params import AF_INET, AF_INET6, AF_UNIX, SockAddr, SockTuple
 from ..scap import FdList, ProcList, UserList
 from ..scap import metadata as md
 from .containers import container_id
@@ -430,31 +430,6 @@ def _on_procexit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
 # fd handlers
 
 
-_SOCK_TYPES = {AF_INET: md.FD_IPV4_SOCK, AF_INET6: md.FD_IPV6_SOCK, AF_UNIX: md.FD_UNIX_SOCK}
-
-
-def _on_socket_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None:
-    fd = evt.res
-    if th is None or fd is None or fd < 0:
-        return
-    domain = _int_arg(evt, "domain")
-    stype = (_int_arg(evt, "type") or 0) & 0xF
-    proto = _int_arg(evt, "proto") or 0
-    ftype = _SOCK_TYPES.get(domain or -1)
-    if ftype is None:
-        ftype = md.FD_NETLINK if domain == AF_NETLINK else md.FD_UNSUPPORTED
-    info = FdInfo(fd, ftype)
-    if ftype in (md.FD_IPV4_SOCK, md.FD_IPV6_SOCK):
-        # libsinsp reports the protocol once the socket has addresses (bind/connect...)
-        if stype == 1:
-            info.sock_l4 = md.L4_TCP
-        elif stype == 2:
-            info.sock_l4 = md.L4_UDP
-        elif stype == 3:
-            info.sock_l4 = md.L4_ICMP if proto in (1, 58) else md.L4_RAW
-    eng.add_fd(evt, th, info)
-
-
 _UNSPECIFIED = frozenset({"0.0.0.0", "::"})
 
 
@@ -577,7 +552,6 @@ _HANDLER_SPECS: list[tuple[list[int], Handler]] = [
     (_names("clone", "fork", "vfork", "clone3"), _on_clone_exit),
     (_names("execve", "execveat"), _on_execve_exit),
     (_names("procexit", exit_=False), _on_procexit),
-    (_names("socket"), _on_socket_exit),
     (_names("connect"), _on_connect_exit),
     (_names("accept", "accept4"), _on_accept_exit),
     (_names("bind"), _on_bind_exit),
@@ -631,7 +605,7 @@ _SPEC = _specs()
 _NATIVE_OPEN, _NATIVE_CLOSE, _NATIVE_SIMPLE, _NATIVE_PIPE, _NATIVE_SOCKETPAIR = 1, 2, 3, 4, 5
 _NATIVE_DUP, _NATIVE_FCNTL = 6, 7
 _NATIVE_CHDIR, _NATIVE_FCHDIR, _NATIVE_SETID, _NATIVE_CAPSET = 8, 9, 10, 11
-_NATIVE_CHROOT, _NATIVE_SETSID = 12, 13
+_NATIVE_CHROOT, _NATIVE_SETSID, _NATIVE_SOCKET = 12, 13, 14
 _SETIDS = ("setuid", "setgid", "setresuid", "setresgid", "setreuid", "setregid")
 # fcntl's commands that duplicate, as native/engine.c has them
 assert (PPM_FCNTL_F_DUPFD, PPM_FCNTL_F_DUPFD_CLOEXEC) == (1, 26)
@@ -663,6 +637,7 @@ _NATIVE: dict[int, int] = {
     **dict.fromkeys(_names("capset"), _NATIVE_CAPSET),
     **dict.fromkeys(_names("chroot"), _NATIVE_CHROOT),
     **dict.fromkeys(_names("setsid"), _NATIVE_SETSID),
+    **dict.fromkeys(_names("socket"), _NATIVE_SOCKET),
 }
 
 
