@@ -138,13 +138,42 @@ def bare(nthreads: int, nfds: int) -> str:
     return f"+{grown / 1024:.0f} MiB ({len(threads) + len(fds):,} entries)"
 
 
+def capped(path: str, threads: int, max_fds: int) -> str:
+    """Replay the capture with the live pipeline's global fd cap enforced every 50,000
+    events (in a fresh process: its RSS growth is the figure)."""
+    from lanner.sources.syscall.state.fd_cap import FdCap
+
+    b0 = rss_kb()
+    state = StateEngine(max_threads=threads + 1000)
+    cap = FdCap(state.threads, max_fds)
+    for i, _ in enumerate(read_capture(path, state)):
+        if not i % 50_000:
+            cap.enforce()
+    cap.enforce()
+    grown = rss_kb() - b0
+    return (
+        f"+{grown / 1024:.0f} MiB with {len(state.threads):,} threads and {cap.tracked:,} fds "
+        f"tracked, {cap.evicted:,} evicted at the cap of {max_fds:,}"
+    )
+
+
 def main() -> int:
     if sys.argv[1:2] == ["--bare"]:
         print(bare(int(sys.argv[2]), int(sys.argv[3])))
         return 0
+    if sys.argv[1:2] == ["--capped"]:
+        print(capped(sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=100_000)
     ap.add_argument("--fds", type=int, default=1_000_000)
+    ap.add_argument(
+        "--fd-cap",
+        type=int,
+        default=0,
+        help="also replay in a fresh process with the global fd cap (state/fd_cap.py) "
+        "enforced every 50,000 events; 0: not",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="lanner-rss-") as tmp:
         path = Path(tmp) / "state.scap"
@@ -182,6 +211,15 @@ def main() -> int:
             check=True,
         ).stdout.strip()
         print(f"yardstick, bare tuples in dicts (fresh process): {out}")
+        if args.fd_cap:
+            out = subprocess.run(
+                [sys.executable, __file__, "--capped", str(path), str(args.threads),
+                 str(args.fd_cap)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()  # fmt: skip
+            print(f"with the global fd cap (fresh process): RSS {out}")
     return 0
 
 
