@@ -485,3 +485,14 @@ def test_configurations_falco_refuses_are_refused(
     assert rc == 1
     (line,) = _error_lines(err)
     assert line.endswith(message)
+
+
+def test_validate_with_warnings_says_so_on_stdout_and_logs_them(tmp_path: Path) -> None:
+    path = tmp_path / "okta.yaml"
+    path.write_text("- rule: okta login\n  desc: d\n  condition: okta.evt.type = login\n"
+                    "  output: o\n  priority: INFO\n  source: okta\n")  # fmt: skip
+    rules = _fixture("k8s_audit_rules.yaml")
+    rc, out, err = _out(run_lanner("-V", str(path), "-V", str(rules)))
+    assert rc == 0, err
+    assert out == f"{path}: Ok, with warnings\n{rules}: Ok\n"
+    assert "LOAD_UNKNOWN_SOURCE (Unknown event source): Unknown source okta, skipping" in err

@@ -57,7 +57,12 @@ def _validate(files: tuple[str, ...], sources: list[SourceSpec], as_json: bool) 
     for result in outcome.results:
         ok &= result.successful
         docs.append(result.as_dict())
-        summary.append(result.as_text(verbose=True))
+        if result.successful and result.warnings:
+            # as Falco: stdout says "Ok, with warnings", the warnings go to the log (stderr)
+            summary.append(result.as_text())
+            log.warning("%s", result.as_text(verbose=True))
+        else:
+            summary.append(result.as_text(verbose=True))
     if as_json:
         click.echo(orjson.dumps({"falco_load_results": docs}).decode())
     else:
