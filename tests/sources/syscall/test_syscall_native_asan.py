@@ -25,7 +25,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from syscall_testutil import ALL_CAPTURES, raw_bytes
+from syscall_testutil import ALL_CAPTURES, capture, raw_bytes
 
 from lanner.sources.syscall.scap.reader import _NPARAMS, ScapReader
 
@@ -167,3 +167,34 @@ def test_module_replaying_damaged_captures_is_clean(
     assert "Sanitizer" not in proc.stderr and "runtime error" not in proc.stderr, proc.stderr
     events = int(proc.stdout.split()[1])
     assert events > 300, proc.stdout  # at least the undamaged capture went through
+
+
+@pytest.mark.parametrize("name", ALL_CAPTURES[:4])
+def test_ring_walk_of_damaged_records_is_clean(
+    sanitized_module: Path, name: str, tmp_path: Path
+) -> None:
+    """The live probe's ring records (native/ring.c), whole, truncated and mutated."""
+    assert GCC is not None
+    libasan = subprocess.run(
+        [GCC, "-print-file-name=libasan.so"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    env = {
+        **os.environ,
+        **SAN_ENV,
+        "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0:exitcode=86",
+        "LD_PRELOAD": libasan,
+        "PYTHONMALLOC": "malloc",
+    }
+    driver = HERE / "native_asan" / "ring_driver.py"
+    proc = subprocess.run(
+        [sys.executable, str(driver), str(sanitized_module), f"ring:{name}", str(capture(name))],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    assert "Sanitizer" not in proc.stderr and "runtime error" not in proc.stderr, proc.stderr
+    events = int(proc.stdout.split()[1])
+    assert events > 100, proc.stdout  # the undamaged records were walked and handed out
