@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 import lanner
+from helpers import shared_fixture
 
 ROOT = Path(__file__).resolve().parents[1]
-CAPTURE = ROOT.parent / "shared" / "fixtures" / "captures" / "curl_google.scap"
+CAPTURE = shared_fixture("captures", "curl_google.scap")
 
 
 @pytest.mark.parametrize("name", lanner.__all__)

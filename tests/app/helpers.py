@@ -11,10 +11,10 @@ from typing import IO, Any
 
 import yaml
 
-from lanner_testutil import free_port, wait_until  # noqa: F401 - re-exported
+from helpers import free_port, shared_fixture, wait_until  # noqa: F401 - re-exported
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT.parent / "shared" / "fixtures"
+FIXTURES = shared_fixture()
 FALCO_RULES = FIXTURES / "rules" / "falco_rules.yaml"
 QUICKSTART = ROOT / "examples" / "quickstart-events.jsonl"
 LANNER = [sys.executable, "-c", "from lanner.cli import main; main()", "run"]

@@ -193,14 +193,10 @@ class Daemon:
 
 def need(binary: str, package: str) -> str:
     """The path of a Debian package's binary, or skip the test naming the package."""
-    import shutil
 
-    import pytest
+    from helpers import require_tool
 
-    found = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/usr/bin:/sbin")
-    if not found:
-        pytest.skip(f"{binary} not installed (Debian package {package})")
-    return found
+    return require_tool(binary, package)
 
 
 @contextmanager

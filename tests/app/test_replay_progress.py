@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
+from helpers import shared_fixture
 from lanner.app.replay_progress import ScapReplay
 from lanner.sources.syscall.scap import ScapReader
 
-CAPTURE = (
-    Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "captures" / "curl_google.scap"
-)
+CAPTURE = shared_fixture("captures", "curl_google.scap")
 
 
 def test_rate_line_counts_the_file_and_the_evaluated_events() -> None:

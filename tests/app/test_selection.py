@@ -13,7 +13,11 @@ from lanner.engine.rules import Ruleset
 from .helpers import FALCO_RULES
 
 found = syscall_capture_source()
-pytestmark = pytest.mark.skipif(found is None, reason="the syscall source is not available")
+if found is None:
+    pytest.fail(
+        "the syscall source does not import (its C extension is not built): run scripts/setup.sh",
+        pytrace=False,
+    )
 
 
 def ruleset(*overrides: str) -> Ruleset:

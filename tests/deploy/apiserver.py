@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from lanner_testutil import free_port, wait_until
+from helpers import free_port, wait_until
 
 from .helpers import Lines
 

@@ -15,7 +15,7 @@ from typing import IO, Any
 
 import yaml
 
-from lanner_testutil import free_port, wait_until  # noqa: F401 - re-exported
+from helpers import free_port, wait_until  # noqa: F401 - re-exported
 
 from .kustomize import Resource, render
 

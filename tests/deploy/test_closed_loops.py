@@ -31,10 +31,12 @@ import pytest
 import yaml
 from kubernetes import client
 
-from . import apiserver, kube_objects
-from .helpers import ROOT, Service, free_port, lanner, tool, wait_until
+from helpers import shared_fixture
 
-UPSTREAM_RULES = ROOT.parent / "shared/fixtures/rules/k8s_audit_rules.yaml"
+from . import apiserver, kube_objects
+from .helpers import Service, free_port, lanner, tool, wait_until
+
+UPSTREAM_RULES = shared_fixture("rules", "k8s_audit_rules.yaml")
 SIDEKICK_TOKEN = "sidekick-token-0123456789"
 RESPOND_TOKEN = "respond-http-token-0123456789"
 NATS_TOKEN = "nats-token-0123456789"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from collections import defaultdict
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from helpers import require_tool
 from lanner.services.respond.metrics import RespondMetrics
 
 from .conftest import Stack, loki_streams, send_audit_event
@@ -128,7 +128,13 @@ def test_the_check_catches_a_misspelt_metric(exposed: dict[str, set[str]]) -> No
     assert "lanner_sidekick_outputs_total" in exposed and "lanner_respond_actions_total" in exposed
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+@pytest.fixture
+def promtool() -> str:
+    """promtool (Debian package prometheus, installed by setup.sh); fails when missing."""
+    return require_tool("promtool", "prometheus")
+
+
+@pytest.mark.usefixtures("promtool")
 def test_every_promql_query_parses(tmp_path: Path) -> None:
     rules = [
         {"record": f"lanner:dashboard:{i}", "expr": _expand(expr)}
@@ -182,7 +188,7 @@ def test_alert_rules_use_metrics_lanner_exposes(exposed: dict[str, set[str]]) ->
             assert name in exposed, f"{rule['alert']}: {name}"
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+@pytest.mark.usefixtures("promtool")
 def test_prometheus_config_and_rules_pass_promtool() -> None:
     out = subprocess.run(
         ["promtool", "check", "config", "prometheus.yaml"],
@@ -211,7 +217,7 @@ def test_prometheus_config_and_rules_pass_promtool() -> None:
         assert target == f"{svc}.lanner.svc.cluster.local:{services[svc]}"
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+@pytest.mark.usefixtures("promtool")
 def test_alert_rules_fire_on_the_situations_they_describe(tmp_path: Path) -> None:
     """promtool's rule unit tests: synthetic series in, the alerts expected out."""
     node = 'instance="10.0.0.1:8765", job="lanner-engine"'

@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from helpers import missing
+
 from .helpers import Service, container, env_of, find, free_port, rendered, wait_until
 
 PASSWORD = "0123456789abcdef0123456789abcdef"
@@ -37,7 +39,7 @@ def postgres() -> Iterator[tuple[int, dict[str, str]]]:
     """(port, the StatefulSet's env) of a server set up as the postgres image does."""
     pg = _pg_bin()
     if pg is None:
-        pytest.skip("PostgreSQL server binaries are not installed (Debian package postgresql)")
+        missing("PostgreSQL server binaries", "postgresql")
     env = env_of(container(find(rendered("overlays/full"), "StatefulSet", "lanner-postgres")))
     root = Path(tempfile.mkdtemp(prefix="lanner-deploy-pg-"))
     if os.geteuid() == 0:

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helpers import require_tool
+
 from .helpers import DEPLOY, ROOT, configmap_file, container, env_of, find, rendered
 
 DOCKERFILE = ROOT / "Dockerfile"
@@ -206,11 +208,11 @@ def test_systemd_unit_runs_lanner_with_only_the_probes_capabilities() -> None:
     assert unit["Install"]["WantedBy"] == "multi-user.target"
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze missing")
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
+    require_tool("systemd-analyze", "systemd")
     exe = str(Path(sys.executable).parent / "lanner")
     if not Path(exe).exists():
-        pytest.skip("no lanner executable to stand in for /opt/lanner/bin/lanner")
+        pytest.fail(f"no lanner console script at {exe}: run scripts/setup.sh", pytrace=False)
     unit = tmp_path / "lanner.service"
     unit.write_text(UNIT.read_text().replace("/opt/lanner/bin/lanner", exe))
     out = subprocess.run(

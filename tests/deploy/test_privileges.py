@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import missing, require_tool
+
 from .helpers import DEPLOY, ROOT, Service, container, find, rendered, wait_until
 
 
@@ -126,8 +128,9 @@ def test_proc_snapshot_needs_sys_ptrace_and_dac_read_search() -> None:
     """A file another user's process opened before Lanner started is known by name only
     through the /proc snapshot of its fds, which needs both /proc capabilities."""
     python = Path("/usr/bin/python3")  # one the other user may run (not this venv's)
-    if shutil.which("runuser") is None or not python.exists():
-        pytest.skip("runuser or /usr/bin/python3 missing")
+    require_tool("runuser", "util-linux")
+    if not python.exists():
+        missing(str(python), "python3")
     work = Path(tempfile.mkdtemp(prefix="lanner-caps-"))
     work.chmod(0o777)
     held = work / "held.txt"

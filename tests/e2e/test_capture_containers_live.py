@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import require_tool
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from test_container_metadata_live import (
@@ -196,8 +198,8 @@ def test_lanner_run_replay_fills_the_fields(capture_file: Path, tmp_path: Path) 
     assert any(f"cid={BEFORE_ID[:12]} name=before-web" in line for line in lines), lines
 
 
-@pytest.mark.skipif(SYSDIG is None, reason="sysdig is not installed")
 def test_sysdig_replays_the_names(capture_file: Path) -> None:
+    require_tool("sysdig", "sysdig")
     lines = _lines(
         [
             str(SYSDIG),

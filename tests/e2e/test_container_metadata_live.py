@@ -30,6 +30,8 @@ from typing import Any
 import pytest
 import yaml
 
+from helpers import missing, shared_fixture
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "sources" / "syscall" / "containers"))
 
@@ -41,7 +43,7 @@ from runtime_doubles import (  # noqa: E402
     docker_inspect,
 )
 
-UPSTREAM = ROOT.parent / "shared" / "fixtures" / "rules"
+UPSTREAM = shared_fixture("rules")
 LANNER_RULES = ROOT / "src" / "lanner" / "rules" / "lanner_rules.yaml"
 LANNER = str(Path(sys.executable).parent / "lanner")
 BTF = Path("/sys/kernel/btf/vmlinux")
@@ -299,8 +301,7 @@ def _tool(name: str) -> str:
     for d in ("/usr/bin", "/bin", "/usr/sbin", "/sbin"):
         if os.access(f"{d}/{name}", os.X_OK):
             return f"{d}/{name}"
-    pytest.skip(f"{name} is not installed")
-    raise AssertionError
+    missing(name, "coreutils / util-linux")
 
 
 def run_container(

@@ -32,8 +32,10 @@ from typing import Any
 import pytest
 from live_requirements import live_skip_reason
 
+from helpers import shared_fixture
+
 ROOT = Path(__file__).resolve().parents[2]
-FALCO_RULES = ROOT.parent / "shared" / "fixtures" / "rules" / "falco_rules.yaml"
+FALCO_RULES = shared_fixture("rules", "falco_rules.yaml")
 LANNER = str(Path(sys.executable).parent / "lanner")
 BTF = Path("/sys/kernel/btf/vmlinux")
 STARTED = "syscall capture started"

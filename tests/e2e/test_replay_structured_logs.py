@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from helpers import shared_fixture
+
 ROOT = Path(__file__).resolve().parents[2]
-RULES = ROOT.parent / "shared" / "fixtures" / "rules"
+RULES = shared_fixture("rules")
 LANNER = [sys.executable, "-c", "from lanner.cli import main; main()"]
 
 

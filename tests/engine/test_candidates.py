@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from lanner.sources.syscall._native import CandidateFilter
 
+from helpers import shared_fixture
 from lanner.app.ruletest.runner import SpecRunner
 from lanner.app.ruletest.spec import load_spec
 from lanner.engine import ast
@@ -45,6 +45,7 @@ from lanner.rules import default_rules_files
 from lanner.sources.memory import dict_field, dict_source
 from lanner.sources.syscall import event_table as et
 from lanner.sources.syscall import read_capture, syscall_source
+from lanner.sources.syscall._native import CandidateFilter
 from lanner.sources.syscall.candidate_fields import (
     CANDIDATE_FIELD_IDS,
     CANDIDATE_FIELDS,
@@ -57,7 +58,7 @@ from lanner.sources.syscall.scap import metadata as md
 from lanner.sources.syscall.scap.writer import ScapWriter
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared" / "fixtures"
+SHARED = shared_fixture()
 RULES = SHARED / "rules"
 CAPTURES = sorted((SHARED / "captures").glob("*.scap"))
 SPECS = sorted((ROOT / "tests" / "rules").glob("*.yaml"))

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from engine_testutil import SYSCALL_TYPES, errors, typed_source
 
+from helpers import shared_fixture
 from lanner.engine.diagnostics import ErrorCode
 from lanner.engine.expand import MAX_CONDITION_NODES, MAX_LIST_ITEMS
 from lanner.engine.loader import LoadOutcome, RulesLoader
@@ -191,7 +192,7 @@ def test_one_condition_copying_a_list_many_times_is_refused_before_copying(
 
 
 def test_upstream_files_copy_few_list_items() -> None:
-    rules = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "rules"
+    rules = shared_fixture("rules")
     loader = RulesLoader([dict_source("syscall", dynamic=True)])
     for name in ("falco_rules", "falco-incubating_rules", "falco-sandbox_rules"):
         loader.add_path(rules / f"{name}.yaml")

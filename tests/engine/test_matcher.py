@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 from engine_testutil import SYSCALL_TYPES, load, typed_source
 
+from helpers import shared_fixture
 from lanner.engine.engine import Engine
 from lanner.engine.fields import Field, FieldType
 from lanner.engine.rules import Rule
 from lanner.sources.syscall import read_capture, syscall_source
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+SHARED = shared_fixture()
 UPSTREAM = [SHARED / "rules" / n for n in ("falco_rules.yaml", "falco-incubating_rules.yaml")]
 CAPTURES = sorted((SHARED / "captures").glob("*.scap"))
 

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helpers import shared_fixture
 from lanner.engine.engine import Engine
 from lanner.engine.loader import load_rules
 from lanner.sources.memory import dict_source
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "rules"
+FIXTURES = shared_fixture("rules")
 FALCO = FIXTURES / "falco_rules.yaml"
 SOURCE_NAMES = ("syscall", "k8s_audit", "aws_cloudtrail", "github", "okta", "gcp_auditlog")
 
@@ -35,8 +36,6 @@ FILE_SETS = {
         FIXTURES / "k8s_audit_rules_gke.yaml",
     ],
 }
-
-pytestmark = pytest.mark.skipif(not FALCO.exists(), reason="upstream rules fixtures not present")
 
 
 def sources() -> list:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from helpers import shared_fixture
 from lanner.app.rules_command import rules
 from lanner.app.ruletest.lint import contradictions, lint
 from lanner.app.ruletest.runner import SpecRunner, real_sources
@@ -102,7 +103,7 @@ def test_failures_are_reported_with_a_diff_and_junit(tmp_path: Path) -> None:
     assert failure is not None and "expected no alert" in failure.get("message", "")
 
 
-CAPTURE = ROOT.parent / "shared" / "fixtures" / "captures" / "curl_google.scap"
+CAPTURE = shared_fixture("captures", "curl_google.scap")
 
 
 def test_spec_replays_a_scap_capture(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import httpx
 import trustme
 import yaml
 
-from lanner_testutil import free_port, wait_until
+from helpers import free_port, wait_until
 
 BINARY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 USER, PASSWORD = "ci", "s3cret-pass"

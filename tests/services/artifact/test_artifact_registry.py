@@ -17,12 +17,12 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from lanner_testutil import wait_until
+from helpers import shared_fixture, wait_until
 
 from .registry_server import Registry, run_registry
 
 ROOT = Path(__file__).resolve().parents[3]
-UPSTREAM = ROOT.parent / "shared" / "fixtures" / "rules"
+UPSTREAM = shared_fixture("rules")
 ARTIFACT = [sys.executable, "-c", "from lanner.cli import main; main()", "artifact"]
 LANNER_RUN = [sys.executable, "-c", "from lanner.cli import main; main()", "run"]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from lanner_testutil import free_port  # noqa: F401 - re-exported
+from helpers import free_port  # noqa: F401 - re-exported
 
 ROOT = Path(__file__).resolve().parents[3]
 SYSCALL_RULES = ROOT / "src" / "lanner" / "rules" / "lanner_rules.yaml"

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from lanner_testutil import free_port  # noqa: F401 - re-exported
+from helpers import free_port  # noqa: F401 - re-exported
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 SMP = "application/strategic-merge-patch+json"

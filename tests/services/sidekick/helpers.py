@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import yaml
 
-from lanner_testutil import free_port, wait_until
+from helpers import free_port, wait_until
 
 
 def make_alert(

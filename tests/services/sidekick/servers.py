@@ -8,17 +8,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import pytest
+
+from helpers import missing, require_tool
 
 from .helpers import Process, free_port, wait_port, wait_until
 
 
 def need(binary: str, package: str) -> str:
-    """The binary's path; skip when the Debian package is not installed."""
-    path = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/usr/bin")
-    if not path:
-        pytest.skip(f"{binary} not installed (Debian package {package}; run scripts/setup.sh)")
-    return path
+    """The binary's path; the test fails when the Debian package is not installed."""
+    return require_tool(binary, package)
 
 
 @contextmanager
@@ -157,7 +155,7 @@ def postgresql(tmp: Path) -> Iterator[str]:
 
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
     if not bins:
-        pytest.skip("PostgreSQL not installed (Debian package postgresql; run scripts/setup.sh)")
+        missing("PostgreSQL server binaries", "postgresql")
     pg_bin = Path(bins[-1])
     root = Path(tempfile.mkdtemp(prefix="sidekick-pg-"))
     prefix: list[str] = []

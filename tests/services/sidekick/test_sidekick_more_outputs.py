@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from helpers import free_port, wait_until
 from lanner.exceptions import ConfigError, DeliveryError, PermanentError
 from lanner.services.sidekick.alert import Alert
-from lanner_testutil import free_port, wait_until
 
 from .helpers import Receiver, Sidekick, make_alert
 from .outputs_util import outputs_from_env, send

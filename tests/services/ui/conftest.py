@@ -13,6 +13,7 @@ import ui_pgserver
 import uvicorn
 from fastapi import FastAPI
 
+from helpers import missing
 from lanner.services.ui.store import Store, open_store
 
 _db_names = itertools.count()
@@ -22,7 +23,7 @@ _db_names = itertools.count()
 def pg_admin_url() -> Iterator[str]:
     """One PostgreSQL server for the whole session, started from Debian's package."""
     if not ui_pgserver.available():
-        pytest.skip("PostgreSQL server binaries are not installed (Debian package postgresql)")
+        missing("PostgreSQL server binaries", "postgresql")
     with ui_pgserver.pg_server() as url:
         yield url
 

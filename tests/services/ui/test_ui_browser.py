@@ -9,14 +9,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright import sync_api
 from ui_seed import make_alert
 
+from helpers import missing
 from lanner.services.ui.alerts import from_alert, priority_level
 from lanner.services.ui.app import create_app
 from lanner.services.ui.auth import AuthConfig
 from lanner.services.ui.store import Store
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = os.environ.get("LANNER_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -36,7 +36,8 @@ HOURS_18 = 18 * 3600 * 10**9
 SEED = [make_alert(i, NOW - int(HOURS_18 * (1 - i / 179) ** 1.8)) for i in range(180)]
 TIMEOUT_MS = 15_000
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium missing")
+if not Path(CHROMIUM).exists():
+    missing(f"Chromium ({CHROMIUM})", "chromium")
 
 
 @pytest.fixture(scope="module")

@@ -8,21 +8,19 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
+import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from ui_seed import make_alerts
 
 from lanner.services.ui.alerts import from_alert
 from lanner.services.ui.app import create_app
 from lanner.services.ui.store.sqlite import SQLiteStore
-
-schemathesis = pytest.importorskip("schemathesis")
-from schemathesis.checks import not_a_server_error  # noqa: E402
-from schemathesis.specs.openapi.checks import (  # noqa: E402
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 CHECKS = [
     not_a_server_error,

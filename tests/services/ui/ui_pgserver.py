@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from lanner_testutil import free_port
+from helpers import free_port
 
 
 def _pg_bin() -> Path:

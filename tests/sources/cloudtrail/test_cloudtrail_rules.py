@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from helpers import shared_fixture
 from lanner.engine.engine import Engine
 from lanner.sources.cloudtrail import (
     cloudtrail_source,
@@ -19,7 +20,7 @@ from lanner.sources.cloudtrail import (
 )
 from lanner.sources.json_source import JsonEvent, LineError
 
-RULES = Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "rules"
+RULES = shared_fixture("rules")
 CT_RULES = RULES / "aws_cloudtrail_rules.yaml"
 IAM_USER = {
     "type": "IAMUser",

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import copy
 import itertools
-from pathlib import Path
 from typing import Any
 
+from helpers import shared_fixture
 from lanner.engine.alert import Alert
 from lanner.engine.engine import Engine
 from lanner.sources.json_source import JsonEvent
 from lanner.sources.k8s_audit import k8s_audit_source, parse_payload
 
-FIXTURES = Path(__file__).resolve().parents[4] / "shared" / "fixtures"
+FIXTURES = shared_fixture()
 K8S_RULES = FIXTURES / "rules" / "k8s_audit_rules.yaml"
 TS = "2026-11-25T10:00:00.123456789Z"
 TS_NS = 1795600800123456789

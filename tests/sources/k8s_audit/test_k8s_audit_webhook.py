@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import http.client
 import logging
-import shutil
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import orjson
 import pytest
 from k8s_audit_testutil import Harness, audit_event
 
+from helpers import require_tool
 from lanner.sources.json_source import JsonEvent
 from lanner.sources.k8s_audit import DEFAULT_PATH, DEFAULT_PORT, AuditWebhook
 
@@ -169,8 +169,8 @@ def test_failing_consumer_answers_503_so_the_apiserver_retries() -> None:
     assert hook.accepted == 0
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 def test_https_with_cert_and_key(tmp_path: Path) -> None:
+    require_tool("openssl", "openssl")
     cert, key = tmp_path / "server.crt", tmp_path / "server.key"
     subprocess.run(
         [

@@ -8,10 +8,11 @@ import struct
 import subprocess
 from pathlib import Path
 
-import pytest
 from hypothesis import strategies as st
 
-CAPTURES = Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "captures"
+from helpers import missing, shared_fixture
+
+CAPTURES = shared_fixture("captures")
 ALL_CAPTURES = sorted(p.name for p in CAPTURES.glob("*.scap"))
 SYSDIG = shutil.which("sysdig")
 
@@ -30,7 +31,7 @@ def raw_bytes(name: str) -> bytes:
 def sysdig_lines(name: str, fmt: str, flt: str | None = None) -> list[str]:
     """Run ``sysdig -r`` on a fixture and return its output lines (skips without sysdig)."""
     if SYSDIG is None:
-        pytest.skip("sysdig is not installed")
+        missing("sysdig", "sysdig")
     cmd = [SYSDIG, "-r", str(capture(name)), "-p", fmt]
     if flt:
         cmd.append(flt)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from syscall_testutil import ALL_CAPTURES, capture
 
+from helpers import shared_fixture
 from lanner.app.replay_progress import ScapReplay
 from lanner.engine import ast
 from lanner.engine.candidates import ReferenceFilter, derive_candidates
@@ -31,7 +32,7 @@ from lanner.sources.syscall.candidate_fields import (
 )
 
 ROOT = Path(__file__).resolve().parents[3]
-RULES = ROOT.parent / "shared" / "fixtures" / "rules"
+RULES = shared_fixture("rules")
 UPSTREAM = [RULES / n for n in ("falco_rules.yaml", "falco-incubating_rules.yaml",
                                 "falco-sandbox_rules.yaml")]  # fmt: skip
 sys.path.insert(0, str(ROOT / "tests" / "engine"))

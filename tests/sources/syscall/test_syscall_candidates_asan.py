@@ -20,17 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lanner.sources.syscall._native import CandidateFilter
 from syscall_testutil import ALL_CAPTURES, capture
 
+from helpers import shared_fixture
 from lanner.engine.candidates import ReferenceFilter, compile_program, derive_candidates
 from lanner.engine.engine import Engine
 from lanner.sources.syscall import read_capture, syscall_source
+from lanner.sources.syscall._native import CandidateFilter
 from lanner.sources.syscall.candidate_fields import CANDIDATE_FIELD_IDS, CANDIDATE_FIELDS
 
 HERE = Path(__file__).resolve().parent
 NATIVE = HERE.parents[2] / "src" / "lanner" / "sources" / "syscall" / "native"
-RULES = HERE.parents[3] / "shared" / "fixtures" / "rules"
+RULES = shared_fixture("rules")
 GCC = shutil.which("gcc")
 SAN_ENV = {
     "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=86",

@@ -7,6 +7,7 @@ import subprocess
 import pytest
 from syscall_testutil import SYSDIG, SYSDIG_UNKNOWN_FROM, capture
 
+from helpers import missing
 from lanner.sources.syscall import read_capture
 from lanner.sources.syscall.dump import default_line, is_shown
 
@@ -16,7 +17,7 @@ READABLE = ["curl_google.scap", "sample.scap", "single_ipv6_conn.scap", "test_ip
 def _sysdig_default(name: str) -> list[str]:
     """``sysdig -r FILE`` output (its default format: no ``-p``)."""
     if SYSDIG is None:
-        pytest.skip("sysdig is not installed")
+        missing("sysdig", "sysdig")
     out = subprocess.run(
         [SYSDIG, "-r", str(capture(name))], capture_output=True, text=True, timeout=60, check=False
     )
@@ -68,7 +69,7 @@ FORMATS = [
 @pytest.mark.parametrize(("fmt", "flt"), FORMATS)
 def test_format_lines_match_sysdig_p(name: str, fmt: str, flt: str) -> None:
     if SYSDIG is None:
-        pytest.skip("sysdig is not installed")
+        missing("sysdig", "sysdig")
     cmd = [SYSDIG, "-r", str(capture(name)), "-p", fmt] + ([flt] if flt else [])
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
     want = [line for line in out.stdout.split("\n") if line]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import shared_fixture
 from lanner.engine.loader import load_rules
 from lanner.engine.rules import Ruleset
 from lanner.sources.syscall import syscall_source
@@ -20,7 +21,7 @@ from lanner.sources.syscall.probe.syscalls import (
     select,
 )
 
-FIXTURES = Path(__file__).resolve().parents[4].parent / "shared" / "fixtures" / "rules"
+FIXTURES = shared_fixture("rules")
 OPENS = ("open", "openat", "openat2")
 
 

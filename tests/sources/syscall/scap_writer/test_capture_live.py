@@ -13,6 +13,7 @@ import pytest
 from capture_testutil import LANNER, capture_while, live_skip_reason
 from sysdig_compare import SYSDIG, compare
 
+from helpers import missing, shared_fixture
 from lanner.sources.syscall import read_capture
 from lanner.sources.syscall.scap import FdList, ProcList, ScapReader, UserList
 
@@ -68,7 +69,7 @@ def test_capture_is_read_alike_by_sysdig_and_lanner(live: None, tmp_path: Path, 
     assert any(" cat " in ln and "/etc/shadow" in ln and " openat " in ln for ln in lines)
     assert any(" connect " in ln and "127.0.0.1" in ln for ln in lines)
     if SYSDIG is None:
-        pytest.skip("sysdig is not installed: lanner side checked only")
+        missing("sysdig", "sysdig")
     c = compare(path)
     assert c.ok, (c.sysdig_lines, c.lanner_lines, c.mismatches[:5])
     assert c.sysdig_lines > 50 and c.identical + c.prefix + c.table > 0.9 * c.sysdig_lines
@@ -79,7 +80,7 @@ def test_whole_host_capture_is_read_alike(live: None, tmp_path: Path) -> None:
     readers; arguments differ beyond the known table differences on under 1 % of lines
     (other processes may do things no normalization covers yet: they are printed)."""
     if SYSDIG is None:
-        pytest.skip("sysdig is not installed")
+        missing("sysdig", "sysdig")
     path = tmp_path / "host.scap.gz"
     res = capture_while(path, lambda: _actions(tmp_path))
     assert res.returncode == 0, res.stderr
@@ -136,9 +137,7 @@ def test_capture_needs_root(tmp_path: Path) -> None:
 
 def test_replayed_capture_raises_the_live_alerts(live: None, tmp_path: Path) -> None:
     """A capture written by Lanner replays through ``lanner run -e`` with upstream rules."""
-    rules = Path(__file__).resolve().parents[5] / "shared" / "fixtures" / "rules"
-    if not (rules / "falco_rules.yaml").is_file():
-        pytest.skip(f"the upstream Falco rules are not at {rules}")
+    rules = shared_fixture("rules", "falco_rules.yaml").parent
     peeker = tmp_path / "peeker"
     peeker.write_bytes(Path("/usr/bin/cat").read_bytes())
     peeker.chmod(0o755)

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from syscall_testutil import ALL_CAPTURES, SYSDIG, capture
 
+from helpers import missing, require_tool
 from lanner.cli import main
 from lanner.sources.syscall import read_capture
 from lanner.sources.syscall.dump import default_line
@@ -143,9 +144,9 @@ def test_fixture_rewrite_is_read_the_same(name: str, compressed: bool, tmp_path:
     assert raw(out2.read_bytes()) == raw(data)
 
 
-@pytest.mark.skipif(SYSDIG is None, reason="sysdig is not installed")
 @pytest.mark.parametrize("name", SYSDIG_READABLE)
 def test_sysdig_reads_the_rewrite_identically(name: str, tmp_path: Path) -> None:
+    require_tool("sysdig", "sysdig")
     out = tmp_path / (name + ".gz")
     rewrite(capture(name), out)
 
@@ -163,7 +164,7 @@ def test_sysdig_reads_a_capture_it_could_not_read_before(tmp_path: Path) -> None
     """curl_google_comments.scap has section-header options sysdig 0.29 refuses; the
     rewrite drops them and gives the same lines as its twin without comments."""
     if SYSDIG is None:
-        pytest.skip("sysdig is not installed")
+        missing("sysdig", "sysdig")
     out = tmp_path / "c.scap"
     rewrite(capture("curl_google_comments.scap"), out)
     r = subprocess.run([SYSDIG, "-r", str(out)], capture_output=True, text=True, timeout=60)

@@ -1,4 +1,4 @@
-"""Helpers shared by the test suites: free loopback ports and polling with a timeout."""
+"""Free loopback ports and polling with a timeout."""
 
 from __future__ import annotations
 
