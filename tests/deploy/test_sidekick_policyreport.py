@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from helpers import wait_until
 from lanner.services.sidekick.alert import Alert
 from lanner.services.sidekick.app import build_outputs
 from lanner.services.sidekick.config import load_config
 from lanner.services.sidekick.outputs import Output
-from lanner_testutil import wait_until
 
 from .apiserver import APIServer
 

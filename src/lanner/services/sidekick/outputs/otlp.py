@@ -13,9 +13,11 @@ import hashlib
 import os
 from typing import Any, ClassVar
 
+from lanner.exceptions import DeliveryError
+
 from ..alert import Alert
 from ..schema import Opt
-from .base import DeliveryError, Output, OutputContext, alert_uuid, register
+from .base import Output, OutputContext, alert_uuid, register
 
 SERVICE = {"service.name": "falco", "service.version": "v0.1.0"}  # Falcosidekick's resource
 
