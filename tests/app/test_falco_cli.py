@@ -175,6 +175,14 @@ def test_list_events_prints_the_event_table_by_category() -> None:
     assert "Default | Dir | Name | Params \n:-------|:----|:-----|:-----\n" in out
     assert "Yes | `<` | `execve` | " in out  # the probe captures execve
     assert "No | `<` | `read` | " in out  # and has no handler for read
+    rc, out, _ = _out(run_lanner("--list-events", "--format", "json"))
+    doc = json.loads(out)
+    assert list(doc) == [
+        "Metaevents", "Plugin events", "Syscall events", "Tracepoint events", "schema_version"
+    ]  # fmt: skip
+    execve = [e for e in doc["Syscall events"] if e["name"] == "execve" and e["dir"] == "<"]
+    assert execve[0]["available"] is True
+    assert execve[0]["params"][0] == {"name": "res", "type": "ERRNO"}
 
 
 def test_ignored_syscalls() -> None:

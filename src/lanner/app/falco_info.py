@@ -104,7 +104,8 @@ def list_fields(
                     for c in classes
                 ]
             }
-        return orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n"
+        option = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS  # as Falco's JSON: keys sorted
+        return orjson.dumps(doc, option=option).decode() + "\n"
     if names_only:
         return "".join(f"{f.name}\n" for c in classes for f in c.fields)
     parts = []
@@ -156,12 +157,16 @@ def describe_rules(rules: Iterable[tuple[str, str]]) -> str:
 # --list-events ----------------------------------------------------------------------
 
 
-def _categories() -> dict[str, list[tuple[str, str, str, bool]]]:
-    """Falco's event categories -> (direction, name, parameters, captured live)."""
+_Event = tuple[str, str, list[tuple[str, str]], bool]  # direction, name, params, captured
+
+
+def _categories() -> dict[str, list[_Event]]:
+    """Falco's event categories -> (direction, name, (type, name) of each parameter,
+    captured by Lanner's live probe)."""
     from lanner.sources.syscall import event_table as t
     from lanner.sources.syscall.probe.syscalls import SUPPORTED
 
-    out: dict[str, list[tuple[str, str, str, bool]]] = {
+    out: dict[str, list[_Event]] = {
         "Syscall events": [],
         "Tracepoint events": [],
         "Plugin events": [],
@@ -182,17 +187,17 @@ def _categories() -> dict[str, list[tuple[str, str, str, bool]]]:
             group = "Metaevents"
         else:
             continue
-        params = ", ".join(
-            f"{t.PT_NAMES.get(ptype, 'PT_NONE').removeprefix('PT_')} **{pname}**"
+        params = [
+            (t.PT_NAMES.get(ptype, "PT_NONE").removeprefix("PT_"), pname)
             for pname, ptype, _fmt in t.EVENT_PARAMS[code]
-        )
+        ]
         out[group].append((t.EVENT_DIRS[code], name, params, name in SUPPORTED))
     return out
 
 
 def list_events(fmt: str = "text") -> str:
-    """Falco's ``--list-events``: the driver's events by category. In the markdown table,
-    ``Default`` says whether Lanner's live probe captures the event."""
+    """Falco's ``--list-events``: the driver's events by category. ``available`` (the
+    Markdown table's ``Default``) says whether Lanner's live probe captures the event."""
     from lanner.sources.syscall.event_table import __doc__ as table_doc
 
     version = "unknown"
@@ -202,23 +207,30 @@ def list_events(fmt: str = "text") -> str:
     if fmt == "json":
         import orjson
 
-        doc = {
-            "schema_version": version,
-            "categories": {
-                group: [{"dir": d, "name": n, "params": p, "available": a} for d, n, p, a in events]
-                for group, events in groups.items()
-            },
-        }
-        return orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n"
+        doc: dict[str, Any] = {"schema_version": version}
+        for group, events in groups.items():
+            doc[group] = [
+                {
+                    "name": n,
+                    "dir": d,
+                    "available": a,
+                    "params": [{"type": ptype, "name": pname} for ptype, pname in p],
+                }
+                for d, n, p, a in events
+            ]
+        option = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS  # as Falco's JSON: keys sorted
+        return orjson.dumps(doc, option=option).decode() + "\n"
     text = f"The events below are valid for Falco *Schema Version*: {version}\n"
     for group, events in groups.items():
         text += f"## {group}\n\n"
         if fmt == "markdown":
             text += "Default | Dir | Name | Params \n:-------|:----|:-----|:-----\n"
-            for d, n, p, a in events:
-                text += f"{'Yes' if a else 'No'} | `{d}` | `{n}` | {p}\n"
-        else:
-            text += "".join(f"{d} {n}({p})\n" for d, n, p, _a in events)
+        for d, n, p, a in events:
+            params = ", ".join(f"{ptype} **{pname}**" for ptype, pname in p)
+            if fmt == "markdown":
+                text += f"{'Yes' if a else 'No'} | `{d}` | `{n}` | {params}\n"
+            else:
+                text += f"{d} {n}({params})\n"
         text += "\n"
     return text
 
