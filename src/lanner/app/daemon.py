@@ -8,6 +8,7 @@ waits for the compiler and none is skipped.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import signal
@@ -302,6 +303,10 @@ class Daemon:
         self.stats.rules_load_seconds = seconds
         self.stats.reloads["success"] += 1
         self.stats.last_reload_ns = time.time_ns()
+        # start-up objects may have been frozen out of the collector (lanner run): the
+        # replaced rules' reference cycles (generated matchers and their namespaces) must
+        # be collectable again, or every reload would leak them
+        gc.unfreeze()
         self.stats.record_files(outcome.items_per_file, cfg.files)
         self._rules_per_file = outcome.rules_per_file
         log.info("reload (%s): %d rules loaded in %.3fs", reason, len(staging.ruleset), seconds)
