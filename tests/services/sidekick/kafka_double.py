@@ -12,14 +12,21 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from io import BytesIO
 
-from aiokafka.protocol.admin import ApiVersionResponse_v0
+from aiokafka.protocol.admin import (
+    ApiVersionResponse_v0,
+    SaslAuthenticateRequest_v0,
+    SaslAuthenticateResponse_v0,
+    SaslHandShakeRequest_v1,
+    SaslHandShakeResponse_v1,
+)
 from aiokafka.protocol.metadata import MetadataRequest_v1, MetadataResponse_v1
 from aiokafka.protocol.produce import ProduceRequest_v3, ProduceResponse_v3
 from aiokafka.record.default_records import DefaultRecordBatch
 
 from .helpers import free_port
 
-API_VERSIONS, METADATA, PRODUCE = 18, 3, 0
+API_VERSIONS, METADATA, PRODUCE, SASL_HANDSHAKE, SASL_AUTHENTICATE = 18, 3, 0, 17, 36
+SASL_AUTHENTICATION_FAILED = 58
 
 
 @dataclass
@@ -30,6 +37,8 @@ class KafkaDouble:
     port: int = 0
     records: list[tuple[str, int, bytes]] = field(default_factory=list)
     requests: list[tuple[int, int, str]] = field(default_factory=list)  # key, version, client
+    users: dict[str, str] = field(default_factory=dict)  # SASL PLAIN accounts, when any
+    logins: list[tuple[str, bool]] = field(default_factory=list)  # (user, accepted)
 
     def __post_init__(self) -> None:
         self.port = self.port or free_port()
@@ -84,7 +93,20 @@ class KafkaDouble:
     def _answer(self, key: int, version: int, data: BytesIO) -> bytes | None:
         if key == API_VERSIONS:
             ranges = [(API_VERSIONS, 0, 0), (METADATA, 1, 1), (PRODUCE, 3, 3)]
+            if self.users:
+                ranges += [(SASL_HANDSHAKE, 1, 1), (SASL_AUTHENTICATE, 0, 0)]
             return ApiVersionResponse_v0(0, ranges).encode()
+        if key == SASL_HANDSHAKE and version == 1:
+            SaslHandShakeRequest_v1.decode(data)
+            return SaslHandShakeResponse_v1(0, ["PLAIN"]).encode()
+        if key == SASL_AUTHENTICATE and version == 0:
+            # PLAIN (RFC 4616): authzid NUL authcid NUL password
+            _, user, password = SaslAuthenticateRequest_v0.decode(data).sasl_auth_bytes.split(b"\0")
+            name = user.decode()
+            ok = self.users.get(name) == password.decode()
+            self.logins.append((name, ok))
+            code, message = (0, None) if ok else (SASL_AUTHENTICATION_FAILED, "bad credentials")
+            return SaslAuthenticateResponse_v0(code, message, b"").encode()
         if key == METADATA and version == 1:
             request = MetadataRequest_v1.decode(data)
             topics = request.topics or []

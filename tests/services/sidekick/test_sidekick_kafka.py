@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from lanner.exceptions import ConfigError
+from lanner.exceptions import ConfigError, DeliveryError
 from lanner.services.sidekick.alert import Alert
 from lanner.services.sidekick.config import load_config
 from lanner.services.sidekick.delivery import Dispatcher, RetryPolicy
@@ -42,6 +42,26 @@ def test_kafka_produce_round_robin_acks(tmp: Path) -> None:
         assert [p for _, p, _ in broker.records] == [0, 1, 0, 1]  # round_robin
         assert ("sk-test") in {c for _, _, c in broker.requests}
         assert any(k == PRODUCE for k, _, _ in broker.requests)
+    finally:
+        broker.stop()
+
+
+def test_kafka_sasl_plain() -> None:
+    broker = KafkaDouble(partitions=1, users={"falco": "s3cret"})
+    try:
+        env = {
+            "KAFKA_HOSTPORT": f"127.0.0.1:{broker.port}",
+            "KAFKA_TOPIC": "falco",
+            "KAFKA_SASL": "PLAIN",
+            "KAFKA_USERNAME": "falco",
+            "KAFKA_REQUIREDACKS": "ONE",
+        }
+        with pytest.raises(DeliveryError):
+            send(outputs_from_env({**env, "KAFKA_PASSWORD": "wrong"})["kafka"], make_alert())
+        assert broker.records == []
+        send(outputs_from_env({**env, "KAFKA_PASSWORD": "s3cret"})["kafka"], make_alert())
+        assert len(broker.records) == 1
+        assert ("falco", False) in broker.logins and ("falco", True) in broker.logins
     finally:
         broker.stop()
 
