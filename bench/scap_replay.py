@@ -8,9 +8,10 @@ uncompressed), written uncompressed to a temporary file. Then times, each on a f
 * read+state: the same plus the state engine (threads, fds, users) - what a replay does
   before rules;
 * read+state+decode: plus decoding every parameter of every event into Python values;
-* with ``--rules``: the replay through those rules files, all events to the rules and
-  with events of types no rule matches rejected from their header (what ``lanner run -e``
-  does);
+* with ``--rules``: the replay through those rules files, all events to the rules; with
+  events of types no rule matches rejected from their header; and the replay path of
+  ``lanner run -e`` (``ScapReplay`` with the rules' candidate conditions applied in the
+  native walk, then the engine);
 * with ``--rules``, whole process: ``lanner run -e FILE -r ...`` as a subprocess, start-up
   (imports, loading and compiling the rules) included, CPU seconds of the child;
 * sysdig: ``sysdig -r FILE "evt.type=open and fd.name contains /etc"`` for reference, and
@@ -160,8 +161,11 @@ def main() -> int:
         timed("read+state+decode", read_state_decode, n)
 
         if args.rules:
+            from lanner.app.replay_progress import ScapReplay
+            from lanner.engine.candidates import derive_candidates
             from lanner.engine.engine import Engine
             from lanner.sources.syscall import syscall_source
+            from lanner.sources.syscall.candidate_fields import CANDIDATE_FIELDS, event_filter
 
             engine = Engine([syscall_source()])
             outcome = engine.load_rules(args.rules)
@@ -196,8 +200,20 @@ def main() -> int:
                 # every event of the file was replayed, only these reached the rules
                 return n if count == n_wanted else count
 
+            # what lanner run -e does: the candidate conditions applied in the walk
+            spec = engine.sources["syscall"]
+            cands = event_filter(derive_candidates(engine.ruleset, spec, CANDIDATE_FIELDS), spec)
+
+            def replay_path() -> int:
+                replay = ScapReplay(path, types, cands)
+                process = engine.process
+                for source, e in replay:
+                    process(e, source)
+                return replay.pipeline.events_read
+
             print(f"rules match {len(types)} event types; {n_wanted:,} events of those types")
-            replay_rate = timed("+rules, early reject", read_state_rules_early, n)
+            timed("+rules, early reject", read_state_rules_early, n)
+            replay_rate = timed("+rules, replay path", replay_path, n)
             whole_rate = whole_process(path, args.rules, n)
 
         sysdig = shutil.which("sysdig")
