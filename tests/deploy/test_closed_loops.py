@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import ssl
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -292,8 +293,8 @@ def test_audit_events_of_the_real_api_server_raise_the_upstream_rules(
     crb = loop.wait_alert("Attach to cluster-admin Role", **{"ka.user.name": "admin"})
     assert "mallory" in crb["output_fields"]["ka.req.binding.subjects"][0]
     # a request without the webhook's token is refused (the API server's carry it)
-    wrong = httpx.post(kube.audit.url, verify=str(kube.dir / "ca.crt"),
-                       json={"kind": "EventList", "items": []},
+    tls = ssl.create_default_context(cafile=str(kube.dir / "ca.crt"))
+    wrong = httpx.post(kube.audit.url, verify=tls, json={"kind": "EventList", "items": []},
                        headers={"Authorization": "Bearer wrong"})  # fmt: skip
     assert wrong.status_code == 401
 
