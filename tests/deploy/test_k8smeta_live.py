@@ -10,6 +10,7 @@ Skipped, with the reason, where live capture cannot run (not root, no BTF, no pr
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 import uuid
@@ -17,9 +18,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
+from kubernetes import client
 
 from . import apiserver, kube_objects
-from .helpers import ROOT
+from .helpers import ROOT, lanner
 
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 sys.path.insert(0, str(ROOT / "tests" / "sources" / "syscall" / "containers"))
@@ -114,3 +117,48 @@ def test_a_shell_in_an_unknown_pods_cgroup_has_no_pod_fields(
     f = fields_of(alert)
     assert f["container.id"] == cid[:12]
     assert f["k8s.pod.name"] in (None, "<NA>") and f["k8s.deployment.name"] in (None, "<NA>")
+
+
+def test_the_talks_kubeless_function_isolates_that_pod_through_respond(
+    live_k8s: tuple[Live, kube_objects.PodInCluster], kube: apiserver.APIServer
+) -> None:
+    """The engine's alert above, replayed to ``lanner respond`` whose ``python`` action runs
+    the talk's function unchanged (``load_incluster_config()`` only) with ``in_cluster``:
+    the function gets respond's API server and token as a pod's environment and creates
+    its NetworkPolicy, read back. respond's token may create NetworkPolicies in that
+    namespace and nothing else."""
+    live, pod = live_k8s
+    alert = next(a for a in live.alert_list() if a.get("rule") == "Terminal shell in container"
+                 and (a.get("output_fields") or {}).get("k8s.pod.name") == pod.name)  # fmt: skip
+    api = kube_objects.admin_client(kube.kubeconfig("admin"))
+    rbac = client.RbacAuthorizationV1Api(api)
+    rbac.create_namespaced_role("live-shop", {
+        "metadata": {"name": "kubeless-fn"},
+        "rules": [{"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"],
+                   "verbs": ["create"]}],
+    })  # fmt: skip
+    rbac.create_namespaced_role_binding("live-shop", {
+        "metadata": {"name": "kubeless-fn"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "kubeless-fn"},
+        "subjects": [{"kind": "User", "name": "respond", "apiGroup": "rbac.authorization.k8s.io"}],
+    })  # fmt: skip
+    tmp = live.tmp
+    (tmp / "alert.jsonl").write_text(json.dumps(alert) + "\n")
+    (tmp / "fn-rules.yaml").write_text(yaml.safe_dump([{
+        "rule": "Kubeless isolation",
+        "match": {"rules": ["Terminal shell in container"]},
+        "actions": [{"action": "python", "parameters": {
+            "file": str(ROOT / "examples/respond/isolate_pod_kubeless.py"),
+            "in_cluster": True}}],
+    }]))  # fmt: skip
+    trail = tmp / "fn-trail.jsonl"
+    out = lanner("respond", "-r", str(tmp / "fn-rules.yaml"), "--kubeconfig",
+                 str(kube.kubeconfig("respond")), "--replay", str(tmp / "alert.jsonl"),
+                 "--audit-log", str(trail), env={"KUBECONFIG": "/nonexistent"})  # fmt: skip
+    records = [json.loads(x) for x in trail.read_text().splitlines()] if trail.exists() else []
+    assert records and records[0]["result"] == "ok", (out.stdout, out.stderr, records)
+    policy = client.NetworkingV1Api(api).read_namespaced_network_policy(
+        "default-deny-egress", "live-shop"
+    )
+    assert policy.spec.pod_selector.match_labels == {"statefulset.kubernetes.io/pod-name": pod.name}
+    assert policy.spec.policy_types == ["Egress"]

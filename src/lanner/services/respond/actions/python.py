@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,35 @@ def kubeless_context(ctx: ActionContext, function: str) -> dict[str, Any]:
     }
 
 
+def in_cluster_env(ctx: ActionContext, secrets: Path) -> dict[str, str]:
+    """What a function calling ``config.load_incluster_config()`` reads in a pod, made from
+    the API server and credentials respond itself uses: ``KUBERNETES_SERVICE_HOST``/``PORT``
+    and the token and CA files (written into ``secrets``, mode 0600; the runner points the
+    client's service-account paths at them)."""
+    from urllib.parse import urlsplit
+
+    conf = ctx.kube.api_client.configuration
+    url = urlsplit(conf.host)
+    keys = conf.api_key or {}  # the key's name depends on the client's version
+    raw = keys.get("BearerToken") or keys.get("authorization") or ""
+    token = str(raw).removeprefix("Bearer ").strip()
+    if url.scheme != "https" or not url.hostname or not token:
+        raise ActionError(
+            "in_cluster: respond's own Kubernetes credentials are not an https server with a "
+            "bearer token (kubeconfig or in-cluster service account), nothing to hand on"
+        )
+    (secrets / "token").write_text(token)
+    os.chmod(secrets / "token", 0o600)
+    env = {
+        "KUBERNETES_SERVICE_HOST": url.hostname,
+        "KUBERNETES_SERVICE_PORT": str(url.port or 443),
+        "LANNER_FUNCTION_TOKEN_FILE": str(secrets / "token"),
+    }
+    if conf.ssl_ca_cert:
+        env["LANNER_FUNCTION_CA_FILE"] = str(conf.ssl_ca_cert)
+    return env
+
+
 class PythonHandler(Action):
     """Run `function(event, context)` from `file`; an exception or exit != 0 fails."""
 
@@ -55,6 +85,7 @@ class PythonHandler(Action):
         Param("file", str, required=True),
         Param("function", str, default="handler"),
         Param("timeout", int, default=30),
+        Param("in_cluster", bool, default=False),
     )
 
     @classmethod
@@ -76,18 +107,22 @@ class PythonHandler(Action):
         }
         if ctx.dry_run:
             return ActionResult(target, "would call function", {})
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-m", RUNNER, file, function],
-                input=json.dumps(payload, default=str),
-                capture_output=True,
-                text=True,
-                timeout=ctx.params["timeout"],
-                env={k: v for k, v in os.environ.items() if k not in PRIVATE_ENV},
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise ActionError(f"{target}: still running after {exc.timeout}s, killed") from exc
+        env = {k: v for k, v in os.environ.items() if k not in PRIVATE_ENV}
+        with tempfile.TemporaryDirectory(prefix="lanner-fn-") as secrets:
+            if ctx.params.get("in_cluster"):
+                env.update(in_cluster_env(ctx, Path(secrets)))
+            try:
+                proc = subprocess.run(
+                    [sys.executable, "-m", RUNNER, file, function],
+                    input=json.dumps(payload, default=str),
+                    capture_output=True,
+                    text=True,
+                    timeout=ctx.params["timeout"],
+                    env=env,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired as exc:
+                raise ActionError(f"{target}: still running after {exc.timeout}s, killed") from exc
         lines = proc.stdout.strip().splitlines()
         verdict: dict[str, Any] = {}
         if lines:

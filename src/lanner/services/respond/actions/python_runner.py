@@ -8,15 +8,33 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 import traceback
 from typing import Any
+
+
+def _in_cluster_files() -> None:
+    """With the python action's ``in_cluster``, the service-account token and CA files the
+    official client reads in a pod are the ones respond wrote (the function is unchanged)."""
+    token, ca = (
+        os.environ.get("LANNER_FUNCTION_TOKEN_FILE"),
+        os.environ.get("LANNER_FUNCTION_CA_FILE"),
+    )
+    if not token:
+        return
+    from kubernetes.config import incluster_config
+
+    incluster_config.SERVICE_TOKEN_FILENAME = token
+    if ca:
+        incluster_config.SERVICE_CERT_FILENAME = ca
 
 
 def main(argv: list[str]) -> int:
     """Run the function named argv[1] from the file argv[0]."""
     path, function = argv
     payload = json.load(sys.stdin)
+    _in_cluster_files()
     real_stdout = sys.stdout
     sys.stdout = sys.stderr
     verdict: dict[str, Any]
