@@ -303,10 +303,13 @@ def test_privileged_pod_is_isolated_through_sidekick_and_respond(loop: Loop) -> 
     loop.kubectl("-n", "loop-http", "apply", "-f", "-", stdin=_privileged_pod("miner"))
     loop.wait_alert("Create Privileged Pod", **{"ka.target.namespace": "loop-http"})
     net = client.NetworkingV1Api(loop.api)
-    policy = wait_until(
-        lambda: _read(net.read_namespaced_network_policy, "lanner-isolate-miner", "loop-http"),
-        60, "NetworkPolicy lanner-isolate-miner",
-    )  # fmt: skip
+    try:
+        policy = wait_until(
+            lambda: _read(net.read_namespaced_network_policy, "lanner-isolate-miner", "loop-http"),
+            60, "NetworkPolicy lanner-isolate-miner",
+        )  # fmt: skip
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{loop.diagnostics()}") from None
     # the one pod, through a label of its own (issue 24), not every pod labelled app=miner
     core = client.CoreV1Api(loop.api)
     uid = core.read_namespaced_pod("miner", "loop-http").metadata.uid
