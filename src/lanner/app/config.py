@@ -608,13 +608,17 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Confi
             "configuration key 'plugins[].library_path' is accepted but has no effect: "
             "the sources are built in, no plugin library is loaded"
         )
+    loaded = checked.get("load_plugins") or []
     for plugin in plugins:
         if plugin.get("name") in ("k8saudit", "k8smeta"):
-            continue  # their init_config is read (lanner.sources.k8s_audit, app.k8s_metadata)
+            continue  # read by lanner.sources.k8s_audit, app.k8s_metadata
+        if plugin.get("name") == "cloudtrail" and "cloudtrail" in loaded:
+            continue  # read by app.cloudtrail_input
         why = (
             "container metadata is built in (see container_engines)"
             if plugin.get("name") == "container"
-            else "only k8saudit's are read (the other sources replay files given with -e)"
+            else "only k8saudit's, k8smeta's and cloudtrail's are read (the other sources "
+            "replay files given with -e)"
         )
         for key in ("init_config", "open_params"):
             if plugin.get(key) not in (None, "", {}):

@@ -14,6 +14,7 @@ import click
 import orjson
 
 from lanner.app import falco_info
+from lanner.app.cloudtrail_input import cloudtrail_plugin, cloudtrail_producer
 from lanner.app.config import Config, event_input, load_config, parse_duration
 from lanner.app.daemon import Daemon, RunOptions
 from lanner.app.inputs import (
@@ -414,8 +415,17 @@ def run(
     )
     live = capture == "-" or (capture is not None and follow)
     audit = "k8saudit" in cfg.string_list("load_plugins")
+    try:
+        trail = cloudtrail_plugin(cfg) if not capture else None  # s3://, sqs:// or a path
+    except ConfigError as exc:
+        _fail(str(exc))
+        return
     store = MetadataStore()  # container metadata: filled by the pipeline, read by the fields
     replay, sources, adapters = _inputs(capture if not live else None, live, audit, store)
+    if trail is not None:  # the real aws_cloudtrail fields, not JSON-lines passthrough
+        from lanner.sources.cloudtrail import cloudtrail_source
+
+        sources = [cloudtrail_source() if s.name == "aws_cloudtrail" else s for s in sources]
     sources = _select_sources(sources, cfg, enable_sources, disable_sources, replay is not None)
     options.live = live
     try:
@@ -474,11 +484,11 @@ def run(
             _fail(str(exc))
             return
     webhook = audit and replay is None
-    if replay is None and not live and probe is None and not webhook:
+    if replay is None and not live and probe is None and not webhook and trail is None:
         why = "" if driver else " (engine.kind is nodriver: no probe)"
         _fail(f"nothing to run: give events with -e, or enable the syscall source{why}")
         return
-    live = live or probe is not None or webhook
+    live = live or probe is not None or webhook or trail is not None
     options.live = live
     feed = None
     if live:
@@ -504,6 +514,8 @@ def run(
         daemon.start(feed)
         if feed is not None:
             _add_producers(daemon, feed, capture, probe)
+            if trail is not None:
+                feed.add_producer(cloudtrail_producer(trail), "cloudtrail")
             events = feed.events() if probe is None else probe.merge(feed.events())
         deadline = time.monotonic() + duration if duration else None
         # what start-up made (modules, compiled rules, config) lives as long as the run:

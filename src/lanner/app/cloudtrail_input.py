@@ -1,0 +1,56 @@
+"""The cloudtrail plugin's live modes in ``lanner run``: ``load_plugins: [cloudtrail]``
+with a ``plugins`` entry whose ``open_params`` is ``s3://...`` or ``sqs://...`` (or a
+local path) feeds the ``aws_cloudtrail`` source from AWS (see
+:mod:`lanner.sources.cloudtrail.remote`)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from lanner.app.config import Config, ConfigError
+from lanner.app.live import LiveFeed
+from lanner.sources.cloudtrail.remote import CloudTrailConfigError, CloudTrailOpen, CloudTrailReader
+
+log = logging.getLogger("lanner.cloudtrail")
+
+
+def cloudtrail_plugin(cfg: Config) -> CloudTrailOpen | None:
+    """The cloudtrail plugin's settings when ``load_plugins`` names it, else None."""
+    if "cloudtrail" not in cfg.string_list("load_plugins"):
+        return None
+    entries = [p for p in cfg.get("plugins") or [] if isinstance(p, dict)]
+    entry = next((p for p in entries if p.get("name") == "cloudtrail"), None)
+    if entry is None:
+        raise ConfigError("load_plugins names cloudtrail but plugins has no entry named cloudtrail")
+    try:
+        return CloudTrailOpen.parse(entry.get("init_config"), str(entry.get("open_params") or ""))
+    except CloudTrailConfigError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def cloudtrail_producer(
+    opened: CloudTrailOpen, client: Callable[[str], Any] | None = None
+) -> Callable[[LiveFeed], None]:
+    """A producer handing each log object's events to the feed, one batch per object."""
+    reader = CloudTrailReader(opened, client)
+
+    def relay_stop(feed: LiveFeed) -> None:
+        feed.stopping.wait()
+        reader.stop.set()
+
+    def produce(feed: LiveFeed) -> None:
+        threading.Thread(target=relay_stop, args=(feed,), daemon=True).start()
+        where = f"{opened.kind}://{opened.target}" if opened.kind != "file" else opened.target
+        log.info("cloudtrail: reading %s", where)
+        for batch in reader.events():
+            if batch and not feed.put([("aws_cloudtrail", ev) for ev in batch]):
+                reader.stop.set()
+                return
+        s = reader.stats
+        log.info("cloudtrail: %s done: %d log objects, %d events, %d skipped, errors %s",
+                 where, s.objects, s.events, s.skipped_objects, s.errors or "none")  # fmt: skip
+
+    return produce

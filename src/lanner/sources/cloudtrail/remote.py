@@ -1,0 +1,357 @@
+"""CloudTrail from AWS, as Falco's cloudtrail plugin reads it: ``open_params`` is
+``s3://BUCKET[/PREFIX]`` (every log object below, once, then the end), ``sqs://QUEUE``
+(SNS notifications of new log files, polled forever) or a local path; ``init_config``
+takes the plugin's keys (``sqsDelete``, ``s3DownloadConcurrency``, ``S3Interval``,
+``useS3SNS``, ``S3AccountList``) and Lanner's ``stateFile``: the log objects already
+read, so a restart neither loses nor repeats events. Through boto3 (endpoint, region and
+credentials from the AWS SDK's usual settings: ``AWS_ENDPOINT_URL``, ``AWS_REGION``...).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from lanner.sources.cloudtrail.reader import read_cloudtrail_events
+from lanner.sources.json_source.event import JsonEvent
+from lanner.sources.json_source.reader import LineError
+
+log = logging.getLogger("lanner.cloudtrail")
+
+_INIT_KEYS = {
+    "sqsDelete": bool,
+    "s3DownloadConcurrency": int,
+    "S3Interval": str,
+    "useS3SNS": bool,
+    "S3AccountList": str,
+    "stateFile": str,
+}
+# CloudTrail log file names: <account>_CloudTrail_<region>_<YYYYMMDDTHHMMZ>_<id>.json.gz
+_FILE_TIME = re.compile(r"_CloudTrail(?:-Digest)?_[^_]+_(\d{8}T\d{4}Z)_")
+_DURATION = re.compile(r"^(\d+)([wdhms])$")
+_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+class CloudTrailConfigError(ValueError):
+    """A plugin configuration Lanner cannot honour; the message names the key."""
+
+
+@dataclass(slots=True)
+class CloudTrailOpen:
+    """The parsed ``init_config`` and ``open_params``."""
+
+    kind: str  # "s3", "sqs" or "file"
+    target: str  # bucket, queue name or path
+    prefix: str = ""
+    sqs_delete: bool = True
+    concurrency: int = 1
+    interval: tuple[datetime, datetime] | None = None
+    use_s3_sns: bool = False
+    accounts: frozenset[str] = frozenset()
+    state_file: str | None = None
+
+    @classmethod
+    def parse(
+        cls, init_config: Any, open_params: str, now: datetime | None = None
+    ) -> CloudTrailOpen:
+        """Both strings as the plugin documents them; unknown init keys are refused."""
+        init = _init_dict(init_config)
+        unknown = sorted(set(init) - set(_INIT_KEYS))
+        if unknown:
+            raise CloudTrailConfigError(
+                f"cloudtrail init_config: unknown key(s) {unknown} (known: {sorted(_INIT_KEYS)})"
+            )
+        for key, kind in _INIT_KEYS.items():
+            if key in init and not isinstance(init[key], kind):
+                raise CloudTrailConfigError(
+                    f"cloudtrail init_config.{key}: expected {kind.__name__}"
+                )
+        params = open_params.strip()
+        if params.startswith("s3://"):
+            bucket, _, prefix = params[5:].partition("/")
+            opened = cls("s3", bucket, prefix)
+        elif params.startswith("sqs://"):
+            opened = cls("sqs", params[6:])
+        elif params:
+            opened = cls("file", params)
+        else:
+            raise CloudTrailConfigError("cloudtrail open_params: empty (s3://, sqs:// or a path)")
+        if not opened.target:
+            raise CloudTrailConfigError(f"cloudtrail open_params {params!r}: no bucket or queue")
+        opened.sqs_delete = init.get("sqsDelete", True)
+        opened.concurrency = max(1, init.get("s3DownloadConcurrency", 1))
+        opened.use_s3_sns = init.get("useS3SNS", False)
+        accounts = init.get("S3AccountList", "")
+        opened.accounts = frozenset(a.strip() for a in accounts.split(",") if a.strip())
+        if init.get("S3Interval"):
+            opened.interval = parse_interval(init["S3Interval"], now or datetime.now(UTC))
+        opened.state_file = init.get("stateFile")
+        return opened
+
+
+def _init_dict(init_config: Any) -> dict[str, Any]:
+    if init_config in (None, ""):
+        return {}
+    if isinstance(init_config, dict):
+        return init_config
+    try:
+        value = json.loads(str(init_config))
+    except ValueError as exc:
+        raise CloudTrailConfigError(f"cloudtrail init_config: not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise CloudTrailConfigError("cloudtrail init_config: expected a JSON object")
+    return value
+
+
+def _point(text: str, now: datetime) -> datetime:
+    m = _DURATION.match(text)
+    if m:
+        return now - timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        raise CloudTrailConfigError(
+            f"cloudtrail init_config.S3Interval: {text!r} is neither a duration (5d, 2h, "
+            "30m...) nor an RFC 3339 time (2021-03-30T18:07:17Z)"
+        ) from None
+
+
+def parse_interval(text: str, now: datetime) -> tuple[datetime, datetime]:
+    """``5d``, ``2021-03-30T18:07:17Z``, ``5d-2d``, ``T1-T2``, ``T1-5d``: (start, end)."""
+    parts = re.split(r"(?<=[wdhmsZ])-(?=[0-9])", text.strip(), maxsplit=1)
+    start = _point(parts[0], now)
+    end = _point(parts[1], now) if len(parts) > 1 else now
+    if end < start:
+        raise CloudTrailConfigError(
+            f"cloudtrail init_config.S3Interval {text!r}: ends before it starts"
+        )
+    return start, end
+
+
+@dataclass(slots=True)
+class ReadState:
+    """The log objects already read (``bucket/key``), kept in a JSON file when given."""
+
+    path: str | None = None
+    done: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if self.path and Path(self.path).exists():
+            try:
+                self.done = set(json.loads(Path(self.path).read_text()))
+            except (OSError, ValueError) as exc:
+                raise CloudTrailConfigError(f"{self.path}: unreadable state: {exc}") from None
+
+    def seen(self, key: str) -> bool:
+        return key in self.done
+
+    def mark(self, key: str) -> None:
+        """Remember ``key`` (written atomically)."""
+        with self._lock:
+            self.done.add(key)
+            if self.path:
+                tmp = f"{self.path}.tmp"
+                Path(tmp).write_text(json.dumps(sorted(self.done)))
+                os.replace(tmp, self.path)
+
+
+@dataclass(slots=True)
+class ReadStats:
+    """Objects and events read, and errors, by kind (the source's metrics)."""
+
+    objects: int = 0
+    events: int = 0
+    skipped_objects: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def error(self, kind: str) -> None:
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+
+
+def _file_time(key: str) -> datetime | None:
+    m = _FILE_TIME.search(key)
+    if not m:
+        return None
+    return datetime.strptime(m.group(1), "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+
+
+def _account_of(key: str) -> str | None:
+    parts = key.split("/")
+    if "AWSLogs" in parts:
+        i = parts.index("AWSLogs") + 1
+        if i < len(parts) and parts[i].startswith("o-"):
+            i += 1  # organization trail: AWSLogs/o-id/<account>/...
+        if i < len(parts):
+            return parts[i]
+    return None
+
+
+def _wanted(opened: CloudTrailOpen, key: str) -> bool:
+    if key.endswith("/") or "CloudTrail-Digest" in key:
+        return False
+    if opened.accounts and _account_of(key) not in opened.accounts:
+        return False
+    if opened.interval is not None:
+        when = _file_time(key)
+        if when is None or not opened.interval[0] <= when <= opened.interval[1]:
+            return False
+    return True
+
+
+def _events_of(label: str, body: bytes, stats: ReadStats) -> list[JsonEvent]:
+    if body[:2] == b"\x1f\x8b":
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError) as exc:
+            log.warning("cloudtrail: %s: not gzip data (%s); skipped", label, exc)
+            stats.error("bad_object")
+            return []
+
+    def on_error(err: LineError) -> None:
+        log.warning("cloudtrail: %s", err)
+        stats.error("bad_record")
+
+    return list(read_cloudtrail_events(io.BytesIO(body), on_error=on_error, name=label))
+
+
+class CloudTrailReader:
+    """Reads CloudTrail events from S3 or SQS with boto3 clients (made by ``client``)."""
+
+    def __init__(
+        self,
+        opened: CloudTrailOpen,
+        client: Callable[[str], Any] | None = None,
+        state: ReadState | None = None,
+    ) -> None:
+        self.opened = opened
+        self._client = client or _boto3_client
+        self.state = state or ReadState(opened.state_file)
+        self.stats = ReadStats()
+        self.stop = threading.Event()
+
+    def events(self) -> Iterator[list[JsonEvent]]:
+        """Batches of events (one per log object), in the order objects are read. An
+        object is remembered as read (and its SQS message deleted) when the consumer asks
+        for the next batch, i.e. once it has taken this one."""
+        if self.opened.kind == "s3":
+            yield from self._s3()
+        elif self.opened.kind == "sqs":
+            yield from self._sqs()
+        else:
+            yield list(read_cloudtrail_events(self.opened.target))
+
+    def _s3(self) -> Iterator[list[JsonEvent]]:
+        s3 = self._client("s3")
+        keys = []
+        paginator = s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.opened.target, Prefix=self.opened.prefix):
+            for obj in page.get("Contents") or []:
+                key = obj["Key"]
+                if not _wanted(self.opened, key):
+                    self.stats.skipped_objects += 1
+                elif not self.state.seen(f"{self.opened.target}/{key}"):
+                    keys.append(key)
+        keys.sort()  # CloudTrail names sort by account, region, then time
+        with ThreadPoolExecutor(self.opened.concurrency) as pool:
+            bodies = pool.map(lambda k: (k, self._get(s3, self.opened.target, k)), keys)
+            for key, body in bodies:
+                if self.stop.is_set():
+                    return
+                if body is None:
+                    continue
+                yield self._object_events(self.opened.target, key, body)
+                self.done(self.opened.target, key)  # resumed: the batch was handed over
+
+    def _get(self, s3: Any, bucket: str, key: str) -> bytes | None:
+        try:
+            return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except Exception as exc:  # botocore errors: one object, the source goes on
+            log.warning("cloudtrail: s3://%s/%s: %s", bucket, key, exc)
+            self.stats.error("s3_get")
+            return None
+
+    def _object_events(self, bucket: str, key: str, body: bytes) -> list[JsonEvent]:
+        events = _events_of(f"s3://{bucket}/{key}", body, self.stats)
+        self.stats.objects += 1
+        self.stats.events += len(events)
+        return events
+
+    def done(self, bucket: str, key: str) -> None:
+        """The events of this object were handed over: never read it again."""
+        self.state.mark(f"{bucket}/{key}")
+
+    def _sqs(self) -> Iterator[list[JsonEvent]]:
+        sqs, s3 = self._client("sqs"), self._client("s3")
+        try:
+            url = sqs.get_queue_url(QueueName=self.opened.target)["QueueUrl"]
+        except Exception as exc:
+            raise CloudTrailConfigError(f"sqs://{self.opened.target}: {exc}") from None
+        backoff = 1.0
+        while not self.stop.is_set():
+            try:
+                got = (
+                    sqs.receive_message(
+                        QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                    ).get("Messages")
+                    or []
+                )
+                backoff = 1.0
+            except Exception as exc:  # throttling, network: wait and try again
+                log.warning(
+                    "cloudtrail: sqs://%s: %s; retrying in %gs", self.opened.target, exc, backoff
+                )
+                self.stats.error("sqs_receive")
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            for msg in got:
+                for bucket, key in self._notified(msg):
+                    if self.state.seen(f"{bucket}/{key}"):
+                        continue
+                    body = self._get(s3, bucket, key)
+                    if body is None:
+                        continue
+                    yield self._object_events(bucket, key, body)
+                    self.done(bucket, key)
+                if self.opened.sqs_delete:
+                    try:
+                        sqs.delete_message(QueueUrl=url, ReceiptHandle=msg["ReceiptHandle"])
+                    except Exception as exc:
+                        log.warning("cloudtrail: deleting a message: %s", exc)
+                        self.stats.error("sqs_delete")
+
+    def _notified(self, msg: dict[str, Any]) -> list[tuple[str, str]]:
+        """The (bucket, key) pairs an SNS notification announces."""
+        try:
+            note = json.loads(msg["Body"])
+            inner = json.loads(note["Message"]) if "Message" in note else note
+            if self.opened.use_s3_sns:
+                return [
+                    (r["s3"]["bucket"]["name"], r["s3"]["object"]["key"])
+                    for r in inner.get("Records") or []
+                ]
+            return [(inner["s3Bucket"], k) for k in inner.get("s3ObjectKey") or []]
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("cloudtrail: a queue message is not a log file notification (%s)", exc)
+            self.stats.error("bad_message")
+            return []
+
+
+def _boto3_client(service: str) -> Any:
+    """A boto3 client; the region from AWS_REGION as the plugin's Go SDK reads it, else
+    boto3's own settings (AWS_DEFAULT_REGION, ~/.aws/config)."""
+    import boto3
+
+    return boto3.client(service, region_name=os.environ.get("AWS_REGION") or None)
