@@ -20,7 +20,6 @@ import boto3
 import httpx
 import pytest
 import yaml
-
 from lanner_testutil import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
