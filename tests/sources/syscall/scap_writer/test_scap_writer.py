@@ -191,11 +191,11 @@ def test_event_flags_pick_the_block_type() -> None:
 # -- lanner dump --------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(SYSDIG is None, reason="sysdig is not installed")
 @pytest.mark.parametrize(
     "flt", [None, "evt.type=open and fd.name contains etc", "proc.name=curl and evt.dir=<"]
 )
 def test_dump_prints_sysdig_lines(flt: str | None) -> None:
+    require_tool("sysdig", "sysdig")
     path = str(capture("curl_google.scap"))
     args = ["dump", "-e", path] + ([flt] if flt else [])
     res = CliRunner().invoke(main, args)
