@@ -12,8 +12,9 @@ setup:
 run: setup
 	$(BIN)/lanner run $(ARGS)
 
-# ruff, then mypy (its configuration in pyproject.toml: strict on lanner.contract and
-# lanner.engine, the default checks on the rest of src/lanner)
+# ruff, then mypy (its configuration in pyproject.toml: strict on lanner.contract,
+# lanner.exceptions, lanner.engine, lanner.sources and lanner.app; the default checks on
+# lanner.services and lanner.cli)
 lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench

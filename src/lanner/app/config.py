@@ -408,7 +408,8 @@ def _read_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: both 'rules_file' and 'rules_files' are set: keep rules_files")
     if "rules_file" in doc:
         doc["rules_files"] = doc.pop("rules_file")
-    return _expand_env(doc)
+    expanded: dict[str, Any] = _expand_env(doc)
+    return expanded
 
 
 Locations = dict[str, str]  # key path (``rules[1].disable``) -> ``FILE:LINE`` or ``-o ...``

@@ -113,7 +113,7 @@ def _inputs(
             replay = open_replay(replay_path, store)
         except InputError as exc:
             _fail(str(exc))
-        sources = replay.sources  # type: ignore[union-attr]
+        sources = replay.sources
     elif live:
         sources = json_line_sources()
     else:

@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 from lanner.engine.fields import ArgKind, Field
 from lanner.sources.json_source.event import as_text
 from lanner.sources.json_source.fieldkit import Getter, list_or_none, plain, with_arg
+from lanner.sources.json_source.pointer import MISSING as NA
 from lanner.sources.k8s_audit.values import (
-    NA,
     at,
     collect,
     image_repository,

@@ -104,7 +104,7 @@ def _int(fmt: str) -> Callable[[bytes], int | None]:
     def dec(raw: bytes) -> int | None:
         if len(raw) < s.size:
             return None
-        return s.unpack_from(raw)[0]  # type: ignore[no-any-return]
+        return s.unpack_from(raw)[0]
 
     return dec
 

@@ -64,7 +64,9 @@ def metadata_fields(store: MetadataStore | None = None) -> list[Field]:
     """The metadata fields, bound to ``store`` (None: no metadata, containers have none)."""
     st = store
 
-    def f(name: str, ftype: FieldType, desc: str, get: Callable, **kw: Any) -> Field:
+    def f(
+        name: str, ftype: FieldType, desc: str, get: Callable[[ContainerInfo, Any], Any], **kw: Any
+    ) -> Field:
         return _meta_field(name, ftype, desc, get, st, **kw)
 
     return [

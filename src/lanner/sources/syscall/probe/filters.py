@@ -14,7 +14,7 @@ when no rule can be true for it.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from lanner.engine import ast
 
@@ -119,7 +119,7 @@ def _numeric(op: str, texts: list[str], ok: Interval, fail: Interval) -> tuple[i
     return pos, neg
 
 
-_RES_STRING_OPS = {
+_RES_STRING_OPS: dict[str, Callable[[str, str], bool]] = {
     "=": lambda a, b: a == b,
     "==": lambda a, b: a == b,
     "!=": lambda a, b: a != b,

@@ -178,16 +178,16 @@ class _Cursor:
         return self.buf[self.need(1)]
 
     def u16(self) -> int:
-        return struct.unpack_from("<H", self.buf, self.need(2))[0]  # type: ignore[no-any-return]
+        return struct.unpack_from("<H", self.buf, self.need(2))[0]
 
     def u32(self) -> int:
-        return struct.unpack_from("<I", self.buf, self.need(4))[0]  # type: ignore[no-any-return]
+        return struct.unpack_from("<I", self.buf, self.need(4))[0]
 
     def u64(self) -> int:
-        return struct.unpack_from("<Q", self.buf, self.need(8))[0]  # type: ignore[no-any-return]
+        return struct.unpack_from("<Q", self.buf, self.need(8))[0]
 
     def i64(self) -> int:
-        return struct.unpack_from("<q", self.buf, self.need(8))[0]  # type: ignore[no-any-return]
+        return struct.unpack_from("<q", self.buf, self.need(8))[0]
 
     def raw(self, n: int) -> bytes:
         p = self.need(n)

@@ -149,6 +149,6 @@ def read_chunk(read: object, n: int, offset: int) -> bytes:
 
 def _read(read: object, n: int, offset: int) -> bytes:
     try:
-        return read(n)  # type: ignore[operator,no-any-return]
+        return read(n)  # type: ignore[operator]
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise ScapError(f"cannot decompress capture: {exc}", offset) from exc

@@ -368,7 +368,7 @@ class ScapWriter:
 
     def close(self) -> None:
         """Flush and close (the file is only closed if the writer opened it)."""
-        if self._f is None:  # type: ignore[comparison-overlap]
+        if self._f is None:
             return
         self.flush()
         if self._gz:

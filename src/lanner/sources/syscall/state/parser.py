@@ -165,7 +165,7 @@ class StateEngine(StateCore):
             self.machine = rec  # type: ignore[assignment]
             self.threads.hostname = rec.hostname
         elif hasattr(rec, "interfaces"):
-            self.interfaces = list(rec.interfaces)  # type: ignore[attr-defined]
+            self.interfaces = list(rec.interfaces)
             self.threads.local_ips = {ipaddress.ip_address(i.addr) for i in self.interfaces}
 
     # -- events -----------------------------------------------------------------------

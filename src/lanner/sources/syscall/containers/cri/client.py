@@ -35,8 +35,9 @@ def _info_json(info: Any) -> dict[str, Any]:
 
 
 def _privileged(doc: dict[str, Any]) -> bool | None:
-    if isinstance(doc.get("privileged"), bool):  # CRI-O
-        return doc["privileged"]
+    privileged = doc.get("privileged")
+    if isinstance(privileged, bool):  # CRI-O
+        return privileged
     ctx = (((doc.get("config") or {}).get("linux") or {}).get("security_context")) or {}
     value = ctx.get("privileged")  # containerd
     return value if isinstance(value, bool) else None
