@@ -10,8 +10,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from lanner.app.config import Config, ConfigError
+from lanner.app.config import Config
 from lanner.app.live import LiveFeed
+from lanner.exceptions import ConfigError
 from lanner.sources.cloudtrail.remote import CloudTrailConfigError, CloudTrailOpen, CloudTrailReader
 
 log = logging.getLogger("lanner.cloudtrail")

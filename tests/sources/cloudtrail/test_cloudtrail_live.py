@@ -20,7 +20,8 @@ import boto3
 import httpx
 import pytest
 import yaml
-from lanner_testutil import free_port, wait_until
+
+from helpers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 CT_RULES = ROOT.parent / "shared" / "fixtures" / "rules" / "aws_cloudtrail_rules.yaml"
