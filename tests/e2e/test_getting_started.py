@@ -1,7 +1,8 @@
 """docs/getting-started.md, "The demo on one machine": its shell blocks run as written,
 in order, in one bash (a user pasting them), and what they show is checked: the custom
 rule's alert from live detection reaches the Slack stand-in through ``lanner sidekick``,
-the UI's API and the Prometheus metrics.
+the UI's API and the Prometheus metrics, and ``lanner respond`` isolates a pod in the
+project's test API server (scripts/test_apiserver.py: real etcd and kube-apiserver).
 
 Real: the kernel, the eBPF probe, ``lanner run``, ``lanner sidekick``, ``lanner ui``. The
 Slack webhook is a stand-in (examples/demo/webhook_receiver.py), said so on the page.
@@ -51,7 +52,9 @@ def test_the_page_has_the_demo_steps() -> None:
     blocks = demo_blocks()
     assert len(blocks) >= 6
     joined = "\n".join(blocks)
-    for step in ("lanner run -V", "lanner ui", "lanner sidekick", "lanner run -r", "/metrics"):
+    steps = ("lanner run -V", "lanner ui", "lanner sidekick", "lanner run -r", "/metrics",
+             "lanner respond", "test_apiserver.py")  # fmt: skip
+    for step in steps:
         assert step in joined, step
 
 
@@ -85,3 +88,6 @@ def test_the_demo_runs_as_written() -> None:
     assert "falcosecurity_falco_rules_matches_total{" in out
     slack = (DEMO / "slack.jsonl").read_text()
     assert "Demo shadow file read" in slack and "/etc/shadow" in slack
+    # the closed loop: the pod labelled for quarantine, respond's log says what it did
+    assert "lanner.dev/quarantine=" in out
+    assert "created NetworkPolicy lanner-isolate-web" in out
