@@ -12,7 +12,9 @@ prints. No kubelet or controller runs: pods are stored, never run.
    rules' alerts on the engine's stdout (and the audit endpoint refuses a wrong token);
 2. response over HTTP: a privileged pod -> "Create Privileged Pod" -> sidekick ->
    respond -> NetworkPolicy ``lanner-isolate-<pod>`` and a label, read back;
-3. response over NATS: a privileged pod -> sidekick's ``falco.warning.*`` subjects (the
+3. the other actions (annotate, cordon, scale-to-zero, exec refused for want of a kubelet)
+   from a real alert replayed by ``lanner respond --replay``;
+4. response over NATS: a privileged pod -> sidekick's ``falco.warning.*`` subjects (the
    rule's priority) -> respond -> the pod deleted and its node tainted, read back.
 """
 
@@ -379,3 +381,60 @@ def test_respond_without_the_permission_fails_with_the_api_servers_reason(
     assert [(r["action"], r["result"]) for r in records[1:]] == [("kubernetes:label", "skipped")]
     net = client.NetworkingV1Api(loop.api)
     assert _read(net.read_namespaced_network_policy, "lanner-isolate-priv-1", "loop-audit") is False
+
+
+def test_the_other_actions_on_real_objects_with_the_rbac_respond_prints(
+    loop: Loop, kube: apiserver.APIServer
+) -> None:
+    """annotate, cordon, scale-to-zero and exec, from a real alert about a Deployment's
+    privileged pod, replayed by ``lanner respond`` under a token bound to what
+    ``lanner respond --rbac`` prints for these rules; exec is refused cleanly (no kubelet)."""
+    spec = {"containers": [{"name": "shop", "image": "nginx:1.25",
+                            "securityContext": {"privileged": True}}]}  # fmt: skip
+    kube_objects.namespace(loop.api, "loop-actions")
+    pod = kube_objects.deployed_pod(loop.api, "loop-actions", "shop", NODE, "10.244.7.7", spec)
+    alert = loop.wait_alert("Create Privileged Pod", **{"ka.target.namespace": "loop-actions"})
+    assert alert["output_fields"]["ka.resp.name"] == pod.name
+    rules = [{
+        "rule": "Contain a privileged workload",
+        "match": {"rules": ["Create Privileged Pod"]},
+        "actions": [
+            {"action": "kubernetes:annotate",
+             "parameters": {**TARGET, "annotations": {"lanner.dev/alert": "${rule}"}}},
+            {"action": "kubernetes:cordon", "parameters": {"node_field": NODE_FIELD}},
+            {"action": "kubernetes:scale-to-zero", "parameters": TARGET},
+            {"action": "kubernetes:exec", "parameters": {**TARGET, "command": ["true"]}},
+        ],
+    }]  # fmt: skip
+    rules_file = loop.tmp / "actions-rules.yaml"
+    rules_file.write_text(yaml.safe_dump(rules, sort_keys=False))
+    rbac = lanner("respond", "-r", str(rules_file), "--rbac", "--rbac-namespace", "loop-actions")
+    assert rbac.returncode == 0, rbac.stderr
+    docs = [d for d in yaml.safe_load_all(rbac.stdout) if d]
+    for d in docs:
+        d["metadata"]["name"] = "actions-respond"
+        if d["kind"] == "ClusterRoleBinding":
+            d["roleRef"]["name"] = "actions-respond"
+            d["subjects"] = [{"kind": "User", "name": "respond",
+                              "apiGroup": "rbac.authorization.k8s.io"}]  # fmt: skip
+    loop.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
+    (loop.tmp / "actions-alert.jsonl").write_text(json.dumps(alert) + "\n")
+    trail = loop.tmp / "respond-actions.jsonl"
+    out = lanner("respond", "-r", str(rules_file), "--kubeconfig", str(kube.kubeconfig("respond")),
+                 "--replay", str(loop.tmp / "actions-alert.jsonl"), "--retries", "0",
+                 "--audit-log", str(trail), timeout=120)  # fmt: skip
+    records = {r["action"]: r for r in map(json.loads, trail.read_text().splitlines())}
+    results = {a: r["result"] for a, r in records.items()}
+    assert results == {"kubernetes:annotate": "ok", "kubernetes:cordon": "ok",
+                       "kubernetes:scale-to-zero": "ok", "kubernetes:exec": "failed"}, (
+        out.stderr, records)  # fmt: skip
+    core, apps = client.CoreV1Api(loop.api), client.AppsV1Api(loop.api)
+    stored = core.read_namespaced_pod(pod.name, "loop-actions")
+    assert stored.metadata.annotations["lanner.dev/alert"] == "Create Privileged Pod"
+    assert core.read_node(NODE).spec.unschedulable is True
+    dep = apps.read_namespaced_deployment("shop", "loop-actions")
+    assert dep.spec.replicas == 0
+    assert dep.metadata.annotations["lanner.dev/replicas-before-response"] == "1"
+    # RBAC let the exec through; the API server has no kubelet address to reach
+    detail = records["kubernetes:exec"]["detail"]
+    assert pod.name in detail and "no preferred addresses found" in detail, detail
