@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # annotations only: the engine's types are never imported her
 __all__ = [
     "ActionError",
     "AlertError",
+    "ArtifactError",
     "BadRequest",
     "BodyError",
     "CompileError",
@@ -36,6 +37,7 @@ __all__ = [
     "ErrorLocation",
     "FieldValueError",
     "FormatError",
+    "IndexLookupError",
     "InputError",
     "LannerError",
     "ListBudgetError",
@@ -43,12 +45,17 @@ __all__ = [
     "LookupFailed",
     "MacroError",
     "NotAuditEvent",
+    "NotifierError",
     "Overloaded",
     "PermanentError",
     "ProbeUnavailable",
     "ProtocolError",
+    "RefError",
+    "RegistryError",
+    "RequirementError",
     "RulesError",
     "ScapError",
+    "SignatureError",
     "SpecError",
     "SpoolError",
     "TemplateError",
@@ -304,3 +311,35 @@ class Overloaded(LannerError):
 
 class WebhookError(LannerError, RuntimeError):
     """The audit webhook refused the generator's events or could not be reached."""
+
+
+class NotifierError(LannerError):
+    """A response notification (webhook, Slack, Loki, Kubernetes event) was not delivered."""
+
+
+# --- lanner artifact: rules artifacts over OCI ------------------------------------------
+
+
+class ArtifactError(LannerError):
+    """Base of every ``lanner artifact`` error; each names the artifact, file or server at
+    fault (the CLI prints it as one ``Error:`` line)."""
+
+
+class RefError(ArtifactError):
+    """A reference that names nothing."""
+
+
+class IndexLookupError(ArtifactError):
+    """An index that cannot be read, or a name no index has."""
+
+
+class RegistryError(ArtifactError):
+    """The registry refused or failed a request, or served something else."""
+
+
+class SignatureError(ArtifactError):
+    """A signature is missing or does not verify."""
+
+
+class RequirementError(ArtifactError):
+    """An artifact needs what this Lanner does not have, or its rules do not load."""

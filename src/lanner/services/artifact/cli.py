@@ -17,8 +17,8 @@ from typing import Any
 import click
 import yaml
 
+from lanner.exceptions import ArtifactError
 from lanner.services.artifact.config import ArtifactConfig, load_config
-from lanner.services.artifact.errors import ArtifactError
 from lanner.services.artifact.follow import Follower
 from lanner.services.artifact.index import Indexes, IndexSource
 from lanner.services.artifact.install import Installer, InstallOptions, pack

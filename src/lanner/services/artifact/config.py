@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from lanner.services.artifact.errors import ArtifactError
+from lanner.exceptions import ArtifactError
 from lanner.services.artifact.index import IndexSource
 from lanner.services.artifact.registry import Access
 

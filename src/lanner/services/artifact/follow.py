@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lanner.services.artifact.errors import ArtifactError
+from lanner.exceptions import ArtifactError
 from lanner.services.artifact.install import Installer
 from lanner.services.artifact.requirements import EngineVersions
 
@@ -83,6 +83,6 @@ class Follower:
 
 
 def _is_refusal(exc: ArtifactError) -> bool:
-    from lanner.services.artifact.errors import RequirementError, SignatureError
+    from lanner.exceptions import RequirementError, SignatureError
 
     return isinstance(exc, RequirementError | SignatureError)

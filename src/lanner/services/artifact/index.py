@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 import httpx
 import yaml
 
-from lanner.services.artifact.errors import IndexLookupError
+from lanner.exceptions import IndexLookupError
 from lanner.services.artifact.refs import Ref
 
 ARTIFACT_TYPES = ("rulesfile", "plugin", "asset")

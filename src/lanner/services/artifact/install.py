@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lanner.exceptions import ArtifactError, RequirementError
 from lanner.services.artifact import signing
-from lanner.services.artifact.errors import ArtifactError, RequirementError
 from lanner.services.artifact.index import Indexes
 from lanner.services.artifact.refs import Ref, parse_ref
 from lanner.services.artifact.registry import Access, Pulled, RegistryClient

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from lanner.services.artifact.errors import RefError
+from lanner.exceptions import RefError
 
 DEFAULT_TAG = "latest"
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")

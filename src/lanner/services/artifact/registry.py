@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from lanner.services.artifact.errors import RegistryError
+from lanner.exceptions import RegistryError
 from lanner.services.artifact.refs import Ref
 
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"

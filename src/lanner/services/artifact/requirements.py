@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from lanner.engine.loader import ENGINE_VERSION
-from lanner.services.artifact.errors import RequirementError
+from lanner.exceptions import RequirementError
 
 # plugin names whose events Lanner reads with a built-in source (no plugin to install)
 BUILTIN_PLUGINS = frozenset({"k8saudit", "k8saudit-eks", "k8saudit-gke", "json", "cloudtrail"})

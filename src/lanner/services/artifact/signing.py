@@ -17,7 +17,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from lanner.services.artifact.errors import RegistryError, SignatureError
+from lanner.exceptions import RegistryError, SignatureError
 from lanner.services.artifact.refs import Ref
 from lanner.services.artifact.registry import MANIFEST_MEDIA_TYPE, RegistryClient
 

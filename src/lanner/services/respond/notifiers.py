@@ -29,6 +29,8 @@ from typing import Any, ClassVar
 
 import httpx
 
+from lanner.exceptions import NotifierError
+
 log = logging.getLogger("lanner.respond")
 
 
@@ -60,10 +62,6 @@ class Outcome:
             "error": self.error,
             "objects": dict(self.objects),
         }
-
-
-class NotifierError(Exception):
-    """A notification could not be delivered."""
 
 
 def _check_http(resp: httpx.Response, url: str) -> None:
