@@ -17,8 +17,15 @@ from lanner.services.ui.store import Store
 NOW = time.time_ns()
 
 
-def read_alerts(url: str, params: dict, wanted: int, timeout: float = 20) -> list[dict]:
-    """Open the stream and collect `wanted` alert messages (or fail on timeout)."""
+def read_alerts(
+    url: str,
+    params: dict,
+    wanted: int,
+    timeout: float = 20,
+    ready: threading.Event | None = None,
+) -> list[dict]:
+    """Open the stream and collect `wanted` alert messages (or fail on timeout); `ready` is
+    set once the stream said hello (its starting point is fixed from then on)."""
     found: list[dict] = []
     with httpx.stream("GET", url + "/api/v1/stream", params=params, timeout=timeout) as r:
         assert r.status_code == 200
@@ -27,6 +34,8 @@ def read_alerts(url: str, params: dict, wanted: int, timeout: float = 20) -> lis
         for line in r.iter_lines():
             if line.startswith("event: "):
                 event = line[7:]
+            elif line.startswith("data: ") and event == "hello" and ready is not None:
+                ready.set()
             elif line.startswith("data: ") and event == "alert":
                 found.append(orjson.loads(line[6:]))
                 if len(found) == wanted:
@@ -39,10 +48,13 @@ def test_stream_pushes_new_matching_alerts(store: Store, live_server: Callable) 
     server = live_server(create_app(store, stream_poll_seconds=30))
     result: list[dict] = []
     reader = threading.Thread(
-        target=lambda: result.extend(read_alerts(server.url, {"hostname": "node-2"}, 2))
+        target=lambda: result.extend(
+            read_alerts(server.url, {"hostname": "node-2"}, 2, ready=ready)
+        )
     )
+    ready = threading.Event()
     reader.start()
-    time.sleep(0.5)  # let the stream register its starting point
+    assert ready.wait(20), "the stream never said hello"  # its starting point is fixed
     for i in range(1, 7):  # hosts cycle node-2, node-3, node-1, ...
         r = httpx.post(server.url + "/api/v1/events", json=make_alert(i, NOW + i))
         assert r.status_code == 201
@@ -65,9 +77,12 @@ def test_stream_sees_rows_written_by_another_replica(store: Store, live_server: 
     # the poll, not by a notification
     server = live_server(create_app(store, stream_poll_seconds=0.2))
     result: list[dict] = []
-    reader = threading.Thread(target=lambda: result.extend(read_alerts(server.url, {}, 1)))
+    ready = threading.Event()
+    reader = threading.Thread(
+        target=lambda: result.extend(read_alerts(server.url, {}, 1, ready=ready))
+    )
     reader.start()
-    time.sleep(0.5)
+    assert ready.wait(20), "the stream never said hello"
     store.insert([from_alert(make_alert(9, NOW))])
     reader.join(20)
     assert [e["rule"] for e in result] == [make_alert(9, NOW)["rule"]]
