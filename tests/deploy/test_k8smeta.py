@@ -21,12 +21,13 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from lanner.app.prometheus import K8sMetaCollector
 from lanner.sources.k8smeta import K8sMetaCache, K8sMetaConfig, K8sMetaWatcher
 from lanner.sources.syscall import syscall_source
 from lanner.sources.syscall.containers.store import MetadataStore
 
 from . import apiserver, kube_objects
-from .helpers import wait_until
+from .helpers import lanner, wait_until
 
 NODE = "node-1"
 
@@ -210,6 +211,7 @@ def test_api_server_down_gives_na_one_log_line_and_recovers(
         wait_until(lambda: _get(watched, event, "k8s.pod.name") is None, 30,
                    "the fields to be <NA> with the API server unreachable")  # fmt: skip
         assert not watched.watcher.connected
+        assert _metric(watched.watcher, "lanner_k8smeta_up") == 0
         wait_until(lambda: watched.watcher.errors >= errors + 6, 30, "retries")
         down = [r for r in caplog.records if "cannot read" in r.getMessage()]
         assert len(down) == 1, [r.getMessage() for r in caplog.records]
@@ -221,4 +223,29 @@ def test_api_server_down_gives_na_one_log_line_and_recovers(
         wait_until(lambda: _get(watched, event, "k8s.pod.label", "seen-after") == "outage", 60,
                    "the fields back once the API server answers")  # fmt: skip
         assert watched.watcher.connected
+        assert _metric(watched.watcher, "lanner_k8smeta_up") == 1
+        assert _metric(watched.watcher, "lanner_k8smeta_errors") >= errors + 6
         assert any("answers again" in r.getMessage() for r in caplog.records)
+
+
+def _metric(watcher: K8sMetaWatcher, name: str) -> float:
+    """One sample of the engine's /metrics collector for k8smeta."""
+    collector = K8sMetaCollector(SimpleNamespace(k8smeta=watcher))  # type: ignore[arg-type]
+    return next(s.value for fam in collector.collect() for s in fam.samples
+                if s.name in (name, name + "_total"))  # fmt: skip
+
+
+def test_lanner_run_lists_the_fields() -> None:
+    out = lanner("run", "--list", "syscall")
+    assert out.returncode == 0, out.stderr
+    for name in (
+        "k8s.deployment.name",
+        "k8s.svc.name",
+        "k8s.ns.label",
+        "k8s.rs.id",
+        "k8s.rc.labels",
+        "k8s.node.name",
+        "k8smeta.pod.uid",
+        "k8smeta.svc.labels",
+    ):
+        assert name in out.stdout, name  # fmt: skip
