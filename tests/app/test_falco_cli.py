@@ -504,3 +504,14 @@ def test_validate_with_warnings_says_so_on_stdout_and_logs_them(tmp_path: Path) 
     assert rc == 0, err
     assert out == f"{path}: Ok, with warnings\n{rules}: Ok\n"
     assert "LOAD_UNKNOWN_SOURCE (Unknown event source): Unknown source okta, skipping" in err
+
+
+def test_override_keys_escape_dots_and_brackets() -> None:
+    rc, out, err = _out(
+        run_lanner("--support", "-o", r"static_fields.team\.name=core",
+                   "-o", r"static_fields.rack\[1\]=r1", "-o", r"static_fields.back\\slash=b")
+    )  # fmt: skip
+    assert rc == 0, err
+    assert json.loads(out)["config"]["static_fields"] == {
+        "team.name": "core", "rack[1]": "r1", "back\\slash": "b"
+    }  # fmt: skip

@@ -45,6 +45,8 @@ _DURATION_UNITS = {
 }
 _INDEXED = re.compile(r"^([^\[\]]+)((?:\[\d*\])*)$")
 APPEND = -1  # ``key[]`` in an override: a new list item
+# backslash escapes in an override's key, and the placeholders they become while it is split
+_ESCAPES = (("\\\\", "\x00"), ("\\.", "\x01"), ("\\[", "\x02"), ("\\]", "\x03"))
 
 _TYPE_NAMES = {
     "bool": "a boolean",
@@ -268,18 +270,25 @@ def apply_override(doc: dict[str, Any], assignment: str) -> None:
     """Apply ``key.sub=value`` (value read as YAML, so ``true``, ``5`` and ``[a, b]`` work).
 
     A segment may index a list: ``plugins[0].open_params=...``; ``[]`` appends a new item,
-    as Falco's ``-o rules[].disable.rule=NAME``.
+    as Falco's ``-o rules[].disable.rule=NAME``. A backslash makes the next dot, bracket
+    or backslash part of the name: ``static_fields.team\\.name=core``.
     """
     key, sep, raw = assignment.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"invalid override '{assignment}': expected key=value")
     value = _parse_scalar(raw)
     steps: list[str | int] = []
-    for part in key.strip().split("."):
+    text = key.strip()
+    for escaped, placeholder in _ESCAPES:  # as Falco: \. \[ \] \\ are literal in a name
+        text = text.replace(escaped, placeholder)
+    for part in text.split("."):
         m = _INDEXED.match(part)
         if m is None:
             raise ConfigError(f"invalid override key '{key}'")
-        steps.append(m[1])
+        name = m[1]
+        for escaped, placeholder in _ESCAPES:
+            name = name.replace(placeholder, escaped[1])
+        steps.append(name)
         steps.extend(int(i) if i else APPEND for i in re.findall(r"\[(\d*)\]", m[2]))
     node: Any = doc
     for i, step in enumerate(steps[:-1]):
