@@ -12,9 +12,8 @@ setup:
 run: setup
 	$(BIN)/lanner run $(ARGS)
 
-# ruff, then mypy (its configuration in pyproject.toml: strict on lanner.contract,
-# lanner.exceptions, lanner.engine, lanner.sources and lanner.app; the default checks on
-# lanner.services and lanner.cli)
+# ruff, then mypy (its configuration in pyproject.toml: strict on everything but
+# lanner.services.sidekick and lanner.cli, which get the default checks)
 lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench

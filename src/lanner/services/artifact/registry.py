@@ -132,7 +132,7 @@ class RegistryClient:
         got = "sha256:" + hashlib.sha256(resp.content).hexdigest()
         if got != digest:
             raise RegistryError(f"{ref}: blob {digest} was served with digest {got}")
-        return resp.content
+        return bytes(resp.content)
 
     def pull(self, ref: Ref) -> Pulled:
         """The manifest, config and single layer of a falcoctl-format artifact."""

@@ -183,7 +183,8 @@ def _connect_in_netns(
             raise ActionError("the network namespace helper timed out") from None
     if proc.returncode != 0:
         raise ActionError(f"network namespace helper failed: {stderr.decode()[-300:]}")
-    return json.loads(stdout)
+    result: dict[str, object] = json.loads(stdout)
+    return result
 
 
 ACTIONS: list[Action] = [

@@ -100,7 +100,7 @@ class _LineDict(dict[str, Any]):
         self.line = line
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML: no type information
     """A SafeLoader whose mappings remember the line they start on (1-based)."""
 
 

@@ -121,7 +121,8 @@ Filter = Annotated[EventFilter, Depends(event_filter)]
 
 def get_store(request: Request) -> Store:
     """The app's store."""
-    return request.app.state.store
+    store: Store = request.app.state.store
+    return store
 
 
 StoreDep = Annotated[Store, Depends(get_store)]
@@ -168,7 +169,8 @@ def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
             return [walk(v) for v in node]
         return node
 
-    return walk(schema)
+    walked: dict[str, Any] = walk(schema)
+    return walked
 
 
 def _rows_from_body(body: bytes, now: int) -> list[Any]:
@@ -307,7 +309,7 @@ def _bucket_seconds(span_ns: int, buckets: int) -> int:
     return math.ceil(wanted / 86400) * 86400
 
 
-def _counts(pairs: list[tuple], limit: int | None = None) -> list[Count]:
+def _counts(pairs: list[tuple[Any, ...]], limit: int | None = None) -> list[Count]:
     return [Count(value=str(v), count=int(n)) for v, n in pairs[:limit]]
 
 

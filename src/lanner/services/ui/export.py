@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import orjson
 
@@ -25,7 +26,7 @@ CSV_COLUMNS = (
 )
 
 
-def json_chunks(rows: Iterable[dict]) -> Iterator[bytes]:
+def json_chunks(rows: Iterable[dict[str, Any]]) -> Iterator[bytes]:
     """A JSON array of the alerts as received, so it can be POSTed back as-is."""
     yield b"["
     first = True
@@ -40,7 +41,7 @@ def _csv_safe(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-def csv_chunks(rows: Iterable[dict]) -> Iterator[bytes]:
+def csv_chunks(rows: Iterable[dict[str, Any]]) -> Iterator[bytes]:
     """One CSV line per event with the filterable columns and the output."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)

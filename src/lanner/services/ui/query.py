@@ -7,6 +7,7 @@ import binascii
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from lanner.services.ui.alerts import parse_time_ns
 
@@ -71,7 +72,7 @@ class EventFilter:
 class Page:
     """One page of events, newest first."""
 
-    rows: list[dict] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
     next_cursor: Cursor | None = None
 
 

@@ -41,7 +41,7 @@ class Store(abc.ABC):
 
     # -- connection primitives supplied by the dialect -------------------------------------
     @abc.abstractmethod
-    def _fetchall(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+    def _fetchall(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         """Run a read query and return every row."""
 
     @abc.abstractmethod
@@ -131,7 +131,7 @@ class Store(abc.ABC):
         )
 
     @staticmethod
-    def _row(row: tuple) -> dict[str, Any]:
+    def _row(row: tuple[Any, ...]) -> dict[str, Any]:
         raw = row[-1]
         result = dict(zip(_ROW_COLUMNS, row, strict=False))
         result["alert"] = orjson.loads(raw if isinstance(raw, bytes | str) else bytes(raw))
@@ -162,7 +162,9 @@ class Store(abc.ABC):
             next_cursor = Cursor(rows[-1]["time_ns"], rows[-1]["id"])
         return Page(rows=rows, next_cursor=next_cursor)
 
-    def iter_events(self, flt: EventFilter, limit: int, chunk: int = 1000) -> Iterator[dict]:
+    def iter_events(
+        self, flt: EventFilter, limit: int, chunk: int = 1000
+    ) -> Iterator[dict[str, Any]]:
         """Every event matching `flt` newest first, at most `limit`, fetched in keyset chunks."""
         cursor: Cursor | None = None
         left = limit
@@ -174,7 +176,7 @@ class Store(abc.ABC):
                 return
             cursor = page.next_cursor
 
-    def newer(self, flt: EventFilter, after_id: int, limit: int = 200) -> list[dict]:
+    def newer(self, flt: EventFilter, after_id: int, limit: int = 200) -> list[dict[str, Any]]:
         """Events stored after id `after_id` that match `flt`, oldest first (live stream)."""
         clauses, params = self._where(flt, correlated=True)
         clauses.insert(0, "e.id > ?")
@@ -229,7 +231,7 @@ class Store(abc.ABC):
         result["series"] = self._fetchall(self._sql(sql), [bucket_ns, *params])
         return result
 
-    def counts(self, flt: EventFilter, column: str) -> list[tuple]:
+    def counts(self, flt: EventFilter, column: str) -> list[tuple[Any, ...]]:
         """(value, count) of every distinct value of one stats column or "tag"."""
         clauses, params = self._where(flt)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""

@@ -91,7 +91,7 @@ class PostgresStore(Store):
             else:
                 self._pool.put(conn)
 
-    def _fetchall(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+    def _fetchall(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with self._conn() as conn:
             return conn.execute(sql, params).fetchall()
 

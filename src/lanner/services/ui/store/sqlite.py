@@ -88,7 +88,7 @@ class SQLiteStore(Store):
             conn = self._local.conn = self._connect()
         return conn
 
-    def _fetchall(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+    def _fetchall(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return self._reader().execute(sql, params).fetchall()
 
     def _write(self, sql: str, params: Sequence[Any]) -> int:
