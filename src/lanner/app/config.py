@@ -624,11 +624,13 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Confi
             continue  # read by lanner.sources.k8s_audit, app.k8s_metadata
         if plugin.get("name") == "cloudtrail" and "cloudtrail" in loaded:
             continue  # read by app.cloudtrail_input
+        if plugin.get("name") in ("github", "okta") and plugin.get("name") in loaded:
+            continue  # read by app.github_input, app.okta_input
         why = (
             "container metadata is built in (see container_engines)"
             if plugin.get("name") == "container"
-            else "only k8saudit's, k8smeta's and cloudtrail's are read (the other sources "
-            "replay files given with -e)"
+            else "only k8saudit's, k8smeta's, cloudtrail's, github's and okta's are read "
+            "(the other sources replay files given with -e)"
         )
         for key in ("init_config", "open_params"):
             if plugin.get(key) not in (None, "", {}):

@@ -284,6 +284,12 @@ BUILTIN_PLUGINS: tuple[BuiltinPlugin, ...] = (
         "aws_cloudtrail",
         2,
     ),
+    BuiltinPlugin(
+        "github",
+        "GitHub webhook events, secrets in pushed diffs, miners in workflows (built into Lanner)",
+        "github",
+        8,
+    ),
     BuiltinPlugin("json", "Fields json.* and jevt.* over JSON events (built into Lanner)", None, 0),
     BuiltinPlugin(
         "k8smeta",

@@ -114,6 +114,8 @@ PLUGIN_SOURCES: dict[str, str | None] = {
     "k8saudit-eks": "k8s_audit",
     "k8saudit-gke": "k8s_audit",
     "cloudtrail": "aws_cloudtrail",
+    "github": "github",
+    "okta": "okta",
     "json": None,
     "k8smeta": None,  # fields of syscall events (lanner.app.k8s_metadata)
 }

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -78,11 +79,18 @@ def listing_sources() -> list[SourceSpec]:
     """Every built-in source with its real fields (``--list``), as Falco lists the fields
     of syscall and of every loaded plugin."""
     from lanner.sources.cloudtrail.source import cloudtrail_source
+    from lanner.sources.github import github_source
     from lanner.sources.json_source.source import json_source
     from lanner.sources.k8s_audit.source import k8s_audit_source
     from lanner.sources.syscall.source import syscall_source
 
-    return [syscall_source(), k8s_audit_source(), cloudtrail_source(), json_source()]
+    return [
+        syscall_source(),
+        k8s_audit_source(),
+        cloudtrail_source(),
+        json_source(),
+        github_source(),
+    ]
 
 
 def _version() -> str:
@@ -123,6 +131,20 @@ def _inputs(
         spec, adapters["k8s_audit"] = found
         sources = [spec if s.name == "k8s_audit" else s for s in sources]
     return replay, sources, adapters
+
+
+def _service_inputs(cfg: Config) -> list[tuple[SourceSpec, str, Callable[[LiveFeed], None]]]:
+    """The loaded SaaS plugins' sources and producers: github's webhook server
+    (ConfigError when their configuration is unusable)."""
+    from lanner.app.github_input import github_producer, github_webhook
+
+    found: list[tuple[SourceSpec, str, Callable[[LiveFeed], None]]] = []
+    hook = github_webhook(cfg)
+    if hook is not None:
+        from lanner.sources.github import github_source
+
+        found.append((github_source(), "github", github_producer(hook)))
+    return found
 
 
 def _add_producers(daemon: Daemon, feed: LiveFeed, capture: str | None, probe: Any) -> None:
@@ -417,6 +439,7 @@ def run(
     audit = "k8saudit" in cfg.string_list("load_plugins")
     try:
         trail = cloudtrail_plugin(cfg) if not capture else None  # s3://, sqs:// or a path
+        services = _service_inputs(cfg) if not capture else []  # github webhook, okta poller
     except ConfigError as exc:
         _fail(str(exc))
         return
@@ -426,6 +449,7 @@ def run(
         from lanner.sources.cloudtrail import cloudtrail_source
 
         sources = [cloudtrail_source() if s.name == "aws_cloudtrail" else s for s in sources]
+    sources += [spec for spec, _name, _producer in services]
     sources = _select_sources(sources, cfg, enable_sources, disable_sources, replay is not None)
     options.live = live
     try:
@@ -484,11 +508,18 @@ def run(
             _fail(str(exc))
             return
     webhook = audit and replay is None
-    if replay is None and not live and probe is None and not webhook and trail is None:
+    if (
+        replay is None
+        and not live
+        and probe is None
+        and not webhook
+        and trail is None
+        and not services
+    ):
         why = "" if driver else " (engine.kind is nodriver: no probe)"
         _fail(f"nothing to run: give events with -e, or enable the syscall source{why}")
         return
-    live = live or probe is not None or webhook or trail is not None
+    live = live or probe is not None or webhook or trail is not None or bool(services)
     options.live = live
     feed = None
     if live:
@@ -516,6 +547,9 @@ def run(
             _add_producers(daemon, feed, capture, probe)
             if trail is not None:
                 feed.add_producer(cloudtrail_producer(trail), "cloudtrail")
+            for spec, name, producer in services:
+                if any(s.name == spec.name for s in sources):
+                    feed.add_producer(producer, name)
             events = feed.events() if probe is None else probe.merge(feed.events())
         deadline = time.monotonic() + duration if duration else None
         # what start-up made (modules, compiled rules, config) lives as long as the run:

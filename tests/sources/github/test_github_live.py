@@ -1,0 +1,317 @@
+"""The github plugin in ``lanner run``: GitHub webhook deliveries, signed with
+``X-Hub-Signature-256`` as GitHub signs them, are POSTed to the running webhook server
+and the upstream github.yaml rules fire (or not) on them. Pushes and workflow runs are
+scanned through GitHub's REST API, served here by a local double of the two endpoints
+used (``/repos/{repo}/compare/{refs}``, ``/repos/{repo}/contents/{path}``: paths, bearer
+token, JSON answers, 401/404 as GitHub's)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+import pytest
+import yaml
+
+from helpers import free_port, wait_until
+
+ROOT = Path(__file__).resolve().parents[3]
+RULES = ROOT.parent / "shared" / "fixtures" / "rules" / "github.yaml"
+LANNER = [sys.executable, "-c", "from lanner.cli import main; main()", "run"]
+SECRET = "whsec-test-1"
+TOKEN = "ghp_apitoken_for_the_double"
+AWS_KEY = "AKIA" + "Z7QW3ERT5YUI2OPA"  # the shape of an access key id, not a real one
+GH_TOKEN = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+
+PATCHES = {  # compare refs -> files, as GitHub's compare API answers
+    "aaa111...bbb222": [{"filename": "deploy/settings.py", "status": "modified",
+                         "patch": "@@ -10,2 +10,3 @@ def cfg():\n context\n"
+                                  f"+AWS_ACCESS_KEY_ID = '{AWS_KEY}'\n-old = 1\n context"}],
+    "ccc333...ddd444": [{"filename": "ci/env.sh", "status": "added",
+                         "patch": f"@@ -0,0 +1,2 @@\n+set -e\n+export TOKEN={GH_TOKEN}"}],
+    "eee555...fff666": [{"filename": "README.md", "status": "modified",
+                         "patch": "@@ -1 +1 @@\n-hello\n+hello world"}],
+}  # fmt: skip
+WORKFLOWS = {
+    ".github/workflows/build.yml": "on: push\njobs:\n  b:\n    steps:\n"
+    "      - run: ./xmrig -o stratum+tcp://pool.example:3333\n",
+    ".github/workflows/test.yml": "on: push\njobs:\n  t:\n    steps:\n      - run: make test\n",
+}
+
+
+class GithubApiDouble(BaseHTTPRequestHandler):
+    """A double of GitHub's REST API (compare and contents endpoints only)."""
+
+    seen: ClassVar[list[str]] = []
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+    def _answer(self, status: int, doc: Any) -> None:
+        body = json.dumps(doc).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-RateLimit-Remaining", "4999")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+            self._answer(401, {"message": "Bad credentials"})
+            return
+        parts = self.path.split("/", 5)  # '', repos, owner, repo, kind, rest
+        if len(parts) == 6 and parts[4] == "compare" and parts[5] in PATCHES:
+            self._answer(200, {"status": "ahead", "files": PATCHES[parts[5]]})
+        elif len(parts) == 6 and parts[4] == "contents" and parts[5] in WORKFLOWS:
+            content = base64.b64encode(WORKFLOWS[parts[5]].encode()).decode()
+            self._answer(200, {"type": "file", "encoding": "base64", "content": content})
+        else:
+            self._answer(404, {"message": "Not Found"})
+
+
+def repo(name: str, private: bool) -> dict[str, Any]:
+    return {"id": 1, "name": name.split("/")[1], "full_name": name, "private": private,
+            "html_url": f"https://github.com/{name}", "description": "demo",
+            "owner": {"login": name.split("/")[0], "type": "Organization"}}  # fmt: skip
+
+
+def message(user: str, name: str = "acme/app", private: bool = False, **body: Any) -> dict:
+    return {"repository": repo(name, private), "sender": {"login": user, "type": "User"},
+            "organization": {"login": "acme"}, **body}  # fmt: skip
+
+
+def push(user: str, refs: str, private: bool) -> dict[str, Any]:
+    before, after = refs.split("...")
+    return message(user, private=private, ref="refs/heads/main", before=before, after=after,
+                   compare=f"https://github.com/acme/app/compare/{refs}",
+                   head_commit={"id": after}, commits=[{"id": after, "added": [],
+                   "modified": ["x"], "removed": []}])  # fmt: skip
+
+
+def workflow(user: str, path: str) -> dict[str, Any]:
+    return message(user, action="requested", workflow={"path": path, "name": "ci"},
+                   workflow_run={"id": 9, "path": path})  # fmt: skip
+
+
+# (X-GitHub-Event, payload, the rules that fire with rule_matching: all)
+DELIVERIES: list[tuple[str, dict[str, Any], set[str]]] = [
+    ("ping", message("u-ping", zen="Keep it simple", hook_id=4242,
+                     hook={"id": 4242, "type": "Repository", "active": True}),
+     {"Webhook Connected"}),
+    ("meta", message("u-meta", action="deleted", hook_id=4242,
+                     hook={"id": 4242, "type": "Repository"}), {"Webhook Disconnected"}),
+    ("repository", message("u-public", action="publicized"),
+     {"Private Repository Becoming Public"}),
+    ("repository", message("u-private", action="privatized", private=True),
+     {"Public Repository Becoming Private"}),
+    ("repository", message("u-create-pub", action="created"),
+     {"Create Public Repository", "Create Repository"}),
+    ("repository", message("u-create-priv", action="created", private=True),
+     {"Create Repository"}),
+    ("repository", message("u-del-pub", action="deleted"),
+     {"Delete Public Repository", "Delete Repository"}),
+    ("repository", message("u-del-priv", action="deleted", private=True),
+     {"Delete Repository"}),
+    ("repository", message("u-edited", action="edited"), set()),
+    ("deploy_key", message("u-key-add", action="created", key={"id": 5, "title": "ci"}),
+     {"Create Deploy Key"}),
+    ("deploy_key", message("u-key-del", action="deleted", key={"id": 5}),
+     {"Delete Deploy Key"}),
+    ("member", message("u-member-add", action="added", member={"login": "mallory"},
+                       changes={"permission": {"to": "admin"}}),
+     {"Add Collaborator to Repository"}),
+    ("member", message("u-member-del", action="removed", member={"login": "mallory"}),
+     {"Remove Collaborator from Repository"}),
+    ("member", message("u-member-edit", action="edited", member={"login": "bob"}), set()),
+    ("star", message("u-star", action="created"), set()),
+    ("push", push("u-push-aws", "aaa111...bbb222", private=False),
+     {"Secret pushed into a public repository"}),
+    ("push", push("u-push-token", "ccc333...ddd444", private=True),
+     {"Secret pushed into a private repository"}),
+    ("push", push("u-push-clean", "eee555...fff666", private=False), set()),
+    ("push", {**push("u-push-newbranch", "aaa111...bbb222", private=False),
+              "before": "0" * 40}, set()),  # a new branch: no diff to scan
+    ("workflow_run", workflow("u-wf-miner", ".github/workflows/build.yml"),
+     {"Github action with miners"}),
+    ("workflow_run", workflow("u-wf-clean", ".github/workflows/test.yml"), set()),
+    ("workflow_run", {**workflow("u-wf-done", ".github/workflows/build.yml"),
+                      "action": "completed"}, set()),
+    ("repository", message("u-other-repo", "other/x", action="publicized"), set()),
+]  # fmt: skip
+
+
+def sign(body: bytes, secret: str = SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+@pytest.fixture
+def api() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), GithubApiDouble)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def write_config(tmp: Path, api: str, port: int, **init: Any) -> Path:
+    secrets = tmp / "ghplugin"
+    secrets.mkdir(exist_ok=True)
+    (secrets / "webhook.secret").write_text(SECRET + "\n")
+    init = {"useHTTPs": False, "secretsDir": str(secrets), "listen": f"127.0.0.1:{port}",
+            "apiURL": api, **init}  # fmt: skip
+    cfg = {"json_output": True, "stdout_output": {"enabled": True}, "log_level": "info",
+           "priority": "debug", "rule_matching": "all", "load_plugins": ["github"],
+           "plugins": [{"name": "github", "init_config": json.dumps(init),
+                        "open_params": "acme/app, acme/lib"}]}  # fmt: skip
+    path = tmp / "lanner.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+class Lanner:
+    """``lanner run`` with the github plugin, its alerts read as they come."""
+
+    def __init__(self, cfg: Path, err: Path, token: str) -> None:
+        env = {**os.environ, "GITHUB_PLUGIN_TOKEN": token}
+        self.err = err
+        with open(err, "w") as fh:
+            self.proc = subprocess.Popen([*LANNER, "-c", str(cfg), "-r", str(RULES),
+                                          "--disable-source", "syscall"], env=env,
+                                         stdout=subprocess.PIPE, stderr=fh, text=True)  # fmt: skip
+        self.alerts: queue.Queue[dict[str, Any]] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("{"):
+                self.alerts.put(json.loads(line))
+
+    def until(self, user: str, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Every alert up to and including the first one whose github.user is ``user``."""
+        got = []
+        while True:
+            try:
+                alert = self.alerts.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"no alert for {user}: {got}\n{self.log()}") from None
+            got.append(alert)
+            if alert["output_fields"].get("github.user") == user:
+                return got
+
+    def log(self) -> str:
+        return self.err.read_text()[-3000:]
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(30)
+        return self.proc.returncode
+
+
+def post(url: str, kind: str, doc: dict[str, Any], signature: str | None = None) -> int:
+    body = json.dumps(doc).encode()
+    headers = {"X-GitHub-Event": kind, "X-GitHub-Delivery": "d-1", "User-Agent":
+               "GitHub-Hookshot/abc", "Content-Type": "application/json",
+               "X-Hub-Signature-256": signature or sign(body)}  # fmt: skip
+    return httpx.post(url, content=body, headers=headers, timeout=30).status_code
+
+
+def start(tmp_path: Path, api: str, token: str = TOKEN) -> tuple[Lanner, str]:
+    port = free_port()
+    lanner = Lanner(write_config(tmp_path, api, port), tmp_path / "lanner.err", token)
+    url = f"http://127.0.0.1:{port}/"
+
+    def up() -> bool:
+        try:
+            return httpx.get(url).status_code == 405
+        except httpx.TransportError:
+            assert lanner.proc.poll() is None, lanner.log()
+            return False
+
+    wait_until(up, timeout=60, what="the github webhook server")
+    return lanner, url
+
+
+def test_upstream_github_rules_fire_on_signed_deliveries(tmp_path: Path, api: str) -> None:
+    lanner, url = start(tmp_path, api)
+    try:
+        for kind, doc, _rules in DELIVERIES:
+            assert post(url, kind, doc) in (200, 202), (kind, doc["sender"], lanner.log())
+        # a forged delivery (wrong secret) and a garbled one: refused, the server goes on
+        forged = message("u-forged", action="publicized")
+        assert post(url, "repository", forged, sign(json.dumps(forged).encode(), "x")) == 401
+        assert post(url, "repository", forged, "sha256=") == 401
+        garbled = b"{not json"
+        resp = httpx.post(url, content=garbled, headers={"X-GitHub-Event": "push",
+                          "X-Hub-Signature-256": sign(garbled)})  # fmt: skip
+        assert resp.status_code == 400
+        assert post(url, "ping", message("sentinel", hook={"id": 1, "type": "Repository"})) == 200
+        alerts = lanner.until("sentinel")
+    finally:
+        code = lanner.stop()
+    fired: dict[str, set[str]] = {}
+    for alert in alerts:
+        fired.setdefault(alert["output_fields"]["github.user"], set()).add(alert["rule"])
+    for _kind, doc, rules in DELIVERIES:
+        user = doc["sender"]["login"]
+        assert fired.get(user, set()) == rules, (user, fired.get(user), lanner.log())
+    assert "u-forged" not in fired
+    by_user = {a["output_fields"]["github.user"]: a for a in alerts}
+    aws = by_user["u-push-aws"]["output_fields"]
+    assert aws["github.diff.committed_secrets.desc"] == "AWS Access Key", aws
+    assert aws["github.diff.committed_secrets.files"] == "deploy/settings.py", aws
+    assert aws["github.diff.committed_secrets.lines"] == "11", aws  # the added line's number
+    assert aws["github.diff.committed_secrets.links"] == (
+        "https://github.com/acme/app/blob/bbb222/deploy/settings.py#L11"
+    )
+    member = by_user["u-member-add"]["output_fields"]
+    assert member["github.collaborator.name"] == "mallory"
+    assert member["github.collaborator.role"] == "admin"
+    assert by_user["u-ping"]["output_fields"]["github.webhook.id"] == "4242"
+    assert by_user["u-wf-miner"]["output_fields"]["github.workflow.filename"] == (
+        ".github/workflows/build.yml"
+    )
+    log = lanner.log()
+    assert code == 0, log
+    assert log.count("signature check failed") == 2, log
+    assert "has no effect" not in log, log  # the plugin entry is read
+    assert "not JSON" in log, log
+    assert "/repos/acme/app/compare/aaa111...bbb222" in GithubApiDouble.seen
+
+
+def test_api_refusal_is_logged_and_the_push_still_delivered(tmp_path: Path, api: str) -> None:
+    """A wrong token: the compare call answers 401; the push is logged and still reaches
+    the rules (without the scan, so no secret rule fires), the server goes on."""
+    lanner, url = start(tmp_path, api, token="ghp_wrong")
+    try:
+        assert post(url, "push", push("u-push-aws", "aaa111...bbb222", private=False)) == 200
+        assert post(url, "ping", message("sentinel", hook={"id": 1, "type": "Repository"})) == 200
+        alerts = lanner.until("sentinel")
+    finally:
+        lanner.stop()
+    assert [a["rule"] for a in alerts] == ["Webhook Connected"], alerts
+    assert "HTTP 401" in lanner.log(), lanner.log()
+
+
+def test_https_is_required_unless_turned_off(tmp_path: Path, api: str) -> None:
+    cfg = write_config(tmp_path, api, free_port(), useHTTPs=True)
+    res = subprocess.run([*LANNER, "-c", str(cfg), "-r", str(RULES), "--disable-source",
+                          "syscall"], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert res.returncode != 0 and "server.crt" in res.stderr, res.stderr
