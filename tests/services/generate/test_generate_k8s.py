@@ -21,7 +21,7 @@ from lanner.services.generate.k8s_events import event_list
 from lanner.services.generate.registry import select
 from lanner.sources.k8s_audit import parse_payload
 
-from .lanner_proc import K8S_RULES, LANNER, LannerRun, free_port, generate, wait_port
+from .lanner_proc import K8S_RULES, LANNER, ROOT, LannerRun, free_port, generate, wait_port
 
 RFC3339_MICRO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
@@ -212,3 +212,29 @@ def test_run_loop_posts_until_interrupted(audit_lanner: tuple[LannerRun, str]) -
     while time.monotonic() < deadline and not all(m in run.alerts.read_text() for m in markers):
         time.sleep(0.1)
     assert all(m in run.alerts.read_text() for m in markers)
+
+
+def test_upstream_k8s_audit_rules_are_proved_through_the_webhook(tmp_path: Path) -> None:
+    """Issue 26: with upstream k8s_audit_rules.yaml loaded, `generate test --rules` proves
+    every rule the upstream defaults let fire (>= 80 % of them all), the others listed with
+    the macro that keeps them quiet."""
+    upstream = ROOT.parent / "shared" / "fixtures" / "rules" / "k8s_audit_rules.yaml"
+    assert upstream.is_file(), f"missing fixture {upstream}"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/k8s-audit"
+    run = LannerRun(tmp_path, [upstream], load_plugins=["k8saudit"],
+                    plugins=[{"name": "k8saudit", "open_params": url}],
+                    engine={"kind": "nodriver"}, rule_matching="all")  # fmt: skip
+    try:
+        assert wait_port(port), run.log_text()
+        r = generate("test", "--source", "k8s_audit", "--rules", str(upstream), "--alerts",
+                     str(run.alerts), "--webhook", url, "--timeout", "20",
+                     "--runtime-socket", "none")  # fmt: skip
+    finally:
+        run.stop()
+    statuses = re.findall(r"\s{2}(proved|not triggered|no action|cannot run here)\b", r.stdout)
+    total = len(re.findall(r"^- rule: ", upstream.read_text(), re.M))
+    assert len(statuses) == total, r.stdout + r.stderr
+    assert statuses.count("proved") >= 0.8 * total, r.stdout
+    assert set(statuses) <= {"proved", "cannot run here"}, r.stdout
+    assert r.returncode == 0, r.stdout + r.stderr

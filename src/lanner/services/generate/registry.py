@@ -6,6 +6,7 @@ import re
 
 from lanner.services.generate import (
     k8s_actions,
+    k8s_upstream,
     syscall_container,
     syscall_files,
     syscall_kernel,
@@ -39,6 +40,20 @@ UNCOVERED_FALCO: list[Uncovered] = [
         "needs the cluster's DNS name kubernetes.default.svc.cluster.local to resolve "
         "(the rule reads fd.sip.name)",
     ),
+    *(
+        Uncovered(
+            rule,
+            f"never fires with the upstream defaults ({macro} is always true); "
+            "it does once that macro is overridden",
+        )
+        for rule, macro in (
+            ("Create Disallowed Pod", "allowed_k8s_containers"),
+            ("Full K8s Administrative Access", "allowed_full_admin_users"),
+            ("Untrusted Node Successfully Joined the Cluster", "allow_all_k8s_nodes"),
+            ("Untrusted Node Unsuccessfully Tried to Join the Cluster", "allow_all_k8s_nodes"),
+        )
+    ),
+    Uncovered("All K8s Audit Events", "matches only with consider_all_events overridden (kall)"),
 ]
 
 
@@ -52,6 +67,7 @@ def all_actions() -> list[Action]:
         *syscall_container.ACTIONS,
         *syscall_upstream.ACTIONS,
         *k8s_actions.ACTIONS,
+        *k8s_upstream.ACTIONS,
     ]
 
 
