@@ -19,13 +19,14 @@ log = logging.getLogger("lanner.cloudtrail")
 
 
 def cloudtrail_plugin(cfg: Config) -> CloudTrailOpen | None:
-    """The cloudtrail plugin's settings when ``load_plugins`` names it, else None."""
+    """The cloudtrail plugin's settings when ``load_plugins`` names it and ``plugins`` has
+    its entry, else None (the source then reads only files given with -e)."""
     if "cloudtrail" not in cfg.string_list("load_plugins"):
         return None
     entries = [p for p in cfg.get("plugins") or [] if isinstance(p, dict)]
     entry = next((p for p in entries if p.get("name") == "cloudtrail"), None)
-    if entry is None:
-        raise ConfigError("load_plugins names cloudtrail but plugins has no entry named cloudtrail")
+    if entry is None or not entry.get("open_params"):
+        return None
     try:
         return CloudTrailOpen.parse(entry.get("init_config"), str(entry.get("open_params") or ""))
     except CloudTrailConfigError as exc:

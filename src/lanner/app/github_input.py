@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from lanner.app.config import Config, ConfigError
+from lanner.app.config import Config
 from lanner.app.live import LiveFeed
+from lanner.exceptions import ConfigError
 from lanner.sources.github.webhook import GithubConfigError, GithubOpen, GithubWebhook
 from lanner.sources.json_source.event import JsonEvent
 
