@@ -18,6 +18,7 @@ def _serve(config_path: str | None) -> None:
     import uvicorn
 
     from .app import create_app, only_paths
+    from .httpserver import OneWriteHttpToolsProtocol
 
     config = load_config(config_path)
     spool = prepare_spool(config)
@@ -32,7 +33,15 @@ def _serve(config_path: str | None) -> None:
             kwargs.update(ssl_ca_certs=tls["cacertfile"], ssl_cert_reqs=ssl.CERT_REQUIRED)
     level = "info" if config.get("debug") else "warning"
     main = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level=level, access_log=False, **kwargs)  # type: ignore[arg-type]
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level=level,
+            access_log=False,
+            http=OneWriteHttpToolsProtocol,
+            **kwargs,  # type: ignore[arg-type]
+        )
     )
     servers = [main]
     if tls["deploy"] and tls["notlspaths"]:
@@ -43,6 +52,7 @@ def _serve(config_path: str | None) -> None:
             log_level=level,
             access_log=False,
             lifespan="off",
+            http=OneWriteHttpToolsProtocol,
         )
         servers.append(uvicorn.Server(plain))
     names = ", ".join(o.kind for o in config.outputs)
