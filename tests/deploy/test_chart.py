@@ -298,6 +298,10 @@ def test_artifact_install_and_follow_run_beside_the_engine_as_falcoctl(tmp_path:
     path.write_text(configmap_file(objs, "lanner-falcoctl", "falcoctl.yaml"))
     cfg = load_falcoctl(str(path))
     assert cfg.install_refs == ["falco-rules:3"] and cfg.rulesfiles_dir == "/rulesfiles"
+    # HTTPS out of the engine pod for the registries, only with artifacts on
+    policy = find(objs, "NetworkPolicy", "lanner-engine-artifacts")
+    assert policy["spec"]["egress"] == [{"ports": [{"protocol": "TCP", "port": 443}]}]
+    assert not [o for o in chart() if o["metadata"]["name"] == "lanner-engine-artifacts"]
     # off by default: no init container, no sidecar, no ConfigMap
     default = find(chart(), "DaemonSet", "lanner")
     assert "initContainers" not in pod_spec(default) and len(pod_spec(default)["containers"]) == 1
