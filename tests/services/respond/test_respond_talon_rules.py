@@ -241,3 +241,31 @@ def test_lanner_files_stay_lanner(tmp_path: Path) -> None:
     ruleset = load_ruleset([path])
     assert ruleset.files[0].format == "lanner"
     assert matches(ruleset.rules[0].match, _alert())  # Lanner globs still work
+
+
+def test_talons_config_example_is_read_saying_what_flags_replace(tmp_path: Path) -> None:
+    """Talon's config_example.yaml: notifiers and dedup are read; every other key is named
+    with the flag that replaces it; an unknown key is refused."""
+    rules = tmp_path / "r.yaml"
+    rules.write_text(
+        "- rule: r\n  description: d\n  notifiers: [slack]\n"
+        "  actions: [{action: c, actionner: kubernetes:cordon}]\n"
+    )
+    config = TALON / "config_example.yaml"
+    result = CliRunner().invoke(respond, ["-r", str(rules), "--config", str(config), "--check"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for key, flag in (("listen_port", "--listen"), ("rules_files", "-r"), ("otel", "/metrics")):
+        assert f"{config}: '{key}' is not read from here; lanner respond uses {flag}" in lines
+    assert any("'deduplication.leader_election' is not read" in line for line in lines)
+    assert lines[-1] == "1 rules, 1 actions: OK"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(config.read_text() + "mystery: 1\n")
+    result = CliRunner().invoke(respond, ["-r", str(rules), "--config", str(bad), "--check"])
+    assert result.exit_code == 1 and f"{bad}: unknown key 'mystery'" in result.output
+    # a rule's notifier that the config does not set is refused before start
+    no_slack = tmp_path / "no-slack.yaml"
+    no_slack.write_text("notifiers: {webhook: {url: 'http://127.0.0.1:9/'}}\n")
+    result = CliRunner().invoke(respond, ["-r", str(rules), "--config", str(no_slack), "--check"])
+    assert result.exit_code == 1
+    assert "rule 'r' uses notifier 'slack', which --config does not set" in result.output

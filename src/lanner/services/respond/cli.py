@@ -444,10 +444,21 @@ def _talon_config(path: str | None) -> dict[str, Any]:
     problems += Notifications.check(doc.get("notifiers"), doc.get("default_notifiers") or [])
     dedup = doc.get("deduplication") or {}
     window = dedup.get("time_window_seconds") if isinstance(dedup, dict) else None
+    if isinstance(dedup, dict):
+        problems += [
+            f"unknown key 'deduplication.{k}'"
+            for k in sorted(set(dedup) - {"time_window_seconds", "leader_election"})
+        ]
     if window is not None and (isinstance(window, bool) or not isinstance(window, int | float)):
         problems.append("'deduplication.time_window_seconds' must be a number")
     if problems:
         raise click.ClickException(f"{path}: " + f"\n{path}: ".join(problems))
+    if isinstance(dedup, dict) and "leader_election" in dedup:
+        click.echo(
+            f"{path}: 'deduplication.leader_election' is not read from here; lanner respond "
+            "replicas share alerts through a NATS queue group (--nats-queue)",
+            err=True,
+        )
     for key in sorted(set(doc) & set(_TALON_FLAGS)):
         use = _TALON_FLAGS[key]
         click.echo(f"{path}: '{key}' is not read from here; lanner respond uses {use}", err=True)
