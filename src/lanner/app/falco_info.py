@@ -290,6 +290,9 @@ BUILTIN_PLUGINS: tuple[BuiltinPlugin, ...] = (
         "github",
         8,
     ),
+    BuiltinPlugin(
+        "okta", "Okta System Log events, polled from the API (built into Lanner)", "okta", 7
+    ),
     BuiltinPlugin("json", "Fields json.* and jevt.* over JSON events (built into Lanner)", None, 0),
     BuiltinPlugin(
         "k8smeta",

@@ -82,6 +82,7 @@ def listing_sources() -> list[SourceSpec]:
     from lanner.sources.github import github_source
     from lanner.sources.json_source.source import json_source
     from lanner.sources.k8s_audit.source import k8s_audit_source
+    from lanner.sources.okta import okta_source
     from lanner.sources.syscall.source import syscall_source
 
     return [
@@ -90,6 +91,7 @@ def listing_sources() -> list[SourceSpec]:
         cloudtrail_source(),
         json_source(),
         github_source(),
+        okta_source(),
     ]
 
 
@@ -134,9 +136,10 @@ def _inputs(
 
 
 def _service_inputs(cfg: Config) -> list[tuple[SourceSpec, str, Callable[[LiveFeed], None]]]:
-    """The loaded SaaS plugins' sources and producers: github's webhook server
-    (ConfigError when their configuration is unusable)."""
+    """The loaded SaaS plugins' sources and producers: github's webhook server, okta's
+    System Log poller (ConfigError when their configuration is unusable)."""
     from lanner.app.github_input import github_producer, github_webhook
+    from lanner.app.okta_input import okta_poller, okta_producer
 
     found: list[tuple[SourceSpec, str, Callable[[LiveFeed], None]]] = []
     hook = github_webhook(cfg)
@@ -144,6 +147,12 @@ def _service_inputs(cfg: Config) -> list[tuple[SourceSpec, str, Callable[[LiveFe
         from lanner.sources.github import github_source
 
         found.append((github_source(), "github", github_producer(hook)))
+    poller = okta_poller(cfg)
+    if poller is not None:
+        from lanner.sources.okta import okta_source
+
+        spec = okta_source(poller.opened.organization)
+        found.append((spec, "okta", okta_producer(poller)))
     return found
 
 

@@ -1,0 +1,46 @@
+"""The okta plugin in ``lanner run``: ``load_plugins: [okta]`` with a ``plugins`` entry
+(``init_config`` as the plugin documents it) polls the System Log
+(:mod:`lanner.sources.okta.poller`) into the ``okta`` source."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from lanner.app.config import Config
+from lanner.app.github_input import plugin_entry
+from lanner.app.live import LiveFeed
+from lanner.exceptions import ConfigError
+from lanner.sources.okta.poller import OktaConfigError, OktaOpen, OktaPoller
+
+log = logging.getLogger("lanner.okta")
+
+
+def okta_poller(cfg: Config) -> OktaPoller | None:
+    """The poller when the okta plugin is loaded (ConfigError when unusable)."""
+    entry = plugin_entry(cfg, "okta")
+    if entry is None:
+        return None
+    try:
+        return OktaPoller(OktaOpen.parse(entry.get("init_config")))
+    except OktaConfigError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def okta_producer(poller: OktaPoller) -> Callable[[LiveFeed], None]:
+    """A producer polling until the feed stops."""
+
+    def relay_stop(feed: LiveFeed) -> None:
+        feed.stopping.wait()
+        poller.stop.set()
+
+    def produce(feed: LiveFeed) -> None:
+        threading.Thread(target=relay_stop, args=(feed,), daemon=True).start()
+        log.info("okta: polling %s/api/v1/logs", poller.opened.base_url)
+        poller.run(lambda events: feed.put([("okta", e) for e in events]))
+        s = poller.stats
+        log.info("okta: %d requests, %d events, errors %s", s.requests, s.events,
+                 s.errors or "none")  # fmt: skip
+
+    return produce
