@@ -12,12 +12,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from helpers import shared_fixture, wait_until
+from helpers import free_port, shared_fixture, wait_until
 
 from .registry_server import Registry, run_registry
 
@@ -295,3 +296,30 @@ registry:
 def test_bad_references_are_one_line_errors(ref: str) -> None:
     res = lanner_artifact("install", ref, "--rulesfiles-dir", "/nonexistent")
     assert res.returncode == 1 and res.stderr.startswith("Error: ") and res.stderr.count("\n") == 1
+
+
+def test_follow_serves_its_outcomes_as_prometheus_metrics(tmp_path: Path) -> None:
+    with run_registry(tmp_path / "reg") as reg:
+        ref = f"{reg.host}/team/rules:1"
+        body = "- rule: Broken\n  desc: d\n  condition: evt.type = = x\n  output: x\n"
+        broken = team_rules(tmp_path, "v9", body + "  priority: WARNING\n")
+        res = lanner_artifact("push", ref, str(broken), "--version", "1.9.0", *reg.args())
+        assert res.returncode == 0, res.stderr
+        port = free_port()
+        proc = subprocess.Popen([*ARTIFACT, "follow", ref, "--every", "1s", "--rulesfiles-dir",
+                                 str(tmp_path / "rd"), "--metrics-address", f"127.0.0.1:{port}",
+                                 *reg.args()], stderr=subprocess.PIPE, text=True)  # fmt: skip
+        try:
+            url = f"http://127.0.0.1:{port}/metrics"
+
+            def refused() -> str | None:
+                text = httpx.get(url).text
+                return text if 'outcome="refused"' in text else None
+
+            text = wait_until(refused, timeout=60, what="a refused update in the metrics")
+            assert f'lanner_artifact_follow_failing{{ref="{ref}"}} 1.0' in text, text
+            assert f'lanner_artifact_follow_checks_total{{outcome="refused",ref="{ref}"}}' in text
+        finally:
+            proc.terminate()
+            proc.wait(20)
+        assert not (tmp_path / "rd" / "team_rules.yaml").exists()

@@ -226,6 +226,8 @@ def install(cfg: ArtifactConfig, access: Any, refs: tuple[str, ...], **kw: Any) 
 @click.option("--startup-behavior", type=click.Choice(["immediate", "skip", "jitter"]),
               default="immediate", show_default=True)  # fmt: skip
 @click.option("--once", is_flag=True, help="One check, then exit (for cron jobs and tests).")
+@click.option("--metrics-address", metavar="HOST:PORT",
+              help="Serve the follower's Prometheus metrics here (/metrics).")  # fmt: skip
 @_common
 @_run
 def follow(cfg: ArtifactConfig, access: Any, refs: tuple[str, ...], **kw: Any) -> None:
@@ -252,6 +254,10 @@ def follow(cfg: ArtifactConfig, access: Any, refs: tuple[str, ...], **kw: Any) -
         fol.check_once()
         failed = [t for t in targets if t in fol.stats.last_error]
         sys.exit(1 if failed else 0)
+    if kw.get("metrics_address"):
+        from lanner.services.artifact.follow import serve_metrics
+
+        serve_metrics(fol, kw["metrics_address"])
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

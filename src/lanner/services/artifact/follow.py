@@ -8,8 +8,9 @@ import logging
 import random
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from lanner.exceptions import ArtifactError
 from lanner.services.artifact.install import Installer
@@ -86,3 +87,43 @@ def _is_refusal(exc: ArtifactError) -> bool:
     from lanner.exceptions import RequirementError, SignatureError
 
     return isinstance(exc, RequirementError | SignatureError)
+
+
+class FollowCollector:
+    """The follower's counters as Prometheus series: ``lanner_artifact_follow_checks_total
+    {ref, outcome}`` and ``lanner_artifact_follow_failing{ref}`` (1 while the last check of
+    a reference failed or was refused: the installed files are older than the registry's)."""
+
+    def __init__(self, follower: Follower) -> None:
+        self.follower = follower
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        stats = self.follower.stats
+        checks = CounterMetricFamily(
+            "lanner_artifact_follow_checks",
+            "Checks of followed artifacts, by outcome",
+            labels=["ref", "outcome"],
+        )
+        for (outcome, ref), n in sorted(stats.checks.items()):
+            checks.add_metric([ref, outcome], n)
+        yield checks
+        failing = GaugeMetricFamily(
+            "lanner_artifact_follow_failing",
+            "1 while a followed artifact's update fails",
+            labels=["ref"],
+        )
+        for ref in self.follower.refs:
+            failing.add_metric([ref], 1.0 if ref in stats.last_error else 0.0)
+        yield failing
+
+
+def serve_metrics(follower: Follower, address: str) -> None:
+    """Serve :class:`FollowCollector` on ``HOST:PORT`` (``/metrics``)."""
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    host, _, port = address.rpartition(":")
+    registry = CollectorRegistry()
+    registry.register(FollowCollector(follower))
+    start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
