@@ -14,6 +14,7 @@ import json
 import os
 import queue
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -26,6 +27,7 @@ import httpx
 import pytest
 import yaml
 
+from app.servers import make_certs
 from helpers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -225,22 +227,33 @@ class Lanner:
         return self.proc.returncode
 
 
-def post(url: str, kind: str, doc: dict[str, Any], signature: str | None = None) -> int:
+def post(
+    url: str,
+    kind: str,
+    doc: dict[str, Any],
+    signature: str | None = None,
+    tls: ssl.SSLContext | None = None,
+) -> int:
     body = json.dumps(doc).encode()
     headers = {"X-GitHub-Event": kind, "X-GitHub-Delivery": "d-1", "User-Agent":
                "GitHub-Hookshot/abc", "Content-Type": "application/json",
                "X-Hub-Signature-256": signature or sign(body)}  # fmt: skip
-    return httpx.post(url, content=body, headers=headers, timeout=30).status_code
+    return httpx.post(
+        url, content=body, headers=headers, timeout=30, verify=tls or True
+    ).status_code
 
 
-def start(tmp_path: Path, api: str, token: str = TOKEN) -> tuple[Lanner, str]:
+def start(
+    tmp_path: Path, api: str, token: str = TOKEN, tls: ssl.SSLContext | None = None
+) -> tuple[Lanner, str]:
     port = free_port()
-    lanner = Lanner(write_config(tmp_path, api, port), tmp_path / "lanner.err", token)
-    url = f"http://127.0.0.1:{port}/"
+    cfg = write_config(tmp_path, api, port, useHTTPs=tls is not None)
+    lanner = Lanner(cfg, tmp_path / "lanner.err", token)
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/"
 
     def up() -> bool:
         try:
-            return httpx.get(url).status_code == 405
+            return httpx.get(url, verify=tls or True).status_code == 405
         except httpx.TransportError:
             assert lanner.proc.poll() is None, lanner.log()
             return False
@@ -315,3 +328,23 @@ def test_https_is_required_unless_turned_off(tmp_path: Path, api: str) -> None:
     res = subprocess.run([*LANNER, "-c", str(cfg), "-r", str(RULES), "--disable-source",
                           "syscall"], capture_output=True, text=True, timeout=60)  # fmt: skip
     assert res.returncode != 0 and "server.crt" in res.stderr, res.stderr
+
+
+def test_https_webhook_with_the_certificate_of_secrets_dir(tmp_path: Path, api: str) -> None:
+    """useHTTPs with server.crt/server.key in secretsDir: deliveries over TLS are
+    evaluated; a plain-HTTP connection gets nothing."""
+    secrets = tmp_path / "ghplugin"
+    secrets.mkdir()
+    certs = make_certs(secrets)  # writes server.crt and server.key, the plugin's names
+    tls = ssl.create_default_context(cafile=str(certs.ca))
+    lanner, url = start(tmp_path, api, tls=tls)
+    try:
+        doc = message("u-tls", action="publicized")
+        assert post(url, "repository", doc, tls=tls) == 200
+        alerts = lanner.until("u-tls")
+        with pytest.raises(httpx.HTTPError):
+            httpx.post(url.replace("https:", "http:"), content=b"{}", timeout=5)
+    finally:
+        code = lanner.stop()
+    assert [a["rule"] for a in alerts] == ["Private Repository Becoming Public"], alerts
+    assert code == 0, lanner.log()

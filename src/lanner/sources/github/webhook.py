@@ -36,6 +36,7 @@ log = logging.getLogger("lanner.github")
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
 NULL_COMMIT = "0" * 40
+REQUEST_TIMEOUT = 30.0  # seconds a connection may take to send a request
 _INIT_KEYS = {
     "websocketServerURL": str,
     "secretsDir": str,
@@ -255,16 +256,16 @@ class GithubWebhook:
         self.api = GithubApi(opened.api_url, opened.token, self.stats)
         self._num = 0
         self._num_lock = threading.Lock()
-        self.server = _Server((opened.host, opened.port), self)
+        self.tls: ssl.SSLContext | None = None
         if opened.use_https and opened.cert and opened.key:
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.minimum_version = ssl.TLSVersion.TLSv1_2
             try:
                 ctx.load_cert_chain(str(opened.cert), str(opened.key))
             except (OSError, ssl.SSLError) as exc:
-                self.server.server_close()
                 raise GithubConfigError(f"github: {opened.cert}/{opened.key}: {exc}") from None
-            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+            self.tls = ctx  # the handshake runs on the connection's thread, not the accept loop
+        self.server = _Server((opened.host, opened.port), self)
         self._thread: threading.Thread | None = None
 
     @property
@@ -329,6 +330,18 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        self.request.settimeout(REQUEST_TIMEOUT)
+        if self.server.hook.tls is not None:
+            self.request = self.server.hook.tls.wrap_socket(self.request, server_side=True)
+        super().setup()
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (ssl.SSLError, ConnectionError, TimeoutError) as exc:
+            log.debug("github: connection dropped: %s", exc)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("github: %s", format % args)
