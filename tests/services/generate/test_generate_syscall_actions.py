@@ -19,7 +19,11 @@ from lanner.services.generate.registry import select
 
 SYSCALL_ACTIONS = select(source="syscall")
 WATCHED = [
-    Path(p) for p in ("/etc", "/dev", "/var/log", "/tmp", "/usr/local/bin", "/root", "/boot")
+    Path(p)
+    for p in (
+        *("/etc", "/dev", "/var/log", "/tmp", "/usr/local/bin", "/root", "/boot"),
+        *("/usr/bin", "/var/lib", "/etc/apt", "/root/.ssh", "/host"),
+    )
 ]
 MARKER = re.compile(r"^lanner-gen-[0-9a-f]{10}$")
 
@@ -46,6 +50,7 @@ def sensitive_state() -> dict[str, object]:
         "preload": preload.read_bytes() if preload.exists() else None,
         "boot": Path("/boot").exists(),
         "secrets": Path("/run/secrets").exists(),
+        "made": [Path(p).exists() for p in ("/root/.ssh", "/etc/apt", "/host")],
         "cgroups": [
             p.exists() for p in (Path("/sys/fs/cgroup/cpu/docker"), Path("/sys/fs/cgroup/docker"))
         ],

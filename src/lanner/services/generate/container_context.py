@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from lanner.exceptions import ActionError
 from lanner.services.generate.action import Outcome
@@ -52,10 +53,13 @@ def container_id(marker: str) -> str:
 
 
 @contextlib.contextmanager
-def container(out: Outcome, *, privileged: bool = False) -> Iterator[list[str]]:
+def container(
+    out: Outcome, *, privileged: bool = False, mounts: list[dict[str, Any]] | None = None
+) -> Iterator[list[str]]:
     """Create the cgroup; yields the argv prefix that runs a program inside it (append
     ``"-"`` or ``"tty"``, then the program's argv). Removed afterwards (children must
-    have been reaped by then)."""
+    have been reaped by then). ``privileged`` and ``mounts`` are what the runtime
+    endpoint reports (nothing is mounted)."""
     root = cgroup_root()
     parent = root / "docker"
     made_parent = not parent.exists()
@@ -68,7 +72,9 @@ def container(out: Outcome, *, privileged: bool = False) -> Iterator[list[str]]:
     out.effects["container_id"] = container_id(out.marker)[:12]
     endpoint = active_endpoint()
     if endpoint is not None:  # metadata for lanner run: a simulated container, said so
-        doc = endpoint.register(container_id(out.marker), out.marker, privileged=privileged)
+        doc = endpoint.register(
+            container_id(out.marker), out.marker, privileged=privileged, mounts=mounts
+        )
         out.effects["simulated_container"] = doc["Name"].lstrip("/")
     try:
         yield [python(), "-c", JOIN_SCRIPT, str(group / "cgroup.procs")]

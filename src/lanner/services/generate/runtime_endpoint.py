@@ -31,9 +31,14 @@ MAX_KEPT = 1000
 
 
 def inspect_document(
-    full_id: str, marker: str, labels: dict[str, str] | None = None, privileged: bool = False
+    full_id: str,
+    marker: str,
+    labels: dict[str, str] | None = None,
+    privileged: bool = False,
+    mounts: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The inspect answer for one simulated container (Docker's keys)."""
+    """The inspect answer for one simulated container (Docker's keys); ``mounts`` as
+    Docker's (``Source``, ``Destination``...): reported only, nothing is mounted."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return {
         "Id": full_id,
@@ -48,7 +53,7 @@ def inspect_document(
             "Labels": {SIMULATED_LABEL: "simulated", **(labels or {})},
         },
         "HostConfig": {"Privileged": privileged, "NetworkMode": "none"},
-        "Mounts": [],
+        "Mounts": list(mounts or []),
         "NetworkSettings": {"IPAddress": "", "Ports": {}, "Networks": {}},
     }
 
@@ -117,10 +122,11 @@ class RuntimeEndpoint:
         labels: dict[str, str] | None = None,
         *,
         privileged: bool = False,
+        mounts: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """Answer for this container from now on (the oldest are forgotten past 1,000);
         return its inspect document."""
-        doc = inspect_document(full_id, marker, labels, privileged)
+        doc = inspect_document(full_id, marker, labels, privileged, mounts)
         with self._lock:
             self._docs[full_id] = doc
             while len(self._docs) > MAX_KEPT:
