@@ -53,7 +53,12 @@ def github_producer(hook: GithubWebhook) -> Callable[[LiveFeed], None]:
 
     def produce(feed: LiveFeed) -> None:
         hook.attach(feed)  # type: ignore[attr-defined]
-        hook.start()
+        try:
+            hook.start()
+        except GithubConfigError as exc:
+            log.error("%s", exc)
+            hook.stop()
+            raise
         feed.stopping.wait()
         hook.stop()
         s = hook.stats

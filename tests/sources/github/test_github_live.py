@@ -58,6 +58,12 @@ class GithubApiDouble(BaseHTTPRequestHandler):
     """A double of GitHub's REST API (compare and contents endpoints only)."""
 
     seen: ClassVar[list[str]] = []
+    hooks: ClassVar[dict[str, list[dict[str, Any]]]] = {}  # repo -> its webhooks
+    repos: ClassVar[list[dict[str, Any]]] = [
+        {"full_name": "acme/app", "permissions": {"admin": True}, "archived": False},
+        {"full_name": "acme/old", "permissions": {"admin": True}, "archived": True},
+        {"full_name": "acme/readonly", "permissions": {"admin": False}, "archived": False},
+    ]
 
     def log_message(self, *_args: Any) -> None:
         pass
@@ -77,13 +83,41 @@ class GithubApiDouble(BaseHTTPRequestHandler):
             self._answer(401, {"message": "Bad credentials"})
             return
         parts = self.path.split("/", 5)  # '', repos, owner, repo, kind, rest
-        if len(parts) == 6 and parts[4] == "compare" and parts[5] in PATCHES:
+        if self.path.startswith("/user/repos?"):
+            self._answer(200, self.repos if "page=1" in self.path else [])
+        elif len(parts) == 5 and parts[4] == "hooks":
+            self._answer(200, self.hooks.get(f"{parts[2]}/{parts[3]}", []))
+        elif len(parts) == 6 and parts[4] == "compare" and parts[5] in PATCHES:
             self._answer(200, {"status": "ahead", "files": PATCHES[parts[5]]})
         elif len(parts) == 6 and parts[4] == "contents" and parts[5] in WORKFLOWS:
             content = base64.b64encode(WORKFLOWS[parts[5]].encode()).decode()
             self._answer(200, {"type": "file", "encoding": "base64", "content": content})
         else:
             self._answer(404, {"message": "Not Found"})
+
+    def do_POST(self) -> None:
+        parts = self.path.split("/")
+        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+            self._answer(401, {"message": "Bad credentials"})
+            return
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        hook = {"id": 1000 + sum(len(v) for v in self.hooks.values()), "type": "Repository",
+                "name": body["name"], "events": body["events"],
+                "config": body["config"]}  # fmt: skip
+        self.hooks.setdefault(f"{parts[2]}/{parts[3]}", []).append(hook)
+        self._answer(201, hook)
+
+    def do_DELETE(self) -> None:
+        parts = self.path.split("/")
+        hooks = self.hooks.get(f"{parts[2]}/{parts[3]}", [])
+        kept = [h for h in hooks if str(h["id"]) != parts[5]]
+        if len(kept) == len(hooks):
+            self._answer(404, {"message": "Not Found"})
+            return
+        self.hooks[f"{parts[2]}/{parts[3]}"] = kept
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
 
 def repo(name: str, private: bool) -> dict[str, Any]:
@@ -172,16 +206,19 @@ def api() -> Iterator[str]:
         server.server_close()
 
 
-def write_config(tmp: Path, api: str, port: int, **init: Any) -> Path:
+def write_config(
+    tmp: Path, api: str, port: int, open_params: str = "acme/app, acme/lib", **init: Any
+) -> Path:
     secrets = tmp / "ghplugin"
     secrets.mkdir(exist_ok=True)
-    (secrets / "webhook.secret").write_text(SECRET + "\n")
+    if "websocketServerURL" not in init:
+        (secrets / "webhook.secret").write_text(SECRET + "\n")
     init = {"useHTTPs": False, "secretsDir": str(secrets), "listen": f"127.0.0.1:{port}",
             "apiURL": api, **init}  # fmt: skip
     cfg = {"json_output": True, "stdout_output": {"enabled": True}, "log_level": "info",
            "priority": "debug", "rule_matching": "all", "load_plugins": ["github"],
            "plugins": [{"name": "github", "init_config": json.dumps(init),
-                        "open_params": "acme/app, acme/lib"}]}  # fmt: skip
+                        "open_params": open_params}]}  # fmt: skip
     path = tmp / "lanner.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -348,3 +385,34 @@ def test_https_webhook_with_the_certificate_of_secrets_dir(tmp_path: Path, api: 
         code = lanner.stop()
     assert [a["rule"] for a in alerts] == ["Private Repository Becoming Public"], alerts
     assert code == 0, lanner.log()
+
+
+def test_webhooks_installed_and_removed_as_the_plugin(tmp_path: Path, api: str) -> None:
+    """With websocketServerURL (and open_params ``*``) Lanner installs a webhook with a
+    generated secret in each repository the token administers (not archived), replacing
+    one with the same URL, and removes them when it stops."""
+    port = free_port()
+    public = f"http://127.0.0.1:{port}/"
+    GithubApiDouble.hooks.clear()
+    GithubApiDouble.hooks["acme/app"] = [{"id": 7, "config": {"url": public}}]  # a stale one
+    cfg = write_config(tmp_path, api, port, open_params="*", websocketServerURL=public)
+    lanner = Lanner(cfg, tmp_path / "lanner.err", TOKEN)
+    try:
+        wait_until(lambda: len(GithubApiDouble.hooks.get("acme/app", [])) == 1
+                   and GithubApiDouble.hooks["acme/app"][0]["id"] != 7, timeout=60,
+                   what="the webhook installed")  # fmt: skip
+        assert set(GithubApiDouble.hooks) == {"acme/app"}  # not archived, admin only
+        hook = GithubApiDouble.hooks["acme/app"][0]
+        assert hook["config"]["url"] == public and hook["events"] == ["*"]
+        secret = hook["config"]["secret"]
+        assert len(secret) >= 32
+        doc = message("u-installed", action="publicized")
+        body = json.dumps(doc).encode()
+        assert post(public, "repository", doc, sign(body, secret)) == 200
+        assert post(public, "repository", doc, sign(body, SECRET)) == 401
+        alerts = lanner.until("u-installed")
+    finally:
+        code = lanner.stop()
+    assert [a["rule"] for a in alerts] == ["Private Repository Becoming Public"]
+    assert code == 0, lanner.log()
+    assert GithubApiDouble.hooks["acme/app"] == [], lanner.log()  # removed at stop

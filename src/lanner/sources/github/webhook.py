@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 import httpx
 
@@ -95,10 +96,18 @@ class GithubOpen:
         opened.api_url = init.get("apiURL", opened.api_url).rstrip("/")
         opened.token = env.get("GITHUB_PLUGIN_TOKEN") or _read(secrets / "github.token")
         secret = env.get("GITHUB_PLUGIN_WEBHOOK_SECRET") or _read(secrets / "webhook.secret")
+        if opened.server_url and not opened.token:
+            raise GithubConfigError(
+                "github: websocketServerURL is set, so the webhooks are installed through the "
+                f"API: a token is needed ({secrets / 'github.token'} or GITHUB_PLUGIN_TOKEN)"
+            )
+        if not secret and opened.server_url:
+            secret = token_urlsafe(32)  # the hooks Lanner installs sign with it
         if not secret:
             raise GithubConfigError(
                 f"github: no webhook secret: write it to {secrets / 'webhook.secret'} or set "
-                "GITHUB_PLUGIN_WEBHOOK_SECRET (the secret the repositories' webhooks sign with)"
+                "GITHUB_PLUGIN_WEBHOOK_SECRET (the secret the repositories' webhooks sign "
+                "with), or set websocketServerURL so that Lanner installs the webhooks"
             )
         opened.secret = secret.encode()
         # plain HTTP is for a TLS-terminating proxy in front: loopback unless told
@@ -196,6 +205,45 @@ class GithubApi:
             return None
         return value if isinstance(value, dict) else None
 
+    def admin_repos(self) -> list[str]:
+        """The token's repositories it administers and that are not archived (``*``)."""
+        names: list[str] = []
+        page = 1
+        while True:
+            resp = self._client.get(
+                "/user/repos", params={"type": "all", "per_page": 100, "page": page}
+            )
+            resp.raise_for_status()
+            repos = resp.json()
+            for r in repos:
+                if (r.get("permissions") or {}).get("admin") and not r.get("archived"):
+                    names.append(r["full_name"])
+            if len(repos) < 100:
+                return names
+            page += 1
+
+    def install_hook(self, repo: str, url: str, secret: str) -> int:
+        """Replace this URL's webhook on ``repo`` by one sending every event, signed with
+        ``secret``; its id."""
+        path = f"/repos/{quote(repo)}/hooks"
+        resp = self._client.get(path)
+        resp.raise_for_status()
+        for hook in resp.json():
+            if (hook.get("config") or {}).get("url") == url:
+                self._client.delete(f"{path}/{hook['id']}").raise_for_status()
+        config = {"url": url, "content_type": "json", "secret": secret, "insecure_ssl": "0"}
+        body = {"name": "web", "active": True, "events": ["*"], "config": config}
+        resp = self._client.post(path, json=body)
+        resp.raise_for_status()
+        return int(resp.json()["id"])
+
+    def delete_hook(self, repo: str, hook_id: int) -> None:
+        try:
+            self._client.delete(f"/repos/{quote(repo)}/hooks/{hook_id}").raise_for_status()
+        except httpx.HTTPError as exc:
+            log.warning("github: deleting the webhook of %s: %s", repo, exc)
+            self._stats.error("api")
+
     def diff_secrets(self, repo: str, refs: str) -> list[dict[str, Any]] | None:
         """Per changed file, the secrets its added lines hold (None when the API failed)."""
         got = self._get(f"/repos/{quote(repo)}/compare/{quote(refs, safe='.^~')}")
@@ -267,6 +315,7 @@ class GithubWebhook:
             self.tls = ctx  # the handshake runs on the connection's thread, not the accept loop
         self.server = _Server((opened.host, opened.port), self)
         self._thread: threading.Thread | None = None
+        self.installed: list[tuple[str, int]] = []
 
     @property
     def port(self) -> int:
@@ -277,21 +326,48 @@ class GithubWebhook:
         self._thread.start()
         scheme = "https" if self.opened.use_https else "http"
         log.info("github: webhook server on %s://%s:%d", scheme, self.opened.host, self.port)
+        if self.opened.server_url:
+            self.install_hooks()
+
+    def install_hooks(self) -> None:
+        """As the plugin: a webhook on each repository of open_params (``*``: those the
+        token administers), pointing at websocketServerURL; removed by :meth:`stop`."""
+        url, secret = self.opened.server_url, self.opened.secret.decode()
+        try:
+            repos = sorted(self.opened.repos) or self.api.admin_repos()
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            raise GithubConfigError(f"github: listing the repositories: {exc}") from None
+        for repo in repos:
+            try:
+                self.installed.append((repo, self.api.install_hook(repo, url, secret)))
+            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                raise GithubConfigError(
+                    f"github: installing the webhook of {repo}: {exc}"
+                ) from None
+            log.info("github: webhook installed in %s", repo)
 
     def stop(self) -> None:
+        for repo, hook_id in self.installed:
+            self.api.delete_hook(repo, hook_id)
+            log.info("github: webhook removed from %s", repo)
+        self.installed.clear()
         self.server.shutdown()
         self.server.server_close()
         self.api.close()
 
-    def handle(self, kind: str | None, signature: str | None, body: bytes, peer: str) -> int:
-        """The HTTP status for one delivery."""
+    def handle(
+        self, kind: str | None, signature: str | None, body: bytes, peer: str, ctype: str = ""
+    ) -> int:
+        """The HTTP status for one delivery (``ctype``: JSON, or a form's ``payload``)."""
         if not signature_ok(self.opened.secret, body, signature):
             log.warning("github: signature check failed, message from %s refused", peer)
             self.stats.error("bad_signature")
             return 401
         try:
+            if ctype.startswith("application/x-www-form-urlencoded"):
+                body = parse_qs(body.decode(), strict_parsing=True)["payload"][0].encode()
             doc = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, KeyError) as exc:
             log.warning("github: message from %s is not JSON (%s)", peer, exc)
             self.stats.error("bad_json")
             return 400
@@ -370,6 +446,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.headers.get("X-Hub-Signature-256"),
             body,
             self.client_address[0],
+            self.headers.get("Content-Type", ""),
         )
         self._reply(status)
 
