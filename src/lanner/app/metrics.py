@@ -163,6 +163,8 @@ class Stats:
         # set in live syscall runs with container engines (read at scrape time)
         self.containers: ContainerRuntimes | None = None
         self.k8smeta: Any = None  # the K8sMetaWatcher when k8smeta is loaded
+        # source -> its remote input's counters (``errors``: kind -> n), e.g. github, okta
+        self.inputs: dict[str, Any] = {}
         # for Falco's falcosecurity_* series: rule -> (priority number, tags) and
         # source -> engine name (read at scrape time), digests of the files loaded
         self.rule_meta: Callable[[], dict[str, tuple[int, frozenset[str]]]] = dict

@@ -213,6 +213,24 @@ class K8sMetaCollector(Collector):
         yield events
 
 
+class InputCollector(Collector):
+    """The remote inputs' (github webhook, okta poller) refused or failed requests."""
+
+    def __init__(self, stats: Stats) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        errors = CounterMetricFamily(
+            "lanner_input_errors",
+            "Bad requests, refused deliveries and failed API calls of an input, by kind",
+            labels=["source", "kind"],
+        )
+        for source, counters in sorted(self.stats.inputs.items()):
+            for kind, n in sorted(dict(counters.errors).items()):
+                errors.add_metric([source, kind], n)
+        yield errors
+
+
 _DOC = "https://falco.org/docs/metrics/"  # the help text Falco gives every series
 _LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 
@@ -330,5 +348,6 @@ def registry_for(stats: Stats) -> CollectorRegistry:
     registry.register(StatsCollector(stats))
     registry.register(ContainerCollector(stats))
     registry.register(K8sMetaCollector(stats))
+    registry.register(InputCollector(stats))
     registry.register(FalcoCollector(stats))
     return registry

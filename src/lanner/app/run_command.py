@@ -135,24 +135,27 @@ def _inputs(
     return replay, sources, adapters
 
 
-def _service_inputs(cfg: Config) -> list[tuple[SourceSpec, str, Callable[[LiveFeed], None]]]:
+Service = tuple[SourceSpec, str, Callable[[LiveFeed], None], Any]  # spec, name, producer, stats
+
+
+def _service_inputs(cfg: Config) -> list[Service]:
     """The loaded SaaS plugins' sources and producers: github's webhook server, okta's
     System Log poller (ConfigError when their configuration is unusable)."""
     from lanner.app.github_input import github_producer, github_webhook
     from lanner.app.okta_input import okta_poller, okta_producer
 
-    found: list[tuple[SourceSpec, str, Callable[[LiveFeed], None]]] = []
+    found: list[Service] = []
     hook = github_webhook(cfg)
     if hook is not None:
         from lanner.sources.github import github_source
 
-        found.append((github_source(), "github", github_producer(hook)))
+        found.append((github_source(), "github", github_producer(hook), hook.stats))
     poller = okta_poller(cfg)
     if poller is not None:
         from lanner.sources.okta import okta_source
 
         spec = okta_source(poller.opened.organization)
-        found.append((spec, "okta", okta_producer(poller)))
+        found.append((spec, "okta", okta_producer(poller), poller.stats))
     return found
 
 
@@ -458,7 +461,7 @@ def run(
         from lanner.sources.cloudtrail import cloudtrail_source
 
         sources = [cloudtrail_source() if s.name == "aws_cloudtrail" else s for s in sources]
-    sources += [spec for spec, _name, _producer in services]
+    sources += [spec for spec, _name, _producer, _stats in services]
     sources = _select_sources(sources, cfg, enable_sources, disable_sources, replay is not None)
     options.live = live
     try:
@@ -556,8 +559,9 @@ def run(
             _add_producers(daemon, feed, capture, probe)
             if trail is not None:
                 feed.add_producer(cloudtrail_producer(trail), "cloudtrail")
-            for spec, name, producer in services:
+            for spec, name, producer, counters in services:
                 if any(s.name == spec.name for s in sources):
+                    daemon.stats.inputs[name] = counters  # lanner_input_errors
                     feed.add_producer(producer, name)
             events = feed.events() if probe is None else probe.merge(feed.events())
         deadline = time.monotonic() + duration if duration else None

@@ -207,7 +207,12 @@ def api() -> Iterator[str]:
 
 
 def write_config(
-    tmp: Path, api: str, port: int, open_params: str = "acme/app, acme/lib", **init: Any
+    tmp: Path,
+    api: str,
+    port: int,
+    open_params: str = "acme/app, acme/lib",
+    web_port: int = 0,
+    **init: Any,
 ) -> Path:
     secrets = tmp / "ghplugin"
     secrets.mkdir(exist_ok=True)
@@ -219,6 +224,9 @@ def write_config(
            "priority": "debug", "rule_matching": "all", "load_plugins": ["github"],
            "plugins": [{"name": "github", "init_config": json.dumps(init),
                         "open_params": open_params}]}  # fmt: skip
+    if web_port:  # the metrics endpoint
+        cfg["webserver"] = {"enabled": True, "listen_port": web_port,
+                            "listen_address": "127.0.0.1"}  # fmt: skip
     path = tmp / "lanner.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -281,10 +289,14 @@ def post(
 
 
 def start(
-    tmp_path: Path, api: str, token: str = TOKEN, tls: ssl.SSLContext | None = None
+    tmp_path: Path,
+    api: str,
+    token: str = TOKEN,
+    tls: ssl.SSLContext | None = None,
+    web_port: int = 0,
 ) -> tuple[Lanner, str]:
     port = free_port()
-    cfg = write_config(tmp_path, api, port, useHTTPs=tls is not None)
+    cfg = write_config(tmp_path, api, port, web_port=web_port, useHTTPs=tls is not None)
     lanner = Lanner(cfg, tmp_path / "lanner.err", token)
     url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/"
 
@@ -300,7 +312,8 @@ def start(
 
 
 def test_upstream_github_rules_fire_on_signed_deliveries(tmp_path: Path, api: str) -> None:
-    lanner, url = start(tmp_path, api)
+    web = free_port()
+    lanner, url = start(tmp_path, api, web_port=web)
     try:
         for kind, doc, _rules in DELIVERIES:
             assert post(url, kind, doc) in (200, 202), (kind, doc["sender"], lanner.log())
@@ -314,8 +327,11 @@ def test_upstream_github_rules_fire_on_signed_deliveries(tmp_path: Path, api: st
         assert resp.status_code == 400
         assert post(url, "ping", message("sentinel", hook={"id": 1, "type": "Repository"})) == 200
         alerts = lanner.until("sentinel")
+        metrics = httpx.get(f"http://127.0.0.1:{web}/metrics", timeout=10).text
     finally:
         code = lanner.stop()
+    assert 'lanner_input_errors_total{kind="bad_signature",source="github"} 2.0' in metrics
+    assert 'lanner_input_errors_total{kind="bad_json",source="github"} 1.0' in metrics
     fired: dict[str, set[str]] = {}
     for alert in alerts:
         fired.setdefault(alert["output_fields"]["github.user"], set()).add(alert["rule"])

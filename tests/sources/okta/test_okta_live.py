@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 import yaml
 
-from helpers import wait_until
+from helpers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 RULES = ROOT.parent / "shared" / "fixtures" / "rules" / "okta_rules.yaml"
@@ -171,7 +172,7 @@ def okta() -> Iterator[OktaDouble]:
         double.server.server_close()
 
 
-def write_config(tmp: Path, okta: OktaDouble, token: str = TOKEN) -> Path:
+def write_config(tmp: Path, okta: OktaDouble, token: str = TOKEN, web_port: int = 0) -> Path:
     init = {
         "organization": "acme",
         "api_token": token,
@@ -185,6 +186,9 @@ def write_config(tmp: Path, okta: OktaDouble, token: str = TOKEN) -> Path:
            # nine upstream rules ship enabled: false; Falco's rules selection turns them on
            "rules": [{"enable": {"tag": "okta"}}],
            "plugins": [{"name": "okta", "init_config": init, "open_params": ""}]}  # fmt: skip
+    if web_port:  # the metrics endpoint
+        cfg["webserver"] = {"enabled": True, "listen_port": web_port,
+                            "listen_address": "127.0.0.1"}  # fmt: skip
     path = tmp / "lanner.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -286,10 +290,15 @@ def test_restart_neither_loses_nor_repeats(tmp_path: Path, okta: OktaDouble) -> 
 
 def test_refused_token_is_logged_and_the_poller_goes_on(tmp_path: Path, okta: OktaDouble) -> None:
     okta.add(event("user.account.lock", 1))
-    lanner = Lanner(write_config(tmp_path, okta, token="expired"), tmp_path / "lanner.err")
+    web = free_port()
+    cfg = write_config(tmp_path, okta, token="expired", web_port=web)
+    lanner = Lanner(cfg, tmp_path / "lanner.err")
     try:
         wait_until(lambda: len(okta.requests) >= 2, timeout=30, what="a retried request")
         assert lanner.proc.poll() is None, lanner.log()  # still running
+        metric = 'lanner_input_errors_total{kind="auth",source="okta"}'
+        wait_until(lambda: metric in httpx.get(f"http://127.0.0.1:{web}/metrics").text,
+                   timeout=30, what="the auth error metric")  # fmt: skip
     finally:
         code = lanner.stop()
     log = lanner.log()
