@@ -108,6 +108,7 @@ def _synthetic() -> bytes:
             uid=1000,
             gid=1000,
             cgroups=b"cpu=/docker/" + b"a" * 64 + b"\0",
+            vpgid=200,
         ),
         event(et.PPME_SYSCALL_OPENAT_2_X, 200, 5, fd=3, dirfd=-100, name="etc/./passwd", flags=1),
         event(et.PPME_SOCKET_SOCKET_E, 200, 6, domain=2, type=1, proto=0),
@@ -155,6 +156,7 @@ FIELDS = [
     "evt.is_open_read",
     "fd.directory",
     "fd.filename",
+    "proc.vpgid",
 ]
 
 
@@ -181,6 +183,8 @@ def test_synthetic_fork_exec_open_connect_exit() -> None:
     assert execve_x["user.name"] == "alice" and execve_x["user.uid"] == 1000
     assert execve_x["group.name"] == "staff"
     assert execve_x["container.id"] == "aaaaaaaaaaaa"
+    # as libsinsp, the exec takes its process group from the event (a new group leader)
+    assert execve_x["proc.vpgid"] == 200
     assert openat_x["fd.name"] == "/root/etc/passwd"
     assert openat_x["fd.directory"] == "/root/etc"
     assert openat_x["fd.filename"] == "passwd"

@@ -12,7 +12,15 @@ from pathlib import Path
 from lanner.exceptions import ActionError
 from lanner.services.generate.action import Action, ActionFn, Outcome, RunContext, action, token
 from lanner.services.generate.container_context import container
-from lanner.services.generate.sandbox import created_dirs, named, python, run, tool, workdir
+from lanner.services.generate.sandbox import (
+    copy_exe,
+    created_dirs,
+    named,
+    python,
+    run,
+    tool,
+    workdir,
+)
 from lanner.services.generate.syscall_process import SPAWN_SCRIPT
 
 # argv: paths... Creates each path new (O_EXCL, mode 0600, empty), reads it back, then
@@ -70,16 +78,19 @@ _, status = os.waitpid(pid, 0)
 sys.exit(os.waitstatus_to_exitcode(status))
 """
 
-# As nobody (no capabilities): unshare(CLONE_NEWUSER); a new, empty user namespace for
-# this short-lived process only (or EPERM where the host forbids it).
+# A child drops every capability (capset to empty sets), then calls
+# unshare(CLONE_NEWUSER): a new, empty user namespace for this short-lived process only
+# (or EPERM where the host forbids it).
 UNSHARE_SCRIPT = """\
 import ctypes, os, sys
 pid = os.fork()
 if pid == 0:
-    os.setgroups([])
-    os.setgid(65534)
-    os.setuid(65534)
-    ctypes.CDLL(None, use_errno=True).unshare(0x10000000)
+    libc = ctypes.CDLL(None, use_errno=True)
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)
+    data = (ctypes.c_uint32 * 6)()
+    if libc.capset(header, data) != 0:
+        os._exit(3)
+    libc.unshare(0x10000000)
     os._exit(0)
 _, status = os.waitpid(pid, 0)
 sys.exit(os.waitstatus_to_exitcode(status))
@@ -240,10 +251,11 @@ def sudo_shell_escape(ctx: RunContext) -> Outcome:
 
 
 def pkexec_without_args(ctx: RunContext) -> Outcome:
-    """Stand-in ``pkexec`` with no argument (the marker is in its path)."""
+    """Stand-in ``pkexec`` (a copy of ``true``) with no argument; the marker is in its
+    path (a copy, not a link: the rule shows the resolved executable path)."""
     out = Outcome(token())
     with workdir(out) as d:
-        run(out, [str(named(d, "pkexec", tool("true")))], ctx.timeout, check=True)
+        run(out, [str(copy_exe(d, "pkexec", tool("true")))], ctx.timeout, check=True)
     return out
 
 
@@ -345,7 +357,8 @@ def container_tar_from_entrypoint(ctx: RunContext) -> Outcome:
         data.write_bytes(b"")
         runc = str(named(d, "runc", python()))
         tar = str(named(d, "tar", python()))
-        argv = [runc, "-c", ENTRYPOINT_SCRIPT, tar, "-c", OPEN_READ_SCRIPT, str(data)]
+        tar_argv = [tar, "-I", "-S", "-c", OPEN_READ_SCRIPT, str(data)]  # few imports
+        argv = [runc, "-c", ENTRYPOINT_SCRIPT, *tar_argv]
         _in_container(ctx, out, argv)
     return out
 
@@ -383,7 +396,7 @@ def container_host_path(ctx: RunContext) -> Outcome:
 
 
 def container_unshare_without_caps(ctx: RunContext) -> Outcome:
-    """In a container, a child that dropped to ``nobody`` (no capabilities) calls
+    """In a container, a child that dropped every capability calls
     unshare(CLONE_NEWUSER)."""
     out = Outcome(token())
     _in_container(ctx, out, [python(), "-c", UNSHARE_SCRIPT, out.marker])

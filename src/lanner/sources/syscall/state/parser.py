@@ -370,6 +370,9 @@ def _on_execve_exit(eng: StateEngine, evt: Event, th: ThreadInfo | None) -> None
         return
     # libsinsp keeps the working directory it knew; execve's cwd param is not applied.
     _fill_from_exec_like(th, evt, with_cwd=False)
+    vpgid = _int_arg(evt, "vpgid")  # as libsinsp: an exec takes the event's process group
+    if vpgid is not None:
+        th.vpgid = vpgid
     pid = _int_arg(evt, "pid")
     ptid = _int_arg(evt, "ptid")
     if pid is not None and pid > 0:
