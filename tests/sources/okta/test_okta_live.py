@@ -305,3 +305,23 @@ def test_refused_token_is_logged_and_the_poller_goes_on(tmp_path: Path, okta: Ok
     assert code == 0, log
     assert "HTTP 401 Invalid token provided" in log, log
     assert lanner.alerts.empty()
+
+
+def test_mfa_counts_window_and_bound() -> None:
+    """okta.mfa.failure.countlast[N] counts the actor's failures within N seconds up to
+    the event; the history keeps at most cache_usermaxsize per actor."""
+    from lanner.sources.okta.fields import MfaHistory, OktaEvent
+    from lanner.sources.okta.source import okta_source
+
+    spec = okta_source("acme")
+    failure = spec.fields.fields["okta.mfa.failure.countlast"].bind(60)
+    deny = spec.fields.fields["okta.mfa.deny.countlast"].bind(60)
+    history = MfaHistory(expiration=600, per_user=3)
+    got = []
+    for i, second in enumerate((0, 30, 61, 70, 75)):
+        doc = event("user.authentication.auth_via_mfa", i, "carol", "FAILURE")
+        ev = OktaEvent(doc, second * 1_000_000_000, i + 1)
+        history.record(ev)
+        got.append((failure(ev), deny(ev)))
+    # at 61 s the one at 0 s is out of the window; at 75 s only 3 are kept (30 dropped)
+    assert got == [(1, None), (2, None), (2, None), (3, None), (3, None)]

@@ -21,6 +21,7 @@ from lanner.sources.json_source.fieldkit import plain, with_arg
 Doc = dict[str, Any]
 MFA_FAILURE = "user.authentication.auth_via_mfa"  # with outcome FAILURE
 MFA_DENY = "user.mfa.okta_verify.deny_push"
+MAX_ACTORS = 10_000  # (actor, kind) histories kept, as the plugin's cache
 
 
 class OktaEvent(JsonEvent):
@@ -70,6 +71,8 @@ class MfaHistory:
                 times.append(event.ts)
             del times[: max(0, len(times) - self.per_user)]
             self._times[key] = (now, times)
+            while len(self._times) > MAX_ACTORS:  # the least recently seen go first
+                self._times.popitem(last=False)
             event.mfa = tuple(times)
 
 
