@@ -78,20 +78,18 @@ _, status = os.waitpid(pid, 0)
 sys.exit(os.waitstatus_to_exitcode(status))
 """
 
-# A child drops every capability (capset to empty sets), then calls
+# A child drops CAP_SYS_ADMIN from its bounding set (for itself and its descendants
+# only), execs Python again (so the exec reports the reduced capabilities), which calls
 # unshare(CLONE_NEWUSER): a new, empty user namespace for this short-lived process only
 # (or EPERM where the host forbids it).
 UNSHARE_SCRIPT = """\
 import ctypes, os, sys
 pid = os.fork()
 if pid == 0:
-    libc = ctypes.CDLL(None, use_errno=True)
-    header = (ctypes.c_uint32 * 2)(0x20080522, 0)
-    data = (ctypes.c_uint32 * 6)()
-    if libc.capset(header, data) != 0:
+    if ctypes.CDLL(None, use_errno=True).prctl(24, 21, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
         os._exit(3)
-    libc.unshare(0x10000000)
-    os._exit(0)
+    inner = "import ctypes; ctypes.CDLL(None, use_errno=True).unshare(0x10000000)"
+    os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", inner, *sys.argv[1:]])
 _, status = os.waitpid(pid, 0)
 sys.exit(os.waitstatus_to_exitcode(status))
 """
@@ -396,8 +394,8 @@ def container_host_path(ctx: RunContext) -> Outcome:
 
 
 def container_unshare_without_caps(ctx: RunContext) -> Outcome:
-    """In a container, a child that dropped every capability calls
-    unshare(CLONE_NEWUSER)."""
+    """In a container, a child without CAP_SYS_ADMIN (dropped from its bounding set, then
+    exec) calls unshare(CLONE_NEWUSER)."""
     out = Outcome(token())
     _in_container(ctx, out, [python(), "-c", UNSHARE_SCRIPT, out.marker])
     return out
