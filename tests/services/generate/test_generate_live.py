@@ -140,3 +140,60 @@ def test_upstream_falco_rules_are_proved_live(tmp_path: Path) -> None:
     for name, (status, detail) in rows.items():
         if status != "proved":
             assert status == "cannot run here" and detail.strip(), (name, status, detail)
+
+
+def test_upstream_incubating_and_sandbox_rules_are_proved_live(tmp_path: Path) -> None:
+    """Issue 26: with the three upstream syscall files loaded live, `generate test --rules`
+    proves >= 80 % of the rules the incubating and sandbox files enable by default (the
+    actions of syscall_upstream_more and mapped ones), and gives a reason for each other."""
+    import yaml
+
+    reason = live_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    files = [
+        UPSTREAM_RULES.with_name(n)
+        for n in ("falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml")
+    ]
+    for f in files:
+        assert f.is_file(), f"missing fixture {f}"
+    sock = tmp_path / "generate-docker.sock"
+    run = LannerRun(
+        tmp_path,
+        files,
+        json_include_output_fields_property=True,
+        rule_matching="all",
+        append_output=[{"suggested_output": True}],
+        container_engines={
+            "docker": {"sockets": [str(sock)]},
+            "cri": {"enabled": False},
+            "podman": {"enabled": False},
+        },
+    )
+    try:
+        assert run.wait_log(STARTED, timeout=90), run.log_text()[-3000:]
+        args = [a for f in files for a in ("--rules", str(f))]
+        r = generate(
+            "test", *args, "--alerts", str(run.alerts), "--timeout", "30",
+            "--runtime-socket", str(sock), timeout=900,
+        )  # fmt: skip
+    finally:
+        run.stop()
+    print(r.stdout)
+    rows = {}
+    for line in r.stdout.splitlines():
+        m = re.match(r"^(.+?)\s{2,}(proved|not triggered|no action|cannot run here)\b(.*)$", line)
+        if m:
+            rows[m.group(1).strip()] = (m.group(2), m.group(3))
+    for f in files[1:]:
+        doc = yaml.safe_load(f.read_text())
+        enabled = {i["rule"] for i in doc if "rule" in i and i.get("enabled", True) is not False}
+        assert enabled <= set(rows), (f.name, enabled - set(rows), r.stderr)
+        proved = {n for n in enabled if rows[n][0] == "proved"}
+        assert len(proved) >= 0.8 * len(enabled), (f.name, r.stdout, run.log_text()[-2000:])
+        for name in enabled - proved:
+            status, detail = rows[name]
+            assert status == "cannot run here" and detail.strip(), (name, status, detail)
+    for name in ("Launch Privileged Container", "Mount Launched in Privileged Container"):
+        status, detail = rows[name]
+        assert status == "proved" and "(simulated)" in detail, (name, detail)
