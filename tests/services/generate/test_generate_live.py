@@ -197,3 +197,40 @@ def test_upstream_incubating_and_sandbox_rules_are_proved_live(tmp_path: Path) -
     for name in ("Launch Privileged Container", "Mount Launched in Privileged Container"):
         status, detail = rows[name]
         assert status == "proved" and "(simulated)" in detail, (name, detail)
+
+
+def test_suite_of_the_training_lab_passes_live(tmp_path: Path) -> None:
+    """`lanner generate suite` runs examples/generate/training-lab.yaml's scenarios against
+    a live lanner run with the upstream rules: every scenario passes; a scenario expecting
+    an alert its steps never raise fails, naming the missing rule."""
+    reason = live_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    sock = tmp_path / "generate-docker.sock"
+    run = LannerRun(
+        tmp_path,
+        [UPSTREAM_RULES],
+        json_include_output_fields_property=True,
+        rule_matching="all",
+        container_engines={
+            "docker": {"sockets": [str(sock)]},
+            "cri": {"enabled": False},
+            "podman": {"enabled": False},
+        },
+    )
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(
+        "- scenario: expects what it cannot raise\n  steps: [ptrace_traceme]\n"
+        "  expect: [{rule: Terminal shell in container}]\n"
+    )
+    try:
+        assert run.wait_log(STARTED, timeout=90), run.log_text()[-3000:]
+        suite = ROOT / "examples" / "generate" / "training-lab.yaml"
+        common = ["--alerts", str(run.alerts), "--timeout", "30", "--runtime-socket", str(sock)]
+        ok = generate("suite", str(suite), *common, timeout=600)
+        bad = generate("suite", str(wrong), *common, timeout=600)
+    finally:
+        run.stop()
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "3 pass, 0 fail, 0 error, 0 skip" in ok.stdout, ok.stdout
+    assert bad.returncode == 1 and "missing ['Terminal shell in container']" in bad.stdout

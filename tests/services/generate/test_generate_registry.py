@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from lanner.services.generate.registry import UNCOVERED, UNCOVERED_FALCO, all_actions, select
@@ -87,3 +88,18 @@ def test_list_command() -> None:
     assert "Kernel module loaded: loading a module changes the running kernel" in r.stdout
     r = generate("list", "no-such-action")
     assert r.returncode != 0 and "no action matches" in r.stderr
+
+
+def test_suite_files_name_real_actions(tmp_path: Path) -> None:
+    from lanner.services.generate.suite import SuiteError, load_suite
+
+    actions = {a.name: a for a in all_actions()}
+    shipped = load_suite(ROOT / "examples" / "generate" / "training-lab.yaml", actions)
+    assert shipped[0].expect == ["Terminal shell in container"] and len(shipped) == 3
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- scenario: x\n  steps: [no_such_action]\n")
+    with pytest.raises(SuiteError, match="no action named \\['no_such_action'\\]"):
+        load_suite(bad, actions)
+    bad.write_text("- scenario: x\n  steps: [memfd_exec]\n  expected: []\n")
+    with pytest.raises(SuiteError, match="unknown key"):
+        load_suite(bad, actions)

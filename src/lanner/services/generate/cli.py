@@ -296,6 +296,43 @@ def test_cmd(
     sys.exit(1 if failed(results) else 0)
 
 
+@generate.command("suite")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--alerts", required=True, help="As for `test`: alert file or http:// URL.")
+@webhook_opt
+@kubeconfig_opt
+@click.option("--timeout", default=15.0, show_default=True, help="Seconds to wait for alerts.")
+@runtime_opt
+def suite_cmd(
+    files: tuple[str, ...],
+    alerts: str,
+    webhook: str,
+    kubeconfig: str | None,
+    timeout: float,
+    runtime_socket: str,
+) -> None:
+    """Run YAML scenarios (steps and the alerts they must raise); exit 1 on a failure."""
+    from lanner.services.generate.alerts import alerts_from
+    from lanner.services.generate.registry import all_actions
+    from lanner.services.generate.suite import SuiteError, load_suite, run_suite
+
+    by_name = {a.name: a for a in all_actions()}
+    try:
+        scenarios = [s for f in files for s in load_suite(f, by_name)]
+    except SuiteError as exc:
+        raise click.ClickException(str(exc)) from None
+    _start_runtime(runtime_socket)
+    ctx = _context(webhook, kubeconfig, min(timeout, 10.0))
+    with alerts_from(alerts) as feed:
+        results = run_suite(scenarios, by_name, feed, ctx, timeout, probe_event_types())
+    width = max(len(r.scenario.name) for r in results)
+    for r in results:
+        click.echo(f"{r.scenario.name:<{width}}  {r.status:<5}  {r.detail}".rstrip())
+    counts = {s: sum(r.status == s for r in results) for s in ("PASS", "FAIL", "ERROR", "SKIP")}
+    click.echo(", ".join(f"{n} {s.lower()}" for s, n in counts.items()))
+    sys.exit(1 if counts["FAIL"] or counts["ERROR"] else 0)
+
+
 @generate.command("bench")
 @regex_arg
 @source_opt
