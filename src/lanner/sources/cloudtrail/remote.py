@@ -26,6 +26,7 @@ from typing import Any
 from lanner.sources.cloudtrail.reader import read_cloudtrail_events
 from lanner.sources.json_source.event import JsonEvent
 from lanner.sources.json_source.reader import LineError
+from lanner.sources.plugin_init import read_init_config
 
 log = logging.getLogger("lanner.cloudtrail")
 
@@ -66,17 +67,7 @@ class CloudTrailOpen:
         cls, init_config: Any, open_params: str, now: datetime | None = None
     ) -> CloudTrailOpen:
         """Both strings as the plugin documents them; unknown init keys are refused."""
-        init = _init_dict(init_config)
-        unknown = sorted(set(init) - set(_INIT_KEYS))
-        if unknown:
-            raise CloudTrailConfigError(
-                f"cloudtrail init_config: unknown key(s) {unknown} (known: {sorted(_INIT_KEYS)})"
-            )
-        for key, kind in _INIT_KEYS.items():
-            if key in init and not isinstance(init[key], kind):
-                raise CloudTrailConfigError(
-                    f"cloudtrail init_config.{key}: expected {kind.__name__}"
-                )
+        init = read_init_config("cloudtrail", init_config, _INIT_KEYS, CloudTrailConfigError)
         params = open_params.strip()
         if params.startswith("s3://"):
             bucket, _, prefix = params[5:].partition("/")
@@ -98,20 +89,6 @@ class CloudTrailOpen:
             opened.interval = parse_interval(init["S3Interval"], now or datetime.now(UTC))
         opened.state_file = init.get("stateFile")
         return opened
-
-
-def _init_dict(init_config: Any) -> dict[str, Any]:
-    if init_config in (None, ""):
-        return {}
-    if isinstance(init_config, dict):
-        return init_config
-    try:
-        value = json.loads(str(init_config))
-    except ValueError as exc:
-        raise CloudTrailConfigError(f"cloudtrail init_config: not JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise CloudTrailConfigError("cloudtrail init_config: expected a JSON object")
-    return value
 
 
 def _point(text: str, now: datetime) -> datetime:

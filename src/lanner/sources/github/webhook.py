@@ -32,6 +32,7 @@ import httpx
 
 from lanner.sources.github.detectors import find_miners, scan_patch
 from lanner.sources.json_source.event import JsonEvent
+from lanner.sources.plugin_init import read_init_config
 
 log = logging.getLogger("lanner.github")
 
@@ -74,15 +75,7 @@ class GithubOpen:
         ``secretsDir`` (``github.token``, ``webhook.secret``, ``server.crt``/``.key``) or
         the environment (``GITHUB_PLUGIN_TOKEN``, ``GITHUB_PLUGIN_WEBHOOK_SECRET``)."""
         env = dict(os.environ) if env is None else env
-        init = _init_dict(init_config)
-        unknown = sorted(set(init) - set(_INIT_KEYS))
-        if unknown:
-            raise GithubConfigError(
-                f"github init_config: unknown key(s) {unknown} (known: {sorted(_INIT_KEYS)})"
-            )
-        for key, kind in _INIT_KEYS.items():
-            if key in init and not isinstance(init[key], kind):
-                raise GithubConfigError(f"github init_config.{key}: expected {kind.__name__}")
+        init = read_init_config("github", init_config, _INIT_KEYS, GithubConfigError)
         names = [r.strip() for r in open_params.split(",") if r.strip()]
         if not names:
             raise GithubConfigError(
@@ -125,20 +118,6 @@ class GithubOpen:
                     "them, or set useHTTPs to false behind a TLS proxy)"
                 )
         return opened
-
-
-def _init_dict(init_config: Any) -> dict[str, Any]:
-    if init_config in (None, ""):
-        return {}
-    if isinstance(init_config, dict):
-        return init_config
-    try:
-        value = json.loads(str(init_config))
-    except ValueError as exc:
-        raise GithubConfigError(f"github init_config: not JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise GithubConfigError("github init_config: expected a JSON object")
-    return value
 
 
 def _read(path: Path) -> str | None:

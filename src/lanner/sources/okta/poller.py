@@ -27,10 +27,11 @@ import httpx
 
 from lanner.sources.json_source.event import parse_rfc3339
 from lanner.sources.okta.fields import MfaHistory, OktaEvent
+from lanner.sources.plugin_init import read_init_config
 
 log = logging.getLogger("lanner.okta")
 
-_INIT_KEYS: dict[str, type | tuple[type, ...]] = {
+_INIT_KEYS: dict[str, type] = {
     "organization": str,
     "api_token": str,
     "cache_expiration": int,
@@ -66,16 +67,7 @@ class OktaOpen:
         """The plugin's keys, Lanner's ``baseURL``, ``stateFile``, ``limit``; the token
         may come from ``OKTA_API_TOKEN`` instead."""
         env = dict(os.environ) if env is None else env
-        init = _init_dict(init_config)
-        unknown = sorted(set(init) - set(_INIT_KEYS))
-        if unknown:
-            raise OktaConfigError(
-                f"okta init_config: unknown key(s) {unknown} (known: {sorted(_INIT_KEYS)})"
-            )
-        for key, kind in _INIT_KEYS.items():
-            if key in init and (not isinstance(init[key], kind) or (isinstance(init[key], bool)
-                                and kind is not bool)):  # fmt: skip
-                raise OktaConfigError(f"okta init_config.{key}: expected {kind}")
+        init = read_init_config("okta", init_config, _INIT_KEYS, OktaConfigError)
         org = init.get("organization", "")
         token = init.get("api_token") or env.get("OKTA_API_TOKEN", "")
         if not token:
@@ -94,20 +86,6 @@ class OktaOpen:
         opened.state_file = init.get("stateFile")
         opened.limit = min(1000, max(1, init.get("limit", 100)))
         return opened
-
-
-def _init_dict(init_config: Any) -> dict[str, Any]:
-    if init_config in (None, ""):
-        return {}
-    if isinstance(init_config, dict):
-        return init_config
-    try:
-        value = json.loads(str(init_config))
-    except ValueError as exc:
-        raise OktaConfigError(f"okta init_config: not JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise OktaConfigError("okta init_config: expected a JSON object")
-    return value
 
 
 @dataclass(slots=True)
