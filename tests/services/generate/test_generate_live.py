@@ -94,18 +94,13 @@ def test_every_syscall_action_is_detected_live(live_lanner: tuple[LannerRun, str
 UPSTREAM_RULES = ROOT.parent / "shared" / "fixtures" / "rules" / "falco_rules.yaml"
 
 
-def test_upstream_falco_rules_are_proved_live(tmp_path: Path) -> None:
-    """Issue 26: with the upstream falco_rules.yaml loaded live, `generate test --rules`
-    proves >= 80 % of its rules (all enabled by default), lists the others with a reason,
-    and proves the training lab's two alerts with the simulated container's name."""
-    reason = live_skip_reason()
-    if reason:
-        pytest.skip(reason)
-    assert UPSTREAM_RULES.is_file(), f"missing fixture {UPSTREAM_RULES}"
+def generator_lanner(tmp_path: Path, rules: list[Path]) -> tuple[LannerRun, Path]:
+    """A live `lanner run` with ``rules`` whose container runtime is the generator's
+    endpoint socket (returned), every matching rule alerting with its output fields."""
     sock = tmp_path / "generate-docker.sock"
     run = LannerRun(
         tmp_path,
-        [UPSTREAM_RULES],
+        rules,
         json_include_output_fields_property=True,
         rule_matching="all",
         append_output=[{"suggested_output": True}],
@@ -115,6 +110,18 @@ def test_upstream_falco_rules_are_proved_live(tmp_path: Path) -> None:
             "podman": {"enabled": False},
         },
     )
+    return run, sock
+
+
+def test_upstream_falco_rules_are_proved_live(tmp_path: Path) -> None:
+    """Issue 26: with the upstream falco_rules.yaml loaded live, `generate test --rules`
+    proves >= 80 % of its rules (all enabled by default), lists the others with a reason,
+    and proves the training lab's two alerts with the simulated container's name."""
+    reason = live_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    assert UPSTREAM_RULES.is_file(), f"missing fixture {UPSTREAM_RULES}"
+    run, sock = generator_lanner(tmp_path, [UPSTREAM_RULES])
     try:
         assert run.wait_log(STARTED, timeout=90), run.log_text()[-3000:]
         r = generate(
@@ -157,19 +164,7 @@ def test_upstream_incubating_and_sandbox_rules_are_proved_live(tmp_path: Path) -
     ]
     for f in files:
         assert f.is_file(), f"missing fixture {f}"
-    sock = tmp_path / "generate-docker.sock"
-    run = LannerRun(
-        tmp_path,
-        files,
-        json_include_output_fields_property=True,
-        rule_matching="all",
-        append_output=[{"suggested_output": True}],
-        container_engines={
-            "docker": {"sockets": [str(sock)]},
-            "cri": {"enabled": False},
-            "podman": {"enabled": False},
-        },
-    )
+    run, sock = generator_lanner(tmp_path, files)
     try:
         assert run.wait_log(STARTED, timeout=90), run.log_text()[-3000:]
         args = [a for f in files for a in ("--rules", str(f))]
@@ -206,18 +201,7 @@ def test_suite_of_the_training_lab_passes_live(tmp_path: Path) -> None:
     reason = live_skip_reason()
     if reason:
         pytest.skip(reason)
-    sock = tmp_path / "generate-docker.sock"
-    run = LannerRun(
-        tmp_path,
-        [UPSTREAM_RULES],
-        json_include_output_fields_property=True,
-        rule_matching="all",
-        container_engines={
-            "docker": {"sockets": [str(sock)]},
-            "cri": {"enabled": False},
-            "podman": {"enabled": False},
-        },
-    )
+    run, sock = generator_lanner(tmp_path, [UPSTREAM_RULES])
     wrong = tmp_path / "wrong.yaml"
     wrong.write_text(
         "- scenario: expects what it cannot raise\n  steps: [ptrace_traceme]\n"
