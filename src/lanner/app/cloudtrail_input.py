@@ -12,6 +12,7 @@ from typing import Any
 
 from lanner.app.config import Config
 from lanner.app.live import LiveFeed
+from lanner.app.plugin_inputs import PluginInput
 from lanner.exceptions import ConfigError
 from lanner.sources.cloudtrail.remote import CloudTrailConfigError, CloudTrailOpen, CloudTrailReader
 
@@ -33,11 +34,23 @@ def cloudtrail_plugin(cfg: Config) -> CloudTrailOpen | None:
         raise ConfigError(str(exc)) from None
 
 
-def cloudtrail_producer(
-    opened: CloudTrailOpen, client: Callable[[str], Any] | None = None
-) -> Callable[[LiveFeed], None]:
+def cloudtrail_input(cfg: Config) -> PluginInput | None:
+    """The live cloudtrail input (s3://, sqs:// or a path), when configured."""
+    opened = cloudtrail_plugin(cfg)
+    if opened is None:
+        return None
+    from lanner.sources.cloudtrail import cloudtrail_source
+
+    def start() -> tuple[Callable[[LiveFeed], None], Any]:
+        reader = CloudTrailReader(opened)
+        return cloudtrail_producer(reader), reader.stats
+
+    return PluginInput("cloudtrail", cloudtrail_source(), start)
+
+
+def cloudtrail_producer(reader: CloudTrailReader) -> Callable[[LiveFeed], None]:
     """A producer handing each log object's events to the feed, one batch per object."""
-    reader = CloudTrailReader(opened, client)
+    opened = reader.opened
 
     def relay_stop(feed: LiveFeed) -> None:
         feed.stopping.wait()

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from lanner.app.config import Config
 from lanner.app.live import LiveFeed
+from lanner.app.plugin_inputs import PluginInput
 from lanner.exceptions import ConfigError
 from lanner.sources.github.webhook import GithubConfigError, GithubOpen, GithubWebhook
 from lanner.sources.json_source.event import JsonEvent
@@ -27,18 +29,33 @@ def plugin_entry(cfg: Config, name: str) -> dict[str, object] | None:
     return entry
 
 
-def github_webhook(cfg: Config) -> GithubWebhook | None:
-    """The webhook server (bound, not yet serving) when the github plugin is loaded."""
+def github_input(cfg: Config) -> PluginInput | None:
+    """The webhook input when the github plugin is loaded (ConfigError when its
+    configuration is unusable); the server is bound when the input starts."""
     entry = plugin_entry(cfg, "github")
     if entry is None:
         return None
+    try:
+        opened = GithubOpen.parse(entry.get("init_config"), str(entry.get("open_params") or ""))
+    except GithubConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    from lanner.sources.github import github_source
+
+    def start() -> tuple[Callable[[LiveFeed], None], Any]:
+        hook = github_webhook(opened)
+        return github_producer(hook), hook.stats
+
+    return PluginInput("github", github_source(), start)
+
+
+def github_webhook(opened: GithubOpen) -> GithubWebhook:
+    """The webhook server (bound, not yet serving)."""
     feed: list[LiveFeed] = []
 
     def deliver(event: JsonEvent) -> bool:
         return bool(feed) and feed[0].put([("github", event)])
 
     try:
-        opened = GithubOpen.parse(entry.get("init_config"), str(entry.get("open_params") or ""))
         hook = GithubWebhook(opened, deliver)
     except GithubConfigError as exc:
         raise ConfigError(str(exc)) from None

@@ -7,25 +7,38 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from lanner.app.config import Config
 from lanner.app.github_input import plugin_entry
 from lanner.app.live import LiveFeed
+from lanner.app.plugin_inputs import PluginInput
 from lanner.exceptions import ConfigError
 from lanner.sources.okta.poller import OktaConfigError, OktaOpen, OktaPoller
 
 log = logging.getLogger("lanner.okta")
 
 
-def okta_poller(cfg: Config) -> OktaPoller | None:
-    """The poller when the okta plugin is loaded (ConfigError when unusable)."""
+def okta_input(cfg: Config) -> PluginInput | None:
+    """The System Log input when the okta plugin is loaded (ConfigError when its
+    configuration is unusable); the poller is made (its state read) when it starts."""
     entry = plugin_entry(cfg, "okta")
     if entry is None:
         return None
     try:
-        return OktaPoller(OktaOpen.parse(entry.get("init_config")))
+        opened = OktaOpen.parse(entry.get("init_config"))
     except OktaConfigError as exc:
         raise ConfigError(str(exc)) from None
+    from lanner.sources.okta import okta_source
+
+    def start() -> tuple[Callable[[LiveFeed], None], Any]:
+        try:
+            poller = OktaPoller(opened)
+        except OktaConfigError as exc:  # an unreadable state file
+            raise ConfigError(str(exc)) from None
+        return okta_producer(poller), poller.stats
+
+    return PluginInput("okta", okta_source(opened.organization), start)
 
 
 def okta_producer(poller: OktaPoller) -> Callable[[LiveFeed], None]:

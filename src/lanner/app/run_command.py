@@ -7,7 +7,6 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -15,7 +14,6 @@ import click
 import orjson
 
 from lanner.app import falco_info
-from lanner.app.cloudtrail_input import cloudtrail_plugin, cloudtrail_producer
 from lanner.app.config import Config, event_input, load_config, parse_duration
 from lanner.app.daemon import Daemon, RunOptions
 from lanner.app.inputs import (
@@ -31,6 +29,7 @@ from lanner.app.k8s_metadata import start_k8smeta
 from lanner.app.live import LiveFeed, follow_file, stdin_producer, syscall_producer
 from lanner.app.logs import setup_logging
 from lanner.app.metrics import ContainerRuntimes
+from lanner.app.plugin_inputs import planned_inputs, selected_inputs, start_inputs
 from lanner.app.replay_progress import ScapReplay, show_progress
 from lanner.engine.container_info import PrintOption
 from lanner.engine.engine import Engine
@@ -133,30 +132,6 @@ def _inputs(
         spec, adapters["k8s_audit"] = found
         sources = [spec if s.name == "k8s_audit" else s for s in sources]
     return replay, sources, adapters
-
-
-Service = tuple[SourceSpec, str, Callable[[LiveFeed], None], Any]  # spec, name, producer, stats
-
-
-def _service_inputs(cfg: Config) -> list[Service]:
-    """The loaded SaaS plugins' sources and producers: github's webhook server, okta's
-    System Log poller (ConfigError when their configuration is unusable)."""
-    from lanner.app.github_input import github_producer, github_webhook
-    from lanner.app.okta_input import okta_poller, okta_producer
-
-    found: list[Service] = []
-    hook = github_webhook(cfg)
-    if hook is not None:
-        from lanner.sources.github import github_source
-
-        found.append((github_source(), "github", github_producer(hook), hook.stats))
-    poller = okta_poller(cfg)
-    if poller is not None:
-        from lanner.sources.okta import okta_source
-
-        spec = okta_source(poller.opened.organization)
-        found.append((spec, "okta", okta_producer(poller), poller.stats))
-    return found
 
 
 def _add_producers(daemon: Daemon, feed: LiveFeed, capture: str | None, probe: Any) -> None:
@@ -449,20 +424,17 @@ def run(
     )
     live = capture == "-" or (capture is not None and follow)
     audit = "k8saudit" in cfg.string_list("load_plugins")
-    try:
-        trail = cloudtrail_plugin(cfg) if not capture else None  # s3://, sqs:// or a path
-        services = _service_inputs(cfg) if not capture else []  # github webhook, okta poller
+    try:  # cloudtrail's S3/SQS reader, github's webhook, okta's poller: nothing started yet
+        planned = planned_inputs(cfg) if not capture else []
     except ConfigError as exc:
         _fail(str(exc))
         return
     store = MetadataStore()  # container metadata: filled by the pipeline, read by the fields
     replay, sources, adapters = _inputs(capture if not live else None, live, audit, store)
-    if trail is not None:  # the real aws_cloudtrail fields, not JSON-lines passthrough
-        from lanner.sources.cloudtrail import cloudtrail_source
-
-        sources = [cloudtrail_source() if s.name == "aws_cloudtrail" else s for s in sources]
-    sources += [spec for spec, _name, _producer, _stats in services]
+    for plugin in planned:  # the plugin's real fields (aws_cloudtrail: not JSON passthrough)
+        sources = [s for s in sources if s.name != plugin.spec.name] + [plugin.spec]
     sources = _select_sources(sources, cfg, enable_sources, disable_sources, replay is not None)
+    chosen = selected_inputs(planned, sources)  # a disabled source's input never starts
     options.live = live
     try:
         daemon = Daemon(cfg, options, sources)
@@ -520,18 +492,16 @@ def run(
             _fail(str(exc))
             return
     webhook = audit and replay is None
-    if (
-        replay is None
-        and not live
-        and probe is None
-        and not webhook
-        and trail is None
-        and not services
-    ):
+    if replay is None and not live and probe is None and not webhook and not chosen:
         why = "" if driver else " (engine.kind is nodriver: no probe)"
         _fail(f"nothing to run: give events with -e, or enable the syscall source{why}")
         return
-    live = live or probe is not None or webhook or trail is not None or bool(services)
+    try:  # bound or opened only now: a dry run, -L or a disabled source opens nothing
+        services = start_inputs(chosen)
+    except ConfigError as exc:
+        _fail(str(exc))
+        return
+    live = live or probe is not None or webhook or bool(services)
     options.live = live
     feed = None
     if live:
@@ -557,12 +527,9 @@ def run(
         daemon.start(feed)
         if feed is not None:
             _add_producers(daemon, feed, capture, probe)
-            if trail is not None:
-                feed.add_producer(cloudtrail_producer(trail), "cloudtrail")
-            for spec, name, producer, counters in services:
-                if any(s.name == spec.name for s in sources):
-                    daemon.stats.inputs[name] = counters  # lanner_input_errors
-                    feed.add_producer(producer, name)
+            for plugin, producer, counters in services:
+                daemon.stats.inputs[plugin.name] = counters  # lanner_input_errors
+                feed.add_producer(producer, plugin.name)
             events = feed.events() if probe is None else probe.merge(feed.events())
         deadline = time.monotonic() + duration if duration else None
         # what start-up made (modules, compiled rules, config) lives as long as the run:

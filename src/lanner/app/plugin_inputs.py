@@ -1,0 +1,52 @@
+"""The loaded plugins' live inputs in ``lanner run`` (cloudtrail's S3/SQS reader,
+github's webhook server, okta's System Log poller): planned from the configuration
+first (its errors reported before anything starts), then started only for the sources
+the selection keeps, so a disabled source opens no port and makes no request."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lanner.app.config import Config
+from lanner.app.live import LiveFeed
+from lanner.engine.fields import SourceSpec
+
+Producer = Callable[[LiveFeed], None]
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInput:
+    """One plugin's input: the source it feeds and how to start it.
+
+    ``start`` binds or opens what the input needs and returns its producer and its
+    counters (an object with an ``errors`` dict, for ``lanner_input_errors``); it raises
+    ``ConfigError`` when it cannot (a port in use).
+    """
+
+    name: str
+    spec: SourceSpec
+    start: Callable[[], tuple[Producer, Any]]
+
+
+def planned_inputs(cfg: Config) -> list[PluginInput]:
+    """The inputs of the plugins ``load_plugins`` names and ``plugins`` configures
+    (``ConfigError`` when a configuration is unusable); nothing is started."""
+    from lanner.app.cloudtrail_input import cloudtrail_input
+    from lanner.app.github_input import github_input
+    from lanner.app.okta_input import okta_input
+
+    found = [make(cfg) for make in (cloudtrail_input, github_input, okta_input)]
+    return [p for p in found if p is not None]
+
+
+def selected_inputs(planned: list[PluginInput], sources: list[SourceSpec]) -> list[PluginInput]:
+    """The inputs whose source is among ``sources`` (the selected ones)."""
+    selected = {s.name for s in sources}
+    return [p for p in planned if p.spec.name in selected]
+
+
+def start_inputs(chosen: list[PluginInput]) -> list[tuple[PluginInput, Producer, Any]]:
+    """Start each input (``ConfigError`` when one cannot): it, its producer, its counters."""
+    return [(p, *p.start()) for p in chosen]
