@@ -293,6 +293,17 @@ BUILTIN_PLUGINS: tuple[BuiltinPlugin, ...] = (
     BuiltinPlugin(
         "okta", "Okta System Log events, polled from the API (built into Lanner)", "okta", 7
     ),
+    BuiltinPlugin(
+        "k8saudit-eks",
+        "Kubernetes audit events of EKS clusters, polled from CloudWatch Logs (built into Lanner)",
+        "k8s_audit",
+        9,
+        (("default", "the EKS cluster's name"),),
+        '{"type":"object","properties":{"profile":{"type":"string"},'
+        '"region":{"type":"string"},"buffer_size":{"type":"integer"},'
+        '"shift":{"type":"integer"},"polling_interval":{"type":"integer"},'
+        '"use_async":{"type":"boolean"},"stateFile":{"type":"string"}}}',
+    ),
     BuiltinPlugin("json", "Fields json.* and jevt.* over JSON events (built into Lanner)", None, 0),
     BuiltinPlugin(
         "k8smeta",
@@ -319,7 +330,7 @@ def configured_plugins(cfg: Any) -> list[BuiltinPlugin]:
     wanted = cfg.string_list("load_plugins")
     if not wanted:
         return list(BUILTIN_PLUGINS)
-    aliases = {"k8saudit-eks": "k8saudit", "k8saudit-gke": "k8saudit"}
+    aliases = {"k8saudit-gke": "k8saudit"}
     names = [aliases.get(n, n) for n in wanted]
     return [p for p in BUILTIN_PLUGINS if p.name in names]
 

@@ -1,0 +1,61 @@
+"""The k8saudit-eks plugin in ``lanner run``: ``load_plugins: [k8saudit-eks]`` with a
+``plugins`` entry (``init_config``; ``open_params`` the cluster's name) polls the
+cluster's audit logs in CloudWatch Logs (:mod:`lanner.sources.k8s_audit.eks`) into the
+``k8s_audit`` source, with the same ``ka.*``/``jevt.*`` fields as the webhook."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from lanner.app.config import Config
+from lanner.app.github_input import plugin_entry
+from lanner.app.live import LiveFeed
+from lanner.app.plugin_inputs import PluginInput
+from lanner.exceptions import ConfigError
+from lanner.sources.k8s_audit.eks import PLUGIN, EksConfigError, EksOpen, EksPoller
+
+log = logging.getLogger("lanner.k8saudit-eks")
+
+
+def eks_input(cfg: Config) -> PluginInput | None:
+    """The CloudWatch Logs input when k8saudit-eks is loaded (ConfigError when its
+    configuration is unusable); the poller is made (its state read) when it starts."""
+    entry = plugin_entry(cfg, PLUGIN)
+    if entry is None:
+        return None
+    try:
+        opened = EksOpen.parse(entry.get("init_config"), str(entry.get("open_params") or ""))
+    except EksConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    from lanner.sources.k8s_audit.source import k8s_audit_source
+
+    def start() -> tuple[Callable[[LiveFeed], None], Any]:
+        try:
+            poller = EksPoller(opened)
+        except EksConfigError as exc:  # an unreadable state file
+            raise ConfigError(str(exc)) from None
+        return eks_producer(poller), poller.stats
+
+    return PluginInput(PLUGIN, k8s_audit_source(), start)
+
+
+def eks_producer(poller: EksPoller) -> Callable[[LiveFeed], None]:
+    """A producer polling until the feed stops."""
+
+    def relay_stop(feed: LiveFeed) -> None:
+        feed.stopping.wait()
+        poller.stop.set()
+
+    def produce(feed: LiveFeed) -> None:
+        threading.Thread(target=relay_stop, args=(feed,), daemon=True).start()
+        log.info("%s: polling %s (streams %s*)", PLUGIN, poller.opened.log_group,
+                 "kube-apiserver-audit")  # fmt: skip
+        poller.run(lambda events: feed.put([("k8s_audit", e) for e in events]))
+        s = poller.stats
+        log.info("%s: %d requests, %d events, errors %s", PLUGIN, s.requests, s.events,
+                 s.errors or "none")  # fmt: skip
+
+    return produce
