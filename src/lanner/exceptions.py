@@ -255,6 +255,11 @@ class PermanentError(DeliveryError):
     """A delivery the target refused for good (e.g. HTTP 400): dropped, counted and logged."""
 
 
+class StanError(LannerError):
+    """A NATS Streaming server refused a connect or a message, did not acknowledge it in
+    time, or the connection to it was lost; the message says which."""
+
+
 # --- the services ---------------------------------------------------------------------
 
 

@@ -202,7 +202,7 @@ _KEYS: dict[str, str] = {
     "mqtt": "broker checkcert minimumpriority password qos retained topic user",
     "mutualtlsclient": "cacertfile certfile keyfile",
     "n8n": "address checkcert headerauthname headerauthvalue minimumpriority password user",
-    "nats": "checkcert hostport maxconcurrentrequests minimumpriority mutualtls",
+    "nats": "checkcert hostport maxconcurrentrequests minimumpriority mutualtls subjecttemplate",
     "nodered": (
         "address checkcert customheaders maxconcurrentrequests minimumpriority mutualtls password "
         "user"
@@ -253,7 +253,10 @@ _KEYS: dict[str, str] = {
     ),
     "splunk": "checkcert customheaders host maxconcurrentrequests minimumpriority mutualtls token",
     "spyderbat": "apikey apiurl minimumpriority orguid source sourcedescription",
-    "stan": "checkcert clientid clusterid hostport maxconcurrentrequests minimumpriority mutualtls",
+    "stan": (
+        "checkcert clientid clusterid hostport maxconcurrentrequests minimumpriority mutualtls "
+        "subjecttemplate"
+    ),
     "statsd": "forwarder namespace tags",
     "sumologic": (
         "checkcert maxconcurrentrequests minimumpriority mutualtls name receiverurl "

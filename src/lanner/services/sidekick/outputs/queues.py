@@ -1,19 +1,44 @@
-"""Queue outputs: NATS subjects by priority and rule, Redis lists/streams, Kafka REST proxy."""
+"""Queue outputs: NATS and NATS Streaming subjects by priority and rule, Redis lists/streams,
+Kafka REST proxy."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
+import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from lanner.exceptions import DeliveryError
+from lanner.exceptions import DeliveryError, PermanentError, StanError
 
 from ..alert import Alert
 from ..schema import Opt
-from .base import HttpOutput, Output, OutputContext, dumps, register, slug
+from .base import HttpOutput, Output, OutputContext, dumps, falco_payload, register, slug
 
 if TYPE_CHECKING:  # client libraries load only when their output is configured
     from nats.aio.client import Client as NatsClient
+
+    from ..stan import StanConnection
+
+DEFAULT_SUBJECT = "falco.<priority>.<rule>"  # Falcosidekick's, for NATS and STAN
+_SUBJECT_TOKEN = re.compile(r"[^\s.*>]+")
+_STAN_CLIENT_ID = re.compile(r"[A-Za-z0-9_-]+")  # what a streaming server accepts
+
+
+def subject_for(template: str, alert: Alert) -> str:
+    """The subject of an alert: `<priority>` lower-case, `<rule>` slugged (`a-z0-9_`)."""
+    return template.replace("<priority>", alert.priority.name.lower()).replace(
+        "<rule>", slug(alert.rule)
+    )
+
+
+def bad_subject(template: str) -> str | None:
+    """Why a subject template cannot make a valid subject (no wildcards, blanks or empty
+    tokens), else None."""
+    sample = template.replace("<priority>", "p").replace("<rule>", "r")
+    if not all(_SUBJECT_TOKEN.fullmatch(token) for token in sample.split(".")):
+        return f"{template!r} is not a subject (dot-separated tokens without blanks, * or >)"
+    return None
 
 
 @register
@@ -25,7 +50,7 @@ class Nats(Output):
     enable_key = "hostport"
     options: ClassVar[dict[str, Opt]] = {
         "hostport": Opt("str", ""),
-        "subjecttemplate": Opt("str", "falco.<priority>.<rule>"),
+        "subjecttemplate": Opt("str", DEFAULT_SUBJECT),
         "user": Opt("str", ""),
         "password": Opt("str", "", secret=True),
         "token": Opt("str", "", secret=True),
@@ -45,11 +70,7 @@ class Nats(Output):
 
     def subject(self, alert: Alert) -> str:
         """The subject: `<priority>` lower-case, `<rule>` slugged (`a-z0-9_`)."""
-        return (
-            self.settings["subjecttemplate"]
-            .replace("<priority>", alert.priority.name.lower())
-            .replace("<rule>", slug(alert.rule))
-        )
+        return subject_for(self.settings["subjecttemplate"], alert)
 
     async def _connect(self) -> NatsClient:
         import nats
@@ -91,6 +112,107 @@ class Nats(Output):
     async def close(self) -> None:
         """Close the connection."""
         await self._safe_close()
+
+
+@register
+class Stan(Output):
+    """NATS Streaming, as Falcosidekick's STAN output: Falcosidekick's payload (the alert and
+    its `uuid`) on channel `falco.<priority>.<rule>` (subjecttemplate), each message
+    acknowledged by the server (PubAck) before it counts as delivered; no PubAck in
+    `delivery.timeout`, a refusal or a lost connection is retried on a new connection.
+    Falcosidekick connects once per alert; Lanner keeps one connection and closes it
+    properly at shutdown, so `clientid` can reconnect at once."""
+
+    kind = "stan"
+    family = "queues"
+    enable_key = "hostport"
+    options: ClassVar[dict[str, Opt]] = {
+        "hostport": Opt("str", ""),
+        "clusterid": Opt("str", ""),
+        "clientid": Opt("str", ""),
+        "subjecttemplate": Opt("str", DEFAULT_SUBJECT),
+        "checkcert": Opt("bool", True),
+        "mutualtls": Opt("bool", False),
+        "maxconcurrentrequests": Opt("int", None, minimum=0, maximum=65535),
+    }
+
+    def __init__(self, settings: dict[str, Any], ctx: OutputContext) -> None:
+        super().__init__(settings, ctx)
+        self._conn: StanConnection | None = None
+        self._connecting = asyncio.Lock()
+
+    @classmethod
+    def validate(cls, settings: dict[str, Any]) -> tuple[str, str] | None:
+        """hostport is nats://, stan:// or tls:// host:port; clusterid and clientid are
+        required with it and valid for a streaming server; the template makes subjects."""
+        hostport = settings["hostport"]
+        if not hostport:
+            return None
+        if not re.fullmatch(r"(nats|stan|tls)://[^/\s]+", hostport):
+            return "hostport", f"expected nats://host:port or tls://host:port, got {hostport!r}"
+        for key in ("clusterid", "clientid"):
+            if not settings[key]:
+                return key, "required with stan.hostport"
+        if bad_subject(settings["clusterid"]):
+            return "clusterid", f"{settings['clusterid']!r} is not a valid subject token list"
+        if not _STAN_CLIENT_ID.fullmatch(settings["clientid"]):
+            return "clientid", (
+                f"{settings['clientid']!r}: only letters, digits, '-' and '_' (the server's rule)"
+            )
+        reason = bad_subject(settings["subjecttemplate"])
+        return ("subjecttemplate", reason) if reason else None
+
+    def subject(self, alert: Alert) -> str:
+        """The channel: `<priority>` lower-case, `<rule>` slugged, as Falcosidekick."""
+        return subject_for(self.settings["subjecttemplate"], alert)
+
+    async def _connection(self) -> StanConnection:
+        from ..stan import StanConnection
+
+        async with self._connecting:  # concurrent sends share one connection
+            if self._conn is None or self._conn.lost:
+                await self._drop()
+                url = self.settings["hostport"]
+                tls = None
+                if url.startswith("tls://"):
+                    checkcert, mutualtls = self.settings["checkcert"], self.settings["mutualtls"]
+                    tls = self.ctx.ssl_context(checkcert, mutualtls)
+                elif url.startswith("stan://"):  # Falcosidekick's docs write stan://
+                    url = "nats://" + url.removeprefix("stan://")
+                self._conn = await StanConnection.connect(
+                    url,
+                    self.settings["clusterid"],
+                    self.settings["clientid"],
+                    timeout=self.ctx.timeout,
+                    tls=tls,
+                )
+            return self._conn
+
+    async def send(self, alert: Alert) -> None:
+        """Publish and wait for the server's PubAck."""
+        from nats.errors import MaxPayloadError
+
+        data = dumps(falco_payload(alert))
+        try:
+            conn = await self._connection()
+            await conn.publish(self.subject(alert), data)
+        except MaxPayloadError as exc:  # the alert itself is too large for this server
+            raise PermanentError(f"stan: {exc!r}") from exc
+        except StanError as exc:  # refused, unacknowledged or lost: a new connection
+            await self._drop()
+            raise DeliveryError(str(exc)) from exc
+        except Exception as exc:  # nats-py raises many unrelated types
+            await self._drop()
+            raise DeliveryError(f"stan: {exc!r}") from exc
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+
+    async def close(self) -> None:
+        """Close the connection (CloseRequest, then NATS)."""
+        await self._drop()
 
 
 @register
