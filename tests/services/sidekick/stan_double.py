@@ -13,6 +13,7 @@ stored in memory, in order; a new double (a restarted server) knows no clients.
 from __future__ import annotations
 
 import re
+import ssl
 from dataclasses import dataclass, field
 
 import nats
@@ -42,6 +43,7 @@ class StanDouble:
     url: str
     cluster_id: str
     withhold_acks: int = 0  # store the next N messages but send no PubAck for them
+    tls: ssl.SSLContext | None = None  # for a tls:// url
     stored: list[Stored] = field(default_factory=list)
     connects: list[str] = field(default_factory=list)  # client ids, one per accepted connect
     closes: list[str] = field(default_factory=list)
@@ -56,7 +58,7 @@ class StanDouble:
 
     async def start(self) -> StanDouble:
         """Connect to NATS and serve the cluster's subjects."""
-        self._nc = await nats.connect(self.url, allow_reconnect=False)
+        self._nc = await nats.connect(self.url, allow_reconnect=False, tls=self.tls)
         discover = f"_STAN.discover.{self.cluster_id}"
         await self._nc.subscribe(discover, cb=self._on_connect)
         await self._nc.subscribe(discover + ".pings", cb=self._on_ping)

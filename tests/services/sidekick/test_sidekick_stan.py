@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import trustme
 import yaml
 
-from .helpers import SIDEKICK_CMD, Sidekick, make_alert, metric_value
-from .servers import nats_server
+from .helpers import SIDEKICK_CMD, Process, Sidekick, free_port, make_alert, metric_value, wait_port
+from .servers import nats_server, need
 from .stan_double import StanDouble
 
 pytestmark = pytest.mark.servers
@@ -149,6 +152,73 @@ def test_stan_unacked_retried_and_nothing_lost_in_outages(tmp: Path, sidekicks: 
         log = (tmp / "sidekick.log").read_text()
         assert "stan: no PubAck for falco.warning.unacked within 1s" in log
         assert "stan: publish refused: stan: invalid publish request" in log
+
+    asyncio.run(main())
+
+
+@contextmanager
+def tls_nats_server(tmp: Path, ca: trustme.CA, verify_clients: bool) -> Iterator[int]:
+    """nats-server on 127.0.0.1 serving TLS only, requiring client certificates if asked."""
+    server = ca.issue_cert("127.0.0.1")
+    server.cert_chain_pems[0].write_to_path(tmp / "nats.crt")
+    server.private_key_pem.write_to_path(tmp / "nats.key")
+    ca.cert_pem.write_to_path(tmp / "ca.crt")
+    port = free_port()
+    args = [need("nats-server", "nats-server"), "-a", "127.0.0.1", "-p", str(port)]
+    args += ["--tlscert", str(tmp / "nats.crt"), "--tlskey", str(tmp / "nats.key")]
+    args += ["--tlsverify", "--tlscacert", str(tmp / "ca.crt")] if verify_clients else ["--tls"]
+    proc = Process(args, log=tmp / f"nats-tls-{port}.log")
+    try:
+        wait_port(port, proc)
+        yield port
+    finally:
+        proc.stop()
+
+
+def test_stan_over_tls_checkcert_and_mutualtls(tmp: Path, sidekicks: list) -> None:
+    """`tls://` hostport: the server certificate is checked (`checkcert: false` skips it) and
+    with `mutualtls` the client certificate of `mutualtlsclient` is presented."""
+    ca = trustme.CA()
+    client = ca.issue_cert("sidekick-client")
+    client.cert_chain_pems[0].write_to_path(tmp / "client.crt")
+    client.private_key_pem.write_to_path(tmp / "client.key")
+    double_tls = ssl.create_default_context()
+    ca.configure_trust(double_tls)
+    client.configure_cert(double_tls)
+
+    async def deliver(port: int, name: str, stan: dict, **extra: object) -> StanDouble:
+        url = f"tls://127.0.0.1:{port}"
+        double = await StanDouble(url, CLUSTER, tls=double_tls).start()
+        stan = {"hostport": url, "clusterid": CLUSTER, "clientid": name, **stan}
+        config = {"stan": stan, "delivery": {"backoff": 0.05, "maxbackoff": 0.2}, **extra}
+        sk = Sidekick(tmp, config, name=name)
+        sidekicks.append(sk)
+        response = await asyncio.to_thread(sk.post, make_alert(rule=name))
+        assert response.status_code == 200
+        return double
+
+    async def main() -> None:
+        with tls_nats_server(tmp, ca, verify_clients=False) as port:
+            # the server's certificate is from a CA the sidekick does not trust
+            double = await deliver(port, "checked", {})
+            log = tmp / "checked.log"
+            await until(lambda: "CERTIFICATE_VERIFY_FAILED" in log.read_text())
+            assert double.stored == []
+            await double.stop()
+            double = await deliver(port, "unchecked", {"checkcert": False})
+            await until(lambda: double.subjects() == ["falco.warning.unchecked"])
+            await double.stop()
+        with tls_nats_server(tmp, ca, verify_clients=True) as port:
+            client_files = {
+                "certfile": str(tmp / "client.crt"),
+                "keyfile": str(tmp / "client.key"),
+                "cacertfile": str(tmp / "ca.crt"),
+            }
+            double = await deliver(
+                port, "mutual", {"mutualtls": True}, mutualtlsclient=client_files
+            )
+            await until(lambda: double.subjects() == ["falco.warning.mutual"])
+            await double.stop()
 
     asyncio.run(main())
 
