@@ -77,6 +77,16 @@ def test_yaml_and_env_like_falcosidekick(tmp: Path) -> None:
         ({}, {"SLACK_WEBHOOKURL": "hooks.slack.com/x"}, "slack.webhookurl: expected an http://"),
         ({"alertmanager": {"hostport": "am:9093"}}, {}, "alertmanager.hostport: expected an http"),
         ({}, {"NATS_HOSTPORT": "127.0.0.1:4222"}, "nats.hostport: expected nats://"),
+        (
+            {"statsd": {"forwarder": "127.0.0.1:8125", "tags": ["env:prod|x"]}},
+            {},
+            "statsd.tags: 'env:prod|x': a tag is non-empty, without '|', ',' or line breaks",
+        ),
+        (
+            {"dogstatsd": {"forwarder": "127.0.0.1:8125", "tags": ["a,b"]}},
+            {},
+            "dogstatsd.tags: 'a,b': a tag",
+        ),
     ],
 )
 def test_bad_config_names_key_path(tmp: Path, data: dict, env: dict, message: str) -> None:
@@ -105,3 +115,20 @@ def test_cli_check_lists_outputs(tmp: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["nats", "prometheus", "redis"]
+
+
+def test_cli_check_accepts_falcosidekick_statsd_tags(tmp: Path) -> None:
+    """STATSD_TAGS was refused as a Falcosidekick knob Lanner lacked; now it is read."""
+    result = subprocess.run(
+        [*SIDEKICK_CMD, "--check", "-c", str(write(tmp, {}))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "STATSD_FORWARDER": "127.0.0.1:8125",
+            "STATSD_TAGS": "env:prod,team:sec",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["prometheus", "statsd"]

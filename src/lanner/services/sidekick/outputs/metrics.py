@@ -82,7 +82,9 @@ class Prometheus(Output):
 
 @register
 class Statsd(Output):
-    """StatsD counters over UDP: `<ns>events.total`, `<ns>events.<priority>`, `<ns>rule.<rule>`."""
+    """StatsD counters over UDP: `<ns>events.total`, `<ns>events.<priority>`, `<ns>rule.<rule>`.
+    With `tags`, each line ends in DogStatsD's `|#k:v,...`, as Falcosidekick's StatsD client
+    (datadog-go, whose client-wide tags go on every metric) writes them."""
 
     kind = "statsd"
     family = "metrics"
@@ -90,11 +92,17 @@ class Statsd(Output):
     options: ClassVar[dict[str, Opt]] = {
         "forwarder": Opt("str", ""),
         "namespace": Opt("str", "falcosidekick."),
+        "tags": Opt("list"),
     }
 
     def __init__(self, settings: dict[str, Any], ctx: OutputContext) -> None:
         super().__init__(settings, ctx)
         self._sock: socket.socket | None = None
+
+    def tag_suffix(self, *extra: str) -> str:
+        """`|#` and the configured tags, then `extra` (datadog-go's order), or nothing."""
+        tags = [*self.settings["tags"], *extra]
+        return "|#" + ",".join(tags) if tags else ""
 
     def lines(self, alert: Alert) -> bytes:
         """The counter lines of one alert."""
@@ -104,7 +112,8 @@ class Statsd(Output):
             f"events.{alert.priority.name.lower()}",
             f"rule.{slug(alert.rule)}",
         ]
-        return "\n".join(f"{ns}{name}:1|c" for name in names).encode()
+        suffix = self.tag_suffix()
+        return "\n".join(f"{ns}{name}:1|c{suffix}" for name in names).encode()
 
     async def send(self, alert: Alert) -> None:
         """Send the counters in one datagram."""
@@ -121,10 +130,13 @@ class Statsd(Output):
 
     @classmethod
     def validate(cls, settings: dict[str, Any]) -> tuple[str, str] | None:
-        """forwarder must be host:port."""
+        """forwarder must be host:port; a tag must not break the line (`|`, `,`, newline)."""
         host, _, port = settings["forwarder"].rpartition(":")
         if settings["forwarder"] and (not host or not port.isdigit()):
             return "forwarder", f"expected host:port, got {settings['forwarder']!r}"
+        for tag in settings["tags"]:
+            if not tag or any(c in tag for c in "|,\r\n"):
+                return "tags", f"{tag!r}: a tag is non-empty, without '|', ',' or line breaks"
         return None
 
     async def close(self) -> None:
@@ -137,19 +149,15 @@ class Statsd(Output):
 @register
 class Dogstatsd(Statsd):
     """DogStatsD counter over UDP, as Falcosidekick counts accepted events:
-    `<namespace>falco.accepted:1|c|#priority:<Priority>,<tags>` (`tags`: `key:value` list)."""
+    `<namespace>falco.accepted:1|c|#<tags>,priority:<Priority>` (`tags`: `key:value` list,
+    first, as datadog-go writes client-wide tags before the metric's)."""
 
     kind = "dogstatsd"
-    options: ClassVar[dict[str, Opt]] = {
-        "forwarder": Opt("str", ""),
-        "namespace": Opt("str", "falcosidekick."),
-        "tags": Opt("list"),
-    }
 
     def lines(self, alert: Alert) -> bytes:
         """The counter line with its DogStatsD tags."""
-        tags = ",".join([f"priority:{alert.priority.label}", *self.settings["tags"]])
-        return f"{self.settings['namespace']}falco.accepted:1|c|#{tags}".encode()
+        suffix = self.tag_suffix(f"priority:{alert.priority.label}")
+        return f"{self.settings['namespace']}falco.accepted:1|c{suffix}".encode()
 
 
 def _tag(value: str) -> str:
