@@ -18,7 +18,7 @@ def _serve(config_path: str | None) -> None:
     import uvicorn
 
     from .app import create_app, only_paths
-    from .httpserver import OneWriteHttpToolsProtocol
+    from .httpserver import FastPath, new_event_loop, protocol_for
 
     config = load_config(config_path)
     spool = prepare_spool(config)
@@ -32,6 +32,7 @@ def _serve(config_path: str | None) -> None:
         if tls["mutualtls"]:
             kwargs.update(ssl_ca_certs=tls["cacertfile"], ssl_cert_reqs=ssl.CERT_REQUIRED)
     level = "info" if config.get("debug") else "warning"
+    fast = FastPath(app.state.ingest, config.get("auth.token"))
     main = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -39,7 +40,7 @@ def _serve(config_path: str | None) -> None:
             port=port,
             log_level=level,
             access_log=False,
-            http=OneWriteHttpToolsProtocol,
+            http=protocol_for(fast),
             **kwargs,  # type: ignore[arg-type]
         )
     )
@@ -52,7 +53,7 @@ def _serve(config_path: str | None) -> None:
             log_level=level,
             access_log=False,
             lifespan="off",
-            http=OneWriteHttpToolsProtocol,
+            http=protocol_for(fast if "/" in tls["notlspaths"] else None),
         )
         servers.append(uvicorn.Server(plain))
     names = ", ".join(o.kind for o in config.outputs)
@@ -81,7 +82,8 @@ def _serve(config_path: str | None) -> None:
         for task in done:
             task.result()
 
-    asyncio.run(run_all())
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        runner.run(run_all())
     if not main.started:
         sys.exit(1)
 

@@ -13,6 +13,7 @@ import logging
 import random
 import sqlite3
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,12 +51,14 @@ class Item:
 
 
 class MemoryQueue:
-    """A bounded in-memory FIFO; overflow is reported by `put` returning False."""
+    """A bounded in-memory FIFO; overflow is reported by `put` returning False. A `put`
+    wakes one waiting consumer, not all of them (an output delivering with `concurrency`
+    consumers would otherwise wake every one of them for each alert)."""
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
         self._items: deque[Item] = deque()
-        self._ready = asyncio.Event()
+        self._waiters: deque[asyncio.Future[None]] = deque()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -65,7 +68,7 @@ class MemoryQueue:
         if len(self._items) >= self.maxsize:
             return False
         self._items.append(item)
-        self._ready.set()
+        self._wake_next()
         return True
 
     def get_nowait(self) -> Item:
@@ -75,9 +78,22 @@ class MemoryQueue:
     async def get(self) -> Item:
         """Take the oldest item, waiting for one."""
         while not self._items:
-            self._ready.clear()
-            await self._ready.wait()
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled() and self._items:
+                    self._wake_next()  # it was this one's turn: pass it on
+                raise
         return self._items.popleft()
+
+    def _wake_next(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
 
 class Spool:
@@ -94,6 +110,7 @@ class Spool:
             " output TEXT NOT NULL, payload BLOB NOT NULL)"
         )
         self.db.execute("CREATE INDEX IF NOT EXISTS queue_output ON queue(output, id)")
+        self._acks: list[int] = []  # delivered rows, forgotten together at the end of the turn
 
     def put(self, outputs: list[str], payload: bytes) -> dict[str, int]:
         """Store the alert for each output in one transaction; return the row ids."""
@@ -116,6 +133,7 @@ class Spool:
 
     def pending(self, output: str, limit: int = -1) -> list[tuple[int, bytes]]:
         """Rows not yet acknowledged for `output`, oldest first (at most `limit`)."""
+        self.flush_acks()
         return self.db.execute(
             "SELECT id, payload FROM queue WHERE output = ? ORDER BY id LIMIT ?", (output, limit)
         ).fetchall()
@@ -138,8 +156,24 @@ class Spool:
                 self.db.execute("BEGIN")
                 self.db.executemany("DELETE FROM queue WHERE id = ?", [(k,) for k in keys])
 
+    def ack_soon(self, keys: list[int]) -> None:
+        """Forget delivered rows in one transaction with the others of this event-loop
+        turn (a crash before then sends them again: at least once)."""
+        if not self._acks:
+            asyncio.get_running_loop().call_soon(self.flush_acks)
+        self._acks.extend(keys)
+
+    def flush_acks(self) -> None:
+        """Forget the rows `ack_soon` gathered; logs (rows stay on disk) when that fails."""
+        keys, self._acks = self._acks, []
+        try:
+            self.ack_many(keys)
+        except sqlite3.Error as exc:  # delivered; they may be sent again after a restart
+            log.error("spool: acknowledging %d delivered alert(s) failed: %s", len(keys), exc)
+
     def close(self) -> None:
-        """Close the database."""
+        """Forget what was delivered, then close the database."""
+        self.flush_acks()
         self.db.close()
 
 
@@ -213,9 +247,9 @@ class Worker:
                 else:
                     await self.deliver_batch([i.alert for i in items])
                 if self.spool is not None:
-                    self.spool.ack_many([i.key for i in items if i.key])
-            except sqlite3.Error as exc:  # delivered; it may be sent again after a restart
-                log.error("%s: spool acknowledgement failed: %s", self.name, exc)
+                    keys = [i.key for i in items if i.key]
+                    if keys:
+                        self.spool.ack_soon(keys)
             finally:
                 self.inflight.difference_update(i.key for i in items)
                 self.busy -= len(items)
@@ -380,6 +414,8 @@ class Dispatcher:
             for o in outputs
         }
         self._tasks: list[asyncio.Task[None]] = []
+        self._group: list[tuple[Alert, list[Worker], Callable[[list[str] | SpoolError], None]]]
+        self._group = []
 
     async def start(self) -> None:
         """Open outputs, reload the spool, start one task per output."""
@@ -410,6 +446,42 @@ class Dispatcher:
                 raise SpoolError(str(exc)) from exc
         self._enqueue(alert, targets, keys)
         return [w.name for w in targets]
+
+    def submit_grouped(self, alert: Alert, done: Callable[[list[str] | SpoolError], None]) -> None:
+        """As `submit`, but the spool write is shared: every alert submitted in one
+        event-loop turn is stored in one transaction at the end of the turn, then queued,
+        then `done(targets)` is called (`done(SpoolError)` when the transaction failed:
+        none of them was queued). Without a spool, or with no target, at once."""
+        targets = [w for w in self.workers.values() if w.output.accepts(alert)]
+        if self.spool is None or not targets:
+            self._enqueue(alert, targets, {})
+            done([w.name for w in targets])
+            return
+        if not self._group:
+            asyncio.get_running_loop().call_soon(self._commit_group)
+        self._group.append((alert, targets, done))
+
+    def _commit_group(self) -> None:
+        """Store the alerts of this turn in one transaction; queue them; call their `done`."""
+        group, self._group = self._group, []
+        assert self.spool is not None
+        rows = [([w.name for w in t], orjson.dumps(a.to_dict())) for a, t, _ in group]
+        try:
+            stored: list[dict[str, int]] | SpoolError = self.spool.put_many(rows)
+        except sqlite3.Error as exc:  # not durable: refuse them all rather than pretend
+            log.error("spool: cannot store %d alert(s): %s", len(group), exc)
+            stored = SpoolError(str(exc))
+        for index, (alert, targets, done) in enumerate(group):
+            names: list[str] | SpoolError
+            if isinstance(stored, SpoolError):
+                names = stored
+            else:
+                self._enqueue(alert, targets, stored[index])
+                names = [w.name for w in targets]
+            try:
+                done(names)
+            except Exception:  # one answer that cannot be written must not block the rest
+                log.exception("sidekick: answering a stored alert failed")
 
     def submit_many(self, alerts: list[Alert]) -> list[str]:
         """Queue a batch: spooled in one transaction (all or none), then as `submit` each;

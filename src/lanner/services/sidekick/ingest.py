@@ -12,6 +12,7 @@ it without duplicates; an accepted batch is answered `{"status":"accepted","coun
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -27,6 +28,8 @@ from .stats import Stats
 MAX_BODY = 1 << 20  # one alert is a few KiB; a batch of a few hundred fits
 MAX_BATCH = 10_000  # alerts in one POST
 NDJSON_TYPES = (b"application/x-ndjson", b"application/jsonl", b"application/json-lines")
+
+Reply = Callable[[int, bytes], None]  # (HTTP status, JSON answer)
 
 
 def _decode_batch(body: bytes, ndjson: bool) -> Any:
@@ -73,7 +76,41 @@ class Ingest:
 
     def handle(self, body: bytes, content_type: bytes = b"") -> tuple[int, bytes]:
         """Queue the alert(s) in `body`; never raises for a bad body."""
-        ndjson = content_type.split(b";", 1)[0].strip().lower() in NDJSON_TYPES
+        checked = self._check(body, content_type)
+        if not isinstance(checked, Alert):
+            return checked
+        try:
+            targets = self.dispatcher.submit(checked)
+        except SpoolError as exc:
+            return self._refuse(503, f"spool unavailable: {exc}")
+        return self._accepted(targets)
+
+    def handle_soon(self, body: bytes, content_type: bytes, reply: Reply) -> None:
+        """As `handle`, answering through `reply(status, answer)`: a single alert's spool
+        write shares one transaction with the others of this event-loop turn
+        (`Dispatcher.submit_grouped`), and is answered once stored; a batch or a refusal
+        is answered at once. Never raises for a bad body."""
+        checked = self._check(body, content_type)
+        if not isinstance(checked, Alert):
+            reply(*checked)
+            return
+
+        def stored(result: list[str] | SpoolError) -> None:
+            if isinstance(result, SpoolError):
+                reply(*self._refuse(503, f"spool unavailable: {result}"))
+            else:
+                reply(*self._accepted(result))
+
+        self.dispatcher.submit_grouped(checked, stored)
+
+    def _check(self, body: bytes, content_type: bytes) -> Alert | tuple[int, bytes]:
+        """The one enriched alert in `body`, or the answer to give (a refusal, or a batch's
+        answer once queued)."""
+        ndjson = (
+            content_type.split(b";", 1)[0].strip().lower() in NDJSON_TYPES
+            if content_type
+            else False
+        )
         try:
             data = _decode_batch(body, ndjson)
         except orjson.JSONDecodeError as exc:
@@ -85,10 +122,10 @@ class Ingest:
         except AlertError as exc:
             return self._refuse(400, str(exc))
         self.enricher.apply(alert)
-        try:
-            targets = self.dispatcher.submit(alert)
-        except SpoolError as exc:
-            return self._refuse(503, f"spool unavailable: {exc}")
+        return alert
+
+    def _accepted(self, targets: list[str]) -> tuple[int, bytes]:
+        """Count one accepted alert; the answer naming `targets` (cached per target list)."""
         self.stats.input("accepted")
         key = tuple(targets)
         answer = self._answers.get(key)
