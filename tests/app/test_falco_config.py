@@ -242,7 +242,6 @@ def test_engine_kind_replay_nodriver_and_refused_kinds(tmp_path: Path) -> None:
 def test_refused_values_stop_with_the_key_named() -> None:
     for override, key in (
         ("buffer_format_base64=true", b"buffer_format_base64: True is not supported"),
-        ("capture.enabled=true", b"capture.enabled: True is not supported"),
         ("engine.kind=warp", b"engine.kind: expected one of modern_ebpf"),
         ("falco_libs.thread_table_size=big", b"falco_libs.thread_table_size: expected an int"),
     ):

@@ -328,22 +328,19 @@ SCHEME = Section(
         ),
         "capture": Section(
             {
-                "enabled": Key(
-                    "bool",
-                    refused={
-                        True: "alert-triggered captures are not provided yet; "
-                        "record with `lanner capture`"
-                    },
-                ),
-                "path_prefix": Key("str"),
-                "mode": Key("enum", choices=("rules", "all_rules")),
-                "default_duration": Key("int", minimum=0),
-                "max_file_size_mb": Key("int", minimum=0),
-            }
+                "enabled": Key("bool", False),
+                "path_prefix": Key("str", "/tmp/falco"),
+                "mode": Key("enum", "rules", choices=("rules", "all_rules")),
+                "default_duration": Key("int", 5000, minimum=0),
+                "max_file_size_mb": Key("int", 0, minimum=0),
+            },
+            reload=_RESTART,
         ),
         "falco_libs": Section(
             {
                 "thread_table_size": Key("int", minimum=1),
+                # Lanner: fds tracked across every process's table (live), state/fd_cap.py
+                "fd_table_size": Key("int", 262144, minimum=1),
                 "thread_table_auto_purging_interval_s": Key(
                     "int", no_effect="threads are removed on their exit"
                 ),

@@ -110,6 +110,8 @@ class Daemon:
         # (ruleset, its candidate filter or None), replaced as one object
         self._syscall_filter: tuple[Ruleset | None, CandidateEvents | None] = (None, None)
         self.watcher: Any = None
+        # Falco's capture (app/alert_capture.py): told the alerts of each syscall event
+        self.alert_capture: Any = None
         self._out_lock = threading.Lock()
         self._reload_lock = threading.Lock()
         self._stop = threading.Event()
@@ -358,6 +360,14 @@ class Daemon:
                     self.outputs.emit(alert)
                 except Exception as exc:  # one alert never stops detection
                     self.failed("output", alert.source, exc)
+
+    def emit_internal(self, alert: Alert) -> None:
+        """An internal message (drops, capture size limit) on the outputs, unthrottled,
+        when the configured minimum priority lets it through."""
+        if alert.priority.at_least(self.cfg.priority()):
+            with self._out_lock:
+                if self.outputs is not None:
+                    self.outputs.emit(alert, throttle=False)
 
     def failed(self, stage: str, source: str, exc: BaseException) -> None:
         """Count an exception raised by one event or alert; log the first of each kind."""
@@ -646,6 +656,11 @@ class Daemon:
         counts, skipped = stats.events, stats.events_skipped
         # the live pipeline's events were filtered in its native walk already
         prefiltered = self.syscall_pipeline is not None
+        capture = self.alert_capture
+
+        def rule_of(name: str) -> Any:  # the running ruleset's (a reload swaps it)
+            return engine.ruleset.get(name)
+
         for item in events:
             if item is TICK:
                 if stop.is_set() or (deadline is not None and time.monotonic() > deadline):
@@ -665,6 +680,10 @@ class Daemon:
                 alerts = []
             for alert in alerts:
                 self.dispatch(alert)
+            if capture is not None and source == "syscall":
+                if alerts:
+                    capture.matched(event, alerts, rule_of)
+                capture.done(event)
             if stop.is_set():
                 break
             if deadline is not None and time.monotonic() > deadline:

@@ -25,6 +25,9 @@ class ScapReplay:
     The capture's container events are always read: the pipeline puts their metadata in
     ``store`` for the ``container.*`` / ``k8s.*`` fields of the events that follow, as in
     Falco's replays.
+
+    ``tee`` (Falco's alert-triggered captures, app/alert_capture.py) gets every event of
+    the file, so the walk hands every event to Python then (slower).
     """
 
     def __init__(
@@ -34,6 +37,7 @@ class ScapReplay:
         candidates: CandidateEvents | Callable[[], CandidateEvents | None] | None = None,
         store: MetadataStore | None = None,
         state: StateEngine | None = None,
+        tee: Any = None,
     ) -> None:
         wanted = None if event_types is None else {*event_types, "container"}
         self.path = path
@@ -44,7 +48,7 @@ class ScapReplay:
         elif candidates is not None:
             current = candidates
         self.pipeline = SyscallPipeline(
-            CaptureFile(path), store, event_types=wanted, state=state, candidates=current
+            CaptureFile(path), store, event_types=wanted, state=state, candidates=current, tee=tee
         )
         self.started = time.monotonic()
         self.finished: float | None = None

@@ -151,14 +151,40 @@ def state_engine(cfg: Config) -> StateEngine:
     return StateEngine(int(size)) if size else StateEngine()
 
 
+def _alert_capture(daemon: Daemon, state: StateEngine, store: MetadataStore) -> Any:
+    """Falco's ``capture`` (an AlertCapture the pipeline tees into), or None when
+    ``capture.enabled`` is false."""
+    if not daemon.cfg.boolean("capture.enabled"):
+        return None
+    from lanner.app.alert_capture import AlertCapture, CaptureSettings
+
+    settings = CaptureSettings.from_config(daemon.cfg.section("capture"))
+    capture = AlertCapture(
+        settings, state, store, internal=daemon.emit_internal, hostname=daemon.engine.hostname
+    )
+    daemon.alert_capture = capture
+    log.info(
+        "captures on: %s, %s_<time>_<event number>.scap",
+        "every rule" if settings.all_rules else "rules with capture: true",
+        settings.path_prefix,
+    )
+    return capture
+
+
 def _syscall_pipeline(daemon: Daemon, store: MetadataStore) -> SyscallPipeline | None:
     """The pipeline over the eBPF probe's ring for the loaded rules, new containers
     announced; None (reported) if the probe is unusable."""
     ring = _syscall_capture(daemon)
     if ring is None:
         return None
+    state = state_engine(daemon.cfg)
     return SyscallPipeline(
-        ring, store, state=state_engine(daemon.cfg), inserter=_container_announcer(daemon, store)
+        ring,
+        store,
+        state=state,
+        inserter=_container_announcer(daemon, store),
+        max_fds=int(daemon.cfg.get("falco_libs.fd_table_size")),
+        tee=_alert_capture(daemon, state, store),
     )
 
 
@@ -512,12 +538,14 @@ def run(
     events: Any = replay.events if replay is not None else None
     if replay is not None and replay.capture_path is not None:
         types, _base = daemon.syscall_event_types()
+        state = state_engine(cfg)
         scap = ScapReplay(
             replay.capture_path,
             types,
             daemon.current_syscall_filter,
             store=store,
-            state=state_engine(cfg),
+            state=state,
+            tee=_alert_capture(daemon, state, store),
         )
         events = iter(scap)
         show_progress(scap)
@@ -541,6 +569,8 @@ def run(
         except ScapError as exc:  # a damaged capture: what came before it was evaluated
             damage = exc
     finally:
+        if daemon.alert_capture is not None:
+            daemon.alert_capture.close()  # the open capture file is finished
         rejected = daemon.stats.events_skipped["syscall"]
         if scap is not None:  # dropped in the native walk: received and skipped all the same
             daemon.stats.events["syscall"] += scap.dropped

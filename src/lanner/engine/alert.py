@@ -58,14 +58,33 @@ class Alert:
     tags: list[str]
     hostname: str = field(default_factory=default_hostname)
     iso8601: bool = False
+    # Falco's internal messages (drops, metrics snapshot, capture size limit: its
+    # falco_outputs::handle_msg): JSON with the message as "output", no tags, whatever
+    # the json_include_* switches; text "TIME: Priority message (key=value ...)"
+    internal: bool = False
 
     @property
     def output(self) -> str:
         """The full output line: ``TIME: Priority message``."""
+        if self.internal:
+            fields = " ".join(
+                f"{k}={orjson.dumps(v).decode()}" for k, v in sorted(self.output_fields.items())
+            )
+            return f"{format_time(self.time_ns)}: {self.priority.label} {self.message} ({fields})"
         return f"{format_time(self.time_ns, self.iso8601)}: {self.priority.label} {self.message}"
 
     def as_dict(self, opts: JsonOptions = JsonOptions()) -> dict[str, Any]:
         """Falco's JSON alert object, keys in Falco's (sorted) order."""
+        if self.internal:
+            return {
+                "hostname": self.hostname,
+                "output": self.message,
+                "output_fields": dict(sorted(self.output_fields.items())),
+                "priority": self.priority.label,
+                "rule": self.rule,
+                "source": "internal",
+                "time": json_time(self.time_ns),
+            }
         doc: dict[str, Any] = {"hostname": self.hostname}
         if opts.include_message:
             doc["message"] = self.message
@@ -77,7 +96,7 @@ class Alert:
         doc["rule"] = self.rule
         doc["source"] = self.source
         if opts.include_tags:
-            doc["tags"] = sorted(self.tags)
+            doc["tags"] = sorted(set(self.tags))  # Falco's tags are a set
         doc["time"] = json_time(self.time_ns)
         return doc
 

@@ -75,6 +75,8 @@ class RuleInfo:
     enabled: bool = True
     warn_evttypes: bool = True
     skip_if_unknown_filter: bool = False
+    capture: bool = False  # Falco 0.41+: an alert opens a capture file (config capture.*)
+    capture_duration: int = 0  # ms the capture lasts at least; 0: capture.default_duration
     exceptions: list[RuleException] = field(default_factory=list)
     cond_location: Location | None = None
     output_location: Location | None = None
@@ -98,6 +100,8 @@ class RuleUpdate:
     enabled: bool | None = None
     warn_evttypes: bool | None = None
     skip_if_unknown_filter: bool | None = None
+    capture: bool | None = None
+    capture_duration: int | None = None
 
     def has_any_value(self) -> bool:
         """True when at least one key is being updated."""
@@ -113,6 +117,8 @@ class RuleUpdate:
                 self.enabled,
                 self.warn_evttypes,
                 self.skip_if_unknown_filter,
+                self.capture,
+                self.capture_duration,
             )
         )
 
@@ -268,6 +274,8 @@ class Collector:
             "enabled",
             "warn_evttypes",
             "skip_if_unknown_filter",
+            "capture",
+            "capture_duration",
         ):
             value = getattr(update, key)
             if value is not None:

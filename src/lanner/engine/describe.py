@@ -84,8 +84,8 @@ def _rule(rule: Rule, info: RuleInfo, col: Collector) -> dict[str, Any]:
             "description": info.desc,
             "enabled": info.enabled,
             "source": info.source,
-            "capture": False,
-            "capture_duration": 0,
+            "capture": info.capture,
+            "capture_duration": info.capture_duration,
             "tags": sorted(info.tags),
         },
         "details": {

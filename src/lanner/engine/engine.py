@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from lanner.engine.alert import Alert, default_hostname, format_time
+from lanner.engine.alert import Alert, default_hostname
 from lanner.engine.append_output import OutputAppend
 from lanner.engine.container_info import PrintOption
 from lanner.engine.evalerrors import OUTPUT, EvalErrors
@@ -17,6 +17,11 @@ from lanner.engine.formatter import to_json_value
 from lanner.engine.loader import LoadOutcome, RulesLoader
 from lanner.engine.priority import Priority
 from lanner.engine.rules import Rule, Ruleset
+
+TIME_FIELDS = frozenset(
+    {"evt.time", "evt.time.s", "evt.time.iso8601", "evt.datetime", "evt.datetime.s"}
+)
+"""Fields printed as time strings whose ``output_fields`` value is the event time in ns."""
 
 
 class Engine:
@@ -108,10 +113,10 @@ class Engine:
                 fields[key] = None
                 field_failed(key, exc)
         ts = self.event_time(event, source)
-        if self.iso8601:
-            fields["evt.time.iso8601"] = format_time(ts, iso8601=True)
-        else:
-            fields["evt.time"] = ts
+        # as libsinsp's JSON formatter: the time strings are the event time in ns there
+        for name in TIME_FIELDS.intersection(fields):
+            fields[name] = ts
+        fields["evt.time.iso8601" if self.iso8601 else "evt.time"] = ts
         return Alert(
             rule=rule.name,
             priority=rule.priority,

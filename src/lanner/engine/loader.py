@@ -592,6 +592,8 @@ class RulesLoader:
             exception_fields=exception_fields,
             expr=expanded,
             extra_fields=extra_fields,
+            capture=info.capture,
+            capture_duration=info.capture_duration,
         )
 
     @staticmethod

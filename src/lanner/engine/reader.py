@@ -49,6 +49,8 @@ RULE_REPLACEABLE = (
     "output",
     "desc",
     "priority",
+    "capture",
+    "capture_duration",
     "tags",
     "exceptions",
     "enabled",
@@ -148,6 +150,19 @@ class RulesReader:
         if not isinstance(value, bool):
             self.fail(
                 f"Can't decode YAML scalar value for key '{key}' as a boolean",
+                ctx,
+                self.loc(item.get(key), "value for", key),
+            )
+        return value
+
+    def uint32(self, item: YNode, key: str, ctx: Location) -> int | None:
+        """An optional unsigned 32-bit integer scalar (``capture_duration``)."""
+        value = self.scalar(item, key, ctx, optional=True)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << 32:
+            self.fail(
+                f"Can't decode YAML scalar value for key '{key}' as an unsigned integer",
                 ctx,
                 self.loc(item.get(key), "value for", key),
             )
@@ -499,6 +514,8 @@ class RulesReader:
             info.warn_evttypes = True if warn is None else warn
             skip = self.boolean(item, "skip-if-unknown-filter", ctx)
             info.skip_if_unknown_filter = bool(skip)
+            info.capture = bool(self.boolean(item, "capture", ctx))
+            info.capture_duration = self.uint32(item, "capture_duration", ctx) or 0
             info.tags = set(self.sequence(item, "tags", ctx, optional=True) or [])
             info.exceptions = self.read_exceptions(item, ctx, append=False)
             for ex in info.exceptions:
@@ -533,9 +550,11 @@ class RulesReader:
                     upd.tags = set(self.sequence(item, "tags", ctx, optional=False) or [])
                 elif key == "priority":
                     upd.priority = self._priority(item, ctx)
-                elif key in ("enabled", "warn_evttypes", "skip-if-unknown-filter"):
+                elif key in ("enabled", "warn_evttypes", "skip-if-unknown-filter", "capture"):
                     attr = key.replace("-", "_")
                     setattr(upd, attr, self.boolean(item, key, ctx))
+                elif key == "capture_duration":
+                    upd.capture_duration = self.uint32(item, key, ctx)
                 else:
                     setattr(upd, key, self.string(item, key, ctx))
             if mode == "append":

@@ -35,6 +35,8 @@ class Rule:
     expr: ast.Expr | None = None  # the condition tree with macros expanded
     # append_output extra fields: (output_fields key, event -> value)
     extra_fields: list[tuple[str, Callable[[Any], Any]]] = field(default_factory=list)
+    capture: bool = False  # Falco's rule key: a match opens a capture (config capture.*)
+    capture_duration: int = 0  # ms; 0: capture.default_duration
 
 
 @dataclass(slots=True)

@@ -35,7 +35,7 @@ from .event import Event
 from .scap import ScapReader
 from .scap.reader import _wanted_tables
 from .state import StateEngine
-from .state.fd_cap import FdCap
+from .state.fd_cap import DEFAULT_MAX_FDS, FdCap
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,8 @@ class SyscallPipeline:
     candidate conditions (a ``_native.CandidateEvents``, or None): the native walk drops
     the events that fail them after applying their state, without making them Python
     objects (:attr:`events_dropped` counts them); container events are always handed out.
+    ``max_fds``: live, the fds tracked across every table (``falco_libs.fd_table_size``;
+    past it the oldest fds of the largest tables are evicted, see ``state/fd_cap.py``).
     """
 
     def __init__(
@@ -133,6 +135,7 @@ class SyscallPipeline:
         inserter: Inserter | None = None,
         with_state: bool = True,
         candidates: Callable[[], Any] | None = None,
+        max_fds: int = DEFAULT_MAX_FDS,
     ) -> None:
         self.source = source
         self.candidates = candidates
@@ -156,7 +159,7 @@ class SyscallPipeline:
         self._ring_wanted = b""
         self._ring_codes = b""
         # live: the global bound on tracked fds, checked every few seconds between events
-        self.fd_cap = FdCap(self.state.threads) if self.live else None
+        self.fd_cap = FdCap(self.state.threads, max_fds) if self.live else None
         self._batches_begun = 0  # ring batches run_ring started / finished walking
         self._batches_done = 0
         self._started = False

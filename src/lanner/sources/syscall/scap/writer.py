@@ -307,7 +307,8 @@ class ScapWriter:
     """Write a capture block by block: ``write(record)`` for metadata, ``event(ev)``.
 
     A path ending in ``.gz`` (or ``compress=True``) is gzip-compressed. The section header is
-    written on open. Use as a context manager, or call :meth:`close`.
+    written on open. Use as a context manager, or call :meth:`close`. A file object passed
+    in is closed with the writer only when ``own`` is true.
     """
 
     def __init__(
@@ -315,6 +316,8 @@ class ScapWriter:
         target: str | Path | BinaryIO,
         compress: bool | None = None,
         compresslevel: int = 6,
+        *,
+        own: bool = False,
     ) -> None:
         self.events_written = 0
         self.bytes_written = 0
@@ -325,7 +328,8 @@ class ScapWriter:
             self._owned: BinaryIO | None = raw
         else:
             raw = target
-            self._owned = None
+            self._owned = target if own else None
+        self._raw = raw
         self._f: BinaryIO = (
             gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=compresslevel)  # type: ignore[assignment]
             if compress
@@ -355,6 +359,15 @@ class ScapWriter:
         """Write one event."""
         self._put(encode_event(ev, flags))
         self.events_written += 1
+
+    @property
+    def file_bytes(self) -> int:
+        """Bytes in the file so far (compressed ones when compressing; blocks still
+        buffered in the writer or the compressor are not counted)."""
+        try:
+            return int(self._raw.tell())
+        except (OSError, ValueError):
+            return self.bytes_written
 
     def flush(self) -> None:
         """Hand buffered blocks to the file (and the OS)."""

@@ -1,0 +1,181 @@
+"""Falco's ``capture`` (0.41+): alerts of rules with ``capture: true`` (or every rule with
+``capture.mode: all_rules``) write a .scap of the events from the alert on, which sysdig
+and ``lanner dump`` read. Run as a user would: ``lanner run -e`` on a real capture, and a
+live run with the probe."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from helpers import require_tool
+
+from .helpers import FIXTURES, LANNER, ROOT, LineCollector, run_lanner, wait_until
+
+CURL = str(FIXTURES / "captures" / "curl_google.scap")
+CURL_EXEC_NUM = 211  # the curl execve exit in curl_google.scap (sysdig's evt.num)
+CURL_EXEC_TS = 1534527348514632619
+
+
+def _rules(tmp_path: Path, extra: str = "") -> Path:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "- rule: Curl\n  desc: d\n"
+        "  condition: evt.type = execve and evt.dir = < and proc.name = curl\n"
+        "  output: curl ran (parent=%proc.pname)\n  priority: WARNING\n" + extra
+    )
+    return rules
+
+
+def _sysdig(*args: str) -> list[str]:
+    sysdig = require_tool("sysdig", "sysdig")
+    res = subprocess.run([sysdig, *args], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    return res.stdout.splitlines()
+
+
+def _expected_nums(duration_ms: int) -> list[int]:
+    """Event numbers of the source file a capture opened at the curl execve holds: that
+    event and every later one up to and including the first at or past the deadline
+    (Falco writes an event, then checks the deadline), read by sysdig itself."""
+    deadline = CURL_EXEC_TS + duration_ms * 1_000_000
+    nums = []
+    for line in _sysdig("-r", CURL, "-p", "%evt.num %evt.rawtime"):
+        num, ts = map(int, line.split())
+        if num >= CURL_EXEC_NUM:
+            nums.append(num)
+            if ts >= deadline:
+                break
+    return nums
+
+
+def test_rule_with_capture_writes_a_scap_sysdig_and_lanner_dump_read(tmp_path: Path) -> None:
+    rules = _rules(tmp_path, "  capture: true\n  capture_duration: 40\n")
+    prefix = tmp_path / "cap" / "falco"
+    prefix.parent.mkdir()
+    res = run_lanner(
+        "-r", str(rules), "-e", CURL, "-o", "json_output=true",
+        "-o", "capture.enabled=true", "-o", f"capture.path_prefix={prefix}",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    (alert,) = [json.loads(ln) for ln in res.stdout.splitlines() if ln.startswith(b"{")]
+    assert alert["rule"] == "Curl" and "capture" not in json.dumps(alert)  # as Falco's JSON
+    # Falco's name: prefix, the alert's event time and number, 20 digits each
+    (path,) = prefix.parent.iterdir()
+    assert path.name == f"falco_{CURL_EXEC_TS:020d}_{CURL_EXEC_NUM:020d}.scap"
+    assert path.read_bytes()[:2] == b"\x1f\x8b"  # gzip-compressed, as Falco's dumper
+    assert path.stat().st_mode & 0o077 == 0  # readable by its owner only
+    assert str(path) in res.stderr.decode()  # "capture written: PATH (N events)"
+    expected = _expected_nums(40)
+    assert 100 < len(expected) < 1200  # the deadline fell inside the file
+    lines = _sysdig("-r", str(path), "-p", "%evt.type %evt.dir %proc.name %proc.pname")
+    assert len(lines) == len(expected)
+    # the first event is the alert's; the processes known before it are in the file
+    # (libsinsp's dumper writes its thread table on open): curl's parent is bash
+    assert lines[0] == "execve < curl bash"
+    ours = subprocess.run(
+        [*LANNER[:-1], "dump", "-e", str(path)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert ours.returncode == 0, ours.stderr
+    assert len(ours.stdout.splitlines()) == len(expected)
+    # and a replay of it raises the same alert
+    again = run_lanner("-r", str(_rules(tmp_path)), "-e", str(path))
+    assert b"Warning curl ran (parent=bash)" in again.stdout
+
+
+def test_default_duration_and_modes(tmp_path: Path) -> None:
+    prefix = tmp_path / "c"
+    base = ("-e", CURL, "-o", "capture.enabled=true", "-o", f"capture.path_prefix={prefix}")
+    # mode rules: a rule without capture: true opens nothing
+    res = run_lanner("-r", str(_rules(tmp_path)), *base)
+    assert res.returncode == 0 and b"Warning curl ran" in res.stdout, res.stderr
+    assert not list(tmp_path.glob("c_*.scap"))
+    # all_rules: every alert opens one, for capture.default_duration ms
+    res = run_lanner(
+        "-r", str(_rules(tmp_path)), *base,
+        "-o", "capture.mode=all_rules", "-o", "capture.default_duration=10",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    (path,) = tmp_path.glob("c_*.scap")
+    assert len(_sysdig("-r", str(path))) == len(_expected_nums(10))
+    # capture.enabled false (the default): the rule key changes nothing
+    path.unlink()
+    rules = _rules(tmp_path, "  capture: true\n")
+    res = run_lanner("-r", str(rules), "-e", CURL, "-o", f"capture.path_prefix={prefix}")
+    assert res.returncode == 0 and not list(tmp_path.glob("c_*.scap"))
+
+
+def test_capture_settings_and_rule_keys_are_checked(tmp_path: Path) -> None:
+    res = run_lanner("--dry-run", "-o", "capture.mode=some_rules")
+    assert res.returncode == 1 and res.stderr.decode().splitlines()[-1].startswith("Error: ")
+    assert b"capture.mode" in res.stderr
+    res = run_lanner("--dry-run", "-o", "capture.default_duration=-1")
+    assert res.returncode == 1 and b"capture.default_duration" in res.stderr
+    bad = _rules(tmp_path, "  capture: true\n  capture_duration: soon\n")
+    res = run_lanner("-V", str(bad))
+    assert res.returncode == 1
+    assert b"Can't decode YAML scalar value for key 'capture_duration'" in res.stdout
+    # the keys are read, overridable, and described as Falco's -L JSON shows them
+    rules = _rules(tmp_path, "  capture: true\n  capture_duration: 250\n")
+    over = tmp_path / "over.yaml"
+    over.write_text(
+        "- rule: Curl\n  capture_duration: 900\n  override:\n    capture_duration: replace\n"
+    )
+    res = run_lanner("-r", str(rules), "-r", str(over), "-L", "-o", "json_output=true")
+    assert res.returncode == 0, res.stderr
+    info = json.loads(res.stdout)["rules"][0]["info"]
+    assert (info["capture"], info["capture_duration"]) == (True, 900)
+
+
+def _probe_ready() -> str | None:
+    try:
+        from lanner.sources.syscall.probe import check_requirements
+
+        check_requirements()
+    except Exception as exc:
+        return str(exc)
+    return None
+
+
+@pytest.mark.skipif(_probe_ready() is not None, reason=str(_probe_ready()))
+def test_live_alert_writes_a_capture_of_the_host(tmp_path: Path) -> None:
+    """Live: reading a marker file alerts and opens a capture holding that open, with
+    cat's process, readable by sysdig."""
+    marker = tmp_path / "marker.txt"
+    marker.write_text("x")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "- rule: Marker read\n  desc: d\n  priority: WARNING\n"
+        f"  condition: evt.type in (open, openat, openat2) and fd.name = {marker}\n"
+        "  output: marker opened by %proc.name\n  capture: true\n  capture_duration: 300\n"
+    )
+    prefix = tmp_path / "live"
+    proc = subprocess.Popen(
+        [*LANNER, "-r", str(rules), "-o", "capture.enabled=true",
+         "-o", f"capture.path_prefix={prefix}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        out = LineCollector(proc.stdout)  # type: ignore[arg-type]
+        err = LineCollector(proc.stderr)  # type: ignore[arg-type]
+        wait_until(lambda: "syscall capture started" in err.text(), 60, "the probe")
+
+        def opened() -> bool:
+            subprocess.run(["cat", str(marker)], capture_output=True, check=True)
+            return "marker opened by cat" in out.text()
+
+        wait_until(opened, 60, "the alert")
+        wait_until(lambda: "capture written" in err.text(), 30, "the capture closed")
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    files = sorted(tmp_path.glob("live_*.scap"))
+    assert files, err.text()
+    with gzip.open(files[0]) as fh:
+        assert fh.read(4) == b"\x0a\x0d\x0d\x0a"  # a pcapng-style section header
+    lines = _sysdig("-r", str(files[0]), "-p", "%evt.type %proc.name %fd.name")
+    assert any(ln.startswith("open") and f"cat {marker}" in ln for ln in lines), lines[:20]
