@@ -45,6 +45,7 @@ def test_upstream_actions_and_the_rule_map_name_real_rules() -> None:
         UPSTREAM / "k8s_audit_rules.yaml"
     )
     extra = {"falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"}
+    extra |= {"aws_cloudtrail_rules.yaml", "github.yaml", "okta_rules.yaml"}  # issue 25
     more = set().union(*(rule_names(UPSTREAM / f) for f in extra))
     falco = {a.rule for a in all_actions() if a.ruleset == "falco"}
     assert falco <= upstream | more
@@ -69,7 +70,9 @@ def test_action_names_are_unique_and_described() -> None:
     names = [a.name for a in all_actions()]
     assert len(names) == len(set(names))
     assert all(re.fullmatch(r"[a-z0-9_]+", n) for n in names)
-    assert all(a.description and a.source in ("syscall", "k8s_audit") for a in all_actions())
+    sources = ("syscall", "k8s_audit", "aws_cloudtrail", "github", "okta")
+    assert all(a.description and a.source in sources for a in all_actions())
+    assert all(a.target for a in all_actions() if a.source in sources[2:])
 
 
 def test_select_by_regex_and_source() -> None:

@@ -15,11 +15,15 @@ class RunContext:
 
     ``webhook``: URL the k8s audit actions post to. ``kubeconfig``: when set, k8s actions
     perform real API calls instead. ``timeout``: seconds a child process may take.
+    ``targets``: where the cloud and SaaS actions deliver their events, by name
+    (``cloudtrail``, ``github``, ``okta``, ``eks``: :mod:`lanner.services.generate.cloud`);
+    with ``eks``, the k8s audit actions write into CloudWatch Logs instead of posting.
     """
 
     webhook: str = "http://127.0.0.1:9765/k8s-audit"
     kubeconfig: str | None = None
     timeout: float = 10.0
+    targets: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -44,9 +48,10 @@ class Outcome:
 class Action:
     """One generator action, named after the rule it triggers.
 
-    ``source`` is the rule's event source (``syscall`` or ``k8s_audit``); ``needs`` lists
-    the event types the live probe must capture (for a clear skip when it cannot);
-    ``run`` performs it and returns an :class:`Outcome`.
+    ``source`` is the rule's event source (``syscall``, ``k8s_audit``, ``aws_cloudtrail``,
+    ``github``, ``okta``); ``needs`` lists the event types the live probe must capture (for
+    a clear skip when it cannot); ``target`` the :attr:`RunContext.targets` entry it
+    delivers to (skipped without it); ``run`` performs it and returns an :class:`Outcome`.
     """
 
     name: str
@@ -57,6 +62,7 @@ class Action:
     source: str = "syscall"
     needs: tuple[str, ...] = ()
     ruleset: str = "lanner"  # whose rule ``rule`` is: "lanner" or "falco" (upstream)
+    target: str = ""
 
     def unavailable(self) -> str | None:
         """Why this action cannot run here, or None."""

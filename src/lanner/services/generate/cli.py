@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -29,7 +32,7 @@ from lanner.services.generate.runtime_endpoint import (
     start_endpoint,
 )
 
-SOURCES = click.Choice(["syscall", "k8s_audit"])
+SOURCES = click.Choice(["syscall", "k8s_audit", "aws_cloudtrail", "github", "okta"])
 DEFAULT_WEBHOOK = "http://127.0.0.1:9765/k8s-audit"
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "": 1.0}
 
@@ -52,8 +55,88 @@ def _select(regex: str | None, source: str | None, ruleset: str | None = "lanner
     return actions
 
 
-def _context(webhook: str, kubeconfig: str | None, timeout: float) -> RunContext:
-    return RunContext(webhook=webhook, kubeconfig=kubeconfig, timeout=timeout)
+def _context(
+    webhook: str, kubeconfig: str | None, timeout: float, cloud: dict[str, Any] | None = None
+) -> RunContext:
+    ctx = RunContext(webhook=webhook, kubeconfig=kubeconfig, timeout=timeout)
+    if cloud:
+        ctx.targets = _targets(cloud, timeout)
+    return ctx
+
+
+def _targets(opts: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """The delivery targets the cloud options name (ClickException when unusable)."""
+    from lanner.exceptions import ActionError
+    from lanner.services.generate import cloud
+
+    endpoint = opts.get("aws_endpoint")
+    targets: dict[str, Any] = {}
+    try:
+        if opts.get("cloudtrail_queue"):
+            if not opts.get("cloudtrail_bucket"):
+                raise click.UsageError("--cloudtrail-queue needs --cloudtrail-bucket")
+            targets["cloudtrail"] = cloud.TrailTarget(
+                opts["cloudtrail_bucket"], opts["cloudtrail_queue"], endpoint
+            )
+        if opts.get("eks_cluster"):
+            targets["eks"] = cloud.EksTarget(opts["eks_cluster"], endpoint)
+        if opts.get("github"):
+            secret_file = opts.get("github_secret_file")
+            if not secret_file or not opts.get("github_repo"):
+                raise click.UsageError("--github needs --github-secret-file and --github-repo")
+            with open(secret_file) as fh:
+                secret = fh.read().strip()
+            targets["github"] = cloud.GithubTarget(opts["github"], secret, opts["github_repo"])
+        if opts.get("okta_serve"):
+            from lanner.services.generate.okta_double import OktaLogDouble
+
+            host, _, port = str(opts["okta_serve"]).rpartition(":")
+            if not port.isdigit():
+                raise click.UsageError(f"--okta-serve {opts['okta_serve']!r}: HOST:PORT")
+            double = OktaLogDouble(host or "127.0.0.1", int(port), opts.get("okta_token") or "")
+            targets["okta"] = double
+            if not double.polled.wait(max(timeout, 30.0)):  # lanner may be backing off
+                click.echo(f"warning: nothing polled {double.url} yet", err=True)
+    except (ActionError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    return targets
+
+
+def cloud_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options naming where the cloud and SaaS actions deliver (collected in
+    ``cloud``)."""
+    opts = [
+        click.option("--aws-endpoint", help="AWS API endpoint (default: the SDK's; a local "
+                     "one such as moto for tests)."),
+        click.option("--cloudtrail-bucket", help="S3 bucket the CloudTrail actions put "
+                     "log files into."),
+        click.option("--cloudtrail-queue", help="SQS queue notified of each log file (lanner "
+                     "run's cloudtrail open_params: sqs://QUEUE)."),
+        click.option("--eks-cluster", help="Write the k8s audit actions' events into this EKS "
+                     "cluster's CloudWatch log group (k8saudit-eks) instead of posting them."),
+        click.option("--github", help="The github plugin's webhook URL the GitHub actions "
+                     "post to."),
+        click.option("--github-secret-file", type=click.Path(exists=True, dir_okay=False),
+                     help="The webhook secret (the plugin's secretsDir/webhook.secret)."),
+        click.option("--github-repo", help="OWNER/NAME the deliveries are about (one the "
+                     "plugin watches)."),
+        click.option("--okta-serve", help="HOST:PORT to serve a System Log API on for the "
+                     "okta plugin to poll (its baseURL)."),
+        click.option("--okta-token", default=lambda: os.environ.get("OKTA_API_TOKEN", ""),
+                     help="The API token the okta plugin sends (default: OKTA_API_TOKEN)."),
+    ]  # fmt: skip
+    names = ["aws_endpoint", "cloudtrail_bucket", "cloudtrail_queue", "eks_cluster", "github",
+             "github_secret_file", "github_repo", "okta_serve", "okta_token"]  # fmt: skip
+
+    def wrapper(**kwargs: Any) -> Any:
+        cloud = {n: kwargs.pop(n, None) for n in names}
+        return fn(cloud=cloud, **kwargs)
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    for opt in reversed(opts):
+        wrapper = opt(wrapper)
+    return wrapper
 
 
 regex_arg = click.argument("regex", required=False)
@@ -132,10 +215,10 @@ def _rule_map(files: tuple[str, ...]) -> dict[str, list[str]]:
 
 def _loaded_rule_names(files: tuple[str, ...], source: str | None) -> list[str]:
     """The enabled rules of the files, as lanner run loads them (of ``source``)."""
-    from lanner.app.inputs import default_sources
+    from lanner.app.run_command import listing_sources
     from lanner.engine.engine import Engine
 
-    engine = Engine(default_sources())
+    engine = Engine(listing_sources())  # every built-in source: github.yaml, okta_rules.yaml
     outcome = engine.load_rules(list(files))
     if not outcome.successful:
         text = "; ".join(r.as_text(verbose=False) for r in outcome.results if not r.successful)
@@ -175,6 +258,7 @@ def list_cmd(regex: str | None, source: str | None) -> None:
 @kubeconfig_opt
 @click.option("--timeout", default=10.0, show_default=True, help="Seconds an action may take.")
 @runtime_opt
+@cloud_options
 def run_cmd(
     regex: str | None,
     source: str | None,
@@ -185,17 +269,18 @@ def run_cmd(
     kubeconfig: str | None,
     timeout: float,
     runtime_socket: str,
+    cloud: dict[str, Any],
 ) -> None:
     """Run the actions (all, or those matching REGEX)."""
     pause = parse_seconds(sleep)
     _start_runtime(runtime_socket)
     actions = _select(regex, source, ruleset)
-    ctx = _context(webhook, kubeconfig, timeout)
+    ctx = _context(webhook, kubeconfig, timeout, cloud)
     errors = 0
     try:
         while True:
             for action in actions:
-                reason = skip_reason(action, None)
+                reason = skip_reason(action, None, ctx)
                 if reason:
                     click.echo(f"SKIP   {action.name}: {reason}")
                     continue
@@ -247,6 +332,7 @@ def run_cmd(
 @click.option("--map", "map_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="More action -> rule names mappings (YAML, as rule_map.yaml).")  # fmt: skip
 @runtime_opt
+@cloud_options
 def test_cmd(
     regex: str | None,
     source: str | None,
@@ -259,6 +345,7 @@ def test_cmd(
     rules_files: tuple[str, ...],
     map_files: tuple[str, ...],
     runtime_socket: str,
+    cloud: dict[str, Any],
 ) -> None:
     """Run the actions and check a running `lanner run` raised each one's alert.
 
@@ -269,7 +356,7 @@ def test_cmd(
     from lanner.services.generate.bench import read_drops
 
     actions = _select(regex, source, "all" if rules_files else "lanner")
-    ctx = _context(webhook, kubeconfig, min(timeout, 10.0))
+    ctx = _context(webhook, kubeconfig, min(timeout, 10.0), cloud)
     sources = {a.source for a in actions}
     drops0 = read_drops(metrics, sources)
     _start_runtime(runtime_socket)
@@ -303,6 +390,7 @@ def test_cmd(
 @kubeconfig_opt
 @click.option("--timeout", default=15.0, show_default=True, help="Seconds to wait for alerts.")
 @runtime_opt
+@cloud_options
 def suite_cmd(
     files: tuple[str, ...],
     alerts: str,
@@ -310,6 +398,7 @@ def suite_cmd(
     kubeconfig: str | None,
     timeout: float,
     runtime_socket: str,
+    cloud: dict[str, Any],
 ) -> None:
     """Run YAML scenarios (steps and the alerts they must raise); exit 1 on a failure."""
     from lanner.services.generate.alerts import alerts_from
@@ -322,7 +411,7 @@ def suite_cmd(
     except SuiteError as exc:
         raise click.ClickException(str(exc)) from None
     _start_runtime(runtime_socket)
-    ctx = _context(webhook, kubeconfig, min(timeout, 10.0))
+    ctx = _context(webhook, kubeconfig, min(timeout, 10.0), cloud)
     with alerts_from(alerts) as feed:
         results = run_suite(scenarios, by_name, feed, ctx, timeout, probe_event_types())
     width = max(len(r.scenario.name) for r in results)

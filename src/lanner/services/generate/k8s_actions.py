@@ -3,7 +3,9 @@ triggers it, posted to an audit webhook (``RunContext.webhook``).
 
 Names of the objects carry the run's marker, so alerts are tied to runs. With a
 kubeconfig (``RunContext.kubeconfig``) the real API calls are made instead, for the
-actions :mod:`lanner.services.generate.k8s_cluster` implements.
+actions :mod:`lanner.services.generate.k8s_cluster` implements. With an EKS target
+(``--eks-cluster``) the events are written into the cluster's CloudWatch log group, which
+the k8saudit-eks plugin polls (:class:`lanner.services.generate.cloud.EksTarget`).
 """
 
 from __future__ import annotations
@@ -261,9 +263,11 @@ def _post(events_for: Callable[[str], Events]) -> Callable[[RunContext], Outcome
             perform(ctx, out, events_for)
             return out
         events = events_for(out.marker)
-        answer = post_events(ctx.webhook, events, ctx.timeout)
         out.effects["events"] = events
-        out.effects["answer"] = answer
+        if "eks" in ctx.targets:  # EKS: into the cluster's CloudWatch log group instead
+            ctx.targets["eks"].put(events)
+            return out
+        out.effects["answer"] = post_events(ctx.webhook, events, ctx.timeout)
         return out
 
     return act

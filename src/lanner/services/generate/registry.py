@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 
 from lanner.services.generate import (
+    cloudtrail_actions,
+    github_actions,
     k8s_actions,
     k8s_upstream,
+    okta_actions,
     syscall_container,
     syscall_files,
     syscall_kernel,
@@ -66,11 +69,25 @@ UNCOVERED_FALCO: list[Uncovered] = [
         "never fires with the upstream defaults (allowed_containers is container.id exists, "
         "true for every container); it does once that macro is overridden",
     ),
+    # github.yaml: the plugin fetches what these rules read through GitHub's REST API
+    *(
+        Uncovered(
+            rule,
+            f"needs {what} fetched from GitHub's REST API (apiURL, token); the generator "
+            "posts webhook deliveries only",
+        )
+        for rule, what in (
+            ("Secret pushed into a public repository", "the pushed diff"),
+            ("Secret pushed into a private repository", "the pushed diff"),
+            ("Github action with miners", "the workflow file"),
+        )
+    ),
 ]
 
 
 def all_actions() -> list[Action]:
-    """Every action: syscall actions first, then the k8s audit ones."""
+    """Every action: syscall actions first, then the k8s audit ones, then the cloud and
+    SaaS sources' (CloudTrail, GitHub, Okta)."""
     return [
         *syscall_files.ACTIONS,
         *syscall_process.ACTIONS,
@@ -81,6 +98,9 @@ def all_actions() -> list[Action]:
         *syscall_upstream_more.ACTIONS,
         *k8s_actions.ACTIONS,
         *k8s_upstream.ACTIONS,
+        *cloudtrail_actions.ACTIONS,
+        *github_actions.ACTIONS,
+        *okta_actions.ACTIONS,
     ]
 
 

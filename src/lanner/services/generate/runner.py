@@ -33,11 +33,18 @@ def probe_event_types() -> frozenset[str] | None:
     return SUPPORTED
 
 
-def skip_reason(action: Action, captured: frozenset[str] | None) -> str | None:
-    """Why ``action`` is not run here, or None."""
+def skip_reason(
+    action: Action, captured: frozenset[str] | None, ctx: RunContext | None = None
+) -> str | None:
+    """Why ``action`` is not run here (with ``ctx``: also when its target is not
+    given), or None."""
     reason = action.unavailable()
     if reason:
         return reason
+    if action.target and ctx is not None and action.target not in ctx.targets:
+        from lanner.services.generate.cloud import TARGET_OPTIONS
+
+        return f"no {TARGET_OPTIONS.get(action.target, action.target)} given"
     needs = action.needs
     if action.source == "syscall" and needs and captured and not any(n in captured for n in needs):
         return f"the live probe does not capture {'/'.join(action.needs)} events"
@@ -71,7 +78,7 @@ def run_and_check(
     results: list[Result] = []
     todo: list[int] = []
     for action in actions:
-        reason = skip_reason(action, captured)
+        reason = skip_reason(action, captured, ctx)
         todo.append(len(results))
         results.append(Result(action, SKIP, reason) if reason else Result(action, FAIL))
     todo = [i for i in todo if results[i].status != SKIP]
@@ -169,7 +176,7 @@ def prove_rules(
     skipped: dict[str, str] = {}
     errors: dict[str, str] = {}
     for action in chosen:
-        reason = skip_reason(action, captured)
+        reason = skip_reason(action, captured, ctx)
         if reason:
             skipped[action.name] = reason
             continue

@@ -92,7 +92,7 @@ def run_suite(
     """Run each scenario's steps, then check its expected and forbidden alerts."""
     results = []
     for sc in scenarios:
-        reasons = [r for s in sc.steps if (r := skip_reason(actions[s], captured))]
+        reasons = [r for s in sc.steps if (r := skip_reason(actions[s], captured, ctx))]
         if reasons:
             results.append(ScenarioResult(sc, "SKIP", "; ".join(reasons)))
             continue
