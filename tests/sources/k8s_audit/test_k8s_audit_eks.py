@@ -268,6 +268,7 @@ def test_throttling_is_counted_and_retried(moto: str) -> None:
         ({"buffer_size": "big"}, "prod", "buffer_size"),
         ({}, "", "open_params"),
         ({"shift": -1}, "prod", "shift"),
+        ({"profile": "no-such-profile", "region": "us-east-1"}, "prod", "no-such-profile"),
     ],
 )
 def test_bad_configuration_is_a_startup_error(

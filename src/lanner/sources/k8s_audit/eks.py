@@ -169,7 +169,7 @@ class EksPoller:
         now: Callable[[], float] = time.time,
     ) -> None:
         self.opened = opened
-        self._make_client = client or _boto3_logs
+        self.logs = (client or _boto3_logs)(opened)
         self.position = Position.load(opened.state_file)
         self.stats = PollStats()
         self.stop = threading.Event()
@@ -178,7 +178,7 @@ class EksPoller:
 
     def run(self, deliver: Callable[[list[JsonEvent]], bool]) -> None:
         """Poll until ``stop`` is set or ``deliver`` refuses."""
-        logs = self._make_client(self.opened)
+        logs = self.logs
         if self.position.start is None:
             self.position.start = int((self._now() - self.opened.shift) * 1000)
         backoff = 1.0
@@ -289,8 +289,16 @@ class EksPoller:
 
 
 def _boto3_logs(opened: EksOpen) -> Any:
-    """A boto3 CloudWatch Logs client for the profile and region."""
+    """A boto3 CloudWatch Logs client for the profile and region (EksConfigError when
+    the profile does not exist or no region is known)."""
     import boto3
+    from botocore.exceptions import BotoCoreError
 
-    session = boto3.Session(profile_name=opened.profile, region_name=opened.region)
-    return session.client("logs")
+    try:
+        session = boto3.Session(profile_name=opened.profile, region_name=opened.region)
+        return session.client("logs")
+    except BotoCoreError as exc:
+        raise EksConfigError(
+            f"{PLUGIN}: no CloudWatch Logs client ({exc}): see init_config.profile and "
+            "init_config.region (or AWS_PROFILE, AWS_REGION)"
+        ) from None
