@@ -304,6 +304,20 @@ BUILTIN_PLUGINS: tuple[BuiltinPlugin, ...] = (
         '"shift":{"type":"integer"},"polling_interval":{"type":"integer"},'
         '"use_async":{"type":"boolean"},"stateFile":{"type":"string"}}}',
     ),
+    BuiltinPlugin(
+        "gcpaudit",
+        "GCP Audit Logs read from a Pub/Sub subscription (built into Lanner)",
+        "gcp_auditlog",
+        12,
+        (("SUBSCRIPTION", "the Pub/Sub subscription ID (or projects/P/subscriptions/S)"),),
+    ),
+    BuiltinPlugin(
+        "k8saudit-gke",
+        "Kubernetes audit events of GKE read from a Pub/Sub subscription (built into Lanner)",
+        "k8s_audit",
+        16,
+        (("SUBSCRIPTION", "the Pub/Sub subscription ID (or projects/P/subscriptions/S)"),),
+    ),
     BuiltinPlugin("json", "Fields json.* and jevt.* over JSON events (built into Lanner)", None, 0),
     BuiltinPlugin(
         "k8smeta",
@@ -330,7 +344,7 @@ def configured_plugins(cfg: Any) -> list[BuiltinPlugin]:
     wanted = cfg.string_list("load_plugins")
     if not wanted:
         return list(BUILTIN_PLUGINS)
-    aliases = {"k8saudit-gke": "k8saudit"}
+    aliases: dict[str, str] = {}
     names = [aliases.get(n, n) for n in wanted]
     return [p for p in BUILTIN_PLUGINS if p.name in names]
 

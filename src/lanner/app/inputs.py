@@ -116,6 +116,7 @@ PLUGIN_SOURCES: dict[str, str | None] = {
     "cloudtrail": "aws_cloudtrail",
     "github": "github",
     "okta": "okta",
+    "gcpaudit": "gcp_auditlog",
     "json": None,
     "k8smeta": None,  # fields of syscall events (lanner.app.k8s_metadata)
 }

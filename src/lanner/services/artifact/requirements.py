@@ -14,7 +14,9 @@ from lanner.engine.loader import ENGINE_VERSION
 from lanner.exceptions import RequirementError
 
 # plugin names whose events Lanner reads with a built-in source (no plugin to install)
-BUILTIN_PLUGINS = frozenset({"k8saudit", "k8saudit-eks", "k8saudit-gke", "json", "cloudtrail"})
+BUILTIN_PLUGINS = frozenset(
+    {"k8saudit", "k8saudit-eks", "k8saudit-gke", "json", "cloudtrail", "gcpaudit"}
+)
 
 
 @dataclass(frozen=True, slots=True)
