@@ -177,6 +177,7 @@ class PubSubReader:
         self.client = client
         self.stats = ReadStats()
         self.stop = threading.Event()
+        self._closing = False  # set at the end: what arrives then is nacked at once
         self._pending: deque[tuple[Probe, Any]] = deque()
         self._lock = threading.Lock()
         self._num = 0
@@ -200,8 +201,9 @@ class PubSubReader:
                     break
                 self.stop.wait(ACK_TICK)
         finally:
+            self._closing = True
             self._settle(final=True)  # taken: acked; still queued: nacked
-            future.cancel()
+            future.cancel()  # what was in flight to the client comes again after its deadline
             try:
                 future.result(timeout=10)
             except Exception as exc:  # the stream's own end, or the error seen above
@@ -226,7 +228,7 @@ class PubSubReader:
                 self.stats.acked += 1
             message.ack()
             return
-        probe = deliver(events) if events else (lambda: True)
+        probe = None if self._closing else deliver(events) if events else (lambda: True)
         if probe is None:  # stopping: comes again
             message.nack()
             with self._lock:
