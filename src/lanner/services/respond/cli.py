@@ -439,7 +439,8 @@ def _talon_config(path: str | None) -> dict[str, Any]:
         raise click.ClickException(f"{path}: {exc}") from exc
     if not isinstance(doc, dict):
         raise click.ClickException(f"{path}: a Talon config file is a mapping")
-    known = {"notifiers", "default_notifiers", "deduplication", "aws", "minio", *_TALON_FLAGS}
+    known = {"notifiers", "default_notifiers", "deduplication", "aws", "minio", "gcp"}
+    known |= set(_TALON_FLAGS)
     problems = [f"unknown key '{k}'" for k in sorted(set(doc) - known)]
     problems += Notifications.check(doc.get("notifiers"), doc.get("default_notifiers") or [])
     dedup = doc.get("deduplication") or {}
@@ -466,7 +467,7 @@ def _talon_config(path: str | None) -> dict[str, Any]:
         notifiers=dict(doc.get("notifiers") or {}),
         defaults=list(doc.get("default_notifiers") or []),
         dedup_window=window,
-        outputs={k: dict(doc[k]) for k in ("aws", "minio") if isinstance(doc.get(k), dict)},
+        outputs={k: dict(doc[k]) for k in ("aws", "minio", "gcp") if isinstance(doc.get(k), dict)},
     )
     return out
 
