@@ -112,6 +112,7 @@ class Daemon:
         self.watcher: Any = None
         # Falco's capture (app/alert_capture.py): told the alerts of each syscall event
         self.alert_capture: Any = None
+        self._snapshots = 0  # metrics snapshots written to metrics.output_file
         self._out_lock = threading.Lock()
         self._reload_lock = threading.Lock()
         self._stop = threading.Event()
@@ -583,22 +584,7 @@ class Daemon:
                 log.exception("metrics snapshot failed")
 
     def _drops_loop(self) -> None:
-        from lanner.app.drops import DropMonitor
-
-        def emit(alert: Alert) -> None:
-            if self.cfg.priority() >= Priority.DEBUG:  # as Falco: shown at priority debug
-                with self._out_lock:
-                    if self.outputs is not None:
-                        self.outputs.emit(alert, throttle=False)
-
-        def exit_now() -> None:
-            self.exit_code = 1
-            self.request_stop()
-
-        settings = self.cfg.section("syscall_event_drops")
-        monitor = DropMonitor(
-            self.stats, settings, emit=emit, exit_now=exit_now, hostname=self.engine.hostname
-        )
+        monitor = self.drop_monitor()
         while not self._stop.wait(1.0):
             if self.syscall_capture is not None or monitor.simulate:
                 try:
@@ -606,14 +592,35 @@ class Daemon:
                 except Exception:
                     log.exception("syscall drop check failed")
 
+    def drop_monitor(self) -> Any:
+        """Falco's syscall_event_drops as configured (a ``drops.DropMonitor``): its alert
+        goes to the outputs (shown at priority debug), its exit stops the run with 1."""
+        from lanner.app.drops import DropMonitor
+
+        def exit_now() -> None:
+            self.exit_code = 1
+            self.request_stop()
+
+        settings = self.cfg.section("syscall_event_drops")
+        return DropMonitor(
+            self.stats,
+            settings,
+            emit=self.emit_internal,
+            exit_now=exit_now,
+            hostname=self.engine.hostname,
+        )
+
     def emit_snapshot(self) -> Alert:
         """Falco's ``metrics snapshot`` internal alert (and metrics.output_file line)."""
         m = self.cfg.section("metrics")
         alert, text = snapshot_alert(self.stats, m, self.engine.hostname, self.engine.iso8601)
         out_file = str(m.get("output_file") or "")
-        if out_file:
+        if out_file:  # Falco's line: the fields and the sample's number
+            self._snapshots += 1
+            line = {"output_fields": alert.as_dict()["output_fields"], "sample": self._snapshots}
             with open(out_file, "ab") as fh:
-                fh.write(alert.to_json() + b"\n")
+                fh.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode())
+                fh.write(b"\n")
         wanted = m["output_rule"] or self.options.stats_interval is not None
         if wanted and self.cfg.priority() >= Priority.INFORMATIONAL:
             with self._out_lock:

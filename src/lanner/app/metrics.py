@@ -257,7 +257,7 @@ class Stats:
 def snapshot_alert(
     stats: Stats, metrics_cfg: dict[str, Any], hostname: str, iso8601: bool
 ) -> tuple[Alert, str]:
-    """The snapshot as an alert, and its text line (the fields appended as key=value)."""
+    """The snapshot as an internal alert, and its text line (Falco's: the fields in parentheses)."""
     fields = stats.snapshot_fields(
         resource=bool(metrics_cfg.get("resource_utilization_enabled", True)),
         to_mb=bool(metrics_cfg.get("convert_memory_to_mb", True)),
@@ -276,6 +276,6 @@ def snapshot_alert(
         tags=[],
         hostname=hostname,
         iso8601=iso8601,
+        internal=True,  # Falco's handle_msg: "Falco metrics snapshot", no tags
     )
-    text = alert.output + " " + " ".join(f"{k}={v}" for k, v in fields.items())
-    return alert, text
+    return alert, alert.output

@@ -38,8 +38,11 @@ class ScapReplay:
         store: MetadataStore | None = None,
         state: StateEngine | None = None,
         tee: Any = None,
+        drops: Any = None,
     ) -> None:
-        wanted = None if event_types is None else {*event_types, "container"}
+        # the drop events too: the drop monitor (``drops``, a ``drops.ReplayDrops``) reads them
+        wanted = None if event_types is None else {*event_types, "container", "drop"}
+        self.drops = drops
         self.path = path
         current: Callable[[], CandidateEvents | None] | None = None
         if isinstance(candidates, CandidateEvents):
@@ -66,7 +69,10 @@ class ScapReplay:
     def __iter__(self) -> Iterator[tuple[str, Any]]:
         self.started = time.monotonic()
         try:
+            drops = self.drops
             for ev in self.pipeline:
+                if drops is not None:
+                    drops.see(ev)
                 yield "syscall", ev
         finally:
             self.finished = time.monotonic()

@@ -16,6 +16,7 @@ import orjson
 from lanner.app import falco_info
 from lanner.app.config import Config, event_input, load_config, parse_duration
 from lanner.app.daemon import Daemon, RunOptions
+from lanner.app.drops import ReplayDrops
 from lanner.app.inputs import (
     PLUGIN_SOURCES,
     Replay,
@@ -548,6 +549,7 @@ def run(
             store=store,
             state=state,
             tee=_alert_capture(daemon, state, store),
+            drops=ReplayDrops(daemon.drop_monitor()),
         )
         events = iter(scap)
         show_progress(scap)

@@ -81,11 +81,11 @@ class CaptureFile:
         """Metadata records, and the events of types in ``wanted`` (None: all; generic
         events only for syscalls in ``names``) with ``state`` applied up to and including
         each (the native walk applies and drops the others: ``ScapReader.replay``), less
-        those that fail ``candidates()`` (container events apart). Events of types outside
+        those that fail ``candidates()`` (container and drop events apart). Events of types outside
         ``keep`` are skipped from their header (only counted). Raises ScapError on damage,
         after what came before."""
         self.reader = ScapReader(self.source, keep)
-        return self.reader.replay(state, wanted, names, candidates, CONTAINER_TYPES)
+        return self.reader.replay(state, wanted, names, candidates, UNFILTERED_TYPES)
 
     @property
     def events_dropped(self) -> int:
@@ -491,6 +491,9 @@ STATE_TYPES = _state_types()
 """Event type ids that can change threads, fds or users (never skipped from the header)."""
 CONTAINER_TYPES = frozenset(CONTAINER_EVENTS)
 """Container events: always read, they fill the metadata store."""
+UNFILTERED_TYPES = CONTAINER_TYPES | {et.PPME_DROP_E, et.PPME_DROP_X}
+"""Wanted events the candidate conditions never drop: container events, and the driver's
+drop events (the replay's syscall_event_drops monitor reads them)."""
 CGROUP_TYPES = frozenset(
     i for i in range(et.EVENT_COUNT) if any(p[0] == "cgroups" for p in et.EVENT_PARAMS[i])
 )
