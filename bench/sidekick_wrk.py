@@ -13,7 +13,8 @@ With `--deliver`, the sidekick has a webhook output to a counting sink (the same
 own process) with `delivery.concurrency` = `--concurrency`; the round also drives the sink
 directly with wrk at that concurrency (the rate the target takes), and reports the rate at
 which the sidekick delivered to it while wrk was loading the sidekick and until its queue
-emptied.
+emptied; when over 1,000 alerts were still queued as wrk stopped, also the rate and CPU per
+alert of that drain (the delivery side alone).
 
 Run: .venv/bin/python bench/sidekick_wrk.py [--seconds 5] [--rounds 3] [--connections 16]
      [--spool] [--deliver [--concurrency 16]] [--src OTHER/src]
@@ -124,8 +125,15 @@ def free_port() -> int:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of process `pid` so far."""
+    user, system = cpu_split(pid)
+    return user + system
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of process `pid` so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
@@ -157,7 +165,7 @@ def sink_count(port: int) -> int:
 
 def wrk(port: int, script: Path, connections: int, seconds: int, pid: int) -> dict[str, Any]:
     """Run wrk against 127.0.0.1:`port`; its figures plus the server's CPU per request."""
-    cpu0 = cpu_seconds(pid)
+    user0, sys0 = cpu_split(pid)
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script),
          f"http://127.0.0.1:{port}/"],
@@ -165,12 +173,15 @@ def wrk(port: int, script: Path, connections: int, seconds: int, pid: int) -> di
     )  # fmt: skip
     if out.returncode:
         raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr}{out.stdout}")
-    cpu = cpu_seconds(pid) - cpu0
+    user, system = cpu_split(pid)
+    user, system = user - user0, system - sys0
+    cpu = user + system
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     if result["status_errors"] or result["socket_errors"] or not result["requests"]:
         raise RuntimeError(f"wrk saw errors: {result}\n{out.stdout}")
     result["per_s"] = result["requests"] / (result["duration_us"] / 1e6)
     result["server_cpu_us_per_req"] = cpu / result["requests"] * 1e6
+    result["server_sys_us_per_req"] = system / result["requests"] * 1e6
     return result
 
 
@@ -191,6 +202,7 @@ def run_round(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> dict[
         yard.wait(30)
     out["yardstick_per_s"] = round(y["per_s"])
     out["yardstick_cpu_us_per_req"] = round(y["server_cpu_us_per_req"], 1)
+    out["yardstick_sys_us_per_req"] = round(y["server_sys_us_per_req"], 1)
 
     sink = sport = None
     if args.deliver:
@@ -220,18 +232,24 @@ def run_round(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> dict[
         s = wrk(port, script, args.connections, args.seconds, proc.pid)
         if sink is not None and sport is not None:
             cpu0 = cpu_seconds(proc.pid)
+            drain_start, backlog = time.perf_counter(), s["requests"] - sink_count(sport)
             while (n := sink_count(sport)) < s["requests"]:
                 if time.perf_counter() - start > args.seconds * 40 + 60:
                     raise RuntimeError(f"sink has {n} of {s['requests']} alerts")
                 time.sleep(0.05)
-            delivered = time.perf_counter() - start
-            out["delivered_per_s"] = round(n / delivered)
-            out["drain_cpu_s"] = round(cpu_seconds(proc.pid) - cpu0, 2)
+            end = time.perf_counter()
+            out["delivered_per_s"] = round(n / (end - start))
+            if backlog > 1000:  # delivering alone once wrk stopped: the delivery side's rate
+                out["drain_per_s"] = round(backlog / (end - drain_start))
+                out["drain_cpu_us_per_alert"] = round(
+                    (cpu_seconds(proc.pid) - cpu0) / backlog * 1e6, 1
+                )
     finally:
         proc.terminate()
         proc.wait(60)
     out["sidekick_per_s"] = round(s["per_s"])
     out["sidekick_cpu_us_per_req"] = round(s["server_cpu_us_per_req"], 1)
+    out["sidekick_sys_us_per_req"] = round(s["server_sys_us_per_req"], 1)
     out["sidekick_p99_us"] = s["p99_us"]
     out["ratio"] = round(s["per_s"] / y["per_s"], 3)
     if sink is not None and sport is not None:

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
 
+from helpers import require_tool
 from lanner.services.sidekick.bench import run
 
 KEYS = {
@@ -26,3 +31,20 @@ def test_bench_batched_posts_deliver_every_alert() -> None:
     # 5 POSTs of 8 alerts each (JSON arrays): the webhook sink still gets 40 requests
     result = asyncio.run(run(alerts=40, connections=2, spool=False, concurrency=1, batch=8))
     assert result["accepted_per_s"] >= result["delivered_per_s"] > 0
+
+
+def test_wrk_bench_runs_one_round_end_to_end() -> None:
+    """bench/sidekick_wrk.py: wrk against the yardstick and the sidekick, with a webhook
+    output whose sink must get every accepted alert (the bench fails on any refusal)."""
+    require_tool("wrk", "wrk")
+    bench = Path(__file__).resolve().parents[3] / "bench" / "sidekick_wrk.py"
+    out = subprocess.run(
+        [sys.executable, str(bench), "--seconds", "1", "--rounds", "1", "--connections", "2",
+         "--deliver", "--concurrency", "2", "--spool"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["sidekick_per_s"] > 0 and result["yardstick_per_s"] > 0
+    assert result["delivered_per_s"] > 0 and result["target_alone_per_s"] > 0
+    assert result["ratio"] > 0 and result["delivered_vs_target"] > 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,7 +22,7 @@ from lanner.services.sidekick.alert import Alert
 from lanner.services.sidekick.app import create_app
 from lanner.services.sidekick.config import load_config
 from lanner.services.sidekick.delivery import Dispatcher, RetryPolicy
-from lanner.services.sidekick.httpclient import HttpClient
+from lanner.services.sidekick.httpclient import TICK, HttpClient
 from lanner.services.sidekick.stats import Stats
 
 from .helpers import Receiver, make_alert
@@ -128,8 +129,11 @@ def test_client_reads_chunked_and_until_close_bodies_and_times_out() -> None:
                 "later",
                 "7",
             )
+            start = time.monotonic()
             with pytest.raises(TimeoutError):
                 await client.request("POST", url, b"x")
+            # one timer checks every TICK (0.1 s) for deadlines past: late by at most that
+            assert 0.5 <= time.monotonic() - start < 0.5 + TICK + 0.4
             with pytest.raises(ValueError, match="line break"):
                 await client.request("POST", url, b"x", {"X-Bad": "a\r\nInjected: 1"})
             await client.aclose()

@@ -203,11 +203,8 @@ class Worker:
         self.healthy = True
         self.last_error = ""
         self.overflow = False  # alerts wait in the spool only, beyond the memory queue
-        self._depth = stats.queue.labels(self.name)
-
-    def report_depth(self) -> None:
-        """Set the queue depth gauge."""
-        self._depth.set(len(self))
+        self._bounded: bool | None = None  # output.bounded(), asked on first delivery
+        stats.depth_of(self.name, self.__len__)
 
     def load_spool(self) -> int:
         """Queue this output's spooled alerts (up to the queue size); return how many."""
@@ -258,7 +255,6 @@ class Worker:
                     self.load_spool()
                 except sqlite3.Error as exc:  # rows stay on disk for the next start
                     log.error("%s: spool read failed: %s", self.name, exc)
-            self.report_depth()
 
     async def _fill(self, wanted: int, window: float) -> None:
         """Wait until `wanted` more alerts are queued or `window` seconds passed."""
@@ -337,11 +333,16 @@ class Worker:
         """Try until success, a permanent refusal, or the retry limit."""
         prio = alert.priority.name.lower()
         attempt = 0
+        if self._bounded is None:
+            self._bounded = self.output.bounded()
         while True:
             attempt += 1
             try:
-                async with asyncio.timeout(self.timeout * 2):
+                if self._bounded:
                     await self.output.send(alert)
+                else:
+                    async with asyncio.timeout(self.timeout * 2):
+                        await self.output.send(alert)
             except PermanentError as exc:
                 self._give_up(alert, prio, f"refused: {exc}")
                 return
@@ -431,7 +432,6 @@ class Dispatcher:
                 log.warning("%s: start failed: %s", worker.name, exc)
             if worker.load_spool():
                 log.info("%s: %d alert(s) reloaded from the spool", worker.name, len(worker.queue))
-            worker.report_depth()
             self._tasks.append(asyncio.create_task(worker.run(), name=f"sidekick-{worker.name}"))
 
     def submit(self, alert: Alert, everywhere: bool = False) -> list[str]:
@@ -521,7 +521,6 @@ class Dispatcher:
                     alert.rule,
                 )
                 continue
-            worker.report_depth()
 
     def pending(self) -> int:
         """Alerts waiting across all outputs."""

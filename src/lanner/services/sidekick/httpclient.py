@@ -22,6 +22,7 @@ import httptools
 from lanner.exceptions import ConnectError, ProtocolError
 
 KEEP_BODY = 64 * 1024  # enough of an error answer for the log; the rest is counted only
+TICK = 0.1  # seconds between two checks of the requests' deadlines
 
 
 @dataclass
@@ -147,6 +148,12 @@ class _Connection(asyncio.Protocol):
         finally:
             self._waiter = None
 
+    def expire(self) -> None:
+        """The deadline passed: end the exchange with TimeoutError, drop the connection."""
+        self.abort()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(TimeoutError())
+
 
 def _encode(value: str) -> bytes:
     raw = value.encode()
@@ -174,6 +181,12 @@ class HttpClient:
         )
         self._idle: dict[tuple[str, str, int], deque[_Connection]] = {}
         self._targets: dict[str, tuple[tuple[str, str, int], bytes, bytes]] = {}
+        self._headers: dict[tuple[tuple[str, str], ...], bytes] = {}
+        # exchanges in flight and their deadlines, checked by one timer (`_check_deadlines`)
+        # every TICK: cheaper than a timer per request, within TICK of the timeout
+        self._deadlines: dict[_Connection, float] = {}
+        self._ticker: asyncio.TimerHandle | None = None
+        self._ticker_loop: asyncio.AbstractEventLoop | None = None
 
     def _target(self, url: str) -> tuple[tuple[str, str, int], bytes, bytes]:
         """(pool key, request target, Host header) for `url`, cached."""
@@ -209,50 +222,98 @@ class HttpClient:
             raise ConnectError(str(exc) or type(exc).__name__) from exc
         return conn
 
+    def _header_block(self, headers: dict[str, str] | None) -> bytes:
+        """`Name: value\r\n` lines of `headers`, encoded once per distinct set."""
+        if not headers:
+            return b""
+        key = tuple(headers.items())
+        block = self._headers.get(key)
+        if block is None:
+            block = b"".join(_encode(k) + b": " + _encode(v) + b"\r\n" for k, v in key)
+            if len(self._headers) < 256:  # per-alert values (ids, times) are not kept
+                self._headers[key] = block
+        return block
+
+    def _check_deadlines(self) -> None:
+        """Expire the exchanges past their deadline; run again while any is in flight."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for conn, deadline in list(self._deadlines.items()):
+            if deadline <= now:
+                del self._deadlines[conn]
+                conn.expire()
+        self._ticker = loop.call_later(TICK, self._check_deadlines) if self._deadlines else None
+
+    async def _exchange(self, conn: _Connection, request: bytes, deadline: float) -> Response:
+        self._deadlines[conn] = deadline
+        loop = asyncio.get_running_loop()
+        if self._ticker is None or self._ticker_loop is not loop:  # (a client outlives a loop)
+            self._ticker = loop.call_later(TICK, self._check_deadlines)
+            self._ticker_loop = loop
+        try:
+            return await conn.exchange(request)
+        finally:
+            self._deadlines.pop(conn, None)
+
     async def request(
         self, method: str, url: str, content: bytes = b"", headers: dict[str, str] | None = None
     ) -> Response:
-        """One request; raises OSError (ProtocolError, ssl.SSLError...) or TimeoutError."""
+        """One request; raises OSError (ProtocolError, ssl.SSLError...) or TimeoutError
+        (within TICK of `timeout` seconds after the call)."""
+        deadline = asyncio.get_running_loop().time() + self.timeout
         key, target, host = self._target(url)
-        head = [method.encode("ascii"), b" ", target, b" HTTP/1.1\r\nHost: ", host, b"\r\n"]
-        head.append(self._default)
-        for name, value in (headers or {}).items():
-            head += (_encode(name), b": ", _encode(value), b"\r\n")
-        head += (b"Content-Length: ", str(len(content)).encode(), b"\r\n\r\n", content)
-        request = b"".join(head)
-        async with asyncio.timeout(self.timeout):
-            while True:
-                pool = self._idle.get(key)
-                conn = None
-                while pool:
-                    candidate = pool.pop()
-                    if not candidate.closed:
-                        conn = candidate
-                        break
-                reused = conn is not None
-                if conn is None:
+        request = b"".join(
+            (
+                method.encode("ascii"),
+                b" ",
+                target,
+                b" HTTP/1.1\r\nHost: ",
+                host,
+                b"\r\n",
+                self._default,
+                self._header_block(headers),
+                b"Content-Length: ",
+                str(len(content)).encode(),
+                b"\r\n\r\n",
+                content,
+            )
+        )
+        while True:
+            pool = self._idle.get(key)
+            conn = None
+            while pool:
+                candidate = pool.pop()
+                if not candidate.closed:
+                    conn = candidate
+                    break
+            reused = conn is not None
+            if conn is None:
+                async with asyncio.timeout_at(deadline):
                     conn = await self._connect(key)
-                try:
-                    response = await conn.exchange(request)
-                except ProtocolError:
-                    # a kept-alive connection the server had closed before reading: once more
-                    # on a fresh one (the server cannot have processed a request it never read)
-                    if reused and not conn.got_bytes:
-                        continue
-                    raise
-                except BaseException:  # timeout, cancellation: the answer may still come
-                    conn.abort()
-                    raise
-                if not conn.closed:
-                    idle = self._idle.setdefault(key, deque())
-                    if len(idle) < self.max_idle:
-                        idle.append(conn)
-                    else:
-                        conn.close()
-                return response
+            try:
+                response = await self._exchange(conn, request, deadline)
+            except ProtocolError:
+                # a kept-alive connection the server had closed before reading: once more
+                # on a fresh one (the server cannot have processed a request it never read)
+                if reused and not conn.got_bytes:
+                    continue
+                raise
+            except BaseException:  # timeout, cancellation: the answer may still come
+                conn.abort()
+                raise
+            if not conn.closed:
+                idle = self._idle.setdefault(key, deque())
+                if len(idle) < self.max_idle:
+                    idle.append(conn)
+                else:
+                    conn.close()
+            return response
 
     async def aclose(self) -> None:
         """Close every pooled connection."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
         for pool in self._idle.values():
             for conn in pool:
                 conn.close()

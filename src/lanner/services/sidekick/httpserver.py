@@ -44,6 +44,13 @@ class CoalescingTransport:
             if not self._transport.is_closing():
                 self._transport.write(data)
 
+    def write_now(self, data: bytes) -> None:
+        """Write `data` at once, unless writes are buffered: then after them, in order."""
+        if self._chunks:
+            self._chunks.append(data)
+        elif not self._transport.is_closing():
+            self._transport.write(data)
+
     def writelines(self, chunks: Any) -> None:
         """Buffer each chunk."""
         for chunk in chunks:
@@ -181,23 +188,12 @@ class SidekickProtocol(OneWriteHttpToolsProtocol):
         self._fast_body = []
         self.server_state.total_requests += 1
         keep = self._fast_keep
-        transport = self.transport
+        transport: Any = self.transport  # a CoalescingTransport
 
         def reply(status: int, answer: bytes) -> None:
             if transport.is_closing():
                 return
-            transport.write(
-                b"".join(
-                    (
-                        STATUS_LINE[status],
-                        b"content-type: application/json\r\ncontent-length: ",
-                        str(len(answer)).encode(),
-                        b"\r\n" if keep else b"\r\nconnection: close\r\n",
-                        b"\r\n",
-                        answer,
-                    )
-                )
-            )
+            transport.write_now(_response(status, answer, keep))
             if not keep:
                 transport.close()
             elif self.timeout_keep_alive_task is None:
@@ -207,6 +203,28 @@ class SidekickProtocol(OneWriteHttpToolsProtocol):
 
         assert self.fast is not None
         self.fast.ingest.handle_soon(body, content_type, reply)
+
+
+_RESPONSES: dict[tuple[int, bytes, bool], bytes] = {}  # the usual few answers, whole
+
+
+def _response(status: int, answer: bytes, keep: bool) -> bytes:
+    """The HTTP/1.1 response carrying the JSON `answer` (`keep`: the connection stays)."""
+    whole = _RESPONSES.get((status, answer, keep))
+    if whole is None:
+        whole = b"".join(
+            (
+                STATUS_LINE[status],
+                b"content-type: application/json\r\ncontent-length: ",
+                str(len(answer)).encode(),
+                b"\r\n" if keep else b"\r\nconnection: close\r\n",
+                b"\r\n",
+                answer,
+            )
+        )
+        if status == 200 and len(_RESPONSES) < 256:  # refusals name their input: not kept
+            _RESPONSES[(status, answer, keep)] = whole
+    return whole
 
 
 def protocol_for(fast: FastPath | None) -> type[SidekickProtocol]:

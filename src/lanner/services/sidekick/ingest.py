@@ -156,10 +156,28 @@ class Ingest:
         return 200, orjson.dumps({"status": "accepted", "count": len(alerts), "outputs": targets})
 
 
+# The keys the contract checks: an alert that passes nests at most 3 levels in them
+# (output_fields -> a list -> strings), so only its other keys can go deeper.
+_CONTRACT_KEYS = frozenset(
+    ("rule", "priority", "time", "output", "source", "hostname", "tags", "output_fields")
+)
+
+
 def _checked(data: Any) -> Alert:
     """An alert that follows the contract and nests no deeper than MAX_DEPTH (outputs
-    re-encode alerts, and a JSON encoder has a depth limit: refuse here, not drop later)."""
-    problem = depth_problem(data, MAX_DEPTH)
-    if problem:
-        raise AlertError(problem)
-    return Alert.from_dict(data)
+    re-encode alerts, and a JSON encoder has a depth limit: refuse here, not drop later).
+    A value nested too deep is the reason given even when the contract fails too."""
+    try:
+        alert = Alert.from_dict(data)
+    except AlertError:
+        problem = depth_problem(data, MAX_DEPTH)
+        if problem:
+            raise AlertError(problem) from None
+        raise
+    for key, value in data.items():
+        if key not in _CONTRACT_KEYS and isinstance(value, dict | list):
+            problem = depth_problem(data, MAX_DEPTH)
+            if problem:
+                raise AlertError(problem)
+            break
+    return alert

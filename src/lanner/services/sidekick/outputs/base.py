@@ -151,6 +151,11 @@ class Output(ABC):
     async def start(self) -> None:  # noqa: B027 (optional hook)
         """Open connections; failures here are not fatal (send retries)."""
 
+    def bounded(self) -> bool:
+        """Whether `send` gives up by itself within the delivery timeout; the worker then
+        sets no timer of its own around it (one timer less per alert)."""
+        return False
+
     max_batch: ClassVar[int] = 1  # above 1: the worker hands waiting alerts to send_batch
     # seconds the worker lets a batch fill after its first alert (0: only what waits)
     batch_window: float = 0.0
@@ -237,6 +242,16 @@ class HttpOutput(Output):
                 headers={"User-Agent": "lanner-sidekick"},
             )
         return self._fast
+
+    def bounded(self) -> bool:
+        """True when `send` is this class's one request through the lean client, whose
+        deadline is the delivery timeout."""
+        cls = type(self)
+        return (
+            cls.send is HttpOutput.send
+            and cls.request is HttpOutput.request
+            and self._plain_auth() is not None
+        )
 
     def _plain_auth(self) -> dict[str, str] | None:
         """The Authorization header when auth() is basic (`{}` when none): the lean client
