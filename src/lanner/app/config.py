@@ -46,7 +46,7 @@ _DURATION_UNITS = {
 _INDEXED = re.compile(r"^([^\[\]]+)((?:\[\d*\])*)$")
 APPEND = -1  # ``key[]`` in an override: a new list item
 # plugins whose ``plugins`` entry a live input reads when ``load_plugins`` names them
-PLUGIN_READERS = ("github", "okta", "k8saudit-eks", "gcpaudit", "k8saudit-gke")
+PLUGIN_READERS = ("github", "okta", "k8saudit-eks", "gcpaudit", "k8saudit-gke", "k8saudit-aks")
 # backslash escapes in an override's key, and the placeholders they become while it is split
 _ESCAPES = (("\\\\", "\x00"), ("\\.", "\x01"), ("\\[", "\x02"), ("\\]", "\x03"))
 
@@ -627,12 +627,12 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Confi
         if plugin.get("name") == "cloudtrail" and "cloudtrail" in loaded:
             continue  # read by app.cloudtrail_input
         if plugin.get("name") in PLUGIN_READERS and plugin.get("name") in loaded:
-            continue  # read by app.github_input, okta_input, eks_input, gcp_input
+            continue  # read by app.github_input, okta_input, eks_input, gcp_input, aks_input
         why = (
             "container metadata is built in (see container_engines)"
             if plugin.get("name") == "container"
             else "only k8saudit's, k8smeta's, cloudtrail's, github's, okta's, k8saudit-eks's, "
-            "gcpaudit's and k8saudit-gke's are read "
+            "gcpaudit's, k8saudit-gke's and k8saudit-aks's are read "
             "(the other sources replay files given with -e)"
         )
         for key in ("init_config", "open_params"):

@@ -318,6 +318,18 @@ BUILTIN_PLUGINS: tuple[BuiltinPlugin, ...] = (
         16,
         (("SUBSCRIPTION", "the Pub/Sub subscription ID (or projects/P/subscriptions/S)"),),
     ),
+    BuiltinPlugin(
+        "k8saudit-aks",
+        "Kubernetes audit events of AKS clusters, read from an Azure Event Hub (built into Lanner)",
+        "k8s_audit",
+        21,
+        (("default", "the AKS cluster's name"),),
+        '{"type":"object","properties":{"event_hub_namespace_connection_string":'
+        '{"type":"string"},"event_hub_name":{"type":"string"},'
+        '"rate_limit_events_per_second":{"type":"integer"},"rate_limit_burst":'
+        '{"type":"integer"},"maxEventSize":{"type":"integer"},"consumer_group":'
+        '{"type":"string"},"stateFile":{"type":"string"}}}',
+    ),
     BuiltinPlugin("json", "Fields json.* and jevt.* over JSON events (built into Lanner)", None, 0),
     BuiltinPlugin(
         "k8smeta",

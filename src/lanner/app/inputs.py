@@ -112,6 +112,7 @@ def json_line_sources() -> list[SourceSpec]:
 PLUGIN_SOURCES: dict[str, str | None] = {
     "k8saudit": "k8s_audit",
     "k8saudit-eks": "k8s_audit",
+    "k8saudit-aks": "k8s_audit",
     "k8saudit-gke": "k8s_audit",
     "cloudtrail": "aws_cloudtrail",
     "github": "github",

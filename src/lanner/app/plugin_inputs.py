@@ -34,13 +34,15 @@ class PluginInput:
 def planned_inputs(cfg: Config) -> list[PluginInput]:
     """The inputs of the plugins ``load_plugins`` names and ``plugins`` configures
     (``ConfigError`` when a configuration is unusable); nothing is started."""
+    from lanner.app.aks_input import aks_input
     from lanner.app.cloudtrail_input import cloudtrail_input
     from lanner.app.eks_input import eks_input
     from lanner.app.gcp_input import gcpaudit_input, gke_input
     from lanner.app.github_input import github_input
     from lanner.app.okta_input import okta_input
 
-    makers = (cloudtrail_input, github_input, okta_input, eks_input, gcpaudit_input, gke_input)
+    makers = (cloudtrail_input, github_input, okta_input, eks_input, gcpaudit_input, gke_input,
+              aks_input)  # fmt: skip
     found = [make(cfg) for make in makers]
     return [p for p in found if p is not None]
 

@@ -15,7 +15,7 @@ from lanner.exceptions import RequirementError
 
 # plugin names whose events Lanner reads with a built-in source (no plugin to install)
 BUILTIN_PLUGINS = frozenset(
-    {"k8saudit", "k8saudit-eks", "k8saudit-gke", "json", "cloudtrail", "gcpaudit"}
+    {"k8saudit", "k8saudit-eks", "k8saudit-aks", "k8saudit-gke", "json", "cloudtrail", "gcpaudit"}
 )
 
 

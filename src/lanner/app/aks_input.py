@@ -1,0 +1,61 @@
+"""The k8saudit-aks plugin in ``lanner run``: ``load_plugins: [k8saudit-aks]`` with a
+``plugins`` entry (``init_config`` as the plugin documents it) receives the AKS cluster's
+audit logs from an Azure Event Hub (:mod:`lanner.sources.k8s_audit.aks`) into the
+``k8s_audit`` source, with the same ``ka.*``/``jevt.*`` fields as the webhook."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from lanner.app.config import Config
+from lanner.app.github_input import plugin_entry
+from lanner.app.live import LiveFeed
+from lanner.app.plugin_inputs import PluginInput
+from lanner.exceptions import ConfigError
+from lanner.sources.k8s_audit.aks import PLUGIN, AksConfigError, AksOpen, AksReader
+
+log = logging.getLogger("lanner.k8saudit-aks")
+
+
+def aks_input(cfg: Config) -> PluginInput | None:
+    """The Event Hubs input when k8saudit-aks is loaded (ConfigError when its configuration
+    is unusable); the reader is made (its checkpoints read) when it starts."""
+    entry = plugin_entry(cfg, PLUGIN)
+    if entry is None:
+        return None
+    try:
+        opened = AksOpen.parse(entry.get("init_config"), str(entry.get("open_params") or ""))
+    except AksConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    from lanner.sources.k8s_audit.source import k8s_audit_source
+
+    def start() -> tuple[Callable[[LiveFeed], None], Any]:
+        try:
+            reader = AksReader(opened)
+        except AksConfigError as exc:  # an unreadable state file
+            raise ConfigError(str(exc)) from None
+        return aks_producer(reader), reader.stats
+
+    return PluginInput(PLUGIN, k8s_audit_source(), start)
+
+
+def aks_producer(reader: AksReader) -> Callable[[LiveFeed], None]:
+    """A producer receiving until the feed stops."""
+
+    def relay_stop(feed: LiveFeed) -> None:
+        feed.stopping.wait()
+        reader.stop.set()
+
+    def produce(feed: LiveFeed) -> None:
+        threading.Thread(target=relay_stop, args=(feed,), daemon=True).start()
+        log.info("%s: reading Event Hub %s (consumer group %s)", PLUGIN,
+                 reader.opened.event_hub, reader.opened.consumer_group)  # fmt: skip
+        reader.run(lambda events: feed.put([("k8s_audit", e) for e in events]))
+        s = reader.stats
+        log.info("%s: %d Event Hubs events, %d audit events, errors %s", PLUGIN, s.messages,
+                 s.events, s.errors or "none")  # fmt: skip
+
+    return produce
