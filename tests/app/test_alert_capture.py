@@ -179,3 +179,55 @@ def test_live_alert_writes_a_capture_of_the_host(tmp_path: Path) -> None:
         assert fh.read(4) == b"\x0a\x0d\x0d\x0a"  # a pcapng-style section header
     lines = _sysdig("-r", str(files[0]), "-p", "%evt.type %proc.name %fd.name")
     assert any(ln.startswith("open") and f"cat {marker}" in ln for ln in lines), lines[:20]
+
+
+def test_max_file_size_stops_the_capture_with_falcos_internal_alert(tmp_path: Path) -> None:
+    """capture.max_file_size_mb is a hard stop: 4 MiB of incompressible writes, a 1 MB
+    limit: the file stops past 1 MiB on disk (approximately, as Falco's check), the
+    internal alert says so, and the file still reads."""
+    import os
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sources" / "syscall"))
+    from syscall_testutil import block, event, proc_v1, section_header
+
+    from lanner.sources.syscall import event_table as et
+
+    data = section_header() + block(0x202, proc_v1(7, 7, 1, "writer", "/bin/writer", [], "/"))
+    t0 = 1_700_000_000_000_000_000
+    for i in range(72):
+        ts = t0 + i * 1_000_000
+        data += event(et.PPME_SYSCALL_WRITE_E, 7, ts, fd=3, size=60000)
+        data += event(et.PPME_SYSCALL_WRITE_X, 7, ts + 1, res=60000, data=os.urandom(60000))
+    cap = tmp_path / "writes.scap"
+    cap.write_bytes(data)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "- rule: First write\n  desc: d\n  condition: evt.type = write and evt.dir = <"
+        " and proc.name = writer and evt.rawarg.res = 60000\n"
+        "  output: wrote %evt.rawarg.res\n  priority: NOTICE\n  capture: true\n"
+    )
+    prefix = tmp_path / "big"
+    res = run_lanner(
+        "-r", str(rules), "-e", str(cap), "-o", "json_output=true",
+        "-o", "capture.enabled=true", "-o", f"capture.path_prefix={prefix}",
+        "-o", "capture.max_file_size_mb=1", "-o", "rule_matching=first",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    docs = [json.loads(ln) for ln in res.stdout.splitlines() if ln.startswith(b"{")]
+    limits = [d for d in docs if d["rule"] == "Falco internal: capture size limit reached"]
+    assert limits, res.stderr
+    first = limits[0]
+    assert first["output"] == "Falco internal: capture size limit reached. Configured limit: 1 MB."
+    assert (first["source"], first["priority"], "tags" in first) == (
+        "internal", "Informational", False,
+    )  # fmt: skip
+    assert first["output_fields"]["max_file_size_mb"] == 1
+    assert first["output_fields"]["written_bytes"] >= 1 << 20
+    files = sorted(tmp_path.glob("big_*.scap"))
+    # every write alerts: each stopped capture is followed by a new one
+    assert len(files) >= 2 and len(files) - 1 <= len(limits) <= len(files)
+    size = files[0].stat().st_size
+    assert 1 << 20 <= size < 3 << 20  # stopped past the limit, far before the 4 MiB
+    n = len(_sysdig("-r", str(files[0])))
+    assert 2 <= n < 128
