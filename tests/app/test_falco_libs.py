@@ -40,10 +40,11 @@ def test_fd_table_size_out_of_range_is_an_error(value: str) -> None:
 
 
 @pytest.mark.skipif(_probe_ready() is not None, reason=str(_probe_ready()))
-def test_fd_table_size_bounds_the_fds_of_a_live_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("capture", [False, True], ids=["plain", "captures-on"])
+def test_fd_table_size_bounds_the_fds_of_a_live_run(tmp_path: Path, capture: bool) -> None:
     """A live run with a cap of 40 fds: the host's processes hold far more, so the
     pipeline evicts down to 90 % of the cap, and /metrics says how many it tracks and
-    evicted."""
+    evicted; also with captures on (the ring's events then take another path)."""
     rules = tmp_path / "rules.yaml"
     rules.write_text(
         "- rule: Never\n  desc: d\n  condition: evt.type = openat and fd.name = /nonexistent\n"
@@ -55,6 +56,8 @@ def test_fd_table_size_bounds_the_fds_of_a_live_run(tmp_path: Path) -> None:
             *LANNER, "-r", str(rules),
             "-o", "webserver.enabled=true", "-o", f"webserver.listen_port={port}",
             "-o", "falco_libs.fd_table_size=40",
+            "-o", f"capture.enabled={str(capture).lower()}",
+            "-o", f"capture.path_prefix={tmp_path / 'cap'}",
         ],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
     )  # fmt: skip

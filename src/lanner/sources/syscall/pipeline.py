@@ -316,6 +316,8 @@ class SyscallPipeline:
         only those :meth:`select_ring` wants come back, each with the state applied up to
         and including it, then the announcer's container events. With a tee, every event
         goes through :meth:`run` instead (written, then handed out)."""
+        if self.fd_cap is not None:
+            self.fd_cap.check()
         if self.tee is not None:  # bare events, the state applied by run() one by one
             yield from self.run(self.source.decode(data))
             return
@@ -329,8 +331,6 @@ class SyscallPipeline:
         out = ins = 0  # events handed out, of which container events inserted
         pos, n = 0, len(data)
         self._batches_begun += 1
-        if self.fd_cap is not None:
-            self.fd_cap.check()
         try:
             while pos < n:
                 ev, to, pos, num, filtered, bad = ring_next(
