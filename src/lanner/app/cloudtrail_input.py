@@ -35,14 +35,18 @@ def cloudtrail_plugin(cfg: Config) -> CloudTrailOpen | None:
 
 
 def cloudtrail_input(cfg: Config) -> PluginInput | None:
-    """The live cloudtrail input (s3://, sqs:// or a path), when configured."""
+    """The live cloudtrail input (s3://, sqs:// or a path), when configured; its reader,
+    AWS clients and queue are made when it starts (ConfigError when they cannot be)."""
     opened = cloudtrail_plugin(cfg)
     if opened is None:
         return None
     from lanner.sources.cloudtrail import cloudtrail_source
 
     def start() -> tuple[Callable[[LiveFeed], None], Any]:
-        reader = CloudTrailReader(opened)
+        try:  # the AWS clients and the queue now: a bad profile or region stops the start
+            reader = CloudTrailReader(opened)
+        except CloudTrailConfigError as exc:
+            raise ConfigError(str(exc)) from None
         return cloudtrail_producer(reader), reader.stats
 
     return PluginInput("cloudtrail", cloudtrail_source(), start)

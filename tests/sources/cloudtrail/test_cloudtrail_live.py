@@ -162,6 +162,70 @@ def test_unknown_init_key_is_a_startup_error(tmp_path: Path, moto: str) -> None:
     assert res.returncode != 0 and "s3Concurrency" in res.stderr, res.stderr
 
 
+def bare_env(moto: str, tmp: Path) -> dict[str, str]:
+    """The environment without AWS credentials, region or profile, and empty shared files
+    (so that the developer's ~/.aws cannot answer instead)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    (tmp / "empty").write_text("")
+    return {**env, "AWS_ENDPOINT_URL": moto, "AWS_CONFIG_FILE": str(tmp / "empty"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp / "empty")}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("params", "init", "needle"),
+    [
+        ("s3://trail/", {"aws": {"profile": "no-such-profile"}}, "no-such-profile"),
+        ("sqs://trail-events", {}, "no AWS region"),  # nothing names a region
+        ("sqs://no-such-queue", {"aws": {"region": "us-east-1"}}, "sqs://no-such-queue"),
+        ("s3://trail/", {"aws": {"region": "us-east-1", "config": "/nonexistent/cfg"}},
+         "init_config.aws.config"),
+        ("s3://trail/", {"aws": {"region": "us-east-1", "zone": "a"}}, "zone"),
+        ("s3://trail/", {"aws": {"region": 1}}, "init_config.aws.region"),
+    ],
+)  # fmt: skip
+def test_unusable_aws_settings_are_a_startup_error(
+    tmp_path: Path, moto: str, params: str, init: dict[str, Any], needle: str
+) -> None:
+    """As for k8saudit-eks: the clients (and the queue) are made when the input starts, so
+    lanner run stops at once with the setting named, instead of a reader thread failing."""
+    client(moto, "sqs").create_queue(QueueName="trail-events")
+    cfg = config(tmp_path, params, **init)
+    env = {**bare_env(moto, tmp_path), "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing"}  # fmt: skip
+    res = subprocess.run([*LANNER, "-c", str(cfg), "-r", str(CT_RULES), "--disable-source",
+                          "syscall"], env=env, capture_output=True, text=True,
+                         timeout=60)  # fmt: skip
+    assert res.returncode != 0, res.stderr[-2000:]
+    assert needle in res.stderr and "cloudtrail" in res.stderr, res.stderr[-2000:]
+    assert "Traceback" not in res.stderr, res.stderr[-3000:]
+
+
+def test_aws_profile_and_shared_files_are_used(tmp_path: Path, moto: str) -> None:
+    """init_config.aws names the profile and its files: its region and credentials are the
+    ones used (nothing in the environment names any)."""
+    s3 = client(moto, "s3")
+    s3.create_bucket(Bucket="profiled")
+    s3.put_object(Bucket="profiled", Key=key("20261207T1230Z", 9),
+                  Body=log_object(record("CreateUser")))  # fmt: skip
+    (tmp_path / "aws-config").write_text("[profile trail]\nregion = us-east-1\n")
+    (tmp_path / "aws-credentials").write_text(
+        "[trail]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+    )
+    aws = {"profile": "trail", "config": str(tmp_path / "aws-config"),
+           "credentials": str(tmp_path / "aws-credentials")}  # fmt: skip
+    cfg = config(tmp_path, "s3://profiled/", aws=aws, useAsync=True)
+    argv = [*LANNER, "-c", str(cfg), "-r", str(CT_RULES), "--disable-source", "syscall"]
+    env = bare_env(moto, tmp_path)
+    res = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert [a["rule"] for a in alerts(res.stdout)] == ["Create AWS user"], res.stdout
+    # the control: without the profile, the same environment has no region
+    res = subprocess.run([*LANNER, "-c", str(config(tmp_path, "s3://profiled/")), "-r",
+                          str(CT_RULES), "--disable-source", "syscall"], env=env,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert res.returncode != 0 and "no AWS region" in res.stderr, res.stderr[-2000:]
+
+
 def test_sqs_notifications_are_read_and_deleted(tmp_path: Path, moto: str) -> None:
     s3, sqs = client(moto, "s3"), client(moto, "sqs")
     s3.create_bucket(Bucket="live")

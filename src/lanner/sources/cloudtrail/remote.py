@@ -2,9 +2,12 @@
 ``s3://BUCKET[/PREFIX]`` (every log object below, once, then the end), ``sqs://QUEUE``
 (SNS notifications of new log files, polled forever) or a local path; ``init_config``
 takes the plugin's keys (``sqsDelete``, ``s3DownloadConcurrency``, ``S3Interval``,
-``useS3SNS``, ``S3AccountList``) and Lanner's ``stateFile``: the log objects already
-read, so a restart neither loses nor repeats events. Through boto3 (endpoint, region and
-credentials from the AWS SDK's usual settings: ``AWS_ENDPOINT_URL``, ``AWS_REGION``...).
+``useS3SNS``, ``S3AccountList``, ``useAsync``, and ``aws``: ``profile``, ``region``,
+``config``, ``credentials``) and Lanner's ``stateFile``: the log objects already read, so
+a restart neither loses nor repeats events. Through boto3 (endpoint, region and
+credentials from ``aws``, else the AWS SDK's usual settings: ``AWS_ENDPOINT_URL``,
+``AWS_REGION``, ``AWS_PROFILE``...); the clients are made when the reader is, so a
+profile that does not exist, no region or a missing queue is a start-up error.
 """
 
 from __future__ import annotations
@@ -36,8 +39,11 @@ _INIT_KEYS = {
     "S3Interval": str,
     "useS3SNS": bool,
     "S3AccountList": str,
+    "useAsync": bool,  # the plugin's extraction optimisation: accepted, nothing to do here
+    "aws": dict,
     "stateFile": str,
 }
+_AWS_KEYS = ("profile", "region", "config", "credentials")
 # CloudTrail log file names: <account>_CloudTrail_<region>_<YYYYMMDDTHHMMZ>_<id>.json.gz
 _FILE_TIME = re.compile(r"_CloudTrail(?:-Digest)?_[^_]+_(\d{8}T\d{4}Z)_")
 _DURATION = re.compile(r"^(\d+)([wdhms])$")
@@ -61,6 +67,7 @@ class CloudTrailOpen:
     use_s3_sns: bool = False
     accounts: frozenset[str] = frozenset()
     state_file: str | None = None
+    aws: dict[str, str] = field(default_factory=dict)  # init_config.aws, set keys only
 
     @classmethod
     def parse(
@@ -88,7 +95,22 @@ class CloudTrailOpen:
         if init.get("S3Interval"):
             opened.interval = parse_interval(init["S3Interval"], now or datetime.now(UTC))
         opened.state_file = init.get("stateFile")
+        opened.aws = _aws_settings(init.get("aws") or {})
         return opened
+
+
+def _aws_settings(aws: dict[str, Any]) -> dict[str, str]:
+    """``init_config.aws``: its known keys, strings; the empty ones left out (the SDK's
+    defaults then apply, as in the plugin)."""
+    unknown = sorted(set(aws) - set(_AWS_KEYS))
+    if unknown:
+        raise CloudTrailConfigError(
+            f"cloudtrail init_config.aws: unknown key(s) {unknown} (known: {sorted(_AWS_KEYS)})"
+        )
+    for key, value in aws.items():
+        if not isinstance(value, str):
+            raise CloudTrailConfigError(f"cloudtrail init_config.aws.{key}: expected str")
+    return {k: v for k, v in aws.items() if v}
 
 
 def _point(text: str, now: datetime) -> datetime:
@@ -204,7 +226,10 @@ def _events_of(label: str, body: bytes, stats: ReadStats) -> list[JsonEvent]:
 
 
 class CloudTrailReader:
-    """Reads CloudTrail events from S3 or SQS with boto3 clients (made by ``client``)."""
+    """Reads CloudTrail events from S3 or SQS with boto3 clients (made by ``client``,
+    default :func:`aws_clients`). Made at start-up: ``CloudTrailConfigError`` when the
+    clients cannot be (profile, region), the queue does not exist or the state file is
+    unreadable."""
 
     def __init__(
         self,
@@ -213,10 +238,24 @@ class CloudTrailReader:
         state: ReadState | None = None,
     ) -> None:
         self.opened = opened
-        self._client = client or _boto3_client
         self.state = state or ReadState(opened.state_file)
         self.stats = ReadStats()
         self.stop = threading.Event()
+        self.s3: Any = None
+        self.sqs: Any = None
+        self.queue_url = ""
+        if opened.kind == "file":
+            return
+        make = client or aws_clients(opened)
+        self.s3 = make("s3")
+        if opened.kind == "sqs":
+            self.sqs = make("sqs")
+            try:
+                self.queue_url = self.sqs.get_queue_url(QueueName=opened.target)["QueueUrl"]
+            except Exception as exc:  # botocore's errors: no such queue, no access, no network
+                raise CloudTrailConfigError(
+                    f"cloudtrail open_params sqs://{opened.target}: {exc}"
+                ) from None
 
     def events(self) -> Iterator[list[JsonEvent]]:
         """Batches of events (one per log object), in the order objects are read. An
@@ -230,7 +269,7 @@ class CloudTrailReader:
             yield list(read_cloudtrail_events(self.opened.target))
 
     def _s3(self) -> Iterator[list[JsonEvent]]:
-        s3 = self._client("s3")
+        s3 = self.s3
         keys = []
         paginator = s3.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.opened.target, Prefix=self.opened.prefix):
@@ -270,11 +309,7 @@ class CloudTrailReader:
         self.state.mark(f"{bucket}/{key}")
 
     def _sqs(self) -> Iterator[list[JsonEvent]]:
-        sqs, s3 = self._client("sqs"), self._client("s3")
-        try:
-            url = sqs.get_queue_url(QueueName=self.opened.target)["QueueUrl"]
-        except Exception as exc:
-            raise CloudTrailConfigError(f"sqs://{self.opened.target}: {exc}") from None
+        sqs, s3, url = self.sqs, self.s3, self.queue_url
         backoff = 1.0
         while not self.stop.is_set():
             try:
@@ -326,9 +361,44 @@ class CloudTrailReader:
             return []
 
 
-def _boto3_client(service: str) -> Any:
-    """A boto3 client; the region from AWS_REGION as the plugin's Go SDK reads it, else
-    boto3's own settings (AWS_DEFAULT_REGION, ~/.aws/config)."""
+def aws_clients(opened: CloudTrailOpen) -> Callable[[str], Any]:
+    """A maker of boto3 clients of one session, as the plugin's ``aws`` settings say:
+    ``profile`` (else AWS_PROFILE...), ``region`` (else AWS_REGION, as the plugin's Go SDK,
+    then boto3's own settings), ``config`` and ``credentials`` (the shared files).
+    ``CloudTrailConfigError`` naming the setting when the profile does not exist, a file
+    is missing or no region is known (the plugin's SDK needs one for S3 and SQS alike)."""
     import boto3
+    import botocore.session
+    from botocore.exceptions import BotoCoreError
 
-    return boto3.client(service, region_name=os.environ.get("AWS_REGION") or None)
+    aws = opened.aws
+    where = "init_config.aws.profile/region (or AWS_PROFILE, AWS_REGION)"
+    core = botocore.session.Session()
+    for key, variable in (("config", "config_file"), ("credentials", "credentials_file")):
+        if key in aws:
+            path = os.path.expanduser(aws[key])
+            if not os.path.isfile(path):
+                raise CloudTrailConfigError(
+                    f"cloudtrail init_config.aws.{key}: {path}: no such file"
+                )
+            core.set_config_variable(variable, path)
+    try:
+        session = boto3.Session(
+            botocore_session=core,
+            profile_name=aws.get("profile"),
+            region_name=aws.get("region") or os.environ.get("AWS_REGION") or None,
+        )
+    except BotoCoreError as exc:
+        raise CloudTrailConfigError(f"cloudtrail: no AWS session ({exc}): see {where}") from None
+    if not session.region_name:
+        raise CloudTrailConfigError(f"cloudtrail: no AWS region: set {where}")
+
+    def make(service: str) -> Any:
+        try:
+            return session.client(service)
+        except BotoCoreError as exc:
+            raise CloudTrailConfigError(
+                f"cloudtrail: no {service} client ({exc}): see {where}"
+            ) from None
+
+    return make
