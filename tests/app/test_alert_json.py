@@ -136,3 +136,43 @@ def test_escaping_of_hostile_strings(tmp_path: Path, monkeypatch: pytest.MonkeyP
     expected = _expected(flags, False, f"ran {weird}", {"proc.cmdline": weird})
     assert line == expected
     assert b"\\u0001" in line and b"\\u001f" in line and "h\x7fi é ✓".encode() in line
+
+
+def test_every_output_carries_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """stdout, file_output, program_output (on the program's stdin) and http_output (the
+    request body, to a local receiver) get the one JSON line, hostile strings included."""
+    from .servers import Receiver
+
+    monkeypatch.setenv("FALCO_HOSTNAME", "falco-node-1")
+    weird = 'q"\\\n\x01é\u2028'
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        json.dumps({"evt.type": "execve", "evt.time": TS, "proc.name": "w", "proc.cmdline": weird})
+        + "\n"
+    )
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "- rule: Curl\n  desc: d\n  condition: evt.type = execve and proc.name = w\n"
+        "  output: ran %proc.cmdline\n  priority: WARNING\n  tags: [process]\n"
+    )
+    receiver = Receiver()
+    sink, piped = tmp_path / "file.json", tmp_path / "program.json"
+    try:
+        res = run_lanner(
+            "-r", str(rules), "-e", str(events), "-o", "json_output=true",
+            "-o", "file_output.enabled=true", "-o", f"file_output.filename={sink}",
+            "-o", "program_output.enabled=true", "-o", f"program_output.program=tee -a {piped}",
+            "-o", "http_output.enabled=true", "-o", f"http_output.url={receiver.url}",
+        )  # fmt: skip
+    finally:
+        receiver.close()
+    assert res.returncode == 0, res.stderr
+    # stdout has it twice: Lanner's stdout output, and tee's copy of what it was given
+    (line,) = {ln for ln in res.stdout.splitlines() if ln.startswith(b'{"hostname"')}
+    assert b"\\u0001" in line and "é".encode() in line
+    assert sink.read_bytes() == line + b"\n"
+    assert piped.read_bytes() == line + b"\n"
+    (request,) = receiver.accepted()
+    assert request.body == line and request.headers["Content-Type"] == "application/json"
