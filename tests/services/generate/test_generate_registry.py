@@ -17,7 +17,8 @@ UPSTREAM = ROOT.parent / "shared" / "fixtures" / "rules"
 
 
 def rule_names(path: object) -> set[str]:
-    return set(re.findall(r"^- rule: (.+)$", open(str(path)).read(), re.M))
+    # stripped as YAML reads a plain scalar (gcp_auditlog_rules.yaml has "GCP KMS updated ")
+    return {n.strip() for n in re.findall(r"^- rule: (.+)$", open(str(path)).read(), re.M)}
 
 
 def enabled_rule_names(path: object) -> set[str]:
@@ -46,6 +47,7 @@ def test_upstream_actions_and_the_rule_map_name_real_rules() -> None:
     )
     extra = {"falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"}
     extra |= {"aws_cloudtrail_rules.yaml", "github.yaml", "okta_rules.yaml"}  # issue 25
+    extra |= {"gcp_auditlog_rules.yaml"}
     more = set().union(*(rule_names(UPSTREAM / f) for f in extra))
     falco = {a.rule for a in all_actions() if a.ruleset == "falco"}
     assert falco <= upstream | more
@@ -70,7 +72,7 @@ def test_action_names_are_unique_and_described() -> None:
     names = [a.name for a in all_actions()]
     assert len(names) == len(set(names))
     assert all(re.fullmatch(r"[a-z0-9_]+", n) for n in names)
-    sources = ("syscall", "k8s_audit", "aws_cloudtrail", "github", "okta")
+    sources = ("syscall", "k8s_audit", "aws_cloudtrail", "github", "okta", "gcp_auditlog")
     assert all(a.description and a.source in sources for a in all_actions())
     assert all(a.target for a in all_actions() if a.source in sources[2:])
 

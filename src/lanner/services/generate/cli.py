@@ -32,7 +32,8 @@ from lanner.services.generate.runtime_endpoint import (
     start_endpoint,
 )
 
-SOURCES = click.Choice(["syscall", "k8s_audit", "aws_cloudtrail", "github", "okta"])
+SOURCES = click.Choice(["syscall", "k8s_audit", "aws_cloudtrail", "github", "okta",
+                        "gcp_auditlog"])  # fmt: skip
 DEFAULT_WEBHOOK = "http://127.0.0.1:9765/k8s-audit"
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "": 1.0}
 
@@ -87,6 +88,13 @@ def _targets(opts: dict[str, Any], timeout: float) -> dict[str, Any]:
             with open(secret_file) as fh:
                 secret = fh.read().strip()
             targets["github"] = cloud.GithubTarget(opts["github"], secret, opts["github_repo"])
+        if opts.get("gcp_topic") or opts.get("gke_topic"):
+            from lanner.services.generate.gcp_actions import GcpTopic
+
+            if opts.get("gcp_topic"):
+                targets["gcp"] = GcpTopic(opts["gcp_topic"], "--gcp-topic")
+            if opts.get("gke_topic"):
+                targets["gke"] = GcpTopic(opts["gke_topic"], "--gke-topic")
         if opts.get("okta_serve"):
             from lanner.services.generate.okta_double import OktaLogDouble
 
@@ -124,9 +132,14 @@ def cloud_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      "okta plugin to poll (its baseURL)."),
         click.option("--okta-token", default=lambda: os.environ.get("OKTA_API_TOKEN", ""),
                      help="The API token the okta plugin sends (default: OKTA_API_TOKEN)."),
+        click.option("--gcp-topic", help="Pub/Sub topic (projects/P/topics/T) the GCP audit "
+                     "actions publish to (a subscription of it is gcpaudit's open_params)."),
+        click.option("--gke-topic", help="Publish the k8s audit actions' events to this "
+                     "Pub/Sub topic as GKE audit entries (k8saudit-gke) instead of posting."),
     ]  # fmt: skip
     names = ["aws_endpoint", "cloudtrail_bucket", "cloudtrail_queue", "eks_cluster", "github",
-             "github_secret_file", "github_repo", "okta_serve", "okta_token"]  # fmt: skip
+             "github_secret_file", "github_repo", "okta_serve", "okta_token", "gcp_topic",
+             "gke_topic"]  # fmt: skip
 
     def wrapper(**kwargs: Any) -> Any:
         cloud = {n: kwargs.pop(n, None) for n in names}

@@ -33,6 +33,7 @@ TARGET_OPTIONS = {
     "eks": "--eks-cluster",
     "github": "--github",
     "okta": "--okta-serve",
+    "gcp": "--gcp-topic",  # lanner.services.generate.gcp_actions
 }
 ACCOUNT = "123456789012"  # the account the generated records name
 EKS_STREAM = "kube-apiserver-audit-lanner-generate"

@@ -5,7 +5,9 @@ Names of the objects carry the run's marker, so alerts are tied to runs. With a
 kubeconfig (``RunContext.kubeconfig``) the real API calls are made instead, for the
 actions :mod:`lanner.services.generate.k8s_cluster` implements. With an EKS target
 (``--eks-cluster``) the events are written into the cluster's CloudWatch log group, which
-the k8saudit-eks plugin polls (:class:`lanner.services.generate.cloud.EksTarget`).
+the k8saudit-eks plugin polls (:class:`lanner.services.generate.cloud.EksTarget`); with a
+GKE target (``--gke-topic``) they are published to Pub/Sub as GKE audit entries
+(:class:`lanner.services.generate.gcp_actions.GcpTopic`).
 """
 
 from __future__ import annotations
@@ -266,6 +268,9 @@ def _post(events_for: Callable[[str], Events]) -> Callable[[RunContext], Outcome
         out.effects["events"] = events
         if "eks" in ctx.targets:  # EKS: into the cluster's CloudWatch log group instead
             ctx.targets["eks"].put(events)
+            return out
+        if "gke" in ctx.targets:  # GKE: as audit entries published to Pub/Sub instead
+            ctx.targets["gke"].put(events)
             return out
         out.effects["answer"] = post_events(ctx.webhook, events, ctx.timeout)
         return out

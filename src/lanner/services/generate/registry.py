@@ -6,6 +6,7 @@ import re
 
 from lanner.services.generate import (
     cloudtrail_actions,
+    gcp_actions,
     github_actions,
     k8s_actions,
     k8s_upstream,
@@ -87,7 +88,7 @@ UNCOVERED_FALCO: list[Uncovered] = [
 
 def all_actions() -> list[Action]:
     """Every action: syscall actions first, then the k8s audit ones, then the cloud and
-    SaaS sources' (CloudTrail, GitHub, Okta)."""
+    SaaS sources' (CloudTrail, GitHub, Okta, GCP audit logs)."""
     return [
         *syscall_files.ACTIONS,
         *syscall_process.ACTIONS,
@@ -101,6 +102,7 @@ def all_actions() -> list[Action]:
         *cloudtrail_actions.ACTIONS,
         *github_actions.ACTIONS,
         *okta_actions.ACTIONS,
+        *gcp_actions.ACTIONS,
     ]
 
 
