@@ -231,3 +231,24 @@ def test_max_file_size_stops_the_capture_with_falcos_internal_alert(tmp_path: Pa
     assert 1 << 20 <= size < 3 << 20  # stopped past the limit, far before the 4 MiB
     n = len(_sysdig("-r", str(files[0])))
     assert 2 <= n < 128
+
+
+def test_a_capture_that_cannot_be_written_never_stops_detection(tmp_path: Path) -> None:
+    """No directory for the prefix, or the file's name already taken (here by a symlink
+    an attacker planted): the alert still goes out, the error is logged, nothing is
+    written through the link, the run ends normally."""
+    rules = _rules(tmp_path, "  capture: true\n")
+    missing = tmp_path / "no" / "such" / "dir" / "falco"
+    res = run_lanner("-r", str(rules), "-e", CURL, "-o", "capture.enabled=true",
+                     "-o", f"capture.path_prefix={missing}")  # fmt: skip
+    assert res.returncode == 0 and b"Warning curl ran (parent=bash)" in res.stdout
+    assert b"capture: cannot create" in res.stderr
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    prefix = tmp_path / "falco"
+    link = tmp_path / f"falco_{CURL_EXEC_TS:020d}_{CURL_EXEC_NUM:020d}.scap"
+    link.symlink_to(victim)
+    res = run_lanner("-r", str(rules), "-e", CURL, "-o", "capture.enabled=true",
+                     "-o", f"capture.path_prefix={prefix}")  # fmt: skip
+    assert res.returncode == 0 and b"Warning curl ran (parent=bash)" in res.stdout
+    assert b"capture: cannot create" in res.stderr and victim.read_text() == "keep me"

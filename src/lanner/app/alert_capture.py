@@ -20,6 +20,7 @@ matches were taken into account.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -157,10 +158,11 @@ class AlertCapture:
                     info = self.store.peek(cid)
                     if info is not None:
                         writer.event(container_event(info, int(ev.ts)))
-        except OSError as exc:
+        except Exception as exc:  # a capture that fails never stops detection
             self.errors += 1
             log.error("capture: cannot write %s: %s", path, exc)
-            writer.close()
+            with contextlib.suppress(OSError):
+                writer.close()
             return
         self.writer, self.path = writer, path
         log.info("capture started: %s", path)
@@ -171,7 +173,7 @@ class AlertCapture:
             return
         try:
             writer.event(ev)
-        except OSError as exc:
+        except Exception as exc:  # a capture that fails never stops detection
             self.errors += 1
             log.error("capture: cannot write %s: %s (closed)", self.path, exc)
             self._close()

@@ -688,9 +688,12 @@ class Daemon:
             for alert in alerts:
                 self.dispatch(alert)
             if capture is not None and source == "syscall":
-                if alerts:
-                    capture.matched(event, alerts, rule_of)
-                capture.done(event)
+                try:
+                    if alerts:
+                        capture.matched(event, alerts, rule_of)
+                    capture.done(event)
+                except Exception as exc:  # a capture never stops detection
+                    self.failed("capture", source, exc)
             if stop.is_set():
                 break
             if deadline is not None and time.monotonic() > deadline:

@@ -13,14 +13,19 @@ from .parser import StateEngine
 from .threads import ThreadInfo
 
 
+def _u32(value: int | None) -> int:
+    """An id as the block stores it (unknown: 0xFFFFFFFF, as -1)."""
+    return 0xFFFFFFFF if value is None else value & 0xFFFFFFFF
+
+
 def proc_record(t: ThreadInfo) -> md.ProcRecord:
     """One thread as a process-list entry."""
     return md.ProcRecord(
         tid=t.tid,
         pid=t.pid,
         ptid=t.ptid,
-        sid=t.sid,
-        vpgid=t.vpgid,
+        sid=-1 if t.sid is None else t.sid,
+        vpgid=-1 if t.vpgid is None else t.vpgid,
         comm=t.comm or "",
         exe=t.exe or "",
         exepath=t.exepath or "",
@@ -28,16 +33,16 @@ def proc_record(t: ThreadInfo) -> md.ProcRecord:
         cwd=t.cwd or "",
         fdlimit=t.fdlimit or 0,
         flags=t.flags or 0,
-        uid=t.uid & 0xFFFFFFFF,
-        gid=t.gid & 0xFFFFFFFF,
+        uid=_u32(t.uid),
+        gid=_u32(t.gid),
         env=list(t.env or ()),
-        vtid=t.vtid,
-        vpid=t.vpid,
+        vtid=-1 if t.vtid is None else t.vtid,
+        vpid=-1 if t.vpid is None else t.vpid,
         cgroups=list(t.cgroups or ()),
         root=t.root or "",
         pidns_init_start_ts=t.pidns_init_start_ts or 0,
         tty=t.tty or 0,
-        loginuid=t.loginuid & 0xFFFFFFFF,
+        loginuid=_u32(t.loginuid),
         exe_writable=bool(t.exe_writable),
         cap_inheritable=t.cap_inheritable or 0,
         cap_permitted=t.cap_permitted or 0,
