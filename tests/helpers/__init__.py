@@ -4,6 +4,9 @@
 - ``shared_fixture``: a path in ../shared/fixtures, failing loudly when missing
   (``fixtures.py``)
 - ``require_tool``: a program setup.sh installs, failing loudly when missing (``tools.py``)
+- ``eventhubs_double.EventHubsDouble``: an Azure Event Hubs namespace on loopback (AMQP 1.0
+  on Qpid Proton), for the sidekick output and the k8saudit-aks source (imported as
+  ``from helpers.eventhubs_double import EventHubsDouble``)
 
 Helpers of one suite stay next to it (``tests/app/helpers.py``, ``tests/deploy/helpers.py``,
 ``tests/sources/syscall/syscall_testutil.py``, ...).

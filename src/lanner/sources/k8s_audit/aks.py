@@ -112,8 +112,12 @@ class AksOpen:
                 f"{PLUGIN} init_config.event_hub_namespace_connection_string: missing "
                 "(or set EVENTHUB_NAMESPACE_CONNECTION_STRING)"
             )
-        from azure.eventhub import parse_connection_string
-
+        try:
+            from azure.eventhub import parse_connection_string
+        except ImportError:
+            raise AksConfigError(
+                f"{PLUGIN} needs the azure-eventhub package: pip install 'lanner[services]'"
+            ) from None
         try:
             props = parse_connection_string(conn)
         except (ValueError, TypeError) as exc:
