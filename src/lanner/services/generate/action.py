@@ -16,8 +16,9 @@ class RunContext:
     ``webhook``: URL the k8s audit actions post to. ``kubeconfig``: when set, k8s actions
     perform real API calls instead. ``timeout``: seconds a child process may take.
     ``targets``: where the cloud and SaaS actions deliver their events, by name
-    (``cloudtrail``, ``github``, ``okta``, ``eks``: :mod:`lanner.services.generate.cloud`);
-    with ``eks``, the k8s audit actions write into CloudWatch Logs instead of posting.
+    (``cloudtrail``, ``github``, ``okta``, ``eks``, ``aks``:
+    :mod:`lanner.services.generate.cloud`); with ``eks`` (``aks``), the k8s audit actions
+    write into CloudWatch Logs (an Event Hub) instead of posting.
     """
 
     webhook: str = "http://127.0.0.1:9765/k8s-audit"

@@ -81,6 +81,8 @@ def _targets(opts: dict[str, Any], timeout: float) -> dict[str, Any]:
             )
         if opts.get("eks_cluster"):
             targets["eks"] = cloud.EksTarget(opts["eks_cluster"], endpoint)
+        if opts.get("aks_eventhub"):
+            targets["aks"] = cloud.AksTarget(opts["aks_eventhub"], opts.get("aks_eventhub_name"))
         if opts.get("github"):
             secret_file = opts.get("github_secret_file")
             if not secret_file or not opts.get("github_repo"):
@@ -122,6 +124,12 @@ def cloud_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      "run's cloudtrail open_params: sqs://QUEUE)."),
         click.option("--eks-cluster", help="Write the k8s audit actions' events into this EKS "
                      "cluster's CloudWatch log group (k8saudit-eks) instead of posting them."),
+        click.option("--aks-eventhub", envvar="LANNER_GENERATE_AKS_EVENTHUB",
+                     help="Send the k8s audit actions' events to the Event Hub of this Azure "
+                     "Event Hubs connection string (k8saudit-aks) instead of posting them "
+                     "(env LANNER_GENERATE_AKS_EVENTHUB keeps the key out of the process list)."),
+        click.option("--aks-eventhub-name", help="The Event Hub (else the connection "
+                     "string's EntityPath)."),
         click.option("--github", help="The github plugin's webhook URL the GitHub actions "
                      "post to."),
         click.option("--github-secret-file", type=click.Path(exists=True, dir_okay=False),
@@ -137,9 +145,9 @@ def cloud_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--gke-topic", help="Publish the k8s audit actions' events to this "
                      "Pub/Sub topic as GKE audit entries (k8saudit-gke) instead of posting."),
     ]  # fmt: skip
-    names = ["aws_endpoint", "cloudtrail_bucket", "cloudtrail_queue", "eks_cluster", "github",
-             "github_secret_file", "github_repo", "okta_serve", "okta_token", "gcp_topic",
-             "gke_topic"]  # fmt: skip
+    names = ["aws_endpoint", "cloudtrail_bucket", "cloudtrail_queue", "eks_cluster",
+             "aks_eventhub", "aks_eventhub_name", "github", "github_secret_file", "github_repo",
+             "okta_serve", "okta_token", "gcp_topic", "gke_topic"]  # fmt: skip
 
     def wrapper(**kwargs: Any) -> Any:
         cloud = {n: kwargs.pop(n, None) for n in names}

@@ -5,6 +5,9 @@
   ``lanner run`` reads with ``open_params: sqs://QUEUE``;
 - ``eks``: audit events as log events of ``/aws/eks/<cluster>/cluster``, stream
   ``kube-apiserver-audit-lanner-generate``, which the k8saudit-eks plugin polls;
+- ``aks``: audit events as AKS's diagnostic settings send them to an Azure Event Hub
+  (``{"records": [{"category": "kube-audit", "properties": {"log": ...}}]}``), which the
+  k8saudit-aks plugin reads (Microsoft's client, azure-eventhub);
 - ``github``: webhook deliveries signed with ``X-Hub-Signature-256`` as GitHub signs them;
 - ``okta``: a System Log API the okta plugin polls (:mod:`.okta_double`).
 
@@ -31,6 +34,7 @@ from lanner.exceptions import ActionError, WebhookError
 TARGET_OPTIONS = {
     "cloudtrail": "--cloudtrail-queue",
     "eks": "--eks-cluster",
+    "aks": "--aks-eventhub",
     "github": "--github",
     "okta": "--okta-serve",
     "gcp": "--gcp-topic",  # lanner.services.generate.gcp_actions
@@ -109,6 +113,39 @@ class EksTarget:
                 )
         except Exception as exc:
             raise WebhookError(f"CloudWatch Logs {self.group}: {exc}") from None
+
+
+class AksTarget:
+    """Sends audit events to an Azure Event Hub as AKS's diagnostic settings do."""
+
+    def __init__(self, connection_string: str, hub: str | None = None) -> None:
+        from azure.eventhub import EventHubProducerClient
+
+        try:
+            self.producer = EventHubProducerClient.from_connection_string(
+                connection_string, eventhub_name=hub or None
+            )
+        except (ValueError, TypeError) as exc:
+            raise ActionError(f"--aks-eventhub: {exc}") from None
+        self.hub = hub or "(the connection string's EntityPath)"
+        self._lock = threading.Lock()
+
+    def put(self, events: list[dict[str, Any]]) -> None:
+        """One Event Hubs event whose records carry the audit events, in order."""
+        from azure.eventhub import EventData
+
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        records = [
+            {"category": "kube-audit", "operationName": "Microsoft.ContainerService/"
+             "managedClusters/diagnosticLogs/Read", "time": now,
+             "properties": {"log": json.dumps(e), "stream": "stdout", "pod": "lanner-generate"}}
+            for e in events
+        ]  # fmt: skip
+        try:
+            with self._lock:
+                self.producer.send_batch([EventData(json.dumps({"records": records}))])
+        except Exception as exc:  # azure-eventhub's errors
+            raise WebhookError(f"Event Hub {self.hub}: {type(exc).__name__}: {exc}") from None
 
 
 class GithubTarget:

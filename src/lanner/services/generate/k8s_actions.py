@@ -7,7 +7,9 @@ actions :mod:`lanner.services.generate.k8s_cluster` implements. With an EKS targ
 (``--eks-cluster``) the events are written into the cluster's CloudWatch log group, which
 the k8saudit-eks plugin polls (:class:`lanner.services.generate.cloud.EksTarget`); with a
 GKE target (``--gke-topic``) they are published to Pub/Sub as GKE audit entries
-(:class:`lanner.services.generate.gcp_actions.GcpTopic`).
+(:class:`lanner.services.generate.gcp_actions.GcpTopic`); with ``--aks-eventhub`` they
+are sent to an Azure Event Hub as AKS sends them, which the k8saudit-aks plugin reads
+(:class:`lanner.services.generate.cloud.AksTarget`).
 """
 
 from __future__ import annotations
@@ -271,6 +273,9 @@ def _post(events_for: Callable[[str], Events]) -> Callable[[RunContext], Outcome
             return out
         if "gke" in ctx.targets:  # GKE: as audit entries published to Pub/Sub instead
             ctx.targets["gke"].put(events)
+            return out
+        if "aks" in ctx.targets:  # AKS: into the Event Hub of its diagnostic settings
+            ctx.targets["aks"].put(events)
             return out
         out.effects["answer"] = post_events(ctx.webhook, events, ctx.timeout)
         return out
