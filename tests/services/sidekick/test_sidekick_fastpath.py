@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from lanner.services.sidekick.delivery import Item, MemoryQueue, Spool
+from lanner.services.sidekick.delivery import ACK_DELAY, Item, MemoryQueue, Spool
 
 from .helpers import Receiver, Sidekick, free_port, make_alert
 
@@ -156,7 +156,7 @@ def test_queue_wakes_one_consumer_per_alert() -> None:
     assert got == [7, 8, 9] and waiting == 2
 
 
-def test_acks_of_one_turn_are_one_transaction(tmp_path: Path) -> None:
+def test_acks_are_grouped_and_forgotten_soon(tmp_path: Path) -> None:
     async def run() -> list[tuple[int, bytes]]:
         spool = Spool(tmp_path)
         keys = [spool.put(["out"], f"{i}".encode())["out"] for i in range(5)]
@@ -164,12 +164,13 @@ def test_acks_of_one_turn_are_one_transaction(tmp_path: Path) -> None:
         spool.ack_soon(keys[2:3])
         on_disk = sqlite3.connect(tmp_path / "spool.sqlite3")
         assert on_disk.execute("SELECT COUNT(*) FROM queue").fetchone() == (5,)
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
+        await asyncio.sleep(ACK_DELAY + 0.1)
         assert on_disk.execute("SELECT COUNT(*) FROM queue").fetchone() == (2,)
         spool.ack_soon(keys[3:4])
-        left = spool.pending("out")  # reading flushes what was delivered first
-        spool.close()
+        left = spool.pending("out")  # reading forgets what was delivered first
+        spool.ack_soon([keys[4]])
+        spool.close()  # and so does closing
+        assert on_disk.execute("SELECT COUNT(*) FROM queue").fetchone() == (0,)
         return left
 
     assert asyncio.run(run()) == [(5, b"4")]

@@ -27,6 +27,9 @@ from .stats import Stats
 
 log = logging.getLogger("lanner.sidekick")
 
+ACK_DELAY = 0.05  # seconds a delivered alert's spool row may outlive its delivery
+ACK_BATCH = 1024  # rows forgotten at once at most
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -110,7 +113,8 @@ class Spool:
             " output TEXT NOT NULL, payload BLOB NOT NULL)"
         )
         self.db.execute("CREATE INDEX IF NOT EXISTS queue_output ON queue(output, id)")
-        self._acks: list[int] = []  # delivered rows, forgotten together at the end of the turn
+        self._acks: list[int] = []  # delivered rows, forgotten together (`ack_soon`)
+        self._ack_timer: asyncio.TimerHandle | None = None
 
     def put(self, outputs: list[str], payload: bytes) -> dict[str, int]:
         """Store the alert for each output in one transaction; return the row ids."""
@@ -157,14 +161,20 @@ class Spool:
                 self.db.executemany("DELETE FROM queue WHERE id = ?", [(k,) for k in keys])
 
     def ack_soon(self, keys: list[int]) -> None:
-        """Forget delivered rows in one transaction with the others of this event-loop
-        turn (a crash before then sends them again: at least once)."""
+        """Forget delivered rows within ACK_DELAY seconds, in one transaction with the
+        others delivered meanwhile (a crash before then sends them again: at least once;
+        a transaction per delivered alert cost more than the delivery itself)."""
         if not self._acks:
-            asyncio.get_running_loop().call_soon(self.flush_acks)
+            self._ack_timer = asyncio.get_running_loop().call_later(ACK_DELAY, self.flush_acks)
         self._acks.extend(keys)
+        if len(self._acks) >= ACK_BATCH:
+            self.flush_acks()
 
     def flush_acks(self) -> None:
         """Forget the rows `ack_soon` gathered; logs (rows stay on disk) when that fails."""
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
         keys, self._acks = self._acks, []
         try:
             self.ack_many(keys)
