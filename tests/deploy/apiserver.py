@@ -202,6 +202,8 @@ def start(d: Path, audit: bool = False) -> APIServer:
             "--anonymous-auth=false",
             "--authorization-mode=RBAC",
             "--allow-privileged=true",  # as kubeadm sets it: privileged pods are admitted
+            # ephemeral containers (kubernetes:tcpdump): alpha in 1.20, GA and on from 1.25
+            "--feature-gates=EphemeralContainers=true",
             *audit_flags,
         )
 

@@ -8,12 +8,17 @@ use, so the official `kubernetes` client can be pointed at it through a kubeconf
   exec over a websocket speaking the `v4.channel.k8s.io` subprotocol;
 - core/v1 nodes: get, list, patch;
 - networking.k8s.io/v1 networkpolicies: list, create, get, replace, delete;
-- apps/v1 deployments (get, patch), their scale subresource (get, patch), replicasets (get).
+- apps/v1 deployments (get, patch), their scale subresource (get, patch), replicasets (get);
+- the pods' `ephemeralcontainers` subresource as from Kubernetes 1.22 (a strategic-merge
+  patch of a Pod adding `spec.ephemeralContainers`, answered with the Pod);
+- batch/v1 jobs: create, get, delete (no controller: `on_job` may play one).
 
 Errors are real `Status` objects (401, 404, 409 AlreadyExists/Conflict, 415, 429, 400).
 resourceVersion is bumped on each write and checked when a patch or PUT carries one.
 Simplifications: strategic-merge patches replace lists wholesale (like a merge patch) and
-`$patch` directives are rejected; exec does not run anything, it calls `exec_handler`.
+`$patch` directives are rejected; exec does not run anything, it calls `exec_handler`;
+nothing runs an ephemeral container or a Job's pod unless a test's `on_ephemeral` /
+`on_job` hook sets the status a kubelet would.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 SMP = "application/strategic-merge-patch+json"
 MERGE = "application/merge-patch+json"
 
-ExecHandler = Callable[[str, str, str, list[str]], tuple[str, str, int]]
+ExecHandler = Callable[[str, str, str, list[str]], tuple[str | bytes, str, int]]
 
 
 @dataclass
@@ -134,7 +139,11 @@ class FakeKube:
             "networkpolicies": {},
             "deployments": {},
             "replicasets": {},
+            "jobs": {},
         }
+        # called (under the lock) when an ephemeral container is added / a Job created
+        self.on_ephemeral: Callable[[dict, dict], None] = lambda pod, container: None
+        self.on_job: Callable[[dict], None] = lambda job: None
         self.requests: list[Request] = []
         self.execs: list[dict[str, Any]] = []
         self.pdb_blocked: set[tuple[str, str]] = set()
@@ -326,6 +335,9 @@ _ROUTES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)$"), "pod"),
     (re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/eviction$"), "eviction"),
     (re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/exec$"), "exec"),
+    (re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/ephemeralcontainers$"), "ephemeral"),
+    (re.compile(r"^/apis/batch/v1/namespaces/([^/]+)/jobs$"), "jobs_coll"),
+    (re.compile(r"^/apis/batch/v1/namespaces/([^/]+)/jobs/([^/]+)$"), "job"),
     (re.compile(r"^/api/v1/nodes$"), "nodes_coll"),
     (re.compile(r"^/api/v1/nodes/([^/]+)$"), "node"),
     (
@@ -538,6 +550,45 @@ class _Handler(BaseHTTPRequestHandler):
 
     _exec_get = _exec_post
 
+    def _ephemeral_get(self, ns: str, name: str, **_: Any) -> tuple[int, dict]:
+        return 200, self._must("pods", ns, name)
+
+    def _ephemeral_patch(self, ns: str, name: str, *, body: Any, ctype: str, **_: Any) -> tuple:
+        pod = self._must("pods", ns, name)
+        if ctype != SMP or not isinstance(body, dict) or set(body) != {"spec"}:
+            raise ApiError(status(400, "BadRequest", "expected a strategic-merge patch of a Pod"))
+        added = (body["spec"] or {}).get("ephemeralContainers") or []
+        present = pod["spec"].setdefault("ephemeralContainers", [])
+        names = {c["name"] for c in present} | {c["name"] for c in pod["spec"]["containers"]}
+        for container in added:
+            if not container.get("name") or not container.get("image"):
+                raise ApiError(status(422, "Invalid", "ephemeralContainers: name and image"))
+            if container["name"] in names:
+                raise ApiError(status(422, "Invalid", f"name {container['name']} in use"))
+            present.append(copy.deepcopy(container))
+            self.kube.on_ephemeral(pod, container)
+        pod["metadata"]["resourceVersion"] = self.kube._next_rv()
+        return 200, pod
+
+    def _jobs_coll_post(self, ns: str, *, body: Any, **_: Any) -> tuple[int, dict]:
+        if not isinstance(body, dict) or body.get("kind") != "Job":
+            raise ApiError(status(400, "BadRequest", "body must be a Job"))
+        name = (body.get("metadata") or {}).get("name", "")
+        if (ns, name) in self.kube.objects["jobs"]:
+            raise ApiError(status(409, "AlreadyExists", f'jobs.batch "{name}" already exists'))
+        job = self.kube._stamp(copy.deepcopy(body), ns)
+        self.kube.objects["jobs"][(ns, name)] = job
+        self.kube.on_job(job)
+        return 201, job
+
+    def _job_get(self, ns: str, name: str, **_: Any) -> tuple[int, dict]:
+        return 200, self._must("jobs", ns, name)
+
+    def _job_delete(self, ns: str, name: str, **_: Any) -> tuple[int, dict]:
+        job = self._must("jobs", ns, name)
+        del self.kube.objects["jobs"][(ns, name)]
+        return 200, job
+
     # ----- nodes -----------------------------------------------------------------------
     def _nodes_coll_get(self, **_: Any) -> tuple[int, dict]:
         items = [copy.deepcopy(o) for _k, o in sorted(self.kube.objects["nodes"].items())]
@@ -683,6 +734,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, status(404, "NotFound", f'pods "{name}" not found', name, "pods"))
             return
         names = [c["name"] for c in pod["spec"]["containers"]]
+        ephemeral = [c["name"] for c in pod["spec"].get("ephemeralContainers") or []]
         container = (query.get("container") or [""])[0]
         if not container:
             if len(names) > 1:
@@ -697,7 +749,7 @@ class _Handler(BaseHTTPRequestHandler):
                 )
                 return
             container = names[0]
-        if container not in names:
+        if container not in names + ephemeral:
             self._send(
                 400,
                 status(400, "BadRequest", f"container {container} is not valid for pod {name}"),
@@ -720,7 +772,9 @@ class _Handler(BaseHTTPRequestHandler):
             kube.execs.append({"namespace": ns, "pod": name, "container": container, "argv": argv})
         stdout, stderr, code = kube.exec_handler(ns, name, container, list(argv))
         if stdout:
-            self._ws_frame(0x2, b"\x01" + stdout.encode())
+            data = stdout if isinstance(stdout, bytes) else stdout.encode()
+            for start in range(0, len(data), 1 << 16):  # frames of 64 KiB, as a kubelet's
+                self._ws_frame(0x2, b"\x01" + data[start : start + (1 << 16)])
         if stderr:
             self._ws_frame(0x2, b"\x02" + stderr.encode())
         if code == 0:

@@ -40,19 +40,46 @@ def _alert(**fields: object) -> Alert:
     return Alert.from_dict(data)
 
 
-def test_talons_example_files_load_except_what_lanner_cannot_run_said_by_line() -> None:
-    """Every item of Talon's rules.yaml + rules_override.yaml is understood; the only
-    refusals are the two capture actionners Lanner does not have, each named with its line
-    (S3 and MinIO outputs load: test_respond_artifacts.py)."""
-    with pytest.raises(RulesError) as info:
-        load_ruleset([TALON / "rules.yaml", TALON / "rules_override.yaml"])
-    problems = info.value.problems
-    lines = [int(p.split(": ")[0].rsplit(":", 1)[1]) for p in problems]
-    assert lines == [187, 204], problems
-    assert all(str(TALON / "rules.yaml") in p for p in problems)
-    joined = "\n".join(problems)
-    assert "rule 'Test tcpdump': action 'Test tcpdump': actionner kubernetes:tcpdump" in joined
-    assert "rule 'Test sysdig': action 'Test sysdig': actionner kubernetes:sysdig" in joined
+def test_talons_example_files_load_whole() -> None:
+    """Every item of Talon's rules.yaml + rules_override.yaml loads, the capture actionners
+    with Talon's parameters and defaults and their outputs (S3 and local file)."""
+    ruleset = load_ruleset([TALON / "rules.yaml", TALON / "rules_override.yaml"])
+    by_name = {r.name: r for r in ruleset.rules}
+    (tcpdump,) = by_name["Test tcpdump"].actions
+    assert tcpdump.action == "kubernetes:tcpdump" and tcpdump.line == 187
+    assert tcpdump.parameters == {"image": "issif/tcpdump:latest", "duration": 5,
+                                  "snaplen": 512, "start_timeout": 20}  # fmt: skip
+    assert tcpdump.output == {"target": "aws:s3", "parameters": {
+        "bucket": "falcosidekick-tests", "prefix": "/tcpdump/", "region": "us-east-1"}}  # fmt: skip
+    assert tcpdump.continue_ is False  # Talon's capture actionners end the rule
+    (sysdig,) = by_name["Test sysdig"].actions
+    assert sysdig.action == "kubernetes:sysdig" and sysdig.line == 204
+    assert sysdig.parameters["scope"] == "pod" and sysdig.parameters["buffer_size"] == 4096
+    assert sysdig.parameters["tool"] == "sysdig" and "image" not in sysdig.parameters
+    assert sysdig.output == {"target": "local:file", "parameters": {"destination": "/tmp/"}}
+
+
+@pytest.mark.parametrize(
+    ("actionner", "parameters", "problem"),
+    [
+        ("kubernetes:sysdig", "{duration: 31}", "'duration' must be between 1 and 30"),
+        ("kubernetes:sysdig", "{buffer_size: 64}", "'buffer_size' must be >= 128"),
+        ("kubernetes:sysdig", "{scope: cluster}", "'scope' must be one of pod, node"),
+        ("kubernetes:tcpdump", "{snaplen: -1}", "'snaplen' must be >= 0"),
+        ("kubernetes:tcpdump", "{duration: 10, filter: x}", "unknown parameter 'filter'"),
+    ],
+)
+def test_capture_parameters_are_checked(
+    tmp_path: Path, actionner: str, parameters: str, problem: str
+) -> None:
+    rule = (
+        "- rule: r\n  match: {rules: [x]}\n  actions:\n    - action: capture\n"
+        f"      actionner: {actionner}\n      parameters: {parameters}\n"
+        "      output: {target: local:file, parameters: {destination: /tmp}}\n"
+    )
+    assert problem in _problems(tmp_path, rule)
+    without_output = rule.split("      output:")[0]
+    assert f"{actionner} needs an 'output'" in _problems(tmp_path, without_output)
 
 
 def test_talons_example_rules_without_the_unavailable_ones_load_as_talon_meant(

@@ -11,6 +11,7 @@ from lanner.services.respond.actions.node import CordonNode, TaintNode
 from lanner.services.respond.actions.notify import Webhook
 from lanner.services.respond.actions.pod import AnnotatePod, DeletePod, LabelPod
 from lanner.services.respond.actions.python import PythonHandler
+from lanner.services.respond.actions.talon_capture import TalonSysdig, TalonTcpdump
 from lanner.services.respond.actions.talon_cloud import AwsLambda
 from lanner.services.respond.actions.talon_cluster import TalonDelete, TalonDrain
 from lanner.services.respond.actions.talon_network import (
@@ -73,16 +74,14 @@ TALON: dict[str, type[Action]] = {
         CalicoNetworkPolicy,
         CiliumNetworkPolicy,
         AwsLambda,
+        TalonTcpdump,
+        TalonSysdig,
     )
 }
 TALON["kubernetes:cordon"] = CordonNode
 
 # Talon actionners Lanner reads but does not run: a rule using one is refused, saying why
 TALON_NOT_AVAILABLE = {
-    "kubernetes:tcpdump": "packet captures from an ephemeral container are not available"
-    " in Lanner yet",
-    "kubernetes:sysdig": "syscall captures from an ephemeral container are not available"
-    " in Lanner yet",
     "gcp:function": "GCP Cloud Functions invocation is not available in Lanner yet",
 }
 

@@ -75,6 +75,20 @@ def exec_argv(
 ) -> tuple[int | None, str, str]:
     """Run argv in a container over the API's websocket: (exit code or None, stdout, stderr),
     stdout cut to `limit` characters and stderr to 4 KiB."""
+    code, stdout, stderr = exec_bytes(ctx, namespace, name, container, argv, timeout, limit)
+    return code, stdout.decode(errors="replace"), stderr
+
+
+def exec_bytes(
+    ctx: ActionContext,
+    namespace: str,
+    name: str,
+    container: str | None,
+    argv: list[str],
+    timeout: int,
+    limit: int = _MAX_OUTPUT,
+) -> tuple[int | None, bytes, str]:
+    """As exec_argv, stdout as the bytes the command wrote (a capture file, say)."""
     from kubernetes.stream import stream
 
     kwargs: dict[str, Any] = {
@@ -84,6 +98,7 @@ def exec_argv(
         "stdout": True,
         "tty": False,
         "_preload_content": False,
+        "binary": True,
     }
     if container:
         kwargs["container"] = container
@@ -99,8 +114,8 @@ def exec_argv(
     try:
         ws.run_forever(timeout=timeout)
         code = ws.returncode
-        stdout = ws.read_channel(1)[:limit]
-        stderr = ws.read_channel(2)[:_MAX_OUTPUT]
+        stdout = bytes(ws.read_channel(1))[:limit]
+        stderr = bytes(ws.read_channel(2))[:_MAX_OUTPUT].decode(errors="replace")
     finally:
         ws.close()
     return code, stdout, stderr

@@ -76,6 +76,13 @@ class KubeClients:
         return client.AppsV1Api(self.api_client)
 
     @property
+    def batch(self) -> Any:
+        """BatchV1Api (capture Jobs)."""
+        from kubernetes import client
+
+        return client.BatchV1Api(self.api_client)
+
+    @property
     def networking(self) -> Any:
         """NetworkingV1Api."""
         from kubernetes import client
