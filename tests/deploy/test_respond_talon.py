@@ -2,14 +2,15 @@
 (tests/deploy/apiserver.py: etcd + kube-apiserver v1.20 on loopback, TLS, tokens, RBAC).
 
 Talon's own example rules file (tests/services/respond/fixtures/talon) is loaded as is,
-minus its forensic-capture rules (tcpdump, sysdig, S3 outputs: not available in Lanner),
-and its rules act on objects the API server stores. Calico and Cilium policies are checked
+minus its forensic-capture rules (their artifacts need a kubelet and S3), and its rules act
+on objects the API server stores. Calico and Cilium policies are checked
 against their published schemas: Calico's CRD (projectcalico/calico) installed in the API
 server, which validates what Lanner creates, and both projects' JSON schemas (datreeio's
 CRDs-catalog, generated from the CRDs, with unknown fields refused).
 
 Without a kubelet, nothing runs in a pod: exec, script, log and download can only be seen
-failing cleanly here (the API server cannot reach a kubelet), which one test checks.
+failing cleanly here (the API server cannot reach a kubelet), which one test checks; the
+captures (tcpdump, sysdig) show what they create and their start timeouts.
 """
 
 from __future__ import annotations
@@ -466,3 +467,95 @@ def test_the_printed_rbac_is_enough_for_talons_rules(
         30, "the binding to be gone",
     )  # fmt: skip
     assert "HTTP 403" in denied[0].detail
+
+
+def test_captures_start_what_the_api_server_stores_then_time_out_without_a_kubelet(
+    kube: apiserver.APIServer, api: Any, tmp_path: Path
+) -> None:
+    """Talon's capture actionners under the RBAC `lanner respond --rbac` prints for them
+    (user `respond`, bound to nothing else): the API server stores the ephemeral container
+    (1.20: the `EphemeralContainers` body) and the Job as sent; with no kubelet neither runs,
+    so each action fails after its start timeout saying so, and the Job is deleted."""
+    from kubernetes import watch
+
+    from lanner.services.respond.rbac import manifests
+
+    out = tmp_path / "captures"
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text(
+        "- rule: Capture\n  match: {rules: [Shell]}\n  actions:\n"
+        "    - action: Packets\n      actionner: kubernetes:tcpdump\n"
+        "      parameters: {duration: 5, snaplen: 512, start_timeout: 2}\n"
+        "      ignore_errors: true\n      continue: true\n"
+        f"      output: {{target: 'local:file', parameters: {{destination: '{out}'}}}}\n"
+        "    - action: Syscalls\n      actionner: kubernetes:sysdig\n"
+        "      parameters: {duration: 5, scope: pod, buffer_size: 4096, start_timeout: 2}\n"
+        f"      output: {{target: 'local:file', parameters: {{destination: '{out}'}}}}\n"
+    )
+    rules = load_ruleset([rules_file]).rules
+    role = next(m for m in manifests(rules) if m["kind"] == "ClusterRole")
+    role["metadata"]["name"] = "captures"
+    rbac = client.RbacAuthorizationV1Api(api)
+    rbac.create_cluster_role(role)
+    rbac.create_cluster_role_binding({
+        "metadata": {"name": "captures"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                    "name": "captures"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "respond"}],
+    })  # fmt: skip
+    kube_objects.namespace(api, "forensics")
+    pod = kube_objects.deployed_pod(api, "forensics", "shop", NODE, "10.0.7.5")
+    jobs: list[tuple[str, Any]] = []
+
+    def watch_jobs() -> None:
+        stream = watch.Watch().stream(client.BatchV1Api(api).list_namespaced_job, "forensics",
+                                      timeout_seconds=60)  # fmt: skip
+        for event in stream:
+            jobs.append((event["type"], event["object"]))
+            if event["type"] == "DELETED":
+                return
+
+    watcher = threading.Thread(target=watch_jobs, daemon=True)
+    watcher.start()
+    as_respond = KubeClients(KubeConfig(kubeconfig=str(kube.kubeconfig("respond"))))
+    responder = Responder(rules, kube=as_respond, dedup=Deduplicator(0), retries=0,
+                          sleep=lambda s: None)  # fmt: skip
+    fields = {"k8s.ns.name": "forensics", "k8s.pod.name": pod.name}
+    records = wait_until(
+        lambda: (r := responder.handle(_alert("Shell", **fields)))
+        and "HTTP 403" not in r[0].detail and r,
+        30, "the binding to take effect",
+    )  # fmt: skip
+    assert _results(records) == [
+        ("kubernetes:tcpdump", "failed"),
+        ("kubernetes:sysdig", "failed"),
+    ], records
+    assert "did not start within 2s (no status yet: is a kubelet running the pod?)" in (
+        records[0].detail
+    )
+    assert "did not start within 2s (no pod created: is the Job controller running?)" in (
+        records[1].detail
+    )
+    # what the API server stored: the ephemeral container as sent
+    stored = client.CoreV1Api(api).read_namespaced_pod(pod.name, "forensics")
+    (ec,) = stored.spec.ephemeral_containers
+    assert ec.name.startswith("lanner-tcpdump-") and ec.image == "issif/tcpdump:latest"
+    assert ec.target_container_name == "shop"
+    assert ec.command == ["sleep", str(5 + 2 + 60)]
+    # 1.20 refuses a securityContext on an ephemeral container (allowed from 1.23): the
+    # older body is sent without it, and the audit record says so
+    assert ec.security_context is None
+    assert "without securityContext" in records[0].changes["note"]
+    # and the Job: created on the pod's node, then deleted once it did not start
+    watcher.join(30)
+    assert jobs and jobs[0][0] == "ADDED" and jobs[-1][0] == "DELETED", jobs
+    job = jobs[0][1]
+    spec = job.spec.template.spec
+    assert spec.node_name == NODE and spec.host_pid is True
+    assert spec.containers[0].image == "issif/sysdig:latest"
+    assert spec.containers[0].security_context.privileged is True
+    assert spec.volumes[0].host_path.path == "/"
+    argv = records[1].changes["command"]
+    assert argv[-1] == f"container.id in ({pod.container_id[:12]})"
+    assert client.BatchV1Api(api).list_namespaced_job("forensics").items == []
+    assert not out.exists()

@@ -93,7 +93,7 @@ def test_tcpdump_captures_in_an_ephemeral_container_and_ships_the_pcap(
     assert spec["name"].startswith("lanner-tcpdump-") and spec["image"] == "issif/tcpdump:latest"
     assert spec["targetContainerName"] == "app"  # the pod's first container, as Talon
     assert spec["command"] == ["sleep", str(2 + 20 + 60)]
-    assert spec["securityContext"]["capabilities"] == {"add": ["NET_ADMIN", "NET_RAW"]}
+    assert spec["securityContext"]["capabilities"] == {"add": ["NET_RAW"]}
     assert spec["securityContext"]["privileged"] is False
     (run,) = fake_kube.execs
     assert run["container"] == spec["name"]

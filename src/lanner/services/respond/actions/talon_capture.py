@@ -80,13 +80,15 @@ def _state_text(state: Any) -> str:
 
 def add_ephemeral_container(
     ctx: ActionContext, namespace: str, pod: str, spec: dict[str, Any]
-) -> None:
+) -> str:
     """Add an ephemeral container to the pod through its `ephemeralcontainers` subresource.
 
     Servers from 1.22 take a Pod there (a strategic-merge patch of spec.ephemeralContainers);
     1.16 to 1.21 (feature gate EphemeralContainers) take an `EphemeralContainers` object and
-    answer the Pod-shaped patch with that object unchanged: then the same container is sent
-    in the older shape, as kubectl debug does. ActionError if neither added it."""
+    answer the Pod-shaped patch with that object unchanged: then the container is sent in
+    the older shape, as kubectl debug does, without its securityContext (which those
+    versions refuse for an ephemeral container). Returns a note saying so ("" otherwise);
+    ActionError if neither added it."""
     api = ctx.kube.core
     what = f"add ephemeral container {spec['name']} to pod {namespace}/{pod}"
 
@@ -95,14 +97,18 @@ def add_ephemeral_container(
                       _preload_content=False)  # fmt: skip
         return dict(json.loads(answer.data))
 
+    note = ""
     answer = patch({"spec": {"ephemeralContainers": [spec]}})
     if answer.get("kind") == "EphemeralContainers":  # a 1.16-1.21 server
-        answer = patch({"ephemeralContainers": [spec]})
+        legacy = {k: v for k, v in spec.items() if k != "securityContext"}
+        answer = patch({"ephemeralContainers": [legacy]})
         present = answer.get("ephemeralContainers") or []
+        note = "API server before 1.22: sent as EphemeralContainers, without securityContext"
     else:
         present = (answer.get("spec") or {}).get("ephemeralContainers") or []
     if not any(c.get("name") == spec["name"] for c in present):
         raise ActionError(f"{what}: the API server did not add it (ephemeral containers off?)")
+    return note
 
 
 class TalonTcpdump(TalonPodAction):
@@ -128,8 +134,8 @@ class TalonTcpdump(TalonPodAction):
 
     @staticmethod
     def container_spec(name: str, params: dict[str, Any], target: str) -> dict[str, Any]:
-        """The ephemeral container: the image sleeping long enough for the capture, root with
-        the two capabilities tcpdump needs on the pod's interfaces."""
+        """The ephemeral container: the image sleeping long enough for the capture, as root
+        with NET_RAW (all a capture on `any`, never promiscuous, needs), not privileged."""
         return {
             "name": name,
             "image": params["image"],
@@ -144,7 +150,7 @@ class TalonTcpdump(TalonPodAction):
                 "runAsNonRoot": False,
                 "privileged": False,
                 "allowPrivilegeEscalation": False,
-                "capabilities": {"add": ["NET_ADMIN", "NET_RAW"]},
+                "capabilities": {"add": ["NET_RAW"]},
             },
         }
 
@@ -169,7 +175,13 @@ class TalonTcpdump(TalonPodAction):
         changes: dict[str, Any] = {"ephemeral_container": spec, "command": argv}
         if ctx.dry_run:
             return ActionResult(target, "would capture packets", changes)
-        add_ephemeral_container(ctx, namespace, name, spec)
+        try:
+            note = add_ephemeral_container(ctx, namespace, name, spec)
+        except ActionError as exc:
+            raise ActionError(str(exc), transient=exc.transient, target=target,
+                              changes=changes) from exc  # fmt: skip
+        if note:
+            changes["note"] = note
 
         def look() -> tuple[bool | None, str]:
             now = get_pod(ctx, namespace, name)
