@@ -4,8 +4,10 @@ k8saudit-eks (CloudWatch Logs), github (signed webhook deliveries) and okta (Sys
 polling) plugins, the upstream rule files loaded, and the generator delivering the events
 of each rule: S3 objects, SQS messages and log events into moto in server mode on
 loopback (PyPI ``moto[server]``) through boto3, webhook POSTs to lanner's github webhook,
-and a System Log API the generator serves for lanner's okta poller. Every enabled rule of
-the four files is proved, or said why it cannot be here."""
+a System Log API the generator serves for lanner's okta poller, and a stand-in for
+GitHub's REST API (api.github.com: compare, commits, contents) the generator serves on
+loopback for the diffs and workflow files lanner's github plugin fetches (its apiURL).
+Every enabled rule of the four files is proved, or said why it cannot be here."""
 
 from __future__ import annotations
 
@@ -67,7 +69,8 @@ def test_generate_proves_the_cloud_rule_files_end_to_end(tmp_path: Path, moto: s
     secrets = tmp_path / "gh"
     secrets.mkdir()
     (secrets / "webhook.secret").write_text("gen-secret\n")
-    gh_port, okta_port = free_port(), free_port()
+    (secrets / "github.token").write_text("gen-gh-token\n")  # sent to the API stand-in
+    gh_port, okta_port, gh_api_port = free_port(), free_port(), free_port()
     alerts = tmp_path / "alerts.json"
     alerts.touch()
     cfg = {
@@ -81,7 +84,8 @@ def test_generate_proves_the_cloud_rule_files_end_to_end(tmp_path: Path, moto: s
              "init_config": {"polling_interval": 1, "region": "us-east-1"}},
             {"name": "github", "open_params": "acme/app",
              "init_config": {"useHTTPs": False, "secretsDir": str(secrets),
-                             "listen": f"127.0.0.1:{gh_port}"}},
+                             "listen": f"127.0.0.1:{gh_port}",
+                             "apiURL": f"http://127.0.0.1:{gh_api_port}"}},
             {"name": "okta", "init_config": {"api_token": "gen-token", "refresh_interval": 1,
                                              "baseURL": f"http://127.0.0.1:{okta_port}"}},
             {"name": "json"},
@@ -94,6 +98,8 @@ def test_generate_proves_the_cloud_rule_files_end_to_end(tmp_path: Path, moto: s
             "--cloudtrail-bucket", "gen-trail", "--cloudtrail-queue", "gen-trail-events",
             "--eks-cluster", "gen", "--github", f"http://127.0.0.1:{gh_port}/webhook",
             "--github-secret-file", str(secrets / "webhook.secret"), "--github-repo", "acme/app",
+            "--github-api-serve", f"127.0.0.1:{gh_api_port}",
+            "--github-token-file", str(secrets / "github.token"),
             "--okta-serve", f"127.0.0.1:{okta_port}", "--okta-token", "gen-token"]  # fmt: skip
     for f in files:
         argv += ["--rules", str(f)]
@@ -126,11 +132,20 @@ def test_generate_proves_the_cloud_rule_files_end_to_end(tmp_path: Path, moto: s
     assert gen.returncode == 0, out + err
     # the cloud actions are listed, each with the source it feeds
     assert {a.source for a in select(source="okta")} == {"okta"}
-    assert len(select(source="aws_cloudtrail")) == 20 and len(select(source="github")) == 12
+    assert len(select(source="aws_cloudtrail")) == 20 and len(select(source="github")) == 15
+    # the three REST API rules were proved through lanner's API calls to the stand-in
+    for rule in (
+        "Secret pushed into a public repository",
+        "Secret pushed into a private repository",
+        "Github action with miners",
+    ):
+        assert rows.get(rule) == "proved", f"{rule}\n{out}\n{lanner_log[-3000:]}"
+    assert "github: GET" not in lanner_log, lanner_log[-3000:]  # no API call failed
 
 
 def test_a_cloud_action_without_its_target_is_skipped(tmp_path: Path) -> None:
-    """Without --github, the GitHub actions cannot run: each rule says so; none fails."""
+    """Without --github (and --github-api-serve), the GitHub actions cannot run: each rule
+    says so; none fails."""
     alerts = tmp_path / "alerts.json"
     alerts.touch()
     rules = shared_fixture("rules", "github.yaml")
@@ -141,3 +156,8 @@ def test_a_cloud_action_without_its_target_is_skipped(tmp_path: Path) -> None:
     rows = re.findall(r"^(.+?)\s{2,}cannot run here\s+(\S+)\s+(.*)$", r.stdout, re.M)
     assert len(rows) == len(enabled_rules(rules)), r.stdout
     assert sum("no --github given" in detail for _r, _a, detail in rows) == 12, r.stdout
+    api_rules = {
+        rule.strip() for rule, _a, detail in rows if "no --github-api-serve given" in detail
+    }
+    assert api_rules == {"Secret pushed into a public repository", "Github action with miners",
+                         "Secret pushed into a private repository"}, r.stdout  # fmt: skip

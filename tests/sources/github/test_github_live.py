@@ -383,6 +383,20 @@ def test_https_is_required_unless_turned_off(tmp_path: Path, api: str) -> None:
     assert res.returncode != 0 and "server.crt" in res.stderr, res.stderr
 
 
+@pytest.mark.parametrize(
+    ("api_url", "needle"),
+    [("http://api.example.com", "https required"), ("ftp://127.0.0.1/", "not a URL")],
+)
+def test_api_url_over_plain_http_only_on_loopback(
+    tmp_path: Path, api_url: str, needle: str
+) -> None:
+    """The token goes to apiURL: plain http to another host is refused at start."""
+    cfg = write_config(tmp_path, api_url, free_port())
+    res = subprocess.run([*LANNER, "-c", str(cfg), "-r", str(RULES), "--disable-source",
+                          "syscall"], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert res.returncode != 0 and needle in res.stderr and "apiURL" in res.stderr, res.stderr
+
+
 def test_https_webhook_with_the_certificate_of_secrets_dir(tmp_path: Path, api: str) -> None:
     """useHTTPs with server.crt/server.key in secretsDir: deliveries over TLS are
     evaluated; a plain-HTTP connection gets nothing."""

@@ -90,6 +90,8 @@ def _targets(opts: dict[str, Any], timeout: float) -> dict[str, Any]:
             with open(secret_file) as fh:
                 secret = fh.read().strip()
             targets["github"] = cloud.GithubTarget(opts["github"], secret, opts["github_repo"])
+        if opts.get("github_api_serve"):
+            targets["github_api"] = _github_api(opts, "github" in targets)
         if opts.get("gcp_topic") or opts.get("gke_topic"):
             from lanner.services.generate.gcp_actions import GcpTopic
 
@@ -110,6 +112,25 @@ def _targets(opts: dict[str, Any], timeout: float) -> dict[str, Any]:
     except (ActionError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     return targets
+
+
+def _github_api(opts: dict[str, Any], webhook: bool) -> Any:
+    """The stand-in for GitHub's REST API ``--github-api-serve`` asks for."""
+    from lanner.services.generate.github_api_double import GithubApiDouble
+
+    if not webhook:
+        raise click.UsageError(
+            "--github-api-serve needs --github (its actions deliver the push and "
+            "workflow_run webhooks announcing what they publish)"
+        )
+    host, _, port = str(opts["github_api_serve"]).rpartition(":")
+    if not port.isdigit():
+        raise click.UsageError(f"--github-api-serve {opts['github_api_serve']!r}: HOST:PORT")
+    token = os.environ.get("GITHUB_PLUGIN_TOKEN", "")
+    if opts.get("github_token_file"):
+        with open(opts["github_token_file"]) as fh:
+            token = fh.read().strip()
+    return GithubApiDouble(host.strip("[]") or "127.0.0.1", int(port), token)
 
 
 def cloud_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -136,6 +157,12 @@ def cloud_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="The webhook secret (the plugin's secretsDir/webhook.secret)."),
         click.option("--github-repo", help="OWNER/NAME the deliveries are about (one the "
                      "plugin watches)."),
+        click.option("--github-api-serve", help="HOST:PORT (loopback) to serve a stand-in "
+                     "for GitHub's REST API on, for the github plugin's apiURL: the secret "
+                     "and miner actions push into it."),
+        click.option("--github-token-file", type=click.Path(exists=True, dir_okay=False),
+                     help="The token the github plugin sends (its secretsDir/github.token; "
+                     "default: GITHUB_PLUGIN_TOKEN)."),
         click.option("--okta-serve", help="HOST:PORT to serve a System Log API on for the "
                      "okta plugin to poll (its baseURL)."),
         click.option("--okta-token", default=lambda: os.environ.get("OKTA_API_TOKEN", ""),
@@ -147,7 +174,8 @@ def cloud_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     ]  # fmt: skip
     names = ["aws_endpoint", "cloudtrail_bucket", "cloudtrail_queue", "eks_cluster",
              "aks_eventhub", "aks_eventhub_name", "github", "github_secret_file", "github_repo",
-             "okta_serve", "okta_token", "gcp_topic", "gke_topic"]  # fmt: skip
+             "github_api_serve", "github_token_file", "okta_serve", "okta_token", "gcp_topic",
+             "gke_topic"]  # fmt: skip
 
     def wrapper(**kwargs: Any) -> Any:
         cloud = {n: kwargs.pop(n, None) for n in names}

@@ -9,6 +9,8 @@
   (``{"records": [{"category": "kube-audit", "properties": {"log": ...}}]}``), which the
   k8saudit-aks plugin reads (Microsoft's client, azure-eventhub);
 - ``github``: webhook deliveries signed with ``X-Hub-Signature-256`` as GitHub signs them;
+- ``github_api``: a stand-in for GitHub's REST API the plugin fetches diffs and workflow
+  files from (:mod:`.github_api_double`);
 - ``okta``: a System Log API the okta plugin polls (:mod:`.okta_double`).
 
 AWS through boto3 (endpoint, region and credentials from the SDK's settings, or
@@ -36,6 +38,7 @@ TARGET_OPTIONS = {
     "eks": "--eks-cluster",
     "aks": "--aks-eventhub",
     "github": "--github",
+    "github_api": "--github-api-serve",
     "okta": "--okta-serve",
     "gcp": "--gcp-topic",  # lanner.services.generate.gcp_actions
 }

@@ -70,19 +70,6 @@ UNCOVERED_FALCO: list[Uncovered] = [
         "never fires with the upstream defaults (allowed_containers is container.id exists, "
         "true for every container); it does once that macro is overridden",
     ),
-    # github.yaml: the plugin fetches what these rules read through GitHub's REST API
-    *(
-        Uncovered(
-            rule,
-            f"needs {what} fetched from GitHub's REST API (apiURL, token); the generator "
-            "posts webhook deliveries only",
-        )
-        for rule, what in (
-            ("Secret pushed into a public repository", "the pushed diff"),
-            ("Secret pushed into a private repository", "the pushed diff"),
-            ("Github action with miners", "the workflow file"),
-        )
-    ),
 ]
 
 

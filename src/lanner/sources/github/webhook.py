@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from secrets import token_urlsafe
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 
@@ -87,6 +87,14 @@ class GithubOpen:
         opened = cls(repos, b"", server_url=init.get("websocketServerURL", ""))
         opened.use_https = use_https
         opened.api_url = init.get("apiURL", opened.api_url).rstrip("/")
+        api = urlsplit(opened.api_url)
+        if api.scheme not in ("https", "http") or not api.hostname:
+            raise GithubConfigError(f"github init_config.apiURL {opened.api_url!r}: not a URL")
+        if api.scheme != "https" and api.hostname not in ("127.0.0.1", "localhost", "::1"):
+            raise GithubConfigError(
+                f"github init_config.apiURL {opened.api_url!r}: https required (the token "
+                "is sent there; plain http only on loopback, e.g. a local stand-in)"
+            )
         opened.token = env.get("GITHUB_PLUGIN_TOKEN") or _read(secrets / "github.token")
         secret = env.get("GITHUB_PLUGIN_WEBHOOK_SECRET") or _read(secrets / "webhook.secret")
         if opened.server_url and not opened.token:
