@@ -37,7 +37,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from paced_load import EXEC_C, OPEN_CLOSE_C, build
+from paced_load import EXEC_C, OPEN_CLOSE_C, OPEN_CLOSE_WORKERS_C, build
 
 ROOT = Path(__file__).resolve().parents[1]
 LANNER = str(Path(sys.executable).parent / "lanner")
@@ -83,7 +83,11 @@ class LannerRun:
             env["PYTHONPATH"] = src
             env.setdefault("LANNER_PROBE", str(ROOT / "build" / "probe" / "lanner_probe.bpf.o"))
         with open(self.log, "wb") as fh:
-            self.proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, env=env)
+            # a session (so an autogroup) of its own, as a daemon has: it does not share
+            # one CPU share with the bench and the load generator
+            self.proc = subprocess.Popen(
+                argv, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
         deadline = time.monotonic() + 90
         while "syscall capture started" not in self.log.read_text(errors="replace"):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -170,7 +174,7 @@ def phase(run: LannerRun, label: str, seconds: float, load: list[str] | None) ->
     )
 
 
-def steady_rate(run: LannerRun, binary: Path, seconds: float, start: float) -> float:
+def steady_rate(run: LannerRun, binary: Path, seconds: float, start: float, workers: int) -> float:
     """Highest open/close event rate made with 0 kernel drops and the daemon keeping up
     (a trial where the generator itself fell 5 % short of the asked rate does not count:
     the machine, not lanner, was the limit)."""
@@ -181,7 +185,7 @@ def steady_rate(run: LannerRun, binary: Path, seconds: float, start: float) -> f
         a = run.sample()
         ev0, dr0 = a.events, a.drops
         made = subprocess.run(
-            [str(binary), str(rate), str(seconds), "report"],
+            [str(binary), str(rate), str(seconds), str(workers)],
             check=True,
             capture_output=True,
             text=True,
@@ -230,11 +234,22 @@ def steady_rate(run: LannerRun, binary: Path, seconds: float, start: float) -> f
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
-    ap.add_argument("--open-rates", default="1000,5000", help="open+close pairs/s, comma list")
+    ap.add_argument(
+        "--open-rates", default="1000,5000", help="open+close pairs/s, comma list (empty: none)"
+    )
     ap.add_argument("--exec-rate", type=float, default=50.0, help="fork+exec per second")
     ap.add_argument("--steady", action="store_true", help="also search the steady rate")
+    ap.add_argument(
+        "--no-phases", action="store_true", help="only the steady-rate search (with --steady)"
+    )
     ap.add_argument("--steady-seconds", type=float, default=4.0)
     ap.add_argument("--steady-start", type=float, default=2000.0, help="pairs/s")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=4,
+        help="processes making the steady-rate load (each in its own session)",
+    )
     ap.add_argument(
         "--rules", action="append", help="rules file (repeatable; default: Lanner's own rules)"
     )
@@ -249,38 +264,27 @@ def main() -> None:
         raise SystemExit("run as root (the probe is loaded by lanner run)")
     oc = build("paced-open-close", OPEN_CLOSE_C)
     ex = build("paced-exec", EXEC_C)
+    ocw = build("paced-open-close-workers", OPEN_CLOSE_WORKERS_C)
     for src in [None, args.vs] if args.vs else [None]:
         print(f"== lanner from {src or 'this tree'}", flush=True)
-        one_run(args, oc, ex, src)
+        one_run(args, oc, ex, ocw, src)
 
 
-def one_run(args: argparse.Namespace, oc: Path, ex: Path, src: str | None) -> None:
+def one_run(args: argparse.Namespace, oc: Path, ex: Path, ocw: Path, src: str | None) -> None:
     """Every phase (and the steady-rate search) with one lanner run."""
     with tempfile.TemporaryDirectory(prefix="lanner-bench-") as tmp:
         run = LannerRun(Path(tmp), args.rules, src)
         try:
             print(f"lanner run pid {run.proc.pid}, {os.cpu_count()} CPUs, phases of "
                   f"{args.seconds:g} s")  # fmt: skip
-            print("| phase | CPU (of one core) | RSS | syscall events evaluated | drops |")
-            print("|---|---|---|---|---|")
-            phase(run, "idle", args.seconds, None)
-            for r in (float(x) for x in args.open_rates.split(",")):
-                phase(
-                    run,
-                    f"open+close {r / 1e3:g} k pairs/s ({2 * r / 1e3:g} k events/s)",
-                    args.seconds,
-                    [str(oc), str(r), str(args.seconds)],
-                )
-            phase(
-                run,
-                f"fork+exec /bin/true {args.exec_rate:g}/s",
-                args.seconds,
-                [str(ex), str(args.exec_rate), str(args.seconds)],
-            )
-            phase(run, "idle again", args.seconds, None)
+            if not args.no_phases:
+                phases(run, args, oc, ex)
             if args.steady:
-                print("steady-rate search (open+close pairs through the whole lanner run):")
-                best = steady_rate(run, oc, args.steady_seconds, args.steady_start)
+                print(
+                    "steady-rate search (open+close pairs through the whole lanner run, "
+                    f"{args.workers} load processes):"
+                )
+                best = steady_rate(run, ocw, args.steady_seconds, args.steady_start, args.workers)
                 print(
                     f"highest steady rate: {best / 1e3:.1f} k events/s "
                     f"({args.steady_seconds:g} s trials, 0 drops, all evaluated within 1 s "
@@ -288,6 +292,27 @@ def one_run(args: argparse.Namespace, oc: Path, ex: Path, src: str | None) -> No
                 )
         finally:
             run.stop()
+
+
+def phases(run: LannerRun, args: argparse.Namespace, oc: Path, ex: Path) -> None:
+    """Idle, the paced open/close rates, fork+exec, idle again: one table row each."""
+    print("| phase | CPU (of one core) | RSS | syscall events evaluated | drops |")
+    print("|---|---|---|---|---|")
+    phase(run, "idle", args.seconds, None)
+    for r in (float(x) for x in args.open_rates.split(",") if x):
+        phase(
+            run,
+            f"open+close {r / 1e3:g} k pairs/s ({2 * r / 1e3:g} k events/s)",
+            args.seconds,
+            [str(oc), str(r), str(args.seconds)],
+        )
+    phase(
+        run,
+        f"fork+exec /bin/true {args.exec_rate:g}/s",
+        args.seconds,
+        [str(ex), str(args.exec_rate), str(args.seconds)],
+    )
+    phase(run, "idle again", args.seconds, None)
 
 
 if __name__ == "__main__":
