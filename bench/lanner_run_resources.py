@@ -174,49 +174,54 @@ def phase(run: LannerRun, label: str, seconds: float, load: list[str] | None) ->
     )
 
 
+def trial(run: LannerRun, binary: Path, rate: float, seconds: float, workers: int) -> float:
+    """One paced open/close load of ``rate`` pairs/s by ``workers`` processes: prints what
+    was made and evaluated, the drops, the backlog and lanner's CPU; returns the event rate
+    made when it was steady (0 drops, every event evaluated within 1 s of the load's end,
+    the generator within 5 % of the asked rate), else 0."""
+    settle(run)
+    a = run.sample()
+    ev0, dr0 = a.events, a.drops
+    made = subprocess.run(
+        [str(binary), str(rate), str(seconds), str(workers)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    # backlog: how long after the load stopped until its events were all evaluated
+    # (the events it really made: a loaded machine may not give it the asked rate)
+    offered = int(made) * 2
+    t0 = time.monotonic()
+    while run.counters()[0] - ev0 < offered and time.monotonic() - t0 < 60:
+        time.sleep(0.1)
+    lag = time.monotonic() - t0
+    b = run.sample()
+    ev1, dr1 = b.events, b.drops
+    short = offered < 0.95 * 2 * rate * seconds
+    ok = dr1 == dr0 and lag <= 1.0 and not short
+    cpu = 100 * (b.cpu_s - a.cpu_s) / (b.t - a.t)
+    per_event = 1e6 * (b.cpu_s - a.cpu_s) / max(ev1 - ev0, 1)
+    print(
+        f"  {2 * rate / 1e3:7.1f} k events/s asked, {offered / seconds / 1e3:.1f} k made: "
+        f"evaluated {ev1 - ev0:,.0f}, drops {dr1 - dr0:,.0f}, backlog {lag:.1f} s, "
+        f"lanner CPU {cpu:.0f} % of a core, {per_event:.2f} us per event evaluated -> "
+        f"{'ok' if ok else 'generator short' if short else 'NOT steady'}",
+        flush=True,
+    )
+    return offered / seconds if ok else 0.0
+
+
 def steady_rate(run: LannerRun, binary: Path, seconds: float, start: float, workers: int) -> float:
     """Highest open/close event rate made with 0 kernel drops and the daemon keeping up
     (a trial where the generator itself fell 5 % short of the asked rate does not count:
     the machine, not lanner, was the limit)."""
-    best = [0.0]
-
-    def trial(rate: float) -> bool:
-        settle(run)
-        a = run.sample()
-        ev0, dr0 = a.events, a.drops
-        made = subprocess.run(
-            [str(binary), str(rate), str(seconds), str(workers)],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        # backlog: how long after the load stopped until its events were all evaluated
-        # (the events it really made: a loaded machine may not give it the asked rate)
-        offered = int(made) * 2
-        t0 = time.monotonic()
-        while run.counters()[0] - ev0 < offered and time.monotonic() - t0 < 60:
-            time.sleep(0.1)
-        lag = time.monotonic() - t0
-        b = run.sample()
-        ev1, dr1 = b.events, b.drops
-        short = offered < 0.95 * 2 * rate * seconds
-        ok = dr1 == dr0 and lag <= 1.0 and not short
-        cpu = 100 * (b.cpu_s - a.cpu_s) / (b.t - a.t)
-        print(
-            f"  {2 * rate / 1e3:7.1f} k events/s asked, {offered / seconds / 1e3:.1f} k made: "
-            f"evaluated {ev1 - ev0:,.0f}, drops {dr1 - dr0:,.0f}, backlog {lag:.1f} s, "
-            f"lanner CPU {cpu:.0f} % of a core -> "
-            f"{'ok' if ok else 'generator short' if short else 'NOT steady'}",
-            flush=True,
-        )
-        if ok:
-            best[0] = max(best[0], offered / seconds)
-        return ok
-
+    best = 0.0
     ok_rate, bad = 0.0, None
     rate = start
     while bad is None and rate < 1e6:
-        if trial(rate):
+        made = trial(run, binary, rate, seconds, workers)
+        best = max(best, made)
+        if made:
             ok_rate, rate = rate, rate * 2
         else:
             bad = rate
@@ -224,11 +229,13 @@ def steady_rate(run: LannerRun, binary: Path, seconds: float, start: float, work
         if bad is None:
             break
         mid = (ok_rate + bad) / 2
-        if trial(mid):
+        made = trial(run, binary, mid, seconds, workers)
+        best = max(best, made)
+        if made:
             ok_rate = mid
         else:
             bad = mid
-    return best[0]
+    return best
 
 
 def main() -> None:
@@ -240,9 +247,14 @@ def main() -> None:
     ap.add_argument("--exec-rate", type=float, default=50.0, help="fork+exec per second")
     ap.add_argument("--steady", action="store_true", help="also search the steady rate")
     ap.add_argument(
-        "--no-phases", action="store_true", help="only the steady-rate search (with --steady)"
+        "--no-phases", action="store_true", help="no phases: only --trials and --steady"
     )
     ap.add_argument("--steady-seconds", type=float, default=4.0)
+    ap.add_argument(
+        "--trials",
+        default="",
+        help="open+close pairs/s, comma list: one steady-rate trial at each (no search)",
+    )
     ap.add_argument("--steady-start", type=float, default=2000.0, help="pairs/s")
     ap.add_argument(
         "--workers",
@@ -279,6 +291,8 @@ def one_run(args: argparse.Namespace, oc: Path, ex: Path, ocw: Path, src: str | 
                   f"{args.seconds:g} s")  # fmt: skip
             if not args.no_phases:
                 phases(run, args, oc, ex)
+            for r in (float(x) for x in args.trials.split(",") if x):
+                trial(run, ocw, r, args.steady_seconds, args.workers)
             if args.steady:
                 print(
                     "steady-rate search (open+close pairs through the whole lanner run, "

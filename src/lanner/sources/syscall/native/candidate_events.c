@@ -40,11 +40,20 @@ typedef struct {
 struct ev_ctx {
     CandidateEventsObject *self;
     EventRecord *ev;
-    PyObject *keep; /* values that must live until the evaluation ends */
+    PyObject *keep; /* values that must live until the evaluation ends (NULL: none yet) */
     int failed;
     signed char got[LC_F_COUNT]; /* per field: -1 not read yet, else what ev_read returned */
     struct lc_value val[LC_F_COUNT];
 };
+
+/* Keep ``v`` alive until the evaluation ends (c->keep is made on first use); -1 with an
+ * exception when out of memory. */
+static int keep_ref(struct ev_ctx *c, PyObject *v)
+{
+    if (c->keep == NULL && (c->keep = PyList_New(0)) == NULL)
+        return -1;
+    return PyList_Append(c->keep, v);
+}
 
 static int keep_value(struct ev_ctx *c, PyObject *v, struct lc_value *out)
 {
@@ -66,7 +75,7 @@ static int keep_value(struct ev_ctx *c, PyObject *v, struct lc_value *out)
     if (PyUnicode_Check(v)) {
         PyObject *b = PyUnicode_AsEncodedString(v, "utf-8", "surrogateescape");
         Py_DECREF(v);
-        if (b == NULL || PyList_Append(c->keep, b) < 0) {
+        if (b == NULL || keep_ref(c, b) < 0) {
             Py_XDECREF(b);
             c->failed = 1;
             return 0;
@@ -417,19 +426,24 @@ static int ev_read(struct ev_ctx *c, uint32_t field, struct lc_value *out)
         unsigned idx = (unsigned char)PyBytes_AS_STRING(self->flags_idx)[type];
         if (!(tf & CE_NAME_BEFORE_FLAGS) || idx == 255 || idx == 0)
             break;
-        PyObject *raw = lanner_event_raw(ev, (Py_ssize_t)idx - 1);
-        if (raw == NULL) {
-            PyErr_Clear();
-            break;
+        const char *p;
+        Py_ssize_t plen;
+        if (!lanner_event_span(ev, (Py_ssize_t)idx - 1, &p, &plen)) {
+            PyObject *raw = lanner_event_raw(ev, (Py_ssize_t)idx - 1);
+            if (raw == NULL) {
+                PyErr_Clear();
+                break;
+            }
+            if (!PyBytes_Check(raw) || keep_ref(c, raw) < 0) {
+                PyErr_Clear();
+                Py_DECREF(raw);
+                break;
+            }
+            Py_DECREF(raw); /* kept alive by c->keep */
+            p = PyBytes_AS_STRING(raw);
+            plen = PyBytes_GET_SIZE(raw);
         }
-        if (!PyBytes_Check(raw) || PyList_Append(c->keep, raw) < 0) {
-            PyErr_Clear();
-            Py_DECREF(raw);
-            break;
-        }
-        Py_DECREF(raw); /* kept alive by c->keep */
-        const char *p = PyBytes_AS_STRING(raw);
-        size_t n = strnlen(p, (size_t)PyBytes_GET_SIZE(raw));
+        size_t n = strnlen(p, (size_t)plen);
         int ascii = 1;
         for (size_t i = 0; i < n; i++)
             ascii &= (unsigned char)p[i] < 0x80;
@@ -466,7 +480,8 @@ static int ev_get(void *vctx, uint32_t field, struct lc_value *out)
     if (c->got[field] < 0) {
         c->got[field] = (signed char)ev_read(c, field, &c->val[field]);
     }
-    *out = c->val[field];
+    if (c->got[field] == 1)
+        *out = c->val[field];
     return c->got[field];
 }
 
@@ -474,10 +489,9 @@ static void ctx_init(struct ev_ctx *c, CandidateEventsObject *self, PyObject *ev
 {
     c->self = self;
     c->ev = (EventRecord *)event;
-    c->keep = PyList_New(0);
+    c->keep = NULL; /* made by keep_ref when a value needs it */
     c->failed = 0;
-    memset(c->got, -1, sizeof c->got);
-    memset(c->val, 0, sizeof c->val);
+    memset(c->got, -1, sizeof c->got); /* val[f] is read only once got[f] is set */
 }
 
 static int ce_key(CandidateEventsObject *self, PyObject *event, uint32_t *key)
@@ -516,10 +530,8 @@ int lanner_candidates_accept(PyObject *filter, PyObject *event)
         return -1;
     struct ev_ctx c;
     ctx_init(&c, self, event);
-    if (c.keep == NULL)
-        return -1;
     int r = lc_eval(self->prog, key, ev_get, &c);
-    Py_DECREF(c.keep);
+    Py_XDECREF(c.keep);
     return c.failed ? -1 : r;
 }
 
@@ -552,8 +564,6 @@ static PyObject *ce_value(CandidateEventsObject *self, PyObject *args)
     }
     struct ev_ctx c;
     ctx_init(&c, self, event);
-    if (c.keep == NULL)
-        return NULL;
     unsigned long long before = self->python_reads;
     struct lc_value v = {0, 0, NULL, 0};
     int r = ev_get(&c, field, &v);
@@ -565,7 +575,7 @@ static PyObject *ce_value(CandidateEventsObject *self, PyObject *args)
         val = PyLong_FromLongLong(v.i);
     else
         val = PyBytes_FromStringAndSize(v.s, (Py_ssize_t)v.len);
-    Py_DECREF(c.keep);
+    Py_XDECREF(c.keep);
     if (val == NULL || c.failed) {
         Py_XDECREF(val);
         return NULL;

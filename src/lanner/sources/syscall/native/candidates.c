@@ -206,21 +206,31 @@ static uint32_t node_len(const uint32_t *c, uint32_t pc)
     }
 }
 
+/* An atom's result on the event being evaluated, computed at most once: the rules share
+ * many atoms (the open tests, the fd type, common name lists), which the formula of an
+ * event type repeats once per rule. memo: per atom 0 not yet, 1 false, 2 true (NULL: no
+ * memo). */
 static int eval_node(const struct lc_program *p, const uint32_t *c, uint32_t pc, lc_getter get,
-                     void *ctx)
+                     void *ctx, uint8_t *memo)
 {
     switch (c[pc]) {
     case LC_C_TRUE:
         return 1;
     case LC_C_FALSE:
         return 0;
-    case LC_C_ATOM:
-        return atom_eval(&p->atoms[c[pc + 1]], get, ctx);
+    case LC_C_ATOM: {
+        uint32_t i = c[pc + 1];
+        if (memo == NULL)
+            return atom_eval(&p->atoms[i], get, ctx);
+        if (!memo[i])
+            memo[i] = (uint8_t)(1 + (atom_eval(&p->atoms[i], get, ctx) != 0));
+        return memo[i] - 1;
+    }
     default: {
         int is_and = c[pc] == LC_C_AND;
         uint32_t n = c[pc + 1], q = pc + 3;
         for (uint32_t k = 0; k < n; k++) {
-            int r = eval_node(p, c, q, get, ctx);
+            int r = eval_node(p, c, q, get, ctx, memo);
             if (is_and && !r)
                 return 0;
             if (!is_and && r)
@@ -232,11 +242,20 @@ static int eval_node(const struct lc_program *p, const uint32_t *c, uint32_t pc,
     }
 }
 
+/* the most atoms a program may have for lc_eval to memoize their results (on its stack) */
+#define LC_MEMO_MAX 4096
+
 int lc_eval(const struct lc_program *p, uint32_t key, lc_getter get, void *ctx)
 {
     if (key >= p->nkeys || p->code[key] == NULL)
         return 0;
-    return eval_node(p, p->code[key], 0, get, ctx);
+    uint8_t memo[LC_MEMO_MAX];
+    uint8_t *m = NULL;
+    if (p->natoms <= LC_MEMO_MAX) {
+        memset(memo, 0, p->natoms);
+        m = memo;
+    }
+    return eval_node(p, p->code[key], 0, get, ctx, m);
 }
 
 /* Check the node at pc, within [pc, end); sets *len to its length. */

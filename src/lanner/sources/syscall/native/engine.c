@@ -271,8 +271,7 @@ static PyObject *int_param(EventRecord *e, unsigned index)
 /* evt.int_value(0) (the syscall result of an exit event), a new reference */
 static PyObject *int_value0(EventRecord *e)
 {
-    PyObject *zero = int_zero;
-    return PyObject_CallMethodOneArg((PyObject *)e, s_int_value, zero);
+    return lanner_event_int_value(e, int_zero); /* Event.int_value, no lookup */
 }
 
 /* Event.detach(): copy the event's bytes out of the shared chunk. */
@@ -386,7 +385,7 @@ static PyObject *planned(StateCore *c, EventRecord *e, const type_spec *sp, int 
             PyObject *i = PyLong_FromLong(idx);
             if (i == NULL)
                 return NULL;
-            PyObject *r = PyObject_CallMethodOneArg((PyObject *)e, s_int_value, i);
+            PyObject *r = lanner_event_int_value(e, i); /* Event.int_value, no lookup */
             Py_DECREF(i);
             return r;
         }

@@ -58,6 +58,35 @@ EventRecord *lanner_event_new(PyTypeObject *type, unsigned long long num, unsign
     return e;
 }
 
+int lanner_event_recyclable(PyTypeObject *type)
+{
+    return PyType_IsSubtype(type, &LannerEventRecordType) &&
+           type->tp_basicsize == LannerEventRecordType.tp_basicsize &&
+           type->tp_itemsize == 0 && type->tp_dictoffset == 0 && type->tp_weaklistoffset == 0;
+}
+
+void lanner_event_renew(EventRecord *e, unsigned long long num, unsigned long long ts,
+                        long long tid, int etype, unsigned nparams, PyObject *buf,
+                        Py_ssize_t off, Py_ssize_t end, int large, unsigned cpu,
+                        unsigned dump_flags, long long offset)
+{
+    Py_INCREF(buf); /* before the clear: buf may be held only by e */
+    for (int i = 0; i < ER_COUNT; i++)
+        Py_CLEAR(e->o[i]);
+    e->num = num;
+    e->ts = ts;
+    e->tid = tid;
+    e->type = etype;
+    e->nparams = nparams;
+    e->off = off;
+    e->end = end;
+    e->large = (char)(large != 0);
+    e->cpu = cpu;
+    e->dump_flags = dump_flags;
+    e->offset = offset;
+    e->o[ER_buf] = buf;
+}
+
 static PyObject *event_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     unsigned long long num, ts;
@@ -150,6 +179,23 @@ PyObject *lanner_event_raw(EventRecord *e, Py_ssize_t index)
     return PyBytes_FromStringAndSize(PyBytes_AS_STRING(e->o[ER_buf]) + start, size);
 }
 
+int lanner_event_span(EventRecord *e, Py_ssize_t index, const char **p, Py_ssize_t *size)
+{
+    PyObject *raws = e->o[ER_raws];
+    if (raws != NULL && raws != Py_None)
+        return 0;
+    Py_ssize_t start;
+    int r = param_span(e, index, &start, size);
+    if (r < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (r == 0)
+        return 0;
+    *p = PyBytes_AS_STRING(e->o[ER_buf]) + start;
+    return 1;
+}
+
 static PyObject *event_raw_at(EventRecord *e, PyObject *arg)
 {
     Py_ssize_t index = PyLong_AsSsize_t(arg);
@@ -235,23 +281,11 @@ static PyObject *event_int_param(EventRecord *e, PyObject *arg)
     return out;
 }
 
-static PyObject *event_int_value(EventRecord *e, PyObject *arg)
+/* Parameter ``index`` of ``e`` (its bytes p[0..n), also as ``raw`` bytes if at hand, else
+ * NULL) decoded as Event.int_value does. */
+static PyObject *decode_int_at(EventRecord *e, Py_ssize_t index, const uint8_t *p, Py_ssize_t n,
+                               PyObject *raw)
 {
-    int err;
-    PyObject *v = cached_value(e, arg, &err);
-    if (err)
-        return NULL;
-    if (v != NULL) {
-        if (PyLong_Check(v))
-            return PyNumber_Long(v);
-        Py_RETURN_NONE;
-    }
-    Py_ssize_t index;
-    PyObject *raw = raw_param_at(e, arg, &index);
-    if (raw == NULL || raw == Py_None)
-        return raw;
-    Py_ssize_t n = PyBytes_GET_SIZE(raw);
-    const uint8_t *p = (const uint8_t *)PyBytes_AS_STRING(raw);
     char code = 0;
     if (n > 0 && e->type >= 0 && e->type < n_int_formats && index < int_formats_len[e->type])
         code = int_formats[e->type][index];
@@ -273,9 +307,13 @@ static PyObject *event_int_value(EventRecord *e, PyObject *arg)
             out = signed_le(p, 4);
         else
             out = (Py_INCREF(Py_None), Py_None);
-        Py_DECREF(raw);
         return out;
     default: /* not a plain integer (or empty): params.decode_int decides */
+        if (raw != NULL)
+            return PyObject_CallFunction(decode_int_fn, "inO", e->type, index, raw);
+        raw = PyBytes_FromStringAndSize((const char *)p, n);
+        if (raw == NULL)
+            return NULL;
         out = PyObject_CallFunction(decode_int_fn, "inO", e->type, index, raw);
         Py_DECREF(raw);
         return out;
@@ -289,8 +327,39 @@ static PyObject *event_int_value(EventRecord *e, PyObject *arg)
         memcpy(&u, p, (size_t)size);
         out = PyLong_FromUnsignedLongLong(u);
     }
+    return out;
+}
+
+static PyObject *event_int_value(EventRecord *e, PyObject *arg)
+{
+    int err;
+    PyObject *v = cached_value(e, arg, &err);
+    if (err)
+        return NULL;
+    if (v != NULL) {
+        if (PyLong_Check(v))
+            return PyNumber_Long(v);
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t index = PyLong_AsSsize_t(arg);
+    if (index == -1 && PyErr_Occurred())
+        return NULL;
+    const char *sp;
+    Py_ssize_t sn;
+    if (lanner_event_span(e, index, &sp, &sn)) /* in place: no bytes object */
+        return decode_int_at(e, index, (const uint8_t *)sp, sn, NULL);
+    PyObject *raw = raw_param_at(e, arg, &index);
+    if (raw == NULL || raw == Py_None)
+        return raw;
+    PyObject *out = decode_int_at(e, index, (const uint8_t *)PyBytes_AS_STRING(raw),
+                                  PyBytes_GET_SIZE(raw), raw);
     Py_DECREF(raw);
     return out;
+}
+
+PyObject *lanner_event_int_value(EventRecord *e, PyObject *index)
+{
+    return event_int_value(e, index);
 }
 
 static PyObject *set_int_formats(PyObject *self, PyObject *args)

@@ -200,17 +200,29 @@ static PyObject *ring_next(PyObject *self, PyObject *const *args, Py_ssize_t nar
     struct lw_event ev;
     PyObject *found = NULL, *last = NULL;
     int to = 0;
+    /* the previous event, when nothing but this walk holds it (the state engine and the
+     * filter kept no reference), becomes the next one: no allocation per dropped event */
+    int recycle = Py_TYPE(bufobj) == &PyBytes_Type &&
+                  lanner_event_recyclable((PyTypeObject *)event_cls);
     while (ring_record(buf, n, &pos, sel.ntypes, &ev, &bad)) {
         num++;
-        EventRecord *e = lanner_event_new(
-            (PyTypeObject *)event_cls, num, ev.ts + (unsigned long long)ts_offset, ev.tid,
-            (int)ev.type, ev.nparams, bufobj, (Py_ssize_t)ev.lens, (Py_ssize_t)ev.end, 0,
-            ev.cpu, 0, 0);
-        if (e == NULL) {
+        EventRecord *e;
+        unsigned long long ts = ev.ts + (unsigned long long)ts_offset;
+        if (recycle && last != NULL && Py_REFCNT(last) == 1 &&
+            Py_TYPE(last) == (PyTypeObject *)event_cls) {
+            e = (EventRecord *)last;
+            lanner_event_renew(e, num, ts, ev.tid, (int)ev.type, ev.nparams, bufobj,
+                               (Py_ssize_t)ev.lens, (Py_ssize_t)ev.end, 0, ev.cpu, 0, 0);
+        } else {
+            e = lanner_event_new((PyTypeObject *)event_cls, num, ts, ev.tid, (int)ev.type,
+                                 ev.nparams, bufobj, (Py_ssize_t)ev.lens, (Py_ssize_t)ev.end,
+                                 0, ev.cpu, 0, 0);
+            if (e == NULL) {
+                Py_XDECREF(last);
+                return NULL;
+            }
             Py_XDECREF(last);
-            return NULL;
         }
-        Py_XDECREF(last);
         last = NULL;
         int r = ln_step(state, (PyObject *)e, buf, &ev, &sel);
         if (r < 0) {
