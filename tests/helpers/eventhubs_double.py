@@ -2,12 +2,15 @@
 
 It speaks what the official client (``azure-eventhub``) speaks, AMQP 1.0, built on Apache
 Qpid Proton's container (python-qpid-proton), in plain AMQP as the client's
-``UseDevelopmentEmulator=true`` connection strings ask for:
+``UseDevelopmentEmulator=true`` connection strings ask for, or with ``tls=True`` over TLS as
+the service (a trustme certificate for 127.0.0.1, its CA in ``ca_file``):
 
-- SASL ANONYMOUS, then claims-based security: a ``put-token`` request on the ``$cbs`` node
-  whose shared access signature (``SharedAccessSignature sr=..&sig=..&se=..&skn=..``, the
-  HMAC-SHA256 of the quoted resource URI and expiry with the policy's key) is checked;
-  ``status-code`` 202 when valid, 401 otherwise;
+- SASL ANONYMOUS (or none, as the emulator mode sends), then claims-based security: a
+  ``put-token`` request on the ``$cbs`` node whose shared access signature
+  (``SharedAccessSignature sr=..&sig=..&se=..&skn=..``, the HMAC-SHA256 of the quoted
+  resource URI and expiry with the policy's key) is checked, or whose ``jwt`` token is one
+  of ``jwt_tokens`` (as Microsoft Entra ID would have issued); ``status-code`` 202 when
+  valid, 401 otherwise;
 - the ``$management`` node: ``READ`` of ``com.microsoft:eventhub`` (name, created_at,
   partition_count, partition_ids) and of ``com.microsoft:partition`` (sequence numbers,
   offsets, enqueued time, emptiness);
@@ -37,12 +40,15 @@ import base64
 import hashlib
 import hmac
 import re
+import select
 import socket
+import ssl
 import struct
 import threading
 import time
 from contextlib import suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote_plus
 
@@ -53,8 +59,9 @@ from proton.reactor import ApplicationEvent, Container, EventInjector
 from helpers.polling import free_port
 
 DATA_SECTION = ulong(0x75)
-# performative descriptor -> number of fields (AMQP 1.0, part 2.7)
-ARITY = {0x10: 10, 0x11: 8, 0x12: 14, 0x13: 11, 0x14: 11, 0x15: 6, 0x16: 3, 0x17: 1, 0x18: 1}
+# performative descriptor -> number of fields (AMQP 1.0, parts 2.7 and 5.3.3: SASL)
+ARITY = {0x10: 10, 0x11: 8, 0x12: 14, 0x13: 11, 0x14: 11, 0x15: 6, 0x16: 3, 0x17: 1, 0x18: 1,
+         0x40: 1, 0x41: 3, 0x42: 1, 0x43: 1, 0x44: 2}  # fmt: skip
 SELECTOR = re.compile(
     r"amqp\.annotation\.(x-opt-offset|x-opt-sequence-number|x-opt-enqueued-time)\s*(>=?)\s*'?(-?\d+|@latest)'?"
 )
@@ -82,6 +89,7 @@ class Store:
     created_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     events: dict[str, list[StoredEvent]] = field(default_factory=dict)
     tokens: list[tuple[str, int]] = field(default_factory=list)  # (audience, status)
+    token_kinds: list[tuple[str, int]] = field(default_factory=list)  # (token type, status)
     requests: list[tuple[str, str]] = field(default_factory=list)  # ($management op, type)
     receivers: list[tuple[str, str, str]] = field(default_factory=list)  # (group, part, filter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -222,6 +230,14 @@ class _Handler(MessagingHandler):  # type: ignore[misc]
 
     def on_publish(self, event: Any) -> None:  # an ApplicationEvent after an append
         self.pump()
+
+    def on_connection_bound(self, event: Any) -> None:
+        # SASL ANONYMOUS, as the service offers it to token (CBS) clients over TLS; a client
+        # that skips SASL (the emulator mode) is let in too
+        sasl = event.transport.sasl()
+        sasl.allow_insecure_mechs = True
+        sasl.allowed_mechs("ANONYMOUS")
+        event.transport.require_auth(False)
 
     def on_connection_opening(self, event: Any) -> None:
         self.double._connections.add(event.connection)
@@ -397,10 +413,16 @@ class _Handler(MessagingHandler):  # type: ignore[misc]
             self.store.requests.append((operation, kind))
         status, body = 200, None
         if node == "$cbs":
-            why = check_sas(str(msg.body), self.double.key_name, self.double.key, time.time())
+            token = str(msg.body)
+            if kind == "jwt":  # a Microsoft Entra ID access token
+                bearer = token.removeprefix("Bearer ")
+                why = None if bearer in self.double.jwt_tokens else "unknown bearer token"
+            else:
+                why = check_sas(token, self.double.key_name, self.double.key, time.time())
             status = 202 if why is None else 401
             with self.store.lock:
                 self.store.tokens.append((str(props.get("name", "")), status))
+                self.store.token_kinds.append((kind, status))
             if why is None:
                 connection.eh_authorized = True  # kept on Proton's record of it
             reply = Message(
@@ -475,7 +497,7 @@ def pad_frame(frame: bytes) -> bytes:
     _, doff, ftype, channel = struct.unpack(">IBBH", frame[:8])
     start = doff * 4
     body = frame[start:]
-    if ftype != 0 or len(body) < 4 or body[0] != 0 or body[1] != 0x53:
+    if ftype not in (0, 1) or len(body) < 4 or body[0] != 0 or body[1] != 0x53:
         return frame
     want = ARITY.get(body[2])
     ctor = body[3]
@@ -506,8 +528,9 @@ class FrameRelay:
     """The public port: relays to Proton, padding the frames that go to the client (see the
     module doc); `down()` refuses and cuts connections, `up()` accepts again on that port."""
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, tls: ssl.SSLContext | None = None) -> None:
         self.target = target_port
+        self.tls = tls
         self.port = free_port()
         self._server: socket.socket | None = None
         self._conns: list[socket.socket] = []
@@ -542,47 +565,60 @@ class FrameRelay:
                 client, _ = server.accept()
             except OSError:
                 return
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.target))
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                self._conns += [client, upstream]
-            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
-            threading.Thread(target=self._pad, args=(upstream, client), daemon=True).start()
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
-        with suppress(OSError):
-            while data := src.recv(65536):
-                dst.sendall(data)
-        with suppress(OSError):
-            dst.shutdown(socket.SHUT_WR)
-
-    @staticmethod
-    def _pad(src: socket.socket, dst: socket.socket) -> None:
+    def _serve(self, client: socket.socket) -> None:
+        """One connection: TLS handshake (when configured), then both directions in one
+        thread (an SSL socket is not read and written from two threads)."""
+        try:
+            if self.tls is not None:
+                client.settimeout(10)
+                client = self.tls.wrap_socket(client, server_side=True)
+                client.settimeout(None)
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+        except (OSError, ssl.SSLError):
+            client.close()
+            return
+        with self._lock:
+            self._conns += [client, upstream]
         buf = b""
-        with suppress(OSError):
-            while data := src.recv(65536):
-                buf += data
-                out = []
-                while True:
-                    if buf[:4] == b"AMQP" and len(buf) >= 8:  # protocol header
-                        out.append(buf[:8])
-                        buf = buf[8:]
-                        continue
-                    if len(buf) < 8:
+        with suppress(OSError, ValueError):
+            while True:
+                pending = isinstance(client, ssl.SSLSocket) and client.pending() > 0
+                ready = [client] if pending else select.select([client, upstream], [], [], 1)[0]
+                if client in ready:
+                    data = client.recv(65536)
+                    if not data:
                         break
-                    size = struct.unpack(">I", buf[:4])[0]
-                    if len(buf) < size:
+                    upstream.sendall(data)
+                if upstream in ready:
+                    data = upstream.recv(65536)
+                    if not data:
                         break
-                    out.append(pad_frame(buf[:size]))
-                    buf = buf[size:]
-                if out:
-                    dst.sendall(b"".join(out))
-        with suppress(OSError):
-            dst.shutdown(socket.SHUT_WR)
+                    out, buf = pad_stream(buf + data)
+                    if out:
+                        client.sendall(out)
+        for conn in (client, upstream):
+            with suppress(OSError):
+                conn.close()
+
+
+def pad_stream(buf: bytes) -> tuple[bytes, bytes]:
+    """The complete frames at the start of `buf`, padded, and the incomplete rest."""
+    out = []
+    while True:
+        if buf[:4] == b"AMQP" and len(buf) >= 8:  # a protocol header (AMQP or SASL)
+            out.append(buf[:8])
+            buf = buf[8:]
+            continue
+        if len(buf) < 8:
+            break
+        size = struct.unpack(">I", buf[:4])[0]
+        if len(buf) < size:
+            break
+        out.append(pad_frame(buf[:size]))
+        buf = buf[size:]
+    return b"".join(out), buf
 
 
 class EventHubsDouble:
@@ -595,8 +631,10 @@ class EventHubsDouble:
         key_name: str = "RootManageSharedAccessKey",
         key: str = "c2VjcmV0LWtleS1mb3ItdGhlLWRvdWJsZQ==",
         anonymous_management: bool = False,
+        tls: bool = False,
     ) -> None:
         self.store = Store(hub, partitions)
+        self.jwt_tokens: set[str] = set()  # bearer tokens (Microsoft Entra ID's) accepted
         self.key_name = key_name
         self.key = key
         self.anonymous_management = anonymous_management
@@ -611,9 +649,27 @@ class EventHubsDouble:
         self._thread.start()
         if not self._listening.wait(10):
             raise RuntimeError("the Event Hubs double did not start listening")
-        self.relay = FrameRelay(self.amqp_port)
+        context = None
+        self.ca_file = ""
+        if tls:  # as the service: AMQP over TLS (port 5671 there), a certificate for 127.0.0.1
+            import tempfile
+
+            import trustme
+
+            ca = trustme.CA()
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+            with tempfile.NamedTemporaryFile("wb", suffix=".pem", delete=False) as fh:
+                fh.write(ca.cert_pem.bytes())
+            self.ca_file = fh.name
+        self.relay = FrameRelay(self.amqp_port, context)
         self.port = self.relay.port  # the client's
         self.relay.up()
+
+    @property
+    def namespace(self) -> str:
+        """The fully qualified namespace (host:port) for the client's TLS mode."""
+        return f"127.0.0.1:{self.port}"
 
     def connection_string(self, key: str | None = None, entity: bool = False) -> str:
         """A namespace connection string for the client's emulator mode (plain AMQP)."""
@@ -638,6 +694,8 @@ class EventHubsDouble:
     def close(self) -> None:
         """Stop for good."""
         self.relay.down()
+        if self.ca_file:
+            Path(self.ca_file).unlink(missing_ok=True)
         self._injector.trigger(ApplicationEvent("shutdown"))
         self._thread.join(10)
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -17,7 +19,7 @@ from lanner.services.sidekick.config import load_config
 from lanner.services.sidekick.outputs.azure import namespace_host
 
 from .cloud_util import event
-from .helpers import Sidekick, make_alert, wait_until
+from .helpers import Receiver, Sidekick, make_alert, wait_until
 from .outputs_util import outputs_from_env, send
 
 pytestmark = pytest.mark.servers
@@ -122,3 +124,43 @@ def test_config() -> None:
     assert namespace_host("a.servicebus.windows.net") == "a.servicebus.windows.net"
     # no name: the output stays off, as in Falcosidekick
     assert load_config(None, {**base, "AZURE_EVENTHUB_NAMESPACE": "myns"}).outputs == []
+
+
+def test_falcosidekick_config_with_azure_default_credential(tmp: Path, sidekicks: list) -> None:
+    """Falcosidekick's own configuration (name + namespace, no connection string): the
+    client takes a token from Azure's default credential chain, here its managed identity
+    (App Service's identity endpoint, a receiver on loopback: IDENTITY_ENDPOINT and
+    IDENTITY_HEADER), asks it for Event Hubs' scope, and presents it on $cbs over TLS
+    (AMQPS with the namespace's certificate checked against tlsclient.cacertfile); Lanner's
+    `endpoint` points the connection at the double, the token's audience stays the
+    namespace (`falco-ns` -> falco-ns.servicebus.windows.net)."""
+    token = "eyJ0eXAiOiJKV1QifQ.managed-identity-token.sig"
+    identity = Receiver(
+        reply=json.dumps({"access_token": token, "token_type": "Bearer",
+                          "expires_on": str(int(time.time()) + 3600),
+                          "resource": "https://eventhubs.azure.net"}).encode()
+    )  # fmt: skip
+    hub = EventHubsDouble(hub="falco", partitions=1, tls=True)
+    hub.jwt_tokens.add(token)
+    try:
+        sk = Sidekick(
+            tmp,
+            {"azure": {"eventhub": {"name": "falco", "namespace": "falco-ns",
+                                    "endpoint": hub.namespace}},
+             "tlsclient": {"cacertfile": hub.ca_file}},
+            env={"IDENTITY_ENDPOINT": identity.url + "/msi/token",
+                 "IDENTITY_HEADER": "identity-secret"},
+        )  # fmt: skip
+        sidekicks.append(sk)
+        alert = make_alert(rule="through managed identity")
+        assert sk.post(alert).status_code == 200
+        (body,) = hub.wait_bodies(1)
+        assert event(json.loads(body)) == alert
+        assert ("jwt", 202) in {(kind, status) for kind, status in hub.store.token_kinds}
+        assert any("falco-ns.servicebus.windows.net/falco" in aud for aud, _ in hub.store.tokens)
+        request = identity.requests[0]
+        assert request.headers["x-identity-header"] == "identity-secret"
+        assert "resource=https://eventhubs.azure.net" in unquote(request.path), request.path
+    finally:
+        hub.close()
+        identity.close()

@@ -8,6 +8,10 @@ chain (azure-identity's DefaultAzureCredential: `AZURE_CLIENT_ID`/`AZURE_TENANT_
 `azure.eventhub.connectionstring` (env `AZURE_EVENTHUB_CONNECTIONSTRING`): a namespace's
 shared access connection string, used instead of that chain and of `namespace`; its
 `UseDevelopmentEmulator=true` reaches Microsoft's Event Hubs emulator (plain AMQP).
+`tlsclient.cacertfile`, when set, is the CA the namespace's TLS certificate is checked with;
+Lanner's `azure.eventhub.endpoint` (`host:port`) is where to connect instead of the
+namespace's host (a private endpoint or gateway; AMQP over TLS, the token still for
+`namespace`).
 
 One delivery sends one event (Falcosidekick sends each batch twice, a bug not copied). The
 client's own retries are off: the delivery worker retries; an event the service refuses as
@@ -46,6 +50,7 @@ class AzureEventHub(Output):
         "name": Opt("str", ""),
         "namespace": Opt("str", ""),
         "connectionstring": Opt("str", "", secret=True),
+        "endpoint": Opt("str", ""),
     }
 
     def __init__(self, settings: dict[str, Any], ctx: OutputContext) -> None:
@@ -77,6 +82,13 @@ class AzureEventHub(Output):
 
             s = self.settings
             common: dict[str, Any] = {"retry_total": 0, "auth_timeout": self.ctx.timeout}
+            if self.ctx.extra_ca:  # tlsclient.cacertfile: the namespace's CA
+                common["connection_verify"] = self.ctx.extra_ca
+            if s["endpoint"]:  # AMQP over TLS to this address instead of the namespace's
+                from azure.eventhub import TransportType
+
+                common["custom_endpoint_address"] = s["endpoint"]
+                common["transport_type"] = TransportType.Amqp
             if s["connectionstring"]:
                 self._producer = EventHubProducerClient.from_connection_string(
                     s["connectionstring"], eventhub_name=s["name"], **common
