@@ -12,7 +12,7 @@ from lanner.services.respond.actions.notify import Webhook
 from lanner.services.respond.actions.pod import AnnotatePod, DeletePod, LabelPod
 from lanner.services.respond.actions.python import PythonHandler
 from lanner.services.respond.actions.talon_capture import TalonSysdig, TalonTcpdump
-from lanner.services.respond.actions.talon_cloud import AwsLambda
+from lanner.services.respond.actions.talon_cloud import AwsLambda, GcpFunction
 from lanner.services.respond.actions.talon_cluster import TalonDelete, TalonDrain
 from lanner.services.respond.actions.talon_network import (
     CalicoNetworkPolicy,
@@ -76,14 +76,13 @@ TALON: dict[str, type[Action]] = {
         AwsLambda,
         TalonTcpdump,
         TalonSysdig,
+        GcpFunction,
     )
 }
 TALON["kubernetes:cordon"] = CordonNode
 
 # Talon actionners Lanner reads but does not run: a rule using one is refused, saying why
-TALON_NOT_AVAILABLE = {
-    "gcp:function": "GCP Cloud Functions invocation is not available in Lanner yet",
-}
+TALON_NOT_AVAILABLE: dict[str, str] = {}
 
 __all__ = [
     "ACTIONS",
