@@ -56,6 +56,26 @@ def test_check_ok_and_bad(tmp_path: Path) -> None:
     assert f"{bad}:2: rule 'x': unknown action 'kubernetes:nuke'" in result.output
 
 
+def test_check_accepts_talons_example_files_whole_and_their_config(tmp_path: Path) -> None:
+    """Talon's rules.yaml (captures, GCS and gcp:function included) and its override file
+    pass --check; the rbac it prints covers the capture actionners."""
+    talon = Path(__file__).parent / "fixtures" / "talon"
+    rules = ["-r", str(talon / "rules.yaml"), "-r", str(talon / "rules_override.yaml")]
+    result = CliRunner().invoke(respond, [*rules, "--check"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith("11 rules, 15 actions: OK")
+    result = CliRunner().invoke(respond, [*rules, "--rbac"])
+    assert result.exit_code == 0, result.output
+    role = next(d for d in yaml.safe_load_all(result.output) if d["kind"] == "ClusterRole")
+    granted = {(r, v) for rule in role["rules"] for r in rule["resources"] for v in rule["verbs"]}
+    assert {("pods/ephemeralcontainers", "patch"), ("jobs", "create"), ("jobs", "delete"),
+            ("pods/exec", "create"), ("pods", "list")} <= granted  # fmt: skip
+    config = tmp_path / "talon.yaml"
+    config.write_text("gcp: {credentials_path: /etc/talon/key.json, region: us-central1}\n")
+    result = CliRunner().invoke(respond, [*rules, "--config", str(config), "--check"])
+    assert result.exit_code == 0, result.output
+
+
 def test_rbac_is_least_privilege_for_the_rules(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         respond, ["-r", str(_write(tmp_path, CONTAIN)), "--rbac", "--rbac-namespace", "sec"]
