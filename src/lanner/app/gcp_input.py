@@ -55,12 +55,15 @@ def audit_entry_event(data: bytes, num: int) -> list[Any]:
     return [JsonEvent(doc, ts, num)]
 
 
-def gke_entry_events(max_size: int) -> Callable[[bytes, int], list[Any]]:
-    """A GKE audit log entry as a k8s_audit event (NotAuditEvent for other entries)."""
+def gke_entry_events(
+    max_size: int, cluster_labels: Any = None
+) -> Callable[[bytes, int], list[Any]]:
+    """A GKE audit log entry as a k8s_audit event (NotAuditEvent for other entries), with
+    the cluster's labels when ``cluster_labels`` (fetch_cluster_metadata) is given."""
     from lanner.sources.k8s_audit.gke import gke_audit_event
 
     def convert(data: bytes, num: int) -> list[Any]:
-        event = gke_audit_event(_json(data), num)
+        event = gke_audit_event(_json(data), num, cluster_labels)
         size = len(orjson.dumps(event.data))
         if size > max_size:
             raise InputError(f"event larger than max_event_size ({size} > {max_size} bytes)")
@@ -81,7 +84,7 @@ def gcpaudit_input(cfg: Config) -> PluginInput | None:
     from lanner.sources.gcp import gcp_audit_source
 
     spec = gcp_audit_source()
-    return PluginInput("gcpaudit", spec, _starter(spec.name, opened, audit_entry_event))
+    return PluginInput("gcpaudit", spec, _starter(spec.name, opened, lambda: audit_entry_event))
 
 
 def gke_input(cfg: Config) -> PluginInput | None:
@@ -96,24 +99,47 @@ def gke_input(cfg: Config) -> PluginInput | None:
             "(the plugin's debugging mode); give the Pub/Sub subscription"
         )
     opened = PubSubOpen.parse("k8saudit-gke", entry.get("init_config"), params, GKE_KEYS)
-    if opened.extra.get("fetch_cluster_metadata") or opened.extra.get("set_cluster_labels"):
-        raise ConfigError("k8saudit-gke init_config.fetch_cluster_metadata: not supported "
-                          "by Lanner (the Container API's cluster labels are not "
-                          "fetched); the entries' resource labels are annotations")  # fmt: skip
     from lanner.sources.k8s_audit.source import k8s_audit_source
 
     size = max(1, int(opened.extra.get("max_event_size", MAX_EVENT_SIZE)))
+    fetch = opened.extra.get("fetch_cluster_metadata", opened.extra.get("set_cluster_labels"))
+    expiration = int(opened.extra.get("cache_expiration", 10))
+
+    def convert() -> Callable[[bytes, int], list[Any]]:
+        labels = cluster_labels(opened, expiration) if fetch else None
+        return gke_entry_events(size, labels)
+
     spec = k8s_audit_source()
-    return PluginInput("k8saudit-gke", spec, _starter(spec.name, opened, gke_entry_events(size)))
+    return PluginInput("k8saudit-gke", spec, _starter(spec.name, opened, convert))
+
+
+def cluster_labels(opened: PubSubOpen, expiration: int) -> Any:
+    """The Container API's cluster labels cache (ConfigError without credentials)."""
+    try:
+        from google.auth import exceptions as auth_errors
+        from google.cloud import container_v1
+
+        from lanner.sources.gcp.pubsub import credentials
+        from lanner.sources.k8s_audit.gke_metadata import ClusterLabels
+    except ImportError as exc:
+        raise ConfigError(f"k8saudit-gke init_config.fetch_cluster_metadata: {exc}; "
+                          "install lanner[services]") from None  # fmt: skip
+    creds = credentials(opened, "https://www.googleapis.com/auth/cloud-platform", emulated=False)
+    try:
+        client = container_v1.ClusterManagerClient(**({"credentials": creds} if creds else {}))
+    except auth_errors.DefaultCredentialsError as exc:
+        raise ConfigError(f"k8saudit-gke init_config.fetch_cluster_metadata: no Google "
+                          f"credentials ({exc})") from None  # fmt: skip
+    return ClusterLabels(client, expiration)
 
 
 def _starter(
-    source: str, opened: PubSubOpen, convert: Callable[[bytes, int], list[Any]]
+    source: str, opened: PubSubOpen, convert: Callable[[], Callable[[bytes, int], list[Any]]]
 ) -> Callable[[], tuple[Producer, Any]]:
-    """Make the client (ConfigError without usable credentials) and the producer."""
+    """Make the clients (ConfigError without usable credentials) and the producer."""
 
     def start() -> tuple[Producer, Any]:
-        reader = PubSubReader(opened, convert, subscriber_client(opened))
+        reader = PubSubReader(opened, convert(), subscriber_client(opened))
         return pubsub_producer(source, reader), reader.stats
 
     return start

@@ -108,11 +108,11 @@ class ReadStats:
         self.errors[kind] = self.errors.get(kind, 0) + 1
 
 
-def credentials(opened: PubSubOpen) -> Any:
+def credentials(opened: PubSubOpen, scope: str = SCOPE, emulated: bool = True) -> Any:
     """The credentials of ``credentials_file`` (a service account key or gcloud's
     authorized-user file, loaded by their own type's loader), or None (the client's
-    defaults)."""
-    if not opened.credentials_file or os.environ.get("PUBSUB_EMULATOR_HOST"):
+    defaults; also with ``PUBSUB_EMULATOR_HOST`` when ``emulated``, the Pub/Sub client's)."""
+    if not opened.credentials_file or (emulated and os.environ.get("PUBSUB_EMULATOR_HOST")):
         return None
     from google.auth import exceptions as auth_errors
     from google.oauth2 import credentials as user_credentials
@@ -124,11 +124,11 @@ def credentials(opened: PubSubOpen) -> Any:
             kind = json.load(fh).get("type")
         if kind == "service_account":
             return service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
-                opened.credentials_file, scopes=[SCOPE]
+                opened.credentials_file, scopes=[scope]
             )
         if kind == "authorized_user":
             return user_credentials.Credentials.from_authorized_user_file(  # type: ignore[no-untyped-call]
-                opened.credentials_file, scopes=[SCOPE]
+                opened.credentials_file, scopes=[scope]
             )
     except (auth_errors.GoogleAuthError, OSError, ValueError, AttributeError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
@@ -177,7 +177,8 @@ class PubSubReader:
         self.client = client
         self.stats = ReadStats()
         self.stop = threading.Event()
-        self._closing = False  # set at the end: what arrives then is nacked at once
+        self._closing = False  # set at the end: what arrives then is kept back, nacked
+        self._late: list[Any] = []
         self._pending: deque[tuple[Probe, Any]] = deque()
         self._lock = threading.Lock()
         self._num = 0
@@ -201,13 +202,16 @@ class PubSubReader:
                     break
                 self.stop.wait(ACK_TICK)
         finally:
-            self._closing = True
-            self._settle(final=True)  # taken: acked; still queued: nacked
-            future.cancel()  # what was in flight to the client comes again after its deadline
+            self._closing = True  # from now on a message reaching the callback is kept back
+            left = self._settle(final=True)  # taken: acked; the others: returned
+            future.cancel()  # the stream first, so that what is nacked is not sent back to it
             try:
                 future.result(timeout=10)
             except Exception as exc:  # the stream's own end, or the error seen above
                 error = error or (None if self.stop.is_set() else exc)
+            with self._lock:
+                left += self._late
+            self._nack(client, left)
         if error is not None:
             self.stats.error("subscription")
             raise _explain(self.opened.plugin, self.opened.subscription, error)
@@ -228,7 +232,11 @@ class PubSubReader:
                 self.stats.acked += 1
             message.ack()
             return
-        probe = None if self._closing else deliver(events) if events else (lambda: True)
+        if self._closing:  # nacked once the stream is closed
+            with self._lock:
+                self._late.append(message)
+            return
+        probe = deliver(events) if events else (lambda: True)
         if probe is None:  # stopping: comes again
             message.nack()
             with self._lock:
@@ -238,23 +246,47 @@ class PubSubReader:
             self.stats.events += len(events)
             self._pending.append((probe, message))
 
-    def _settle(self, final: bool) -> None:
-        """Ack the messages whose events the engine took; on ``final``, nack the rest."""
+    def _settle(self, final: bool) -> list[Any]:
+        """Ack the messages whose events the engine took, nack those it never will; on
+        ``final``, return the undecided ones too (nacked by the caller) instead of
+        nacking them."""
         with self._lock:
             pending, self._pending = self._pending, deque()
         keep: deque[tuple[Probe, Any]] = deque()
-        acked = nacked = 0
+        left: list[Any] = []
+        acked = 0
         for probe, message in pending:
             state = probe()
-            if state is None and not final:
-                keep.append((probe, message))
-            elif state:
+            if state:
                 message.ack()
                 acked += 1
+            elif state is None and not final:
+                keep.append((probe, message))
             else:
-                message.nack()
-                nacked += 1
+                left.append(message)
         with self._lock:
             self._pending.extendleft(reversed(keep))
             self.stats.acked += acked
-            self.stats.nacked += nacked
+        if not final:
+            for message in left:
+                message.nack()
+            with self._lock:
+                self.stats.nacked += len(left)
+            return []
+        return left
+
+    def _nack(self, client: Any, messages: list[Any]) -> None:
+        """Give ``messages`` back at once (a deadline of 0), with a direct call: the
+        stream is closed, so Pub/Sub delivers them to the next reader."""
+        if not messages:
+            return
+        try:
+            client.modify_ack_deadline(subscription=self.opened.subscription,
+                                       ack_ids=[m.ack_id for m in messages],
+                                       ack_deadline_seconds=0)  # fmt: skip
+            with self._lock:
+                self.stats.nacked += len(messages)
+        except Exception as exc:  # they come again after their ack deadline
+            log.warning("%s: %d message(s) not given back (%s); Pub/Sub redelivers them "
+                        "after their ack deadline", self.opened.plugin, len(messages),
+                        exc)  # fmt: skip

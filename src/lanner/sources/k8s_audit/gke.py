@@ -65,8 +65,10 @@ def _string(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def convert_log_entry(entry: Any) -> dict[str, Any]:
-    """The ``audit.k8s.io/v1`` Event rebuilt from a GKE audit ``LogEntry`` (JSON)."""
+def convert_log_entry(entry: Any, cluster_labels: Any = None) -> dict[str, Any]:
+    """The ``audit.k8s.io/v1`` Event rebuilt from a GKE audit ``LogEntry`` (JSON);
+    ``cluster_labels`` (a :class:`~lanner.sources.k8s_audit.gke_metadata.ClusterLabels`)
+    adds the cluster's resource labels to the annotations."""
     if not isinstance(entry, dict):
         raise NotAuditEvent("not a JSON object")
     log_name = entry.get("logName")
@@ -112,7 +114,10 @@ def convert_log_entry(entry: Any) -> dict[str, Any]:
     }
     if meta.get("callerSuppliedUserAgent"):
         event["userAgent"] = meta["callerSuppliedUserAgent"]
-    annotations = {**_strings(entry.get("labels")), **_strings(resource.get("labels"))}
+    resource_labels = _strings(resource.get("labels"))
+    if cluster_labels is not None:
+        resource_labels = {**cluster_labels.extra(resource_labels), **resource_labels}
+    annotations = {**_strings(entry.get("labels")), **resource_labels}
     if annotations:
         event["annotations"] = annotations
     if ref is not None:
@@ -123,8 +128,8 @@ def convert_log_entry(entry: Any) -> dict[str, Any]:
     return event
 
 
-def gke_audit_event(entry: Any, num: int = 0) -> JsonEvent:
+def gke_audit_event(entry: Any, num: int = 0, cluster_labels: Any = None) -> JsonEvent:
     """The k8s_audit event of a GKE audit log entry (NotAuditEvent when it is none)."""
-    event = convert_log_entry(entry)
+    event = convert_log_entry(entry, cluster_labels)
     ts = parse_rfc3339(event["requestReceivedTimestamp"]) or 0
     return JsonEvent(event, ts, num)
