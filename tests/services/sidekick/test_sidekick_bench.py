@@ -48,3 +48,13 @@ def test_wrk_bench_runs_one_round_end_to_end() -> None:
     assert result["sidekick_per_s"] > 0 and result["yardstick_per_s"] > 0
     assert result["delivered_per_s"] > 0 and result["target_alone_per_s"] > 0
     assert result["ratio"] > 0 and result["delivered_vs_target"] > 0
+
+
+def test_inproc_bench_answers_every_request_and_delivers_every_alert() -> None:
+    bench = Path(__file__).resolve().parents[3] / "bench" / "sidekick_inproc.py"
+    for args in (["ingest", "--alerts", "500"], ["deliver", "--alerts", "500", "--spool"]):
+        out = subprocess.run(
+            [sys.executable, str(bench), *args], capture_output=True, text=True, timeout=120
+        )
+        assert out.returncode == 0, out.stderr  # it fails on a missing answer or alert
+        assert json.loads(out.stdout.strip().splitlines()[-1])["cpu_us_per_alert"] > 0
