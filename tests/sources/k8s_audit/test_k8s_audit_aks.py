@@ -279,3 +279,29 @@ def test_plugin_environment_variables_are_defaults() -> None:
     assert opened.state_file is None and opened.consumer_group == "$Default"
     with pytest.raises(AksConfigError, match="RATE_LIMIT_BURST"):
         AksOpen.parse("", "prod", env={**env, "RATE_LIMIT_BURST": "x"})
+
+
+def test_an_outage_is_counted_and_reading_goes_on(tmp_path: Path, hub: EventHubsDouble) -> None:
+    """The namespace cuts every connection and refuses new ones for a while: the client
+    reconnects by itself (its own retries, nothing the source has to count), and events
+    sent after it are read, none before it again."""
+    web = free_port()
+    cfg = write_config(tmp_path, hub, web, stateFile=str(tmp_path / "aks-state.json"))
+    lanner = Lanner(cfg, tmp_path / "outage.err", hub)
+    try:
+        before = sentinel("before-the-outage")
+        send(hub, [records_body(record(before))])
+        lanner.until({before["auditID"]})
+        attached = len(hub.store.receivers)
+        hub.down()
+        time.sleep(3)
+        hub.up()
+        # reconnected: both partitions' receivers attached again
+        wait_until(lambda: len(hub.store.receivers) >= attached + 2, timeout=90,
+                   what="the receivers again after the outage")  # fmt: skip
+        after = sentinel("after-the-outage")
+        send(hub, [records_body(record(after))])
+        alerts = lanner.until({after["auditID"]})
+    finally:
+        assert lanner.stop() == 0, lanner.log()[-3000:]
+    assert before["auditID"] not in fired(alerts)  # not read twice

@@ -18,8 +18,9 @@ A partition with no checkpoint is read from its newest events, as the plugin's p
 does. One Lanner reads all partitions (no load balancing between replicas).
 
 A bad event (not JSON, no ``records``, a record without ``properties.log``, a log that is no
-audit event or is larger than ``maxEventSize``) is logged, counted and skipped; connection
-and authorisation errors are logged, counted, and the client reconnects.
+audit event or is larger than ``maxEventSize``) is logged, counted and skipped; a cut
+connection is opened again by the client itself; the errors it reports (authorisation,
+connection) are logged and counted, and the client is made again.
 """
 
 from __future__ import annotations
