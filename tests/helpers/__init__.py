@@ -7,6 +7,12 @@
 - ``eventhubs_double.EventHubsDouble``: an Azure Event Hubs namespace on loopback (AMQP 1.0
   on Qpid Proton), for the sidekick output and the k8saudit-aks source (imported as
   ``from helpers.eventhubs_double import EventHubsDouble``)
+- ``grpc_double.GrpcDouble``: a gRPC server on loopback with one unary method of a Google
+  API answering with Google's message types (sidekick's Pub/Sub and Cloud Functions
+  outputs, the Container API of k8saudit-gke)
+- ``pubsub_double.PubSubDouble``: Google Cloud Pub/Sub on loopback (Publisher/Publish and
+  Subscriber StreamingPull, Pull, Acknowledge, ModifyAckDeadline, redelivery after the ack
+  deadline), for the gcpaudit and k8saudit-gke sources and their generate actions
 
 Helpers of one suite stay next to it (``tests/app/helpers.py``, ``tests/deploy/helpers.py``,
 ``tests/sources/syscall/syscall_testutil.py``, ...).
