@@ -37,3 +37,16 @@ def test_mistakes_name_the_plugin_and_key(value: object, message: str) -> None:
     with pytest.raises(Bad) as caught:
         read_init_config("p", value, KEYS, Bad)
     assert str(caught.value).startswith(message)
+
+
+def test_keys_match_without_regard_to_case_as_go_decodes_json() -> None:
+    # the cloudtrail plugin declares `s3Interval`; its README and Lanner spell it `S3Interval`
+    keys = {"S3Interval": str, "sqsDelete": bool}
+    assert read_init_config("p", '{"s3Interval": "5m", "SQSDELETE": true}', keys, Bad) == {
+        "S3Interval": "5m",
+        "sqsDelete": True,
+    }
+    with pytest.raises(Bad, match="'S3Interval' given twice"):
+        read_init_config("p", {"S3Interval": "1m", "s3interval": "2m"}, keys, Bad)
+    with pytest.raises(Bad, match=r"p init_config.S3Interval: expected str"):
+        read_init_config("p", {"s3interval": 5}, keys, Bad)

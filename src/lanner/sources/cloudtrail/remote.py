@@ -29,7 +29,7 @@ from typing import Any
 from lanner.sources.cloudtrail.reader import read_cloudtrail_events
 from lanner.sources.json_source.event import JsonEvent
 from lanner.sources.json_source.reader import LineError
-from lanner.sources.plugin_init import read_init_config
+from lanner.sources.plugin_init import canonical_keys, read_init_config
 
 log = logging.getLogger("lanner.cloudtrail")
 
@@ -102,11 +102,7 @@ class CloudTrailOpen:
 def _aws_settings(aws: dict[str, Any]) -> dict[str, str]:
     """``init_config.aws``: its known keys, strings; the empty ones left out (the SDK's
     defaults then apply, as in the plugin)."""
-    unknown = sorted(set(aws) - set(_AWS_KEYS))
-    if unknown:
-        raise CloudTrailConfigError(
-            f"cloudtrail init_config.aws: unknown key(s) {unknown} (known: {sorted(_AWS_KEYS)})"
-        )
+    aws = canonical_keys("cloudtrail init_config.aws", aws, _AWS_KEYS, CloudTrailConfigError)
     for key, value in aws.items():
         if not isinstance(value, str):
             raise CloudTrailConfigError(f"cloudtrail init_config.aws.{key}: expected str")
