@@ -533,7 +533,7 @@ def test_captures_start_what_the_api_server_stores_then_time_out_without_a_kubel
     assert "did not start within 2s (no status yet: is a kubelet running the pod?)" in (
         records[0].detail
     )
-    assert "did not start within 2s (no pod created: is the Job controller running?)" in (
+    assert "did not start within 2s (no pod created: is the Job controller running" in (
         records[1].detail
     )
     # what the API server stored: the ephemeral container as sent

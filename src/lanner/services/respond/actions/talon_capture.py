@@ -355,7 +355,10 @@ class TalonSysdig(TalonPodAction):
         pods = call(f"list pods of Job {namespace}/{job}", ctx.kube.core.list_namespaced_pod,
                     namespace, label_selector=f"job-name={job}")  # fmt: skip
         if not pods.items:
-            return None, "no pod created: is the Job controller running?"
+            return None, (
+                "no pod created: is the Job controller running, or does the namespace's pod"
+                " security refuse a privileged pod?"
+            )
         pod = pods.items[0]
         statuses = (pod.status.container_statuses or []) if pod.status else []
         if pod.status and pod.status.phase == "Running" and statuses and statuses[0].ready:

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from lanner.exceptions import ActionError
 from lanner.services.respond import artifacts
 from lanner.services.respond.actions.base import Action, ActionContext, ActionResult, Param
-from lanner.services.respond.actions.exec import exec_argv
+from lanner.services.respond.actions.exec import exec_argv, exec_bytes
 from lanner.services.respond.actions.kube import call, get_pod
 from lanner.services.respond.actions.pod import _check_keys
 from lanner.services.respond.template import env_values, render
@@ -310,11 +310,14 @@ class TalonScript(_TalonShell):
             raise ActionError(f"cannot read script {ctx.params['file']}: {exc}") from exc
 
 
-def _store(ctx: ActionContext, target: str, name: str, objects: dict[str, str], data: str) -> str:
+def _store(
+    ctx: ActionContext, target: str, name: str, objects: dict[str, str], data: str | bytes
+) -> str:
     """Write an artifact to the action's output; the detail says where."""
     assert ctx.output is not None
+    raw = data.encode() if isinstance(data, str) else data
     try:
-        where = artifacts.store(ctx.output, name, objects, data.encode(), ctx.settings)
+        where = artifacts.store(ctx.output, name, objects, raw, ctx.settings)
     except OSError as exc:
         raise ActionError(f"{target}: cannot store {name}: {exc}", target=target) from exc
     return where
@@ -376,7 +379,7 @@ class TalonDownload(TalonPodAction):
     MAX_BYTES = 16 << 20
 
     def run(self, ctx: ActionContext) -> ActionResult:
-        """`cat FILE` (the path one argument, never shell text), stored as an artifact."""
+        """`cat FILE` (the path one argument, never shell text), stored byte for byte."""
         namespace, name = talon_pod(ctx)
         pod = get_pod(ctx, namespace, name)
         path = render(ctx.params["file"], ctx.alert)
@@ -387,8 +390,8 @@ class TalonDownload(TalonPodAction):
             return ActionResult(target, f"would copy {path}", {"file": path})
         failure = ""
         for c in pod.spec.containers if pod.spec else []:
-            code, data, err = exec_argv(ctx, namespace, name, c.name, ["cat", "--", path], 60,
-                                        limit=self.MAX_BYTES)  # fmt: skip
+            code, data, err = exec_bytes(ctx, namespace, name, c.name, ["cat", "--", path], 60,
+                                         limit=self.MAX_BYTES)  # fmt: skip
             if code == 0:
                 objects = {"namespace": namespace, "pod": name, "file": path}
                 where = _store(ctx, target, path, objects, data)
