@@ -228,9 +228,6 @@ class _Handler(MessagingHandler):  # type: ignore[misc]
             conn.close()
         self.container.stop()
 
-    def on_publish(self, event: Any) -> None:  # an ApplicationEvent after an append
-        self.pump()
-
     def on_connection_bound(self, event: Any) -> None:
         # SASL ANONYMOUS, as the service offers it to token (CBS) clients over TLS; a client
         # that skips SASL (the emulator mode) is let in too
