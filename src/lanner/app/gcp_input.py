@@ -158,18 +158,37 @@ def _sub_id(init: Any) -> str:
     return ""
 
 
-def taken_probe(feed: LiveFeed, batch: list[Any]) -> Probe:
-    """True once the run loop took ``batch`` off the feed, False if the feed stopped
-    with it still queued, None while it waits."""
+class QueuedBatches:
+    """Which batches still wait in a feed's queue: one look at the queue serves every
+    probe asked within ``fresh`` seconds (the acker asks for all its messages at once),
+    never one taken before the batch was queued."""
 
-    def probe() -> bool | None:
-        with feed.queue.mutex:
-            queued = any(b is batch for b in feed.queue.queue)
-        if not queued:
-            return True
-        return False if feed.stopping.is_set() else None
+    def __init__(self, feed: LiveFeed, fresh: float = 0.01) -> None:
+        self.feed, self.fresh = feed, fresh
+        self._ids: set[int] = set()
+        self._at = -1.0
+        self._lock = threading.Lock()
 
-    return probe
+    def waiting(self, batch: list[Any], queued_at: float) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._at > self.fresh or self._at <= queued_at:
+                with self.feed.queue.mutex:  # ids of live objects: a probe holds its batch
+                    self._ids = {id(b) for b in self.feed.queue.queue}
+                self._at = now
+            return id(batch) in self._ids
+
+    def probe(self, batch: list[Any]) -> Probe:
+        """True once the run loop took ``batch`` (just queued) off the feed, False if the
+        feed stopped with it still queued, None while it waits."""
+        queued_at = time.monotonic()
+
+        def probe() -> bool | None:
+            if not self.waiting(batch, queued_at):
+                return True
+            return False if self.feed.stopping.is_set() else None
+
+        return probe
 
 
 def pubsub_producer(source: str, reader: PubSubReader) -> Callable[[LiveFeed], None]:
@@ -183,9 +202,11 @@ def pubsub_producer(source: str, reader: PubSubReader) -> Callable[[LiveFeed], N
     def produce(feed: LiveFeed) -> None:
         threading.Thread(target=relay_stop, args=(feed,), daemon=True).start()
 
+        queued = QueuedBatches(feed)
+
         def deliver(events: list[Any]) -> Probe | None:
             batch = [(source, e) for e in events]
-            return taken_probe(feed, batch) if feed.put(batch) else None
+            return queued.probe(batch) if feed.put(batch) else None
 
         name = reader.opened.plugin
         log.info("%s: reading Pub/Sub subscription %s", name, reader.opened.subscription)

@@ -205,3 +205,26 @@ def test_credentials_file_is_used_and_a_bad_one_named(
                     '"refresh_token": "r"}')  # fmt: skip
     creds = credentials(opened(credentials_file=str(user)))
     assert creds is not None and creds.client_id == "c"
+
+
+def test_an_event_counts_as_taken_only_once_the_run_loop_took_it() -> None:
+    """The acker's view of the feed (lanner run's queue): a batch queued after the view
+    was last read is still waiting, not taken."""
+    from lanner.app.gcp_input import QueuedBatches
+    from lanner.app.live import LiveFeed
+
+    feed = LiveFeed()
+    view = QueuedBatches(feed, fresh=60.0)  # the cached view would be reused for a minute
+    first: list[Any] = [("gcp_auditlog", "a")]
+    assert feed.put(first)
+    probe_first = view.probe(first)
+    assert probe_first() is None  # read the queue: it waits
+    second: list[Any] = [("gcp_auditlog", "b")]
+    assert feed.put(second)
+    probe_second = view.probe(second)
+    assert probe_second() is None  # queued after that read: read again, not "taken"
+    assert feed.queue.get_nowait() is first  # the run loop takes the first
+    view._at = -1.0  # the next tick reads the queue again
+    assert probe_first() is True and probe_second() is None
+    feed.stop()  # stopping with the second still queued: it will be given back
+    assert probe_second() is False
