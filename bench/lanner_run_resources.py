@@ -16,7 +16,12 @@ threads, /proc/PID/stat) and RSS (/proc/PID/status VmRSS):
 
 ``--steady`` then doubles the open/close rate until the probe reports drops (or the
 daemon falls behind), and bisects: the highest rate with 0 drops through the whole
-``lanner run`` (probe -> ring -> decode -> state -> rules -> outputs).
+``lanner run`` (probe -> ring -> decode -> state -> rules -> outputs). That load is made
+by ``--workers`` processes, each in a session (an autogroup) of its own, and ``lanner
+run`` has its own session: on a shared machine one autogroup for the bench, the load and
+lanner together got too small a share of the CPU to make more than 80-90 k events/s.
+``--trials RATES`` runs single trials at given rates (pairs/s), e.g. to compare the CPU
+per event of two builds (``--vs``).
 
 Run (root, after scripts/build_probe.sh):
     .venv/bin/python bench/lanner_run_resources.py [--seconds 10] [--steady]

@@ -17,6 +17,8 @@
 #include "next.h"
 #include "walk.h"
 
+#include <string.h>
+
 #define RB_BUSY (1u << 31)
 #define RB_DISCARD (1u << 30)
 #define RB_HDR 8u
@@ -78,11 +80,18 @@ static PyObject *ring_take(PyObject *self, PyObject *const *args, Py_ssize_t nar
         off = next;
         records += !(hdr & RB_DISCARD);
     }
-    PyObject *data = PyBytes_FromStringAndSize((const char *)start, (Py_ssize_t)off);
+    PyObject *data = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)off);
     if (data == NULL)
         goto done;
-    if (off)
+    if (off) {
+        /* the copy (megabytes, fresh pages) without the GIL: the evaluating thread walks
+         * the previous batch meanwhile; the maps stay exported (held) until the end */
+        char *dst = PyBytes_AS_STRING(data);
+        Py_BEGIN_ALLOW_THREADS
+        memcpy(dst, start, (size_t)off);
+        Py_END_ALLOW_THREADS
         __atomic_store_n(cons_pos, cons + off, __ATOMIC_RELEASE);
+    }
     out = Py_BuildValue("(NK)", data, (unsigned long long)records);
 done:
     PyBuffer_Release(&pb);
