@@ -208,3 +208,43 @@ def test_rebuilt_event_as_the_plugin_builds_it() -> None:
     bad["logName"] = "projects/p/logs/stdout"
     with pytest.raises(NotAuditEvent, match="not an audit log entry"):
         convert_log_entry(bad)
+
+
+@pytest.mark.parametrize(
+    ("plugin", "init", "params", "message"),
+    [
+        ("k8saudit-gke", {"project_id": "p"}, "file:///tmp/entry.json",
+         "k8saudit-gke open_params file://: not supported by Lanner"),
+        ("k8saudit-gke", {"project_id": "p"}, "",
+         "k8saudit-gke open_params: the Pub/Sub subscription ID is required"),
+        ("k8saudit-gke", {"project_id": "p", "maxEventSize": 1}, "sub",
+         "k8saudit-gke init_config: unknown key(s) ['maxEventSize']"),
+        ("gcpaudit", {}, "sub", "gcpaudit init_config.project_id: required with the "
+         "subscription ID 'sub'"),
+        ("gcpaudit", {"project_id": "p", "credentials_file": "/nonexistent/key.json"}, "sub",
+         "gcpaudit init_config.credentials_file '/nonexistent/key.json': no such file"),
+    ],
+)  # fmt: skip
+def test_unusable_plugin_configuration_stops_the_start(
+    tmp_path: Path, plugin: str, init: dict[str, Any], params: str, message: str
+) -> None:
+    import subprocess
+    import sys
+
+    cfg = write_config(tmp_path, plugin, init, params)
+    args = [sys.executable, "-c", "from lanner.cli import main; main()", "run", "-c", str(cfg),
+            "--disable-source", "syscall", "--dry-run"]  # fmt: skip
+    r = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert message in r.stderr, r.stderr
+
+
+def test_an_event_larger_than_max_event_size_is_dropped() -> None:
+    from lanner.app.gcp_input import gke_entry_events
+    from lanner.exceptions import InputError
+
+    doc = entry(1, POD, f"{NS}/default/pods/p", pod(EVIL))
+    data = json.dumps(doc).encode()
+    assert gke_entry_events(262144)(data, 1)[0].data["auditID"] == "gke-1"
+    with pytest.raises(InputError, match=r"event larger than max_event_size \(\d+ > 200 bytes"):
+        gke_entry_events(200)(data, 1)
