@@ -518,3 +518,44 @@ def test_override_keys_escape_dots_and_brackets() -> None:
     assert json.loads(out)["config"]["static_fields"] == {
         "team.name": "core", "rack[1]": "r1", "back\\slash": "b"
     }  # fmt: skip
+
+
+# -- Falco 0.40's long and since-dropped flags ------------------------------------------
+
+
+def test_option_is_the_long_form_of_o() -> None:
+    rc, out, err = _out(run_lanner("--support", "--option", "json_output=true",
+                                   "--option=priority=warning"))  # fmt: skip
+    assert rc == 0, err
+    config = json.loads(out)["config"]
+    assert (config["json_output"], config["priority"]) == (True, "warning")
+
+
+def test_snaplen_flag_sets_falco_libs_snaplen_and_is_named() -> None:
+    for flag in (("-S", "200"), ("--snaplen=200",)):
+        rc, out, err = _out(run_lanner("--support", *flag))
+        assert rc == 0, err
+        assert json.loads(out)["config"]["falco_libs"]["snaplen"] == 200
+        assert "configuration key 'falco_libs.snaplen' is accepted but has no effect" in err
+    rc, out, err = _out(run_lanner("--support", "-S", "0"))  # 0: unset, as Falco 0.40
+    assert rc == 0, err
+    assert "snaplen" not in json.loads(out)["config"].get("falco_libs", {})
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("-b",), "Error: -b/--print-base64: buffers print as text; base64 is not provided"),
+        (("--print-base64", "--dry-run"),
+         "Error: -b/--print-base64: buffers print as text; base64 is not provided"),
+        (("--gvisor-generate-config",),
+         "Error: --gvisor-generate-config: Lanner has no gVisor engine"),
+        (("--gvisor-generate-config=/run/x.sock",),
+         "Error: --gvisor-generate-config: Lanner has no gVisor engine"),
+    ],
+)  # fmt: skip
+def test_falco_040_flags_lanner_cannot_honour_are_refused(
+    args: tuple[str, ...], message: str
+) -> None:
+    rc, out, err = _out(run_lanner(*args))
+    assert (rc, out, err) == (1, "", message + "\n")

@@ -98,6 +98,10 @@ def _ip_address(value: Any, path: str) -> None:
 
 
 _FIXED_RING = "the probe's ring buffers are fixed (one per CPU)"
+_NO_RUNTIME = "Lanner asks Docker, Podman and CRI runtimes only; there is no %s resolver"
+_LOOKUPS = (
+    "lookups never block the event path; container_engines.lookup_deadline_ms bounds the wait"
+)
 _OUT: Reload = "outputs"
 _RESTART: Reload = "restart"
 
@@ -353,7 +357,35 @@ SCHEME = Section(
             },
             reload=_RESTART,
         ),
-        "container_engines": Key("any", reload=_RESTART),
+        # Falco 0.40's container_engines (later its container plugin's engines), read by
+        # sources/syscall/containers/runtimes.py; timeouts and lookup_deadline_ms are Lanner's
+        "container_engines": Section(
+            {
+                "docker": Section(
+                    {
+                        "enabled": Key("bool"),
+                        "sockets": Key("strlist"),
+                        "timeout": Key("number", minimum=0),
+                    }
+                ),
+                "podman": Section({"enabled": Key("bool"), "sockets": Key("strlist")}),
+                "cri": Section(
+                    {
+                        "enabled": Key("bool"),
+                        "sockets": Key("strlist"),
+                        "timeout": Key("number", minimum=0),
+                        "disable_async": Key("bool", no_effect=_LOOKUPS),
+                    }
+                ),
+                "lxc": Section({"enabled": Key("bool")}, no_effect=_NO_RUNTIME % "LXC"),
+                "libvirt_lxc": Section(
+                    {"enabled": Key("bool")}, no_effect=_NO_RUNTIME % "libvirt LXC"
+                ),
+                "bpm": Section({"enabled": Key("bool")}, no_effect=_NO_RUNTIME % "BPM"),
+                "lookup_deadline_ms": Key("int", minimum=0),
+            },
+            reload=_RESTART,
+        ),
         "metadata_download": Key("any", no_effect="there is no Kubernetes metadata download"),
     }
 )

@@ -33,7 +33,7 @@ from lanner.engine.candidates import derive_candidates
 from lanner.engine.container_info import PrintOption
 from lanner.engine.engine import Engine
 from lanner.engine.fields import SourceSpec
-from lanner.engine.loader import ENGINE_VERSION, LoadOutcome
+from lanner.engine.loader import ENGINE_VERSION, RULES_FILE_SUFFIXES, LoadOutcome
 from lanner.engine.priority import Priority
 from lanner.engine.rules import Ruleset
 from lanner.exceptions import ConfigError
@@ -43,6 +43,20 @@ from lanner.sources.syscall.candidate_fields import CANDIDATE_FIELDS, event_filt
 from lanner.sources.syscall.source import event_type_of as syscall_event_type_of
 
 log = logging.getLogger("lanner")
+
+
+def loadable_rule_paths(paths: Iterable[str]) -> list[str]:
+    """The rules paths to read, as Falco: a directory, or a file named ``*.yaml`` or
+    ``*.yml``; any other path (``/etc/falco/rules.d`` when that directory does not exist)
+    is skipped, here with a warning naming it."""
+    kept = []
+    for path in paths:
+        if Path(path).is_dir() or path.endswith(RULES_FILE_SUFFIXES):
+            kept.append(path)
+        else:
+            log.warning("rules path '%s' skipped: neither a directory nor a .yaml/.yml file", path)
+    return kept
+
 
 # configuration keys whose change means rebuilding the outputs on reload, and keys read
 # only at start (both declared in the configuration scheme)
@@ -158,7 +172,7 @@ class Daemon:
             print_option=self.options.print_option,
         )
         t0 = time.perf_counter()
-        outcome = staging.load_rules(self.rule_paths(cfg))
+        outcome = staging.load_rules(loadable_rule_paths(self.rule_paths(cfg)))
         return staging, outcome, time.perf_counter() - t0
 
     def select(self, ruleset: Ruleset, cfg: Config) -> None:

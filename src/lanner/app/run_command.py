@@ -276,7 +276,9 @@ def _select_sources(
     "--follow", is_flag=True, help="With -e FILE: keep reading what is appended (tail -F)."
 )
 @click.option("-c", "config_file", help="Configuration file (falco.yaml keys).")
-@click.option("-o", "overrides", multiple=True, help="Override a config key: key.sub=value.")
+@click.option(
+    "-o", "--option", "overrides", multiple=True, help="Override a config key: key.sub=value."
+)
 @click.option("-D", "disable_substr", multiple=True, help="Disable rules whose name contains.")
 @click.option("-T", "disable_tags", multiple=True, help="Disable rules with this tag.")
 @click.option("-t", "enable_tags", multiple=True, help="Only run rules with this tag.")
@@ -335,6 +337,20 @@ def _select_sources(
 @click.option("-P", "--pidfile", help="Write the process id to this file.")
 @click.option("--version", "print_version", is_flag=True, help="Print versions and exit.")
 @click.option("--page-size", is_flag=True, help="Log the system page size and exit.")
+@click.option(
+    "-S", "--snaplen", type=int, help="Falco 0.40 (deprecated there): -o falco_libs.snaplen=LEN."
+)
+@click.option(
+    "-b", "--print-base64", "print_base64", is_flag=True, help="Falco 0.40: refused (no base64)."
+)
+@click.option(
+    "--gvisor-generate-config",
+    "gvisor_config",
+    is_flag=False,
+    flag_value="/run/falco/gvisor.sock",
+    default=None,
+    help="Falco 0.40-0.43: refused (there is no gVisor engine).",
+)
 def run(
     rules: tuple[str, ...],
     capture: str | None,
@@ -370,8 +386,18 @@ def run(
     pidfile: str | None,
     print_version: bool,
     page_size: bool,
+    snaplen: int | None,
+    print_base64: bool,
+    gvisor_config: str | None,
 ) -> None:
     """Detect threats: evaluate Falco-format rules against events."""
+    # Falco 0.40's flags that later releases dropped: what they set, or why Lanner refuses
+    if print_base64:
+        _fail("-b/--print-base64: buffers print as text; base64 is not provided")
+    if gvisor_config is not None:
+        _fail("--gvisor-generate-config: Lanner has no gVisor engine")
+    if snaplen:  # as Falco 0.40: -S 0 leaves falco_libs.snaplen alone
+        overrides = (*overrides, f"falco_libs.snaplen={snaplen}")
     if config_schema:  # before the configuration is read, as Falco
         from lanner.app.config_keys import json_schema
 
