@@ -16,6 +16,11 @@ RULES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "rules"
 def test_reload_after_freeze_frees_the_old_rules() -> None:
     path = RULES / "falco_rules.yaml"
     assert path.is_file(), path
+    # what earlier in-process `lanner run`s of this test session froze (their start-up runs
+    # without collection, so unreachable start-up objects were frozen too) is not this
+    # daemon's: release and collect it first, so only this daemon's rules are counted
+    gc.unfreeze()
+    gc.collect()
     cfg = load_config(None, [f"rules_files=[{path}]", "stdout_output.enabled=false"])
     daemon = Daemon(cfg, RunOptions(), [syscall_source()])
     assert daemon.load().successful

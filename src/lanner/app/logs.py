@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import os
 import sys
 import time
@@ -56,8 +55,10 @@ def setup_logging(cfg: Config) -> logging.Logger:
         h._lanner = True  # type: ignore[attr-defined]
         logger.addHandler(h)
     if cfg.boolean("log_syslog") and os.path.exists("/dev/log"):
+        from logging.handlers import SysLogHandler
+
         try:
-            sh = logging.handlers.SysLogHandler(address="/dev/log")
+            sh = SysLogHandler(address="/dev/log")
         except OSError:
             pass
         else:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-import platform
-import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -48,6 +45,8 @@ def memory_bytes() -> tuple[int, int]:
 
 def file_sha256(path: str) -> str:
     """The hex SHA-256 of a file's bytes ("" when it cannot be read)."""
+    import hashlib  # not on a replay's path: its import costs start-up ~3 ms
+
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as fh:
@@ -207,6 +206,9 @@ class Stats:
         """The output fields of Falco's ``metrics snapshot`` internal alert: the rule
         counters when ``rules``, resource usage when ``resource``; as Falco, a rule counter
         or resource figure at zero is left out unless ``include_empty``."""
+        import platform
+        import socket
+
         now = time.monotonic()
         total = sum(self.events.values())
         rate = (total - self._prev_events) / max(now - self._prev_mono, 1e-9)

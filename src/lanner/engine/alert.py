@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +14,8 @@ from lanner.contract import Priority, format_time_ns
 
 def default_hostname() -> str:
     """FALCO_HOSTNAME or LANNER_HOSTNAME when set, else the host's name (as Falco)."""
+    import socket
+
     return (
         os.environ.get("FALCO_HOSTNAME")
         or os.environ.get("LANNER_HOSTNAME")

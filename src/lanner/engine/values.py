@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import base64
 import fnmatch
+import functools
 import ipaddress
 import os
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
-
-import re2
+from typing import TYPE_CHECKING, Any
 
 from lanner.engine.fields import FieldType
 from lanner.exceptions import FieldValueError
+
+if TYPE_CHECKING:
+    import re2
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -106,7 +108,10 @@ def glob_matcher(pattern: str, ignore_case: bool = False) -> Callable[[str], boo
     return lambda value: rx.match(value) is not None
 
 
+@functools.cache
 def _re2_options() -> re2.Options:
+    import re2  # only rules with the regex operator need it (its import costs start-up)
+
     opts = re2.Options()
     opts.posix_syntax = True  # libsinsp compiles with RE2::POSIX
     opts.longest_match = True
@@ -114,16 +119,15 @@ def _re2_options() -> re2.Options:
     return opts
 
 
-_RE2_OPTIONS = _re2_options()
-
-
 def regex_matcher(pattern: str) -> Callable[[str], bool]:
     """Whole-string match with RE2 in POSIX mode, as libsinsp's ``regex`` operator.
 
     RE2 runs in linear time, so a hostile pattern cannot stall the event loop.
     """
+    import re2
+
     try:
-        rx = re2.compile(pattern, options=_RE2_OPTIONS)
+        rx = re2.compile(pattern, options=_re2_options())
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
         raise FieldValueError(f"invalid regular expression '{pattern}': {reason}") from None

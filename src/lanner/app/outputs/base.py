@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import queue
 import struct
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -84,6 +83,8 @@ class Spill:
                 return None
             try:
                 if self._file is None:
+                    import tempfile  # only when an output stalls: kept off start-up
+
                     self._file = tempfile.TemporaryFile(  # noqa: SIM115 (kept open)
                         dir=self.directory, prefix="lanner-spill-"
                     )
