@@ -3,12 +3,13 @@ neighbours' load moves these figures less than wall-clock rates):
 
 - `ingest`: sidekick's HTTP protocol fed N one-alert `POST /` requests (with the bearer
   token) through `data_received`, writes discarded: the Python cost of accepting an alert,
-  without the socket system calls. `--profile` prints a cProfile of it.
+  without the socket system calls. `--profile` prints a cProfile of it; `--prometheus` keeps
+  the default Prometheus output (its worker counting the alerts as they come).
 - `deliver`: N alerts queued for a webhook output to a bare keep-alive server (its own
   process, bench/sidekick_wrk.py's), then delivered: the delivery side's cost per alert,
   rate and user/system split; `--spool` with a spool in a temporary directory.
 
-Run: .venv/bin/python bench/sidekick_inproc.py ingest [--alerts 30000] [--profile]
+Run: .venv/bin/python bench/sidekick_inproc.py ingest [--alerts 30000] [--profile] [--prometheus]
      .venv/bin/python bench/sidekick_inproc.py deliver [--alerts 20000] [--concurrency 16] [--spool]
 """
 
@@ -59,8 +60,9 @@ class NullTransport:
         return 0
 
 
-async def ingest(alerts: int, profile: bool) -> dict[str, Any]:
-    """CPU per request of sidekick's protocol answering one-alert POSTs (no output)."""
+async def ingest(alerts: int, profile: bool, prometheus: bool) -> dict[str, Any]:
+    """CPU per request of sidekick's protocol answering one-alert POSTs (no output, or the
+    default Prometheus output with its worker running)."""
     import uvicorn
     from uvicorn.server import ServerState
 
@@ -69,8 +71,10 @@ async def ingest(alerts: int, profile: bool) -> dict[str, Any]:
     from lanner.services.sidekick.config import load_config
     from lanner.services.sidekick.httpserver import FastPath, protocol_for
 
-    config = load_config(None, {"DELIVERY_SPOOLDIR": "none", "PROMETHEUS_DISABLED": "true"})
+    disabled = "false" if prometheus else "true"
+    config = load_config(None, {"DELIVERY_SPOOLDIR": "none", "PROMETHEUS_DISABLED": disabled})
     app = create_app(config)
+    await app.state.dispatcher.start()
     body = json.dumps(bench_alert()).encode()
     request = (
         b"POST / HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\nContent-Type: application/json\r\n"
@@ -96,15 +100,22 @@ async def ingest(alerts: int, profile: bool) -> dict[str, Any]:
         protocol.data_received(request)
         if i % 16 == 15:  # a loop turn per 16 requests, as with 16 busy connections
             await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    while app.state.dispatcher.pending():  # what the outputs still have to do
+        await asyncio.sleep(0.001)
     if profiler:
         profiler.disable()
     cpu = time.process_time() - start
+    await app.state.dispatcher.stop()
     if transport.writes != alerts + 1000:
         raise RuntimeError(f"{transport.writes} answers for {alerts + 1000} requests")
     if profiler:
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
-    return {"mode": "ingest", "alerts": alerts, "cpu_us_per_alert": round(cpu / alerts * 1e6, 2)}
+    return {
+        "mode": "ingest",
+        "alerts": alerts,
+        "prometheus": prometheus,
+        "cpu_us_per_alert": round(cpu / alerts * 1e6, 2),
+    }
 
 
 async def deliver(alerts: int, concurrency: int, spool: bool, port: int) -> dict[str, Any]:
@@ -171,12 +182,15 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--spool", action="store_true")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--prometheus", action="store_true", help="ingest: keep the default Prometheus output"
+    )
     args = parser.parse_args()
     from lanner.services.sidekick.httpserver import new_event_loop
 
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         if args.mode == "ingest":
-            result = runner.run(ingest(args.alerts or 30_000, args.profile))
+            result = runner.run(ingest(args.alerts or 30_000, args.profile, args.prometheus))
         else:
             sys.path.insert(0, str(HERE))
             from sidekick_wrk import start_bare

@@ -214,7 +214,7 @@ def run_round(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> dict[
         "listenaddress": "127.0.0.1",
         "listenport": port,
         "auth": {"token": token},
-        "prometheus": {"disabled": True},
+        "prometheus": {"disabled": not args.prometheus},
         "delivery": {
             "concurrency": args.concurrency,
             "spooldir": str(spooldir) if args.spool else "none",
@@ -272,6 +272,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="delivery.concurrency")
     parser.add_argument("--spool", action="store_true", help="with delivery.spooldir")
     parser.add_argument("--deliver", action="store_true", help="a webhook output to a sink")
+    parser.add_argument(
+        "--prometheus", action="store_true", help="keep the default Prometheus output on"
+    )
     parser.add_argument("--src", default="", help="run sidekick and yardstick from this src")
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -286,7 +289,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.rounds):
             figures = run_round(args, Path(tmp), env)
-            settings = {k: getattr(args, k) for k in ("seconds", "connections", "spool")}
+            keys = ("seconds", "connections", "spool", "prometheus")
+            settings = {k: getattr(args, k) for k in keys}
             if args.deliver:
                 settings["concurrency"] = args.concurrency
             print(json.dumps({**settings, **figures}), flush=True)

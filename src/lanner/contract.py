@@ -138,6 +138,9 @@ def now_time() -> str:
     return format_time_ns(time.time_ns())
 
 
+_PRIORITY_NAMES = {p.label: p for p in Priority}  # "Warning", "Informational", ...
+
+
 @dataclass(frozen=True, slots=True)
 class ValidAlert:
     """The typed fields of an alert object that passed :func:`validate_alert`."""
@@ -150,6 +153,9 @@ class ValidAlert:
     hostname: str
     tags: list[str]
     output_fields: dict[str, Any]
+
+
+_SCALAR_TYPES = frozenset((str, int, float, bool))  # exact types: the common case, checked fast
 
 
 def _check_field_value(key: str, value: Any) -> None:
@@ -176,11 +182,13 @@ def validate_alert(data: Any) -> ValidAlert:
             raise AlertError(f"field {key!r} must be a string")
     if not data["rule"]:
         raise AlertError("field 'rule' must not be empty")
-    try:
-        priority = Priority.parse(data["priority"])
-    except ValueError:
-        raise AlertError(f"unknown priority {data['priority']!r}") from None
-    parse_time(data["time"])
+    priority = _PRIORITY_NAMES.get(data["priority"])  # as Falco writes them: one look-up
+    if priority is None:
+        try:
+            priority = Priority.parse(data["priority"])
+        except ValueError:
+            raise AlertError(f"unknown priority {data['priority']!r}") from None
+    _split_time(data["time"], strict=True)  # raises AlertError as parse_time does
     tags = data.get("tags")
     if tags is None:
         tags = []
@@ -192,6 +200,8 @@ def validate_alert(data: Any) -> ValidAlert:
     if not isinstance(fields, dict):
         raise AlertError("field 'output_fields' must be an object")
     for key, value in fields.items():
+        if value is None or type(value) in _SCALAR_TYPES:
+            continue
         _check_field_value(key, value)
     return ValidAlert(
         rule=data["rule"],
