@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from lanner.sources.cloud_reader import ErrorCounts, save_state
 from lanner.sources.cloudtrail.reader import read_cloudtrail_events
 from lanner.sources.json_source.event import JsonEvent
 from lanner.sources.json_source.reader import LineError
@@ -157,22 +158,16 @@ class ReadState:
         with self._lock:
             self.done.add(key)
             if self.path:
-                tmp = f"{self.path}.tmp"
-                Path(tmp).write_text(json.dumps(sorted(self.done)))
-                os.replace(tmp, self.path)
+                save_state(self.path, sorted(self.done))
 
 
 @dataclass(slots=True)
-class ReadStats:
+class ReadStats(ErrorCounts):
     """Objects and events read, and errors, by kind (the source's metrics)."""
 
     objects: int = 0
     events: int = 0
     skipped_objects: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
-
-    def error(self, kind: str) -> None:
-        self.errors[kind] = self.errors.get(kind, 0) + 1
 
 
 def _file_time(key: str) -> datetime | None:

@@ -32,11 +32,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 from lanner.exceptions import NotAuditEvent
+from lanner.sources.cloud_reader import ErrorCounts, save_state
 from lanner.sources.json_source.event import JsonEvent
 from lanner.sources.k8s_audit.payload import parse_payload
 from lanner.sources.plugin_init import read_init_config
@@ -191,9 +192,7 @@ class FileCheckpointStore:
         with self._lock:
             self._checkpoints[key] = dict(checkpoint)
             if self.path:
-                tmp = f"{self.path}.tmp"
-                Path(tmp).write_text(json.dumps({"checkpoints": self._checkpoints}))
-                os.replace(tmp, self.path)
+                save_state(self.path, {"checkpoints": self._checkpoints})
 
     def list_checkpoints(
         self, fully_qualified_namespace: str, eventhub_name: str, consumer_group: str,
@@ -205,15 +204,11 @@ class FileCheckpointStore:
 
 
 @dataclass(slots=True)
-class ReadStats:
+class ReadStats(ErrorCounts):
     """Event Hubs events, audit events and errors by kind (the source's metrics)."""
 
     messages: int = 0
     events: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
-
-    def error(self, kind: str) -> None:
-        self.errors[kind] = self.errors.get(kind, 0) + 1
 
 
 class TokenBucket:

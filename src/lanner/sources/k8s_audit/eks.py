@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from lanner.exceptions import NotAuditEvent
+from lanner.sources.cloud_reader import Backoff, ErrorCounts, save_state
 from lanner.sources.json_source.event import JsonEvent
 from lanner.sources.k8s_audit.payload import parse_payload
 from lanner.sources.plugin_init import read_init_config
@@ -123,12 +124,8 @@ class Position:
             raise EksConfigError(f"{path}: unreadable {PLUGIN} state: {exc!r}") from None
 
     def save(self, path: str | None) -> None:
-        """Written atomically (a crash leaves the old or the new state)."""
-        if not path:
-            return
-        tmp = f"{path}.tmp"
-        Path(tmp).write_text(json.dumps({"start": self.start, "seen": self.seen}))
-        os.replace(tmp, path)
+        if path:
+            save_state(path, {"start": self.start, "seen": self.seen})
 
     def advance(self, shift_ms: int) -> None:
         """Move the start to ``shift_ms`` before the newest event seen; forget older ids."""
@@ -140,15 +137,11 @@ class Position:
 
 
 @dataclass(slots=True)
-class PollStats:
+class PollStats(ErrorCounts):
     """Calls, events and errors by kind (the source's metrics)."""
 
     requests: int = 0
     events: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
-
-    def error(self, kind: str) -> None:
-        self.errors[kind] = self.errors.get(kind, 0) + 1
 
 
 def _error_code(exc: Exception) -> str:
@@ -181,16 +174,15 @@ class EksPoller:
         logs = self.logs
         if self.position.start is None:
             self.position.start = int((self._now() - self.opened.shift) * 1000)
-        backoff = 1.0
+        backoff = Backoff(longest=MAX_BACKOFF)
         while not self.stop.is_set():
             done = self._poll(logs, deliver)
             if done is None:  # refused: stopping
                 return
             if not done:  # an API error, logged: wait and ask again from the same start
-                self.stop.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
+                backoff.wait(self.stop)
                 continue
-            backoff = 1.0
+            backoff.reset()
             self.position.advance(int(self.opened.shift * 1000))
             self.position.save(self.opened.state_file)
             self.stop.wait(self.opened.polling_interval)

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from lanner.sources.cloud_reader import Backoff, ErrorCounts, save_state
 from lanner.sources.json_source.event import parse_rfc3339
 from lanner.sources.okta.fields import MfaHistory, OktaEvent
 from lanner.sources.plugin_init import read_init_config
@@ -107,23 +108,16 @@ class Cursor:
             raise OktaConfigError(f"{path}: unreadable okta state: {exc}") from None
 
     def save(self, path: str | None) -> None:
-        if not path:
-            return
-        tmp = f"{path}.tmp"
-        Path(tmp).write_text(json.dumps({"next": self.next_url, "seen": self.seen}))
-        os.replace(tmp, path)
+        if path:
+            save_state(path, {"next": self.next_url, "seen": self.seen})
 
 
 @dataclass(slots=True)
-class PollStats:
+class PollStats(ErrorCounts):
     """Requests, events and errors by kind (the source's metrics)."""
 
     requests: int = 0
     events: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
-
-    def error(self, kind: str) -> None:
-        self.errors[kind] = self.errors.get(kind, 0) + 1
 
 
 def _rate_wait(headers: httpx.Headers, now: float) -> float | None:
@@ -162,14 +156,13 @@ class OktaPoller:
     def run(self, deliver: Callable[[list[OktaEvent]], bool]) -> None:
         """Poll until ``stop`` is set or ``deliver`` refuses."""
         url = self.cursor.next_url or self.first_url()
-        backoff = 1.0
+        backoff = Backoff(longest=MAX_BACKOFF)
         while not self.stop.is_set():
             page = self._fetch(url)
             if page is None:  # logged: wait and retry the same cursor
-                self.stop.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
+                backoff.wait(self.stop)
                 continue
-            backoff = 1.0
+            backoff.reset()
             docs, next_url, wait = page
             events = self._events(docs)
             if events and not deliver(events):
