@@ -25,6 +25,7 @@ connection) are logged and counted, and the client is made again.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -36,10 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from lanner.exceptions import NotAuditEvent
 from lanner.sources.cloud_reader import ErrorCounts, save_state
 from lanner.sources.json_source.event import JsonEvent
-from lanner.sources.k8s_audit.payload import parse_payload
+from lanner.sources.k8s_audit.payload import numbered_events
 from lanner.sources.plugin_init import read_init_config
 
 log = logging.getLogger("lanner.k8saudit-aks")
@@ -243,7 +243,7 @@ class AksReader:
         self._make_client = client or _consumer
         self._client: Any = None
         self._bucket = TokenBucket(opened.rate, opened.burst, self.stop)
-        self._num = 0
+        self._numbers = itertools.count(1)
         self._lock = threading.Lock()
 
     def run(self, deliver: Callable[[list[JsonEvent]], bool]) -> None:
@@ -343,17 +343,7 @@ class AksReader:
         except ValueError as exc:
             self._bad("bad_json", f"{where}: properties.log is not JSON ({exc}); skipped")
             return []
-        try:
-            parsed = parse_payload(doc, where=where)
-        except NotAuditEvent as exc:
-            self._bad("bad_event", f"{where}: {exc}; skipped")
-            return []
-        for reason in parsed.rejected:
-            self._bad("bad_event", f"{where}: {reason}; skipped")
-        for event in parsed.events:
-            self._num += 1
-            event.num = self._num
-        return list(parsed.events)
+        return numbered_events(doc, where, self._bad, self._numbers)
 
     def _bad(self, kind: str, message: str) -> None:
         log.warning("%s: %s", PLUGIN, message)

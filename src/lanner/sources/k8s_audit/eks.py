@@ -17,6 +17,7 @@ another kind) is logged, counted and skipped.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -28,10 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lanner.exceptions import NotAuditEvent
 from lanner.sources.cloud_reader import Backoff, ErrorCounts, save_state
 from lanner.sources.json_source.event import JsonEvent
-from lanner.sources.k8s_audit.payload import parse_payload
+from lanner.sources.k8s_audit.payload import numbered_events
 from lanner.sources.plugin_init import read_init_config
 
 log = logging.getLogger("lanner.k8saudit-eks")
@@ -167,7 +167,7 @@ class EksPoller:
         self.stats = PollStats()
         self.stop = threading.Event()
         self._now = now
-        self._num = 0
+        self._numbers = itertools.count(1)
 
     def run(self, deliver: Callable[[list[JsonEvent]], bool]) -> None:
         """Poll until ``stop`` is set or ``deliver`` refuses."""
@@ -263,17 +263,7 @@ class EksPoller:
         except ValueError as exc:
             self._bad("bad_json", f"{where}: not JSON ({exc}); skipped")
             return []
-        try:
-            parsed = parse_payload(doc, where=where)
-        except NotAuditEvent as exc:
-            self._bad("bad_event", f"{where}: {exc}; skipped")
-            return []
-        for reason in parsed.rejected:
-            self._bad("bad_event", f"{where}: {reason}; skipped")
-        for event in parsed.events:
-            self._num += 1
-            event.num = self._num
-        return parsed.events
+        return numbered_events(doc, where, self._bad, self._numbers)
 
     def _bad(self, kind: str, message: str) -> None:
         log.warning("%s: %s", PLUGIN, message)

@@ -8,6 +8,7 @@ needs a ``stageTimestamp`` (or, failing that, ``requestReceivedTimestamp``), its
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,3 +79,21 @@ def parse_payload(
         _add(value, out, where)  # an item of an EventList on its own line
         return out
     raise NotAuditEvent("data not recognized as a k8s audit event (kind Event or EventList)")
+
+
+def numbered_events(
+    doc: Any, where: str, bad: Callable[[str, str], None], numbers: Iterator[int]
+) -> list[JsonEvent]:
+    """The audit events of a log record's decoded payload, numbered from ``numbers``; a
+    payload or item that is no audit event is reported as ``bad("bad_event", message)``
+    (the message names ``where``) and skipped."""
+    try:
+        parsed = parse_payload(doc, where=where)
+    except NotAuditEvent as exc:
+        bad("bad_event", f"{where}: {exc}; skipped")
+        return []
+    for reason in parsed.rejected:
+        bad("bad_event", f"{where}: {reason}; skipped")
+    for event in parsed.events:
+        event.num = next(numbers)
+    return parsed.events
