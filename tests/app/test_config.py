@@ -170,4 +170,4 @@ def test_empty_values_keep_the_defaults(tmp_path: Path) -> None:
     path = write(tmp_path, "http_output:\n#  enabled: true\nfile_output:\n  filename:\n")
     cfg = load_config(path)
     assert cfg.boolean("http_output.enabled") is False
-    assert cfg.get("file_output.filename") == "./events.txt"
+    assert cfg.get("file_output.filename") == ""  # Falco's default: no file

@@ -478,6 +478,8 @@ def test_describe_rules_as_json() -> None:
     [
         ("file_output:\n  enabled: true\n  filename: ''\n",
          "file_output.filename: empty, but file_output is enabled"),
+        ("file_output:\n  enabled: true\n",
+         "file_output.filename: empty, but file_output is enabled"),
         ("program_output:\n  enabled: true\n",
          "program_output.program: empty, but program_output is enabled"),
         ("http_output:\n  enabled: true\n", "http_output.url: empty, but http_output is enabled"),

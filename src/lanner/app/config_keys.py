@@ -171,7 +171,7 @@ SCHEME = Section(
             {
                 "enabled": Key("bool", False),
                 "keep_alive": Key("bool", False),
-                "filename": Key("str", "./events.txt"),
+                "filename": Key("str", ""),  # as Falco: enabled without one is an error
             },
             reload=_OUT,
             check=_needs("filename"),
