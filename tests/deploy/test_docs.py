@@ -228,6 +228,7 @@ def test_links_resolve(doc: Path) -> None:
 
 def test_falco_flag_table_matches_lanner_run() -> None:
     options = {opt for param in run_command.params for opt in param.opts}
+    options |= set(run_command.context_settings["help_option_names"])
     rows = _section("falco-users.md", "## Command-line flags").splitlines()
     same = next(r for r in rows if r.startswith("| `-r`"))
     refused = next(r for r in rows if "not accepted" in r)
