@@ -566,47 +566,6 @@ def test_otlp_outage_is_retried(receiver: Receiver) -> None:
     assert first.body == second.body  # a retry exports the very same span
 
 
-def test_dogstatsd_counter_with_tags() -> None:
-    """DogStatsD datagram format (`name:value|c|#tag:value,...`) on a UDP socket."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(10)
-    try:
-        env = {
-            "DOGSTATSD_FORWARDER": f"127.0.0.1:{sock.getsockname()[1]}",
-            "DOGSTATSD_TAGS": "env:prod,team:sec",
-        }
-        send(outputs_from_env(env)["dogstatsd"], make_alert(priority="Critical"))
-        data, _ = sock.recvfrom(4096)
-        # datadog-go, Falcosidekick's client, writes the client-wide tags before the metric's
-        assert data == b"falcosidekick.falco.accepted:1|c|#env:prod,team:sec,priority:Critical"
-    finally:
-        sock.close()
-
-
-def test_statsd_tags_on_every_line() -> None:
-    """`statsd.tags` (env STATSD_TAGS), refused until now, ends every StatsD line with
-    DogStatsD's `|#tag,...`, as Falcosidekick's client does with them; a UDP socket receives."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(10)
-    try:
-        env = {
-            "STATSD_FORWARDER": f"127.0.0.1:{sock.getsockname()[1]}",
-            "STATSD_TAGS": "env:prod,team:sec",
-            "STATSD_NAMESPACE": "lanner.",
-        }
-        send(outputs_from_env(env)["statsd"], make_alert(priority="Critical", rule="Shell"))
-        data, _ = sock.recvfrom(4096)
-        assert data.decode().splitlines() == [
-            "lanner.events.total:1|c|#env:prod,team:sec",
-            "lanner.events.critical:1|c|#env:prod,team:sec",
-            "lanner.rule.shell:1|c|#env:prod,team:sec",
-        ]
-    finally:
-        sock.close()
-
-
 def test_otlp_metrics_counter(receiver: Receiver) -> None:
     """OTLP/HTTP metrics, decoded with the official protos: the cumulative counter
     falcosecurity_falco_rules_matches_total with Falcosidekick's attributes."""

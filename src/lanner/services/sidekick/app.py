@@ -28,6 +28,7 @@ from .config import SidekickConfig
 from .delivery import Dispatcher, RetryPolicy
 from .ingest import MAX_BODY, Ingest
 from .outputs import OUTPUTS, Output, OutputContext
+from .outputs.statsd import StatsdCounters
 from .stats import Stats
 
 log = logging.getLogger("lanner.sidekick")
@@ -147,9 +148,13 @@ def create_app(config: SidekickConfig) -> FastAPI:
     PlatformCollector(registry=registry)
     stats = Stats(registry)
     outputs = build_outputs(config, registry)
+    # StatsD outputs take no alerts: they send the service's counts
+    counters = [o for o in outputs if isinstance(o, StatsdCounters)]
+    for counter in counters:
+        counter.attach(stats)
     delivery = config.get("delivery")
     dispatcher = Dispatcher(
-        outputs,
+        [o for o in outputs if not isinstance(o, StatsdCounters)],
         stats,
         RetryPolicy(delivery["retries"], delivery["backoff"], delivery["maxbackoff"]),
         queuesize=delivery["queuesize"],
@@ -163,8 +168,11 @@ def create_app(config: SidekickConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for counter in counters:
+            await counter.start()
         await dispatcher.start()
-        log.info("sidekick: outputs enabled: %s", ", ".join(dispatcher.workers) or "none")
+        enabled = [*dispatcher.workers, *(c.kind for c in counters)]
+        log.info("sidekick: outputs enabled: %s", ", ".join(enabled) or "none")
         try:
             yield
         finally:
@@ -175,6 +183,11 @@ def create_app(config: SidekickConfig) -> FastAPI:
             elif not drained:
                 log.warning("sidekick: %d alert(s) kept in the spool for the next start", left)
             await dispatcher.stop()
+            for counter in counters:  # last: they send the final counts
+                try:
+                    await counter.close()
+                except Exception as exc:
+                    log.warning("%s: close failed: %s", counter.kind, exc)
 
     app = FastAPI(title="lanner sidekick", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.dispatcher = dispatcher
@@ -183,6 +196,12 @@ def create_app(config: SidekickConfig) -> FastAPI:
     ingest = Ingest(dispatcher, enricher, stats)
     app.state.ingest = ingest
     app.add_middleware(FastIngest, ingest=ingest)  # inside BearerAuth, added after it
+
+    @app.api_route("/", methods=["GET", "PUT", "PATCH", "DELETE"])
+    async def not_a_post() -> Response:
+        """Counted as refused (Falcosidekick's `nobody` reason), answered 405."""
+        status, answer = ingest.refuse(405, "send alerts with POST")
+        return Response(answer, status, {"Allow": "POST"}, media_type="application/json")
 
     @app.post("/")
     async def receive(request: Request) -> Response:  # reached only without FastIngest
@@ -202,6 +221,7 @@ def create_app(config: SidekickConfig) -> FastAPI:
     async def send_test() -> Response:
         alert = enricher.apply(make_test_alert(hostname))
         targets = dispatcher.submit(alert, everywhere=True)
+        stats.input("accepted", 1, alert.priority)  # as Falcosidekick counts its test alert
         return JSONResponse({"status": "accepted", "outputs": targets})
 
     @app.get("/ping")

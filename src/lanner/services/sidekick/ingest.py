@@ -12,6 +12,7 @@ it without duplicates; an accepted batch is answered `{"status":"accepted","coun
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +21,7 @@ import orjson
 from lanner.exceptions import AlertError, SpoolError
 from lanner.services.httpguard import MAX_DEPTH, depth_problem
 
-from .alert import Alert
+from .alert import Alert, Priority
 from .delivery import Dispatcher
 from .enrich import Enricher
 from .stats import Stats
@@ -30,6 +31,12 @@ MAX_BATCH = 10_000  # alerts in one POST
 NDJSON_TYPES = (b"application/x-ndjson", b"application/jsonl", b"application/json-lines")
 
 Reply = Callable[[int, bytes], None]  # (HTTP status, JSON answer)
+
+# Why a request was refused, by HTTP status, in Falcosidekick's words where it has them
+# (`error:` tag of its `inputs.requests.rejected` StatsD counter): `invalidjson` for a body
+# that is not a valid alert, `nobody` for a request that is not a POST; Lanner's own:
+# `toolarge` (413: body over MAX_BODY, batch over MAX_BATCH), `spool` (503: not stored).
+REASONS = {400: "invalidjson", 405: "nobody", 413: "toolarge", 503: "spool"}
 
 
 def _decode_batch(body: bytes, ndjson: bool) -> Any:
@@ -65,9 +72,11 @@ class Ingest:
         """Count `count` refused alerts and answer `{"error": message}` with `status`."""
         return self._refuse(status, message, count)
 
-    def _refuse(self, status: int, message: str, count: int = 1) -> tuple[int, bytes]:
-        for _ in range(count):
-            self.stats.input("rejected" if status != 503 else "failed")
+    def _refuse(
+        self, status: int, message: str, count: int = 1, reason: str = ""
+    ) -> tuple[int, bytes]:
+        reason = reason or REASONS.get(status, "invalidjson")
+        self.stats.input("rejected" if status != 503 else "failed", count, reason=reason)
         return status, orjson.dumps({"error": message})
 
     def too_large(self) -> tuple[int, bytes]:
@@ -83,7 +92,7 @@ class Ingest:
             targets = self.dispatcher.submit(checked)
         except SpoolError as exc:
             return self._refuse(503, f"spool unavailable: {exc}")
-        return self._accepted(targets)
+        return self._accepted(targets, checked.priority)
 
     def handle_soon(self, body: bytes, content_type: bytes, reply: Reply) -> None:
         """As `handle`, answering through `reply(status, answer)`: a single alert's spool
@@ -99,7 +108,7 @@ class Ingest:
             if isinstance(result, SpoolError):
                 reply(*self._refuse(503, f"spool unavailable: {result}"))
             else:
-                reply(*self._accepted(result))
+                reply(*self._accepted(result, checked.priority))
 
         self.dispatcher.submit_grouped(checked, stored)
 
@@ -124,9 +133,9 @@ class Ingest:
         self.enricher.apply(alert)
         return alert
 
-    def _accepted(self, targets: list[str]) -> tuple[int, bytes]:
+    def _accepted(self, targets: list[str], priority: Priority) -> tuple[int, bytes]:
         """Count one accepted alert; the answer naming `targets` (cached per target list)."""
-        self.stats.input("accepted")
+        self.stats.input("accepted", 1, priority)
         key = tuple(targets)
         answer = self._answers.get(key)
         if answer is None:
@@ -139,7 +148,8 @@ class Ingest:
         if not items:
             return self._refuse(400, "empty batch")
         if len(items) > MAX_BATCH:
-            return self._refuse(400, f"more than {MAX_BATCH} alerts in one request", len(items))
+            message = f"more than {MAX_BATCH} alerts in one request"
+            return self._refuse(400, message, len(items), "toolarge")
         alerts: list[Alert] = []
         for index, item in enumerate(items):
             try:
@@ -152,7 +162,8 @@ class Ingest:
             targets = self.dispatcher.submit_many(alerts)
         except SpoolError as exc:
             return self._refuse(503, f"spool unavailable: {exc}", len(alerts))
-        self.stats.input("accepted", len(alerts))
+        for priority, count in Counter(a.priority for a in alerts).items():
+            self.stats.input("accepted", count, priority)
         return 200, orjson.dumps({"status": "accepted", "count": len(alerts), "outputs": targets})
 
 

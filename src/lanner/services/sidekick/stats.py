@@ -10,12 +10,32 @@ from __future__ import annotations
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .alert import Priority
+
 _FSK_STATUS = {"sent": "ok", "failed": "error"}  # Falcosidekick counts each attempt
+
+
+def falcosidekick_status(status: str) -> str | None:
+    """Falcosidekick's status for a delivery outcome (`ok`, `error`), None for Lanner's own
+    (`retried`, `dropped`)."""
+    return _FSK_STATUS.get(status)
+
+
+class StatsObserver(Protocol):
+    """Told of every count as it is made (the StatsD outputs)."""
+
+    def on_input(self, status: str, count: int, priority: Priority | None, reason: str) -> None:
+        """`count` alerts received with `status`: accepted ones with their `priority`, refused
+        ones with the `reason` (`invalidjson`, ...)."""
+
+    def on_output(self, destination: str, status: str, count: int) -> None:
+        """`count` delivery outcomes `status` (sent, failed, retried, dropped)."""
 
 
 class Stats(Collector):
@@ -29,17 +49,31 @@ class Stats(Collector):
         self.tally: Tally[tuple[str, str]] = Tally()  # (destination or "input", status)
         self.depths: dict[str, Callable[[], int]] = {}
         self.created = time.time()
+        self.observers: tuple[StatsObserver, ...] = ()  # empty: counting costs one test more
         registry.register(self)
 
-    def input(self, status: str, count: int = 1) -> None:
-        """Count received alerts (`accepted`, `rejected` or `failed`)."""
+    def observe(self, observer: StatsObserver) -> None:
+        """Tell `observer` of every count from now on."""
+        self.observers = (*self.observers, observer)
+
+    def input(
+        self, status: str, count: int = 1, priority: Priority | None = None, reason: str = ""
+    ) -> None:
+        """Count received alerts (`accepted`, `rejected` or `failed`). For the observers
+        only: the `priority` of accepted alerts, the `reason` of refused ones."""
         self.inputs[status] += count
         self.tally[("input", status)] += count
+        if self.observers:
+            for observer in self.observers:
+                observer.on_input(status, count, priority, reason)
 
     def output(self, destination: str, priority: str, status: str, count: int = 1) -> None:
         """Count delivery outcomes."""
         self.outputs[(destination, priority, status)] += count
         self.tally[(destination, status)] += count
+        if self.observers:
+            for observer in self.observers:
+                observer.on_output(destination, status, count)
 
     def depth_of(self, destination: str, alerts: Callable[[], int]) -> None:
         """Report `alerts()` as the destination's queue depth."""
@@ -83,7 +117,7 @@ class Stats(Collector):
         fsk_out: Tally[tuple[str, str]] = Tally()
         for (dest, prio, status), count in sorted(self.outputs.items()):
             outputs.add_metric([dest, prio, status], count, created=created)
-            fsk = _FSK_STATUS.get(status)
+            fsk = falcosidekick_status(status)
             if fsk:
                 fsk_out[(dest, fsk)] += count
         for (dest, fsk), count in sorted(fsk_out.items()):

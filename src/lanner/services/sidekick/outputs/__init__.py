@@ -23,6 +23,7 @@ from . import (
     policyreport,
     queues,
     sql,
+    statsd,
     web,
     yandex,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "policyreport",
     "queues",
     "sql",
+    "statsd",
     "web",
     "yandex",
 ]

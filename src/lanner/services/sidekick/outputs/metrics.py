@@ -1,12 +1,11 @@
-"""Metric outputs: Prometheus series on /metrics, StatsD and DogStatsD over UDP, InfluxDB
-line protocol, Wavefront points."""
+"""Metric outputs: Prometheus series on /metrics, InfluxDB line protocol, Wavefront points
+(StatsD and DogStatsD: `statsd.py`)."""
 
 from __future__ import annotations
 
 import asyncio
 import gzip
 import re
-import socket
 from typing import Any, ClassVar
 
 import httpx
@@ -16,7 +15,7 @@ from lanner.exceptions import DeliveryError
 
 from ..alert import Alert, Priority
 from ..schema import Opt
-from .base import HttpOutput, Output, OutputContext, label_name, register, slug
+from .base import HttpOutput, Output, OutputContext, label_name, register
 
 EVENTS_METRIC = "falcosecurity_falcosidekick_falco_events"
 _BASE_LABELS = (
@@ -101,86 +100,6 @@ class Prometheus(Output):
         if child is None:
             child = self._children[key] = self.counter.labels(*key)
         child.inc()
-
-
-@register
-class Statsd(Output):
-    """StatsD counters over UDP: `<ns>events.total`, `<ns>events.<priority>`, `<ns>rule.<rule>`.
-    With `tags`, each line ends in DogStatsD's `|#k:v,...`, as Falcosidekick's StatsD client
-    (datadog-go, whose client-wide tags go on every metric) writes them."""
-
-    kind = "statsd"
-    family = "metrics"
-    enable_key = "forwarder"
-    options: ClassVar[dict[str, Opt]] = {
-        "forwarder": Opt("str", ""),
-        "namespace": Opt("str", "falcosidekick."),
-        "tags": Opt("list"),
-    }
-
-    def __init__(self, settings: dict[str, Any], ctx: OutputContext) -> None:
-        super().__init__(settings, ctx)
-        self._sock: socket.socket | None = None
-
-    def tag_suffix(self, *extra: str) -> str:
-        """`|#` and the configured tags, then `extra` (datadog-go's order), or nothing."""
-        tags = [*self.settings["tags"], *extra]
-        return "|#" + ",".join(tags) if tags else ""
-
-    def lines(self, alert: Alert) -> bytes:
-        """The counter lines of one alert."""
-        ns = self.settings["namespace"]
-        names = [
-            "events.total",
-            f"events.{alert.priority.name.lower()}",
-            f"rule.{slug(alert.rule)}",
-        ]
-        suffix = self.tag_suffix()
-        return "\n".join(f"{ns}{name}:1|c{suffix}" for name in names).encode()
-
-    async def send(self, alert: Alert) -> None:
-        """Send the counters in one datagram."""
-        host, _, port = self.settings["forwarder"].rpartition(":")
-        try:
-            if self._sock is None:
-                self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                self._sock.setblocking(False)
-            await asyncio.get_running_loop().sock_sendto(
-                self._sock, self.lines(alert), (host, int(port))
-            )
-        except (OSError, ValueError) as exc:
-            raise DeliveryError(f"statsd: {exc}") from exc
-
-    @classmethod
-    def validate(cls, settings: dict[str, Any]) -> tuple[str, str] | None:
-        """forwarder must be host:port; a tag must not break the line (`|`, `,`, newline)."""
-        host, _, port = settings["forwarder"].rpartition(":")
-        if settings["forwarder"] and (not host or not port.isdigit()):
-            return "forwarder", f"expected host:port, got {settings['forwarder']!r}"
-        for tag in settings["tags"]:
-            if not tag or any(c in tag for c in "|,\r\n"):
-                return "tags", f"{tag!r}: a tag is non-empty, without '|', ',' or line breaks"
-        return None
-
-    async def close(self) -> None:
-        """Close the socket."""
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-
-
-@register
-class Dogstatsd(Statsd):
-    """DogStatsD counter over UDP, as Falcosidekick counts accepted events:
-    `<namespace>falco.accepted:1|c|#<tags>,priority:<Priority>` (`tags`: `key:value` list,
-    first, as datadog-go writes client-wide tags before the metric's)."""
-
-    kind = "dogstatsd"
-
-    def lines(self, alert: Alert) -> bytes:
-        """The counter line with its DogStatsD tags."""
-        suffix = self.tag_suffix(f"priority:{alert.priority.label}")
-        return f"{self.settings['namespace']}falco.accepted:1|c{suffix}".encode()
 
 
 def _tag(value: str) -> str:
