@@ -196,7 +196,9 @@ class SidekickProtocol(OneWriteHttpToolsProtocol):
             transport.write_now(_response(status, answer, keep))
             if not keep:
                 transport.close()
-            elif self.timeout_keep_alive_task is None:
+            elif self.timeout_keep_alive_task is None and (
+                self.cycle is None or self.cycle.response_complete
+            ):  # idle now (an ASGI request pipelined behind arms it when answered)
                 self.timeout_keep_alive_task = self.loop.call_later(
                     self.timeout_keep_alive, self.timeout_keep_alive_handler
                 )
