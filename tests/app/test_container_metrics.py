@@ -204,3 +204,64 @@ def test_scraped_runtime_gauge_follows_the_doubles(tmp_path: Path, short_tmp: Pa
         for d in (cgroup, cgroup.parent):  # the parent only if no other test uses it
             with contextlib.suppress(OSError):
                 d.rmdir()
+
+
+@pytest.mark.skipif(_probe_ready() is not None, reason=str(_probe_ready()))
+def test_falcos_container_plugin_engines_choose_the_runtimes(
+    tmp_path: Path, short_tmp: Path
+) -> None:
+    """Falco 0.41+'s ``load_plugins: [container]`` with the plugin's ``init_config.engines``
+    (no ``container_engines``): its Docker and containerd sockets are the ones asked, its
+    other init_config keys are named as without effect (issue 20)."""
+    docker_path, containerd_path = str(short_tmp / "d.sock"), str(short_tmp / "ctrd.sock")
+    docker = DockerDouble(docker_path, {})
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "- rule: Container seen\n  desc: d\n  priority: NOTICE\n"
+        "  condition: evt.type = container\n  output: container %container.id\n"
+    )
+    port = free_port()
+    engines = {
+        "docker": {"enabled": True, "sockets": [docker_path]},
+        "podman": {"enabled": False},
+        "containerd": {"enabled": True, "sockets": [containerd_path]},
+        "cri": {"enabled": False, "sockets": ["/run/crio/crio.sock"]},
+        "lxc": {"enabled": False},
+    }
+    config = webserver_config(
+        tmp_path / "falco.yaml",
+        rules,
+        port,
+        load_plugins=["container"],
+        plugins=[
+            {
+                "name": "container",
+                "library_path": "libcontainer.so",
+                "init_config": {"label_max_len": 100, "with_size": False, "engines": engines},
+            }
+        ],
+    )
+    proc = subprocess.Popen(
+        [*LANNER, "-c", str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
+    )
+    try:
+        err = LineCollector(proc.stderr)  # type: ignore[arg-type]
+        wait_until(lambda: "syscall capture started" in err.text(), 60, "the probe")
+
+        def scrape() -> dict:
+            return _samples(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text)
+
+        s = wait_until(lambda: _up(scrape(), "docker", docker_path) is not None and scrape())
+        assert _up(s, "docker", docker_path) == 1
+        assert _up(s, "cri", containerd_path) == 0  # asked over CRI, not there
+        asked = {dict(labels)["socket"] for name, labels in s if name == UP}
+        assert asked == {docker_path, containerd_path}  # not crio's, not podman's
+        text = err.text()
+        for key in ("label_max_len", "with_size", "engines.lxc"):
+            assert f"'plugins[container].init_config.{key}' is accepted but has no effect" in text
+        assert "no equivalent of plugin 'container'" not in text
+    finally:
+        docker.stop()
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(30)

@@ -485,6 +485,14 @@ def test_describe_rules_as_json() -> None:
         ("http_output:\n  enabled: true\n", "http_output.url: empty, but http_output is enabled"),
         ("webserver:\n  listen_address: localhost\n",
          "webserver.listen_address: expected an IPv4 or IPv6 address, got 'localhost'"),
+        ("load_plugins: [container]\nplugins:\n- name: container\n  init_config:\n"
+         "    engines: {rkt: {enabled: true}}\n",
+         "plugins[container].init_config.engines.rkt: unknown engine (expected docker, "
+         "podman, containerd, cri, lxc, libvirt_lxc or bpm)"),
+        ("load_plugins: [container]\nplugins:\n- name: container\n  init_config:\n"
+         "    engines: {docker: {sockets: 5}}\n",
+         "plugins[container].init_config.engines.docker.sockets: expected a list of strings, "
+         "got 5"),
         ("rules_file: [a.yaml]\nrules_files: [b.yaml]\n",
          "both 'rules_file' and 'rules_files' are set: keep rules_files"),
     ],

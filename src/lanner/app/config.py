@@ -29,6 +29,7 @@ from lanner.app.config_keys import (
     no_effect,
     refused,
 )
+from lanner.app.container_plugin import container_engines
 from lanner.engine.priority import Priority
 from lanner.exceptions import ConfigError
 
@@ -622,6 +623,9 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Confi
         )
     loaded = checked.get("load_plugins") or []
     for plugin in plugins:
+        if plugin.get("name") == "container" and "container" in loaded:
+            _container_plugin(plugin, checked, set_by_user, warnings)
+            continue
         if plugin.get("name") in ("k8saudit", "k8smeta"):
             continue  # read by lanner.sources.k8s_audit, app.k8s_metadata
         if plugin.get("name") == "cloudtrail" and "cloudtrail" in loaded:
@@ -644,6 +648,33 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Confi
     cfg = Config(checked, str(path) if path else None, warnings)
     cfg.files, cfg.folders, cfg.locations = files, folders, where
     return cfg
+
+
+def _container_plugin(
+    plugin: dict[str, Any], checked: dict[str, Any], set_by_user: set[str], warnings: list[str]
+) -> None:
+    """Falco 0.41+'s loaded container plugin: its ``init_config.engines`` become
+    ``container_engines`` unless that key is set too (it wins, as the key Lanner reads)."""
+    where = "plugins[container].init_config"
+    try:
+        engines, notes = container_engines(plugin)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    warnings.extend(notes)
+    if engines is None:
+        return
+    if "container_engines" in set_by_user:
+        warnings.append(f"{where}.engines not used: container_engines is set and wins")
+        return
+    section = SCHEME.keys["container_engines"]
+    checked["container_engines"] = _validate(engines, section, f"{where}.engines", warnings)
+    for key, reason in no_effect().items():
+        name = key.removeprefix("container_engines.")
+        if key.startswith("container_engines.") and _present(engines, name)[0]:
+            warnings.append(
+                f"configuration key '{where}.engines.{name}' is accepted but has no effect: "
+                f"{reason}"
+            )
 
 
 def locate(where: Locations, message: str) -> str:

@@ -246,6 +246,8 @@ def _select_sources(
     Falco's errors."""
     plugins = cfg.string_list("load_plugins")
     for name in plugins:
+        if name == "container":  # built in; its init_config.engines read by app.config
+            continue
         if name not in PLUGIN_SOURCES:
             log.warning("load_plugins: Lanner has no equivalent of plugin '%s' (ignored)", name)
     from_plugins = plugin_sources(plugins)
