@@ -4,6 +4,10 @@
 - ``shared_fixture``: a path in ../shared/fixtures, failing loudly when missing
   (``fixtures.py``)
 - ``require_tool``: a program setup.sh installs, failing loudly when missing (``tools.py``)
+- ``lanner_process.LannerProcess``: ``lanner run`` with its JSON alerts read as they come
+  (``until``, ``take``), its log in a file; ``metrics(port)``: its Prometheus text
+- ``moto_server.moto_server``: AWS's APIs on loopback (moto in server mode), with
+  ``aws_client`` and ``aws_env`` pointing boto3 and ``lanner run`` at it
 - ``eventhubs_double.EventHubsDouble``: an Azure Event Hubs namespace on loopback (AMQP 1.0
   on Qpid Proton), for the sidekick output and the k8saudit-aks source (imported as
   ``from helpers.eventhubs_double import EventHubsDouble``)

@@ -11,44 +11,28 @@ Every enabled rule of the four files is proved, or said why it cannot be here.""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import httpx
 import pytest
 import yaml
 
 from helpers import free_port, shared_fixture, wait_until
+from helpers.moto_server import aws_client, aws_env, moto_server
 from lanner.services.generate.registry import UNCOVERED_FALCO, select
 
 from .lanner_proc import LANNER
 
-AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-       "AWS_REGION": "us-east-1"}  # fmt: skip
 FILES = ("aws_cloudtrail_rules.yaml", "github.yaml", "okta_rules.yaml", "k8s_audit_rules.yaml")
 
 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = Path(sys.executable).with_name("moto_server")
-    assert binary.exists(), f"{binary} missing: install the dev extras (scripts/setup.sh)"
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)],
-                            env={**os.environ, **AWS}, stdout=log, stderr=log)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: httpx.get(url + "/moto-api/").status_code < 500, what="moto")
+    with moto_server(tmp_path_factory.mktemp("moto")) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
 
 
 def enabled_rules(path: Path) -> list[str]:
@@ -58,14 +42,9 @@ def enabled_rules(path: Path) -> list[str]:
 
 def test_generate_proves_the_cloud_rule_files_end_to_end(tmp_path: Path, moto: str) -> None:
     files = [shared_fixture("rules", f) for f in FILES]
-    env = {**os.environ, **AWS, "AWS_ENDPOINT_URL": moto}
-    session = {k.lower(): v for k, v in AWS.items() if k != "AWS_REGION"}
-    boto3.client("s3", endpoint_url=moto, region_name="us-east-1", **session).create_bucket(
-        Bucket="gen-trail"
-    )
-    boto3.client("sqs", endpoint_url=moto, region_name="us-east-1", **session).create_queue(
-        QueueName="gen-trail-events"
-    )
+    env = aws_env(moto)
+    aws_client(moto, "s3").create_bucket(Bucket="gen-trail")
+    aws_client(moto, "sqs").create_queue(QueueName="gen-trail-events")
     secrets = tmp_path / "gh"
     secrets.mkdir()
     (secrets / "webhook.secret").write_text("gen-secret\n")

@@ -16,21 +16,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
-import httpx
 import pytest
 import yaml
 
-from helpers import free_port, wait_until
+from helpers import wait_until
+from helpers.moto_server import aws_client, aws_env, moto_server
 
 ROOT = Path(__file__).resolve().parents[3]
 CT_RULES = ROOT.parent / "shared" / "fixtures" / "rules" / "aws_cloudtrail_rules.yaml"
 LANNER = [sys.executable, "-c", "from lanner.cli import main; main()", "run"]
-AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_REGION": "us-east-1",
-}
 ACCOUNT = "123456789012"
 USER = {"type": "IAMUser", "principalId": "AIDAEX", "arn": f"arn:aws:iam::{ACCOUNT}:user/alice",
         "accountId": ACCOUNT, "userName": "alice"}  # fmt: skip
@@ -62,25 +56,8 @@ def key(stamp: str, n: int) -> str:
 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = Path(sys.executable).with_name("moto_server")
-    assert binary.exists(), f"{binary} missing: install the dev extras (scripts/setup.sh)"
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)],
-                            env={**os.environ, **AWS}, stdout=log, stderr=log)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: httpx.get(url + "/moto-api/").status_code < 500, what="moto")
+    with moto_server(tmp_path_factory.mktemp("moto")) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
-
-
-def client(moto: str, service: str) -> Any:
-    return boto3.client(service, endpoint_url=moto, **{k.lower(): v for k, v in AWS.items()
-                        if k != "AWS_REGION"}, region_name="us-east-1")  # fmt: skip
 
 
 def config(tmp: Path, open_params: str, **init: Any) -> Path:
@@ -95,16 +72,12 @@ def config(tmp: Path, open_params: str, **init: Any) -> Path:
     return path
 
 
-def run_env(moto: str) -> dict[str, str]:
-    return {**os.environ, **AWS, "AWS_ENDPOINT_URL": moto}
-
-
 def alerts(out: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
 def test_s3_bucket_read_once_across_restarts(tmp_path: Path, moto: str) -> None:
-    s3 = client(moto, "s3")
+    s3 = aws_client(moto, "s3")
     s3.create_bucket(Bucket="trail")
     s3.put_object(Bucket="trail", Key=key("20261207T1200Z", 1),
                   Body=log_object(login("No"), login("Yes"), record("CreateUser")))  # fmt: skip
@@ -115,7 +88,7 @@ def test_s3_bucket_read_once_across_restarts(tmp_path: Path, moto: str) -> None:
 
     def lanner() -> subprocess.CompletedProcess[str]:
         return subprocess.run([*LANNER, "-c", str(cfg), "-r", str(CT_RULES), "--disable-source",
-                               "syscall"], env=run_env(moto), capture_output=True, text=True,
+                               "syscall"], env=aws_env(moto), capture_output=True, text=True,
                               timeout=120)  # fmt: skip
 
     first = lanner()
@@ -134,7 +107,7 @@ def test_s3_bucket_read_once_across_restarts(tmp_path: Path, moto: str) -> None:
 
 
 def test_s3_interval_and_account_list_select_objects(tmp_path: Path, moto: str) -> None:
-    s3 = client(moto, "s3")
+    s3 = aws_client(moto, "s3")
     s3.create_bucket(Bucket="org")
 
     def org_key(account: str, stamp: str) -> str:
@@ -149,7 +122,7 @@ def test_s3_interval_and_account_list_select_objects(tmp_path: Path, moto: str) 
     cfg = config(tmp_path, "s3://org/AWSLogs/o-abc/", S3Interval="2026-01-01T00:00:00Z",
                  S3AccountList=ACCOUNT)  # fmt: skip
     argv = [*LANNER, "-c", str(cfg), "-r", str(CT_RULES), "--disable-source", "syscall"]
-    res = subprocess.run(argv, env=run_env(moto), capture_output=True, text=True, timeout=120)
+    res = subprocess.run(argv, env=aws_env(moto), capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-3000:]
     assert len(alerts(res.stdout)) == 1, res.stdout  # only the new object of the listed account
 
@@ -157,7 +130,7 @@ def test_s3_interval_and_account_list_select_objects(tmp_path: Path, moto: str) 
 def test_unknown_init_key_is_a_startup_error(tmp_path: Path, moto: str) -> None:
     cfg = config(tmp_path, "s3://trail/", sqsDelete=True, s3Concurrency=4)
     res = subprocess.run([*LANNER, "-c", str(cfg), "-r", str(CT_RULES), "--disable-source",
-                          "syscall"], env=run_env(moto), capture_output=True, text=True,
+                          "syscall"], env=aws_env(moto), capture_output=True, text=True,
                          timeout=60)  # fmt: skip
     assert res.returncode != 0 and "s3Concurrency" in res.stderr, res.stderr
 
@@ -188,7 +161,7 @@ def test_unusable_aws_settings_are_a_startup_error(
 ) -> None:
     """As for k8saudit-eks: the clients (and the queue) are made when the input starts, so
     lanner run stops at once with the setting named, instead of a reader thread failing."""
-    client(moto, "sqs").create_queue(QueueName="trail-events")
+    aws_client(moto, "sqs").create_queue(QueueName="trail-events")
     cfg = config(tmp_path, params, **init)
     env = {**bare_env(moto, tmp_path), "AWS_ACCESS_KEY_ID": "testing",
            "AWS_SECRET_ACCESS_KEY": "testing"}  # fmt: skip
@@ -203,7 +176,7 @@ def test_unusable_aws_settings_are_a_startup_error(
 def test_aws_profile_and_shared_files_are_used(tmp_path: Path, moto: str) -> None:
     """init_config.aws names the profile and its files: its region and credentials are the
     ones used (nothing in the environment names any)."""
-    s3 = client(moto, "s3")
+    s3 = aws_client(moto, "s3")
     s3.create_bucket(Bucket="profiled")
     s3.put_object(Bucket="profiled", Key=key("20261207T1230Z", 9),
                   Body=log_object(record("CreateUser")))  # fmt: skip
@@ -227,7 +200,7 @@ def test_aws_profile_and_shared_files_are_used(tmp_path: Path, moto: str) -> Non
 
 
 def test_sqs_notifications_are_read_and_deleted(tmp_path: Path, moto: str) -> None:
-    s3, sqs = client(moto, "s3"), client(moto, "sqs")
+    s3, sqs = aws_client(moto, "s3"), aws_client(moto, "sqs")
     s3.create_bucket(Bucket="live")
     url = sqs.create_queue(QueueName="trail-events")["QueueUrl"]
     k = key("20261207T1215Z", 4)
@@ -240,7 +213,7 @@ def test_sqs_notifications_are_read_and_deleted(tmp_path: Path, moto: str) -> No
     err_path = tmp_path / "lanner.err"
     with open(err_path, "w") as err_fh:
         proc = subprocess.Popen([*LANNER, "-c", str(cfg), "-r", str(CT_RULES),
-                                 "--disable-source", "syscall"], env=run_env(moto),
+                                 "--disable-source", "syscall"], env=aws_env(moto),
                                 stdout=subprocess.PIPE, stderr=err_fh, text=True)  # fmt: skip
     try:
         assert proc.stdout is not None

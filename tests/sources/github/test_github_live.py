@@ -12,11 +12,8 @@ import hashlib
 import hmac
 import json
 import os
-import queue
-import signal
 import ssl
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,10 +26,10 @@ import yaml
 
 from app.servers import make_certs
 from helpers import free_port, wait_until
+from helpers.lanner_process import LANNER_RUN, LannerProcess, metrics
 
 ROOT = Path(__file__).resolve().parents[3]
 RULES = ROOT.parent / "shared" / "fixtures" / "rules" / "github.yaml"
-LANNER = [sys.executable, "-c", "from lanner.cli import main; main()", "run"]
 SECRET = "whsec-test-1"
 TOKEN = "ghp_apitoken_for_the_double"
 AWS_KEY = "AKIA" + "Z7QW3ERT5YUI2OPA"  # the shape of an access key id, not a real one
@@ -232,44 +229,14 @@ def write_config(
     return path
 
 
-class Lanner:
+def start_lanner(cfg: Path, err: Path, token: str) -> LannerProcess:
     """``lanner run`` with the github plugin, its alerts read as they come."""
+    return LannerProcess(cfg, [RULES], err, {**os.environ, "GITHUB_PLUGIN_TOKEN": token})
 
-    def __init__(self, cfg: Path, err: Path, token: str) -> None:
-        env = {**os.environ, "GITHUB_PLUGIN_TOKEN": token}
-        self.err = err
-        with open(err, "w") as fh:
-            self.proc = subprocess.Popen([*LANNER, "-c", str(cfg), "-r", str(RULES),
-                                          "--disable-source", "syscall"], env=env,
-                                         stdout=subprocess.PIPE, stderr=fh, text=True)  # fmt: skip
-        self.alerts: queue.Queue[dict[str, Any]] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith("{"):
-                self.alerts.put(json.loads(line))
-
-    def until(self, user: str, timeout: float = 30.0) -> list[dict[str, Any]]:
-        """Every alert up to and including the first one whose github.user is ``user``."""
-        got = []
-        while True:
-            try:
-                alert = self.alerts.get(timeout=timeout)
-            except queue.Empty:
-                raise AssertionError(f"no alert for {user}: {got}\n{self.log()}") from None
-            got.append(alert)
-            if alert["output_fields"].get("github.user") == user:
-                return got
-
-    def log(self) -> str:
-        return self.err.read_text()[-3000:]
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(30)
-        return self.proc.returncode
+def until_user(lanner: LannerProcess, user: str) -> list[dict[str, Any]]:
+    """Every alert up to and including the first one whose github.user is ``user``."""
+    return lanner.until(lambda a: a["output_fields"].get("github.user") == user, f"user {user}")
 
 
 def post(
@@ -294,17 +261,17 @@ def start(
     token: str = TOKEN,
     tls: ssl.SSLContext | None = None,
     web_port: int = 0,
-) -> tuple[Lanner, str]:
+) -> tuple[LannerProcess, str]:
     port = free_port()
     cfg = write_config(tmp_path, api, port, web_port=web_port, useHTTPs=tls is not None)
-    lanner = Lanner(cfg, tmp_path / "lanner.err", token)
+    lanner = start_lanner(cfg, tmp_path / "lanner.err", token)
     url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/"
 
     def up() -> bool:
         try:
             return httpx.get(url, verify=tls or True).status_code == 405
         except httpx.TransportError:
-            assert lanner.proc.poll() is None, lanner.log()
+            assert lanner.proc.poll() is None, lanner.log()[-3000:]
             return False
 
     wait_until(up, timeout=60, what="the github webhook server")
@@ -316,7 +283,7 @@ def test_upstream_github_rules_fire_on_signed_deliveries(tmp_path: Path, api: st
     lanner, url = start(tmp_path, api, web_port=web)
     try:
         for kind, doc, _rules in DELIVERIES:
-            assert post(url, kind, doc) in (200, 202), (kind, doc["sender"], lanner.log())
+            assert post(url, kind, doc) in (200, 202), (kind, doc["sender"], lanner.log()[-3000:])
         # a forged delivery (wrong secret) and a garbled one: refused, the server goes on
         forged = message("u-forged", action="publicized")
         assert post(url, "repository", forged, sign(json.dumps(forged).encode(), "x")) == 401
@@ -326,18 +293,18 @@ def test_upstream_github_rules_fire_on_signed_deliveries(tmp_path: Path, api: st
                           "X-Hub-Signature-256": sign(garbled)})  # fmt: skip
         assert resp.status_code == 400
         assert post(url, "ping", message("sentinel", hook={"id": 1, "type": "Repository"})) == 200
-        alerts = lanner.until("sentinel")
-        metrics = httpx.get(f"http://127.0.0.1:{web}/metrics", timeout=10).text
+        alerts = until_user(lanner, "sentinel")
+        counters = metrics(web)
     finally:
         code = lanner.stop()
-    assert 'lanner_input_errors_total{kind="bad_signature",source="github"} 2.0' in metrics
-    assert 'lanner_input_errors_total{kind="bad_json",source="github"} 1.0' in metrics
+    assert 'lanner_input_errors_total{kind="bad_signature",source="github"} 2.0' in counters
+    assert 'lanner_input_errors_total{kind="bad_json",source="github"} 1.0' in counters
     fired: dict[str, set[str]] = {}
     for alert in alerts:
         fired.setdefault(alert["output_fields"]["github.user"], set()).add(alert["rule"])
     for _kind, doc, rules in DELIVERIES:
         user = doc["sender"]["login"]
-        assert fired.get(user, set()) == rules, (user, fired.get(user), lanner.log())
+        assert fired.get(user, set()) == rules, (user, fired.get(user), lanner.log()[-3000:])
     assert "u-forged" not in fired
     by_user = {a["output_fields"]["github.user"]: a for a in alerts}
     aws = by_user["u-push-aws"]["output_fields"]
@@ -369,16 +336,16 @@ def test_api_refusal_is_logged_and_the_push_still_delivered(tmp_path: Path, api:
     try:
         assert post(url, "push", push("u-push-aws", "aaa111...bbb222", private=False)) == 200
         assert post(url, "ping", message("sentinel", hook={"id": 1, "type": "Repository"})) == 200
-        alerts = lanner.until("sentinel")
+        alerts = until_user(lanner, "sentinel")
     finally:
         lanner.stop()
     assert [a["rule"] for a in alerts] == ["Webhook Connected"], alerts
-    assert "HTTP 401" in lanner.log(), lanner.log()
+    assert "HTTP 401" in lanner.log(), lanner.log()[-3000:]
 
 
 def test_https_is_required_unless_turned_off(tmp_path: Path, api: str) -> None:
     cfg = write_config(tmp_path, api, free_port(), useHTTPs=True)
-    res = subprocess.run([*LANNER, "-c", str(cfg), "-r", str(RULES), "--disable-source",
+    res = subprocess.run([*LANNER_RUN, "-c", str(cfg), "-r", str(RULES), "--disable-source",
                           "syscall"], capture_output=True, text=True, timeout=60)  # fmt: skip
     assert res.returncode != 0 and "server.crt" in res.stderr, res.stderr
 
@@ -392,7 +359,7 @@ def test_api_url_over_plain_http_only_on_loopback(
 ) -> None:
     """The token goes to apiURL: plain http to another host is refused at start."""
     cfg = write_config(tmp_path, api_url, free_port())
-    res = subprocess.run([*LANNER, "-c", str(cfg), "-r", str(RULES), "--disable-source",
+    res = subprocess.run([*LANNER_RUN, "-c", str(cfg), "-r", str(RULES), "--disable-source",
                           "syscall"], capture_output=True, text=True, timeout=60)  # fmt: skip
     assert res.returncode != 0 and needle in res.stderr and "apiURL" in res.stderr, res.stderr
 
@@ -408,13 +375,13 @@ def test_https_webhook_with_the_certificate_of_secrets_dir(tmp_path: Path, api: 
     try:
         doc = message("u-tls", action="publicized")
         assert post(url, "repository", doc, tls=tls) == 200
-        alerts = lanner.until("u-tls")
+        alerts = until_user(lanner, "u-tls")
         with pytest.raises(httpx.HTTPError):
             httpx.post(url.replace("https:", "http:"), content=b"{}", timeout=5)
     finally:
         code = lanner.stop()
     assert [a["rule"] for a in alerts] == ["Private Repository Becoming Public"], alerts
-    assert code == 0, lanner.log()
+    assert code == 0, lanner.log()[-3000:]
 
 
 def test_webhooks_installed_and_removed_as_the_plugin(tmp_path: Path, api: str) -> None:
@@ -426,7 +393,7 @@ def test_webhooks_installed_and_removed_as_the_plugin(tmp_path: Path, api: str) 
     GithubApiDouble.hooks.clear()
     GithubApiDouble.hooks["acme/app"] = [{"id": 7, "config": {"url": public}}]  # a stale one
     cfg = write_config(tmp_path, api, port, open_params="*", websocketServerURL=public)
-    lanner = Lanner(cfg, tmp_path / "lanner.err", TOKEN)
+    lanner = start_lanner(cfg, tmp_path / "lanner.err", TOKEN)
     try:
         wait_until(lambda: len(GithubApiDouble.hooks.get("acme/app", [])) == 1
                    and GithubApiDouble.hooks["acme/app"][0]["id"] != 7, timeout=60,
@@ -440,9 +407,9 @@ def test_webhooks_installed_and_removed_as_the_plugin(tmp_path: Path, api: str) 
         body = json.dumps(doc).encode()
         assert post(public, "repository", doc, sign(body, secret)) == 200
         assert post(public, "repository", doc, sign(body, SECRET)) == 401
-        alerts = lanner.until("u-installed")
+        alerts = until_user(lanner, "u-installed")
     finally:
         code = lanner.stop()
     assert [a["rule"] for a in alerts] == ["Private Repository Becoming Public"]
-    assert code == 0, lanner.log()
-    assert GithubApiDouble.hooks["acme/app"] == [], lanner.log()  # removed at stop
+    assert code == 0, lanner.log()[-3000:]
+    assert GithubApiDouble.hooks["acme/app"] == [], lanner.log()[-3000:]  # removed at stop

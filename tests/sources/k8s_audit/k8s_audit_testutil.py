@@ -7,6 +7,7 @@ import itertools
 from typing import Any
 
 from helpers import shared_fixture
+from helpers.lanner_process import LannerProcess
 from lanner.engine.alert import Alert
 from lanner.engine.engine import Engine
 from lanner.sources.json_source import JsonEvent
@@ -170,3 +171,28 @@ class Harness:
 def as_event(obj: dict[str, Any]) -> JsonEvent:
     """A JsonEvent for direct field tests."""
     return parse_payload(obj).events[0]
+
+
+def sentinel(user: str) -> dict[str, Any]:
+    """An event Disallowed K8s User fires on (marks how far reading went)."""
+    return audit_event("get", "pods", "web", user=user)
+
+
+def fired(alerts: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """auditID -> the rules that fired on that event."""
+    out: dict[str, set[str]] = {}
+    for a in alerts:
+        out.setdefault(a["output_fields"]["ka.auditid"], set()).add(a["rule"])
+    return out
+
+
+def until_events(lanner: LannerProcess, audit_ids: set[str]) -> list[dict[str, Any]]:
+    """Every alert of ``lanner`` until one of each event of ``audit_ids`` came (their
+    ``ka.auditid`` in the alerts' output fields, Falco's append_output)."""
+    missing = set(audit_ids)
+
+    def done(alert: dict[str, Any]) -> bool:
+        missing.discard(alert["output_fields"].get("ka.auditid"))
+        return not missing
+
+    return lanner.until(done, f"events {sorted(audit_ids)}")

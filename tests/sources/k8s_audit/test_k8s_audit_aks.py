@@ -11,28 +11,24 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 from azure.eventhub import EventData, EventHubProducerClient
-from k8s_audit_testutil import K8S_RULES, audit_event
+from k8s_audit_testutil import K8S_RULES, fired, sentinel, until_events
 from test_k8s_audit_rules import NEGATIVE, POSITIVE
 
 from helpers import free_port, wait_until
 from helpers.eventhubs_double import EventHubsDouble
+from helpers.lanner_process import LANNER_RUN, LannerProcess, metrics
 from lanner.sources.k8s_audit.aks import AksConfigError, AksOpen
 
-LANNER = [sys.executable, "-c", "from lanner.cli import main; main()", "run"]
 PLUGIN = "k8saudit-aks"
 
 
@@ -88,64 +84,15 @@ def write_config(tmp: Path, hub: EventHubsDouble, web_port: int, **init: Any) ->
     return path
 
 
-class Lanner:
-    """``lanner run`` with k8saudit-aks, its alerts read as they come."""
-
-    def __init__(self, cfg: Path, err: Path, hub: EventHubsDouble) -> None:
-        self.err = err
-        before = len(hub.store.receivers)
-        with open(err, "w") as fh:
-            self.proc = subprocess.Popen([*LANNER, "-c", str(cfg), "-r", str(K8S_RULES),
-                                          "--disable-source", "syscall"], env=dict(os.environ),
-                                         stdout=subprocess.PIPE, stderr=fh, text=True)  # fmt: skip
-        self.alerts: queue.Queue[dict[str, Any]] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-        # both partitions' receive links attached: events sent from now on are read
-        wait_until(lambda: len(hub.store.receivers) >= before + 2 or self.proc.poll() is not None,
-                   timeout=60, what="Lanner's receivers on both partitions")  # fmt: skip
-        assert self.proc.poll() is None, self.log()[-3000:]
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith("{"):
-                self.alerts.put(json.loads(line))
-
-    def until(self, audit_ids: set[str], timeout: float = 60.0) -> list[dict[str, Any]]:
-        """Every alert until one of each event of ``audit_ids`` came."""
-        got: list[dict[str, Any]] = []
-        missing = set(audit_ids)
-        deadline = time.monotonic() + timeout
-        while missing:
-            try:
-                alert = self.alerts.get(timeout=max(0.1, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no alert of {missing}; got {got}; log:\n"
-                                     f"{self.log()[-3000:]}") from None  # fmt: skip
-            got.append(alert)
-            missing.discard(alert["output_fields"].get("ka.auditid"))
-        return got
-
-    def log(self) -> str:
-        return self.err.read_text()
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(30)
-        return self.proc.returncode
-
-
-def sentinel(user: str) -> dict[str, Any]:
-    """An event Disallowed K8s User fires on (marks how far reading went)."""
-    return audit_event("get", "pods", "web", user=user)
-
-
-def fired(alerts: list[dict[str, Any]]) -> dict[str, set[str]]:
-    """auditID -> the rules that fired on that event."""
-    out: dict[str, set[str]] = {}
-    for a in alerts:
-        out.setdefault(a["output_fields"]["ka.auditid"], set()).add(a["rule"])
-    return out
+def start_lanner(cfg: Path, err: Path, hub: EventHubsDouble) -> LannerProcess:
+    """``lanner run`` with k8saudit-aks, its alerts read as they come, once its receivers
+    on both partitions are attached (events sent from then on are read)."""
+    before = len(hub.store.receivers)
+    lanner = LannerProcess(cfg, [K8S_RULES], err)
+    wait_until(lambda: len(hub.store.receivers) >= before + 2 or lanner.proc.poll() is not None,
+               timeout=60, what="Lanner's receivers on both partitions")  # fmt: skip
+    assert lanner.proc.poll() is None, lanner.log()[-3000:]
+    return lanner
 
 
 def test_upstream_rules_fire_and_stay_quiet_on_event_hubs_events(
@@ -172,14 +119,13 @@ def test_upstream_rules_fire_and_stay_quiet_on_event_hubs_events(
     bodies.append(records_body(record(end)))
     web = free_port()
     cfg = write_config(tmp_path, hub, web, stateFile=str(tmp_path / "aks-state.json"))
-    lanner = Lanner(cfg, tmp_path / "first.err", hub)
+    lanner = start_lanner(cfg, tmp_path / "first.err", hub)
     try:
         send(hub, bodies)
         every = {e["auditID"] for _r, e, _m in positives} | {end["auditID"]}
-        alerts = lanner.until(every)
-        wait_until(lambda: "bad_event" in httpx.get(f"http://127.0.0.1:{web}/metrics").text,
-                   timeout=20, what="the error counters")  # fmt: skip
-        metrics = httpx.get(f"http://127.0.0.1:{web}/metrics").text
+        alerts = until_events(lanner, every)
+        wait_until(lambda: "bad_event" in metrics(web), timeout=20, what="the error counters")
+        counters = metrics(web)
     finally:
         assert lanner.stop() == 0, lanner.log()[-3000:]
     by_event = fired(alerts)
@@ -194,19 +140,19 @@ def test_upstream_rules_fire_and_stay_quiet_on_event_hubs_events(
     assert "not JSON" in log and "no records list" in log and "no properties.log" in log, log
     for kind, count in (("bad_json", 2), ("bad_record", 2), ("bad_event", 1)):
         line = f'lanner_input_errors_total{{kind="{kind}",source="{PLUGIN}"}} {count}.0'
-        assert line in metrics, (line, [m for m in metrics.splitlines() if "input_err" in m])
+        assert line in counters, (line, [m for m in counters.splitlines() if "input_err" in m])
     state = json.loads((tmp_path / "aks-state.json").read_text())
     assert {c["partition_id"] for c in state["checkpoints"].values()} == {"0", "1"}
 
     # sent while Lanner is down: read once after the restart, nothing older again
     later = [sentinel(f"written-while-down-{i}") for i in range(4)]
     send(hub, [records_body(record(e)) for e in later])
-    again = Lanner(cfg, tmp_path / "second.err", hub)
+    again = start_lanner(cfg, tmp_path / "second.err", hub)
     try:
-        second = again.until({e["auditID"] for e in later})
+        second = until_events(again, {e["auditID"] for e in later})
         last = sentinel("written-while-up")
         send(hub, [records_body(record(last))])
-        second += again.until({last["auditID"]})
+        second += until_events(again, {last["auditID"]})
     finally:
         assert again.stop() == 0, again.log()[-3000:]
     expected = [e["auditID"] for e in [*later, last]]
@@ -225,13 +171,12 @@ def test_wrong_key_is_logged_counted_and_the_source_goes_on(tmp_path: Path) -> N
                            hub.connection_string(key="d3Jvbmc="))  # fmt: skip
         err = tmp_path / "wrong.err"
         with open(err, "w") as fh:
-            proc = subprocess.Popen([*LANNER, "-c", str(cfg), "-r", str(K8S_RULES),
+            proc = subprocess.Popen([*LANNER_RUN, "-c", str(cfg), "-r", str(K8S_RULES),
                                      "--disable-source", "syscall"], stdout=subprocess.DEVNULL,
                                     stderr=fh)  # fmt: skip
         try:
             metric = f'lanner_input_errors_total{{kind="auth",source="{PLUGIN}"}}'
-            wait_until(lambda: metric in httpx.get(f"http://127.0.0.1:{web}/metrics").text,
-                       timeout=60, what="the auth error counted")  # fmt: skip
+            wait_until(lambda: metric in metrics(web), timeout=60, what="the auth error counted")
             assert proc.poll() is None
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -264,7 +209,7 @@ def test_bad_configuration_is_a_startup_error(
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump({"load_plugins": [PLUGIN], "plugins": [entry]}))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EVENTHUB_", "BLOB_"))}
-    args = [*LANNER, "-c", str(path), "-r", str(K8S_RULES), "--disable-source", "syscall"]
+    args = [*LANNER_RUN, "-c", str(path), "-r", str(K8S_RULES), "--disable-source", "syscall"]
     res = subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
     assert res.returncode != 0 and needle in res.stderr and PLUGIN in res.stderr, res.stderr
 
@@ -287,11 +232,11 @@ def test_an_outage_is_counted_and_reading_goes_on(tmp_path: Path, hub: EventHubs
     sent after it are read, none before it again."""
     web = free_port()
     cfg = write_config(tmp_path, hub, web, stateFile=str(tmp_path / "aks-state.json"))
-    lanner = Lanner(cfg, tmp_path / "outage.err", hub)
+    lanner = start_lanner(cfg, tmp_path / "outage.err", hub)
     try:
         before = sentinel("before-the-outage")
         send(hub, [records_body(record(before))])
-        lanner.until({before["auditID"]})
+        until_events(lanner, {before["auditID"]})
         attached = len(hub.store.receivers)
         hub.down()
         time.sleep(3)
@@ -301,7 +246,7 @@ def test_an_outage_is_counted_and_reading_goes_on(tmp_path: Path, hub: EventHubs
                    what="the receivers again after the outage")  # fmt: skip
         after = sentinel("after-the-outage")
         send(hub, [records_body(record(after))])
-        alerts = lanner.until({after["auditID"]})
+        alerts = until_events(lanner, {after["auditID"]})
     finally:
         assert lanner.stop() == 0, lanner.log()[-3000:]
     assert before["auditID"] not in fired(alerts)  # not read twice

@@ -11,61 +11,37 @@ before handing calls to the real (moto) client."""
 from __future__ import annotations
 
 import json
-import os
-import queue
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
-import httpx
 import pytest
 import yaml
 from botocore.exceptions import ClientError
-from k8s_audit_testutil import K8S_RULES, audit_event
+from k8s_audit_testutil import K8S_RULES, fired, sentinel, until_events
 from test_k8s_audit_rules import NEGATIVE, POSITIVE
 
 from helpers import free_port, wait_until
+from helpers.lanner_process import LANNER_RUN, LannerProcess, metrics
+from helpers.moto_server import aws_client, aws_env, moto_server
 from lanner.sources.k8s_audit.eks import EksOpen, EksPoller
 
-LANNER = [sys.executable, "-c", "from lanner.cli import main; main()", "run"]
-AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-       "AWS_REGION": "us-east-1"}  # fmt: skip
 GROUP = "/aws/eks/{}/cluster"
 STREAM = "kube-apiserver-audit-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = Path(sys.executable).with_name("moto_server")
-    assert binary.exists(), f"{binary} missing: install the dev extras (scripts/setup.sh)"
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)],
-                            env={**os.environ, **AWS}, stdout=log, stderr=log)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: httpx.get(url + "/moto-api/").status_code < 500, what="moto")
+    with moto_server(tmp_path_factory.mktemp("moto")) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
-
-
-def logs_client(moto: str) -> Any:
-    return boto3.client("logs", endpoint_url=moto, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
 
 
 def put(moto: str, cluster: str, messages: list[str], stream: str = STREAM) -> None:
     """Log events as EKS writes them: one audit event (JSON) per log event, now."""
-    logs = logs_client(moto)
+    logs = aws_client(moto, "logs")
     group = GROUP.format(cluster)
     if not logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]:
         logs.create_log_group(logGroupName=group)
@@ -93,59 +69,9 @@ def write_config(tmp: Path, cluster: str, web_port: int, **init: Any) -> Path:
     return path
 
 
-class Lanner:
+def start_lanner(cfg: Path, moto: str, err: Path) -> LannerProcess:
     """``lanner run`` with k8saudit-eks against moto, its alerts read as they come."""
-
-    def __init__(self, cfg: Path, moto: str, err: Path) -> None:
-        env = {**os.environ, **AWS, "AWS_ENDPOINT_URL": moto}
-        self.err = err
-        with open(err, "w") as fh:
-            self.proc = subprocess.Popen([*LANNER, "-c", str(cfg), "-r", str(K8S_RULES),
-                                          "--disable-source", "syscall"], env=env,
-                                         stdout=subprocess.PIPE, stderr=fh, text=True)  # fmt: skip
-        self.alerts: queue.Queue[dict[str, Any]] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith("{"):
-                self.alerts.put(json.loads(line))
-
-    def until(self, audit_id: str, timeout: float = 60.0) -> list[dict[str, Any]]:
-        """Every alert up to and including the first one of event ``audit_id``."""
-        got = []
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                alert = self.alerts.get(timeout=max(0.1, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no alert of {audit_id}; got {got}; log:\n"
-                                     f"{self.log()[-3000:]}") from None  # fmt: skip
-            got.append(alert)
-            if alert["output_fields"].get("ka.auditid") == audit_id:
-                return got
-
-    def log(self) -> str:
-        return self.err.read_text()
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(30)
-        return self.proc.returncode
-
-
-def sentinel(user: str) -> dict[str, Any]:
-    """An event Disallowed K8s User fires on (marks how far reading went)."""
-    return audit_event("get", "pods", "web", user=user)
-
-
-def fired(alerts: list[dict[str, Any]]) -> dict[str, set[str]]:
-    """auditID -> the rules that fired on that event."""
-    out: dict[str, set[str]] = {}
-    for a in alerts:
-        out.setdefault(a["output_fields"]["ka.auditid"], set()).add(a["rule"])
-    return out
+    return LannerProcess(cfg, [K8S_RULES], err, aws_env(moto))
 
 
 def test_upstream_rules_fire_and_stay_quiet_on_cloudwatch_events(tmp_path: Path, moto: str) -> None:
@@ -166,10 +92,10 @@ def test_upstream_rules_fire_and_stay_quiet_on_cloudwatch_events(tmp_path: Path,
     put(moto, cluster, [json.dumps(other)], stream="authenticator-0123456789abcdef")
     web = free_port()
     cfg = write_config(tmp_path, cluster, web, stateFile=str(tmp_path / "eks-state.json"))
-    lanner = Lanner(cfg, moto, tmp_path / "first.err")
+    lanner = start_lanner(cfg, moto, tmp_path / "first.err")
     try:
-        alerts = lanner.until(end["auditID"])
-        metrics = httpx.get(f"http://127.0.0.1:{web}/metrics").text
+        alerts = until_events(lanner, {end["auditID"]})
+        counters = metrics(web)
     finally:
         lanner.stop()
     by_event = fired(alerts)
@@ -184,17 +110,17 @@ def test_upstream_rules_fire_and_stay_quiet_on_cloudwatch_events(tmp_path: Path,
     log = lanner.log()
     assert "not JSON" in log and "truncated by CloudWatch (auditID a-truncated-one)" in log, log
     for kind in ("bad_json", "bad_event", "truncated"):
-        assert f'lanner_input_errors_total{{kind="{kind}",source="k8saudit-eks"}} 1.0' in metrics
+        assert f'lanner_input_errors_total{{kind="{kind}",source="k8saudit-eks"}} 1.0' in counters
 
     # a restart reads nothing again; what was written meanwhile is read once
     later = sentinel("written-while-down")
     put(moto, cluster, [json.dumps(later)])
-    again = Lanner(cfg, moto, tmp_path / "second.err")
+    again = start_lanner(cfg, moto, tmp_path / "second.err")
     try:
-        second = again.until(later["auditID"])
+        second = until_events(again, {later["auditID"]})
         last = sentinel("written-while-up")
         put(moto, cluster, [json.dumps(last)])
-        second += again.until(last["auditID"])
+        second += until_events(again, {last["auditID"]})
     finally:
         assert again.stop() == 0, again.log()[-2000:]
     assert set(fired(second)) == {later["auditID"], last["auditID"]}, second
@@ -209,14 +135,13 @@ def test_missing_log_group_is_an_api_error_and_the_source_goes_on(
     api); once it does, its events are read."""
     cluster = "late"
     web = free_port()
-    lanner = Lanner(write_config(tmp_path, cluster, web), moto, tmp_path / "late.err")
+    lanner = start_lanner(write_config(tmp_path, cluster, web), moto, tmp_path / "late.err")
     try:
         metric = 'lanner_input_errors_total{kind="api",source="k8saudit-eks"}'
-        wait_until(lambda: metric in httpx.get(f"http://127.0.0.1:{web}/metrics").text,
-                   timeout=30, what="the api error counted")  # fmt: skip
+        wait_until(lambda: metric in metrics(web), timeout=30, what="the api error counted")
         event = sentinel("after-the-group-appeared")
         put(moto, cluster, [json.dumps(event)])
-        alerts = lanner.until(event["auditID"])
+        alerts = until_events(lanner, {event["auditID"]})
     finally:
         lanner.stop()
     assert alerts[-1]["rule"] == "Disallowed K8s User"
@@ -244,7 +169,7 @@ def test_throttling_is_counted_and_retried(moto: str) -> None:
     event = sentinel("after-throttling")
     put(moto, "throttled", [json.dumps(event)])
     opened = EksOpen.parse({"shift": 600, "polling_interval": 1}, "throttled", env={})
-    double = Throttled(logs_client(moto), 2)
+    double = Throttled(aws_client(moto, "logs"), 2)
     poller = EksPoller(opened, client=lambda _o: double)
     got: list[Any] = []
 
@@ -278,6 +203,6 @@ def test_bad_configuration_is_a_startup_error(
     cfg = {"load_plugins": ["k8saudit-eks"], "plugins": [entry]}
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    res = subprocess.run([*LANNER, "-c", str(path), "-r", str(K8S_RULES), "--disable-source",
+    res = subprocess.run([*LANNER_RUN, "-c", str(path), "-r", str(K8S_RULES), "--disable-source",
                           "syscall"], capture_output=True, text=True, timeout=60)  # fmt: skip
     assert res.returncode != 0 and needle in res.stderr and "k8saudit-eks" in res.stderr, res.stderr

@@ -7,11 +7,6 @@ kept in ``stateFile`` makes a restart neither lose nor repeat events."""
 from __future__ import annotations
 
 import json
-import os
-import queue
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -22,15 +17,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 import yaml
 
 from helpers import free_port, wait_until
+from helpers.lanner_process import LannerProcess, metrics
 
 ROOT = Path(__file__).resolve().parents[3]
 RULES = ROOT.parent / "shared" / "fixtures" / "rules" / "okta_rules.yaml"
-LANNER = [sys.executable, "-c", "from lanner.cli import main; main()", "run"]
 TOKEN = "00okta-test-token"
 
 
@@ -194,45 +188,9 @@ def write_config(tmp: Path, okta: OktaDouble, token: str = TOKEN, web_port: int 
     return path
 
 
-class Lanner:
+def start_lanner(cfg: Path, err: Path) -> LannerProcess:
     """``lanner run`` with the okta plugin, its alerts read as they come."""
-
-    def __init__(self, cfg: Path, err: Path) -> None:
-        self.err = err
-        with open(err, "w") as fh:
-            self.proc = subprocess.Popen([*LANNER, "-c", str(cfg), "-r", str(RULES),
-                                          "--disable-source", "syscall"], env=dict(os.environ),
-                                         stdout=subprocess.PIPE, stderr=fh, text=True)  # fmt: skip
-        self.alerts: queue.Queue[dict[str, Any]] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith("{"):
-                self.alerts.put(json.loads(line))
-
-    def take(self, n: int, settle: float = 3.0) -> list[dict[str, Any]]:
-        """``n`` alerts, then whatever else comes within ``settle`` seconds."""
-        got = []
-        deadline = time.monotonic() + 60
-        while len(got) < n:
-            try:
-                got.append(self.alerts.get(timeout=max(0.1, deadline - time.monotonic())))
-            except queue.Empty:
-                raise AssertionError(f"{len(got)} of {n} alerts: {got}\n{self.log()}") from None
-        time.sleep(settle)
-        while not self.alerts.empty():
-            got.append(self.alerts.get())
-        return got
-
-    def log(self) -> str:
-        return self.err.read_text()[-3000:]
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(30)
-        return self.proc.returncode
+    return LannerProcess(cfg, [RULES], err)
 
 
 def test_upstream_okta_rules_fire_on_polled_events(tmp_path: Path, okta: OktaDouble) -> None:
@@ -244,7 +202,7 @@ def test_upstream_okta_rules_fire_on_polled_events(tmp_path: Path, okta: OktaDou
             for i in range(3)]  # fmt: skip
     okta.add(*quiet, *mfa[:2], *deny[:2])
     okta.throttle = 1  # the first poll is answered 429: waited for, then retried
-    lanner = Lanner(write_config(tmp_path, okta), tmp_path / "lanner.err")
+    lanner = start_lanner(write_config(tmp_path, okta), tmp_path / "lanner.err")
     try:
         first = lanner.take(len(SINGLE))
         okta.add(mfa[2], deny[2])  # the third failure and deny, in a later poll
@@ -270,19 +228,19 @@ def test_upstream_okta_rules_fire_on_polled_events(tmp_path: Path, okta: OktaDou
 def test_restart_neither_loses_nor_repeats(tmp_path: Path, okta: OktaDouble) -> None:
     okta.add(event("user.account.lock", 1, "erin"), event("user.lifecycle.create", 2, "erin"))
     cfg = write_config(tmp_path, okta)
-    first = Lanner(cfg, tmp_path / "first.err")
+    first = start_lanner(cfg, tmp_path / "first.err")
     try:
         rules = sorted(a["rule"] for a in first.take(2))
     finally:
-        assert first.stop() == 0, first.log()
+        assert first.stop() == 0, first.log()[-3000:]
     assert rules == ["Creating a new OKTA user account", "User has been locked out in OKTA"]
     # published while Lanner was down; with since=now-30s the old ones would come again
     okta.add(event("system.api_token.create", 3, "frank"))
-    second = Lanner(cfg, tmp_path / "second.err")
+    second = start_lanner(cfg, tmp_path / "second.err")
     try:
         again = second.take(1)
     finally:
-        assert second.stop() == 0, second.log()
+        assert second.stop() == 0, second.log()[-3000:]
     assert [a["rule"] for a in again] == ["Creating a new OKTA API token"], again
     state = json.loads((tmp_path / "okta-state.json").read_text())
     assert "after=3" in state["next"], state
@@ -292,12 +250,12 @@ def test_refused_token_is_logged_and_the_poller_goes_on(tmp_path: Path, okta: Ok
     okta.add(event("user.account.lock", 1))
     web = free_port()
     cfg = write_config(tmp_path, okta, token="expired", web_port=web)
-    lanner = Lanner(cfg, tmp_path / "lanner.err")
+    lanner = start_lanner(cfg, tmp_path / "lanner.err")
     try:
         wait_until(lambda: len(okta.requests) >= 2, timeout=30, what="a retried request")
-        assert lanner.proc.poll() is None, lanner.log()  # still running
+        assert lanner.proc.poll() is None, lanner.log()[-3000:]  # still running
         metric = 'lanner_input_errors_total{kind="auth",source="okta"}'
-        wait_until(lambda: metric in httpx.get(f"http://127.0.0.1:{web}/metrics").text,
+        wait_until(lambda: metric in metrics(web),
                    timeout=30, what="the auth error metric")  # fmt: skip
     finally:
         code = lanner.stop()
