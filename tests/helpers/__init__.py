@@ -8,6 +8,8 @@
   (``until``, ``take``), its log in a file; ``metrics(port)``: its Prometheus text
 - ``moto_server.moto_server``: AWS's APIs on loopback (moto in server mode), with
   ``aws_client`` and ``aws_env`` pointing boto3 and ``lanner run`` at it
+- ``tcp_relay.TcpRelay``: a loopback TCP relay a test switches off (``down``) and on
+  (``up``), the base of sidekick's ``Relay`` and the Event Hubs double's ``FrameRelay``
 - ``eventhubs_double.EventHubsDouble``: an Azure Event Hubs namespace on loopback (AMQP 1.0
   on Qpid Proton), for the sidekick output and the k8saudit-aks source (imported as
   ``from helpers.eventhubs_double import EventHubsDouble``)

@@ -57,6 +57,7 @@ from proton.handlers import MessagingHandler
 from proton.reactor import ApplicationEvent, Container, EventInjector
 
 from helpers.polling import free_port
+from helpers.tcp_relay import TcpRelay
 
 DATA_SECTION = ulong(0x75)
 # performative descriptor -> number of fields (AMQP 1.0, parts 2.7 and 5.3.3: SASL)
@@ -521,50 +522,15 @@ def pad_frame(frame: bytes) -> bytes:
     )
 
 
-class FrameRelay:
+class FrameRelay(TcpRelay):
     """The public port: relays to Proton, padding the frames that go to the client (see the
     module doc); `down()` refuses and cuts connections, `up()` accepts again on that port."""
 
     def __init__(self, target_port: int, tls: ssl.SSLContext | None = None) -> None:
-        self.target = target_port
+        super().__init__(target_port)
         self.tls = tls
-        self.port = free_port()
-        self._server: socket.socket | None = None
-        self._conns: list[socket.socket] = []
-        self._lock = threading.Lock()
 
-    def up(self) -> None:
-        """Accept connections."""
-        server = socket.socket()
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        server.bind(("127.0.0.1", self.port))
-        server.listen(64)
-        self._server = server
-        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
-
-    def down(self) -> None:
-        """Stop accepting and cut every open connection."""
-        if self._server is not None:
-            with suppress(OSError):
-                self._server.shutdown(socket.SHUT_RDWR)
-            self._server.close()
-            self._server = None
-        with self._lock:
-            conns, self._conns = self._conns, []
-        for conn in conns:
-            with suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            conn.close()
-
-    def _accept(self, server: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = server.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client: socket.socket) -> None:
+    def serve(self, client: socket.socket) -> None:
         """One connection: TLS handshake (when configured), then both directions in one
         thread (an SSL socket is not read and written from two threads)."""
         try:
@@ -576,8 +542,7 @@ class FrameRelay:
         except (OSError, ssl.SSLError):
             client.close()
             return
-        with self._lock:
-            self._conns += [client, upstream]
+        self.track(client, upstream)
         buf = b""
         with suppress(OSError, ValueError):
             while True:

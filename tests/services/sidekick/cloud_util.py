@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from helpers.tcp_relay import TcpRelay
+
 from .helpers import Process, free_port, wait_port, wait_until
 from .servers import need
 
@@ -45,53 +47,23 @@ def moto_server(tmp: Path) -> Iterator[str]:
         proc.stop()
 
 
-class Relay:
-    """A TCP relay on a loopback port to `target`; `down()` closes it (connections refused
-    and cut), `up()` opens it again on the same port."""
+class Relay(TcpRelay):
+    """A TCP relay on a loopback port to `target`, open from the start; `down()` closes it
+    (connections refused and cut), `up()` opens it again on the same port."""
 
     def __init__(self, target_port: int) -> None:
-        self.target = target_port
-        self.port = free_port()
-        self._server: socket.socket | None = None
-        self._conns: list[socket.socket] = []
+        super().__init__(target_port)
         self.up()
 
-    def up(self) -> None:
-        """Accept connections again."""
-        server = socket.socket()
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        server.bind(("127.0.0.1", self.port))
-        server.listen(64)
-        self._server = server
-        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
-
-    def down(self) -> None:
-        """Stop accepting and cut every open connection."""
-        if self._server is not None:
-            with suppress(OSError):
-                self._server.shutdown(socket.SHUT_RDWR)
-            self._server.close()
-            self._server = None
-        for conn in self._conns:
-            with suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            conn.close()
-        self._conns.clear()
-
-    def _accept(self, server: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = server.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.target))
-            except OSError:
-                client.close()
-                continue
-            self._conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+    def serve(self, client: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+        except OSError:
+            client.close()
+            return
+        self.track(client, upstream)
+        for a, b in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
     @staticmethod
     def _pipe(src: socket.socket, dst: socket.socket) -> None:
