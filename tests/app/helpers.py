@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
+import pytest
 import yaml
 
 from helpers import free_port, shared_fixture, wait_until  # noqa: F401 - re-exported
@@ -18,6 +20,25 @@ FIXTURES = shared_fixture()
 FALCO_RULES = FIXTURES / "rules" / "falco_rules.yaml"
 QUICKSTART = ROOT / "examples" / "quickstart-events.jsonl"
 LANNER = [sys.executable, "-c", "from lanner.cli import main; main()", "run"]
+
+
+@functools.cache
+def probe_problem() -> str | None:
+    """Why the eBPF probe cannot capture on this host (check_requirements' message), or
+    None when it can."""
+    try:
+        from lanner.sources.syscall.probe import check_requirements
+
+        check_requirements()
+    except Exception as exc:
+        return str(exc)
+    return None
+
+
+def needs_probe() -> pytest.MarkDecorator:
+    """Skips a live capture test where the probe cannot run, the reason naming why."""
+    problem = probe_problem()
+    return pytest.mark.skipif(problem is not None, reason=str(problem))
 
 
 def run_lanner(

@@ -10,11 +10,9 @@ import json
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from helpers import require_tool
 
-from .helpers import FIXTURES, LANNER, ROOT, LineCollector, run_lanner, wait_until
+from .helpers import FIXTURES, LANNER, ROOT, LineCollector, needs_probe, run_lanner, wait_until
 
 CURL = str(FIXTURES / "captures" / "curl_google.scap")
 CURL_EXEC_NUM = 211  # the curl execve exit in curl_google.scap (sysdig's evt.num)
@@ -131,17 +129,7 @@ def test_capture_settings_and_rule_keys_are_checked(tmp_path: Path) -> None:
     assert (info["capture"], info["capture_duration"]) == (True, 900)
 
 
-def _probe_ready() -> str | None:
-    try:
-        from lanner.sources.syscall.probe import check_requirements
-
-        check_requirements()
-    except Exception as exc:
-        return str(exc)
-    return None
-
-
-@pytest.mark.skipif(_probe_ready() is not None, reason=str(_probe_ready()))
+@needs_probe()
 def test_live_alert_writes_a_capture_of_the_host(tmp_path: Path) -> None:
     """Live: reading a marker file alerts and opens a capture holding that open, with
     cat's process, readable by sysdig."""

@@ -22,7 +22,15 @@ from lanner.app.prometheus import registry_for
 from lanner.sources.syscall.containers.runtimes import configure_runtimes, socket_watch
 from lanner.sources.syscall.containers.store import MetadataStore
 
-from .helpers import LANNER, ROOT, LineCollector, free_port, wait_until, webserver_config
+from .helpers import (
+    LANNER,
+    ROOT,
+    LineCollector,
+    free_port,
+    needs_probe,
+    wait_until,
+    webserver_config,
+)
 
 sys.path.insert(0, str(ROOT / "tests" / "sources" / "syscall" / "containers"))
 
@@ -110,16 +118,6 @@ def test_runtime_up_follows_the_socket_and_the_last_lookup(short_tmp: Path) -> N
         store.close()
 
 
-def _probe_ready() -> str | None:
-    try:
-        from lanner.sources.syscall.probe import check_requirements
-
-        check_requirements()
-    except Exception as exc:
-        return str(exc)
-    return None
-
-
 def _docker_cgroup(full_id: str) -> Path:
     v1 = Path("/sys/fs/cgroup/cpu")
     root = v1 if (v1 / "cgroup.procs").exists() else Path("/sys/fs/cgroup")
@@ -138,7 +136,7 @@ def _run_in_cgroup(cgroup: Path) -> None:
     )
 
 
-@pytest.mark.skipif(_probe_ready() is not None, reason=str(_probe_ready()))
+@needs_probe()
 def test_scraped_runtime_gauge_follows_the_doubles(tmp_path: Path, short_tmp: Path) -> None:
     """``lanner run`` capturing this host: Docker up at start, CRI absent (0) then started
     (1, once a container lookup has the watch probe the sockets); a process in a Docker
@@ -206,7 +204,7 @@ def test_scraped_runtime_gauge_follows_the_doubles(tmp_path: Path, short_tmp: Pa
                 d.rmdir()
 
 
-@pytest.mark.skipif(_probe_ready() is not None, reason=str(_probe_ready()))
+@needs_probe()
 def test_falcos_container_plugin_engines_choose_the_runtimes(
     tmp_path: Path, short_tmp: Path
 ) -> None:

@@ -13,17 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from lanner.app.config_keys import lookup
 from lanner.sources.syscall.state.fd_cap import DEFAULT_MAX_FDS
 
-from .helpers import LANNER, ROOT, LineCollector, free_port, run_lanner, wait_until
-
-
-def _probe_ready() -> str | None:
-    try:
-        from lanner.sources.syscall.probe import check_requirements
-
-        check_requirements()
-    except Exception as exc:
-        return str(exc)
-    return None
+from .helpers import LANNER, ROOT, LineCollector, free_port, needs_probe, run_lanner, wait_until
 
 
 def test_fd_table_size_default_is_the_state_engines_cap() -> None:
@@ -39,7 +29,7 @@ def test_fd_table_size_out_of_range_is_an_error(value: str) -> None:
     assert line.startswith("Error: ") and "falco_libs.fd_table_size" in line, res.stderr
 
 
-@pytest.mark.skipif(_probe_ready() is not None, reason=str(_probe_ready()))
+@needs_probe()
 @pytest.mark.parametrize("capture", [False, True], ids=["plain", "captures-on"])
 def test_fd_table_size_bounds_the_fds_of_a_live_run(tmp_path: Path, capture: bool) -> None:
     """A live run with a cap of 40 fds: the host's processes hold far more, so the

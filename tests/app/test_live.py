@@ -7,11 +7,9 @@ import subprocess
 import threading
 from pathlib import Path
 
-import pytest
-
 from lanner.app.live import TICK, LineDecoder, LiveFeed, read_stream
 
-from .helpers import LANNER, ROOT, LineCollector, wait_until
+from .helpers import LANNER, ROOT, LineCollector, needs_probe, wait_until
 
 
 def test_decoder_keeps_partial_lines_and_skips_bad_ones() -> None:
@@ -70,17 +68,7 @@ def test_adapters_convert_lines_of_a_source() -> None:
     assert items == [("k8s_audit", 10), ("k8s_audit", 11), ("syscall", {"y": 1})]
 
 
-def _probe_ready() -> str | None:
-    try:
-        from lanner.sources.syscall.probe import check_requirements
-
-        check_requirements()
-    except Exception as exc:
-        return str(exc)
-    return None
-
-
-@pytest.mark.skipif(_probe_ready() is not None, reason=str(_probe_ready()))
+@needs_probe()
 def test_live_syscall_capture_with_the_ebpf_probe(tmp_path: Path) -> None:
     """``lanner run`` without -e captures this host's syscalls: reading a marker file
     raises the rule's alert; after a reload to a chmod rule, chmod does."""
