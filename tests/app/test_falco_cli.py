@@ -246,6 +246,10 @@ def test_plugin_info() -> None:
     assert "Suggested open params:\nhttp://:9765/k8s-audit: " in out
     rc, out, err = _out(run_lanner("--plugin-info", "okta"))  # built in since issue 25
     assert rc == 0 and "Name: okta\n" in out, err
+    rc, out, err = _out(run_lanner("--plugin-info", "container"))  # Falco 0.41+'s
+    assert rc == 0 and "Name: container\n" in out and '"engines"' in out, err
+    rc, out, _ = _out(run_lanner("--list-plugins", "-o", "load_plugins=[container]"))
+    assert out.startswith("1 Plugins Loaded:\n\nName: container\n")
     rc, out, err = _out(run_lanner("--plugin-info", "nomad"))
     assert rc == 1 and _error_lines(err) == ["Error: can't find plugin and print its info: nomad"]
 

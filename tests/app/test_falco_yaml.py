@@ -4,6 +4,7 @@ without effect; none is unknown or silently dropped (issue 20)."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,3 +136,18 @@ def test_a_missing_rules_directory_is_skipped_as_falco(tmp_path: Path) -> None:
     assert res.stderr.decode().splitlines()[-1] == (
         f"Error: could not load rules file(s): {tmp_path / 'gone.yaml'}"
     )
+
+
+@pytest.mark.parametrize("name", sorted(NAMED))
+def test_falcos_falco_yaml_is_valid_for_the_config_schema(name: str) -> None:
+    """A YAML editor given ``lanner run --config-schema`` accepts Falco's own file, and
+    flags a misspelt key in it."""
+    import jsonschema
+
+    res = run_lanner("--config-schema")
+    assert res.returncode == 0, res.stderr
+    validator = jsonschema.Draft6Validator(json.loads(res.stdout))
+    doc = yaml.safe_load((HERE / name).read_text())
+    assert [e.message for e in validator.iter_errors(doc)] == []
+    doc["webserver"]["listen_prot"] = 8765
+    assert [list(e.path) for e in validator.iter_errors(doc)] == [["webserver"]]

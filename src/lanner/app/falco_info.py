@@ -332,6 +332,16 @@ BUILTIN_PLUGINS: tuple[BuiltinPlugin, ...] = (
     ),
     BuiltinPlugin("json", "Fields json.* and jevt.* over JSON events (built into Lanner)", None, 0),
     BuiltinPlugin(
+        "container",
+        "Container metadata of syscall events (container.* fields) from the runtimes of "
+        "container_engines, or of this plugin's init_config.engines (built into Lanner)",
+        None,
+        0,
+        init_schema='{"type":"object","properties":{"engines":{"type":"object",'
+        '"additionalProperties":{"type":"object","properties":{"enabled":{"type":"boolean"},'
+        '"sockets":{"type":"array","items":{"type":"string"}}}}}}}',
+    ),
+    BuiltinPlugin(
         "k8smeta",
         "Kubernetes metadata of syscall events (k8smeta.* and k8s.* fields) from a watch of "
         "the API server (built into Lanner)",

@@ -14,9 +14,14 @@ from lanner.engine.loader import ENGINE_VERSION
 from lanner.exceptions import RequirementError
 
 # plugin names whose events Lanner reads with a built-in source (no plugin to install)
+# (container: Falco 0.41+'s container plugin, which falco_rules.yaml requires; Lanner's
+# container metadata is built in)
 BUILTIN_PLUGINS = frozenset(
-    {"k8saudit", "k8saudit-eks", "k8saudit-aks", "k8saudit-gke", "json", "cloudtrail", "gcpaudit"}
-)
+    {
+        "k8saudit", "k8saudit-eks", "k8saudit-aks", "k8saudit-gke", "json", "cloudtrail",
+        "gcpaudit", "container",
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
