@@ -4,12 +4,14 @@ neighbours' load moves these figures less than wall-clock rates):
 - `ingest`: sidekick's HTTP protocol fed N one-alert `POST /` requests (with the bearer
   token) through `data_received`, writes discarded: the Python cost of accepting an alert,
   without the socket system calls. `--profile` prints a cProfile of it; `--prometheus` keeps
-  the default Prometheus output (its worker counting the alerts as they come).
+  the default Prometheus output (its worker counting the alerts as they come); `--statsd`
+  adds the StatsD and DogStatsD outputs (to a UDP socket nobody reads, flushing every 0.1 s).
 - `deliver`: N alerts queued for a webhook output to a bare keep-alive server (its own
   process, bench/sidekick_wrk.py's), then delivered: the delivery side's cost per alert,
   rate and user/system split; `--spool` with a spool in a temporary directory.
 
 Run: .venv/bin/python bench/sidekick_inproc.py ingest [--alerts 30000] [--profile] [--prometheus]
+         [--statsd]
      .venv/bin/python bench/sidekick_inproc.py deliver [--alerts 20000] [--concurrency 16] [--spool]
 """
 
@@ -22,6 +24,7 @@ import json
 import os
 import pstats
 import resource
+import socket
 import sys
 import tempfile
 import time
@@ -60,9 +63,11 @@ class NullTransport:
         return 0
 
 
-async def ingest(alerts: int, profile: bool, prometheus: bool) -> dict[str, Any]:
+async def ingest(
+    alerts: int, profile: bool, prometheus: bool, statsd: bool = False
+) -> dict[str, Any]:
     """CPU per request of sidekick's protocol answering one-alert POSTs (no output, or the
-    default Prometheus output with its worker running)."""
+    default Prometheus output with its worker running; `statsd`: both StatsD outputs)."""
     import uvicorn
     from uvicorn.server import ServerState
 
@@ -72,8 +77,15 @@ async def ingest(alerts: int, profile: bool, prometheus: bool) -> dict[str, Any]
     from lanner.services.sidekick.httpserver import FastPath, protocol_for
 
     disabled = "false" if prometheus else "true"
-    config = load_config(None, {"DELIVERY_SPOOLDIR": "none", "PROMETHEUS_DISABLED": disabled})
-    app = create_app(config)
+    env = {"DELIVERY_SPOOLDIR": "none", "PROMETHEUS_DISABLED": disabled}
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    if statsd:
+        forwarder = f"127.0.0.1:{sink.getsockname()[1]}"
+        env.update(STATSD_FORWARDER=forwarder, DOGSTATSD_FORWARDER=forwarder)
+    app = create_app(load_config(None, env))
+    for counter in app.state.counters:
+        await counter.start()
     await app.state.dispatcher.start()
     body = json.dumps(bench_alert()).encode()
     request = (
@@ -106,6 +118,9 @@ async def ingest(alerts: int, profile: bool, prometheus: bool) -> dict[str, Any]
         profiler.disable()
     cpu = time.process_time() - start
     await app.state.dispatcher.stop()
+    for counter in app.state.counters:
+        await counter.close()
+    sink.close()
     if transport.writes != alerts + 1000:
         raise RuntimeError(f"{transport.writes} answers for {alerts + 1000} requests")
     if profiler:
@@ -114,6 +129,7 @@ async def ingest(alerts: int, profile: bool, prometheus: bool) -> dict[str, Any]
         "mode": "ingest",
         "alerts": alerts,
         "prometheus": prometheus,
+        "statsd": statsd,
         "cpu_us_per_alert": round(cpu / alerts * 1e6, 2),
     }
 
@@ -185,12 +201,17 @@ def main() -> None:
     parser.add_argument(
         "--prometheus", action="store_true", help="ingest: keep the default Prometheus output"
     )
+    parser.add_argument(
+        "--statsd", action="store_true", help="ingest: add the StatsD and DogStatsD outputs"
+    )
     args = parser.parse_args()
     from lanner.services.sidekick.httpserver import new_event_loop
 
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         if args.mode == "ingest":
-            result = runner.run(ingest(args.alerts or 30_000, args.profile, args.prometheus))
+            result = runner.run(
+                ingest(args.alerts or 30_000, args.profile, args.prometheus, args.statsd)
+            )
         else:
             sys.path.insert(0, str(HERE))
             from sidekick_wrk import start_bare

@@ -52,9 +52,30 @@ def test_wrk_bench_runs_one_round_end_to_end() -> None:
 
 def test_inproc_bench_answers_every_request_and_delivers_every_alert() -> None:
     bench = Path(__file__).resolve().parents[3] / "bench" / "sidekick_inproc.py"
-    for args in (["ingest", "--alerts", "500"], ["deliver", "--alerts", "500", "--spool"]):
+    runs = (
+        ["ingest", "--alerts", "500"],
+        ["ingest", "--alerts", "500", "--statsd"],
+        ["deliver", "--alerts", "500", "--spool"],
+    )
+    for args in runs:
         out = subprocess.run(
             [sys.executable, str(bench), *args], capture_output=True, text=True, timeout=120
         )
         assert out.returncode == 0, out.stderr  # it fails on a missing answer or alert
         assert json.loads(out.stdout.strip().splitlines()[-1])["cpu_us_per_alert"] > 0
+
+
+def test_statsd_hook_bench_reports_each_case() -> None:
+    bench = Path(__file__).resolve().parents[3] / "bench" / "sidekick_statsd_hook.py"
+    out = subprocess.run(
+        [sys.executable, str(bench), "--calls", "2000", "--rounds", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    figures = result["ns_per_alert_median"]
+    assert set(figures) == {"before_hook", "no_statsd", "statsd_and_dogstatsd"}
+    assert all(value > 0 for value in figures.values())
+    assert result["ratio_to_before_median"]["before_hook"] == 1.0

@@ -192,6 +192,7 @@ def create_app(config: SidekickConfig) -> FastAPI:
     app = FastAPI(title="lanner sidekick", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.dispatcher = dispatcher
     app.state.stats = stats
+    app.state.counters = counters
 
     ingest = Ingest(dispatcher, enricher, stats)
     app.state.ingest = ingest

@@ -3,14 +3,14 @@
 Counting is a dictionary increment on the alert path; the Prometheus series are built from
 those counts when /metrics is scraped (a collector), not updated per alert (a prometheus
 counter's `inc` takes a lock and checks its state: several microseconds per alert for the
-four series an alert touches)."""
+four series an alert touches). The StatsD outputs read the same counts (`details` adds the
+priority or refusal reason of inputs, kept only when one of them asks for it)."""
 
 from __future__ import annotations
 
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator
-from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -27,17 +27,6 @@ def falcosidekick_status(status: str) -> str | None:
     return _FSK_STATUS.get(status)
 
 
-class StatsObserver(Protocol):
-    """Told of every count as it is made (the StatsD outputs)."""
-
-    def on_input(self, status: str, count: int, priority: Priority | None, reason: str) -> None:
-        """`count` alerts received with `status`: accepted ones with their `priority`, refused
-        ones with the `reason` (`invalidjson`, ...)."""
-
-    def on_output(self, destination: str, status: str, count: int) -> None:
-        """`count` delivery outcomes `status` (sent, failed, retried, dropped)."""
-
-
 class Stats(Collector):
     """Inputs accepted/rejected; per output and priority: sent, failed, retried, dropped;
     per output the queue depth (read at scrape time from `depth_of`)."""
@@ -49,31 +38,30 @@ class Stats(Collector):
         self.tally: Tally[tuple[str, str]] = Tally()  # (destination or "input", status)
         self.depths: dict[str, Callable[[], int]] = {}
         self.created = time.time()
-        self.observers: tuple[StatsObserver, ...] = ()  # empty: counting costs one test more
+        # (status, priority, reason) -> alerts; None (one test per input) until asked for
+        self.details: Tally[tuple[str, Priority | None, str]] | None = None
         registry.register(self)
 
-    def observe(self, observer: StatsObserver) -> None:
-        """Tell `observer` of every count from now on."""
-        self.observers = (*self.observers, observer)
+    def keep_details(self) -> Tally[tuple[str, Priority | None, str]]:
+        """From now on, count inputs by status, priority and refusal reason too."""
+        if self.details is None:
+            self.details = Tally()
+        return self.details
 
     def input(
         self, status: str, count: int = 1, priority: Priority | None = None, reason: str = ""
     ) -> None:
-        """Count received alerts (`accepted`, `rejected` or `failed`). For the observers
-        only: the `priority` of accepted alerts, the `reason` of refused ones."""
+        """Count received alerts (`accepted`, `rejected` or `failed`); in `details` when kept,
+        with the `priority` of accepted alerts and the `reason` of refused ones."""
         self.inputs[status] += count
         self.tally[("input", status)] += count
-        if self.observers:
-            for observer in self.observers:
-                observer.on_input(status, count, priority, reason)
+        if self.details is not None:
+            self.details[(status, priority, reason)] += count
 
     def output(self, destination: str, priority: str, status: str, count: int = 1) -> None:
         """Count delivery outcomes."""
         self.outputs[(destination, priority, status)] += count
         self.tally[(destination, status)] += count
-        if self.observers:
-            for observer in self.observers:
-                observer.on_output(destination, status, count)
 
     def depth_of(self, destination: str, alerts: Callable[[], int]) -> None:
         """Report `alerts()` as the destination's queue depth."""

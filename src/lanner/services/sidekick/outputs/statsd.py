@@ -13,10 +13,11 @@ either. The `outputs` counter goes through both: the DogStatsD client keeps its 
 StatsD client folds their values into the name (`outputs.webhook.ok`). Every line ends
 with the client-wide `tags` first, then the counter's (datadog-go's order).
 
-Here the counts come from `Stats` (an observer: a dictionary increment per count, nothing
-at all when no StatsD output is set) and are sent, summed per series, every
-FLUSH_INTERVAL in datagrams of at most MAX_DATAGRAM bytes (datadog-go's UDP limit). A
-datagram that cannot be sent keeps its counts for the next flush.
+Here the counts are the service's own (`Stats`: its delivery tally, and the inputs by
+priority and reason it keeps once asked, one dictionary increment per request), read every
+FLUSH_INTERVAL: what they grew by since the last flush is sent, summed per series, in
+datagrams of at most MAX_DATAGRAM bytes (datadog-go's UDP limit). A datagram that cannot
+be sent keeps its counts for the next flush.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ OUTPUT_TAGS = {"fission": "Fission", "awssecuritylake": "awssecuritylake."}
 NOT_DELIVERIES = frozenset({"prometheus", "statsd", "dogstatsd"})
 
 Series = tuple[str, tuple[str, ...]]  # (counter name without namespace, its tags)
+InputKey = tuple[str, Priority | None, str]  # Stats.details: (status, priority, reason)
 
 
 class StatsdCounters(Output):
@@ -66,8 +68,8 @@ class StatsdCounters(Output):
         self.client_tags: tuple[str, ...] = tuple(settings["tags"])
         # Falcosidekick's request handler counts through one client, DogStatsD's if set
         self.counts_inputs = self.kind == "dogstatsd" or "dogstatsd" not in ctx.enabled
-        self.inputs: dict[tuple[str, Priority | None, str], int] = {}
-        self.outputs: dict[tuple[str, str], int] = {}
+        self.seen_inputs: dict[InputKey, int] = {}  # the counts at the last take
+        self.seen_outputs: dict[tuple[str, str], int] = {}
         self.pending: dict[Series, int] = {}  # summed, not yet sent
         self.stats: Stats | None = None
         self._sock: socket.socket | None = None
@@ -86,25 +88,35 @@ class StatsdCounters(Output):
         return None
 
     def attach(self, stats: Stats) -> None:
-        """Count from `stats` from now on (the service's counts are the source)."""
+        """Send what `stats` counts from now on."""
         self.stats = stats
-        stats.observe(self)
-
-    def on_input(self, status: str, count: int, priority: Priority | None, reason: str) -> None:
-        """Note received alerts (their counters are made at flush time)."""
         if self.counts_inputs:
-            key = (status, priority, reason)
-            self.inputs[key] = self.inputs.get(key, 0) + count
+            self.seen_inputs = dict(stats.keep_details())
+        self.seen_outputs = {k: v for k, v in stats.tally.items() if k[0] != "input"}
 
-    def on_output(self, destination: str, status: str, count: int) -> None:
-        """Note delivery outcomes."""
-        key = (destination, status)
-        self.outputs[key] = self.outputs.get(key, 0) + count
+    def _grown(self) -> tuple[dict[InputKey, int], dict[tuple[str, str], int]]:
+        """What the counts of inputs (when this output sends them) and of deliveries grew
+        by since the last call."""
+        inputs: dict[InputKey, int] = {}
+        outputs: dict[tuple[str, str], int] = {}
+        if self.stats is None:
+            return inputs, outputs
+        if self.counts_inputs and self.stats.details is not None:
+            seen = self.seen_inputs
+            for key, value in self.stats.details.items():
+                if value != seen.get(key, 0):
+                    inputs[key] = value - seen.get(key, 0)
+                    seen[key] = value
+        seen_out = self.seen_outputs
+        for pair, total in self.stats.tally.items():
+            if pair[0] != "input" and total != seen_out.get(pair, 0):
+                outputs[pair] = total - seen_out.get(pair, 0)
+                seen_out[pair] = total
+        return inputs, outputs
 
     def take(self) -> dict[Series, int]:
-        """Move the noted counts into `pending` as Falcosidekick's series; return it."""
-        inputs, self.inputs = self.inputs, {}
-        outputs, self.outputs = self.outputs, {}
+        """Add what the counts grew by to `pending` as Falcosidekick's series; return it."""
+        inputs, outputs = self._grown()
         pending = self.pending
 
         def add(name: str, tags: tuple[str, ...], count: int) -> None:
