@@ -5,6 +5,8 @@ DogStatsD client's tags."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import socket
 import time
 from collections import Counter
@@ -208,3 +210,44 @@ def test_statsd_inputs_left_to_dogstatsd_and_own_names() -> None:
         ("outputs.awssecuritylake..ok", ()): 1,
         ("outputs.webhook.ok", ()): 1,
     }
+
+
+def test_unsent_counters_kept_for_the_next_flush(
+    udp: list[socket.socket], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A datagram the kernel refuses (the broadcast address without SO_BROADCAST: EACCES)
+    keeps its counts, counted as the output's failed deliveries and said once in the log;
+    once the forwarder takes them, the next flush sends them all, once."""
+    caplog.set_level(logging.INFO, logger="lanner.sidekick")
+    registry = CollectorRegistry()
+    stats = Stats(registry)
+    ctx = OutputContext(registry=registry, enabled=["dogstatsd"])
+    settings = {"forwarder": "255.255.255.255:8125", "namespace": "n.", "tags": []}
+    out = Dogstatsd(settings, ctx)
+    out.attach(stats)
+    stats.input("accepted", 2, Priority.ERROR)
+    stats.output("webhook", "error", "sent", 2)
+
+    async def flush_twice() -> None:
+        await out.flush()
+        assert stats.tally[("dogstatsd", "failed")] == 8 and not stats.tally["dogstatsd", "sent"]
+        await out.flush()  # failing still: counted again, as each attempt is
+        assert stats.tally[("dogstatsd", "failed")] == 16
+        out.settings["forwarder"] = address(udp[0])  # the forwarder is reachable again
+        await out.close()  # closing sends what is pending (resolved again after a failure)
+        await out.flush()  # nothing left: nothing sent twice
+        assert stats.tally[("dogstatsd", "failed")] == 16
+
+    asyncio.run(flush_twice())
+    sums: Sums = Counter()
+    receive(udp[0], sums, time.monotonic() + 0.5)
+    assert sums == {
+        ("n.total", ""): 2,
+        ("n.inputs.requests.accepted", ""): 2,
+        ("n.falco.accepted", "|#priority:Error"): 2,
+        ("n.outputs", "|#output:webhook,status:ok"): 2,
+    }
+    assert stats.tally[("dogstatsd", "sent")] == 8
+    said = [r.getMessage() for r in caplog.records if r.name == "lanner.sidekick"]
+    assert len([m for m in said if "cannot send to 255.255.255.255:8125" in m]) == 1, said
+    assert any("sending to 127.0.0.1:" in m and "again" in m for m in said), said

@@ -75,6 +75,7 @@ class StatsdCounters(Output):
         self._sock: socket.socket | None = None
         self._addr: Any = None
         self._task: asyncio.Task[None] | None = None
+        self._failing = False  # the last flush could not send: said once, not every flush
 
     @classmethod
     def validate(cls, settings: dict[str, Any]) -> tuple[str, str] | None:
@@ -179,7 +180,8 @@ class StatsdCounters(Output):
         self._sock, self._addr = sock, addr
 
     async def flush(self) -> None:
-        """Send the pending counters; those that could not be sent stay pending."""
+        """Send the pending counters; those that could not be sent stay pending (and the
+        forwarder is resolved again at the next flush)."""
         pending = self.take()
         if not pending:
             return
@@ -187,8 +189,7 @@ class StatsdCounters(Output):
             if self._sock is None:
                 await self._connect()
         except (OSError, ValueError) as exc:
-            self._count("failed", sum(pending.values()))
-            log.warning("%s: %s: %s", self.kind, self.settings["forwarder"], exc)
+            self._failed(sum(pending.values()), exc)
             return
         assert self._sock is not None
         for data, carried in self.datagrams(pending):
@@ -196,12 +197,29 @@ class StatsdCounters(Output):
             try:
                 self._sock.sendto(data, self._addr)
             except OSError as exc:  # full buffer, no route...: kept for the next flush
-                self._count("failed", sent)
-                log.warning("%s: sending to %s: %s", self.kind, self.settings["forwarder"], exc)
+                self._failed(sent, exc)
                 continue
             for series in carried:
                 del pending[series]
             self._count("sent", sent)
+            if self._failing:
+                self._failing = False
+                log.info("%s: sending to %s again", self.kind, self.settings["forwarder"])
+        if self._failing and self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def _failed(self, count: int, exc: Exception) -> None:
+        """Count `count` increments not sent; log the first failure of a series of them."""
+        self._count("failed", count)
+        if not self._failing:
+            self._failing = True
+            log.warning(
+                "%s: cannot send to %s (%s); counts kept until it can",
+                self.kind,
+                self.settings["forwarder"],
+                exc,
+            )
 
     def _count(self, status: str, count: int) -> None:
         """Count sent or failed increments as this output's deliveries (Falcosidekick
