@@ -126,19 +126,17 @@ def test_dogstatsd_tags_and_both_clients(
 ) -> None:
     """StatsD and DogStatsD together: the request counters go through the DogStatsD client
     only (as in Falcosidekick), `outputs` through both; DogStatsD keeps `output:` and
-    `status:` as tags after the client-wide ones; each client has its own namespace."""
+    `status:` as tags after the client-wide ones; each client has its own namespace; the
+    dogstatsd section set by Falcosidekick's DOGSTATSD_* variables."""
     statsd, dogstatsd = udp
     sk = Sidekick(
         tmp,
-        config(
-            receiver,
-            statsd={"forwarder": address(statsd)},
-            dogstatsd={
-                "forwarder": address(dogstatsd),
-                "namespace": "fsk.",
-                "tags": ["team:sec", "env:t"],
-            },
-        ),
+        config(receiver, statsd={"forwarder": address(statsd)}),
+        env={  # Falcosidekick's environment variables for its dogstatsd section
+            "DOGSTATSD_FORWARDER": address(dogstatsd),
+            "DOGSTATSD_NAMESPACE": "fsk.",
+            "DOGSTATSD_TAGS": "team:sec,env:t",
+        },
     )
     sidekicks.append(sk)
     traffic(sk, receiver)
