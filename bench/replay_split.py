@@ -13,9 +13,9 @@ passes each:
   does);
 * + rules: those events evaluated by the engine;
 
-and the CPU of each Python state handler over one state-only pass (timer overhead
-included). Rates are per CPU-second of this process; the machine is shared, so compare
-parts of one run, not runs.
+Every state handler is native, so there is no Python handler left to time. Rates are
+per CPU-second of this process; the machine is shared, so compare parts of one run, not
+runs.
 
 Usage: python bench/replay_split.py CAPTURE [--rules FILE ...] [--repeat 3]
 """
@@ -25,19 +25,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from lanner.app.replay_progress import ScapReplay
 from lanner.engine.candidates import derive_candidates
 from lanner.engine.engine import Engine
 from lanner.sources.syscall import syscall_source
 from lanner.sources.syscall.candidate_fields import CANDIDATE_FIELDS, event_filter
-from lanner.sources.syscall.pipeline import STATE_TYPES, CaptureFile, SyscallPipeline
+from lanner.sources.syscall.pipeline import STATE_TYPES
 from lanner.sources.syscall.scap import ScapReader
-from lanner.sources.syscall.state import parser
 
 RULES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "rules"
 UPSTREAM = [RULES / n for n in ("falco_rules.yaml", "falco-incubating_rules.yaml",
@@ -53,34 +50,6 @@ def best(label: str, fn: Callable[[], int], repeat: int) -> None:
         n = fn()
         cpu = min(cpu, time.process_time() - c0)
     print(f"{label:<32} {cpu:7.3f} s  ({n:,})")
-
-
-def handler_times(path: Path) -> None:
-    """CPU of each Python state handler over one state-only pass."""
-    spent: Counter[str] = Counter()
-    calls: Counter[str] = Counter()
-
-    def timed(h: Any) -> Any:
-        def run(eng: Any, evt: Any, th: Any) -> None:
-            c0 = time.process_time()
-            h(eng, evt, th)
-            spent[h.__name__] += time.process_time() - c0
-            calls[h.__name__] += 1
-
-        return run
-
-    saved = parser._HANDLERS
-    wrapped: dict[Any, Any] = {}
-    try:
-        parser._HANDLERS = tuple(
-            None if h is None else wrapped.setdefault(h, timed(h)) for h in saved
-        )
-        for _ in SyscallPipeline(CaptureFile(path), event_types=[]):
-            pass
-    finally:
-        parser._HANDLERS = saved
-    for name, s in spent.most_common():
-        print(f"  {name:<22} {calls[name]:>8,} calls {s:6.3f} s  {1e6 * s / calls[name]:6.1f} us")
 
 
 def main() -> int:
@@ -118,8 +87,6 @@ def main() -> int:
         lambda: sum(len(process(e, s)) + 1 for s, e in ScapReplay(path, types, cands)),
         r,
     )
-    print("Python state handlers (one state-only pass):")
-    handler_times(path)
     return 0
 
 

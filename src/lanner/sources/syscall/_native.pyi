@@ -123,7 +123,7 @@ class ThreadRecord:
     def __new__(cls, tid: int, pid: int, ptid: int) -> ThreadRecord: ...
 
 class StateCore:
-    """The state engine's per-event dispatch (native/engine.c)."""
+    """The state engine (native/engine.c: dispatch and fd handlers; net.c, proc.c)."""
 
     _remove_tid: Any
     _remove_fd: Any
@@ -134,7 +134,7 @@ class StateCore:
         threads: dict[int, Any],
         table: Any,
         specs: bytes,
-        handlers: tuple[Any, ...],
+        helpers: tuple[Any, ...],
         fdinfo_cls: type,
         arg_fn: Callable[[Any, str], object],
         op_names: tuple[str, ...],

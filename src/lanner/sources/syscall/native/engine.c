@@ -10,93 +10,15 @@
  * array outside the buffer) is handed to the Python methods of Event and StateEngine, so
  * the results, and the errors, are theirs.
  */
-#include "events.h"
-#include "native.h"
+#include "engine.h"
 #include "paths.h"
-#include "records.h"
 
 #include <string.h>
 #include <structmember.h>
 
-/* per event type spec bits (state/parser.py _specs) */
-#define SP_SKIP 1u
-#define SP_AUTO 2u
-#define SP_ENTER 4u
-#define SP_PAIRS 8u
-#define SP_RESFIRST 16u
-#define SP_HASRES 32u
-/* native handlers (spec byte 2) */
-#define NH_NONE 0
-#define NH_OPEN 1
-#define NH_CLOSE 2
-#define NH_SIMPLE 3     /* a new fd of one kind, the result (eventfd, epoll, memfd...) */
-#define NH_PIPE 4
-#define NH_SOCKETPAIR 5
-#define NH_DUP 6
-#define NH_FCNTL 7
-#define NH_CHDIR 8
-#define NH_FCHDIR 9
-#define NH_SETID 10     /* simple_type: 1 a gid call, 2 its new id is the effective one */
-#define NH_CAPSET 11
-#define NH_CHROOT 12
-#define NH_SETSID 13
-#define NH_SOCKET 14
-#define PPM_FCNTL_F_DUPFD 1
-#define PPM_FCNTL_F_DUPFD_CLOEXEC 26
-#define FD_TYPE_FIFO 7
-#define FD_TYPE_IPV4_SOCK 3
-#define FD_TYPE_IPV6_SOCK 4
-#define FD_TYPE_UNSUPPORTED 10
-#define FD_TYPE_NETLINK 15
-#define L4_TCP 2
-#define L4_UDP 3
-#define L4_ICMP 4
-#define L4_RAW 5
-#define AF_UNIX_ 1
-#define AF_INET_ 2
-#define AF_INET6_ 10
-#define AF_NETLINK_ 16
-#define FD_TYPE_UNIX_SOCK 8
-/* the open exit's parameters, in this order (state/parser.py _OPEN_PARAMS) */
-enum { OP_NAME, OP_PATH, OP_DIRFD, OP_FLAGS, OP_FD, OP_DEV, OP_INO, OP_COUNT };
-#define AT_FDCWD (-100)
-#define PPM_O_DIRECTORY (1 << 10)
-#define FD_TYPE_DIRECTORY 2
-#define FD_TYPE_FILE_V2 16
-#define FD_NONE 0
-#define FD_CREATES 1
-#define FD_USES 2
-#define NO_INDEX 0x7fffffffu
 
-typedef struct {
-    uint8_t bits, fdmode, native;
-    uint32_t fdidx;
-    /* open exits: per parameter of OP_*, its index in this type (-1: none) and whether the
-     * enter event's type has one of that name */
-    int8_t op_index[OP_COUNT];
-    uint8_t op_in_enter[OP_COUNT];
-    uint8_t simple_type;  /* NH_SIMPLE: the fd's scap type */
-    uint8_t simple_named; /* NH_SIMPLE: named "memfd:" + the name parameter */
-} type_spec;
 
-typedef struct {
-    PyObject_HEAD
-    PyObject *threads;     /* ThreadTable.threads: tid -> ThreadInfo */
-    PyObject *table;       /* the ThreadTable */
-    PyObject *handlers;    /* tuple: per type, handler or None */
-    PyObject *remove_tid;  /* pending removals (set by the handlers) */
-    PyObject *remove_fd;
-    PyObject *fdinfo_cls;  /* state.fds.FdInfo */
-    PyObject *arg_fn;      /* state.parser._arg(evt, name) */
-    PyObject *op_names;    /* tuple of the OP_* parameter names */
-    Py_ssize_t max_fds;    /* FdTable.MAX_FDS */
-    unsigned long long fds_dropped; /* fds refused at a process's cap */
-    char pending;
-    type_spec *specs;
-    Py_ssize_t nspecs;
-} StateCore;
-
-static PyObject *s_drop_thread, *s_placeholder, *s_int_param, *s_res, *s_int_value, *int_zero;
+static PyObject *s_int_param, *s_res, *s_param, *int_zero;
 
 static PyMemberDef core_members[] = {
     {"_remove_tid", T_OBJECT, offsetof(StateCore, remove_tid), 0, NULL},
@@ -116,7 +38,13 @@ static int core_traverse(StateCore *c, visitproc visit, void *arg)
 {
     Py_VISIT(c->threads);
     Py_VISIT(c->table);
-    Py_VISIT(c->handlers);
+    Py_VISIT(c->thread_cls);
+    Py_VISIT(c->socktuple_cls);
+    Py_VISIT(c->sockaddr_cls);
+    Py_VISIT(c->cgroups_fn);
+    Py_VISIT(c->env_fn);
+    Py_VISIT(c->user_cls);
+    Py_VISIT(c->group_cls);
     Py_VISIT(c->remove_tid);
     Py_VISIT(c->remove_fd);
     Py_VISIT(c->fdinfo_cls);
@@ -129,7 +57,13 @@ static int core_clear(StateCore *c)
 {
     Py_CLEAR(c->threads);
     Py_CLEAR(c->table);
-    Py_CLEAR(c->handlers);
+    Py_CLEAR(c->thread_cls);
+    Py_CLEAR(c->socktuple_cls);
+    Py_CLEAR(c->sockaddr_cls);
+    Py_CLEAR(c->cgroups_fn);
+    Py_CLEAR(c->env_fn);
+    Py_CLEAR(c->user_cls);
+    Py_CLEAR(c->group_cls);
     Py_CLEAR(c->remove_tid);
     Py_CLEAR(c->remove_fd);
     Py_CLEAR(c->fdinfo_cls);
@@ -143,40 +77,94 @@ static void core_dealloc(StateCore *c)
     PyObject_GC_UnTrack(c);
     core_clear(c);
     PyMem_Free(c->specs);
+    PyMem_Free(c->pindex);
     Py_TYPE(c)->tp_free((PyObject *)c);
 }
 
 PyDoc_STRVAR(bind_doc,
-"_bind(threads, table, specs, handlers, fdinfo_cls, arg_fn, op_names, max_fds):\n"
+"_bind(threads, table, specs, helpers, fdinfo_cls, arg_fn, op_names, max_fds):\n"
 "threads is the ThreadTable's dict, table the ThreadTable; specs has SPEC_SIZE bytes per\n"
 "event type (bits, fd mode, native handler, fd index as u32 LE, then the open-exit plan:\n"
 "7 signed indices and 7 in-enter flags; then the fd type and name flag of simple fd\n"
-"handlers), handlers a tuple of callables or None, one per\n"
-"type; fdinfo_cls makes fds, arg_fn is parser._arg, op_names the open plan's names.");
+"handlers, the kind of setid and user handlers); helpers is (ThreadInfo, SockTuple,\n"
+"SockAddr, cgroups decoder, environment decoder, User, Group, (names, index)): index has\n"
+"one signed byte per type and name, the parameter's index; fdinfo_cls makes fds,\n"
+"arg_fn is parser._arg, op_names the open plan's names.");
 
 #define SPEC_SIZE 23
+#define N_HELPERS 8
+
+static const char *const pn_names[PN_COUNT] = {
+    "exe", "args", "comm", "cwd", "fdlimit", "cgroups", "env", "uid", "gid", "loginuid",
+    "vtid", "vpid", "pidns_init_start_ts", "tty", "cap_inheritable", "cap_permitted",
+    "cap_effective", "vpgid", "pid", "ptid", "trusted_exepath", "filename", "exe_ino",
+    "exe_ino_ctime", "exe_ino_mtime", "flags", "reaper_tid", "tuple", "addr", "fd",
+    "domain", "type", "proto", "source", "peer", "ino", "fd1", "fd2", "oldfd", "cmd",
+    "euid", "egid", "path", "name",
+};
+
+/* helpers[7]: (names, index bytes): the names must be pn_names, the bytes one signed index
+ * per type and name. A new PyMem array, or NULL with an exception. */
+static int8_t *param_index(PyObject *spec, Py_ssize_t ntypes)
+{
+    PyObject *names, *idx;
+    if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 2)
+        goto bad;
+    names = PyTuple_GET_ITEM(spec, 0);
+    idx = PyTuple_GET_ITEM(spec, 1);
+    if (!PyTuple_Check(names) || PyTuple_GET_SIZE(names) != PN_COUNT || !PyBytes_Check(idx) ||
+        PyBytes_GET_SIZE(idx) != ntypes * PN_COUNT)
+        goto bad;
+    for (int k = 0; k < PN_COUNT; k++) {
+        PyObject *n = PyTuple_GET_ITEM(names, k);
+        if (!PyUnicode_Check(n) || PyUnicode_CompareWithASCIIString(n, pn_names[k]) != 0)
+            goto bad;
+    }
+    int8_t *out = PyMem_Malloc(ntypes * PN_COUNT > 0 ? (size_t)(ntypes * PN_COUNT) : 1);
+    if (out == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    memcpy(out, PyBytes_AS_STRING(idx), (size_t)(ntypes * PN_COUNT));
+    return out;
+bad:
+    PyErr_SetString(PyExc_ValueError, "_bind(): the parameter index does not match the engine's names");
+    return NULL;
+}
 
 static PyObject *core_bind(StateCore *c, PyObject *args)
 {
-    PyObject *threads, *table, *handlers, *fdinfo_cls, *arg_fn, *op_names;
+    PyObject *threads, *table, *helpers, *fdinfo_cls, *arg_fn, *op_names;
     Py_ssize_t max_fds;
     Py_buffer specs;
     if (!PyArg_ParseTuple(args, "O!Oy*O!O!OO!n", &PyDict_Type, &threads, &table, &specs,
-                          &PyTuple_Type, &handlers, &PyType_Type, &fdinfo_cls, &arg_fn,
+                          &PyTuple_Type, &helpers, &PyType_Type, &fdinfo_cls, &arg_fn,
                           &PyTuple_Type, &op_names, &max_fds))
         return NULL;
-    Py_ssize_t n = PyTuple_GET_SIZE(handlers);
+    Py_ssize_t n = specs.len / SPEC_SIZE;
     if (specs.len != SPEC_SIZE * n || PyTuple_GET_SIZE(op_names) != OP_COUNT ||
-        !PyType_IsSubtype((PyTypeObject *)fdinfo_cls, &LannerFdRecordType)) {
+        PyTuple_GET_SIZE(helpers) != N_HELPERS ||
+        !PyType_IsSubtype((PyTypeObject *)fdinfo_cls, &LannerFdRecordType) ||
+        !PyType_Check(PyTuple_GET_ITEM(helpers, 0)) ||
+        !PyType_IsSubtype((PyTypeObject *)PyTuple_GET_ITEM(helpers, 0), &LannerThreadRecordType) ||
+        !PyType_Check(PyTuple_GET_ITEM(helpers, 1)) || !PyType_Check(PyTuple_GET_ITEM(helpers, 2))) {
         PyBuffer_Release(&specs);
         PyErr_SetString(PyExc_ValueError, "_bind(): inconsistent tables");
         return NULL;
     }
+    int8_t *pindex = param_index(PyTuple_GET_ITEM(helpers, 7), n);
+    if (pindex == NULL) {
+        PyBuffer_Release(&specs);
+        return NULL;
+    }
     type_spec *sp = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof *sp);
     if (sp == NULL) {
+        PyMem_Free(pindex);
         PyBuffer_Release(&specs);
         return PyErr_NoMemory();
     }
+    PyMem_Free(c->pindex);
+    c->pindex = pindex;
     const uint8_t *b = specs.buf;
     for (Py_ssize_t i = 0; i < n; i++) {
         const uint8_t *r = b + SPEC_SIZE * i;
@@ -196,14 +184,88 @@ static PyObject *core_bind(StateCore *c, PyObject *args)
     c->specs = sp;
     c->nspecs = n;
     c->max_fds = max_fds;
-    PyObject **slots[] = {&c->threads, &c->table, &c->handlers, &c->fdinfo_cls, &c->arg_fn,
-                          &c->op_names};
-    PyObject *vals[] = {threads, table, handlers, fdinfo_cls, arg_fn, op_names};
-    for (int k = 0; k < 6; k++) {
+    PyObject **slots[] = {&c->threads, &c->table, &c->fdinfo_cls, &c->arg_fn, &c->op_names,
+                          &c->thread_cls, &c->socktuple_cls, &c->sockaddr_cls, &c->cgroups_fn,
+                          &c->env_fn, &c->user_cls, &c->group_cls};
+    PyObject *vals[] = {threads, table, fdinfo_cls, arg_fn, op_names,
+                        PyTuple_GET_ITEM(helpers, 0), PyTuple_GET_ITEM(helpers, 1),
+                        PyTuple_GET_ITEM(helpers, 2), PyTuple_GET_ITEM(helpers, 3),
+                        PyTuple_GET_ITEM(helpers, 4), PyTuple_GET_ITEM(helpers, 5),
+                        PyTuple_GET_ITEM(helpers, 6)};
+    for (size_t k = 0; k < sizeof vals / sizeof vals[0]; k++) {
         Py_INCREF(vals[k]);
         Py_XSETREF(*slots[k], vals[k]);
     }
     Py_RETURN_NONE;
+}
+
+PyObject *eng_int_zero(void)
+{
+    return int_zero;
+}
+
+/* Event.int_value(index) for a C index */
+static PyObject *int_value_at(EventRecord *e, int index)
+{
+    PyObject *i = PyLong_FromLong(index);
+    if (i == NULL)
+        return NULL;
+    PyObject *v = lanner_event_int_value(e, i);
+    Py_DECREF(i);
+    return v;
+}
+
+/* the index of parameter PN_ k in events of ``type`` (-1: none) */
+static int pindex_of(StateCore *c, int type, int k)
+{
+    if (c->pindex == NULL || type < 0 || type >= c->nspecs)
+        return -1;
+    return c->pindex[(Py_ssize_t)type * PN_COUNT + k];
+}
+
+static PyObject *call_param(PyObject *e, int index)
+{
+    PyObject *i = PyLong_FromLong(index);
+    if (i == NULL)
+        return NULL;
+    PyObject *v = PyObject_CallMethodOneArg(e, s_param, i);
+    Py_DECREF(i);
+    return v;
+}
+
+/* parser._arg(evt, name): the event's parameter, else its enter event's (decoded by
+ * Event.param, a new reference) */
+PyObject *eng_arg_k(StateCore *c, EventRecord *e, int k)
+{
+    int i = pindex_of(c, e->type, k);
+    if (i >= 0 && (unsigned)i < e->nparams)
+        return call_param((PyObject *)e, i);
+    PyObject *enter = e->o[ER_enter];
+    if (enter == NULL || enter == Py_None)
+        Py_RETURN_NONE;
+    if (!PyObject_TypeCheck(enter, &LannerEventRecordType))
+        return PyObject_CallMethod(enter, "arg", "s", pn_names[k]);
+    i = pindex_of(c, ((EventRecord *)enter)->type, k);
+    if (i < 0)
+        Py_RETURN_NONE;
+    return call_param(enter, i);
+}
+
+/* Event.eint(name): the event's integer parameter, else its enter event's */
+PyObject *eng_eint_k(StateCore *c, EventRecord *e, int k)
+{
+    int i = pindex_of(c, e->type, k);
+    if (i >= 0 && (unsigned)i < e->nparams)
+        return int_value_at(e, i);
+    PyObject *enter = e->o[ER_enter];
+    if (enter == NULL || enter == Py_None)
+        Py_RETURN_NONE;
+    if (!PyObject_TypeCheck(enter, &LannerEventRecordType))
+        return PyObject_CallMethod(enter, "eint", "s", pn_names[k]);
+    i = pindex_of(c, ((EventRecord *)enter)->type, k);
+    if (i < 0)
+        Py_RETURN_NONE;
+    return int_value_at((EventRecord *)enter, i);
 }
 
 /* Parameter ``index`` of ``e`` as the signed integer Event.int_param gives: 1 and *out set;
@@ -297,7 +359,7 @@ static int detach(EventRecord *e)
     return 0;
 }
 
-static void set_slot(PyObject **slot, PyObject *v)
+void eng_set_slot(PyObject **slot, PyObject *v)
 {
     Py_XINCREF(v);
     Py_XSETREF(*slot, v);
@@ -306,7 +368,7 @@ static void set_slot(PyObject **slot, PyObject *v)
 /* evt.fd = fd; evt.fdinfo = th.fdtable.fds.get(fd) */
 static int set_fd(EventRecord *e, ThreadRecord *th, PyObject *fd)
 {
-    set_slot(&e->o[ER_fd], fd);
+    eng_set_slot(&e->o[ER_fd], fd);
     PyObject *tab = th->o[TR_fdtable];
     PyObject *info;
     if (tab != NULL && PyObject_TypeCheck(tab, &LannerFdTableRecordType) &&
@@ -314,7 +376,7 @@ static int set_fd(EventRecord *e, ThreadRecord *th, PyObject *fd)
         info = PyDict_GetItemWithError(((FdTableRecord *)tab)->fds, fd);
         if (info == NULL && PyErr_Occurred())
             return -1;
-        set_slot(&e->o[ER_fdinfo], info);
+        eng_set_slot(&e->o[ER_fdinfo], info);
         return 0;
     }
     PyErr_SetString(PyExc_TypeError, "a thread's fdtable is not an FdTable");
@@ -347,7 +409,7 @@ static PyObject *str_param(EventRecord *e, Py_ssize_t index)
 }
 
 /* The main thread of ``th``'s process (borrowed; th itself when unknown). */
-static ThreadRecord *main_thread(StateCore *c, ThreadRecord *th)
+ThreadRecord *eng_main_thread(StateCore *c, ThreadRecord *th)
 {
     if (th->tid == th->pid)
         return th;
@@ -365,7 +427,7 @@ static ThreadRecord *main_thread(StateCore *c, ThreadRecord *th)
     return (ThreadRecord *)mt;
 }
 
-static PyObject *fds_of(ThreadRecord *th)
+PyObject *eng_fds_of(ThreadRecord *th)
 {
     PyObject *tab = th->o[TR_fdtable];
     if (tab != NULL && PyObject_TypeCheck(tab, &LannerFdTableRecordType) &&
@@ -401,9 +463,9 @@ static PyObject *planned(StateCore *c, EventRecord *e, const type_spec *sp, int 
 }
 
 /* FdTable.add: add or replace, bounded by MAX_FDS; then evt.fd, evt.fdinfo */
-static int add_fd(StateCore *c, EventRecord *e, ThreadRecord *th, FdRecord *info)
+int eng_add_fd(StateCore *c, EventRecord *e, ThreadRecord *th, FdRecord *info)
 {
-    PyObject *fds = fds_of(th);
+    PyObject *fds = eng_fds_of(th);
     if (fds == NULL)
         return -1;
     PyObject *fd = PyLong_FromLongLong(info->fd);
@@ -420,7 +482,7 @@ static int add_fd(StateCore *c, EventRecord *e, ThreadRecord *th, FdRecord *info
     if (rc == 0) {
         Py_XSETREF(e->o[ER_fd], fd);
         fd = NULL;
-        set_slot(&e->o[ER_fdinfo], (PyObject *)info);
+        eng_set_slot(&e->o[ER_fdinfo], (PyObject *)info);
     }
     Py_XDECREF(fd);
     return rc;
@@ -457,7 +519,7 @@ static int on_open_exit(StateCore *c, EventRecord *e, ThreadRecord *th, const ty
     dirfd = planned(c, e, sp, OP_DIRFD, plain, 1);
     if (dirfd == NULL)
         goto done;
-    ThreadRecord *mt = main_thread(c, th);
+    ThreadRecord *mt = eng_main_thread(c, th);
     if (mt == NULL)
         goto done;
     base = mt->o[TR_cwd] != NULL ? mt->o[TR_cwd] : Py_None;
@@ -469,7 +531,7 @@ static int on_open_exit(StateCore *c, EventRecord *e, ThreadRecord *th, const ty
         if (d == -1 && PyErr_Occurred())
             goto done;
         if (overflow || d != AT_FDCWD) {
-            PyObject *fds = fds_of(th);
+            PyObject *fds = eng_fds_of(th);
             if (fds == NULL)
                 goto done;
             PyObject *dinfo = PyDict_GetItemWithError(fds, dirfd);
@@ -540,9 +602,9 @@ static int on_open_exit(StateCore *c, EventRecord *e, ThreadRecord *th, const ty
         if (t < 0)
             goto done;
         if (t)
-            set_slot(&info->o[slots[k]], pair[k]); /* else stays 0 */
+            eng_set_slot(&info->o[slots[k]], pair[k]); /* else stays 0 */
     }
-    rc = add_fd(c, e, th, info);
+    rc = eng_add_fd(c, e, th, info);
 done:
     Py_XDECREF(name);
     Py_XDECREF(dirfd);
@@ -557,21 +619,16 @@ done:
 }
 
 /* evt.res as a new reference (None when the type has no result parameter) */
-static PyObject *event_res(EventRecord *e, const type_spec *sp)
+PyObject *eng_res(EventRecord *e, const type_spec *sp)
 {
     if ((sp->bits & SP_HASRES) && e->nparams)
         return int_value0(e);
     Py_RETURN_NONE;
 }
 
-/* evt.eint(name) */
-static PyObject *eint(EventRecord *e, const char *name)
-{
-    return PyObject_CallMethod((PyObject *)e, "eint", "s", name);
-}
 
 /* 1 when ``v`` is an int >= 0, 0 when None or negative, -1 on error */
-static int non_negative(PyObject *v)
+int eng_non_negative(PyObject *v)
 {
     if (v == Py_None)
         return 0;
@@ -580,9 +637,9 @@ static int non_negative(PyObject *v)
 }
 
 /* ``(evt.res or 0) < 0``: 1 when it failed, 0 when not, -1 on error */
-static int res_failed(EventRecord *e, const type_spec *sp)
+int eng_res_failed(EventRecord *e, const type_spec *sp)
 {
-    PyObject *res = event_res(e, sp);
+    PyObject *res = eng_res(e, sp);
     if (res == NULL)
         return -1;
     int failed = res != Py_None ? PyObject_RichCompareBool(res, int_zero, Py_LT) : 0;
@@ -591,7 +648,7 @@ static int res_failed(EventRecord *e, const type_spec *sp)
 }
 
 /* a new FdInfo(fd, ftype, name) for an int fd */
-static FdRecord *new_fd(StateCore *c, PyObject *fd, int ftype, PyObject *name)
+FdRecord *eng_new_fd(StateCore *c, PyObject *fd, int ftype, PyObject *name)
 {
     long long v = PyLong_AsLongLong(fd);
     if (v == -1 && PyErr_Occurred())
@@ -604,20 +661,17 @@ static int on_simple_fd(StateCore *c, EventRecord *e, ThreadRecord *th, const ty
 {
     if (th == NULL)
         return 0;
-    PyObject *fd = event_res(e, sp);
+    PyObject *fd = eng_res(e, sp);
     if (fd == NULL)
         return -1;
-    int ok = non_negative(fd);
+    int ok = eng_non_negative(fd);
     if (ok <= 0) {
         Py_DECREF(fd);
         return ok;
     }
     PyObject *name = NULL;
     if (sp->simple_named) {
-        PyObject *key = PyUnicode_FromString("name");
-        PyObject *args[2] = {(PyObject *)e, key};
-        PyObject *v = key != NULL ? PyObject_Vectorcall(c->arg_fn, args, 2, NULL) : NULL;
-        Py_XDECREF(key);
+        PyObject *v = eng_arg_k(c, e, PN_name);
         if (v == NULL) {
             Py_DECREF(fd);
             return -1;
@@ -630,21 +684,21 @@ static int on_simple_fd(StateCore *c, EventRecord *e, ThreadRecord *th, const ty
             return -1;
         }
     }
-    FdRecord *info = new_fd(c, fd, sp->simple_type, name);
+    FdRecord *info = eng_new_fd(c, fd, sp->simple_type, name);
     Py_DECREF(fd);
     Py_XDECREF(name);
     if (info == NULL)
         return -1;
-    int rc = add_fd(c, e, th, info);
+    int rc = eng_add_fd(c, e, th, info);
     Py_DECREF(info);
     return rc;
 }
 
-/* ``evt.eint(name)`` as a C integer: 1 and *out set; 0 for None (or a value beyond 64
+/* ``evt.eng_eint(name)`` as a C integer: 1 and *out set; 0 for None (or a value beyond 64
  * bits when ``wide_none``, else its low 64 bits); -1 on error */
-static int eint_ll(EventRecord *e, const char *name, long long *out, int wide_none)
+int eng_eint_ll(StateCore *c, EventRecord *e, int k, long long *out, int wide_none)
 {
-    PyObject *v = eint(e, name);
+    PyObject *v = eng_eint_k(c, e, k);
     if (v == NULL)
         return -1;
     int rc = 0;
@@ -674,18 +728,18 @@ static int on_socket_exit(StateCore *c, EventRecord *e, ThreadRecord *th, const 
 {
     if (th == NULL)
         return 0;
-    PyObject *fd = event_res(e, sp);
+    PyObject *fd = eng_res(e, sp);
     if (fd == NULL)
         return -1;
-    int ok = non_negative(fd);
+    int ok = eng_non_negative(fd);
     if (ok <= 0) {
         Py_DECREF(fd);
         return ok;
     }
     long long domain = 0, stype = 0, proto = 0;
-    int hd = eint_ll(e, "domain", &domain, 1);
-    int ht = hd < 0 ? -1 : eint_ll(e, "type", &stype, 0);
-    int hp = ht < 0 ? -1 : eint_ll(e, "proto", &proto, 1);
+    int hd = eng_eint_ll(c, e, PN_domain, &domain, 1);
+    int ht = hd < 0 ? -1 : eng_eint_ll(c, e, PN_type, &stype, 0);
+    int hp = ht < 0 ? -1 : eng_eint_ll(c, e, PN_proto, &proto, 1);
     if (hp < 0) {
         Py_DECREF(fd);
         return -1;
@@ -701,7 +755,7 @@ static int on_socket_exit(StateCore *c, EventRecord *e, ThreadRecord *th, const 
         ftype = FD_TYPE_NETLINK;
     else
         ftype = FD_TYPE_UNSUPPORTED;
-    FdRecord *info = new_fd(c, fd, ftype, NULL);
+    FdRecord *info = eng_new_fd(c, fd, ftype, NULL);
     Py_DECREF(fd);
     if (info == NULL)
         return -1;
@@ -718,7 +772,7 @@ static int on_socket_exit(StateCore *c, EventRecord *e, ThreadRecord *th, const 
             break;
         }
     }
-    int rc = add_fd(c, e, th, info);
+    int rc = eng_add_fd(c, e, th, info);
     Py_DECREF(info);
     return rc;
 }
@@ -729,17 +783,17 @@ static int on_fd_pair(StateCore *c, EventRecord *e, ThreadRecord *th, const type
 {
     if (th == NULL)
         return 0;
-    int failed = res_failed(e, sp);
+    int failed = eng_res_failed(e, sp);
     if (failed != 0)
         return failed < 0 ? -1 : 0;
     PyObject *a = NULL, *b = NULL; /* ino, or source and peer */
-    const char *keys[2] = {"fd1", "fd2"};
+    const int keys[2] = {PN_fd1, PN_fd2};
     int rc = -1;
     if (socketpair) {
-        a = eint(e, "source");
-        b = a != NULL ? eint(e, "peer") : NULL;
+        a = eng_eint_k(c, e, PN_source);
+        b = a != NULL ? eng_eint_k(c, e, PN_peer) : NULL;
     } else {
-        a = eint(e, "ino");
+        a = eng_eint_k(c, e, PN_ino);
         b = Py_None;
         Py_INCREF(b);
     }
@@ -759,26 +813,26 @@ static int on_fd_pair(StateCore *c, EventRecord *e, ThreadRecord *th, const type
     a = vals[0];
     b = vals[1];
     for (int k = 0; k < 2; k++) {
-        PyObject *fd = eint(e, keys[k]);
+        PyObject *fd = eng_eint_k(c, e, keys[k]);
         if (fd == NULL)
             goto done;
-        int ok = non_negative(fd);
+        int ok = eng_non_negative(fd);
         if (ok <= 0) {
             Py_DECREF(fd);
             if (ok < 0)
                 goto done;
             continue;
         }
-        FdRecord *info = new_fd(c, fd, socketpair ? FD_TYPE_UNIX_SOCK : FD_TYPE_FIFO, NULL);
+        FdRecord *info = eng_new_fd(c, fd, socketpair ? FD_TYPE_UNIX_SOCK : FD_TYPE_FIFO, NULL);
         Py_DECREF(fd);
         if (info == NULL)
             goto done;
         int r;
         if (socketpair) {
-            set_slot(&info->o[FR_unix_source], a);
-            set_slot(&info->o[FR_unix_dest], b);
+            eng_set_slot(&info->o[FR_unix_source], a);
+            eng_set_slot(&info->o[FR_unix_dest], b);
             /* th.fdtable.add(info): the event keeps no fd */
-            PyObject *fds = fds_of(th);
+            PyObject *fds = eng_fds_of(th);
             PyObject *key = fds != NULL ? PyLong_FromLongLong(info->fd) : NULL;
             r = -1;
             if (key != NULL) {
@@ -794,8 +848,8 @@ static int on_fd_pair(StateCore *c, EventRecord *e, ThreadRecord *th, const type
                 Py_DECREF(key);
             }
         } else {
-            set_slot(&info->o[FR_ino], a);
-            r = add_fd(c, e, th, info); /* the event keeps the last one (fd2), as libsinsp */
+            eng_set_slot(&info->o[FR_ino], a);
+            r = eng_add_fd(c, e, th, info); /* the event keeps the last one (fd2), as libsinsp */
         }
         Py_DECREF(info);
         if (r < 0)
@@ -812,19 +866,19 @@ done:
  * old fd (oldfd, else fd, else the enter event's fd) */
 static int on_dup_exit(StateCore *c, EventRecord *e, ThreadRecord *th, const type_spec *sp)
 {
-    PyObject *res = event_res(e, sp);
+    PyObject *res = eng_res(e, sp);
     if (res == NULL)
         return -1;
-    int ok = th != NULL ? non_negative(res) : 0;
+    int ok = th != NULL ? eng_non_negative(res) : 0;
     if (ok <= 0) {
         Py_DECREF(res);
         return ok;
     }
     int rc = -1;
-    PyObject *old = eint(e, "oldfd");
+    PyObject *old = eng_eint_k(c, e, PN_oldfd);
     if (old == Py_None) {
         Py_DECREF(old);
-        old = eint(e, "fd");
+        old = eng_eint_k(c, e, PN_fd);
     }
     if (old == Py_None) {
         PyObject *enter = e->o[ER_enter];
@@ -839,7 +893,7 @@ static int on_dup_exit(StateCore *c, EventRecord *e, ThreadRecord *th, const typ
         rc = 0;
         goto done;
     }
-    PyObject *fds = fds_of(th);
+    PyObject *fds = eng_fds_of(th);
     if (fds == NULL)
         goto done;
     PyObject *src = PyDict_GetItemWithError(fds, old);
@@ -857,7 +911,7 @@ static int on_dup_exit(StateCore *c, EventRecord *e, ThreadRecord *th, const typ
     FdRecord *copy = lanner_fd_copy((FdRecord *)src, newfd);
     if (copy == NULL)
         goto done;
-    rc = add_fd(c, e, th, copy);
+    rc = eng_add_fd(c, e, th, copy);
     Py_DECREF(copy);
 done:
     Py_XDECREF(old);
@@ -867,7 +921,7 @@ done:
 
 static int on_fcntl_exit(StateCore *c, EventRecord *e, ThreadRecord *th, const type_spec *sp)
 {
-    PyObject *cmd = eint(e, "cmd");
+    PyObject *cmd = eng_eint_k(c, e, PN_cmd);
     if (cmd == NULL)
         return -1;
     int dup = 0;
@@ -885,7 +939,7 @@ static int on_fcntl_exit(StateCore *c, EventRecord *e, ThreadRecord *th, const t
 }
 
 /* path with libsinsp's trailing slash on working directories (new reference) */
-static PyObject *with_slash(PyObject *path)
+PyObject *eng_with_slash(PyObject *path)
 {
     Py_ssize_t n = PyUnicode_GET_LENGTH(path);
     if (n == 0 || PyUnicode_READ_CHAR(path, n - 1) == '/') {
@@ -895,22 +949,11 @@ static PyObject *with_slash(PyObject *path)
     return PyUnicode_FromFormat("%U/", path);
 }
 
-/* parser._arg(evt, name), a new reference */
-static PyObject *arg_by_name(StateCore *c, EventRecord *e, const char *name)
-{
-    PyObject *key = PyUnicode_FromString(name);
-    if (key == NULL)
-        return NULL;
-    PyObject *args[2] = {(PyObject *)e, key};
-    PyObject *v = PyObject_Vectorcall(c->arg_fn, args, 2, NULL);
-    Py_DECREF(key);
-    return v;
-}
 
 /* ``(evt.res or 0) != 0``: 1 when the call did not return 0, -1 on error */
 static int res_nonzero(EventRecord *e, const type_spec *sp)
 {
-    PyObject *res = event_res(e, sp);
+    PyObject *res = eng_res(e, sp);
     if (res == NULL)
         return -1;
     int nz = res != Py_None ? PyObject_IsTrue(res) : 0;
@@ -921,12 +964,12 @@ static int res_nonzero(EventRecord *e, const type_spec *sp)
 /* the main thread's cwd (chdir) or root (chroot) set to ``path`` resolved against its cwd */
 static int set_from_path(StateCore *c, EventRecord *e, ThreadRecord *th, int slot, int slash)
 {
-    PyObject *path = arg_by_name(c, e, "path");
+    PyObject *path = eng_arg_k(c, e, PN_path);
     if (path == NULL)
         return -1;
     int rc = 0;
     if (PyUnicode_Check(path) && PyUnicode_GET_LENGTH(path) > 0) {
-        ThreadRecord *mt = main_thread(c, th);
+        ThreadRecord *mt = eng_main_thread(c, th);
         PyObject *cwd = mt != NULL ? mt->o[TR_cwd] : NULL;
         PyObject *r = NULL;
         if (mt == NULL)
@@ -937,7 +980,7 @@ static int set_from_path(StateCore *c, EventRecord *e, ThreadRecord *th, int slo
         } else if ((r = lanner_resolve_path(cwd, path)) == NULL) {
             rc = -1;
         } else {
-            PyObject *v = slash ? with_slash(r) : (Py_INCREF(r), r);
+            PyObject *v = slash ? eng_with_slash(r) : (Py_INCREF(r), r);
             Py_DECREF(r);
             if (v == NULL)
                 rc = -1;
@@ -957,11 +1000,11 @@ static int on_thread_update(StateCore *c, EventRecord *e, ThreadRecord *th, cons
         return 0;
     switch (sp->native) {
     case NH_CHDIR: {
-        int failed = res_failed(e, sp);
+        int failed = eng_res_failed(e, sp);
         return failed != 0 ? (failed < 0 ? -1 : 0) : set_from_path(c, e, th, TR_cwd, 1);
     }
     case NH_FCHDIR: {
-        int failed = res_failed(e, sp);
+        int failed = eng_res_failed(e, sp);
         if (failed != 0)
             return failed < 0 ? -1 : 0;
         PyObject *info = e->o[ER_fdinfo];
@@ -975,9 +1018,9 @@ static int on_thread_update(StateCore *c, EventRecord *e, ThreadRecord *th, cons
             PyErr_SetString(PyExc_TypeError, "an fd name is not a str");
             return -1;
         }
-        PyObject *v = with_slash(name);
+        PyObject *v = eng_with_slash(name);
         Py_DECREF(name);
-        ThreadRecord *mt = v != NULL ? main_thread(c, th) : NULL;
+        ThreadRecord *mt = v != NULL ? eng_main_thread(c, th) : NULL;
         if (mt == NULL) {
             Py_XDECREF(v);
             return -1;
@@ -994,8 +1037,8 @@ static int on_thread_update(StateCore *c, EventRecord *e, ThreadRecord *th, cons
         if (nz != 0)
             return nz < 0 ? -1 : 0;
         int is_gid = sp->simple_type & 1, effective = sp->simple_type & 2;
-        const char *key = effective ? (is_gid ? "egid" : "euid") : (is_gid ? "gid" : "uid");
-        PyObject *v = eint(e, key);
+        int key = effective ? (is_gid ? PN_egid : PN_euid) : (is_gid ? PN_gid : PN_uid);
+        PyObject *v = eng_eint_k(c, e, key);
         if (v == NULL)
             return -1;
         if (v != Py_None) {
@@ -1017,10 +1060,10 @@ static int on_thread_update(StateCore *c, EventRecord *e, ThreadRecord *th, cons
         int nz = res_nonzero(e, sp);
         if (nz != 0)
             return nz < 0 ? -1 : 0;
-        const char *names[3] = {"cap_inheritable", "cap_permitted", "cap_effective"};
+        const int names[3] = {PN_cap_inheritable, PN_cap_permitted, PN_cap_effective};
         int slots[3] = {TR_cap_inheritable, TR_cap_permitted, TR_cap_effective};
         for (int k = 0; k < 3; k++) {
-            PyObject *v = eint(e, names[k]);
+            PyObject *v = eng_eint_k(c, e, names[k]);
             if (v == NULL)
                 return -1;
             if (v != Py_None)
@@ -1032,7 +1075,7 @@ static int on_thread_update(StateCore *c, EventRecord *e, ThreadRecord *th, cons
     }
     case NH_SETSID: {
         /* (evt.res or -1) >= 0: a result above 0 becomes the session id */
-        PyObject *res = event_res(e, sp);
+        PyObject *res = eng_res(e, sp);
         if (res == NULL)
             return -1;
         int pos = res != Py_None ? PyObject_RichCompareBool(res, int_zero, Py_GT) : 0;
@@ -1072,7 +1115,7 @@ static int on_close_exit(StateCore *c, EventRecord *e, ThreadRecord *th, const t
 }
 
 /* The previous event's deferred removals: a closed fd, then an exited thread (through
- * StateEngine._drop_thread, which keeps a main thread while its process lives). */
+ * eng_drop_thread, which keeps a main thread while its process lives). */
 static int apply_removals(StateCore *c)
 {
     c->pending = 0;
@@ -1086,7 +1129,7 @@ static int apply_removals(StateCore *c)
             PyErr_SetString(PyExc_TypeError, "_remove_fd must be (ThreadInfo, fd)");
             return -1;
         }
-        PyObject *fds = fds_of((ThreadRecord *)PyTuple_GET_ITEM(rf, 0));
+        PyObject *fds = eng_fds_of((ThreadRecord *)PyTuple_GET_ITEM(rf, 0));
         PyObject *fd = PyTuple_GET_ITEM(rf, 1);
         int rc = 0;
         if (fds == NULL) {
@@ -1106,11 +1149,10 @@ static int apply_removals(StateCore *c)
     if (rt != NULL && rt != Py_None) {
         Py_INCREF(rt);
         Py_CLEAR(c->remove_tid);
-        PyObject *r = PyObject_CallMethodOneArg((PyObject *)c, s_drop_thread, rt);
+        int r = eng_drop_thread(c, rt);
         Py_DECREF(rt);
-        if (r == NULL)
+        if (r < 0)
             return -1;
-        Py_DECREF(r);
     }
     return 0;
 }
@@ -1134,19 +1176,9 @@ static PyObject *core_process(StateCore *c, PyObject *arg)
         return NULL;
     }
     type_spec sp = c->specs[t];
-    PyObject *h = PyTuple_GET_ITEM(c->handlers, t);
-    if (h == Py_None)
-        h = NULL;
     if (sp.bits & SP_SKIP) {
         /* libsinsp attaches no thread to these (context switches, procinfo...) */
-        set_slot(&e->o[ER_table], c->table);
-        if (h != NULL) {
-            PyObject *args[3] = {(PyObject *)c, arg, Py_None};
-            PyObject *r = PyObject_Vectorcall(h, args, 3, NULL);
-            if (r == NULL)
-                return NULL;
-            Py_DECREF(r);
-        }
+        eng_set_slot(&e->o[ER_table], c->table);
         Py_RETURN_NONE;
     }
     PyObject *tid = PyLong_FromLongLong(e->tid);
@@ -1159,7 +1191,7 @@ static PyObject *core_process(StateCore *c, PyObject *arg)
     }
     Py_XINCREF(th);
     if (th == NULL && e->tid > 0 && (sp.bits & SP_AUTO)) {
-        th = PyObject_CallMethodOneArg((PyObject *)c, s_placeholder, tid);
+        th = eng_placeholder(c, e->tid);
         if (th == NULL) {
             Py_DECREF(tid);
             return NULL;
@@ -1173,16 +1205,16 @@ static PyObject *core_process(StateCore *c, PyObject *arg)
         PyErr_SetString(PyExc_TypeError, "the thread table holds a non-ThreadInfo");
         return NULL;
     }
-    set_slot(&e->o[ER_thread], th);
+    eng_set_slot(&e->o[ER_thread], th);
     ThreadRecord *tr = (ThreadRecord *)th;
     int rc = 0;
     if (th == NULL) {
-        set_slot(&e->o[ER_table], c->table);
+        eng_set_slot(&e->o[ER_table], c->table);
     } else if (sp.bits & SP_ENTER) {
         if (sp.bits & SP_PAIRS) {
             if (detach(e) < 0)
                 goto fail;
-            set_slot(&tr->o[TR_last_enter], arg); /* kept until the exit */
+            eng_set_slot(&tr->o[TR_last_enter], arg); /* kept until the exit */
         }
         if (sp.fdmode == FD_CREATES) {
             PyObject *m1 = PyLong_FromLong(-1);
@@ -1204,8 +1236,8 @@ static PyObject *core_process(StateCore *c, PyObject *arg)
         Py_XINCREF(enter); /* held while last_enter is reset */
         if (enter != NULL && enter != Py_None && PyObject_TypeCheck(enter, &LannerEventRecordType) &&
             ((EventRecord *)enter)->type == t - 1)
-            set_slot(&e->o[ER_enter], enter);
-        set_slot(&tr->o[TR_last_enter], Py_None);
+            eng_set_slot(&e->o[ER_enter], enter);
+        eng_set_slot(&tr->o[TR_last_enter], Py_None);
         if (sp.fdmode == FD_CREATES) {
             PyObject *r = (sp.bits & SP_RESFIRST) ? int_param(e, 0) : PyObject_GetAttr(arg, s_res);
             if (r == NULL) {
@@ -1279,12 +1311,14 @@ static PyObject *core_process(StateCore *c, PyObject *arg)
     } else if (sp.native == NH_PIPE || sp.native == NH_SOCKETPAIR) {
         if (on_fd_pair(c, e, tr, &c->specs[t], sp.native == NH_SOCKETPAIR) < 0)
             goto fail;
-    } else if (h != NULL) {
-        PyObject *args[3] = {(PyObject *)c, arg, th != NULL ? th : Py_None};
-        PyObject *r = PyObject_Vectorcall(h, args, 3, NULL);
-        if (r == NULL)
+    } else if (sp.native >= NH_CONNECT && sp.native <= NH_USER) {
+        static int (*const handlers[])(StateCore *, EventRecord *, ThreadRecord *,
+                                       const type_spec *) = {
+            on_connect_exit, on_accept_exit, on_bind_exit, on_sendrecv_exit,
+            on_clone_exit,   on_execve_exit, on_procexit,  on_user_event,
+        };
+        if (handlers[sp.native - NH_CONNECT](c, e, tr, &c->specs[t]) < 0)
             goto fail;
-        Py_DECREF(r);
     }
     Py_XDECREF(th);
     Py_RETURN_NONE;
@@ -1315,13 +1349,11 @@ PyTypeObject LannerStateCoreType = {
 
 int lanner_register_engine(PyObject *module)
 {
-    s_drop_thread = PyUnicode_InternFromString("_drop_thread");
-    s_placeholder = PyUnicode_InternFromString("_placeholder");
     s_int_param = PyUnicode_InternFromString("int_param");
     s_res = PyUnicode_InternFromString("res");
-    s_int_value = PyUnicode_InternFromString("int_value");
+    s_param = PyUnicode_InternFromString("param");
     int_zero = PyLong_FromLong(0);
-    if (!s_drop_thread || !s_placeholder || !s_int_param || !s_res || !s_int_value || !int_zero)
+    if (!s_int_param || !s_res || !s_param || !int_zero)
         return -1;
     if (PyType_Ready(&LannerStateCoreType) < 0)
         return -1;

@@ -171,10 +171,5 @@ class FdTable(FdTableRecord):
         t.fds = {k: v.copy() for k, v in self.fds.items()}
         return t
 
-    def close_on_exec(self) -> None:
-        """Drop fds opened with O_CLOEXEC (execve succeeded)."""
-        for fd in [fd for fd, info in self.fds.items() if info.open_flags & (1 << 12)]:
-            del self.fds[fd]
-
 
 set_record_classes(FdTable)  # new threads get one of these
