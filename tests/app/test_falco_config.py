@@ -531,3 +531,45 @@ def test_thread_table_size_bounds_the_state_of_a_replay(tmp_path: Path) -> None:
     res = run_lanner("-r", str(rules), "-e", capture, "-o", "falco_libs.thread_table_size=1")
     assert res.returncode == 0, res.stderr
     assert b"Events detected: 0" in res.stdout and b"has no effect" not in res.stderr
+
+
+def test_k8saudit_init_config_keys_are_read_or_named(tmp_path: Path) -> None:
+    """The k8saudit plugin's init_config: webhookMaxBatchSize bounds a request body (413
+    past it, as the plugin), maxEventSize and useAsync are named as without effect, a
+    misspelt key is named as unknown."""
+    import signal
+    import subprocess
+
+    import httpx
+
+    from .helpers import LANNER, ROOT, free_port
+
+    audit = free_port()
+    config = tmp_path / "falco.yaml"
+    config.write_text(
+        "load_plugins: [k8saudit]\n"
+        "plugins:\n"
+        "  - name: k8saudit\n"
+        f"    open_params: 'http://127.0.0.1:{audit}/k8s-audit'\n"
+        "    init_config: {webhookMaxBatchSize: 2048, maxEventSize: 1024, useAsync: true,"
+        " sslCertificat: x.pem}\n"
+        "engine: {kind: nodriver}\n"
+    )
+    proc = subprocess.Popen(
+        [*LANNER, "-c", str(config)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    url = f"http://127.0.0.1:{audit}/k8s-audit"
+    small = {"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": []}
+    try:
+        first = wait_until(lambda: httpx.post(url, json=small, timeout=5), 30, "the webhook")
+        assert first.status_code == 200
+        big = dict(small, padding="x" * 4096)
+        assert httpx.post(url, json=big, timeout=5).status_code == 413
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    text = err.decode()
+    for key in ("maxEventSize", "useAsync"):
+        assert f"'plugins[k8saudit].init_config.{key}' is accepted but has no effect" in text
+    assert "unknown configuration key 'plugins[k8saudit].init_config.sslCertificat'" in text

@@ -9,6 +9,7 @@ and missing keys take the scheme's defaults.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable
@@ -626,8 +627,11 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Confi
         if plugin.get("name") == "container" and "container" in loaded:
             _container_plugin(plugin, checked, set_by_user, warnings)
             continue
-        if plugin.get("name") in ("k8saudit", "k8smeta"):
-            continue  # read by lanner.sources.k8s_audit, app.k8s_metadata
+        if plugin.get("name") == "k8saudit":
+            warnings.extend(_k8saudit_init_notes(plugin.get("init_config")))
+            continue  # read by Daemon._start_k8s_audit
+        if plugin.get("name") == "k8smeta":
+            continue  # read by app.k8s_metadata
         if plugin.get("name") == "cloudtrail" and "cloudtrail" in loaded:
             continue  # read by app.cloudtrail_input
         if plugin.get("name") in PLUGIN_READERS and plugin.get("name") in loaded:
@@ -648,6 +652,42 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Confi
     cfg = Config(checked, str(path) if path else None, warnings)
     cfg.files, cfg.folders, cfg.locations = files, folders, where
     return cfg
+
+
+# the k8saudit plugin's init_config: the keys the webhook reads (Daemon._start_k8s_audit;
+# authToken, authTokenFile, maxQueuedEvents, queueWaitMs are Lanner's) and the plugin's keys
+# it accepts without effect
+K8SAUDIT_INIT_READ = frozenset(
+    {"sslCertificate", "webhookMaxBatchSize", "authToken", "authTokenFile", "maxQueuedEvents",
+     "queueWaitMs"}
+)  # fmt: skip
+K8SAUDIT_INIT_NO_EFFECT = {
+    "maxEventSize": "a request is bounded by webhookMaxBatchSize, not event by event",
+    "useAsync": "the webhook runs in its own thread",
+}
+
+
+def _k8saudit_init_notes(raw: Any) -> list[str]:
+    """A warning for each key of k8saudit's init_config the webhook does not read."""
+    config = raw
+    if isinstance(raw, str) and raw.strip():
+        try:
+            config = json.loads(raw)
+        except ValueError:
+            return ["plugins[k8saudit].init_config: not JSON; its keys are not read"]
+    if not isinstance(config, dict):
+        return []
+    notes = []
+    for key in config:
+        if key in K8SAUDIT_INIT_NO_EFFECT:
+            notes.append(
+                f"configuration key 'plugins[k8saudit].init_config.{key}' is accepted but has "
+                f"no effect: {K8SAUDIT_INIT_NO_EFFECT[key]}"
+            )
+        elif key not in K8SAUDIT_INIT_READ:
+            notes.append(f"unknown configuration key 'plugins[k8saudit].init_config.{key}' "
+                         "(ignored)")  # fmt: skip
+    return notes
 
 
 def _container_plugin(

@@ -543,6 +543,9 @@ class Daemon:
                 extra["queue_size"] = init["maxQueuedEvents"]
             if isinstance(init.get("queueWaitMs"), int) and init["queueWaitMs"] >= 0:
                 extra["accept_wait"] = init["queueWaitMs"] / 1000
+            batch = init.get("webhookMaxBatchSize")  # the plugin's bound on a request body
+            if isinstance(batch, int) and not isinstance(batch, bool) and batch > 0:
+                extra["max_body_bytes"] = batch
             hook = AuditWebhook.from_url(url, certfile=cert or None, token=token, **extra)
             hook.start()
         except (OSError, ValueError, ConfigError) as exc:
