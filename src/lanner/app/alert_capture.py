@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from lanner.engine.alert import Alert
+from lanner.engine.alert import Alert, internal_alert
 from lanner.engine.priority import Priority
 from lanner.engine.rules import Rule
 from lanner.sources.syscall.containers.capture import container_event
@@ -205,17 +205,9 @@ class AlertCapture:
         if self.internal is None:
             return
         mb = self.settings.max_file_size_mb
+        message = f"{SIZE_LIMIT_RULE}. Configured limit: {mb} MB."
+        fields: dict[str, Any] = {"max_file_size_mb": mb, "written_bytes": written}
         now = time.time_ns()
-        self.internal(
-            Alert(
-                rule=SIZE_LIMIT_RULE,
-                priority=Priority.INFORMATIONAL,
-                source="internal",
-                time_ns=now,
-                message=f"{SIZE_LIMIT_RULE}. Configured limit: {mb} MB.",
-                output_fields={"max_file_size_mb": mb, "written_bytes": written},
-                tags=[],
-                hostname=self.hostname,
-                internal=True,
-            )
-        )
+        alert = internal_alert(SIZE_LIMIT_RULE, Priority.INFORMATIONAL, message, fields,
+                               self.hostname, now)  # fmt: skip
+        self.internal(alert)

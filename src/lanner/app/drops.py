@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lanner.app.metrics import Stats
-from lanner.engine.alert import Alert
+from lanner.engine.alert import Alert, internal_alert
 from lanner.engine.priority import Priority
 
 log = logging.getLogger("lanner")
@@ -123,18 +123,9 @@ class DropMonitor:
         if "log" in self.actions:
             log.warning("%s", message)
         if "alert" in self.actions:
+            fields = dict(drop_fields(n_evts, n_drops, ebpf))
             self.emit(
-                Alert(
-                    rule=DROP_RULE,
-                    priority=Priority.DEBUG,
-                    source="internal",
-                    time_ns=now_ns,
-                    message=message,
-                    output_fields=dict(drop_fields(n_evts, n_drops, ebpf)),
-                    tags=[],
-                    hostname=self.hostname,
-                    internal=True,
-                )
+                internal_alert(DROP_RULE, Priority.DEBUG, message, fields, self.hostname, now_ns)
             )
         if "exit" in self.actions:
             log.critical("%s", message)

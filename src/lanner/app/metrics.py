@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from lanner.app.outputs.base import OutputStats
-from lanner.engine.alert import Alert
+from lanner.engine.alert import Alert, internal_alert
 from lanner.engine.priority import Priority
 
 if TYPE_CHECKING:
@@ -268,16 +268,7 @@ def snapshot_alert(
     )
     now = time.time_ns()
     fields["evt.time"] = now
-    alert = Alert(
-        rule=SNAPSHOT_RULE,
-        priority=Priority.INFORMATIONAL,
-        source="internal",
-        time_ns=now,
-        message=SNAPSHOT_MESSAGE,
-        output_fields=fields,
-        tags=[],
-        hostname=hostname,
-        iso8601=iso8601,
-        internal=True,  # Falco's handle_msg: "Falco metrics snapshot", no tags
-    )
+    # Falco's handle_msg: "Falco metrics snapshot", no tags
+    alert = internal_alert(SNAPSHOT_RULE, Priority.INFORMATIONAL, SNAPSHOT_MESSAGE, fields,
+                           hostname, now, iso8601)  # fmt: skip
     return alert, alert.output

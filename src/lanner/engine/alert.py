@@ -104,3 +104,28 @@ class Alert:
     def to_json(self, opts: JsonOptions = JsonOptions()) -> bytes:
         """One JSON line (no trailing newline)."""
         return orjson.dumps(self.as_dict(opts))
+
+
+def internal_alert(
+    rule: str,
+    priority: Priority,
+    message: str,
+    fields: dict[str, Any],
+    hostname: str,
+    time_ns: int,
+    iso8601: bool = False,
+) -> Alert:
+    """One of Falco's internal messages (drops, capture size limit, metrics snapshot):
+    source ``internal``, no tags, the message as its whole output."""
+    return Alert(
+        rule=rule,
+        priority=priority,
+        source="internal",
+        time_ns=time_ns,
+        message=message,
+        output_fields=fields,
+        tags=[],
+        hostname=hostname,
+        iso8601=iso8601,
+        internal=True,
+    )
