@@ -6,14 +6,13 @@ audit logs from an Azure Event Hub (:mod:`lanner.sources.k8s_audit.aks`) into th
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from lanner.app.config import Config
 from lanner.app.github_input import plugin_entry
 from lanner.app.live import LiveFeed
-from lanner.app.plugin_inputs import PluginInput
+from lanner.app.plugin_inputs import PluginInput, reader_producer
 from lanner.exceptions import ConfigError
 from lanner.sources.k8s_audit.aks import PLUGIN, AksConfigError, AksOpen, AksReader
 
@@ -44,18 +43,10 @@ def aks_input(cfg: Config) -> PluginInput | None:
 
 def aks_producer(reader: AksReader) -> Callable[[LiveFeed], None]:
     """A producer receiving until the feed stops."""
-
-    def relay_stop(feed: LiveFeed) -> None:
-        feed.stopping.wait()
-        reader.stop.set()
-
-    def produce(feed: LiveFeed) -> None:
-        threading.Thread(target=relay_stop, args=(feed,), daemon=True).start()
-        log.info("%s: reading Event Hub %s (consumer group %s)", PLUGIN,
-                 reader.opened.event_hub, reader.opened.consumer_group)  # fmt: skip
-        reader.run(lambda events: feed.put([("k8s_audit", e) for e in events]))
-        s = reader.stats
-        log.info("%s: %d Event Hubs events, %d audit events, errors %s", PLUGIN, s.messages,
-                 s.events, s.errors or "none")  # fmt: skip
-
-    return produce
+    s, opened = reader.stats, reader.opened
+    return reader_producer(
+        reader, "k8s_audit", log,
+        f"{PLUGIN}: reading Event Hub {opened.event_hub} (consumer group {opened.consumer_group})",
+        lambda: f"{PLUGIN}: {s.messages} Event Hubs events, {s.events} audit events, "
+        f"errors {s.errors or 'none'}",
+    )  # fmt: skip

@@ -6,14 +6,13 @@ cluster's audit logs in CloudWatch Logs (:mod:`lanner.sources.k8s_audit.eks`) in
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from lanner.app.config import Config
 from lanner.app.github_input import plugin_entry
 from lanner.app.live import LiveFeed
-from lanner.app.plugin_inputs import PluginInput
+from lanner.app.plugin_inputs import PluginInput, reader_producer
 from lanner.exceptions import ConfigError
 from lanner.sources.k8s_audit.eks import PLUGIN, EksConfigError, EksOpen, EksPoller
 
@@ -44,18 +43,9 @@ def eks_input(cfg: Config) -> PluginInput | None:
 
 def eks_producer(poller: EksPoller) -> Callable[[LiveFeed], None]:
     """A producer polling until the feed stops."""
-
-    def relay_stop(feed: LiveFeed) -> None:
-        feed.stopping.wait()
-        poller.stop.set()
-
-    def produce(feed: LiveFeed) -> None:
-        threading.Thread(target=relay_stop, args=(feed,), daemon=True).start()
-        log.info("%s: polling %s (streams %s*)", PLUGIN, poller.opened.log_group,
-                 "kube-apiserver-audit")  # fmt: skip
-        poller.run(lambda events: feed.put([("k8s_audit", e) for e in events]))
-        s = poller.stats
-        log.info("%s: %d requests, %d events, errors %s", PLUGIN, s.requests, s.events,
-                 s.errors or "none")  # fmt: skip
-
-    return produce
+    s = poller.stats
+    return reader_producer(
+        poller, "k8s_audit", log,
+        f"{PLUGIN}: polling {poller.opened.log_group} (streams kube-apiserver-audit*)",
+        lambda: f"{PLUGIN}: {s.requests} requests, {s.events} events, errors {s.errors or 'none'}",
+    )  # fmt: skip

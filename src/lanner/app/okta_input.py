@@ -5,14 +5,13 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from lanner.app.config import Config
 from lanner.app.github_input import plugin_entry
 from lanner.app.live import LiveFeed
-from lanner.app.plugin_inputs import PluginInput
+from lanner.app.plugin_inputs import PluginInput, reader_producer
 from lanner.exceptions import ConfigError
 from lanner.sources.okta.poller import OktaConfigError, OktaOpen, OktaPoller
 
@@ -43,17 +42,8 @@ def okta_input(cfg: Config) -> PluginInput | None:
 
 def okta_producer(poller: OktaPoller) -> Callable[[LiveFeed], None]:
     """A producer polling until the feed stops."""
-
-    def relay_stop(feed: LiveFeed) -> None:
-        feed.stopping.wait()
-        poller.stop.set()
-
-    def produce(feed: LiveFeed) -> None:
-        threading.Thread(target=relay_stop, args=(feed,), daemon=True).start()
-        log.info("okta: polling %s/api/v1/logs", poller.opened.base_url)
-        poller.run(lambda events: feed.put([("okta", e) for e in events]))
-        s = poller.stats
-        log.info("okta: %d requests, %d events, errors %s", s.requests, s.events,
-                 s.errors or "none")  # fmt: skip
-
-    return produce
+    s = poller.stats
+    return reader_producer(
+        poller, "okta", log, f"okta: polling {poller.opened.base_url}/api/v1/logs",
+        lambda: f"okta: {s.requests} requests, {s.events} events, errors {s.errors or 'none'}",
+    )  # fmt: skip

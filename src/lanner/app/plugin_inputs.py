@@ -6,15 +6,26 @@ selection keeps, so a disabled source opens no port and makes no request."""
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from lanner.app.config import Config
 from lanner.app.live import LiveFeed
 from lanner.engine.fields import SourceSpec
 
 Producer = Callable[[LiveFeed], None]
+
+
+class Reader(Protocol):
+    """A source's reader or poller: ``run(deliver)`` until ``stop`` is set or ``deliver``
+    refuses a batch."""
+
+    stop: threading.Event
+
+    def run(self, deliver: Callable[[list[Any]], bool]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,3 +67,23 @@ def selected_inputs(planned: list[PluginInput], sources: list[SourceSpec]) -> li
 def start_inputs(chosen: list[PluginInput]) -> list[tuple[PluginInput, Producer, Any]]:
     """Start each input (``ConfigError`` when one cannot): it, its producer, its counters."""
     return [(p, *p.start()) for p in chosen]
+
+
+def reader_producer(
+    reader: Reader, source: str, log: logging.Logger, started: str, summary: Callable[[], str]
+) -> Producer:
+    """A producer running ``reader`` into the feed as events of ``source`` until the feed
+    stops (its stop relayed to ``reader.stop``); ``started`` is logged before, ``summary()``
+    (the reader's counters) after."""
+
+    def relay_stop(feed: LiveFeed) -> None:
+        feed.stopping.wait()
+        reader.stop.set()
+
+    def produce(feed: LiveFeed) -> None:
+        threading.Thread(target=relay_stop, args=(feed,), daemon=True).start()
+        log.info("%s", started)
+        reader.run(lambda events: feed.put([(source, e) for e in events]))
+        log.info("%s", summary())
+
+    return produce
