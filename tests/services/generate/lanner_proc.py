@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -101,3 +102,18 @@ def generate(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[
         env=env,
         check=False,
     )
+
+
+def report_rows(report: str) -> dict[str, str]:
+    """Rule -> verdict (proved, not triggered, no action, cannot run here) of the report
+    ``lanner generate test`` prints."""
+    return dict(re.findall(r"^(.+?)\s{2,}(proved|not triggered|no action|cannot run here)\b",
+                           report, re.M))  # fmt: skip
+
+
+def enabled_rules(path: Path) -> list[str]:
+    """The names of the rules of a rules file that are enabled."""
+    doc = yaml.safe_load(path.read_text())
+    return [
+        r["rule"] for r in doc if isinstance(r, dict) and "rule" in r and r.get("enabled", True)
+    ]

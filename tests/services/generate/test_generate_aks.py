@@ -9,7 +9,6 @@ is proved, or said why it cannot be here."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from helpers import shared_fixture, wait_until
 from helpers.eventhubs_double import EventHubsDouble
 from lanner.services.generate.registry import UNCOVERED_FALCO
 
-from .lanner_proc import LANNER
+from .lanner_proc import LANNER, enabled_rules, report_rows
 
 
 @pytest.fixture
@@ -68,14 +67,9 @@ def test_generate_proves_k8s_audit_rules_through_an_event_hub(
         run.wait(30)
     lanner_log = (tmp_path / "lanner.log").read_text(errors="replace")
     out = gen.stdout
-    rows = dict(re.findall(r"^(.+?)\s{2,}(proved|not triggered|no action|cannot run here)\b",
-                           out, re.M))  # fmt: skip
+    rows = report_rows(out)
     uncovered = {u.rule for u in UNCOVERED_FALCO}
-    enabled = [
-        d["rule"]
-        for d in yaml.safe_load(rules.read_text())
-        if isinstance(d, dict) and "rule" in d and d.get("enabled", True)
-    ]
+    enabled = enabled_rules(rules)
     assert enabled
     for rule in enabled:
         want = "cannot run here" if rule in uncovered else "proved"

@@ -24,7 +24,7 @@ from helpers import free_port, shared_fixture, wait_until
 from helpers.moto_server import aws_client, aws_env, moto_server
 from lanner.services.generate.registry import UNCOVERED_FALCO, select
 
-from .lanner_proc import LANNER
+from .lanner_proc import LANNER, enabled_rules, report_rows
 
 FILES = ("aws_cloudtrail_rules.yaml", "github.yaml", "okta_rules.yaml", "k8s_audit_rules.yaml")
 
@@ -33,11 +33,6 @@ FILES = ("aws_cloudtrail_rules.yaml", "github.yaml", "okta_rules.yaml", "k8s_aud
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with moto_server(tmp_path_factory.mktemp("moto")) as url:
         yield url
-
-
-def enabled_rules(path: Path) -> list[str]:
-    doc = yaml.safe_load(path.read_text())
-    return [r["rule"] for r in doc if "rule" in r and r.get("enabled", True)]
 
 
 def test_generate_proves_the_cloud_rule_files_end_to_end(tmp_path: Path, moto: str) -> None:
@@ -98,8 +93,7 @@ def test_generate_proves_the_cloud_rule_files_end_to_end(tmp_path: Path, moto: s
         run.terminate()
         run.wait(30)
     lanner_log = (tmp_path / "lanner.log").read_text(errors="replace")
-    rows = dict(re.findall(r"^(.+?)\s{2,}(proved|not triggered|no action|cannot run here)\b",
-                           out, re.M))  # fmt: skip
+    rows = report_rows(out)
     uncovered = {u.rule for u in UNCOVERED_FALCO}
     for f in files:
         for rule in enabled_rules(f):
