@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from .helpers import (
@@ -573,3 +574,25 @@ def test_k8saudit_init_config_keys_are_read_or_named(tmp_path: Path) -> None:
     for key in ("maxEventSize", "useAsync"):
         assert f"'plugins[k8saudit].init_config.{key}' is accepted but has no effect" in text
     assert "unknown configuration key 'plugins[k8saudit].init_config.sslCertificat'" in text
+
+
+def test_k8smeta_init_config_keys_without_effect_are_named(tmp_path: Path) -> None:
+    """The k8smeta plugin's init_config as the Falco chart writes it: the collector's keys,
+    verbosity and hostProc are named at start as without effect, a misspelt key as
+    unknown; the keys Lanner reads are not named."""
+    config = tmp_path / "falco.yaml"
+    config.write_text(
+        "load_plugins: [k8smeta]\n"
+        "plugins:\n"
+        "  - name: k8smeta\n"
+        "    library_path: libk8smeta.so\n"
+        "    init_config: {collectorPort: 45000, collectorHostname: k8s-metacollector,"
+        " nodeName: node1, verbosity: info, hostProc: /host, nodname: x}\n"
+    )
+    res = run_lanner("-c", str(config), "--dry-run")
+    assert res.returncode == 0, res.stderr
+    err = res.stderr.decode()
+    named = re.findall(r"'plugins\[k8smeta\]\.init_config\.(\w+)' is accepted but has no", err)
+    assert sorted(named) == ["collectorHostname", "collectorPort", "hostProc", "verbosity"]
+    assert "unknown configuration key 'plugins[k8smeta].init_config.nodname'" in err
+    assert "nodeName'" not in err

@@ -627,11 +627,10 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Confi
         if plugin.get("name") == "container" and "container" in loaded:
             _container_plugin(plugin, checked, set_by_user, warnings)
             continue
-        if plugin.get("name") == "k8saudit":
-            warnings.extend(_k8saudit_init_notes(plugin.get("init_config")))
-            continue  # read by Daemon._start_k8s_audit
-        if plugin.get("name") == "k8smeta":
-            continue  # read by app.k8s_metadata
+        if plugin.get("name") in INIT_KEYS:  # read by Daemon._start_k8s_audit, k8s_metadata
+            if plugin.get("name") in loaded:
+                warnings.extend(_plugin_init_notes(plugin["name"], plugin.get("init_config")))
+            continue
         if plugin.get("name") == "cloudtrail" and "cloudtrail" in loaded:
             continue  # read by app.cloudtrail_input
         if plugin.get("name") in PLUGIN_READERS and plugin.get("name") in loaded:
@@ -654,39 +653,53 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Confi
     return cfg
 
 
-# the k8saudit plugin's init_config: the keys the webhook reads (Daemon._start_k8s_audit;
-# authToken, authTokenFile, maxQueuedEvents, queueWaitMs are Lanner's) and the plugin's keys
-# it accepts without effect
-K8SAUDIT_INIT_READ = frozenset(
-    {"sslCertificate", "webhookMaxBatchSize", "authToken", "authTokenFile", "maxQueuedEvents",
-     "queueWaitMs"}
-)  # fmt: skip
-K8SAUDIT_INIT_NO_EFFECT = {
-    "maxEventSize": "a request is bounded by webhookMaxBatchSize, not event by event",
-    "useAsync": "the webhook runs in its own thread",
-}
+# init_config of the k8saudit and k8smeta plugins: the keys Lanner reads (k8saudit's by
+# Daemon._start_k8s_audit, authToken, authTokenFile, maxQueuedEvents, queueWaitMs being
+# Lanner's; k8smeta's by app.k8s_metadata, kubeconfig, context, inCluster, resyncPeriodS
+# being Lanner's) and the plugin's keys it accepts without effect
+_NO_COLLECTOR = "Lanner watches the API server itself (no k8s-metacollector)"
+INIT_KEYS: dict[str, tuple[frozenset[str], dict[str, str]]] = {
+    "k8saudit": (
+        frozenset({"sslCertificate", "webhookMaxBatchSize", "authToken", "authTokenFile",
+                   "maxQueuedEvents", "queueWaitMs"}),
+        {
+            "maxEventSize": "a request is bounded by webhookMaxBatchSize, not event by event",
+            "useAsync": "the webhook runs in its own thread",
+        },
+    ),
+    "k8smeta": (
+        frozenset({"nodeName", "kubeconfig", "context", "inCluster", "resyncPeriodS"}),
+        {
+            "collectorHostname": _NO_COLLECTOR,
+            "collectorPort": _NO_COLLECTOR,
+            "caPEMBundle": _NO_COLLECTOR,
+            "verbosity": "Lanner's logs follow log_level",
+            "hostProc": "processes are read from the /proc Lanner sees",
+        },
+    ),
+}  # fmt: skip
 
 
-def _k8saudit_init_notes(raw: Any) -> list[str]:
-    """A warning for each key of k8saudit's init_config the webhook does not read."""
+def _plugin_init_notes(name: str, raw: Any) -> list[str]:
+    """A warning for each key of the plugin's init_config Lanner does not read."""
+    read, without_effect = INIT_KEYS[name]
     config = raw
     if isinstance(raw, str) and raw.strip():
         try:
             config = json.loads(raw)
         except ValueError:
-            return ["plugins[k8saudit].init_config: not JSON; its keys are not read"]
+            return []  # reported by the reader of the plugin's init_config
     if not isinstance(config, dict):
         return []
     notes = []
     for key in config:
-        if key in K8SAUDIT_INIT_NO_EFFECT:
+        where = f"plugins[{name}].init_config.{key}"
+        if key in without_effect:
             notes.append(
-                f"configuration key 'plugins[k8saudit].init_config.{key}' is accepted but has "
-                f"no effect: {K8SAUDIT_INIT_NO_EFFECT[key]}"
+                f"configuration key '{where}' is accepted but has no effect: {without_effect[key]}"
             )
-        elif key not in K8SAUDIT_INIT_READ:
-            notes.append(f"unknown configuration key 'plugins[k8saudit].init_config.{key}' "
-                         "(ignored)")  # fmt: skip
+        elif key not in read:
+            notes.append(f"unknown configuration key '{where}' (ignored)")
     return notes
 
 

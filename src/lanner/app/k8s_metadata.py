@@ -6,8 +6,9 @@ Configuration as the plugin's ``init_config``: ``nodeName`` (the node whose pods
 watched; ``${FALCO_K8S_NODE_NAME}`` expands as in Falco's chart). Lanner reads the API
 server itself (no k8s-metacollector): ``kubeconfig``, ``context``, ``inCluster`` say
 where it is (default: in-cluster, else the default kubeconfig) and ``resyncPeriodS`` how
-often everything is listed again (300). ``collectorHostname``, ``collectorPort`` and
-``caPEMBundle`` are accepted and ignored, with a warning.
+often everything is listed again (300). The plugin's other keys (``collectorHostname``,
+``collectorPort``, ``caPEMBundle``, ``verbosity``, ``hostProc``) are named at start as
+without effect (:data:`lanner.app.config.INIT_KEYS`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ from lanner.app.config import Config
 from lanner.exceptions import ConfigError
 
 log = logging.getLogger("lanner")
-
-COLLECTOR_KEYS = ("collectorHostname", "collectorPort", "caPEMBundle")
 
 
 def k8smeta_init(cfg: Config) -> dict[str, Any] | None:
@@ -53,13 +52,6 @@ def start_k8smeta(cfg: Config, store: Any) -> Any:
         return None
     from lanner.sources.k8smeta import K8sMetaCache, K8sMetaConfig, K8sMetaWatcher
 
-    for key in COLLECTOR_KEYS:
-        if init.get(key) not in (None, ""):
-            log.warning(
-                "plugins[k8smeta].init_config.%s has no effect: Lanner watches the API "
-                "server itself (no k8s-metacollector)",
-                key,
-            )
     resync = init.get("resyncPeriodS", 300)
     if not isinstance(resync, int | float) or isinstance(resync, bool) or resync <= 0:
         raise ConfigError(f"plugins[k8smeta].init_config.resyncPeriodS: {resync!r} is not > 0")
