@@ -185,6 +185,14 @@ SIDEKICK_CMD = [
 ]
 
 
+def sidekick_check(config: Path | None, **env: str) -> subprocess.CompletedProcess[str]:
+    """``lanner sidekick --check`` (with ``-c config`` when given) in an environment of
+    only ``PATH`` and ``env``: its outputs listed, or its configuration errors."""
+    argv = [*SIDEKICK_CMD, "--check"] + (["-c", str(config)] if config is not None else [])
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", **env})  # fmt: skip
+
+
 class Sidekick:
     """`lanner sidekick` run as a real process with a YAML config written to `tmp`."""
 

@@ -12,7 +12,7 @@ from lanner.exceptions import ConfigError
 from lanner.services.sidekick.alert import Priority
 from lanner.services.sidekick.config import load_config
 
-from .helpers import SIDEKICK_CMD
+from .helpers import SIDEKICK_CMD, sidekick_check
 
 
 def write(tmp: Path, data: object) -> Path:
@@ -106,29 +106,15 @@ def test_cli_fails_at_start_with_key_path(tmp: Path) -> None:
 
 def test_cli_check_lists_outputs(tmp: Path) -> None:
     path = write(tmp, {"nats": {"hostport": "nats://127.0.0.1:4222"}})
-    result = subprocess.run(
-        [*SIDEKICK_CMD, "--check", "-c", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": "/usr/bin:/bin", "REDIS_ADDRESS": "127.0.0.1:6379"},
-    )
+    result = sidekick_check(path, REDIS_ADDRESS="127.0.0.1:6379")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["nats", "prometheus", "redis"]
 
 
 def test_cli_check_accepts_falcosidekick_statsd_tags(tmp: Path) -> None:
     """STATSD_TAGS was refused as a Falcosidekick knob Lanner lacked; now it is read."""
-    result = subprocess.run(
-        [*SIDEKICK_CMD, "--check", "-c", str(write(tmp, {}))],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "STATSD_FORWARDER": "127.0.0.1:8125",
-            "STATSD_TAGS": "env:prod,team:sec",
-        },
+    result = sidekick_check(
+        write(tmp, {}), STATSD_FORWARDER="127.0.0.1:8125", STATSD_TAGS="env:prod,team:sec"
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["prometheus", "statsd"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from lanner.services.sidekick import falcosidekick
 from lanner.services.sidekick.config import load_config
 from lanner.services.sidekick.outputs import OUTPUTS
 
-from .helpers import SIDEKICK_CMD
+from .helpers import sidekick_check
 
 DATA = Path(__file__).parent / "data"
 # Falcosidekick's README configuration block and its config_example.yaml (upstream commit
@@ -133,13 +132,7 @@ def test_every_falcosidekick_enable_key_is_a_falcosidekick_key() -> None:
 
 
 def test_cli_check_fails_on_unknown_env(tmp: Path) -> None:
-    result = subprocess.run(
-        [*SIDEKICK_CMD, "--check"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": "/usr/bin:/bin", "TELEGRAM_TOKN": "x", "SLACK_WEBHOOKURL": "http://h/x"},
-    )
+    result = sidekick_check(None, TELEGRAM_TOKN="x", SLACK_WEBHOOKURL="http://h/x")
     assert result.returncode != 0
     assert "environment variable TELEGRAM_TOKN: no such key" in result.stderr
 

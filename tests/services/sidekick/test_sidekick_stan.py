@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +15,15 @@ import pytest
 import trustme
 import yaml
 
-from .helpers import SIDEKICK_CMD, Process, Sidekick, free_port, make_alert, metric_value, wait_port
+from .helpers import (
+    Process,
+    Sidekick,
+    free_port,
+    make_alert,
+    metric_value,
+    sidekick_check,
+    wait_port,
+)
 from .servers import nats_server, need
 from .stan_double import StanDouble
 
@@ -263,31 +270,19 @@ def test_stan_over_tls_checkcert_and_mutualtls(tmp: Path, sidekicks: list) -> No
     ],
 )
 def test_stan_bad_config_refused_at_start(tmp: Path, stan: dict, message: str) -> None:
-    result = subprocess.run(
-        [*SIDEKICK_CMD, "--check", "-c", str(write(tmp, {"stan": stan}))],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": "/usr/bin:/bin"},
-    )
+    result = sidekick_check(write(tmp, {"stan": stan}))
     assert result.returncode != 0
     assert message in result.stderr, result.stderr
 
 
 def test_stan_check_lists_output_from_falcosidekick_env(tmp: Path) -> None:
     """The three keys that switch Falcosidekick's STAN output on now switch Lanner's on."""
-    result = subprocess.run(
-        [*SIDEKICK_CMD, "--check", "-c", str(write(tmp, {}))],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "STAN_HOSTPORT": "nats://nats:4222",
-            "STAN_CLUSTERID": "test-cluster",
-            "STAN_CLIENTID": "falcosidekick",
-            "STAN_SUBJECTTEMPLATE": "falco.<priority>",
-        },
+    result = sidekick_check(
+        write(tmp, {}),
+        STAN_HOSTPORT="nats://nats:4222",
+        STAN_CLUSTERID="test-cluster",
+        STAN_CLIENTID="falcosidekick",
+        STAN_SUBJECTTEMPLATE="falco.<priority>",
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["prometheus", "stan"]
