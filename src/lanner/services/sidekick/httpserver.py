@@ -151,6 +151,13 @@ class SidekickProtocol(OneWriteHttpToolsProtocol):
     _fast_type: bytes | None = None
     _fast_body: list[bytes]
 
+    def on_message_begin(self) -> None:
+        """Start a request with what the fast path reads; uvicorn's ASGI scope is made only
+        for a request that goes to the ASGI app (`on_headers_complete`)."""
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+
     def on_headers_complete(self) -> None:
         """Take the fast path, or hand the request to uvicorn."""
         fast = self.fast
@@ -164,6 +171,10 @@ class SidekickProtocol(OneWriteHttpToolsProtocol):
         ):
             self._fast_type = fast.admits(self.headers)
         if self._fast_type is None:
+            url, headers, expect = self.url, self.headers, self.expect_100_continue
+            super().on_message_begin()  # the scope, as uvicorn makes it; then what was read
+            self.url, self.headers, self.expect_100_continue = url, headers, expect
+            self.scope["headers"] = headers
             super().on_headers_complete()
             return
         self._fast_body = []
