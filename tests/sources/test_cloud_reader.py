@@ -6,7 +6,9 @@ import json
 import threading
 from pathlib import Path
 
-from lanner.sources.cloud_reader import Backoff, ErrorCounts, save_state
+import pytest
+
+from lanner.sources.cloud_reader import Backoff, ErrorCounts, load_state, save_state
 
 
 def test_state_is_replaced_whole_and_leaves_no_temporary_file(tmp_path: Path) -> None:
@@ -35,3 +37,26 @@ def test_errors_are_counted_by_kind() -> None:
     for kind in ("auth", "network", "auth"):
         counts.error(kind)
     assert counts.errors == {"auth": 2, "network": 1}
+
+
+def test_state_is_read_back_and_absent_on_the_first_run(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    assert load_state(None, dict, ValueError, "test") is None
+    assert load_state(str(path), dict, ValueError, "test") is None  # no file yet
+    save_state(str(path), {"start": 2})
+    assert load_state(str(path), lambda doc: doc["start"], ValueError, "test") == 2
+
+
+class StateError(ValueError):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("text", "why"), [("{not json", "JSONDecodeError"), ('{"other": 1}', "KeyError('start')")]
+)
+def test_a_bad_state_file_is_an_error_naming_it(tmp_path: Path, text: str, why: str) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(text)
+    with pytest.raises(StateError) as caught:
+        load_state(str(path), lambda doc: doc["start"], StateError, "k8saudit-eks")
+    assert str(caught.value).startswith(f"{path}: unreadable k8saudit-eks state: {why}")

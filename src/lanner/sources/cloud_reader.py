@@ -7,9 +7,26 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def load_state(
+    path: str | None, read: Callable[[Any], T], error: type[ValueError], what: str
+) -> T | None:
+    """``read`` applied to the JSON document in ``path``; None when no path is given or no
+    file is there yet (the first run). A file that cannot be read, is not JSON or is not
+    what ``read`` expects is an ``error`` naming it: ``<path>: unreadable <what> state``."""
+    if not path or not Path(path).exists():
+        return None
+    try:
+        return read(json.loads(Path(path).read_text()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise error(f"{path}: unreadable {what} state: {exc!r}") from None
 
 
 def save_state(path: str, doc: Any) -> None:

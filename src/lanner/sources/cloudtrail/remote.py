@@ -23,10 +23,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from lanner.sources.cloud_reader import ErrorCounts, save_state
+from lanner.sources.cloud_reader import ErrorCounts, load_state, save_state
 from lanner.sources.cloudtrail.reader import read_cloudtrail_events
 from lanner.sources.json_source.event import JsonEvent
 from lanner.sources.json_source.reader import LineError
@@ -144,11 +143,7 @@ class ReadState:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        if self.path and Path(self.path).exists():
-            try:
-                self.done = set(json.loads(Path(self.path).read_text()))
-            except (OSError, ValueError) as exc:
-                raise CloudTrailConfigError(f"{self.path}: unreadable state: {exc}") from None
+        self.done = load_state(self.path, set, CloudTrailConfigError, "cloudtrail") or set()
 
     def seen(self, key: str) -> bool:
         return key in self.done

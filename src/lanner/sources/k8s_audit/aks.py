@@ -34,10 +34,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 
-from lanner.sources.cloud_reader import ErrorCounts, save_state
+from lanner.sources.cloud_reader import ErrorCounts, load_state, save_state
 from lanner.sources.json_source.event import JsonEvent
 from lanner.sources.k8s_audit.payload import numbered_events
 from lanner.sources.plugin_init import read_init_config
@@ -150,13 +149,9 @@ class FileCheckpointStore:
         self.path = path
         self._lock = threading.Lock()
         self._owners: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-        self._checkpoints: dict[str, dict[str, Any]] = {}
-        if path and Path(path).exists():
-            try:
-                doc = json.loads(Path(path).read_text())
-                self._checkpoints = {str(k): dict(v) for k, v in doc["checkpoints"].items()}
-            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise AksConfigError(f"{path}: unreadable {PLUGIN} state: {exc!r}") from None
+        self._checkpoints: dict[str, dict[str, Any]] = (
+            load_state(path, _read_checkpoints, AksConfigError, PLUGIN) or {}
+        )
 
     @staticmethod
     def _key(ns: str, hub: str, group: str, pid: str) -> str:
@@ -201,6 +196,10 @@ class FileCheckpointStore:
         prefix = self._key(fully_qualified_namespace, eventhub_name, consumer_group, "")
         with self._lock:
             return [dict(c) for k, c in self._checkpoints.items() if k.startswith(prefix)]
+
+
+def _read_checkpoints(doc: Any) -> dict[str, dict[str, Any]]:
+    return {str(k): dict(v) for k, v in doc["checkpoints"].items()}
 
 
 @dataclass(slots=True)

@@ -26,10 +26,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from lanner.sources.cloud_reader import Backoff, ErrorCounts, save_state
+from lanner.sources.cloud_reader import Backoff, ErrorCounts, load_state, save_state
 from lanner.sources.json_source.event import JsonEvent
 from lanner.sources.k8s_audit.payload import numbered_events
 from lanner.sources.plugin_init import read_init_config
@@ -115,13 +114,10 @@ class Position:
 
     @classmethod
     def load(cls, path: str | None) -> Position:
-        if not path or not Path(path).exists():
-            return cls()
-        try:
-            doc = json.loads(Path(path).read_text())
+        def read(doc: Any) -> Position:
             return cls(int(doc["start"]), {str(k): int(v) for k, v in doc["seen"].items()})
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise EksConfigError(f"{path}: unreadable {PLUGIN} state: {exc!r}") from None
+
+        return load_state(path, read, EksConfigError, PLUGIN) or cls()
 
     def save(self, path: str | None) -> None:
         if path:

@@ -11,7 +11,6 @@ and retried with back-off; the poller goes on.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -19,13 +18,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from lanner.sources.cloud_reader import Backoff, ErrorCounts, save_state
+from lanner.sources.cloud_reader import Backoff, ErrorCounts, load_state, save_state
 from lanner.sources.json_source.event import parse_rfc3339
 from lanner.sources.okta.fields import MfaHistory, OktaEvent
 from lanner.sources.plugin_init import read_init_config
@@ -99,13 +97,10 @@ class Cursor:
 
     @classmethod
     def load(cls, path: str | None) -> Cursor:
-        if not path or not Path(path).exists():
-            return cls()
-        try:
-            doc = json.loads(Path(path).read_text())
+        def read(doc: Any) -> Cursor:
             return cls(doc.get("next"), list(doc.get("seen") or []))
-        except (OSError, ValueError, AttributeError) as exc:
-            raise OktaConfigError(f"{path}: unreadable okta state: {exc}") from None
+
+        return load_state(path, read, OktaConfigError, "okta") or cls()
 
     def save(self, path: str | None) -> None:
         if path:
