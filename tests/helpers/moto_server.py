@@ -23,15 +23,16 @@ AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
 
 
 @contextmanager
-def moto_server(folder: Path) -> Iterator[str]:
-    """A moto server on a free loopback port, its log in ``folder``; yields its URL and
-    stops it after. Fails loudly when moto_server is not installed."""
+def moto_server(folder: Path, **env: str) -> Iterator[str]:
+    """A moto server on a free loopback port, its log in ``folder``, ``env`` added to its
+    environment; yields its URL and stops it after. Fails loudly when moto_server is not
+    installed."""
     binary = Path(sys.executable).with_name("moto_server")
     assert binary.exists(), f"{binary} missing: install the dev extras (scripts/setup.sh)"
     port = free_port()
     log = open(folder / "moto.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)],
-                            env={**os.environ, **AWS}, stdout=log, stderr=log)  # fmt: skip
+                            env={**os.environ, **AWS, **env}, stdout=log, stderr=log)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: httpx.get(url + "/moto-api/").status_code < 500, what="moto")

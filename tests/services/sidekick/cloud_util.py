@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import socket
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -15,36 +14,21 @@ from typing import Any
 
 import httpx
 
+from helpers.moto_server import AWS as AWS_ENV  # fake credentials and region for moto
+from helpers.moto_server import moto_server as aws_server
 from helpers.tcp_relay import TcpRelay
 
 from .helpers import Process, free_port, wait_port, wait_until
 from .servers import need
 
-# Fake credentials and a region for moto; real AWS never sees them (loopback only).
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_REGION": "us-east-1",
-}
-
 
 @contextmanager
 def moto_server(tmp: Path) -> Iterator[str]:
-    """moto's AWS API server (PyPI `moto[server]`) on 127.0.0.1; yields its URL."""
-    binary = Path(sys.executable).with_name("moto_server")
-    if not binary.exists():
-        raise AssertionError(f"{binary} missing: install the dev extras (scripts/setup.sh)")
-    port = free_port()
-    env = {**os.environ, **AWS_ENV, "MOTO_RECORDER_FILEPATH": str(tmp / "moto-recording")}
-    proc = Process([str(binary), "-H", "127.0.0.1", "-p", str(port)], env, tmp / "moto.log")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_port(port, proc)
-        # Lambda without Docker: an invocation answers with the event it was given
+    """moto's AWS API server (PyPI `moto[server]`) on 127.0.0.1, Lambda without Docker (an
+    invocation answers with the event it was given); yields its URL."""
+    with aws_server(tmp, MOTO_RECORDER_FILEPATH=str(tmp / "moto-recording")) as url:
         httpx.post(url + "/moto-api/config", json={"lambda": {"use_docker": False}})
         yield url
-    finally:
-        proc.stop()
 
 
 class Relay(TcpRelay):
