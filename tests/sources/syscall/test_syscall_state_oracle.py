@@ -66,3 +66,17 @@ def test_wanted_replays_cover_events() -> None:
 
     names = {e.name for e in read_capture(SOURCES["curl_google.scap"])}
     assert {"open", "connect", "close", "read", "write", "mprotect", "execve"} <= names
+
+
+@pytest.mark.parametrize("chunk", [61, 1024, 4099])
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_state_digest_holds_whatever_the_read_chunk_size(
+    name: str, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fixtures are smaller than the reader's 1 MiB chunk: with small chunks every
+    block boundary falls somewhere, so a block cut between two reads (walked alone, then
+    the walk goes on in the next chunk) and a header cut in two are both exercised."""
+    from lanner.sources.syscall.scap import reader
+
+    monkeypatch.setattr(reader, "CHUNK", chunk)
+    assert digest(SOURCES[name]) == recorded()[name]

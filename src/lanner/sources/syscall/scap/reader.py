@@ -224,6 +224,10 @@ class ScapReader:
             process = state.process if state is not None else None
             want, codes = _wanted_tables(wanted, names, candidates is not None, unfiltered, state)
             current = candidates if candidates is not None else _no_candidates
+            # the chunk to go on with (and where) once a block that straddled two chunks
+            # has been walked on its own, and the stream offset of that chunk
+            pending: tuple[bytes, int] | None = None
+            pending_base = 0
             while True:
                 n = len(buf)
                 while pos + 8 <= n:
@@ -358,11 +362,18 @@ class ScapReader:
                             self.dropped_events += 1
                             continue
                     yield evt
-                # Need more data: keep the unread tail, append the next chunk.
+                if pending is not None:
+                    # the block that straddled two chunks is done: on with the next chunk
+                    base, (buf, pos) = pending_base, pending
+                    pending = None
+                    continue
+                # Need more data: read the next chunk.
                 avail = n - pos
                 need = CHUNK
+                blen = 0
                 if avail >= 8:
-                    need = max(CHUNK, hdr(buf, pos)[1] - avail)
+                    blen = hdr(buf, pos)[1]
+                    need = max(CHUNK, blen - avail)
                 more = read_chunk(read, need, base + n)
                 if not more:
                     if avail == 0:
@@ -371,9 +382,19 @@ class ScapReader:
                         return
                     what = "block header" if avail < 8 else "block"
                     raise ScapError(f"truncated {what}: only {avail} bytes left", base + pos)
-                buf = buf[pos:] + more
-                base += pos
-                pos = 0
+                rest = blen - avail  # what the straddling block has in ``more``
+                if avail == 0:
+                    buf, base, pos = more, base + n, 0  # no copy
+                elif 12 <= blen <= MAX_BLOCK and 0 < rest <= len(more):
+                    # Only the straddling block is copied (the tail and its rest), walked
+                    # alone; then the walk goes on in ``more`` after it. Joining the whole
+                    # chunk to the tail cost a copy of every byte (and fresh pages).
+                    pending, pending_base = (more, rest), base + n
+                    buf, base, pos = buf[pos:] + more[:rest], base + pos, 0
+                else:  # a header cut in two, or a damaged length: the loop reports it
+                    buf = buf[pos:] + more
+                    base += pos
+                    pos = 0
         finally:
             self.events_read = num
             self._finished = True
