@@ -88,7 +88,8 @@ PyDoc_STRVAR(bind_doc,
 "7 signed indices and 7 in-enter flags; then the fd type and name flag of simple fd\n"
 "handlers, the kind of setid and user handlers); helpers is (ThreadInfo, SockTuple,\n"
 "SockAddr, cgroups decoder, environment decoder, User, Group, (names, index)): index has\n"
-"one signed byte per type and name, the parameter's index; fdinfo_cls makes fds,\n"
+"one signed byte per type and name, -1 or the parameter's index (bits 0-5; bit 6: a\n"
+"plain string, as Event.param gives it); fdinfo_cls makes fds,\n"
 "arg_fn is parser._arg, op_names the open plan's names.");
 
 #define SPEC_SIZE 23
@@ -215,13 +216,18 @@ static PyObject *int_value_at(EventRecord *e, int index)
     return v;
 }
 
-/* the index of parameter PN_ k in events of ``type`` (-1: none) */
+/* the plan's byte for parameter PN_ k in events of ``type``: -1 none, else its index
+ * (PI_INDEX bits), with PI_PLAIN_STR when Event.param gives its bytes as a plain string */
+#define PI_INDEX 0x3F
+#define PI_PLAIN_STR 0x40
 static int pindex_of(StateCore *c, int type, int k)
 {
     if (c->pindex == NULL || type < 0 || type >= c->nspecs)
         return -1;
     return c->pindex[(Py_ssize_t)type * PN_COUNT + k];
 }
+
+static PyObject *str_param(EventRecord *e, Py_ssize_t index);
 
 static PyObject *call_param(PyObject *e, int index)
 {
@@ -233,28 +239,38 @@ static PyObject *call_param(PyObject *e, int index)
     return v;
 }
 
+/* Event.param(index) of the parameter a plan byte ``b`` (>= 0) names */
+static PyObject *planned_param(EventRecord *e, int b)
+{
+    if (b & PI_PLAIN_STR)
+        return str_param(e, b & PI_INDEX); /* what Event.param gives, without the call */
+    return call_param((PyObject *)e, b & PI_INDEX);
+}
+
 /* parser._arg(evt, name): the event's parameter, else its enter event's (decoded by
  * Event.param, a new reference) */
 PyObject *eng_arg_k(StateCore *c, EventRecord *e, int k)
 {
-    int i = pindex_of(c, e->type, k);
-    if (i >= 0 && (unsigned)i < e->nparams)
-        return call_param((PyObject *)e, i);
+    int b = pindex_of(c, e->type, k);
+    if (b >= 0 && (unsigned)(b & PI_INDEX) < e->nparams)
+        return planned_param(e, b);
     PyObject *enter = e->o[ER_enter];
     if (enter == NULL || enter == Py_None)
         Py_RETURN_NONE;
     if (!PyObject_TypeCheck(enter, &LannerEventRecordType))
         return PyObject_CallMethod(enter, "arg", "s", pn_names[k]);
-    i = pindex_of(c, ((EventRecord *)enter)->type, k);
-    if (i < 0)
+    b = pindex_of(c, ((EventRecord *)enter)->type, k);
+    if (b < 0)
         Py_RETURN_NONE;
-    return call_param(enter, i);
+    return planned_param((EventRecord *)enter, b);
 }
 
 /* Event.eint(name): the event's integer parameter, else its enter event's */
 PyObject *eng_eint_k(StateCore *c, EventRecord *e, int k)
 {
     int i = pindex_of(c, e->type, k);
+    if (i >= 0)
+        i &= PI_INDEX;
     if (i >= 0 && (unsigned)i < e->nparams)
         return int_value_at(e, i);
     PyObject *enter = e->o[ER_enter];
@@ -265,7 +281,7 @@ PyObject *eng_eint_k(StateCore *c, EventRecord *e, int k)
     i = pindex_of(c, ((EventRecord *)enter)->type, k);
     if (i < 0)
         Py_RETURN_NONE;
-    return int_value_at((EventRecord *)enter, i);
+    return int_value_at((EventRecord *)enter, i & PI_INDEX);
 }
 
 /* Parameter ``index`` of ``e`` as the signed integer Event.int_param gives: 1 and *out set;

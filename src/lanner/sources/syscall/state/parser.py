@@ -14,7 +14,7 @@ import struct
 from .. import event_table as et
 from .._native import StateCore
 from .._native import resolve_path as _native_resolve_path
-from ..event import HAS_RES, PARAM_INDEX, Event
+from ..event import _STR_DECS, HAS_RES, PARAM_INDEX, Event
 from ..flags import (
     PPM_CL_CLONE_FILES,
     PPM_CL_CLONE_THREAD,
@@ -349,10 +349,22 @@ _PARAM_NAMES = (
     "domain", "type", "proto", "source", "peer", "ino", "fd1", "fd2", "oldfd", "cmd",
     "euid", "egid", "path", "name",
 )  # fmt: skip
+
+
+def _plan_byte(t: int, name: str) -> int:
+    """-1, or the parameter's index with bit 6 set when ``Event.param`` gives its bytes as
+    a plain string (native/engine.c reads it as str_param does)."""
+    i = PARAM_INDEX[t].get(name)
+    if i is None:
+        return -1
+    assert i < 0x40
+    return i | (0x40 if _STR_DECS[t][i] is not None else 0)
+
+
 _PARAM_PLAN = (
     _PARAM_NAMES,
     b"".join(
-        struct.pack(f"<{len(_PARAM_NAMES)}b", *(PARAM_INDEX[t].get(n, -1) for n in _PARAM_NAMES))
+        struct.pack(f"<{len(_PARAM_NAMES)}b", *(_plan_byte(t, n) for n in _PARAM_NAMES))
         for t in range(et.EVENT_COUNT)
     ),
 )
