@@ -42,6 +42,8 @@ from lanner.sources.syscall.pipeline import SyscallPipeline
 from lanner.sources.syscall.state import StateEngine
 
 log = logging.getLogger("lanner")
+# Falco reads this file when no -c is given and it exists (a swapped image keeps its mount)
+FALCO_CONFIG = "/etc/falco/falco.yaml"
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -277,7 +279,11 @@ def _select_sources(
 @click.option(
     "--follow", is_flag=True, help="With -e FILE: keep reading what is appended (tail -F)."
 )
-@click.option("-c", "config_file", help="Configuration file (falco.yaml keys).")
+@click.option(
+    "-c",
+    "config_file",
+    help="Configuration file (falco.yaml keys); default /etc/falco/falco.yaml if it exists.",
+)
 @click.option(
     "-o", "--option", "overrides", multiple=True, help="Override a config key: key.sub=value."
 )
@@ -420,6 +426,9 @@ def run(
     listing_format = fmt or ("markdown" if markdown else "text")
     if unbuffered:  # -U wins over the configuration, as Falco's
         overrides = (*overrides, "buffered_outputs=false")
+    default_config = config_file is None and Path(FALCO_CONFIG).is_file()
+    if default_config:  # as Falco: its default file when no -c is given
+        config_file = FALCO_CONFIG
     try:
         cfg = load_config(config_file, overrides)
         json_output = cfg.boolean("json_output")
@@ -431,6 +440,8 @@ def run(
         _fail(str(exc))
         return
     setup_logging(cfg)
+    if default_config:
+        log.info("Configuration: %s (Falco's default file; -c names another)", FALCO_CONFIG)
     for warning in cfg.warnings:
         log.warning("%s", warning)
     if print_version:
