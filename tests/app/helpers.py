@@ -75,6 +75,35 @@ class LineCollector:
         self._thread.join(timeout)
 
 
+def capturing_lanner(
+    *args: str,
+) -> tuple[subprocess.Popen[bytes], LineCollector, LineCollector]:
+    """``lanner run ARGS`` capturing this host's syscalls with the probe (cwd the
+    repository), once the probe is attached: the process, its stdout and its stderr lines.
+    A run that exits first, or whose probe does not attach within 60 s, fails the test
+    with its log (and is stopped)."""
+    proc = subprocess.Popen(
+        [*LANNER, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = LineCollector(proc.stdout), LineCollector(proc.stderr)
+
+    def started() -> bool:
+        return "syscall capture started" in err.text() or proc.poll() is not None
+
+    try:
+        wait_until(started, 60, "the probe")
+        if proc.poll() is not None:
+            err.join(5)
+            raise AssertionError(f"lanner run exited {proc.returncode}:\n{err.text()[-3000:]}")
+    except BaseException:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        raise
+    return proc, out, err
+
+
 class LiveLanner:
     """``lanner run ... -e -`` as a subprocess with stdin open and outputs collected."""
 

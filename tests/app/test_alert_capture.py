@@ -12,7 +12,15 @@ from pathlib import Path
 
 from helpers import require_tool
 
-from .helpers import FIXTURES, LANNER, ROOT, LineCollector, needs_probe, run_lanner, wait_until
+from .helpers import (
+    FIXTURES,
+    LANNER,
+    ROOT,
+    capturing_lanner,
+    needs_probe,
+    run_lanner,
+    wait_until,
+)
 
 CURL = str(FIXTURES / "captures" / "curl_google.scap")
 CURL_EXEC_NUM = 211  # the curl execve exit in curl_google.scap (sysdig's evt.num)
@@ -142,15 +150,10 @@ def test_live_alert_writes_a_capture_of_the_host(tmp_path: Path) -> None:
         "  output: marker opened by %proc.name\n  capture: true\n  capture_duration: 300\n"
     )
     prefix = tmp_path / "live"
-    proc = subprocess.Popen(
-        [*LANNER, "-r", str(rules), "-o", "capture.enabled=true",
-         "-o", f"capture.path_prefix={prefix}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+    proc, out, err = capturing_lanner(
+        "-r", str(rules), "-o", "capture.enabled=true", "-o", f"capture.path_prefix={prefix}"
     )  # fmt: skip
     try:
-        out = LineCollector(proc.stdout)  # type: ignore[arg-type]
-        err = LineCollector(proc.stderr)  # type: ignore[arg-type]
-        wait_until(lambda: "syscall capture started" in err.text(), 60, "the probe")
 
         def opened() -> bool:
             subprocess.run(["cat", str(marker)], capture_output=True, check=True)

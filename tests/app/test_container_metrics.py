@@ -23,9 +23,8 @@ from lanner.sources.syscall.containers.runtimes import configure_runtimes, socke
 from lanner.sources.syscall.containers.store import MetadataStore
 
 from .helpers import (
-    LANNER,
     ROOT,
-    LineCollector,
+    capturing_lanner,
     free_port,
     needs_probe,
     wait_until,
@@ -163,14 +162,9 @@ def test_scraped_runtime_gauge_follows_the_doubles(tmp_path: Path, short_tmp: Pa
             "podman": {"enabled": False},
         },
     )
-    proc = subprocess.Popen(
-        [*LANNER, "-c", str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
-    )
     cgroup = _docker_cgroup(cid)
+    proc, out, _err = capturing_lanner("-c", str(config))
     try:
-        out = LineCollector(proc.stdout)  # type: ignore[arg-type]
-        err = LineCollector(proc.stderr)  # type: ignore[arg-type]
-        wait_until(lambda: "syscall capture started" in err.text(), 60, "the probe")
 
         def scrape() -> dict:
             return _samples(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text)
@@ -239,12 +233,8 @@ def test_falcos_container_plugin_engines_choose_the_runtimes(
             }
         ],
     )
-    proc = subprocess.Popen(
-        [*LANNER, "-c", str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
-    )
+    proc, _out, err = capturing_lanner("-c", str(config))
     try:
-        err = LineCollector(proc.stderr)  # type: ignore[arg-type]
-        wait_until(lambda: "syscall capture started" in err.text(), 60, "the probe")
 
         def scrape() -> dict:
             return _samples(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text)

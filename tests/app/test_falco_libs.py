@@ -3,7 +3,6 @@ sets it (``lanner run -o ...``) and sees it (``/metrics``, ``Error:`` lines)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -13,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from lanner.app.config_keys import lookup
 from lanner.sources.syscall.state.fd_cap import DEFAULT_MAX_FDS
 
-from .helpers import LANNER, ROOT, LineCollector, free_port, needs_probe, run_lanner, wait_until
+from .helpers import capturing_lanner, free_port, needs_probe, run_lanner, wait_until
 
 
 def test_fd_table_size_default_is_the_state_engines_cap() -> None:
@@ -41,19 +40,14 @@ def test_fd_table_size_bounds_the_fds_of_a_live_run(tmp_path: Path, capture: boo
         "  output: never\n  priority: WARNING\n"
     )
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            *LANNER, "-r", str(rules),
-            "-o", "webserver.enabled=true", "-o", f"webserver.listen_port={port}",
-            "-o", "falco_libs.fd_table_size=40",
-            "-o", f"capture.enabled={str(capture).lower()}",
-            "-o", f"capture.path_prefix={tmp_path / 'cap'}",
-        ],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+    proc, _out, err = capturing_lanner(
+        "-r", str(rules),
+        "-o", "webserver.enabled=true", "-o", f"webserver.listen_port={port}",
+        "-o", "falco_libs.fd_table_size=40",
+        "-o", f"capture.enabled={str(capture).lower()}",
+        "-o", f"capture.path_prefix={tmp_path / 'cap'}",
     )  # fmt: skip
     try:
-        err = LineCollector(proc.stderr)  # type: ignore[arg-type]
-        wait_until(lambda: "syscall capture started" in err.text(), 60, "the probe")
         seen: dict[str, float] = {}
 
         def evicted() -> bool:

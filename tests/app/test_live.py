@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lanner.app.live import TICK, LineDecoder, LiveFeed, read_stream
 
-from .helpers import LANNER, ROOT, LineCollector, needs_probe, wait_until
+from .helpers import capturing_lanner, needs_probe, wait_until
 
 
 def test_decoder_keeps_partial_lines_and_skips_bad_ones() -> None:
@@ -80,16 +80,8 @@ def test_live_syscall_capture_with_the_ebpf_probe(tmp_path: Path) -> None:
         f"  condition: evt.type in (open, openat, openat2) and fd.name = {marker}\n"
         '  output: "marker opened by %proc.name (file=%fd.name)"\n'
     )
-    proc = subprocess.Popen(
-        [*LANNER, "-r", str(rules), "-o", "json_output=true"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=ROOT,
-    )
+    proc, out, err = capturing_lanner("-r", str(rules), "-o", "json_output=true")
     try:
-        out = LineCollector(proc.stdout)  # type: ignore[arg-type]
-        err = LineCollector(proc.stderr)  # type: ignore[arg-type]
-        wait_until(lambda: "syscall capture started" in err.text(), 60, "the probe")
 
         def opened() -> bool:
             subprocess.run(["cat", str(marker)], capture_output=True, check=True)
