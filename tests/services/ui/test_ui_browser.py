@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -30,10 +31,17 @@ ARGS = [
 ]
 # Screenshots go to a temporary folder; scripts/refresh_screenshots.sh sets
 # LANNER_SCREENSHOTS=docs/screenshots to refresh the documentation's on purpose.
-NOW = time.time_ns()
 HOURS_18 = 18 * 3600 * 10**9
-# 180 alerts over the last 18 h, denser towards now (a rising trend on the chart)
-SEED = [make_alert(i, NOW - int(HOURS_18 * (1 - i / 179) ** 1.8)) for i in range(180)]
+
+
+def make_seed(now: int) -> list[dict[str, Any]]:
+    """180 alerts over the 18 h before `now`, denser towards it (a rising trend on the chart)."""
+    return [make_alert(i, now - int(HOURS_18 * (1 - i / 179) ** 1.8)) for i in range(180)]
+
+
+# re-timed at each seeding (seeded_url): the tests' "last 15 minutes" must be the 15 minutes
+# before the test, not before the suite's collection, which a long suite left far behind
+SEED = make_seed(time.time_ns())
 TIMEOUT_MS = 15_000
 
 if not Path(CHROMIUM).exists():
@@ -50,6 +58,7 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def seeded_url(store: Store, live_server: Callable) -> str:
+    SEED[:] = make_seed(time.time_ns())
     store.insert([from_alert(a) for a in SEED])
     return live_server(create_app(store, stream_poll_seconds=1)).url
 
