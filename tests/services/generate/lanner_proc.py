@@ -34,9 +34,17 @@ def wait_port(port: int, timeout: float = 20.0) -> bool:
 
 
 class LannerRun:
-    """``lanner run -c CONFIG -r RULES...`` writing JSON alerts to ``alerts``."""
+    """``lanner run -c CONFIG -r RULES... ARGS`` writing JSON alerts to ``alerts``; ``env``
+    replaces the environment (this process's by default)."""
 
-    def __init__(self, tmp: Path, rules: list[Path], **config: Any) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        rules: list[Path],
+        args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+        **config: Any,
+    ) -> None:
         self.alerts = tmp / "alerts.json"
         self.log = tmp / "lanner.log"
         cfg: dict[str, Any] = {
@@ -56,8 +64,9 @@ class LannerRun:
             argv += ["-r", str(r)]
         self.log_fh = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            argv, stdout=self.log_fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
+            [*argv, *args], stdout=self.log_fh, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, env=env,
+        )  # fmt: skip
 
     @property
     def pid(self) -> int:

@@ -14,13 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from helpers import shared_fixture, wait_until
 from helpers.eventhubs_double import EventHubsDouble
 from lanner.services.generate.registry import UNCOVERED_FALCO
 
-from .lanner_proc import LANNER, enabled_rules, report_rows
+from .lanner_proc import LANNER, LannerRun, enabled_rules, report_rows
 
 
 @pytest.fixture
@@ -34,38 +33,28 @@ def test_generate_proves_k8s_audit_rules_through_an_event_hub(
     tmp_path: Path, hub: EventHubsDouble
 ) -> None:
     rules = shared_fixture("rules", "k8s_audit_rules.yaml")
-    alerts = tmp_path / "alerts.json"
-    alerts.touch()
-    cfg = {
-        "json_output": True, "stdout_output": {"enabled": False}, "log_stderr": True,
-        "file_output": {"enabled": True, "keep_alive": True, "filename": str(alerts)},
-        "rule_matching": "all", "priority": "debug",
-        "load_plugins": ["k8saudit-aks", "json"],
-        "plugins": [{"name": "k8saudit-aks", "open_params": "gen",
-                     "init_config": {"event_hub_namespace_connection_string":
-                                     hub.connection_string(), "event_hub_name": "aks-audit"}},
-                    {"name": "json"}],
-    }  # fmt: skip
-    config = tmp_path / "lanner.yaml"
-    config.write_text(yaml.safe_dump(cfg))
-    with open(tmp_path / "lanner.log", "wb") as log:
-        run = subprocess.Popen([*LANNER, "run", "-c", str(config), "--disable-source",
-                                "syscall", "-r", str(rules)], stdout=log,
-                               stderr=subprocess.STDOUT)  # fmt: skip
+    (tmp_path / "alerts.json").touch()
+    plugin = {"name": "k8saudit-aks", "open_params": "gen",
+              "init_config": {"event_hub_namespace_connection_string": hub.connection_string(),
+                              "event_hub_name": "aks-audit"}}  # fmt: skip
+    run = LannerRun(tmp_path, [rules], args=("--disable-source", "syscall"),
+                    rule_matching="all", priority="debug",
+                    load_plugins=["k8saudit-aks", "json"],
+                    plugins=[plugin, {"name": "json"}])  # fmt: skip
+    alerts = run.alerts
     try:
         # lanner reads from the newest events on: its receivers first
-        wait_until(lambda: len(hub.store.receivers) >= 2 or run.poll() is not None,
+        wait_until(lambda: len(hub.store.receivers) >= 2 or run.proc.poll() is not None,
                    timeout=60, what="lanner's receivers on both partitions")  # fmt: skip
-        assert run.poll() is None, (tmp_path / "lanner.log").read_text()[-3000:]
+        assert run.proc.poll() is None, run.log_text()[-3000:]
         env = {**os.environ, "LANNER_GENERATE_AKS_EVENTHUB": hub.connection_string()}
         gen = subprocess.run([*LANNER, "generate", "test", "--alerts", str(alerts),
                               "--timeout", "30", "--runtime-socket", "none", "--rules",
                               str(rules), "--aks-eventhub-name", "aks-audit"],
                              env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
     finally:
-        run.terminate()
-        run.wait(30)
-    lanner_log = (tmp_path / "lanner.log").read_text(errors="replace")
+        run.stop()
+    lanner_log = run.log_text()
     out = gen.stdout
     rows = report_rows(out)
     uncovered = {u.rule for u in UNCOVERED_FALCO}

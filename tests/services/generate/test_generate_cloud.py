@@ -18,13 +18,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
 from helpers import free_port, shared_fixture, wait_until
 from helpers.moto_server import aws_client, aws_env, moto_server
 from lanner.services.generate.registry import UNCOVERED_FALCO, select
 
-from .lanner_proc import LANNER, enabled_rules, report_rows
+from .lanner_proc import LANNER, LannerRun, enabled_rules, report_rows
 
 FILES = ("aws_cloudtrail_rules.yaml", "github.yaml", "okta_rules.yaml", "k8s_audit_rules.yaml")
 
@@ -48,8 +47,6 @@ def test_generate_proves_the_cloud_rule_files_end_to_end(tmp_path: Path, moto: s
     alerts = tmp_path / "alerts.json"
     alerts.touch()
     cfg = {
-        "json_output": True, "stdout_output": {"enabled": False}, "log_stderr": True,
-        "file_output": {"enabled": True, "keep_alive": True, "filename": str(alerts)},
         "rule_matching": "all", "priority": "debug",
         "load_plugins": ["cloudtrail", "k8saudit-eks", "github", "okta", "json"],
         "plugins": [
@@ -65,8 +62,6 @@ def test_generate_proves_the_cloud_rule_files_end_to_end(tmp_path: Path, moto: s
             {"name": "json"},
         ],
     }  # fmt: skip
-    config = tmp_path / "lanner.yaml"
-    config.write_text(yaml.safe_dump(cfg))
     argv = ["generate", "test", "--alerts", str(alerts), "--timeout", "30",
             "--runtime-socket", "none", "--aws-endpoint", moto,
             "--cloudtrail-bucket", "gen-trail", "--cloudtrail-queue", "gen-trail-events",
@@ -82,17 +77,12 @@ def test_generate_proves_the_cloud_rule_files_end_to_end(tmp_path: Path, moto: s
                            stderr=subprocess.PIPE, text=True)  # fmt: skip
     wait_until(lambda: httpx.get(f"http://127.0.0.1:{okta_port}/").status_code == 404,
                timeout=60, what="the generator's System Log API")  # fmt: skip
-    run_argv = [*LANNER, "run", "-c", str(config), "--disable-source", "syscall"]
-    for f in files:
-        run_argv += ["-r", str(f)]
-    with open(tmp_path / "lanner.log", "wb") as log:
-        run = subprocess.Popen(run_argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    run = LannerRun(tmp_path, files, args=("--disable-source", "syscall"), env=env, **cfg)
     try:
         out, err = gen.communicate(timeout=300)
     finally:
-        run.terminate()
-        run.wait(30)
-    lanner_log = (tmp_path / "lanner.log").read_text(errors="replace")
+        run.stop()
+    lanner_log = run.log_text()
     rows = report_rows(out)
     uncovered = {u.rule for u in UNCOVERED_FALCO}
     for f in files:
