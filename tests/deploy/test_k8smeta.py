@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from helpers.tcp_relay import TcpRelay
 from lanner.app.prometheus import K8sMetaCollector
 from lanner.sources.k8smeta import K8sMetaCache, K8sMetaConfig, K8sMetaWatcher
 from lanner.sources.syscall import syscall_source
@@ -32,48 +33,25 @@ from .helpers import lanner, wait_until
 NODE = "node-1"
 
 
-class Relay:
+class Relay(TcpRelay):
     """A loopback TCP relay to the API server that the test can cut and restore."""
 
     def __init__(self, target: int) -> None:
-        self.target = target
-        self.port = 0
-        self._conns: list[socket.socket] = []
-        self._listener: socket.socket | None = None
-        self.restore()
+        super().__init__(target)
+        self.up()
 
     def restore(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        self.port = listener.getsockname()[1]
-        listener.listen(16)
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        self.up()
 
     def cut(self) -> None:
         """Close the listener and every relayed connection (the API server 'goes away')."""
-        if self._listener is not None:
-            with contextlib.suppress(OSError):  # wakes the accept() blocked on it
-                self._listener.shutdown(socket.SHUT_RDWR)
-            self._listener.close()
-            self._listener = None
-        for c in self._conns:
-            with contextlib.suppress(OSError):
-                c.shutdown(socket.SHUT_RDWR)
-            c.close()
-        self._conns.clear()
+        self.down()
 
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                down, _ = listener.accept()
-            except OSError:
-                return
-            up = socket.create_connection(("127.0.0.1", self.target))
-            self._conns += [down, up]
-            for a, b in ((down, up), (up, down)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+    def serve(self, down: socket.socket) -> None:
+        up = socket.create_connection(("127.0.0.1", self.target))
+        self.track(down, up)
+        for a, b in ((down, up), (up, down)):
+            threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
     @staticmethod
     def _pipe(a: socket.socket, b: socket.socket) -> None:
