@@ -79,11 +79,11 @@ class LannerProcess:
     def log(self) -> str:
         return self.err.read_text()
 
-    def stop(self) -> int:
-        """SIGTERM; the exit code."""
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM; the exit code, waited for ``timeout`` seconds."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(30)
+        self.proc.wait(timeout)
         return self.proc.returncode
 
 

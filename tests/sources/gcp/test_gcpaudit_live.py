@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
-from gcp_testutil import RULES, Lanner, write_config
+from gcp_testutil import RULES, start_lanner, write_config
 
 from helpers import free_port, wait_until
+from helpers.lanner_process import metrics
 from helpers.pubsub_double import PubSubDouble
 
 GCP_RULES = RULES / "gcp_auditlog_rules.yaml"
@@ -165,16 +165,15 @@ def test_upstream_gcp_rules_fire_on_entries_read_from_pubsub(
     for n, (service, method, deltas, _rules) in enumerate(cases):
         pubsub.publish("audit-logs", entry(n, service, method, deltas))
     pubsub.publish("audit-logs", b"{truncated")  # a malformed message on the way
-    lanner = Lanner(cfg, [GCP_RULES], tmp_path / "lanner.err", pubsub)
+    lanner = start_lanner(cfg, [GCP_RULES], tmp_path / "lanner.err", pubsub)
     try:
         expected = Counter(r for *_x, rules in cases for r in rules)
-        alerts = lanner.take(sum(expected.values()))
+        alerts = lanner.take(sum(expected.values()), settle=2.0, timeout=90)
         metric = 'lanner_input_errors_total{kind="bad_message",source="gcpaudit"} 1.0'
-        wait_until(lambda: metric in httpx.get(f"http://127.0.0.1:{web}/metrics").text,
-                   timeout=30, what="the bad message metric")  # fmt: skip
+        wait_until(lambda: metric in metrics(web), timeout=30, what="the bad message metric")
         wait_until(lambda: pubsub.pending("falco-sub") == 0, 30, "every message acked")
     finally:
-        code = lanner.stop()
+        code = lanner.stop(timeout=60)
     log = lanner.log()
     assert code == 0, log
     by_entry: dict[int, set[str]] = {}
@@ -201,20 +200,20 @@ def test_upstream_gcp_rules_fire_on_entries_read_from_pubsub(
 
 def test_restart_reads_what_was_published_meanwhile(tmp_path: Path, pubsub: PubSubDouble) -> None:
     cfg = write_config(tmp_path, "gcpaudit", {"project_id": "test-project"}, "falco-sub")
-    first = Lanner(cfg, [GCP_RULES], tmp_path / "first.err", pubsub)
+    first = start_lanner(cfg, [GCP_RULES], tmp_path / "first.err", pubsub)
     try:
         pubsub.publish("audit-logs", entry(1, GCS, "storage.buckets.delete", None))
-        assert [a["rule"] for a in first.take(1)] == ["GCP Bucket deleted"]
+        assert [a["rule"] for a in first.take(1, settle=2.0, timeout=90)] == ["GCP Bucket deleted"]
         wait_until(lambda: pubsub.pending("falco-sub") == 0, 30, "the ack")
     finally:
-        assert first.stop() == 0, first.log()
+        assert first.stop(timeout=60) == 0, first.log()
     pubsub.publish("audit-logs", entry(2, KMS, "DestroyCryptoKeyVersion", None))  # while down
-    second = Lanner(cfg, [GCP_RULES], tmp_path / "second.err", pubsub)
+    second = start_lanner(cfg, [GCP_RULES], tmp_path / "second.err", pubsub)
     try:
-        again = second.take(1)
+        again = second.take(1, settle=2.0, timeout=90)
         wait_until(lambda: pubsub.pending("falco-sub") == 0, 30, "the ack")
     finally:
-        assert second.stop() == 0, second.log()
+        assert second.stop(timeout=60) == 0, second.log()
     assert [a["rule"] for a in again] == ["GCP KMS deleted"]  # not the bucket again
     assert [attempt for _mid, attempt in pubsub.deliveries] == [1, 1]
 
@@ -223,8 +222,8 @@ def test_missing_subscription_stops_the_input_with_a_clear_error(
     tmp_path: Path, pubsub: PubSubDouble
 ) -> None:
     cfg = write_config(tmp_path, "gcpaudit", {"project_id": "test-project"}, "no-such-sub")
-    lanner = Lanner(cfg, [GCP_RULES], tmp_path / "lanner.err", pubsub)
-    code = lanner.stop() if lanner.proc.wait(60) is None else lanner.proc.returncode
+    lanner = start_lanner(cfg, [GCP_RULES], tmp_path / "lanner.err", pubsub)
+    code = lanner.stop(timeout=60) if lanner.proc.wait(60) is None else lanner.proc.returncode
     log = lanner.log()
     assert code == 1, log
     assert ("gcpaudit: subscription projects/test-project/subscriptions/no-such-sub: not found"

@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from gcp_testutil import RULES, Lanner, write_config
+from gcp_testutil import RULES, start_lanner, write_config
 
 from helpers import free_port, wait_until
+from helpers.lanner_process import metrics
 from helpers.pubsub_double import PubSubDouble
 from lanner.exceptions import NotAuditEvent
 from lanner.sources.k8s_audit.gke import convert_log_entry
@@ -154,15 +154,14 @@ def test_upstream_k8s_rules_with_gke_extensions_fire_on_gke_entries(
     other = entry(99, "v1.compute.instances.insert", "projects/p/zones/z/instances/i")
     other["resource"]["type"] = "gce_instance"  # not GKE: dropped, as the plugin does
     pubsub.publish("falco-gke-audit-topic", json.dumps(other).encode())
-    lanner = Lanner(cfg, K8S_RULES, tmp_path / "lanner.err", pubsub)
+    lanner = start_lanner(cfg, K8S_RULES, tmp_path / "lanner.err", pubsub)
     try:
-        alerts = lanner.take(sum(len(c[-1]) for c in CASES))
+        alerts = lanner.take(sum(len(c[-1]) for c in CASES), settle=2.0, timeout=90)
         metric = 'lanner_input_errors_total{kind="skipped",source="k8saudit-gke"} 1.0'
-        wait_until(lambda: metric in httpx.get(f"http://127.0.0.1:{web}/metrics").text,
-                   timeout=30, what="the skipped entry metric")  # fmt: skip
+        wait_until(lambda: metric in metrics(web), timeout=30, what="the skipped entry metric")
         wait_until(lambda: pubsub.pending("falco-gke-audit-sub") == 0, 30, "every ack")
     finally:
-        code = lanner.stop()
+        code = lanner.stop(timeout=60)
     log = lanner.log()
     assert code == 0, log
     got: dict[int, set[str]] = {}
