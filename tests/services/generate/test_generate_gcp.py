@@ -10,19 +10,17 @@ through PUBSUB_EMULATOR_HOST."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from helpers import shared_fixture
 from helpers.pubsub_double import PubSubDouble
 from lanner.services.generate.registry import UNCOVERED_FALCO
 
-from .lanner_proc import LANNER
+from .lanner_proc import LANNER, LannerRun, enabled_rules, report_rows
 
 # GKE keeps no response code: the plugin infers 200/201, so a refused read looks successful
 GKE_CANNOT = "K8s Secret Get Unsuccessfully Tried"
@@ -40,34 +38,18 @@ def pubsub() -> Iterator[PubSubDouble]:
         double.stop()
 
 
-def enabled_rules(path: Path) -> list[str]:
-    doc = yaml.safe_load(path.read_text())
-    return [r["rule"] for r in doc if "rule" in r and r.get("enabled", True)]
-
-
 def test_generate_proves_the_gcp_rules_end_to_end(tmp_path: Path, pubsub: PubSubDouble) -> None:
     files = [shared_fixture("rules", f) for f in FILES]
     env = {**os.environ, "PUBSUB_EMULATOR_HOST": pubsub.host}
-    alerts = tmp_path / "alerts.json"
-    alerts.touch()
-    cfg = {
-        "json_output": True, "stdout_output": {"enabled": False}, "log_stderr": True,
-        "file_output": {"enabled": True, "keep_alive": True, "filename": str(alerts)},
-        "rule_matching": "all", "priority": "debug",
-        "load_plugins": ["gcpaudit", "k8saudit-gke", "json"],
-        "plugins": [{"name": "gcpaudit",
-                     "open_params": "projects/gen-project/subscriptions/gen-audit"},
-                    {"name": "k8saudit-gke", "open_params": "gen-gke",
-                     "init_config": {"project_id": "gen-project"}},
-                    {"name": "json"}],
-    }  # fmt: skip
-    config = tmp_path / "lanner.yaml"
-    config.write_text(yaml.safe_dump(cfg))
-    run_argv = [*LANNER, "run", "-c", str(config), "--disable-source", "syscall"]
-    for f in files:
-        run_argv += ["-r", str(f)]
-    with open(tmp_path / "lanner.log", "wb") as log:
-        run = subprocess.Popen(run_argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    (tmp_path / "alerts.json").touch()
+    plugins = [{"name": "gcpaudit", "open_params": "projects/gen-project/subscriptions/gen-audit"},
+               {"name": "k8saudit-gke", "open_params": "gen-gke",
+                "init_config": {"project_id": "gen-project"}},
+               {"name": "json"}]  # fmt: skip
+    run = LannerRun(tmp_path, files, args=("--disable-source", "syscall"), env=env,
+                    rule_matching="all", priority="debug",
+                    load_plugins=["gcpaudit", "k8saudit-gke", "json"], plugins=plugins)  # fmt: skip
+    alerts = run.alerts
     argv = [*LANNER, "generate", "test", "--alerts", str(alerts), "--timeout", "30",
             "--runtime-socket", "none", "--gcp-topic", "projects/gen-project/topics/audit-logs",
             "--gke-topic", "projects/gen-project/topics/gke-audit"]  # fmt: skip
@@ -76,12 +58,10 @@ def test_generate_proves_the_gcp_rules_end_to_end(tmp_path: Path, pubsub: PubSub
     try:
         gen = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
     finally:
-        run.terminate()
-        run.wait(30)
+        run.stop()
     out, err = gen.stdout, gen.stderr
-    lanner_log = (tmp_path / "lanner.log").read_text(errors="replace")
-    rows = dict(re.findall(r"^(.+?)\s{2,}(proved|not triggered|no action|cannot run here)\b",
-                           out, re.M))  # fmt: skip
+    lanner_log = run.log_text()
+    rows = report_rows(out)
     detail = f"\n{out}\n{err}\n{lanner_log[-3000:]}"
     for rule in enabled_rules(files[0]):  # every GCP rule, through gcpaudit
         assert rows.get(rule) == "proved", f"{rule}: {rows.get(rule)}{detail}"
