@@ -268,7 +268,7 @@ def test_keys_without_effect_are_named_once_each_at_start(tmp_path: Path) -> Non
     lines = [ln for ln in res.stderr.decode().splitlines() if "has no effect" in ln]
     named = sorted(ln.split("configuration key '")[1].split("'")[0] for ln in lines)
     assert named == [
-        "engine.modern_ebpf",
+        "engine.modern_ebpf.cpus_for_each_buffer",
         "falco_libs.snaplen",
         "grpc",
         "webserver.threadiness",

@@ -31,7 +31,8 @@ NO_EFFECT_COMMON = {
     "metrics.plugins_metrics_enabled",
     "metrics.jemalloc_stats_enabled",
     "engine.kmod",
-    "engine.modern_ebpf",
+    "engine.modern_ebpf.cpus_for_each_buffer",
+    "engine.modern_ebpf.drop_failed_exit",
     "falco_libs.snaplen",
     "plugins[].library_path",
 }
@@ -49,6 +50,7 @@ NAMED = {
     "falco-0.44.1.yaml": NO_EFFECT_COMMON
     | {
         "plugins_hostinfo",
+        "engine.modern_ebpf.disable_iterators",
         "http_output.max_consecutive_timeouts",
         "metrics.kernel_iter_event_counters_enabled",
         "falco_libs.thread_table_auto_purging_interval_s",

@@ -97,7 +97,8 @@ def _ip_address(value: Any, path: str) -> None:
         raise ValueError(f"{path}: expected an IPv4 or IPv6 address, got {value!r}") from None
 
 
-_FIXED_RING = "the probe's ring buffers are fixed (one per CPU)"
+_FIXED_RING = "the probe has one ring buffer, sized by engine.modern_ebpf.buf_size_preset"
+_ONE_RING = "the probe has one ring buffer for all CPUs"
 _NO_RUNTIME = "Lanner asks Docker, Podman and CRI runtimes only; there is no %s resolver"
 _LOOKUPS = (
     "lookups never block the event path; container_engines.lookup_deadline_ms bounds the wait"
@@ -277,7 +278,9 @@ SCHEME = Section(
             },
             reload=_RESTART,
         ),
-        "syscall_buf_size_preset": Key("int", no_effect="the probe's ring buffer size is fixed"),
+        "syscall_buf_size_preset": Key(
+            "int", no_effect="Falco's older key: use engine.modern_ebpf.buf_size_preset"
+        ),
         "syscall_drop_failed_exit": Key(
             "bool", no_effect="the probe sends failed exits (rules test evt.res)"
         ),
@@ -315,12 +318,16 @@ SCHEME = Section(
                 ),
                 "modern_ebpf": Section(
                     {
-                        "cpus_for_each_buffer": Key("int"),
-                        "buf_size_preset": Key("int"),
-                        "drop_failed_exit": Key("bool"),
-                        "disable_iterators": Key("bool"),
-                    },
-                    no_effect=_FIXED_RING,
+                        "cpus_for_each_buffer": Key("int", no_effect=_ONE_RING),
+                        # Falco's index: 1 MB << (preset - 1); Lanner's one ring takes it whole
+                        "buf_size_preset": Key("int", 4, minimum=1, maximum=10, reload=_RESTART),
+                        "drop_failed_exit": Key(
+                            "bool", no_effect="the probe sends failed exits (rules test evt.res)"
+                        ),
+                        "disable_iterators": Key(
+                            "bool", no_effect="the probe has no BPF iterators (/proc is read)"
+                        ),
+                    }
                 ),
                 "replay": Section({"capture_file": Key("str", "")}),
                 "gvisor": Section(

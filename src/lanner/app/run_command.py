@@ -211,7 +211,12 @@ def _syscall_capture(daemon: Daemon) -> object | None:
         "all" if types is None else len(types),
         " and the state engine's base set" if base else "",
     )
-    capture = LiveCapture(event_types=types, base=base, verbose=daemon.options.verbose)
+    # Falco's buf_size_preset: 1 MiB << (preset - 1), 8 MiB at the default 4; Lanner's
+    # probe has one ring for all CPUs, which takes the whole size
+    ring_size = 1 << (19 + daemon.cfg.integer("engine.modern_ebpf.buf_size_preset"))
+    capture = LiveCapture(
+        event_types=types, base=base, ring_size=ring_size, verbose=daemon.options.verbose
+    )
     capture.outcomes = daemon.syscall_outcomes()  # the kernel-side filter (probe/filters.py)
     return capture
 
