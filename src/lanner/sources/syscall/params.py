@@ -7,7 +7,6 @@ Encodings follow falcosecurity/libs ``driver/ppm_events_public.h`` and
 from __future__ import annotations
 
 import errno as _errno
-import socket
 import struct
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -84,10 +83,14 @@ class FdEntry(NamedTuple):
 
 
 def _ipv4(raw: bytes) -> str:
+    import socket  # here: most runs never decode an address in Python
+
     return socket.inet_ntop(socket.AF_INET, raw)
 
 
 def _ipv6(raw: bytes) -> str:
+    import socket
+
     return socket.inet_ntop(socket.AF_INET6, raw)
 
 

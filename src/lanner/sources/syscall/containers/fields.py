@@ -5,13 +5,15 @@ from __future__ import annotations
 import fnmatch
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lanner.engine.fields import ArgKind, Field, FieldType
-from lanner.sources.k8smeta.cache import Obj, PodView, pod_uid_from_cgroups
 
 from .info import ContainerInfo
 from .store import HOST, MetadataStore
+
+if TYPE_CHECKING:  # the k8smeta cache is imported when a watch fills store.k8s
+    from lanner.sources.k8smeta.cache import Obj, PodView
 
 S, N, B = FieldType.STRING, FieldType.NUMBER, FieldType.BOOL
 NONE = "NONE"  # libsinsp's value of a probe field for a known container without that probe
@@ -170,6 +172,8 @@ def _k8s_field(
         cid = thread.container_id
         meta = store.k8s
         if meta is not None and from_api is not None:
+            from lanner.sources.k8smeta.cache import pod_uid_from_cgroups
+
             view = meta.lookup(pod_uid_from_cgroups(thread.cgroups), cid if cid != HOST else None)
             if view is not None:
                 return from_api(view, arg_value)

@@ -26,7 +26,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Container
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from lanner.exceptions import LookupFailed
@@ -34,6 +33,8 @@ from lanner.exceptions import LookupFailed
 from .info import ContainerInfo
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from lanner.sources.k8smeta.cache import K8sMetaCache
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,12 @@ class MetadataStore:
         # when reads of a container stop waiting for its lookup (monotonic seconds)
         self._wait_until: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lanner-meta")
+        # the lookup workers, made by _executor() on first use (a replay whose containers
+        # no runtime is asked about never needs them); close() ends them
+        self._workers = workers
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        self._closed = False
         self.failures = 0
         self.evicted = 0  # entries dropped by sweep() (containers without threads)
         self.arrivals = 0  # metadata entries that lookups brought (the announcer watches it)
@@ -102,6 +108,8 @@ class MetadataStore:
                 self._generation += 1
                 return
             again = self._unresolved(failed_only=False)
+            from concurrent.futures import Future
+
             placeholders: list[Future[ContainerInfo | None]] = []
             for cid in again:  # not settled in between (the announcer must wait for them)
                 placeholders.append(Future())
@@ -138,7 +146,7 @@ class MetadataStore:
             self._backoff.pop(cid, None)
             self._inflight.add(cid)
             try:
-                self._pending[cid] = self._pool.submit(self._resolve, cid)
+                self._pending[cid] = self._executor().submit(self._resolve, cid)
             except RuntimeError:  # closed
                 self._inflight.discard(cid)
                 self._pending.pop(cid, None)
@@ -163,7 +171,7 @@ class MetadataStore:
         self._next_probe = now + self.probe_interval
         self._probing = True
         try:
-            self._pool.submit(self._run_probe)
+            self._executor().submit(self._run_probe)
         except RuntimeError:  # closed
             self._probing = False
 
@@ -337,7 +345,7 @@ class MetadataStore:
                         self._wait_until.pop(oldest, None)
                         self._backoff.pop(oldest, None)
                 self._inflight.add(container_id)
-                fut = self._pool.submit(self._resolve, container_id)
+                fut = self._executor().submit(self._resolve, container_id)
                 self._pending[container_id] = fut
                 # one wait per lookup, however many events read the container meanwhile
                 self._wait_until[container_id] = time.monotonic() + self.deadline
@@ -370,6 +378,27 @@ class MetadataStore:
                 fut.result(timeout=timeout)
         return self._infos.get(container_id)
 
+    def _executor(self) -> ThreadPoolExecutor:
+        """The lookup workers, started on first use. After close() RuntimeError, as a
+        pool that was shut down raises on submit."""
+        pool = self._pool
+        if pool is None:
+            with self._pool_lock:
+                if self._closed:
+                    raise RuntimeError("cannot schedule new futures after shutdown")
+                if self._pool is None:
+                    from concurrent.futures import ThreadPoolExecutor
+
+                    self._pool = ThreadPoolExecutor(
+                        max_workers=self._workers, thread_name_prefix="lanner-meta"
+                    )
+                pool = self._pool
+        return pool
+
     def close(self) -> None:
         """Stop the worker threads."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._pool_lock:
+            self._closed = True
+            pool = self._pool
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)

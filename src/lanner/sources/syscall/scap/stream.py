@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import io
 import struct
 import zlib
@@ -66,7 +65,7 @@ class _GzipStream(io.RawIOBase):
                 if not self._raw.read(self.RAW_CHUNK).strip(b"\0"):
                     self._done = True
                     return
-                self._error = gzip.BadGzipFile("garbage after a gzip member")
+                self._error = _bad_gzip("garbage after a gzip member")
                 return
             self._d = d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
         else:
@@ -77,7 +76,7 @@ class _GzipStream(io.RawIOBase):
         try:
             self._buf += d.decompress(data)
         except zlib.error as exc:
-            self._error = gzip.BadGzipFile(str(exc))
+            self._error = _bad_gzip(str(exc))
 
     def read(self, n: int | None = -1) -> bytes:
         if n is None or n < 0:
@@ -98,6 +97,12 @@ class _GzipStream(io.RawIOBase):
     def close(self) -> None:
         self._raw.close()
         super().close()
+
+
+def _bad_gzip(message: str) -> OSError:
+    import gzip  # only for its error class, on a damaged file
+
+    return gzip.BadGzipFile(message)
 
 
 class _Prefixed(io.RawIOBase):
@@ -150,5 +155,5 @@ def read_chunk(read: object, n: int, offset: int) -> bytes:
 def _read(read: object, n: int, offset: int) -> bytes:
     try:
         return read(n)  # type: ignore[operator]
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
         raise ScapError(f"cannot decompress capture: {exc}", offset) from exc
