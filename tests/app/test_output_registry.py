@@ -87,3 +87,24 @@ def test_httpx_is_imported_only_when_an_http_output_is_built() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+def test_only_the_enabled_outputs_modules_are_imported() -> None:
+    code = (
+        "import sys\n"
+        "from lanner.app.config import load_config\n"
+        "from lanner.app.outputs.manager import build_outputs\n"
+        "from lanner.app.outputs.registry import BUILTIN\n"
+        "build_outputs(load_config(None, ['stdout_output.enabled=true'])).close(1.0)\n"
+        "print(*[key for key, module in BUILTIN.items() if module in sys.modules])\n"
+        "print('ssl' in sys.modules, 'subprocess' in sys.modules)\n"
+        "build_outputs(load_config(None, ['program_output.enabled=true',"
+        " 'program_output.program=cat'])).close(1.0)\n"
+        "print(*[key for key, module in BUILTIN.items() if module in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == [
+        "stdout_output",
+        "False False",
+        "stdout_output program_output",
+    ]

@@ -231,7 +231,8 @@ class Daemon:
             self._rules_per_file = outcome.rules_per_file
             self.stats.rules_loaded = len(staging.ruleset)
             self.stats.rules_load_seconds = seconds
-            self.stats.record_files(outcome.items_per_file, self.cfg.files)
+            if self.options.live:  # their digests are read by /metrics: a live run's
+                self.stats.record_files(outcome.items_per_file, self.cfg.files)
             if not staging.ruleset:
                 log.warning(
                     "0 rules loaded from %s: nothing will be detected",

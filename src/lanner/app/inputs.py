@@ -7,7 +7,6 @@ through the syscall pipeline (:mod:`lanner.app.replay_progress`); live streams a
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,8 @@ def capture_kind(path: Path) -> str:
         with open(path, "rb") as fh:
             head = fh.read(4)
             if head[:2] == GZIP_MAGIC:
+                import gzip
+
                 with gzip.open(path, "rb") as gz:
                     head = gz.read(4)
     except OSError as exc:

@@ -14,12 +14,10 @@ from lanner.contract import Priority, format_time_ns
 
 def default_hostname() -> str:
     """FALCO_HOSTNAME or LANNER_HOSTNAME when set, else the host's name (as Falco)."""
-    import socket
-
+    # the kernel's node name: what socket.gethostname() returns (glibc reads uname()),
+    # without importing socket
     return (
-        os.environ.get("FALCO_HOSTNAME")
-        or os.environ.get("LANNER_HOSTNAME")
-        or (socket.gethostname())
+        os.environ.get("FALCO_HOSTNAME") or os.environ.get("LANNER_HOSTNAME") or os.uname().nodename
     )
 
 

@@ -141,10 +141,12 @@ def build_outputs(
             "spill_max_bytes": max(cfg.integer("outputs_queue.spill_max_mb"), 0) * 1024 * 1024,
         }
 
+    def enabled(key: str) -> bool:
+        return cfg.boolean(f"{key}.enabled")
+
     outputs = [
         cls.from_config(cfg.section(key), stdout, **common(cls.name))
-        for key, cls in registered().items()
-        if cfg.boolean(f"{key}.enabled")
+        for key, cls in registered(enabled).items()
     ]
     if cfg.boolean("grpc_output.enabled"):
         log.warning("grpc_output is not supported by Lanner; use http_output")

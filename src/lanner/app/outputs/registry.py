@@ -2,20 +2,29 @@
 :func:`register`, naming the configuration section whose ``enabled`` turns it on and
 building itself from that section (:meth:`Output.from_config`).
 
-The modules are imported when the registry is first read (:func:`registered`), not
-before: ``import lanner.app.outputs.manager`` stays cheap, and an output that needs a
-slow import (httpx) does it only when it is built.
+A built-in output's module is imported when the registry is read for its section
+(:func:`registered`), not before: ``import lanner.app.outputs.manager`` stays cheap, and
+an output that is not enabled costs nothing (the http output's ssl, the program output's
+subprocess).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import import_module
 from typing import TypeVar
 
 from lanner.app.outputs.base import Output
 
-# the built-in outputs, in the order their alerts are queued (Falco's order)
-BUILTIN_MODULES = ("stdout", "file", "syslog", "program", "http")
+# the built-in outputs by configuration section, in the order their alerts are queued
+# (Falco's order)
+BUILTIN: dict[str, str] = {
+    "stdout_output": "lanner.app.outputs.stdout",
+    "file_output": "lanner.app.outputs.file",
+    "syslog_output": "lanner.app.outputs.syslog",
+    "program_output": "lanner.app.outputs.program",
+    "http_output": "lanner.app.outputs.http",
+}
 
 _OUTPUTS: dict[str, type[Output]] = {}  # configuration section -> output class
 
@@ -34,12 +43,13 @@ def register(cls: OutputClass) -> OutputClass:
     return cls
 
 
-def registered() -> dict[str, type[Output]]:
-    """Every output by its configuration section: the built-in ones in BUILTIN_MODULES
-    order, then others in the order they registered."""
-    modules = [f"lanner.app.outputs.{name}" for name in BUILTIN_MODULES]
-    for module in modules:
-        import_module(module)
-    rank = {module: i for i, module in enumerate(modules)}
-    ordered = sorted(_OUTPUTS.items(), key=lambda item: rank.get(item[1].__module__, len(rank)))
-    return dict(ordered)
+def registered(wanted: Callable[[str], bool] | None = None) -> dict[str, type[Output]]:
+    """Every output by its configuration section, or those whose section ``wanted``
+    accepts: the built-in ones in BUILTIN order, then others in the order they
+    registered. A built-in module is imported only when its section is wanted."""
+    for key, module in BUILTIN.items():
+        if wanted is None or wanted(key):
+            import_module(module)
+    rank = {key: i for i, key in enumerate(BUILTIN)}
+    chosen = [item for item in _OUTPUTS.items() if wanted is None or wanted(item[0])]
+    return dict(sorted(chosen, key=lambda item: rank.get(item[0], len(rank))))
