@@ -351,20 +351,20 @@ _PARAM_NAMES = (
 )  # fmt: skip
 
 
-def _plan_byte(t: int, name: str) -> int:
-    """-1, or the parameter's index with bit 6 set when ``Event.param`` gives its bytes as
-    a plain string (native/engine.c reads it as str_param does)."""
-    i = PARAM_INDEX[t].get(name)
-    if i is None:
-        return -1
-    assert i < 0x40
-    return i | (0x40 if _STR_DECS[t][i] is not None else 0)
+def _param_plan() -> bytes:
+    """Per event type, per _PARAM_NAMES name: -1, or the parameter's index with bit 6 set
+    when ``Event.param`` gives its bytes as a plain string (native/engine.c reads it as
+    str_param does)."""
+    slot = {name: j for j, name in enumerate(_PARAM_NAMES)}
+    plan = bytearray(b"\xff" * (len(_PARAM_NAMES) * et.EVENT_COUNT))
+    for t in range(et.EVENT_COUNT):
+        base, decs = t * len(_PARAM_NAMES), _STR_DECS[t]
+        for name, i in PARAM_INDEX[t].items():  # a type's few parameters, not every name
+            j = slot.get(name)
+            if j is not None:
+                assert i < 0x40
+                plan[base + j] = i | (0x40 if decs[i] is not None else 0)
+    return bytes(plan)
 
 
-_PARAM_PLAN = (
-    _PARAM_NAMES,
-    b"".join(
-        struct.pack(f"<{len(_PARAM_NAMES)}b", *(_plan_byte(t, n) for n in _PARAM_NAMES))
-        for t in range(et.EVENT_COUNT)
-    ),
-)
+_PARAM_PLAN = (_PARAM_NAMES, _param_plan())
