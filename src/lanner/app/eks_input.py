@@ -10,9 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from lanner.app.config import Config
-from lanner.app.github_input import plugin_entry
 from lanner.app.live import LiveFeed
-from lanner.app.plugin_inputs import PluginInput, reader_producer
+from lanner.app.plugin_inputs import PluginInput, plugin_entry, reader_producer
 from lanner.exceptions import ConfigError
 from lanner.sources.k8s_audit.eks import PLUGIN, EksConfigError, EksOpen, EksPoller
 

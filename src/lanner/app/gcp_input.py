@@ -18,9 +18,8 @@ from typing import Any
 import orjson
 
 from lanner.app.config import Config
-from lanner.app.github_input import plugin_entry
 from lanner.app.live import LiveFeed
-from lanner.app.plugin_inputs import PluginInput, Producer
+from lanner.app.plugin_inputs import PluginInput, Producer, plugin_entry
 from lanner.exceptions import ConfigError, InputError
 from lanner.sources.gcp.pubsub import Probe, PubSubOpen, PubSubReader, subscriber_client
 from lanner.sources.json_source.event import JsonEvent, parse_rfc3339

@@ -10,23 +10,12 @@ from typing import Any
 
 from lanner.app.config import Config
 from lanner.app.live import LiveFeed
-from lanner.app.plugin_inputs import PluginInput
+from lanner.app.plugin_inputs import PluginInput, plugin_entry
 from lanner.exceptions import ConfigError
 from lanner.sources.github.webhook import GithubConfigError, GithubOpen, GithubWebhook
 from lanner.sources.json_source.event import JsonEvent
 
 log = logging.getLogger("lanner.github")
-
-
-def plugin_entry(cfg: Config, name: str) -> dict[str, object] | None:
-    """The ``plugins`` entry of a plugin ``load_plugins`` names, else None."""
-    if name not in cfg.string_list("load_plugins"):
-        return None
-    entries = [p for p in cfg.get("plugins") or [] if isinstance(p, dict)]
-    entry = next((p for p in entries if p.get("name") == name), None)
-    if entry is None:
-        raise ConfigError(f"load_plugins names {name} but plugins has no entry named {name}")
-    return entry
 
 
 def github_input(cfg: Config) -> PluginInput | None:

@@ -10,11 +10,13 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Any, Protocol
 
 from lanner.app.config import Config
 from lanner.app.live import LiveFeed
 from lanner.engine.fields import SourceSpec
+from lanner.exceptions import ConfigError
 
 Producer = Callable[[LiveFeed], None]
 
@@ -42,19 +44,40 @@ class PluginInput:
     start: Callable[[], tuple[Producer, Any]]
 
 
+# the plugins with a live input, as load_plugins names them, in the order their inputs
+# are planned: the module and function making the input (imported only when loaded)
+_MAKERS = (
+    ("cloudtrail", "lanner.app.cloudtrail_input", "cloudtrail_input"),
+    ("github", "lanner.app.github_input", "github_input"),
+    ("okta", "lanner.app.okta_input", "okta_input"),
+    ("k8saudit-eks", "lanner.app.eks_input", "eks_input"),
+    ("gcpaudit", "lanner.app.gcp_input", "gcpaudit_input"),
+    ("k8saudit-gke", "lanner.app.gcp_input", "gke_input"),
+    ("k8saudit-aks", "lanner.app.aks_input", "aks_input"),
+)
+
+
+def plugin_entry(cfg: Config, name: str) -> dict[str, object] | None:
+    """The ``plugins`` entry of a plugin ``load_plugins`` names, else None."""
+    if name not in cfg.string_list("load_plugins"):
+        return None
+    entries = [p for p in cfg.get("plugins") or [] if isinstance(p, dict)]
+    entry = next((p for p in entries if p.get("name") == name), None)
+    if entry is None:
+        raise ConfigError(f"load_plugins names {name} but plugins has no entry named {name}")
+    return entry
+
+
 def planned_inputs(cfg: Config) -> list[PluginInput]:
     """The inputs of the plugins ``load_plugins`` names and ``plugins`` configures
-    (``ConfigError`` when a configuration is unusable); nothing is started."""
-    from lanner.app.aks_input import aks_input
-    from lanner.app.cloudtrail_input import cloudtrail_input
-    from lanner.app.eks_input import eks_input
-    from lanner.app.gcp_input import gcpaudit_input, gke_input
-    from lanner.app.github_input import github_input
-    from lanner.app.okta_input import okta_input
-
-    makers = (cloudtrail_input, github_input, okta_input, eks_input, gcpaudit_input, gke_input,
-              aks_input)  # fmt: skip
-    found = [make(cfg) for make in makers]
+    (``ConfigError`` when a configuration is unusable); nothing is started. Only the
+    loaded plugins' modules are imported (their clients and servers are heavy)."""
+    loaded = set(cfg.string_list("load_plugins"))
+    found = [
+        getattr(import_module(module), maker)(cfg)
+        for plugin, module, maker in _MAKERS
+        if plugin in loaded
+    ]
     return [p for p in found if p is not None]
 
 
