@@ -12,8 +12,9 @@ import httpx
 from lanner.exceptions import LookupFailed
 
 from .info import ContainerInfo, Mount, k8s_probes, split_image
+from .sockets import DOCKER_SOCKET
 
-DEFAULT_SOCKET = "/var/run/docker.sock"
+DEFAULT_SOCKET = DOCKER_SOCKET
 API_VERSION = "v1.41"
 
 # labels the kubelet (dockershim / cri-dockerd) puts on containers of pods

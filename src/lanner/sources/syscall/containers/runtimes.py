@@ -12,13 +12,24 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from .cri import CRI_SOCKETS, CriResolver
-from .docker import DEFAULT_SOCKET, DockerResolver
+from .sockets import CRI_SOCKETS, DOCKER_SOCKET, PODMAN_SOCKETS
 from .store import MetadataStore, Resolver
 
 log = logging.getLogger(__name__)
 
-PODMAN_SOCKETS = ("/run/podman/podman.sock",)
+
+def _docker_resolver(path: str, **options: Any) -> Resolver:
+    """A Docker API client (podman's too); httpx is imported once a socket is there."""
+    from .docker import DockerResolver
+
+    return DockerResolver(path, **options)
+
+
+def _cri_resolver(path: str, timeout: float) -> Resolver:
+    """A CRI client; grpc is imported once a socket is there."""
+    from .cri import CriResolver
+
+    return CriResolver(path, timeout=timeout)
 
 
 def _engine(cfg: Mapping[str, Any], name: str) -> Mapping[str, Any]:
@@ -189,21 +200,21 @@ def configure_runtimes(
     docker = _engine(cfg, "docker")
     if docker.get("enabled", True):
         dtimeout = float(docker.get("timeout", 2.0))
-        for path in _sockets(docker, [DEFAULT_SOCKET]):
-            sockets.append(
-                RuntimeSocket("docker", path, partial(DockerResolver, path, timeout=dtimeout))
-            )
+        for path in _sockets(docker, [DOCKER_SOCKET]):
+            make = partial(_docker_resolver, path, timeout=dtimeout)
+            sockets.append(RuntimeSocket("docker", path, make))
     podman = _engine(cfg, "podman")
     if podman.get("enabled", True):
         for path in _sockets(podman, list(PODMAN_SOCKETS)):
             # podman serves the Docker-compatible API
-            make = partial(DockerResolver, path, runtime="podman")
+            make = partial(_docker_resolver, path, runtime="podman")
             sockets.append(RuntimeSocket("podman", path, make, quiet=True))
     cri = _engine(cfg, "cri")
     if cri.get("enabled", True):
         timeout = float(cri.get("timeout", 2.0))
         for path in _sockets(cri, list(CRI_SOCKETS)):
-            sockets.append(RuntimeSocket("cri", path, partial(CriResolver, path, timeout=timeout)))
+            make = partial(_cri_resolver, path, timeout=timeout)
+            sockets.append(RuntimeSocket("cri", path, make))
     if not sockets:
         return []
     return SocketWatch(store, sockets).used()

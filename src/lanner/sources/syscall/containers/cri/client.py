@@ -16,9 +16,9 @@ import grpc
 from lanner.exceptions import LookupFailed
 
 from ..info import ContainerInfo, Mount, k8s_probes, split_image
+from ..sockets import CRI_SOCKETS as CRI_SOCKETS  # where the client looks by default
 from . import runtime_v1_pb2 as pb
 
-CRI_SOCKETS = ("/run/containerd/containerd.sock", "/var/run/crio/crio.sock")
 _SERVICE = "/runtime.v1.RuntimeService/"
 _PROPAGATION = {0: "rprivate", 1: "rslave", 2: "rshared"}
 
