@@ -17,6 +17,8 @@ and the others through their Python getters (``native/candidate_events.c``).
 
 from __future__ import annotations
 
+import functools
+
 from lanner.engine import ast
 from lanner.engine.candidates import SourceCandidates, compile_program
 from lanner.engine.compiler import ConditionCompiler
@@ -44,8 +46,18 @@ _GENERIC = (et.PPME_GENERIC_E, et.PPME_GENERIC_X)
 
 def type_keys(name: str) -> list[int]:
     """The filter keys of every event that has ``evt.type`` ``name``."""
-    keys = [i for i, n in enumerate(et.EVENT_NAMES) if n == name]
-    keys += [et.EVENT_COUNT + c for c, n in enumerate(et.SYSCALL_CODE_NAMES) if n == name]
+    return list(_keys_by_type().get(name, ()))
+
+
+@functools.cache
+def _keys_by_type() -> dict[str, list[int]]:
+    """``evt.type`` -> its filter keys: the event type ids, then the generic events'
+    syscall codes (one pass over both tables rather than one per name asked)."""
+    keys: dict[str, list[int]] = {}
+    for i, n in enumerate(et.EVENT_NAMES):
+        keys.setdefault(n, []).append(i)
+    for c, n in enumerate(et.SYSCALL_CODE_NAMES):
+        keys.setdefault(n, []).append(et.EVENT_COUNT + c)
     return keys
 
 
