@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from .helpers import FALCO_RULES, FIXTURES, QUICKSTART, run_lanner
+from .helpers import FALCO_RULES, FIXTURES, QUICKSTART, ROOT, run_lanner
 
 SUMMARY_TAIL = b"""Events detected: 3
 Rule counts by severity:
@@ -149,3 +151,37 @@ def test_print_option_and_container_info_in_replayed_alerts(tmp_path: Path) -> N
     assert first_line("-pc").endswith("conn test_ipv6_clien container=host (id=host) (user=<NA>)")
     assert "k8s.ns=<NA> k8s.pod=<NA> container=host (user" in first_line("-pk")
     assert first_line("-p", "pid=%proc.pid").endswith("(user=<NA>) pid=19747")
+
+
+# what a replay of a .scap file with the stdout output never uses: the other outputs (ssl,
+# subprocess), the container runtime clients, the k8smeta cache, the plugins' inputs, the
+# probe, the web server, the metadata store's thread pool and the files' digests
+NOT_IMPORTED_BY_A_REPLAY = (
+    "ssl", "subprocess", "hashlib", "concurrent.futures", "httpx", "grpc",
+    "lanner.app.outputs.http", "lanner.app.outputs.program", "lanner.app.outputs.syslog",
+    "lanner.app.outputs.file", "lanner.sources.syscall.containers.docker",
+    "lanner.sources.syscall.containers.cri", "lanner.sources.k8smeta",
+    "lanner.app.github_input", "lanner.app.cloudtrail_input", "lanner.app.gcp_input",
+    "lanner.sources.syscall.probe", "lanner.app.webserver",
+)  # fmt: skip
+
+
+def test_a_scap_replay_imports_only_what_it_uses() -> None:
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('MODULES', *sorted(sys.modules), file=sys.stderr))\n"
+        "from lanner.cli import main\n"
+        "main()\n"
+    )
+    capture = FIXTURES / "captures" / "curl_google.scap"
+    rules = FIXTURES / "rules" / "falco_rules.yaml"
+    res = subprocess.run(
+        [sys.executable, "-c", code, "run", "-e", str(capture), "-r", str(rules)],
+        capture_output=True, timeout=120, cwd=ROOT, text=True,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "Events detected" in res.stdout
+    line = next(ln for ln in res.stderr.splitlines() if ln.startswith("MODULES "))
+    imported = set(line.split()[1:])
+    assert "lanner.sources.syscall.state" in imported  # the replay ran through the pipeline
+    assert sorted(imported.intersection(NOT_IMPORTED_BY_A_REPLAY)) == []
