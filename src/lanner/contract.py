@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,8 +19,10 @@ from lanner.exceptions import AlertError
 
 __all__ = [
     "AlertError",
+    "AlertFields",
     "Priority",
     "ValidAlert",
+    "alert_fields",
     "format_time_ns",
     "now_time",
     "parse_time",
@@ -156,6 +159,15 @@ class ValidAlert:
 
 
 _SCALAR_TYPES = frozenset((str, int, float, bool))  # exact types: the common case, checked fast
+_STRING_KEYS = ("rule", "priority", "time", "output", "source", "hostname")
+# The first 19 characters (date and clock) of UTC times already found valid: alerts
+# arrive many to the second, and the full check is most of an alert's; cleared when full.
+_VALID_SECONDS: dict[str, None] = {}
+_VALID_SECONDS_MAX = 4096
+
+# What `alert_fields` returns: rule, priority, time, output, source, hostname, tags (a new
+# list) and output_fields (a new dict).
+AlertFields = tuple[str, Priority, str, str, str, str, list[str], dict[str, Any]]
 
 
 def _check_field_value(key: str, value: Any) -> None:
@@ -166,50 +178,90 @@ def _check_field_value(key: str, value: Any) -> None:
     raise AlertError(f"output_fields[{key!r}] must be a string, number, boolean, null or list")
 
 
+def _check_time(text: str) -> None:
+    """Raise AlertError as `parse_time` does when `text` is not a contract time."""
+    if (
+        text[:19] in _VALID_SECONDS  # this second, in UTC, was valid: check the rest
+        and len(text) > 21
+        and text[19] == "."
+        and text[-1] in "Zz"
+        and text[20:-1].isdecimal()  # what the pattern's \d+ takes
+    ):
+        return
+    m = _RFC3339.fullmatch(text)
+    if m is None:
+        raise AlertError(f"time {text!r} is not RFC 3339")
+    _split_time(text, strict=True)  # the date itself (raises)
+    if m.group(4) in ("Z", "z"):
+        if len(_VALID_SECONDS) >= _VALID_SECONDS_MAX:
+            _VALID_SECONDS.clear()
+        _VALID_SECONDS[text[:19]] = None
+
+
+def _check_tags(tags: Any) -> None:
+    if type(tags) is list:
+        for tag in tags:
+            if type(tag) is not str and not isinstance(tag, str):
+                break
+        else:
+            return
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise AlertError("field 'tags' must be a list of strings")
+
+
+def alert_fields(data: Any) -> AlertFields:
+    """The checked fields of an alert object (see `AlertFields`); raise AlertError naming
+    the fault. What :func:`validate_alert` checks, without building a ValidAlert."""
+    if not isinstance(data, dict):
+        raise AlertError("an alert must be a JSON object")
+    get: Callable[..., Any] = data.get  # values are checked below
+    rule, priority_text, time_text = get("rule"), get("priority"), get("time")
+    output, source, hostname = get("output", ""), get("source", ""), get("hostname", "")
+    if not (
+        type(rule) is str
+        and type(priority_text) is str
+        and type(time_text) is str
+        and type(output) is str
+        and type(source) is str
+        and type(hostname) is str
+    ):  # the first fault in the contract's order
+        for key in ("rule", "priority", "time"):
+            if key not in data:
+                raise AlertError(f"missing required field {key!r}")
+        for key in _STRING_KEYS:
+            if key in data and not isinstance(data[key], str):
+                raise AlertError(f"field {key!r} must be a string")
+    if not rule:
+        raise AlertError("field 'rule' must not be empty")
+    priority = _PRIORITY_NAMES.get(priority_text)  # as Falco writes them: one look-up
+    if priority is None:
+        try:
+            priority = Priority.parse(priority_text)
+        except ValueError:
+            raise AlertError(f"unknown priority {priority_text!r}") from None
+    _check_time(time_text)
+    tags = get("tags")
+    if tags is None:
+        tags = []
+    else:
+        _check_tags(tags)
+    fields = get("output_fields")
+    if fields is None:
+        fields = {}
+    elif not isinstance(fields, dict):
+        raise AlertError("field 'output_fields' must be an object")
+    else:
+        for key, value in fields.items():
+            if value is None or type(value) in _SCALAR_TYPES:
+                continue
+            _check_field_value(key, value)
+    return rule, priority, time_text, output, source, hostname, list(tags), dict(fields)
+
+
 def validate_alert(data: Any) -> ValidAlert:
     """Check a decoded JSON object against the contract; raise AlertError naming the fault.
 
     ``rule``, ``priority`` and ``time`` are required; ``output``, ``source``, ``hostname``,
     ``tags`` and ``output_fields`` may be absent (then empty).
     """
-    if not isinstance(data, dict):
-        raise AlertError("an alert must be a JSON object")
-    for key in ("rule", "priority", "time"):
-        if key not in data:
-            raise AlertError(f"missing required field {key!r}")
-    for key in ("rule", "priority", "time", "output", "source", "hostname"):
-        if key in data and not isinstance(data[key], str):
-            raise AlertError(f"field {key!r} must be a string")
-    if not data["rule"]:
-        raise AlertError("field 'rule' must not be empty")
-    priority = _PRIORITY_NAMES.get(data["priority"])  # as Falco writes them: one look-up
-    if priority is None:
-        try:
-            priority = Priority.parse(data["priority"])
-        except ValueError:
-            raise AlertError(f"unknown priority {data['priority']!r}") from None
-    _split_time(data["time"], strict=True)  # raises AlertError as parse_time does
-    tags = data.get("tags")
-    if tags is None:
-        tags = []
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise AlertError("field 'tags' must be a list of strings")
-    fields = data.get("output_fields")
-    if fields is None:
-        fields = {}
-    if not isinstance(fields, dict):
-        raise AlertError("field 'output_fields' must be an object")
-    for key, value in fields.items():
-        if value is None or type(value) in _SCALAR_TYPES:
-            continue
-        _check_field_value(key, value)
-    return ValidAlert(
-        rule=data["rule"],
-        priority=priority,
-        time=data["time"],
-        output=data.get("output", ""),
-        source=data.get("source", ""),
-        hostname=data.get("hostname", ""),
-        tags=list(tags),
-        output_fields=dict(fields),
-    )
+    return ValidAlert(*alert_fields(data))

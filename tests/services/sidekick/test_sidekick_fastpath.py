@@ -85,6 +85,34 @@ def test_pipelined_requests_are_answered_in_order(
     assert [r.json()["rule"] for r in receiver.requests] == ["first", "second", "chunked"]
 
 
+def test_refusals_pipelined_behind_stored_alerts_keep_their_place(
+    tmp: Path, receiver: Receiver, sidekicks: list[Sidekick]
+) -> None:
+    """With the spool on, an accepted alert is answered once its grouped transaction is
+    committed; refusals pipelined behind it on the same connection, known at once, are
+    held back until then, so every answer comes back in the order of its request."""
+    sk = Sidekick(tmp, {"webhook": {"address": receiver.url}, "auth": {"token": TOKEN}})
+    sidekicks.append(sk)
+    auth = {"Authorization": f"Bearer {TOKEN}", "Content_Type": "application/json"}
+    bodies = [
+        json.dumps(make_alert(rule="first")).encode(),
+        b'{"rule": ',
+        json.dumps({"rule": "no priority"}).encode(),
+        json.dumps(make_alert(rule="second")).encode(),
+        b"[]",
+        json.dumps(make_alert(rule="third")).encode(),
+    ]
+    with socket.create_connection(("127.0.0.1", sk.port)) as sock:
+        sock.sendall(b"".join(_request("POST", "/", body, **auth) for body in bodies))
+        answers = _read_answers(sock, len(bodies))
+    assert [status for status, _, _ in answers] == [200, 400, 400, 200, 400, 200], answers
+    errors = [json.loads(answers[i][2])["error"] for i in (1, 2, 4)]
+    assert errors[0].startswith("invalid JSON")
+    assert errors[1] == "missing required field 'priority'" and errors[2] == "empty batch"
+    receiver.wait_for(3)
+    assert [r.json()["rule"] for r in receiver.requests] == ["first", "second", "third"]
+
+
 def test_connection_close_and_idle_keep_alive_end_the_connection(
     tmp: Path, sidekicks: list[Sidekick]
 ) -> None:

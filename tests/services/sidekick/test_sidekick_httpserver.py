@@ -47,3 +47,28 @@ def test_writes_of_one_turn_go_out_together_and_close_flushes() -> None:
 
     real = asyncio.run(run())
     assert len(real.writes) == 2
+
+
+def test_the_connections_written_to_in_one_turn_are_flushed_together_at_its_end() -> None:
+    """Answers to requests read in one loop turn leave after all of them were handled, one
+    write per connection, from one callback: none is sent while the turn still runs."""
+
+    async def run() -> tuple[FakeTransport, FakeTransport, list[list[bytes]]]:
+        loop = asyncio.get_running_loop()
+        one, two = FakeTransport(), FakeTransport()
+        a = CoalescingTransport(one, loop)  # type: ignore[arg-type]
+        b = CoalescingTransport(two, loop)  # type: ignore[arg-type]
+        seen: list[list[bytes]] = []
+        a.write(b"a1")
+        b.write(b"b1")
+        loop.call_soon(lambda: seen.append(one.writes + two.writes))  # queued after the flush
+        a.write(b"a2")
+        assert one.writes == [] and two.writes == []
+        await asyncio.sleep(0)
+        b.write(b"b2")  # a later turn: flushed on its own
+        await asyncio.sleep(0)
+        return one, two, seen
+
+    one, two, seen = asyncio.run(run())
+    assert seen == [[b"a1a2", b"b1"]]
+    assert one.writes == [b"a1a2"] and two.writes == [b"b1", b"b2"]

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from lanner.contract import Priority, now_time, parse_time, parse_time_ns, validate_alert
+from lanner.contract import Priority, alert_fields, now_time, parse_time, parse_time_ns
 from lanner.exceptions import AlertError
 
 __all__ = ["Alert", "AlertError", "Priority", "make_test_alert", "now_rfc3339", "parse_time"]
@@ -55,18 +55,8 @@ class Alert:
     @classmethod
     def from_dict(cls, data: Any) -> Alert:
         """Validate a decoded JSON object against the contract; raise AlertError if it fails."""
-        valid = validate_alert(data)
-        return cls(
-            rule=valid.rule,
-            priority=valid.priority,
-            time=valid.time,
-            output=valid.output,
-            source=valid.source,
-            hostname=valid.hostname,
-            tags=valid.tags,
-            output_fields=valid.output_fields,
-            raw=dict(data),
-        )
+        rule, priority, time, output, source, hostname, tags, fields = alert_fields(data)
+        return cls(rule, priority, time, output, source, hostname, tags, fields, dict(data))
 
 
 def now_rfc3339() -> str:

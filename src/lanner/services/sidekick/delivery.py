@@ -457,19 +457,29 @@ class Dispatcher:
         self._enqueue(alert, targets, keys)
         return [w.name for w in targets]
 
-    def submit_grouped(self, alert: Alert, done: Callable[[list[str] | SpoolError], None]) -> None:
+    def submit_grouped(
+        self, alert: Alert, done: Callable[[list[str] | SpoolError], None]
+    ) -> list[str] | None:
         """As `submit`, but the spool write is shared: every alert submitted in one
         event-loop turn is stored in one transaction at the end of the turn, then queued,
         then `done(targets)` is called (`done(SpoolError)` when the transaction failed:
-        none of them was queued). Without a spool, or with no target, at once."""
-        targets = [w for w in self.workers.values() if w.output.accepts(alert)]
+        none of them was queued), in the order submitted; None is returned. Without a
+        spool, or with no target, the alert is queued at once and its targets are returned
+        (`done` is not called)."""
+        targets: list[Worker] = []
+        for worker in self.workers.values():
+            if worker.output.accepts(alert):
+                targets.append(worker)
         if self.spool is None or not targets:
+            names: list[str] = []
+            for worker in targets:
+                names.append(worker.name)
             self._enqueue(alert, targets, {})
-            done([w.name for w in targets])
-            return
+            return names
         if not self._group:
             asyncio.get_running_loop().call_soon(self._commit_group)
         self._group.append((alert, targets, done))
+        return None
 
     def _commit_group(self) -> None:
         """Store the alerts of this turn in one transaction; queue them; call their `done`."""
@@ -518,7 +528,7 @@ class Dispatcher:
 
     def _enqueue(self, alert: Alert, targets: list[Worker], keys: dict[str, int]) -> None:
         for worker in targets:
-            key = keys.get(worker.name, 0)
+            key = keys.get(worker.name, 0) if keys else 0
             if not worker.queue.put(Item(key, alert)):
                 if key:  # durable: the worker reloads it from the spool when it catches up
                     worker.overflow = True

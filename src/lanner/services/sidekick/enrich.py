@@ -50,21 +50,22 @@ class Enricher:
 
     def apply(self, alert: Alert) -> Alert:
         """Enrich `alert` in place and return it."""
-        fields = alert.output_fields
-        if self.bracketreplacer:
-            fields = {
-                k.replace("[", self.bracketreplacer).replace("]", self.bracketreplacer): v
-                for k, v in fields.items()
-            }
-        custom = {k: resolve_custom_value(v) for k, v in self.customfields.items()}
+        custom: dict[str, str] = {}
         templated: dict[str, str] = {}
-        for key, tmpl in self.templatedfields.items():
-            try:
-                templated[key] = tmpl.render(fields)
-            except (TemplateError, TypeError) as exc:
-                templated[key] = f"<error: {exc}>"
-        fields = {**fields, **custom, **templated}
-        alert.output_fields = fields
+        if self.customfields or self.templatedfields or self.bracketreplacer:
+            fields = alert.output_fields
+            if self.bracketreplacer:
+                fields = {
+                    k.replace("[", self.bracketreplacer).replace("]", self.bracketreplacer): v
+                    for k, v in fields.items()
+                }
+            custom = {k: resolve_custom_value(v) for k, v in self.customfields.items()}
+            for key, tmpl in self.templatedfields.items():
+                try:
+                    templated[key] = tmpl.render(fields)
+                except (TemplateError, TypeError) as exc:
+                    templated[key] = f"<error: {exc}>"
+            alert.output_fields = {**fields, **custom, **templated}
         for tag in self.customtags:
             if tag not in alert.tags:
                 alert.tags.append(tag)

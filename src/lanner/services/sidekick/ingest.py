@@ -94,23 +94,28 @@ class Ingest:
             return self._refuse(503, f"spool unavailable: {exc}")
         return self._accepted(targets, checked.priority)
 
-    def handle_soon(self, body: bytes, content_type: bytes, reply: Reply) -> None:
-        """As `handle`, answering through `reply(status, answer)`: a single alert's spool
-        write shares one transaction with the others of this event-loop turn
-        (`Dispatcher.submit_grouped`), and is answered once stored; a batch or a refusal
-        is answered at once. Never raises for a bad body."""
+    def handle_soon(
+        self, body: bytes, content_type: bytes, reply: Reply
+    ) -> tuple[int, bytes] | None:
+        """As `handle`, except that a single alert's spool write shares one transaction with
+        the others of this event-loop turn (`Dispatcher.submit_grouped`): then None is
+        returned, and the answer is given through `reply(status, answer)` once stored
+        (never before this returns; in the order submitted). Any other answer (a refusal,
+        a batch's, an alert queued without a spool write) is returned. Never raises for a
+        bad body."""
         checked = self._check(body, content_type)
         if not isinstance(checked, Alert):
-            reply(*checked)
-            return
+            return checked
+        priority = checked.priority
 
         def stored(result: list[str] | SpoolError) -> None:
             if isinstance(result, SpoolError):
                 reply(*self._refuse(503, f"spool unavailable: {result}"))
             else:
-                reply(*self._accepted(result, checked.priority))
+                reply(*self._accepted(result, priority))
 
-        self.dispatcher.submit_grouped(checked, stored)
+        targets = self.dispatcher.submit_grouped(checked, stored)
+        return None if targets is None else self._accepted(targets, priority)
 
     def _check(self, body: bytes, content_type: bytes) -> Alert | tuple[int, bytes]:
         """The one enriched alert in `body`, or the answer to give (a refusal, or a batch's
@@ -185,6 +190,8 @@ def _checked(data: Any) -> Alert:
         if problem:
             raise AlertError(problem) from None
         raise
+    if data.keys() <= _CONTRACT_KEYS:  # Falco's alerts: no other key
+        return alert
     for key, value in data.items():
         if key not in _CONTRACT_KEYS and isinstance(value, dict | list):
             problem = depth_problem(data, MAX_DEPTH)
