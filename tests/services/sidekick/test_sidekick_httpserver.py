@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
-from lanner.services.sidekick.httpserver import CoalescingTransport
+import uvicorn
+from uvicorn.server import ServerState
+
+from lanner.services.sidekick.app import create_app
+from lanner.services.sidekick.config import load_config
+from lanner.services.sidekick.httpserver import CoalescingTransport, FastPath, protocol_for
+
+from .helpers import make_alert
 
 
 class FakeTransport:
@@ -72,3 +80,42 @@ def test_the_connections_written_to_in_one_turn_are_flushed_together_at_its_end(
     one, two, seen = asyncio.run(run())
     assert seen == [[b"a1a2", b"b1"]]
     assert one.writes == [b"a1a2"] and two.writes == [b"b1", b"b2"]
+
+
+def test_a_connection_is_closed_after_keep_alive_idle_time_since_its_last_answer() -> None:
+    """One idle check per connection: a connection answering within the keep-alive timeout
+    stays open however long ago its first answer was; idle that long, it is closed."""
+
+    async def run() -> list[tuple[str, int, bool]]:
+        app = create_app(load_config(None, {"DELIVERY_SPOOLDIR": "none"}))
+        config = uvicorn.Config(app, http=protocol_for(FastPath(app.state.ingest, "")))
+        config.load()
+        protocol = config.http_protocol_class(  # type: ignore[call-arg]
+            config=config, server_state=ServerState(), app_state={}
+        )
+        protocol.timeout_keep_alive = 0.4
+        real = FakeTransport()
+        protocol.connection_made(real)
+        body = json.dumps(make_alert()).encode()
+        request = b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s" % (
+            len(body),
+            body,
+        )
+        seen: list[tuple[str, int, bool]] = []
+        for step in range(4):  # 0.75 s of requests 0.25 s apart
+            protocol.data_received(request)
+            await asyncio.sleep(0.25)
+            seen.append((f"request {step}", len(real.writes), real.closed))
+        await asyncio.sleep(0.3)  # 0.55 s since the last answer
+        seen.append(("idle", len(real.writes), real.closed))
+        protocol.connection_lost(None)
+        return seen
+
+    seen = asyncio.run(run())
+    assert seen == [
+        ("request 0", 1, False),
+        ("request 1", 2, False),
+        ("request 2", 3, False),
+        ("request 3", 4, False),
+        ("idle", 4, True),
+    ]

@@ -158,7 +158,11 @@ class SidekickProtocol(OneWriteHttpToolsProtocol):
 
     Order on a connection is kept: the fast path is taken only when no ASGI response is
     pending on it, and an ASGI request pipelined after a fast one starts in a task, which
-    runs after the grouped commit that answers the fast one (both are FIFO callbacks)."""
+    runs after the grouped commit that answers the fast one (both are FIFO callbacks).
+
+    After a fast answer the connection is closed when it stays idle for uvicorn's
+    keep-alive timeout, as after an ASGI one; but one timer per connection checks the time
+    of its last answer when it fires, instead of a timer set and cancelled per request."""
 
     fast: FastPath | None = None
     _fast_type: bytes | None = None
@@ -166,15 +170,26 @@ class SidekickProtocol(OneWriteHttpToolsProtocol):
     # the fast requests not answered yet, in order: [keep-alive, response or None while
     # its alert is being stored]; empty unless the spool holds answers back
     _held: deque[list[Any]]
+    _reading = False  # a request begun, not yet answered here nor handed to uvicorn
+    _idle_since = 0.0  # loop time of the last fast answer
+    _idle_timer: asyncio.TimerHandle | None = None  # `_idle_check`, armed by a fast answer
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Set up as OneWriteHttpToolsProtocol does, with no answer held."""
         self._held = deque()
         super().connection_made(transport)
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Stop the idle check; then as uvicorn does."""
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        super().connection_lost(exc)
+
     def on_message_begin(self) -> None:
         """Start a request with what the fast path reads; uvicorn's ASGI scope is made only
         for a request that goes to the ASGI app (`on_headers_complete`)."""
+        self._reading = True
         self.url = b""
         self.expect_100_continue = False
         self.headers = []
@@ -192,6 +207,10 @@ class SidekickProtocol(OneWriteHttpToolsProtocol):
         ):
             self._fast_type = fast.admits(self.headers)
         if self._fast_type is None:
+            self._reading = False
+            if self._idle_timer is not None:  # uvicorn's own timer takes over after it
+                self._idle_timer.cancel()
+                self._idle_timer = None
             url, headers, expect = self.url, self.headers, self.expect_100_continue
             super().on_message_begin()  # the scope, as uvicorn makes it; then what was read
             self.url, self.headers, self.expect_100_continue = url, headers, expect
@@ -215,6 +234,7 @@ class SidekickProtocol(OneWriteHttpToolsProtocol):
             super().on_message_complete()
             return
         self._fast_type = None
+        self._reading = False
         chunks = self._fast_body
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self._fast_body = []
@@ -242,21 +262,30 @@ class SidekickProtocol(OneWriteHttpToolsProtocol):
             self._answer(response, keep)
 
     def _answer(self, response: bytes, keep: bool) -> None:
-        """Write a fast request's whole `response`; close or arm the keep-alive timeout."""
+        """Write a fast request's whole `response`; close, or note the time for the idle
+        check (armed if it is not)."""
         transport = self.transport
         if transport.is_closing():
             return
         transport.write(response)
         if not keep:
             transport.close()
-        elif (
-            self.timeout_keep_alive_task is None
-            and not self._held
-            and (self.cycle is None or self.cycle.response_complete)
-        ):  # idle now (an ASGI request pipelined behind arms it when answered)
-            self.timeout_keep_alive_task = self.loop.call_later(
-                self.timeout_keep_alive, self.timeout_keep_alive_handler
-            )
+            return
+        self._idle_since = self.loop.time()
+        if self._idle_timer is None:
+            self._idle_timer = self.loop.call_later(self.timeout_keep_alive, self._idle_check)
+
+    def _idle_check(self) -> None:
+        """Close the connection if it has been idle for the keep-alive timeout since its
+        last fast answer; check again when that time comes if it answered since."""
+        self._idle_timer = None
+        if self._reading or self._held or not (self.cycle is None or self.cycle.response_complete):
+            return  # busy: its next fast answer arms the check (uvicorn's, after an ASGI one)
+        left = self._idle_since + self.timeout_keep_alive - self.loop.time()
+        if left > 0:
+            self._idle_timer = self.loop.call_later(left, self._idle_check)
+        else:
+            self.timeout_keep_alive_handler()
 
 
 _RESPONSES: dict[tuple[int, bytes, bool], bytes] = {}  # the usual few answers, whole
