@@ -12,7 +12,7 @@ from lanner.exceptions import AlertError
 __all__ = ["Alert", "AlertError", "Priority", "make_test_alert", "now_rfc3339", "parse_time"]
 
 
-@dataclass
+@dataclass(slots=True)
 class Alert:
     """One alert; `raw` keeps the received object (plus enrichment) for outputs that relay it."""
 

@@ -50,7 +50,7 @@ class CoalescingTransport:
                 waiting = _TURN[self._loop] = []
                 self._loop.call_soon(_flush_turn, self._loop)
             waiting.append(self)
-        self._chunks.append(bytes(data))
+        self._chunks.append(data if type(data) is bytes else bytes(data))
 
     def flush(self) -> None:
         """Hand the buffered bytes to the transport in one write."""
@@ -147,6 +147,8 @@ class FastPath:
 
 def _token_matches(given: bytes, credential: bytes) -> bool:
     """`given` is `Bearer <token>` (scheme case-insensitive), compared in constant time."""
+    if hmac.compare_digest(given, credential):  # spelled as usual
+        return True
     scheme, _, token = given.partition(b" ")
     return scheme.lower() == b"bearer" and hmac.compare_digest(b"Bearer " + token, credential)
 

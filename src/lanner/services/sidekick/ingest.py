@@ -29,6 +29,7 @@ from .stats import Stats
 MAX_BODY = 1 << 20  # one alert is a few KiB; a batch of a few hundred fits
 MAX_BATCH = 10_000  # alerts in one POST
 NDJSON_TYPES = (b"application/x-ndjson", b"application/jsonl", b"application/json-lines")
+_PLAIN_JSON = frozenset((b"", b"application/json"))  # what Falco sends, and no header
 
 Reply = Callable[[int, bytes], None]  # (HTTP status, JSON answer)
 
@@ -121,9 +122,8 @@ class Ingest:
         """The one enriched alert in `body`, or the answer to give (a refusal, or a batch's
         answer once queued)."""
         ndjson = (
-            content_type.split(b";", 1)[0].strip().lower() in NDJSON_TYPES
-            if content_type
-            else False
+            content_type not in _PLAIN_JSON
+            and content_type.split(b";", 1)[0].strip().lower() in NDJSON_TYPES
         )
         try:
             data = _decode_batch(body, ndjson)
