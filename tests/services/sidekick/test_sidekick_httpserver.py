@@ -10,7 +10,8 @@ from uvicorn.server import ServerState
 
 from lanner.services.sidekick.app import create_app
 from lanner.services.sidekick.config import load_config
-from lanner.services.sidekick.httpserver import CoalescingTransport, FastPath, protocol_for
+from lanner.services.sidekick.httpserver import FastPath, protocol_for
+from lanner.services.sidekick.turnwrites import CoalescingTransport
 
 from .helpers import make_alert
 

@@ -1,7 +1,8 @@
 """A lean HTTP/1.1 keep-alive client for the outputs' hot path.
 
 httpx costs about a millisecond of CPU per request (anyio, httpcore, h11, auth and redirect
-layers); this client writes each request in one `write` on a pooled asyncio connection and
+layers); this client writes each request in one `write` on a pooled asyncio connection (at
+the end of the event-loop turn, with the other requests of that turn: `turnwrites`) and
 parses the answer with httptools, for a fraction of that. It does only what the outputs
 need: one request with a byte body, the status, the headers and (a bounded part of) the
 response body. TLS uses the output's `ssl.SSLContext` (tlsclient CA, mutual TLS, checkcert)
@@ -15,11 +16,14 @@ import asyncio
 import ssl
 from collections import deque
 from dataclasses import dataclass, field
+from typing import cast
 from urllib.parse import urlsplit
 
 import httptools
 
 from lanner.exceptions import ConnectError, ProtocolError
+
+from .turnwrites import CoalescingTransport
 
 KEEP_BODY = 64 * 1024  # enough of an error answer for the log; the rest is counted only
 TICK = 0.1  # seconds between two checks of the requests' deadlines
@@ -43,7 +47,7 @@ class _Connection(asyncio.Protocol):
     """One keep-alive connection; a single request is in flight at a time."""
 
     def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
+        self.transport: CoalescingTransport | None = None
         self.closed = False
         self.used = False
         self._waiter: asyncio.Future[Response] | None = None
@@ -57,7 +61,9 @@ class _Connection(asyncio.Protocol):
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        # requests leave at the end of the loop turn, the turn's together (`turnwrites`)
+        stream = cast(asyncio.Transport, transport)  # (uvloop's are not subclasses)
+        self.transport = CoalescingTransport(stream, asyncio.get_running_loop())
 
     def data_received(self, data: bytes) -> None:
         self._received = True

@@ -1,13 +1,11 @@
-"""uvicorn's httptools protocol with its writes coalesced: one `send` per connection and
-event-loop turn, all of the turn's connections flushed together at its end.
+"""uvicorn's httptools protocol with its writes coalesced (`turnwrites`), and `POST /`
+answered without the ASGI app.
 
 An ASGI response is two messages (start, then body) and uvicorn writes each at once, so
 every answer to Falco's one-alert POSTs cost two `send` system calls; profiled, they were
 the largest single cost of accepting an alert. Here the transport given to the protocol
 gathers the writes of one event-loop turn and hands them to the real transport together,
-before any close. The answers of one turn leave together too, after every request read in
-that turn was handled: a client waiting for them (Falco, wrk) is woken once for the batch
-rather than once per answer, each wake-up taking the CPU from the server in between.
+before any close, one `send` per connection and turn.
 """
 
 from __future__ import annotations
@@ -20,76 +18,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from .ingest import MAX_BODY, Ingest
-
-# Per event loop, the transports with buffered writes; flushed by one callback at the
-# end of the turn (`_flush_turn`), then forgotten.
-_TURN: dict[asyncio.AbstractEventLoop, list[CoalescingTransport]] = {}
-
-
-def _flush_turn(loop: asyncio.AbstractEventLoop) -> None:
-    for transport in _TURN.pop(loop, ()):
-        transport.flush()
-
-
-class CoalescingTransport:
-    """Wraps a transport: `write` buffers, flushed once at the end of the loop turn (or
-    before `close` or `write_eof`); everything else is the wrapped transport's."""
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        self._transport = transport
-        self._loop = loop
-        self._chunks: list[bytes] = []
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Buffer `data`; the turn's flush sends it."""
-        if not data:
-            return
-        if not self._chunks:
-            waiting = _TURN.get(self._loop)
-            if waiting is None:
-                waiting = _TURN[self._loop] = []
-                self._loop.call_soon(_flush_turn, self._loop)
-            waiting.append(self)
-        self._chunks.append(data if type(data) is bytes else bytes(data))
-
-    def flush(self) -> None:
-        """Hand the buffered bytes to the transport in one write."""
-        if self._chunks:
-            data = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
-            self._chunks = []
-            if not self._transport.is_closing():
-                self._transport.write(data)
-
-    def is_closing(self) -> bool:
-        """The wrapped transport's (asked once per answer: not through `__getattr__`)."""
-        return self._transport.is_closing()
-
-    def writelines(self, chunks: Any) -> None:
-        """Buffer each chunk."""
-        for chunk in chunks:
-            self.write(chunk)
-
-    def close(self) -> None:
-        """Flush, then close."""
-        self.flush()
-        self._transport.close()
-
-    def write_eof(self) -> None:
-        """Flush, then half-close."""
-        self.flush()
-        self._transport.write_eof()
-
-    def abort(self) -> None:
-        """Drop the buffer and abort."""
-        self._chunks = []
-        self._transport.abort()
-
-    def get_write_buffer_size(self) -> int:
-        """The wrapped transport's buffer plus ours."""
-        return self._transport.get_write_buffer_size() + sum(len(c) for c in self._chunks)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
+from .turnwrites import CoalescingTransport
 
 
 class OneWriteHttpToolsProtocol(HttpToolsProtocol):
