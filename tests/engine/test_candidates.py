@@ -36,9 +36,11 @@ from lanner.engine.candidates import (
     any_of,
     compile_program,
     derive_candidates,
+    field_ref,
     size,
     weaken,
 )
+from lanner.engine.compiler import ConditionCompiler
 from lanner.engine.engine import Engine
 from lanner.engine.fields import FieldType, SourceSpec
 from lanner.rules import default_rules_files
@@ -519,7 +521,12 @@ def test_native_agrees_on_captures(source: str) -> None:
 
 def test_native_field_list_is_the_sources() -> None:
     assert set(CANDIDATE_FIELD_IDS) == set(CANDIDATE_FIELDS)
-    assert all(syscall_source().fields.resolve(n) is not None for n in CANDIDATE_FIELDS)
+    spec = syscall_source()
+    compiler = ConditionCompiler(spec.fields, spec.event_type_field, spec.event_types)
+    for name in CANDIDATE_FIELDS:  # a field of the source, with its argument if it has one
+        ref = field_ref(name)
+        assert spec.fields.resolve(ref.name) is not None, name
+        assert compiler.operand(ref).getter is not None, name
 
 
 def test_native_event_keys() -> None:
@@ -545,6 +552,42 @@ def test_native_pmatch_and_strings() -> None:
     assert native.accepts(key, {12: "caf\udce9"}) is False  # not UTF-8: surrogateescape
     assert native.accepts(key, {12: "bash"}) is True
     assert native.accepts(key, {12: None}) is True
+
+
+def test_native_icontains_folds_ascii_and_keeps_the_rest() -> None:
+    # the rules' icontains is ``w.lower() in v.lower()``: natively the ASCII fold, and an
+    # event is kept (never dropped) where Unicode's lower() might say otherwise
+    cands = derive_candidates(
+        _load(
+            syscall_source(), ["evt.type = execve and proc.env icontains GLIBC_Tunables"]
+        ).ruleset,
+        syscall_source(),
+        CANDIDATE_FIELDS,
+    )
+    atom = cands.condition("execve")
+    assert isinstance(atom, Atom) and (atom.op, atom.values) == ("icontains", ("glibc_tunables",))
+    native = native_filter(cands)
+    key, env = type_keys("execve")[0], CANDIDATE_FIELD_IDS["proc.env"]
+    for value, kept in [
+        ("PATH=/bin GLIBC_TUNABLES=glibc.malloc", True),
+        ("glibc_tunables=1", True),
+        ("Glibc_TunableS", True),
+        ("PATH=/bin HOME=/root", False),
+        ("GLIBC_TUNABLE", False),
+        ("", False),
+        (None, False),  # no value: the check cannot hold
+        ("K=\u212a GLIBC", True),  # not ASCII: unknown to the native side, kept
+    ]:
+        assert native.accepts(key, {env: value}) is kept, value
+        if value is not None and value.isascii():
+            assert atom.holds(value) is kept, value
+    # the negation says nothing (a native side cannot always decide it)
+    cands = derive_candidates(
+        _load(syscall_source(), ["evt.type = execve and not proc.env icontains GLIBC"]).ruleset,
+        syscall_source(),
+        CANDIDATE_FIELDS,
+    )
+    assert cands.condition("execve") is True
 
 
 @pytest.mark.parametrize(

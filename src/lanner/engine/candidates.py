@@ -37,11 +37,25 @@ from lanner.engine.fields import ArgKind, FieldTable, FieldType, SourceSpec
 from lanner.engine.rules import Rule, Ruleset
 from lanner.exceptions import CompileError, FieldValueError
 
-OPS = ("in", "prefix", "suffix", "contains", "pmatch", "lt", "le", "gt", "ge", "exists")
+OPS = (
+    "in",
+    "prefix",
+    "suffix",
+    "contains",
+    "pmatch",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "exists",
+    "icontains",
+)
 """Atom operators. ``in``: equal to one of the values; ``prefix``/``suffix``/``contains``:
 starts with, ends with, contains one of the strings; ``pmatch``: path-prefix match as the
 ``pmatch`` operator; ``lt``/``le``/``gt``/``ge``: numeric order against the one value;
-``exists``: the field has a value."""
+``exists``: the field has a value; ``icontains``: contains one of the strings (given in
+lower case) once lower-cased, as the operator (only ever a positive atom: a native
+evaluator may not know the answer for text that is not ASCII, and then keeps the event)."""
 
 MAX_ATOMS = 4096
 """Per event type, formulas with more atoms than this are weakened (sub-formulas become
@@ -74,6 +88,9 @@ def _match(op: str, value: Any, vals: tuple[Any, ...]) -> bool:
         return any(v in value for v in vals)
     if op == "pmatch":
         return _pmatch(vals)(value)
+    if op == "icontains":
+        lowered = value.lower()
+        return any(v in lowered for v in vals)
     c = vals[0]
     if op == "lt":
         return bool(value < c)
@@ -533,7 +550,9 @@ class _Deriver:
                 atom = Atom(name, "in", [pattern])
                 return atom, atom.negated()
             return (Atom(name, "prefix", [pattern[:cut]]) if cut else True), True
-        return None  # icontains, iglob, regex, b*: nothing cheap and exact
+        if op == "icontains":  # its negation is left unknown (see OPS)
+            return Atom(name, "icontains", [str(i).lower() for i in items]), True
+        return None  # iglob, regex, b*: nothing cheap and exact
 
 
 def _decide(f: Formula, event_type: str) -> Formula:
@@ -670,7 +689,8 @@ def compile_program(
 # -- reference evaluation ------------------------------------------------------------------
 
 
-def _field_ref(text: str) -> ast.FieldRef:
+def field_ref(text: str) -> ast.FieldRef:
+    """The field reference a canonical field text names (``proc.aname[2]``)."""
     name, bracket, rest = text.partition("[")
     return ast.FieldRef(name, rest[:-1] if bracket else None)
 
@@ -684,7 +704,7 @@ class ReferenceFilter:
         self.type_of = spec.event_type_of
         compiler = ConditionCompiler(spec.fields, spec.event_type_field, spec.event_types)
         self.getters: dict[str, Callable[[Any], Any]] = {
-            name: compiler.operand(_field_ref(name)).getter for name in candidates.fields()
+            name: compiler.operand(field_ref(name)).getter for name in candidates.fields()
         }
 
     def accepts(self, event: Any) -> bool:

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import functools
 
-from lanner.engine import ast
-from lanner.engine.candidates import SourceCandidates, compile_program
+from lanner.engine.candidates import SourceCandidates, compile_program, field_ref
 from lanner.engine.compiler import ConditionCompiler
 from lanner.engine.fields import SourceSpec
 
@@ -149,7 +148,7 @@ def event_filter(
     spec = spec or syscall_source()
     compiler = ConditionCompiler(spec.fields, spec.event_type_field, spec.event_types)
     fallbacks = tuple(
-        compiler.operand(ast.FieldRef(name)).getter for name in _native.candidate_field_names()
+        compiler.operand(field_ref(name)).getter for name in _native.candidate_field_names()
     )
     size = max(TYPECHARS) + 1
     typechars = bytes(ord(TYPECHARS.get(i, "o")) for i in range(size))

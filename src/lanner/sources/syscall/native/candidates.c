@@ -10,6 +10,10 @@ const char *const lc_field_names[LC_F_COUNT] = {
     "fd.name",        "fd.directory", "fd.filename",      "fd.l4proto",
     "proc.name",      "proc.pname",   "proc.exe",         "proc.exepath",
     "container.id",   "user.uid",     "user.name",        "fd.nameraw",
+    "proc.args",      "proc.cmdline", "proc.cwd",         "proc.env",
+    "proc.tty",       "proc.sname",   "proc.pcmdline",    "proc.pexe",
+    "proc.pexepath",  "proc.is_exe_from_memfd",           "proc.is_exe_upper_layer",
+    "proc.aname[2]",  "proc.aname[3]",                    "proc.aname[4]",
 };
 
 static int str_cmp(const char *a, size_t alen, const char *b, size_t blen)
@@ -88,6 +92,33 @@ static int contains(const char *h, size_t hlen, const char *n, size_t nlen)
     return 0;
 }
 
+/* As Python's ``w.lower() in v.lower()`` with ``n`` given lower-case: 1 or 0 when both
+ * are ASCII (where lower() is the ASCII fold), -1 (unknown) otherwise. */
+static int icontains(const char *h, size_t hlen, const char *n, size_t nlen)
+{
+    for (size_t i = 0; i < nlen; i++)
+        if ((unsigned char)n[i] >= 0x80)
+            return -1;
+    int found = nlen == 0;
+    for (size_t i = 0; i < hlen; i++) {
+        if ((unsigned char)h[i] >= 0x80)
+            return -1; /* lower() of non-ASCII text is Unicode's: let it be unknown */
+        if (!found && i + nlen <= hlen) {
+            size_t k = 0;
+            while (k < nlen) {
+                unsigned char c = (unsigned char)h[i + k];
+                if (c >= 'A' && c <= 'Z')
+                    c = (unsigned char)(c + ('a' - 'A'));
+                if (c != (unsigned char)n[k])
+                    break;
+                k++;
+            }
+            found = k == nlen;
+        }
+    }
+    return found;
+}
+
 /* As values.pmatch_matcher: the value without trailing '/' (unless it is "/") equals a
  * prefix, or the value starts with the prefix followed by '/' ("/" itself for the root). */
 static int pmatch(const struct lc_str *v, uint32_t n, const char *s, size_t len)
@@ -135,6 +166,16 @@ static int str_op(const struct lc_atom *a, const char *s, size_t len)
         return 0;
     case LC_OP_PMATCH:
         return pmatch(v, a->n, s, len);
+    case LC_OP_ICONTAINS: {
+        int unknown = 0;
+        for (uint32_t k = 0; k < a->n; k++) {
+            int r = icontains(s, len, v[k].s, v[k].len);
+            if (r == 1)
+                return 1;
+            unknown |= r < 0;
+        }
+        return unknown ? -1 : 0;
+    }
     default:
         return -1;
     }

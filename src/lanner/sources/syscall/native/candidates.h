@@ -24,7 +24,8 @@
 #include <stdint.h>
 
 /* The fields the per-event core supplies, by id (names: lc_field_names, the same order as
- * CANDIDATE_FIELDS in candidate_fields.py; a test checks they agree). */
+ * CANDIDATE_FIELDS in candidate_fields.py; a test checks they agree). Those that
+ * candidate_events.c does not read itself are read through the field's Python getter. */
 enum lc_field {
     LC_F_EVT_DIR,
     LC_F_EVT_RAWRES,
@@ -46,6 +47,20 @@ enum lc_field {
     LC_F_USER_UID,
     LC_F_USER_NAME,
     LC_F_FD_NAMERAW,
+    LC_F_PROC_ARGS,
+    LC_F_PROC_CMDLINE,
+    LC_F_PROC_CWD,
+    LC_F_PROC_ENV,
+    LC_F_PROC_TTY,
+    LC_F_PROC_SNAME,
+    LC_F_PROC_PCMDLINE,
+    LC_F_PROC_PEXE,
+    LC_F_PROC_PEXEPATH,
+    LC_F_PROC_IS_EXE_FROM_MEMFD,
+    LC_F_PROC_IS_EXE_UPPER_LAYER,
+    LC_F_PROC_ANAME_2,
+    LC_F_PROC_ANAME_3,
+    LC_F_PROC_ANAME_4,
     LC_F_COUNT
 };
 extern const char *const lc_field_names[LC_F_COUNT];
@@ -62,6 +77,8 @@ enum lc_op {
     LC_OP_GT,
     LC_OP_GE,
     LC_OP_EXISTS,   /* the field has a value */
+    LC_OP_ICONTAINS, /* contains one of the strings (given lower-case), ignoring ASCII case;
+                      * unknown (the event is kept) when either side is not ASCII */
     LC_OP_COUNT
 };
 
