@@ -590,6 +590,34 @@ def test_native_icontains_folds_ascii_and_keeps_the_rest() -> None:
     assert cands.condition("execve") is True
 
 
+def test_fields_with_several_values() -> None:
+    # fd.port is either end's port: a check holds when it holds for any of them, as the
+    # rules' "any of" fields; native and Python agree, None or foreign items keep the event
+    spec = syscall_source()
+    rules = ["evt.type = connect and not fd.port in (53, 123)"]
+    cands = derive_candidates(_load(spec, rules).ruleset, spec, CANDIDATE_FIELDS)
+    atom = cands.condition("connect")
+    assert atom == Atom("fd.port", "in", [53, 123], negate=True, missing=True)
+    native = native_filter(cands)
+    key, port = type_keys("connect")[0], CANDIDATE_FIELD_IDS["fd.port"]
+    for value, kept in [
+        ((40251, 53), False),
+        ((53,), False),
+        ((40251, 443), True),
+        ((), True),
+        (None, True),
+        ((None, 53), True),  # an item the check would raise on: unknown
+        (("53", 443), True),  # another type: never equal
+    ]:
+        assert native.accepts(key, {port: value}) is kept, value
+        assert atom.holds(value) is kept, value
+    # "!=" on fd.port holds only when no end has the port: an atom; "intersects" is not one
+    rules = ["evt.type = connect and fd.port != 53", "evt.type = accept and fd.port intersects (1)"]
+    cands = derive_candidates(_load(spec, rules).ruleset, spec, CANDIDATE_FIELDS)
+    assert cands.condition("connect") == Atom("fd.port", "in", [53], negate=True)
+    assert cands.condition("accept") is True
+
+
 @pytest.mark.parametrize(
     ("atoms", "code", "reason"),
     [

@@ -141,12 +141,34 @@ class Atom:
         return Atom(self.field, self.op, self.values, not self.negate, not self.missing)
 
     def holds(self, value: Any) -> bool:
-        """The atom's truth for a field value (None: the event has none)."""
+        """The atom's truth for a field value (None: the event has none; a tuple: the values
+        of a field with several, of which any may satisfy the check)."""
         if value is None:
             return self.missing
+        if isinstance(value, tuple):
+            return self._holds_any(value)
         if self._set is not None:
             return (value in self._set) != self.negate
         return _match(self.op, value, self.values) != self.negate
+
+    def _holds_any(self, items: tuple[Any, ...]) -> bool:
+        """As the rules check a field with several values: true when the check holds for
+        any of them (inverted when negated); true whenever a check cannot be decided (an
+        item that is None or of another type: the event is kept)."""
+        if self.op == "exists":
+            return True
+        hit = False
+        for item in items:
+            if item is None or isinstance(item, tuple):
+                return True
+            if self._set is not None:
+                hit = hit or item in self._set
+                continue
+            try:
+                hit = _match(self.op, item, self.values) or hit
+            except Exception:  # the rules' check would raise: unknown
+                return True
+        return hit != self.negate
 
     def _key(self) -> tuple[Any, ...]:
         return (self.field, self.op, self.values, self.negate, self.missing)
@@ -499,8 +521,13 @@ class _Deriver:
             return None
         if fld.type not in _SCALAR_TYPES or fld.is_list:
             return None
-        if (fld.any_of and arg is None) or (fld.list_without_arg and arg is None):
+        several = fld.any_of and arg is None  # the check holds if it holds for any value
+        if fld.list_without_arg and arg is None:
             return None
+        if several and (isinstance(node, ast.UnaryCheck) or node.op == "intersects"):
+            return None
+        if several and node.op == "!=" and not fld.any_of_ne_all:
+            return None  # "some value differs": no atom says that
         if isinstance(node, ast.UnaryCheck):
             if node.op != "exists":
                 return None

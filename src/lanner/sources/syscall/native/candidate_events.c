@@ -55,6 +55,8 @@ static int keep_ref(struct ev_ctx *c, PyObject *v)
     return PyList_Append(c->keep, v);
 }
 
+static int several_values(struct ev_ctx *c, PyObject *v, struct lc_value *out);
+
 static int keep_value(struct ev_ctx *c, PyObject *v, struct lc_value *out)
 {
     /* v: a new reference; None: no value */
@@ -86,8 +88,51 @@ static int keep_value(struct ev_ctx *c, PyObject *v, struct lc_value *out)
         out->len = (size_t)PyBytes_GET_SIZE(b);
         return 1;
     }
+    if (PyTuple_Check(v)) /* an "any of" field's values (fields/anyof.py: a tuple) */
+        return several_values(c, v, out);
     Py_DECREF(v);
     return 2; /* another kind of value: unknown */
+}
+
+/* keep_value for a tuple of plain values: LC_SEVERAL with out->items (kept alive with the
+ * evaluation); 2 (unknown) when an item is None, another kind, or there are too many. */
+static int several_values(struct ev_ctx *c, PyObject *v, struct lc_value *out)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(v);
+    if (n > LC_MAX_SEVERAL) {
+        Py_DECREF(v);
+        return 2;
+    }
+    PyObject *store = PyBytes_FromStringAndSize(NULL, (n ? n : 1) * (Py_ssize_t)sizeof *out);
+    if (store == NULL || keep_ref(c, store) < 0) {
+        Py_XDECREF(store);
+        Py_DECREF(v);
+        c->failed = 1;
+        return 0;
+    }
+    Py_DECREF(store); /* kept alive by c->keep */
+    struct lc_value *items = (struct lc_value *)PyBytes_AS_STRING(store);
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *item = PyTuple_GET_ITEM(v, k);
+        memset(&items[k], 0, sizeof items[k]);
+        if (PyTuple_Check(item)) {
+            Py_DECREF(v);
+            return 2;
+        }
+        Py_INCREF(item);
+        int r = keep_value(c, item, &items[k]);
+        if (r != 1) {
+            Py_DECREF(v);
+            return c->failed ? 0 : 2;
+        }
+    }
+    Py_DECREF(v);
+    out->is_int = 0;
+    out->s = NULL;
+    out->len = 0;
+    out->items = items;
+    out->nitems = (uint32_t)n;
+    return LC_SEVERAL;
 }
 
 /* A string attribute of a record: 1 with *out, 0 when None/NULL, 2 otherwise. */
@@ -480,7 +525,7 @@ static int ev_get(void *vctx, uint32_t field, struct lc_value *out)
     if (c->got[field] < 0) {
         c->got[field] = (signed char)ev_read(c, field, &c->val[field]);
     }
-    if (c->got[field] == 1)
+    if (c->got[field] == 1 || c->got[field] == LC_SEVERAL)
         *out = c->val[field];
     return c->got[field];
 }

@@ -14,6 +14,7 @@ const char *const lc_field_names[LC_F_COUNT] = {
     "proc.tty",       "proc.sname",   "proc.pcmdline",    "proc.pexe",
     "proc.pexepath",  "proc.is_exe_from_memfd",           "proc.is_exe_upper_layer",
     "proc.aname[2]",  "proc.aname[3]",                    "proc.aname[4]",
+    "fd.port",
 };
 
 static int str_cmp(const char *a, size_t alen, const char *b, size_t blen)
@@ -202,25 +203,43 @@ static int num_op(const struct lc_atom *a, int64_t x)
     }
 }
 
+/* The check of an atom on one plain value, not negated: 1, 0, or -1 when unknown. */
+static int check_one(const struct lc_atom *a, const struct lc_value *v)
+{
+    if (v->is_int != a->ints) {
+        /* a value of another type: never equal; any other comparison would raise in the
+         * rules (and the rule not match), so it is unknown */
+        return a->op == LC_OP_IN ? 0 : -1;
+    }
+    return a->ints ? num_op(a, v->i) : str_op(a, v->s, v->len);
+}
+
 int lc_atom_holds(const struct lc_atom *a, const struct lc_value *v)
 {
     if (v == NULL)
         return a->missing;
     if (a->op == LC_OP_EXISTS)
         return !a->negate;
-    int r;
-    if (v->is_int != a->ints) {
-        /* a value of another type: never equal; any other comparison would raise in the
-         * rules (and the rule not match), so keep the event */
-        if (a->op != LC_OP_IN)
-            return 1;
-        r = 0;
-    } else {
-        r = a->ints ? num_op(a, v->i) : str_op(a, v->s, v->len);
-    }
+    int r = check_one(a, v);
     if (r < 0)
         return 1; /* an operator this value type lacks: keep the event */
     return r != a->negate;
+}
+
+/* An atom on a field with several values: its check holds for any of them (inverted when
+ * negated); unknown (1: keep the event) when any check is. */
+static int atom_holds_any(const struct lc_atom *a, const struct lc_value *v)
+{
+    if (a->op == LC_OP_EXISTS)
+        return 1; /* not derived for such fields */
+    int any = 0;
+    for (uint32_t k = 0; k < v->nitems; k++) {
+        int r = check_one(a, &v->items[k]);
+        if (r < 0)
+            return 1;
+        any |= r;
+    }
+    return any != a->negate;
 }
 
 static int atom_eval(const struct lc_atom *a, lc_getter get, void *ctx)
@@ -229,6 +248,8 @@ static int atom_eval(const struct lc_atom *a, lc_getter get, void *ctx)
     int got = get(ctx, a->field, &v);
     if (got == 0)
         return lc_atom_holds(a, NULL);
+    if (got == LC_SEVERAL)
+        return atom_holds_any(a, &v);
     if (got != 1)
         return 1; /* the value is unknown: keep the event */
     return lc_atom_holds(a, &v);

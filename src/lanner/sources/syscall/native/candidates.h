@@ -61,6 +61,7 @@ enum lc_field {
     LC_F_PROC_ANAME_2,
     LC_F_PROC_ANAME_3,
     LC_F_PROC_ANAME_4,
+    LC_F_FD_PORT,
     LC_F_COUNT
 };
 extern const char *const lc_field_names[LC_F_COUNT];
@@ -97,11 +98,19 @@ struct lc_value {
     int64_t i;     /* is_int */
     const char *s; /* !is_int: bytes, not NUL-terminated */
     size_t len;
+    const struct lc_value *items; /* LC_SEVERAL: the values (each plain) */
+    uint32_t nitems;
 };
 
-/* Fill *out with field ``field`` of the event behind ctx and return 1; return 0 when the
- * event has no value for it, 2 when the value cannot be known (the atom then holds: the
- * event is kept). */
+/* A getter's answer for a field with several values (fd.port: both ends' ports): an atom
+ * holds when its check holds for any of them, inverted when negated, as the rules'
+ * "any of" fields. */
+#define LC_SEVERAL 3
+#define LC_MAX_SEVERAL 64 /* more values than this: unknown */
+
+/* Fill *out with field ``field`` of the event behind ctx and return 1 (or LC_SEVERAL);
+ * return 0 when the event has no value for it, 2 when the value cannot be known (the atom
+ * then holds: the event is kept). */
 typedef int (*lc_getter)(void *ctx, uint32_t field, struct lc_value *out);
 
 struct lc_atom {

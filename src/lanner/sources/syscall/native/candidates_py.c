@@ -280,6 +280,8 @@ struct dict_ctx {
     int failed;
 };
 
+static int plain_value(struct dict_ctx *ctx, PyObject *v, struct lc_value *out);
+
 static int dict_get(void *vctx, uint32_t field, struct lc_value *out)
 {
     struct dict_ctx *ctx = vctx;
@@ -299,34 +301,68 @@ static int dict_get(void *vctx, uint32_t field, struct lc_value *out)
     }
     if (v == Py_None)
         return 0;
+    if (PyTuple_Check(v)) { /* several values: each must be plain (None: unknown) */
+        Py_ssize_t n = PyTuple_GET_SIZE(v);
+        if (n > LC_MAX_SEVERAL)
+            return 2;
+        PyObject *store =
+            PyBytes_FromStringAndSize(NULL, (n ? n : 1) * (Py_ssize_t)sizeof *out);
+        if (store == NULL || PyList_Append(ctx->keep, store) < 0) {
+            Py_XDECREF(store);
+            ctx->failed = 1;
+            return 0;
+        }
+        Py_DECREF(store);
+        struct lc_value *items = (struct lc_value *)PyBytes_AS_STRING(store);
+        for (Py_ssize_t k = 0; k < n; k++) {
+            PyObject *item = PyTuple_GET_ITEM(v, k);
+            memset(&items[k], 0, sizeof items[k]);
+            if (item == Py_None || PyTuple_Check(item))
+                return 2;
+            if (plain_value(ctx, item, &items[k]) < 0)
+                return 0;
+        }
+        memset(out, 0, sizeof *out);
+        out->items = items;
+        out->nitems = (uint32_t)n;
+        return LC_SEVERAL;
+    }
+    return plain_value(ctx, v, out) < 0 ? 0 : 1;
+}
+
+/* An int, bool, str or bytes value into *out; -1 (ctx->failed set) otherwise. */
+static int plain_value(struct dict_ctx *ctx, PyObject *v, struct lc_value *out)
+{
     if (PyLong_Check(v)) {
         out->is_int = 1;
         out->i = PyLong_AsLongLong(v);
         if (out->i == -1 && PyErr_Occurred()) {
             ctx->failed = 1;
-            return 0;
+            return -1;
         }
-        return 1;
+        return 0;
     }
     PyObject *b = as_bytes(v);
     if (b == NULL || PyList_Append(ctx->keep, b) < 0) {
         Py_XDECREF(b);
         if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "field values must be int, bool, str, bytes or None");
+            PyErr_SetString(PyExc_TypeError,
+                            "field values must be int, bool, str, bytes, None or a tuple");
         ctx->failed = 1;
-        return 0;
+        return -1;
     }
     Py_DECREF(b);
     out->is_int = 0;
     out->s = PyBytes_AS_STRING(b);
     out->len = (size_t)PyBytes_GET_SIZE(b);
-    return 1;
+    return 0;
 }
 
 PyDoc_STRVAR(accepts_doc,
 "accepts(key, values) -> bool\n\n"
 "Evaluate the formula of ``key`` on ``values``, a dict {field id: value} (int, bool, str,\n"
-"bytes; None or absent: the event has no value). False: no rule can match.");
+"bytes, a tuple of those for a field with several values; None or absent: the event has\n"
+"no value). False: no rule can match.");
 
 static PyObject *cf_accepts(CandidateFilterObject *self, PyObject *args)
 {
