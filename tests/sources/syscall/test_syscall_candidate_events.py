@@ -18,8 +18,7 @@ from syscall_testutil import ALL_CAPTURES, capture
 
 from helpers import shared_fixture
 from lanner.app.replay_progress import ScapReplay
-from lanner.engine import ast
-from lanner.engine.candidates import ReferenceFilter, derive_candidates
+from lanner.engine.candidates import ReferenceFilter, derive_candidates, field_ref
 from lanner.engine.compiler import ConditionCompiler
 from lanner.engine.engine import Engine
 from lanner.rules import default_rules_files
@@ -59,6 +58,8 @@ def _python(value: Any) -> Any:
         return int(value)
     if isinstance(value, str):
         return value.encode("utf-8", "surrogateescape")
+    if isinstance(value, tuple):  # a field with several values (fd.port)
+        return tuple(_python(v) for v in value)
     return value
 
 
@@ -67,7 +68,7 @@ def test_native_field_values_are_the_getters() -> None:
     engine = _engine(UPSTREAM)
     ef = event_filter(derive_candidates(engine.ruleset, spec, CANDIDATE_FIELDS))
     compiler = ConditionCompiler(spec.fields)
-    getters = {n: compiler.operand(ast.FieldRef(n)).getter for n in CANDIDATE_FIELDS}
+    getters = {n: compiler.operand(field_ref(n)).getter for n in CANDIDATE_FIELDS}
     native: dict[str, int] = {}
     for label, events in _streams():
         for e in events():

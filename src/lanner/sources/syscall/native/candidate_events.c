@@ -595,7 +595,8 @@ static PyObject *ce_accepts(CandidateEventsObject *self, PyObject *event)
 
 PyDoc_STRVAR(ce_value_doc,
 "value(event, field_id) -> (how, value)\n\nOne field as the filter reads it: how is\n"
-"'native', 'python' or 'unknown'; value is an int, bytes or None (no value). For tests.");
+"'native', 'python' or 'unknown'; value is an int, bytes, a tuple of those (a field with\n"
+"several values) or None (no value). For tests.");
 
 static PyObject *ce_value(CandidateEventsObject *self, PyObject *args)
 {
@@ -610,11 +611,22 @@ static PyObject *ce_value(CandidateEventsObject *self, PyObject *args)
     struct ev_ctx c;
     ctx_init(&c, self, event);
     unsigned long long before = self->python_reads;
-    struct lc_value v = {0, 0, NULL, 0};
+    struct lc_value v = {0, 0, NULL, 0, NULL, 0};
     int r = ev_get(&c, field, &v);
     const char *how = r == 2 ? "unknown" : self->python_reads != before ? "python" : "native";
     PyObject *val;
-    if (r != 1)
+    if (r == LC_SEVERAL) {
+        val = PyTuple_New((Py_ssize_t)v.nitems);
+        for (uint32_t k = 0; val != NULL && k < v.nitems; k++) {
+            const struct lc_value *it = &v.items[k];
+            PyObject *x = it->is_int ? PyLong_FromLongLong(it->i)
+                                     : PyBytes_FromStringAndSize(it->s, (Py_ssize_t)it->len);
+            if (x == NULL)
+                Py_CLEAR(val);
+            else
+                PyTuple_SET_ITEM(val, (Py_ssize_t)k, x);
+        }
+    } else if (r != 1)
         val = Py_NewRef(Py_None);
     else if (v.is_int)
         val = PyLong_FromLongLong(v.i);
