@@ -85,11 +85,19 @@ def encode(atoms: Atoms, codes: list[list[int]], sets: list[dict[int, Any]]) -> 
         present = {k: v for k, v in s.items() if v is not None}
         out.append(struct.pack("<I", len(present)))
         for field, v in present.items():
-            if isinstance(v, int):
-                out.append(struct.pack("<IBq", field, 1, v))
-            else:
-                out.append(struct.pack("<IBI", field, 2, len(_b(v))) + _b(v))
+            if not isinstance(v, tuple):
+                out.append(struct.pack("<I", field) + _plain(v))
+            elif any(x is None or isinstance(x, tuple) for x in v):
+                out.append(struct.pack("<IB", field, 0))  # unknown (as the binding says)
+            else:  # a field with several values
+                out.append(struct.pack("<IBI", field, 3, len(v)) + b"".join(map(_plain, v)))
     return b"".join(out)
+
+
+def _plain(v: int | str | bytes) -> bytes:
+    if isinstance(v, int):
+        return struct.pack("<Bq", 1, v)
+    return struct.pack("<BI", 2, len(_b(v))) + _b(v)
 
 
 def expected(atoms: Atoms, codes: list[list[int]], sets: list[dict[int, Any]]) -> list[str]:
@@ -127,6 +135,7 @@ def upstream() -> tuple[Atoms, list[list[int]], list[dict[int, Any]]]:
                 seen.add(key)
                 sets.append(values)
     assert len(codes) > 30 and len(sets) > 50
+    assert any(isinstance(v, tuple) for s in sets for v in s.values())  # several values too
     return program.atoms, codes, sets
 
 

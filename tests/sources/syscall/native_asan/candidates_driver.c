@@ -7,8 +7,9 @@
  *   u32 natoms; per atom: u32 field, u8 op, u8 negate, u8 missing, u8 ints, u32 n, then
  *     n values (ints: i64; strings: u32 len + bytes)
  *   u32 ncodes; per code: u32 len, len u32 words
- *   u32 nsets; per set: u32 nvalues; per value: u32 field, u8 kind (1 int, 2 string),
- *     i64 or u32 len + bytes (fields not listed have no value)
+ *   u32 nsets; per set: u32 nvalues; per value: u32 field, u8 kind (1 int, 2 string,
+ *     0 unknown, 3 several), then i64, u32 len + bytes, nothing, or u32 count + count
+ *     items of kind 1 or 2 (fields not listed have no value)
  *
  * Every string, atom value and code array gets an allocation of exactly its size, so a read
  * past one is reported. Each code is validated with lc_check_code; valid ones are
@@ -80,6 +81,7 @@ static char *copy(struct reader *r, size_t len)
 struct vset {
     uint32_t n;
     uint32_t *field;
+    uint8_t *kind;
     struct lc_value *val;
 };
 
@@ -89,9 +91,24 @@ static int set_get(void *ctx, uint32_t field, struct lc_value *out)
     for (uint32_t k = 0; k < s->n; k++)
         if (s->field[k] == field) {
             *out = s->val[k];
-            return 1;
+            return s->kind[k] == 0 ? 2 : s->kind[k] == 3 ? LC_SEVERAL : 1;
         }
     return 0;
+}
+
+/* one plain value of kind 1 or 2 into *v (anything else: malformed) */
+static void read_plain(struct reader *r, uint8_t kind, struct lc_value *v)
+{
+    if (kind == 1) {
+        v->is_int = 1;
+        v->i = i64(r);
+    } else if (kind == 2) {
+        uint32_t len = u32(r);
+        v->s = copy(r, len);
+        v->len = r->bad ? 0 : len;
+    } else {
+        r->bad = 1;
+    }
 }
 
 static int run_file(const char *path)
@@ -181,18 +198,28 @@ static int run_file(const char *path)
         }
         sets[s].n = n;
         sets[s].field = calloc(n ? n : 1, sizeof(uint32_t));
+        sets[s].kind = calloc(n ? n : 1, 1);
         sets[s].val = calloc(n ? n : 1, sizeof(struct lc_value));
         for (uint32_t k = 0; k < n && !r.bad; k++) {
             sets[s].field[k] = u32(&r);
             uint8_t kind = u8(&r);
-            if (kind == 1) {
-                sets[s].val[k].is_int = 1;
-                sets[s].val[k].i = i64(&r);
-            } else {
-                uint32_t len = u32(&r);
-                sets[s].val[k].s = copy(&r, len);
-                sets[s].val[k].len = r.bad ? 0 : len;
+            sets[s].kind[k] = kind;
+            if (kind == 0)
+                continue;
+            if (kind != 3) {
+                read_plain(&r, kind, &sets[s].val[k]);
+                continue;
             }
+            uint32_t m = u32(&r);
+            if (m > MAX_ITEMS) {
+                r.bad = 1;
+                break;
+            }
+            struct lc_value *items = calloc(m ? m : 1, sizeof *items); /* exact size */
+            sets[s].val[k].items = items;
+            sets[s].val[k].nitems = m;
+            for (uint32_t j = 0; j < m && !r.bad; j++)
+                read_plain(&r, u8(&r), &items[j]);
         }
     }
 
@@ -215,10 +242,17 @@ static int run_file(const char *path)
     }
 
     for (uint32_t s = 0; s < nsets; s++) {
-        for (uint32_t k = 0; k < sets[s].n; k++)
-            if (!sets[s].val[k].is_int)
-                free((void *)sets[s].val[k].s);
+        for (uint32_t k = 0; k < sets[s].n; k++) {
+            const struct lc_value *v = &sets[s].val[k];
+            for (uint32_t j = 0; j < v->nitems; j++)
+                if (!v->items[j].is_int)
+                    free((void *)v->items[j].s);
+            free((void *)v->items);
+            if (!v->is_int)
+                free((void *)v->s);
+        }
         free(sets[s].field);
+        free(sets[s].kind);
         free(sets[s].val);
     }
     free(sets);
@@ -247,7 +281,7 @@ int main(int argc, char **argv)
         memcpy(s, "/etc", 4);
         struct lc_str v = {s, 4};
         struct lc_atom a = {LC_F_FD_NAME, LC_OP_PREFIX, 0, 0, 0, 1, &v, NULL};
-        struct lc_value val = {0, 0, s, 5}; /* one byte too many */
+        struct lc_value val = {0, 0, s, 5, NULL, 0}; /* one byte too many */
         int r = lc_atom_holds(&a, &val);
         char last = s[4];
         free(s);
