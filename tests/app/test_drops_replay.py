@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from lanner.sources.syscall import event_table as et
+from lanner.sources.syscall.candidate_fields import CANDIDATE_FIELDS
 
 from .helpers import run_lanner
 
@@ -40,10 +41,11 @@ def _capture(path: Path, drops: bool = True, ratio: int = 4) -> Path:
 
 def _run(tmp_path: Path, capture: Path, *overrides: str) -> tuple[int, list[dict], str]:
     rules = tmp_path / "rules.yaml"
+    assert "proc.exeline" not in CANDIDATE_FIELDS  # else pick another field below
     rules.write_text(
-        # brk events reach the rules (proc.cmdline is no candidate field), none matches:
+        # brk events reach the rules (proc.exeline is no candidate field), none matches:
         # the monitor sees every event, as Falco's drop manager does
-        "- rule: Never\n  desc: d\n  condition: evt.type = brk and proc.cmdline contains zzzz\n"
+        "- rule: Never\n  desc: d\n  condition: evt.type = brk and proc.exeline contains zzzz\n"
         "  output: never\n  priority: WARNING\n"
     )
     opts = [x for o in overrides for x in ("-o", o)]
