@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 from prometheus_client import generate_latest
@@ -21,9 +22,16 @@ def test_tracked_fds_stay_under_the_global_cap(live_ready: None) -> None:
         assert evicted == 0 and tracked > 50, "this host's processes hold few fds"
         pipe.fd_cap.max_fds = tracked // 2
         pipe.fd_cap.interval = 0.0
-        end = time.monotonic() + 1.0
-        while time.monotonic() < end:
-            pipe.poll(0.1)  # each ring batch checks the cap first
+        # each ring batch checks the cap first; the probe ignores this process, so a child
+        # makes the syscalls that fill the ring (an idle host may have none for a while)
+        busy = subprocess.Popen(["sh", "-c", "while :; do cat /etc/hostname >/dev/null; done"])
+        try:
+            end = time.monotonic() + 10.0
+            while time.monotonic() < end and pipe.state_counters()["fds_evicted"] == 0:
+                pipe.poll(0.1)
+        finally:
+            busy.kill()
+            busy.wait()
         counters = pipe.state_counters()
         assert counters["fds_evicted"] >= tracked - tracked // 2
         assert counters["fds"] <= tracked // 2

@@ -35,15 +35,15 @@ class FdCap:
         self.low_water = low_water
         self.evicted = 0  # fds evicted over the cap, all time
         self.tracked = 0  # fds tracked at the last count
-        self._next = 0.0
+        self._last: float | None = None  # when check() last counted
 
     def check(self, now: float | None = None) -> int:
         """Count (at most every ``interval`` seconds) and evict past the cap; returns the
         fds evicted by this call."""
         now = time.monotonic() if now is None else now
-        if now < self._next:
-            return 0
-        self._next = now + self.interval
+        if self._last is not None and now - self._last < self.interval:
+            return 0  # (measured from the last count: a changed interval applies at once)
+        self._last = now
         return self.enforce()
 
     def enforce(self) -> int:
