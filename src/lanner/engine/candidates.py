@@ -524,6 +524,8 @@ class _Deriver:
         several = fld.any_of and arg is None  # the check holds if it holds for any value
         if fld.list_without_arg and arg is None:
             return None
+        if several and fld.type not in _NUMERIC:
+            return None  # (_narrow's absorption of string atoms holds for one value only)
         if several and (isinstance(node, ast.UnaryCheck) or node.op == "intersects"):
             return None
         if several and node.op == "!=" and not fld.any_of_ne_all:
