@@ -160,7 +160,14 @@ def test_live_alert_writes_a_capture_of_the_host(tmp_path: Path) -> None:
             return "marker opened by cat" in out.text()
 
         wait_until(opened, 60, "the alert")
-        wait_until(lambda: "capture written" in err.text(), 30, "the capture closed")
+
+        def closed() -> bool:
+            # the capture ends at the first event read past its deadline: make events (an
+            # idle host may have none of the captured types for a while)
+            subprocess.run(["cat", "/etc/hostname"], capture_output=True, check=True)
+            return "capture written" in err.text()
+
+        wait_until(closed, 30, "the capture closed")
     finally:
         proc.terminate()
         proc.wait(30)
@@ -243,3 +250,44 @@ def test_a_capture_that_cannot_be_written_never_stops_detection(tmp_path: Path) 
                      "-o", f"capture.path_prefix={prefix}")  # fmt: skip
     assert res.returncode == 0 and b"Warning curl ran (parent=bash)" in res.stdout
     assert b"capture: cannot create" in res.stderr and victim.read_text() == "keep me"
+
+
+def test_capture_closes_at_the_first_event_past_its_deadline(tmp_path: Path) -> None:
+    """The pipeline settles the events the rules do not see as it reads them, so a capture
+    closes at the first event read past its deadline, as Falco checks on every event (live,
+    the event after that one may come much later). The curl replay cut right after the
+    first event past a 40 ms capture's deadline (not an execve, so not handed to the
+    rules): the file is written by the time the pipeline has read the last event."""
+    import struct
+
+    from lanner.app.alert_capture import AlertCapture, CaptureSettings
+    from lanner.sources.syscall.capture import CaptureFile
+    from lanner.sources.syscall.pipeline import SyscallPipeline
+    from lanner.sources.syscall.scap.blocks import EVENT_TYPES
+    from lanner.sources.syscall.state import StateEngine
+
+    expected = _expected_nums(40)
+    data = gzip.decompress(Path(CURL).read_bytes())
+    pos, seen = 0, 0
+    while seen < expected[-1]:  # blocks up to the event past the deadline (sysdig's num)
+        btype, blen = struct.unpack_from("<II", data, pos)
+        seen += btype in EVENT_TYPES
+        pos += blen
+    cut = tmp_path / "cut.scap"
+    cut.write_bytes(data[:pos])
+    last = _sysdig("-r", str(cut), "-p", "%evt.num %evt.type")[-1].split()
+    assert int(last[0]) == expected[-1] and last[1] != "execve", last
+
+    class CaptureRule:
+        capture, capture_duration = True, 40
+
+    state = StateEngine()
+    capture = AlertCapture(CaptureSettings(path_prefix=str(tmp_path / "c")), state, None)
+    pipe = SyscallPipeline(CaptureFile(cut), state=state, event_types=["execve"], tee=capture)
+    for ev in pipe:  # as Daemon.run: the rules' matches, then done
+        if int(ev.num) == CURL_EXEC_NUM:
+            alert = type("A", (), {"rule": "Curl"})()
+            capture.matched(ev, [alert], lambda name: CaptureRule())
+        capture.done(ev)
+    assert capture.files and capture.errors == 0  # closed without capture.close()
+    assert len(_sysdig("-r", capture.files[0], "-p", "%evt.num")) == len(expected)

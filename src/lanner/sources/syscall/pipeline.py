@@ -269,6 +269,9 @@ class SyscallPipeline:
         tee = self.tee.write if self.tee is not None else None
         tee_event = self.tee.event if self.tee is not None else None
         tee_filter = self.tee_filter
+        # a tee that settles an event once it was evaluated (the alert capture) hears at
+        # once of those not handed out: a capture's deadline is checked on every event read
+        tee_done = getattr(self.tee, "done", None) if self.tee is not None else None
         insert = self.inserter.check if self.inserter is not None else None
         see_record = getattr(self.inserter, "see_record", None)
         out = 0  # events handed out by this call; self.events_out is kept up to date
@@ -298,6 +301,10 @@ class SyscallPipeline:
                     if a == _CONTAINER:
                         out += 1
                         yield rec
+                    elif tee_done is not None:
+                        tee_done(rec)
+                elif tee_done is not None:
+                    tee_done(rec)
                 if insert is not None:
                     extra = insert(rec)
                     if extra:
