@@ -33,14 +33,12 @@ static PyMemberDef event_members[] = {
     {NULL, 0, 0, 0, NULL},
 };
 
-EventRecord *lanner_event_new(PyTypeObject *type, unsigned long long num, unsigned long long ts,
+/* The plain fields of an event and its buffer (``buf``: a reference the event takes). */
+static inline void set_fields(EventRecord *e, unsigned long long num, unsigned long long ts,
                               long long tid, int etype, unsigned nparams, PyObject *buf,
                               Py_ssize_t off, Py_ssize_t end, int large, unsigned cpu,
                               unsigned dump_flags, long long offset)
 {
-    EventRecord *e = (EventRecord *)type->tp_alloc(type, 0);
-    if (e == NULL)
-        return NULL;
     e->num = num;
     e->ts = ts;
     e->tid = tid;
@@ -52,8 +50,19 @@ EventRecord *lanner_event_new(PyTypeObject *type, unsigned long long num, unsign
     e->cpu = cpu;
     e->dump_flags = dump_flags;
     e->offset = offset;
-    Py_INCREF(buf);
     e->o[ER_buf] = buf;
+}
+
+EventRecord *lanner_event_new(PyTypeObject *type, unsigned long long num, unsigned long long ts,
+                              long long tid, int etype, unsigned nparams, PyObject *buf,
+                              Py_ssize_t off, Py_ssize_t end, int large, unsigned cpu,
+                              unsigned dump_flags, long long offset)
+{
+    EventRecord *e = (EventRecord *)type->tp_alloc(type, 0);
+    if (e == NULL)
+        return NULL;
+    Py_INCREF(buf);
+    set_fields(e, num, ts, tid, etype, nparams, buf, off, end, large, cpu, dump_flags, offset);
     /* thread, fdinfo, fd, enter, table, caches: NULL reads as None */
     return e;
 }
@@ -73,18 +82,7 @@ void lanner_event_renew(EventRecord *e, unsigned long long num, unsigned long lo
     Py_INCREF(buf); /* before the clear: buf may be held only by e */
     for (int i = 0; i < ER_COUNT; i++)
         Py_CLEAR(e->o[i]);
-    e->num = num;
-    e->ts = ts;
-    e->tid = tid;
-    e->type = etype;
-    e->nparams = nparams;
-    e->off = off;
-    e->end = end;
-    e->large = (char)(large != 0);
-    e->cpu = cpu;
-    e->dump_flags = dump_flags;
-    e->offset = offset;
-    e->o[ER_buf] = buf;
+    set_fields(e, num, ts, tid, etype, nparams, buf, off, end, large, cpu, dump_flags, offset);
 }
 
 static PyObject *event_new(PyTypeObject *type, PyObject *args, PyObject *kwds)

@@ -58,6 +58,25 @@ static PyObject *as_bytes(PyObject *v)
     return PyBytes_FromObject(v);
 }
 
+/* *out = fn(bytes of parameter ``name``) when it is non-empty bytes, else NULL; -1 with an
+ * exception on errors */
+static int decode_arg(StateCore *c, EventRecord *e, int name, PyObject *fn, PyObject **out)
+{
+    *out = NULL;
+    PyObject *v = eng_arg_k(c, e, name);
+    if (v == NULL)
+        return -1;
+    int r = 0;
+    if (is_nonempty_bytes(v)) {
+        PyObject *raw = as_bytes(v);
+        *out = raw != NULL ? PyObject_CallOneArg(fn, raw) : NULL;
+        Py_XDECREF(raw);
+        r = *out == NULL ? -1 : 0;
+    }
+    Py_DECREF(v);
+    return r;
+}
+
 /* set th.<slot> = evt.eint(name) when not None */
 static int set_int_slot(StateCore *c, ThreadRecord *th, EventRecord *e, int name, int slot)
 {
@@ -132,15 +151,10 @@ static int fill_from_exec_like(StateCore *c, ThreadRecord *th, EventRecord *e, i
     }
     if (set_int_slot(c, th, e, PN_fdlimit, TR_fdlimit) < 0)
         goto done;
-    v = eng_arg_k(c, e, PN_cgroups);
-    if (v == NULL)
+    PyObject *hit;
+    if (decode_arg(c, e, PN_cgroups, c->cgroups_fn, &hit) < 0)
         goto done;
-    if (is_nonempty_bytes(v)) {
-        PyObject *raw = as_bytes(v);
-        PyObject *hit = raw != NULL ? PyObject_CallOneArg(c->cgroups_fn, raw) : NULL;
-        Py_XDECREF(raw);
-        if (hit == NULL)
-            goto done;
+    if (hit != NULL) {
         if (!PyTuple_Check(hit) || PyTuple_GET_SIZE(hit) != 2) {
             Py_DECREF(hit);
             PyErr_SetString(PyExc_TypeError, "the cgroups decoder must give (cgroups, container id)");
@@ -150,19 +164,11 @@ static int fill_from_exec_like(StateCore *c, ThreadRecord *th, EventRecord *e, i
         eng_set_slot(&th->o[TR_container_id], PyTuple_GET_ITEM(hit, 1));
         Py_DECREF(hit);
     }
-    Py_CLEAR(v);
-    v = eng_arg_k(c, e, PN_env);
-    if (v == NULL)
+    PyObject *env;
+    if (decode_arg(c, e, PN_env, c->env_fn, &env) < 0)
         goto done;
-    if (is_nonempty_bytes(v)) {
-        PyObject *raw = as_bytes(v);
-        PyObject *env = raw != NULL ? PyObject_CallOneArg(c->env_fn, raw) : NULL;
-        Py_XDECREF(raw);
-        if (env == NULL)
-            goto done;
+    if (env != NULL)
         Py_XSETREF(th->o[TR_env], env);
-    }
-    Py_CLEAR(v);
     static const int ids[3] = {PN_uid, PN_gid, PN_loginuid};
     static const int id_slots[3] = {TR_uid, TR_gid, TR_loginuid};
     for (int k = 0; k < 3; k++)
