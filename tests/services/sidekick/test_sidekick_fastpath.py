@@ -113,6 +113,52 @@ def test_refusals_pipelined_behind_stored_alerts_keep_their_place(
     assert [r.json()["rule"] for r in receiver.requests] == ["first", "second", "third"]
 
 
+def test_oversize_bodies_and_a_flood_lose_nothing_accepted(
+    tmp: Path, receiver: Receiver, sidekicks: list[Sidekick]
+) -> None:
+    """An oversize body is refused (413) without reading it, on a connection that then
+    goes on; a flood of alerts over many keep-alive connections at once is answered 200
+    each, and every accepted alert reaches the output, once."""
+    import threading
+
+    from lanner.services.sidekick.ingest import MAX_BODY
+
+    sk = Sidekick(tmp, {"webhook": {"address": receiver.url}, "auth": {"token": TOKEN}})
+    sidekicks.append(sk)
+    auth = {"Authorization": f"Bearer {TOKEN}", "Content_Type": "application/json"}
+    head = _request("POST", "/", b"", **auth).replace(
+        b"Content-Length: 0", f"Content-Length: {MAX_BODY + 1}".encode()
+    )
+    with socket.create_connection(("127.0.0.1", sk.port)) as sock:
+        sock.sendall(head)  # the body is never sent: the answer must not wait for it
+        ((status, _, _),) = _read_answers(sock, 1)
+    assert status == 413
+    connections, per_connection = 16, 25
+    statuses: list[int] = []
+
+    def client(c: int) -> None:
+        bodies = [
+            json.dumps(make_alert(rule=f"flood {c} {i}")).encode() for i in range(per_connection)
+        ]
+        with socket.create_connection(("127.0.0.1", sk.port)) as sock:
+            sock.sendall(b"".join(_request("POST", "/", b, **auth) for b in bodies))
+            statuses.extend(status for status, _, _ in _read_answers(sock, per_connection))
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    total = connections * per_connection
+    assert statuses == [200] * total
+    rules = [r.json()["rule"] for r in receiver.wait_for(total, timeout=60)]
+    assert sorted(rules) == sorted(f"flood {c} {i}" for c in range(connections)
+                                   for i in range(per_connection))  # fmt: skip
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    assert sk.process.proc.poll() is None
+    assert sk.post(make_alert(), headers=bearer).status_code == 200
+
+
 def test_connection_close_and_idle_keep_alive_end_the_connection(
     tmp: Path, sidekicks: list[Sidekick]
 ) -> None:
