@@ -611,6 +611,15 @@ def test_fields_with_several_values() -> None:
     ]:
         assert native.accepts(key, {port: value}) is kept, value
         assert atom.holds(value) is kept, value
+    # natively, at most 64 values are checked (more: unknown), nested tuples are unknown,
+    # and an item that is no plain value is an error of the caller's
+    assert native.accepts(key, {port: (443,) * 63 + (53,)}) is False
+    assert native.accepts(key, {port: (443,) * 64 + (53,)}) is True
+    assert native.accepts(key, {port: ((53,), 53)}) is True
+    with pytest.raises(TypeError, match="field values must be"):
+        native.accepts(key, {port: (53, 1.5)})
+    with pytest.raises(OverflowError):
+        native.accepts(key, {port: (53, 2**64)})
     # "!=" on fd.port holds only when no end has the port: an atom; "intersects" is not one
     rules = ["evt.type = connect and fd.port != 53", "evt.type = accept and fd.port intersects (1)"]
     cands = derive_candidates(_load(spec, rules).ruleset, spec, CANDIDATE_FIELDS)

@@ -166,7 +166,8 @@ def test_upstream_program_is_clean_and_agrees(driver: Path, tmp_path: Path, upst
 def _random_value(rng: random.Random) -> Any:
     return rng.choice(
         [None, rng.randint(-3, 3), "", "/", "/etc", "/etc/", "/etc/shadow", "\udcff\udcfe",
-         "f", "4", "bash", "x" * rng.randint(0, 300), True, False, 2**62]
+         "f", "4", "bash", "x" * rng.randint(0, 300), True, False, 2**62,
+         tuple(rng.choice([53, 443, "/etc", ""]) for _ in range(rng.randint(0, 70)))]
     )  # fmt: skip
 
 

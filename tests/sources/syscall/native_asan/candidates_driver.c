@@ -9,7 +9,8 @@
  *   u32 ncodes; per code: u32 len, len u32 words
  *   u32 nsets; per set: u32 nvalues; per value: u32 field, u8 kind (1 int, 2 string,
  *     0 unknown, 3 several), then i64, u32 len + bytes, nothing, or u32 count + count
- *     items of kind 1 or 2 (fields not listed have no value)
+ *     items of kind 1 or 2 (fields not listed have no value); several items are handed
+ *     to lc_several, as the Python binding does (more than LC_MAX_SEVERAL: unknown)
  *
  * Every string, atom value and code array gets an allocation of exactly its size, so a read
  * past one is reported. Each code is validated with lc_check_code; valid ones are
@@ -83,7 +84,16 @@ struct vset {
     uint32_t *field;
     uint8_t *kind;
     struct lc_value *val;
+    struct lc_value **raw; /* kind 3: the items as read (val: lc_several's copy) */
+    uint32_t *nraw;
 };
+
+/* lc_several's item: a copy of one read (its string stays owned by the raw items) */
+static int copy_item(void *raw, size_t k, struct lc_value *out)
+{
+    *out = ((const struct lc_value *)raw)[k];
+    return 1;
+}
 
 static int set_get(void *ctx, uint32_t field, struct lc_value *out)
 {
@@ -190,6 +200,7 @@ static int run_file(const char *path)
     if (nsets > MAX_ITEMS)
         r.bad = 1;
     struct vset *sets = calloc(nsets ? nsets : 1, sizeof *sets);
+    struct lc_store store = {NULL};
     for (uint32_t s = 0; s < nsets && !r.bad; s++) {
         uint32_t n = u32(&r);
         if (n > MAX_ITEMS) {
@@ -200,6 +211,8 @@ static int run_file(const char *path)
         sets[s].field = calloc(n ? n : 1, sizeof(uint32_t));
         sets[s].kind = calloc(n ? n : 1, 1);
         sets[s].val = calloc(n ? n : 1, sizeof(struct lc_value));
+        sets[s].raw = calloc(n ? n : 1, sizeof(struct lc_value *));
+        sets[s].nraw = calloc(n ? n : 1, sizeof(uint32_t));
         for (uint32_t k = 0; k < n && !r.bad; k++) {
             sets[s].field[k] = u32(&r);
             uint8_t kind = u8(&r);
@@ -216,10 +229,17 @@ static int run_file(const char *path)
                 break;
             }
             struct lc_value *items = calloc(m ? m : 1, sizeof *items); /* exact size */
-            sets[s].val[k].items = items;
-            sets[s].val[k].nitems = m;
+            sets[s].raw[k] = items;
+            sets[s].nraw[k] = m;
             for (uint32_t j = 0; j < m && !r.bad; j++)
                 read_plain(&r, u8(&r), &items[j]);
+            int got = lc_several(&store, m, copy_item, items, &sets[s].val[k]);
+            if (got < 0) { /* out of memory: reported as a bad input */
+                r.bad = 1;
+                break;
+            }
+            if (got != LC_SEVERAL)
+                sets[s].kind[k] = 0; /* unknown */
         }
     }
 
@@ -244,18 +264,22 @@ static int run_file(const char *path)
     for (uint32_t s = 0; s < nsets; s++) {
         for (uint32_t k = 0; k < sets[s].n; k++) {
             const struct lc_value *v = &sets[s].val[k];
-            for (uint32_t j = 0; j < v->nitems; j++)
-                if (!v->items[j].is_int)
-                    free((void *)v->items[j].s);
-            free((void *)v->items);
+            struct lc_value *raw = sets[s].raw[k];
+            for (uint32_t j = 0; raw != NULL && j < sets[s].nraw[k]; j++)
+                if (!raw[j].is_int)
+                    free((void *)raw[j].s);
+            free(raw);
             if (!v->is_int)
                 free((void *)v->s);
         }
         free(sets[s].field);
         free(sets[s].kind);
         free(sets[s].val);
+        free(sets[s].raw);
+        free(sets[s].nraw);
     }
     free(sets);
+    lc_store_free(&store);
     for (uint32_t c = 0; c < ncodes; c++)
         free(codes[c]);
     free(codes);

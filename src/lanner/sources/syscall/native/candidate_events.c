@@ -41,6 +41,7 @@ struct ev_ctx {
     CandidateEventsObject *self;
     EventRecord *ev;
     PyObject *keep; /* values that must live until the evaluation ends (NULL: none yet) */
+    struct lc_store store; /* the items of several-valued fields, as long */
     int failed;
     signed char got[LC_F_COUNT]; /* per field: -1 not read yet, else what ev_read returned */
     struct lc_value val[LC_F_COUNT];
@@ -94,45 +95,38 @@ static int keep_value(struct ev_ctx *c, PyObject *v, struct lc_value *out)
     return 2; /* another kind of value: unknown */
 }
 
+/* item k of a several-valued field's tuple, as keep_value reads it (a nested tuple, None,
+ * another kind: unknown) */
+struct tuple_items {
+    struct ev_ctx *c;
+    PyObject *v;
+};
+
+static int tuple_item(void *vt, size_t k, struct lc_value *out)
+{
+    struct tuple_items *t = vt;
+    PyObject *item = PyTuple_GET_ITEM(t->v, (Py_ssize_t)k);
+    if (PyTuple_Check(item))
+        return 2;
+    Py_INCREF(item);
+    if (keep_value(t->c, item, out) == 1)
+        return 1;
+    return t->c->failed ? 0 : 2;
+}
+
 /* keep_value for a tuple of plain values: LC_SEVERAL with out->items (kept alive with the
  * evaluation); 2 (unknown) when an item is None, another kind, or there are too many. */
 static int several_values(struct ev_ctx *c, PyObject *v, struct lc_value *out)
 {
-    Py_ssize_t n = PyTuple_GET_SIZE(v);
-    if (n > LC_MAX_SEVERAL) {
-        Py_DECREF(v);
-        return 2;
-    }
-    PyObject *store = PyBytes_FromStringAndSize(NULL, (n ? n : 1) * (Py_ssize_t)sizeof *out);
-    if (store == NULL || keep_ref(c, store) < 0) {
-        Py_XDECREF(store);
-        Py_DECREF(v);
+    struct tuple_items t = {c, v};
+    int r = lc_several(&c->store, (size_t)PyTuple_GET_SIZE(v), tuple_item, &t, out);
+    Py_DECREF(v);
+    if (r < 0) {
+        PyErr_NoMemory();
         c->failed = 1;
         return 0;
     }
-    Py_DECREF(store); /* kept alive by c->keep */
-    struct lc_value *items = (struct lc_value *)PyBytes_AS_STRING(store);
-    for (Py_ssize_t k = 0; k < n; k++) {
-        PyObject *item = PyTuple_GET_ITEM(v, k);
-        memset(&items[k], 0, sizeof items[k]);
-        if (PyTuple_Check(item)) {
-            Py_DECREF(v);
-            return 2;
-        }
-        Py_INCREF(item);
-        int r = keep_value(c, item, &items[k]);
-        if (r != 1) {
-            Py_DECREF(v);
-            return c->failed ? 0 : 2;
-        }
-    }
-    Py_DECREF(v);
-    out->is_int = 0;
-    out->s = NULL;
-    out->len = 0;
-    out->items = items;
-    out->nitems = (uint32_t)n;
-    return LC_SEVERAL;
+    return r;
 }
 
 /* A string attribute of a record: 1 with *out, 0 when None/NULL, 2 otherwise. */
@@ -535,8 +529,16 @@ static void ctx_init(struct ev_ctx *c, CandidateEventsObject *self, PyObject *ev
     c->self = self;
     c->ev = (EventRecord *)event;
     c->keep = NULL; /* made by keep_ref when a value needs it */
+    c->store.head = NULL;
     c->failed = 0;
     memset(c->got, -1, sizeof c->got); /* val[f] is read only once got[f] is set */
+}
+
+/* Release what the evaluation kept alive (its values are no longer read). */
+static void ctx_done(struct ev_ctx *c)
+{
+    Py_XDECREF(c->keep);
+    lc_store_free(&c->store);
 }
 
 static int ce_key(CandidateEventsObject *self, PyObject *event, uint32_t *key)
@@ -576,7 +578,7 @@ int lanner_candidates_accept(PyObject *filter, PyObject *event)
     struct ev_ctx c;
     ctx_init(&c, self, event);
     int r = lc_eval(self->prog, key, ev_get, &c);
-    Py_XDECREF(c.keep);
+    ctx_done(&c);
     return c.failed ? -1 : r;
 }
 
@@ -632,7 +634,7 @@ static PyObject *ce_value(CandidateEventsObject *self, PyObject *args)
         val = PyLong_FromLongLong(v.i);
     else
         val = PyBytes_FromStringAndSize(v.s, (Py_ssize_t)v.len);
-    Py_XDECREF(c.keep);
+    ctx_done(&c);
     if (val == NULL || c.failed) {
         Py_XDECREF(val);
         return NULL;

@@ -242,6 +242,41 @@ static int atom_holds_any(const struct lc_atom *a, const struct lc_value *v)
     return any != a->negate;
 }
 
+struct lc_block {
+    struct lc_block *next;
+    struct lc_value items[]; /* as many as asked for (at least one) */
+};
+
+void lc_store_free(struct lc_store *st)
+{
+    while (st->head != NULL) {
+        struct lc_block *b = st->head;
+        st->head = b->next;
+        free(b);
+    }
+}
+
+int lc_several(struct lc_store *st, size_t n, lc_item_fn item, void *ctx, struct lc_value *out)
+{
+    if (n > LC_MAX_SEVERAL)
+        return 2;
+    struct lc_block *b = malloc(sizeof *b + (n ? n : 1) * sizeof b->items[0]);
+    if (b == NULL)
+        return -1;
+    b->next = st->head; /* freed with the store, whatever happens next */
+    st->head = b;
+    for (size_t k = 0; k < n; k++) {
+        memset(&b->items[k], 0, sizeof b->items[k]);
+        int r = item(ctx, k, &b->items[k]);
+        if (r != 1)
+            return r == 0 ? 0 : 2;
+    }
+    memset(out, 0, sizeof *out);
+    out->items = b->items;
+    out->nitems = (uint32_t)n;
+    return LC_SEVERAL;
+}
+
 static int atom_eval(const struct lc_atom *a, lc_getter get, void *ctx)
 {
     struct lc_value v;

@@ -108,6 +108,23 @@ struct lc_value {
 #define LC_SEVERAL 3
 #define LC_MAX_SEVERAL 64 /* more values than this: unknown */
 
+/* Storage for the items of several-valued fields, alive for one evaluation: zero it before,
+ * lc_store_free() it after (the items handed out go with it). */
+struct lc_block;
+struct lc_store {
+    struct lc_block *head;
+};
+void lc_store_free(struct lc_store *st);
+
+/* Converts item k of a field's values into *out (zeroed): 1 done, 2 the item cannot be
+ * known (a nested tuple, None...), 0 the caller failed (its error is noted in ctx). */
+typedef int (*lc_item_fn)(void *ctx, size_t k, struct lc_value *out);
+
+/* A getter's answer for a field with n values: LC_SEVERAL with out->items, taken from st
+ * and filled by item(ctx, k, ...) in order; 2 (unknown) when n > LC_MAX_SEVERAL or an item
+ * is unknown; 0 when an item failed; -1 when out of memory (nothing noted: the caller's). */
+int lc_several(struct lc_store *st, size_t n, lc_item_fn item, void *ctx, struct lc_value *out);
+
 /* Fill *out with field ``field`` of the event behind ctx and return 1 (or LC_SEVERAL);
  * return 0 when the event has no value for it, 2 when the value cannot be known (the atom
  * then holds: the event is kept). */

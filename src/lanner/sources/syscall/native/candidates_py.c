@@ -277,10 +277,26 @@ static int cf_init(CandidateFilterObject *self, PyObject *args, PyObject *kwds)
 struct dict_ctx {
     PyObject *values; /* {field id: value} */
     PyObject *keep;   /* encoded strings alive until the evaluation ends */
+    struct lc_store store; /* the items of several-valued fields, as long */
     int failed;
 };
 
 static int plain_value(struct dict_ctx *ctx, PyObject *v, struct lc_value *out);
+
+/* item k of a field's tuple: plain, or unknown (None, a nested tuple) */
+struct dict_items {
+    struct dict_ctx *ctx;
+    PyObject *v;
+};
+
+static int dict_item(void *vt, size_t k, struct lc_value *out)
+{
+    struct dict_items *t = vt;
+    PyObject *item = PyTuple_GET_ITEM(t->v, (Py_ssize_t)k);
+    if (item == Py_None || PyTuple_Check(item))
+        return 2;
+    return plain_value(t->ctx, item, out) < 0 ? 0 : 1;
+}
 
 static int dict_get(void *vctx, uint32_t field, struct lc_value *out)
 {
@@ -302,30 +318,14 @@ static int dict_get(void *vctx, uint32_t field, struct lc_value *out)
     if (v == Py_None)
         return 0;
     if (PyTuple_Check(v)) { /* several values: each must be plain (None: unknown) */
-        Py_ssize_t n = PyTuple_GET_SIZE(v);
-        if (n > LC_MAX_SEVERAL)
-            return 2;
-        PyObject *store =
-            PyBytes_FromStringAndSize(NULL, (n ? n : 1) * (Py_ssize_t)sizeof *out);
-        if (store == NULL || PyList_Append(ctx->keep, store) < 0) {
-            Py_XDECREF(store);
+        struct dict_items t = {ctx, v};
+        int r = lc_several(&ctx->store, (size_t)PyTuple_GET_SIZE(v), dict_item, &t, out);
+        if (r < 0) {
+            PyErr_NoMemory();
             ctx->failed = 1;
             return 0;
         }
-        Py_DECREF(store);
-        struct lc_value *items = (struct lc_value *)PyBytes_AS_STRING(store);
-        for (Py_ssize_t k = 0; k < n; k++) {
-            PyObject *item = PyTuple_GET_ITEM(v, k);
-            memset(&items[k], 0, sizeof items[k]);
-            if (item == Py_None || PyTuple_Check(item))
-                return 2;
-            if (plain_value(ctx, item, &items[k]) < 0)
-                return 0;
-        }
-        memset(out, 0, sizeof *out);
-        out->items = items;
-        out->nitems = (uint32_t)n;
-        return LC_SEVERAL;
+        return r;
     }
     return plain_value(ctx, v, out) < 0 ? 0 : 1;
 }
@@ -370,11 +370,12 @@ static PyObject *cf_accepts(CandidateFilterObject *self, PyObject *args)
     PyObject *values;
     if (!PyArg_ParseTuple(args, "kO!", &key, &PyDict_Type, &values))
         return NULL;
-    struct dict_ctx ctx = {values, PyList_New(0), 0};
+    struct dict_ctx ctx = {values, PyList_New(0), {NULL}, 0};
     if (ctx.keep == NULL)
         return NULL;
     int r = lc_eval(&self->prog, key > UINT32_MAX ? UINT32_MAX : (uint32_t)key, dict_get, &ctx);
     Py_DECREF(ctx.keep);
+    lc_store_free(&ctx.store);
     if (ctx.failed)
         return NULL;
     return PyBool_FromLong(r);
