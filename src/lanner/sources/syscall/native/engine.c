@@ -672,19 +672,29 @@ FdRecord *eng_new_fd(StateCore *c, PyObject *fd, int ftype, PyObject *name)
     return lanner_fd_new((PyTypeObject *)c->fdinfo_cls, v, ftype, name);
 }
 
+/* The new fd an event's result names: 1 with *fd (a new reference) when the event has a
+ * thread and its result is an fd (>= 0), 0 when not, -1 on error. */
+static int res_fd(EventRecord *e, ThreadRecord *th, const type_spec *sp, PyObject **fd)
+{
+    *fd = NULL;
+    if (th == NULL)
+        return 0;
+    *fd = eng_res(e, sp);
+    if (*fd == NULL)
+        return -1;
+    int ok = eng_non_negative(*fd);
+    if (ok <= 0)
+        Py_CLEAR(*fd);
+    return ok;
+}
+
 /* parser's _simple_fd handlers: the result is a new fd of one kind */
 static int on_simple_fd(StateCore *c, EventRecord *e, ThreadRecord *th, const type_spec *sp)
 {
-    if (th == NULL)
-        return 0;
-    PyObject *fd = eng_res(e, sp);
-    if (fd == NULL)
-        return -1;
-    int ok = eng_non_negative(fd);
-    if (ok <= 0) {
-        Py_DECREF(fd);
-        return ok;
-    }
+    PyObject *fd;
+    int made = res_fd(e, th, sp, &fd);
+    if (made <= 0)
+        return made;
     PyObject *name = NULL;
     if (sp->simple_named) {
         PyObject *v = eng_arg_k(c, e, PN_name);
@@ -710,30 +720,34 @@ static int on_simple_fd(StateCore *c, EventRecord *e, ThreadRecord *th, const ty
     return rc;
 }
 
-/* ``evt.eng_eint(name)`` as a C integer: 1 and *out set; 0 for None (or a value beyond 64
+/* ``v`` (an int or None) as a C integer: 1 and *out set; 0 for None (or a value beyond 64
  * bits when ``wide_none``, else its low 64 bits); -1 on error */
+int eng_as_ll(PyObject *v, long long *out, int wide_none)
+{
+    if (v == Py_None)
+        return 0;
+    int overflow = 0;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (x == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow) {
+        if (wide_none)
+            return 0;
+        x = (long long)PyLong_AsUnsignedLongLongMask(v);
+        if (x == -1 && PyErr_Occurred())
+            return -1;
+    }
+    *out = x;
+    return 1;
+}
+
+/* ``evt.eng_eint(name)`` as a C integer, as eng_as_ll */
 int eng_eint_ll(StateCore *c, EventRecord *e, int k, long long *out, int wide_none)
 {
     PyObject *v = eng_eint_k(c, e, k);
     if (v == NULL)
         return -1;
-    int rc = 0;
-    if (v != Py_None) {
-        int overflow = 0;
-        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
-        if (x == -1 && PyErr_Occurred()) {
-            rc = -1;
-        } else if (overflow) {
-            if (!wide_none) {
-                x = (long long)PyLong_AsUnsignedLongLongMask(v);
-                rc = (x == -1 && PyErr_Occurred()) ? -1 : 1;
-                *out = x;
-            }
-        } else {
-            *out = x;
-            rc = 1;
-        }
-    }
+    int rc = eng_as_ll(v, out, wide_none);
     Py_DECREF(v);
     return rc;
 }
@@ -742,16 +756,10 @@ int eng_eint_ll(StateCore *c, EventRecord *e, int k, long long *out, int wide_no
  * inet sockets the protocol its type implies (reported once it has addresses) */
 static int on_socket_exit(StateCore *c, EventRecord *e, ThreadRecord *th, const type_spec *sp)
 {
-    if (th == NULL)
-        return 0;
-    PyObject *fd = eng_res(e, sp);
-    if (fd == NULL)
-        return -1;
-    int ok = eng_non_negative(fd);
-    if (ok <= 0) {
-        Py_DECREF(fd);
-        return ok;
-    }
+    PyObject *fd;
+    int made = res_fd(e, th, sp, &fd);
+    if (made <= 0)
+        return made;
     long long domain = 0, stype = 0, proto = 0;
     int hd = eng_eint_ll(c, e, PN_domain, &domain, 1);
     int ht = hd < 0 ? -1 : eng_eint_ll(c, e, PN_type, &stype, 0);

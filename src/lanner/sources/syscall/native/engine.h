@@ -115,6 +115,7 @@ typedef struct {
 } StateCore;
 
 /* helpers of engine.c shared by the handler files (new references unless said) */
+int eng_as_ll(PyObject *v, long long *out, int wide_none);
 int eng_eint_ll(StateCore *c, EventRecord *e, int k, long long *out, int wide_none);
 PyObject *eng_res(EventRecord *e, const type_spec *sp);         /* evt.res */
 PyObject *eng_arg_k(StateCore *c, EventRecord *e, int k);  /* parser._arg of PN_ k */

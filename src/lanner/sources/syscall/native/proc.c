@@ -275,31 +275,13 @@ static PyObject *table_add(StateCore *c, ThreadRecord *t)
     return PyObject_CallMethod(c->table, "add", "O", (PyObject *)t);
 }
 
-/* an int parameter as long long: 1 set, 0 None, -1 error (beyond 64 bits: its low bits) */
-static int int_or_none(PyObject *v, long long *out)
-{
-    if (v == Py_None)
-        return 0;
-    int overflow = 0;
-    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
-    if (x == -1 && PyErr_Occurred())
-        return -1;
-    if (overflow) {
-        x = (long long)PyLong_AsUnsignedLongLongMask(v);
-        if (x == -1 && PyErr_Occurred())
-            return -1;
-    }
-    *out = x;
-    return 1;
-}
-
 int on_clone_exit(StateCore *c, EventRecord *e, ThreadRecord *th, const type_spec *sp)
 {
     long long res = 0;
     PyObject *r = eng_res(e, sp);
     if (r == NULL)
         return -1;
-    int has = int_or_none(r, &res);
+    int has = eng_as_ll(r, &res, 0);
     int neg = has == 1 ? PyObject_RichCompareBool(r, eng_int_zero(), Py_LT) : 0;
     Py_DECREF(r);
     if (has < 0 || neg < 0)
@@ -395,19 +377,8 @@ int on_clone_exit(StateCore *c, EventRecord *e, ThreadRecord *th, const type_spe
         }
     }
     long long tid = e->tid, new_pid = tid, new_ptid = -1;
-    PyObject *pv = eng_eint_k(c, e, PN_pid);
-    if (pv == NULL)
-        goto done;
-    int hp = int_or_none(pv, &new_pid);
-    Py_DECREF(pv);
-    if (hp < 0)
-        goto done;
-    PyObject *ppv = eng_eint_k(c, e, PN_ptid);
-    if (ppv == NULL)
-        goto done;
-    int hpp = int_or_none(ppv, &new_ptid);
-    Py_DECREF(ppv);
-    if (hpp < 0)
+    if (eng_eint_ll(c, e, PN_pid, &new_pid, 0) < 0 ||
+        eng_eint_ll(c, e, PN_ptid, &new_ptid, 0) < 0)
         goto done;
     child = new_thread(c, tid, new_pid, new_ptid);
     if (child == NULL)
