@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from lanner.services.sidekick.delivery import ACK_DELAY, Item, MemoryQueue, Spool
+from lanner.services.sidekick.delivery import ACK_DELAY, MemoryQueue, Spool
 
 from .helpers import Receiver, Sidekick, free_port, make_alert
 
@@ -215,14 +215,14 @@ def test_queue_wakes_one_consumer_per_alert() -> None:
 
         async def consume() -> None:
             item = await queue.get()
-            got.append(item.key)
+            got.append(item[0])
 
         tasks = [asyncio.create_task(consume()) for _ in range(3)]
         await asyncio.sleep(0)
-        assert queue.put(Item(7, None))  # type: ignore[arg-type]
+        assert queue.put((7, b"{}"))
         await asyncio.sleep(0.05)
         waiting = sum(not t.done() for t in tasks)
-        assert queue.put(Item(8, None)) and queue.put(Item(9, None))  # type: ignore[arg-type]
+        assert queue.put((8, b"{}")) and queue.put((9, b"{}"))
         await asyncio.wait_for(asyncio.gather(*tasks), 5)
         return got, waiting
 

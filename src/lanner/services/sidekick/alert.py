@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from lanner.contract import Priority, alert_fields, now_time, parse_time, parse_time_ns
 from lanner.exceptions import AlertError
 
@@ -14,7 +16,11 @@ __all__ = ["Alert", "AlertError", "Priority", "make_test_alert", "now_rfc3339", 
 
 @dataclass(slots=True)
 class Alert:
-    """One alert; `raw` keeps the received object (plus enrichment) for outputs that relay it."""
+    """One alert; `raw` keeps the received object (plus enrichment) for outputs that relay it.
+
+    A queued alert waits as `pack()`'s bytes (one object the garbage collector never walks)
+    and is rebuilt by `unpack` for its delivery; `packed` then keeps those bytes, which are
+    `json()`, so that an output relaying the alert unchanged does not encode it again."""
 
     rule: str
     priority: Priority
@@ -25,6 +31,7 @@ class Alert:
     tags: list[str] = field(default_factory=list)
     output_fields: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
+    packed: bytes = field(default=b"", repr=False, compare=False)
 
     @property
     def timestamp(self) -> datetime:
@@ -52,11 +59,43 @@ class Alert:
                 data[key] = value
         return data
 
+    def json(self) -> bytes:
+        """`to_dict()` encoded as JSON (the bytes it was unpacked from, when it was)."""
+        return self.packed or orjson.dumps(self.to_dict())
+
+    def pack(self) -> bytes:
+        """The alert as JSON bytes that `unpack` turns back into an equal alert: `to_dict()`,
+        whose `json()` and fields are this alert's. Raises orjson.JSONEncodeError for a value
+        JSON cannot hold (a lone surrogate from the environment, an int over 64 bits)."""
+        return orjson.dumps(self.to_dict())
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Alert:
+        """The alert `pack()` made `payload` from, not checked again: `to_dict()` always
+        holds the contract's three keys, a priority label and typed optional fields."""
+        data = orjson.loads(payload)
+        get = data.get
+        return cls(
+            data["rule"],
+            _BY_LABEL[data["priority"]],
+            data["time"],
+            get("output", ""),
+            get("source", ""),
+            get("hostname", ""),
+            list(get("tags", ())),
+            dict(get("output_fields", ())),
+            data,
+            payload,
+        )
+
     @classmethod
     def from_dict(cls, data: Any) -> Alert:
         """Validate a decoded JSON object against the contract; raise AlertError if it fails."""
         rule, priority, time, output, source, hostname, tags, fields = alert_fields(data)
         return cls(rule, priority, time, output, source, hostname, tags, fields, dict(data))
+
+
+_BY_LABEL = {p.label: p for p in Priority}
 
 
 def now_rfc3339() -> str:

@@ -181,7 +181,7 @@ def alert_uuid(alert: Alert) -> str:
     given = alert.raw.get("uuid")
     if isinstance(given, str) and given:
         return given
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, "lanner-alert:" + dumps(alert.to_dict()).decode()))
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "lanner-alert:" + alert.json().decode()))
 
 
 def falco_payload(alert: Alert) -> dict[str, Any]:

@@ -47,9 +47,9 @@ class Webhook(HttpOutput):
         """The address."""
         return self.settings["address"]
 
-    def body(self, alert: Alert) -> dict[str, Any]:
-        """The alert."""
-        return alert.to_dict()
+    def body(self, alert: Alert) -> bytes:
+        """The alert (`Alert.json`: a queued alert's bytes, not encoded again)."""
+        return alert.json()
 
 
 @register
