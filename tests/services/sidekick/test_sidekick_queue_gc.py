@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import tracemalloc
 from pathlib import Path
 from typing import ClassVar
 
@@ -158,6 +159,37 @@ def test_queue_adds_no_tracked_object_per_alert() -> None:
     before, after, pending = asyncio.run(asyncio.wait_for(main(), 30))
     assert pending >= 2 * 2000 - 2  # each consumer may hold one, waiting for the gate
     assert after - before < 100, f"{after - before} tracked objects for 2,000 queued alerts"
+
+
+def test_a_queued_alert_holds_about_its_json_length() -> None:
+    """Memory under overload: an entry is its JSON and a pair (about 400 bytes for a
+    300-byte alert; 1,600 as an Alert; 4,400 with the buffer orjson wrote into)."""
+    body = orjson.dumps(make_alert())
+
+    async def main() -> int:
+        gate = asyncio.Event()
+        stats = Stats(CollectorRegistry())
+        d = Dispatcher([Keeper(gate)], stats, FAST, queuesize=10_000)
+        await d.start()
+        ingest = Ingest(d, Enricher(), stats)
+        for _ in range(100):  # the ingest's and the loop's first allocations
+            ingest.handle(body)
+        await asyncio.sleep(0)
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for _ in range(2000):
+                ingest.handle(body)
+            grown = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        gate.set()
+        assert await d.drain(10)
+        await d.stop()
+        return grown
+
+    grown = asyncio.run(asyncio.wait_for(main(), 30))
+    assert grown / 2000 < len(body) + 250, f"{grown / 2000:.0f} bytes per queued alert"
 
 
 def test_an_alert_json_cannot_hold_is_queued_as_it_is() -> None:
