@@ -220,3 +220,27 @@ def test_pack_unpack_round_trip_keeps_what_outputs_read() -> None:
         same_for_outputs(again, alert)
         assert again == Alert.from_dict(orjson.loads(alert.pack()))  # as a spool reload reads
         assert again.packed == alert.pack() and not alert.packed
+
+
+def test_started_process_leaves_its_start_up_objects_out_of_collections() -> None:
+    """`lanner sidekick` (create_app with freeze_gc) moves what exists once it started out of
+    the collector's generations: a later full collection walks only what came after."""
+    import httpx
+
+    from lanner.services.sidekick.app import create_app
+    from lanner.services.sidekick.config import load_config
+
+    async def main() -> tuple[int, int]:
+        app = create_app(load_config(None, {"DELIVERY_SPOOLDIR": "none"}), freeze_gc=True)
+        async with app.router.lifespan_context(app):
+            frozen, walked = gc.get_freeze_count(), len(gc.get_objects())
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://sidekick") as c:
+                assert (await c.post("/", json=make_alert())).status_code == 200
+        return frozen, walked
+
+    try:
+        frozen, walked = asyncio.run(asyncio.wait_for(main(), 30))
+    finally:
+        gc.unfreeze()  # this test process goes on
+    assert frozen > 20_000 and walked < frozen // 10, (frozen, walked)

@@ -22,7 +22,7 @@ def _serve(config_path: str | None) -> None:
 
     config = load_config(config_path)
     spool = prepare_spool(config)
-    app = create_app(config)
+    app = create_app(config, freeze_gc=True)
     host = config.get("listenaddress") or "0.0.0.0"
     port = config.get("listenport")
     tls = config.get("tlsserver")
