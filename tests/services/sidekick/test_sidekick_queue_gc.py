@@ -1,5 +1,5 @@
-"""Queued alerts wait as bytes: every field survives to the output, after full garbage
-collections, with and without a spool; the queue adds no object the collector walks."""
+"""A backlog waits as bytes: every field survives to the output, after full garbage
+collections, with and without a spool; a growing queue adds no object the collector walks."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
+from lanner.services.sidekick import delivery
 from lanner.services.sidekick.alert import Alert, Priority
-from lanner.services.sidekick.delivery import Dispatcher, RetryPolicy
+from lanner.services.sidekick.delivery import PACK_AFTER, Dispatcher, RetryPolicy
 from lanner.services.sidekick.enrich import Enricher
 from lanner.services.sidekick.ingest import Ingest
 from lanner.services.sidekick.outputs.base import Output, OutputContext, alert_uuid, falco_payload
@@ -86,10 +87,13 @@ def same_for_outputs(got: Alert, want: Alert) -> None:
     assert falco_payload(got) == falco_payload(want)
 
 
+@pytest.mark.parametrize("pack_after", [0, 3], ids=["all-packed", "mixed"])
 @pytest.mark.parametrize("spool", [False, True], ids=["memory", "spool"])
 def test_queued_alert_delivered_after_full_collections_carries_every_field(
-    tmp_path: Path, spool: bool
+    tmp_path: Path, spool: bool, pack_after: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Behind the first `pack_after` alerts of a queue, alerts wait as their JSON."""
+    monkeypatch.setattr(delivery, "PACK_AFTER", pack_after)
     enricher = Enricher(
         customfields={"cluster": "prod"}, customtags=["lanner"], outputfieldformat=""
     )
@@ -133,7 +137,8 @@ def test_queued_alert_delivered_after_full_collections_carries_every_field(
 
 
 def test_queue_adds_no_tracked_object_per_alert() -> None:
-    """A growing queue is not walked by full collections (it was five objects an alert)."""
+    """A growing queue is not walked by full collections (it was five objects an alert):
+    from 1,000 to 3,000 queued alerts, the collector tracks no more objects."""
     body = orjson.dumps(make_alert())
 
     async def main() -> tuple[int, int, int]:
@@ -144,6 +149,8 @@ def test_queue_adds_no_tracked_object_per_alert() -> None:
         await d.start()
         ingest = Ingest(d, Enricher(customtags=["t"]), stats)
         await asyncio.sleep(0)
+        for _ in range(1000):  # past PACK_AFTER
+            assert ingest.handle(body)[0] == 200
         gc.collect()
         before = len(gc.get_objects())
         for _ in range(2000):
@@ -157,7 +164,7 @@ def test_queue_adds_no_tracked_object_per_alert() -> None:
         return before, after, pending
 
     before, after, pending = asyncio.run(asyncio.wait_for(main(), 30))
-    assert pending >= 2 * 2000 - 2  # each consumer may hold one, waiting for the gate
+    assert PACK_AFTER < 1000 and pending >= 2 * 3000 - 2  # a consumer may hold one
     assert after - before < 100, f"{after - before} tracked objects for 2,000 queued alerts"
 
 
@@ -172,7 +179,7 @@ def test_a_queued_alert_holds_about_its_json_length() -> None:
         d = Dispatcher([Keeper(gate)], stats, FAST, queuesize=10_000)
         await d.start()
         ingest = Ingest(d, Enricher(), stats)
-        for _ in range(100):  # the ingest's and the loop's first allocations
+        for _ in range(PACK_AFTER + 100):  # past the alerts held as they are
             ingest.handle(body)
         await asyncio.sleep(0)
         tracemalloc.start()
@@ -192,9 +199,10 @@ def test_a_queued_alert_holds_about_its_json_length() -> None:
     assert grown / 2000 < len(body) + 250, f"{grown / 2000:.0f} bytes per queued alert"
 
 
-def test_an_alert_json_cannot_hold_is_queued_as_it_is() -> None:
+def test_an_alert_json_cannot_hold_is_queued_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
     """A value orjson cannot encode (an int over 64 bits, set by code, not JSON) still
     reaches the output without a spool, as the very alert submitted."""
+    monkeypatch.setattr(delivery, "PACK_AFTER", 0)
     alert = Alert.from_dict(make_alert(rule="huge"))
     alert.output_fields["big"] = 2**70
 

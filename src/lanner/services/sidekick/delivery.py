@@ -5,12 +5,14 @@ An alert is acknowledged (removed from its output's queue) only once that output
 it, or gave up on it for a counted and logged reason (refused for good, retries exhausted).
 A slow or dead output only grows its own queue; the others go on.
 
-A queued alert is an `Entry`: its spool row id and its JSON bytes (`Alert.pack`, shared by
-every output's queue and the spool row), rebuilt as an `Alert` when an output takes it. A
-tuple of an int and bytes is untracked by the garbage collector at its first collection,
-so a queue of a million alerts adds nothing to what every full collection walks (an
-`Alert` with its lists and dicts was five tracked objects, walked by each full collection:
-tens of milliseconds per collection with a queue of 100,000).
+A queued alert is an `Entry`: its spool row id and, behind the first PACK_AFTER alerts of
+a queue, its JSON bytes (`Alert.pack`, shared by every output's queue and the spool row),
+rebuilt as an `Alert` when an output takes it. A tuple of an int and bytes is untracked by
+the garbage collector at its first collection, so a backlog of a million alerts adds
+nothing to what every full collection walks (an `Alert` with its lists and dicts is five
+tracked objects: tens of milliseconds per full collection with 100,000 of them queued).
+A short queue holds the alert itself, as every output receives it: neither encoded nor
+rebuilt while outputs keep up.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ log = logging.getLogger("lanner.sidekick")
 
 ACK_DELAY = 0.05  # seconds a delivered alert's spool row may outlive its delivery
 ACK_BATCH = 1024  # rows forgotten at once at most
+PACK_AFTER = 256  # alerts a queue holds as they are; behind them, as JSON bytes
 
 
 @dataclass(frozen=True)
@@ -53,13 +56,13 @@ class RetryPolicy:
         return base * (0.75 + random.random() / 4)
 
 
-# One alert waiting for one output: (spool row id or 0, `Alert.pack()`'s bytes); the Alert
-# itself only when it cannot be packed (a value JSON cannot hold, no spool).
+# One alert waiting for one output: (spool row id or 0, the Alert or `Alert.pack()`'s bytes)
 Entry: TypeAlias = tuple[int, bytes | Alert]
 
 
 def packed(alert: Alert) -> bytes | Alert:
-    """What a queue holds for `alert`: its packed bytes, or itself if it cannot be packed."""
+    """`alert`'s packed bytes, or itself if it cannot be packed (a value JSON cannot hold,
+    set by code; without a spool, which refuses such an alert)."""
     try:
         return alert.pack()
     except orjson.JSONEncodeError:
@@ -466,21 +469,20 @@ class Dispatcher:
             self._tasks.append(asyncio.create_task(worker.run(), name=f"sidekick-{worker.name}"))
 
     def submit(self, alert: Alert, everywhere: bool = False) -> list[str]:
-        """Queue `alert` for every output that accepts it (all when `everywhere`)."""
+        """Queue `alert` for every output that accepts it (all when `everywhere`). A
+        submitted alert must not change: queues hold it, or its JSON."""
         targets = [w for w in self.workers.values() if everywhere or w.output.accepts(alert)]
         if not targets:
             return []
         keys: dict[str, int] = {}
-        payload: bytes | Alert
+        payload = None
         if self.spool is not None:
-            payload = data = alert.pack()
+            payload = alert.pack()
             try:
-                keys = self.spool.put([w.name for w in targets], data)
+                keys = self.spool.put([w.name for w in targets], payload)
             except sqlite3.Error as exc:  # not durable: refuse rather than pretend
                 log.error("spool: cannot store alert %r: %s", alert.rule, exc)
                 raise SpoolError(str(exc)) from exc
-        else:
-            payload = packed(alert)
         self._enqueue(alert, payload, targets, keys)
         return [w.name for w in targets]
 
@@ -502,7 +504,7 @@ class Dispatcher:
             for worker in targets:
                 names.append(worker.name)
             if targets:
-                self._enqueue(alert, packed(alert), targets, {})
+                self._enqueue(alert, None, targets, {})
             return names
         if not self._group:
             asyncio.get_running_loop().call_soon(self._commit_group)
@@ -537,15 +539,15 @@ class Dispatcher:
         returns the outputs that queued at least one alert."""
         routes = [[w for w in self.workers.values() if w.output.accepts(a)] for a in alerts]
         keys: list[dict[str, int]] = [{} for _ in alerts]
-        payloads: list[bytes | Alert]
+        payloads: list[bytes | None] = [None for _ in alerts]
         if self.spool is not None:
             payloads = [
-                a.pack() if targets else a for a, targets in zip(alerts, routes, strict=True)
+                a.pack() if targets else None for a, targets in zip(alerts, routes, strict=True)
             ]
             rows = [
                 ([w.name for w in targets], payload)
                 for payload, targets in zip(payloads, routes, strict=True)
-                if targets and isinstance(payload, bytes)
+                if targets and payload is not None
             ]
             try:
                 stored = iter(self.spool.put_many(rows))
@@ -553,10 +555,6 @@ class Dispatcher:
                 log.error("spool: cannot store a batch of %d alert(s): %s", len(alerts), exc)
                 raise SpoolError(str(exc)) from exc
             keys = [next(stored) if targets else {} for targets in routes]
-        else:
-            payloads = [
-                packed(a) if targets else a for a, targets in zip(alerts, routes, strict=True)
-            ]
         used: dict[str, None] = {}
         for alert, payload, targets, key in zip(alerts, payloads, routes, keys, strict=True):
             if targets:
@@ -565,12 +563,23 @@ class Dispatcher:
         return list(used)
 
     def _enqueue(
-        self, alert: Alert, payload: bytes | Alert, targets: list[Worker], keys: dict[str, int]
+        self, alert: Alert, payload: bytes | None, targets: list[Worker], keys: dict[str, int]
     ) -> None:
-        """Queue `payload` (`packed(alert)`, or the spooled bytes) for each of `targets`."""
+        """Queue `alert` for each of `targets`: as it is in a queue shorter than PACK_AFTER,
+        else as its JSON (`payload`, the spooled bytes, when given: then also the alert's
+        `json()`; packed here once otherwise)."""
+        held: bytes | Alert | None = payload
+        if payload is not None:
+            alert.packed = payload
         for worker in targets:
             key = keys.get(worker.name, 0) if keys else 0
-            if not worker.queue.put((key, payload)):
+            if len(worker.queue) < PACK_AFTER:
+                entry: Entry = (key, alert)
+            else:
+                if held is None:
+                    held = packed(alert)
+                entry = (key, held)
+            if not worker.queue.put(entry):
                 if key:  # durable: the worker reloads it from the spool when it catches up
                     worker.overflow = True
                     continue
