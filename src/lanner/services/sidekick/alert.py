@@ -18,9 +18,10 @@ __all__ = ["Alert", "AlertError", "Priority", "make_test_alert", "now_rfc3339", 
 class Alert:
     """One alert; `raw` keeps the received object (plus enrichment) for outputs that relay it.
 
-    A queued alert waits as `pack()`'s bytes (one object the garbage collector never walks)
-    and is rebuilt by `unpack` for its delivery; `packed` then keeps those bytes, which are
-    `json()`, so that an output relaying the alert unchanged does not encode it again."""
+    An alert queued behind a backlog waits as `pack()`'s bytes (one object the garbage
+    collector never walks) and is rebuilt by `unpack` for its delivery. `packed`, when set
+    (by `unpack`, or to the spooled bytes once submitted), is `json()`, so that an output
+    relaying the alert unchanged does not encode it again: a submitted alert must not change."""
 
     rule: str
     priority: Priority
