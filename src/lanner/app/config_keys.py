@@ -11,10 +11,10 @@ reference of docs/configuration.md and ``lanner run --config-schema`` are all de
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from lanner.engine.rule_schema import PRIORITY
+from lanner.records import FrozenRecord
 
 NO_DEFAULT: Any = object()  # the key is absent from the effective configuration unless set
 
@@ -37,30 +37,79 @@ STRATEGIES = ("append", "override", "add-only")
 # mappings described by ``items``).
 
 
-@dataclass(frozen=True)
-class Key:
+class Key(FrozenRecord):
     """One configuration key (a leaf)."""
 
+    __slots__ = __match_args__ = (
+        "kind",
+        "default",
+        "choices",
+        "minimum",
+        "maximum",
+        "items",
+        "no_effect",
+        "refused",
+        "reload",
+        "check",
+    )
     kind: str
-    default: Any = NO_DEFAULT
-    choices: tuple[str, ...] = ()  # enum: the value; strlist: each item
-    minimum: float | None = None
-    maximum: float | None = None
-    items: Mapping[str, Key] | None = None  # records: the keys of each mapping
-    no_effect: str = ""  # accepted without effect: why (named at start when set)
-    refused: Mapping[Any, str] = field(default_factory=dict)  # value -> why it is refused
-    reload: Reload = "rules"
-    check: Callable[[Any, str], None] | None = None  # extra rule; raises ValueError
+    default: Any
+    choices: tuple[str, ...]  # enum: the value; strlist: each item
+    minimum: float | None
+    maximum: float | None
+    items: Mapping[str, Key] | None  # records: the keys of each mapping
+    no_effect: str  # accepted without effect: why (named at start when set)
+    refused: Mapping[Any, str]  # value -> why it is refused
+    reload: Reload
+    check: Callable[[Any, str], None] | None  # extra rule; raises ValueError
+
+    def __init__(
+        self,
+        kind: str,
+        default: Any = NO_DEFAULT,
+        choices: tuple[str, ...] = (),
+        minimum: float | None = None,
+        maximum: float | None = None,
+        items: Mapping[str, Key] | None = None,
+        no_effect: str = "",
+        refused: Mapping[Any, str] | None = None,
+        reload: Reload = "rules",
+        check: Callable[[Any, str], None] | None = None,
+    ) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "kind", kind)
+        setattr_(self, "default", default)
+        setattr_(self, "choices", choices)
+        setattr_(self, "minimum", minimum)
+        setattr_(self, "maximum", maximum)
+        setattr_(self, "items", items)
+        setattr_(self, "no_effect", no_effect)
+        setattr_(self, "refused", {} if refused is None else refused)
+        setattr_(self, "reload", reload)
+        setattr_(self, "check", check)
 
 
-@dataclass(frozen=True)
-class Section:
+class Section(FrozenRecord):
     """A mapping of keys (``http_output``, ``engine.modern_ebpf``)."""
 
+    __slots__ = __match_args__ = ("keys", "no_effect", "reload", "check")
     keys: Mapping[str, Key | Section]
-    no_effect: str = ""
-    reload: Reload = "rules"
-    check: Callable[[Mapping[str, Any], str], None] | None = None  # over its keys together
+    no_effect: str
+    reload: Reload
+    check: Callable[[Mapping[str, Any], str], None] | None  # over its keys together
+
+    def __init__(
+        self,
+        keys: Mapping[str, Key | Section],
+        no_effect: str = "",
+        reload: Reload = "rules",
+        check: Callable[[Mapping[str, Any], str], None] | None = None,
+    ) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "keys", keys)
+        setattr_(self, "no_effect", no_effect)
+        setattr_(self, "reload", reload)
+        setattr_(self, "check", check)
 
 
 Node = Key | Section

@@ -9,99 +9,263 @@ macros/lists whose index is lower than its own visibility.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from lanner.engine.diagnostics import Location
 from lanner.engine.priority import Priority
 from lanner.exceptions import LoadError
+from lanner.records import Record
 
 
-@dataclass(slots=True)
-class ExceptionEntry:
+class ExceptionEntry(Record):
     """A fields/comps/values entry of an exception: a string or a (nested) list."""
 
+    __slots__ = __match_args__ = ("is_list", "item", "items")
     is_list: bool
-    item: str = ""
-    items: list[ExceptionEntry] = field(default_factory=list)
+    item: str
+    items: list[ExceptionEntry]
+
+    def __init__(
+        self, is_list: bool, item: str = "", items: list[ExceptionEntry] | None = None
+    ) -> None:
+        self.is_list = is_list
+        self.item = item
+        self.items = [] if items is None else items
 
 
-@dataclass(slots=True)
-class RuleException:
+class RuleException(Record):
     """One named exception of a rule."""
 
+    __slots__ = __match_args__ = ("name", "fields", "comps", "values", "locations")
     name: str
     fields: ExceptionEntry | None
     comps: ExceptionEntry | None
     values: list[ExceptionEntry]
     locations: tuple[Location, ...]
 
+    def __init__(
+        self,
+        name: str,
+        fields: ExceptionEntry | None,
+        comps: ExceptionEntry | None,
+        values: list[ExceptionEntry],
+        locations: tuple[Location, ...],
+    ) -> None:
+        self.name = name
+        self.fields = fields
+        self.comps = comps
+        self.values = values
+        self.locations = locations
 
-@dataclass(slots=True)
-class ListInfo:
+
+class ListInfo(Record):
     """A list definition."""
 
+    __slots__ = __match_args__ = ("name", "items", "locations", "index", "visibility")
     name: str
     items: list[str]
     locations: tuple[Location, ...]
-    index: int = 0
-    visibility: int = 0
+    index: int
+    visibility: int
+
+    def __init__(
+        self,
+        name: str,
+        items: list[str],
+        locations: tuple[Location, ...],
+        index: int = 0,
+        visibility: int = 0,
+    ) -> None:
+        self.name = name
+        self.items = items
+        self.locations = locations
+        self.index = index
+        self.visibility = visibility
 
 
-@dataclass(slots=True)
-class MacroInfo:
+class MacroInfo(Record):
     """A macro definition."""
 
+    __slots__ = __match_args__ = (
+        "name",
+        "condition",
+        "locations",
+        "cond_location",
+        "index",
+        "visibility",
+    )
     name: str
     condition: str
     locations: tuple[Location, ...]
-    cond_location: Location | None = None
-    index: int = 0
-    visibility: int = 0
+    cond_location: Location | None
+    index: int
+    visibility: int
+
+    def __init__(
+        self,
+        name: str,
+        condition: str,
+        locations: tuple[Location, ...],
+        cond_location: Location | None = None,
+        index: int = 0,
+        visibility: int = 0,
+    ) -> None:
+        self.name = name
+        self.condition = condition
+        self.locations = locations
+        self.cond_location = cond_location
+        self.index = index
+        self.visibility = visibility
 
 
-@dataclass(slots=True)
-class RuleInfo:
+class RuleInfo(Record):
     """A rule definition as read (before compilation)."""
 
+    __slots__ = __match_args__ = (
+        "name",
+        "condition",
+        "output",
+        "desc",
+        "priority",
+        "locations",
+        "source",
+        "tags",
+        "enabled",
+        "warn_evttypes",
+        "skip_if_unknown_filter",
+        "capture",
+        "capture_duration",
+        "exceptions",
+        "cond_location",
+        "output_location",
+        "unknown_source",
+        "index",
+        "visibility",
+    )
     name: str
     condition: str
     output: str
     desc: str
     priority: Priority
     locations: tuple[Location, ...]
-    source: str = "syscall"
-    tags: set[str] = field(default_factory=set)
-    enabled: bool = True
-    warn_evttypes: bool = True
-    skip_if_unknown_filter: bool = False
-    capture: bool = False  # Falco 0.41+: an alert opens a capture file (config capture.*)
-    capture_duration: int = 0  # ms the capture lasts at least; 0: capture.default_duration
-    exceptions: list[RuleException] = field(default_factory=list)
-    cond_location: Location | None = None
-    output_location: Location | None = None
-    unknown_source: bool = False
-    index: int = 0
-    visibility: int = 0
+    source: str
+    tags: set[str]
+    enabled: bool
+    warn_evttypes: bool
+    skip_if_unknown_filter: bool
+    capture: bool  # Falco 0.41+: an alert opens a capture file (config capture.*)
+    capture_duration: int  # ms the capture lasts at least; 0: capture.default_duration
+    exceptions: list[RuleException]
+    cond_location: Location | None
+    output_location: Location | None
+    unknown_source: bool
+    index: int
+    visibility: int
+
+    def __init__(
+        self,
+        name: str,
+        condition: str,
+        output: str,
+        desc: str,
+        priority: Priority,
+        locations: tuple[Location, ...],
+        source: str = "syscall",
+        tags: set[str] | None = None,
+        enabled: bool = True,
+        warn_evttypes: bool = True,
+        skip_if_unknown_filter: bool = False,
+        capture: bool = False,
+        capture_duration: int = 0,
+        exceptions: list[RuleException] | None = None,
+        cond_location: Location | None = None,
+        output_location: Location | None = None,
+        unknown_source: bool = False,
+        index: int = 0,
+        visibility: int = 0,
+    ) -> None:
+        self.name = name
+        self.condition = condition
+        self.output = output
+        self.desc = desc
+        self.priority = priority
+        self.locations = locations
+        self.source = source
+        self.tags = set() if tags is None else tags
+        self.enabled = enabled
+        self.warn_evttypes = warn_evttypes
+        self.skip_if_unknown_filter = skip_if_unknown_filter
+        self.capture = capture
+        self.capture_duration = capture_duration
+        self.exceptions = [] if exceptions is None else exceptions
+        self.cond_location = cond_location
+        self.output_location = output_location
+        self.unknown_source = unknown_source
+        self.index = index
+        self.visibility = visibility
 
 
-@dataclass(slots=True)
-class RuleUpdate:
+class RuleUpdate(Record):
     """An append or selective replace of an existing rule: only the keys present."""
 
+    __slots__ = __match_args__ = (
+        "name",
+        "locations",
+        "condition",
+        "output",
+        "desc",
+        "tags",
+        "exceptions",
+        "priority",
+        "enabled",
+        "warn_evttypes",
+        "skip_if_unknown_filter",
+        "capture",
+        "capture_duration",
+    )
     name: str
     locations: tuple[Location, ...]
-    condition: str | None = None
-    output: str | None = None
-    desc: str | None = None
-    tags: set[str] | None = None
-    exceptions: list[RuleException] | None = None
-    priority: Priority | None = None
-    enabled: bool | None = None
-    warn_evttypes: bool | None = None
-    skip_if_unknown_filter: bool | None = None
-    capture: bool | None = None
-    capture_duration: int | None = None
+    condition: str | None
+    output: str | None
+    desc: str | None
+    tags: set[str] | None
+    exceptions: list[RuleException] | None
+    priority: Priority | None
+    enabled: bool | None
+    warn_evttypes: bool | None
+    skip_if_unknown_filter: bool | None
+    capture: bool | None
+    capture_duration: int | None
+
+    def __init__(
+        self,
+        name: str,
+        locations: tuple[Location, ...],
+        condition: str | None = None,
+        output: str | None = None,
+        desc: str | None = None,
+        tags: set[str] | None = None,
+        exceptions: list[RuleException] | None = None,
+        priority: Priority | None = None,
+        enabled: bool | None = None,
+        warn_evttypes: bool | None = None,
+        skip_if_unknown_filter: bool | None = None,
+        capture: bool | None = None,
+        capture_duration: int | None = None,
+    ) -> None:
+        self.name = name
+        self.locations = locations
+        self.condition = condition
+        self.output = output
+        self.desc = desc
+        self.tags = tags
+        self.exceptions = exceptions
+        self.priority = priority
+        self.enabled = enabled
+        self.warn_evttypes = warn_evttypes
+        self.skip_if_unknown_filter = skip_if_unknown_filter
+        self.capture = capture
+        self.capture_duration = capture_duration
 
     def has_any_value(self) -> bool:
         """True when at least one key is being updated."""
@@ -123,20 +287,30 @@ class RuleUpdate:
         )
 
 
-@dataclass(slots=True)
-class EngineRequirement:
+class EngineRequirement(Record):
     """A ``required_engine_version`` item."""
 
+    __slots__ = __match_args__ = ("version", "locations")
     version: tuple[int, int, int]
     locations: tuple[Location, ...]
 
+    def __init__(self, version: tuple[int, int, int], locations: tuple[Location, ...]) -> None:
+        self.version = version
+        self.locations = locations
 
-@dataclass(slots=True)
-class PluginRequirement:
+
+class PluginRequirement(Record):
     """One entry of ``required_plugin_versions``, with its alternatives."""
 
+    __slots__ = __match_args__ = ("alternatives", "locations")
     alternatives: list[tuple[str, str]]
     locations: tuple[Location, ...]
+
+    def __init__(
+        self, alternatives: list[tuple[str, str]], locations: tuple[Location, ...]
+    ) -> None:
+        self.alternatives = alternatives
+        self.locations = locations
 
 
 class Collector:

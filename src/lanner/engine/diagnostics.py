@@ -7,8 +7,9 @@ Codes, short descriptions and the JSON shape follow falcosecurity/falco
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from typing import Any
+
+from lanner.records import FrozenRecord, Record
 
 
 class ErrorCode(enum.Enum):
@@ -78,16 +79,33 @@ WARNING_DESCRIPTIONS: dict[WarningCode, str] = {
 """Falco's long descriptions of the warnings (``warning_desc``), used as JSON ``codedesc``."""
 
 
-@dataclass(frozen=True, slots=True)
-class Location:
+class Location(FrozenRecord):
     """One step of a diagnostic's context: an item and where it is."""
 
+    __slots__ = __match_args__ = ("item_type", "item_name", "file", "line", "column", "offset")
     item_type: str
     item_name: str
     file: str
-    line: int = 1
-    column: int = 1
-    offset: int = 0
+    line: int
+    column: int
+    offset: int
+
+    def __init__(
+        self,
+        item_type: str,
+        item_name: str,
+        file: str,
+        line: int = 1,
+        column: int = 1,
+        offset: int = 0,
+    ) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "item_type", item_type)
+        setattr_(self, "item_name", item_name)
+        setattr_(self, "file", file)
+        setattr_(self, "line", line)
+        setattr_(self, "column", column)
+        setattr_(self, "offset", offset)
 
     def as_dict(self) -> dict[str, Any]:
         """Falco's JSON shape of a location: line and column 0-based, as yaml-cpp marks."""
@@ -110,14 +128,27 @@ class Location:
         return f"{self.item_type}{name} ({self.file}:{self.line}:{self.column})"
 
 
-@dataclass(frozen=True, slots=True)
-class Diagnostic:
+class Diagnostic(FrozenRecord):
     """An error or a warning with its code, message and location chain (outermost first)."""
 
+    __slots__ = __match_args__ = ("code", "message", "locations", "snippet")
     code: ErrorCode | WarningCode
     message: str
-    locations: tuple[Location, ...] = ()
-    snippet: str = ""
+    locations: tuple[Location, ...]
+    snippet: str
+
+    def __init__(
+        self,
+        code: ErrorCode | WarningCode,
+        message: str,
+        locations: tuple[Location, ...] = (),
+        snippet: str = "",
+    ) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "code", code)
+        setattr_(self, "message", message)
+        setattr_(self, "locations", locations)
+        setattr_(self, "snippet", snippet)
 
     @property
     def is_error(self) -> bool:
@@ -171,13 +202,23 @@ class Diagnostic:
         return text
 
 
-@dataclass(slots=True)
-class LoadResult:
+class LoadResult(Record):
     """The outcome of loading one rules file."""
 
+    __slots__ = __match_args__ = ("name", "errors", "warnings")
     name: str
-    errors: list[Diagnostic] = field(default_factory=list)
-    warnings: list[Diagnostic] = field(default_factory=list)
+    errors: list[Diagnostic]
+    warnings: list[Diagnostic]
+
+    def __init__(
+        self,
+        name: str,
+        errors: list[Diagnostic] | None = None,
+        warnings: list[Diagnostic] | None = None,
+    ) -> None:
+        self.name = name
+        self.errors = [] if errors is None else errors
+        self.warnings = [] if warnings is None else warnings
 
     @property
     def successful(self) -> bool:

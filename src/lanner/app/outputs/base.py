@@ -15,10 +15,10 @@ import queue
 import struct
 import threading
 import time
-from dataclasses import dataclass
 from typing import IO, Any, BinaryIO
 
 from lanner.engine.priority import Priority
+from lanner.records import FrozenRecord, Record
 
 log = logging.getLogger("lanner.outputs")
 
@@ -31,27 +31,53 @@ DEFAULT_SPILL_MAX_BYTES = 256 * 1024 * 1024
 _LOG_EVERY = 10.0  # seconds between repeated drop/error log lines of one output
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(FrozenRecord):
     """One formatted alert, shared by every output."""
 
+    __slots__ = __match_args__ = ("line", "priority", "rule", "source", "is_json")
     line: bytes  # the alert as text or JSON, without a newline
     priority: Priority
     rule: str
     source: str
     is_json: bool
 
+    def __init__(
+        self, line: bytes, priority: Priority, rule: str, source: str, is_json: bool
+    ) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "line", line)
+        setattr_(self, "priority", priority)
+        setattr_(self, "rule", rule)
+        setattr_(self, "source", source)
+        setattr_(self, "is_json", is_json)
 
-@dataclass(slots=True)
-class OutputStats:
+
+class OutputStats(Record):
     """Counters of one output; kept across reloads by the metrics registry."""
 
-    sent: int = 0
-    errors: int = 0
-    dropped: int = 0
-    retries: int = 0
-    queue_depth: int = 0
-    spilled: int = 0  # alerts that went through the spill file
+    __slots__ = __match_args__ = ("sent", "errors", "dropped", "retries", "queue_depth", "spilled")
+    sent: int
+    errors: int
+    dropped: int
+    retries: int
+    queue_depth: int
+    spilled: int  # alerts that went through the spill file
+
+    def __init__(
+        self,
+        sent: int = 0,
+        errors: int = 0,
+        dropped: int = 0,
+        retries: int = 0,
+        queue_depth: int = 0,
+        spilled: int = 0,
+    ) -> None:
+        self.sent = sent
+        self.errors = errors
+        self.dropped = dropped
+        self.retries = retries
+        self.queue_depth = queue_depth
+        self.spilled = spilled
 
 
 class Spill:

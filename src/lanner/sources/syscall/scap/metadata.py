@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from lanner.exceptions import ScapError
+from lanner.records import Record
 
 from . import blocks
 
@@ -48,58 +49,194 @@ L4_ICMP = 4
 L4_RAW = 5
 
 
-@dataclass(slots=True)
-class MachineInfo:
+class MachineInfo(Record):
     """The machine-info block."""
 
-    num_cpus: int = 0
-    memory_size_bytes: int = 0
-    max_pid: int = 0
-    hostname: str = ""
-    boot_ts_epoch: int = 0
-    flags: int = 0
+    __slots__ = __match_args__ = (
+        "num_cpus",
+        "memory_size_bytes",
+        "max_pid",
+        "hostname",
+        "boot_ts_epoch",
+        "flags",
+    )
+    num_cpus: int
+    memory_size_bytes: int
+    max_pid: int
+    hostname: str
+    boot_ts_epoch: int
+    flags: int
+
+    def __init__(
+        self,
+        num_cpus: int = 0,
+        memory_size_bytes: int = 0,
+        max_pid: int = 0,
+        hostname: str = "",
+        boot_ts_epoch: int = 0,
+        flags: int = 0,
+    ) -> None:
+        self.num_cpus = num_cpus
+        self.memory_size_bytes = memory_size_bytes
+        self.max_pid = max_pid
+        self.hostname = hostname
+        self.boot_ts_epoch = boot_ts_epoch
+        self.flags = flags
 
 
-@dataclass(slots=True)
-class ProcRecord:
+class ProcRecord(Record):
     """One thread from a process-list block (scap_threadinfo)."""
 
+    __slots__ = __match_args__ = (
+        "tid",
+        "pid",
+        "ptid",
+        "sid",
+        "vpgid",
+        "comm",
+        "exe",
+        "exepath",
+        "args",
+        "cwd",
+        "fdlimit",
+        "flags",
+        "uid",
+        "gid",
+        "vmsize_kb",
+        "vmrss_kb",
+        "vmswap_kb",
+        "pfmajor",
+        "pfminor",
+        "env",
+        "vtid",
+        "vpid",
+        "cgroups",
+        "root",
+        "pidns_init_start_ts",
+        "tty",
+        "loginuid",
+        "exe_writable",
+        "cap_inheritable",
+        "cap_permitted",
+        "cap_effective",
+        "exe_upper_layer",
+        "exe_ino",
+        "exe_ino_ctime",
+        "exe_ino_mtime",
+        "exe_from_memfd",
+    )
     tid: int
     pid: int
     ptid: int
-    sid: int = -1
-    vpgid: int = -1
-    comm: str = ""
-    exe: str = ""
-    exepath: str = ""
-    args: list[str] = field(default_factory=list)
-    cwd: str = ""
-    fdlimit: int = 0
-    flags: int = 0
-    uid: int = 0
-    gid: int = 0
-    vmsize_kb: int = 0
-    vmrss_kb: int = 0
-    vmswap_kb: int = 0
-    pfmajor: int = 0
-    pfminor: int = 0
-    env: list[str] = field(default_factory=list)
-    vtid: int = -1
-    vpid: int = -1
-    cgroups: list[tuple[str, str]] = field(default_factory=list)
-    root: str = ""
-    pidns_init_start_ts: int = 0
-    tty: int = 0
-    loginuid: int = 0xFFFFFFFF
-    exe_writable: bool = False
-    cap_inheritable: int = 0
-    cap_permitted: int = 0
-    cap_effective: int = 0
-    exe_upper_layer: bool = False
-    exe_ino: int = 0
-    exe_ino_ctime: int = 0
-    exe_ino_mtime: int = 0
-    exe_from_memfd: bool = False
+    sid: int
+    vpgid: int
+    comm: str
+    exe: str
+    exepath: str
+    args: list[str]
+    cwd: str
+    fdlimit: int
+    flags: int
+    uid: int
+    gid: int
+    vmsize_kb: int
+    vmrss_kb: int
+    vmswap_kb: int
+    pfmajor: int
+    pfminor: int
+    env: list[str]
+    vtid: int
+    vpid: int
+    cgroups: list[tuple[str, str]]
+    root: str
+    pidns_init_start_ts: int
+    tty: int
+    loginuid: int
+    exe_writable: bool
+    cap_inheritable: int
+    cap_permitted: int
+    cap_effective: int
+    exe_upper_layer: bool
+    exe_ino: int
+    exe_ino_ctime: int
+    exe_ino_mtime: int
+    exe_from_memfd: bool
+
+    def __init__(
+        self,
+        tid: int,
+        pid: int,
+        ptid: int,
+        sid: int = -1,
+        vpgid: int = -1,
+        comm: str = "",
+        exe: str = "",
+        exepath: str = "",
+        args: list[str] | None = None,
+        cwd: str = "",
+        fdlimit: int = 0,
+        flags: int = 0,
+        uid: int = 0,
+        gid: int = 0,
+        vmsize_kb: int = 0,
+        vmrss_kb: int = 0,
+        vmswap_kb: int = 0,
+        pfmajor: int = 0,
+        pfminor: int = 0,
+        env: list[str] | None = None,
+        vtid: int = -1,
+        vpid: int = -1,
+        cgroups: list[tuple[str, str]] | None = None,
+        root: str = "",
+        pidns_init_start_ts: int = 0,
+        tty: int = 0,
+        loginuid: int = 0xFFFFFFFF,
+        exe_writable: bool = False,
+        cap_inheritable: int = 0,
+        cap_permitted: int = 0,
+        cap_effective: int = 0,
+        exe_upper_layer: bool = False,
+        exe_ino: int = 0,
+        exe_ino_ctime: int = 0,
+        exe_ino_mtime: int = 0,
+        exe_from_memfd: bool = False,
+    ) -> None:
+        self.tid = tid
+        self.pid = pid
+        self.ptid = ptid
+        self.sid = sid
+        self.vpgid = vpgid
+        self.comm = comm
+        self.exe = exe
+        self.exepath = exepath
+        self.args = [] if args is None else args
+        self.cwd = cwd
+        self.fdlimit = fdlimit
+        self.flags = flags
+        self.uid = uid
+        self.gid = gid
+        self.vmsize_kb = vmsize_kb
+        self.vmrss_kb = vmrss_kb
+        self.vmswap_kb = vmswap_kb
+        self.pfmajor = pfmajor
+        self.pfminor = pfminor
+        self.env = [] if env is None else env
+        self.vtid = vtid
+        self.vpid = vpid
+        self.cgroups = [] if cgroups is None else cgroups
+        self.root = root
+        self.pidns_init_start_ts = pidns_init_start_ts
+        self.tty = tty
+        self.loginuid = loginuid
+        self.exe_writable = exe_writable
+        self.cap_inheritable = cap_inheritable
+        self.cap_permitted = cap_permitted
+        self.cap_effective = cap_effective
+        self.exe_upper_layer = exe_upper_layer
+        self.exe_ino = exe_ino
+        self.exe_ino_ctime = exe_ino_ctime
+        self.exe_ino_mtime = exe_ino_mtime
+        self.exe_from_memfd = exe_from_memfd
 
 
 @dataclass(slots=True)
@@ -121,35 +258,56 @@ class FdRecord:
     unix_dest: int = 0
 
 
-@dataclass(slots=True)
-class Interface:
+class Interface(Record):
     """One network interface address from an interface-list block."""
 
+    __slots__ = __match_args__ = ("name", "family", "addr", "netmask", "bcast", "linkspeed")
     name: str
     family: int  # 4 or 6
     addr: str
     netmask: str
     bcast: str
-    linkspeed: int = 0
+    linkspeed: int
+
+    def __init__(
+        self, name: str, family: int, addr: str, netmask: str, bcast: str, linkspeed: int = 0
+    ) -> None:
+        self.name = name
+        self.family = family
+        self.addr = addr
+        self.netmask = netmask
+        self.bcast = bcast
+        self.linkspeed = linkspeed
 
 
-@dataclass(slots=True)
-class UserRecord:
+class UserRecord(Record):
     """A user from a user-list block."""
 
+    __slots__ = __match_args__ = ("uid", "gid", "name", "homedir", "shell")
     uid: int
     gid: int
     name: str
     homedir: str
     shell: str
 
+    def __init__(self, uid: int, gid: int, name: str, homedir: str, shell: str) -> None:
+        self.uid = uid
+        self.gid = gid
+        self.name = name
+        self.homedir = homedir
+        self.shell = shell
 
-@dataclass(slots=True)
-class GroupRecord:
+
+class GroupRecord(Record):
     """A group from a user-list block."""
 
+    __slots__ = __match_args__ = ("gid", "name")
     gid: int
     name: str
+
+    def __init__(self, gid: int, name: str) -> None:
+        self.gid = gid
+        self.name = name
 
 
 class _Cursor:

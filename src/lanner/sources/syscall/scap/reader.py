@@ -7,10 +7,10 @@ import logging
 import os
 import struct
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from lanner import records
 from lanner.exceptions import ScapError
 
 from .. import event_table as et
@@ -57,44 +57,66 @@ _NPARAMS = tuple(len(p) for p in et.EVENT_PARAMS)
 assert max(_NPARAMS) < 64, "the C walk keeps parameter counts in six bits"
 
 
-@dataclass(slots=True)
-class SectionHeader:
+class SectionHeader(records.Record):
     """The section header block: format version and skipped options size."""
 
+    __slots__ = __match_args__ = ("major", "minor", "section_length", "options_len")
     major: int
     minor: int
     section_length: int
-    options_len: int = 0
+    options_len: int
+
+    def __init__(self, major: int, minor: int, section_length: int, options_len: int = 0) -> None:
+        self.major = major
+        self.minor = minor
+        self.section_length = section_length
+        self.options_len = options_len
 
 
-@dataclass(slots=True)
-class ProcList:
+class ProcList(records.Record):
     """A process-list block: threads known when the capture started."""
 
+    __slots__ = __match_args__ = ("threads",)
     threads: list[ProcRecord]
 
+    def __init__(self, threads: list[ProcRecord]) -> None:
+        self.threads = threads
 
-@dataclass(slots=True)
-class FdList:
+
+class FdList(records.Record):
     """An fd-list block: the open fds of one thread."""
 
+    __slots__ = __match_args__ = ("tid", "fds")
     tid: int
     fds: list[FdRecord]
 
+    def __init__(self, tid: int, fds: list[FdRecord]) -> None:
+        self.tid = tid
+        self.fds = fds
 
-@dataclass(slots=True)
-class UserList:
+
+class UserList(records.Record):
     """A user-list block."""
 
-    users: list[UserRecord] = field(default_factory=list)
-    groups: list[GroupRecord] = field(default_factory=list)
+    __slots__ = __match_args__ = ("users", "groups")
+    users: list[UserRecord]
+    groups: list[GroupRecord]
+
+    def __init__(
+        self, users: list[UserRecord] | None = None, groups: list[GroupRecord] | None = None
+    ) -> None:
+        self.users = [] if users is None else users
+        self.groups = [] if groups is None else groups
 
 
-@dataclass(slots=True)
-class InterfaceList:
+class InterfaceList(records.Record):
     """An interface-list block."""
 
+    __slots__ = __match_args__ = ("interfaces",)
     interfaces: list[Interface]
+
+    def __init__(self, interfaces: list[Interface]) -> None:
+        self.interfaces = interfaces
 
 
 Record = Event | SectionHeader | MachineInfo | ProcList | FdList | UserList | InterfaceList
@@ -103,7 +125,7 @@ Record = Event | SectionHeader | MachineInfo | ProcList | FdList | UserList | In
 class ScapReader:
     """Read a capture file block by block.
 
-    Iterating yields every record in file order: metadata blocks as dataclasses and events
+    Iterating yields every record in file order: metadata blocks as records and events
     as :class:`Event`. A corrupt or truncated file raises :class:`ScapError` (with the
     byte offset) after every record before the damage has been yielded. Unknown block types
     are skipped with a warning; events whose type id this table does not know are skipped
