@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import gc
 import importlib
+from typing import Any
 
 import click
+
+from lanner.app import quick_exit
 
 # subcommand name -> "module:attribute" of a click.Command
 SUBCOMMANDS: dict[str, str] = {
@@ -26,6 +29,16 @@ SUBCOMMANDS: dict[str, str] = {
 
 class LazyGroup(click.Group):
     """A click group that imports each subcommand's module on first use."""
+
+    def main(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:
+        """Run the command line; a finished ``lanner run`` of this process's own command
+        line (not a test runner's ``args``) ends without the interpreter's teardown."""
+        try:
+            return super().main(args, *rest, **kwargs)
+        except SystemExit as exc:
+            if args is None:
+                quick_exit.leave(exc.code)
+            raise
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(SUBCOMMANDS)

@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 import click
 import orjson
 
-from lanner.app import falco_info
+from lanner.app import falco_info, quick_exit
 from lanner.app.config import Config, event_input, load_config, parse_duration
 from lanner.app.daemon import Daemon, RunOptions
 from lanner.app.drops import ReplayDrops
@@ -638,6 +638,9 @@ def run(
     except OSError as exc:  # stdout closed or full: the outputs already reported it
         log.error("cannot write the summary: %s", exc)
         sys.exit(1)
+    # the outputs are closed and the summary written: the process may end without the
+    # interpreter's teardown (lanner.app.quick_exit flushes stdout/stderr and runs atexit)
+    quick_exit.arm()
     if damage is not None:
         _fail(
             f"{capture}: corrupt capture at byte offset {damage.offset}: {damage.reason}; "
