@@ -13,7 +13,6 @@ import json
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from lanner.app.config_keys import (
 from lanner.app.container_plugin import container_engines
 from lanner.engine.priority import Priority
 from lanner.exceptions import ConfigError
+from lanner.records import Record
 
 _ENV = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
@@ -335,16 +335,39 @@ def apply_override(doc: dict[str, Any], assignment: str) -> None:
         raise ConfigError(f"'{key}': not a mapping")
 
 
-@dataclass(slots=True)
-class Config:
+class Config(Record):
     """The effective configuration."""
 
-    values: dict[str, Any] = field(default_factory=defaults)
-    source_file: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)  # the config files read, in order
-    folders: list[str] = field(default_factory=list)  # config_files directories
-    locations: dict[str, str] = field(default_factory=dict)  # key path -> FILE:LINE, -o
+    __slots__ = __match_args__ = (
+        "values",
+        "source_file",
+        "warnings",
+        "files",
+        "folders",
+        "locations",
+    )
+    values: dict[str, Any]
+    source_file: str | None
+    warnings: list[str]
+    files: list[str]  # the config files read, in order
+    folders: list[str]  # config_files directories
+    locations: dict[str, str]  # key path -> FILE:LINE, -o
+
+    def __init__(
+        self,
+        values: dict[str, Any] | None = None,
+        source_file: str | None = None,
+        warnings: list[str] | None = None,
+        files: list[str] | None = None,
+        folders: list[str] | None = None,
+        locations: dict[str, str] | None = None,
+    ) -> None:
+        self.values = defaults() if values is None else values
+        self.source_file = source_file
+        self.warnings = [] if warnings is None else warnings
+        self.files = [] if files is None else files
+        self.folders = [] if folders is None else folders
+        self.locations = {} if locations is None else locations
 
     def locate(self, message: str) -> str:
         """An error about a key path, prefixed with where that key was given."""

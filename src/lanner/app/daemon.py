@@ -15,7 +15,6 @@ import signal
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -37,6 +36,7 @@ from lanner.engine.loader import ENGINE_VERSION, RULES_FILE_SUFFIXES, LoadOutcom
 from lanner.engine.priority import Priority
 from lanner.engine.rules import Ruleset
 from lanner.exceptions import ConfigError
+from lanner.records import Record
 from lanner.rules import default_rules_files
 from lanner.sources.syscall._native import CandidateEvents
 from lanner.sources.syscall.candidate_fields import CANDIDATE_FIELDS, event_filter
@@ -73,20 +73,55 @@ def _append_output(cfg: Config, sources: Iterable[SourceSpec]) -> list[OutputApp
         raise ConfigError(cfg.locate(str(exc))) from None
 
 
-@dataclass(slots=True)
-class RunOptions:
+class RunOptions(Record):
     """What the command line adds to the configuration."""
 
-    rules: list[str] = field(default_factory=list)
-    config_file: str | None = None
-    overrides: list[str] = field(default_factory=list)
-    disable_substr: list[str] = field(default_factory=list)
-    disable_tags: list[str] = field(default_factory=list)
-    enable_tags: list[str] = field(default_factory=list)
-    verbose: bool = False
-    stats_interval: float | None = None
-    live: bool = False
-    print_option: PrintOption | None = None  # -p: Falco's extra output text
+    __slots__ = __match_args__ = (
+        "rules",
+        "config_file",
+        "overrides",
+        "disable_substr",
+        "disable_tags",
+        "enable_tags",
+        "verbose",
+        "stats_interval",
+        "live",
+        "print_option",
+    )
+    rules: list[str]
+    config_file: str | None
+    overrides: list[str]
+    disable_substr: list[str]
+    disable_tags: list[str]
+    enable_tags: list[str]
+    verbose: bool
+    stats_interval: float | None
+    live: bool
+    print_option: PrintOption | None  # -p: Falco's extra output text
+
+    def __init__(
+        self,
+        rules: list[str] | None = None,
+        config_file: str | None = None,
+        overrides: list[str] | None = None,
+        disable_substr: list[str] | None = None,
+        disable_tags: list[str] | None = None,
+        enable_tags: list[str] | None = None,
+        verbose: bool = False,
+        stats_interval: float | None = None,
+        live: bool = False,
+        print_option: PrintOption | None = None,
+    ) -> None:
+        self.rules = [] if rules is None else rules
+        self.config_file = config_file
+        self.overrides = [] if overrides is None else overrides
+        self.disable_substr = [] if disable_substr is None else disable_substr
+        self.disable_tags = [] if disable_tags is None else disable_tags
+        self.enable_tags = [] if enable_tags is None else enable_tags
+        self.verbose = verbose
+        self.stats_interval = stats_interval
+        self.live = live
+        self.print_option = print_option
 
 
 class Daemon:

@@ -8,12 +8,12 @@ through the syscall pipeline (:mod:`lanner.app.replay_progress`); live streams a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lanner.engine.fields import SourceSpec
 from lanner.exceptions import InputError
+from lanner.records import Record
 from lanner.sources.memory import dict_source, read_json_lines
 
 SCAP_MAGIC = b"\x0a\x0d\x0d\x0a"
@@ -21,13 +21,23 @@ GZIP_MAGIC = b"\x1f\x8b"
 JSON_SOURCES = ("syscall", "k8s_audit", "aws_cloudtrail", "json")
 
 
-@dataclass(slots=True)
-class Replay:
+class Replay(Record):
     """A file to replay: its sources and a (source, event) stream, or a capture file."""
 
+    __slots__ = __match_args__ = ("sources", "events", "capture_path")
     sources: list[SourceSpec]
     events: Iterator[tuple[str, Any]] | None  # None for a capture file: see capture_path
-    capture_path: Path | None = None  # a .scap file: the run reads it through the pipeline
+    capture_path: Path | None  # a .scap file: the run reads it through the pipeline
+
+    def __init__(
+        self,
+        sources: list[SourceSpec],
+        events: Iterator[tuple[str, Any]] | None,
+        capture_path: Path | None = None,
+    ) -> None:
+        self.sources = sources
+        self.events = events
+        self.capture_path = capture_path
 
 
 def capture_kind(path: Path) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from importlib import import_module
 from typing import Any, Protocol
 
@@ -17,6 +16,7 @@ from lanner.app.config import Config
 from lanner.app.live import LiveFeed
 from lanner.engine.fields import SourceSpec
 from lanner.exceptions import ConfigError
+from lanner.records import FrozenRecord
 
 Producer = Callable[[LiveFeed], None]
 
@@ -30,8 +30,7 @@ class Reader(Protocol):
     def run(self, deliver: Callable[[list[Any]], bool]) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class PluginInput:
+class PluginInput(FrozenRecord):
     """One plugin's input: the source it feeds and how to start it.
 
     ``start`` binds or opens what the input needs and returns its producer and its
@@ -39,9 +38,18 @@ class PluginInput:
     ``ConfigError`` when it cannot (a port in use).
     """
 
+    __slots__ = __match_args__ = ("name", "spec", "start")
     name: str
     spec: SourceSpec
     start: Callable[[], tuple[Producer, Any]]
+
+    def __init__(
+        self, name: str, spec: SourceSpec, start: Callable[[], tuple[Producer, Any]]
+    ) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "name", name)
+        setattr_(self, "spec", spec)
+        setattr_(self, "start", start)
 
 
 # the plugins with a live input, as load_plugins names them, in the order their inputs

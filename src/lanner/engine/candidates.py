@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -36,6 +35,7 @@ from lanner.engine.compiler import ConditionCompiler
 from lanner.engine.fields import ArgKind, FieldTable, FieldType, SourceSpec
 from lanner.engine.rules import Rule, Ruleset
 from lanner.exceptions import CompileError, FieldValueError
+from lanner.records import Record
 
 OPS = (
     "in",
@@ -398,8 +398,7 @@ def weaken(f: Formula, budget: int) -> Formula:
 # -- derivation -------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class SourceCandidates:
+class SourceCandidates(Record):
     """The candidate conditions of one source.
 
     ``by_type`` maps each event type some active rule can match to its formula (key None
@@ -407,12 +406,33 @@ class SourceCandidates:
     events never reach the rules (the per-event-type index).
     """
 
+    __slots__ = __match_args__ = (
+        "source",
+        "event_type_field",
+        "by_type",
+        "supported",
+        "unfiltered_by",
+    )
     source: str
     event_type_field: str | None
-    by_type: dict[str | None, Formula] = field(default_factory=dict)
-    supported: frozenset[str] = frozenset()
+    by_type: dict[str | None, Formula]
+    supported: frozenset[str]
     # event type -> names of the active rules that leave it unfiltered (formula TRUE)
-    unfiltered_by: dict[str | None, list[str]] = field(default_factory=dict)
+    unfiltered_by: dict[str | None, list[str]]
+
+    def __init__(
+        self,
+        source: str,
+        event_type_field: str | None,
+        by_type: dict[str | None, Formula] | None = None,
+        supported: frozenset[str] = frozenset(),
+        unfiltered_by: dict[str | None, list[str]] | None = None,
+    ) -> None:
+        self.source = source
+        self.event_type_field = event_type_field
+        self.by_type = {} if by_type is None else by_type
+        self.supported = supported
+        self.unfiltered_by = {} if unfiltered_by is None else unfiltered_by
 
     def condition(self, event_type: str | None) -> Formula:
         """The formula for events of a type (False: no rule can match them)."""
@@ -642,8 +662,7 @@ MAX_DEPTH = 64
 """Deepest and/or nesting in compiled code; deeper sub-formulas compile to TRUE."""
 
 
-@dataclass(slots=True)
-class Program:
+class Program(Record):
     """Candidate conditions as flat data: atoms as (field id, operator id, negate,
     missing, values) tuples, and per event type one formula in prefix code.
 
@@ -651,8 +670,17 @@ class Program:
     trailing slashes (except "/") as the operator compares them.
     """
 
-    atoms: list[tuple[int, int, bool, bool, tuple[Any, ...]]] = field(default_factory=list)
-    codes: dict[str | None, list[int]] = field(default_factory=dict)
+    __slots__ = __match_args__ = ("atoms", "codes")
+    atoms: list[tuple[int, int, bool, bool, tuple[Any, ...]]]
+    codes: dict[str | None, list[int]]
+
+    def __init__(
+        self,
+        atoms: list[tuple[int, int, bool, bool, tuple[Any, ...]]] | None = None,
+        codes: dict[str | None, list[int]] | None = None,
+    ) -> None:
+        self.atoms = [] if atoms is None else atoms
+        self.codes = {} if codes is None else codes
 
 
 def _pmatch_trim(p: str) -> str:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from lanner.engine import ast, values
 from lanner.engine.fields import ArgKind, FieldTable, FieldType
 from lanner.exceptions import CompileError, FieldValueError
+from lanner.records import Record
 
 Predicate = Callable[[Any], bool]
 
@@ -44,16 +44,32 @@ _OPS_BY_TYPE: dict[FieldType, set[str]] = {
 _MAX_INLINE_DEPTH = 40
 
 
-@dataclass(slots=True)
-class Operand:
+class Operand(Record):
     """A resolved left or right operand: its getter and what it yields."""
 
+    __slots__ = __match_args__ = ("getter", "type", "is_list", "text", "any_of", "ne_all")
     getter: Callable[[Any], Any]
     type: FieldType
     is_list: bool
     text: str
-    any_of: bool = False  # the getter yields a tuple; a check holds if it holds for any item
-    ne_all: bool = False  # with any_of: '!=' holds only if it holds for every item
+    any_of: bool  # the getter yields a tuple; a check holds if it holds for any item
+    ne_all: bool  # with any_of: '!=' holds only if it holds for every item
+
+    def __init__(
+        self,
+        getter: Callable[[Any], Any],
+        type: FieldType,
+        is_list: bool,
+        text: str,
+        any_of: bool = False,
+        ne_all: bool = False,
+    ) -> None:
+        self.getter = getter
+        self.type = type
+        self.is_list = is_list
+        self.text = text
+        self.any_of = any_of
+        self.ne_all = ne_all
 
 
 def _identity(value: Any) -> Any:

@@ -12,7 +12,8 @@ token with their own text; any other ``-p`` text is appended to every syscall ou
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from lanner.records import FrozenRecord
 
 CONTAINER_INFO = "%container.info"
 DEFAULT_CONTAINER_INFO = "container_id=%container.id container_name=%container.name"
@@ -34,12 +35,17 @@ _LONG_NAMES = {
 _TOKEN = re.compile(r"([ \t]*)%container\.info\b([ \t]*)")
 
 
-@dataclass(frozen=True, slots=True)
-class PrintOption:
+class PrintOption(FrozenRecord):
     """What ``-p`` asked for: a text, and whether it stands for ``%container.info``."""
 
+    __slots__ = __match_args__ = ("text", "replaces_container_info")
     text: str
     replaces_container_info: bool
+
+    def __init__(self, text: str, replaces_container_info: bool) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "text", text)
+        setattr_(self, "replaces_container_info", replaces_container_info)
 
     @classmethod
     def parse(cls, value: str) -> PrintOption:

@@ -14,10 +14,10 @@ previous one twice would otherwise double the condition at every level.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from lanner.engine import ast
 from lanner.exceptions import ListBudgetError, MacroError
+from lanner.records import Record
 
 _BLANKS = " \t\n\r"
 _DELIMS = _BLANKS + "(),="
@@ -73,13 +73,18 @@ item of its list into the condition's text, which is then parsed: without a boun
 file whose 2,000 rules each use a 5,000-item list took 107 s and 1.9 GB to load."""
 
 
-@dataclass(slots=True)
-class ListBudget:
+class ListBudget(Record):
     """The list items copied into conditions so far, against their limit."""
 
-    limit: int = MAX_LIST_ITEMS
-    used: int = 0
-    refused: int = 0  # conditions refused because they would pass the limit
+    __slots__ = __match_args__ = ("limit", "used", "refused")
+    limit: int
+    used: int
+    refused: int  # conditions refused because they would pass the limit
+
+    def __init__(self, limit: int = MAX_LIST_ITEMS, used: int = 0, refused: int = 0) -> None:
+        self.limit = limit
+        self.used = used
+        self.refused = refused
 
 
 def substitute_lists(
@@ -117,20 +122,52 @@ MAX_TOTAL_NODES = 200_000
 (the three upstream syscall files: 2,375)."""
 
 
-@dataclass(slots=True)
-class MacroDef:
+class MacroDef(Record):
     """A parsed macro: its tree, which other macros it may see, and once expanded, the
     expanded tree (shared by every reference) or why it cannot be used."""
 
+    __slots__ = __match_args__ = (
+        "name",
+        "expr",
+        "index",
+        "visibility",
+        "where",
+        "expanded",
+        "size",
+        "error",
+        "expanding",
+    )
     name: str
     expr: ast.Expr
     index: int  # position of its first definition
     visibility: int  # position of its last definition or append
-    where: str = ""  # "file:line" of its definition, for messages
-    expanded: ast.Expr | None = None
-    size: int = 0  # nodes of the expanded tree, each macro reference counted in full
-    error: MacroError | None = None  # why it cannot be used
-    expanding: bool = False
+    where: str  # "file:line" of its definition, for messages
+    expanded: ast.Expr | None
+    size: int  # nodes of the expanded tree, each macro reference counted in full
+    error: MacroError | None  # why it cannot be used
+    expanding: bool
+
+    def __init__(
+        self,
+        name: str,
+        expr: ast.Expr,
+        index: int,
+        visibility: int,
+        where: str = "",
+        expanded: ast.Expr | None = None,
+        size: int = 0,
+        error: MacroError | None = None,
+        expanding: bool = False,
+    ) -> None:
+        self.name = name
+        self.expr = expr
+        self.index = index
+        self.visibility = visibility
+        self.where = where
+        self.expanded = expanded
+        self.size = size
+        self.error = error
+        self.expanding = expanding
 
     def label(self) -> str:
         """The name, with where it is defined."""

@@ -9,13 +9,13 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from lanner.engine import ast
 from lanner.engine.compiler import ConditionCompiler
 from lanner.engine.utf8 import valid_utf8
 from lanner.exceptions import CompileError, FormatError
+from lanner.records import Record
 
 _FIELD_TOKEN = re.compile(r"[A-Za-z0-9_.]+(?:\[[^\]]*\])?")
 _TRANSFORMER_TOKEN = re.compile(r"(tolower|toupper|b64|basename|len)\(([^()]*)\)")
@@ -56,11 +56,14 @@ def to_json_value(value: Any) -> Any:
     return valid_utf8(str(value))
 
 
-@dataclass(slots=True)
-class CompiledTemplate:
+class CompiledTemplate(Record):
     """A template ready to render against events."""
 
+    __slots__ = __match_args__ = ("pieces",)
     pieces: list[str | tuple[str, Callable[[Any], Any]]]
+
+    def __init__(self, pieces: list[str | tuple[str, Callable[[Any], Any]]]) -> None:
+        self.pieces = pieces
 
     @property
     def field_names(self) -> list[str]:

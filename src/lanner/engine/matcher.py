@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from lanner.engine import ast
 from lanner.engine.compiler import _MAX_INLINE_DEPTH, ConditionCompiler, _Codegen
 from lanner.engine.expand import tree_size
 from lanner.exceptions import CompileError
+from lanner.records import Record
 
 Matcher = Callable[[Any], list[Any]]
 """event -> the rules that match it (in rule order)."""
@@ -50,8 +50,7 @@ ALL_MATCHERS_INLINE_NODES = 200_000
 """The most condition nodes all the matchers of a ruleset copy in together."""
 
 
-@dataclass(slots=True)
-class InlineBudget:
+class InlineBudget(Record):
     """Condition nodes the matchers of one ruleset may still copy in.
 
     Without bounds, a macro of a few thousand nodes used by rules that can match any event
@@ -60,10 +59,23 @@ class InlineBudget:
     predicate: the same result, without sharing field values with the other rules.
     """
 
-    remaining: int = ALL_MATCHERS_INLINE_NODES
-    per_matcher: int = MATCHER_INLINE_NODES
-    wide_types: int = WIDE_RULE_TYPES
-    predicates: list[Any] = field(default_factory=list)  # predicates the matchers call
+    __slots__ = __match_args__ = ("remaining", "per_matcher", "wide_types", "predicates")
+    remaining: int
+    per_matcher: int
+    wide_types: int
+    predicates: list[Any]  # predicates the matchers call
+
+    def __init__(
+        self,
+        remaining: int = ALL_MATCHERS_INLINE_NODES,
+        per_matcher: int = MATCHER_INLINE_NODES,
+        wide_types: int = WIDE_RULE_TYPES,
+        predicates: list[Any] | None = None,
+    ) -> None:
+        self.remaining = remaining
+        self.per_matcher = per_matcher
+        self.wide_types = wide_types
+        self.predicates = [] if predicates is None else predicates
 
 
 class _Unset:

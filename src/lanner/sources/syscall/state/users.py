@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from lanner.records import Record
 
 
-@dataclass(slots=True)
-class User:
+class User(Record):
     """A user account."""
 
+    __slots__ = __match_args__ = ("uid", "gid", "name", "homedir", "shell")
     uid: int
     gid: int
     name: str
-    homedir: str = ""
-    shell: str = ""
+    homedir: str
+    shell: str
+
+    def __init__(self, uid: int, gid: int, name: str, homedir: str = "", shell: str = "") -> None:
+        self.uid = uid
+        self.gid = gid
+        self.name = name
+        self.homedir = homedir
+        self.shell = shell
 
 
-@dataclass(slots=True)
-class Group:
+class Group(Record):
     """A group."""
 
+    __slots__ = __match_args__ = ("gid", "name")
     gid: int
     name: str
+
+    def __init__(self, gid: int, name: str) -> None:
+        self.gid = gid
+        self.name = name
 
 
 class UserTable:
