@@ -17,7 +17,6 @@ pod sandbox's ip and labels, a start time finer than a second...), which libsins
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import struct
 import time
@@ -67,7 +66,7 @@ def _probe(doc: dict[str, Any], key: str) -> list[str]:
 
 # Lanner's own key in the container object: the fields libsinsp's keys cannot carry
 EXTENSION = "lanner"
-_FIELDS = tuple(f.name for f in dataclasses.fields(ContainerInfo))
+_FIELDS = ContainerInfo.__match_args__
 # sinsp_container_lookup_state: SUCCESSFUL (the metadata is there)
 _LOOKUP_SUCCESSFUL = 1
 
@@ -165,7 +164,7 @@ def container_json(info: ContainerInfo) -> str:
         value = getattr(info, name)
         if back is None or getattr(back, name) != value:
             if name == "mounts":
-                value = [dataclasses.asdict(m) for m in value]
+                value = [{k: getattr(m, k) for k in Mount.__match_args__} for m in value]
             extra[name] = value
     extra.pop("id", None)
     if extra:
