@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import platform
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lanner.engine.fields import Field, SourceSpec
 from lanner.engine.loader import ENGINE_VERSION
+from lanner.records import FrozenRecord, Record
 
 FORMATS = ("text", "markdown", "json")
 _LEFT = 30  # the description column of the text layout
@@ -35,13 +35,18 @@ def _wrap(text: str) -> str:
     return ("\n" + " " * _LEFT).join(lines)
 
 
-@dataclass
-class FieldClass:
+class FieldClass(Record):
     """Fields sharing a name prefix (``proc``, ``ka``), and the sources that have them."""
 
+    __slots__ = __match_args__ = ("name", "fields", "sources")
     name: str
     fields: list[Field]
     sources: list[str]
+
+    def __init__(self, name: str, fields: list[Field], sources: list[str]) -> None:
+        self.name = name
+        self.fields = fields
+        self.sources = sources
 
 
 def field_classes(sources: Iterable[SourceSpec], only: str | None) -> list[FieldClass]:
@@ -255,16 +260,40 @@ def ignored_events() -> str:
 # --list-plugins, --plugin-info -------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class BuiltinPlugin:
+class BuiltinPlugin(FrozenRecord):
     """A Falco plugin Lanner has built in."""
 
+    __slots__ = __match_args__ = (
+        "name",
+        "description",
+        "source",
+        "plugin_id",
+        "open_params",
+        "init_schema",
+    )
     name: str
     description: str
     source: str | None  # the event source it adds (None: field extraction only)
     plugin_id: int
-    open_params: tuple[tuple[str, str], ...] = ()
-    init_schema: str = ""
+    open_params: tuple[tuple[str, str], ...]
+    init_schema: str
+
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        source: str | None,
+        plugin_id: int,
+        open_params: tuple[tuple[str, str], ...] = (),
+        init_schema: str = "",
+    ) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "name", name)
+        setattr_(self, "description", description)
+        setattr_(self, "source", source)
+        setattr_(self, "plugin_id", plugin_id)
+        setattr_(self, "open_params", open_params)
+        setattr_(self, "init_schema", init_schema)
 
 
 BUILTIN_PLUGINS: tuple[BuiltinPlugin, ...] = (
