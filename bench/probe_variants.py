@@ -19,6 +19,7 @@ Run (root): .venv/bin/python bench/probe_variants.py [--rounds R] [--iterations 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -57,21 +58,21 @@ VARIANTS: dict[str, list[tuple[str, str]]] = {
 }
 
 
-def build(name: str, edits: list[tuple[str, str]], source: str, include: Path) -> Path:
-    """Compile one variant as scripts/build_probe.sh compiles the probe."""
+def build(name: str, edits: list[tuple[str, str]], source: str) -> Path:
+    """Compile one variant with scripts/build_probe.sh (its compiler and flags)."""
     text = source
     for anchor, replacement in edits:
         if anchor not in text:
             sys.exit(f"probe_variants: {name}: anchor not found in {SRC}:\n{anchor}")
         text = text.replace(anchor, replacement, 1)
+    out = OUT / name
+    out.mkdir(parents=True, exist_ok=True)
     c_file = OUT / f"{name}.bpf.c"
-    obj = OUT / f"{name}.bpf.o"
     c_file.write_text(text)
-    subprocess.run(
-        ["clang", "-g", "-O2", "-Wall", "-Wno-unused-function", "-target", "bpf",
-         "-D__TARGET_ARCH_x86", "-I", str(include), "-c", str(c_file), "-o", str(obj)],
-        check=True,
-    )  # fmt: skip
+    env = {**os.environ, "LANNER_PROBE_SRC": str(c_file), "LANNER_PROBE_BUILD": str(out)}
+    subprocess.run(["bash", str(ROOT / "scripts/build_probe.sh")], check=True, env=env)
+    obj = OUT / f"{name}.bpf.o"  # named after the variant in probe_ab's table
+    obj.write_bytes((out / "lanner_probe.bpf.o").read_bytes())
     return obj
 
 
@@ -86,7 +87,7 @@ def main() -> None:
     as_is = OUT / "as-is.bpf.o"
     as_is.write_bytes((built / "lanner_probe.bpf.o").read_bytes())
     source = SRC.read_text()
-    objects = [as_is] + [build(n, e, source, built) for n, e in VARIANTS.items()]
+    objects = [as_is] + [build(n, e, source) for n, e in VARIANTS.items()]
     subprocess.run(
         [sys.executable, str(ROOT / "bench/probe_ab.py"), *map(str, objects),
          "--rounds", str(args.rounds), "--iterations", str(args.iterations)],

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Build Lanner's CO-RE eBPF probe: vmlinux.h from the running kernel's BTF (bpftool), then
 # clang -target bpf. Idempotent: rebuilds only when the source, the BTF or this script
-# changed. Output: build/probe/lanner_probe.bpf.o (override the dir with LANNER_PROBE_BUILD).
+# changed. Output: build/probe/lanner_probe.bpf.o (override the dir with LANNER_PROBE_BUILD;
+# LANNER_PROBE_SRC builds another source, e.g. bench/probe_variants.py's measurement builds).
 # Needs the Debian packages clang, llvm, bpftool, libbpf-dev (scripts/apt-packages.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SRC=src/lanner/sources/syscall/probe/lanner_probe.bpf.c
+SRC=${LANNER_PROBE_SRC:-src/lanner/sources/syscall/probe/lanner_probe.bpf.c}
 OUT=${LANNER_PROBE_BUILD:-build/probe}
 BTF=${LANNER_BTF:-/sys/kernel/btf/vmlinux}
 OBJ=$OUT/lanner_probe.bpf.o
